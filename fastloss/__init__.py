@@ -1,0 +1,51 @@
+"""fastloss: fast, exact loss functions and their gradients for NumPy on the CPU.
+
+Every loss is a typed Cython kernel with OpenMP loops behind a thin NumPy
+API with torch / MONAI / SciPy semantics; ``fastloss.reference`` holds the
+NumPy float64 oracle of every function.
+"""
+
+__version__ = "0.1.0"
+
+from fastloss._threads import get_num_threads, set_num_threads
+from fastloss.classification import cross_entropy, nll_loss
+from fastloss.lse import log_softmax, logsumexp, softmax
+
+
+def _openmp_enabled():
+    """True when the kernels were compiled with OpenMP."""
+    from fastloss._openmp_helpers import openmp_enabled
+
+    return openmp_enabled()
+
+
+def show_config(file=None):
+    """Print the version, OpenMP status, default threads and CPU target."""
+    import sys
+
+    import numpy as np
+
+    from fastloss import _dispatch
+
+    lines = [
+        f"fastloss {__version__}",
+        f"  numpy:           {np.__version__}",
+        f"  OpenMP:          {'enabled' if _openmp_enabled() else 'DISABLED (serial build)'}",
+        f"  default threads: {get_num_threads()}",
+        f"  CPU target:      {_dispatch.TARGET} ({_dispatch.REASON})",
+        f"  targets built:   {', '.join(t for t, _ in _dispatch.TARGETS if _dispatch._built(t))}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+__all__ = [
+    "__version__",
+    "show_config",
+    "get_num_threads",
+    "set_num_threads",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "nll_loss",
+]

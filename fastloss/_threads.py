@@ -1,0 +1,68 @@
+"""Thread-count resolution, with scikit-learn's ``n_threads`` semantics.
+
+* ``None``: the process-wide value set by :func:`set_num_threads`, else
+  ``omp_get_max_threads()`` (which honours ``OMP_NUM_THREADS`` and
+  threadpoolctl limits) capped at the CPUs this process may use;
+* ``n > 0``: n threads;
+* ``n < 0``: ``cpu_count + 1 + n`` (so -1 means all CPUs), at least 1;
+* ``0``: a ValueError.
+
+Without OpenMP every kernel runs on one thread whatever is asked.
+"""
+
+import numbers
+import os
+
+from fastloss._openmp_helpers import omp_max_threads, openmp_enabled
+
+_override = None
+
+
+def _cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _check(n_threads, name="n_threads"):
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(n_threads).__name__}")
+    if n_threads == 0:
+        raise ValueError(f"{name} must be a non-zero integer or None, got 0")
+    return int(n_threads)
+
+
+def effective_n_threads(n_threads=None):
+    """The number of threads a kernel uses for ``n_threads``."""
+    if not openmp_enabled():
+        if n_threads is not None:
+            _check(n_threads)
+        return 1
+    if n_threads is None:
+        if _override is not None:
+            return _override
+        return max(1, min(omp_max_threads(), _cpu_count()))
+    n = _check(n_threads)
+    if n < 0:
+        return max(1, _cpu_count() + 1 + n)
+    return n
+
+
+def get_num_threads():
+    """Threads used by fastloss when a call passes ``n_threads=None``."""
+    return effective_n_threads(None)
+
+
+def set_num_threads(n):
+    """Set the process-wide default thread count (``None`` restores OpenMP's).
+
+    Negative values count from the number of CPUs as in scikit-learn
+    (-1: all of them); 0 is a ValueError.
+    """
+    global _override
+    if n is None:
+        _override = None
+        return
+    n = _check(n, "n")
+    _override = max(1, _cpu_count() + 1 + n) if n < 0 else n

@@ -1,0 +1,170 @@
+"""Argument checks shared by every public function.
+
+Every message names the argument, what was expected and what was given, so
+users never meet Cython's "Buffer dtype mismatch".  The kernels trust what
+leaves this module: C-contiguous arrays of the dtype they were compiled for.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from fastloss._threads import effective_n_threads
+
+REDUCTIONS = ("mean", "sum", "none")
+_LABEL_DTYPES = (np.uint8, np.int8, np.int16, np.int32, np.int64)
+
+
+def float_dtype(*arrays):
+    """The computation dtype: float32 if every array is float32/float16, else float64."""
+    out = np.float32
+    for a in arrays:
+        if a is not None and a.dtype != np.float32 and a.dtype != np.float16:
+            out = np.float64
+    return np.dtype(out)
+
+
+def as_float(x, name, dtype=None):
+    """``x`` as a C-contiguous float32/float64 array.
+
+    float32 and float64 are kept, float16 is read as float32, bool and integer
+    arrays are computed in float64.  Complex, object and string arrays are a
+    TypeError.  A C-contiguous input of the right dtype is never copied; any
+    other input is copied once, here.
+    """
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a real numeric array, got dtype {a.dtype} "
+            f"({'complex' if kind == 'c' else 'non-numeric'})"
+        )
+    if dtype is None:
+        if a.dtype == np.float32 or a.dtype == np.float64:
+            dtype = a.dtype
+        elif a.dtype == np.float16:
+            dtype = np.float32
+        else:
+            dtype = np.float64
+    return np.asarray(a, dtype=dtype, order="C")
+
+
+def as_labels(target, name="target"):
+    """Integer class indices, read in their own width when the kernels have it.
+
+    uint8, int8, int16, int32 and int64 are passed through without a copy;
+    other integer widths are converted to int64.  Floats and bools are a
+    TypeError: class indices must be integers.
+    """
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must hold integer class indices, got dtype {t.dtype}; "
+            "pass class probabilities with the input's shape instead"
+        )
+    if t.dtype.type not in _LABEL_DTYPES:
+        t = t.astype(np.int64)
+    return np.asarray(t, order="C")
+
+
+def check_reduction(reduction, allowed=REDUCTIONS):
+    if not isinstance(reduction, str) or reduction not in allowed:
+        raise ValueError(f"reduction must be one of {list(allowed)}, got {reduction!r}")
+    return reduction
+
+
+def check_scalar(value, name, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False,
+                 integer=False):
+    """A real scalar in [lo, hi] (NaN is always rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if integer and not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    v = float(value)
+    below = v <= lo if lo_open else v < lo
+    above = v >= hi if hi_open else v > hi
+    if not (v == v) or below or above:
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
+    return int(value) if integer else v
+
+
+def class_weight(weight, n_classes, name="weight"):
+    """None, or a 1-D float64 array of one weight per class."""
+    if weight is None:
+        return None
+    w = as_float(weight, name, dtype=np.float64)
+    if w.shape != (n_classes,):
+        raise ValueError(
+            f"{name} must have shape ({n_classes},) (one value per class), got {w.shape}"
+        )
+    return w
+
+
+def broadcast_weight(weight, shape, name="sample_weight"):
+    """``weight`` broadcast to ``shape`` as a C-contiguous float64 array."""
+    if weight is None:
+        return None
+    w = as_float(weight, name, dtype=np.float64)
+    try:
+        b = np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} of shape {w.shape} cannot be broadcast to the per-element "
+            f"loss shape {tuple(shape)}"
+        ) from None
+    return np.asarray(b, order="C")
+
+
+def check_out(out, shape, dtype, name):
+    """A caller-provided output buffer: allocated here when None."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return out
+
+
+def threads(n_threads):
+    """Resolve ``n_threads`` (see fastloss._threads)."""
+    return effective_n_threads(n_threads)
+
+
+def same_shape(a, b, name_a, name_b):
+    if a.shape != b.shape:
+        raise ValueError(f"{name_b} must have the same shape as {name_a} {a.shape}, got {b.shape}")
+
+
+def scalar(value, dtype):
+    """A NumPy scalar of the computation dtype."""
+    return np.dtype(dtype).type(value)
+
+
+def reduce_total(total, denom, reduction, dtype):
+    """Scalar result of a 'sum' or 'mean' reduction (mean over nothing is NaN)."""
+    if reduction == "sum":
+        return scalar(total, dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return scalar(np.float64(total) / np.float64(denom), dtype)
+
+
+def label_error(target_flat, bad, n_classes, ignore_index, name="target"):
+    """The ValueError for the first invalid label the kernel found."""
+    value = target_flat[bad]
+    allowed = f"[0, {n_classes})"
+    if ignore_index is not None:
+        allowed += f" or ignore_index={ignore_index}"
+    return ValueError(
+        f"{name} holds class index {value} at flat position {bad}; "
+        f"expected values in {allowed}"
+    )

@@ -1,0 +1,1 @@
+"""Benchmark suite: `python -m fastloss bench` and the pytest-benchmark suite."""

@@ -1,0 +1,1 @@
+"""Workload definitions, one module per loss family (each defines WORKLOADS)."""

@@ -1,0 +1,218 @@
+"""Softmax cross-entropy and negative log-likelihood (torch semantics)."""
+
+import numpy as np
+
+from fastloss import _validate as V
+from fastloss._dispatch import kernels
+
+_k = kernels("classification")
+
+__all__ = ["cross_entropy", "nll_loss"]
+
+_EMPTY = np.empty(0, dtype=np.float64)
+
+
+def _as_ncs(x, name="input"):
+    """Check the class axis and view x as (N, C, S) without copying."""
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
+    if x.ndim == 1:
+        c = x.shape[0]
+        return x.reshape(1, c, 1), True
+    n, c = x.shape[0], x.shape[1]
+    return x.reshape(n, c, int(np.prod(x.shape[2:], dtype=np.int64))), False
+
+
+def _loss_shape(x, unbatched):
+    return () if unbatched else (x.shape[0],) + x.shape[2:]
+
+
+def _index_target(target, x, unbatched):
+    t = V.as_labels(target, "target")
+    want = _loss_shape(x, unbatched)
+    if t.shape != want:
+        raise ValueError(
+            f"target of class indices must have shape {want} for input of shape "
+            f"{x.shape}, got {t.shape}"
+        )
+    return t
+
+
+def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad, in_dtype):
+    if reduction == "none":
+        loss = loss_out.reshape(shape)
+    else:
+        loss = V.reduce_total(total, denom, reduction, dtype)
+    if not return_grad:
+        return loss
+    if in_dtype == np.float16:
+        grad = grad.astype(np.float16)
+    return loss, grad
+
+
+def _check_common(input, reduction, n_threads, return_grad, grad_out):
+    x = V.as_float(input, "input")
+    V.check_reduction(reduction)
+    nt = V.threads(n_threads)
+    x3, unbatched = _as_ncs(x)
+    if x3.shape[1] == 0:
+        raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
+    grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
+    return x, x3, unbatched, nt, grad
+
+
+def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
+                label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad):
+    C = x3.shape[1]
+    t = _index_target(target, x, unbatched)
+    t2 = t.reshape(x3.shape[0], x3.shape[2])
+    w = V.class_weight(weight, C)
+    shape = _loss_shape(x, unbatched)
+    sw = V.broadcast_weight(sample_weight, shape)
+    w_arr = _EMPTY if w is None else w
+    sw_arr = _EMPTY if sw is None else sw.reshape(-1)
+    loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=x.dtype)
+    gscale = 1.0
+    if grad is not None and reduction == "mean":
+        denom, bad = _k.index_weight_sum(t2.reshape(-1), w_arr, sw_arr, ignore_index, C, nt)
+        if bad >= 0:
+            raise V.label_error(t.reshape(-1), bad, C, ignore_index)
+        gscale = 1.0 / denom if denom != 0 else 0.0
+    g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
+    total, denom, bad = _k.ce_index(
+        x3, t2, w_arr, sw_arr, ignore_index, label_smoothing, loss_out, g_arr,
+        gscale, nt, log_input,
+    )
+    if bad >= 0:
+        raise V.label_error(t.reshape(-1), bad, C, ignore_index)
+    return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad, in_dtype)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, sample_weight=None, *, return_grad=False,
+                  grad_out=None, n_threads=None):
+    r"""Softmax cross-entropy between logits and class indices or probabilities.
+
+    With class-index targets :math:`y`, per position
+
+    .. math:: \ell = (1-\varepsilon)\, w_y (\operatorname{lse}(x) - x_y)
+              + \frac{\varepsilon}{C} \sum_c w_c (\operatorname{lse}(x) - x_c)
+
+    and with class probabilities :math:`t` (same shape as ``input``)
+
+    .. math:: \ell = \sum_c w_c \big((1-\varepsilon) t_c + \tfrac{\varepsilon}{C}\big)
+              (\operatorname{lse}(x) - x_c)
+
+    where :math:`\operatorname{lse}` is the max-subtracted log-sum-exp over
+    the class axis (axis 1), :math:`w` the class weights and
+    :math:`\varepsilon` the label smoothing.  The gradient is
+    :math:`A\, \operatorname{softmax}(x) - a` with :math:`a` the weights
+    above and :math:`A = \sum_c a_c`.
+
+    Parameters
+    ----------
+    input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
+        Logits; float32 and float64 are computed natively.  The class axis
+        of NCHW / NCDHW data is read in place (no transposed copy).
+    target : array_like
+        Class indices of shape (), (N,) or (N, d1, ..., dk), any integer
+        dtype (uint8 ... int64, read in its own width), or class
+        probabilities of ``input``'s shape (converted to ``input``'s dtype).
+    weight : array_like of shape (C,), optional
+        Per-class weights.
+    ignore_index : int
+        Class-index targets equal to it contribute nothing, neither to the
+        loss nor to the 'mean' denominator.  An all-ignored batch gives NaN
+        with 'mean', as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        'mean' divides by the sum of :math:`w_y` over non-ignored positions
+        (class indices) or by the number of positions (probabilities).
+    label_smoothing : float in [0, 1]
+    sample_weight : array_like, optional
+        Per-position weights broadcastable to the loss shape (fastloss's
+        addition): the loss of each position is multiplied by it and 'mean'
+        becomes :math:`\sum_i s_i \ell_i / \sum_i s_i w_{y_i}`.  A map of
+        shape (N, H, W) gives the weighted pixel-wise cross-entropy.
+    return_grad : bool
+        Also return d(loss)/d(input), computed in the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of ``input``'s shape and float dtype for the
+        gradient.
+    n_threads : int, optional
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray (``'none'``: the target's shape)
+    grad : ndarray, only with ``return_grad=True``
+
+    Notes
+    -----
+    Equivalent to ``torch.nn.functional.cross_entropy``.  Class indices
+    outside ``[0, C)`` other than ``ignore_index`` raise ``ValueError``;
+    they are detected inside the kernel, in the same pass.  One pass over
+    the logits; with ``return_grad=True`` and ``'mean'``, a short pass over
+    the targets first finds the denominator.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> round(float(fastloss.cross_entropy(np.array([[4.1, 2.1, -0.5]]), np.array([0]))), 5)
+    0.13574
+    """
+    in_dtype = np.asarray(input).dtype
+    x, x3, unbatched, nt, grad = _check_common(input, reduction, n_threads, return_grad, grad_out)
+    label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    t_arr = np.asarray(target)
+    if t_arr.shape == x.shape and t_arr.dtype.kind == "f":
+        return _prob_call(x, x3, unbatched, t_arr, weight, reduction, label_smoothing,
+                          sample_weight, nt, grad, in_dtype, return_grad)
+    ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    return _index_call(x, x3, unbatched, t_arr, weight, ignore_index, reduction,
+                       label_smoothing, sample_weight, nt, grad, False, in_dtype, return_grad)
+
+
+def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
+               sample_weight, nt, grad, in_dtype, return_grad):
+    t3 = V.as_float(target, "target", dtype=x.dtype).reshape(x3.shape)
+    w = V.class_weight(weight, x3.shape[1])
+    shape = _loss_shape(x, unbatched)
+    sw = V.broadcast_weight(sample_weight, shape)
+    n_pos = x3.shape[0] * x3.shape[2]
+    loss_out = np.empty(n_pos if reduction == "none" else 0, dtype=x.dtype)
+    gscale = 1.0
+    if grad is not None and reduction == "mean":
+        denom = float(np.sum(sw)) if sw is not None else float(n_pos)
+        gscale = 1.0 / denom if denom != 0 else 0.0
+    g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
+    total, denom = _k.ce_prob(
+        x3, t3, _EMPTY if w is None else w, _EMPTY if sw is None else sw.reshape(-1),
+        label_smoothing, loss_out, g_arr, gscale, nt,
+    )
+    return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad, in_dtype)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
+             sample_weight=None, *, return_grad=False, grad_out=None, n_threads=None):
+    r"""Negative log-likelihood of log-probabilities at class indices.
+
+    .. math:: \ell_i = -w_{y_i}\, x_{i, y_i}
+
+    'mean' divides by :math:`\sum_i w_{y_i}` over non-ignored positions.
+    ``input`` holds log-probabilities (e.g. from :func:`fastloss.log_softmax`)
+    of shape (C,), (N, C) or (N, C, d1, ..., dk); ``target`` holds class
+    indices of any integer dtype.  Options as in :func:`cross_entropy`
+    (``sample_weight`` is fastloss's addition).  The gradient is
+    :math:`-w_y` at the target class and 0 elsewhere, written in the same
+    pass.  Equivalent to ``torch.nn.functional.nll_loss``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> float(fastloss.nll_loss(np.log([[0.25, 0.75]]), np.array([1])))  # -log 0.75
+    0.2876820724517809
+    """
+    in_dtype = np.asarray(input).dtype
+    x, x3, unbatched, nt, grad = _check_common(input, reduction, n_threads, return_grad, grad_out)
+    ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    return _index_call(x, x3, unbatched, target, weight, ignore_index, reduction, 0.0,
+                       sample_weight, nt, grad, True, in_dtype, return_grad)

@@ -1,0 +1,105 @@
+"""Log-sum-exp, softmax and log-softmax (scipy.special semantics)."""
+
+import numpy as np
+
+from fastloss import _validate as V
+from fastloss._axes import as_pkq, normalize_axis, reduced_shape
+from fastloss._dispatch import kernels
+
+_k = kernels("lse")
+
+__all__ = ["logsumexp", "softmax", "log_softmax"]
+
+
+def logsumexp(a, axis=None, keepdims=False, *, n_threads=None):
+    r"""Log of the sum of exponentials, computed stably.
+
+    .. math:: \operatorname{lse}(a) = m + \log \sum_i e^{a_i - m},
+              \quad m = \max_i a_i
+
+    (``m`` is replaced by 0 when it is not finite, so an all ``-inf`` slice
+    gives ``-inf`` and a ``+inf`` entry gives ``+inf``, as in SciPy.)
+
+    Parameters
+    ----------
+    a : array_like
+        Input; float32 stays float32, float16 is computed in float32, other
+        real dtypes in float64.
+    axis : None, int or tuple of ints
+        Axes to reduce (None: all).  Adjacent axes are reduced in place; any
+        other set of axes costs one transposed copy of ``a``.
+    keepdims : bool
+        Keep the reduced axes with length 1.
+    n_threads : int or None
+        Threads (see :func:`fastloss.get_num_threads`).
+
+    Returns
+    -------
+    ndarray or scalar
+        A NumPy scalar when every axis is reduced without keepdims.
+
+    Equivalent to ``scipy.special.logsumexp(a, axis, keepdims=keepdims)``
+    and ``torch.logsumexp``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> float(fastloss.logsumexp(np.log([1.0, 2.0, 3.0, 4.0])))  # log(10)
+    2.302585092994046
+    """
+    x = V.as_float(a, "a")
+    axes = normalize_axis(axis, x.ndim)
+    nt = V.threads(n_threads)
+    x3, _ = as_pkq(x, axes)
+    out = np.empty(x3.shape[0] * x3.shape[2], dtype=x.dtype)
+    if x3.shape[1] == 0:
+        out.fill(-np.inf)
+    else:
+        _k.lse_kernel(x3, out, 0, nt)
+    shape = reduced_shape(x.shape, axes, keepdims)
+    if shape == ():
+        return out.dtype.type(out[0])
+    return out.reshape(shape)
+
+
+def _softmax(a, axis, n_threads, mode, name):
+    x = V.as_float(a, "x")
+    axes = normalize_axis(axis, x.ndim)
+    nt = V.threads(n_threads)
+    x3, back = as_pkq(x, axes)
+    out = np.empty(x3.shape, dtype=x.dtype)
+    _k.lse_kernel(x3, out.reshape(-1), mode, nt)
+    return back(out)
+
+
+def softmax(x, axis=None, *, n_threads=None):
+    r"""Softmax: :math:`e^{x_i - \operatorname{lse}(x)}` over ``axis``.
+
+    ``axis=None`` normalises over all elements, as ``scipy.special.softmax``
+    (torch's ``softmax(x, dim)`` is ``axis=dim``).  One exponential per
+    element; the result has ``x``'s shape and float dtype.  Non-adjacent
+    axis tuples cost one transposed copy.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.softmax(np.log([1.0, 3.0]))
+    array([0.25, 0.75])
+    """
+    return _softmax(x, axis, n_threads, 1, "softmax")
+
+
+def log_softmax(x, axis=None, *, n_threads=None):
+    r"""Log-softmax: :math:`x_i - \operatorname{lse}(x)` over ``axis``.
+
+    Exact where softmax underflows (no log of a rounded probability).
+    Semantics of ``scipy.special.log_softmax``; torch's
+    ``log_softmax(x, dim)`` is ``axis=dim``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.log_softmax(np.array([0.0, 0.0]))
+    array([-0.69314718, -0.69314718])
+    """
+    return _softmax(x, axis, n_threads, 2, "log_softmax")

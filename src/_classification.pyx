@@ -1,0 +1,436 @@
+"""Softmax cross-entropy and NLL over (N, C, S) logits.
+
+Design:
+A. One formula serves every cross-entropy variant.  With per-class target
+   weights a_c >= 0 and A = sum_c a_c, the loss of one position is
+       l = -sum_c a_c log p_c = A lse(x) - sum_c a_c x_c
+   and its gradient is  dl/dx_c = A p_c - a_c.  Class-index targets use
+   a_c = (1 - eps) w_y [c == y] + (eps / C) w_c (label smoothing eps, class
+   weights w); probability targets use a_c = w_c ((1 - eps) t_c + eps / C).
+   These are torch's definitions, written once.
+B. Loss and gradient come out of one pass: the exponentials are written into
+   the gradient buffer while they are summed, then rescaled in cache.  The
+   gradient is multiplied by `gscale` (1/denominator for 'mean', found
+   beforehand from the targets alone by `index_weight_sum`) and by the
+   position's sample weight, so the wrapper never touches it again.
+C. Work units and data layout come from `make_layout` (_common.pxd): rows
+   for wide class axes, blocks of positions along a strided class axis
+   otherwise (NCHW, and narrow rows), never a transposed copy.
+D. Labels are range-checked where they are read.  A bad label contributes
+   nothing; its unit records the first bad position, the blocks are
+   combined in order, and the wrapper raises with that position.
+E. Per-unit partial sums (BlockOut) are combined in unit order: results are
+   bit-identical for any thread count.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport log
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from _common cimport (
+    BlockOut, ELEM_BLOCK, FL_BAD_LABEL, FL_OK, LAYOUT_ROWS, Layout, PLANE_BLOCK,
+    block_init, combine_blocks, floating, label_t, make_layout, n_blocks,
+    planes_max, planes_sumexp, row_dot, row_max, row_sumexp, safe_shift,
+    threads_for, unit_start,
+)
+
+
+cdef inline bint bad_label(Py_ssize_t y, Py_ssize_t C) noexcept nogil:
+    return y < 0 or y >= C
+
+
+cdef BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
+    cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))
+    if b == NULL:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    return b
+
+
+# ---------------------------------------------------------------- targets
+
+cdef void _weight_sum_unit(const label_t* t, Py_ssize_t n, Py_ssize_t u,
+                           const double* w, const double* sw, Py_ssize_t ignore,
+                           Py_ssize_t C, BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, y
+    cdef Py_ssize_t i0 = u * ELEM_BLOCK
+    cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
+    cdef double acc = 0.0
+    block_init(out)
+    for i in range(i0, i1):
+        y = <Py_ssize_t>t[i]
+        if y == ignore:
+            continue
+        if bad_label(y, C):
+            if out.bad < 0:
+                out.bad = i
+            continue
+        acc += (w[y] if w != NULL else 1.0) * (sw[i] if sw != NULL else 1.0)
+    out.weight = acc
+
+
+def index_weight_sum(const label_t[::1] t, const double[::1] weight,
+                     const double[::1] sample_weight, Py_ssize_t ignore_index,
+                     Py_ssize_t C, int n_threads):
+    """(sum_i sw_i w[t_i] over non-ignored i, first bad position or -1).
+
+    The 'mean' denominator of class-index losses, read from the targets
+    alone so that the gradient can be scaled in the same pass as the loss.
+    """
+    cdef Py_ssize_t n = t.shape[0], u
+    cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK)
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef BlockOut* blocks = alloc_blocks(units)
+    cdef BlockOut total
+    cdef int nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _weight_sum_unit(&t[0], n, u, wp, swp, ignore_index, C, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.weight, total.bad
+
+
+# ------------------------------------------------ cross-entropy, indices
+
+cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
+                         const double* w, const double* sw, Py_ssize_t ignore,
+                         double eps, double wsum, floating* loss_out, floating* g,
+                         double gscale, BlockOut* out) noexcept nogil:
+    cdef double m[PLANE_BLOCK]
+    cdef double s[PLANE_BLOCK]
+    cdef double dot[PLANE_BLOCK]
+    cdef double coef[PLANE_BLOCK]
+    cdef Py_ssize_t ys[PLANE_BLOCK]
+    cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
+    cdef double mx, sm, lse, wy, swj, l, coef0, epc = eps / C
+    cdef const floating* xr
+    cdef floating* gr
+    cdef floating fa, fb
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+
+    if L.kind == LAYOUT_ROWS:
+        for r in range(nb):
+            xr = x + base + r * C
+            gr = g + base + r * C if g != NULL else NULL
+            y = <Py_ssize_t>t[pos + r]
+            if y == ignore or bad_label(y, C):
+                if y != ignore and out.bad < 0:
+                    out.bad = pos + r
+                if loss_out != NULL:
+                    loss_out[pos + r] = 0
+                if gr != NULL:
+                    memset(gr, 0, C * sizeof(floating))
+                continue
+            mx = safe_shift(row_max(xr, C))
+            sm = row_sumexp(xr, C, mx, gr)
+            lse = mx + log(sm)
+            wy = w[y] if w != NULL else 1.0
+            swj = sw[pos + r] if sw != NULL else 1.0
+            l = (1.0 - eps) * wy * (lse - xr[y])
+            if eps > 0:
+                l += epc * (wsum * lse - row_dot(xr, w, C))
+            l *= swj
+            if loss_out != NULL:
+                loss_out[pos + r] = <floating>l
+            out.loss += l
+            out.weight += swj * wy
+            if gr != NULL:
+                # g_c = coef (A e_c / sum - a_c), e_c already in gr
+                coef0 = swj * gscale
+                fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / sm)
+                fb = <floating>(coef0 * epc)
+                if eps > 0 and w != NULL:
+                    for c in range(C):
+                        gr[c] = gr[c] * fa - fb * <floating>w[c]
+                else:
+                    for c in range(C):
+                        gr[c] = gr[c] * fa - fb
+                gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
+        return
+
+    # planes: nb positions, value (c, j) at base + c*cs + j*ps
+    planes_max(x + base, L.cs, L.ps, C, nb, m)
+    for j in range(nb):
+        m[j] = safe_shift(m[j])
+    planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
+                  g + base if g != NULL else NULL, L.cs)
+    if eps > 0:
+        _planes_wdot(x + base, L.cs, L.ps, C, nb, w, dot)
+    for j in range(nb):
+        y = <Py_ssize_t>t[pos + j]
+        ys[j] = -1
+        coef[j] = 0.0
+        if y == ignore or bad_label(y, C):
+            if y != ignore and out.bad < 0:
+                out.bad = pos + j
+            if loss_out != NULL:
+                loss_out[pos + j] = 0
+            s[j] = 0.0  # zero gradient for this position
+            continue
+        ys[j] = y
+        lse = m[j] + log(s[j])
+        wy = w[y] if w != NULL else 1.0
+        swj = sw[pos + j] if sw != NULL else 1.0
+        l = (1.0 - eps) * wy * (lse - x[base + y * L.cs + j * L.ps])
+        if eps > 0:
+            l += epc * (wsum * lse - dot[j])
+        l *= swj
+        if loss_out != NULL:
+            loss_out[pos + j] = <floating>l
+        out.loss += l
+        out.weight += swj * wy
+        coef[j] = swj * gscale
+        # s[j] becomes the factor on e_c: coef * A / s
+        s[j] = coef[j] * ((1.0 - eps) * wy + epc * wsum) / s[j]
+    if g == NULL:
+        return
+    for c in range(C):
+        gr = g + base + c * L.cs
+        fb = <floating>(epc * (w[c] if w != NULL else 1.0))
+        if L.ps == 1:
+            for j in range(nb):
+                gr[j] = gr[j] * <floating>s[j] - fb * <floating>coef[j]
+        else:
+            for j in range(nb):
+                gr[j * L.ps] = gr[j * L.ps] * <floating>s[j] - fb * <floating>coef[j]
+    for j in range(nb):
+        if ys[j] >= 0:
+            wy = w[ys[j]] if w != NULL else 1.0
+            gr = g + base + ys[j] * L.cs + j * L.ps
+            gr[0] = gr[0] - <floating>(coef[j] * (1.0 - eps) * wy)
+
+
+cdef void _planes_wdot(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
+                       Py_ssize_t nb, const double* w, double* dot) noexcept nogil:
+    """dot[j] = sum_c w_c x[c*cs + j*ps] (w == NULL: plain sum)."""
+    cdef Py_ssize_t c, j
+    cdef double wc
+    cdef const floating* xc
+    for j in range(nb):
+        dot[j] = 0.0
+    for c in range(C):
+        xc = x + c * cs
+        wc = w[c] if w != NULL else 1.0
+        for j in range(nb):
+            dot[j] += wc * xc[j * ps]
+
+
+# ---------------------------------------- cross-entropy, probabilities
+
+cdef void _soft_row_stats(const floating* x, const floating* t, const double* w,
+                          double keep, double epc, Py_ssize_t n,
+                          double* A, double* D) noexcept nogil:
+    """A = sum_c a_c and D = sum_c a_c x_c, a_c = w_c (keep t_c + epc)."""
+    cdef double accA[8]
+    cdef double accD[8]
+    cdef double a
+    cdef Py_ssize_t i = 0, k
+    for k in range(8):
+        accA[k] = 0.0
+        accD[k] = 0.0
+    while i + 8 <= n:
+        for k in range(8):
+            a = (keep * t[i + k] + epc) * (w[i + k] if w != NULL else 1.0)
+            accA[k] += a
+            accD[k] += a * x[i + k]
+        i += 8
+    while i < n:
+        a = (keep * t[i] + epc) * (w[i] if w != NULL else 1.0)
+        accA[0] += a
+        accD[0] += a * x[i]
+        i += 1
+    A[0] = ((accA[0] + accA[1]) + (accA[2] + accA[3])) + ((accA[4] + accA[5]) + (accA[6] + accA[7]))
+    D[0] = ((accD[0] + accD[1]) + (accD[2] + accD[3])) + ((accD[4] + accD[5]) + (accD[6] + accD[7]))
+
+
+cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssize_t u,
+                        const double* w, const double* sw, double eps,
+                        floating* loss_out, floating* g, double gscale,
+                        BlockOut* out) noexcept nogil:
+    cdef double m[PLANE_BLOCK]
+    cdef double s[PLANE_BLOCK]
+    cdef double A[PLANE_BLOCK]
+    cdef double D[PLANE_BLOCK]
+    cdef double coef[PLANE_BLOCK]
+    cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c
+    cdef double mx, sm, lse, swj, l, a, keep = 1.0 - eps, epc = eps / C
+    cdef const floating* xr
+    cdef const floating* tr
+    cdef floating* gr
+    cdef floating fa, fb
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+
+    if L.kind == LAYOUT_ROWS:
+        for r in range(nb):
+            xr = x + base + r * C
+            tr = t + base + r * C
+            gr = g + base + r * C if g != NULL else NULL
+            mx = safe_shift(row_max(xr, C))
+            sm = row_sumexp(xr, C, mx, gr)
+            lse = mx + log(sm)
+            _soft_row_stats(xr, tr, w, keep, epc, C, &A[0], &D[0])
+            swj = sw[pos + r] if sw != NULL else 1.0
+            l = swj * (A[0] * lse - D[0])
+            if loss_out != NULL:
+                loss_out[pos + r] = <floating>l
+            out.loss += l
+            out.weight += swj
+            if gr != NULL:
+                fa = <floating>(swj * gscale * A[0] / sm)
+                fb = <floating>(swj * gscale)
+                for c in range(C):
+                    gr[c] = gr[c] * fa - fb * <floating>(
+                        (keep * tr[c] + epc) * (w[c] if w != NULL else 1.0))
+        return
+
+    planes_max(x + base, L.cs, L.ps, C, nb, m)
+    for j in range(nb):
+        m[j] = safe_shift(m[j])
+        A[j] = 0.0
+        D[j] = 0.0
+    planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
+                  g + base if g != NULL else NULL, L.cs)
+    for c in range(C):
+        xr = x + base + c * L.cs
+        tr = t + base + c * L.cs
+        for j in range(nb):
+            a = (keep * tr[j * L.ps] + epc) * (w[c] if w != NULL else 1.0)
+            A[j] += a
+            D[j] += a * xr[j * L.ps]
+    for j in range(nb):
+        swj = sw[pos + j] if sw != NULL else 1.0
+        l = swj * (A[j] * (m[j] + log(s[j])) - D[j])
+        if loss_out != NULL:
+            loss_out[pos + j] = <floating>l
+        out.loss += l
+        out.weight += swj
+        coef[j] = swj * gscale
+        s[j] = coef[j] * A[j] / s[j]
+    if g == NULL:
+        return
+    for c in range(C):
+        gr = g + base + c * L.cs
+        tr = t + base + c * L.cs
+        fb = <floating>(w[c] if w != NULL else 1.0)
+        for j in range(nb):
+            gr[j * L.ps] = (gr[j * L.ps] * <floating>s[j]
+                            - <floating>coef[j] * fb * <floating>(keep * tr[j * L.ps] + epc))
+
+
+# ------------------------------------------------------------------ NLL
+
+cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
+                    const double* w, const double* sw, Py_ssize_t ignore,
+                    floating* loss_out, floating* g, double gscale,
+                    BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t C = L.C, nb, base, pos, j, c, y, off, step
+    cdef double wy, swj, l
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+    # rows: row j starts at base + j*C; planes: position j at base + j*ps
+    step = C if L.kind == LAYOUT_ROWS else L.ps
+    if g != NULL:
+        if L.kind == LAYOUT_ROWS or L.ps == C:
+            memset(g + base, 0, nb * C * sizeof(floating))
+        else:
+            for c in range(C):
+                memset(g + base + c * L.cs, 0, nb * sizeof(floating))
+    for j in range(nb):
+        y = <Py_ssize_t>t[pos + j]
+        if y == ignore or bad_label(y, C):
+            if y != ignore and out.bad < 0:
+                out.bad = pos + j
+            if loss_out != NULL:
+                loss_out[pos + j] = 0
+            continue
+        off = base + j * step + y * (1 if L.kind == LAYOUT_ROWS else L.cs)
+        wy = w[y] if w != NULL else 1.0
+        swj = sw[pos + j] if sw != NULL else 1.0
+        l = -swj * wy * x[off]
+        if loss_out != NULL:
+            loss_out[pos + j] = <floating>l
+        out.loss += l
+        out.weight += swj * wy
+        if g != NULL:
+            g[off] = <floating>(-gscale * swj * wy)
+
+
+# -------------------------------------------------------------- drivers
+
+def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
+             const double[::1] weight, const double[::1] sample_weight,
+             Py_ssize_t ignore_index, double label_smoothing,
+             floating[::1] loss_out, floating[::1] grad, double gscale,
+             int n_threads, bint log_input=False):
+    """Cross-entropy (or NLL when log_input) of x (N, C, S) with labels (N, S).
+
+    Empty `weight`, `sample_weight`, `loss_out`, `grad` mean "absent".
+    Returns (sum of losses, sum of weights, first bad label position or -1).
+    """
+    cdef Layout L
+    cdef Py_ssize_t u, C = x.shape[1]
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef double wsum = 0.0
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if x.shape[0] == 0 or x.shape[2] == 0 or C == 0:
+        return 0.0, 0.0, -1
+    for u in range(C):
+        wsum += wp[u] if wp != NULL else 1.0
+    L = make_layout(x.shape[0], C, x.shape[2])
+    blocks = alloc_blocks(L.units)
+    nt = threads_for(n_threads, L.units)
+    try:
+        if log_input:
+            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+                _nll_unit(&x[0, 0, 0], &target[0, 0], &L, u, wp, swp, ignore_index,
+                          lp, gp, gscale, &blocks[u])
+        else:
+            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+                _ce_index_unit(&x[0, 0, 0], &target[0, 0], &L, u, wp, swp, ignore_index,
+                               label_smoothing, wsum, lp, gp, gscale, &blocks[u])
+        combine_blocks(blocks, L.units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+def ce_prob(const floating[:, :, ::1] x, const floating[:, :, ::1] target,
+            const double[::1] weight, const double[::1] sample_weight,
+            double label_smoothing, floating[::1] loss_out, floating[::1] grad,
+            double gscale, int n_threads):
+    """Cross-entropy of x (N, C, S) with class probabilities of the same shape.
+
+    Returns (sum of losses, sum of sample weights).
+    """
+    cdef Layout L
+    cdef Py_ssize_t u
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
+        return 0.0, 0.0
+    L = make_layout(x.shape[0], x.shape[1], x.shape[2])
+    blocks = alloc_blocks(L.units)
+    nt = threads_for(n_threads, L.units)
+    try:
+        for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+            _ce_prob_unit(&x[0, 0, 0], &target[0, 0, 0], &L, u, wp, swp,
+                          label_smoothing, lp, gp, gscale, &blocks[u])
+        combine_blocks(blocks, L.units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight

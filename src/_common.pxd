@@ -1,0 +1,361 @@
+# Shared declarations and inline helpers for every kernel module.
+#
+# Header-only: fused types, error codes, the deterministic block reduction,
+# and the per-element math that more than one loss family uses.  Nothing
+# here touches a Python object; everything is `noexcept nogil`.
+#
+# Design:
+# A. One fused float type `floating` (float32, float64) for data, outputs and
+#    gradients: the result keeps the input's dtype, as in torch.  Arithmetic
+#    that feeds a reduction is carried in double.
+# B. One fused label type `label_t` (uint8 ... int64): label maps are read in
+#    their own width, never converted into an int64 copy.
+# C. Reductions are split into a FIXED number of blocks that depends only on
+#    the problem size.  Each block sums in double into its own BlockOut, and
+#    blocks are combined in index order after the parallel loop, so the
+#    result is bit-identical for any thread count.
+# D. Inside a block, sums that must vectorize use LANES independent
+#    accumulators in a fixed order (gcc will not reorder a floating-point sum
+#    without -ffast-math, which we never use): deterministic and SIMD.
+# E. exp/log inside loops come from fastmath.h (branch-free, vectorizable,
+#    <= 2 ulp); scalar per-row values use libm.
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.math cimport INFINITY, isfinite, log
+
+ctypedef fused floating:
+    float
+    double
+
+ctypedef fused label_t:
+    uint8_t
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+
+cdef extern from "fastmath.h" nogil:
+    float fl_expf(float x)
+    double fl_exp(double x)
+    float fl_logf(float x)
+    double fl_log(double x)
+    float fl_log1pf(float x)
+    double fl_log1p(double x)
+
+# Block sizes (work units). They depend on nothing but these constants and
+# the problem's shape, never on the number of threads.
+cdef enum:
+    LANES = 8            # independent accumulators in a vectorized sum
+    PLANE_BLOCK = 512    # positions per work unit on a strided class axis
+    ELEM_BLOCK = 16384   # elements per work unit for element-wise losses
+    WIDE_ROW = 32        # classes from which a row is reduced on its own
+
+# Error codes returned by kernels; the wrapper turns them into exceptions.
+cdef enum:
+    FL_OK = 0
+    FL_BAD_LABEL = 1
+    FL_NO_MEMORY = 2
+
+
+cdef struct BlockOut:
+    double loss         # sum of (weighted) per-element losses
+    double weight       # sum of weights: the 'mean' denominator
+    Py_ssize_t bad      # first position holding an invalid label, or -1
+
+
+cdef inline Py_ssize_t n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:
+    return (n + block - 1) // block
+
+
+cdef inline int threads_for(int n_threads, Py_ssize_t nblocks) noexcept nogil:
+    """Never more threads than blocks; one thread for a single block."""
+    if nblocks < n_threads:
+        return <int>nblocks if nblocks > 1 else 1
+    return n_threads
+
+
+cdef inline void block_init(BlockOut* out) noexcept nogil:
+    out.loss = 0.0
+    out.weight = 0.0
+    out.bad = -1
+
+
+cdef inline void combine_blocks(BlockOut* blocks, Py_ssize_t nb, BlockOut* total) noexcept nogil:
+    """Sum block partials in index order (the deterministic reduction)."""
+    cdef Py_ssize_t b
+    block_init(total)
+    for b in range(nb):
+        total.loss += blocks[b].loss
+        total.weight += blocks[b].weight
+        if total.bad < 0 and blocks[b].bad >= 0:
+            total.bad = blocks[b].bad
+
+
+cdef inline double lanes_total(double* acc) noexcept nogil:
+    """Fixed pairwise order for the LANES accumulators."""
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3]))
+            + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
+
+
+# ---------------------------------------------------------------- math
+cdef inline floating vexp(floating x) noexcept nogil:
+    if floating is float:
+        return fl_expf(x)
+    else:
+        return fl_exp(x)
+
+
+cdef inline floating vlog(floating x) noexcept nogil:
+    if floating is float:
+        return fl_logf(x)
+    else:
+        return fl_log(x)
+
+
+cdef inline floating vlog1p(floating x) noexcept nogil:
+    if floating is float:
+        return fl_log1pf(x)
+    else:
+        return fl_log1p(x)
+
+
+cdef inline floating log1pexp(floating x) noexcept nogil:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), branch-free.
+
+    The form of sklearn's `log1pexp` without its cutoffs: exp(-|x|) <= 1
+    never overflows, and log1p keeps the small-tail accuracy.
+    """
+    cdef floating ax = x if x >= 0 else -x
+    cdef floating mx = x if x >= 0 else 0
+    return mx + vlog1p(vexp(-ax))
+
+
+cdef inline floating sigmoid(floating x) noexcept nogil:
+    """1 / (1 + exp(-x)) via exp(-|x|): no overflow for any x, exact at +-inf."""
+    cdef floating ax = x if x >= 0 else -x
+    cdef floating e = vexp(-ax)
+    cdef floating r = 1 / (1 + e)
+    return r if x >= 0 else e * r
+
+
+cdef inline double safe_shift(double m) noexcept nogil:
+    """The max used to shift exponentials: 0 when the max is +-inf or NaN.
+
+    As scipy.special.logsumexp: an all -inf row gives log(0) = -inf and a
+    +inf entry gives +inf, instead of inf - inf = NaN.
+    """
+    return m if isfinite(m) else 0.0
+
+
+# ------------------------------------------- max-subtracted log-sum-exp
+# Two layouts cover every softmax-like reduction in the package:
+#   row:    the C values of one row are contiguous (the class axis is last);
+#   planes: the class axis is strided: value (c, j) sits at c*cs + j*ps, and
+#           a block of nb positions j is reduced at once, the inner loop
+#           running along j (contiguous for NCHW, where ps == 1).
+
+cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef floating acc[LANES]
+    cdef floating v
+    cdef Py_ssize_t i = 0, k
+    for k in range(LANES):
+        acc[k] = -INFINITY
+    while i + LANES <= n:
+        for k in range(LANES):
+            v = x[i + k]
+            acc[k] = v if v > acc[k] else acc[k]
+        i += LANES
+    while i < n:
+        v = x[i]
+        acc[0] = v if v > acc[0] else acc[0]
+        i += 1
+    for k in range(1, LANES):
+        acc[0] = acc[k] if acc[k] > acc[0] else acc[0]
+    return acc[0]
+
+
+cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum_i v_i in double with LANES accumulators (fixed order)."""
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    for k in range(LANES):
+        acc[k] = 0.0
+    while i + LANES <= n:
+        for k in range(LANES):
+            acc[k] += v[i + k]
+        i += LANES
+    while i < n:
+        acc[0] += v[i]
+        i += 1
+    return lanes_total(acc)
+
+
+cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
+                              floating* e) noexcept nogil:
+    """sum_i exp(x_i - shift); writes exp(x_i - shift) to e unless e is NULL.
+
+    The exponentials go through a buffer (e, or a 256-element chunk on the
+    stack) and are summed afterwards: gcc vectorizes the plain exp loop far
+    better than an exp fused into a lane-wise sum (measured 0.42 vs
+    0.60 ns/element on AVX-512, 0.58 vs 0.75 on AVX2).
+    """
+    cdef floating chunk[256]
+    cdef floating sh = <floating>shift
+    cdef Py_ssize_t i, i0, m
+    cdef double total = 0.0
+    if e != NULL:
+        for i in range(n):
+            e[i] = vexp(x[i] - sh)
+        return lanes_sum(e, n)
+    i0 = 0
+    while i0 < n:
+        m = n - i0 if n - i0 < 256 else 256
+        for i in range(m):
+            chunk[i] = vexp(x[i0 + i] - sh)
+        total += lanes_sum(chunk, m)
+        i0 += 256
+    return total
+
+
+cdef inline double row_dot(const floating* x, const double* w, Py_ssize_t n) noexcept nogil:
+    """sum_i w_i x_i (w == NULL: plain sum), LANES accumulators."""
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    for k in range(LANES):
+        acc[k] = 0.0
+    if w == NULL:
+        while i + LANES <= n:
+            for k in range(LANES):
+                acc[k] += x[i + k]
+            i += LANES
+        while i < n:
+            acc[0] += x[i]
+            i += 1
+    else:
+        while i + LANES <= n:
+            for k in range(LANES):
+                acc[k] += w[i + k] * x[i + k]
+            i += LANES
+        while i < n:
+            acc[0] += w[i] * x[i]
+            i += 1
+    return lanes_total(acc)
+
+
+cdef inline void planes_max(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
+                            Py_ssize_t C, Py_ssize_t nb, double* m) noexcept nogil:
+    """m[j] = max_c x[c*cs + j*ps] for j < nb."""
+    cdef Py_ssize_t c, j
+    cdef const floating* xc
+    cdef double v
+    for j in range(nb):
+        m[j] = -INFINITY
+    for c in range(C):
+        xc = x + c * cs
+        for j in range(nb):
+            v = xc[j * ps]
+            m[j] = v if v > m[j] else m[j]
+
+
+cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
+                               Py_ssize_t C, Py_ssize_t nb, const double* shift,
+                               double* s, floating* e, Py_ssize_t es) noexcept nogil:
+    """s[j] = sum_c exp(x[c*cs + j*ps] - shift[j]).
+
+    When e is not NULL, also stores each exponential at e[c*es + j*ps].
+    """
+    cdef Py_ssize_t c, j
+    cdef const floating* xc
+    cdef floating* ec
+    cdef floating v
+    for j in range(nb):
+        s[j] = 0.0
+    for c in range(C):
+        xc = x + c * cs
+        if e == NULL:
+            for j in range(nb):
+                s[j] += vexp(xc[j * ps] - <floating>shift[j])
+        else:
+            ec = e + c * es
+            for j in range(nb):
+                v = vexp(xc[j * ps] - <floating>shift[j])
+                ec[j * ps] = v
+                s[j] += v
+
+
+# ------------------------------------------------------ (N, C, S) layouts
+# Every class-axis reduction sees its data as (N, C, S), C-contiguous: N
+# outer items, C classes, S positions.  LAYOUT_ROWS (S == 1, C >= WIDE_ROW):
+# each row is reduced on its own, `rows` rows per work unit.  LAYOUT_PLANES:
+# a unit is PLANE_BLOCK positions of one outer item; value (c, j) of the
+# unit sits at base + c*cs + j*ps.  For NCHW data that is cs = S, ps = 1;
+# for narrow rows (S == 1, C < WIDE_ROW) all N rows are positions of a
+# single outer item, cs = 1, ps = C.  In both layouts, position j of outer
+# item o has flat index o*npos + j into (N, S)-shaped targets and outputs.
+cdef enum:
+    LAYOUT_ROWS = 0
+    LAYOUT_PLANES = 1
+
+
+cdef struct Layout:
+    int kind
+    Py_ssize_t N, C, S
+    Py_ssize_t outer, npos, os, cs, ps
+    Py_ssize_t bpo       # work units per outer item (planes)
+    Py_ssize_t rows      # rows per work unit (rows)
+    Py_ssize_t units
+
+
+cdef inline Layout make_layout(Py_ssize_t N, Py_ssize_t C, Py_ssize_t S) noexcept nogil:
+    cdef Layout L
+    L.N = N
+    L.C = C
+    L.S = S
+    if S == 1 and C >= WIDE_ROW:
+        L.kind = LAYOUT_ROWS
+        L.rows = 16384 // C if C < 16384 else 1
+        L.units = n_blocks(N, L.rows)
+        L.outer = N
+        L.npos = 1
+        L.os = C
+        L.cs = 1
+        L.ps = 1
+        L.bpo = 1
+        return L
+    L.kind = LAYOUT_PLANES
+    L.rows = 0
+    if S == 1:
+        L.outer = 1
+        L.npos = N
+        L.os = 0
+        L.cs = 1
+        L.ps = C
+    else:
+        L.outer = N
+        L.npos = S
+        L.os = C * S
+        L.cs = S
+        L.ps = 1
+    L.bpo = n_blocks(L.npos, PLANE_BLOCK)
+    L.units = L.outer * L.bpo
+    return L
+
+
+cdef inline Py_ssize_t unit_start(Layout* L, Py_ssize_t u, Py_ssize_t* nb,
+                                  Py_ssize_t* base) noexcept nogil:
+    """First flat (N*S) position of unit u; sets its size and data offset.
+
+    rows: nb = rows in the unit, base = offset of its first row.
+    planes: nb = positions in the unit, base = offset of (c=0, j=first).
+    """
+    cdef Py_ssize_t o, j0, total
+    if L.kind == LAYOUT_ROWS:
+        j0 = u * L.rows
+        nb[0] = L.rows if j0 + L.rows <= L.N else L.N - j0
+        base[0] = j0 * L.C
+        return j0
+    o = u // L.bpo
+    j0 = (u - o * L.bpo) * PLANE_BLOCK
+    nb[0] = PLANE_BLOCK if j0 + PLANE_BLOCK <= L.npos else L.npos - j0
+    base[0] = o * L.os + j0 * L.ps
+    return o * L.npos + j0
