@@ -17,7 +17,9 @@ Environment variables:
   the compiler cannot build and run an OpenMP program;
 * ``FASTLOSS_DEBUG=1`` -- Cython bounds and wraparound checks on;
 * ``FASTLOSS_SANITIZE=1`` -- AddressSanitizer + UBSan, ``-O1``;
-* ``FASTLOSS_TARGETS=baseline`` -- build only the listed targets.
+* ``FASTLOSS_TARGETS=baseline`` -- build only the listed targets;
+* ``FASTLOSS_MODULES=_lse,_classification`` -- build only the listed kernel
+  modules (development: rebuild one family without touching the others).
 """
 
 import os
@@ -144,6 +146,14 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def _modules():
+    wanted = os.environ.get("FASTLOSS_MODULES")
+    if not wanted:
+        return KERNELS, True
+    names = wanted.split(",")
+    return [k for k in KERNELS if k in names], "_openmp_helpers" in names
+
+
 def _extensions():
     directives = {
         "language_level": 3,
@@ -158,16 +168,19 @@ def _extensions():
         include_dirs=[SRC, np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
-    exts = cythonize(
-        [Extension("fastloss._openmp_helpers", [f"{SRC}/_openmp_helpers.pyx"], **common)],
-        include_path=[SRC],
-        compiler_directives=directives,
-        build_dir="build/cython/common",
-    )
+    kernels, with_helpers = _modules()
+    exts = []
+    if with_helpers:
+        exts += cythonize(
+            [Extension("fastloss._openmp_helpers", [f"{SRC}/_openmp_helpers.pyx"], **common)],
+            include_path=[SRC],
+            compiler_directives=directives,
+            build_dir="build/cython/common",
+        )
     for target in _targets():
         mods = [
             Extension(f"fastloss._{target}.{name}", [f"{SRC}/{name}.pyx"], **common)
-            for name in KERNELS
+            for name in kernels
         ]
         # One C file per (module, target): build_dir keeps them apart.
         built = cythonize(

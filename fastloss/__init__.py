@@ -7,9 +7,13 @@ NumPy float64 oracle of every function.
 
 __version__ = "0.1.0"
 
+from fastloss import classification, elementwise, lse, rowwise, segmentation
 from fastloss._threads import get_num_threads, set_num_threads
-from fastloss.classification import cross_entropy, nll_loss
-from fastloss.lse import log_softmax, logsumexp, softmax
+from fastloss.classification import *  # noqa: F403
+from fastloss.elementwise import *  # noqa: F403
+from fastloss.lse import *  # noqa: F403
+from fastloss.rowwise import *  # noqa: F403
+from fastloss.segmentation import *  # noqa: F403
 
 
 def _openmp_enabled():
@@ -38,14 +42,11 @@ def show_config(file=None):
     print("\n".join(lines), file=file or sys.stdout)
 
 
-__all__ = [
-    "__version__",
-    "show_config",
-    "get_num_threads",
-    "set_num_threads",
-    "logsumexp",
-    "softmax",
-    "log_softmax",
-    "cross_entropy",
-    "nll_loss",
-]
+__all__ = (
+    ["__version__", "show_config", "get_num_threads", "set_num_threads"]
+    + lse.__all__
+    + classification.__all__
+    + elementwise.__all__
+    + rowwise.__all__
+    + segmentation.__all__
+)

@@ -4,6 +4,8 @@ import numpy as np
 
 from fastloss.reference._lse import log_softmax
 
+__all__ = ["cross_entropy", "nll_loss"]
+
 
 def _ncs(x):
     x = np.asarray(x, dtype=np.float64)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+__all__ = ["logsumexp", "softmax", "log_softmax"]
+
 
 def _shifted(a, axis):
     a = np.asarray(a, dtype=np.float64)

@@ -1,0 +1,3 @@
+"""Placeholder until the elementwise family lands."""
+
+__all__ = []

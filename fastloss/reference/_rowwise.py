@@ -1,0 +1,3 @@
+"""Placeholder until the rowwise family lands."""
+
+__all__ = []

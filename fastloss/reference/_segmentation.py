@@ -1,0 +1,3 @@
+"""Placeholder until the segmentation family lands."""
+
+__all__ = []
