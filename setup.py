@@ -108,6 +108,11 @@ def _openmp_flags(compiler):
 class BuildExt(build_ext):
     """build_ext that applies the OpenMP and optimisation flags per compiler."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # compile the per-target modules concurrently
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
         probe = _openmp_flags(self.compiler)

@@ -1,3 +1,737 @@
-"""Placeholder until the segmentation family lands (defines no public name yet)."""
+r"""Segmentation losses over large 2D/3D masks (MONAI semantics) and hard metrics.
 
-__all__ = []
+Every soft loss reads logits ``(N, C, *spatial)`` once, applies the
+activation on the fly and accumulates per-(image, class) sums
+
+    I = sum p g,  P = sum p,  P2 = sum p^2,  G = sum g,  G2 = sum g^2
+
+over the non-ignored positions (``p`` the activated input, ``g`` the target
+of the class).  Label maps ``(N, *spatial)`` are read in their own integer
+width and never expanded into a one-hot copy: the extra memory is O(N*C).
+The losses are then O(N*C) arithmetic on the sums.  With
+``return_grad=True`` a second pass over the logits writes the gradient.
+"""
+
+import numpy as np
+
+from fastloss import _validate as V
+from fastloss._dispatch import kernels
+
+_k = kernels("segmentation")
+
+__all__ = [
+    "dice_loss",
+    "jaccard_loss",
+    "tversky_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "sensitivity_specificity_loss",
+    "dice_ce_loss",
+    "confusion_matrix",
+    "dice_score",
+    "iou_score",
+]
+
+_EMPTY = np.empty(0, dtype=np.float64)
+_ACT = {None: 0, "none": 0, "sigmoid": 1, "softmax": 2}
+_OVERLAP, _SENSSPEC = 0, 1
+
+
+# ------------------------------------------------------------ preparation
+
+class _Prep:
+    """Validated inputs of one call, viewed as (N, C, S) / (N, S)."""
+
+
+def _prepare(input, target, activation, ignore_index, n_threads, reduction, allowed=V.REDUCTIONS):
+    p = _Prep()
+    p.in_dtype = np.asarray(input).dtype
+    x = V.as_float(input, "input")
+    if x.ndim < 3:
+        raise ValueError(
+            f"input must have shape (N, C, d1, ...) with at least one spatial axis, got {x.shape}"
+        )
+    N, C = x.shape[0], x.shape[1]
+    if C == 0:
+        raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
+    S = int(np.prod(x.shape[2:], dtype=np.int64))
+    p.x, p.x3, p.N, p.C, p.S = x, x.reshape(N, C, S), N, C, S
+    V.check_reduction(reduction, allowed)
+    if activation not in _ACT:
+        raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
+    p.act = _ACT[activation]
+    if p.act == 2 and C == 1:
+        raise ValueError(
+            "activation='softmax' needs at least 2 classes on axis 1, got 1; "
+            "use activation='sigmoid' for a single channel"
+        )
+    p.nt = V.threads(n_threads)
+    if ignore_index is not None:
+        ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    p.ignore = ignore_index
+    t = np.asarray(target)
+    if t.shape == x.shape and (t.dtype.kind == "f" or C == 1 or t.dtype.kind == "b"):
+        if ignore_index is not None:
+            raise ValueError(
+                "ignore_index applies to label-map targets (N, *spatial) only, "
+                f"got a target of the input's shape {t.shape}"
+            )
+        p.soft = V.as_float(t, "target", dtype=x.dtype).reshape(N, C, S)
+        p.lab = np.empty((0, 0), dtype=np.uint8)
+        p.tflat = None
+    else:
+        if t.dtype.kind == "f":
+            raise TypeError(
+                f"target must hold integer class indices of shape {(N,) + x.shape[2:]} or "
+                f"probabilities of the input's shape {x.shape}, got dtype {t.dtype} "
+                f"and shape {t.shape}"
+            )
+        want = (N,) + x.shape[2:]
+        if t.ndim == x.ndim and t.shape[1] == 1 and t.shape[:1] + t.shape[2:] == want:
+            t = t.reshape(want)  # MONAI's (N, 1, *spatial) label form
+        lab = V.as_labels(t, "target")
+        if lab.shape != want:
+            raise ValueError(
+                f"target label map must have shape {want} for input of shape {x.shape} "
+                f"(or one-hot/soft masks of the input's shape), got {lab.shape}"
+            )
+        p.lab = lab.reshape(N, S)
+        p.soft = np.empty((0, 0, 0), dtype=x.dtype)
+        p.tflat = lab.reshape(-1)
+    # a single channel with a label map is a binary mask: g = (label == 1)
+    p.off = 1 if (C == 1 and p.tflat is not None) else 0
+    return p
+
+
+def _stats(p, mode, do_ce=False, cw=None, sw=None):
+    st = np.empty((p.N, p.C, 5), dtype=np.float64)
+    ce = np.empty(3, dtype=np.float64)
+    bad = _k.seg_stats(
+        p.x3, p.lab, p.soft, p.act, mode, p.off,
+        0 if p.ignore is None else p.ignore, p.ignore is not None, do_ce,
+        _EMPTY if cw is None else cw, _EMPTY if sw is None else sw, st, ce, p.nt,
+    )
+    if bad >= 0:
+        raise V.label_error(p.tflat, bad, p.C + p.off, p.ignore)
+    return st, ce
+
+
+def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
+    g = np.empty(p.x.shape, dtype=p.x.dtype)
+    _k.seg_grad(
+        p.x3, p.lab, p.soft, p.act, mode, p.off,
+        0 if p.ignore is None else p.ignore, p.ignore is not None,
+        np.ascontiguousarray(ca, dtype=np.float64), np.ascontiguousarray(cb, dtype=np.float64),
+        np.ascontiguousarray(cb2, dtype=np.float64), float(kce),
+        _EMPTY if cw is None else cw, _EMPTY if sw is None else sw,
+        g.reshape(p.N, p.C, p.S), p.nt,
+    )
+    if p.in_dtype == np.float16:
+        g = g.astype(np.float16)
+    return g
+
+
+def _first(p, include_background):
+    """First class used: 1 without background (a single channel keeps it, as MONAI)."""
+    return 0 if (include_background or p.C == 1) else 1
+
+
+def _select(st, c0, batch):
+    """Per-class sums (N, C') or, with batch, (C',): arrays I, P, P2, G, G2."""
+    s = st[:, c0:, :]
+    if batch:
+        s = s.sum(axis=0)
+    return [s[..., k] for k in range(5)]
+
+
+def _reduce(f, reduction, dtype):
+    if reduction == "none":
+        return f.astype(dtype), np.ones_like(f)
+    if reduction == "sum":
+        return V.scalar(np.sum(f), dtype), np.ones_like(f)
+    return V.scalar(np.mean(f) if f.size else np.nan, dtype), np.full_like(f, 1.0 / max(f.size, 1))
+
+
+def _expand(d, p, c0, batch):
+    """Coefficients for the used classes -> (N, C) with zeros for skipped ones."""
+    out = np.zeros((p.N, p.C), dtype=np.float64)
+    out[:, c0:] = np.broadcast_to(d, (p.N, p.C - c0)) if batch else d
+    return out
+
+
+def _dice_weight(weight, n_used, C):
+    if weight is None or C == 1:
+        return None
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n_used, float(w))
+    w = V.class_weight(w, n_used)
+    if np.any(~(w >= 0)):
+        raise ValueError(f"weight must be non-negative, got {w.tolist()}")
+    return w
+
+
+def _check_smooth(smooth_nr, smooth_dr):
+    return (V.check_scalar(smooth_nr, "smooth_nr", 0.0),
+            V.check_scalar(smooth_dr, "smooth_dr", 0.0))
+
+
+# ------------------------------------------------------------ Dice / Jaccard
+
+def _overlap_terms(I, P, P2, G, G2, squared, jaccard, snr, sdr):
+    """f = 1 - num/den and df/dI, df/dPd (Pd = P2 when squared)."""
+    Pd = P2 if squared else P
+    Gd = G2 if squared else G
+    num = 2.0 * I + snr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if jaccard:
+            den = 2.0 * (Pd + Gd - I) + sdr
+            f = 1.0 - num / den
+            dI = -(2.0 * den + 2.0 * num) / den**2
+            dP = 2.0 * num / den**2
+        else:
+            den = Pd + Gd + sdr
+            f = 1.0 - num / den
+            dI = -2.0 / den
+            dP = num / den**2
+    return f, dI, dP
+
+
+def _dice_family(input, target, jaccard, activation, include_background, squared_pred,
+                 smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
+                 return_grad, n_threads):
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+    snr, sdr = _check_smooth(smooth_nr, smooth_dr)
+    c0 = _first(p, include_background)
+    w = _dice_weight(weight, p.C - c0, p.C)
+    st, _ = _stats(p, _OVERLAP)
+    I, P, P2, G, G2 = _select(st, c0, batch)
+    f, dI, dP = _overlap_terms(I, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
+    if w is not None:
+        f, dI, dP = f * w, dI * w, dP * w
+    loss, dL = _reduce(f, reduction, p.x.dtype)
+    if not return_grad:
+        return loss
+    zero = np.zeros((p.N, p.C))
+    ca = _expand(dL * dI, p, c0, batch)
+    cP = _expand(dL * dP, p, c0, batch)
+    if squared_pred:
+        return loss, _grad(p, _OVERLAP, ca, zero, cP)
+    return loss, _grad(p, _OVERLAP, ca, cP, zero)
+
+
+_COMMON_DOC = """
+    Parameters
+    ----------
+    input : array_like, shape (N, C, d1, ..., dk), k >= 1
+        Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
+        (``activation=None``); float32 and float64 are computed natively.
+        The class axis is read in place; a non-contiguous input is copied once.
+    target : array_like
+        Integer label map of shape (N, d1, ..., dk) (any integer dtype, read
+        in its own width; MONAI's (N, 1, d1, ...) form is accepted too), or
+        one-hot / soft masks of ``input``'s shape.  With a single channel
+        (C == 1) a label map is the binary mask (labels 0 and 1).
+    activation : {'softmax', 'sigmoid', None}
+        Applied to ``input`` on the fly (MONAI's ``softmax=True`` /
+        ``sigmoid=True``).  Softmax needs C >= 2.
+    include_background : bool
+        False drops class 0 from every sum (ignored for C == 1, as MONAI).
+    smooth_nr, smooth_dr : float >= 0
+        Added to the numerator and the denominator of each ratio.
+    batch : bool
+        Sum the statistics over the batch before the ratio (one value per
+        class) instead of per image.
+    ignore_index : int, optional
+        Positions of a label map holding it are excluded from every sum
+        (MONAI's mask).  Labels outside [0, C) other than ``ignore_index``
+        raise ``ValueError`` naming the first bad value; they are detected
+        inside the kernel, in the same pass.
+    reduction : {'mean', 'sum', 'none'}
+        ``'none'`` gives the per-class losses, (N, C') or (C',) with
+        ``batch=True`` (C' = classes used).
+    return_grad : bool
+        Also return d(loss)/d(input) (for ``'none'``, of the sum).
+    n_threads : int, optional
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+
+    Notes
+    -----
+    One pass over the input computes the per-(image, class) sums; with
+    ``return_grad=True`` a second pass writes the gradient (dL/dp from the
+    sums, chained through the activation).  Extra memory is O(N*C).
+"""
+
+
+def dice_loss(input, target, *, activation="softmax", include_background=True,
+              squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+              weight=None, ignore_index=None, reduction="mean", return_grad=False,
+              n_threads=None):
+    r"""Soft Dice loss over (N, C, *spatial) predictions.
+
+    Per image and class (or per class with ``batch=True``)
+
+    .. math:: \ell = 1 - \frac{2 \sum p g + s_{nr}}{\sum p + \sum g + s_{dr}}
+
+    (with ``squared_pred=True`` the denominator is :math:`\sum p^2 + \sum g^2`),
+    multiplied by ``weight[c]`` when given, then reduced.  Equivalent to
+    ``monai.losses.DiceLoss(softmax=True, to_onehot_y=True, ...)`` with the
+    label map as target (``sigmoid=True`` for ``activation='sigmoid'``).
+
+    weight : array_like or float, optional
+        Per-class weight of the used classes (C - 1 values without the
+        background, as MONAI), non-negative.
+    squared_pred : bool
+        Use squared predictions and targets in the denominator.
+    """ + _COMMON_DOC + r"""
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[[[9.0, -9.0]], [[-9.0, 9.0]]]])   # (1, 2, 1, 2) logits
+    >>> y = np.array([[[0, 1]]], dtype=np.uint8)          # (1, 1, 2) labels
+    >>> round(float(fastloss.dice_loss(x, y)), 6)
+    1.5e-05
+    """
+    return _dice_family(input, target, False, activation, include_background, squared_pred,
+                        smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
+                        return_grad, n_threads)
+
+
+def jaccard_loss(input, target, *, activation="softmax", include_background=True,
+                 squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+                 weight=None, ignore_index=None, reduction="mean", return_grad=False,
+                 n_threads=None):
+    r"""Soft Jaccard (IoU) loss, MONAI's ``DiceLoss(jaccard=True)``.
+
+    .. math:: \ell = 1 - \frac{2 \sum p g + s_{nr}}
+              {2 (\sum p + \sum g - \sum p g) + s_{dr}}
+
+    (squared sums with ``squared_pred=True``); options as :func:`dice_loss`.
+    """ + _COMMON_DOC + r"""
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[[[0.5, 0.5]]]])                     # (1, 1, 1, 2) probabilities
+    >>> y = np.array([[[1, 0]]])                           # binary label map
+    >>> round(float(fastloss.jaccard_loss(x, y, activation=None, smooth_nr=0, smooth_dr=0)), 6)
+    0.666667
+    """
+    return _dice_family(input, target, True, activation, include_background, squared_pred,
+                        smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
+                        return_grad, n_threads)
+
+
+# ------------------------------------------------------------------ Tversky
+
+def _tversky(input, target, alpha, beta, gamma, activation, include_background, smooth_nr,
+             smooth_dr, batch, weight, ignore_index, reduction, return_grad, n_threads):
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+    alpha = V.check_scalar(alpha, "alpha", 0.0)
+    beta = V.check_scalar(beta, "beta", 0.0)
+    if gamma is not None:
+        gamma = V.check_scalar(gamma, "gamma", 0.0, lo_open=True)
+    snr, sdr = _check_smooth(smooth_nr, smooth_dr)
+    c0 = _first(p, include_background)
+    w = _dice_weight(weight, p.C - c0, p.C)
+    st, _ = _stats(p, _OVERLAP)
+    I, P, _, G, _ = _select(st, c0, batch)
+    num = I + snr
+    den = I + alpha * (P - I) + beta * (G - I) + sdr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = 1.0 - num / den
+        dI = -(den - num * (1.0 - alpha - beta)) / den**2
+        dP = num * alpha / den**2
+        if gamma is not None:
+            chain = gamma * np.power(f, gamma - 1.0)
+            f = np.power(f, gamma)
+            dI, dP = chain * dI, chain * dP
+    if w is not None:
+        f, dI, dP = f * w, dI * w, dP * w
+    loss, dL = _reduce(f, reduction, p.x.dtype)
+    if not return_grad:
+        return loss
+    zero = np.zeros((p.N, p.C))
+    return loss, _grad(p, _OVERLAP, _expand(dL * dI, p, c0, batch),
+                       _expand(dL * dP, p, c0, batch), zero)
+
+
+def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
+                 include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+                 weight=None, ignore_index=None, reduction="mean", return_grad=False,
+                 n_threads=None):
+    r"""Tversky loss, MONAI's ``TverskyLoss``.
+
+    .. math:: \ell = 1 - \frac{TP + s_{nr}}{TP + \alpha FP + \beta FN + s_{dr}},
+       \quad TP = \sum p g,\ FP = \sum p (1 - g),\ FN = \sum (1 - p) g
+
+    ``alpha`` weighs false positives, ``beta`` false negatives;
+    alpha = beta = 0.5 is the Dice loss.  ``weight`` (per used class)
+    multiplies each class's loss (fastloss's addition).
+    """ + _COMMON_DOC + r"""
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[[[0.5, 0.5]]]])
+    >>> y = np.array([[[1, 0]]])
+    >>> round(float(fastloss.tversky_loss(x, y, activation=None, alpha=0.3, beta=0.7,
+    ...                                   smooth_nr=0, smooth_dr=0)), 6)
+    0.5
+    """
+    return _tversky(input, target, alpha, beta, None, activation, include_background,
+                    smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
+                    return_grad, n_threads)
+
+
+def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
+                       activation="softmax", include_background=True, smooth_nr=1e-5,
+                       smooth_dr=1e-5, batch=False, weight=None, ignore_index=None,
+                       reduction="mean", return_grad=False, n_threads=None):
+    r"""Focal Tversky loss: the Tversky loss of each class raised to ``gamma``.
+
+    .. math:: \ell = \Big(1 - \frac{TP + s_{nr}}{TP + \alpha FP + \beta FN + s_{dr}}\Big)^{\gamma}
+
+    (Abraham & Khan 2019 with gamma = 1/their gamma); other options as
+    :func:`tversky_loss`.  With ``gamma < 1`` the gradient is infinite where
+    a class's Tversky loss is exactly 0.
+    """ + _COMMON_DOC + r"""
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[[[0.5, 0.5]]]])
+    >>> y = np.array([[[1, 0]]])
+    >>> round(float(fastloss.focal_tversky_loss(x, y, activation=None, gamma=0.5,
+    ...                                         smooth_nr=0, smooth_dr=0)), 6)
+    0.707107
+    """
+    return _tversky(input, target, alpha, beta, gamma, activation, include_background,
+                    smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
+                    return_grad, n_threads)
+
+
+# ---------------------------------------------------------- generalized Dice
+
+def generalized_dice_loss(input, target, *, w_type="square", activation="softmax",
+                          include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
+                          batch=False, ignore_index=None, reduction="mean",
+                          return_grad=False, n_threads=None):
+    r"""Generalized Dice loss (Sudre et al. 2017), MONAI's ``GeneralizedDiceLoss``.
+
+    Per image (or once with ``batch=True``)
+
+    .. math:: \ell = 1 - \frac{2 \sum_c w_c \sum p g + s_{nr}}
+              {\sum_c w_c (\sum p + \sum g) + s_{dr}}
+
+    with :math:`w_c = 1/(\sum g)^2` (``'square'``), :math:`1/\sum g`
+    (``'simple'``) or 1 (``'uniform'``); an infinite weight (a class absent
+    from the target) is replaced by the largest finite weight of the image,
+    as MONAI.  ``'none'`` gives one value per image, (N,), or (1,) with
+    ``batch=True``.  MONAI computes the weights in float32; fastloss in
+    float64.
+    """ + _COMMON_DOC + r"""
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[[[9.0, -9.0]], [[-9.0, 9.0]]]])
+    >>> y = np.array([[[0, 1]]])
+    >>> float(fastloss.generalized_dice_loss(x, y)) < 1e-3
+    True
+    """
+    if w_type not in ("square", "simple", "uniform"):
+        raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+    snr, sdr = _check_smooth(smooth_nr, smooth_dr)
+    c0 = _first(p, include_background)
+    st, _ = _stats(p, _OVERLAP)
+    I, P, _, G, _ = _select(st, c0, batch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if w_type == "square":
+            w = 1.0 / (G * G)
+        elif w_type == "simple":
+            w = 1.0 / G
+        else:
+            w = np.ones_like(G)
+        inf = np.isinf(w)
+        w[inf] = 0.0
+        w = w + inf * np.max(w, axis=-1, keepdims=True)
+        numer = 2.0 * np.sum(w * I, axis=-1) + snr
+        denom = np.sum(w * (P + G), axis=-1) + sdr
+        f = np.atleast_1d(1.0 - numer / denom)
+        dI = -2.0 * w / denom[..., None]
+        dP = w * (numer / denom**2)[..., None]
+    loss, dL = _reduce(f, reduction, p.x.dtype)
+    if not return_grad:
+        return loss
+    dL = dL[0] if batch else dL[:, None]
+    zero = np.zeros((p.N, p.C))
+    return loss, _grad(p, _OVERLAP, _expand(dL * dI, p, c0, batch),
+                       _expand(dL * dP, p, c0, batch), zero)
+
+
+# ------------------------------------------------- sensitivity-specificity
+
+def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
+                                 include_background=True, smooth_nr=0.0, smooth_dr=1e-5,
+                                 batch=False, weight=None, ignore_index=None,
+                                 reduction="mean", return_grad=False, n_threads=None):
+    r"""Sensitivity-specificity loss (Brosch et al. 2015), per class.
+
+    .. math:: \ell = r \frac{\sum (g - p)^2 g + s_{nr}}{\sum g + s_{dr}}
+              + (1 - r) \frac{\sum (g - p)^2 (1 - g) + s_{nr}}{\sum (1 - g) + s_{dr}}
+
+    the sums running over the non-ignored positions.  ``smooth_nr`` defaults
+    to 0 so that a perfect prediction gives 0 (NiftyNet's form);
+    ``weight`` multiplies each used class's loss.  No MONAI equivalent.
+    """ + _COMMON_DOC + r"""
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[[[0.5, 0.5]]]])
+    >>> y = np.array([[[1, 0]]])
+    >>> round(float(fastloss.sensitivity_specificity_loss(x, y, activation=None, r=0.5,
+    ...                                                   smooth_dr=0)), 6)
+    0.25
+    """
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+    r = V.check_scalar(r, "r", 0.0, 1.0)
+    snr, sdr = _check_smooth(smooth_nr, smooth_dr)
+    c0 = _first(p, include_background)
+    w = _dice_weight(weight, p.C - c0, p.C)
+    st, _ = _stats(p, _SENSSPEC)
+    E1, E0, NEG, G, _ = _select(st, c0, batch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = r / (G + sdr)
+        d0 = (1.0 - r) / (NEG + sdr)
+        f = (E1 + snr) * d1 + (E0 + snr) * d0
+    if w is not None:
+        f, d1, d0 = f * w, d1 * w, d0 * w
+    loss, dL = _reduce(f, reduction, p.x.dtype)
+    if not return_grad:
+        return loss
+    zero = np.zeros((p.N, p.C))
+    return loss, _grad(p, _SENSSPEC, _expand(dL * d1, p, c0, batch),
+                       _expand(dL * d0, p, c0, batch), zero)
+
+
+# ------------------------------------------------------------------ Dice+CE
+
+def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
+                 squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
+                 batch=False, weight=None, ignore_index=None, sample_weight=None,
+                 reduction="mean", return_grad=False, n_threads=None):
+    r"""Dice (softmax) + cross-entropy of logits, MONAI's ``DiceCELoss(softmax=True)``.
+
+    .. math:: L = \lambda_{dice} L_{dice} + \lambda_{ce} L_{ce}
+
+    :math:`L_{dice}` is :func:`dice_loss` (``jaccard=True``:
+    :func:`jaccard_loss`) with the softmax activation; :math:`L_{ce}` is the
+    pixel-wise cross-entropy ``torch.nn.functional.cross_entropy(input,
+    target, weight)`` (class indices) or its probability form (soft target).
+    The softmax is computed once for both terms.
+
+    Parameters
+    ----------
+    lambda_dice, lambda_ce : float >= 0
+    weight : array_like of shape (C,), optional
+        Class weights of the cross-entropy; the Dice term uses
+        ``weight[1:]`` without the background (as MONAI).
+    ignore_index : int, optional
+        Label-map positions holding it are excluded from the Dice sums and
+        from the cross-entropy (torch's ``ignore_index``).
+    sample_weight : array_like, optional
+        Per-pixel weights broadcastable to (N, d1, ..., dk) for the
+        cross-entropy: 'mean' becomes :math:`\sum s_i w_{y_i} \ell_i / \sum
+        s_i w_{y_i}` (probability targets: :math:`/ \sum s_i`).
+    reduction : {'mean', 'sum'}
+        Applied to both terms (MONAI rejects 'none' too).
+
+    Other parameters as :func:`dice_loss` (C >= 2).
+
+    Returns
+    -------
+    loss : NumPy scalar; with ``return_grad=True`` also the gradient.
+
+    Notes
+    -----
+    One pass computes the Dice sums and the cross-entropy together; with
+    ``return_grad=True`` a second pass writes the gradient of both terms.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.zeros((1, 2, 1, 2))
+    >>> y = np.array([[[0, 1]]])
+    >>> round(float(fastloss.dice_ce_loss(x, y, smooth_nr=0, smooth_dr=0)), 6)  # 0.5 + log 2
+    1.193147
+    """
+    p = _prepare(input, target, "softmax", ignore_index, n_threads, reduction,
+                 allowed=("mean", "sum"))
+    lambda_dice = V.check_scalar(lambda_dice, "lambda_dice", 0.0)
+    lambda_ce = V.check_scalar(lambda_ce, "lambda_ce", 0.0)
+    snr, sdr = _check_smooth(smooth_nr, smooth_dr)
+    c0 = _first(p, include_background)
+    cw = V.class_weight(weight, p.C)
+    wd = None if cw is None else _dice_weight(cw[c0:], p.C - c0, p.C)
+    sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:])
+    sw = None if sw is None else sw.reshape(-1)
+    st, ce = _stats(p, _OVERLAP, True, cw, sw)
+    I, P, P2, G, G2 = _select(st, c0, batch)
+    f, dI, dP = _overlap_terms(I, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
+    if wd is not None:
+        f, dI, dP = f * wd, dI * wd, dP * wd
+    dice, dL = _reduce(f, reduction, np.float64)
+    ce_den = ce[1] if p.tflat is not None else ce[2]
+    if reduction == "sum":
+        ce_val, kce = ce[0], 1.0
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ce_val = ce[0] / ce_den
+        kce = 1.0 / ce_den if ce_den != 0 else 0.0
+    loss = V.scalar(lambda_dice * float(dice) + lambda_ce * ce_val, p.x.dtype)
+    if not return_grad:
+        return loss
+    zero = np.zeros((p.N, p.C))
+    ca = _expand(lambda_dice * dL * dI, p, c0, batch)
+    cP = _expand(lambda_dice * dL * dP, p, c0, batch)
+    kce = lambda_ce * kce
+    if squared_pred:
+        return loss, _grad(p, _OVERLAP, ca, zero, cP, kce, cw, sw)
+    return loss, _grad(p, _OVERLAP, ca, cP, zero, kce, cw, sw)
+
+
+# ------------------------------------------------------------ hard metrics
+
+def _cm_inputs(pred, target, num_classes, ignore_index, per_image):
+    pr = V.as_labels(pred, "pred")
+    tg = V.as_labels(target, "target")
+    V.same_shape(pr, tg, "pred", "target")
+    C = V.check_scalar(num_classes, "num_classes", 1, integer=True)
+    if ignore_index is not None:
+        ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    if per_image:
+        if pr.ndim < 1:
+            raise ValueError("per_image=True needs label maps with a leading image axis, got a scalar")
+        N = pr.shape[0]
+    else:
+        N = 1
+    S = pr.size // N if N else 0
+    return pr.reshape(N, S), tg.reshape(N, S), C, ignore_index, N
+
+
+def _confusion(pred, target, num_classes, ignore_index, per_image, n_threads):
+    pr, tg, C, ig, N = _cm_inputs(pred, target, num_classes, ignore_index, per_image)
+    nt = V.threads(n_threads)
+    out = np.empty((N if per_image else 1) * C * C, dtype=np.int64)
+    bad = _k.confusion(pr, tg, C, 0 if ig is None else ig, ig is not None, per_image, out, nt)
+    if bad >= 0:
+        t, q = tg.reshape(-1)[bad], pr.reshape(-1)[bad]
+        which, val = ("target", t) if (t < 0 or t >= C) else ("pred", q)
+        allowed = f"[0, {C})" + (f" or ignore_index={ig}" if ig is not None and which == "target" else "")
+        raise ValueError(f"{which} holds class index {val} at flat position {bad}; "
+                         f"expected values in {allowed}")
+    return out.reshape((N, C, C) if per_image else (C, C))
+
+
+def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=None):
+    r"""Confusion matrix of two label maps: ``M[i, j]`` = #positions with
+    target ``i`` and prediction ``j`` (rows = target, columns = pred).
+
+    Parameters
+    ----------
+    pred, target : array_like of integers, same shape
+        Label maps of any shape and integer dtype (each read in its own width).
+    num_classes : int >= 1
+    ignore_index : int, optional
+        Positions whose *target* equals it are not counted.  Any other
+        value outside [0, num_classes), in either array, raises ValueError
+        naming the array, the value and its position.
+    n_threads : int, optional
+
+    Returns
+    -------
+    ndarray of shape (C, C), int64 (exact counts).
+
+    Notes
+    -----
+    One pass over both arrays; per-thread private matrices merged in order.
+    Same as ``sklearn.metrics.confusion_matrix(target.ravel(), pred.ravel(),
+    labels=range(C))`` and ``np.bincount(C * target + pred, minlength=C*C)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    array([[1, 0, 0],
+           [0, 1, 0],
+           [0, 1, 1]])
+    """
+    return _confusion(pred, target, num_classes, ignore_index, False, n_threads)
+
+
+def _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_score,
+                   n_threads, iou):
+    empty_score = float(empty_score)
+    cm = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
+    st = cm.sum(axis=-1).astype(np.float64)   # target counts (rows)
+    sp = cm.sum(axis=-2).astype(np.float64)   # pred counts (columns)
+    den = st + sp - tp if iou else st + sp
+    num = tp if iou else 2.0 * tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = num / den
+    return np.where(den == 0, empty_score, score)
+
+
+def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
+               empty_score=np.nan, n_threads=None):
+    r"""Hard Dice score per class of two label maps: :math:`2|P \cap T| / (|P| + |T|)`.
+
+    Parameters
+    ----------
+    pred, target : array_like of integers, same shape (N, ...) or any shape
+    num_classes : int
+    ignore_index : int, optional
+        Positions whose target equals it are not counted.
+    per_image : bool
+        One score per image (first axis) and class, shape (N, C).
+    empty_score : float
+        The score of a class absent from both pred and target (default NaN,
+        as MONAI's ``DiceMetric(ignore_empty=True)``).
+
+    Returns
+    -------
+    ndarray (C,) or (N, C), float64.
+
+    Notes
+    -----
+    One pass (the confusion-matrix kernel).  Equivalent to MONAI's
+    ``compute_dice`` on one-hot inputs with ``include_background=True``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.dice_score(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3)
+    array([0.66666667, 0.8       ,        nan])
+    """
+    return _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_score,
+                          n_threads, False)
+
+
+def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
+              empty_score=np.nan, n_threads=None):
+    r"""Hard IoU (Jaccard index) per class: :math:`|P \cap T| / |P \cup T|`.
+
+    Options, shapes and passes as :func:`dice_score`; MONAI's
+    ``compute_iou`` on one-hot inputs.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.iou_score(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 2)
+    array([0.5       , 0.66666667])
+    """
+    return _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_score,
+                          n_threads, True)

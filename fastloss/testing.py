@@ -5,7 +5,8 @@ import numpy as np
 
 def numerical_grad(fn, inputs, index=0, eps=1e-6):
     """d sum(fn(*inputs)) / d inputs[index] by 5-point central differences."""
-    args = [np.array(a, dtype=np.float64, copy=True) for a in inputs]
+    args = [np.array(a, dtype=np.float64 if i == index else None, copy=True)
+            for i, a in enumerate(inputs)]
     x = args[index]
     g = np.empty_like(x)
     flat, gflat = x.reshape(-1), g.reshape(-1)

@@ -44,3 +44,5 @@ class Workload:
 
     E.g. {"fastloss+grad": "fastloss"} or a peer computing something other
     than the reference, mapped to None to skip the check."""
+    bytes_moved_grad: Optional[Callable[[dict], int]] = None
+    """Optional: bytes a "fastloss+grad" call moves (default: ``bytes_moved``)."""

@@ -1,0 +1,222 @@
+"""What the machine can do, measured in the same run as the workloads.
+
+* :func:`machine_info`: CPU model, core counts, caches, memory, fastloss's
+  build (OpenMP, CPU target) and the versions of the peer libraries.
+* :func:`measure_bandwidth`: memory read bandwidth, the best of several
+  parallel vectorized float32 sums over an array larger than the last-level
+  cache (torch.sum with the bench's thread count, and NumPy's sum over one
+  contiguous chunk per thread; the faster counts).  A sum that widens each
+  float32 to float64 is measured too but not used: it is compute-bound and
+  reaches only about half of the bandwidth.
+* :func:`measure_exp`: vector-exp throughput, fastloss.logsumexp over a
+  cache-resident block (one exp per element plus a max pass), NumPy's
+  np.exp on a block per thread as a fallback.
+
+The memory floor of a workload is bytes / bandwidth, the exp floor is
+exponentials / throughput; the limit is the larger of the two.
+"""
+
+import importlib.metadata
+import os
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+PEER_DISTRIBUTIONS = (
+    "numpy", "torch", "scipy", "monai", "scikit-learn", "matplotlib",
+    "pytest-benchmark", "threadpoolctl",
+)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _cpu_model():
+    text = _read("/proc/cpuinfo")
+    if text:
+        for line in text.splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _cache_sizes():
+    """{'L1d': '64 KiB', 'L2': ..., 'L3': ...} of cpu0, as the kernel reports them."""
+    out = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return out
+    for e in entries:
+        level = _read(f"{base}/{e}/level")
+        kind = _read(f"{base}/{e}/type")
+        size = _read(f"{base}/{e}/size")
+        if not (level and kind and size):
+            continue
+        kind = kind.strip()
+        name = f"L{level.strip()}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        out[name] = size.strip()
+    return out
+
+
+def _mem_total_gib():
+    text = _read("/proc/meminfo")
+    if text:
+        for line in text.splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    return None
+
+
+def _simd_features():
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # NumPy < 2
+        from numpy.core._multiarray_umath import __cpu_features__
+    wanted = ("SSE42", "AVX", "AVX2", "FMA3", "AVX512F", "AVX512BW", "AVX512_SKX")
+    return [f for f in wanted if __cpu_features__.get(f)]
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def fastloss_config():
+    """The facts of ``fastloss.show_config()`` as a dict."""
+    import fastloss
+    from fastloss import _dispatch
+
+    return {
+        "version": fastloss.__version__,
+        "openmp": bool(fastloss._openmp_enabled()),
+        "default_threads": fastloss.get_num_threads(),
+        "cpu_target": _dispatch.TARGET,
+        "cpu_target_reason": _dispatch.REASON,
+        "targets_built": [t for t, _ in _dispatch.TARGETS if _dispatch._built(t)],
+    }
+
+
+def machine_info():
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "simd": _simd_features(),
+        "caches": _cache_sizes(),
+        "memory_gib": _mem_total_gib(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "fastloss": fastloss_config(),
+        "versions": {d: _version(d) for d in PEER_DISTRIBUTIONS},
+    }
+
+
+def _best(fn, tries):
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_bandwidth(threads, nbytes=512 * 2**20, tries=7):
+    """Read bandwidth in GB/s (1e9 bytes/s), the best method of several.
+
+    Returns a dict: ``gbps`` (the figure used for the floors), ``method``,
+    ``bytes``, ``by_method`` (every method's GB/s) and ``widening_gbps``
+    (a float32 -> float64 sum, for comparison only).
+    """
+    a = np.ones(nbytes // 4, dtype=np.float32)  # written once: every page is mapped
+    by_method = {}
+    chunks = np.array_split(a, threads)
+    with ThreadPoolExecutor(threads) as pool:
+        def np_sum():
+            list(pool.map(np.sum, chunks))
+
+        np_sum()
+        by_method[f"numpy.sum float32, {threads} chunk(s) in threads"] = (
+            a.nbytes / _best(np_sum, tries) / 1e9)
+
+        def np_wide():
+            list(pool.map(lambda c: np.sum(c, dtype=np.float64), chunks))
+
+        widening = a.nbytes / _best(np_wide, max(2, tries // 3)) / 1e9
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            ta = torch.from_numpy(a)
+            torch.sum(ta)
+            by_method[f"torch.sum float32, {threads} thread(s)"] = (
+                a.nbytes / _best(lambda: torch.sum(ta), tries) / 1e9)
+        finally:
+            torch.set_num_threads(old)
+    method = max(by_method, key=by_method.get)
+    return {
+        "gbps": by_method[method],
+        "method": method,
+        "bytes": int(a.nbytes),
+        "by_method": by_method,
+        "widening_gbps": widening,
+    }
+
+
+def measure_exp(threads, rows=1024, cols=1024, tries=30):
+    """Vector-exp throughput in exponentials per second.
+
+    fastloss.logsumexp over a (rows, cols) float32 block (4 MiB: in the
+    last-level cache) along the last axis: one exp per element, so
+    elements / time; the max pass is included, which makes the figure a
+    little low (the floors derived from it a little high).  np.exp on one
+    block per thread is measured too; the faster of the two is the figure
+    used for the floors (``exp_per_s``, ``method``).
+    """
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, cols), dtype=np.float32)
+    out = {"elements": int(x.size)}
+    with ThreadPoolExecutor(threads) as pool:
+        blocks = np.array_split(x, threads)
+        outs = [np.empty_like(b) for b in blocks]
+
+        def np_exp():
+            list(pool.map(lambda bo: np.exp(bo[0], out=bo[1]), zip(blocks, outs)))
+
+        np_exp()
+        out["numpy_exp_per_s"] = x.size / _best(np_exp, tries)
+    try:
+        import fastloss
+
+        def fl():
+            fastloss.logsumexp(x, axis=-1, n_threads=threads)
+
+        fl()
+        out["fastloss_exp_per_s"] = x.size / _best(fl, tries)
+    except Exception as e:  # noqa: BLE001 - any failure falls back to NumPy
+        out["fastloss_error"] = f"{type(e).__name__}: {e}"
+    if out.get("fastloss_exp_per_s", 0.0) >= out["numpy_exp_per_s"]:
+        out["exp_per_s"] = out["fastloss_exp_per_s"]
+        out["method"] = f"fastloss.logsumexp float32 ({rows}, {cols}), axis=-1, {threads} thread(s)"
+    else:
+        out["exp_per_s"] = out["numpy_exp_per_s"]
+        out["method"] = f"numpy.exp float32 ({rows}, {cols}), {threads} block(s) in threads"
+    return out

@@ -1,0 +1,167 @@
+"""Bench rows for fastloss.torch: forward+backward of a loss alone and of a CPU training step.
+
+Each implementation builds its tensors once and returns a callable that runs
+forward and backward (gradient written into ``.grad``) and returns the loss.
+"fastloss" is ``fastloss.torch``; "torch" / "monai" are the peers.  Both
+sides run with the bench's thread count (``torch.set_num_threads``).
+"""
+
+import numpy as np
+
+from fastloss.bench.workload import PeerMissing, Workload
+
+
+def _torch(data):
+    try:
+        import torch
+    except ImportError as exc:
+        raise PeerMissing("torch") from exc
+    torch.set_num_threads(data["n_threads"])
+    return torch
+
+
+def _fastloss_torch(data):
+    torch = _torch(data)
+    import fastloss
+    import fastloss.torch as ft
+
+    fastloss.set_num_threads(data["n_threads"])
+    return torch, ft
+
+
+def _make_ce(quick):
+    rng = np.random.default_rng(0)
+    n, c = (1024, 100) if quick else (16384, 1000)
+    return {"x": rng.standard_normal((n, c), dtype=np.float32),
+            "t": rng.integers(0, c, n).astype(np.int64)}
+
+
+def _ce_loop(torch, fn, data):
+    x = torch.from_numpy(data["x"]).requires_grad_()
+    t = torch.from_numpy(data["t"])
+
+    def run():
+        x.grad = None
+        loss = fn(x, t)
+        loss.backward()
+        return float(loss.detach())
+
+    return run
+
+
+def _ce_fastloss(data):
+    torch, ft = _fastloss_torch(data)
+    return _ce_loop(torch, ft.functional.cross_entropy, data)
+
+
+def _ce_torch(data):
+    torch = _torch(data)
+    return _ce_loop(torch, torch.nn.functional.cross_entropy, data)
+
+
+def _ce_reference(data):
+    from fastloss import reference
+
+    return lambda: reference.cross_entropy(data["x"], data["t"])
+
+
+def _make_step(quick):
+    rng = np.random.default_rng(1)
+    n, d, c = (512, 64, 100) if quick else (8192, 256, 1000)
+    return {"x": rng.standard_normal((n, d), dtype=np.float32),
+            "t": rng.integers(0, c, n).astype(np.int64), "c": c}
+
+
+def _step(torch, loss_fn, data):
+    torch.manual_seed(0)
+    x = torch.from_numpy(data["x"])
+    t = torch.from_numpy(data["t"])
+    model = torch.nn.Linear(x.shape[1], data["c"])
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: every call sees the same weights
+
+    def run():
+        opt.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return run
+
+
+def _step_fastloss(data):
+    torch, ft = _fastloss_torch(data)
+    return _step(torch, ft.CrossEntropyLoss(), data)
+
+
+def _step_torch(data):
+    torch = _torch(data)
+    return _step(torch, torch.nn.CrossEntropyLoss(), data)
+
+
+def _make_dice(quick):
+    rng = np.random.default_rng(2)
+    shape = (2, 4, 32, 32, 32) if quick else (2, 4, 160, 160, 160)
+    return {"x": rng.standard_normal(shape, dtype=np.float32),
+            "t": rng.integers(0, shape[1], (shape[0], 1) + shape[2:]).astype(np.int64)}
+
+
+def _dice_loop(torch, loss_fn, data):
+    x = torch.from_numpy(data["x"]).requires_grad_()
+    t = torch.from_numpy(data["t"])
+
+    def run():
+        x.grad = None
+        loss = loss_fn(x, t)
+        loss.backward()
+        return float(loss.detach())
+
+    return run
+
+
+def _dice_fastloss(data):
+    torch, ft = _fastloss_torch(data)
+    if not hasattr(ft, "DiceCELoss"):
+        raise PeerMissing("fastloss.torch.DiceCELoss (dice_ce_loss not built)")
+    return _dice_loop(torch, ft.DiceCELoss(softmax=True, to_onehot_y=True), data)
+
+
+def _dice_monai(data):
+    torch = _torch(data)
+    try:
+        from monai.losses import DiceCELoss
+    except ImportError as exc:
+        raise PeerMissing("monai") from exc
+    return _dice_loop(torch, DiceCELoss(softmax=True, to_onehot_y=True), data)
+
+
+WORKLOADS = [
+    Workload(
+        name="torch_ce_fwd_bwd",
+        family="torch_interop",
+        description="fastloss.torch cross_entropy forward+backward, (16384, 1000) float32, int64 targets",
+        make=_make_ce,
+        impls={"fastloss": _ce_fastloss, "torch": _ce_torch, "reference": _ce_reference},
+        bytes_moved=lambda d: 2 * d["x"].nbytes + d["t"].nbytes,
+        n_exp=lambda d: d["x"].size,
+    ),
+    Workload(
+        name="torch_ce_train_step",
+        family="torch_interop",
+        description="CPU training step Linear(256->1000) + CrossEntropyLoss + SGD, batch 8192 float32",
+        make=_make_step,
+        impls={"fastloss": _step_fastloss, "torch": _step_torch},
+        bytes_moved=lambda d: 2 * d["x"].shape[0] * d["c"] * 4,
+        compare_to={"fastloss": "torch", "torch": None},
+    ),
+    Workload(
+        name="torch_dice_ce_fwd_bwd",
+        family="torch_interop",
+        description="DiceCELoss(softmax, to_onehot_y) forward+backward, (2, 4, 160, 160, 160) float32",
+        make=_make_dice,
+        impls={"fastloss": _dice_fastloss, "monai": _dice_monai},
+        bytes_moved=lambda d: 2 * d["x"].nbytes + d["t"].nbytes,
+        n_exp=lambda d: d["x"].size,
+        compare_to={"fastloss": "monai", "monai": None},
+    ),
+]

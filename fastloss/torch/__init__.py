@@ -1,0 +1,97 @@
+"""PyTorch interop: fastloss's kernels as differentiable torch losses.
+
+``import fastloss.torch`` (never imported by ``fastloss`` itself) gives
+
+- :mod:`fastloss.torch.functional`: torch's functional loss names and
+  signatures (``cross_entropy``, ``nll_loss``, ...), each differentiable;
+- nn.Module classes with torch's names (``CrossEntropyLoss``, ``NLLLoss``,
+  ...), subclasses of torch's own classes with the same constructor
+  arguments, buffers and ``repr``, whose ``forward`` calls the function above;
+- :func:`is_accelerated`, which tells whether fastloss's kernels or torch's
+  own implementation will run for given tensors.
+
+Only losses that exist in the installed fastloss are defined.  CPU
+float32/float64 tensors are read in place by the kernels, which return the
+gradient from the same pass; other devices and dtypes run torch's code
+with identical semantics.  Under ``torch.compile`` each loss is the custom
+op ``torch.ops.fastloss.<name>`` (opaque to the compiler, no graph break).
+"""
+
+import torch
+
+from fastloss.torch import functional
+from fastloss.torch._core import is_accelerated
+
+# class name -> functional name; a class is defined only when its function exists.
+_CLASSES = {
+    "CrossEntropyLoss": "cross_entropy",
+    "NLLLoss": "nll_loss",
+    "MSELoss": "mse_loss",
+    "L1Loss": "l1_loss",
+    "SmoothL1Loss": "smooth_l1_loss",
+    "HuberLoss": "huber_loss",
+    "BCELoss": "binary_cross_entropy",
+    "BCEWithLogitsLoss": "binary_cross_entropy_with_logits",
+    "KLDivLoss": "kl_div",
+    "SoftMarginLoss": "soft_margin_loss",
+    "MultiLabelSoftMarginLoss": "multilabel_soft_margin_loss",
+    "MultiMarginLoss": "multi_margin_loss",
+    "TripletMarginLoss": "triplet_margin_loss",
+}
+
+# The arguments each torch class passes from its attributes to the function.
+_ATTRS = {
+    "cross_entropy": ("weight", "ignore_index", "reduction", "label_smoothing"),
+    "nll_loss": ("weight", "ignore_index", "reduction"),
+    "mse_loss": ("reduction",),
+    "l1_loss": ("reduction",),
+    "smooth_l1_loss": ("reduction", "beta"),
+    "huber_loss": ("reduction", "delta"),
+    "binary_cross_entropy": ("weight", "reduction"),
+    "binary_cross_entropy_with_logits": ("weight", "reduction", "pos_weight"),
+    "kl_div": ("reduction", "log_target"),
+    "soft_margin_loss": ("reduction",),
+    "multilabel_soft_margin_loss": ("weight", "reduction"),
+    "multi_margin_loss": ("p", "margin", "weight", "reduction"),
+    "triplet_margin_loss": ("margin", "p", "eps", "swap", "reduction"),
+}
+
+
+def _make_class(cls_name, fn_name):
+    base = getattr(torch.nn, cls_name)
+    fn = getattr(functional, fn_name)
+    attrs = _ATTRS[fn_name]
+
+    def forward(self, *inputs):
+        return fn(*inputs, **{a: getattr(self, a) for a in attrs})
+
+    doc = (f"``torch.nn.{cls_name}`` (same constructor arguments) computed by "
+           f":func:`fastloss.torch.functional.{fn_name}`.")
+    return type(cls_name, (base,), {"forward": forward, "__doc__": doc,
+                                    "__module__": __name__})
+
+
+__all__ = ["functional", "is_accelerated"]
+for _cls, _fn in _CLASSES.items():
+    if hasattr(functional, _fn):
+        globals()[_cls] = _make_class(_cls, _fn)
+        __all__.append(_cls)
+del _cls, _fn
+
+_MONAI_CLASSES = ("DiceLoss", "DiceCELoss")
+_monai_cache = {}
+
+
+def __getattr__(name):
+    """MONAI-named classes, created on first use (imports MONAI then)."""
+    if name in _MONAI_CLASSES:
+        import fastloss
+
+        if not hasattr(fastloss, "dice_ce_loss"):
+            raise AttributeError(f"fastloss.torch.{name} needs fastloss's segmentation losses")
+        if not _monai_cache:
+            from fastloss.torch import _monai
+
+            _monai_cache.update(_monai.make_classes())
+        return _monai_cache[name]
+    raise AttributeError(f"module 'fastloss.torch' has no attribute {name!r}")

@@ -1,0 +1,305 @@
+"""The one mechanism behind every ``fastloss.torch`` function.
+
+Design:
+A. A loss is described by a :class:`Spec` (a row of a table, not code):
+   which arguments are tensors, which of them the fastloss kernel returns
+   gradients for (``diff``), which gradients follow from those (``derived``,
+   e.g. the target of ``mse_loss`` gets minus the input's), how a
+   ``'none'`` output maps onto the input (``none``: per element, per
+   position of the class axis 1, or per row of the last axis), and the
+   torch implementation with the same semantics (``fallback``).
+B. The fast path hands CPU float32/float64 tensors to the NumPy API without
+   copying (``tensor.detach().numpy()`` is a view; a non-contiguous view is
+   accepted and copied once by fastloss only when its kernel needs it).
+   The gradient is asked for, and computed in the same pass as the loss,
+   only when grad mode is on and some input requires grad.
+C. Backward multiplies the kernel's gradient by ``grad_output``: a scalar
+   for 'mean'/'sum'; for 'none' the kernel's gradient of the sum times
+   ``grad_output`` broadcast over the axes a 'none' output does not have
+   (exact because each 'none' output depends on its own element / row).
+   In eager mode the multiplication is done in place on the kernel's buffer
+   (skipped when grad_output is 1), so backward costs no extra pass; a
+   second backward through a retained graph recomputes the gradient from
+   the saved inputs.
+D. Everything else (CUDA, MPS, bfloat16/float16, tensor subclasses, mixed
+   float dtypes, options fastloss does not have, a tensor requiring grad
+   that the kernel has no gradient for) runs ``fallback`` unchanged, so
+   results and autograd match torch everywhere.
+E. Under ``torch.compile`` the same computation is a ``torch.library``
+   custom op (``fastloss::<name>``) with a fake implementation (output
+   shapes only) and a registered backward made of torch ops, so the graph
+   is captured without breaks and the kernel runs as one opaque node.
+"""
+
+import ast
+import functools
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+import fastloss
+
+__all__ = ["Spec", "call", "is_accelerated", "register"]
+
+FAST_DTYPES = (torch.float32, torch.float64)
+REGISTRY = {}
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    """Public name in ``fastloss.torch.functional`` (and of the custom op)."""
+    tensors: tuple
+    """Names of the tensor arguments, in signature order."""
+    diff: tuple
+    """Tensor arguments the fastloss function returns gradients for, in its return order."""
+    none: Optional[str]
+    """How a 'none' output maps onto the input: 'elem', 'class' (axis 1 removed),
+    'last' (last axis removed), or None ('none' always runs ``fallback``)."""
+    fallback: Callable
+    """Torch implementation with the same signature and semantics."""
+    fl_name: str = ""
+    """fastloss function (default: ``name``)."""
+    derived: dict = field(default_factory=dict)
+    """Tensor argument -> function(grads by name) giving its gradient."""
+    accept: Optional[Callable] = None
+    """function(args) -> bool: extra conditions for the fast path."""
+    to_fastloss: Optional[Callable] = None
+    """function(kwargs) -> kwargs: rename / drop arguments for the fastloss call."""
+    same_shape: tuple = ()
+    """Tensor arguments that must have the first tensor's shape on the fast path."""
+
+
+def register(spec):
+    """Add a spec to the registry and create its custom op; returns the spec."""
+    REGISTRY[spec.name] = spec
+    _make_op(spec)
+    return spec
+
+
+def _plain(t):
+    if torch.compiler.is_compiling():  # traced by dynamo: the op sees real tensors later
+        return t.device.type == "cpu" and t.layout == torch.strided
+    return (
+        type(t) in (torch.Tensor, torch.nn.Parameter)
+        and t.device.type == "cpu"
+        and t.layout == torch.strided
+        and not t.is_conj()
+        and not t.is_neg()
+        and not torch._C._functorch.is_functorch_wrapped_tensor(t)
+    )
+
+
+def is_accelerated(*tensors):
+    """True when fastloss's CPU kernels serve these tensors (else torch's code runs).
+
+    The kernels serve plain strided CPU tensors of dtype float32 or float64
+    (all floating tensors of one call sharing the dtype) together with
+    integer tensors of any width (class indices).  Tensors on other devices
+    (CUDA, MPS, ...), other floating dtypes (bfloat16, float16), complex,
+    sparse and wrapped tensors (vmap/grad transforms, tensor subclasses)
+    run torch's own implementation.  ``None`` entries are ignored.
+    """
+    fdtype = None
+    for t in tensors:
+        if t is None:
+            continue
+        if not isinstance(t, torch.Tensor) or not _plain(t):
+            return False
+        if t.is_floating_point():
+            if t.dtype not in FAST_DTYPES or (fdtype is not None and t.dtype != fdtype):
+                return False
+            fdtype = t.dtype
+        elif t.is_complex():
+            return False
+    return fdtype is not None
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _to_torch(a):
+    a = np.asarray(a)
+    if not a.flags.writeable:
+        a = a.copy()
+    return torch.from_numpy(a)
+
+
+def _run(spec, names, tensors, opts, need_grad):
+    """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
+    kw = dict(opts)
+    for n, t in zip(names, tensors):
+        kw[n] = _np(t)
+    if spec.to_fastloss is not None:
+        kw = spec.to_fastloss(kw)
+    fn = getattr(fastloss, spec.fl_name or spec.name)
+    if not need_grad:
+        return _to_torch(fn(**kw)), ()
+    loss, grads = fn(**kw, return_grad=True)
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    return _to_torch(loss), tuple(_to_torch(g) for g in grads)
+
+
+def _go_view(spec, reduction, go, g):
+    """grad_output shaped to broadcast against a gradient ``g`` of an input."""
+    if reduction == "none" and g.dim() > go.dim():
+        if spec.none == "class":
+            return go.unsqueeze(1) if g.dim() >= 2 else go
+        if spec.none == "last":
+            return go.unsqueeze(-1)
+    return go
+
+
+def _grads_out(spec, names, reduction, grads, go, needs, inplace):
+    """The gradient of every tensor argument (None where not needed)."""
+    by_name = {}
+    for n, g in zip(spec.diff, grads):
+        gv = _go_view(spec, reduction, go, g)
+        if inplace:
+            if not (gv.dim() == 0 and float(gv) == 1.0):
+                g.mul_(gv)
+        else:
+            g = g * gv
+        by_name[n] = g
+    out = []
+    for n, need in zip(names, needs):
+        if not need:
+            out.append(None)
+        elif n in by_name:
+            out.append(by_name[n])
+        else:
+            out.append(spec.derived[n](by_name))
+    return out
+
+
+class _Fn(torch.autograd.Function):
+    """Eager autograd node: kernel gradient kept from forward, scaled in backward."""
+
+    @staticmethod
+    def forward(ctx, spec, names, opts, *tensors):
+        loss, grads = _run(spec, names, tensors, opts, True)
+        ctx.spec, ctx.names, ctx.opts = spec, names, opts
+        ctx.grads = grads
+        ctx.save_for_backward(*tensors)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, go):
+        grads, ctx.grads = ctx.grads, None
+        if grads is None:  # a second backward through a retained graph
+            _, grads = _run(ctx.spec, ctx.names, ctx.saved_tensors, ctx.opts, True)
+        reduction = dict(ctx.opts).get("reduction")
+        out = _grads_out(ctx.spec, ctx.names, reduction, grads, go,
+                         ctx.needs_input_grad[3:], True)
+        return (None, None, None, *out)
+
+
+# ---- torch.compile: one custom op per spec -------------------------------------
+
+@functools.lru_cache(maxsize=512)
+def _decode(opts):
+    names, items = ast.literal_eval(opts)
+    return names, items
+
+
+def _loss_shape(spec, reduction, x):
+    if reduction != "none":
+        return ()
+    if spec.none == "elem":
+        return tuple(x.shape)
+    if spec.none == "class":
+        return tuple(x.shape[:1]) + tuple(x.shape[2:]) if x.dim() >= 2 else ()
+    return tuple(x.shape[:-1])
+
+
+def _make_op(spec):
+    qualname = f"fastloss::{spec.name}"
+
+    def impl(tensors: list[torch.Tensor], opts: str, need_grad: bool) -> list[torch.Tensor]:
+        names, items = _decode(opts)
+        loss, grads = _run(spec, names, tensors, items, need_grad)
+        if not need_grad:
+            grads = tuple(tensors[0].new_empty(0) for _ in spec.diff)
+        return [loss, *grads]
+
+    op = torch.library.custom_op(qualname, impl, mutates_args=())
+
+    def fake(tensors, opts, need_grad):
+        names, items = _decode(opts)
+        by = dict(zip(names, tensors))
+        x = tensors[0]
+        loss = x.new_empty(_loss_shape(spec, dict(items).get("reduction"), x))
+        if need_grad:
+            grads = [torch.empty_like(by[n], memory_format=torch.contiguous_format) for n in spec.diff]
+        else:
+            grads = [x.new_empty(0) for _ in spec.diff]
+        return [loss, *grads]
+
+    op.register_fake(fake)
+
+    def setup_context(ctx, inputs, output):
+        tensors, opts, need_grad = inputs
+        ctx.names, items = _decode(opts)
+        ctx.reduction = dict(items).get("reduction")
+        ctx.save_for_backward(*output[1:])
+
+    def backward(ctx, grads_out):
+        out = _grads_out(spec, ctx.names, ctx.reduction, ctx.saved_tensors, grads_out[0],
+                         [n in spec.diff or n in spec.derived for n in ctx.names], False)
+        return out, None, None
+
+    op.register_autograd(backward, setup_context=setup_context)
+    spec_ops[spec.name] = op
+
+
+spec_ops = {}
+
+
+# ---- the entry point of every functional wrapper ------------------------------
+
+def legacy_reduction(size_average, reduce, reduction):
+    if size_average is None and reduce is None:
+        return reduction
+    from torch.nn import _reduction
+
+    return _reduction.legacy_get_string(size_average, reduce, emit_warning=False)
+
+
+def call(name, args):
+    """Run loss ``name`` on ``args`` (a dict of its torch-named arguments).
+
+    ``args`` holds the tensors and options (``reduction`` already resolved
+    from the legacy size_average/reduce); chooses the fast path or the
+    fallback as described in the module docstring.
+    """
+    spec = REGISTRY[name]
+    present = [n for n in spec.tensors if args.get(n) is not None]
+    tensors = [args[n] for n in present]
+    fast = (
+        is_accelerated(*tensors)
+        and all(isinstance(args[n], torch.Tensor) for n in present)
+        and all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present)
+        and (args.get("reduction") != "none" or spec.none is not None)
+        and (spec.accept is None or spec.accept(args))
+    )
+    grad_on = torch.is_grad_enabled()
+    needs = [grad_on and t.requires_grad for t in tensors]
+    if fast:
+        for n, need in zip(present, needs):
+            if need and n not in spec.diff and n not in spec.derived:
+                fast = False
+    if not fast:
+        return spec.fallback(**args)
+    opts = tuple(sorted((k, v) for k, v in args.items() if k not in spec.tensors))
+    names = tuple(present)
+    need_grad = any(needs)
+    if torch.compiler.is_compiling():
+        return spec_ops[spec.name](tensors, repr((names, opts)), need_grad)[0]
+    if not need_grad:
+        return _run(spec, names, tensors, opts, False)[0]
+    return _Fn.apply(spec, names, opts, *tensors)

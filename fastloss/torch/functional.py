@@ -1,0 +1,270 @@
+"""fastloss's kernels behind torch's functional loss API.
+
+Every function has the signature and semantics of its namesake in
+``torch.nn.functional`` (or, for fastloss's own losses, of the NumPy
+function in ``fastloss``) and is differentiable with autograd.  CPU
+float32/float64 tensors go to the fastloss kernels without a copy and get
+their gradient from the same pass; anything else runs torch's own
+implementation (see :func:`fastloss.torch.is_accelerated`).  The
+deprecated ``size_average``/``reduce`` arguments are honoured as in torch.
+Where fastloss accepts more than torch (class-index targets of any integer
+width, e.g. uint8 label maps), so does the fast path.
+"""
+
+import torch
+import torch.nn.functional as F
+
+import fastloss
+from fastloss.torch import _core
+from fastloss.torch._core import Spec, call, legacy_reduction, register
+
+_TORCH_NAMES = [
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+    "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
+    "triplet_margin_loss",
+]
+
+
+def _neg_input(g):
+    return -g["input"]
+
+
+def _no_weight(args):
+    return args.get("weight") is None
+
+
+def _drop(*names):
+    def f(kw):
+        for n in names:
+            kw.pop(n, None)
+        return kw
+    return f
+
+
+def _ce_accept(args):
+    t = args["target"]
+    return not t.is_floating_point() or t.shape == args["input"].shape
+
+
+def _index_target(args):
+    return not args["target"].is_floating_point()
+
+
+# One row per loss: the table that drives forward, backward, 'none' and fallback.
+_SPECS = [
+    Spec("cross_entropy", ("input", "target", "weight"), ("input",), "class",
+         F.cross_entropy, accept=_ce_accept),
+    Spec("nll_loss", ("input", "target", "weight"), ("input",), "class", F.nll_loss,
+         accept=_index_target),
+    Spec("mse_loss", ("input", "target", "weight"), ("input",), "elem", F.mse_loss,
+         derived={"target": _neg_input}, accept=_no_weight, same_shape=("target",),
+         to_fastloss=_drop("weight")),
+    Spec("l1_loss", ("input", "target", "weight"), ("input",), "elem", F.l1_loss,
+         derived={"target": _neg_input}, accept=_no_weight, same_shape=("target",),
+         to_fastloss=_drop("weight")),
+    Spec("smooth_l1_loss", ("input", "target"), ("input",), "elem", F.smooth_l1_loss,
+         derived={"target": _neg_input}, same_shape=("target",)),
+    Spec("huber_loss", ("input", "target", "weight"), ("input",), "elem", F.huber_loss,
+         derived={"target": _neg_input}, accept=_no_weight, same_shape=("target",),
+         to_fastloss=_drop("weight")),
+    Spec("binary_cross_entropy", ("input", "target", "weight"), ("input",), "elem",
+         F.binary_cross_entropy, same_shape=("target",)),
+    Spec("binary_cross_entropy_with_logits", ("input", "target", "weight", "pos_weight"),
+         ("input",), "elem", F.binary_cross_entropy_with_logits, same_shape=("target",)),
+    Spec("kl_div", ("input", "target"), ("input",), "elem", F.kl_div, same_shape=("target",)),
+    Spec("soft_margin_loss", ("input", "target"), ("input",), "elem", F.soft_margin_loss,
+         same_shape=("target",)),
+    Spec("multilabel_soft_margin_loss", ("input", "target", "weight"), ("input",), "last",
+         F.multilabel_soft_margin_loss, same_shape=("target",)),
+    Spec("multi_margin_loss", ("input", "target", "weight"), ("input",), "class",
+         F.multi_margin_loss),
+    Spec("triplet_margin_loss", ("anchor", "positive", "negative"),
+         ("anchor", "positive", "negative"), "last", F.triplet_margin_loss,
+         same_shape=("positive", "negative")),
+]
+
+for _s in _SPECS:
+    if hasattr(fastloss, _s.fl_name or _s.name):
+        register(_s)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """``torch.nn.functional.cross_entropy`` on fastloss's kernel (one pass for loss and gradient).
+
+    Class-index targets of any integer dtype or class probabilities of the
+    input's shape; (C,), (N, C) and (N, C, d1, ...) inputs (the class axis
+    of NCHW data read in place).
+    """
+    return call("cross_entropy", dict(
+        input=input, target=target, weight=weight, ignore_index=ignore_index,
+        reduction=legacy_reduction(size_average, reduce, reduction),
+        label_smoothing=label_smoothing))
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """``torch.nn.functional.nll_loss`` on fastloss's kernel."""
+    return call("nll_loss", dict(
+        input=input, target=target, weight=weight, ignore_index=ignore_index,
+        reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """``torch.nn.functional.mse_loss``; gradients for input and target (``weight`` runs torch's code)."""
+    return call("mse_loss", dict(input=input, target=target, weight=weight,
+                                 reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """``torch.nn.functional.l1_loss``; gradients for input and target (``weight`` runs torch's code)."""
+    return call("l1_loss", dict(input=input, target=target, weight=weight,
+                                reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """``torch.nn.functional.smooth_l1_loss``; gradients for input and target."""
+    return call("smooth_l1_loss", dict(input=input, target=target, beta=beta,
+                                       reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """``torch.nn.functional.huber_loss``; gradients for input and target (``weight`` runs torch's code)."""
+    return call("huber_loss", dict(input=input, target=target, weight=weight,
+                                   reduction=reduction, delta=delta))
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """``torch.nn.functional.binary_cross_entropy`` (log clamped at -100)."""
+    return call("binary_cross_entropy", dict(
+        input=input, target=target, weight=weight,
+        reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """``torch.nn.functional.binary_cross_entropy_with_logits``."""
+    return call("binary_cross_entropy_with_logits", dict(
+        input=input, target=target, weight=weight, pos_weight=pos_weight,
+        reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """``torch.nn.functional.kl_div`` (incl. ``'batchmean'``)."""
+    return call("kl_div", dict(input=input, target=target, log_target=log_target,
+                               reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """``torch.nn.functional.soft_margin_loss``."""
+    return call("soft_margin_loss", dict(input=input, target=target,
+                                         reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    """``torch.nn.functional.multilabel_soft_margin_loss``."""
+    return call("multilabel_soft_margin_loss", dict(
+        input=input, target=target, weight=weight,
+        reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean"):
+    """``torch.nn.functional.multi_margin_loss``."""
+    return call("multi_margin_loss", dict(
+        input=input, target=target, p=p, margin=margin, weight=weight,
+        reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """``torch.nn.functional.triplet_margin_loss``; gradients for all three embeddings."""
+    return call("triplet_margin_loss", dict(
+        anchor=anchor, positive=positive, negative=negative, margin=margin, p=p, eps=eps,
+        swap=swap, reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+# ---- softmax family: fastloss forward, backward from the output in torch ops -----
+
+class _SoftmaxFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dim, mode):
+        fn = {"softmax": fastloss.softmax, "log_softmax": fastloss.log_softmax}[mode]
+        y = _core._to_torch(fn(_core._np(x), axis=dim))
+        ctx.save_for_backward(y)
+        ctx.dim, ctx.mode = dim, mode
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        if ctx.mode == "softmax":
+            return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None, None
+        return g - y.exp() * g.sum(ctx.dim, keepdim=True), None, None
+
+
+class _LogsumexpFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        out = _core._to_torch(fastloss.logsumexp(_core._np(x), axis=dim, keepdims=keepdim))
+        ctx.save_for_backward(x, out)
+        ctx.dim, ctx.keepdim = dim, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        if not ctx.keepdim:
+            for d in sorted(a % x.dim() for a in ctx.dim):
+                g, out = g.unsqueeze(d), out.unsqueeze(d)
+        return g * (x - out).exp(), None, None
+
+
+def _softmax_fast(x, dim, dtype):
+    return (dtype is None and dim is not None and x.dim() > 0 and is_accelerated(x)
+            and not torch.compiler.is_compiling())
+
+
+def _softmax_call(x, dim, mode):
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _SoftmaxFn.apply(x, dim, mode)
+    fn = {"softmax": fastloss.softmax, "log_softmax": fastloss.log_softmax}[mode]
+    return _core._to_torch(fn(_core._np(x), axis=dim))
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``torch.nn.functional.softmax`` with fastloss's forward (``dim`` required on the fast path)."""
+    if not _softmax_fast(input, dim, dtype):
+        return F.softmax(input, dim, _stacklevel, dtype)
+    return _softmax_call(input, dim, "softmax")
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``torch.nn.functional.log_softmax`` with fastloss's forward (``dim`` required on the fast path)."""
+    if not _softmax_fast(input, dim, dtype):
+        return F.log_softmax(input, dim, _stacklevel, dtype)
+    return _softmax_call(input, dim, "log_softmax")
+
+
+def logsumexp(input, dim, keepdim=False):
+    """``torch.logsumexp`` with fastloss's forward."""
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not (len(dims) > 0 and input.dim() > 0 and is_accelerated(input)
+            and not torch.compiler.is_compiling()):
+        return torch.logsumexp(input, dim, keepdim)
+    if torch.is_grad_enabled() and input.requires_grad:
+        return _LogsumexpFn.apply(input, dims, keepdim)
+    return _core._to_torch(fastloss.logsumexp(_core._np(input), axis=dims, keepdims=keepdim))
+
+
+is_accelerated = _core.is_accelerated
+
+__all__ = [n for n in _TORCH_NAMES if n in _core.REGISTRY] + [
+    "softmax", "log_softmax", "logsumexp"]
+for _n in _TORCH_NAMES:
+    if _n not in _core.REGISTRY:
+        del globals()[_n]
+del _n, _s

@@ -1,0 +1,497 @@
+"""Element-wise losses: one loop shape, one per-element formula per loss.
+
+Design:
+A. Every loss here reads input x, optional target t and an optional third
+   array (pos_weight for BCE-with-logits), applies a scalar formula and
+   sums.  Each formula is ONE `cdef inline` helper that returns the value
+   and writes the derivative d(value)/dx through an out-pointer (a struct
+   return cannot follow the fused float type; after inlining the pointer
+   to a local is the same as a two-field struct).  The loss-only loop calls
+   the same helper and never uses the derivative: gcc drops the dead
+   arithmetic, so the math is written once and the loss-only path pays
+   nothing for it.
+B. The loss is chosen by a tag type (an empty struct per loss, gathered in
+   the fused type `tag_t`).  `if tag_t is X` branches are resolved at
+   compile time, so each (loss, dtype) pair gets its own straight loop with
+   no dispatch inside it; the `def` driver selects the specialization once
+   from the integer loss id.
+C. Work units are ELEM_BLOCK elements (fixed, independent of the thread
+   count), processed in CHUNK-sized pieces: the loop writes per-element
+   values into a stack chunk (or straight into the 'none' output), then the
+   chunk is summed in double with LANES accumulators (`lanes_sum`).  A plain
+   store loop vectorizes better than a value fused into a lane-wise sum.
+   Per-unit partials (BlockOut) are combined in unit order: results are
+   bit-identical for any thread count.
+D. Formulas are branch-free: |x|, max, sign and piecewise pieces are
+   selects between already computed values (-fno-trapping-math makes them
+   vector blends).  exp/log come from fastmath.h.  Formulas computed in the
+   data's float type where exp/log vectorization matters; log-cosh and
+   pseudo-Huber, whose float32 forms would cancel or overflow, in double.
+E. Optional per-element weights (float64, the product of torch's `weight`
+   and fastloss's `sample_weight`) multiply the value and the gradient in a
+   second pass over the chunk while it is in L1.  The gradient is also
+   multiplied by `gscale` (1/denominator for 'mean'), so the wrapper never
+   touches it again.
+F. Domain checks (probabilities in [0, 1], labels in {-1, +1}) are counted
+   inside the value loop as a vectorizable sum of 0/1 flags; only a chunk
+   with a bad element is scanned again to find the first position, which
+   the unit records for the wrapper to raise.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport sqrt, sqrtf
+from libc.stdlib cimport free, malloc
+
+from _common cimport (
+    BlockOut, ELEM_BLOCK, block_init, combine_blocks, floating, lanes_sum,
+    n_blocks, threads_for, vexp, vlog, vlog1p,
+)
+
+cdef enum:
+    CHUNK = 512
+
+# Loss ids: the wrapper passes one of these (fastloss/elementwise.py mirrors them).
+cpdef enum LossId:
+    MSE = 0
+    L1 = 1
+    SMOOTH_L1 = 2       # a = beta
+    HUBER = 3           # a = delta
+    LOG_COSH = 4
+    PSEUDO_HUBER = 5    # a = delta
+    BIAS = 6            # x - t
+    BCE = 7             # probabilities, log clamped at -100
+    BCE_LOGITS = 8      # aux = pos_weight (or a = constant pos_weight)
+    BCE_LOGITS_CONST = 9  # a = constant target, b = pos_weight
+    SOFT_MARGIN = 10
+    HINGE = 11          # a = margin
+    SQ_HINGE = 12       # a = margin
+    EXPONENTIAL = 13
+    KL = 14
+    KL_LOG = 15
+    JS = 16
+    FOCAL = 17          # a = alpha, b = gamma, c = 1 if alpha >= 0
+    ENET = 18           # a = l1_ratio (t unused)
+    BCE_LOGITS_PW = 19  # aux = pos_weight per element
+
+
+ctypedef struct TMse:
+    char _
+ctypedef struct TL1:
+    char _
+ctypedef struct TSmoothL1:
+    char _
+ctypedef struct THuber:
+    char _
+ctypedef struct TLogCosh:
+    char _
+ctypedef struct TPseudoHuber:
+    char _
+ctypedef struct TBias:
+    char _
+ctypedef struct TBce:
+    char _
+ctypedef struct TBceLogits:
+    char _
+ctypedef struct TBceLogitsPw:
+    char _
+ctypedef struct TBceLogitsConst:
+    char _
+ctypedef struct TSoftMargin:
+    char _
+ctypedef struct THinge:
+    char _
+ctypedef struct TSqHinge:
+    char _
+ctypedef struct TExp:
+    char _
+ctypedef struct TKl:
+    char _
+ctypedef struct TKlLog:
+    char _
+ctypedef struct TJs:
+    char _
+ctypedef struct TFocal:
+    char _
+ctypedef struct TEnet:
+    char _
+
+ctypedef fused tag_t:
+    TMse
+    TL1
+    TSmoothL1
+    THuber
+    TLogCosh
+    TPseudoHuber
+    TBias
+    TBce
+    TBceLogits
+    TBceLogitsPw
+    TBceLogitsConst
+    TSoftMargin
+    THinge
+    TSqHinge
+    TExp
+    TKl
+    TKlLog
+    TJs
+    TFocal
+    TEnet
+
+
+cdef struct Params:
+    double a, b, c
+
+
+# ------------------------------------------------------- scalar helpers
+
+cdef inline floating fabs_(floating x) noexcept nogil:
+    return x if x >= 0 else -x
+
+
+cdef inline floating sign_(floating x) noexcept nogil:
+    """-1, 0 or +1; NaN stays NaN (torch's sign)."""
+    cdef floating s = 1 if x > 0 else 0
+    s = -1 if x < 0 else s
+    return x if x != x else s
+
+
+cdef inline floating vsqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
+    """softplus(z) = max(z, 0) + log1p(e^{-|z|}) and sigma(z), from one exp."""
+    cdef floating one = 1
+    cdef floating az = fabs_(z)
+    cdef floating e = vexp(-az)
+    cdef floating r = one / (one + e)
+    cdef floating mz = z if z > 0 else 0
+    sig[0] = r if z >= 0 else e * r
+    return mz + vlog1p(e)
+
+
+cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d) noexcept nogil:
+    """l = pw y softplus(-x) + (1 - y) softplus(x); dl/dx = (1-y) s(x) - pw y s(-x).
+
+    torch's formula (1-y) x + (1 + (pw-1) y) softplus(-x), regrouped so that
+    a term whose coefficient is 0 is exactly 0: finite at x = +-inf.
+    """
+    cdef floating one = 1
+    cdef floating ax = fabs_(x)
+    cdef floating e = vexp(-ax)
+    cdef floating lp = vlog1p(e)
+    cdef floating r = one / (one + e)
+    cdef floating sp = r if x >= 0 else e * r        # sigma(x)
+    cdef floating sn = e * r if x >= 0 else r        # sigma(-x)
+    cdef floating spx = (x if x > 0 else 0) + lp     # softplus(x)
+    cdef floating snx = (-x if x < 0 else 0) + lp    # softplus(-x)
+    cdef floating a = pw * y
+    cdef floating b = one - y
+    cdef floating ta = a * snx
+    cdef floating tb = b * spx
+    d[0] = b * sp - a * sn
+    return (0 if a == 0 else ta) + (0 if b == 0 else tb)
+
+
+cdef inline floating xlogx(floating t) noexcept nogil:
+    """t log t with 0 log 0 = 0 (torch's xlogy(t, t))."""
+    cdef floating v = t * vlog(t)
+    return 0 if t == 0 else v
+
+
+# ----------------------------------------------- per-element formulas
+
+cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
+                          floating a, floating b, floating c, floating* d) noexcept nogil:
+    """Value of one element; its derivative d(value)/dx goes to d[0]."""
+    cdef floating df, ad, v, s, e, z, h, r, q, ce, s1, s0, qg, t2
+    cdef double dd, dad, dr, ds, de
+    # typed constants: a bare literal would make the float32 arithmetic double
+    cdef floating one = 1, two = 2, half = 0.5
+    if tag_t is TMse:
+        df = x - t
+        d[0] = two * df
+        return df * df
+    elif tag_t is TL1:
+        df = x - t
+        d[0] = sign_(df)
+        return fabs_(df)
+    elif tag_t is TSmoothL1:
+        # torch: |d| < beta ? 0.5 d^2 / beta : |d| - 0.5 beta; beta = 0 is L1
+        df = x - t
+        ad = fabs_(df)
+        v = half * df * df / a
+        d[0] = df / a if ad < a else sign_(df)
+        return v if ad < a else ad - half * a
+    elif tag_t is THuber:
+        df = x - t
+        ad = fabs_(df)
+        v = half * df * df
+        d[0] = df if ad < a else a * sign_(df)
+        return v if ad < a else a * (ad - half * a)
+    elif tag_t is TLogCosh:
+        # log cosh d = |d| + log1p(e^{-2|d|}) - log 2, in double; tanh from the same exp
+        dd = <double>x - <double>t
+        dad = dd if dd >= 0 else -dd
+        de = vexp(-2 * dad)
+        ds = (1 - de) / (1 + de)
+        d[0] = <floating>(ds if dd >= 0 else -ds)
+        return <floating>(dad + vlog1p(de) - 0.6931471805599453)
+    elif tag_t is TPseudoHuber:
+        # delta^2 (sqrt(1 + r^2) - 1) = delta |d| |r| / (sqrt(1 + r^2) + 1), r = d / delta
+        dd = <double>x - <double>t
+        dad = dd if dd >= 0 else -dd
+        dr = dad / <double>a
+        ds = sqrt(1 + dr * dr)
+        d[0] = <floating>(dd / ds)
+        return <floating>(<double>a * dad * (dr / (ds + 1)))
+    elif tag_t is TBias:
+        d[0] = 1
+        return x - t
+    elif tag_t is TBce:
+        # torch: -(t max(log x, -100) + (1 - t) max(log1p(-x), -100));
+        # gradient (x - t) / max(x (1 - x), 1e-12)
+        v = vlog(x)
+        e = vlog1p(-x)
+        v = v if v > -100 else -100
+        e = e if e > -100 else -100
+        s = x * (one - x)
+        s = s if s > <floating>1e-12 else <floating>1e-12
+        d[0] = (x - t) / s
+        return -(t * v + (one - t) * e)
+    elif tag_t is TBceLogits:
+        return bce_logits(x, t, <floating>1, d)
+    elif tag_t is TBceLogitsPw:
+        return bce_logits(x, t, aux, d)
+    elif tag_t is TBceLogitsConst:
+        return bce_logits(x, a, b, d)
+    elif tag_t is TSoftMargin:
+        # log(1 + e^{-t x}) = softplus(-t x); derivative -t sigma(-t x)
+        v = softplus_sig(-t * x, &s)
+        d[0] = -t * s
+        return v
+    elif tag_t is THinge:
+        z = a - t * x
+        d[0] = -t if z > 0 else 0
+        return 0 if z <= 0 else z
+    elif tag_t is TSqHinge:
+        z = a - t * x
+        h = 0 if z <= 0 else z
+        d[0] = -two * t * h
+        return h * h
+    elif tag_t is TExp:
+        v = vexp(-t * x)
+        d[0] = -t * v
+        return v
+    elif tag_t is TKl:
+        # torch: xlogy(t, t) - t x (x holds log-probabilities)
+        d[0] = -t
+        return xlogx(t) - t * x
+    elif tag_t is TKlLog:
+        e = vexp(t)
+        d[0] = -e
+        return e * (t - x)
+    elif tag_t is TJs:
+        # 1/2 [x log(2x / (x + t)) + t log(2t / (x + t))]; d/dx = 1/2 log(2x / (x + t))
+        s = x + t
+        v = vlog(two * x / s)
+        e = vlog(two * t / s)
+        d[0] = half * v
+        return half * ((0 if x == 0 else x * v) + (0 if t == 0 else t * e))
+    elif tag_t is TFocal:
+        # torchvision: ce (1 - p_t)^gamma alpha_t, with 1 - p_t written as
+        # q = sigma(x) (1 - t) + sigma(-x) t (no cancellation) and
+        # dq/dx = sigma(x) sigma(-x) (1 - 2t).
+        ce = bce_logits(x, t, <floating>1, &df)       # df = sigma(x) - t
+        ad = fabs_(x)
+        e = vexp(-ad)
+        r = one / (one + e)
+        s1 = r if x >= 0 else e * r
+        s0 = e * r if x >= 0 else r
+        q = s1 * (one - t) + s0 * t
+        qg = vexp(b * vlog(q))
+        qg = 1 if b == 0 else qg
+        t2 = b * (ce / q) * qg * s1 * s0 * (one - two * t)
+        t2 = t2 if q > 0 else 0
+        z = a * t + (one - a) * (one - t)
+        z = z if c != 0 else 1
+        d[0] = z * (df * qg + t2)
+        return z * ce * qg
+    elif tag_t is TEnet:
+        # l1_ratio |x| + (1 - l1_ratio) x^2; a zero coefficient gives an exact 0
+        ad = fabs_(x)
+        v = a * ad
+        e = (one - a) * x * x
+        d[0] = a * sign_(x) + two * (one - a) * x
+        return (0 if a == 0 else v) + (0 if a == 1 else e)
+
+
+cdef inline floating is_bad(tag_t* tag, floating x, floating t) noexcept nogil:
+    """1 where the element is outside the loss's domain, else 0."""
+    if tag_t is TBce:
+        # input outside [0, 1] (NaN included, as torch) or target outside [0, 1]
+        return 1 if (not (x >= 0)) or (not (x <= 1)) or t < 0 or t > 1 else 0
+    elif tag_t is THinge or tag_t is TSqHinge or tag_t is TExp:
+        return 0 if t == 1 or t == -1 else 1
+    else:
+        return 0
+
+
+# --------------------------------------------------------------- loops
+
+cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating* aux,
+                Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
+                floating* out, floating* g, double gscale, BlockOut* res) noexcept nogil:
+    cdef floating buf[CHUNK]
+    cdef floating dbuf[CHUNK]
+    cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
+    cdef floating gs = <floating>gscale
+    cdef floating nbad
+    cdef Py_ssize_t i, m, c0
+    cdef Py_ssize_t i0 = u * ELEM_BLOCK
+    cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
+    cdef const floating* xc
+    cdef const floating* tc
+    cdef const floating* ac
+    cdef const double* wc
+    cdef floating* dst
+    cdef floating* gc
+    cdef double acc = 0.0
+    block_init(res)
+    c0 = i0
+    while c0 < i1:
+        m = i1 - c0 if i1 - c0 < CHUNK else CHUNK
+        xc = x + c0
+        tc = t + c0
+        ac = aux + c0
+        dst = out + c0 if out != NULL else buf
+        gc = g + c0 if g != NULL else NULL
+        nbad = 0
+        if g == NULL:
+            for i in range(m):
+                dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &dbuf[i])
+                nbad = nbad + is_bad(tag, xc[i], tc[i])
+        else:
+            for i in range(m):
+                dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &dbuf[i])
+                gc[i] = dbuf[i] * gs
+                nbad = nbad + is_bad(tag, xc[i], tc[i])
+        if w != NULL:
+            wc = w + c0
+            for i in range(m):
+                dst[i] = <floating>(dst[i] * wc[i])
+            if g != NULL:
+                for i in range(m):
+                    gc[i] = <floating>(gc[i] * wc[i])
+        if nbad != 0 and res.bad < 0:
+            for i in range(m):
+                if is_bad(tag, xc[i], tc[i]) != 0:
+                    res.bad = c0 + i
+                    break
+        acc += lanes_sum(dst, m)
+        c0 += m
+    res.loss = acc
+
+
+cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* aux,
+              Py_ssize_t n, Params P, const double* w, floating* out, floating* g,
+              double gscale, int n_threads, BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
+    cdef int nt = threads_for(n_threads, units)
+    cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+        _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
+
+
+# -------------------------------------------------------------- driver
+
+def elementwise(int loss, const floating[::1] x, const floating[::1] t,
+                const floating[::1] aux, double a, double b, double c,
+                const double[::1] weight, floating[::1] loss_out, floating[::1] grad,
+                double gscale, int n_threads):
+    """Sum of weight_i * loss(x_i, t_i) over all elements.
+
+    `loss` is a LossId; a, b, c its parameters.  Empty `t`, `aux`,
+    `weight`, `loss_out`, `grad` mean "absent" (t and aux must then be
+    unused by the loss).  `loss_out` receives the weighted per-element
+    values, `grad` the weighted derivatives times `gscale`.
+    Returns (sum, first position outside the loss's domain or -1).
+    """
+    cdef Py_ssize_t n = x.shape[0]
+    cdef BlockOut total
+    cdef Params P
+    cdef const floating* xp
+    cdef const floating* tp
+    cdef const floating* ap
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef int rc = 0
+    if n == 0:
+        return 0.0, -1
+    if t.shape[0] not in (0, n) or aux.shape[0] not in (0, n) or weight.shape[0] not in (0, n):
+        raise ValueError("fastloss internal error: operand sizes differ")
+    if loss_out.shape[0] not in (0, n) or grad.shape[0] not in (0, n):
+        raise ValueError("fastloss internal error: output sizes differ")
+    xp = &x[0]
+    tp = &t[0] if t.shape[0] > 0 else xp
+    ap = &aux[0] if aux.shape[0] > 0 else xp
+    P.a = a
+    P.b = b
+    P.c = c
+    with nogil:
+        if loss == MSE:
+            rc = _run(<TMse*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == L1:
+            rc = _run(<TL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == SMOOTH_L1:
+            rc = _run(<TSmoothL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == HUBER:
+            rc = _run(<THuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == LOG_COSH:
+            rc = _run(<TLogCosh*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == PSEUDO_HUBER:
+            rc = _run(<TPseudoHuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == BIAS:
+            rc = _run(<TBias*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == BCE:
+            rc = _run(<TBce*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == BCE_LOGITS:
+            rc = _run(<TBceLogits*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == BCE_LOGITS_PW:
+            rc = _run(<TBceLogitsPw*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == BCE_LOGITS_CONST:
+            rc = _run(<TBceLogitsConst*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == SOFT_MARGIN:
+            rc = _run(<TSoftMargin*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == HINGE:
+            rc = _run(<THinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == SQ_HINGE:
+            rc = _run(<TSqHinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == EXPONENTIAL:
+            rc = _run(<TExp*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == KL:
+            rc = _run(<TKl*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == KL_LOG:
+            rc = _run(<TKlLog*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == JS:
+            rc = _run(<TJs*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == FOCAL:
+            rc = _run(<TFocal*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        elif loss == ENET:
+            rc = _run(<TEnet*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+        else:
+            rc = -2
+    if rc == -1:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    if rc == -2:
+        raise ValueError(f"fastloss internal error: unknown loss id {loss}")
+    return total.loss, total.bad

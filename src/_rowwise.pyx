@@ -1,0 +1,1039 @@
+"""Row-wise losses: a reduction over a row (class axis or embedding), then over rows.
+
+Design:
+A. Every loss here reads a row, reduces it to a few double scalars, and (for
+   the gradient) writes the row's gradient while the row is still in cache:
+   loss and gradient in ONE pass.  The gradient is pre-multiplied by
+   `gscale` (1/denominator for 'mean', known before the pass from the row
+   count or the sample weights) and by the row's sample weight, so the
+   wrapper never touches it again.
+B. Work units are fixed blocks of rows (`rows_per_unit`: about 16384
+   elements per unit) or, for the softmax focal loss, the (N, C, S) Layout of
+   _common.pxd (rows for wide class axes, blocks of positions along the
+   strided class axis of NCHW data, never a transposed copy).  Units depend
+   only on the shape; per-unit BlockOut partials are combined in unit order:
+   bit-identical for any thread count.
+C. Per-element and per-row math is written once as `cdef inline` helpers
+   (focal_factor, margin_psi, the p-norm pieces, smooth_l1) and reused by
+   every dtype through the fused `floating` type.  Hot loops are plain
+   loops with LANES double accumulators and selects, so gcc vectorizes them.
+D. The margin-softmax losses (CosFace, ArcFace, SphereFace) are a softmax
+   cross-entropy over s*cos whose target logit is replaced by s*psi(cos_y):
+   the exponentials of the row are written (into the gradient buffer or a
+   256-element stack chunk), the target's exponential is overwritten before
+   the sum, so nothing is subtracted and nothing cancels.  psi is evaluated
+   once per row in double (libm acos/sqrt only there).
+E. Labels are range-checked where they are read; a bad label contributes
+   nothing, its unit records the first bad position, and the wrapper raises.
+F. center_loss's gradient for the centers is a scatter-add.  To keep it
+   deterministic it is computed after the row pass, one class per work
+   unit, by summing the already written feature gradients of that class's
+   rows in row order (a counting sort of the labels gives the rows).
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport acos, expm1, fabs, floor, log, pow, sqrt, M_PI
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from _common cimport (
+    BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, block_init, combine_blocks,
+    floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_max,
+    planes_sumexp, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
+)
+
+
+cdef enum:
+    MARGIN_COSFACE = 0
+    MARGIN_ARCFACE = 1
+    MARGIN_SPHEREFACE = 2
+
+# Below this sin(theta) the ArcFace derivative d psi / d cos uses this value
+# (sin(theta) -> 0 at cos = +-1, where the true derivative is infinite).
+cdef double ARC_SIN_FLOOR = 1e-4
+
+
+cdef inline bint bad_label(Py_ssize_t y, Py_ssize_t C) noexcept nogil:
+    return y < 0 or y >= C
+
+
+cdef BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
+    cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))
+    if b == NULL:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    return b
+
+
+cdef inline Py_ssize_t rows_per_unit(Py_ssize_t D) noexcept nogil:
+    """Rows per work unit: about 16384 elements, at least one row."""
+    if D <= 0:
+        return 16384
+    return 16384 // D if D < 16384 else 1
+
+
+cdef inline void unit_rows(Py_ssize_t u, Py_ssize_t R, Py_ssize_t N,
+                           Py_ssize_t* i0, Py_ssize_t* i1) noexcept nogil:
+    i0[0] = u * R
+    i1[0] = i0[0] + R if i0[0] + R < N else N
+
+
+# ============================================================ focal loss
+
+cdef inline double focal_factor(double lp, double gamma, double* K) noexcept nogil:
+    """-(1 - p)^gamma log p for log p = lp, and the gradient factor K.
+
+    d loss / d x_c = alpha K (p_c - [c == y]) with
+        K = q^gamma (1 - gamma p log(p) / q),   q = 1 - p = -expm1(lp).
+    log(p)/q -> -1 as q -> 0, so K stays finite for every gamma >= 0
+    (including gamma < 1, where (1 - p)^(gamma - 1) alone diverges); at
+    q == 0 the limit is used.
+    """
+    cdef double q, p, qg, r
+    if lp > 0:
+        lp = 0.0  # rounding of lse - x_y
+    q = -expm1(lp)
+    p = 1.0 - q
+    if q > 0:
+        qg = pow(q, gamma)
+        r = lp / q
+    else:
+        qg = 1.0 if gamma == 0 else 0.0
+        r = -1.0
+    K[0] = qg * (1.0 - (gamma * p * r if p > 0 else 0.0))
+    return -qg * lp
+
+
+cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
+                      const double* alpha, const double* sw, Py_ssize_t ignore,
+                      double gamma, floating* loss_out, floating* g, double gscale,
+                      BlockOut* out) noexcept nogil:
+    cdef double m[PLANE_BLOCK]
+    cdef double s[PLANE_BLOCK]
+    cdef double coef[PLANE_BLOCK]
+    cdef Py_ssize_t ys[PLANE_BLOCK]
+    cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
+    cdef double mx, sm, lp, ay, swj, l, K, cf
+    cdef const floating* xr
+    cdef floating* gr
+    cdef floating fa
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+
+    if L.kind == LAYOUT_ROWS:
+        for r in range(nb):
+            xr = x + base + r * C
+            gr = g + base + r * C if g != NULL else NULL
+            y = <Py_ssize_t>t[pos + r]
+            if y == ignore or bad_label(y, C):
+                if y != ignore and out.bad < 0:
+                    out.bad = pos + r
+                if loss_out != NULL:
+                    loss_out[pos + r] = 0
+                if gr != NULL:
+                    memset(gr, 0, C * sizeof(floating))
+                continue
+            mx = safe_shift(row_max(xr, C))
+            sm = row_sumexp(xr, C, mx, gr)
+            lp = xr[y] - (mx + log(sm))
+            ay = alpha[y] if alpha != NULL else 1.0
+            swj = sw[pos + r] if sw != NULL else 1.0
+            l = swj * ay * focal_factor(lp, gamma, &K)
+            if loss_out != NULL:
+                loss_out[pos + r] = <floating>l
+            out.loss += l
+            out.weight += swj
+            if gr != NULL:
+                cf = swj * gscale * ay * K
+                fa = <floating>(cf / sm)
+                for c in range(C):
+                    gr[c] = gr[c] * fa
+                gr[y] = gr[y] - <floating>cf
+        return
+
+    # planes: nb positions, value (c, j) at base + c*cs + j*ps
+    planes_max(x + base, L.cs, L.ps, C, nb, m)
+    for j in range(nb):
+        m[j] = safe_shift(m[j])
+    planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
+                  g + base if g != NULL else NULL, L.cs)
+    for j in range(nb):
+        y = <Py_ssize_t>t[pos + j]
+        ys[j] = -1
+        if y == ignore or bad_label(y, C):
+            if y != ignore and out.bad < 0:
+                out.bad = pos + j
+            if loss_out != NULL:
+                loss_out[pos + j] = 0
+            s[j] = 0.0  # zero gradient for this position
+            continue
+        ys[j] = y
+        lp = x[base + y * L.cs + j * L.ps] - (m[j] + log(s[j]))
+        ay = alpha[y] if alpha != NULL else 1.0
+        swj = sw[pos + j] if sw != NULL else 1.0
+        l = swj * ay * focal_factor(lp, gamma, &K)
+        if loss_out != NULL:
+            loss_out[pos + j] = <floating>l
+        out.loss += l
+        out.weight += swj
+        coef[j] = swj * gscale * ay * K
+        s[j] = coef[j] / s[j]
+    if g == NULL:
+        return
+    for c in range(C):
+        gr = g + base + c * L.cs
+        if L.ps == 1:
+            for j in range(nb):
+                gr[j] = gr[j] * <floating>s[j]
+        else:
+            for j in range(nb):
+                gr[j * L.ps] = gr[j * L.ps] * <floating>s[j]
+    for j in range(nb):
+        if ys[j] >= 0:
+            gr = g + base + ys[j] * L.cs + j * L.ps
+            gr[0] = gr[0] - <floating>coef[j]
+
+
+def focal(const floating[:, :, ::1] x, const label_t[:, ::1] target,
+          const double[::1] alpha, const double[::1] sample_weight,
+          Py_ssize_t ignore_index, double gamma, floating[::1] loss_out,
+          floating[::1] grad, double gscale, int n_threads):
+    """Softmax focal loss of x (N, C, S) with labels (N, S).
+
+    Returns (sum of losses, sum of sample weights of counted positions,
+    first bad label position or -1).
+    """
+    cdef Layout L
+    cdef Py_ssize_t u
+    cdef const double* ap = &alpha[0] if alpha.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
+        return 0.0, 0.0, -1
+    L = make_layout(x.shape[0], x.shape[1], x.shape[2])
+    blocks = alloc_blocks(L.units)
+    nt = threads_for(n_threads, L.units)
+    try:
+        for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+            _focal_unit(&x[0, 0, 0], &target[0, 0], &L, u, ap, swp, ignore_index,
+                        gamma, lp, gp, gscale, &blocks[u])
+        combine_blocks(blocks, L.units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# ============================================== multi-class margin losses
+
+cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
+                          floating* gr, floating gf) noexcept nogil:
+    """sum_j h_j^p with h_j = max(0, c0 + x_j) over ALL j (target included).
+
+    When gr is not NULL also writes gr[j] = gf * d(h_j^p)/dh_j, i.e. gf
+    (p = 1) or 2 gf h_j (p = 2) where h_j > 0, else 0.
+    """
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    cdef floating h
+    cdef floating zero = 0
+    for k in range(LANES):
+        acc[k] = 0.0
+    if gr == NULL:
+        if p == 1:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    acc[k] += h if h > 0 else zero
+                i += LANES
+        else:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    h = h if h > 0 else zero
+                    acc[k] += h * h
+                i += LANES
+    else:
+        if p == 1:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    acc[k] += h if h > 0 else zero
+                    gr[i + k] = gf if h > 0 else zero
+                i += LANES
+        else:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    h = h if h > 0 else zero
+                    acc[k] += h * h
+                    gr[i + k] = 2 * gf * h
+                i += LANES
+    while i < C:
+        h = c0 + xr[i]
+        h = h if h > 0 else zero
+        acc[0] += h if p == 1 else h * h
+        if gr != NULL:
+            gr[i] = (gf if h > 0 else zero) if p == 1 else 2 * gf * h
+        i += 1
+    return lanes_total(acc)
+
+
+cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                   Py_ssize_t R, Py_ssize_t u, const double* w, const double* sw,
+                   int p, double margin, double scale, floating* loss_out,
+                   floating* g, double gscale, BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, y
+    cdef const floating* xr
+    cdef floating* gr
+    cdef floating c0, hy, gy
+    cdef double wy, swj, acc, l, cf, gsum
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        xr = x + i * C
+        gr = g + i * C if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if bad_label(y, C):
+            if out.bad < 0:
+                out.bad = i
+            if loss_out != NULL:
+                loss_out[i] = 0
+            if gr != NULL:
+                memset(gr, 0, C * sizeof(floating))
+            continue
+        wy = w[y] if w != NULL else 1.0
+        swj = sw[i] if sw != NULL else 1.0
+        cf = wy * scale * swj * gscale
+        c0 = <floating>margin - xr[y]
+        acc = mm_row(xr, C, c0, p, gr, <floating>cf)
+        # remove the target's own term, computed exactly as in the loop
+        hy = c0 + xr[y]
+        hy = hy if hy > 0 else 0
+        acc -= hy if p == 1 else <double>hy * hy
+        l = swj * wy * scale * acc
+        if loss_out != NULL:
+            loss_out[i] = <floating>l
+        out.loss += l
+        out.weight += swj
+        if gr != NULL:
+            gr[y] = 0
+            gsum = lanes_sum(gr, C)
+            gr[y] = <floating>(-gsum)
+
+
+def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
+                 const double[::1] weight, const double[::1] sample_weight,
+                 int p, double margin, double scale, floating[::1] loss_out,
+                 floating[::1] grad, double gscale, int n_threads):
+    """scale * w_y * sum_{j != y} max(0, margin - x_y + x_j)^p per row of x (N, C).
+
+    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(C)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0 or C == 0:
+        return 0.0, 0.0, -1
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _mm_unit(&x[0, 0], &target[0], N, C, R, u, wp, swp, p, margin, scale,
+                     lp, gp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# ================================================ margin softmax (face)
+
+cdef inline double margin_psi(int kind, double c, int im, double m, double cosm,
+                              double sinm, double th, double mm, bint easy,
+                              double* d) noexcept nogil:
+    """psi(cos theta) of the target logit and d psi / d cos.
+
+    cosface:    psi = c - m.
+    arcface:    psi = cos(theta + m) = c cos m - sin(theta) sin m while
+                c > th = cos(pi - m) (else the fallback c - m sin m), or with
+                easy_margin while c > 0 (else c).  sin(theta) = sqrt(1 - c^2)
+                with c clipped to [-1, 1]; the derivative
+                cos m + c sin m / sin(theta) uses max(sin(theta), 1e-4), so it
+                is finite at c = +-1.
+    sphereface: psi = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi) in
+                [0, m-1]; cos(m theta) = T_m(c) (Chebyshev), so psi and its
+                derivative (-1)^k T_m'(c) are polynomials in c: no NaN at +-1.
+    """
+    cdef double cc, sn, sgn, k, T, dT, c2
+    if kind == MARGIN_COSFACE:
+        d[0] = 1.0
+        return c - m
+    cc = c if c < 1.0 else 1.0
+    cc = cc if cc > -1.0 else -1.0
+    if kind == MARGIN_ARCFACE:
+        if (easy and not (c > 0)) or (not easy and not (c > th)):
+            d[0] = 1.0
+            return c if easy else c - mm
+        sn = sqrt(1.0 - cc * cc)
+        d[0] = cosm + cc * sinm / (sn if sn > ARC_SIN_FLOOR else ARC_SIN_FLOOR)
+        return cc * cosm - sn * sinm
+    # sphereface
+    k = floor(im * acos(cc) / M_PI)
+    k = k if k < im - 1 else im - 1
+    k = k if k > 0 else 0
+    sgn = -1.0 if (<int>k) % 2 == 1 else 1.0
+    c2 = cc * cc
+    if im == 1:
+        T = cc
+        dT = 1.0
+    elif im == 2:
+        T = 2 * c2 - 1
+        dT = 4 * cc
+    elif im == 3:
+        T = (4 * c2 - 3) * cc
+        dT = 12 * c2 - 3
+    else:
+        T = 8 * c2 * c2 - 8 * c2 + 1
+        dT = (32 * c2 - 16) * cc
+    d[0] = sgn * dT
+    # c outside [-1, 1] is not a cosine; keep the polynomial's own value there
+    return sgn * T - 2 * k
+
+
+cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
+                                 floating shift, Py_ssize_t y, floating ey,
+                                 floating* e) noexcept nogil:
+    """sum_j exp(s x_j - shift) with the target's term replaced by ey.
+
+    Writes the exponentials to e unless e is NULL (then a stack chunk is used).
+    """
+    cdef floating chunk[256]
+    cdef Py_ssize_t i, i0, mlen
+    cdef double total = 0.0
+    if e != NULL:
+        for i in range(C):
+            e[i] = vexp(s * xr[i] - shift)
+        e[y] = ey
+        return lanes_sum(e, C)
+    i0 = 0
+    while i0 < C:
+        mlen = C - i0 if C - i0 < 256 else 256
+        for i in range(mlen):
+            chunk[i] = vexp(s * xr[i0 + i] - shift)
+        if i0 <= y < i0 + mlen:
+            chunk[y - i0] = ey
+        total += lanes_sum(chunk, mlen)
+        i0 += 256
+    return total
+
+
+cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                    Py_ssize_t R, Py_ssize_t u, int kind, double s, int im, double m,
+                    double cosm, double sinm, double th, double mm, bint easy,
+                    const double* sw, floating* loss_out, floating* g, double gscale,
+                    BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, y, j
+    cdef const floating* xr
+    cdef floating* gr
+    cdef double psi, dpsi, zy, shift, mx, sm, swj, l, cf, py
+    cdef floating ey, fa
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        xr = x + i * C
+        gr = g + i * C if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if bad_label(y, C):
+            if out.bad < 0:
+                out.bad = i
+            if loss_out != NULL:
+                loss_out[i] = 0
+            if gr != NULL:
+                memset(gr, 0, C * sizeof(floating))
+            continue
+        psi = margin_psi(kind, xr[y], im, m, cosm, sinm, th, mm, easy, &dpsi)
+        zy = s * psi
+        mx = s * row_max(xr, C)
+        shift = safe_shift(mx if mx > zy else zy)
+        ey = vexp(<floating>(zy - shift))
+        sm = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, ey, gr)
+        swj = sw[i] if sw != NULL else 1.0
+        l = swj * (shift + log(sm) - zy)
+        if loss_out != NULL:
+            loss_out[i] = <floating>l
+        out.loss += l
+        out.weight += swj
+        if gr != NULL:
+            cf = swj * gscale * s
+            py = gr[y] / sm
+            fa = <floating>(cf / sm)
+            for j in range(C):
+                gr[j] = gr[j] * fa
+            gr[y] = <floating>(cf * (py - 1.0) * dpsi)
+
+
+def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int kind,
+                   double s, double m, bint easy_margin,
+                   const double[::1] sample_weight, floating[::1] loss_out,
+                   floating[::1] grad, double gscale, int n_threads):
+    """CE over s*cos with the target logit s*psi(cos_y), cosine (N, C).
+
+    kind: 0 cosface, 1 arcface, 2 sphereface (m an integer 1..4).
+    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = cosine.shape[0], C = cosine.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(C)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef double cosm = 0.0, sinm = 0.0, th = 0.0, mm = 0.0
+    cdef int im = <int>m
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    import math
+    if kind == MARGIN_ARCFACE:
+        cosm = math.cos(m)
+        sinm = math.sin(m)
+        th = math.cos(math.pi - m)
+        mm = math.sin(math.pi - m) * m
+    if N == 0 or C == 0:
+        return 0.0, 0.0, -1
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _msm_unit(&cosine[0, 0], &target[0], N, C, R, u, kind, s, im, m, cosm,
+                      sinm, th, mm, easy_margin, swp, lp, gp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# ==================================================== triplet / distances
+# Distances are p-norms of a difference vector v: pkind 1 (p = 1), 2 (p = 2)
+# or 0 (any other p > 0, through pow).  The gradient of a distance d(v) is
+# K * phi(v) with phi(v) = v (p = 2), sign(v) (p = 1), sign(v)|v|^(p-1)
+# (other p), and a per-row factor K from dist_factor.
+
+cdef inline double pw(double av, int pkind, double pn) noexcept nogil:
+    """|v|^p for |v| = av."""
+    if pkind == 2:
+        return av * av
+    if pkind == 1:
+        return av
+    return pow(av, pn)
+
+
+cdef inline double dist_finish(double S, int pkind, double pn, bint squared) noexcept nogil:
+    """The distance from S = sum |v|^p: S^(1/p), or its square."""
+    cdef double d
+    if pkind == 2:
+        return S if squared else sqrt(S)
+    d = S if pkind == 1 else pow(S, 1.0 / pn)
+    return d * d if squared else d
+
+
+cdef inline double dist_factor(double S, int pkind, double pn, bint squared) noexcept nogil:
+    """K such that d(distance)/dv = K * phi(v); 0 where the norm is 0."""
+    cdef double nrm
+    if pkind == 2:
+        if squared:
+            return 2.0
+        return 1.0 / sqrt(S) if S > 0 else 0.0
+    nrm = S if pkind == 1 else pow(S, 1.0 / pn)
+    if not (nrm > 0):
+        return 0.0
+    if pkind == 1:
+        return 2.0 * nrm if squared else 1.0
+    return 2.0 * pow(nrm, 2.0 - pn) if squared else pow(nrm, 1.0 - pn)
+
+
+cdef inline floating phi(floating v, int pkind, double pn) noexcept nogil:
+    cdef floating one = 1, zero = 0
+    if pkind == 2:
+        return v
+    if pkind == 1:
+        return one if v > 0 else (-one if v < 0 else zero)
+    return <floating>((1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * pow(fabs(v), pn - 1.0))
+
+
+cdef inline void three_sums(const floating* a, const floating* b, const floating* c,
+                            Py_ssize_t D, floating eps, int pkind, double pn,
+                            bint swap, double* sab, double* sac, double* sbc) noexcept nogil:
+    """sum_j |a-b+eps|^p, |a-c+eps|^p and (swap) |b-c+eps|^p, LANES accumulators."""
+    cdef double a1[LANES]
+    cdef double a2[LANES]
+    cdef double a3[LANES]
+    cdef Py_ssize_t i = 0, k
+    cdef floating v1, v2, v3
+    for k in range(LANES):
+        a1[k] = 0.0
+        a2[k] = 0.0
+        a3[k] = 0.0
+    if pkind == 2 and not swap:
+        while i + LANES <= D:
+            for k in range(LANES):
+                v1 = a[i + k] - b[i + k] + eps
+                v2 = a[i + k] - c[i + k] + eps
+                a1[k] += <double>v1 * v1
+                a2[k] += <double>v2 * v2
+            i += LANES
+    elif pkind == 2:
+        while i + LANES <= D:
+            for k in range(LANES):
+                v1 = a[i + k] - b[i + k] + eps
+                v2 = a[i + k] - c[i + k] + eps
+                v3 = b[i + k] - c[i + k] + eps
+                a1[k] += <double>v1 * v1
+                a2[k] += <double>v2 * v2
+                a3[k] += <double>v3 * v3
+            i += LANES
+    elif pkind == 1:
+        while i + LANES <= D:
+            for k in range(LANES):
+                a1[k] += fabs(a[i + k] - b[i + k] + eps)
+                a2[k] += fabs(a[i + k] - c[i + k] + eps)
+                a3[k] += fabs(b[i + k] - c[i + k] + eps)
+            i += LANES
+    while i < D:
+        v1 = a[i] - b[i] + eps
+        v2 = a[i] - c[i] + eps
+        v3 = b[i] - c[i] + eps
+        a1[0] += pw(fabs(v1), pkind, pn)
+        a2[0] += pw(fabs(v2), pkind, pn)
+        a3[0] += pw(fabs(v3), pkind, pn)
+        i += 1
+    sab[0] = lanes_total(a1)
+    sac[0] = lanes_total(a2)
+    sbc[0] = lanes_total(a3)
+
+
+cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n,
+                        Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
+                        double margin, int pkind, double pn, floating eps, bint swap,
+                        bint squared, const double* sw, floating* loss_out,
+                        floating* ga, floating* gp, floating* gn, double gscale,
+                        BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, j, off
+    cdef double sap, san, spn, dap, dneg, h, l, swj, cf
+    cdef floating kap, kng, f1, f2
+    cdef bint use_pn
+    cdef const floating* ar
+    cdef const floating* pr
+    cdef const floating* nr
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        ar = a + off
+        pr = pp + off
+        nr = n + off
+        if pkind == 0:
+            sap = 0.0
+            san = 0.0
+            spn = 0.0
+            for j in range(D):
+                sap += pw(fabs(ar[j] - pr[j] + eps), 0, pn)
+                san += pw(fabs(ar[j] - nr[j] + eps), 0, pn)
+                if swap:
+                    spn += pw(fabs(pr[j] - nr[j] + eps), 0, pn)
+        else:
+            three_sums(ar, pr, nr, D, eps, pkind, pn, swap, &sap, &san, &spn)
+        dap = dist_finish(sap, pkind, pn, squared)
+        dneg = dist_finish(san, pkind, pn, squared)
+        use_pn = False
+        if swap:
+            h = dist_finish(spn, pkind, pn, squared)
+            if h < dneg:
+                use_pn = True
+                dneg = h
+        h = dap - dneg + margin
+        l = 0.0 if h <= 0 else h   # NaN propagates
+        swj = sw[i] if sw != NULL else 1.0
+        l *= swj
+        if loss_out != NULL:
+            loss_out[i] = <floating>l
+        out.loss += l
+        out.weight += swj
+        if ga == NULL:
+            continue
+        if not (h > 0):
+            memset(ga + off, 0, D * sizeof(floating))
+            memset(gp + off, 0, D * sizeof(floating))
+            memset(gn + off, 0, D * sizeof(floating))
+            continue
+        cf = swj * gscale
+        kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
+        if not use_pn:
+            kng = <floating>(cf * dist_factor(san, pkind, pn, squared))
+            for j in range(D):
+                f1 = kap * phi(ar[j] - pr[j] + eps, pkind, pn)
+                f2 = kng * phi(ar[j] - nr[j] + eps, pkind, pn)
+                ga[off + j] = f1 - f2
+                gp[off + j] = -f1
+                gn[off + j] = f2
+        else:
+            kng = <floating>(cf * dist_factor(spn, pkind, pn, squared))
+            for j in range(D):
+                f1 = kap * phi(ar[j] - pr[j] + eps, pkind, pn)
+                f2 = kng * phi(pr[j] - nr[j] + eps, pkind, pn)
+                ga[off + j] = f1
+                gp[off + j] = -f1 - f2
+                gn[off + j] = f2
+
+
+def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
+            const floating[:, ::1] negative, double margin, double p, double eps,
+            bint swap, bint squared, const double[::1] sample_weight,
+            floating[::1] loss_out, floating[::1] ga, floating[::1] gp,
+            floating[::1] gn, double gscale, int n_threads):
+    """Triplet margin loss of rows of (N, D) embeddings.
+
+    Returns (sum of losses, sum of sample weights).
+    """
+    cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gap = &ga[0] if ga.shape[0] > 0 else NULL
+    cdef floating* gpp = &gp[0] if gp.shape[0] > 0 else NULL
+    cdef floating* gnp = &gn[0] if gn.shape[0] > 0 else NULL
+    cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0:
+        return 0.0, 0.0
+    if D == 0:
+        # empty embeddings: distances are 0 (torch: norm of an empty vector)
+        gap = gpp = gnp = NULL
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _triplet_unit(&anchor[0, 0] if D > 0 else NULL,
+                          &positive[0, 0] if D > 0 else NULL,
+                          &negative[0, 0] if D > 0 else NULL, N, D, R, u,
+                          margin, pkind, p, <floating>eps, swap, squared, swp, lp,
+                          gap, gpp, gnp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight
+
+
+# ============================================================ contrastive
+
+cdef inline double sq_diff(const floating* a, const floating* b, Py_ssize_t D) noexcept nogil:
+    """sum_j (a_j - b_j)^2, LANES accumulators."""
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    cdef floating v
+    for k in range(LANES):
+        acc[k] = 0.0
+    while i + LANES <= D:
+        for k in range(LANES):
+            v = a[i + k] - b[i + k]
+            acc[k] += <double>v * v
+        i += LANES
+    while i < D:
+        v = a[i] - b[i]
+        acc[0] += <double>v * v
+        i += 1
+    return lanes_total(acc)
+
+
+cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_t* t,
+                            Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
+                            double margin, const double* sw, floating* loss_out,
+                            floating* g1, floating* g2, double gscale,
+                            BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, j, off, y
+    cdef double S, d, h, l, swj, f
+    cdef floating ff, v
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        y = <Py_ssize_t>t[i]
+        if y != 0 and y != 1:
+            if out.bad < 0:
+                out.bad = i
+            if loss_out != NULL:
+                loss_out[i] = 0
+            if g1 != NULL:
+                memset(g1 + off, 0, D * sizeof(floating))
+                memset(g2 + off, 0, D * sizeof(floating))
+            continue
+        S = sq_diff(x1 + off, x2 + off, D)
+        swj = sw[i] if sw != NULL else 1.0
+        if y == 0:
+            l = 0.5 * S
+            f = 1.0
+        else:
+            d = sqrt(S)
+            h = margin - d
+            h = h if h > 0 else 0.0
+            l = 0.5 * h * h
+            # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
+            f = -h / d if d > 0 else 0.0
+        l *= swj
+        if loss_out != NULL:
+            loss_out[i] = <floating>l
+        out.loss += l
+        out.weight += swj
+        if g1 != NULL:
+            ff = <floating>(f * swj * gscale)
+            for j in range(D):
+                v = ff * (x1[off + j] - x2[off + j])
+                g1[off + j] = v
+                g2[off + j] = -v
+
+
+def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
+                const label_t[::1] label, double margin,
+                const double[::1] sample_weight, floating[::1] loss_out,
+                floating[::1] g1, floating[::1] g2, double gscale, int n_threads):
+    """Contrastive loss of row pairs; label 0 = similar, 1 = dissimilar.
+
+    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = x1.shape[0], D = x1.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* g1p = &g1[0] if g1.shape[0] > 0 else NULL
+    cdef floating* g2p = &g2[0] if g2.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0:
+        return 0.0, 0.0, -1
+    if D == 0:
+        g1p = g2p = NULL
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _contrastive_unit(&x1[0, 0] if D > 0 else NULL, &x2[0, 0] if D > 0 else NULL,
+                              &label[0], N, D, R, u, margin, swp, lp, g1p, g2p,
+                              gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# ================================================================ center
+
+cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
+                       Py_ssize_t N, Py_ssize_t D, Py_ssize_t C, Py_ssize_t R,
+                       Py_ssize_t u, const double* sw, floating* loss_out,
+                       floating* gx, double gscale, BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, j, off, y
+    cdef double S, l, swj
+    cdef floating ff
+    cdef const floating* cr
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        y = <Py_ssize_t>t[i]
+        if bad_label(y, C):
+            if out.bad < 0:
+                out.bad = i
+            if loss_out != NULL:
+                loss_out[i] = 0
+            if gx != NULL:
+                memset(gx + off, 0, D * sizeof(floating))
+            continue
+        cr = cen + y * D
+        S = sq_diff(x + off, cr, D)
+        swj = sw[i] if sw != NULL else 1.0
+        l = 0.5 * swj * S
+        if loss_out != NULL:
+            loss_out[i] = <floating>l
+        out.loss += l
+        out.weight += swj
+        if gx != NULL:
+            ff = <floating>(swj * gscale)
+            for j in range(D):
+                gx[off + j] = ff * (x[off + j] - cr[j])
+
+
+cdef void _center_grad_class(const floating* gx, const Py_ssize_t* start,
+                             const Py_ssize_t* order, Py_ssize_t D, Py_ssize_t c,
+                             floating* gc) noexcept nogil:
+    """gc[c] = -sum of the feature gradients of class c's rows, in row order."""
+    cdef double acc[256]
+    cdef Py_ssize_t j0, m, k, r
+    cdef const floating* gr
+    j0 = 0
+    while j0 < D:
+        m = D - j0 if D - j0 < 256 else 256
+        for k in range(m):
+            acc[k] = 0.0
+        for r in range(start[c], start[c + 1]):
+            gr = gx + order[r] * D + j0
+            for k in range(m):
+                acc[k] += gr[k]
+        for k in range(m):
+            gc[c * D + j0 + k] = <floating>(-acc[k])
+        j0 += 256
+
+
+def center(const floating[:, ::1] x, const label_t[::1] labels,
+           const floating[:, ::1] centers, const double[::1] sample_weight,
+           floating[::1] loss_out, floating[::1] gx, floating[::1] gc,
+           double gscale, int n_threads):
+    """1/2 ||x_i - c_{y_i}||^2 per row of x (N, D), centers (C, D).
+
+    gx (and then gc) may be given: gx is written in the row pass, gc after
+    it, one class per work unit.  Returns (sum of losses, sum of sample
+    weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], C = centers.shape[0], u, i, c
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gxp = &gx[0] if gx.shape[0] > 0 else NULL
+    cdef floating* gcp = &gc[0] if gc.shape[0] > 0 else NULL
+    cdef Py_ssize_t* start
+    cdef Py_ssize_t* order
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if gcp != NULL:
+        memset(gcp, 0, gc.shape[0] * sizeof(floating))
+    if N == 0:
+        return 0.0, 0.0, -1
+    if D == 0:
+        gxp = gcp = NULL
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _center_unit(&x[0, 0] if D > 0 else NULL, &labels[0],
+                         &centers[0, 0] if D > 0 and C > 0 else NULL, N, D, C, R, u,
+                         swp, lp, gxp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    if total.bad >= 0 or gcp == NULL or gxp == NULL:
+        return total.loss, total.weight, total.bad
+    # counting sort of the (valid) labels: rows of class c are
+    # order[start[c]:start[c+1]], in increasing row order
+    start = <Py_ssize_t*>malloc((C + 1) * sizeof(Py_ssize_t))
+    order = <Py_ssize_t*>malloc((N if N > 0 else 1) * sizeof(Py_ssize_t))
+    if start == NULL or order == NULL:
+        free(start)
+        free(order)
+        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
+    try:
+        with nogil:
+            for c in range(C + 1):
+                start[c] = 0
+            for i in range(N):
+                start[<Py_ssize_t>labels[i] + 1] += 1
+            for c in range(C):
+                start[c + 1] += start[c]
+            for i in range(N):
+                c = <Py_ssize_t>labels[i]
+                order[start[c]] = i
+                start[c] += 1
+            for c in range(C - 1, 0, -1):
+                start[c] = start[c - 1]
+            start[0] = 0
+        nt = threads_for(n_threads, C)
+        for c in prange(C, schedule="static", nogil=True, num_threads=nt):
+            _center_grad_class(gxp, start, order, D, c, gcp)
+    finally:
+        free(start)
+        free(order)
+    return total.loss, total.weight, total.bad
+
+
+# ========================================================= Fast R-CNN box
+
+cdef inline double smooth_l1(double d, double beta, double* g) noexcept nogil:
+    """torch's smooth L1 of d and its derivative (beta == 0: L1)."""
+    cdef double ad = fabs(d)
+    if ad < beta:
+        g[0] = d / beta
+        return 0.5 * d * d / beta
+    g[0] = 1.0 if d > 0 else (-1.0 if d < 0 else 0.0)
+    return ad - 0.5 * beta
+
+
+cdef void _box_unit(const floating* reg, const floating* tgt, const label_t* t,
+                    Py_ssize_t N, Py_ssize_t K, Py_ssize_t C, Py_ssize_t R, Py_ssize_t u,
+                    bint per_class, double beta, floating* g, double gscale,
+                    BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, y, k, col
+    cdef double l, gk
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        y = <Py_ssize_t>t[i]
+        if g != NULL:
+            memset(g + i * K, 0, K * sizeof(floating))
+        if bad_label(y, C):
+            if out.bad < 0:
+                out.bad = i
+            continue
+        if y < 1:
+            continue
+        out.weight += 1.0
+        col = i * K + (4 * y if per_class else 0)
+        l = 0.0
+        for k in range(4):
+            l += smooth_l1(<double>reg[col + k] - <double>tgt[i * 4 + k], beta, &gk)
+            if g != NULL:
+                g[col + k] = <floating>(gk * gscale)
+        out.loss += l
+
+
+def box_smooth_l1(const floating[:, ::1] reg, const floating[:, ::1] tgt,
+                  const label_t[::1] labels, Py_ssize_t C, double beta,
+                  floating[::1] grad, double gscale, int n_threads):
+    """sum over rows with label >= 1 of smooth_l1(reg[i, cols(y)] - tgt[i]).
+
+    reg is (N, 4) or class-specific (N, 4 C).  Returns (sum, number of
+    foreground rows, first bad label or -1).
+    """
+    cdef Py_ssize_t N = reg.shape[0], K = reg.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(K)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef bint per_class = K != 4
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0:
+        return 0.0, 0.0, -1
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _box_unit(&reg[0, 0], &tgt[0, 0], &labels[0], N, K, C, R, u, per_class,
+                      beta, gp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad

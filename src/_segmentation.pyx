@@ -1,0 +1,628 @@
+"""Soft Dice-family statistics, their gradient, and hard confusion matrices.
+
+Design:
+A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
+   (image, class) sums from which every Dice-family loss is O(N*C) Python
+   arithmetic:  I = sum v p g, P = sum v p, P2 = sum v p^2, G = sum g,
+   G2 = sum g^2 (mode OVERLAP), or E1 = sum g (g - p)^2,
+   E0 = sum v (1 - g)(g - p)^2, NEG = sum v (1 - g), G, G2 (mode SENSSPEC).
+   p is the activation of the logits (softmax over C, sigmoid, or none),
+   g the target (label map compared with the class, or a soft mask), v the
+   ignore mask (0 where the label is ignore_index).  Extra memory: a few
+   KiB of stack per thread, one C x PLANE_BLOCK probability buffer per
+   thread and O(N*C) partial sums; never a one-hot copy.
+B. The activation is applied per block of PLANE_BLOCK positions: softmax
+   uses planes_max / planes_sumexp from _common.pxd (max-subtracted, the
+   exponentials written to the thread's buffer and scaled by 1/sum), so
+   each logit is read from memory once and exp'ed once.
+C. The label map is read in its own width (fused label_t), once per block:
+   it becomes an int32 class (or -1 for ignored/bad) and a 0/1 mask; each
+   class plane then builds g with a vectorizable compare.  Out-of-range
+   labels are found in that same loop; the first bad position is reported.
+D. Work units: an image is split into at most MAX_UNITS chunks of whole
+   PLANE_BLOCKs (the split depends only on S), each unit writes its sums to
+   its own slot, and the slots of an image are added in unit order after
+   the parallel loop: bit-identical for any thread count, O(N*C) slots.
+E. The gradient is a second pass: with the global sums known, Python turns
+   them into per-(image, class) coefficients of dL/dp
+   (OVERLAP: a g + v (b + 2 b2 p); SENSSPEC: -2 (g - p)(a g + b v (1 - g))),
+   and the kernel chains them through the activation (softmax: the
+   Jacobian-vector product p_c (d_c - sum_k p_k d_k) per position), adding
+   the cross-entropy term k sw (A p_c - a_c) of dice_ce in the same loop.
+F. The cross-entropy of dice_ce uses the same softmax: with target weights
+   a_c = w_c g_c and A = sum_c a_c, a position's loss is
+   sw (A lse - sum_c a_c x_c), lse = shift + log(sum exp).
+G. Confusion matrices: labels are turned into uint8 codes t*C + p (255 for
+   ignored positions) 8160 at a time; for small C each code is counted by a
+   byte-wise compare into 32 uint8 lanes (vectorized, flushed every 255
+   rows), otherwise by a scalar histogram.  Counts go to per-thread private
+   int64 matrices, merged in thread order (integer sums are exact).
+"""
+
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
+
+from _common cimport (
+    PLANE_BLOCK, fl_log, floating, label_t, lanes_total, n_blocks, planes_max,
+    planes_sumexp, safe_shift, sigmoid, threads_for,
+)
+
+ctypedef fused label2_t:
+    uint8_t
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+
+cdef enum:
+    ACT_NONE = 0
+    ACT_SIGMOID = 1
+    ACT_SOFTMAX = 2
+    MODE_OVERLAP = 0
+    MODE_SENSSPEC = 1
+    NSTAT = 5           # sums per (image, class)
+    MAX_UNITS = 64      # work units per image at most
+    CM_BLOCK = 65536    # positions per confusion-matrix unit
+    CM_ROWS = 255       # uint8 lane counters flush after this many rows
+    CM_SUB = 8160       # CM_ROWS * 32 codes per sub-chunk
+    CM_VEC_MAX = 25     # codes counted by compare (C*C) at most
+
+
+# ------------------------------------------------------------ work units
+
+cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
+    """Positions per unit: whole PLANE_BLOCKs, at most MAX_UNITS per image."""
+    cdef Py_ssize_t nu = n_blocks(S, PLANE_BLOCK)
+    if nu > MAX_UNITS:
+        nu = MAX_UNITS
+    if nu < 1:
+        nu = 1
+    return n_blocks(n_blocks(S, nu), PLANE_BLOCK) * PLANE_BLOCK
+
+
+# ------------------------------------------------------------ block math
+
+cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
+                 floating* e, double* m, double* s) noexcept nogil:
+    """e[c*PLANE_BLOCK + j] = activation of x[c*S + j]; softmax also sets m, s."""
+    cdef floating r[PLANE_BLOCK]
+    cdef Py_ssize_t c, j
+    cdef floating* ec
+    cdef const floating* xc
+    if act == ACT_SOFTMAX:
+        planes_max(x, S, 1, C, nb, m)
+        for j in range(nb):
+            m[j] = safe_shift(m[j])
+        planes_sumexp(x, S, 1, C, nb, m, s, e, PLANE_BLOCK)
+        for j in range(nb):
+            r[j] = <floating>(1.0 / s[j])
+        for c in range(C):
+            ec = e + c * PLANE_BLOCK
+            for j in range(nb):
+                ec[j] = ec[j] * r[j]
+    elif act == ACT_SIGMOID:
+        for c in range(C):
+            ec = e + c * PLANE_BLOCK
+            xc = x + c * S
+            for j in range(nb):
+                ec[j] = sigmoid(xc[j])
+    else:
+        for c in range(C):
+            ec = e + c * PLANE_BLOCK
+            xc = x + c * S
+            for j in range(nb):
+                ec[j] = xc[j]
+
+
+cdef Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr, Py_ssize_t ignore,
+                        bint has_ignore, int* yy, floating* vm) noexcept nogil:
+    """yy = label (or -1 when ignored/bad), vm = 0 where ignored else 1.
+
+    Returns the first position holding a label outside [0, Cr) other than
+    ignore_index, or -1.
+    """
+    cdef Py_ssize_t j
+    cdef long long y
+    cdef bint ig, ok
+    cdef int anybad = 0
+    for j in range(nb):
+        y = <long long>t[j]
+        ig = has_ignore and y == ignore
+        ok = y >= 0 and y < Cr
+        yy[j] = <int>y if (ok and not ig) else -1
+        vm[j] = 0 if ig else 1
+        anybad |= (not ok) and (not ig)
+    if not anybad:
+        return -1
+    for j in range(nb):
+        y = <long long>t[j]
+        if not (has_ignore and y == ignore) and (y < 0 or y >= Cr):
+            return j
+    return -1
+
+
+cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(nb):
+        g[j] = 1 if yy[j] == cls else 0
+
+
+cdef void _acc_overlap(const floating* p, const floating* g, const floating* v,
+                       Py_ssize_t nb, double* st) noexcept nogil:
+    """st += (sum v p g, sum v p, sum v p^2, sum g, sum g^2)."""
+    cdef double aI[8]
+    cdef double aP[8]
+    cdef double aP2[8]
+    cdef double aG[8]
+    cdef double aG2[8]
+    cdef double pv, gv
+    cdef Py_ssize_t i = 0, k
+    for k in range(8):
+        aI[k] = 0.0
+        aP[k] = 0.0
+        aP2[k] = 0.0
+        aG[k] = 0.0
+        aG2[k] = 0.0
+    while i + 8 <= nb:
+        for k in range(8):
+            pv = p[i + k] * v[i + k]
+            gv = g[i + k]
+            aI[k] += pv * gv
+            aP[k] += pv
+            aP2[k] += pv * p[i + k]
+            aG[k] += gv
+            aG2[k] += gv * gv
+        i += 8
+    while i < nb:
+        pv = p[i] * v[i]
+        gv = g[i]
+        aI[0] += pv * gv
+        aP[0] += pv
+        aP2[0] += pv * p[i]
+        aG[0] += gv
+        aG2[0] += gv * gv
+        i += 1
+    st[0] += lanes_total(aI)
+    st[1] += lanes_total(aP)
+    st[2] += lanes_total(aP2)
+    st[3] += lanes_total(aG)
+    st[4] += lanes_total(aG2)
+
+
+cdef void _acc_sens(const floating* p, const floating* g, const floating* v,
+                    Py_ssize_t nb, double* st) noexcept nogil:
+    """st += (sum g d^2, sum v (1-g) d^2, sum v (1-g), sum g, sum g^2), d = g - p."""
+    cdef double a1[8]
+    cdef double a0[8]
+    cdef double an[8]
+    cdef double aG[8]
+    cdef double aG2[8]
+    cdef double d, gv, nv
+    cdef Py_ssize_t i = 0, k
+    for k in range(8):
+        a1[k] = 0.0
+        a0[k] = 0.0
+        an[k] = 0.0
+        aG[k] = 0.0
+        aG2[k] = 0.0
+    while i + 8 <= nb:
+        for k in range(8):
+            gv = g[i + k]
+            d = gv - p[i + k]
+            nv = v[i + k] * (1.0 - gv)
+            a1[k] += gv * d * d
+            a0[k] += nv * d * d
+            an[k] += nv
+            aG[k] += gv
+            aG2[k] += gv * gv
+        i += 8
+    while i < nb:
+        gv = g[i]
+        d = gv - p[i]
+        nv = v[i] * (1.0 - gv)
+        a1[0] += gv * d * d
+        a0[0] += nv * d * d
+        an[0] += nv
+        aG[0] += gv
+        aG2[0] += gv * gv
+        i += 1
+    st[0] += lanes_total(a1)
+    st[1] += lanes_total(a0)
+    st[2] += lanes_total(an)
+    st[3] += lanes_total(aG)
+    st[4] += lanes_total(aG2)
+
+
+# --------------------------------------------------------- statistics pass
+
+cdef void _stats_unit(const floating* x, const label_t* lab, const floating* soft,
+                      Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
+                      Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
+                      bint has_ignore, bint do_ce, const double* cw, const double* sw,
+                      floating* e, double* st, double* ce, Py_ssize_t* bad) noexcept nogil:
+    cdef double m[PLANE_BLOCK]
+    cdef double s[PLANE_BLOCK]
+    cdef double A[PLANE_BLOCK]
+    cdef double D[PLANE_BLOCK]
+    cdef floating gb[PLANE_BLOCK]
+    cdef floating vm[PLANE_BLOCK]
+    cdef int yy[PLANE_BLOCK]
+    cdef Py_ssize_t n = u // nu
+    cdef Py_ssize_t j0 = (u - n * nu) * chunk
+    cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
+    cdef Py_ssize_t nb, j, c, b, base
+    cdef const floating* gc
+    cdef const floating* xc
+    cdef double a, wc, swj, ls
+    memset(st, 0, C * NSTAT * sizeof(double))
+    ce[0] = 0.0
+    ce[1] = 0.0
+    ce[2] = 0.0
+    bad[0] = -1
+    if soft != NULL:
+        for j in range(PLANE_BLOCK):
+            vm[j] = 1
+    while j0 < j1:
+        nb = j1 - j0 if j1 - j0 < PLANE_BLOCK else PLANE_BLOCK
+        base = n * C * S + j0
+        _probs(x + base, S, C, nb, act, e, m, s)
+        if soft == NULL:
+            b = _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
+            if b >= 0 and bad[0] < 0:
+                bad[0] = n * S + j0 + b
+        if do_ce:
+            for j in range(nb):
+                A[j] = 0.0
+                D[j] = 0.0
+        for c in range(C):
+            if soft == NULL:
+                _gmask(yy, <int>(c + off), nb, gb)
+                gc = gb
+            else:
+                gc = soft + base + c * S
+            if mode == MODE_OVERLAP:
+                _acc_overlap(e + c * PLANE_BLOCK, gc, vm, nb, st + c * NSTAT)
+            else:
+                _acc_sens(e + c * PLANE_BLOCK, gc, vm, nb, st + c * NSTAT)
+            if do_ce:
+                xc = x + base + c * S
+                wc = cw[c] if cw != NULL else 1.0
+                for j in range(nb):
+                    a = wc * gc[j]
+                    A[j] += a
+                    D[j] += a * xc[j]
+        if do_ce:
+            for j in range(nb):
+                s[j] = fl_log(s[j])
+            for j in range(nb):
+                swj = sw[n * S + j0 + j] if sw != NULL else 1.0
+                ls = A[j] * (m[j] + s[j]) - D[j]
+                ce[0] += swj * ls
+                ce[1] += swj * A[j]
+                ce[2] += swj * vm[j]
+        j0 += nb
+
+
+def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
+              const floating[:, :, ::1] soft, int act, int mode, Py_ssize_t off,
+              Py_ssize_t ignore, bint has_ignore, bint do_ce, const double[::1] cw,
+              const double[::1] sw, double[:, :, ::1] stats, double[::1] ce_out,
+              int n_threads):
+    """Per-(image, class) sums of x (N, C, S) against a label map (N, S) or a
+    soft target (N, C, S) (an empty array marks the one that is absent).
+
+    Fills stats (N, C, NSTAT) and ce_out (3,): cross-entropy sum, sum sw A,
+    sum sw v.  Returns the first bad label position (flat into (N, S)) or -1.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
+    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid
+    cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
+    cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
+    cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
+    cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
+    cdef double* slots
+    cdef double* ces
+    cdef Py_ssize_t* bads
+    cdef floating* ebuf
+    cdef Py_ssize_t bad = -1
+    cdef int nt
+    stats[:, :, :] = 0.0
+    ce_out[:] = 0.0
+    if N == 0 or C == 0 or S == 0:
+        return -1
+    chunk = unit_chunk(S)
+    nu = n_blocks(S, chunk)
+    units = N * nu
+    nt = threads_for(n_threads, units)
+    slots = <double*>malloc(units * C * NSTAT * sizeof(double))
+    ces = <double*>malloc(units * 3 * sizeof(double))
+    bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
+    ebuf = <floating*>malloc(nt * C * PLANE_BLOCK * sizeof(floating))
+    try:
+        if slots == NULL or ces == NULL or bads == NULL or ebuf == NULL:
+            raise MemoryError("fastloss: cannot allocate segmentation buffers")
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            tid = threadid()
+            _stats_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, off,
+                        ignore, has_ignore, do_ce, cwp, swp,
+                        ebuf + tid * C * PLANE_BLOCK, slots + u * C * NSTAT,
+                        ces + u * 3, &bads[u])
+        for u in range(units):
+            n = u // nu
+            for c in range(C):
+                for k in range(NSTAT):
+                    stats[n, c, k] += slots[(u * C + c) * NSTAT + k]
+            for k in range(3):
+                ce_out[k] += ces[u * 3 + k]
+            if bad < 0 and bads[u] >= 0:
+                bad = bads[u]
+    finally:
+        free(slots)
+        free(ces)
+        free(bads)
+        free(ebuf)
+    return bad
+
+
+# ----------------------------------------------------------- gradient pass
+
+cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft,
+                     Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
+                     Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
+                     bint has_ignore, const double* ca, const double* cb, const double* cb2,
+                     double kce, const double* cw, const double* sw,
+                     floating* e, floating* g) noexcept nogil:
+    cdef double m[PLANE_BLOCK]
+    cdef double s[PLANE_BLOCK]
+    cdef floating dot[PLANE_BLOCK]
+    cdef floating A[PLANE_BLOCK]
+    cdef floating kw[PLANE_BLOCK]
+    cdef floating gb[PLANE_BLOCK]
+    cdef floating vm[PLANE_BLOCK]
+    cdef int yy[PLANE_BLOCK]
+    cdef Py_ssize_t n = u // nu
+    cdef Py_ssize_t j0 = (u - n * nu) * chunk
+    cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
+    cdef Py_ssize_t nb, j, c, base
+    cdef const floating* gc
+    cdef const floating* pc
+    cdef floating* oc
+    cdef floating fa, fb, fb2, fw, d
+    cdef bint do_ce = kce != 0.0
+    if soft != NULL:
+        for j in range(PLANE_BLOCK):
+            vm[j] = 1
+    while j0 < j1:
+        nb = j1 - j0 if j1 - j0 < PLANE_BLOCK else PLANE_BLOCK
+        base = n * C * S + j0
+        _probs(x + base, S, C, nb, act, e, m, s)
+        if soft == NULL:
+            _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
+        for j in range(nb):
+            dot[j] = 0
+            A[j] = 0
+        if do_ce:
+            for j in range(nb):
+                kw[j] = <floating>(kce * (sw[n * S + j0 + j] if sw != NULL else 1.0))
+        # dL/dp into the gradient planes; softmax also needs sum_c p_c dL/dp_c
+        for c in range(C):
+            if soft == NULL:
+                _gmask(yy, <int>(c + off), nb, gb)
+                gc = gb
+            else:
+                gc = soft + base + c * S
+            pc = e + c * PLANE_BLOCK
+            oc = g + base + c * S
+            fa = <floating>ca[n * C + c]
+            fb = <floating>cb[n * C + c]
+            if mode == MODE_OVERLAP:
+                fb2 = <floating>(2.0 * cb2[n * C + c])
+                for j in range(nb):
+                    oc[j] = fa * gc[j] + vm[j] * (fb + fb2 * pc[j])
+            else:
+                for j in range(nb):
+                    d = gc[j] - pc[j]
+                    oc[j] = -2 * d * (fa * gc[j] + fb * vm[j] * (1 - gc[j]))
+            if act == ACT_SOFTMAX:
+                for j in range(nb):
+                    dot[j] += pc[j] * oc[j]
+            elif act == ACT_SIGMOID:
+                for j in range(nb):
+                    oc[j] = oc[j] * pc[j] * (1 - pc[j])
+            if do_ce:
+                fw = <floating>(cw[c] if cw != NULL else 1.0)
+                for j in range(nb):
+                    A[j] += fw * gc[j]
+        if act == ACT_SOFTMAX:
+            for c in range(C):
+                pc = e + c * PLANE_BLOCK
+                oc = g + base + c * S
+                if do_ce:
+                    if soft == NULL:
+                        _gmask(yy, <int>(c + off), nb, gb)
+                        gc = gb
+                    else:
+                        gc = soft + base + c * S
+                    fw = <floating>(cw[c] if cw != NULL else 1.0)
+                    for j in range(nb):
+                        oc[j] = pc[j] * (oc[j] - dot[j]) + kw[j] * (A[j] * pc[j] - fw * gc[j])
+                else:
+                    for j in range(nb):
+                        oc[j] = pc[j] * (oc[j] - dot[j])
+        j0 += nb
+
+
+def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
+             const floating[:, :, ::1] soft, int act, int mode, Py_ssize_t off,
+             Py_ssize_t ignore, bint has_ignore, const double[:, ::1] ca,
+             const double[:, ::1] cb, const double[:, ::1] cb2, double kce,
+             const double[::1] cw, const double[::1] sw, floating[:, :, ::1] grad,
+             int n_threads):
+    """d(loss)/dx into grad (N, C, S) from the per-(image, class) coefficients
+    of dL/dp (ca, cb, cb2: (N, C)) and the cross-entropy scale kce (0: none).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
+    cdef Py_ssize_t chunk, nu, units, u, tid
+    cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
+    cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
+    cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
+    cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
+    cdef floating* ebuf
+    cdef int nt
+    if N == 0 or C == 0 or S == 0:
+        return
+    chunk = unit_chunk(S)
+    nu = n_blocks(S, chunk)
+    units = N * nu
+    nt = threads_for(n_threads, units)
+    ebuf = <floating*>malloc(nt * C * PLANE_BLOCK * sizeof(floating))
+    if ebuf == NULL:
+        raise MemoryError("fastloss: cannot allocate segmentation buffers")
+    try:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            tid = threadid()
+            _grad_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
+                       has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce, cwp, swp,
+                       ebuf + tid * C * PLANE_BLOCK, &grad[0, 0, 0])
+    finally:
+        free(ebuf)
+
+
+# ------------------------------------------------------- confusion matrix
+
+cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
+                          Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
+                          uint8_t* code) noexcept nogil:
+    """code[i] = t*C + p (255 where the target is ignored); C*C < 255.
+
+    Returns the first position with a pred or target outside [0, C), or -1.
+    """
+    cdef Py_ssize_t i
+    cdef long long tv, pv
+    cdef int ti, pi, Ci = <int>C
+    cdef bint ig, ok
+    cdef int anybad = 0
+    if label_t is int64_t or label2_t is int64_t or label_t is int32_t or label2_t is int32_t:
+        for i in range(m):
+            tv = <long long>tg[i]
+            pv = <long long>pr[i]
+            ig = has_ignore and tv == ignore
+            ok = tv >= 0 and tv < C and pv >= 0 and pv < C
+            code[i] = <uint8_t>(tv * C + pv) if (ok and not ig) else 255
+            anybad |= (not ok) and (not ig)
+    else:
+        for i in range(m):
+            ti = <int>tg[i]
+            pi = <int>pr[i]
+            ig = has_ignore and ti == ignore
+            ok = ti >= 0 and ti < Ci and pi >= 0 and pi < Ci
+            code[i] = <uint8_t>(ti * Ci + pi) if (ok and not ig) else 255
+            anybad |= (not ok) and (not ig)
+    if not anybad:
+        return -1
+    for i in range(m):
+        tv = <long long>tg[i]
+        pv = <long long>pr[i]
+        if not (has_ignore and tv == ignore) and (tv < 0 or tv >= C or pv < 0 or pv >= C):
+            return i
+    return -1
+
+
+cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize_t nu,
+                   Py_ssize_t u, Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
+                   bint per_image, int64_t* cm, Py_ssize_t* bad) noexcept nogil:
+    cdef uint8_t code[CM_SUB]
+    cdef uint8_t acc[32]
+    cdef int64_t hist[256]
+    cdef Py_ssize_t n = u // nu
+    cdef Py_ssize_t i0 = n * S + (u - n * nu) * CM_BLOCK
+    cdef Py_ssize_t i1 = n * S + S
+    cdef Py_ssize_t m, i, r, rows, k, b, K = C * C
+    cdef int64_t* out = cm + (n * K if per_image else 0)
+    cdef long long tv, pv
+    cdef uint8_t kk
+    if i0 + CM_BLOCK < i1:
+        i1 = i0 + CM_BLOCK
+    if C > 15:
+        # wide: one scalar histogram update per position
+        for i in range(i0, i1):
+            tv = <long long>tg[i]
+            pv = <long long>pr[i]
+            if has_ignore and tv == ignore:
+                continue
+            if tv < 0 or tv >= C or pv < 0 or pv >= C:
+                if bad[0] < 0:
+                    bad[0] = i
+                continue
+            out[tv * C + pv] += 1
+        return
+    while i0 < i1:
+        m = i1 - i0 if i1 - i0 < CM_SUB else CM_SUB
+        b = _cm_codes(pr + i0, tg + i0, m, C, ignore, has_ignore, code)
+        if b >= 0 and bad[0] < 0:
+            bad[0] = i0 + b
+        rows = n_blocks(m, 32)
+        for i in range(m, rows * 32):
+            code[i] = 255
+        if K <= CM_VEC_MAX:
+            for k in range(K):
+                kk = <uint8_t>k
+                for i in range(32):
+                    acc[i] = 0
+                for r in range(rows):
+                    for i in range(32):
+                        acc[i] = acc[i] + (code[r * 32 + i] == kk)
+                for i in range(32):
+                    out[k] += acc[i]
+        else:
+            memset(hist, 0, 256 * sizeof(int64_t))
+            for i in range(m):
+                hist[code[i]] += 1
+            for k in range(K):
+                out[k] += hist[k]
+        i0 += m
+
+
+def confusion(const label_t[:, ::1] pred, const label2_t[:, ::1] target, Py_ssize_t C,
+              Py_ssize_t ignore, bint has_ignore, bint per_image, int64_t[::1] out,
+              int n_threads):
+    """Counts of (target, pred) pairs of (N, S) label maps into out.
+
+    out has C*C entries (rows = target, columns = pred), or N*C*C with
+    per_image.  Returns the first position (flat) with a bad label, or -1.
+    """
+    cdef Py_ssize_t N = pred.shape[0], S = pred.shape[1]
+    cdef Py_ssize_t nu, units, u, tid, t, i, size, bad = -1
+    cdef int64_t* priv
+    cdef Py_ssize_t* bads
+    cdef int nt
+    out[:] = 0
+    if N == 0 or S == 0:
+        return -1
+    nu = n_blocks(S, CM_BLOCK)
+    units = N * nu
+    nt = threads_for(n_threads, units)
+    size = out.shape[0]
+    priv = <int64_t*>calloc(nt * size, sizeof(int64_t))
+    bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
+    try:
+        if priv == NULL or bads == NULL:
+            raise MemoryError("fastloss: cannot allocate confusion-matrix buffers")
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            tid = threadid()
+            bads[u] = -1
+            _cm_unit(&pred[0, 0], &target[0, 0], S, nu, u, C, ignore, has_ignore,
+                     per_image, priv + tid * size, &bads[u])
+        for t in range(nt):
+            for i in range(size):
+                out[i] += priv[t * size + i]
+        for u in range(units):
+            if bads[u] >= 0:
+                bad = bads[u]
+                break
+    finally:
+        free(priv)
+        free(bads)
+    return bad

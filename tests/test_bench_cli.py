@@ -1,0 +1,217 @@
+"""The benchmark CLI: `python -m fastloss bench` end to end, and the runner's checks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss.__main__ import main as fastloss_main
+from fastloss.bench import cli, report, runner
+from fastloss.bench.workload import PeerMissing, Workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench(*args, timeout=180):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "fastloss", "bench", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    path, png = d / "run.json", d / "chart.png"
+    proc = _bench("--quick", "--only", "ce_wide", "--repeat", "2", "--threads", "1",
+                  "--json", str(path), "--plot", str(png))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, json.loads(path.read_text()), png, path
+
+
+def test_json_structure(quick_run):
+    _, doc, _, _ = quick_run
+    assert doc["schema"] == cli.SCHEMA
+    assert doc["options"] == {"quick": True, "threads": 1, "repeat": 2, "only": ["ce_wide"]}
+    m = doc["machine"]
+    for key in ("cpu_model", "cpu_count", "cpus_usable", "simd", "caches", "platform",
+                "python", "versions"):
+        assert key in m
+    assert m["fastloss"]["version"] == fastloss.__version__
+    assert m["fastloss"]["openmp"] == fastloss._openmp_enabled()
+    assert m["fastloss"]["cpu_target"] in m["fastloss"]["targets_built"]
+    assert m["versions"]["numpy"] == np.__version__
+    assert doc["limits"]["bandwidth"]["gbps"] > 0
+    assert doc["limits"]["bandwidth"]["widening_gbps"] > 0
+    assert doc["limits"]["exp"]["exp_per_s"] > 0
+    assert [w["name"] for w in doc["workloads"]] == ["ce_wide"]
+
+
+def test_json_workload_timings_and_agreement(quick_run):
+    _, doc, _, _ = quick_run
+    w = doc["workloads"][0]
+    assert w["family"] == "classification" and w["module"] == "core"
+    assert w["bytes_moved"] > 0 and w["n_exp"] > 0
+    assert w["mem_floor_ms"] > 0 and w["exp_floor_ms"] > 0
+    assert w["limit_ms"] == max(w["mem_floor_ms"], w["exp_floor_ms"])
+    fl = w["impls"]["fastloss"]
+    assert fl["status"] == "ok"
+    assert fl["repeats"] == 2 and len(fl["times_ms"]) == 2
+    assert fl["median_ms"] == pytest.approx(float(np.median(fl["times_ms"])))
+    assert fl["gbps"] == pytest.approx(w["bytes_moved"] / fl["median_ms"] / 1e6)
+    assert w["fraction_of_limit"] == pytest.approx(w["limit_ms"] / fl["median_ms"])
+    # fastloss agrees with the reference, checked by the bench itself.
+    for impl in ("fastloss", "fastloss+grad"):
+        chk = w["impls"][impl]["check"]
+        assert chk["against"] == "reference"
+        assert chk["ok"] is True and chk["rel_err"] <= w["rtol"]
+    assert "check" not in w["impls"]["reference"]
+    ref = w["impls"]["reference"]
+    assert ref["speedup"] == pytest.approx(ref["median_ms"] / fl["median_ms"])
+    for name, d in w["impls"].items():
+        assert d["status"] in ("ok", "missing"), (name, d)
+
+
+def test_stdout_table_and_plot(quick_run):
+    proc, doc, png, _ = quick_run
+    out = proc.stdout
+    assert "read bandwidth" in out and "vector exp" in out and "Summary" in out
+    assert "ce_wide" in out and "DISAGREES" not in out
+    assert "[1/1] ce_wide (0 remaining)" in proc.stderr
+    if doc["machine"]["versions"]["matplotlib"]:
+        assert png.stat().st_size > 0
+    else:
+        assert "matplotlib is not installed" in out and not png.exists()
+
+
+def test_compare_with_earlier_run(quick_run, tmp_path):
+    _, _, _, path = quick_run
+    new = tmp_path / "new.json"
+    proc = _bench("--quick", "--only", "ce_wide", "--repeat", "1", "--threads", "1",
+                  "--compare", str(path), "--json", str(new))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "vs prev" in proc.stdout
+    w = json.loads(new.read_text())["workloads"][0]
+    old = json.loads(path.read_text())["workloads"][0]
+    assert w["previous_ms"]["fastloss"] == old["impls"]["fastloss"]["median_ms"]
+
+
+# ---------------------------------------------------------------- in-process
+
+
+def _toy(impls, compare_to=None, rtol=1e-6):
+    def make(quick):
+        return {"x": np.arange(1.0, 5.0)}
+
+    return Workload(name="toy", family="test", description="sum of 4 numbers", make=make,
+                    impls=impls, bytes_moved=lambda d: d["x"].nbytes, n_exp=lambda d: 4,
+                    rtol=rtol, compare_to=compare_to or {})
+
+
+def _missing(d):
+    raise PeerMissing("No module named 'nosuchlib'")
+
+
+def _raises(d):
+    def call():
+        raise RuntimeError("boom")
+    return call
+
+
+def test_runner_flags_disagreement_missing_and_errors():
+    w = _toy({
+        "fastloss": lambda d: lambda: np.float32(d["x"].sum()),
+        "fastloss+grad": lambda d: lambda: (d["x"].sum(), np.ones(4)),
+        "reference": lambda d: lambda: d["x"].sum(),
+        "wrong": lambda d: lambda: d["x"].sum() * 1.01,
+        "absent": _missing,
+        "broken": _raises,
+    })
+    seen = []
+    res = runner.run_workload(w, quick=True, threads=1, repeat=3,
+                              on_missing=lambda n, m: seen.append(n))
+    runner.add_limits(res, bandwidth_gbps=10.0, exp_per_s=1e9)
+    im = res["impls"]
+    assert seen == ["absent"]
+    assert im["absent"]["status"] == "missing"
+    assert im["broken"]["status"] == "error" and "boom" in im["broken"]["error"]
+    assert im["fastloss"]["status"] == "ok" and im["fastloss"]["check"]["ok"] is True
+    assert im["fastloss+grad"]["check"]["ok"] is True  # a tuple is checked by its loss
+    assert im["wrong"]["status"] == "disagrees"
+    assert im["wrong"]["check"]["rel_err"] == pytest.approx(0.01)
+    assert im["fastloss"]["repeats"] == 3
+    assert res["mem_floor_ms"] == pytest.approx(32 / 10e9 * 1e3)
+    assert res["exp_floor_ms"] == pytest.approx(4 / 1e9 * 1e3)
+    block = report.workload_block(res)
+    assert "DISAGREES with reference" in block and "ERROR" in block
+    assert "absent" not in block  # missing peers are listed once, elsewhere
+
+
+def test_runner_compare_to_and_shapes():
+    w = _toy({
+        "fastloss": lambda d: lambda: d["x"] * 2,
+        "reference": lambda d: lambda: d["x"] * 2,
+        "same": lambda d: lambda: d["x"] * 2,
+        "short": lambda d: lambda: d["x"][:3] * 2,
+        "nan": lambda d: lambda: np.where(d["x"] > 3, np.nan, d["x"] * 2),
+        "other": lambda d: lambda: d["x"] * 3,
+    }, compare_to={"same": "fastloss", "other": None})
+    im = runner.run_workload(w, quick=True, threads=1, repeat=1)["impls"]
+    assert im["same"]["check"]["against"] == "fastloss" and im["same"]["status"] == "ok"
+    assert "check" not in im["other"] and im["other"]["status"] == "ok"
+    assert im["short"]["status"] == "disagrees" and "shape" in im["short"]["check"]["problem"]
+    assert im["nan"]["status"] == "disagrees" and "NaN" in im["nan"]["check"]["problem"]
+
+
+def test_matches():
+    w = _toy({})
+    w.module = "core"
+    assert runner.matches(w, [])
+    assert runner.matches(w, ["to"]) and runner.matches(w, ["t?y"]) and runner.matches(w, ["te*"])
+    assert runner.matches(w, ["core"])
+    assert not runner.matches(w, ["ce_wide"])
+
+
+def test_core_workloads_discovered():
+    found, errors = runner.discover()
+    assert "core" not in errors
+    names = {w.name for w in found}
+    assert {"ce_wide", "ce_rows", "ce_seg_u8", "ce_seg_i64", "logsumexp_wide"} <= names
+
+
+def test_no_match_and_bad_options(capsys):
+    assert cli.main(["--only", "no-such-workload"]) == 2
+    assert "no workload matches" in capsys.readouterr().out
+    assert cli.main(["--threads", "0"]) == 2
+    assert cli.main(["--repeat", "0"]) == 2
+
+
+def test_module_entry_point(capsys):
+    assert fastloss_main([]) == 0
+    assert "bench" in capsys.readouterr().out
+    assert fastloss_main(["config"]) == 0
+    assert "OpenMP" in capsys.readouterr().out
+    assert fastloss_main(["nonsense"]) == 2
+
+
+def test_broken_workload_module_is_reported_once_and_skipped(monkeypatch):
+    real = runner.importlib.import_module
+
+    def fake(name, *args):
+        if name.endswith(".core"):
+            raise ImportError("simulated failure")
+        return real(name, *args)
+
+    monkeypatch.setattr(runner.importlib, "import_module", fake)
+    seen = []
+    found, errors = runner.discover(on_error=lambda m, msg: seen.append((m, msg)))
+    assert seen == [("core", "ImportError: simulated failure")]
+    assert errors == {"core": "ImportError: simulated failure"}
+    assert all(w.module != "core" for w in found)

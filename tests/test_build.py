@@ -1,0 +1,60 @@
+"""The build: compiled kernels, OpenMP on, CPU target reported."""
+
+import importlib
+import io
+import os
+
+import pytest
+
+import fastloss as fl
+from fastloss import _dispatch
+
+from conftest import run_python
+
+
+def test_openmp_enabled():
+    if os.environ.get("FASTLOSS_ALLOW_SERIAL") == "1":
+        pytest.skip("serial build explicitly allowed by FASTLOSS_ALLOW_SERIAL=1")
+    assert fl._openmp_enabled(), (
+        "fastloss was built without OpenMP: every kernel runs on one thread. "
+        "Rebuild with an OpenMP-capable compiler (or set FASTLOSS_ALLOW_SERIAL=1)."
+    )
+
+
+def test_kernels_are_compiled_extensions():
+    for family in ("lse", "classification"):
+        mod = _dispatch.kernels(family)
+        assert mod.__file__.endswith((".so", ".pyd")), mod.__file__
+        assert f"_{_dispatch.TARGET}" in mod.__name__
+
+
+def test_every_built_target_imports():
+    built = [t for t, _ in _dispatch.TARGETS if _dispatch._built(t)]
+    assert "baseline" in built
+    for t in built:
+        importlib.import_module(f"fastloss._{t}._classification")
+
+
+def test_show_config():
+    buf = io.StringIO()
+    fl.show_config(file=buf)
+    text = buf.getvalue()
+    assert f"fastloss {fl.__version__}" in text
+    assert "OpenMP:" in text and "CPU target:" in text and _dispatch.TARGET in text
+
+
+def test_forced_target_and_bad_value():
+    code = "import fastloss._dispatch as d; print(d.TARGET, '|', d.REASON)"
+    out = run_python(code, {"FASTLOSS_CPU_TARGET": "baseline"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("baseline | forced")
+    out = run_python(code, {"FASTLOSS_CPU_TARGET": "pentium"})
+    assert out.returncode != 0 and "FASTLOSS_CPU_TARGET must be one of" in out.stderr
+
+
+def test_fastloss_does_not_import_peers():
+    code = ("import sys, fastloss; bad = [m for m in ('torch', 'scipy', 'sklearn', 'monai') "
+            "if m in sys.modules]; print(bad)")
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,291 @@
+"""cross_entropy and nll_loss against torch, the reference and finite differences."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import fastloss as fl
+from fastloss import reference as ref
+from fastloss.testing import check_grad
+
+from conftest import tol
+
+# (input shape, class count); narrow rows, wide rows, NCHW, NCDHW, unbatched
+SHAPES = [(5, 7), (6, 40), (3, 5, 4, 6), (2, 4, 3, 5, 2), (7,), (1, 1), (600, 3)]
+LABEL_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint16]
+
+
+def _data(shape, rng, dtype=np.float64, label_dtype=np.int64):
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    c = shape[1] if len(shape) > 1 else shape[0]
+    tshape = (shape[0],) + shape[2:] if len(shape) > 1 else ()
+    t = np.asarray(rng.integers(0, c, tshape)).astype(label_dtype)
+    p = rng.random(shape)
+    p /= p.sum(axis=1 if len(shape) > 1 else 0, keepdims=True)
+    w = rng.random(c) + 0.5
+    return x, t, p.astype(dtype), w
+
+
+def _torch(fn, x, t, **kw):
+    xt = torch.tensor(x, requires_grad=True)
+    tt = torch.tensor(t if t.dtype.kind == "f" else t.astype(np.int64))
+    if kw.get("weight") is not None:
+        kw["weight"] = torch.tensor(kw["weight"], dtype=xt.dtype)
+    out = fn(xt, tt, **kw)
+    out.sum().backward()
+    return out.detach().numpy(), xt.grad.numpy()
+
+
+OPTIONS = [
+    {}, {"weight": True}, {"label_smoothing": 0.2}, {"weight": True, "label_smoothing": 0.3},
+    {"ignore_index": 1}, {"weight": True, "ignore_index": 0},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_cross_entropy_index_vs_torch(shape, opts, reduction, dtype, rng):
+    x, t, _, w = _data(shape, rng, dtype)
+    kw = dict(opts, reduction=reduction)
+    if kw.get("weight"):
+        kw["weight"] = w
+    loss, grad = fl.cross_entropy(x, t, return_grad=True, **kw)
+    tl, tg = _torch(F.cross_entropy, x, t, **kw)
+    rtol, atol = tol(dtype)
+    assert np.asarray(loss).dtype == dtype and grad.dtype == dtype and grad.shape == x.shape
+    np.testing.assert_allclose(loss, tl, rtol, atol)
+    np.testing.assert_allclose(grad, tg, rtol, atol)
+    # the loss-only path gives the same value
+    np.testing.assert_array_equal(fl.cross_entropy(x, t, **kw), loss)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", [{}, {"weight": True}, {"label_smoothing": 0.25},
+                                  {"weight": True, "label_smoothing": 0.1}], ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_cross_entropy_probabilities_vs_torch(shape, opts, reduction, dtype, rng):
+    x, _, p, w = _data(shape, rng, dtype)
+    kw = dict(opts, reduction=reduction)
+    if kw.get("weight"):
+        kw["weight"] = w
+    loss, grad = fl.cross_entropy(x, p, return_grad=True, **kw)
+    tl, tg = _torch(F.cross_entropy, x, p, **kw)
+    np.testing.assert_allclose(loss, tl, *tol(dtype))
+    np.testing.assert_allclose(grad, tg, *tol(dtype))
+
+
+@pytest.mark.parametrize("label_dtype", LABEL_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", [(9, 5), (4, 50), (2, 3, 5, 7)], ids=str)
+def test_label_dtypes(shape, label_dtype, rng):
+    x, t, _, _ = _data(shape, rng, np.float32, label_dtype)
+    want = fl.cross_entropy(x, t.astype(np.int64), reduction="none")
+    np.testing.assert_array_equal(fl.cross_entropy(x, t, reduction="none"), want)
+    np.testing.assert_array_equal(fl.nll_loss(x, t, reduction="none"),
+                                  fl.nll_loss(x, t.astype(np.int64), reduction="none"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", [{}, {"weight": True}, {"ignore_index": 2}], ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_nll_loss_vs_torch(shape, opts, reduction, dtype, rng):
+    x, t, _, w = _data(shape, rng, dtype)
+    kw = dict(opts, reduction=reduction)
+    if kw.get("weight"):
+        kw["weight"] = w
+    loss, grad = fl.nll_loss(x, t, return_grad=True, **kw)
+    tl, tg = _torch(F.nll_loss, x, t, **kw)
+    np.testing.assert_allclose(loss, tl, *tol(dtype))
+    np.testing.assert_allclose(grad, tg, *tol(dtype))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(5, 7), (6, 40), (2, 3, 4, 5)], ids=str)
+def test_sample_weight_vs_reference(shape, reduction, rng):
+    x, t, p, w = _data(shape, rng)
+    sw = rng.random((shape[0],) + shape[2:])
+    for target in (t, p):
+        for kw in ({}, {"weight": w}, {"weight": w, "label_smoothing": 0.2}):
+            got = fl.cross_entropy(x, target, reduction=reduction, sample_weight=sw, **kw)
+            want = ref.cross_entropy(x, target, reduction=reduction, sample_weight=sw, **kw)
+            np.testing.assert_allclose(got, want, 1e-12, 1e-14)
+    got = fl.nll_loss(x, t, reduction=reduction, sample_weight=sw, weight=w)
+    np.testing.assert_allclose(got, ref.nll_loss(x, t, reduction=reduction, sample_weight=sw, weight=w),
+                               1e-12, 1e-14)
+    # a per-sample weight broadcast over the spatial axes
+    if len(shape) > 2:
+        sw_n = rng.random((shape[0],) + (1,) * (len(shape) - 2))
+        np.testing.assert_allclose(
+            fl.cross_entropy(x, t, reduction=reduction, sample_weight=sw_n),
+            ref.cross_entropy(x, t, reduction=reduction, sample_weight=sw_n), 1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.3, "weight": "w"}, {"ignore_index": 1},
+                                {"sample_weight": "sw"}, {"target": "p"}], ids=str)
+@pytest.mark.parametrize("shape", [(4, 5), (3, 33), (2, 3, 2, 3)], ids=str)
+def test_gradient_finite_differences(shape, kw, reduction, rng):
+    x, t, p, w = _data(shape, rng)
+    kw = dict(kw, reduction=reduction)
+    target = p if kw.pop("target", None) == "p" else t
+    if kw.get("weight") == "w":
+        kw["weight"] = w
+    if kw.get("sample_weight") == "sw":
+        kw["sample_weight"] = rng.random(np.shape(t))
+    check_grad(fl.cross_entropy, x, target, rtol=5e-6, **kw)
+    if target is t:
+        check_grad(fl.nll_loss, x, t, rtol=5e-6, **{k: v for k, v in kw.items() if k != "label_smoothing"})
+
+
+def test_hand_computed():
+    # softmax([4.1, 2.1, -0.5]) = [0.873, 0.118, 0.009]; -log(0.873) = 0.13574
+    x = np.array([[4.1, 2.1, -0.5]])
+    want = -np.log(np.exp(4.1) / np.exp(x).sum())
+    got = fl.cross_entropy(x, np.array([0]))
+    assert got == pytest.approx(want, rel=1e-13)
+    assert round(float(got), 5) == 0.13574
+    assert fl.cross_entropy(x.astype(np.float32), np.array([0])) == pytest.approx(0.13574, abs=5e-6)
+
+
+def test_all_ignored_gives_nan_and_zero_grad():
+    x = np.zeros((3, 4))
+    t = np.full(3, -100)
+    loss, g = fl.cross_entropy(x, t, return_grad=True)
+    assert np.isnan(loss)
+    assert np.all(g == 0)
+    assert fl.cross_entropy(x, t, reduction="sum") == 0.0
+    tl = F.cross_entropy(torch.zeros(3, 4), torch.full((3,), -100))
+    assert torch.isnan(tl)
+
+
+def test_empty_batch():
+    x = np.zeros((0, 4), np.float32)
+    t = np.zeros(0, np.int64)
+    assert np.isnan(fl.cross_entropy(x, t))
+    assert fl.cross_entropy(x, t, reduction="sum") == 0
+    assert fl.cross_entropy(x, t, reduction="none").shape == (0,)
+    loss, g = fl.cross_entropy(x, t, return_grad=True)
+    assert g.shape == (0, 4)
+
+
+@pytest.mark.parametrize("shape", [(5000, 7), (300, 64), (3, 6, 40, 41)], ids=str)
+def test_threads_bit_identical(shape, rng):
+    x, t, p, w = _data(shape, rng, np.float32)
+    sw = rng.random(np.shape(t))
+    for target in (t, p):
+        for red in ("mean", "sum", "none"):
+            kw = dict(weight=w, reduction=red, sample_weight=sw, label_smoothing=0.1)
+            a = fl.cross_entropy(x, target, return_grad=True, n_threads=1, **kw)
+            for nt in (2, 3, 7):
+                b = fl.cross_entropy(x, target, return_grad=True, n_threads=nt, **kw)
+                np.testing.assert_array_equal(a[0], b[0])
+                np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_non_contiguous_inputs(rng):
+    x, t, p, _ = _data((6, 5, 4, 3), rng)
+    views = [x[:, :, ::-1], np.asfortranarray(x), x.transpose(0, 1, 3, 2), x[::2, 1:]]
+    for v in views:
+        tv = rng.integers(0, v.shape[1], (v.shape[0],) + v.shape[2:])
+        want, wg = _torch(F.cross_entropy, np.ascontiguousarray(v), tv)
+        got, g = fl.cross_entropy(v, tv, return_grad=True)
+        np.testing.assert_allclose(got, want, 1e-12)
+        np.testing.assert_allclose(g, wg, 1e-12)
+    # strided target
+    t2 = np.repeat(t, 2, axis=0)[::2]
+    np.testing.assert_allclose(fl.cross_entropy(x, t2), fl.cross_entropy(x, t), 0)
+
+
+def test_grad_out_is_filled_in_place(rng):
+    x, t, _, _ = _data((8, 5), rng, np.float32)
+    buf = np.empty_like(x)
+    loss, g = fl.cross_entropy(x, t, return_grad=True, grad_out=buf)
+    assert np.shares_memory(g, buf)
+    np.testing.assert_allclose(g, _torch(F.cross_entropy, x, t)[1], 1e-5)
+    with pytest.raises(ValueError, match="grad_out must have dtype float32"):
+        fl.cross_entropy(x, t, return_grad=True, grad_out=np.empty(x.shape))
+    with pytest.raises(ValueError, match=r"grad_out must have shape \(8, 5\)"):
+        fl.cross_entropy(x, t, return_grad=True, grad_out=np.empty((5, 8), np.float32))
+    with pytest.raises(ValueError, match="grad_out must be C-contiguous"):
+        fl.cross_entropy(x, t, return_grad=True, grad_out=np.empty((5, 8), np.float32).T)
+
+
+def test_float16_and_integer_inputs(rng):
+    x, t, _, _ = _data((4, 3), rng)
+    l16, g16 = fl.cross_entropy(x.astype(np.float16), t, return_grad=True)
+    assert isinstance(l16, np.float32) and g16.dtype == np.float16
+    assert fl.cross_entropy(np.array([[1, 2, 3]]), np.array([2])).dtype == np.float64
+
+
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 9)),
+                  elements=st.floats(-30, 30)), st.data())
+def test_properties(x, data):
+    n, c = x.shape
+    t = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    loss, g = fl.cross_entropy(x, t, reduction="none", return_grad=True)
+    assert np.all(loss >= -1e-12)
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(loss, ref.cross_entropy(x, t, reduction="none"), 1e-10, 1e-12)
+
+
+# ------------------------------------------------------------------ errors
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 40), (2, 7, 3, 3)], ids=str)
+@pytest.mark.parametrize("bad", [7, -1, 100])
+@pytest.mark.parametrize("fn", [fl.cross_entropy, fl.nll_loss])
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_out_of_range_label(shape, bad, fn, return_grad, rng):
+    x, t, _, _ = _data(shape, rng)
+    t = t % 7
+    t.reshape(-1)[3] = bad
+    with pytest.raises(ValueError, match=rf"target holds class index {bad} at flat position 3; "
+                                         r"expected values in \[0, 7\)"):
+        fn(x[:, :7], t, return_grad=return_grad)
+
+
+def test_uint8_label_out_of_range():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="class index 255 at flat position 2"):
+        fl.cross_entropy(x, np.array([0, 1, 255, 2], np.uint8))
+    # 255 is accepted when it is the ignore_index
+    assert fl.cross_entropy(x, np.array([0, 1, 255, 2], np.uint8), ignore_index=255) == pytest.approx(np.log(3))
+
+
+def test_argument_errors():
+    x = np.zeros((4, 3))
+    t = np.zeros(4, np.int64)
+    with pytest.raises(TypeError, match="target must hold integer class indices, got dtype float64"):
+        fl.cross_entropy(x, np.zeros(4))
+    with pytest.raises(ValueError, match=r"target of class indices must have shape \(4,\)"):
+        fl.cross_entropy(x, np.zeros(5, np.int64))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        fl.cross_entropy(x, t, reduction="avg")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0.0, 1.0\], got 1.5"):
+        fl.cross_entropy(x, t, label_smoothing=1.5)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        fl.cross_entropy(x, t, label_smoothing=float("nan"))
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        fl.cross_entropy(x, t, weight=np.ones(4))
+    with pytest.raises(ValueError, match="sample_weight of shape"):
+        fl.cross_entropy(x, t, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="n_threads must be a non-zero integer"):
+        fl.cross_entropy(x, t, n_threads=0)
+    with pytest.raises(TypeError, match="n_threads must be an int"):
+        fl.cross_entropy(x, t, n_threads=1.5)
+    with pytest.raises(ValueError, match="input must have a class axis"):
+        fl.cross_entropy(np.float64(1.0), np.int64(0))
+    with pytest.raises(ValueError, match="input must have at least one class"):
+        fl.cross_entropy(np.zeros((4, 0)), t)
+    with pytest.raises(TypeError, match="input must be a real numeric array"):
+        fl.cross_entropy(x.astype(complex), t)
+    with pytest.raises(TypeError, match="ignore_index must be an integer"):
+        fl.cross_entropy(x, t, ignore_index=1.5)
+    with pytest.raises(TypeError, match="target must hold integer class indices"):
+        fl.nll_loss(x, np.zeros(4, bool))

@@ -1,0 +1,86 @@
+"""Accuracy of the vectorized exp/log of src/fastmath.h against libm (via NumPy)."""
+
+import numpy as np
+import pytest
+
+from fastloss._dispatch import kernels
+
+_k = kernels("lse")
+
+
+def ulp_distance(a, b):
+    """|a - b| in units in the last place (NaN == NaN, equal infinities == 0)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    ib = np.dtype(np.int32 if a.dtype == np.float32 else np.int64)
+    ia, ja = a.view(ib).astype(np.int64), b.view(ib).astype(np.int64)
+    lim = np.int64(np.iinfo(ib).min)
+    ia = np.where(ia < 0, lim - ia, ia)
+    ja = np.where(ja < 0, lim - ja, ja)
+    with np.errstate(over="ignore"):
+        d = np.abs((ia - ja).astype(np.float64))  # exact in int64 for nearby values
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    return np.where(same, 0.0, d)
+
+
+def _float32_sample(rng):
+    """2^23 random float32 bit patterns (every exponent, both signs, specials)
+    plus every float32 in [0.5, 2) and around the exp cut-offs, in chunks."""
+    yield rng.integers(0, 2**32, size=1 << 23, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    lo = np.float32(0.5).view(np.uint32)
+    hi = np.float32(2.0).view(np.uint32)
+    yield np.arange(lo, hi, dtype=np.uint32).view(np.float32)
+    for edge in (-103.9, -87.4, 88.3):
+        c = np.float32(edge).view(np.uint32)
+        yield np.arange(c - (1 << 18), c + (1 << 18), dtype=np.uint32).view(np.float32)
+
+
+def _eval(x, func):
+    out = np.empty_like(x)
+    _k.fastmath_eval(x, out, func)
+    return out
+
+
+@pytest.mark.parametrize("func,name,ref", [(0, "exp", np.exp), (1, "log", np.log)])
+def test_float32_ulp(func, name, ref, rng):
+    worst = 0.0
+    with np.errstate(all="ignore"):
+        for x in _float32_sample(rng):
+            got = _eval(x, func)
+            want = ref(x.astype(np.float64)).astype(np.float32)
+            if func == 0:
+                # results below the smallest normal may be flushed: compare absolutely
+                tiny = np.abs(want) < np.finfo(np.float32).tiny
+                assert np.all(np.abs(got[tiny] - want[tiny]) <= np.finfo(np.float32).tiny)
+                d = ulp_distance(got[~tiny], want[~tiny])
+            else:
+                d = ulp_distance(got, want)
+            worst = max(worst, float(d.max())) if d.size else worst
+    assert worst <= 1, f"fl_{name}f worst error {worst} ulp"
+
+
+@pytest.mark.parametrize("func,ref", [(0, np.exp), (1, np.log), (2, np.log1p)])
+def test_float64_random_bits(func, ref, rng):
+    bits = rng.integers(0, 2**63, size=1 << 21, dtype=np.int64, endpoint=False)
+    x = bits.view(np.float64)
+    if func == 0:
+        x = np.concatenate([np.fmod(x, 760.0), rng.uniform(-745, 709, 1 << 20)])
+    else:
+        x = np.concatenate([np.abs(x), rng.uniform(0, 10, 1 << 20)])
+    x = x[np.isfinite(x)]
+    with np.errstate(all="ignore"):
+        d = ulp_distance(_eval(x, func), ref(x))
+    assert d.max() <= 2
+
+
+def test_special_values():
+    with np.errstate(all="ignore"):
+        for dt in (np.float32, np.float64):
+            x = np.array([-np.inf, np.inf, np.nan, 0.0, -1.0, 1e-40, 1000.0, -1000.0], dt)
+            got = _eval(x, 0)
+            assert ulp_distance(got, np.exp(x)).max() <= 2
+            np.testing.assert_array_equal(got[:3], np.exp(x[:3]))
+            got = _eval(x, 1)
+            np.testing.assert_allclose(got, np.log(x), rtol=2 * np.finfo(dt).eps)
+            y = np.array([-1.0, 0.0, 1e-30, -0.5, np.inf, np.nan], dt)
+            np.testing.assert_allclose(_eval(y, 2), np.log1p(y), rtol=2 * np.finfo(dt).eps)

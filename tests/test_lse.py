@@ -1,0 +1,128 @@
+"""logsumexp / softmax / log_softmax against SciPy, torch and the reference."""
+
+import numpy as np
+import pytest
+import scipy.special as sp
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import fastloss as fl
+from fastloss import reference as ref
+
+from conftest import tol
+
+SHAPES_AXES = [
+    ((7,), None), ((7,), 0), ((4, 9), 1), ((4, 9), 0), ((4, 9), None), ((4, 9), -1),
+    ((3, 40), 1), ((300, 3), 1), ((2, 3, 4, 5), 1), ((2, 3, 4, 5), (1, 2)),
+    ((2, 3, 4, 5), (0, 2)), ((2, 3, 4, 5), (1, 3)), ((2, 3, 4, 5), (0, 1, 2, 3)),
+    ((1,), 0), ((5, 1), 1), ((2, 700, 3), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", SHAPES_AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_vs_scipy(shape, axis, keepdims, dtype, rng):
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    got = fl.logsumexp(x, axis=axis, keepdims=keepdims)
+    want = sp.logsumexp(x.astype(np.float64), axis=axis, keepdims=keepdims)
+    assert np.asarray(got).dtype == dtype
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, *tol(dtype))
+    np.testing.assert_allclose(got, ref.logsumexp(x, axis=axis, keepdims=keepdims), *tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", SHAPES_AXES, ids=str)
+def test_softmax_log_softmax_vs_scipy(shape, axis, dtype, rng):
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    for ours, theirs in [(fl.softmax, sp.softmax), (fl.log_softmax, sp.log_softmax)]:
+        got = ours(x, axis=axis)
+        want = theirs(x.astype(np.float64), axis=axis)
+        assert got.dtype == dtype and got.shape == x.shape
+        np.testing.assert_allclose(got, want, *tol(dtype))
+
+
+def test_vs_torch_dims(rng):
+    x = rng.standard_normal((3, 5, 4, 6))
+    xt = torch.from_numpy(x)
+    for d in range(4):
+        np.testing.assert_allclose(fl.logsumexp(x, axis=d), torch.logsumexp(xt, d).numpy(), 1e-12)
+        np.testing.assert_allclose(fl.softmax(x, axis=d), torch.softmax(xt, d).numpy(), 1e-12)
+        np.testing.assert_allclose(fl.log_softmax(x, axis=d), torch.log_softmax(xt, d).numpy(), 1e-12)
+
+
+def test_infinities_and_nan():
+    x = np.array([[-np.inf, -np.inf], [np.inf, 1.0], [-np.inf, 0.0], [np.nan, 1.0], [1000.0, 1000.0]])
+    got = fl.logsumexp(x, axis=1)
+    with np.errstate(all="ignore"):
+        want = sp.logsumexp(x, axis=1)
+    np.testing.assert_array_equal(got[:3], want[:3])
+    assert np.isnan(got[3])
+    np.testing.assert_allclose(got[4], 1000.0 + np.log(2.0), rtol=1e-15)
+    sm = fl.softmax(np.array([-np.inf, 0.0, 0.0]))
+    np.testing.assert_array_equal(sm, [0.0, 0.5, 0.5])
+    assert fl.log_softmax(np.array([-np.inf, 0.0]))[0] == -np.inf
+
+
+def test_large_values_float32_no_overflow():
+    x = np.array([[1e4, 1e4 - 1, -1e4]], np.float32)
+    np.testing.assert_allclose(fl.logsumexp(x, axis=1), sp.logsumexp(x.astype(np.float64), axis=1), 1e-6)
+
+
+def test_empty_and_scalar():
+    assert fl.logsumexp(np.zeros((3, 0)), axis=1).shape == (3,)
+    assert np.all(fl.logsumexp(np.zeros((3, 0)), axis=1) == -np.inf)
+    assert fl.logsumexp(np.zeros((0, 4)), axis=1).shape == (0,)
+    assert fl.softmax(np.zeros((0, 4)), axis=1).shape == (0, 4)
+    r = fl.logsumexp(np.float32(2.0))
+    assert isinstance(r, np.float32) and r == 2.0
+
+
+def test_integer_and_float16_inputs():
+    assert fl.logsumexp(np.array([1, 2, 3])).dtype == np.float64
+    r = fl.softmax(np.array([1.0, 2.0], np.float16))
+    assert r.dtype == np.float32
+
+
+def test_non_contiguous_input(rng):
+    x = rng.standard_normal((6, 10))
+    for v in (x[:, ::2], x[::-1], x.T, np.asfortranarray(x)):
+        np.testing.assert_allclose(fl.logsumexp(v, axis=1), sp.logsumexp(v, axis=1), 1e-12)
+
+
+@pytest.mark.parametrize("shape,axis", [((4099, 37), 1), ((3, 7, 5000), 1), ((20000, 5), 1), ((2, 3000), 0)])
+def test_threads_bit_identical(shape, axis, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    for f in (fl.logsumexp, fl.softmax, fl.log_softmax):
+        a = f(x, axis=axis, n_threads=1)
+        for nt in (2, 3, 7):
+            np.testing.assert_array_equal(a, f(x, axis=axis, n_threads=nt))
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
+                  elements=st.floats(-50, 50)), st.floats(-100, 100))
+def test_log_softmax_shift_invariance(x, c):
+    axis = x.ndim - 1
+    np.testing.assert_allclose(fl.log_softmax(x + c, axis=axis), fl.log_softmax(x, axis=axis),
+                               rtol=1e-9, atol=1e-9)
+    s = fl.softmax(x, axis=axis)
+    np.testing.assert_allclose(s.sum(axis=axis), 1.0, rtol=1e-12)
+
+
+def test_axis_errors():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="axis 2 is out of bounds"):
+        fl.logsumexp(x, axis=2)
+    with pytest.raises(ValueError, match="repeated axis"):
+        fl.logsumexp(x, axis=(0, 0))
+    with pytest.raises(TypeError, match="axis must be an int"):
+        fl.softmax(x, axis=1.5)
+    with pytest.raises(TypeError, match="a must be a real numeric array"):
+        fl.logsumexp(np.array([1 + 2j]))
+    with pytest.raises(TypeError, match="x must be a real numeric array"):
+        fl.softmax(np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="n_threads must be a non-zero"):
+        fl.logsumexp(x, n_threads=0)

@@ -1,0 +1,408 @@
+"""Segmentation family: vs the NumPy reference, MONAI, torch autograd, errors."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import reference as ref
+from fastloss.testing import check_grad
+
+torch = pytest.importorskip("torch")
+monai_losses = pytest.importorskip("monai.losses")
+
+SOFT_LOSSES = ["dice_loss", "jaccard_loss", "tversky_loss", "focal_tversky_loss",
+               "generalized_dice_loss", "sensitivity_specificity_loss", "dice_ce_loss"]
+
+
+def _data(shape=(2, 3, 5, 6), dtype=np.float64, ldtype=np.uint8, seed=0, empty=None):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape).astype(dtype) * 2
+    y = rng.integers(0, shape[1], size=(shape[0],) + shape[2:]).astype(ldtype)
+    if empty is not None:
+        y[y == empty] = (empty + 1) % shape[1]
+    return x, y
+
+
+def _tol(dtype):
+    return dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-7, atol=1e-10)
+
+
+def _kw_for(name, kw):
+    kw = dict(kw)
+    if name in ("tversky_loss", "focal_tversky_loss", "generalized_dice_loss",
+                "sensitivity_specificity_loss"):
+        kw.pop("squared_pred", None)
+    if name == "generalized_dice_loss":
+        kw.pop("weight", None)
+    if name == "dice_ce_loss":
+        kw.pop("activation", None)
+        if kw.get("reduction") == "none":
+            kw["reduction"] = "sum"
+    return kw
+
+
+# ------------------------------------------------------------- vs reference
+
+OPTIONS = [
+    dict(),
+    dict(include_background=False),
+    dict(squared_pred=True),
+    dict(batch=True),
+    dict(ignore_index=1),
+    dict(ignore_index=255),
+    dict(reduction="sum"),
+    dict(reduction="none"),
+    dict(activation="sigmoid"),
+    dict(activation=None),
+    dict(smooth_nr=0.0, smooth_dr=1e-3, batch=True, include_background=False),
+]
+
+
+@pytest.mark.parametrize("name", SOFT_LOSSES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 6), (2, 4, 3, 4, 5)], ids=["2d", "3d"])
+def test_vs_reference(name, dtype, shape):
+    x, y = _data(shape, dtype, np.int64 if len(shape) == 5 else np.uint8)
+    x[0, :, 0] = 7.0  # some confident positions
+    for kw in OPTIONS:
+        kw = _kw_for(name, kw)
+        if kw.get("activation", "softmax") is None:
+            x_in = ref._segmentation._activate(x.astype(np.float64), "softmax").astype(dtype)
+        else:
+            x_in = x
+        if kw.get("ignore_index") == 255:
+            y2 = y.copy()
+            y2[:, 0] = 255
+        else:
+            y2 = y
+        got = getattr(fl, name)(x_in, y2, **kw)
+        want = getattr(ref, name)(x_in, y2, **kw)
+        assert np.asarray(got).dtype == dtype, kw
+        np.testing.assert_allclose(got, want, err_msg=str(kw), **_tol(dtype))
+
+
+@pytest.mark.parametrize("name", SOFT_LOSSES)
+def test_soft_targets_and_weights(name):
+    x, y = _data((2, 3, 4, 5))
+    onehot = np.moveaxis(np.eye(3)[y], -1, 1)
+    rng = np.random.default_rng(1)
+    soft = rng.dirichlet(np.ones(3), size=(2, 4, 5)).transpose(0, 3, 1, 2).copy()
+    kw = {} if name == "generalized_dice_loss" else dict(weight=[0.5, 2.0, 1.0])
+    f = getattr(fl, name)
+    np.testing.assert_allclose(f(x, onehot, **kw), f(x, y, **kw), rtol=1e-12)
+    for sq in ([False, True] if name in ("dice_loss", "jaccard_loss", "dice_ce_loss") else [False]):
+        kw2 = dict(kw, squared_pred=True) if sq else kw
+        np.testing.assert_allclose(f(x, soft, **kw2), getattr(ref, name)(x, soft, **kw2),
+                                   rtol=1e-10)
+    # MONAI's (N, 1, *spatial) label form
+    np.testing.assert_allclose(f(x, y[:, None], **kw), f(x, y, **kw), rtol=1e-15)
+
+
+def test_single_channel_binary():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 1, 4, 4))
+    y = rng.integers(0, 2, size=(2, 4, 4))
+    for name in SOFT_LOSSES[:-1]:
+        got = getattr(fl, name)(x, y, activation="sigmoid")
+        want = getattr(ref, name)(x, y, activation="sigmoid")
+        np.testing.assert_allclose(got, want, rtol=1e-10, err_msg=name)
+    np.testing.assert_allclose(fl.dice_loss(x, y, activation="sigmoid"),
+                               fl.dice_loss(x, y[:, None].astype(np.float64), activation="sigmoid"))
+
+
+# ------------------------------------------------------------------ vs MONAI
+
+def _monai(cls, x, y, **kw):
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.tensor(y.astype(np.int64))[:, None]
+    loss = cls(softmax=True, to_onehot_y=True, **kw)(xt, yt)
+    (g,) = torch.autograd.grad(loss.sum(), xt)
+    return loss.detach().numpy(), g.numpy()
+
+
+MONAI_OPTIONS = [dict(include_background=ib, squared_pred=sq, batch=b, jaccard=j)
+                 for ib, sq, b, j in itertools.product([True, False], repeat=4)]
+
+
+@pytest.mark.parametrize("kw", MONAI_OPTIONS, ids=str)
+def test_dice_vs_monai(kw):
+    x, y = _data((2, 3, 4, 3, 5), np.float64, np.uint8, seed=5)
+    for red in ("mean", "sum", "none"):
+        for ig, w in ((None, None), (1, [0.3, 1.0] if not kw["include_background"] else [0.3, 1, 2])):
+            want, gw = _monai(monai_losses.DiceLoss, x, y, reduction=red, ignore_index=ig,
+                              weight=w, **kw)
+            ours = dict(kw)
+            f = fl.jaccard_loss if ours.pop("jaccard") else fl.dice_loss
+            got, g = f(x, y, reduction=red, ignore_index=ig, weight=w, return_grad=True, **ours)
+            rtol = 1e-6 if kw["squared_pred"] else 1e-10  # MONAI uses norms there
+            np.testing.assert_allclose(got, want.reshape(np.shape(got)), rtol=rtol)
+            np.testing.assert_allclose(g, gw, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("ib", [False, True])
+def test_tversky_gdl_vs_monai(batch, ib):
+    x, y = _data((2, 3, 6, 5), seed=7, empty=2)  # class 2 empty in the target
+    for a, b in ((0.5, 0.5), (0.3, 0.7)):
+        want, gw = _monai(monai_losses.TverskyLoss, x, y, alpha=a, beta=b, batch=batch,
+                          include_background=ib, reduction="none")
+        got, g = fl.tversky_loss(x, y, alpha=a, beta=b, batch=batch, include_background=ib,
+                                 reduction="none", return_grad=True)
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+        np.testing.assert_allclose(g, gw, rtol=1e-6, atol=1e-10)
+    for wt in ("square", "simple", "uniform"):
+        want, gw = _monai(monai_losses.GeneralizedDiceLoss, x, y, w_type=wt, batch=batch,
+                          include_background=ib)
+        got, g = fl.generalized_dice_loss(x, y, w_type=wt, batch=batch, include_background=ib,
+                                          return_grad=True)
+        np.testing.assert_allclose(got, want, rtol=1e-6)  # MONAI's weights are float32
+        np.testing.assert_allclose(g, gw, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(include_background=False, batch=True),
+                                dict(squared_pred=True, jaccard=True),
+                                dict(weight=[0.2, 1.0, 3.0], lambda_dice=0.3, lambda_ce=2.0),
+                                dict(reduction="sum")], ids=str)
+def test_dice_ce_vs_monai(kw):
+    x, y = _data((2, 3, 5, 4), seed=9)
+    mkw = dict(kw)
+    if "weight" in mkw:
+        mkw["weight"] = torch.tensor(mkw["weight"], dtype=torch.float64)
+    want, gw = _monai(monai_losses.DiceCELoss, x, y, **mkw)
+    got, g = fl.dice_ce_loss(x, y, return_grad=True, **kw)
+    np.testing.assert_allclose(got, want, rtol=1e-6 if kw.get("squared_pred") else 1e-10)
+    np.testing.assert_allclose(g, gw, rtol=1e-5, atol=1e-9)
+    # soft (one-hot) target: MONAI's probability cross-entropy
+    onehot = np.moveaxis(np.eye(3)[y], -1, 1)
+    xt = torch.tensor(x, requires_grad=True)
+    m = monai_losses.DiceCELoss(softmax=True, **mkw)(xt, torch.tensor(onehot))
+    (gw,) = torch.autograd.grad(m, xt)
+    got, g = fl.dice_ce_loss(x, onehot, return_grad=True, **kw)
+    np.testing.assert_allclose(got, m.item(), rtol=1e-6 if kw.get("squared_pred") else 1e-10)
+    np.testing.assert_allclose(g, gw.numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_dice_ce_ignore_and_sample_weight_vs_torch():
+    x, y = _data((2, 3, 5, 4), seed=11)
+    y[0, 0] = 7
+    sw = np.random.default_rng(2).uniform(0.5, 2, size=y.shape)
+    w = np.array([0.5, 1.0, 2.0])
+    xt = torch.tensor(x, requires_grad=True)
+    yl = torch.tensor(y.astype(np.int64))
+    dice = monai_losses.DiceLoss(softmax=True, to_onehot_y=True, ignore_index=7)(xt, yl[:, None])
+    ce_map = torch.nn.functional.cross_entropy(xt, yl, weight=torch.tensor(w), ignore_index=7,
+                                               reduction="none")
+    wy = torch.tensor(np.where(y == 7, 0.0, w[np.where(y == 7, 0, y)]))
+    ce = (ce_map * torch.tensor(sw)).sum() / (wy * torch.tensor(sw)).sum()
+    total = dice + ce
+    (gw,) = torch.autograd.grad(total, xt)
+    # weight also enters the Dice term (as MONAI DiceCELoss), so compare with no Dice weight
+    got, g = fl.dice_ce_loss(x, y, ignore_index=7, sample_weight=sw, weight=w, lambda_dice=0.0,
+                             return_grad=True)
+    np.testing.assert_allclose(got, ce.item(), rtol=1e-10)
+    got, g = fl.dice_ce_loss(x, y, ignore_index=7, sample_weight=sw, return_grad=True)
+    ce_u = torch.nn.functional.cross_entropy(xt, yl, ignore_index=7, reduction="none")
+    ce_u = (ce_u * torch.tensor(sw)).sum() / (torch.tensor((y != 7) * sw)).sum()
+    (gw,) = torch.autograd.grad(dice + ce_u, xt)
+    np.testing.assert_allclose(got, (dice + ce_u).item(), rtol=1e-10)
+    np.testing.assert_allclose(g, gw.numpy(), rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(got, ref.dice_ce_loss(x, y, ignore_index=7, sample_weight=sw),
+                               rtol=1e-10)
+
+
+def test_sigmoid_vs_monai():
+    x, y = _data((2, 3, 4, 4), seed=4)
+    onehot = np.moveaxis(np.eye(3)[y], -1, 1)
+    xt = torch.tensor(x, requires_grad=True)
+    m = monai_losses.DiceLoss(sigmoid=True, squared_pred=True)(xt, torch.tensor(onehot))
+    (gw,) = torch.autograd.grad(m, xt)
+    got, g = fl.dice_loss(x, onehot, activation="sigmoid", squared_pred=True, return_grad=True)
+    np.testing.assert_allclose(got, m.item(), rtol=1e-6)
+    np.testing.assert_allclose(g, gw.numpy(), rtol=1e-5, atol=1e-9)
+
+
+# ---------------------------------------------------------------- gradients
+
+GRAD_OPTIONS = [dict(), dict(include_background=False, batch=True, ignore_index=2),
+                dict(activation="sigmoid", reduction="none"), dict(activation=None),
+                dict(squared_pred=True, reduction="sum")]
+
+
+@pytest.mark.parametrize("name", SOFT_LOSSES)
+@pytest.mark.parametrize("kw", GRAD_OPTIONS, ids=str)
+def test_check_grad(name, kw):
+    x, y = _data((2, 3, 3, 4), seed=13)
+    kw = _kw_for(name, kw)
+    if kw.get("activation", "softmax") is None:
+        x = ref._segmentation._activate(x, "softmax")
+    f = getattr(fl, name)
+    check_grad(lambda a, **k: f(a, y, **k), x, rtol=1e-5, atol=1e-8, **kw)
+    soft = np.random.default_rng(0).dirichlet(np.ones(3), size=(2, 3, 4)).transpose(0, 3, 1, 2)
+    kw.pop("ignore_index", None)
+    check_grad(lambda a, **k: f(a, soft, **k), x, rtol=1e-5, atol=1e-8, **kw)
+
+
+def test_float32_grad_matches_float64():
+    x, y = _data((2, 4, 6, 7), seed=17)
+    for name in SOFT_LOSSES:
+        _, g64 = getattr(fl, name)(x, y, return_grad=True)
+        l32, g32 = getattr(fl, name)(x.astype(np.float32), y, return_grad=True)
+        assert g32.dtype == np.float32 and isinstance(l32, np.float32)
+        np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-6, err_msg=name)
+
+
+# -------------------------------------------------- layout, threads, memory
+
+def test_non_contiguous_and_threads():
+    rng = np.random.default_rng(21)
+    big = rng.normal(size=(3, 8, 40, 70)).astype(np.float32)
+    x = big[:, ::2, :, ::2]  # non-contiguous, S = 1400 > PLANE_BLOCK
+    y = rng.integers(0, 4, size=(3, 40, 35)).astype(np.int16)
+    y[1, :3] = -1
+    for name in SOFT_LOSSES:
+        kw = dict(ignore_index=-1, return_grad=True)
+        a, ga = getattr(fl, name)(x, y, n_threads=1, **kw)
+        b, gb = getattr(fl, name)(x, y, n_threads=2, **kw)
+        c, gc = getattr(fl, name)(np.ascontiguousarray(x), y, n_threads=2, **kw)
+        assert a.tobytes() == b.tobytes() == c.tobytes(), name
+        assert ga.tobytes() == gb.tobytes() == gc.tobytes(), name
+        np.testing.assert_allclose(a, getattr(ref, name)(x, y, ignore_index=-1), rtol=1e-4)
+
+
+def test_large_spatial_units():
+    # more than MAX_UNITS * PLANE_BLOCK positions per image: several blocks per unit
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1, 2, 300, 250))
+    y = rng.integers(0, 2, size=(1, 300, 250)).astype(np.uint8)
+    np.testing.assert_allclose(fl.dice_ce_loss(x, y, n_threads=2), ref.dice_ce_loss(x, y),
+                               rtol=1e-10)
+
+
+def test_perfect_prediction_and_empty_classes():
+    y = np.array([[[0, 0, 1, 1]]], dtype=np.uint8)  # class 2 absent
+    onehot = np.moveaxis(np.eye(3)[y], -1, 1)
+    x = onehot * 40.0
+    assert fl.dice_loss(x, y) < 1e-5
+    assert fl.jaccard_loss(x, y) < 1e-5
+    assert fl.sensitivity_specificity_loss(onehot, y, activation=None) == 0
+    np.testing.assert_allclose(fl.dice_loss(x, y, reduction="none")[0, 2], 0.0, atol=1e-12)
+    # hand value: p = 0.5 on both positions of a binary map [1, 0]
+    p = np.full((1, 1, 1, 2), 0.5)
+    t = np.array([[[1, 0]]])
+    np.testing.assert_allclose(fl.dice_loss(p, t, activation=None, smooth_nr=0, smooth_dr=0),
+                               0.5, rtol=1e-15)
+    np.testing.assert_allclose(fl.jaccard_loss(p, t, activation=None, smooth_nr=0, smooth_dr=0),
+                               2 / 3, rtol=1e-15)
+
+
+# --------------------------------------------------------------- hard metrics
+
+@pytest.mark.parametrize("C", [2, 4, 5, 9, 20])
+@pytest.mark.parametrize("dts", [(np.uint8, np.uint8), (np.int64, np.uint8), (np.int16, np.int32)])
+def test_confusion_matrix(C, dts):
+    rng = np.random.default_rng(C)
+    shape = (3, 50, 47, 13) if C == 4 else (2, 33, 41)
+    pred = rng.integers(0, C, size=shape).astype(dts[0])
+    target = rng.integers(0, C, size=shape).astype(dts[1])
+    want = ref.confusion_matrix(pred, target, C)
+    got = fl.confusion_matrix(pred, target, C, n_threads=2)
+    assert got.dtype == np.int64 and got.shape == (C, C)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(fl.confusion_matrix(pred, target, C, n_threads=1), want)
+    target[:, 0] = C - 1 if dts[1] == np.uint8 else -1
+    ig = int(target[0, 0].ravel()[0])
+    np.testing.assert_array_equal(fl.confusion_matrix(pred, target, C, ignore_index=ig),
+                                  ref.confusion_matrix(pred, target, C, ignore_index=ig))
+    sk = pytest.importorskip("sklearn.metrics")
+    np.testing.assert_array_equal(
+        fl.confusion_matrix(pred[1], target[1], C),
+        sk.confusion_matrix(target[1].ravel(), pred[1].ravel(), labels=range(C)))
+
+
+def test_dice_iou_scores():
+    rng = np.random.default_rng(8)
+    pred = rng.integers(0, 3, size=(2, 6, 7)).astype(np.uint8)
+    target = rng.integers(0, 3, size=(2, 6, 7)).astype(np.uint8)
+    pred[0][pred[0] == 2] = 0
+    target[0][target[0] == 2] = 1  # class 2 empty in image 0
+    for pi in (False, True):
+        for es in (np.nan, 1.0):
+            for f in ("dice_score", "iou_score"):
+                got = getattr(fl, f)(pred, target, 4, per_image=pi, empty_score=es)
+                want = getattr(ref, f)(pred, target, 4, per_image=pi, empty_score=es)
+                np.testing.assert_allclose(got, want, rtol=1e-15)
+    from monai.metrics import compute_dice, compute_iou
+    oh = lambda a: torch.tensor(np.moveaxis(np.eye(3)[a], -1, 1))  # noqa: E731
+    np.testing.assert_allclose(fl.dice_score(pred, target, 3, per_image=True),
+                               compute_dice(oh(pred), oh(target)).numpy(), rtol=1e-7)
+    np.testing.assert_allclose(fl.iou_score(pred, target, 3, per_image=True),
+                               compute_iou(oh(pred), oh(target)).numpy(), rtol=1e-7)
+    np.testing.assert_allclose(fl.dice_score([0, 1, 1, 1], [0, 0, 1, 1], 2), [2 / 3, 0.8])
+
+
+# --------------------------------------------------------------- error paths
+
+def test_errors():
+    x, y = _data((2, 3, 4, 4))
+    bad = y.copy()
+    bad[1, 2, 3] = 5
+    with pytest.raises(ValueError, match=r"class index 5 at flat position 27"):
+        fl.dice_loss(x, bad)
+    with pytest.raises(ValueError, match=r"class index 5 .* or ignore_index=4"):
+        fl.dice_ce_loss(x, bad, ignore_index=4, return_grad=True)
+    fl.dice_loss(x, bad, ignore_index=5)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        fl.dice_loss(x, y, reduction="avg")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        fl.dice_ce_loss(x, y, reduction="none")
+    with pytest.raises(ValueError, match="activation must be"):
+        fl.dice_loss(x, y, activation="relu")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        fl.dice_loss(x[:, :1], y)
+    with pytest.raises(ValueError, match="at least one spatial axis"):
+        fl.dice_loss(x[:, :, 0, 0], y[:, 0, 0])
+    with pytest.raises(ValueError, match=r"target label map must have shape \(2, 4, 4\)"):
+        fl.dice_loss(x, y[:, :3])
+    with pytest.raises(TypeError, match="integer class indices"):
+        fl.dice_loss(x, y.astype(np.float32))
+    with pytest.raises(ValueError, match="ignore_index applies to label-map"):
+        fl.dice_loss(x, np.moveaxis(np.eye(3)[y], -1, 1), ignore_index=0)
+    with pytest.raises(ValueError, match=r"weight must have shape \(2,\)"):
+        fl.dice_loss(x, y, include_background=False, weight=[1, 2, 3])
+    with pytest.raises(ValueError, match="weight must be non-negative"):
+        fl.dice_loss(x, y, weight=[1, -2, 3])
+    with pytest.raises(ValueError, match="smooth_dr must be in"):
+        fl.dice_loss(x, y, smooth_dr=float("nan"))
+    with pytest.raises(ValueError, match="alpha must be in"):
+        fl.tversky_loss(x, y, alpha=-1)
+    with pytest.raises(ValueError, match="gamma must be in"):
+        fl.focal_tversky_loss(x, y, gamma=0)
+    with pytest.raises(ValueError, match="w_type must be"):
+        fl.generalized_dice_loss(x, y, w_type="cube")
+    with pytest.raises(ValueError, match="r must be in"):
+        fl.sensitivity_specificity_loss(x, y, r=2)
+    with pytest.raises(ValueError, match="lambda_ce must be in"):
+        fl.dice_ce_loss(x, y, lambda_ce=-1)
+    with pytest.raises(ValueError, match="sample_weight of shape"):
+        fl.dice_ce_loss(x, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="n_threads must be"):
+        fl.dice_loss(x, y, n_threads=0)
+    with pytest.raises(TypeError, match="input must be a real numeric array"):
+        fl.dice_loss(x.astype(complex), y)
+    # hard metrics
+    with pytest.raises(ValueError, match=r"pred holds class index 3 at flat position 1"):
+        fl.confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)
+    with pytest.raises(ValueError, match=r"target holds class index -1 at flat position 0"):
+        fl.dice_score(np.array([0, 1]), np.array([-1, 1]), 3)
+    with pytest.raises(ValueError, match="target must have the same shape as pred"):
+        fl.confusion_matrix(np.zeros(3, int), np.zeros(4, int), 2)
+    with pytest.raises(TypeError, match="pred must hold integer"):
+        fl.confusion_matrix(np.zeros(3), np.zeros(3, int), 2)
+    with pytest.raises(ValueError, match="num_classes must be in"):
+        fl.iou_score(np.zeros(3, int), np.zeros(3, int), 0)
+    # ignored target positions are not checked in pred
+    np.testing.assert_array_equal(
+        fl.confusion_matrix(np.array([9, 1]), np.array([7, 1]), 2, ignore_index=7),
+        [[0, 0], [0, 1]])
