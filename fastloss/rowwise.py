@@ -430,7 +430,7 @@ def _binary_labels(label, n, unbatched):
         bad = np.flatnonzero((flat != 0) & (flat != 1))
         if bad.size:
             raise ValueError(
-                f"label holds {flat[bad[0]]!r} at flat position {int(bad[0])}; "
+                f"label holds {flat[bad[0]]} at flat position {int(bad[0])}; "
                 "expected 0 (similar) or 1 (dissimilar)"
             )
         return flat.astype(np.uint8)

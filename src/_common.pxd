@@ -244,17 +244,30 @@ cdef inline double row_dot(const floating* x, const double* w, Py_ssize_t n) noe
 
 cdef inline void planes_max(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
                             Py_ssize_t C, Py_ssize_t nb, double* m) noexcept nogil:
-    """m[j] = max_c x[c*cs + j*ps] for j < nb."""
+    """m[j] = max_c x[c*cs + j*ps] for j < nb.
+
+    The running max is kept in the data's type (exact) and widened once; the
+    contiguous case (ps == 1) has its own loop so that gcc vectorizes it
+    without a stride check.
+    """
+    cdef floating mm[PLANE_BLOCK]
     cdef Py_ssize_t c, j
     cdef const floating* xc
-    cdef double v
+    cdef floating v
     for j in range(nb):
-        m[j] = -INFINITY
+        mm[j] = -INFINITY
     for c in range(C):
         xc = x + c * cs
-        for j in range(nb):
-            v = xc[j * ps]
-            m[j] = v if v > m[j] else m[j]
+        if ps == 1:
+            for j in range(nb):
+                v = xc[j]
+                mm[j] = v if v > mm[j] else mm[j]
+        else:
+            for j in range(nb):
+                v = xc[j * ps]
+                mm[j] = v if v > mm[j] else mm[j]
+    for j in range(nb):
+        m[j] = mm[j]
 
 
 cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
@@ -263,24 +276,35 @@ cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
     """s[j] = sum_c exp(x[c*cs + j*ps] - shift[j]).
 
     When e is not NULL, also stores each exponential at e[c*es + j*ps].
+    The exponentials of one class plane go through a buffer (e, or a stack
+    chunk) and are added afterwards, which gcc vectorizes best (see
+    row_sumexp).
     """
+    cdef floating sh[PLANE_BLOCK]
+    cdef floating buf[PLANE_BLOCK]
     cdef Py_ssize_t c, j
     cdef const floating* xc
     cdef floating* ec
-    cdef floating v
     for j in range(nb):
         s[j] = 0.0
+        sh[j] = <floating>shift[j]
     for c in range(C):
         xc = x + c * cs
-        if e == NULL:
+        if ps == 1:
+            ec = e + c * es if e != NULL else buf
             for j in range(nb):
-                s[j] += vexp(xc[j * ps] - <floating>shift[j])
+                ec[j] = vexp(xc[j] - sh[j])
+            for j in range(nb):
+                s[j] += ec[j]
         else:
-            ec = e + c * es
             for j in range(nb):
-                v = vexp(xc[j * ps] - <floating>shift[j])
-                ec[j * ps] = v
-                s[j] += v
+                buf[j] = vexp(xc[j * ps] - sh[j])
+            for j in range(nb):
+                s[j] += buf[j]
+            if e != NULL:
+                ec = e + c * es
+                for j in range(nb):
+                    ec[j * ps] = buf[j]
 
 
 # ------------------------------------------------------ (N, C, S) layouts

@@ -162,6 +162,15 @@ cdef inline floating vsqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
+cdef inline floating log1p_unit(floating e) noexcept nogil:
+    """log(1 + e) for e in [0, 1] (an exp(-|z|)): u = 1 + e is never 0 or inf,
+    so fastmath's log1p special-value select is left out (with it, gcc merges
+    the select with exp's range clamps into a mask it cannot vectorize)."""
+    cdef floating one = 1
+    cdef floating u = one + e
+    return vlog(u) + (e - (u - one)) / u
+
+
 cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
     """softplus(z) = max(z, 0) + log1p(e^{-|z|}) and sigma(z), from one exp."""
     cdef floating one = 1
@@ -170,7 +179,7 @@ cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
     cdef floating r = one / (one + e)
     cdef floating mz = z if z > 0 else 0
     sig[0] = r if z >= 0 else e * r
-    return mz + vlog1p(e)
+    return mz + log1p_unit(e)
 
 
 cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d) noexcept nogil:
@@ -182,7 +191,7 @@ cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d
     cdef floating one = 1
     cdef floating ax = fabs_(x)
     cdef floating e = vexp(-ax)
-    cdef floating lp = vlog1p(e)
+    cdef floating lp = log1p_unit(e)
     cdef floating r = one / (one + e)
     cdef floating sp = r if x >= 0 else e * r        # sigma(x)
     cdef floating sn = e * r if x >= 0 else r        # sigma(-x)
@@ -239,7 +248,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         de = vexp(-2 * dad)
         ds = (1 - de) / (1 + de)
         d[0] = <floating>(ds if dd >= 0 else -ds)
-        return <floating>(dad + vlog1p(de) - 0.6931471805599453)
+        return <floating>(dad + log1p_unit(de) - 0.6931471805599453)
     elif tag_t is TPseudoHuber:
         # delta^2 (sqrt(1 + r^2) - 1) = delta |d| |r| / (sqrt(1 + r^2) + 1), r = d / delta
         dd = <double>x - <double>t
@@ -315,7 +324,8 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         qg = vexp(b * vlog(q))
         qg = 1 if b == 0 else qg
         t2 = b * (ce / q) * qg * s1 * s0 * (one - two * t)
-        t2 = t2 if q > 0 else 0
+        # the limit is 0 where q, sigma(x) or sigma(-x) is 0 (0/0 or inf*0 otherwise)
+        t2 = t2 if q * s1 * s0 > 0 else 0
         z = a * t + (one - a) * (one - t)
         z = z if c != 0 else 1
         d[0] = z * (df * qg + t2)
