@@ -103,11 +103,12 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     return p
 
 
-def _stats(p, mode, do_ce=False, cw=None, sw=None):
+def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
+    """Per-(image, class) sums (N, C, 5); P2 only when ``squared``."""
     st = np.empty((p.N, p.C, 5), dtype=np.float64)
     ce = np.empty(3, dtype=np.float64)
     bad = _k.seg_stats(
-        p.x3, p.lab, p.soft, p.act, mode, p.off,
+        p.x3, p.lab, p.soft, p.act, mode, bool(squared), p.off,
         0 if p.ignore is None else p.ignore, p.ignore is not None, do_ce,
         _EMPTY if cw is None else cw, _EMPTY if sw is None else sw, st, ce, p.nt,
     )
@@ -204,7 +205,7 @@ def _dice_family(input, target, jaccard, activation, include_background, squared
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
-    st, _ = _stats(p, _OVERLAP)
+    st, _ = _stats(p, _OVERLAP, squared_pred)
     I, P, P2, G, G2 = _select(st, c0, batch)
     f, dI, dP = _overlap_terms(I, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
     if w is not None:
@@ -589,7 +590,7 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     wd = None if cw is None else _dice_weight(cw[c0:], p.C - c0, p.C)
     sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:])
     sw = None if sw is None else sw.reshape(-1)
-    st, ce = _stats(p, _OVERLAP, True, cw, sw)
+    st, ce = _stats(p, _OVERLAP, squared_pred, True, cw, sw)
     I, P, P2, G, G2 = _select(st, c0, batch)
     f, dI, dP = _overlap_terms(I, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
     if wd is not None:

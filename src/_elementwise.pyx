@@ -162,13 +162,17 @@ cdef inline floating vsqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef inline floating log1p_unit(floating e) noexcept nogil:
-    """log(1 + e) for e in [0, 1] (an exp(-|z|)): u = 1 + e is never 0 or inf,
-    so fastmath's log1p special-value select is left out (with it, gcc merges
-    the select with exp's range clamps into a mask it cannot vectorize)."""
+cdef inline floating log1p_unit(floating e, floating r) noexcept nogil:
+    """log(1 + e) for e in [0, 1] (an exp(-|z|)), given r = 1 / (1 + e).
+
+    u = 1 + e is never 0 or inf, so fastmath's log1p special-value select is
+    left out (with it, gcc merges the select with exp's range clamps into a
+    mask it cannot vectorize), and the rounding correction (e - (u - 1)) / u
+    reuses r, which the sigmoid needs anyway: one division per element.
+    """
     cdef floating one = 1
     cdef floating u = one + e
-    return vlog(u) + (e - (u - one)) / u
+    return vlog(u) + (e - (u - one)) * r
 
 
 cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
@@ -179,7 +183,7 @@ cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
     cdef floating r = one / (one + e)
     cdef floating mz = z if z > 0 else 0
     sig[0] = r if z >= 0 else e * r
-    return mz + log1p_unit(e)
+    return mz + log1p_unit(e, r)
 
 
 cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d) noexcept nogil:
@@ -191,8 +195,8 @@ cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d
     cdef floating one = 1
     cdef floating ax = fabs_(x)
     cdef floating e = vexp(-ax)
-    cdef floating lp = log1p_unit(e)
     cdef floating r = one / (one + e)
+    cdef floating lp = log1p_unit(e, r)
     cdef floating sp = r if x >= 0 else e * r        # sigma(x)
     cdef floating sn = e * r if x >= 0 else r        # sigma(-x)
     cdef floating spx = (x if x > 0 else 0) + lp     # softplus(x)
@@ -246,9 +250,10 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         dd = <double>x - <double>t
         dad = dd if dd >= 0 else -dd
         de = vexp(-2 * dad)
-        ds = (1 - de) / (1 + de)
+        dr = 1 / (1 + de)
+        ds = (1 - de) * dr
         d[0] = <floating>(ds if dd >= 0 else -ds)
-        return <floating>(dad + log1p_unit(de) - 0.6931471805599453)
+        return <floating>(dad + log1p_unit(de, dr) - 0.6931471805599453)
     elif tag_t is TPseudoHuber:
         # delta^2 (sqrt(1 + r^2) - 1) = delta |d| |r| / (sqrt(1 + r^2) + 1), r = d / delta
         dd = <double>x - <double>t
@@ -268,7 +273,8 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         v = v if v > -100 else -100
         e = e if e > -100 else -100
         s = x * (one - x)
-        s = s if s > <floating>1e-12 else <floating>1e-12
+        # torch's EPSILON is the float 1e-12, also for double data
+        s = s if s > <floating>(<float>1e-12) else <floating>(<float>1e-12)
         d[0] = (x - t) / s
         return -(t * v + (one - t) * e)
     elif tag_t is TBceLogits:
@@ -356,10 +362,9 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
                 floating* out, floating* g, double gscale, BlockOut* res) noexcept nogil:
     cdef floating buf[CHUNK]
-    cdef floating dbuf[CHUNK]
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
     cdef floating gs = <floating>gscale
-    cdef floating nbad
+    cdef floating nbad, der
     cdef Py_ssize_t i, m, c0
     cdef Py_ssize_t i0 = u * ELEM_BLOCK
     cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
@@ -382,12 +387,12 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
         nbad = 0
         if g == NULL:
             for i in range(m):
-                dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &dbuf[i])
+                dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &der)
                 nbad = nbad + is_bad(tag, xc[i], tc[i])
         else:
             for i in range(m):
-                dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &dbuf[i])
-                gc[i] = dbuf[i] * gs
+                dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &der)
+                gc[i] = der * gs
                 nbad = nbad + is_bad(tag, xc[i], tc[i])
         if w != NULL:
             wc = w + c0

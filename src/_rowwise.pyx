@@ -627,7 +627,7 @@ cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n
                         BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, j, off
     cdef double sap, san, spn, dap, dneg, h, l, swj, cf
-    cdef floating kap, kng, f1, f2
+    cdef floating kap, kng
     cdef bint use_pn
     cdef const floating* ar
     cdef const floating* pr
@@ -667,22 +667,33 @@ cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n
             continue
         cf = swj * gscale
         kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
+        # one loop per output: a loop with three stores and three loads
+        # needs more runtime alias checks than gcc versions for, and stays
+        # scalar; the rows are in L1, so re-reading them is cheap
         if not use_pn:
             kng = <floating>(cf * dist_factor(san, pkind, pn, squared))
-            for j in range(D):
-                f1 = kap * phi(ar[j] - pr[j] + eps, pkind, pn)
-                f2 = kng * phi(ar[j] - nr[j] + eps, pkind, pn)
-                ga[off + j] = f1 - f2
-                gp[off + j] = -f1
-                gn[off + j] = f2
+            grad_row(ga + off, ar, pr, kap, ar, nr, -kng, D, eps, pkind, pn)
+            grad_row(gp + off, ar, pr, -kap, ar, nr, 0, D, eps, pkind, pn)
+            grad_row(gn + off, ar, pr, 0, ar, nr, kng, D, eps, pkind, pn)
         else:
             kng = <floating>(cf * dist_factor(spn, pkind, pn, squared))
-            for j in range(D):
-                f1 = kap * phi(ar[j] - pr[j] + eps, pkind, pn)
-                f2 = kng * phi(pr[j] - nr[j] + eps, pkind, pn)
-                ga[off + j] = f1
-                gp[off + j] = -f1 - f2
-                gn[off + j] = f2
+            grad_row(ga + off, ar, pr, kap, pr, nr, 0, D, eps, pkind, pn)
+            grad_row(gp + off, ar, pr, -kap, pr, nr, -kng, D, eps, pkind, pn)
+            grad_row(gn + off, ar, pr, 0, pr, nr, kng, D, eps, pkind, pn)
+
+
+cdef inline void grad_row(floating* g, const floating* a1, const floating* b1, floating k1,
+                          const floating* a2, const floating* b2, floating k2,
+                          Py_ssize_t D, floating eps, int pkind, double pn) noexcept nogil:
+    """g_j = k1 phi(a1_j - b1_j + eps) + k2 phi(a2_j - b2_j + eps)."""
+    cdef Py_ssize_t j
+    if pkind == 2:
+        for j in range(D):
+            g[j] = k1 * (a1[j] - b1[j] + eps) + k2 * (a2[j] - b2[j] + eps)
+    else:
+        for j in range(D):
+            g[j] = k1 * phi(a1[j] - b1[j] + eps, pkind, pn) + k2 * phi(a2[j] - b2[j] + eps,
+                                                                         pkind, pn)
 
 
 def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,

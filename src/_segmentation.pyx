@@ -45,7 +45,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    PLANE_BLOCK, fl_log, floating, label_t, lanes_total, n_blocks, planes_max,
+    PLANE_BLOCK, fl_log, floating, label_t, lanes_sum, n_blocks, planes_max,
     planes_sumexp, safe_shift, sigmoid, threads_for,
 )
 
@@ -149,99 +149,90 @@ cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noex
         g[j] = 1 if yy[j] == cls else 0
 
 
-cdef void _acc_overlap(const floating* p, const floating* g, const floating* v,
-                       Py_ssize_t nb, double* st) noexcept nogil:
-    """st += (sum v p g, sum v p, sum v p^2, sum g, sum g^2)."""
-    cdef double aI[8]
-    cdef double aP[8]
-    cdef double aP2[8]
-    cdef double aG[8]
-    cdef double aG2[8]
+# Vertical accumulators (design H): the per-unit workspace holds, for each
+# statistic k and class c, PLANE_BLOCK doubles at wk + (k*C + c)*PLANE_BLOCK;
+# position j of every block adds into slot j, so each loop below is a plain
+# element-wise update with no loop-carried dependency.
+
+cdef inline void _vadd(double* a, const floating* p, Py_ssize_t nb) noexcept nogil:
+    """a[j] += p[j]."""
+    cdef Py_ssize_t j
+    for j in range(nb):
+        a[j] += p[j]
+
+
+cdef inline void _vadd_sq(double* a, const floating* p, Py_ssize_t nb) noexcept nogil:
+    """a[j] += p[j]^2 (in double)."""
+    cdef Py_ssize_t j
+    cdef double pv
+    for j in range(nb):
+        pv = p[j]
+        a[j] += pv * pv
+
+
+cdef inline void _vadd_label(double* aI, int* cnt, const floating* p, const int* yy,
+                             int cls, Py_ssize_t nb) noexcept nogil:
+    """aI[j] += p[j] where yy[j] == cls; cnt[j] += (yy[j] == cls)."""
+    cdef Py_ssize_t j
+    cdef double pv
+    for j in range(nb):
+        pv = p[j]
+        aI[j] += pv if yy[j] == cls else 0.0
+    for j in range(nb):
+        cnt[j] += yy[j] == cls
+
+
+cdef inline void _vadd_soft(double* aI, double* aG, double* aG2, const floating* p,
+                            const floating* g, Py_ssize_t nb) noexcept nogil:
+    """aI += p g, aG += g, aG2 += g^2."""
+    cdef Py_ssize_t j
     cdef double pv, gv
-    cdef Py_ssize_t i = 0, k
-    for k in range(8):
-        aI[k] = 0.0
-        aP[k] = 0.0
-        aP2[k] = 0.0
-        aG[k] = 0.0
-        aG2[k] = 0.0
-    while i + 8 <= nb:
-        for k in range(8):
-            pv = p[i + k] * v[i + k]
-            gv = g[i + k]
-            aI[k] += pv * gv
-            aP[k] += pv
-            aP2[k] += pv * p[i + k]
-            aG[k] += gv
-            aG2[k] += gv * gv
-        i += 8
-    while i < nb:
-        pv = p[i] * v[i]
-        gv = g[i]
-        aI[0] += pv * gv
-        aP[0] += pv
-        aP2[0] += pv * p[i]
-        aG[0] += gv
-        aG2[0] += gv * gv
-        i += 1
-    st[0] += lanes_total(aI)
-    st[1] += lanes_total(aP)
-    st[2] += lanes_total(aP2)
-    st[3] += lanes_total(aG)
-    st[4] += lanes_total(aG2)
+    for j in range(nb):
+        pv = p[j]
+        gv = g[j]
+        aI[j] += pv * gv
+        aG[j] += gv
+        aG2[j] += gv * gv
 
 
-cdef void _acc_sens(const floating* p, const floating* g, const floating* v,
-                    Py_ssize_t nb, double* st) noexcept nogil:
-    """st += (sum g d^2, sum v (1-g) d^2, sum v (1-g), sum g, sum g^2), d = g - p."""
-    cdef double a1[8]
-    cdef double a0[8]
-    cdef double an[8]
-    cdef double aG[8]
-    cdef double aG2[8]
+cdef inline void _vadd_sens(double* a1, double* a0, double* an, double* aG, double* aG2,
+                            const floating* p, const floating* g, const floating* v,
+                            Py_ssize_t nb) noexcept nogil:
+    """a1 += g d^2, a0 += v (1-g) d^2, an += v (1-g), aG += g, aG2 += g^2; d = g - p."""
+    cdef Py_ssize_t j
     cdef double d, gv, nv
-    cdef Py_ssize_t i = 0, k
-    for k in range(8):
-        a1[k] = 0.0
-        a0[k] = 0.0
-        an[k] = 0.0
-        aG[k] = 0.0
-        aG2[k] = 0.0
-    while i + 8 <= nb:
-        for k in range(8):
-            gv = g[i + k]
-            d = gv - p[i + k]
-            nv = v[i + k] * (1.0 - gv)
-            a1[k] += gv * d * d
-            a0[k] += nv * d * d
-            an[k] += nv
-            aG[k] += gv
-            aG2[k] += gv * gv
-        i += 8
-    while i < nb:
-        gv = g[i]
-        d = gv - p[i]
-        nv = v[i] * (1.0 - gv)
-        a1[0] += gv * d * d
-        a0[0] += nv * d * d
-        an[0] += nv
-        aG[0] += gv
-        aG2[0] += gv * gv
-        i += 1
-    st[0] += lanes_total(a1)
-    st[1] += lanes_total(a0)
-    st[2] += lanes_total(an)
-    st[3] += lanes_total(aG)
-    st[4] += lanes_total(aG2)
+    for j in range(nb):
+        gv = g[j]
+        d = gv - p[j]
+        nv = v[j] * (1.0 - gv)
+        a1[j] += gv * d * d
+        a0[j] += nv * d * d
+        an[j] += nv
+        aG[j] += gv
+        aG2[j] += gv * gv
+
+
+cdef inline double _dsum(const double* a) noexcept nogil:
+    """Sum of the PLANE_BLOCK slots of a vertical accumulator, fixed order."""
+    return lanes_sum(a, PLANE_BLOCK)
+
+
+cdef inline int64_t _isum(const int* a) noexcept nogil:
+    cdef int64_t t = 0
+    cdef Py_ssize_t i
+    for i in range(PLANE_BLOCK):
+        t += a[i]
+    return t
 
 
 # --------------------------------------------------------- statistics pass
 
 cdef void _stats_unit(const floating* x, const label_t* lab, const floating* soft,
                       Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
-                      Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
-                      bint has_ignore, bint do_ce, const double* cw, const double* sw,
-                      floating* e, double* st, double* ce, Py_ssize_t* bad) noexcept nogil:
+                      Py_ssize_t u, int act, int mode, bint squared, Py_ssize_t off,
+                      Py_ssize_t ignore, bint has_ignore, bint do_ce, const double* cw,
+                      const double* sw, floating* e, double* wk, int* cnt,
+                      double* st, double* ce, Py_ssize_t* bad) noexcept nogil:
     cdef double m[PLANE_BLOCK]
     cdef double s[PLANE_BLOCK]
     cdef double A[PLANE_BLOCK]
@@ -252,78 +243,127 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
     cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
-    cdef Py_ssize_t nb, j, c, b, base
+    cdef Py_ssize_t nb, j, c, k, b, base, PB = PLANE_BLOCK
     cdef const floating* gc
     cdef const floating* xc
-    cdef double a, wc, swj, ls
-    memset(st, 0, C * NSTAT * sizeof(double))
-    ce[0] = 0.0
-    ce[1] = 0.0
-    ce[2] = 0.0
+    cdef floating* pc
+    cdef double* ceA = wk + NSTAT * C * PB
+    cdef double* ceW = ceA + PB
+    cdef double* ceV = ceW + PB
+    cdef double wc, swj, ls
+    cdef int cls
+    cdef bint labels = soft == NULL
+    memset(wk, 0, (NSTAT * C + 3) * PB * sizeof(double))
+    memset(cnt, 0, C * PB * sizeof(int))
     bad[0] = -1
-    if soft != NULL:
+    if not labels:
         for j in range(PLANE_BLOCK):
             vm[j] = 1
     while j0 < j1:
         nb = j1 - j0 if j1 - j0 < PLANE_BLOCK else PLANE_BLOCK
         base = n * C * S + j0
         _probs(x + base, S, C, nb, act, e, m, s)
-        if soft == NULL:
+        if labels:
             b = _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
             if b >= 0 and bad[0] < 0:
                 bad[0] = n * S + j0 + b
+            if has_ignore and mode == MODE_OVERLAP:
+                # v p: ignored positions drop out of every overlap sum
+                for c in range(C):
+                    pc = e + c * PB
+                    for j in range(nb):
+                        pc[j] = pc[j] * vm[j]
         if do_ce:
             for j in range(nb):
                 A[j] = 0.0
                 D[j] = 0.0
         for c in range(C):
-            if soft == NULL:
-                _gmask(yy, <int>(c + off), nb, gb)
-                gc = gb
+            pc = e + c * PB
+            cls = <int>(c + off)
+            if labels:
+                gc = NULL
             else:
                 gc = soft + base + c * S
             if mode == MODE_OVERLAP:
-                _acc_overlap(e + c * PLANE_BLOCK, gc, vm, nb, st + c * NSTAT)
+                _vadd(wk + (1 * C + c) * PB, pc, nb)
+                if squared:
+                    _vadd_sq(wk + (2 * C + c) * PB, pc, nb)
+                if labels:
+                    _vadd_label(wk + c * PB, cnt + c * PB, pc, yy, cls, nb)
+                else:
+                    _vadd_soft(wk + c * PB, wk + (3 * C + c) * PB, wk + (4 * C + c) * PB,
+                               pc, gc, nb)
             else:
-                _acc_sens(e + c * PLANE_BLOCK, gc, vm, nb, st + c * NSTAT)
+                if labels:
+                    _gmask(yy, cls, nb, gb)
+                    gc = gb
+                _vadd_sens(wk + c * PB, wk + (1 * C + c) * PB, wk + (2 * C + c) * PB,
+                           wk + (3 * C + c) * PB, wk + (4 * C + c) * PB, pc, gc, vm, nb)
             if do_ce:
                 xc = x + base + c * S
                 wc = cw[c] if cw != NULL else 1.0
-                for j in range(nb):
-                    a = wc * gc[j]
-                    A[j] += a
-                    D[j] += a * xc[j]
+                if labels:
+                    # one class per position: A = w_y, D = w_y x_y exactly
+                    for j in range(nb):
+                        A[j] += wc if yy[j] == cls else 0.0
+                    for j in range(nb):
+                        D[j] += wc * xc[j] if yy[j] == cls else 0.0
+                else:
+                    for j in range(nb):
+                        A[j] += wc * gc[j]
+                        D[j] += wc * gc[j] * xc[j]
         if do_ce:
             for j in range(nb):
                 s[j] = fl_log(s[j])
-            for j in range(nb):
-                swj = sw[n * S + j0 + j] if sw != NULL else 1.0
-                ls = A[j] * (m[j] + s[j]) - D[j]
-                ce[0] += swj * ls
-                ce[1] += swj * A[j]
-                ce[2] += swj * vm[j]
+            if sw != NULL:
+                for j in range(nb):
+                    swj = sw[n * S + j0 + j]
+                    ls = A[j] * (m[j] + s[j]) - D[j]
+                    ceA[j] += swj * ls
+                    ceW[j] += swj * A[j]
+                    ceV[j] += swj * vm[j]
+            else:
+                for j in range(nb):
+                    ceA[j] += A[j] * (m[j] + s[j]) - D[j]
+                    ceW[j] += A[j]
+                    ceV[j] += vm[j]
         j0 += nb
+    # fold the vertical accumulators, fixed order
+    for c in range(C):
+        for k in range(NSTAT):
+            st[c * NSTAT + k] = _dsum(wk + (k * C + c) * PB)
+        if labels and mode == MODE_OVERLAP:
+            st[c * NSTAT + 3] = <double>_isum(cnt + c * PB)
+            st[c * NSTAT + 4] = st[c * NSTAT + 3]
+    ce[0] = _dsum(ceA)
+    ce[1] = _dsum(ceW)
+    ce[2] = _dsum(ceV)
 
 
 def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
-              const floating[:, :, ::1] soft, int act, int mode, Py_ssize_t off,
-              Py_ssize_t ignore, bint has_ignore, bint do_ce, const double[::1] cw,
-              const double[::1] sw, double[:, :, ::1] stats, double[::1] ce_out,
-              int n_threads):
+              const floating[:, :, ::1] soft, int act, int mode, bint squared,
+              Py_ssize_t off, Py_ssize_t ignore, bint has_ignore, bint do_ce,
+              const double[::1] cw, const double[::1] sw, double[:, :, ::1] stats,
+              double[::1] ce_out, int n_threads):
     """Per-(image, class) sums of x (N, C, S) against a label map (N, S) or a
     soft target (N, C, S) (an empty array marks the one that is absent).
 
     Fills stats (N, C, NSTAT) and ce_out (3,): cross-entropy sum, sum sw A,
-    sum sw v.  Returns the first bad label position (flat into (N, S)) or -1.
+    sum sw v.  P2 (stats[..., 2]) of MODE_OVERLAP is computed only when
+    `squared` (0 otherwise).  Returns the first bad label position (flat
+    into (N, S)) or -1.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
     cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid
+    cdef Py_ssize_t wsize = (NSTAT * C + 3) * PLANE_BLOCK
     cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
     cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
     cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
     cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
     cdef double* slots
     cdef double* ces
+    cdef double* wk
+    cdef int* cnt
     cdef Py_ssize_t* bads
     cdef floating* ebuf
     cdef Py_ssize_t bad = -1
@@ -340,14 +380,18 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     ces = <double*>malloc(units * 3 * sizeof(double))
     bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
     ebuf = <floating*>malloc(nt * C * PLANE_BLOCK * sizeof(floating))
+    wk = <double*>malloc(nt * wsize * sizeof(double))
+    cnt = <int*>malloc(nt * C * PLANE_BLOCK * sizeof(int))
     try:
-        if slots == NULL or ces == NULL or bads == NULL or ebuf == NULL:
+        if (slots == NULL or ces == NULL or bads == NULL or ebuf == NULL or wk == NULL
+                or cnt == NULL):
             raise MemoryError("fastloss: cannot allocate segmentation buffers")
         for u in prange(units, schedule="static", nogil=True, num_threads=nt):
             tid = threadid()
-            _stats_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, off,
+            _stats_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
                         ignore, has_ignore, do_ce, cwp, swp,
-                        ebuf + tid * C * PLANE_BLOCK, slots + u * C * NSTAT,
+                        ebuf + tid * C * PLANE_BLOCK, wk + tid * wsize,
+                        cnt + tid * C * PLANE_BLOCK, slots + u * C * NSTAT,
                         ces + u * 3, &bads[u])
         for u in range(units):
             n = u // nu
@@ -363,6 +407,8 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
         free(ces)
         free(bads)
         free(ebuf)
+        free(wk)
+        free(cnt)
     return bad
 
 

@@ -248,7 +248,8 @@ def _margin_ce(cosine, target, psi_and_grad, reduction, sample_weight, return_gr
     if not return_grad:
         return loss
     g = np.exp(logp)
-    g[rows, t] = np.expm1(logp[rows, t])  # p_y - 1 without cancellation
+    g[rows, t] = 0.0
+    g[rows, t] = -g.sum(axis=1)  # p_y - 1 = -sum of the other classes' p
     g *= _grad_scale(reduction, sample_weight, (n,))[:, None]
     g[rows, t] *= dpsi
     return loss, g.reshape(np.shape(cosine))

@@ -1,0 +1,708 @@
+r"""fastloss on dask arrays: per-chunk statistics with the kernels, tree-reduced.
+
+Install with ``pip install fastloss[dask]``; dask is imported only when a
+function of this module is called.
+
+Every function takes dask arrays (NumPy arrays are wrapped, chunked like
+the main input) and returns a lazy dask array; ``.compute()`` gives the
+value of the in-memory function of the same name:
+
+1. Each block is handed to the same kernels as the in-memory call
+   (``da.blockwise``), which return small float64 / int64 statistics:
+   (sum of weighted losses, sum of weights) for the mean losses, the
+   per-(image, class) soft-Dice sums, or the confusion counts.
+2. The statistics are summed over the block grid by dask's tree reduction
+   (``Array.sum(split_every=...)``): a fixed graph, so a fixed order.
+3. A final task turns the O(N*C) statistics into the value with the same
+   arithmetic as the in-memory function.
+
+Chunking: any chunks along the batch and spatial axes.  The class axis
+(axis 1; the last axis for ``multilabel_soft_margin_loss``, ``axis`` for
+``js_div``) must be one chunk: a chunked class axis is rechunked whole with
+a :class:`dask.array.PerformanceWarning` (a copy of the data through the
+graph), or a ``ValueError`` with ``rechunk=False``.  Targets and weights
+given as dask arrays must have the input's chunks on the axes they share
+(``ValueError`` otherwise, saying how to rechunk); NumPy targets are
+chunked to match.  Unknown (NaN) chunk sizes are a ``ValueError``.
+
+Exactness: counts (confusion matrix, hard Dice / IoU) are bit-identical
+to the in-memory call; float64 sums differ from the in-memory kernel's own
+block order by rounding only (<= 1e-12 relative for well-conditioned
+values).  cross_entropy, nll_loss and the soft Dice family carry float64
+block sums for every input dtype; the element-wise losses take each
+block's ``reduction='sum'`` value, which is rounded to the input's dtype
+(exact for float64 input, ~1e-7 relative for float32).
+"""
+
+import functools
+import warnings
+
+import numpy as np
+
+from fastloss import _validate as V
+from fastloss import metrics as _m
+
+__all__ = [
+    "cross_entropy", "nll_loss",
+    "dice_loss", "jaccard_loss", "tversky_loss", "focal_tversky_loss",
+    "generalized_dice_loss", "sensitivity_specificity_loss", "dice_ce_loss",
+    "confusion_matrix", "dice_score", "iou_score",
+    "l1_penalty", "l2_penalty", "elastic_net_penalty",
+    "gan_discriminator_loss", "gan_generator_loss",
+] + sorted(_m.ELEMENTWISE_MEAN)
+
+SPLIT_EVERY = 8
+
+
+def _da():
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - exercised without dask only
+        raise ImportError(
+            "fastloss.dask needs dask: pip install 'fastloss[dask]' (or dask[array])"
+        ) from None
+    return da
+
+
+def _is_dask(a):
+    return hasattr(a, "dask") and hasattr(a, "chunks")
+
+
+def _check_known(x, name):
+    if any(np.isnan(c) for cs in x.chunks for c in cs):
+        raise ValueError(f"{name} has unknown chunk sizes {x.chunks}; call "
+                         f"{name}.compute_chunk_sizes() first")
+
+
+def _input(a, name, chunks="auto"):
+    da = _da()
+    if not _is_dask(a):
+        a = np.asarray(a)
+        a = da.from_array(a, chunks=chunks)
+    _check_known(a, name)
+    return a
+
+
+def _whole(x, axis, name, rechunk):
+    """x with axis ``axis`` in one chunk (rechunked with a warning)."""
+    if len(x.chunks[axis]) <= 1:
+        return x
+    if not rechunk:
+        raise ValueError(
+            f"{name} is chunked along its class axis {axis} (chunks {x.chunks[axis]}); "
+            "the kernels need every class of a position in one block: rechunk it with "
+            f"{name}.rechunk({{{axis}: -1}}) or pass rechunk=True"
+        )
+    from dask.array import PerformanceWarning
+
+    warnings.warn(
+        f"{name} is chunked along its class axis {axis} (chunks {x.chunks[axis]}); "
+        "rechunking it to one chunk copies the data through the graph. Store the "
+        "data with the class axis whole to avoid this.",
+        PerformanceWarning, stacklevel=3,
+    )
+    return x.rechunk({axis: -1})
+
+
+def _aligned(a, shape, chunks, name, main, dtype=None, broadcast=False):
+    """``a`` as a dask array of ``shape`` chunked as ``chunks`` (from ``main``)."""
+    da = _da()
+    if not _is_dask(a):
+        arr = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype)
+        if arr.shape != tuple(shape):
+            if not broadcast and arr.shape != ():
+                return None, arr
+            try:
+                arr = np.broadcast_to(arr, shape)
+            except ValueError:
+                return None, arr
+        return da.from_array(arr, chunks=chunks), arr
+    _check_known(a, name)
+    if tuple(a.shape) != tuple(shape):
+        if not broadcast:
+            return None, a
+        try:
+            a = da.broadcast_to(a, shape).rechunk(chunks)
+        except ValueError:
+            return None, a
+    for ax, (got, want) in enumerate(zip(a.chunks, chunks)):
+        if tuple(got) != tuple(want):
+            raise ValueError(
+                f"{name} chunks {a.chunks} are not aligned with {main}'s chunks along "
+                f"{name} axis {ax} ({tuple(got)} vs {tuple(want)}); rechunk it with "
+                f"{name}.rechunk({tuple(tuple(c) for c in chunks)})"
+            )
+    return a, a
+
+
+# ------------------------------------------------------------ graph helpers
+
+def _call_block(*blocks, _func, _ndim, _keep, **kw):
+    """Run a statistics function on one block, shaped for the block grid."""
+    out = np.asarray(_func(*blocks, **kw))
+    if _keep:
+        return out.reshape(out.shape[:1] + (1,) * (_ndim - 1) + out.shape[1:])
+    return out.reshape((1,) * _ndim + out.shape)
+
+
+def _grid_reduce(func, args, grid, stat_shape, dtype, keep_batch=False, **kw):
+    """Per-block statistics of ``stat_shape`` summed over the block grid.
+
+    ``args`` is a list of (dask array, index) pairs; indices use the grid
+    letters of ``grid`` and 'c' for an axis held whole (contracted).
+    With ``keep_batch`` the first grid axis keeps its length (statistics
+    per image): func returns (n_block, *stat_shape).
+    """
+    da = _da()
+    ndim = len(grid)
+    stat = tuple(f"s{k}" for k in range(len(stat_shape)))
+    pairs = []
+    for a, ind in args:
+        pairs += [a, ind]
+    adjust = {g: 1 for g in grid[(1 if keep_batch else 0):]}
+    out = da.blockwise(
+        _call_block, grid + stat, *pairs,
+        new_axes=dict(zip(stat, stat_shape)), adjust_chunks=adjust, dtype=dtype,
+        concatenate=True, meta=np.empty((0,) * (ndim + len(stat_shape)), dtype=dtype),
+        _func=func, _ndim=ndim, _keep=keep_batch, **kw,
+    )
+    axes = tuple(range(1 if keep_batch else 0, ndim))
+    if axes:
+        out = out.sum(axis=axes, split_every=SPLIT_EVERY, dtype=dtype)
+    return out
+
+
+def _finish(fn, stats, shape, dtype):
+    """A lazy dask array (of ``shape``) holding fn(stats computed)."""
+    import dask
+
+    da = _da()
+    return da.from_delayed(dask.delayed(fn)(stats), shape=shape, dtype=dtype)
+
+
+def _float_dtype(x):
+    return V.as_float(np.empty(0, dtype=x.dtype), "input").dtype
+
+
+def _ratio(s, dtype):
+    return V.reduce_total(s[0], s[1], "mean", dtype)
+
+
+def _total(s, dtype):
+    return V.scalar(s[0], dtype)
+
+
+# ---------------------------------------------------------- classification
+
+def _ce_block(x, t, *rest, opts, log_input, has_sw):
+    sw = rest[0] if has_sw else None
+    return np.array(_m.ce_sums(x, t, sample_weight=sw, log_input=log_input, **opts))
+
+
+def _ce_none_block(x, t, *rest, fn, opts, has_sw):
+    import fastloss
+
+    return getattr(fastloss, fn)(x, t, reduction="none", sample_weight=rest[0] if has_sw else None,
+                                 **opts)
+
+
+def _classification(fn, input, target, weight, ignore_index, reduction, label_smoothing,
+                    sample_weight, n_threads, rechunk, log_input):
+    da = _da()
+    V.check_reduction(reduction)
+    x = _input(input, "input")
+    if x.ndim < 2:
+        raise ValueError(f"input must have shape (N, C) or (N, C, d1, ...) on dask, got {x.shape}")
+    x = _whole(x, 1, "input", rechunk)
+    dtype = _float_dtype(x)
+    loss_shape = (x.shape[0],) + x.shape[2:]
+    loss_chunks = (x.chunks[0],) + x.chunks[2:]
+    t_kind = target.dtype.kind if hasattr(target, "dtype") else np.asarray(target).dtype.kind
+    soft = (not log_input) and tuple(np.shape(target)) == tuple(x.shape) and t_kind == "f"
+    if soft:
+        if _is_dask(target):
+            target = _whole(target, 1, "target", rechunk)
+        t, _ = _aligned(target, x.shape, x.chunks, "target", "input")
+    else:
+        t, raw = _aligned(target, loss_shape, loss_chunks, "target", "input")
+        if t is None:
+            raise ValueError(f"target of class indices must have shape {loss_shape} for input "
+                             f"of shape {x.shape}, got {tuple(np.shape(raw))}")
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}; "
+                            "pass class probabilities with the input's shape instead")
+    nd = len(loss_shape)
+    grid = tuple(f"g{k}" for k in range(nd))
+    xi = grid[:1] + ("c",) + grid[1:]
+    args = [(x, xi), (t, xi if soft else grid)]
+    has_sw = sample_weight is not None
+    if has_sw:
+        sw, raw = _aligned(sample_weight, loss_shape, loss_chunks, "sample_weight", "input",
+                           dtype=np.float64 if not _is_dask(sample_weight) else None,
+                           broadcast=True)
+        if sw is None:
+            raise ValueError(f"sample_weight of shape {np.shape(raw)} cannot be broadcast to "
+                             f"the per-element loss shape {loss_shape}")
+        args.append((sw, grid))
+    opts = dict(weight=None if weight is None else np.asarray(weight, dtype=np.float64),
+                n_threads=n_threads)
+    if not log_input:
+        opts["label_smoothing"] = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    if not soft:
+        opts["ignore_index"] = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    if reduction == "none":
+        pairs = []
+        for a, ind in args:
+            pairs += [a, ind]
+        return da.blockwise(_ce_none_block, grid, *pairs, dtype=dtype, concatenate=True,
+                            meta=np.empty((0,) * nd, dtype=dtype), fn=fn, opts=opts,
+                            has_sw=has_sw)
+    s = _grid_reduce(_ce_block, args, grid, (2,), np.float64, opts=opts, log_input=log_input,
+                     has_sw=has_sw)
+    return _finish(functools.partial(_ratio if reduction == "mean" else _total, dtype=dtype),
+                   s, (), dtype)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, sample_weight=None, *, n_threads=None, rechunk=True):
+    """:func:`fastloss.cross_entropy` on dask arrays (lazy).
+
+    ``input`` (N, C, d1, ...) chunked anyhow along N and d1..dk (the class
+    axis is rechunked whole, see the module notes); ``target`` class
+    indices (N, d1, ...) with the matching chunks, or class probabilities
+    of the input's shape and chunks; ``sample_weight`` broadcastable to the
+    loss shape.  'mean' / 'sum' give a 0-d dask array from one pass of the
+    kernel per block ((sum, weight-sum) in float64, tree-reduced); 'none'
+    gives the per-position losses with the target's chunks.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> x = np.random.default_rng(0).normal(size=(8, 3, 4, 4)); y = np.arange(128).reshape(8, 4, 4) % 3
+    >>> v = fastloss.dask.cross_entropy(da.from_array(x, chunks=(2, 3, 2, 4)), y).compute()
+    >>> bool(np.isclose(v, fastloss.cross_entropy(x, y), rtol=1e-12))
+    True
+    """
+    return _classification("cross_entropy", input, target, weight, ignore_index, reduction,
+                           label_smoothing, sample_weight, n_threads, rechunk, False)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
+             sample_weight=None, *, n_threads=None, rechunk=True):
+    """:func:`fastloss.nll_loss` on dask arrays (lazy); as :func:`cross_entropy`."""
+    return _classification("nll_loss", input, target, weight, ignore_index, reduction, 0.0,
+                           sample_weight, n_threads, rechunk, True)
+
+
+# ------------------------------------------------------------ element-wise
+
+_PER_ELEMENT_ARGS = {
+    "binary_cross_entropy": ("weight",),
+    "binary_cross_entropy_with_logits": ("weight", "pos_weight"),
+    "multilabel_soft_margin_loss": ("weight",),
+}
+
+
+def _ew_block(x, t, *rest, loss, extra, has_sw, opts):
+    kw = dict(zip(extra, rest))
+    sw = rest[len(extra)] if has_sw else None
+    return np.array(_m.loss_sums(loss, x, t, sample_weight=sw, **kw, **opts))
+
+
+def _ew_none_block(x, t, *rest, loss, extra, has_sw, opts):
+    import fastloss
+
+    kw = dict(zip(extra, rest))
+    sw = rest[len(extra)] if has_sw else None
+    return getattr(fastloss, loss)(x, t, reduction="none", sample_weight=sw, **kw, **opts)
+
+
+def _elementwise(name, input, target, reduction, sample_weight, n_threads, rechunk, arrays,
+                 **opts):
+    da = _da()
+    first, second = ("p", "q") if name == "js_div" else ("input", "target")
+    x = _input(input, first)
+    if x.ndim == 0:
+        raise ValueError(f"{first} must have at least one axis on dask, got a scalar")
+    kind = _m.ELEMENTWISE_MEAN[name]
+    axis = None
+    if kind != "elem":
+        axis = (x.ndim - 1) if kind == "lastaxis" else opts.get("axis", -1)
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"axis {axis} is out of bounds for {first} of {x.ndim} dimensions")
+        axis %= x.ndim
+        x = _whole(x, axis, first, rechunk)
+    dtype = _float_dtype(x)
+    allowed = ("mean", "sum", "none", "batchmean") if name == "kl_div" else V.REDUCTIONS
+    V.check_reduction(reduction, allowed)
+    grid = tuple(f"g{k}" for k in range(x.ndim))
+    if axis is not None:
+        grid = grid[:axis] + ("c",) + grid[axis + 1:]
+    if axis is not None and _is_dask(target) and target.ndim == x.ndim:
+        target = _whole(target, axis, second, rechunk)
+    t, raw = _aligned(target, x.shape, x.chunks, second, first, broadcast=name == "kl_div")
+    if t is None:
+        raise ValueError(f"{second} must have the same shape as {first} {x.shape}, "
+                         f"got {tuple(np.shape(raw))}")
+    args = [(x, grid), (t, grid)]
+    extra = []
+    for k in _PER_ELEMENT_ARGS.get(name, ()):
+        v = arrays.get(k)
+        if v is None:
+            continue
+        if name == "multilabel_soft_margin_loss":  # (C,) class weights: passed whole
+            opts[k] = np.asarray(v, dtype=np.float64)
+            continue
+        a, raw = _aligned(v, x.shape, x.chunks, k, first, broadcast=True,
+                          dtype=None if _is_dask(v) else np.float64)
+        if a is None:
+            raise ValueError(f"{k} of shape {np.shape(raw)} cannot be broadcast to the "
+                             f"input's shape {x.shape}")
+        args.append((a, grid))
+        extra.append(k)
+    pos_shape, _ = _m._positions(x.shape, kind, axis if axis is not None else -1)
+    pos_grid = tuple(g for g in grid if g != "c")
+    pos_chunks = tuple(c for k, c in enumerate(x.chunks) if k != axis)
+    has_sw = sample_weight is not None
+    if has_sw:
+        sw, raw = _aligned(sample_weight, pos_shape, pos_chunks, "sample_weight", first,
+                           broadcast=True, dtype=None if _is_dask(sample_weight) else np.float64)
+        if sw is None:
+            raise ValueError(f"sample_weight of shape {np.shape(raw)} cannot be broadcast to "
+                             f"the per-element loss shape {pos_shape}")
+        args.append((sw, pos_grid))
+    opts["n_threads"] = n_threads
+    kw = dict(loss=name, extra=tuple(extra), has_sw=has_sw, opts=opts)
+    if reduction == "none":
+        pairs = []
+        for a, ind in args:
+            pairs += [a, ind]
+        return da.blockwise(_ew_none_block, pos_grid, *pairs, dtype=dtype, concatenate=True,
+                            meta=np.empty((0,) * len(pos_grid), dtype=dtype), **kw)
+    s = _grid_reduce(_ew_block, args, pos_grid, (2,), np.float64, **kw)
+    if reduction == "sum":
+        return _finish(functools.partial(_total, dtype=dtype), s, (), dtype)
+    if reduction == "batchmean":
+        n = float(x.shape[0])
+        return _finish(functools.partial(_batchmean, n=n, dtype=dtype), s, (), dtype)
+    return _finish(functools.partial(_ratio, dtype=dtype), s, (), dtype)
+
+
+def _batchmean(s, n, dtype):
+    return V.reduce_total(s[0], n, "mean", dtype)
+
+
+def _make_elementwise(name, extra_args=()):
+    import fastloss
+
+    ref = getattr(fastloss, name)
+
+    def f(input, target, *args, reduction="mean", sample_weight=None, n_threads=None,
+          rechunk=True, **opts):
+        # positional arguments after target follow the in-memory signature
+        import inspect
+
+        params = [p for p in inspect.signature(ref).parameters][2:]
+        for pname, v in zip(params, args):
+            if pname in ("reduction", "sample_weight"):
+                if pname == "reduction":
+                    reduction = v
+                else:
+                    sample_weight = v
+            else:
+                opts[pname] = v
+        arrays = {k: opts.pop(k, None) for k in extra_args}
+        return _elementwise(name, input, target, reduction, sample_weight, n_threads, rechunk,
+                            arrays, **opts)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (f":func:`fastloss.{name}` on dask arrays (lazy).\n\n"
+                 "    Same arguments; the inputs are chunked anyhow (the reduced axis of "
+                 "multilabel_soft_margin_loss / js_div is\n    rechunked whole), targets and "
+                 "per-element weights with the input's chunks.  'mean'/'sum' give a 0-d dask\n"
+                 "    array from per-block (sum, weight sum) pairs tree-reduced; 'none' the "
+                 "per-element losses.\n")
+    return f
+
+
+for _name in _m.ELEMENTWISE_MEAN:
+    globals()[_name] = _make_elementwise(_name, _PER_ELEMENT_ARGS.get(_name, ()))
+del _name
+
+
+def _sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none", sample_weight=None,
+                   *, n_threads=None, rechunk=True):
+    return _elementwise("sigmoid_focal_loss", inputs, targets, reduction, sample_weight,
+                        n_threads, rechunk, {}, alpha=alpha, gamma=gamma)
+
+
+_sigmoid_focal.__name__ = _sigmoid_focal.__qualname__ = "sigmoid_focal_loss"
+_sigmoid_focal.__doc__ = globals()["sigmoid_focal_loss"].__doc__
+sigmoid_focal_loss = _sigmoid_focal  # torchvision's default reduction 'none'
+
+
+# ----------------------------------------------------- penalties and GAN
+
+def _sum_block(x, *, fn, opts):
+    import fastloss
+
+    return np.array([float(getattr(fastloss, fn)(x, **opts))])
+
+
+def _array_sum(fn, a, name, **opts):
+    x = _input(a, name)
+    nd = max(x.ndim, 1)
+    if x.ndim == 0:
+        x = x.reshape(1)
+    grid = tuple(f"g{k}" for k in range(nd))
+    return _float_dtype(x), x.size, _grid_reduce(_sum_block, [(x, grid)], grid, (1,), np.float64,
+                                                 fn=fn, opts=opts)
+
+
+def _penalty(arrays, fn, **opts):
+    da = _da()
+    if not arrays:
+        return da.from_array(np.float64(0.0))
+    parts = [_array_sum(fn, a, f"arrays[{k}]", **opts) for k, a in enumerate(arrays)]
+    dtype = np.result_type(*[p[0] for p in parts])
+    s = da.concatenate([p[2] for p in parts])
+    return _finish(functools.partial(_penalty_total, dtype=dtype), s, (), dtype)
+
+
+def _penalty_total(s, dtype):
+    total = 0.0
+    for v in s:
+        total += float(v)
+    return V.scalar(total, dtype)
+
+
+def l1_penalty(*arrays, n_threads=None):
+    """:func:`fastloss.l1_penalty` of dask arrays (lazy)."""
+    return _penalty(arrays, "l1_penalty", n_threads=n_threads)
+
+
+def l2_penalty(*arrays, n_threads=None):
+    """:func:`fastloss.l2_penalty` of dask arrays (lazy)."""
+    return _penalty(arrays, "l2_penalty", n_threads=n_threads)
+
+
+def elastic_net_penalty(*arrays, l1_ratio=0.5, n_threads=None):
+    """:func:`fastloss.elastic_net_penalty` of dask arrays (lazy)."""
+    l1_ratio = V.check_scalar(l1_ratio, "l1_ratio", 0.0, 1.0)
+    return _penalty(arrays, "elastic_net_penalty", l1_ratio=l1_ratio, n_threads=n_threads)
+
+
+def _softplus_sum(logits, name, sign, n_threads):
+    """Lazy sum of softplus(-x) (sign=+1: BCE against 1) or softplus(x) (sign=-1)."""
+    dtype, n, s = _array_sum("gan_generator_loss", logits, name,
+                             non_saturating=sign > 0, reduction="sum", n_threads=n_threads)
+    return dtype, n, s
+
+
+def _gan_value(s, parts, reduction):
+    total = 0.0
+    for (sign, n, dtype), v in zip(parts, s):
+        val = sign * float(v)
+        total += V.reduce_total(val, n, reduction, dtype)
+    return V.scalar(total, parts[0][2])
+
+
+def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, n_threads=None):
+    """:func:`fastloss.gan_discriminator_loss` on dask arrays (lazy; 'mean' or 'sum')."""
+    da = _da()
+    V.check_reduction(reduction, ("mean", "sum"))
+    dr, nr, sr = _softplus_sum(real_logits, "real_logits", 1, n_threads)
+    df, nf, sf = _softplus_sum(fake_logits, "fake_logits", -1, n_threads)
+    parts = [(1.0, nr, dr), (-1.0, nf, df)]
+    return _finish(functools.partial(_gan_value, parts=parts, reduction=reduction),
+                   da.concatenate([sr, sf]), (), dr)
+
+
+def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *, n_threads=None):
+    """:func:`fastloss.gan_generator_loss` on dask arrays (lazy; 'mean' or 'sum')."""
+    V.check_reduction(reduction, ("mean", "sum"))
+    if not isinstance(non_saturating, (bool, np.bool_)):
+        raise TypeError(f"non_saturating must be a bool, got {type(non_saturating).__name__}")
+    d, n, s = _array_sum("gan_generator_loss", fake_logits, "fake_logits",
+                         non_saturating=non_saturating, reduction="sum", n_threads=n_threads)
+    return _finish(functools.partial(_gan_value, parts=[(1.0, n, d)], reduction=reduction),
+                   s, (), d)
+
+
+# ------------------------------------------------------------ segmentation
+
+def _seg_block(x, t, *rest, opts, C, has_sw):
+    sw = rest[0] if has_sw else None
+    st, ce = _m.soft_stats(x, t, sample_weight=sw, **opts)
+    out = np.zeros((st.shape[0], C * 5 + 3), dtype=np.float64)
+    out[:, :C * 5] = st.reshape(st.shape[0], C * 5)
+    if st.shape[0]:
+        out[0, C * 5:] = ce
+    return out
+
+
+def _seg_value(s, loss, options, C, label_map, dtype, reduction, batch):
+    st = s[:, :C * 5].reshape(-1, C, 5)
+    ce = np.append(s[:, C * 5:].sum(axis=0), 1.0 if label_map else 0.0)
+    return _m.soft_value(loss, st, ce, dict(options, batch=batch), dtype, reduction)
+
+
+def _soft(loss, input, target, options, reduction, n_threads, rechunk, sample_weight=None,
+          mode="overlap"):
+    x = _input(input, "input")
+    if x.ndim < 3:
+        raise ValueError(f"input must have shape (N, C, d1, ...) with at least one spatial "
+                         f"axis, got {x.shape}")
+    x = _whole(x, 1, "input", rechunk)
+    dtype = _float_dtype(x)
+    C = x.shape[1]
+    lab_shape = (x.shape[0],) + x.shape[2:]
+    lab_chunks = (x.chunks[0],) + x.chunks[2:]
+    nd = len(lab_shape)
+    grid = tuple(f"g{k}" for k in range(nd))
+    xi = grid[:1] + ("c",) + grid[1:]
+    tshape = tuple(np.shape(target))
+    tkind = target.dtype.kind if hasattr(target, "dtype") else np.asarray(target).dtype.kind
+    label_map = not (tshape == tuple(x.shape) and (tkind in "fb" or C == 1))
+    if label_map:
+        if len(tshape) == x.ndim and tshape[1] == 1:  # MONAI's (N, 1, *spatial)
+            target = target[:, 0]
+        t, raw = _aligned(target, lab_shape, lab_chunks, "target", "input")
+        if t is None:
+            raise ValueError(f"target label map must have shape {lab_shape} for input of "
+                             f"shape {x.shape} (or one-hot/soft masks of the input's shape), "
+                             f"got {tuple(np.shape(raw))}")
+        args = [(x, xi), (t, grid)]
+    else:
+        if _is_dask(target):
+            target = _whole(target, 1, "target", rechunk)
+        t, _ = _aligned(target, x.shape, x.chunks, "target", "input")
+        args = [(x, xi), (t, xi)]
+    ce = loss == "dice_ce_loss"
+    has_sw = sample_weight is not None
+    if has_sw:
+        sw, raw = _aligned(sample_weight, lab_shape, lab_chunks, "sample_weight", "input",
+                           broadcast=True, dtype=None if _is_dask(sample_weight) else np.float64)
+        if sw is None:
+            raise ValueError(f"sample_weight of shape {np.shape(raw)} cannot be broadcast to "
+                             f"{lab_shape}")
+        args.append((sw, grid))
+    activation = "softmax" if ce else options.get("activation", "softmax")
+    opts = dict(activation=activation, ignore_index=options.get("ignore_index"), mode=mode,
+                ce=ce, weight=options.get("weight") if ce else None, n_threads=n_threads)
+    if activation not in (None, "none", "sigmoid", "softmax"):
+        raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
+    if activation == "softmax" and C == 1:
+        raise ValueError("activation='softmax' needs at least 2 classes on axis 1, got 1; "
+                         "use activation='sigmoid' for a single channel")
+    batch = bool(options.get("batch", False))
+    finish = functools.partial(_seg_value, loss=loss, options=options, C=C, label_map=label_map,
+                               dtype=dtype, reduction=reduction, batch=batch)
+    # validate the options now, on zero statistics, rather than at compute time
+    with np.errstate(all="ignore"):
+        probe = finish(np.zeros((1, C * 5 + 3)))
+    s = _grid_reduce(_seg_block, args, grid, (C * 5 + 3,), np.float64, keep_batch=True,
+                     opts=opts, C=C, has_sw=has_sw)
+    s = s.rechunk({0: -1})
+    shape = np.shape(probe)
+    if reduction == "none" and not batch and loss != "generalized_dice_loss":
+        shape = (x.shape[0],) + shape[1:]
+    elif reduction == "none" and loss == "generalized_dice_loss" and not batch:
+        shape = (x.shape[0],)
+    return _finish(finish, s, shape, dtype)
+
+
+def _soft_family(loss, mode="overlap"):
+    import fastloss
+
+    ref = getattr(fastloss, loss)
+
+    def f(input, target, *, reduction="mean", n_threads=None, rechunk=True, **options):
+        sw = options.pop("sample_weight", None)
+        return _soft(loss, input, target, options, reduction, n_threads, rechunk, sw, mode)
+
+    f.__name__ = f.__qualname__ = loss
+    f.__doc__ = (f":func:`fastloss.{loss}` (value) on dask arrays (lazy).\n\n"
+                 "    Same keyword options.  Each block gives its per-(image, class) sums "
+                 "(one kernel pass; O(N*C) floats),\n    summed over the spatial blocks by a "
+                 "tree reduction; a final task applies the loss formula.\n"
+                 f"    Signature of the in-memory function: {ref.__name__}"
+                 f"(input, target, *, ...).\n")
+    return f
+
+
+dice_loss = _soft_family("dice_loss")
+jaccard_loss = _soft_family("jaccard_loss")
+tversky_loss = _soft_family("tversky_loss")
+focal_tversky_loss = _soft_family("focal_tversky_loss")
+generalized_dice_loss = _soft_family("generalized_dice_loss")
+sensitivity_specificity_loss = _soft_family("sensitivity_specificity_loss", "sensspec")
+dice_ce_loss = _soft_family("dice_ce_loss")
+
+
+# ------------------------------------------------------------ hard metrics
+
+def _cm_block(p, t, *, C, ignore_index, per_image, n_threads):
+    return _m.confusion_sums(p, t, C, ignore_index, per_image, n_threads)
+
+
+def _label_pair(pred, target, per_image):
+    p = _input(pred, "pred")
+    t, raw = _aligned(target, p.shape, p.chunks, "target", "pred")
+    if t is None:
+        raise ValueError(f"target must have the same shape as pred {p.shape}, "
+                         f"got {tuple(np.shape(raw))}")
+    for name, a in (("pred", p), ("target", t)):
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
+    if p.ndim == 0:
+        if per_image:
+            raise ValueError("per_image=True needs label maps with a leading image axis, "
+                             "got a scalar")
+        p, t = p.reshape(1), t.reshape(1)
+    return p, t
+
+
+def _confusion(pred, target, num_classes, ignore_index, per_image, n_threads):
+    C = V.check_scalar(num_classes, "num_classes", 1, integer=True)
+    if ignore_index is not None:
+        ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    p, t = _label_pair(pred, target, per_image)
+    grid = tuple(f"g{k}" for k in range(p.ndim))
+    s = _grid_reduce(_cm_block, [(p, grid), (t, grid)], grid, (C, C), np.int64,
+                     keep_batch=per_image, C=C, ignore_index=ignore_index,
+                     per_image=per_image, n_threads=n_threads)
+    return s, C
+
+
+def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=None):
+    """:func:`fastloss.confusion_matrix` of dask label maps: a lazy (C, C) int64 array.
+
+    Per-block counts tree-summed: bit-identical to the in-memory call for
+    any chunking.  ``target`` needs ``pred``'s chunks.
+    """
+    s, C = _confusion(pred, target, num_classes, ignore_index, False, n_threads)
+    return s
+
+
+def _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads, iou):
+    empty_score = float(empty_score)
+    s, C = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
+    if per_image:
+        s = s.rechunk({0: -1})
+    return s.map_blocks(_m.overlap_from_confusion, iou=iou, empty_score=empty_score,
+                        drop_axis=s.ndim - 1, dtype=np.float64)
+
+
+def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
+               empty_score=np.nan, n_threads=None):
+    """:func:`fastloss.dice_score` of dask label maps (lazy (C,) or (N, C) float64)."""
+    return _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads,
+                  False)
+
+
+def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
+              empty_score=np.nan, n_threads=None):
+    """:func:`fastloss.iou_score` of dask label maps (lazy (C,) or (N, C) float64)."""
+    return _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads,
+                  True)

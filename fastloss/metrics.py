@@ -1,0 +1,600 @@
+r"""Mergeable accumulators: dataset-scale losses and metrics in O(C) / O(C^2) state.
+
+An accumulator is fed the data piece by piece (``update``), pieces computed
+elsewhere are folded in (``merge``), and ``result()`` gives the value the
+in-memory function would give on all the data at once:
+
+- :class:`ConfusionMatrix` holds the (C, C) int64 counts of
+  :func:`fastloss.confusion_matrix`; counts are exact, so any split of the
+  data and any merge order give bit-identical results.
+- :class:`DiceAccumulator` holds the per-class soft-Dice sums
+  :math:`\sum pg, \sum p, \sum p^2, \sum g, \sum g^2` (optionally with the
+  cross-entropy sums of :func:`fastloss.dice_ce_loss` from the same pass)
+  and gives the ``batch=True`` value of the soft Dice family.
+- :class:`LossAccumulator` holds the sum of weighted losses and the sum of
+  weights of a loss with a mean reduction.
+
+Each update calls the same kernels as the in-memory functions.  float64
+sums are kept as double-double pairs (hi + lo, Knuth's two-sum), so adding
+partial sums loses nothing and the result is within a few ulps of the
+exactly rounded sum of the partial sums whatever the order of updates and
+merges.  Accumulators are plain Python objects holding small NumPy arrays:
+they pickle cheaply and can be sent between processes.
+
+The ``*_sums`` functions at the end return the raw per-piece statistics
+(float64) that :mod:`fastloss.dask` combines with a tree reduction.
+"""
+
+import inspect
+
+import numpy as np
+
+from fastloss import _validate as V
+from fastloss import classification as _cl
+from fastloss import segmentation as _seg
+
+__all__ = ["ConfusionMatrix", "DiceAccumulator", "LossAccumulator"]
+
+_EMPTY = np.empty(0, dtype=np.float64)
+
+
+# ------------------------------------------------------------ exact sums
+
+def _two_sum(a, b):
+    """(s, e) with s = fl(a + b) and s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+class _DD:
+    """An array of float64 sums kept as hi + lo (double-double)."""
+
+    __slots__ = ("hi", "lo")
+
+    def __init__(self, shape):
+        self.hi = np.zeros(shape, dtype=np.float64)
+        self.lo = np.zeros(shape, dtype=np.float64)
+
+    def add(self, value, lo=None):
+        v = np.asarray(value, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            s, e = _two_sum(self.hi, v)
+            e = e + self.lo + (0.0 if lo is None else lo)
+            self.hi, self.lo = _two_sum(s, e)
+        # non-finite values: the error terms are NaN; keep the plain sum
+        bad = ~np.isfinite(self.hi)
+        if np.any(bad):
+            self.lo = np.where(bad, 0.0, self.lo)
+
+    def merge(self, other):
+        self.add(other.hi, other.lo)
+
+    def value(self):
+        return self.hi + self.lo
+
+    def __getstate__(self):
+        return (self.hi, self.lo)
+
+    def __setstate__(self, state):
+        self.hi, self.lo = state
+
+
+def _check_same(a, b, what):
+    if type(a) is not type(b):
+        raise TypeError(f"can only merge a {type(a).__name__} with another, got {type(b).__name__}")
+    for name in what:
+        va, vb = getattr(a, name), getattr(b, name)
+        same = np.array_equal(va, vb) if isinstance(va, np.ndarray) or isinstance(vb, np.ndarray) \
+            else va == vb
+        if not same:
+            raise ValueError(f"cannot merge accumulators with different {name}: {va!r} and {vb!r}")
+
+
+# ------------------------------------------------------- raw statistics
+
+def confusion_sums(pred, target, num_classes, ignore_index=None, per_image=False, n_threads=None):
+    """(C, C) int64 counts, or (N, C, C) per image (first axis)."""
+    if not per_image:
+        return _seg.confusion_matrix(pred, target, num_classes, ignore_index, n_threads=n_threads)
+    pr, tg = np.asarray(pred), np.asarray(target)
+    V.same_shape(pr, tg, "pred", "target")
+    if pr.ndim < 1:
+        raise ValueError("per_image=True needs label maps with a leading image axis, got a scalar")
+    C = V.check_scalar(num_classes, "num_classes", 1, integer=True)
+    out = np.empty((pr.shape[0], C, C), dtype=np.int64)
+    for n in range(pr.shape[0]):
+        out[n] = _seg.confusion_matrix(pr[n], tg[n], C, ignore_index, n_threads=n_threads)
+    return out
+
+
+def overlap_from_confusion(cm, iou, empty_score=np.nan):
+    """Hard Dice (2TP / (|P| + |T|)) or IoU per class from (..., C, C) counts."""
+    empty_score = float(empty_score)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
+    st = cm.sum(axis=-1).astype(np.float64)
+    sp = cm.sum(axis=-2).astype(np.float64)
+    den = st + sp - tp if iou else st + sp
+    num = tp if iou else 2.0 * tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = num / den
+    return np.where(den == 0, empty_score, score)
+
+
+def soft_stats(input, target, *, activation="softmax", ignore_index=None, mode="overlap",
+               ce=False, weight=None, sample_weight=None, n_threads=None):
+    """Per-(image, class) sums (N, C, 5) and the cross-entropy sums (3,) of one piece.
+
+    ``mode='overlap'``: I, P, P2, G, G2 (the Dice family); ``'sensspec'``:
+    the sensitivity-specificity sums.  With ``ce=True`` the cross-entropy
+    sum and its two denominators (label map, soft target) come from the
+    same pass.  Uses the segmentation kernel's one-pass statistics.
+    """
+    # TODO(hook): fastloss.segmentation has no public function returning the
+    # raw sums; this relies on its private _prepare/_stats.
+    p = _seg._prepare(input, target, activation if not ce else "softmax", ignore_index,
+                      n_threads, "mean")
+    cw = V.class_weight(weight, p.C) if ce else None
+    sw = None
+    if ce and sample_weight is not None:
+        sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:]).reshape(-1)
+    m = _seg._OVERLAP if mode == "overlap" else _seg._SENSSPEC
+    if "squared" in inspect.signature(_seg._stats).parameters:
+        # P2 and G2 too, so that squared_pred can be chosen at result time
+        return _seg._stats(p, m, squared=True, do_ce=ce, cw=cw, sw=sw)
+    return _seg._stats(p, m, ce, cw, sw)
+
+
+def ce_sums(input, target, weight=None, ignore_index=-100, label_smoothing=0.0,
+            sample_weight=None, *, log_input=False, n_threads=None):
+    """(sum of weighted losses, sum of weights) of cross_entropy / nll_loss, float64.
+
+    One pass of the classification kernel; 'mean' of the in-memory call is
+    the first divided by the second.
+    """
+    # TODO(hook): classification exposes no public (sum, denominator) pair;
+    # this mirrors its wrapper and calls the same kernels.
+    x = V.as_float(input, "input")
+    nt = V.threads(n_threads)
+    x3, unbatched = _cl._as_ncs(x)
+    C = x3.shape[1]
+    if C == 0:
+        raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
+    label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    w = V.class_weight(weight, C)
+    shape = _cl._loss_shape(x, unbatched)
+    sw = V.broadcast_weight(sample_weight, shape)
+    w_arr = _EMPTY if w is None else w
+    sw_arr = _EMPTY if sw is None else sw.reshape(-1)
+    none = np.empty(0, dtype=x.dtype)
+    t_arr = np.asarray(target)
+    if not log_input and t_arr.shape == x.shape and t_arr.dtype.kind == "f":
+        t3 = V.as_float(t_arr, "target", dtype=x.dtype).reshape(x3.shape)
+        total, denom = _cl._k.ce_prob(x3, t3, w_arr, sw_arr, label_smoothing, none, none, 1.0, nt)
+        return float(total), float(denom)
+    ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+    t = _cl._index_target(t_arr, x, unbatched)
+    t2 = t.reshape(x3.shape[0], x3.shape[2])
+    total, denom, bad = _cl._k.ce_index(x3, t2, w_arr, sw_arr, ignore_index, label_smoothing,
+                                        none, none, 1.0, nt, log_input)
+    if bad >= 0:
+        raise V.label_error(t.reshape(-1), bad, C, ignore_index)
+    return float(total), float(denom)
+
+
+# Element-wise losses with a mean reduction: how the denominator is formed.
+# 'elem': one term per element of input; 'lastaxis': one per position
+# without the last axis; 'axis': one per position without ``axis``.
+ELEMENTWISE_MEAN = {
+    "mse_loss": "elem", "l1_loss": "elem", "smooth_l1_loss": "elem", "huber_loss": "elem",
+    "log_cosh_loss": "elem", "pseudo_huber_loss": "elem", "mean_bias_error": "elem",
+    "binary_cross_entropy": "elem", "binary_cross_entropy_with_logits": "elem",
+    "soft_margin_loss": "elem", "kl_div": "elem", "sigmoid_focal_loss": "elem",
+    "hinge_loss": "elem", "exponential_loss": "elem",
+    "multilabel_soft_margin_loss": "lastaxis", "js_div": "axis",
+}
+
+
+def _positions(x_shape, kind, axis):
+    if kind == "elem":
+        return tuple(x_shape), None
+    ax = len(x_shape) - 1 if kind == "lastaxis" else axis % len(x_shape)
+    return tuple(x_shape[:ax] + x_shape[ax + 1:]), ax
+
+
+def loss_sums(name, input, target, *, sample_weight=None, reduction="mean", n_threads=None,
+              **options):
+    """(sum of weighted losses, sum of weights) of one piece for loss ``name``.
+
+    cross_entropy / nll_loss call the kernel directly (float64 sums).  The
+    element-wise losses call the public function with ``reduction='sum'``
+    (its float64 sum rounded to the input's dtype) and form the denominator
+    as that function does: the sum of ``sample_weight`` over the loss terms,
+    their number, or with ``'batchmean'`` the batch size.
+    """
+    if name in ("cross_entropy", "nll_loss"):
+        return ce_sums(input, target, sample_weight=sample_weight, n_threads=n_threads,
+                       log_input=name == "nll_loss", **options)
+    if name not in ELEMENTWISE_MEAN:
+        raise ValueError(
+            f"loss must be 'cross_entropy', 'nll_loss' or one of {sorted(ELEMENTWISE_MEAN)}, "
+            f"got {name!r}"
+        )
+    import fastloss
+
+    fn = getattr(fastloss, name)
+    x_shape = np.shape(input)
+    total = float(fn(input, target, reduction="sum", sample_weight=sample_weight,
+                     n_threads=n_threads, **options))
+    if reduction == "batchmean":
+        return total, float(x_shape[0]) if len(x_shape) else 1.0
+    pos, _ = _positions(x_shape, ELEMENTWISE_MEAN[name], options.get("axis", -1))
+    if sample_weight is None:
+        denom = float(np.prod(pos, dtype=np.int64))
+    else:
+        denom = float(np.sum(V.broadcast_weight(sample_weight, pos)))
+    return total, denom
+
+
+# --------------------------------------------------- soft losses from sums
+
+def soft_value(loss, st, ce, options, dtype, reduction="mean"):
+    """The value of a soft Dice-family loss from per-(image, class) sums.
+
+    ``st`` is (N, C, 5) (per image) or (C, 5) (already summed over the
+    batch, i.e. ``batch=True``); ``ce`` the (3,) cross-entropy sums
+    (dice_ce_loss only).  Same arithmetic as fastloss.segmentation.
+    """
+    # TODO(hook): fastloss.segmentation computes these inline from its sums;
+    # a public "loss from sums" function would remove this mirror.
+    o = dict(options)
+    batch = bool(o.pop("batch", False)) or st.ndim == 2
+    if st.ndim == 2:
+        st = st[None]
+    C = st.shape[1]
+    c0 = 0 if (o.pop("include_background", True) or C == 1) else 1
+    snr, sdr = _seg._check_smooth(o.pop("smooth_nr", 0.0 if loss == "sensitivity_specificity_loss"
+                                        else 1e-5), o.pop("smooth_dr", 1e-5))
+    if loss == "dice_ce_loss":
+        reduction = o.pop("reduction", reduction)
+        V.check_reduction(reduction, ("mean", "sum"))
+    else:
+        V.check_reduction(reduction)
+    I, P, P2, G, G2 = _seg._select(st, c0, batch)
+    weight = o.pop("weight", None)
+    if loss in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
+        jac = loss == "jaccard_loss" or bool(o.pop("jaccard", False))
+        sq = bool(o.pop("squared_pred", False))
+        if loss == "dice_ce_loss":
+            cw = V.class_weight(weight, C)
+            w = None if cw is None else _seg._dice_weight(cw[c0:], C - c0, C)
+        else:
+            w = _seg._dice_weight(weight, C - c0, C)
+        f, _, _ = _seg._overlap_terms(I, P, P2, G, G2, sq, jac, snr, sdr)
+    elif loss in ("tversky_loss", "focal_tversky_loss"):
+        alpha = V.check_scalar(o.pop("alpha", 0.5), "alpha", 0.0)
+        beta = V.check_scalar(o.pop("beta", 0.5), "beta", 0.0)
+        gamma = None
+        if loss == "focal_tversky_loss":
+            gamma = V.check_scalar(o.pop("gamma", 0.75), "gamma", 0.0, lo_open=True)
+        w = _seg._dice_weight(weight, C - c0, C)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = 1.0 - (I + snr) / (I + alpha * (P - I) + beta * (G - I) + sdr)
+            if gamma is not None:
+                f = np.power(f, gamma)
+    elif loss == "generalized_dice_loss":
+        w_type = o.pop("w_type", "square")
+        if w_type not in ("square", "simple", "uniform"):
+            raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wc = 1.0 / (G * G) if w_type == "square" else 1.0 / G if w_type == "simple" \
+                else np.ones_like(G)
+            inf = np.isinf(wc)
+            wc[inf] = 0.0
+            wc = wc + inf * np.max(wc, axis=-1, keepdims=True)
+            f = np.atleast_1d(1.0 - (2.0 * np.sum(wc * I, axis=-1) + snr)
+                              / (np.sum(wc * (P + G), axis=-1) + sdr))
+        w = None
+    elif loss == "sensitivity_specificity_loss":
+        r = V.check_scalar(o.pop("r", 0.05), "r", 0.0, 1.0)
+        w = _seg._dice_weight(weight, C - c0, C)
+        E1, E0, NEG = I, P, P2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = (E1 + snr) * (r / (G + sdr)) + (E0 + snr) * ((1.0 - r) / (NEG + sdr))
+    else:
+        raise ValueError(f"unknown soft loss {loss!r}")
+    o.pop("activation", None)
+    o.pop("ignore_index", None)
+    o.pop("sample_weight", None)
+    lam_d, lam_c = o.pop("lambda_dice", 1.0), o.pop("lambda_ce", 1.0)
+    if o:
+        raise TypeError(f"{loss} got unexpected options {sorted(o)}")
+    if w is not None:
+        f = f * w
+    if loss != "dice_ce_loss":
+        value, _ = _seg._reduce(f, reduction, dtype)
+        return value
+    lam_d = V.check_scalar(lam_d, "lambda_dice", 0.0)
+    lam_c = V.check_scalar(lam_c, "lambda_ce", 0.0)
+    dice, _ = _seg._reduce(f, reduction, np.float64)
+    if reduction == "sum":
+        ce_val = ce[0]
+    else:
+        den = ce[1] if ce[3] else ce[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ce_val = np.float64(ce[0]) / np.float64(den)
+    return V.scalar(lam_d * float(dice) + lam_c * ce_val, dtype)
+
+
+def _is_label_map(input, target):
+    t = np.asarray(target) if not hasattr(target, "dtype") else target
+    return not (tuple(t.shape) == tuple(np.shape(input))
+                and (t.dtype.kind in "fb" or np.shape(input)[1] == 1))
+
+
+# ------------------------------------------------------------ accumulators
+
+class ConfusionMatrix:
+    """Confusion matrix accumulated over any number of label-map pieces.
+
+    Parameters
+    ----------
+    num_classes : int >= 1
+    ignore_index : int, optional
+        Positions whose target equals it are not counted.
+
+    Notes
+    -----
+    ``update(pred, target)`` calls :func:`fastloss.confusion_matrix` (one
+    pass) and adds its int64 counts; counts are exact, so any split of the
+    data and any order of updates and merges give bit-identical results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss.metrics import ConfusionMatrix
+    >>> a, b = ConfusionMatrix(3), ConfusionMatrix(3)
+    >>> a.update(np.array([0, 1]), np.array([0, 1]))
+    >>> b.update(np.array([1, 2]), np.array([2, 2]))
+    >>> a.merge(b).result()
+    array([[1, 0, 0],
+           [0, 1, 0],
+           [0, 1, 1]])
+    """
+
+    def __init__(self, num_classes, ignore_index=None):
+        self.num_classes = V.check_scalar(num_classes, "num_classes", 1, integer=True)
+        if ignore_index is not None:
+            ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+        self.ignore_index = ignore_index
+        self.counts = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def update(self, pred, target, *, n_threads=None):
+        """Count the (target, pred) pairs of one piece."""
+        self.counts += _seg.confusion_matrix(pred, target, self.num_classes, self.ignore_index,
+                                             n_threads=n_threads)
+
+    def merge(self, other):
+        """Add another accumulator's counts; returns self."""
+        _check_same(self, other, ("num_classes", "ignore_index"))
+        self.counts += other.counts
+        return self
+
+    def result(self):
+        """The (C, C) int64 counts (rows = target, columns = pred), a copy."""
+        return self.counts.copy()
+
+    def dice(self, empty_score=np.nan):
+        """Per-class hard Dice, as :func:`fastloss.dice_score` on all the data."""
+        return overlap_from_confusion(self.counts, False, empty_score)
+
+    def iou(self, empty_score=np.nan):
+        """Per-class hard IoU, as :func:`fastloss.iou_score` on all the data."""
+        return overlap_from_confusion(self.counts, True, empty_score)
+
+    def __repr__(self):
+        return f"ConfusionMatrix(num_classes={self.num_classes}, n={int(self.counts.sum())})"
+
+
+class DiceAccumulator:
+    """Per-class soft-Dice sums accumulated over pieces of a dataset.
+
+    Holds, per class, :math:`\\sum pg, \\sum p, \\sum p^2, \\sum g, \\sum g^2`
+    over every position seen (the ``batch=True`` statistics of the soft
+    Dice family), and with ``ce=True`` the cross-entropy sum and weight sum
+    of :func:`fastloss.dice_ce_loss`, from the same kernel pass.
+
+    Parameters
+    ----------
+    activation : {'softmax', 'sigmoid', None}
+        Applied to the input on the fly (``ce=True`` needs 'softmax').
+    ignore_index : int, optional
+        Label-map positions holding it are excluded from every sum.
+    ce : bool
+        Also accumulate the cross-entropy of :func:`fastloss.dice_ce_loss`.
+    weight : array_like (C,), optional
+        Class weights of the cross-entropy (``ce=True`` only).
+
+    Notes
+    -----
+    ``update(input, target, sample_weight=None)`` takes logits (N, C,
+    *spatial) and a label map (N, *spatial) or soft masks, any piece of the
+    batch or spatial axes.  ``result(loss='dice_loss', **options)`` gives the
+    value of ``fastloss.<loss>(all_input, all_target, batch=True,
+    **options)`` for dice_loss, jaccard_loss, tversky_loss,
+    focal_tversky_loss, generalized_dice_loss and (``ce=True``)
+    dice_ce_loss; ``per_class(...)`` the (C,) per-class losses ('none').
+    State: 5*C (+3) float64 double-double sums.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> from fastloss.metrics import DiceAccumulator
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(2, 3, 8, 8)), rng.integers(0, 3, (2, 8, 8))
+    >>> acc = DiceAccumulator()
+    >>> acc.update(x[:1], y[:1]); acc.update(x[1:], y[1:])
+    >>> bool(np.isclose(acc.result("dice_loss"), fastloss.dice_loss(x, y, batch=True), rtol=1e-12))
+    True
+    """
+
+    def __init__(self, *, activation="softmax", ignore_index=None, ce=False, weight=None):
+        if activation not in _seg._ACT:
+            raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
+        if ce and activation != "softmax":
+            raise ValueError(f"ce=True needs activation='softmax', got {activation!r}")
+        if ignore_index is not None:
+            ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+        self.activation, self.ignore_index, self.ce = activation, ignore_index, bool(ce)
+        self.weight = None if weight is None else V.as_float(weight, "weight", dtype=np.float64)
+        self.num_classes = None
+        self.dtype = None
+        self.label_map = None
+        self._st = None
+        self._ce = _DD(3)
+
+    def update(self, input, target, *, sample_weight=None, n_threads=None):
+        """Add the sums of one piece (any images, any spatial block)."""
+        st, ce = soft_stats(input, target, activation=self.activation,
+                            ignore_index=self.ignore_index, ce=self.ce, weight=self.weight,
+                            sample_weight=sample_weight, n_threads=n_threads)
+        C = st.shape[1]
+        if self._st is None:
+            self.num_classes, self._st = C, _DD((C, 5))
+        elif C != self.num_classes:
+            raise ValueError(f"input must have {self.num_classes} classes (axis 1) as the "
+                             f"earlier updates, got {C}")
+        dt = V.as_float(np.empty(0, dtype=np.asarray(input).dtype), "input").dtype
+        self.dtype = dt if self.dtype is None else np.promote_types(self.dtype, dt)
+        self.label_map = _is_label_map(input, target)
+        self._st.add(st.sum(axis=0))
+        self._ce.add(ce)
+
+    def merge(self, other):
+        """Fold in another accumulator's sums; returns self."""
+        _check_same(self, other, ("activation", "ignore_index", "ce"))
+        if other._st is None:
+            return self
+        if self._st is None:
+            self.num_classes, self._st = other.num_classes, _DD((other.num_classes, 5))
+            self.label_map = other.label_map
+        elif other.num_classes != self.num_classes:
+            raise ValueError(f"cannot merge accumulators with {self.num_classes} and "
+                             f"{other.num_classes} classes")
+        self.dtype = other.dtype if self.dtype is None else np.promote_types(self.dtype, other.dtype)
+        self._st.merge(other._st)
+        self._ce.merge(other._ce)
+        return self
+
+    def sums(self):
+        """The (C, 5) float64 sums I, P, P2, G, G2 per class."""
+        if self._st is None:
+            raise ValueError("no data: call update() first")
+        return self._st.value()
+
+    def result(self, loss="dice_loss", reduction="mean", **options):
+        """Value of ``fastloss.<loss>(..., batch=True, **options)`` on all the data."""
+        names = ("dice_loss", "jaccard_loss", "tversky_loss", "focal_tversky_loss",
+                 "generalized_dice_loss", "dice_ce_loss")
+        if loss not in names:
+            raise ValueError(f"loss must be one of {list(names)}, got {loss!r}")
+        if loss == "dice_ce_loss" and not self.ce:
+            raise ValueError("dice_ce_loss needs DiceAccumulator(ce=True)")
+        ce = np.append(self._ce.value(), 1.0 if self.label_map else 0.0)
+        return soft_value(loss, self.sums(), ce, options, self.dtype, reduction)
+
+    def per_class(self, loss="dice_loss", **options):
+        """(C',) per-class losses, ``reduction='none'``."""
+        return self.result(loss, reduction="none", **options)
+
+    def __repr__(self):
+        return f"DiceAccumulator(num_classes={self.num_classes}, ce={self.ce})"
+
+
+class LossAccumulator:
+    """Sum of weighted losses and sum of weights of a loss with a mean reduction.
+
+    Parameters
+    ----------
+    loss : str or callable
+        ``'cross_entropy'``, ``'nll_loss'`` or an element-wise loss of
+        fastloss (``'mse_loss'``, ``'binary_cross_entropy_with_logits'``,
+        ``'multilabel_soft_margin_loss'``, ``'js_div'``, ...), or the
+        function itself.
+    reduction : {'mean', 'batchmean'}
+        ``'batchmean'`` for kl_div only.
+    **options
+        Passed to the loss on every update (``weight``, ``ignore_index``,
+        ``label_smoothing``, ``delta``, ...).
+
+    Notes
+    -----
+    ``update(input, target, sample_weight=None)`` adds the piece's sum of
+    weighted losses and sum of weights; ``result()`` is their ratio, the
+    'mean' of the loss over all the data (NaN when no weight was seen).
+    cross_entropy and nll_loss take both float64 sums from one kernel
+    pass.  The element-wise losses take the piece's ``reduction='sum'``
+    value, which the public function rounds to the input's dtype (exact for
+    float64; float32 pieces add up to ~1e-7 relative).
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> from fastloss.metrics import LossAccumulator
+    >>> x, y = np.array([[2.0, 0.5], [0.1, 1.0]]), np.array([0, 1])
+    >>> acc = LossAccumulator("cross_entropy")
+    >>> acc.update(x[:1], y[:1]); acc.update(x[1:], y[1:])
+    >>> bool(acc.result() == fastloss.cross_entropy(x, y))
+    True
+    """
+
+    def __init__(self, loss="cross_entropy", reduction="mean", **options):
+        name = getattr(loss, "__name__", loss)
+        if name not in ("cross_entropy", "nll_loss") and name not in ELEMENTWISE_MEAN:
+            raise ValueError(
+                f"loss must be 'cross_entropy', 'nll_loss' or one of {sorted(ELEMENTWISE_MEAN)}, "
+                f"got {loss!r}"
+            )
+        V.check_reduction(reduction, ("mean", "batchmean") if name == "kl_div" else ("mean",))
+        self.loss, self.reduction, self.options = name, reduction, options
+        self.dtype = None
+        self._sums = _DD(2)
+
+    def update(self, input, target, *, sample_weight=None, n_threads=None):
+        """Add one piece's sum of weighted losses and sum of weights."""
+        total, denom = loss_sums(self.loss, input, target, sample_weight=sample_weight,
+                                 reduction=self.reduction, n_threads=n_threads, **self.options)
+        dt = V.as_float(np.empty(0, dtype=np.asarray(input).dtype), "input").dtype
+        self.dtype = dt if self.dtype is None else np.promote_types(self.dtype, dt)
+        self._sums.add(np.array([total, denom]))
+
+    def merge(self, other):
+        """Fold in another accumulator's sums; returns self."""
+        _check_same(self, other, ("loss", "reduction"))
+        if self.options.keys() != other.options.keys() or any(
+                not np.array_equal(self.options[k], other.options[k]) for k in self.options):
+            raise ValueError("cannot merge accumulators with different loss options")
+        if other.dtype is not None:
+            self.dtype = other.dtype if self.dtype is None else np.promote_types(self.dtype,
+                                                                                 other.dtype)
+        self._sums.merge(other._sums)
+        return self
+
+    @property
+    def total(self):
+        """Sum of the weighted losses seen (float64)."""
+        return float(self._sums.value()[0])
+
+    @property
+    def weight_sum(self):
+        """Sum of the weights seen: the 'mean' denominator (float64)."""
+        return float(self._sums.value()[1])
+
+    def result(self):
+        """total / weight_sum, a NumPy scalar of the inputs' dtype."""
+        return V.reduce_total(self.total, self.weight_sum, "mean",
+                              self.dtype if self.dtype is not None else np.float64)
+
+    def __repr__(self):
+        return f"LossAccumulator({self.loss!r}, total={self.total!r}, weight_sum={self.weight_sum!r})"
