@@ -48,6 +48,12 @@ TARGET_FLAGS = {
     "x86_64_v3": ["-march=x86-64-v3"],
     "x86_64_v4": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
 }
+# MSVC has no -march: /arch selects the instruction set (x64 default: SSE2).
+MSVC_TARGET_FLAGS = {
+    "baseline": [],
+    "x86_64_v3": ["/arch:AVX2"],
+    "x86_64_v4": ["/arch:AVX512"],
+}
 
 
 def _env_flag(name):
@@ -145,7 +151,7 @@ class BuildExt(build_ext):
             base = ["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno"]
         for ext in self.extensions:
             target = getattr(ext, "_fastloss_target", "baseline")
-            flags = [] if msvc else TARGET_FLAGS[target]
+            flags = (MSVC_TARGET_FLAGS if msvc else TARGET_FLAGS)[target]
             ext.extra_compile_args = base + flags + omp_c + ext.extra_compile_args
             ext.extra_link_args = omp_l + ext.extra_link_args
         super().build_extensions()

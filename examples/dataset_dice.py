@@ -3,10 +3,11 @@
 Writes synthetic logits (N, C, D, H, W) float32 and a uint8 label map to a
 zarr store (once), then evaluates them with fastloss.dask on the threaded
 scheduler: each chunk goes through the segmentation kernel once, giving its
-per-(image, class) sums; the sums are tree-reduced and turned into the
-per-class soft Dice (``dice_loss(..., batch=True, reduction='none')``) and
-the MONAI-style Dice+CE value.  Both results come from one pass over the
-store (``dask.compute`` shares the chunk reads).
+per-(image, class) soft-Dice sums and cross-entropy sums; the sums are
+tree-reduced into a fastloss.metrics.DiceAccumulator
+(``fastloss.dask.dice_accumulator``), which gives the per-class soft Dice
+(1 - ``dice_loss(..., batch=True, reduction='none')``) and the MONAI-style
+Dice+CE value (``dice_ce_loss(..., batch=True)``) from one read of the store.
 
 Reports wall time, throughput and the peak resident memory of the
 evaluating process against the budget; with ``--verify`` also checks the
@@ -58,10 +59,11 @@ def evaluate(path, n_threads_per_chunk=1, workers=None):
 
     x = da.from_zarr(path, component="logits")
     y = da.from_zarr(path, component="labels")
-    per_class = fd.dice_loss(x, y, batch=True, reduction="none", n_threads=n_threads_per_chunk)
-    dice_ce = fd.dice_ce_loss(x, y, n_threads=n_threads_per_chunk)
+    # one lazy accumulator: a single read of the store gives both values
+    lazy = fd.dice_accumulator(x, y, ce=True, n_threads=n_threads_per_chunk)
     t0 = time.perf_counter()
-    pc, dc = dask.compute(per_class, dice_ce, scheduler="threads", num_workers=workers)
+    acc = lazy.compute(scheduler="threads", num_workers=workers)
+    pc, dc = acc.per_class("dice_loss"), acc.result("dice_ce_loss")
     return 1.0 - pc, dc, time.perf_counter() - t0, x
 
 
@@ -81,7 +83,7 @@ def verify(path, dice, dice_ce):
     want = 1.0 - acc.per_class("dice_loss")
     xa = np.concatenate([v[0] for v in values])
     ya = np.concatenate([v[1] for v in values])
-    want_ce = fastloss.dice_ce_loss(xa, ya)
+    want_ce = fastloss.dice_ce_loss(xa, ya, batch=True)
     np.testing.assert_allclose(dice, want, rtol=1e-12)
     np.testing.assert_allclose(dice_ce, want_ce, rtol=1e-6)
     return "ok (matches the accumulator loop and the in-memory dice_ce_loss)"

@@ -46,7 +46,7 @@ __all__ = [
     "cross_entropy", "nll_loss",
     "dice_loss", "jaccard_loss", "tversky_loss", "focal_tversky_loss",
     "generalized_dice_loss", "sensitivity_specificity_loss", "dice_ce_loss",
-    "confusion_matrix", "dice_score", "iou_score",
+    "confusion_matrix", "dice_score", "iou_score", "dice_accumulator",
     "l1_penalty", "l2_penalty", "elastic_net_penalty",
     "gan_discriminator_loss", "gan_generator_loss",
 ] + sorted(_m.ELEMENTWISE_MEAN)
@@ -548,7 +548,7 @@ def _seg_value(s, loss, options, C, label_map, dtype, reduction, batch):
 
 
 def _soft(loss, input, target, options, reduction, n_threads, rechunk, sample_weight=None,
-          mode="overlap"):
+          mode="overlap", stats_only=False):
     x = _input(input, "input")
     if x.ndim < 3:
         raise ValueError(f"input must have shape (N, C, d1, ...) with at least one spatial "
@@ -604,6 +604,8 @@ def _soft(loss, input, target, options, reduction, n_threads, rechunk, sample_we
     s = _grid_reduce(_seg_block, args, grid, (C * 5 + 3,), np.float64, keep_batch=True,
                      opts=opts, C=C, has_sw=has_sw)
     s = s.rechunk({0: -1})
+    if stats_only:
+        return s, C, label_map, dtype
     shape = np.shape(probe)
     if reduction == "none" and not batch and loss != "generalized_dice_loss":
         shape = (x.shape[0],) + shape[1:]
@@ -638,6 +640,39 @@ focal_tversky_loss = _soft_family("focal_tversky_loss")
 generalized_dice_loss = _soft_family("generalized_dice_loss")
 sensitivity_specificity_loss = _soft_family("sensitivity_specificity_loss", "sensspec")
 dice_ce_loss = _soft_family("dice_ce_loss")
+
+
+def _to_accumulator(s, C, label_map, dtype, opts):
+    acc = _m.DiceAccumulator(activation=opts["activation"], ignore_index=opts["ignore_index"],
+                             ce=opts["ce"], weight=opts["weight"])
+    acc.num_classes, acc.dtype, acc.label_map = C, dtype, label_map
+    acc._st = _m._DD((C, 5))
+    acc._st.add(s[:, :C * 5].reshape(-1, C, 5).sum(axis=0))
+    acc._ce.add(s[:, C * 5:].sum(axis=0))
+    return acc
+
+
+def dice_accumulator(input, target, *, activation="softmax", ignore_index=None, ce=False,
+                     weight=None, sample_weight=None, n_threads=None, rechunk=True):
+    """A lazy :class:`fastloss.metrics.DiceAccumulator` filled from dask arrays.
+
+    One pass over the data gives every ``batch=True`` value of the soft Dice
+    family (and, with ``ce=True``, Dice+CE) through the accumulator's
+    ``result`` / ``per_class``: e.g. the per-class Dice and the Dice+CE of
+    a dataset from a single read of the store.  Returns a
+    ``dask.delayed`` object; ``.compute()`` gives the accumulator, which
+    can be merged with others (e.g. from other datasets or machines).
+    """
+    import dask
+
+    if ce and activation != "softmax":
+        raise ValueError(f"ce=True needs activation='softmax', got {activation!r}")
+    loss = "dice_ce_loss" if ce else "dice_loss"
+    options = dict(activation=activation, ignore_index=ignore_index, weight=weight)
+    s, C, label_map, dtype = _soft(loss, input, target, options, "mean", n_threads, rechunk,
+                                   sample_weight, stats_only=True)
+    opts = dict(activation=activation, ignore_index=ignore_index, ce=ce, weight=weight)
+    return dask.delayed(_to_accumulator)(s, C, label_map, dtype, opts)
 
 
 # ------------------------------------------------------------ hard metrics

@@ -15,13 +15,27 @@ from fastloss._dispatch import kernels
 _k = kernels("elementwise")
 
 __all__ = [
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "log_cosh_loss",
-    "pseudo_huber_loss", "mean_bias_error",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "soft_margin_loss",
-    "multilabel_soft_margin_loss", "kl_div", "js_div", "sigmoid_focal_loss",
-    "hinge_loss", "exponential_loss",
-    "l1_penalty", "l2_penalty", "elastic_net_penalty",
-    "gan_discriminator_loss", "gan_generator_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "elastic_net_penalty",
+    "exponential_loss",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+    "hinge_loss",
+    "huber_loss",
+    "js_div",
+    "kl_div",
+    "l1_loss",
+    "l1_penalty",
+    "l2_penalty",
+    "log_cosh_loss",
+    "mean_bias_error",
+    "mse_loss",
+    "multilabel_soft_margin_loss",
+    "pseudo_huber_loss",
+    "sigmoid_focal_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
 ]
 
 # Loss ids of src/_elementwise.pyx (LossId).
@@ -111,12 +125,12 @@ def _result(total, loss_out, reduction, denom, dtype, grad, return_grad, in_dtyp
 
 def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_out,
                n_threads, a=0.0, b=0.0, c=0.0, *, broadcast=False, weight=None,
-               aux=None, check=None, reductions=V.REDUCTIONS):
+               aux=None, check=None, reductions=V.REDUCTIONS, names=("input", "target")):
     """The common path: per-element loss of (input, target), reduced."""
-    x, in_dtype = _input(input)
+    x, in_dtype = _input(input, names[0])
     V.check_reduction(reduction, reductions)
     nt = V.threads(n_threads)
-    t = None if target is None else _target(target, x, broadcast=broadcast)
+    t = None if target is None else _target(target, x, name=names[1], broadcast=broadcast)
     sw = _sample_weight(sample_weight, x.shape)
     w = _multiplier(weight, sw)
     if reduction == "batchmean":
@@ -405,7 +419,7 @@ def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
 
 
 def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return_grad,
-                grad_out, in_dtype, nt, a=0.0):
+                grad_out, in_dtype, nt, a=0.0, c=0.0):
     """Per-element loss summed along ``axis`` (times ``scale``), then reduced."""
     axis = normalize_axis(axis, x.ndim)[0]
     pos_shape = x.shape[:axis] + x.shape[axis + 1:]
@@ -416,7 +430,7 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
     n_pos = int(np.prod(pos_shape, dtype=np.int64))
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
     grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
-    total, loss_out, _ = _run(lid, x, t, None, a, 0.0, 0.0, w, none=reduction == "none",
+    total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
                               grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt)
     if reduction == "none":
         loss = (loss_out.sum(axis=axis) * x.dtype.type(scale)).astype(x.dtype)
@@ -455,8 +469,10 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     t = _target(target, x)
     C = x.shape[-1]
     w = _weight_full(weight, x.shape)
+    # cap = inf: torch's log-sigmoid form gives NaN at infinite logits (0 * inf)
     return _along_axis(_BCE_LOGITS, x, t, -1, reduction, sample_weight, w,
-                       1.0 / C if C else np.nan, return_grad, grad_out, in_dtype, nt)
+                       1.0 / C if C else np.nan, return_grad, grad_out, in_dtype, nt,
+                       c=np.inf)
 
 
 def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None, *,
@@ -539,7 +555,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
     alpha = V.check_scalar(alpha, "alpha", hi=1.0)
     gamma = V.check_scalar(gamma, "gamma", 0.0)
     return _pointwise(_FOCAL, inputs, targets, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, alpha, gamma, 1.0 if alpha >= 0 else 0.0)
+                      grad_out, n_threads, alpha, gamma, 1.0 if alpha >= 0 else 0.0,
+                      names=("inputs", "targets"))
 
 
 # -------------------------------------------------------- binary margin

@@ -25,26 +25,15 @@ E. Per-unit partial sums (BlockOut) are combined in unit order: results are
 
 from cython.parallel cimport prange
 from libc.math cimport log
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memset
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, FL_BAD_LABEL, FL_OK, LAYOUT_ROWS, Layout, PLANE_BLOCK,
+    BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label,
     block_init, combine_blocks, floating, label_t, make_layout, n_blocks,
     planes_max, planes_sumexp, row_dot, row_max, row_sumexp, safe_shift,
     threads_for, unit_start,
 )
-
-
-cdef inline bint bad_label(Py_ssize_t y, Py_ssize_t C) noexcept nogil:
-    return y < 0 or y >= C
-
-
-cdef BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
-    cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))
-    if b == NULL:
-        raise MemoryError("fastloss: cannot allocate reduction buffers")
-    return b
 
 
 # ---------------------------------------------------------------- targets

@@ -22,6 +22,7 @@
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.math cimport INFINITY, isfinite, log
+from libc.stdlib cimport malloc
 
 ctypedef fused floating:
     float
@@ -61,6 +62,19 @@ cdef struct BlockOut:
     double loss         # sum of (weighted) per-element losses
     double weight       # sum of weights: the 'mean' denominator
     Py_ssize_t bad      # first position holding an invalid label, or -1
+
+
+cdef inline bint bad_label(Py_ssize_t y, Py_ssize_t C) noexcept nogil:
+    """A class index outside [0, C)."""
+    return y < 0 or y >= C
+
+
+cdef inline BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
+    """One BlockOut per work unit (freed by the caller)."""
+    cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))
+    if b == NULL:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    return b
 
 
 cdef inline Py_ssize_t n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:

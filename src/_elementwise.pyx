@@ -60,8 +60,8 @@ cpdef enum LossId:
     PSEUDO_HUBER = 5    # a = delta
     BIAS = 6            # x - t
     BCE = 7             # probabilities, log clamped at -100
-    BCE_LOGITS = 8      # aux = pos_weight (or a = constant pos_weight)
-    BCE_LOGITS_CONST = 9  # a = constant target, b = pos_weight
+    BCE_LOGITS = 8      # c = cap (0: finite at +-inf; inf: torch's NaN)
+    BCE_LOGITS_CONST = 9  # a = constant target, b = pos_weight, c = cap
     SOFT_MARGIN = 10
     HINGE = 11          # a = margin
     SQ_HINGE = 12       # a = margin
@@ -71,7 +71,7 @@ cpdef enum LossId:
     JS = 16
     FOCAL = 17          # a = alpha, b = gamma, c = 1 if alpha >= 0
     ENET = 18           # a = l1_ratio (t unused)
-    BCE_LOGITS_PW = 19  # aux = pos_weight per element
+    BCE_LOGITS_PW = 19  # aux = pos_weight per element, c = cap
 
 
 ctypedef struct TMse:
@@ -186,11 +186,14 @@ cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
     return mz + log1p_unit(e, r)
 
 
-cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d) noexcept nogil:
+cdef inline floating bce_logits(floating x, floating y, floating pw, floating cap,
+                                floating* d) noexcept nogil:
     """l = pw y softplus(-x) + (1 - y) softplus(x); dl/dx = (1-y) s(x) - pw y s(-x).
 
-    torch's formula (1-y) x + (1 + (pw-1) y) softplus(-x), regrouped so that
-    a term whose coefficient is 0 is exactly 0: finite at x = +-inf.
+    torch's formula (1-y) x + (1 + (pw-1) y) softplus(-x), regrouped.  A
+    softplus whose coefficient is 0 is first clamped to `cap`: cap = 0 makes
+    that term exactly 0 (finite at x = +-inf, fastloss's BCE-with-logits);
+    cap = inf keeps 0 * inf = NaN (torch's multilabel_soft_margin_loss).
     """
     cdef floating one = 1
     cdef floating ax = fabs_(x)
@@ -203,10 +206,12 @@ cdef inline floating bce_logits(floating x, floating y, floating pw, floating* d
     cdef floating snx = (-x if x < 0 else 0) + lp    # softplus(-x)
     cdef floating a = pw * y
     cdef floating b = one - y
-    cdef floating ta = a * snx
-    cdef floating tb = b * spx
+    cdef floating snc = snx if snx < cap else cap
+    cdef floating spc = spx if spx < cap else cap
+    snx = snx if a != 0 else snc
+    spx = spx if b != 0 else spc
     d[0] = b * sp - a * sn
-    return (0 if a == 0 else ta) + (0 if b == 0 else tb)
+    return a * snx + b * spx
 
 
 cdef inline floating xlogx(floating t) noexcept nogil:
@@ -278,11 +283,11 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         d[0] = (x - t) / s
         return -(t * v + (one - t) * e)
     elif tag_t is TBceLogits:
-        return bce_logits(x, t, <floating>1, d)
+        return bce_logits(x, t, one, c, d)
     elif tag_t is TBceLogitsPw:
-        return bce_logits(x, t, aux, d)
+        return bce_logits(x, t, aux, c, d)
     elif tag_t is TBceLogitsConst:
-        return bce_logits(x, a, b, d)
+        return bce_logits(x, a, b, c, d)
     elif tag_t is TSoftMargin:
         # log(1 + e^{-t x}) = softplus(-t x); derivative -t sigma(-t x)
         v = softplus_sig(-t * x, &s)
@@ -320,7 +325,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         # torchvision: ce (1 - p_t)^gamma alpha_t, with 1 - p_t written as
         # q = sigma(x) (1 - t) + sigma(-x) t (no cancellation) and
         # dq/dx = sigma(x) sigma(-x) (1 - 2t).
-        ce = bce_logits(x, t, <floating>1, &df)       # df = sigma(x) - t
+        ce = bce_logits(x, t, one, <floating>0, &df)       # df = sigma(x) - t
         ad = fabs_(x)
         e = vexp(-ad)
         r = one / (one + e)

@@ -37,7 +37,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, block_init, combine_blocks,
+    BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label,
+    block_init, combine_blocks,
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_max,
     planes_sumexp, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
 )
@@ -51,17 +52,6 @@ cdef enum:
 # Below this sin(theta) the ArcFace derivative d psi / d cos uses this value
 # (sin(theta) -> 0 at cos = +-1, where the true derivative is infinite).
 cdef double ARC_SIN_FLOOR = 1e-4
-
-
-cdef inline bint bad_label(Py_ssize_t y, Py_ssize_t C) noexcept nogil:
-    return y < 0 or y >= C
-
-
-cdef BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
-    cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))
-    if b == NULL:
-        raise MemoryError("fastloss: cannot allocate reduction buffers")
-    return b
 
 
 cdef inline Py_ssize_t rows_per_unit(Py_ssize_t D) noexcept nogil:

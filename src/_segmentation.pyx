@@ -66,7 +66,8 @@ cdef enum:
     MAX_UNITS = 64      # work units per image at most
     CM_BLOCK = 65536    # positions per confusion-matrix unit
     CM_ROWS = 255       # uint8 lane counters flush after this many rows
-    CM_SUB = 8160       # CM_ROWS * 32 codes per sub-chunk
+    CM_LANES = 64       # uint8 counters per code (one AVX-512 vector)
+    CM_SUB = 16320      # CM_ROWS * CM_LANES codes per sub-chunk
     CM_VEC_MAX = 25     # codes counted by compare (C*C) at most
 
 
@@ -88,6 +89,21 @@ cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, i
                  floating* e, double* m, double* s) noexcept nogil:
     """e[c*PLANE_BLOCK + j] = activation of x[c*S + j]; softmax also sets m, s."""
     cdef floating r[PLANE_BLOCK]
+    _probs_raw(x, S, C, nb, act, e, m, s, r)
+    if act == ACT_NONE:
+        _copy_planes(x, S, C, nb, e)
+    elif act == ACT_SOFTMAX:
+        _scale_planes(e, C, nb, r)
+
+
+cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
+                     floating* e, double* m, double* s, floating* r) noexcept nogil:
+    """The activation up to a per-position factor: p[c, j] = e[c*PLANE_BLOCK + j] * r[j].
+
+    softmax: e = exp(x - m) and r = 1/sum_c e (also sets m, s); sigmoid:
+    e = sigmoid(x), r = 1; none: e is left alone (the caller reads x) and
+    r = 1.  p is the same floating product e*r that _probs stores.
+    """
     cdef Py_ssize_t c, j
     cdef floating* ec
     cdef const floating* xc
@@ -98,22 +114,37 @@ cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, i
         planes_sumexp(x, S, 1, C, nb, m, s, e, PLANE_BLOCK)
         for j in range(nb):
             r[j] = <floating>(1.0 / s[j])
-        for c in range(C):
-            ec = e + c * PLANE_BLOCK
-            for j in range(nb):
-                ec[j] = ec[j] * r[j]
-    elif act == ACT_SIGMOID:
+        return
+    for j in range(nb):
+        r[j] = 1
+    if act == ACT_SIGMOID:
         for c in range(C):
             ec = e + c * PLANE_BLOCK
             xc = x + c * S
             for j in range(nb):
                 ec[j] = sigmoid(xc[j])
-    else:
-        for c in range(C):
-            ec = e + c * PLANE_BLOCK
-            xc = x + c * S
-            for j in range(nb):
-                ec[j] = xc[j]
+
+
+cdef inline void _copy_planes(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb,
+                              floating* e) noexcept nogil:
+    cdef Py_ssize_t c, j
+    cdef floating* ec
+    cdef const floating* xc
+    for c in range(C):
+        ec = e + c * PLANE_BLOCK
+        xc = x + c * S
+        for j in range(nb):
+            ec[j] = xc[j]
+
+
+cdef inline void _scale_planes(floating* e, Py_ssize_t C, Py_ssize_t nb,
+                               const floating* r) noexcept nogil:
+    cdef Py_ssize_t c, j
+    cdef floating* ec
+    for c in range(C):
+        ec = e + c * PLANE_BLOCK
+        for j in range(nb):
+            ec[j] = ec[j] * r[j]
 
 
 cdef Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr, Py_ssize_t ignore,
@@ -170,16 +201,47 @@ cdef inline void _vadd_sq(double* a, const floating* p, Py_ssize_t nb) noexcept 
         a[j] += pv * pv
 
 
-cdef inline void _vadd_label(double* aI, int* cnt, const floating* p, const int* yy,
-                             int cls, Py_ssize_t nb) noexcept nogil:
-    """aI[j] += p[j] where yy[j] == cls; cnt[j] += (yy[j] == cls)."""
+cdef inline void _vadd_label(double* aP, double* aI, int* cnt, const floating* e,
+                             const floating* rv, const int* yy, int cls,
+                             Py_ssize_t nb) noexcept nogil:
+    """With p = e rv: aP[j] += p, aI[j] += p where yy[j] == cls, cnt[j] += (yy[j] == cls)."""
+    cdef Py_ssize_t j
+    cdef double pv
+    cdef bint sel
+    for j in range(nb):
+        pv = e[j] * rv[j]
+        sel = yy[j] == cls
+        aP[j] += pv
+        aI[j] += pv if sel else 0.0
+        cnt[j] += sel
+
+
+cdef inline void _vadd_label_ce(double* aP, double* aI, int* cnt, double* A, double* D,
+                                const floating* e, const floating* rv, const int* yy,
+                                int cls, const floating* x, double wc,
+                                Py_ssize_t nb) noexcept nogil:
+    """_vadd_label, plus A[j] += wc, D[j] += wc x[j] where yy[j] == cls."""
+    cdef Py_ssize_t j
+    cdef double pv
+    cdef bint sel
+    for j in range(nb):
+        pv = e[j] * rv[j]
+        sel = yy[j] == cls
+        aP[j] += pv
+        aI[j] += pv if sel else 0.0
+        cnt[j] += sel
+        A[j] += wc if sel else 0.0
+        D[j] += wc * x[j] if sel else 0.0
+
+
+cdef inline void _vadd_sq_scaled(double* a, const floating* e, const floating* rv,
+                                 Py_ssize_t nb) noexcept nogil:
+    """a[j] += (e[j] rv[j])^2 (in double)."""
     cdef Py_ssize_t j
     cdef double pv
     for j in range(nb):
-        pv = p[j]
-        aI[j] += pv if yy[j] == cls else 0.0
-    for j in range(nb):
-        cnt[j] += yy[j] == cls
+        pv = e[j] * rv[j]
+        a[j] += pv * pv
 
 
 cdef inline void _vadd_soft(double* aI, double* aG, double* aG2, const floating* p,
@@ -239,6 +301,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     cdef double D[PLANE_BLOCK]
     cdef floating gb[PLANE_BLOCK]
     cdef floating vm[PLANE_BLOCK]
+    cdef floating rv[PLANE_BLOCK]
     cdef int yy[PLANE_BLOCK]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
@@ -262,53 +325,55 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     while j0 < j1:
         nb = j1 - j0 if j1 - j0 < PLANE_BLOCK else PLANE_BLOCK
         base = n * C * S + j0
-        _probs(x + base, S, C, nb, act, e, m, s)
         if labels:
             b = _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
             if b >= 0 and bad[0] < 0:
                 bad[0] = n * S + j0 + b
-            if has_ignore and mode == MODE_OVERLAP:
-                # v p: ignored positions drop out of every overlap sum
-                for c in range(C):
-                    pc = e + c * PB
-                    for j in range(nb):
-                        pc[j] = pc[j] * vm[j]
         if do_ce:
             for j in range(nb):
                 A[j] = 0.0
                 D[j] = 0.0
-        for c in range(C):
-            pc = e + c * PB
-            cls = <int>(c + off)
-            if labels:
-                gc = NULL
-            else:
-                gc = soft + base + c * S
-            if mode == MODE_OVERLAP:
-                _vadd(wk + (1 * C + c) * PB, pc, nb)
-                if squared:
-                    _vadd_sq(wk + (2 * C + c) * PB, pc, nb)
-                if labels:
-                    _vadd_label(wk + c * PB, cnt + c * PB, pc, yy, cls, nb)
+        if labels and mode == MODE_OVERLAP:
+            # hot path: p = e * rv read once per class; g = (label == class)
+            _probs_raw(x + base, S, C, nb, act, e, m, s, rv)
+            if has_ignore:
+                # v p: ignored positions drop out of every overlap sum
+                for j in range(nb):
+                    rv[j] = rv[j] * vm[j]
+            for c in range(C):
+                pc = e + c * PB if act != ACT_NONE else <floating*>(x + base + c * S)
+                cls = <int>(c + off)
+                if do_ce:
+                    _vadd_label_ce(wk + (1 * C + c) * PB, wk + c * PB, cnt + c * PB, A, D,
+                                   pc, rv, yy, cls, x + base + c * S,
+                                   cw[c] if cw != NULL else 1.0, nb)
                 else:
-                    _vadd_soft(wk + c * PB, wk + (3 * C + c) * PB, wk + (4 * C + c) * PB,
-                               pc, gc, nb)
-            else:
+                    _vadd_label(wk + (1 * C + c) * PB, wk + c * PB, cnt + c * PB,
+                                pc, rv, yy, cls, nb)
+                if squared:
+                    _vadd_sq_scaled(wk + (2 * C + c) * PB, pc, rv, nb)
+        else:
+            _probs(x + base, S, C, nb, act, e, m, s)
+            for c in range(C):
+                pc = e + c * PB
+                cls = <int>(c + off)
                 if labels:
                     _gmask(yy, cls, nb, gb)
                     gc = gb
-                _vadd_sens(wk + c * PB, wk + (1 * C + c) * PB, wk + (2 * C + c) * PB,
-                           wk + (3 * C + c) * PB, wk + (4 * C + c) * PB, pc, gc, vm, nb)
-            if do_ce:
-                xc = x + base + c * S
-                wc = cw[c] if cw != NULL else 1.0
-                if labels:
-                    # one class per position: A = w_y, D = w_y x_y exactly
-                    for j in range(nb):
-                        A[j] += wc if yy[j] == cls else 0.0
-                    for j in range(nb):
-                        D[j] += wc * xc[j] if yy[j] == cls else 0.0
                 else:
+                    gc = soft + base + c * S
+                if mode == MODE_OVERLAP:
+                    _vadd(wk + (1 * C + c) * PB, pc, nb)
+                    if squared:
+                        _vadd_sq(wk + (2 * C + c) * PB, pc, nb)
+                    _vadd_soft(wk + c * PB, wk + (3 * C + c) * PB, wk + (4 * C + c) * PB,
+                               pc, gc, nb)
+                else:
+                    _vadd_sens(wk + c * PB, wk + (1 * C + c) * PB, wk + (2 * C + c) * PB,
+                               wk + (3 * C + c) * PB, wk + (4 * C + c) * PB, pc, gc, vm, nb)
+                if do_ce:
+                    xc = x + base + c * S
+                    wc = cw[c] if cw != NULL else 1.0
                     for j in range(nb):
                         A[j] += wc * gc[j]
                         D[j] += wc * gc[j] * xc[j]
@@ -538,25 +603,51 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
 
 # ------------------------------------------------------- confusion matrix
 
+cdef inline int _cm_shift(Py_ssize_t C) noexcept nogil:
+    """Bits of a class index in a code: codes are (t << sh) | p, < 255 for C <= 15."""
+    cdef int sh = 0
+    while (1 << sh) < C:
+        sh += 1
+    return sh
+
+
 cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
                           Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
                           uint8_t* code) noexcept nogil:
-    """code[i] = t*C + p (255 where the target is ignored); C*C < 255.
+    """code[i] = (t << sh) | p (255 where the target is ignored); C <= 15.
 
     Returns the first position with a pred or target outside [0, C), or -1.
+    Two uint8 maps use byte arithmetic throughout (64 positions per
+    AVX-512 vector); other widths compare in their own width.
     """
     cdef Py_ssize_t i
     cdef long long tv, pv
     cdef int ti, pi, Ci = <int>C
+    cdef int sh = _cm_shift(C)
     cdef bint ig, ok
     cdef int anybad = 0
-    if label_t is int64_t or label2_t is int64_t or label_t is int32_t or label2_t is int32_t:
+    cdef uint8_t t8, p8, C8 = <uint8_t>C, ig8, bad8 = 0, use_ig = 0
+    if label_t is uint8_t and label2_t is uint8_t:
+        # ignore_index outside [0, 255] never matches a uint8 target
+        if has_ignore and ignore >= 0 and ignore <= 255:
+            use_ig = 0xFF
+            ig8 = <uint8_t>ignore
+        else:
+            ig8 = 0
+        for i in range(m):
+            t8 = tg[i]
+            p8 = pr[i]
+            # masks: 0xFF where true
+            code[i] = <uint8_t>((t8 << sh) | p8) if (t8 < C8 and p8 < C8 and not (use_ig and t8 == ig8)) else 255
+            bad8 |= 1 if ((t8 >= C8 or p8 >= C8) and not (use_ig and t8 == ig8)) else 0
+        anybad = bad8
+    elif label_t is int64_t or label2_t is int64_t or label_t is int32_t or label2_t is int32_t:
         for i in range(m):
             tv = <long long>tg[i]
             pv = <long long>pr[i]
             ig = has_ignore and tv == ignore
             ok = tv >= 0 and tv < C and pv >= 0 and pv < C
-            code[i] = <uint8_t>(tv * C + pv) if (ok and not ig) else 255
+            code[i] = <uint8_t>((tv << sh) | pv) if (ok and not ig) else 255
             anybad |= (not ok) and (not ig)
     else:
         for i in range(m):
@@ -564,7 +655,7 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
             pi = <int>pr[i]
             ig = has_ignore and ti == ignore
             ok = ti >= 0 and ti < Ci and pi >= 0 and pi < Ci
-            code[i] = <uint8_t>(ti * Ci + pi) if (ok and not ig) else 255
+            code[i] = <uint8_t>((ti << sh) | pi) if (ok and not ig) else 255
             anybad |= (not ok) and (not ig)
     if not anybad:
         return -1
@@ -576,19 +667,33 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
     return -1
 
 
+cdef inline void _cm_count(const uint8_t* code, Py_ssize_t rows, uint8_t k,
+                           uint8_t* acc) noexcept nogil:
+    """acc[i] = #{r < rows: code[r*CM_LANES + i] == k}; rows <= 255."""
+    cdef Py_ssize_t r, i
+    cdef const uint8_t* cr
+    for i in range(CM_LANES):
+        acc[i] = 0
+    for r in range(rows):
+        cr = code + r * CM_LANES
+        for i in range(CM_LANES):
+            acc[i] = acc[i] + (cr[i] == k)
+
+
 cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize_t nu,
                    Py_ssize_t u, Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
                    bint per_image, int64_t* cm, Py_ssize_t* bad) noexcept nogil:
     cdef uint8_t code[CM_SUB]
-    cdef uint8_t acc[32]
+    cdef uint8_t acc[CM_LANES]
     cdef int64_t hist[256]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t i0 = n * S + (u - n * nu) * CM_BLOCK
     cdef Py_ssize_t i1 = n * S + S
-    cdef Py_ssize_t m, i, r, rows, k, b, K = C * C
+    cdef Py_ssize_t m, i, rows, b, t, q, K = C * C
+    cdef int sh = _cm_shift(C)
     cdef int64_t* out = cm + (n * K if per_image else 0)
     cdef long long tv, pv
-    cdef uint8_t kk
+    cdef int64_t tot
     if i0 + CM_BLOCK < i1:
         i1 = i0 + CM_BLOCK
     if C > 15:
@@ -609,25 +714,25 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
         b = _cm_codes(pr + i0, tg + i0, m, C, ignore, has_ignore, code)
         if b >= 0 and bad[0] < 0:
             bad[0] = i0 + b
-        rows = n_blocks(m, 32)
-        for i in range(m, rows * 32):
+        rows = n_blocks(m, CM_LANES)
+        for i in range(m, rows * CM_LANES):
             code[i] = 255
         if K <= CM_VEC_MAX:
-            for k in range(K):
-                kk = <uint8_t>k
-                for i in range(32):
-                    acc[i] = 0
-                for r in range(rows):
-                    for i in range(32):
-                        acc[i] = acc[i] + (code[r * 32 + i] == kk)
-                for i in range(32):
-                    out[k] += acc[i]
+            # byte-wise compare per code: CM_LANES uint8 counters, <= 255 rows
+            for t in range(C):
+                for q in range(C):
+                    _cm_count(code, rows, <uint8_t>((t << sh) | q), acc)
+                    tot = 0
+                    for i in range(CM_LANES):
+                        tot += acc[i]
+                    out[t * C + q] += tot
         else:
             memset(hist, 0, 256 * sizeof(int64_t))
             for i in range(m):
                 hist[code[i]] += 1
-            for k in range(K):
-                out[k] += hist[k]
+            for t in range(C):
+                for q in range(C):
+                    out[t * C + q] += hist[(t << sh) | q]
         i0 += m
 
 

@@ -107,6 +107,18 @@ def test_soft_dice_ignore_weights_and_soft_targets(data):
            fastloss.dice_loss(x, t, activation="sigmoid"))
 
 
+def test_dice_accumulator_from_dask(data):
+    x, y, _, sw = data
+    X, Y, SW = _dask(x, y, (4, 4, 5, 3), sw)
+    lazy = fd.dice_accumulator(X, Y, ce=True, sample_weight=SW)
+    acc = lazy.compute()
+    _close(acc.result("dice_ce_loss"), fastloss.dice_ce_loss(x, y, batch=True, sample_weight=sw))
+    _close(acc.per_class("jaccard_loss"), fastloss.jaccard_loss(x, y, batch=True,
+                                                                reduction="none"))
+    with pytest.raises(ValueError, match="ce=True needs activation='softmax'"):
+        fd.dice_accumulator(X, Y, ce=True, activation="sigmoid")
+
+
 @pytest.mark.parametrize("chunks", [(6, 12, 10), (1, 5, 3), (4, 12, 1)])
 def test_hard_metrics_bit_identical(data, chunks):
     _, y, pred, _ = data

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the to
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
-SHAPES = [(), (7,), (2, 3, 4), (5, 10), (0,)]
+# shapes of torch's own loss tests (common_nn / module_db: scalar, (10,) no-batch,
+# (2, 3, 4), (5, 10), (15, 10), (5, 5), (10, 10)) plus an empty array
+SHAPES = [(), (7,), (2, 3, 4), (5, 10), (15, 10), (5, 5), (10, 10), (0,)]
 
 
 def _rng(seed=0):
@@ -100,7 +102,7 @@ def _torch_focal(x, t, alpha, gamma, reduction):
 
 
 def _tol(dtype):
-    return dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    return {"rtol": 2e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -128,7 +130,7 @@ def test_vs_reference(name, dtype, reduction):
 def test_check_grad(name, reduction):
     fn, _, make, kw, _ = CASES[name]
     x, t = make(_rng(2), (3, 4), np.float64)
-    if name.startswith("hinge") or name == "sq_hinge" or name == "l1" or name.startswith("smooth"):
+    if name.startswith(("hinge", "smooth")) or name == "sq_hinge" or name == "l1":
         # keep finite differences away from the kinks
         x = x + 0.05 * np.sign(x)
     check_grad(fn, x, t, reduction=reduction, **kw)
@@ -146,7 +148,7 @@ def test_vs_torch(name, dtype):
             out = tf(X, T, reduction)
             out.sum().backward()
             loss, grad = fn(x, t, reduction=reduction, return_grad=True, **kw)
-            tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-6, atol=1e-12)
+            tol = {"rtol": 1e-4, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-6, "atol": 1e-12}
             np.testing.assert_allclose(loss, out.detach().numpy(), **tol)
             np.testing.assert_allclose(grad, X.grad.numpy(), **tol)
             assert grad.dtype == dtype and grad.shape == x.shape
@@ -247,7 +249,7 @@ def test_focal_gradient_finite(gamma):
     x = np.array([-1e4, -50.0, -20.0, 0.0, 20.0, 50.0, 1e4, np.inf, -np.inf])
     for y in (0.0, 1.0):
         for dt in DTYPES:
-            loss, g = fastloss.sigmoid_focal_loss(x.astype(dt), np.full(x.shape, y, dt),
+            _loss, g = fastloss.sigmoid_focal_loss(x.astype(dt), np.full(x.shape, y, dt),
                                                   gamma=gamma, return_grad=True)
             assert np.all(np.isfinite(g)), (gamma, y, dt, g)
     xs = np.linspace(-6, 6, 13)
@@ -266,7 +268,7 @@ def test_bce_weights_vs_torch(dtype):
     x, t = logit_pair(rng, (4, 3, 5), dtype)
     w = rng.uniform(0.5, 2, (5,)).astype(dtype)
     pw = rng.uniform(0.5, 3, (5,)).astype(dtype)
-    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-9)
+    tol = {"rtol": 1e-4, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-9}
     for reduction in REDUCTIONS:
         X = torch.tensor(x, requires_grad=True)
         out = F.binary_cross_entropy_with_logits(X, torch.tensor(t), weight=torch.tensor(w),
@@ -296,7 +298,7 @@ def test_multilabel_soft_margin_vs_torch(shape, dtype):
     x = (rng.standard_normal(shape) * 2).astype(dtype)
     t = (rng.random(shape) < 0.4).astype(dtype)
     w = rng.uniform(0.5, 2, shape[-1]).astype(dtype)
-    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-9)
+    tol = {"rtol": 1e-4, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-9}
     for weight in (None, w):
         for reduction in REDUCTIONS:
             X = torch.tensor(x, requires_grad=True)
@@ -352,6 +354,10 @@ def test_js_div(axis):
     np.testing.assert_allclose(got, ref.js_div(p, q, axis=axis, reduction="none"), rtol=1e-12)
     np.testing.assert_allclose(fastloss.js_div(p, q, axis=axis), got.mean(), rtol=1e-12)
     check_grad(fastloss.js_div, p, q, axis=axis, reduction="sum")
+    sw = rng.uniform(0.5, 2, got.shape)
+    np.testing.assert_allclose(fastloss.js_div(p, q, axis=axis, sample_weight=sw),
+                               ref.js_div(p, q, axis=axis, sample_weight=sw), rtol=1e-12)
+    check_grad(fastloss.js_div, p, q, axis=axis, sample_weight=sw)
     np.testing.assert_allclose(fastloss.js_div(p.astype(np.float32), q.astype(np.float32), axis=axis),
                                got.mean(), rtol=1e-5)
 
@@ -373,7 +379,8 @@ def test_penalties():
         tv.backward()
         np.testing.assert_allclose(ga, A.grad.numpy(), rtol=1e-12)
         np.testing.assert_allclose(gb, B.grad.numpy(), rtol=1e-6)
-        check_grad(lambda x, y, **k: fn(x, y, **k, **kw), a, b.astype(np.float64), wrt=(0, 1))
+        check_grad(lambda x, y, fn=fn, kw=kw, **k: fn(x, y, **k, **kw), a, b.astype(np.float64),
+                   wrt=(0, 1))
     assert fastloss.l1_penalty(np.array([np.inf])) == np.inf
     assert fastloss.l2_penalty(np.array([np.inf])) == np.inf
     assert fastloss.l1_penalty() == 0.0
@@ -418,6 +425,8 @@ def test_dtypes_and_outputs():
     ro.flags.writeable = False
     assert fastloss.mse_loss(ro, ro) == 0.0
     assert fastloss.mse_loss(np.empty(0), np.empty(0), reduction="sum") == 0.0
+    loss, g = fastloss.mse_loss(np.empty((0, 3)), np.empty((0, 3)), return_grad=True)
+    assert np.isnan(loss) and g.shape == (0, 3)
 
 
 def test_errors():

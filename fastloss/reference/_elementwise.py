@@ -3,13 +3,27 @@
 import numpy as np
 
 __all__ = [
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "log_cosh_loss",
-    "pseudo_huber_loss", "mean_bias_error",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "soft_margin_loss",
-    "multilabel_soft_margin_loss", "kl_div", "js_div", "sigmoid_focal_loss",
-    "hinge_loss", "exponential_loss",
-    "l1_penalty", "l2_penalty", "elastic_net_penalty",
-    "gan_discriminator_loss", "gan_generator_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "elastic_net_penalty",
+    "exponential_loss",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+    "hinge_loss",
+    "huber_loss",
+    "js_div",
+    "kl_div",
+    "l1_loss",
+    "l1_penalty",
+    "l2_penalty",
+    "log_cosh_loss",
+    "mean_bias_error",
+    "mse_loss",
+    "multilabel_soft_margin_loss",
+    "pseudo_huber_loss",
+    "sigmoid_focal_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
 ]
 
 
