@@ -81,14 +81,14 @@ def _raise_bad(t_flat, bad, C, ignore_index=None, name="target"):
 
 
 def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_out,
-                     n_threads):
-    """Common checks of the (N, C) class-score losses."""
-    x = V.as_float(input, "input")
+                     n_threads, name="input"):
+    """Common checks of the (N, C) class-score losses (``name``: the score argument)."""
+    x = V.as_float(input, name)
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
-    x2, unbatched = _rows(x, "input")
+    x2, unbatched = _rows(x, name)
     if x2.shape[1] == 0:
-        raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
+        raise ValueError(f"{name} must have at least one class (axis 1), got shape {x.shape}")
     t = _row_labels(target, x2.shape[0], unbatched)
     sw, sw_arr = _sw(sample_weight, x2.shape[0], unbatched)
     grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
@@ -583,7 +583,7 @@ _MARGIN_KIND = {"cosface": 0, "arcface": 1, "sphereface": 2}
 def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_weight,
                     return_grad, grad_out, n_threads):
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows_call(
-        cosine, target, reduction, sample_weight, return_grad, grad_out, n_threads)
+        cosine, target, reduction, sample_weight, return_grad, grad_out, n_threads, "cosine")
     C = x2.shape[1]
     total, denom, bad = _k.margin_softmax(
         x2, t, _MARGIN_KIND[kind], s, m, bool(easy_margin), sw_arr, loss_out, g_arr,

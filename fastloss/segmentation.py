@@ -43,7 +43,8 @@ class _Prep:
     """Validated inputs of one call, viewed as (N, C, S) / (N, S)."""
 
 
-def _prepare(input, target, activation, ignore_index, n_threads, reduction, allowed=V.REDUCTIONS):
+def _prepare(input, target, activation, ignore_index, n_threads, reduction, allowed=V.REDUCTIONS,
+             grad_out=None):
     p = _Prep()
     p.in_dtype = np.asarray(input).dtype
     x = V.as_float(input, "input")
@@ -100,6 +101,10 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
         p.tflat = lab.reshape(-1)
     # a single channel with a label map is a binary mask: g = (label == 1)
     p.off = 1 if (C == 1 and p.tflat is not None) else 0
+    p.grad_out = None
+    if grad_out is not None:
+        gdt = np.float16 if p.in_dtype == np.float16 else x.dtype
+        p.grad_out = V.check_out(grad_out, x.shape, gdt, "grad_out")
     return p
 
 
@@ -118,7 +123,8 @@ def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
 
 
 def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
-    g = np.empty(p.x.shape, dtype=p.x.dtype)
+    direct = p.grad_out is not None and p.grad_out.dtype == p.x.dtype
+    g = p.grad_out if direct else np.empty(p.x.shape, dtype=p.x.dtype)
     _k.seg_grad(
         p.x3, p.lab, p.soft, p.act, mode, p.off,
         0 if p.ignore is None else p.ignore, p.ignore is not None,
@@ -127,6 +133,9 @@ def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
         _EMPTY if cw is None else cw, _EMPTY if sw is None else sw,
         g.reshape(p.N, p.C, p.S), p.nt,
     )
+    if p.grad_out is not None and not direct:
+        p.grad_out[...] = g
+        return p.grad_out
     if p.in_dtype == np.float16:
         g = g.astype(np.float16)
     return g
@@ -200,8 +209,9 @@ def _overlap_terms(I, P, P2, G, G2, squared, jaccard, snr, sdr):
 
 def _dice_family(input, target, jaccard, activation, include_background, squared_pred,
                  smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
-                 return_grad, n_threads):
-    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+                 return_grad, n_threads, grad_out=None):
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
+                 grad_out=grad_out if return_grad else None)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
@@ -253,6 +263,9 @@ _COMMON_DOC = """
         ``batch=True`` (C' = classes used).
     return_grad : bool
         Also return d(loss)/d(input) (for ``'none'``, of the sum).
+    grad_out : ndarray, optional
+        C-contiguous buffer of ``input``'s shape and float dtype that
+        receives the gradient (with ``return_grad=True``); it is returned.
     n_threads : int, optional
 
     Returns
@@ -278,7 +291,7 @@ def _with_common(f):
 def dice_loss(input, target, *, activation="softmax", include_background=True,
               squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
               weight=None, ignore_index=None, reduction="mean", return_grad=False,
-              n_threads=None):
+              grad_out=None, n_threads=None):
     r"""Soft Dice loss over (N, C, *spatial) predictions.
 
     Per image and class (or per class with ``batch=True``)
@@ -306,14 +319,14 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
     """
     return _dice_family(input, target, False, activation, include_background, squared_pred,
                         smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
-                        return_grad, n_threads)
+                        return_grad, n_threads, grad_out)
 
 
 @_with_common
 def jaccard_loss(input, target, *, activation="softmax", include_background=True,
                  squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                  weight=None, ignore_index=None, reduction="mean", return_grad=False,
-                 n_threads=None):
+                 grad_out=None, n_threads=None):
     r"""Soft Jaccard (IoU) loss, MONAI's ``DiceLoss(jaccard=True)``.
 
     .. math:: \ell = 1 - \frac{2 \sum p g + s_{nr}}
@@ -331,14 +344,16 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
     """
     return _dice_family(input, target, True, activation, include_background, squared_pred,
                         smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
-                        return_grad, n_threads)
+                        return_grad, n_threads, grad_out)
 
 
 # ------------------------------------------------------------------ Tversky
 
 def _tversky(input, target, alpha, beta, gamma, activation, include_background, smooth_nr,
-             smooth_dr, batch, weight, ignore_index, reduction, return_grad, n_threads):
-    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+             smooth_dr, batch, weight, ignore_index, reduction, return_grad, n_threads,
+             grad_out=None):
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
+                 grad_out=grad_out if return_grad else None)
     alpha = V.check_scalar(alpha, "alpha", 0.0)
     beta = V.check_scalar(beta, "beta", 0.0)
     if gamma is not None:
@@ -372,7 +387,7 @@ def _tversky(input, target, alpha, beta, gamma, activation, include_background, 
 def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
                  include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                  weight=None, ignore_index=None, reduction="mean", return_grad=False,
-                 n_threads=None):
+                 grad_out=None, n_threads=None):
     r"""Tversky loss, MONAI's ``TverskyLoss``.
 
     .. math:: \ell = 1 - \frac{TP + s_{nr}}{TP + \alpha FP + \beta FN + s_{dr}},
@@ -393,14 +408,14 @@ def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
     """
     return _tversky(input, target, alpha, beta, None, activation, include_background,
                     smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
-                    return_grad, n_threads)
+                    return_grad, n_threads, grad_out)
 
 
 @_with_common
 def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
                        activation="softmax", include_background=True, smooth_nr=1e-5,
                        smooth_dr=1e-5, batch=False, weight=None, ignore_index=None,
-                       reduction="mean", return_grad=False, n_threads=None):
+                       reduction="mean", return_grad=False, grad_out=None, n_threads=None):
     r"""Focal Tversky loss: the Tversky loss of each class raised to ``gamma``.
 
     .. math:: \ell = \Big(1 - \frac{TP + s_{nr}}{TP + \alpha FP + \beta FN + s_{dr}}\Big)^{\gamma}
@@ -420,7 +435,7 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
     """
     return _tversky(input, target, alpha, beta, gamma, activation, include_background,
                     smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
-                    return_grad, n_threads)
+                    return_grad, n_threads, grad_out)
 
 
 # ---------------------------------------------------------- generalized Dice
@@ -429,7 +444,7 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
 def generalized_dice_loss(input, target, *, w_type="square", activation="softmax",
                           include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
                           batch=False, ignore_index=None, reduction="mean",
-                          return_grad=False, n_threads=None):
+                          return_grad=False, grad_out=None, n_threads=None):
     r"""Generalized Dice loss (Sudre et al. 2017), MONAI's ``GeneralizedDiceLoss``.
 
     Per image (or once with ``batch=True``)
@@ -454,7 +469,8 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     """
     if w_type not in ("square", "simple", "uniform"):
         raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
-    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
+                 grad_out=grad_out if return_grad else None)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     st, _ = _stats(p, _OVERLAP)
@@ -489,7 +505,8 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
 def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
                                  include_background=True, smooth_nr=0.0, smooth_dr=1e-5,
                                  batch=False, weight=None, ignore_index=None,
-                                 reduction="mean", return_grad=False, n_threads=None):
+                                 reduction="mean", return_grad=False, grad_out=None,
+                                 n_threads=None):
     r"""Sensitivity-specificity loss (Brosch et al. 2015), per class.
 
     .. math:: \ell = r \frac{\sum (g - p)^2 g + s_{nr}}{\sum g + s_{dr}}
@@ -508,7 +525,8 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     ...                                                   smooth_dr=0)), 6)
     0.25
     """
-    p = _prepare(input, target, activation, ignore_index, n_threads, reduction)
+    p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
+                 grad_out=grad_out if return_grad else None)
     r = V.check_scalar(r, "r", 0.0, 1.0)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
@@ -534,7 +552,7 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
 def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
                  squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
                  batch=False, weight=None, ignore_index=None, sample_weight=None,
-                 reduction="mean", return_grad=False, n_threads=None):
+                 reduction="mean", return_grad=False, grad_out=None, n_threads=None):
     r"""Dice (softmax) + cross-entropy of logits, MONAI's ``DiceCELoss(softmax=True)``.
 
     .. math:: L = \lambda_{dice} L_{dice} + \lambda_{ce} L_{ce}
@@ -560,6 +578,9 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
         s_i w_{y_i}` (probability targets: :math:`/ \sum s_i`).
     reduction : {'mean', 'sum'}
         Applied to both terms (MONAI rejects 'none' too).
+    grad_out : ndarray, optional
+        C-contiguous buffer of ``input``'s shape and float dtype that
+        receives the gradient (with ``return_grad=True``); it is returned.
 
     Other parameters as :func:`dice_loss` (C >= 2).
 
@@ -581,7 +602,7 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     1.193147
     """
     p = _prepare(input, target, "softmax", ignore_index, n_threads, reduction,
-                 allowed=("mean", "sum"))
+                 allowed=("mean", "sum"), grad_out=grad_out if return_grad else None)
     lambda_dice = V.check_scalar(lambda_dice, "lambda_dice", 0.0)
     lambda_ce = V.check_scalar(lambda_ce, "lambda_ce", 0.0)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)

@@ -8,6 +8,8 @@ A. One formula serves every cross-entropy variant.  With per-class target
    a_c = (1 - eps) w_y [c == y] + (eps / C) w_c (label smoothing eps, class
    weights w); probability targets use a_c = w_c ((1 - eps) t_c + eps / C).
    These are torch's definitions, written once.
+   The row max is used as is (no scipy-style replacement of an infinite
+   max), so a +inf or all -inf row gives NaN, as torch's log_softmax does.
 B. Loss and gradient come out of one pass: the exponentials are written into
    the gradient buffer while they are summed, then rescaled in cache.  The
    gradient is multiplied by `gscale` (1/denominator for 'mean', found
@@ -31,7 +33,7 @@ from libc.string cimport memset
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label,
     block_init, combine_blocks, floating, label_t, make_layout, n_blocks,
-    planes_max, planes_sumexp, row_dot, row_max, row_sumexp, safe_shift,
+    planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
 )
 
@@ -114,7 +116,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                 if gr != NULL:
                     memset(gr, 0, C * sizeof(floating))
                 continue
-            mx = safe_shift(row_max(xr, C))
+            mx = row_max(xr, C)
             sm = row_sumexp(xr, C, mx, gr)
             lse = mx + log(sm)
             wy = w[y] if w != NULL else 1.0
@@ -143,8 +145,6 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
 
     # planes: nb positions, value (c, j) at base + c*cs + j*ps
     planes_max(x + base, L.cs, L.ps, C, nb, m)
-    for j in range(nb):
-        m[j] = safe_shift(m[j])
     planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
                   g + base if g != NULL else NULL, L.cs)
     if eps > 0:
@@ -259,7 +259,7 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
             xr = x + base + r * C
             tr = t + base + r * C
             gr = g + base + r * C if g != NULL else NULL
-            mx = safe_shift(row_max(xr, C))
+            mx = row_max(xr, C)
             sm = row_sumexp(xr, C, mx, gr)
             lse = mx + log(sm)
             _soft_row_stats(xr, tr, w, keep, epc, C, &A[0], &D[0])
@@ -279,7 +279,6 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
 
     planes_max(x + base, L.cs, L.ps, C, nb, m)
     for j in range(nb):
-        m[j] = safe_shift(m[j])
         A[j] = 0.0
         D[j] = 0.0
     planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,

@@ -139,16 +139,18 @@ cdef inline floating log1pexp(floating x) noexcept nogil:
     The form of sklearn's `log1pexp` without its cutoffs: exp(-|x|) <= 1
     never overflows, and log1p keeps the small-tail accuracy.
     """
+    cdef floating zero = 0
     cdef floating ax = x if x >= 0 else -x
-    cdef floating mx = x if x >= 0 else 0
+    cdef floating mx = x if x >= 0 else zero
     return mx + vlog1p(vexp(-ax))
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:
     """1 / (1 + exp(-x)) via exp(-|x|): no overflow for any x, exact at +-inf."""
+    cdef floating one = 1
     cdef floating ax = x if x >= 0 else -x
     cdef floating e = vexp(-ax)
-    cdef floating r = 1 / (1 + e)
+    cdef floating r = one / (one + e)   # typed 1: no double arithmetic for float
     return r if x >= 0 else e * r
 
 

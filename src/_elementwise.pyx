@@ -39,7 +39,7 @@ F. Domain checks (probabilities in [0, 1], labels in {-1, +1}) are counted
 """
 
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport INFINITY, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _common cimport (
@@ -265,8 +265,9 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         dad = dd if dd >= 0 else -dd
         dr = dad / <double>a
         ds = sqrt(1 + dr * dr)
-        d[0] = <floating>(dd / ds)
-        return <floating>(<double>a * dad * (dr / (ds + 1)))
+        # |r| so large that r^2 overflows (or infinite): the ratios tend to 1
+        d[0] = <floating>((1.0 if dd >= 0 else -1.0) if ds == INFINITY else dd / ds)
+        return <floating>(<double>a * dad * (1.0 if ds == INFINITY else dr / (ds + 1)))
     elif tag_t is TBias:
         d[0] = 1
         return x - t

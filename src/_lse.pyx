@@ -37,7 +37,10 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
     if L.kind == LAYOUT_ROWS:
         for r in range(nb):
             xr = x + base + r * L.C
-            mx = safe_shift(row_max(xr, L.C))
+            # softmax keeps an infinite max (a +inf or all -inf row is NaN, as
+            # in scipy.special.softmax and torch); lse and log_softmax shift by 0
+            mx = row_max(xr, L.C)
+            mx = mx if mode == 1 else safe_shift(mx)
             if mode == 0:
                 out[pos + r] = <floating>(mx + log(row_sumexp(xr, L.C, mx, NULL)))
             elif mode == 1:
@@ -52,8 +55,9 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                     orow[c] = xr[c] - sh
         return
     planes_max(x + base, L.cs, L.ps, L.C, nb, m)
-    for j in range(nb):
-        m[j] = safe_shift(m[j])
+    if mode != 1:
+        for j in range(nb):
+            m[j] = safe_shift(m[j])
     if mode == 0:
         planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
         for j in range(nb):

@@ -368,8 +368,8 @@ cdef inline double margin_psi(int kind, double c, int im, double m, double cosm,
     if kind == MARGIN_COSFACE:
         d[0] = 1.0
         return c - m
-    cc = c if c < 1.0 else 1.0
-    cc = cc if cc > -1.0 else -1.0
+    cc = 1.0 if c > 1.0 else c          # NaN passes through both clips
+    cc = -1.0 if cc < -1.0 else cc
     if kind == MARGIN_ARCFACE:
         if (easy and not (c > 0)) or (not easy and not (c > th)):
             d[0] = 1.0
@@ -778,10 +778,10 @@ cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_
         else:
             d = sqrt(S)
             h = margin - d
-            h = h if h > 0 else 0.0
+            h = h if not (h <= 0) else 0.0   # NaN propagates, as torch's clamp
             l = 0.5 * h * h
             # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
-            f = -h / d if d > 0 else 0.0
+            f = -h / d if not (d <= 0) else 0.0
         l *= swj
         if loss_out != NULL:
             loss_out[i] = <floating>l

@@ -9,16 +9,24 @@ A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
    p is the activation of the logits (softmax over C, sigmoid, or none),
    g the target (label map compared with the class, or a soft mask), v the
    ignore mask (0 where the label is ignore_index).  Extra memory: a few
-   KiB of stack per thread, one C x PLANE_BLOCK probability buffer per
-   thread and O(N*C) partial sums; never a one-hot copy.
+   KiB of stack per thread, one C x PLANE_BLOCK probability buffer and a
+   (5 C + 3) x PLANE_BLOCK double workspace per thread (design H) and
+   O(N*C) partial sums; never a one-hot copy.
 B. The activation is applied per block of PLANE_BLOCK positions: softmax
    uses planes_max / planes_sumexp from _common.pxd (max-subtracted, the
    exponentials written to the thread's buffer and scaled by 1/sum), so
    each logit is read from memory once and exp'ed once.
 C. The label map is read in its own width (fused label_t), once per block:
-   it becomes an int32 class (or -1 for ignored/bad) and a 0/1 mask; each
-   class plane then builds g with a vectorizable compare.  Out-of-range
-   labels are found in that same loop; the first bad position is reported.
+   it becomes an int32 class (or -1 for ignored/bad) and a 0/1 mask.
+   Out-of-range labels are found in that same loop; the first bad position
+   is reported.  For a label map g is 0/1, so the overlap pass (the hot
+   path) needs no g plane: G = G2 = the per-class label count (exact
+   integers), I = the sum of p where the label is the class (a compare and
+   select), P = sum v p, and P2 only when squared_pred asks for it.  The
+   softmax normalisation 1/sum (times the ignore mask) is applied inside
+   that loop, p = e * r in the data's type (the same rounding as a stored
+   probability), and activation=None reads the logits in place.  Soft
+   targets and the sensitivity-specificity sums keep a materialised g.
 D. Work units: an image is split into at most MAX_UNITS chunks of whole
    PLANE_BLOCKs (the split depends only on S), each unit writes its sums to
    its own slot, and the slots of an image are added in unit order after
@@ -31,12 +39,24 @@ E. The gradient is a second pass: with the global sums known, Python turns
    the cross-entropy term k sw (A p_c - a_c) of dice_ce in the same loop.
 F. The cross-entropy of dice_ce uses the same softmax: with target weights
    a_c = w_c g_c and A = sum_c a_c, a position's loss is
-   sw (A lse - sum_c a_c x_c), lse = shift + log(sum exp).
-G. Confusion matrices: labels are turned into uint8 codes t*C + p (255 for
-   ignored positions) 8160 at a time; for small C each code is counted by a
-   byte-wise compare into 32 uint8 lanes (vectorized, flushed every 255
-   rows), otherwise by a scalar histogram.  Counts go to per-thread private
-   int64 matrices, merged in thread order (integer sums are exact).
+   sw (A lse - sum_c a_c x_c), lse = shift + log(sum exp).  For a label
+   map a_c is nonzero for the labelled class only: A = w_y is looked up
+   once per position and sum_c a_c x_c = w_y x_y, with x_y selected by the
+   same compare as I.
+G. Confusion matrices: labels are turned into uint8 codes (t << 4) | p
+   (255 for ignored positions; a constant shift keeps the arithmetic in
+   bytes, 64 positions per AVX-512 vector, for two uint8 maps) 16320 at a
+   time; for C*C <= 25 codes are counted four per pass by byte-wise compares
+   into 64 uint8 lanes (flushed every 255 rows), otherwise by a scalar
+   histogram.  Counts go to per-thread private int64 matrices, merged in
+   thread order (integer sums are exact).
+H. Vertical accumulation: each unit keeps, per statistic and class,
+   PLANE_BLOCK double slots (a per-thread heap workspace); position j of
+   every block adds into slot j, so each update is a plain element-wise
+   loop with no loop-carried dependency (gcc vectorizes it, the float ->
+   double conversion included), and the slots are folded once per unit
+   in a fixed order (LANES accumulators, lanes_total).  Deterministic: the
+   order depends only on the unit, never on the thread.
 """
 
 from cython.parallel cimport prange, threadid
@@ -45,7 +65,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    PLANE_BLOCK, fl_log, floating, label_t, lanes_sum, n_blocks, planes_max,
+    LANES, PLANE_BLOCK, fl_log, floating, label_t, lanes_total, n_blocks, planes_max,
     planes_sumexp, safe_shift, sigmoid, threads_for,
 )
 
@@ -216,24 +236,6 @@ cdef inline void _vadd_label(double* aP, double* aI, int* cnt, const floating* e
         cnt[j] += sel
 
 
-cdef inline void _vadd_label_ce(double* aP, double* aI, int* cnt, double* A, double* D,
-                                const floating* e, const floating* rv, const int* yy,
-                                int cls, const floating* x, double wc,
-                                Py_ssize_t nb) noexcept nogil:
-    """_vadd_label, plus A[j] += wc, D[j] += wc x[j] where yy[j] == cls."""
-    cdef Py_ssize_t j
-    cdef double pv
-    cdef bint sel
-    for j in range(nb):
-        pv = e[j] * rv[j]
-        sel = yy[j] == cls
-        aP[j] += pv
-        aI[j] += pv if sel else 0.0
-        cnt[j] += sel
-        A[j] += wc if sel else 0.0
-        D[j] += wc * x[j] if sel else 0.0
-
-
 cdef inline void _vadd_sq_scaled(double* a, const floating* e, const floating* rv,
                                  Py_ssize_t nb) noexcept nogil:
     """a[j] += (e[j] rv[j])^2 (in double)."""
@@ -276,7 +278,15 @@ cdef inline void _vadd_sens(double* a1, double* a0, double* an, double* aG, doub
 
 cdef inline double _dsum(const double* a) noexcept nogil:
     """Sum of the PLANE_BLOCK slots of a vertical accumulator, fixed order."""
-    return lanes_sum(a, PLANE_BLOCK)
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    for k in range(LANES):
+        acc[k] = 0.0
+    while i < PLANE_BLOCK:
+        for k in range(LANES):
+            acc[k] += a[i + k]
+        i += LANES
+    return lanes_total(acc)
 
 
 cdef inline int64_t _isum(const int* a) noexcept nogil:
@@ -302,6 +312,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     cdef floating gb[PLANE_BLOCK]
     cdef floating vm[PLANE_BLOCK]
     cdef floating rv[PLANE_BLOCK]
+    cdef floating xy[PLANE_BLOCK]
     cdef int yy[PLANE_BLOCK]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
@@ -313,11 +324,16 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     cdef double* ceA = wk + NSTAT * C * PB
     cdef double* ceW = ceA + PB
     cdef double* ceV = ceW + PB
+    cdef double* wtab = ceV + PB    # wtab[y + 1] = weight of label y; wtab[0] = 0
     cdef double wc, swj, ls
     cdef int cls
     cdef bint labels = soft == NULL
     memset(wk, 0, (NSTAT * C + 3) * PB * sizeof(double))
     memset(cnt, 0, C * PB * sizeof(int))
+    for c in range(C + 2):
+        wtab[c] = 0.0
+    for c in range(C):
+        wtab[c + 1 + off] = cw[c] if cw != NULL else 1.0
     bad[0] = -1
     if not labels:
         for j in range(PLANE_BLOCK):
@@ -333,6 +349,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
             for j in range(nb):
                 A[j] = 0.0
                 D[j] = 0.0
+                xy[j] = 0
         if labels and mode == MODE_OVERLAP:
             # hot path: p = e * rv read once per class; g = (label == class)
             _probs_raw(x + base, S, C, nb, act, e, m, s, rv)
@@ -343,15 +360,21 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
             for c in range(C):
                 pc = e + c * PB if act != ACT_NONE else <floating*>(x + base + c * S)
                 cls = <int>(c + off)
-                if do_ce:
-                    _vadd_label_ce(wk + (1 * C + c) * PB, wk + c * PB, cnt + c * PB, A, D,
-                                   pc, rv, yy, cls, x + base + c * S,
-                                   cw[c] if cw != NULL else 1.0, nb)
-                else:
-                    _vadd_label(wk + (1 * C + c) * PB, wk + c * PB, cnt + c * PB,
-                                pc, rv, yy, cls, nb)
+                _vadd_label(wk + (1 * C + c) * PB, wk + c * PB, cnt + c * PB,
+                            pc, rv, yy, cls, nb)
                 if squared:
                     _vadd_sq_scaled(wk + (2 * C + c) * PB, pc, rv, nb)
+                if do_ce:
+                    # x of the labelled class (one class per position)
+                    xc = x + base + c * S
+                    for j in range(nb):
+                        xy[j] = xc[j] if yy[j] == cls else xy[j]
+            if do_ce:
+                # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0)
+                for j in range(nb):
+                    A[j] = wtab[yy[j] + 1]
+                for j in range(nb):
+                    D[j] = A[j] * xy[j]
         else:
             _probs(x + base, S, C, nb, act, e, m, s)
             for c in range(C):
@@ -420,7 +443,7 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
     cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid
-    cdef Py_ssize_t wsize = (NSTAT * C + 3) * PLANE_BLOCK
+    cdef Py_ssize_t wsize = (NSTAT * C + 3) * PLANE_BLOCK + C + 2
     cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
     cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
     cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
@@ -604,17 +627,18 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
 # ------------------------------------------------------- confusion matrix
 
 cdef inline int _cm_shift(Py_ssize_t C) noexcept nogil:
-    """Bits of a class index in a code: codes are (t << sh) | p, < 255 for C <= 15."""
-    cdef int sh = 0
-    while (1 << sh) < C:
-        sh += 1
-    return sh
+    """Bits of the target in a code: codes are (t << 4) | p, <= 238 < 255 for C <= 15.
+
+    A constant shift lets gcc shift bytes directly (a variable one widens
+    every byte to 32 bits).
+    """
+    return 4
 
 
 cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
                           Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
                           uint8_t* code) noexcept nogil:
-    """code[i] = (t << sh) | p (255 where the target is ignored); C <= 15.
+    """code[i] = (t << 4) | p (255 where the target is ignored); C <= 15.
 
     Returns the first position with a pred or target outside [0, C), or -1.
     Two uint8 maps use byte arithmetic throughout (64 positions per
@@ -623,7 +647,7 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
     cdef Py_ssize_t i
     cdef long long tv, pv
     cdef int ti, pi, Ci = <int>C
-    cdef int sh = _cm_shift(C)
+    cdef int sh = 4
     cdef bint ig, ok
     cdef int anybad = 0
     cdef uint8_t t8, p8, C8 = <uint8_t>C, ig8, bad8 = 0, use_ig = 0
@@ -637,8 +661,9 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
         for i in range(m):
             t8 = tg[i]
             p8 = pr[i]
-            # masks: 0xFF where true
-            code[i] = <uint8_t>((t8 << sh) | p8) if (t8 < C8 and p8 < C8 and not (use_ig and t8 == ig8)) else 255
+            # (kept inline: a bint temporary widens the loop to 32-bit lanes)
+            code[i] = (<uint8_t>((t8 << 4) | p8)
+                       if (t8 < C8 and p8 < C8 and not (use_ig and t8 == ig8)) else 255)
             bad8 |= 1 if ((t8 >= C8 or p8 >= C8) and not (use_ig and t8 == ig8)) else 0
         anybad = bad8
     elif label_t is int64_t or label2_t is int64_t or label_t is int32_t or label2_t is int32_t:
@@ -667,29 +692,41 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
     return -1
 
 
-cdef inline void _cm_count(const uint8_t* code, Py_ssize_t rows, uint8_t k,
-                           uint8_t* acc) noexcept nogil:
-    """acc[i] = #{r < rows: code[r*CM_LANES + i] == k}; rows <= 255."""
+cdef inline void _cm_count4(const uint8_t* code, Py_ssize_t rows, const uint8_t* k,
+                            uint8_t* acc) noexcept nogil:
+    """acc[q*CM_LANES + i] = #{r < rows: code[r*CM_LANES + i] == k[q]}, q < 4; rows <= 255.
+
+    Four codes per pass share each load of the code buffer.
+    """
     cdef Py_ssize_t r, i
     cdef const uint8_t* cr
-    for i in range(CM_LANES):
-        acc[i] = 0
+    cdef uint8_t v, k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3]
+    cdef uint8_t* a0 = acc
+    cdef uint8_t* a1 = acc + CM_LANES
+    cdef uint8_t* a2 = acc + 2 * CM_LANES
+    cdef uint8_t* a3 = acc + 3 * CM_LANES
+    memset(acc, 0, 4 * CM_LANES)
     for r in range(rows):
         cr = code + r * CM_LANES
         for i in range(CM_LANES):
-            acc[i] = acc[i] + (cr[i] == k)
+            v = cr[i]
+            a0[i] = a0[i] + (v == k0)
+            a1[i] = a1[i] + (v == k1)
+            a2[i] = a2[i] + (v == k2)
+            a3[i] = a3[i] + (v == k3)
 
 
 cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize_t nu,
                    Py_ssize_t u, Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
                    bint per_image, int64_t* cm, Py_ssize_t* bad) noexcept nogil:
     cdef uint8_t code[CM_SUB]
-    cdef uint8_t acc[CM_LANES]
+    cdef uint8_t acc[4 * CM_LANES]
+    cdef uint8_t kk[4]
     cdef int64_t hist[256]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t i0 = n * S + (u - n * nu) * CM_BLOCK
     cdef Py_ssize_t i1 = n * S + S
-    cdef Py_ssize_t m, i, rows, b, t, q, K = C * C
+    cdef Py_ssize_t m, i, rows, b, t, q, g, K = C * C
     cdef int sh = _cm_shift(C)
     cdef int64_t* out = cm + (n * K if per_image else 0)
     cdef long long tv, pv
@@ -718,14 +755,18 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
         for i in range(m, rows * CM_LANES):
             code[i] = 255
         if K <= CM_VEC_MAX:
-            # byte-wise compare per code: CM_LANES uint8 counters, <= 255 rows
-            for t in range(C):
-                for q in range(C):
-                    _cm_count(code, rows, <uint8_t>((t << sh) | q), acc)
-                    tot = 0
-                    for i in range(CM_LANES):
-                        tot += acc[i]
-                    out[t * C + q] += tot
+            # byte-wise compare, four codes per pass: uint8 counters, <= 255 rows
+            for g in range(0, K, 4):
+                for q in range(4):
+                    # 254 is never a code (max (14 << 4) | 14 = 238; 255 = ignored)
+                    kk[q] = <uint8_t>(((g + q) // C << sh) | ((g + q) % C)) if g + q < K else 254
+                _cm_count4(code, rows, kk, acc)
+                for q in range(4):
+                    if g + q < K:
+                        tot = 0
+                        for i in range(CM_LANES):
+                            tot += acc[q * CM_LANES + i]
+                        out[g + q] += tot
         else:
             memset(hist, 0, 256 * sizeof(int64_t))
             for i in range(m):

@@ -491,7 +491,9 @@ def _seg_build(extra_keys=(), weight=True):
             if k in f:
                 kw[k] = f[k]
         if weight and f.get("weight"):
-            kw["weight"] = rng.uniform(0.2, 2.0, d["C"])
+            # MONAI: without the background class the weight has C - 1 entries
+            nw = d["C"] - 1 if (f.get("include_background") is False and d["C"] > 1) else d["C"]
+            kw["weight"] = rng.uniform(0.2, 2.0, nw)
         if f.get("sample_weight"):
             kw["sample_weight"] = rng.uniform(0.1, 2.0, tshape)
         return [x, t], kw

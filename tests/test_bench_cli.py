@@ -14,16 +14,25 @@ from fastloss.__main__ import main as fastloss_main
 from fastloss.bench import cli, report, runner
 from fastloss.bench.workload import PeerMissing, Workload
 
-ROOT = Path(__file__).resolve().parents[1]
+# The directory holding the fastloss under test (site-packages for an
+# installed wheel, the repository for an in-place build).
+ROOT = Path(fastloss.__file__).resolve().parents[1]
 
 
-def _bench(*args, timeout=180):
+def _bench(*args, timeout=180, cwd=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(
-        [sys.executable, "-m", "fastloss", "bench", *args], cwd=ROOT, env=env,
+        [sys.executable, "-m", "fastloss", "bench", *args], cwd=cwd or tempfile_dir(), env=env,
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+def tempfile_dir():
+    """A directory outside the source tree, so `-m fastloss` finds ROOT's package."""
+    import tempfile
+
+    return tempfile.gettempdir()
 
 
 @pytest.fixture(scope="module")

