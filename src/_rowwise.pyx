@@ -470,7 +470,12 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
             continue
         psi = margin_psi(kind, xr[y], im, m, cosm, sinm, th, mm, easy, &dpsi)
         zy = s * psi
-        mx = s * row_max(xr, C)
+        # the shift is the max of the actual logits: the others and s psi
+        # (x_y itself is not a logit; including it could make every term
+        # underflow, e.g. C = 1 with psi far below cos)
+        mx = row_max(xr, y)
+        l = row_max(xr + y + 1, C - y - 1)
+        mx = s * (mx if mx > l else l)
         shift = safe_shift(mx if mx > zy else zy)
         ey = vexp(<floating>(zy - shift))
         others = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, gr)
