@@ -170,15 +170,16 @@ def _expand(d, p, c0, batch):
 
 
 def _dice_weight(weight, n_used, C):
-    if weight is None or C == 1:
+    if weight is None:
         return None
-    w = np.asarray(weight, dtype=np.float64)
+    w = V.as_float(weight, "weight", dtype=np.float64)
     if w.ndim == 0:
         w = np.full(n_used, float(w))
     w = V.class_weight(w, n_used)
     if np.any(~(w >= 0)):
         raise ValueError(f"weight must be non-negative, got {w.tolist()}")
-    return w
+    # MONAI applies class weights only when there is more than one channel.
+    return None if C == 1 else w
 
 
 def _check_smooth(smooth_nr, smooth_dr):

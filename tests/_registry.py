@@ -470,7 +470,7 @@ add(name="fast_rcnn_loss", build=_frcnn_build, dims={"N": (1, 9), "C": (1, 5)},
 
 # ---------------------------------------------------------------- segmentation
 
-def _seg_build(extra_keys=(), weight=True):
+def _seg_build(extra_keys=(), weight=True, all_class_weight=False):
     def build(rng, dt, d, f):
         ishape = (d["N"], d["C"]) + spatial(d)
         tshape = (d["N"],) + spatial(d)
@@ -491,8 +491,10 @@ def _seg_build(extra_keys=(), weight=True):
             if k in f:
                 kw[k] = f[k]
         if weight and f.get("weight"):
-            # MONAI: without the background class the weight has C - 1 entries
-            nw = d["C"] - 1 if (f.get("include_background") is False and d["C"] > 1) else d["C"]
+            # MONAI: without the background class a Dice weight has C - 1 entries;
+            # DiceCELoss takes all C (its cross-entropy needs them) and drops weight[0].
+            nw = d["C"] - 1 if (f.get("include_background") is False and d["C"] > 1
+                                and not all_class_weight) else d["C"]
             kw["weight"] = rng.uniform(0.2, 2.0, nw)
         if f.get("sample_weight"):
             kw["sample_weight"] = rng.uniform(0.1, 2.0, tshape)
@@ -537,7 +539,7 @@ add(name="sensitivity_specificity_loss", build=_seg_build(("r",)),
     full={"weight": True}, shaped=("input", "target", "weight"),
     bad_scalars=dict(_SEG_BAD_SCALARS, r=[NAN, -0.1, 1.5, "x"]),
     bad_options={"activation": ["relu", 1]}, **_SEG)
-add(name="dice_ce_loss", build=_seg_build(("lambda_dice", "lambda_ce")),
+add(name="dice_ce_loss", build=None,
     flags={"activation": ["softmax"], "onehot": [False, True], "ignore": [False, True],
            "include_background": [True, False], "batch": [False, True],
            "squared_pred": [False, True], "lambda_dice": [1.0, 0.5], "lambda_ce": [1.0, 2.0],
@@ -550,7 +552,7 @@ add(name="dice_ce_loss", build=_seg_build(("lambda_dice", "lambda_ce")),
 
 
 def _dice_ce_build(rng, dt, d, f):
-    args, kw = _seg_build(("lambda_dice", "lambda_ce"))(rng, dt, d, f)
+    args, kw = _seg_build(("lambda_dice", "lambda_ce"), all_class_weight=True)(rng, dt, d, f)
     kw.pop("activation", None)
     return args, kw
 
