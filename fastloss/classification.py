@@ -11,6 +11,10 @@ __all__ = ["cross_entropy", "nll_loss"]
 
 _EMPTY = np.empty(0, dtype=np.float64)
 
+# Internal reduction: (sum of weighted losses, sum of weights) as float64, the
+# pair that 'mean' divides.  fastloss.metrics and fastloss.dask merge these.
+SUMS = "sums"
+
 
 def _as_ncs(x, name="input"):
     """Check the class axis and view x as (N, C, S) without copying."""
@@ -39,6 +43,8 @@ def _index_target(target, x, unbatched):
 
 
 def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad, in_dtype):
+    if reduction == SUMS:
+        return float(total), float(denom)
     if reduction == "none":
         loss = loss_out.reshape(shape)
     else:
@@ -50,9 +56,9 @@ def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad, 
     return loss, grad
 
 
-def _check_common(input, reduction, n_threads, return_grad, grad_out):
+def _check_common(input, reduction, n_threads, return_grad, grad_out, allowed=V.REDUCTIONS):
     x = V.as_float(input, "input")
-    V.check_reduction(reduction)
+    V.check_reduction(reduction, allowed)
     nt = V.threads(n_threads)
     x3, unbatched = _as_ncs(x)
     if x3.shape[1] == 0:
@@ -159,16 +165,24 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> round(float(fastloss.cross_entropy(np.array([[4.1, 2.1, -0.5]]), np.array([0]))), 5)
     0.13574
     """
+    return _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
+               return_grad, grad_out, n_threads)
+
+
+def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
+        return_grad, grad_out, n_threads, log_input=False, allowed=V.REDUCTIONS):
+    """cross_entropy, or nll_loss with ``log_input=True`` (``reduction=SUMS`` allowed)."""
     in_dtype = np.asarray(input).dtype
-    x, x3, unbatched, nt, grad = _check_common(input, reduction, n_threads, return_grad, grad_out)
+    x, x3, unbatched, nt, grad = _check_common(input, reduction, n_threads, return_grad,
+                                               grad_out, allowed)
     label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     t_arr = np.asarray(target)
-    if t_arr.shape == x.shape and t_arr.dtype.kind == "f":
+    if not log_input and t_arr.shape == x.shape and t_arr.dtype.kind == "f":
         return _prob_call(x, x3, unbatched, t_arr, weight, reduction, label_smoothing,
                           sample_weight, nt, grad, in_dtype, return_grad)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     return _index_call(x, x3, unbatched, t_arr, weight, ignore_index, reduction,
-                       label_smoothing, sample_weight, nt, grad, False, in_dtype, return_grad)
+                       label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad)
 
 
 def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
@@ -211,8 +225,5 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss(np.log([[0.25, 0.75]]), np.array([1])))  # -log 0.75
     0.2876820724517809
     """
-    in_dtype = np.asarray(input).dtype
-    x, x3, unbatched, nt, grad = _check_common(input, reduction, n_threads, return_grad, grad_out)
-    ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
-    return _index_call(x, x3, unbatched, target, weight, ignore_index, reduction, 0.0,
-                       sample_weight, nt, grad, True, in_dtype, return_grad)
+    return _ce(input, target, weight, ignore_index, reduction, 0.0, sample_weight,
+               return_grad, grad_out, n_threads, log_input=True)

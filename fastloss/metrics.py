@@ -25,7 +25,6 @@ The ``*_sums`` functions at the end return the raw per-piece statistics
 (float64) that :mod:`fastloss.dask` combines with a tree reduction.
 """
 
-import inspect
 
 import numpy as np
 
@@ -34,8 +33,6 @@ from fastloss import classification as _cl
 from fastloss import segmentation as _seg
 
 __all__ = ["ConfusionMatrix", "DiceAccumulator", "LossAccumulator"]
-
-_EMPTY = np.empty(0, dtype=np.float64)
 
 
 # ------------------------------------------------------------ exact sums
@@ -131,8 +128,6 @@ def soft_stats(input, target, *, activation="softmax", ignore_index=None, mode="
     sum and its two denominators (label map, soft target) come from the
     same pass.  Uses the segmentation kernel's one-pass statistics.
     """
-    # TODO(hook): fastloss.segmentation has no public function returning the
-    # raw sums; this relies on its private _prepare/_stats.
     p = _seg._prepare(input, target, activation if not ce else "softmax", ignore_index,
                       n_threads, "mean")
     cw = V.class_weight(weight, p.C) if ce else None
@@ -140,10 +135,8 @@ def soft_stats(input, target, *, activation="softmax", ignore_index=None, mode="
     if ce and sample_weight is not None:
         sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:]).reshape(-1)
     m = _seg._OVERLAP if mode == "overlap" else _seg._SENSSPEC
-    if "squared" in inspect.signature(_seg._stats).parameters:
-        # P2 and G2 too, so that squared_pred can be chosen at result time
-        return _seg._stats(p, m, squared=True, do_ce=ce, cw=cw, sw=sw)
-    return _seg._stats(p, m, ce, cw, sw)
+    # P2 and G2 too, so that squared_pred can be chosen at result time
+    return _seg._stats(p, m, squared=True, do_ce=ce, cw=cw, sw=sw)
 
 
 def ce_sums(input, target, weight=None, ignore_index=-100, label_smoothing=0.0,
@@ -153,34 +146,8 @@ def ce_sums(input, target, weight=None, ignore_index=-100, label_smoothing=0.0,
     One pass of the classification kernel; 'mean' of the in-memory call is
     the first divided by the second.
     """
-    # TODO(hook): classification exposes no public (sum, denominator) pair;
-    # this mirrors its wrapper and calls the same kernels.
-    x = V.as_float(input, "input")
-    nt = V.threads(n_threads)
-    x3, unbatched = _cl._as_ncs(x)
-    C = x3.shape[1]
-    if C == 0:
-        raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
-    label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
-    w = V.class_weight(weight, C)
-    shape = _cl._loss_shape(x, unbatched)
-    sw = V.broadcast_weight(sample_weight, shape)
-    w_arr = _EMPTY if w is None else w
-    sw_arr = _EMPTY if sw is None else sw.reshape(-1)
-    none = np.empty(0, dtype=x.dtype)
-    t_arr = np.asarray(target)
-    if not log_input and t_arr.shape == x.shape and t_arr.dtype.kind == "f":
-        t3 = V.as_float(t_arr, "target", dtype=x.dtype).reshape(x3.shape)
-        total, denom = _cl._k.ce_prob(x3, t3, w_arr, sw_arr, label_smoothing, none, none, 1.0, nt)
-        return float(total), float(denom)
-    ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
-    t = _cl._index_target(t_arr, x, unbatched)
-    t2 = t.reshape(x3.shape[0], x3.shape[2])
-    total, denom, bad = _cl._k.ce_index(x3, t2, w_arr, sw_arr, ignore_index, label_smoothing,
-                                        none, none, 1.0, nt, log_input)
-    if bad >= 0:
-        raise V.label_error(t.reshape(-1), bad, C, ignore_index)
-    return float(total), float(denom)
+    return _cl._ce(input, target, weight, ignore_index, _cl.SUMS, label_smoothing,
+                   sample_weight, False, None, n_threads, log_input, allowed=(_cl.SUMS,))
 
 
 # Element-wise losses with a mean reduction: how the denominator is formed.
@@ -246,8 +213,8 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
     batch, i.e. ``batch=True``); ``ce`` the (3,) cross-entropy sums
     (dice_ce_loss only).  Same arithmetic as fastloss.segmentation.
     """
-    # TODO(hook): fastloss.segmentation computes these inline from its sums;
-    # a public "loss from sums" function would remove this mirror.
+    # The per-loss terms are fastloss.segmentation's own helpers, so the
+    # value from merged sums is the in-memory value by construction.
     o = dict(options)
     batch = bool(o.pop("batch", False)) or st.ndim == 2
     if st.ndim == 2:
@@ -279,29 +246,17 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         if loss == "focal_tversky_loss":
             gamma = V.check_scalar(o.pop("gamma", 0.75), "gamma", 0.0, lo_open=True)
         w = _seg._dice_weight(weight, C - c0, C)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = 1.0 - (I + snr) / (I + alpha * (P - I) + beta * (G - I) + sdr)
-            if gamma is not None:
-                f = np.power(f, gamma)
+        f = _seg._tversky_terms(I, P, G, alpha, beta, gamma, snr, sdr)[0]
     elif loss == "generalized_dice_loss":
         w_type = o.pop("w_type", "square")
         if w_type not in ("square", "simple", "uniform"):
             raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wc = 1.0 / (G * G) if w_type == "square" else 1.0 / G if w_type == "simple" \
-                else np.ones_like(G)
-            inf = np.isinf(wc)
-            wc[inf] = 0.0
-            wc = wc + inf * np.max(wc, axis=-1, keepdims=True)
-            f = np.atleast_1d(1.0 - (2.0 * np.sum(wc * I, axis=-1) + snr)
-                              / (np.sum(wc * (P + G), axis=-1) + sdr))
+        f = _seg._generalized_terms(I, P, G, w_type, snr, sdr)[0]
         w = None
     elif loss == "sensitivity_specificity_loss":
         r = V.check_scalar(o.pop("r", 0.05), "r", 0.0, 1.0)
         w = _seg._dice_weight(weight, C - c0, C)
-        E1, E0, NEG = I, P, P2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = (E1 + snr) * (r / (G + sdr)) + (E0 + snr) * ((1.0 - r) / (NEG + sdr))
+        f = _seg._sensspec_terms(I, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
     else:
         raise ValueError(f"unknown soft loss {loss!r}")
     o.pop("activation", None)

@@ -350,6 +350,21 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
 
 # ------------------------------------------------------------------ Tversky
 
+def _tversky_terms(I, P, G, alpha, beta, gamma, snr, sdr):
+    """f = (1 - TI)^gamma (gamma None: 1 - TI) and df/dI, df/dP."""
+    num = I + snr
+    den = I + alpha * (P - I) + beta * (G - I) + sdr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = 1.0 - num / den
+        dI = -(den - num * (1.0 - alpha - beta)) / den**2
+        dP = num * alpha / den**2
+        if gamma is not None:
+            chain = gamma * np.power(f, gamma - 1.0)
+            f = np.power(f, gamma)
+            dI, dP = chain * dI, chain * dP
+    return f, dI, dP
+
+
 def _tversky(input, target, alpha, beta, gamma, activation, include_background, smooth_nr,
              smooth_dr, batch, weight, ignore_index, reduction, return_grad, n_threads,
              grad_out=None):
@@ -364,16 +379,7 @@ def _tversky(input, target, alpha, beta, gamma, activation, include_background, 
     w = _dice_weight(weight, p.C - c0, p.C)
     st, _ = _stats(p, _OVERLAP)
     I, P, _, G, _ = _select(st, c0, batch)
-    num = I + snr
-    den = I + alpha * (P - I) + beta * (G - I) + sdr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = 1.0 - num / den
-        dI = -(den - num * (1.0 - alpha - beta)) / den**2
-        dP = num * alpha / den**2
-        if gamma is not None:
-            chain = gamma * np.power(f, gamma - 1.0)
-            f = np.power(f, gamma)
-            dI, dP = chain * dI, chain * dP
+    f, dI, dP = _tversky_terms(I, P, G, alpha, beta, gamma, snr, sdr)
     if w is not None:
         f, dI, dP = f * w, dI * w, dP * w
     loss, dL = _reduce(f, reduction, p.x.dtype)
@@ -441,6 +447,30 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
 
 # ---------------------------------------------------------- generalized Dice
 
+def _generalized_terms(I, P, G, w_type, snr, sdr):
+    """f = 1 - (2 sum_c w_c I_c + snr) / (sum_c w_c (P_c + G_c) + sdr), df/dI, df/dP.
+
+    w_c = 1/G_c^2, 1/G_c or 1; an infinite weight (empty class) becomes the
+    largest finite weight of its row, as MONAI does.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if w_type == "square":
+            w = 1.0 / (G * G)
+        elif w_type == "simple":
+            w = 1.0 / G
+        else:
+            w = np.ones_like(G)
+        inf = np.isinf(w)
+        w[inf] = 0.0
+        w = w + inf * np.max(w, axis=-1, keepdims=True)
+        numer = 2.0 * np.sum(w * I, axis=-1) + snr
+        denom = np.sum(w * (P + G), axis=-1) + sdr
+        f = np.atleast_1d(1.0 - numer / denom)
+        dI = -2.0 * w / denom[..., None]
+        dP = w * (numer / denom**2)[..., None]
+    return f, dI, dP
+
+
 @_with_common
 def generalized_dice_loss(input, target, *, w_type="square", activation="softmax",
                           include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
@@ -476,21 +506,7 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     c0 = _first(p, include_background)
     st, _ = _stats(p, _OVERLAP)
     I, P, _, G, _ = _select(st, c0, batch)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if w_type == "square":
-            w = 1.0 / (G * G)
-        elif w_type == "simple":
-            w = 1.0 / G
-        else:
-            w = np.ones_like(G)
-        inf = np.isinf(w)
-        w[inf] = 0.0
-        w = w + inf * np.max(w, axis=-1, keepdims=True)
-        numer = 2.0 * np.sum(w * I, axis=-1) + snr
-        denom = np.sum(w * (P + G), axis=-1) + sdr
-        f = np.atleast_1d(1.0 - numer / denom)
-        dI = -2.0 * w / denom[..., None]
-        dP = w * (numer / denom**2)[..., None]
+    f, dI, dP = _generalized_terms(I, P, G, w_type, snr, sdr)
     loss, dL = _reduce(f, reduction, p.x.dtype)
     if not return_grad:
         return loss
@@ -501,6 +517,15 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
 
 
 # ------------------------------------------------- sensitivity-specificity
+
+def _sensspec_terms(E1, E0, NEG, G, r, snr, sdr):
+    """f = r (E1 + snr)/(G + sdr) + (1 - r)(E0 + snr)/(NEG + sdr), df/dE1, df/dE0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = r / (G + sdr)
+        d0 = (1.0 - r) / (NEG + sdr)
+        f = (E1 + snr) * d1 + (E0 + snr) * d0
+    return f, d1, d0
+
 
 @_with_common
 def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
@@ -534,10 +559,7 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     w = _dice_weight(weight, p.C - c0, p.C)
     st, _ = _stats(p, _SENSSPEC)
     E1, E0, NEG, G, _ = _select(st, c0, batch)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = r / (G + sdr)
-        d0 = (1.0 - r) / (NEG + sdr)
-        f = (E1 + snr) * d1 + (E0 + snr) * d0
+    f, d1, d0 = _sensspec_terms(E1, E0, NEG, G, r, snr, sdr)
     if w is not None:
         f, d1, d0 = f * w, d1 * w, d0 * w
     loss, dL = _reduce(f, reduction, p.x.dtype)

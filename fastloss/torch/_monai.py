@@ -18,7 +18,10 @@ from fastloss.torch._core import REGISTRY, Spec, call, is_accelerated, register
 
 
 def _no_fallback(**args):
-    raise NotImplementedError("fastloss.torch: this call has no fastloss path")
+    # The classes below decide before calling whether fastloss serves a call
+    # and run MONAI's forward otherwise, so the op's own fallback is unused.
+    raise RuntimeError("fastloss.torch: the segmentation ops are reached through "
+                       "DiceLoss / DiceCELoss, which run MONAI's forward as their fallback")
 
 
 for _name in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
