@@ -31,7 +31,7 @@ from libc.stdlib cimport free
 from libc.string cimport memset
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label,
+    BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks, floating, label_t, make_layout, n_blocks,
     planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
@@ -108,11 +108,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             xr = x + base + r * C
             gr = g + base + r * C if g != NULL else NULL
             y = <Py_ssize_t>t[pos + r]
-            if y == ignore or bad_label(y, C):
-                if y != ignore and out.bad < 0:
-                    out.bad = pos + r
-                if loss_out != NULL:
-                    loss_out[pos + r] = 0
+            if skip_label(y, ignore, True, C, pos + r, loss_out, out):
                 if gr != NULL:
                     memset(gr, 0, C * sizeof(floating))
                 continue
@@ -153,11 +149,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         y = <Py_ssize_t>t[pos + j]
         ys[j] = -1
         coef[j] = 0.0
-        if y == ignore or bad_label(y, C):
-            if y != ignore and out.bad < 0:
-                out.bad = pos + j
-            if loss_out != NULL:
-                loss_out[pos + j] = 0
+        if skip_label(y, ignore, True, C, pos + j, loss_out, out):
             s[j] = 0.0  # zero gradient for this position
             continue
         ys[j] = y
@@ -330,11 +322,7 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
                 memset(g + base + c * L.cs, 0, nb * sizeof(floating))
     for j in range(nb):
         y = <Py_ssize_t>t[pos + j]
-        if y == ignore or bad_label(y, C):
-            if y != ignore and out.bad < 0:
-                out.bad = pos + j
-            if loss_out != NULL:
-                loss_out[pos + j] = 0
+        if skip_label(y, ignore, True, C, pos + j, loss_out, out):
             continue
         off = base + j * step + y * (1 if L.kind == LAYOUT_ROWS else L.cs)
         wy = w[y] if w != NULL else 1.0

@@ -69,6 +69,22 @@ cdef inline bint bad_label(Py_ssize_t y, Py_ssize_t C) noexcept nogil:
     return y < 0 or y >= C
 
 
+cdef inline bint skip_label(Py_ssize_t y, Py_ssize_t ignore, bint has_ignore, Py_ssize_t C,
+                            Py_ssize_t pos, floating* loss_out, BlockOut* out) noexcept nogil:
+    """True when position ``pos`` contributes nothing: its label is ``ignore``
+    (only with ``has_ignore``) or outside [0, C).  Records the first invalid
+    position in ``out.bad`` and zeroes the 'none' output; the caller zeroes
+    the position's gradient."""
+    cdef bint ignored = has_ignore and y == ignore
+    if not ignored and not bad_label(y, C):
+        return False
+    if not ignored and out.bad < 0:
+        out.bad = pos
+    if loss_out != NULL:
+        loss_out[pos] = 0
+    return True
+
+
 cdef inline BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
     """One BlockOut per work unit (freed by the caller)."""
     cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))

@@ -37,7 +37,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label,
+    BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks,
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_max,
     planes_sumexp, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
@@ -114,11 +114,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
             xr = x + base + r * C
             gr = g + base + r * C if g != NULL else NULL
             y = <Py_ssize_t>t[pos + r]
-            if y == ignore or bad_label(y, C):
-                if y != ignore and out.bad < 0:
-                    out.bad = pos + r
-                if loss_out != NULL:
-                    loss_out[pos + r] = 0
+            if skip_label(y, ignore, True, C, pos + r, loss_out, out):
                 if gr != NULL:
                     memset(gr, 0, C * sizeof(floating))
                 continue
@@ -149,11 +145,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
     for j in range(nb):
         y = <Py_ssize_t>t[pos + j]
         ys[j] = -1
-        if y == ignore or bad_label(y, C):
-            if y != ignore and out.bad < 0:
-                out.bad = pos + j
-            if loss_out != NULL:
-                loss_out[pos + j] = 0
+        if skip_label(y, ignore, True, C, pos + j, loss_out, out):
             s[j] = 0.0  # zero gradient for this position
             continue
         ys[j] = y
@@ -286,11 +278,7 @@ cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t
         xr = x + i * C
         gr = g + i * C if g != NULL else NULL
         y = <Py_ssize_t>t[i]
-        if bad_label(y, C):
-            if out.bad < 0:
-                out.bad = i
-            if loss_out != NULL:
-                loss_out[i] = 0
+        if skip_label(y, 0, False, C, i, loss_out, out):
             if gr != NULL:
                 memset(gr, 0, C * sizeof(floating))
             continue
@@ -460,11 +448,7 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
         xr = x + i * C
         gr = g + i * C if g != NULL else NULL
         y = <Py_ssize_t>t[i]
-        if bad_label(y, C):
-            if out.bad < 0:
-                out.bad = i
-            if loss_out != NULL:
-                loss_out[i] = 0
+        if skip_label(y, 0, False, C, i, loss_out, out):
             if gr != NULL:
                 memset(gr, 0, C * sizeof(floating))
             continue
@@ -850,11 +834,7 @@ cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
     for i in range(i0, i1):
         off = i * D
         y = <Py_ssize_t>t[i]
-        if bad_label(y, C):
-            if out.bad < 0:
-                out.bad = i
-            if loss_out != NULL:
-                loss_out[i] = 0
+        if skip_label(y, 0, False, C, i, loss_out, out):
             if gx != NULL:
                 memset(gx + off, 0, D * sizeof(floating))
             continue

@@ -46,3 +46,76 @@ class Workload:
     than the reference, mapped to None to skip the check."""
     bytes_moved_grad: Optional[Callable[[dict], int]] = None
     """Optional: bytes a "fastloss+grad" call moves (default: ``bytes_moved``)."""
+
+
+def peer(module, data=None):
+    """Import a peer library, or raise PeerMissing.
+
+    With ``data``, torch is set to the run's thread count.
+    """
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise PeerMissing(str(e)) from e
+    if data is not None and module == "torch":
+        mod.set_num_threads(data["n_threads"])
+    return mod
+
+
+def fastloss_impls(name, keys=("x", "t"), grad=True, **options):
+    """The "fastloss", "fastloss+grad" and "reference" builders of one function.
+
+    Each calls ``fastloss.<name>`` (resp. ``fastloss.reference.<name>``) on
+    ``data[k] for k in keys`` with ``options``; "fastloss+grad" adds
+    ``return_grad=True`` (left out with ``grad=False``).
+    """
+    import fastloss
+    import fastloss.reference as ref
+
+    fn, rf = getattr(fastloss, name), getattr(ref, name)
+
+    def fl(d):
+        args, nt = [d[k] for k in keys], d["n_threads"]
+        return lambda: fn(*args, n_threads=nt, **options)
+
+    def fl_grad(d):
+        args, nt = [d[k] for k in keys], d["n_threads"]
+        return lambda: fn(*args, return_grad=True, n_threads=nt, **options)
+
+    def reference(d):
+        args = [d[k] for k in keys]
+        return lambda: rf(*args, **options)
+
+    impls = {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference}
+    if not grad:
+        del impls["fastloss+grad"]
+    return impls
+
+
+def torch_impls(get_fn, keys=("x", "t"), wrt=("x",)):
+    """The "torch" and "torch+grad" builders of one torch function.
+
+    ``get_fn(torch)`` returns the function, called on ``torch.from_numpy``
+    views of ``data[k] for k in keys``; "torch+grad" also computes the
+    gradient with respect to the inputs named in ``wrt`` (autograd).
+    """
+    def th(d):
+        torch = peer("torch", d)
+        f = get_fn(torch)
+        args = [torch.from_numpy(d[k]) for k in keys]
+        return lambda: f(*args)
+
+    def th_grad(d):
+        torch = peer("torch", d)
+        f = get_fn(torch)
+        args = [torch.from_numpy(d[k]).requires_grad_(k in wrt) for k in keys]
+        leaves = [a for k, a in zip(keys, args) if k in wrt]
+
+        def call():
+            loss = f(*args)
+            return (loss.detach(),) + torch.autograd.grad(loss, leaves)
+        return call
+
+    return {"torch": th, "torch+grad": th_grad}

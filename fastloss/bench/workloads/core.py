@@ -13,28 +13,13 @@ with respect to the logits (torch: forward + autograd backward).
 
 import numpy as np
 
-import fastloss
-import fastloss.reference as ref
-from fastloss.bench.workload import PeerMissing, Workload
+from fastloss.bench.workload import Workload, fastloss_impls, peer, torch_impls
 
 SEED = 0
 
 
-def _torch(data):
-    try:
-        import torch
-    except ImportError as e:
-        raise PeerMissing(str(e)) from e
-    torch.set_num_threads(data["n_threads"])
-    return torch
 
 
-def _scipy_special(data):
-    try:
-        import scipy.special
-    except ImportError as e:
-        raise PeerMissing(str(e)) from e
-    return scipy.special
 
 
 # ---------------------------------------------------------------- inputs
@@ -64,67 +49,22 @@ def _make_rows(full, small):
 # ---------------------------------------------------------------- CE
 
 def _ce_impls(sklearn_peer):
-    def fl(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.cross_entropy(x, t, n_threads=nt)
-
-    def fl_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.cross_entropy(x, t, return_grad=True, n_threads=nt)
-
-    def reference(d):
-        x, t = d["x"], d["t"]
-        return lambda: ref.cross_entropy(x, t)
-
-    def th(d):
-        torch = _torch(d)
-        F = torch.nn.functional
-        x, t = torch.from_numpy(d["x"]), torch.from_numpy(d["t"])
-        if t.dtype == torch.int64:
-            return lambda: F.cross_entropy(x, t)
-        return lambda: F.cross_entropy(x, t.long())
-
-    def th_grad(d):
-        torch = _torch(d)
-        F = torch.nn.functional
-        x = torch.from_numpy(d["x"]).requires_grad_(True)
-        t = torch.from_numpy(d["t"])
-        long = t.dtype != torch.int64
-
-        def call():
-            loss = F.cross_entropy(x, t.long() if long else t)
-            (g,) = torch.autograd.grad(loss, x)
-            return loss.detach(), g
-        return call
-
-    def sk(d):
+    def sk(d, grad=False):
         # scikit-learn's multinomial loss (per-sample, natural log) on 2-D logits.
-        try:
-            from sklearn._loss.loss import HalfMultinomialLoss
-        except ImportError as e:
-            raise PeerMissing(str(e)) from e
+        loss = peer("sklearn._loss.loss").HalfMultinomialLoss(n_classes=d["x"].shape[1])
         x, nt = d["x"], d["n_threads"]
         y = d["t"].astype(x.dtype)
-        loss = HalfMultinomialLoss(n_classes=x.shape[1])
-        out = np.empty(x.shape[0], dtype=x.dtype)
-        return lambda: np.float64(loss.loss(y, x, loss_out=out, n_threads=nt).mean())
-
-    def sk_grad(d):
-        try:
-            from sklearn._loss.loss import HalfMultinomialLoss
-        except ImportError as e:
-            raise PeerMissing(str(e)) from e
-        x, nt = d["x"], d["n_threads"]
-        y = d["t"].astype(x.dtype)
-        loss = HalfMultinomialLoss(n_classes=x.shape[1])
         lo, go = np.empty(x.shape[0], x.dtype), np.empty_like(x)
-        return lambda: np.float64(loss.loss_gradient(
-            y, x, loss_out=lo, gradient_out=go, n_threads=nt)[0].mean())
+        if grad:
+            return lambda: np.float64(loss.loss_gradient(
+                y, x, loss_out=lo, gradient_out=go, n_threads=nt)[0].mean())
+        return lambda: np.float64(loss.loss(y, x, loss_out=lo, n_threads=nt).mean())
 
-    impls = {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
-             "torch": th, "torch+grad": th_grad}
+    impls = fastloss_impls("cross_entropy")
+    impls.update(torch_impls(lambda torch: lambda x, t: torch.nn.functional.cross_entropy(
+        x, t.long())))
     if sklearn_peer:  # HalfMultinomialLoss takes (N, C) logits only
-        impls.update({"sklearn": sk, "sklearn+grad": sk_grad})
+        impls.update({"sklearn": sk, "sklearn+grad": lambda d: sk(d, grad=True)})
     return impls
 
 
@@ -151,24 +91,7 @@ def _ce(name, description, full, small, label_dtype):
 # ---------------------------------------------------------------- NLL
 
 def _nll_impls():
-    def fl(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.nll_loss(x, t, n_threads=nt)
-
-    def fl_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.nll_loss(x, t, return_grad=True, n_threads=nt)
-
-    def reference(d):
-        x, t = d["x"], d["t"]
-        return lambda: ref.nll_loss(x, t)
-
-    def th(d):
-        torch = _torch(d)
-        x, t = torch.from_numpy(d["x"]), torch.from_numpy(d["t"])
-        return lambda: torch.nn.functional.nll_loss(x, t)
-
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference, "torch": th}
+    return dict(fastloss_impls("nll_loss"), **torch_impls(lambda torch: torch.nn.functional.nll_loss))
 
 
 def _nll_bytes(d):
@@ -184,51 +107,20 @@ def _nll_bytes_grad(d):
 # ---------------------------------------------------------------- LSE family
 
 def _lse_impls():
-    def fl(d):
-        x, nt = d["x"], d["n_threads"]
-        return lambda: fastloss.logsumexp(x, axis=-1, n_threads=nt)
-
-    def reference(d):
-        x = d["x"]
-        return lambda: ref.logsumexp(x, axis=-1)
-
-    def th(d):
-        torch = _torch(d)
-        x = torch.from_numpy(d["x"])
-        return lambda: torch.logsumexp(x, dim=-1)
-
-    def sp(d):
-        special = _scipy_special(d)
-        x = d["x"]
-        return lambda: special.logsumexp(x, axis=-1)
-
-    return {"fastloss": fl, "reference": reference, "torch": th, "scipy": sp}
+    return _softmax_impls("logsumexp")
 
 
 def _softmax_impls(kind):
-    def fl(d):
-        x, nt = d["x"], d["n_threads"]
-        f = getattr(fastloss, kind)
-        return lambda: f(x, axis=-1, n_threads=nt)
-
-    def reference(d):
-        x = d["x"]
-        f = getattr(ref, kind)
-        return lambda: f(x, axis=-1)
-
+    """logsumexp / softmax / log_softmax over the last axis, vs torch and SciPy."""
     def th(d):
-        torch = _torch(d)
-        x = torch.from_numpy(d["x"])
-        f = getattr(torch, kind)
+        f, x = getattr(peer("torch", d), kind), peer("torch").from_numpy(d["x"])
         return lambda: f(x, dim=-1)
 
     def sp(d):
-        special = _scipy_special(d)
-        x = d["x"]
-        f = getattr(special, kind)
+        f, x = getattr(peer("scipy.special"), kind), d["x"]
         return lambda: f(x, axis=-1)
 
-    return {"fastloss": fl, "reference": reference, "torch": th, "scipy": sp}
+    return dict(fastloss_impls(kind, keys=("x",), grad=False, axis=-1), torch=th, scipy=sp)
 
 
 def _read_bytes(d):

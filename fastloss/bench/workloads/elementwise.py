@@ -10,22 +10,13 @@ gradient (torch: forward + autograd).
 
 import numpy as np
 
-import fastloss
-import fastloss.reference as ref
-from fastloss.bench.workload import PeerMissing, Workload
+from fastloss.bench.workload import Workload, fastloss_impls, torch_impls
 
 SEED = 0
 FULL = 16_777_216
 SMALL = 65_536
 
 
-def _torch(data):
-    try:
-        import torch
-    except ImportError as e:
-        raise PeerMissing(str(e)) from e
-    torch.set_num_threads(data["n_threads"])
-    return torch
 
 
 def _make(kind):
@@ -44,41 +35,8 @@ def _make(kind):
 
 
 def _impls(name, torch_name):
-    fn = getattr(fastloss, name)
-    rf = getattr(ref, name)
-
-    def fl(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fn(x, t, n_threads=nt)
-
-    def fl_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fn(x, t, return_grad=True, n_threads=nt)
-
-    def reference(d):
-        x, t = d["x"], d["t"]
-        return lambda: rf(x, t)
-
-    def th(d):
-        torch = _torch(d)
-        f = getattr(torch.nn.functional, torch_name)
-        x, t = torch.from_numpy(d["x"]), torch.from_numpy(d["t"])
-        return lambda: f(x, t)
-
-    def th_grad(d):
-        torch = _torch(d)
-        f = getattr(torch.nn.functional, torch_name)
-        x = torch.from_numpy(d["x"]).requires_grad_(True)
-        t = torch.from_numpy(d["t"])
-
-        def call():
-            loss = f(x, t)
-            (g,) = torch.autograd.grad(loss, x)
-            return loss.detach(), g
-        return call
-
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
-            "torch": th, "torch+grad": th_grad}
+    return dict(fastloss_impls(name),
+                **torch_impls(lambda torch: getattr(torch.nn.functional, torch_name)))
 
 
 def _bytes(d):

@@ -10,20 +10,11 @@ target of "within 1.3x", and torch's usual ArcFace logits + F.cross_entropy).
 
 import numpy as np
 
-import fastloss
-import fastloss.reference as ref
-from fastloss.bench.workload import PeerMissing, Workload
+from fastloss.bench.workload import Workload, fastloss_impls, peer, torch_impls
 
 SEED = 0
 
 
-def _torch(data):
-    try:
-        import torch
-    except ImportError as e:
-        raise PeerMissing(str(e)) from e
-    torch.set_num_threads(data["n_threads"])
-    return torch
 
 
 # ------------------------------------------------------------ multi-margin
@@ -41,36 +32,8 @@ def _make_classes(full, small, cosine):
 
 
 def _mm_impls():
-    def fl(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.multi_margin_loss(x, t, n_threads=nt)
-
-    def fl_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.multi_margin_loss(x, t, return_grad=True, n_threads=nt)
-
-    def reference(d):
-        x, t = d["x"], d["t"]
-        return lambda: ref.multi_margin_loss(x, t)
-
-    def th(d):
-        torch = _torch(d)
-        x, t = torch.from_numpy(d["x"]), torch.from_numpy(d["t"])
-        return lambda: torch.nn.functional.multi_margin_loss(x, t)
-
-    def th_grad(d):
-        torch = _torch(d)
-        x = torch.from_numpy(d["x"]).requires_grad_(True)
-        t = torch.from_numpy(d["t"])
-
-        def call():
-            loss = torch.nn.functional.multi_margin_loss(x, t)
-            (g,) = torch.autograd.grad(loss, x)
-            return loss.detach(), g
-        return call
-
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
-            "torch": th, "torch+grad": th_grad}
+    return dict(fastloss_impls("multi_margin_loss"),
+                **torch_impls(lambda torch: torch.nn.functional.multi_margin_loss))
 
 
 # ---------------------------------------------------------------- triplet
@@ -84,66 +47,16 @@ def _make_triplet(full, small):
 
 
 def _triplet_impls():
-    def fl(d):
-        a, p, n, nt = d["a"], d["p"], d["n"], d["n_threads"]
-        return lambda: fastloss.triplet_margin_loss(a, p, n, n_threads=nt)
-
-    def fl_grad(d):
-        a, p, n, nt = d["a"], d["p"], d["n"], d["n_threads"]
-
-        def call():
-            loss, grads = fastloss.triplet_margin_loss(a, p, n, return_grad=True, n_threads=nt)
-            return loss, grads[0]
-        return call
-
-    def reference(d):
-        a, p, n = d["a"], d["p"], d["n"]
-        return lambda: ref.triplet_margin_loss(a, p, n)
-
-    def th(d):
-        torch = _torch(d)
-        a, p, n = (torch.from_numpy(d[k]) for k in "apn")
-        return lambda: torch.nn.functional.triplet_margin_loss(a, p, n)
-
-    def th_grad(d):
-        torch = _torch(d)
-        a, p, n = (torch.from_numpy(d[k]).requires_grad_(True) for k in "apn")
-
-        def call():
-            loss = torch.nn.functional.triplet_margin_loss(a, p, n)
-            ga, _, _ = torch.autograd.grad(loss, (a, p, n))
-            return loss.detach(), ga
-        return call
-
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
-            "torch": th, "torch+grad": th_grad}
+    return dict(fastloss_impls("triplet_margin_loss", keys=("a", "p", "n")),
+                **torch_impls(lambda torch: torch.nn.functional.triplet_margin_loss,
+                              keys=("a", "p", "n"), wrt=("a", "p", "n")))
 
 
 # ---------------------------------------------------------------- arcface
 
 def _arcface_impls():
-    def fl(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.arcface_loss(x, t, n_threads=nt)
-
-    def fl_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.arcface_loss(x, t, return_grad=True, n_threads=nt)
-
-    def ce(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.cross_entropy(x, t, n_threads=nt)
-
-    def ce_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fastloss.cross_entropy(x, t, return_grad=True, n_threads=nt)
-
-    def reference(d):
-        x, t = d["x"], d["t"]
-        return lambda: ref.arcface_loss(x, t)
-
     def th(d):
-        torch = _torch(d)
+        torch = peer("torch", d)
         F = torch.nn.functional
         x, t = torch.from_numpy(d["x"]), torch.from_numpy(d["t"])
         s, m = 64.0, 0.5
@@ -158,9 +71,10 @@ def _arcface_impls():
             return F.cross_entropy(s * torch.where(onehot, phi, x), t)
         return call
 
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference,
-            "fastloss.cross_entropy": ce, "fastloss.cross_entropy+grad": ce_grad,
-            "torch": th}
+    ce = fastloss_impls("cross_entropy")
+    return dict(fastloss_impls("arcface_loss"), torch=th, **{
+        "fastloss.cross_entropy": ce["fastloss"],
+        "fastloss.cross_entropy+grad": ce["fastloss+grad"]})
 
 
 def _x_bytes(d):

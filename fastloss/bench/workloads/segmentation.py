@@ -6,25 +6,12 @@ import numpy as np
 
 import fastloss
 from fastloss import reference
-from fastloss.bench.workload import PeerMissing, Workload
-
-
-def _torch(data):
-    try:
-        import torch
-    except ImportError:
-        raise PeerMissing("torch") from None
-    torch.set_num_threads(data["n_threads"])
-    return torch
+from fastloss.bench.workload import Workload, peer
 
 
 def _monai_losses(data):
-    _torch(data)
-    try:
-        import monai.losses
-    except ImportError:
-        raise PeerMissing("monai") from None
-    return monai.losses
+    peer("torch", data)
+    return peer("monai.losses")
 
 
 def _make_logits(quick):
@@ -101,7 +88,7 @@ def _cm_numpy(data):
 
 
 def _cm_torch(data):
-    torch = _torch(data)
+    torch = peer("torch", data)
     C = data["C"]
     t = torch.from_numpy(data["t"])
     p = torch.from_numpy(data["p"])

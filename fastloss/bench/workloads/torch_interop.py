@@ -8,20 +8,13 @@ sides run with the bench's thread count (``torch.set_num_threads``).
 
 import numpy as np
 
-from fastloss.bench.workload import PeerMissing, Workload
+from fastloss.bench.workload import PeerMissing, Workload, peer
 
 
-def _torch(data):
-    try:
-        import torch
-    except ImportError as exc:
-        raise PeerMissing("torch") from exc
-    torch.set_num_threads(data["n_threads"])
-    return torch
 
 
 def _fastloss_torch(data):
-    torch = _torch(data)
+    torch = peer("torch", data)
     import fastloss
     import fastloss.torch as ft
 
@@ -55,7 +48,7 @@ def _ce_fastloss(data):
 
 
 def _ce_torch(data):
-    torch = _torch(data)
+    torch = peer("torch", data)
     return _ce_loop(torch, torch.nn.functional.cross_entropy, data)
 
 
@@ -95,7 +88,7 @@ def _step_fastloss(data):
 
 
 def _step_torch(data):
-    torch = _torch(data)
+    torch = peer("torch", data)
     return _step(torch, torch.nn.CrossEntropyLoss(), data)
 
 
@@ -127,11 +120,8 @@ def _dice_fastloss(data):
 
 
 def _dice_monai(data):
-    torch = _torch(data)
-    try:
-        from monai.losses import DiceCELoss
-    except ImportError as exc:
-        raise PeerMissing("monai") from exc
+    torch = peer("torch", data)
+    DiceCELoss = peer("monai.losses").DiceCELoss
     return _dice_loop(torch, DiceCELoss(softmax=True, to_onehot_y=True), data)
 
 
