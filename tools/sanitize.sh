@@ -55,7 +55,9 @@ tail -15 "$log"
 if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$log"; then
     echo "SANITIZER REPORT (see $log)"; rc=3
 fi
-python_file=$(cd "$work/src-copy/tests" && "$work/venv/bin/python" -c 'import fastloss; print(fastloss.__file__)' 2>/dev/null || true)
+python_file=$(cd "$work/src-copy/tests" && LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0 \
+    "$work/venv/bin/python" -c 'import fastloss, fastloss._dispatch as d; print(fastloss.__file__, d.TARGET)' \
+    2>/dev/null || true)
 echo "tested fastloss: $python_file"
 echo "sanitizer run: build $((build_done - start)) s, tests $((end - build_done)) s, total $((end - start)) s, exit $rc"
 exit $rc

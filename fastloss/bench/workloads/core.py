@@ -18,10 +18,6 @@ from fastloss.bench.workload import Workload, fastloss_impls, peer, torch_impls
 SEED = 0
 
 
-
-
-
-
 # ---------------------------------------------------------------- inputs
 
 def _logits(shape, rng):
@@ -91,7 +87,8 @@ def _ce(name, description, full, small, label_dtype):
 # ---------------------------------------------------------------- NLL
 
 def _nll_impls():
-    return dict(fastloss_impls("nll_loss"), **torch_impls(lambda torch: torch.nn.functional.nll_loss))
+    return dict(fastloss_impls("nll_loss"),
+                **torch_impls(lambda torch: torch.nn.functional.nll_loss))
 
 
 def _nll_bytes(d):

@@ -17,8 +17,6 @@ FULL = 16_777_216
 SMALL = 65_536
 
 
-
-
 def _make(kind):
     def make(quick):
         n = SMALL if quick else FULL

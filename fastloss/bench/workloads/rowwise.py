@@ -15,8 +15,6 @@ from fastloss.bench.workload import Workload, fastloss_impls, peer, torch_impls
 SEED = 0
 
 
-
-
 # ------------------------------------------------------------ multi-margin
 
 def _make_classes(full, small, cosine):

@@ -11,8 +11,6 @@ import numpy as np
 from fastloss.bench.workload import PeerMissing, Workload, peer
 
 
-
-
 def _fastloss_torch(data):
     torch = peer("torch", data)
     import fastloss
