@@ -218,6 +218,7 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
     (p = 1) or 2 gf h_j (p = 2) where h_j > 0, else 0.
     """
     cdef double acc[LANES]
+    cdef floating hv[LANES]
     cdef Py_ssize_t i = 0, k
     cdef floating h
     cdef floating zero = 0
@@ -238,20 +239,25 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
                     acc[k] += h * h
                 i += LANES
     else:
+        # all LANES loads before the stores: gr might alias xr as far as gcc
+        # knows, and interleaved loads and stores keep the block scalar
         if p == 1:
             while i + LANES <= C:
                 for k in range(LANES):
                     h = c0 + xr[i + k]
-                    acc[k] += h if h > 0 else zero
-                    gr[i + k] = gf if h > 0 else zero
+                    hv[k] = h if h > 0 else zero
+                for k in range(LANES):
+                    acc[k] += hv[k]
+                    gr[i + k] = gf * <floating>(hv[k] > 0)
                 i += LANES
         else:
             while i + LANES <= C:
                 for k in range(LANES):
                     h = c0 + xr[i + k]
-                    h = h if h > 0 else zero
-                    acc[k] += h * h
-                    gr[i + k] = 2 * gf * h
+                    hv[k] = h if h > 0 else zero
+                for k in range(LANES):
+                    acc[k] += hv[k] * hv[k]
+                    gr[i + k] = 2 * gf * hv[k]
                 i += LANES
     while i < C:
         h = c0 + xr[i]
