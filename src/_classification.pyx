@@ -33,7 +33,7 @@ from libc.string cimport memset
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks, floating, label_t, make_layout, n_blocks,
-    planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
+    planes_lse, planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
 )
 
@@ -91,6 +91,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                          double eps, double wsum, floating* loss_out, floating* g,
                          double gscale, BlockOut* out) noexcept nogil:
     cdef double m[PLANE_BLOCK]
+    cdef double lz[PLANE_BLOCK]
     cdef double s[PLANE_BLOCK]
     cdef double dot[PLANE_BLOCK]
     cdef double coef[PLANE_BLOCK]
@@ -145,6 +146,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                   g + base if g != NULL else NULL, L.cs)
     if eps > 0:
         _planes_wdot(x + base, L.cs, L.ps, C, nb, w, dot)
+    planes_lse(m, s, nb, lz)
     for j in range(nb):
         y = <Py_ssize_t>t[pos + j]
         ys[j] = -1
@@ -153,7 +155,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             s[j] = 0.0  # zero gradient for this position
             continue
         ys[j] = y
-        lse = m[j] + log(s[j])
+        lse = lz[j]
         wy = w[y] if w != NULL else 1.0
         swj = sw[pos + j] if sw != NULL else 1.0
         l = (1.0 - eps) * wy * (lse - x[base + y * L.cs + j * L.ps])
@@ -282,9 +284,10 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
             a = (keep * tr[j * L.ps] + epc) * (w[c] if w != NULL else 1.0)
             A[j] += a
             D[j] += a * xr[j * L.ps]
+    planes_lse(m, s, nb, m)
     for j in range(nb):
         swj = sw[pos + j] if sw != NULL else 1.0
-        l = swj * (A[j] * (m[j] + log(s[j])) - D[j])
+        l = swj * (A[j] * m[j] - D[j])
         if loss_out != NULL:
             loss_out[pos + j] = <floating>l
         out.loss += l

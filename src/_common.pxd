@@ -302,6 +302,18 @@ cdef inline void planes_max(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
         m[j] = mm[j]
 
 
+cdef inline void planes_lse(const double* m, const double* s, Py_ssize_t nb,
+                            double* lz) noexcept nogil:
+    """lz[j] = m[j] + log(s[j]) (lz may be m): the log-sum-exp of each position.
+
+    fastmath's log in a plain loop, so it vectorizes; a libm call per
+    position costs more than the exponentials when the class axis is short.
+    """
+    cdef Py_ssize_t j
+    for j in range(nb):
+        lz[j] = m[j] + fl_log(s[j])
+
+
 cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
                                Py_ssize_t C, Py_ssize_t nb, const double* shift,
                                double* s, floating* e, Py_ssize_t es) noexcept nogil:

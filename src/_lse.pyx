@@ -19,7 +19,7 @@ from libc.math cimport log
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
-    threads_for, row_max, row_sumexp, planes_max, planes_sumexp, safe_shift,
+    threads_for, row_max, row_sumexp, planes_lse, planes_max, planes_sumexp, safe_shift,
     vexp, vlog, vlog1p,
 )
 
@@ -60,8 +60,9 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
             m[j] = safe_shift(m[j])
     if mode == 0:
         planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
+        planes_lse(m, s, nb, m)
         for j in range(nb):
-            out[pos + j] = <floating>(m[j] + log(s[j]))
+            out[pos + j] = <floating>m[j]
     elif mode == 1:
         planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, out + base, L.cs)
         for j in range(nb):
@@ -72,8 +73,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                 orow[j * L.ps] = orow[j * L.ps] * <floating>s[j]
     else:
         planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
-        for j in range(nb):
-            m[j] = m[j] + log(s[j])
+        planes_lse(m, s, nb, m)
         for c in range(L.C):
             orow = out + base + c * L.cs
             xr = x + base + c * L.cs

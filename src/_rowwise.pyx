@@ -39,7 +39,7 @@ from libc.string cimport memset
 from _common cimport (
     BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks,
-    floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_max,
+    floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse, planes_max,
     planes_sumexp, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
 )
 
@@ -142,6 +142,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
         m[j] = safe_shift(m[j])
     planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
                   g + base if g != NULL else NULL, L.cs)
+    planes_lse(m, s, nb, m)
     for j in range(nb):
         y = <Py_ssize_t>t[pos + j]
         ys[j] = -1
@@ -149,7 +150,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
             s[j] = 0.0  # zero gradient for this position
             continue
         ys[j] = y
-        lp = x[base + y * L.cs + j * L.ps] - (m[j] + log(s[j]))
+        lp = x[base + y * L.cs + j * L.ps] - m[j]
         ay = alpha[y] if alpha != NULL else 1.0
         swj = sw[pos + j] if sw != NULL else 1.0
         l = swj * ay * focal_factor(lp, gamma, &K)
