@@ -9,10 +9,10 @@ A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
    p is the activation of the logits (softmax over C, sigmoid, or none),
    g the target (label map compared with the class, or a soft mask), v the
    ignore mask (0 where the label is ignore_index).  Extra memory: a few
-   KiB of stack per thread, one C x PLANE_BLOCK probability buffer and a
-   (5 C + 3) x PLANE_BLOCK double workspace per thread (design H) and
+   KiB of stack per thread, one C x SEG_BLOCK probability buffer and a
+   (5 C + 3) x SEG_BLOCK double workspace per thread (design H) and
    O(N*C) partial sums; never a one-hot copy.
-B. The activation is applied per block of PLANE_BLOCK positions: softmax
+B. The activation is applied per block of SEG_BLOCK positions: softmax
    uses planes_max / planes_sumexp from _common.pxd (max-subtracted, the
    exponentials written to the thread's buffer and scaled by 1/sum), so
    each logit is read from memory once and exp'ed once.
@@ -28,7 +28,7 @@ C. The label map is read in its own width (fused label_t), once per block:
    probability), and activation=None reads the logits in place.  Soft
    targets and the sensitivity-specificity sums keep a materialised g.
 D. Work units: an image is split into at most MAX_UNITS chunks of whole
-   PLANE_BLOCKs (the split depends only on S), each unit writes its sums to
+   SEG_BLOCKs (the split depends only on S), each unit writes its sums to
    its own slot, and the slots of an image are added in unit order after
    the parallel loop: bit-identical for any thread count, O(N*C) slots.
 E. The gradient is a second pass: with the global sums known, Python turns
@@ -51,7 +51,7 @@ G. Confusion matrices: labels are turned into uint8 codes (t << 4) | p
    histogram.  Counts go to per-thread private int64 matrices, merged in
    thread order (integer sums are exact).
 H. Vertical accumulation: each unit keeps, per statistic and class,
-   PLANE_BLOCK double slots (a per-thread heap workspace); position j of
+   SEG_BLOCK double slots (a per-thread heap workspace); position j of
    every block adds into slot j, so each update is a plain element-wise
    loop with no loop-carried dependency (gcc vectorizes it, the float ->
    double conversion included), and the slots are folded once per unit
@@ -65,7 +65,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    LANES, PLANE_BLOCK, fl_log, floating, label_t, lanes_total, n_blocks, planes_max,
+    LANES, fl_log, floating, label_t, lanes_total, n_blocks, planes_max,
     planes_sumexp, safe_shift, sigmoid, threads_for,
 )
 
@@ -84,6 +84,8 @@ cdef enum:
     MODE_SENSSPEC = 1
     NSTAT = 5           # sums per (image, class)
     MAX_UNITS = 64      # work units per image at most
+    SEG_BLOCK = 128     # positions per block: small enough that the vertical
+                        # accumulators of the label-map path stay in L1 (H)
     CM_BLOCK = 65536    # positions per confusion-matrix unit
     CM_ROWS = 255       # uint8 lane counters flush after this many rows
     CM_LANES = 64       # uint8 counters per code (one AVX-512 vector)
@@ -94,21 +96,21 @@ cdef enum:
 # ------------------------------------------------------------ work units
 
 cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
-    """Positions per unit: whole PLANE_BLOCKs, at most MAX_UNITS per image."""
-    cdef Py_ssize_t nu = n_blocks(S, PLANE_BLOCK)
+    """Positions per unit: whole SEG_BLOCKs, at most MAX_UNITS per image."""
+    cdef Py_ssize_t nu = n_blocks(S, SEG_BLOCK)
     if nu > MAX_UNITS:
         nu = MAX_UNITS
     if nu < 1:
         nu = 1
-    return n_blocks(n_blocks(S, nu), PLANE_BLOCK) * PLANE_BLOCK
+    return n_blocks(n_blocks(S, nu), SEG_BLOCK) * SEG_BLOCK
 
 
 # ------------------------------------------------------------ block math
 
 cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
                  floating* e, double* m, double* s) noexcept nogil:
-    """e[c*PLANE_BLOCK + j] = activation of x[c*S + j]; softmax also sets m, s."""
-    cdef floating r[PLANE_BLOCK]
+    """e[c*SEG_BLOCK + j] = activation of x[c*S + j]; softmax also sets m, s."""
+    cdef floating r[SEG_BLOCK]
     _probs_raw(x, S, C, nb, act, e, m, s, r)
     if act == ACT_NONE:
         _copy_planes(x, S, C, nb, e)
@@ -118,7 +120,7 @@ cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, i
 
 cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
                      floating* e, double* m, double* s, floating* r) noexcept nogil:
-    """The activation up to a per-position factor: p[c, j] = e[c*PLANE_BLOCK + j] * r[j].
+    """The activation up to a per-position factor: p[c, j] = e[c*SEG_BLOCK + j] * r[j].
 
     softmax: e = exp(x - m) and r = 1/sum_c e (also sets m, s); sigmoid:
     e = sigmoid(x), r = 1; none: e is left alone (the caller reads x) and
@@ -131,7 +133,7 @@ cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t n
         planes_max(x, S, 1, C, nb, m)
         for j in range(nb):
             m[j] = safe_shift(m[j])
-        planes_sumexp(x, S, 1, C, nb, m, s, e, PLANE_BLOCK)
+        planes_sumexp(x, S, 1, C, nb, m, s, e, SEG_BLOCK)
         for j in range(nb):
             r[j] = <floating>(1.0 / s[j])
         return
@@ -139,7 +141,7 @@ cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t n
         r[j] = 1
     if act == ACT_SIGMOID:
         for c in range(C):
-            ec = e + c * PLANE_BLOCK
+            ec = e + c * SEG_BLOCK
             xc = x + c * S
             for j in range(nb):
                 ec[j] = sigmoid(xc[j])
@@ -151,7 +153,7 @@ cdef inline void _copy_planes(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_
     cdef floating* ec
     cdef const floating* xc
     for c in range(C):
-        ec = e + c * PLANE_BLOCK
+        ec = e + c * SEG_BLOCK
         xc = x + c * S
         for j in range(nb):
             ec[j] = xc[j]
@@ -162,7 +164,7 @@ cdef inline void _scale_planes(floating* e, Py_ssize_t C, Py_ssize_t nb,
     cdef Py_ssize_t c, j
     cdef floating* ec
     for c in range(C):
-        ec = e + c * PLANE_BLOCK
+        ec = e + c * SEG_BLOCK
         for j in range(nb):
             ec[j] = ec[j] * r[j]
 
@@ -201,7 +203,7 @@ cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noex
 
 
 # Vertical accumulators (design H): the per-unit workspace holds, for each
-# statistic k and class c, PLANE_BLOCK doubles at wk + (k*C + c)*PLANE_BLOCK;
+# statistic k and class c, SEG_BLOCK doubles at wk + (k*C + c)*SEG_BLOCK;
 # position j of every block adds into slot j, so each loop below is a plain
 # element-wise update with no loop-carried dependency.
 
@@ -277,12 +279,12 @@ cdef inline void _vadd_sens(double* a1, double* a0, double* an, double* aG, doub
 
 
 cdef inline double _dsum(const double* a) noexcept nogil:
-    """Sum of the PLANE_BLOCK slots of a vertical accumulator, fixed order."""
+    """Sum of the SEG_BLOCK slots of a vertical accumulator, fixed order."""
     cdef double acc[LANES]
     cdef Py_ssize_t i = 0, k
     for k in range(LANES):
         acc[k] = 0.0
-    while i < PLANE_BLOCK:
+    while i < SEG_BLOCK:
         for k in range(LANES):
             acc[k] += a[i + k]
         i += LANES
@@ -292,7 +294,7 @@ cdef inline double _dsum(const double* a) noexcept nogil:
 cdef inline int64_t _isum(const int* a) noexcept nogil:
     cdef int64_t t = 0
     cdef Py_ssize_t i
-    for i in range(PLANE_BLOCK):
+    for i in range(SEG_BLOCK):
         t += a[i]
     return t
 
@@ -305,19 +307,19 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                       Py_ssize_t ignore, bint has_ignore, bint do_ce, const double* cw,
                       const double* sw, floating* e, double* wk, int* cnt,
                       double* st, double* ce, Py_ssize_t* bad) noexcept nogil:
-    cdef double m[PLANE_BLOCK]
-    cdef double s[PLANE_BLOCK]
-    cdef double A[PLANE_BLOCK]
-    cdef double D[PLANE_BLOCK]
-    cdef floating gb[PLANE_BLOCK]
-    cdef floating vm[PLANE_BLOCK]
-    cdef floating rv[PLANE_BLOCK]
-    cdef floating xy[PLANE_BLOCK]
-    cdef int yy[PLANE_BLOCK]
+    cdef double m[SEG_BLOCK]
+    cdef double s[SEG_BLOCK]
+    cdef double A[SEG_BLOCK]
+    cdef double D[SEG_BLOCK]
+    cdef floating gb[SEG_BLOCK]
+    cdef floating vm[SEG_BLOCK]
+    cdef floating rv[SEG_BLOCK]
+    cdef floating xy[SEG_BLOCK]
+    cdef int yy[SEG_BLOCK]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
     cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
-    cdef Py_ssize_t nb, j, c, k, b, base, PB = PLANE_BLOCK
+    cdef Py_ssize_t nb, j, c, k, b, base, PB = SEG_BLOCK
     cdef const floating* gc
     cdef const floating* xc
     cdef floating* pc
@@ -336,10 +338,10 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
         wtab[c + 1 + off] = cw[c] if cw != NULL else 1.0
     bad[0] = -1
     if not labels:
-        for j in range(PLANE_BLOCK):
+        for j in range(SEG_BLOCK):
             vm[j] = 1
     while j0 < j1:
-        nb = j1 - j0 if j1 - j0 < PLANE_BLOCK else PLANE_BLOCK
+        nb = j1 - j0 if j1 - j0 < SEG_BLOCK else SEG_BLOCK
         base = n * C * S + j0
         if labels:
             b = _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
@@ -443,7 +445,7 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
     cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid
-    cdef Py_ssize_t wsize = (NSTAT * C + 3) * PLANE_BLOCK + C + 2
+    cdef Py_ssize_t wsize = (NSTAT * C + 3) * SEG_BLOCK + C + 2
     cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
     cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
     cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
@@ -467,9 +469,9 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     slots = <double*>malloc(units * C * NSTAT * sizeof(double))
     ces = <double*>malloc(units * 3 * sizeof(double))
     bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
-    ebuf = <floating*>malloc(nt * C * PLANE_BLOCK * sizeof(floating))
+    ebuf = <floating*>malloc(nt * C * SEG_BLOCK * sizeof(floating))
     wk = <double*>malloc(nt * wsize * sizeof(double))
-    cnt = <int*>malloc(nt * C * PLANE_BLOCK * sizeof(int))
+    cnt = <int*>malloc(nt * C * SEG_BLOCK * sizeof(int))
     try:
         if (slots == NULL or ces == NULL or bads == NULL or ebuf == NULL or wk == NULL
                 or cnt == NULL):
@@ -478,8 +480,8 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             tid = threadid()
             _stats_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
                         ignore, has_ignore, do_ce, cwp, swp,
-                        ebuf + tid * C * PLANE_BLOCK, wk + tid * wsize,
-                        cnt + tid * C * PLANE_BLOCK, slots + u * C * NSTAT,
+                        ebuf + tid * C * SEG_BLOCK, wk + tid * wsize,
+                        cnt + tid * C * SEG_BLOCK, slots + u * C * NSTAT,
                         ces + u * 3, &bads[u])
         for u in range(units):
             n = u // nu
@@ -508,14 +510,14 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
                      bint has_ignore, const double* ca, const double* cb, const double* cb2,
                      double kce, const double* cw, const double* sw,
                      floating* e, floating* g) noexcept nogil:
-    cdef double m[PLANE_BLOCK]
-    cdef double s[PLANE_BLOCK]
-    cdef floating dot[PLANE_BLOCK]
-    cdef floating A[PLANE_BLOCK]
-    cdef floating kw[PLANE_BLOCK]
-    cdef floating gb[PLANE_BLOCK]
-    cdef floating vm[PLANE_BLOCK]
-    cdef int yy[PLANE_BLOCK]
+    cdef double m[SEG_BLOCK]
+    cdef double s[SEG_BLOCK]
+    cdef floating dot[SEG_BLOCK]
+    cdef floating A[SEG_BLOCK]
+    cdef floating kw[SEG_BLOCK]
+    cdef floating gb[SEG_BLOCK]
+    cdef floating vm[SEG_BLOCK]
+    cdef int yy[SEG_BLOCK]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
     cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
@@ -526,10 +528,10 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
     cdef floating fa, fb, fb2, fw, d
     cdef bint do_ce = kce != 0.0
     if soft != NULL:
-        for j in range(PLANE_BLOCK):
+        for j in range(SEG_BLOCK):
             vm[j] = 1
     while j0 < j1:
-        nb = j1 - j0 if j1 - j0 < PLANE_BLOCK else PLANE_BLOCK
+        nb = j1 - j0 if j1 - j0 < SEG_BLOCK else SEG_BLOCK
         base = n * C * S + j0
         _probs(x + base, S, C, nb, act, e, m, s)
         if soft == NULL:
@@ -547,7 +549,7 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
                 gc = gb
             else:
                 gc = soft + base + c * S
-            pc = e + c * PLANE_BLOCK
+            pc = e + c * SEG_BLOCK
             oc = g + base + c * S
             fa = <floating>ca[n * C + c]
             fb = <floating>cb[n * C + c]
@@ -571,7 +573,7 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
                     A[j] += fw * gc[j]
         if act == ACT_SOFTMAX:
             for c in range(C):
-                pc = e + c * PLANE_BLOCK
+                pc = e + c * SEG_BLOCK
                 oc = g + base + c * S
                 if do_ce:
                     if soft == NULL:
@@ -611,7 +613,7 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     nu = n_blocks(S, chunk)
     units = N * nu
     nt = threads_for(n_threads, units)
-    ebuf = <floating*>malloc(nt * C * PLANE_BLOCK * sizeof(floating))
+    ebuf = <floating*>malloc(nt * C * SEG_BLOCK * sizeof(floating))
     if ebuf == NULL:
         raise MemoryError("fastloss: cannot allocate segmentation buffers")
     try:
@@ -619,7 +621,7 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             tid = threadid()
             _grad_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
                        has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce, cwp, swp,
-                       ebuf + tid * C * PLANE_BLOCK, &grad[0, 0, 0])
+                       ebuf + tid * C * SEG_BLOCK, &grad[0, 0, 0])
     finally:
         free(ebuf)
 
