@@ -15,7 +15,9 @@ from fastloss.torch import functional as FF  # noqa: E402
 
 from conftest import run_python
 
-REGISTERED = sorted(_core.REGISTRY)
+# torch-named losses (compared with torch.nn.functional); fastloss's own ones are
+# compared with their torch formulas in test_own_losses_match_their_torch_formula
+REGISTERED = sorted(n for n in _core.REGISTRY if hasattr(F, n))
 
 
 def _g(seed):
@@ -401,3 +403,68 @@ def test_monai_classes(cls, kw):
         assert type(la.grad_fn).__name__ == "_FnBackward"  # the fastloss path ran
         x3 = x[:1, :, :3, :2, :2].clone().requires_grad_()
         assert torch.autograd.gradcheck(lambda x: ours(x, t[:1, :, :3, :2, :2]), (x3,))
+
+
+# ---- fastloss's own losses in fastloss.torch.functional -------------------------
+
+def _own_cases(g):
+    def r(*s):
+        return torch.randn(*s, generator=g, dtype=torch.float64)
+
+    def cos(*s):
+        return torch.rand(*s, generator=g, dtype=torch.float64) * 1.98 - 0.99
+
+    lab = torch.tensor([[0, 1, 2], [3, -100, 1], [2, 2, 0], [1, 0, 3], [0, 0, 0], [3, 3, 1]])
+    return {
+        "log_cosh_loss": (dict(input=r(5, 3), target=r(5, 3)), {}, ("input", "target")),
+        "pseudo_huber_loss": (dict(input=r(5, 3), target=r(5, 3)), dict(delta=0.7),
+                              ("input", "target")),
+        "sigmoid_focal_loss": (dict(inputs=r(5, 3),
+                                    targets=torch.rand(5, 3, generator=g,
+                                                       dtype=torch.float64).round()),
+                               dict(gamma=1.5), ("inputs",)),
+        "softmax_focal_loss": (dict(input=r(6, 4, 3), target=lab),
+                               dict(alpha=[0.5, 1.0, 2.0, 1.5]), ("input",)),
+        "cosface_loss": (dict(cosine=cos(6, 5), target=torch.randint(0, 5, (6,), generator=g)),
+                         {}, ("cosine",)),
+        "arcface_loss": (dict(cosine=cos(6, 5), target=torch.randint(0, 5, (6,), generator=g)),
+                         dict(s=8.0), ("cosine",)),
+    }
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss",
+                                  "softmax_focal_loss", "cosface_loss", "arcface_loss"])
+def test_own_losses_match_their_torch_formula(name, reduction):
+    """The kernel path equals the torch-op fallback (an independent implementation)."""
+    from fastloss.torch import _core
+
+    args, kw, diff = _own_cases(_g(11))[name]
+    kw = dict(kw, reduction=reduction)
+    a = {k: v.clone().requires_grad_(k in diff) for k, v in args.items()}
+    b = {k: v.clone().requires_grad_(k in diff) for k, v in args.items()}
+    la = getattr(ft.functional, name)(**a, **kw)
+    lb = _core.REGISTRY[name].fallback(**b, **kw)
+    assert type(la.grad_fn).__name__ == "_FnBackward"  # the fastloss path ran
+    go = torch.rand(la.shape, generator=_g(12), dtype=la.dtype) + 0.5
+    la.backward(go)
+    lb.backward(go)
+    torch.testing.assert_close(la, lb, rtol=1e-10, atol=1e-12)
+    for k in diff:
+        torch.testing.assert_close(a[k].grad, b[k].grad, rtol=1e-8, atol=1e-10)
+    x = {k: v.clone().requires_grad_(k in diff) for k, v in args.items()}
+    keys = list(x)
+
+    def f(*ts):
+        return getattr(ft.functional, name)(**dict(zip(keys, ts)), **kw)
+    assert torch.autograd.gradcheck(f, tuple(x[k] for k in keys))
+
+
+def test_own_losses_fall_back_off_the_fast_path():
+    args, kw, diff = _own_cases(_g(13))["arcface_loss"]
+    c16 = args["cosine"].to(torch.bfloat16)
+    assert not ft.is_accelerated(c16)
+    got = ft.functional.arcface_loss(c16, args["target"], **kw)
+    ref = ft.functional.arcface_loss(args["cosine"], args["target"], **kw)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.double(), ref, rtol=2e-2, atol=2e-2)

@@ -11,6 +11,8 @@ Where fastloss accepts more than torch (class-index targets of any integer
 width, e.g. uint8 label maps), so does the fast path.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +25,9 @@ _TORCH_NAMES = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
     "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
     "triplet_margin_loss",
+    # fastloss's own (torchvision's name and signature for sigmoid_focal_loss)
+    "log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss", "softmax_focal_loss",
+    "cosface_loss", "arcface_loss",
 ]
 
 
@@ -84,7 +89,88 @@ _SPECS = [
          same_shape=("positive", "negative")),
 ]
 
-for _s in _SPECS:
+
+
+# ---- fastloss's own losses: torch versions of the same formulas as fallbacks --
+
+def _reduce(v, reduction):
+    if reduction == "mean":
+        return v.mean()
+    if reduction == "sum":
+        return v.sum()
+    return v
+
+
+def _log_cosh_torch(input, target, reduction="mean"):
+    d = input - target
+    # log cosh d = d + log(1 + exp(-2d)) - log 2, finite for any |d|
+    return _reduce(d + F.softplus(-2.0 * d) - math.log(2.0), reduction)
+
+
+def _pseudo_huber_torch(input, target, delta=1.0, reduction="mean"):
+    r = (input - target) / delta
+    return _reduce(delta * delta * (torch.sqrt(1.0 + r * r) - 1.0), reduction)
+
+
+def _sigmoid_focal_torch(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    p = torch.sigmoid(inputs)
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return _reduce(loss, reduction)
+
+
+def _softmax_focal_torch(input, target, gamma=2.0, alpha=None, ignore_index=-100,
+                         reduction="mean"):
+    keep = target != ignore_index
+    t = torch.where(keep, target, torch.zeros_like(target)).long()
+    logpt = F.log_softmax(input, 1).gather(1, t.unsqueeze(1)).squeeze(1)
+    loss = -((1 - logpt.exp()) ** gamma) * logpt
+    if alpha is not None:
+        loss = loss * torch.as_tensor(alpha, dtype=input.dtype, device=input.device)[t]
+    loss = torch.where(keep, loss, torch.zeros_like(loss))
+    if reduction == "mean":
+        return loss.sum() / keep.sum()
+    return _reduce(loss, reduction)
+
+
+def _margin_logits(cosine, target, psi):
+    onehot = F.one_hot(target.long(), cosine.shape[-1]).bool()
+    return torch.where(onehot, psi, cosine)
+
+
+def _cosface_torch(cosine, target, s=30.0, m=0.35, reduction="mean"):
+    logits = s * _margin_logits(cosine, target, cosine - m)
+    return F.cross_entropy(logits, target.long(), reduction=reduction)
+
+
+def _arcface_torch(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean"):
+    c = cosine.clamp(-1.0, 1.0)
+    phi = torch.cos(torch.acos(c) + m)
+    if easy_margin:
+        phi = torch.where(c > 0, phi, c)
+    else:
+        phi = torch.where(c > math.cos(math.pi - m), phi, c - math.sin(math.pi - m) * m)
+    logits = s * _margin_logits(cosine, target, phi)
+    return F.cross_entropy(logits, target.long(), reduction=reduction)
+
+
+_OWN_SPECS = [
+    Spec("log_cosh_loss", ("input", "target"), ("input",), "elem", _log_cosh_torch,
+         derived={"target": _neg_input}, same_shape=("target",)),
+    Spec("pseudo_huber_loss", ("input", "target"), ("input",), "elem", _pseudo_huber_torch,
+         derived={"target": _neg_input}, same_shape=("target",)),
+    Spec("sigmoid_focal_loss", ("inputs", "targets"), ("inputs",), "elem", _sigmoid_focal_torch,
+         same_shape=("targets",)),
+    Spec("softmax_focal_loss", ("input", "target"), ("input",), "class", _softmax_focal_torch,
+         accept=_index_target),
+    Spec("cosface_loss", ("cosine", "target"), ("cosine",), "class", _cosface_torch),
+    Spec("arcface_loss", ("cosine", "target"), ("cosine",), "class", _arcface_torch),
+]
+
+for _s in _SPECS + _OWN_SPECS:
     if hasattr(fastloss, _s.fl_name or _s.name):
         register(_s)
 
@@ -185,6 +271,43 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     return call("triplet_margin_loss", dict(
         anchor=anchor, positive=positive, negative=negative, margin=margin, p=p, eps=eps,
         swap=swap, reduction=legacy_reduction(size_average, reduce, reduction)))
+
+
+def log_cosh_loss(input, target, reduction="mean"):
+    """:func:`fastloss.log_cosh_loss`: mean of log(cosh(input - target)); gradients for both."""
+    return call("log_cosh_loss", dict(input=input, target=target, reduction=reduction))
+
+
+def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
+    """:func:`fastloss.pseudo_huber_loss`: delta^2 (sqrt(1 + (d/delta)^2) - 1); gradients for both."""
+    return call("pseudo_huber_loss", dict(input=input, target=target, delta=delta,
+                                          reduction=reduction))
+
+
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """``torchvision.ops.sigmoid_focal_loss`` on :func:`fastloss.sigmoid_focal_loss`."""
+    return call("sigmoid_focal_loss", dict(inputs=inputs, targets=targets, alpha=alpha,
+                                           gamma=gamma, reduction=reduction))
+
+
+def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
+                       reduction="mean"):
+    """:func:`fastloss.softmax_focal_loss`: -alpha_y (1 - p_y)^gamma log p_y over class indices."""
+    return call("softmax_focal_loss", dict(input=input, target=target, gamma=gamma,
+                                           alpha=alpha, ignore_index=ignore_index,
+                                           reduction=reduction))
+
+
+def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean"):
+    """:func:`fastloss.cosface_loss`: cross-entropy of s (cos - m [j = y]); gradient for ``cosine``."""
+    return call("cosface_loss", dict(cosine=cosine, target=target, s=s, m=m,
+                                     reduction=reduction))
+
+
+def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean"):
+    """:func:`fastloss.arcface_loss`: cross-entropy of s cos(theta_y + m); gradient for ``cosine``."""
+    return call("arcface_loss", dict(cosine=cosine, target=target, s=s, m=m,
+                                     easy_margin=easy_margin, reduction=reduction))
 
 
 # ---- softmax family: fastloss forward, backward from the output in torch ops -----
