@@ -468,3 +468,62 @@ def test_own_losses_fall_back_off_the_fast_path():
     ref = ft.functional.arcface_loss(args["cosine"], args["target"], **kw)
     assert got.dtype == torch.bfloat16
     torch.testing.assert_close(got.double(), ref, rtol=2e-2, atol=2e-2)
+
+
+_DICE_OPTIONS = [
+    dict(),
+    dict(include_background=False, squared_pred=True),
+    dict(batch=True, weight=[0.5, 1.0, 2.0, 1.5]),
+    dict(ignore_index=255, smooth_nr=0.0, smooth_dr=1e-6),
+    dict(include_background=False, weight=[1.0, 2.0, 0.5]),
+    dict(activation="sigmoid", include_background=False, weight=[1.0, 2.0, 0.5]),
+]
+
+
+def _dice_params():
+    out = []
+    for name in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
+        for opts in _DICE_OPTIONS:
+            if name == "dice_ce_loss":
+                if opts.get("activation"):
+                    continue  # dice_ce_loss is softmax-only
+                if "weight" in opts and opts.get("include_background") is False:
+                    # DiceCELoss takes one weight per class (the CE needs them all)
+                    opts = dict(opts, weight=[0.3] + opts["weight"])
+            out.append(pytest.param(name, opts, id=f"{name}-{opts}"))
+    return out
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name,opts", _dice_params())
+def test_dice_family_matches_its_torch_formula(name, opts, reduction):
+    from fastloss.torch import _core
+
+    g = _g(21)
+    x = torch.randn(2, 4, 5, 3, dtype=torch.float64, generator=g)
+    t = torch.randint(0, 4, (2, 5, 3), generator=g).to(torch.uint8)
+    if "ignore_index" in opts:
+        t[0, 1, :] = 255
+    kw = dict(opts, reduction=reduction)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    la = getattr(ft.functional, name)(xa, t, **kw)
+    lb = _core.REGISTRY[name].fallback(xb, t, **kw)
+    assert type(la.grad_fn).__name__ == "_FnBackward"  # the fastloss path ran
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(la, lb, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-8, atol=1e-10)
+    x3 = x[:1, :, :2].clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda z: getattr(ft.functional, name)(z, t[:1, :2], **kw), (x3,))
+
+
+def test_dice_none_runs_the_torch_formula():
+    g = _g(22)
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    t = torch.randint(0, 3, (2, 4, 4), generator=g)
+    per = ft.functional.dice_loss(x, t, reduction="none")
+    assert per.shape == (2, 3)
+    torch.testing.assert_close(per.mean(), ft.functional.dice_loss(x, t))
+    per.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -14,19 +14,8 @@ requires grad) runs MONAI's own ``forward``.
 
 import torch
 
-from fastloss.torch._core import REGISTRY, Spec, call, is_accelerated, register
-
-
-def _no_fallback(**args):
-    # The classes below decide before calling whether fastloss serves a call
-    # and run MONAI's forward otherwise, so the op's own fallback is unused.
-    raise RuntimeError("fastloss.torch: the segmentation ops are reached through "
-                       "DiceLoss / DiceCELoss, which run MONAI's forward as their fallback")
-
-
-for _name in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
-    if _name not in REGISTRY:
-        register(Spec(_name, ("input", "target"), ("input",), None, _no_fallback))
+import fastloss.torch.functional  # noqa: F401  (registers the segmentation ops)
+from fastloss.torch._core import call, is_accelerated
 
 
 def _target(self, input, target):

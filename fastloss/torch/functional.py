@@ -27,7 +27,7 @@ _TORCH_NAMES = [
     "triplet_margin_loss",
     # fastloss's own (torchvision's name and signature for sigmoid_focal_loss)
     "log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss", "softmax_focal_loss",
-    "cosface_loss", "arcface_loss",
+    "cosface_loss", "arcface_loss", "dice_loss", "jaccard_loss", "dice_ce_loss",
 ]
 
 
@@ -157,6 +157,74 @@ def _arcface_torch(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="
     return F.cross_entropy(logits, target.long(), reduction=reduction)
 
 
+def _seg_targets(x, target, ignore_index):
+    """One-hot (or soft) target g and the 0/1 ignore mask v, both of x's shape."""
+    if target.shape == x.shape and target.is_floating_point():
+        return target, torch.ones_like(x)
+    t = target[:, 0] if target.dim() == x.dim() else target
+    v = torch.ones(t.shape, dtype=x.dtype, device=x.device)
+    if ignore_index is not None:
+        v = (t != ignore_index).to(x.dtype)
+    if x.shape[1] == 1:
+        g = (t == 1).to(x.dtype)[:, None]
+    else:
+        g = F.one_hot(torch.where(v > 0, t, 0).long(), x.shape[1]).movedim(-1, 1).to(x.dtype)
+    v = v[:, None].expand_as(x)
+    return g * v, v
+
+
+def _dice_torch(input, target, activation="softmax", include_background=True,
+                squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
+                ignore_index=None, reduction="mean", jaccard=False):
+    """fastloss.dice_loss / jaccard_loss (MONAI's DiceLoss) in torch ops."""
+    p = {"softmax": lambda x: torch.softmax(x, 1), "sigmoid": torch.sigmoid,
+         None: lambda x: x}[activation](input)
+    g, v = _seg_targets(input, target, ignore_index)
+    if not include_background and input.shape[1] > 1:
+        p, g, v = p[:, 1:], g[:, 1:], v[:, 1:]
+    axes = tuple(range(0 if batch else 2, input.dim()))
+    axes = tuple(a for a in axes if a != 1)
+    pv = p * v
+    inter = (pv * g).sum(axes)
+    ps = (pv * p if squared_pred else pv).sum(axes)
+    gs = (g * g if squared_pred else g).sum(axes)
+    if jaccard:
+        f = 1.0 - (2 * inter + smooth_nr) / (2 * (ps + gs - inter) + smooth_dr)
+    else:
+        f = 1.0 - (2 * inter + smooth_nr) / (ps + gs + smooth_dr)
+    if weight is not None and input.shape[1] > 1:
+        f = f * torch.as_tensor(weight, dtype=f.dtype, device=f.device)
+    return _reduce(f, reduction)
+
+
+def _jaccard_torch(input, target, **kw):
+    return _dice_torch(input, target, jaccard=True, **kw)
+
+
+def _dice_ce_torch(input, target, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
+                   squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
+                   batch=False, weight=None, ignore_index=None, reduction="mean"):
+    """fastloss.dice_ce_loss (MONAI's DiceCELoss with softmax) in torch ops."""
+    dw = None
+    if weight is not None:
+        dw = torch.as_tensor(weight, dtype=input.dtype, device=input.device)
+        dw = dw if include_background else dw[1:]
+    dice = _dice_torch(input, target, "softmax", include_background, squared_pred, smooth_nr,
+                       smooth_dr, batch, dw, ignore_index, reduction, jaccard)
+    g, _ = _seg_targets(input, target, ignore_index)
+    shape = (1, input.shape[1]) + (1,) * (input.dim() - 2)
+    a = g if weight is None else g * torch.as_tensor(
+        weight, dtype=input.dtype, device=input.device).reshape(shape)
+    total = -(a * F.log_softmax(input, 1)).sum()
+    if reduction == "sum":
+        ce = total
+    elif target.shape == input.shape and target.is_floating_point():
+        ce = total / (input.numel() // input.shape[1])
+    else:
+        ce = total / a.sum()
+    return lambda_dice * dice + lambda_ce * ce
+
+
 _OWN_SPECS = [
     Spec("log_cosh_loss", ("input", "target"), ("input",), "elem", _log_cosh_torch,
          derived={"target": _neg_input}, same_shape=("target",)),
@@ -168,6 +236,10 @@ _OWN_SPECS = [
          accept=_index_target),
     Spec("cosface_loss", ("cosine", "target"), ("cosine",), "class", _cosface_torch),
     Spec("arcface_loss", ("cosine", "target"), ("cosine",), "class", _arcface_torch),
+    # per-(image, class) 'none' outputs each mix a whole image: 'none' runs the fallback
+    Spec("dice_loss", ("input", "target"), ("input",), None, _dice_torch),
+    Spec("jaccard_loss", ("input", "target"), ("input",), None, _jaccard_torch),
+    Spec("dice_ce_loss", ("input", "target"), ("input",), None, _dice_ce_torch),
 ]
 
 for _s in _SPECS + _OWN_SPECS:
@@ -308,6 +380,47 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     """:func:`fastloss.arcface_loss`: cross-entropy of s cos(theta_y + m); gradient for ``cosine``."""
     return call("arcface_loss", dict(cosine=cosine, target=target, s=s, m=m,
                                      easy_margin=easy_margin, reduction=reduction))
+
+
+def _weight_list(weight):
+    return weight.tolist() if isinstance(weight, torch.Tensor) else weight
+
+
+def dice_loss(input, target, activation="softmax", include_background=True,
+              squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
+              ignore_index=None, reduction="mean"):
+    """:func:`fastloss.dice_loss` (MONAI's DiceLoss on label maps or masks); gradient for ``input``.
+
+    'none' (one value per image and class, each mixing a whole image) runs
+    the torch-op version; so does a ``target`` that requires grad.
+    """
+    return call("dice_loss", dict(
+        input=input, target=target, activation=activation,
+        include_background=include_background, squared_pred=squared_pred,
+        smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, weight=_weight_list(weight),
+        ignore_index=ignore_index, reduction=reduction))
+
+
+def jaccard_loss(input, target, activation="softmax", include_background=True,
+                 squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
+                 ignore_index=None, reduction="mean"):
+    """:func:`fastloss.jaccard_loss` (MONAI's DiceLoss(jaccard=True)); gradient for ``input``."""
+    return call("jaccard_loss", dict(
+        input=input, target=target, activation=activation,
+        include_background=include_background, squared_pred=squared_pred,
+        smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, weight=_weight_list(weight),
+        ignore_index=ignore_index, reduction=reduction))
+
+
+def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
+                 squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
+                 batch=False, weight=None, ignore_index=None, reduction="mean"):
+    """:func:`fastloss.dice_ce_loss` (softmax Dice + cross-entropy, one pass); gradient for ``input``."""
+    return call("dice_ce_loss", dict(
+        input=input, target=target, lambda_dice=lambda_dice, lambda_ce=lambda_ce,
+        include_background=include_background, squared_pred=squared_pred, jaccard=jaccard,
+        smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, weight=_weight_list(weight),
+        ignore_index=ignore_index, reduction=reduction))
 
 
 # ---- softmax family: fastloss forward, backward from the output in torch ops -----
