@@ -429,12 +429,16 @@ def _own_cases(g):
                          {}, ("cosine",)),
         "arcface_loss": (dict(cosine=cos(6, 5), target=torch.randint(0, 5, (6,), generator=g)),
                          dict(s=8.0), ("cosine",)),
+        "sphereface_loss": (dict(cosine=cos(6, 5),
+                                 target=torch.randint(0, 5, (6,), generator=g)),
+                            dict(s=4.0, m=3), ("cosine",)),
     }
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("name", ["log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss",
-                                  "softmax_focal_loss", "cosface_loss", "arcface_loss"])
+                                  "softmax_focal_loss", "cosface_loss", "arcface_loss",
+                                  "sphereface_loss"])
 def test_own_losses_match_their_torch_formula(name, reduction):
     """The kernel path equals the torch-op fallback (an independent implementation)."""
     from fastloss.torch import _core
@@ -480,10 +484,27 @@ _DICE_OPTIONS = [
 ]
 
 
+_SEG_OPTIONS = {
+    "dice_loss": _DICE_OPTIONS,
+    "jaccard_loss": _DICE_OPTIONS,
+    "dice_ce_loss": _DICE_OPTIONS,
+    "tversky_loss": [dict(), dict(alpha=0.3, beta=0.7, include_background=False),
+                     dict(batch=True, weight=[0.5, 1.0, 2.0, 1.5]), dict(ignore_index=255),
+                     dict(activation="sigmoid")],
+    "focal_tversky_loss": [dict(), dict(gamma=2.0, alpha=0.3, beta=0.7, batch=True),
+                           dict(ignore_index=255, include_background=False)],
+    "generalized_dice_loss": [dict(), dict(w_type="simple", include_background=False),
+                              dict(w_type="uniform", batch=True), dict(ignore_index=255)],
+    "sensitivity_specificity_loss": [
+        dict(), dict(r=0.5, include_background=False, weight=[1.0, 2.0, 0.5]),
+        dict(batch=True), dict(ignore_index=255, activation="sigmoid")],
+}
+
+
 def _dice_params():
     out = []
-    for name in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
-        for opts in _DICE_OPTIONS:
+    for name, options in _SEG_OPTIONS.items():
+        for opts in options:
             if name == "dice_ce_loss":
                 if opts.get("activation"):
                     continue  # dice_ce_loss is softmax-only
@@ -496,7 +517,7 @@ def _dice_params():
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("name,opts", _dice_params())
-def test_dice_family_matches_its_torch_formula(name, opts, reduction):
+def test_segmentation_losses_match_their_torch_formula(name, opts, reduction):
     from fastloss.torch import _core
 
     g = _g(21)

@@ -27,7 +27,9 @@ _TORCH_NAMES = [
     "triplet_margin_loss",
     # fastloss's own (torchvision's name and signature for sigmoid_focal_loss)
     "log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss", "softmax_focal_loss",
-    "cosface_loss", "arcface_loss", "dice_loss", "jaccard_loss", "dice_ce_loss",
+    "cosface_loss", "arcface_loss", "sphereface_loss", "dice_loss", "jaccard_loss",
+    "dice_ce_loss", "tversky_loss", "focal_tversky_loss", "generalized_dice_loss",
+    "sensitivity_specificity_loss",
 ]
 
 
@@ -173,17 +175,29 @@ def _seg_targets(x, target, ignore_index):
     return g * v, v
 
 
-def _dice_torch(input, target, activation="softmax", include_background=True,
-                squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
-                ignore_index=None, reduction="mean", jaccard=False):
-    """fastloss.dice_loss / jaccard_loss (MONAI's DiceLoss) in torch ops."""
+def _seg_terms(input, target, activation, ignore_index, include_background, batch):
+    """Activated p, target g, mask v (background dropped if asked) and the sum axes."""
     p = {"softmax": lambda x: torch.softmax(x, 1), "sigmoid": torch.sigmoid,
          None: lambda x: x}[activation](input)
     g, v = _seg_targets(input, target, ignore_index)
     if not include_background and input.shape[1] > 1:
         p, g, v = p[:, 1:], g[:, 1:], v[:, 1:]
-    axes = tuple(range(0 if batch else 2, input.dim()))
-    axes = tuple(a for a in axes if a != 1)
+    axes = tuple(a for a in range(0 if batch else 2, input.dim()) if a != 1)
+    return p, g, v, axes
+
+
+def _class_weighted(f, weight, input):
+    if weight is not None and input.shape[1] > 1:
+        f = f * torch.as_tensor(weight, dtype=f.dtype, device=f.device)
+    return f
+
+
+def _dice_torch(input, target, activation="softmax", include_background=True,
+                squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
+                ignore_index=None, reduction="mean", jaccard=False):
+    """fastloss.dice_loss / jaccard_loss (MONAI's DiceLoss) in torch ops."""
+    p, g, v, axes = _seg_terms(input, target, activation, ignore_index, include_background,
+                               batch)
     pv = p * v
     inter = (pv * g).sum(axes)
     ps = (pv * p if squared_pred else pv).sum(axes)
@@ -192,9 +206,55 @@ def _dice_torch(input, target, activation="softmax", include_background=True,
         f = 1.0 - (2 * inter + smooth_nr) / (2 * (ps + gs - inter) + smooth_dr)
     else:
         f = 1.0 - (2 * inter + smooth_nr) / (ps + gs + smooth_dr)
-    if weight is not None and input.shape[1] > 1:
-        f = f * torch.as_tensor(weight, dtype=f.dtype, device=f.device)
-    return _reduce(f, reduction)
+    return _reduce(_class_weighted(f, weight, input), reduction)
+
+
+def _tversky_torch(input, target, alpha=0.5, beta=0.5, activation="softmax",
+                   include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+                   weight=None, ignore_index=None, reduction="mean", gamma=None):
+    """fastloss.tversky_loss / focal_tversky_loss (MONAI's TverskyLoss) in torch ops."""
+    p, g, v, axes = _seg_terms(input, target, activation, ignore_index, include_background,
+                               batch)
+    pv = p * v
+    tp = (pv * g).sum(axes)
+    fp = (pv * (1 - g)).sum(axes)
+    fn = ((1 - p) * g).sum(axes)
+    f = 1.0 - (tp + smooth_nr) / (tp + alpha * fp + beta * fn + smooth_dr)
+    if gamma is not None:
+        f = f ** gamma
+    return _reduce(_class_weighted(f, weight, input), reduction)
+
+
+def _focal_tversky_torch(input, target, alpha=0.5, beta=0.5, gamma=0.75, **kw):
+    return _tversky_torch(input, target, alpha, beta, gamma=gamma, **kw)
+
+
+def _generalized_dice_torch(input, target, w_type="square", activation="softmax",
+                            include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
+                            batch=False, ignore_index=None, reduction="mean"):
+    """fastloss.generalized_dice_loss (MONAI's GeneralizedDiceLoss) in torch ops."""
+    p, g, v, axes = _seg_terms(input, target, activation, ignore_index, include_background,
+                               batch)
+    pv = p * v
+    inter, ps, gs = (pv * g).sum(axes), pv.sum(axes), g.sum(axes)
+    w = {"square": 1.0 / gs ** 2, "simple": 1.0 / gs, "uniform": torch.ones_like(gs)}[w_type]
+    inf = torch.isinf(w)
+    finite_max = torch.where(inf, 0.0, w).amax(-1, keepdim=True)
+    w = torch.where(inf, finite_max, w)
+    f = 1.0 - (2 * (w * inter).sum(-1) + smooth_nr) / ((w * (ps + gs)).sum(-1) + smooth_dr)
+    return _reduce(f.reshape(-1), reduction)
+
+
+def _sensspec_torch(input, target, r=0.05, activation="softmax", include_background=True,
+                    smooth_nr=0.0, smooth_dr=1e-5, batch=False, weight=None,
+                    ignore_index=None, reduction="mean"):
+    """fastloss.sensitivity_specificity_loss in torch ops."""
+    p, g, v, axes = _seg_terms(input, target, activation, ignore_index, include_background,
+                               batch)
+    d2 = (g - p) ** 2
+    sens = ((d2 * g).sum(axes) + smooth_nr) / (g.sum(axes) + smooth_dr)
+    spec = ((d2 * (1 - g) * v).sum(axes) + smooth_nr) / (((1 - g) * v).sum(axes) + smooth_dr)
+    return _reduce(_class_weighted(r * sens + (1 - r) * spec, weight, input), reduction)
 
 
 def _jaccard_torch(input, target, **kw):
@@ -225,6 +285,19 @@ def _dice_ce_torch(input, target, lambda_dice=1.0, lambda_ce=1.0, include_backgr
     return lambda_dice * dice + lambda_ce * ce
 
 
+_CHEBYSHEV = {1: lambda c: c, 2: lambda c: 2 * c * c - 1,
+              3: lambda c: (4 * c * c - 3) * c, 4: lambda c: 8 * c * c * (c * c - 1) + 1}
+
+
+def _sphereface_torch(cosine, target, s=30.0, m=4, reduction="mean"):
+    """fastloss.sphereface_loss in torch ops: psi = (-1)^k T_m(cos) - 2k."""
+    c = cosine.clamp(-1.0, 1.0)
+    k = torch.floor(m * torch.acos(c.detach()) / math.pi).clamp(0, m - 1)
+    psi = (1 - 2 * torch.remainder(k, 2)) * _CHEBYSHEV[m](c) - 2 * k
+    logits = s * _margin_logits(c, target, psi)
+    return F.cross_entropy(logits, target.long(), reduction=reduction)
+
+
 _OWN_SPECS = [
     Spec("log_cosh_loss", ("input", "target"), ("input",), "elem", _log_cosh_torch,
          derived={"target": _neg_input}, same_shape=("target",)),
@@ -240,6 +313,13 @@ _OWN_SPECS = [
     Spec("dice_loss", ("input", "target"), ("input",), None, _dice_torch),
     Spec("jaccard_loss", ("input", "target"), ("input",), None, _jaccard_torch),
     Spec("dice_ce_loss", ("input", "target"), ("input",), None, _dice_ce_torch),
+    Spec("tversky_loss", ("input", "target"), ("input",), None, _tversky_torch),
+    Spec("focal_tversky_loss", ("input", "target"), ("input",), None, _focal_tversky_torch),
+    Spec("generalized_dice_loss", ("input", "target"), ("input",), None,
+         _generalized_dice_torch),
+    Spec("sensitivity_specificity_loss", ("input", "target"), ("input",), None,
+         _sensspec_torch),
+    Spec("sphereface_loss", ("cosine", "target"), ("cosine",), "class", _sphereface_torch),
 ]
 
 for _s in _SPECS + _OWN_SPECS:
@@ -421,6 +501,59 @@ def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_backgrou
         include_background=include_background, squared_pred=squared_pred, jaccard=jaccard,
         smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, weight=_weight_list(weight),
         ignore_index=ignore_index, reduction=reduction))
+
+
+def _seg_call(name, input, target, reduction, weight=None, **options):
+    if weight is not None:
+        options["weight"] = _weight_list(weight)
+    return call(name, dict(input=input, target=target, reduction=reduction, **options))
+
+
+def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
+                 include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+                 weight=None, ignore_index=None, reduction="mean"):
+    """:func:`fastloss.tversky_loss` (MONAI's TverskyLoss); gradient for ``input``."""
+    return _seg_call("tversky_loss", input, target, reduction, weight, alpha=alpha, beta=beta,
+                     activation=activation, include_background=include_background,
+                     smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
+                     ignore_index=ignore_index)
+
+
+def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activation="softmax",
+                       include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+                       weight=None, ignore_index=None, reduction="mean"):
+    """:func:`fastloss.focal_tversky_loss`: the Tversky loss per class to the power gamma."""
+    return _seg_call("focal_tversky_loss", input, target, reduction, weight, alpha=alpha,
+                     beta=beta, gamma=gamma, activation=activation,
+                     include_background=include_background, smooth_nr=smooth_nr,
+                     smooth_dr=smooth_dr, batch=batch, ignore_index=ignore_index)
+
+
+def generalized_dice_loss(input, target, w_type="square", activation="softmax",
+                          include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
+                          batch=False, ignore_index=None, reduction="mean"):
+    """:func:`fastloss.generalized_dice_loss` (MONAI's GeneralizedDiceLoss)."""
+    return _seg_call("generalized_dice_loss", input, target, reduction, w_type=w_type,
+                     activation=activation, include_background=include_background,
+                     smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
+                     ignore_index=ignore_index)
+
+
+def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
+                                 include_background=True, smooth_nr=0.0, smooth_dr=1e-5,
+                                 batch=False, weight=None, ignore_index=None,
+                                 reduction="mean"):
+    """:func:`fastloss.sensitivity_specificity_loss`; gradient for ``input``."""
+    return _seg_call("sensitivity_specificity_loss", input, target, reduction, weight, r=r,
+                     activation=activation, include_background=include_background,
+                     smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
+                     ignore_index=ignore_index)
+
+
+def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean"):
+    """:func:`fastloss.sphereface_loss`: cross-entropy with psi(theta_y) = (-1)^k cos(m theta) - 2k."""
+    return call("sphereface_loss", dict(cosine=cosine, target=target, s=s, m=m,
+                                        reduction=reduction))
 
 
 # ---- softmax family: fastloss forward, backward from the output in torch ops -----
