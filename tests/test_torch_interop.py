@@ -415,6 +415,7 @@ def _own_cases(g):
         return torch.rand(*s, generator=g, dtype=torch.float64) * 1.98 - 0.99
 
     lab = torch.tensor([[0, 1, 2], [3, -100, 1], [2, 2, 0], [1, 0, 3], [0, 0, 0], [3, 3, 1]])
+    pm1 = torch.randint(0, 2, (5, 3), generator=g).to(torch.float64) * 2 - 1
     return {
         "log_cosh_loss": (dict(input=r(5, 3), target=r(5, 3)), {}, ("input", "target")),
         "pseudo_huber_loss": (dict(input=r(5, 3), target=r(5, 3)), dict(delta=0.7),
@@ -432,13 +433,24 @@ def _own_cases(g):
         "sphereface_loss": (dict(cosine=cos(6, 5),
                                  target=torch.randint(0, 5, (6,), generator=g)),
                             dict(s=4.0, m=3), ("cosine",)),
+        "hinge_loss": (dict(input=r(5, 3), target=pm1), dict(margin=0.8, squared=True),
+                       ("input",)),
+        "exponential_loss": (dict(input=r(5, 3), target=pm1), {}, ("input",)),
+        "multiclass_hinge_loss": (dict(input=r(6, 5),
+                                       target=torch.randint(0, 5, (6,), generator=g)),
+                                  dict(margin=1.5), ("input",)),
+        "contrastive_loss": (dict(x1=r(6, 4), x2=r(6, 4),
+                                  label=torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0],
+                                                     dtype=torch.float64)),
+                             dict(margin=3.0), ("x1", "x2")),
     }
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("name", ["log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss",
                                   "softmax_focal_loss", "cosface_loss", "arcface_loss",
-                                  "sphereface_loss"])
+                                  "sphereface_loss", "hinge_loss", "exponential_loss",
+                                  "multiclass_hinge_loss", "contrastive_loss"])
 def test_own_losses_match_their_torch_formula(name, reduction):
     """The kernel path equals the torch-op fallback (an independent implementation)."""
     from fastloss.torch import _core
@@ -548,3 +560,30 @@ def test_dice_none_runs_the_torch_formula():
     torch.testing.assert_close(per.mean(), ft.functional.dice_loss(x, t))
     per.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_fastrcnn_loss_matches_torchvisions_formula():
+    g = _g(31)
+    n, c = 10, 5
+    logits = torch.randn(n, c, dtype=torch.float64, generator=g)
+    boxes = torch.randn(n, 4 * c, dtype=torch.float64, generator=g)
+    labels = [torch.tensor([0, 2, 1, 0, 4]), torch.tensor([3, 0, 0, 1, 2])]
+    targets = [torch.randn(5, 4, dtype=torch.float64, generator=g) for _ in range(2)]
+    la, ba = logits.clone().requires_grad_(), boxes.clone().requires_grad_()
+    cls, box = ft.functional.fastrcnn_loss(la, ba, labels, targets)
+    # torchvision's roi_heads.fastrcnn_loss, written out with torch ops
+    lb, bb = logits.clone().requires_grad_(), boxes.clone().requires_grad_()
+    y, tt = torch.cat(labels), torch.cat(targets)
+    pos = torch.where(y > 0)[0]
+    cls_ref = F.cross_entropy(lb, y)
+    box_ref = F.smooth_l1_loss(bb.reshape(n, c, 4)[pos, y[pos]], tt[pos], beta=1 / 9,
+                               reduction="sum") / y.numel()
+    torch.testing.assert_close(cls, cls_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(box, box_ref, rtol=1e-10, atol=1e-12)
+    (cls + 2 * box).backward()
+    (cls_ref + 2 * box_ref).backward()
+    torch.testing.assert_close(la.grad, lb.grad, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(ba.grad, bb.grad, rtol=1e-8, atol=1e-10)
+    total, ce, bl = fastloss.fast_rcnn_loss(logits.numpy(), y.numpy(), boxes.numpy(), tt.numpy(),
+                                            beta=1 / 9, return_parts=True)
+    assert abs(float(ce) - float(cls)) < 1e-12 and abs(float(bl) - float(box)) < 1e-12

@@ -29,7 +29,8 @@ _TORCH_NAMES = [
     "log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss", "softmax_focal_loss",
     "cosface_loss", "arcface_loss", "sphereface_loss", "dice_loss", "jaccard_loss",
     "dice_ce_loss", "tversky_loss", "focal_tversky_loss", "generalized_dice_loss",
-    "sensitivity_specificity_loss",
+    "sensitivity_specificity_loss", "hinge_loss", "exponential_loss", "multiclass_hinge_loss",
+    "contrastive_loss",
 ]
 
 
@@ -298,6 +299,32 @@ def _sphereface_torch(cosine, target, s=30.0, m=4, reduction="mean"):
     return F.cross_entropy(logits, target.long(), reduction=reduction)
 
 
+def _hinge_torch(input, target, margin=1.0, squared=False, reduction="mean"):
+    h = (margin - target * input).clamp(min=0)
+    return _reduce(h * h if squared else h, reduction)
+
+
+def _exponential_torch(input, target, reduction="mean"):
+    return _reduce(torch.exp(-target * input), reduction)
+
+
+def _multiclass_hinge_torch(input, target, margin=1.0, squared=False, reduction="mean"):
+    x = input if input.dim() == 2 else input.unsqueeze(0)
+    t = target.reshape(-1).long()
+    xy = x.gather(1, t.unsqueeze(1))
+    h = (margin - xy + x).clamp(min=0)
+    h = torch.where(F.one_hot(t, x.shape[1]).bool(), 0.0, h)
+    per = (h * h if squared else h).sum(1)
+    return _reduce(per if input.dim() == 2 else per[0], reduction)
+
+
+def _contrastive_torch(x1, x2, label, margin=1.0, reduction="mean"):
+    d = (x1 - x2).pow(2).sum(-1).sqrt()
+    y = label.to(d.dtype)
+    per = (1 - y) * 0.5 * d * d + y * 0.5 * (margin - d).clamp(min=0) ** 2
+    return _reduce(per, reduction)
+
+
 _OWN_SPECS = [
     Spec("log_cosh_loss", ("input", "target"), ("input",), "elem", _log_cosh_torch,
          derived={"target": _neg_input}, same_shape=("target",)),
@@ -320,6 +347,14 @@ _OWN_SPECS = [
     Spec("sensitivity_specificity_loss", ("input", "target"), ("input",), None,
          _sensspec_torch),
     Spec("sphereface_loss", ("cosine", "target"), ("cosine",), "class", _sphereface_torch),
+    Spec("hinge_loss", ("input", "target"), ("input",), "elem", _hinge_torch,
+         same_shape=("target",)),
+    Spec("exponential_loss", ("input", "target"), ("input",), "elem", _exponential_torch,
+         same_shape=("target",)),
+    Spec("multiclass_hinge_loss", ("input", "target"), ("input",), "class",
+         _multiclass_hinge_torch, accept=_index_target),
+    Spec("contrastive_loss", ("x1", "x2", "label"), ("x1", "x2"), "last", _contrastive_torch,
+         same_shape=("x2",)),
 ]
 
 for _s in _SPECS + _OWN_SPECS:
@@ -556,6 +591,50 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean"):
                                         reduction=reduction))
 
 
+def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
+    """:func:`fastloss.hinge_loss`: max(0, margin - y x) (squared: its square), y in {-1, +1}."""
+    return call("hinge_loss", dict(input=input, target=target, margin=margin, squared=squared,
+                                   reduction=reduction))
+
+
+def exponential_loss(input, target, reduction="mean"):
+    """:func:`fastloss.exponential_loss`: exp(-y x), y in {-1, +1}."""
+    return call("exponential_loss", dict(input=input, target=target, reduction=reduction))
+
+
+def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
+    """:func:`fastloss.multiclass_hinge_loss`: sum over j != y of max(0, margin - x_y + x_j)."""
+    return call("multiclass_hinge_loss", dict(input=input, target=target, margin=margin,
+                                              squared=squared, reduction=reduction))
+
+
+def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
+    """:func:`fastloss.contrastive_loss` (label 0 = similar); gradients for both embeddings."""
+    return call("contrastive_loss", dict(x1=x1, x2=x2, label=label, margin=margin,
+                                         reduction=reduction))
+
+
+def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
+    """torchvision's ``roi_heads.fastrcnn_loss`` on fastloss's kernels.
+
+    ``labels`` and ``regression_targets`` are per-image lists (concatenated,
+    as torchvision does) or tensors.  Returns ``(classification_loss,
+    box_loss)``: the cross-entropy mean and the smooth L1 (beta = 1/9) of
+    the labelled class's box on foreground rows, summed and divided by the
+    number of rows -- :func:`fastloss.fast_rcnn_loss` with ``beta=1/9``.
+    """
+    if isinstance(labels, (list, tuple)):
+        labels = torch.cat(labels, dim=0)
+    if isinstance(regression_targets, (list, tuple)):
+        regression_targets = torch.cat(regression_targets, dim=0)
+    classification_loss = cross_entropy(class_logits, labels)
+    pos = torch.where(labels > 0)[0]
+    n = class_logits.shape[0]
+    boxes = box_regression.reshape(n, box_regression.shape[-1] // 4, 4)[pos, labels[pos]]
+    box_loss = smooth_l1_loss(boxes, regression_targets[pos], beta=1 / 9, reduction="sum")
+    return classification_loss, box_loss / labels.numel()
+
+
 # ---- softmax family: fastloss forward, backward from the output in torch ops -----
 
 class _SoftmaxFn(torch.autograd.Function):
@@ -632,7 +711,7 @@ def logsumexp(input, dim, keepdim=False):
 is_accelerated = _core.is_accelerated
 
 __all__ = [n for n in _TORCH_NAMES if n in _core.REGISTRY] + [
-    "softmax", "log_softmax", "logsumexp"]
+    "softmax", "log_softmax", "logsumexp", "fastrcnn_loss"]
 for _n in _TORCH_NAMES:
     if _n not in _core.REGISTRY:
         del globals()[_n]
