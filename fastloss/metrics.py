@@ -234,8 +234,7 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         jac = loss == "jaccard_loss" or bool(o.pop("jaccard", False))
         sq = bool(o.pop("squared_pred", False))
         if loss == "dice_ce_loss":
-            cw = V.class_weight(weight, C)
-            w = None if cw is None else _seg._dice_weight(cw[c0:], C - c0, C)
+            w = _seg._dice_ce_weights(weight, C, c0)[1]
         else:
             w = _seg._dice_weight(weight, C - c0, C)
         f, _, _ = _seg._overlap_terms(I, P, P2, G, G2, sq, jac, snr, sdr)

@@ -182,6 +182,14 @@ def _dice_weight(weight, n_used, C):
     return None if C == 1 else w
 
 
+def _dice_ce_weights(weight, C, c0):
+    """(CE weight of every class, Dice weight of the classes used): MONAI's
+    DiceCELoss takes one weight per class and drops weight[0] for the Dice
+    term without the background."""
+    cw = V.class_weight(weight, C)
+    return cw, (None if cw is None else _dice_weight(cw[c0:], C - c0, C))
+
+
 def _check_smooth(smooth_nr, smooth_dr):
     return (V.check_scalar(smooth_nr, "smooth_nr", 0.0),
             V.check_scalar(smooth_dr, "smooth_dr", 0.0))
@@ -630,8 +638,7 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     lambda_ce = V.check_scalar(lambda_ce, "lambda_ce", 0.0)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
-    cw = V.class_weight(weight, p.C)
-    wd = None if cw is None else _dice_weight(cw[c0:], p.C - c0, p.C)
+    cw, wd = _dice_ce_weights(weight, p.C, c0)
     sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:])
     sw = None if sw is None else sw.reshape(-1)
     st, ce = _stats(p, _OVERLAP, squared_pred, True, cw, sw)

@@ -55,7 +55,7 @@ H. Vertical accumulation: each unit keeps, per statistic and class,
    every block adds into slot j, so each update is a plain element-wise
    loop with no loop-carried dependency (gcc vectorizes it, the float ->
    double conversion included), and the slots are folded once per unit
-   in a fixed order (LANES accumulators, lanes_total).  Deterministic: the
+   in a fixed order (lanes_sum: LANES accumulators).  Deterministic: the
    order depends only on the unit, never on the thread.
 """
 
@@ -65,7 +65,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    LANES, fl_log, floating, label_t, lanes_total, n_blocks, planes_max,
+    fl_log, floating, label_t, lanes_sum, n_blocks, planes_max,
     planes_sumexp, safe_shift, sigmoid, threads_for,
 )
 
@@ -278,19 +278,6 @@ cdef inline void _vadd_sens(double* a1, double* a0, double* an, double* aG, doub
         aG2[j] += gv * gv
 
 
-cdef inline double _dsum(const double* a) noexcept nogil:
-    """Sum of the SEG_BLOCK slots of a vertical accumulator, fixed order."""
-    cdef double acc[LANES]
-    cdef Py_ssize_t i = 0, k
-    for k in range(LANES):
-        acc[k] = 0.0
-    while i < SEG_BLOCK:
-        for k in range(LANES):
-            acc[k] += a[i + k]
-        i += LANES
-    return lanes_total(acc)
-
-
 cdef inline int64_t _isum(const int* a) noexcept nogil:
     cdef int64_t t = 0
     cdef Py_ssize_t i
@@ -421,13 +408,13 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     # fold the vertical accumulators, fixed order
     for c in range(C):
         for k in range(NSTAT):
-            st[c * NSTAT + k] = _dsum(wk + (k * C + c) * PB)
+            st[c * NSTAT + k] = lanes_sum(wk + (k * C + c) * PB, PB)
         if labels and mode == MODE_OVERLAP:
             st[c * NSTAT + 3] = <double>_isum(cnt + c * PB)
             st[c * NSTAT + 4] = st[c * NSTAT + 3]
-    ce[0] = _dsum(ceA)
-    ce[1] = _dsum(ceW)
-    ce[2] = _dsum(ceV)
+    ce[0] = lanes_sum(ceA, PB)
+    ce[1] = lanes_sum(ceW, PB)
+    ce[2] = lanes_sum(ceV, PB)
 
 
 def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,

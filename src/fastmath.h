@@ -22,8 +22,9 @@
  *         double: 2 atanh(s), s = (m - 1)/(m + 1), series to s^23.
  *   log1p(y): u = 1 + y, log(u) + (y - (u - 1)) / u (the rounding of u is
  *         corrected to first order).
- * Special values follow C99 (but for the subnormal flush): exp(-inf) = 0, exp(+inf) = inf, log(0) = -inf,
- * log(x < 0) = NaN, log(inf) = inf, NaN in -> NaN out.
+ * Special values follow C99 (but for the subnormal flush): exp(-inf) = 0,
+ * exp(+inf) = inf, log(0) = -inf, log(x < 0) = NaN, log(inf) = inf,
+ * NaN in -> NaN out.
  *
  * Measured worst error against glibc (tests/test_fastmath.py sweeps every
  * float32 and 2^24 doubles): fl_expf <= 1 ulp, fl_logf <= 1 ulp,
