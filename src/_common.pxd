@@ -42,6 +42,7 @@ cdef extern from "fastmath.h" nogil:
     double fl_log(double x)
     float fl_log1pf(float x)
     double fl_log1p(double x)
+    float fl_log1p_unitf(float e)
 
 # Block sizes (work units). They depend on nothing but these constants and
 # the problem's shape, never on the number of threads.
@@ -149,16 +150,19 @@ cdef inline floating vlog1p(floating x) noexcept nogil:
         return fl_log1p(x)
 
 
-cdef inline floating log1pexp(floating x) noexcept nogil:
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), branch-free.
+cdef inline floating log1p_unit(floating e, floating r) noexcept nogil:
+    """log(1 + e) for e in [0, 1] (an exp(-|z|)), given r = 1 / (1 + e).
 
-    The form of sklearn's `log1pexp` without its cutoffs: exp(-|x|) <= 1
-    never overflows, and log1p keeps the small-tail accuracy.
+    float: fastmath's division-free log1p on [0, 1]; double: log(u) with
+    u = 1 + e (never 0 or inf, so no special-value select) and the rounding
+    correction (e - (u - 1)) / u through r, which the sigmoid needs anyway.
     """
-    cdef floating zero = 0
-    cdef floating ax = x if x >= 0 else -x
-    cdef floating mx = x if x >= 0 else zero
-    return mx + vlog1p(vexp(-ax))
+    cdef floating one = 1
+    cdef floating u = one + e
+    if floating is float:
+        return fl_log1p_unitf(e)
+    else:
+        return vlog(u) + (e - (u - one)) * r
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:

@@ -44,7 +44,7 @@ from libc.stdlib cimport free, malloc
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, block_init, combine_blocks, floating, lanes_sum,
-    n_blocks, threads_for, vexp, vlog, vlog1p,
+    log1p_unit, n_blocks, threads_for, vexp, vlog, vlog1p,
 )
 
 cdef enum:
@@ -160,19 +160,6 @@ cdef inline floating vsqrt(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
-
-
-cdef inline floating log1p_unit(floating e, floating r) noexcept nogil:
-    """log(1 + e) for e in [0, 1] (an exp(-|z|)), given r = 1 / (1 + e).
-
-    u = 1 + e is never 0 or inf, so fastmath's log1p special-value select is
-    left out (with it, gcc merges the select with exp's range clamps into a
-    mask it cannot vectorize), and the rounding correction (e - (u - 1)) / u
-    reuses r, which the sigmoid needs anyway: one division per element.
-    """
-    cdef floating one = 1
-    cdef floating u = one + e
-    return vlog(u) + (e - (u - one)) * r
 
 
 cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:

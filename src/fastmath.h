@@ -22,13 +22,17 @@
  *         double: 2 atanh(s), s = (m - 1)/(m + 1), series to s^23.
  *   log1p(y): u = 1 + y, log(u) + (y - (u - 1)) / u (the rounding of u is
  *         corrected to first order).
+ *   log1p on [0, 1] (float; the softplus tail log(1 + exp(-|x|))): 1 + e =
+ *         2^k (1 + f) with k = 0, f = e (exact), or k = 1, f = (e - 1) / 2
+ *         (its rounding error carried separately), then logf's polynomial:
+ *         no division, no bit moves, no special values.
  * Special values follow C99 (but for the subnormal flush): exp(-inf) = 0,
  * exp(+inf) = inf, log(0) = -inf, log(x < 0) = NaN, log(inf) = inf,
  * NaN in -> NaN out.
  *
  * Measured worst error against glibc (tests/test_fastmath.py sweeps every
  * float32 and 2^24 doubles): fl_expf <= 1 ulp, fl_logf <= 1 ulp,
- * fl_exp <= 2 ulp, fl_log <= 2 ulp.
+ * fl_exp <= 2 ulp, fl_log <= 2 ulp, fl_log1p_unitf <= 1 ulp.
  */
 #ifndef FASTLOSS_FASTMATH_H
 #define FASTLOSS_FASTMATH_H
@@ -108,6 +112,22 @@ static inline double fl_exp(double x0)
 
 /* ------------------------------------------------------------------ log */
 
+/* Cephes logf: log(1 + f) - f + f^2 / 2 for f in [sqrt(1/2) - 1, sqrt(2) - 1) */
+static inline float fl_logf_poly(float f)
+{
+    float z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    return y * f * z;
+}
+
 static inline float fl_logf(float x0)
 {
     /* rescale subnormals */
@@ -120,16 +140,7 @@ static inline float fl_logf(float x0)
     float ef = (float)(e - (sub ? 24 : 0));
     float f = m - 1.0f;
     float z = f * f;
-    float y = 7.0376836292e-2f;
-    y = y * f - 1.1514610310e-1f;
-    y = y * f + 1.1676998740e-1f;
-    y = y * f - 1.2420140846e-1f;
-    y = y * f + 1.4249322787e-1f;
-    y = y * f - 1.6668057665e-1f;
-    y = y * f + 2.0000714765e-1f;
-    y = y * f - 2.4999993993e-1f;
-    y = y * f + 3.3333331174e-1f;
-    y = y * f * z;
+    float y = fl_logf_poly(f);
     y = y + ef * -2.12194440e-4f;
     y = y - 0.5f * z;
     float r = f + y + ef * 0.693359375f;
@@ -185,6 +196,23 @@ static inline float fl_log1pf(float y)
     float c = (y - (u - 1.0f)) / u;
     c = (u == 0.0f) | (u == INFINITY) ? 0.0f : c;
     return fl_logf(u) + c;
+}
+
+/* log(1 + e) for e in [0, 1] (NaN passes through). */
+static inline float fl_log1p_unitf(float e)
+{
+    int big = e >= 0.41421356f;                    /* 1 + e >= sqrt(2) */
+    float s = e - 1.0f;
+    float lo = e - (s + 1.0f);                     /* exact error of s */
+    float f = big ? 0.5f * s : e;
+    float fl = big ? 0.5f * lo : 0.0f;             /* 1 + e = 2^k (1 + f + fl) */
+    float k = big ? 1.0f : 0.0f;
+    float z = f * f;
+    float y = fl_logf_poly(f);
+    y = y + k * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    y = y + fl * (1.0f - f);                       /* log(1 + f + fl) to first order */
+    return f + y + k * 0.693359375f;
 }
 
 static inline double fl_log1p(double y)

@@ -59,6 +59,23 @@ def test_float32_ulp(func, name, ref, rng):
     assert worst <= 1, f"fl_{name}f worst error {worst} ulp"
 
 
+def test_float32_log1p_unit(rng):
+    """The softplus tail log(1 + e), e = exp(-|x|) in [0, 1]: every float32 in
+    [1/4, 1] (both branches of the 1 + e >= sqrt(2) split) and 2^22 random
+    bit patterns below 1/4; 0 and NaN pass through."""
+    lo = np.float32(0.25).view(np.uint32)
+    hi = np.float32(1.0).view(np.uint32)
+    e = np.concatenate([
+        np.arange(lo, hi + 1, dtype=np.uint32).view(np.float32),
+        rng.integers(0, lo, size=1 << 22, dtype=np.uint32).view(np.float32),
+    ])
+    got = _eval(e, 3)
+    want = np.log1p(e.astype(np.float64)).astype(np.float32)
+    assert ulp_distance(got, want).max() <= 1
+    special = np.array([0.0, np.nan], np.float32)
+    np.testing.assert_array_equal(_eval(special, 3), special)
+
+
 @pytest.mark.parametrize("func,ref", [(0, np.exp), (1, np.log), (2, np.log1p)])
 def test_float64_random_bits(func, ref, rng):
     bits = rng.integers(0, 2**63, size=1 << 21, dtype=np.int64, endpoint=False)
