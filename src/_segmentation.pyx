@@ -315,6 +315,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     cdef double* ceV = ceW + PB
     cdef double* wtab = ceV + PB    # wtab[y + 1] = weight of label y; wtab[0] = 0
     cdef double wc, swj, ls
+    cdef floating xv, xo
     cdef int cls
     cdef bint labels = soft == NULL
     memset(wk, 0, (NSTAT * C + 3) * PB * sizeof(double))
@@ -355,9 +356,13 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                     _vadd_sq_scaled(wk + (2 * C + c) * PB, pc, rv, nb)
                 if do_ce:
                     # x of the labelled class (one class per position)
+                    # both values loaded first: a select gcc vectorizes
+                    # (a conditional load stays a scalar branch on SSE2)
                     xc = x + base + c * S
                     for j in range(nb):
-                        xy[j] = xc[j] if yy[j] == cls else xy[j]
+                        xv = xc[j]
+                        xo = xy[j]
+                        xy[j] = xv if yy[j] == cls else xo
             if do_ce:
                 # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0)
                 for j in range(nb):

@@ -62,12 +62,11 @@ static inline float fl_expf(float x0)
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float z = r * r;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    /* (exp(r) - 1 - r) / r^2 in Estrin's scheme (see fl_logf_poly) */
+    float p01 = 5.0000001201e-1f + r * 1.6666665459e-1f;
+    float p23 = 4.1665795894e-2f + r * 8.3334519073e-3f;
+    float p45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
+    float p = p01 + z * (p23 + z * p45);
     p = p * z + r + 1.0f;
     /* 2^n as two normal factors so that n = 128 (x near 88.7) stays finite */
     int32_t h = ni >> 1;
@@ -112,20 +111,21 @@ static inline double fl_exp(double x0)
 
 /* ------------------------------------------------------------------ log */
 
-/* Cephes logf: log(1 + f) - f + f^2 / 2 for f in [sqrt(1/2) - 1, sqrt(2) - 1) */
+/* Cephes logf: log(1 + f) - f + f^2 / 2 = f^3 P(f) for f in
+ * [sqrt(1/2) - 1, sqrt(2) - 1); P (degree 8) in Estrin's scheme: a
+ * dependency chain of 4 multiply-adds instead of Horner's 9, which matters
+ * where a multiply-add is two instructions (SSE2) */
 static inline float fl_logf_poly(float f)
 {
-    float z = f * f;
-    float y = 7.0376836292e-2f;
-    y = y * f - 1.1514610310e-1f;
-    y = y * f + 1.1676998740e-1f;
-    y = y * f - 1.2420140846e-1f;
-    y = y * f + 1.4249322787e-1f;
-    y = y * f - 1.6668057665e-1f;
-    y = y * f + 2.0000714765e-1f;
-    y = y * f - 2.4999993993e-1f;
-    y = y * f + 3.3333331174e-1f;
-    return y * f * z;
+    float f2 = f * f;
+    float f4 = f2 * f2;
+    float p01 = 3.3333331174e-1f + f * -2.4999993993e-1f;
+    float p23 = 2.0000714765e-1f + f * -1.6668057665e-1f;
+    float p45 = 1.4249322787e-1f + f * -1.2420140846e-1f;
+    float p67 = 1.1676998740e-1f + f * -1.1514610310e-1f;
+    float p03 = p01 + f2 * p23;
+    float p48 = p45 + f2 * p67 + f4 * 7.0376836292e-2f;
+    return (p03 + f4 * p48) * f * f2;
 }
 
 static inline float fl_logf(float x0)
@@ -167,17 +167,15 @@ static inline double fl_log(double x0)
     double ef = fl_u2d(0x4338000000000000ull + (uint64_t)et) - 6755399441055744.0;
     double s = (m - 1.0) / (m + 1.0);
     double s2 = s * s;
-    double p = 1.0 / 23.0;
-    p = p * s2 + 1.0 / 21.0;
-    p = p * s2 + 1.0 / 19.0;
-    p = p * s2 + 1.0 / 17.0;
-    p = p * s2 + 1.0 / 15.0;
-    p = p * s2 + 1.0 / 13.0;
-    p = p * s2 + 1.0 / 11.0;
-    p = p * s2 + 1.0 / 9.0;
-    p = p * s2 + 1.0 / 7.0;
-    p = p * s2 + 1.0 / 5.0;
-    p = p * s2 + 1.0 / 3.0;
+    /* p = sum_k s2^k / (2k + 3), k = 0..10, in Estrin's scheme */
+    double s4 = s2 * s2;
+    double s8 = s4 * s4;
+    double q01 = 1.0 / 3.0 + s2 * (1.0 / 5.0);
+    double q23 = 1.0 / 7.0 + s2 * (1.0 / 9.0);
+    double q45 = 1.0 / 11.0 + s2 * (1.0 / 13.0);
+    double q67 = 1.0 / 15.0 + s2 * (1.0 / 17.0);
+    double q8a = 1.0 / 19.0 + s2 * (1.0 / 21.0) + s4 * (1.0 / 23.0);
+    double p = (q01 + s4 * q23) + s8 * ((q45 + s4 * q67) + s8 * q8a);
     /* log(m) = 2s + 2s s2 p; add e ln2 in two parts */
     double r = ef * 1.90821492927058770002e-10 + 2.0 * s * s2 * p;
     r = r + 2.0 * s;

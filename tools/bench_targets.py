@@ -83,11 +83,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", action="append")
+    ap.add_argument("--only", action="append",
+                    help="workload name, family or glob (repeatable, or comma-separated)")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.only = [q for p in args.only or () for q in p.split(",") if q] or None
     if args.child:
         return child(args)
 
