@@ -111,6 +111,9 @@ def workload_block(res, prev=None):
     fl, fg = res["impls"].get("fastloss", {}), res["impls"].get("fastloss+grad", {})
     if fl.get("median_ms") and fg.get("median_ms"):
         tail.append(f"+grad costs {fg['median_ms'] / fl['median_ms']:.2f}x the loss")
+        fo = res["impls"].get("fastloss+grad_out", {})
+        if fo.get("median_ms"):
+            tail[-1] += f" ({fo['median_ms'] / fl['median_ms']:.2f}x into a reused grad_out)"
     if parts or tail:
         lines.append("  " + "; ".join(parts) + (" -> " if parts and tail else "") + "; ".join(tail))
     return "\n".join(lines)

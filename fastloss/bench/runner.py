@@ -222,7 +222,7 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None):
         impls[n]["times_ms"] = [t * 1e3 for t in times[n]]
         impls[n]["repeats"] = len(times[n])
         nbytes = res["bytes_moved"]
-        if n.endswith("+grad") and res["bytes_moved_grad"]:
+        if n.endswith(("+grad", "+grad_out")) and res["bytes_moved_grad"]:
             nbytes = res["bytes_moved_grad"]
         impls[n]["gbps"] = nbytes / med / 1e9
     _speedups(res)

@@ -7,8 +7,11 @@ define a list ``WORKLOADS``; the CLI and the pytest-benchmark suite read
 those lists and nothing else, so sizes and peers are defined once.
 """
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+import numpy as np
 
 
 class PeerMissing(Exception):
@@ -69,7 +72,10 @@ def fastloss_impls(name, keys=("x", "t"), grad=True, **options):
 
     Each calls ``fastloss.<name>`` (resp. ``fastloss.reference.<name>``) on
     ``data[k] for k in keys`` with ``options``; "fastloss+grad" adds
-    ``return_grad=True`` (left out with ``grad=False``).
+    ``return_grad=True`` (left out with ``grad=False``), and
+    "fastloss+grad_out", where the function takes ``grad_out``, writes that
+    gradient into one buffer allocated beforehand (the call without the
+    operating system's first touch of a fresh array).
     """
     import fastloss
     import fastloss.reference as ref
@@ -84,6 +90,13 @@ def fastloss_impls(name, keys=("x", "t"), grad=True, **options):
         args, nt = [d[k] for k in keys], d["n_threads"]
         return lambda: fn(*args, return_grad=True, n_threads=nt, **options)
 
+    def fl_grad_out(d):
+        # the gradient written into one buffer allocated (and touched) here:
+        # the kernel's cost without the first touch of fresh memory
+        args, nt = [d[k] for k in keys], d["n_threads"]
+        buf = np.zeros_like(args[0])
+        return lambda: fn(*args, return_grad=True, grad_out=buf, n_threads=nt, **options)
+
     def reference(d):
         args = [d[k] for k in keys]
         return lambda: rf(*args, **options)
@@ -91,6 +104,8 @@ def fastloss_impls(name, keys=("x", "t"), grad=True, **options):
     impls = {"fastloss": fl, "fastloss+grad": fl_grad, "reference": reference}
     if not grad:
         del impls["fastloss+grad"]
+    elif "grad_out" in inspect.signature(fn).parameters:
+        impls["fastloss+grad_out"] = fl_grad_out
     return impls
 
 
