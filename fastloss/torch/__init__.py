@@ -8,7 +8,9 @@
   ...), subclasses of torch's own classes with the same constructor
   arguments, buffers and ``repr``, whose ``forward`` calls the function above;
 - :func:`is_accelerated`, which tells whether fastloss's kernels or torch's
-  own implementation will run for given tensors.
+  own implementation will run for given tensors;
+- :func:`empty_cache`, which drops the gradient buffers kept for reuse
+  (each loss keeps its last gradient once autograd is done with it).
 
 Only losses that exist in the installed fastloss are defined.  CPU
 float32/float64 tensors are read in place by the kernels, which return the
@@ -20,7 +22,7 @@ op ``torch.ops.fastloss.<name>`` (opaque to the compiler, no graph break).
 import torch
 
 from fastloss.torch import functional
-from fastloss.torch._core import is_accelerated
+from fastloss.torch._core import empty_cache, is_accelerated
 
 # class name -> functional name; a class is defined only when its function exists.
 _CLASSES = {
@@ -71,7 +73,7 @@ def _make_class(cls_name, fn_name):
                                     "__module__": __name__})
 
 
-__all__ = ["functional", "is_accelerated"]
+__all__ = ["empty_cache", "functional", "is_accelerated"]
 for _cls, _fn in _CLASSES.items():
     if hasattr(functional, _fn):
         globals()[_cls] = _make_class(_cls, _fn)

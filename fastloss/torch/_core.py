@@ -25,6 +25,15 @@ D. Everything else (CUDA, MPS, bfloat16/float16, tensor subclasses, mixed
    float dtypes, options fastloss does not have, a tensor requiring grad
    that the kernel has no gradient for) runs ``fallback`` unchanged, so
    results and autograd match torch everywhere.
+F. Gradient buffers are recycled: the kernel's gradient (one per call, the
+   size of the input) is kept by the loss after autograd is done with it,
+   and the next call of that loss with the same shape and dtype writes into
+   it (``grad_out``) instead of allocating -- but only when nothing else
+   references it any more (its NumPy reference count: every torch tensor
+   sharing the memory holds one).  A training loop thus pays the first
+   touch of fresh memory once instead of every step; a gradient that is
+   still in use (kept as ``.grad``, returned by ``autograd.grad``) is never
+   written.  :func:`empty_cache` drops the kept buffers.
 E. Under ``torch.compile`` the same computation is a ``torch.library``
    custom op (``fastloss::<name>``) with a fake implementation (output
    shapes only) and a registered backward made of torch ops, so the graph
@@ -33,6 +42,8 @@ E. Under ``torch.compile`` the same computation is a ``torch.library``
 
 import ast
 import functools
+import inspect
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -41,10 +52,12 @@ import torch
 
 import fastloss
 
-__all__ = ["Spec", "call", "is_accelerated", "register"]
+__all__ = ["Spec", "call", "empty_cache", "is_accelerated", "register"]
 
 FAST_DTYPES = (torch.float32, torch.float64)
 REGISTRY = {}
+_GRAD_BUFFERS = {}      # loss name -> the ndarray of its last gradient (design F)
+_MIN_RECYCLE = 1 << 20  # bytes: smaller gradients are cheap to allocate
 
 
 @dataclass(frozen=True)
@@ -128,19 +141,52 @@ def _to_torch(a):
     return torch.from_numpy(a)
 
 
+def empty_cache():
+    """Drop the gradient buffers that fastloss.torch keeps for reuse.
+
+    Each loss keeps its last gradient (one array the size of its input) once
+    autograd no longer uses it, and writes the next gradient of the same
+    shape and dtype into it: a training loop then does not pay the
+    operating system's first touch of fresh memory at every step.  A buffer
+    that anything else still references is never reused.
+    """
+    _GRAD_BUFFERS.clear()
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_grad_out(fn):
+    return "grad_out" in inspect.signature(fn).parameters
+
+
+def _recycled(name, like):
+    """The kept gradient of loss ``name`` if only this module references it."""
+    buf = _GRAD_BUFFERS.pop(name, None)  # taken under the GIL: one caller gets it
+    # references: the local name and getrefcount's argument; any torch tensor
+    # or NumPy view sharing the memory holds one more
+    if (buf is not None and sys.getrefcount(buf) == 2 and buf.shape == like.shape
+            and buf.dtype == like.dtype):
+        return buf
+    return None
+
+
 def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
     kw = dict(opts)
-    for n, t in zip(names, tensors):
-        kw[n] = _np(t)
+    arrays = {n: _np(t) for n, t in zip(names, tensors)}
+    kw.update(arrays)
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, spec.fl_name or spec.name)
     if not need_grad:
         return _to_torch(fn(**kw)), ()
+    recycle = len(spec.diff) == 1 and _takes_grad_out(fn)
+    if recycle:
+        kw["grad_out"] = _recycled(spec.name, arrays[spec.diff[0]])
     loss, grads = fn(**kw, return_grad=True)
     if not isinstance(grads, (tuple, list)):
         grads = (grads,)
+    if recycle and grads[0].nbytes >= _MIN_RECYCLE and grads[0].flags.writeable:
+        _GRAD_BUFFERS[spec.name] = grads[0]
     return _to_torch(loss), tuple(_to_torch(g) for g in grads)
 
 
