@@ -502,6 +502,14 @@ def _own_cases(g):
                                   label=torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0],
                                                      dtype=torch.float64)),
                              dict(margin=3.0), ("x1", "x2")),
+        "js_div": (dict(p=torch.softmax(r(4, 3, 5), -1), q=torch.softmax(r(4, 3, 5), -1)),
+                   {}, ("p",)),
+        "center_loss": (dict(features=r(7, 3), labels=torch.tensor([0, 3, 1, 1, 0, 3, 3]),
+                             centers=r(4, 3)), {}, ("features", "centers")),
+        "gan_discriminator_loss": (dict(real_logits=r(5), fake_logits=r(3, 2)), {},
+                                   ("real_logits", "fake_logits")),
+        "gan_generator_loss": (dict(fake_logits=r(5, 3)), dict(non_saturating=False),
+                               ("fake_logits",)),
     }
 
 
@@ -509,7 +517,9 @@ def _own_cases(g):
 @pytest.mark.parametrize("name", ["log_cosh_loss", "pseudo_huber_loss", "sigmoid_focal_loss",
                                   "softmax_focal_loss", "cosface_loss", "arcface_loss",
                                   "sphereface_loss", "hinge_loss", "exponential_loss",
-                                  "multiclass_hinge_loss", "contrastive_loss"])
+                                  "multiclass_hinge_loss", "contrastive_loss", "js_div",
+                                  "center_loss", "gan_discriminator_loss",
+                                  "gan_generator_loss"])
 def test_own_losses_match_their_torch_formula(name, reduction):
     """The kernel path equals the torch-op fallback (an independent implementation)."""
     from fastloss.torch import _core
@@ -520,7 +530,11 @@ def test_own_losses_match_their_torch_formula(name, reduction):
     b = {k: v.clone().requires_grad_(k in diff) for k, v in args.items()}
     la = getattr(ft.functional, name)(**a, **kw)
     lb = _core.REGISTRY[name].fallback(**b, **kw)
-    assert type(la.grad_fn).__name__ == "_FnBackward"  # the fastloss path ran
+    if isinstance(la, tuple):  # gan_discriminator_loss 'none': the pair, one tensor here
+        la, lb = (torch.cat([v.reshape(-1) for v in pair]) for pair in (la, lb))
+    # a 'none' whose outputs mix many inputs runs the torch formula (spec.none is None)
+    fast = reduction != "none" or _core.REGISTRY[name].none is not None
+    assert (type(la.grad_fn).__name__ == "_FnBackward") == fast  # which path ran
     go = torch.rand(la.shape, generator=_g(12), dtype=la.dtype) + 0.5
     la.backward(go)
     lb.backward(go)
@@ -533,6 +547,77 @@ def test_own_losses_match_their_torch_formula(name, reduction):
     def f(*ts):
         return getattr(ft.functional, name)(**dict(zip(keys, ts)), **kw)
     assert torch.autograd.gradcheck(f, tuple(x[k] for k in keys))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["l1_penalty", "l2_penalty", "elastic_net_penalty"])
+def test_penalties_over_any_number_of_tensors(name, dtype):
+    g = _g(21)
+    ws = [torch.randn(*s, generator=g, dtype=dtype) for s in ((3, 4), (5,), (2, 1, 3))]
+    ws[1][2] = 0.0  # sign(0) = 0, as torch's abs
+    kw = dict(l1_ratio=0.3) if name == "elastic_net_penalty" else {}
+    from fastloss.torch import _core
+
+    a = [w.clone().requires_grad_() for w in ws]
+    b = [w.clone().requires_grad_() for w in ws]
+    la = getattr(FF, name)(*a, **kw)
+    lb = _core.REGISTRY[name].fallback(*b, **kw)
+    assert type(la.grad_fn).__name__ == "_FnBackward"
+    assert la.dtype == dtype
+    (la * 1.5).backward()
+    (lb * 1.5).backward()
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(la, lb, **tol)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x.grad, y.grad, **tol)
+    # a tensor that does not require grad gets none; the others still do
+    c = [ws[0].clone(), ws[1].clone().requires_grad_()]
+    getattr(FF, name)(*c, **kw).backward()
+    assert c[0].grad is None and c[1].grad is not None
+    if dtype == torch.float64:
+        assert torch.autograd.gradcheck(lambda *t: getattr(FF, name)(*t, **kw),
+                                        tuple(w.clone().requires_grad_() for w in ws))
+    # mixed float dtypes run the torch formula
+    m = [ws[0].float().requires_grad_(), ws[1].double().requires_grad_()]
+    lm = getattr(FF, name)(*m, **kw)
+    assert type(lm.grad_fn).__name__ != "_FnBackward"
+    torch.testing.assert_close(lm, _core.REGISTRY[name].fallback(*m, **kw))
+
+
+def test_penalty_of_a_models_parameters_under_compile():
+    model = torch.nn.Linear(6, 3).double()
+
+    def step(x):
+        return model(x).square().mean() + 0.01 * FF.elastic_net_penalty(*model.parameters(),
+                                                                        l1_ratio=0.2)
+
+    x = torch.randn(8, 6, dtype=torch.float64)
+    cstep = _compile_or_skip(step)
+    cstep(x).backward()
+    got = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    from fastloss.torch import _formulas as T
+    (model(x).square().mean()
+     + 0.01 * T.elastic_net_penalty(*model.parameters(), l1_ratio=0.2)).backward()
+    for gg, p in zip(got, model.parameters()):
+        torch.testing.assert_close(gg, p.grad)
+
+
+def test_js_div_off_the_fast_path():
+    g = _g(23)
+    p = torch.softmax(torch.randn(3, 4, generator=g, dtype=torch.float64), 0)
+    q = torch.softmax(torch.randn(3, 4, generator=g, dtype=torch.float64), 0)
+    from fastloss.torch import _formulas as T
+    # a class axis other than the last, and a q that requires grad: the torch formula
+    for kw, qq in ((dict(dim=0), q), ({}, q.clone().requires_grad_())):
+        pp = p.clone().requires_grad_()
+        got = FF.js_div(pp, qq, reduction="none", **kw)
+        assert type(got.grad_fn).__name__ != "_FnBackward"
+        torch.testing.assert_close(got, T.js_div(p, q, reduction="none", **kw))
+        pn = p.numpy()
+        qn = q.numpy()
+        want = fastloss.js_div(pn, qn, axis=kw.get("dim", -1), reduction="none")
+        torch.testing.assert_close(got, torch.from_numpy(np.asarray(want)))
 
 
 def test_own_losses_fall_back_off_the_fast_path():

@@ -7,7 +7,8 @@ A. A loss is described by a :class:`Spec` (a row of a table, not code):
    e.g. the target of ``mse_loss`` gets minus the input's), how a
    ``'none'`` output maps onto the input (``none``: per element, per
    position of the class axis 1, or per row of the last axis), and the
-   torch implementation with the same semantics (``fallback``).
+   torch implementation with the same semantics (``fallback``).  A
+   ``variadic`` spec takes one sequence of tensors (the penalties' arrays).
 B. The fast path hands CPU float32/float64 tensors to the NumPy API without
    copying (``tensor.detach().numpy()`` is a view; a non-contiguous view is
    accepted and copied once by fastloss only when its kernel needs it).
@@ -83,6 +84,14 @@ class Spec:
     """function(kwargs) -> kwargs: rename / drop arguments for the fastloss call."""
     same_shape: tuple = ()
     """Tensor arguments that must have the first tensor's shape on the fast path."""
+    variadic: bool = False
+    """The tensors are one sequence argument (``tensors[0]``, e.g. the arrays
+    of a penalty), passed positionally and all differentiable."""
+
+
+def _diff(spec, names):
+    """The tensor arguments the kernel returns gradients for."""
+    return names if spec.variadic else spec.diff
 
 
 def register(spec):
@@ -177,12 +186,13 @@ def _run(spec, names, tensors, opts, need_grad):
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, spec.fl_name or spec.name)
+    pos = [kw.pop(n) for n in names] if spec.variadic else []
     if not need_grad:
-        return _to_torch(fn(**kw)), ()
-    recycle = len(spec.diff) == 1 and _takes_grad_out(fn)
+        return _to_torch(fn(*pos, **kw)), ()
+    recycle = not spec.variadic and len(spec.diff) == 1 and _takes_grad_out(fn)
     if recycle:
         kw["grad_out"] = _recycled(spec.name, arrays[spec.diff[0]])
-    loss, grads = fn(**kw, return_grad=True)
+    loss, grads = fn(*pos, **kw, return_grad=True)
     if not isinstance(grads, (tuple, list)):
         grads = (grads,)
     if recycle and grads[0].nbytes >= _MIN_RECYCLE and grads[0].flags.writeable:
@@ -203,7 +213,7 @@ def _go_view(spec, reduction, go, g):
 def _grads_out(spec, names, reduction, grads, go, needs, inplace):
     """The gradient of every tensor argument (None where not needed)."""
     by_name = {}
-    for n, g in zip(spec.diff, grads):
+    for n, g in zip(_diff(spec, names), grads):
         gv = _go_view(spec, reduction, go, g)
         if inplace:
             if not (gv.dim() == 0 and float(gv) == 1.0):
@@ -270,7 +280,7 @@ def _make_op(spec):
         names, items = _decode(opts)
         loss, grads = _run(spec, names, tensors, items, need_grad)
         if not need_grad:
-            grads = tuple(tensors[0].new_empty(0) for _ in spec.diff)
+            grads = tuple(tensors[0].new_empty(0) for _ in _diff(spec, names))
         return [loss, *grads]
 
     op = torch.library.custom_op(qualname, impl, mutates_args=())
@@ -280,10 +290,11 @@ def _make_op(spec):
         by = dict(zip(names, tensors))
         x = tensors[0]
         loss = x.new_empty(_loss_shape(spec, dict(items).get("reduction"), x))
+        diff = _diff(spec, names)
         if need_grad:
-            grads = [torch.empty_like(by[n], memory_format=torch.contiguous_format) for n in spec.diff]
+            grads = [torch.empty_like(by[n], memory_format=torch.contiguous_format) for n in diff]
         else:
-            grads = [x.new_empty(0) for _ in spec.diff]
+            grads = [x.new_empty(0) for _ in diff]
         return [loss, *grads]
 
     op.register_fake(fake)
@@ -295,8 +306,9 @@ def _make_op(spec):
         ctx.save_for_backward(*output[1:])
 
     def backward(ctx, grads_out):
+        diff = _diff(spec, ctx.names)
         out = _grads_out(spec, ctx.names, ctx.reduction, ctx.saved_tensors, grads_out[0],
-                         [n in spec.diff or n in spec.derived for n in ctx.names], False)
+                         [n in diff or n in spec.derived for n in ctx.names], False)
         return out, None, None
 
     op.register_autograd(backward, setup_context=setup_context)
@@ -324,8 +336,15 @@ def call(name, args):
     fallback as described in the module docstring.
     """
     spec = REGISTRY[name]
-    present = [n for n in spec.tensors if args.get(n) is not None]
-    tensors = [args[n] for n in present]
+    if spec.variadic:
+        seq = args[spec.tensors[0]]
+        tensors = list(seq)
+        present = [f"{spec.tensors[0]}{i}" for i in range(len(tensors))]
+        args = dict(args, **dict(zip(present, tensors)))
+        del args[spec.tensors[0]]
+    else:
+        present = [n for n in spec.tensors if args.get(n) is not None]
+        tensors = [args[n] for n in present]
     fast = (
         is_accelerated(*tensors)
         and all(isinstance(args[n], torch.Tensor) for n in present)
@@ -336,12 +355,16 @@ def call(name, args):
     grad_on = torch.is_grad_enabled()
     needs = [grad_on and t.requires_grad for t in tensors]
     if fast:
+        diff = _diff(spec, present)
         for n, need in zip(present, needs):
-            if need and n not in spec.diff and n not in spec.derived:
+            if need and n not in diff and n not in spec.derived:
                 fast = False
+    opts = tuple(sorted((k, v) for k, v in args.items()
+                        if k not in spec.tensors and k not in present))
     if not fast:
+        if spec.variadic:
+            return spec.fallback(*tensors, **dict(opts))
         return spec.fallback(**args)
-    opts = tuple(sorted((k, v) for k, v in args.items() if k not in spec.tensors))
     names = tuple(present)
     need_grad = any(needs)
     if torch.compiler.is_compiling():

@@ -241,3 +241,43 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
     y = label.to(d.dtype)
     per = (1 - y) * 0.5 * d * d + y * 0.5 * (margin - d).clamp(min=0) ** 2
     return _reduce(per, reduction)
+
+
+def js_div(p, q, dim=-1, reduction="mean"):
+    s = p + q
+    s1 = torch.where(s > 0, s, torch.ones_like(s))  # 0 log 0 = 0 with finite gradients
+
+    def half_kl(a):
+        a1 = torch.where(a > 0, a, torch.ones_like(a))
+        return torch.where(a > 0, a * torch.log(2.0 * a1 / s1), torch.zeros_like(a))
+
+    return _reduce(0.5 * (half_kl(p) + half_kl(q)).sum(dim), reduction)
+
+
+def center_loss(features, labels, centers, reduction="mean"):
+    d = features - centers[labels.long()]
+    return _reduce(0.5 * (d * d).sum(-1), reduction)
+
+
+def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
+    real, fake = F.softplus(-real_logits), F.softplus(fake_logits)
+    if reduction == "none":
+        return real, fake
+    return _reduce(real, reduction) + _reduce(fake, reduction)
+
+
+def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean"):
+    v = F.softplus(-fake_logits) if non_saturating else -F.softplus(fake_logits)
+    return _reduce(v, reduction)
+
+
+def l1_penalty(*arrays):
+    return sum(a.abs().sum() for a in arrays)
+
+
+def l2_penalty(*arrays):
+    return sum((a * a).sum() for a in arrays)
+
+
+def elastic_net_penalty(*arrays, l1_ratio=0.5):
+    return l1_ratio * l1_penalty(*arrays) + (1.0 - l1_ratio) * l2_penalty(*arrays)

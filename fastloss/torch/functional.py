@@ -29,7 +29,8 @@ _TORCH_NAMES = [
     "cosface_loss", "arcface_loss", "sphereface_loss", "dice_loss", "jaccard_loss",
     "dice_ce_loss", "tversky_loss", "focal_tversky_loss", "generalized_dice_loss",
     "sensitivity_specificity_loss", "hinge_loss", "exponential_loss", "multiclass_hinge_loss",
-    "contrastive_loss",
+    "contrastive_loss", "js_div", "center_loss", "gan_discriminator_loss", "gan_generator_loss",
+    "l1_penalty", "l2_penalty", "elastic_net_penalty",
 ]
 
 
@@ -56,6 +57,15 @@ def _ce_accept(args):
 
 def _index_target(args):
     return not args["target"].is_floating_point()
+
+
+def _last_dim(args):
+    return args["dim"] in (-1, args["p"].dim() - 1)
+
+
+def _dim_to_axis(kw):
+    kw["axis"] = kw.pop("dim")
+    return kw
 
 
 # One row per loss: the table that drives forward, backward, 'none' and fallback.
@@ -125,6 +135,19 @@ _OWN_SPECS = [
          T.multiclass_hinge_loss, accept=_index_target),
     Spec("contrastive_loss", ("x1", "x2", "label"), ("x1", "x2"), "last", T.contrastive_loss,
          same_shape=("x2",)),
+    # the kernel differentiates p; a q that requires grad runs the torch formula
+    Spec("js_div", ("p", "q"), ("p",), "last", T.js_div, same_shape=("q",),
+         accept=_last_dim, to_fastloss=_dim_to_axis),
+    # 'none': each center's gradient mixes rows, so it runs the torch formula
+    Spec("center_loss", ("features", "labels", "centers"), ("features", "centers"), None,
+         T.center_loss),
+    Spec("gan_discriminator_loss", ("real_logits", "fake_logits"),
+         ("real_logits", "fake_logits"), None, T.gan_discriminator_loss),
+    Spec("gan_generator_loss", ("fake_logits",), ("fake_logits",), "elem",
+         T.gan_generator_loss),
+    Spec("l1_penalty", ("arrays",), (), None, T.l1_penalty, variadic=True),
+    Spec("l2_penalty", ("arrays",), (), None, T.l2_penalty, variadic=True),
+    Spec("elastic_net_penalty", ("arrays",), (), None, T.elastic_net_penalty, variadic=True),
 ]
 
 for _s in _SPECS + _OWN_SPECS:
@@ -382,6 +405,51 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
     """:func:`fastloss.contrastive_loss` (label 0 = similar); gradients for both embeddings."""
     return call("contrastive_loss", dict(x1=x1, x2=x2, label=label, margin=margin,
                                          reduction=reduction))
+
+
+def js_div(p, q, dim=-1, reduction="mean"):
+    """:func:`fastloss.js_div`: Jensen-Shannon divergence of ``p`` and ``q`` along ``dim``.
+
+    1/2 sum p log(2p/(p+q)) + 1/2 sum q log(2q/(p+q)); the kernel gives the
+    gradient for ``p`` (a ``q`` that requires grad runs the torch formula).
+    """
+    return call("js_div", dict(p=p, q=q, dim=dim, reduction=reduction))
+
+
+def center_loss(features, labels, centers, reduction="mean"):
+    """:func:`fastloss.center_loss`: 1/2 ||x_i - c_{y_i}||^2; gradients for features and centers."""
+    return call("center_loss", dict(features=features, labels=labels, centers=centers,
+                                    reduction=reduction))
+
+
+def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
+    """:func:`fastloss.gan_discriminator_loss`: mean softplus(-real) + mean softplus(fake).
+
+    'none' returns the pair of per-element losses.
+    """
+    return call("gan_discriminator_loss", dict(real_logits=real_logits,
+                                               fake_logits=fake_logits, reduction=reduction))
+
+
+def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean"):
+    """:func:`fastloss.gan_generator_loss`: softplus(-fake) (non-saturating) or -softplus(fake)."""
+    return call("gan_generator_loss", dict(fake_logits=fake_logits,
+                                           non_saturating=non_saturating, reduction=reduction))
+
+
+def l1_penalty(*arrays):
+    """:func:`fastloss.l1_penalty`: sum of |w| over all tensors (e.g. ``model.parameters()``)."""
+    return call("l1_penalty", dict(arrays=arrays))
+
+
+def l2_penalty(*arrays):
+    """:func:`fastloss.l2_penalty`: sum of w^2 over all tensors (no 1/2)."""
+    return call("l2_penalty", dict(arrays=arrays))
+
+
+def elastic_net_penalty(*arrays, l1_ratio=0.5):
+    """:func:`fastloss.elastic_net_penalty`: l1_ratio sum |w| + (1 - l1_ratio) sum w^2."""
+    return call("elastic_net_penalty", dict(arrays=arrays, l1_ratio=l1_ratio))
 
 
 def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
