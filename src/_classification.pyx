@@ -32,7 +32,7 @@ from libc.string cimport memset
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
-    block_init, combine_blocks, floating, label_t, make_layout, n_blocks,
+    block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
 )
@@ -95,7 +95,13 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef double s[PLANE_BLOCK]
     cdef double dot[PLANE_BLOCK]
     cdef double coef[PLANE_BLOCK]
+    cdef double xy[PLANE_BLOCK]
+    cdef double wyv[PLANE_BLOCK]
+    cdef double swv[PLANE_BLOCK]
+    cdef double lv[PLANE_BLOCK]
+    cdef double wv[PLANE_BLOCK]
     cdef Py_ssize_t ys[PLANE_BLOCK]
+    cdef bint vm[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
     cdef double mx, sm, lse, wy, swj, l, coef0, epc = eps / C
     cdef const floating* xr
@@ -140,35 +146,49 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                 gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
         return
 
-    # planes: nb positions, value (c, j) at base + c*cs + j*ps
+    # planes: nb positions, value (c, j) at base + c*cs + j*ps.  Every step
+    # is a loop over the block's positions without branches (a short class
+    # axis leaves the per-position work as costly as the exponentials).
     planes_max(x + base, L.cs, L.ps, C, nb, m)
     planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
                   g + base if g != NULL else NULL, L.cs)
     if eps > 0:
         _planes_wdot(x + base, L.cs, L.ps, C, nb, w, dot)
-    planes_lse(m, s, nb, lz)
+    planes_lse(m, s, nb, lz, floating is float)
+    if _plane_labels(t + pos, nb, C, ignore, ys, vm):
+        for j in range(nb):
+            y = <Py_ssize_t>t[pos + j]
+            if y != ignore and bad_label(y, C):
+                if out.bad < 0:
+                    out.bad = pos + j
+                break
     for j in range(nb):
-        y = <Py_ssize_t>t[pos + j]
-        ys[j] = -1
-        coef[j] = 0.0
-        if skip_label(y, ignore, True, C, pos + j, loss_out, out):
-            s[j] = 0.0  # zero gradient for this position
-            continue
-        ys[j] = y
-        lse = lz[j]
-        wy = w[y] if w != NULL else 1.0
-        swj = sw[pos + j] if sw != NULL else 1.0
-        l = (1.0 - eps) * wy * (lse - x[base + y * L.cs + j * L.ps])
+        # the labelled logit (class 0 at skipped positions: read, then dropped)
+        xy[j] = x[base + (ys[j] if ys[j] >= 0 else 0) * L.cs + j * L.ps]
+    for j in range(nb):
+        wyv[j] = 1.0
+        swv[j] = 1.0
+    if w != NULL:
+        for j in range(nb):
+            wyv[j] = w[ys[j] if ys[j] >= 0 else 0]
+    if sw != NULL:
+        for j in range(nb):
+            swv[j] = sw[pos + j]
+    for j in range(nb):
+        l = (1.0 - eps) * wyv[j] * (lz[j] - xy[j])
         if eps > 0:
-            l += epc * (wsum * lse - dot[j])
-        l *= swj
-        if loss_out != NULL:
-            loss_out[pos + j] = <floating>l
-        out.loss += l
-        out.weight += swj * wy
-        coef[j] = swj * gscale
+            l = l + epc * (wsum * lz[j] - dot[j])
+        # selects, not products: a skipped position's NaN or inf stays out
+        lv[j] = swv[j] * l if vm[j] else 0.0
+        wv[j] = swv[j] * wyv[j] if vm[j] else 0.0
+        coef[j] = swv[j] * gscale if vm[j] else 0.0
         # s[j] becomes the factor on e_c: coef * A / s
-        s[j] = coef[j] * ((1.0 - eps) * wy + epc * wsum) / s[j]
+        s[j] = coef[j] * ((1.0 - eps) * wyv[j] + epc * wsum) / s[j] if vm[j] else 0.0
+    if loss_out != NULL:
+        for j in range(nb):
+            loss_out[pos + j] = <floating>lv[j]
+    out.loss += lanes_sum(lv, nb)
+    out.weight += lanes_sum(wv, nb)
     if g == NULL:
         return
     for c in range(C):
@@ -182,9 +202,28 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                 gr[j * L.ps] = gr[j * L.ps] * <floating>s[j] - fb * <floating>coef[j]
     for j in range(nb):
         if ys[j] >= 0:
-            wy = w[ys[j]] if w != NULL else 1.0
             gr = g + base + ys[j] * L.cs + j * L.ps
-            gr[0] = gr[0] - <floating>(coef[j] * (1.0 - eps) * wy)
+            gr[0] = gr[0] - <floating>(coef[j] * (1.0 - eps) * wyv[j])
+
+
+cdef bint _plane_labels(const label_t* t, Py_ssize_t nb, Py_ssize_t C, Py_ssize_t ignore,
+                        Py_ssize_t* ys, bint* vm) noexcept nogil:
+    """ys = label, or -1 where ignored or outside [0, C); vm = (ys >= 0).
+
+    Returns whether some label is outside [0, C) and not ``ignore``.
+    """
+    cdef Py_ssize_t j
+    cdef long long y
+    cdef bint ok, ig
+    cdef int anybad = 0
+    for j in range(nb):
+        y = <long long>t[j]
+        ig = y == ignore
+        ok = y >= 0 and y < C
+        ys[j] = <Py_ssize_t>y if (ok and not ig) else -1
+        vm[j] = ok and not ig
+        anybad |= (not ok) and (not ig)
+    return anybad != 0
 
 
 cdef void _planes_wdot(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
@@ -284,7 +323,7 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
             a = (keep * tr[j * L.ps] + epc) * (w[c] if w != NULL else 1.0)
             A[j] += a
             D[j] += a * xr[j * L.ps]
-    planes_lse(m, s, nb, m)
+    planes_lse(m, s, nb, m, floating is float)
     for j in range(nb):
         swj = sw[pos + j] if sw != NULL else 1.0
         l = swj * (A[j] * m[j] - D[j])

@@ -307,15 +307,22 @@ cdef inline void planes_max(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
 
 
 cdef inline void planes_lse(const double* m, const double* s, Py_ssize_t nb,
-                            double* lz) noexcept nogil:
+                            double* lz, bint single) noexcept nogil:
     """lz[j] = m[j] + log(s[j]) (lz may be m): the log-sum-exp of each position.
 
     fastmath's log in a plain loop, so it vectorizes; a libm call per
     position costs more than the exponentials when the class axis is short.
+    `single` (float32 data, whose exponentials are float32): the log in
+    float, an error below 1.2e-7 absolute (s >= 1), the data's precision,
+    at a quarter of the double log's cost (no division, 16 lanes).
     """
     cdef Py_ssize_t j
-    for j in range(nb):
-        lz[j] = m[j] + fl_log(s[j])
+    if single:
+        for j in range(nb):
+            lz[j] = m[j] + fl_logf(<float>s[j])
+    else:
+        for j in range(nb):
+            lz[j] = m[j] + fl_log(s[j])
 
 
 cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,

@@ -60,7 +60,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
             m[j] = safe_shift(m[j])
     if mode == 0:
         planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
-        planes_lse(m, s, nb, m)
+        planes_lse(m, s, nb, m, floating is float)
         for j in range(nb):
             out[pos + j] = <floating>m[j]
     elif mode == 1:
@@ -73,7 +73,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                 orow[j * L.ps] = orow[j * L.ps] * <floating>s[j]
     else:
         planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
-        planes_lse(m, s, nb, m)
+        planes_lse(m, s, nb, m, floating is float)
         for c in range(L.C):
             orow = out + base + c * L.cs
             xr = x + base + c * L.cs

@@ -142,7 +142,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
         m[j] = safe_shift(m[j])
     planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
                   g + base if g != NULL else NULL, L.cs)
-    planes_lse(m, s, nb, m)
+    planes_lse(m, s, nb, m, floating is float)
     for j in range(nb):
         y = <Py_ssize_t>t[pos + j]
         ys[j] = -1

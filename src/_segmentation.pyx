@@ -65,7 +65,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    fl_log, floating, label_t, lanes_sum, n_blocks, planes_max,
+    floating, label_t, lanes_sum, n_blocks, planes_lse, planes_max,
     planes_sumexp, safe_shift, sigmoid, threads_for,
 )
 
@@ -395,18 +395,17 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                         A[j] += wc * gc[j]
                         D[j] += wc * gc[j] * xc[j]
         if do_ce:
-            for j in range(nb):
-                s[j] = fl_log(s[j])
+            planes_lse(m, s, nb, s, floating is float)     # s = lse, m + log(sum)
             if sw != NULL:
                 for j in range(nb):
                     swj = sw[n * S + j0 + j]
-                    ls = A[j] * (m[j] + s[j]) - D[j]
+                    ls = A[j] * s[j] - D[j]
                     ceA[j] += swj * ls
                     ceW[j] += swj * A[j]
                     ceV[j] += swj * vm[j]
             else:
                 for j in range(nb):
-                    ceA[j] += A[j] * (m[j] + s[j]) - D[j]
+                    ceA[j] += A[j] * s[j] - D[j]
                     ceW[j] += A[j]
                     ceV[j] += vm[j]
         j0 += nb
