@@ -31,7 +31,8 @@ from libc.stdlib cimport free
 from libc.string cimport memset
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
+    BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
+    skip_label,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
@@ -100,7 +101,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef double swv[PLANE_BLOCK]
     cdef double lv[PLANE_BLOCK]
     cdef double wv[PLANE_BLOCK]
-    cdef Py_ssize_t ys[PLANE_BLOCK]
+    cdef int ys[PLANE_BLOCK]
     cdef bint vm[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
     cdef double mx, sm, lse, wy, swj, l, coef0, epc = eps / C
@@ -155,16 +156,14 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     if eps > 0:
         _planes_wdot(x + base, L.cs, L.ps, C, nb, w, dot)
     planes_lse(m, s, nb, lz, floating is float)
-    if _plane_labels(t + pos, nb, C, ignore, ys, vm):
-        for j in range(nb):
-            y = <Py_ssize_t>t[pos + j]
-            if y != ignore and bad_label(y, C):
-                if out.bad < 0:
-                    out.bad = pos + j
-                break
+    y = block_labels(t + pos, nb, C, ignore, True, ys)
+    if y >= 0 and out.bad < 0:
+        out.bad = pos + y
+    for j in range(nb):
+        vm[j] = ys[j] >= 0
     for j in range(nb):
         # the labelled logit (class 0 at skipped positions: read, then dropped)
-        xy[j] = x[base + (ys[j] if ys[j] >= 0 else 0) * L.cs + j * L.ps]
+        xy[j] = x[base + <Py_ssize_t>(ys[j] if ys[j] >= 0 else 0) * L.cs + j * L.ps]
     for j in range(nb):
         wyv[j] = 1.0
         swv[j] = 1.0
@@ -202,28 +201,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                 gr[j * L.ps] = gr[j * L.ps] * <floating>s[j] - fb * <floating>coef[j]
     for j in range(nb):
         if ys[j] >= 0:
-            gr = g + base + ys[j] * L.cs + j * L.ps
+            gr = g + base + <Py_ssize_t>ys[j] * L.cs + j * L.ps
             gr[0] = gr[0] - <floating>(coef[j] * (1.0 - eps) * wyv[j])
-
-
-cdef bint _plane_labels(const label_t* t, Py_ssize_t nb, Py_ssize_t C, Py_ssize_t ignore,
-                        Py_ssize_t* ys, bint* vm) noexcept nogil:
-    """ys = label, or -1 where ignored or outside [0, C); vm = (ys >= 0).
-
-    Returns whether some label is outside [0, C) and not ``ignore``.
-    """
-    cdef Py_ssize_t j
-    cdef long long y
-    cdef bint ok, ig
-    cdef int anybad = 0
-    for j in range(nb):
-        y = <long long>t[j]
-        ig = y == ignore
-        ok = y >= 0 and y < C
-        ys[j] = <Py_ssize_t>y if (ok and not ig) else -1
-        vm[j] = ok and not ig
-        anybad |= (not ok) and (not ig)
-    return anybad != 0
 
 
 cdef void _planes_wdot(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,

@@ -86,6 +86,34 @@ cdef inline bint skip_label(Py_ssize_t y, Py_ssize_t ignore, bint has_ignore, Py
     return True
 
 
+cdef inline Py_ssize_t block_labels(const label_t* t, Py_ssize_t nb, Py_ssize_t C,
+                                    Py_ssize_t ignore, bint has_ignore,
+                                    int* ys) noexcept nogil:
+    """ys[j] = t[j] where it is a class in [0, C) (and not ``ignore``), else -1.
+
+    A branch-free loop over a block of labels read in their own width;
+    returns the first position holding a label outside [0, C) other than
+    ``ignore`` (only with ``has_ignore``), or -1.
+    """
+    cdef Py_ssize_t j
+    cdef long long y
+    cdef bint ig, ok
+    cdef int anybad = 0
+    for j in range(nb):
+        y = <long long>t[j]
+        ig = has_ignore and y == ignore
+        ok = y >= 0 and y < C
+        ys[j] = <int>y if (ok and not ig) else -1
+        anybad |= (not ok) and (not ig)
+    if not anybad:
+        return -1
+    for j in range(nb):
+        y = <long long>t[j]
+        if not (has_ignore and y == ignore) and (y < 0 or y >= C):
+            return j
+    return -1
+
+
 cdef inline BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
     """One BlockOut per work unit (freed by the caller)."""
     cdef BlockOut* b = <BlockOut*>malloc((n if n > 0 else 1) * sizeof(BlockOut))

@@ -65,7 +65,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    floating, label_t, lanes_sum, n_blocks, planes_lse, planes_max,
+    block_labels, floating, label_t, lanes_sum, n_blocks, planes_lse, planes_max,
     planes_sumexp, safe_shift, sigmoid, threads_for,
 )
 
@@ -169,31 +169,20 @@ cdef inline void _scale_planes(floating* e, Py_ssize_t C, Py_ssize_t nb,
             ec[j] = ec[j] * r[j]
 
 
-cdef Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr, Py_ssize_t ignore,
-                        bint has_ignore, int* yy, floating* vm) noexcept nogil:
-    """yy = label (or -1 when ignored/bad), vm = 0 where ignored else 1.
+cdef inline Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr,
+                               Py_ssize_t ignore, bint has_ignore, int* yy,
+                               floating* vm) noexcept nogil:
+    """yy = label (or -1 when ignored or bad), vm = 0 there, else 1.
 
     Returns the first position holding a label outside [0, Cr) other than
-    ignore_index, or -1.
+    ignore_index, or -1 (a bad label makes the call raise, so its vm does
+    not matter).
     """
     cdef Py_ssize_t j
-    cdef long long y
-    cdef bint ig, ok
-    cdef int anybad = 0
+    cdef Py_ssize_t bad = block_labels(t, nb, Cr, ignore, has_ignore, yy)
     for j in range(nb):
-        y = <long long>t[j]
-        ig = has_ignore and y == ignore
-        ok = y >= 0 and y < Cr
-        yy[j] = <int>y if (ok and not ig) else -1
-        vm[j] = 0 if ig else 1
-        anybad |= (not ok) and (not ig)
-    if not anybad:
-        return -1
-    for j in range(nb):
-        y = <long long>t[j]
-        if not (has_ignore and y == ignore) and (y < 0 or y >= Cr):
-            return j
-    return -1
+        vm[j] = 1 if yy[j] >= 0 else 0
+    return bad
 
 
 cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noexcept nogil:
