@@ -13,7 +13,7 @@ workload has it) in a child process per configuration:
 * torch's implementation where the workload has one (the peer to beat).
 
 The configurations take turns (round 1: all of them, round 2: all of them,
-...), so machine noise hits them alike; the table shows the median over the
+starting with the second, ...), so machine noise hits them alike; the table shows the median over the
 rounds of each configuration's median of ``--repeat`` calls, in ms, and the
 ratios the wheel promises: native / dispatched and baseline / best target.
 """
@@ -99,7 +99,9 @@ def main():
     configs.append(("torch", HERE, {}, True))
     runs = {name: [] for name, *_ in configs}
     for r in range(args.rounds):
-        for name, root, env, peer in configs:
+        # each round starts with the next configuration: none is always first
+        k = r % len(configs)
+        for name, root, env, peer in configs[k:] + configs[:k]:
             print(f"round {r + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
             runs[name].append(run_config(root, env, args, peer)["times"])
 
