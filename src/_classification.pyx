@@ -34,7 +34,7 @@ from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
     skip_label,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
-    planes_lse, planes_max, planes_sumexp, row_dot, row_max, row_sumexp,
+    planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
 )
 
@@ -150,9 +150,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     # planes: nb positions, value (c, j) at base + c*cs + j*ps.  Every step
     # is a loop over the block's positions without branches (a short class
     # axis leaves the per-position work as costly as the exponentials).
-    planes_max(x + base, L.cs, L.ps, C, nb, m)
-    planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
-                  g + base if g != NULL else NULL, L.cs)
+    planes_softmax_sums(x + base, L.cs, L.ps, C, nb, False, m, s,
+                        g + base if g != NULL else NULL, L.cs)
     if eps > 0:
         _planes_wdot(x + base, L.cs, L.ps, C, nb, w, dot)
     planes_lse(m, s, nb, lz, floating is float)
@@ -289,12 +288,11 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
                         (keep * tr[c] + epc) * (w[c] if w != NULL else 1.0))
         return
 
-    planes_max(x + base, L.cs, L.ps, C, nb, m)
     for j in range(nb):
         A[j] = 0.0
         D[j] = 0.0
-    planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
-                  g + base if g != NULL else NULL, L.cs)
+    planes_softmax_sums(x + base, L.cs, L.ps, C, nb, False, m, s,
+                        g + base if g != NULL else NULL, L.cs)
     for c in range(C):
         xr = x + base + c * L.cs
         tr = t + base + c * L.cs

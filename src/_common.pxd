@@ -49,6 +49,7 @@ cdef extern from "fastmath.h" nogil:
 cdef enum:
     LANES = 8            # independent accumulators in a vectorized sum
     PLANE_BLOCK = 512    # positions per work unit on a strided class axis
+    SMALL_C = 8          # class axes up to this length get unrolled softmax loops
     ELEM_BLOCK = 16384   # elements per work unit for element-wise losses
     WIDE_ROW = 32        # classes from which a row is reduced on its own
 
@@ -388,6 +389,81 @@ cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
                 ec = e + c * es
                 for j in range(nb):
                     ec[j * ps] = buf[j]
+
+
+cdef inline void planes_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
+                                     Py_ssize_t C, Py_ssize_t nb, bint safe, double* m,
+                                     double* s, floating* e, Py_ssize_t es) noexcept nogil:
+    """m[j] = max_c x[c*cs + j*ps] (through safe_shift when `safe`) and
+    s[j] = sum_c exp(x[c*cs + j*ps] - m[j]); e, when not NULL, receives the
+    exponentials at e[c*es + j*ps].
+
+    A short contiguous class axis (ps == 1, 2 <= C <= SMALL_C: a few label
+    classes of a segmentation map) takes one loop over the positions with
+    the classes unrolled: each branch below passes C as a constant, so gcc
+    keeps a position's C values in registers instead of sweeping C planes
+    through the m and s arrays (twice as fast for C = 4).  Otherwise:
+    planes_max, then planes_sumexp.
+    """
+    cdef Py_ssize_t j
+    if ps == 1 and C == 2:
+        _small_softmax_sums(x, cs, nb, 2, safe, m, s, e, es)
+    elif ps == 1 and C == 3:
+        _small_softmax_sums(x, cs, nb, 3, safe, m, s, e, es)
+    elif ps == 1 and C == 4:
+        _small_softmax_sums(x, cs, nb, 4, safe, m, s, e, es)
+    elif ps == 1 and C == 5:
+        _small_softmax_sums(x, cs, nb, 5, safe, m, s, e, es)
+    elif ps == 1 and C == 6:
+        _small_softmax_sums(x, cs, nb, 6, safe, m, s, e, es)
+    elif ps == 1 and C == 7:
+        _small_softmax_sums(x, cs, nb, 7, safe, m, s, e, es)
+    elif ps == 1 and C == SMALL_C:
+        _small_softmax_sums(x, cs, nb, SMALL_C, safe, m, s, e, es)
+    else:
+        planes_max(x, cs, ps, C, nb, m)
+        if safe:
+            for j in range(nb):
+                m[j] = safe_shift(m[j])
+        planes_sumexp(x, cs, ps, C, nb, m, s, e, es)
+
+
+cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_t nb,
+                                     Py_ssize_t C, bint safe, double* m, double* s,
+                                     floating* e, Py_ssize_t es) noexcept nogil:
+    """planes_softmax_sums for ps == 1 and a constant C (inlined per C)."""
+    cdef Py_ssize_t j, c
+    cdef floating mx, v, ev
+    cdef floating ninf = -INFINITY
+    cdef double sm
+    if e == NULL:
+        for j in range(nb):
+            mx = ninf                               # as planes_max: NaN is skipped
+            for c in range(C):
+                v = x[c * cs + j]
+                mx = v if v > mx else mx
+            if safe:
+                mx = mx if mx - mx == 0 else 0      # safe_shift: 0 unless finite
+            sm = 0.0
+            for c in range(C):
+                sm = sm + vexp(x[c * cs + j] - mx)
+            m[j] = mx
+            s[j] = sm
+    else:
+        for j in range(nb):
+            mx = ninf                               # as planes_max: NaN is skipped
+            for c in range(C):
+                v = x[c * cs + j]
+                mx = v if v > mx else mx
+            if safe:
+                mx = mx if mx - mx == 0 else 0
+            sm = 0.0
+            for c in range(C):
+                ev = vexp(x[c * cs + j] - mx)
+                e[c * es + j] = ev
+                sm = sm + ev
+            m[j] = mx
+            s[j] = sm
 
 
 # ------------------------------------------------------ (N, C, S) layouts

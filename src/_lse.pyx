@@ -19,7 +19,7 @@ from libc.math cimport log
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
-    threads_for, row_max, row_sumexp, planes_lse, planes_max, planes_sumexp, safe_shift,
+    threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
     log1p_unit, vexp, vlog, vlog1p,
 )
 
@@ -54,17 +54,13 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                 for c in range(L.C):
                     orow[c] = xr[c] - sh
         return
-    planes_max(x + base, L.cs, L.ps, L.C, nb, m)
-    if mode != 1:
-        for j in range(nb):
-            m[j] = safe_shift(m[j])
     if mode == 0:
-        planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
+        planes_softmax_sums(x + base, L.cs, L.ps, L.C, nb, True, m, s, NULL, 0)
         planes_lse(m, s, nb, m, floating is float)
         for j in range(nb):
             out[pos + j] = <floating>m[j]
     elif mode == 1:
-        planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, out + base, L.cs)
+        planes_softmax_sums(x + base, L.cs, L.ps, L.C, nb, False, m, s, out + base, L.cs)
         for j in range(nb):
             s[j] = 1.0 / s[j]
         for c in range(L.C):
@@ -72,7 +68,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
             for j in range(nb):
                 orow[j * L.ps] = orow[j * L.ps] * <floating>s[j]
     else:
-        planes_sumexp(x + base, L.cs, L.ps, L.C, nb, m, s, NULL, 0)
+        planes_softmax_sums(x + base, L.cs, L.ps, L.C, nb, True, m, s, NULL, 0)
         planes_lse(m, s, nb, m, floating is float)
         for c in range(L.C):
             orow = out + base + c * L.cs

@@ -39,8 +39,8 @@ from libc.string cimport memset
 from _common cimport (
     BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks,
-    floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse, planes_max,
-    planes_sumexp, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
+    floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
+    planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
 )
 
 
@@ -137,11 +137,8 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
         return
 
     # planes: nb positions, value (c, j) at base + c*cs + j*ps
-    planes_max(x + base, L.cs, L.ps, C, nb, m)
-    for j in range(nb):
-        m[j] = safe_shift(m[j])
-    planes_sumexp(x + base, L.cs, L.ps, C, nb, m, s,
-                  g + base if g != NULL else NULL, L.cs)
+    planes_softmax_sums(x + base, L.cs, L.ps, C, nb, True, m, s,
+                        g + base if g != NULL else NULL, L.cs)
     planes_lse(m, s, nb, m, floating is float)
     for j in range(nb):
         y = <Py_ssize_t>t[pos + j]

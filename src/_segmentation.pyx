@@ -13,7 +13,7 @@ A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
    (5 C + 3) x SEG_BLOCK double workspace per thread (design H) and
    O(N*C) partial sums; never a one-hot copy.
 B. The activation is applied per block of SEG_BLOCK positions: softmax
-   uses planes_max / planes_sumexp from _common.pxd (max-subtracted, the
+   uses planes_softmax_sums from _common.pxd (max-subtracted, the
    exponentials written to the thread's buffer and scaled by 1/sum), so
    each logit is read from memory once and exp'ed once.
 C. The label map is read in its own width (fused label_t), once per block:
@@ -65,8 +65,8 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    block_labels, floating, label_t, lanes_sum, n_blocks, planes_lse, planes_max,
-    planes_sumexp, safe_shift, sigmoid, threads_for,
+    block_labels, floating, label_t, lanes_sum, n_blocks, planes_lse,
+    planes_softmax_sums, sigmoid, threads_for,
 )
 
 ctypedef fused label2_t:
@@ -130,10 +130,7 @@ cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t n
     cdef floating* ec
     cdef const floating* xc
     if act == ACT_SOFTMAX:
-        planes_max(x, S, 1, C, nb, m)
-        for j in range(nb):
-            m[j] = safe_shift(m[j])
-        planes_sumexp(x, S, 1, C, nb, m, s, e, SEG_BLOCK)
+        planes_softmax_sums(x, S, 1, C, nb, True, m, s, e, SEG_BLOCK)
         for j in range(nb):
             r[j] = <floating>(1.0 / s[j])
         return

@@ -67,6 +67,38 @@ def test_infinities_and_nan():
     assert fl.log_softmax(np.array([-np.inf, 0.0]))[0] == -np.inf
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", range(1, 11))
+def test_every_short_class_axis_with_special_values(C, dtype, rng):
+    # (N, C, S) with a contiguous position axis: C <= 8 takes the unrolled
+    # loops of planes_softmax_sums, one instantiation per C
+    x = (rng.standard_normal((2, C, 3, 37)) * 5).astype(dtype)
+    x[0, :, 0, 0] = -np.inf                  # all -inf
+    x[0, 0, 0, 1] = np.inf                   # one +inf
+    x[1, C - 1, 2, 5] = np.nan
+    x[1, :, 1, 3] = 80.0 if dtype == np.float32 else 700.0  # large, equal
+    with np.errstate(all="ignore"):
+        want_lse = sp.logsumexp(x.astype(np.float64), axis=1)
+        want_sm = sp.softmax(x.astype(np.float64), axis=1)
+        want_lsm = sp.log_softmax(x.astype(np.float64), axis=1)
+        got_lse = fl.logsumexp(x, axis=1)
+        got_sm = fl.softmax(x, axis=1)
+        got_lsm = fl.log_softmax(x, axis=1)
+    np.testing.assert_allclose(got_lse, want_lse, *tol(dtype))
+    np.testing.assert_allclose(got_lsm, want_lsm, *tol(dtype))
+    # softmax keeps an infinite max (NaN for a +inf or all -inf position, as
+    # scipy.special.softmax): compare where scipy is finite, NaN elsewhere
+    fin = np.isfinite(want_sm)
+    np.testing.assert_allclose(got_sm[fin], want_sm[fin], *tol(dtype))
+    assert np.isnan(got_sm[~fin]).all()
+    t = rng.integers(0, C, (2, 3, 37))
+    xf = np.nan_to_num(x, nan=0.0, posinf=9.0, neginf=-9.0)
+    got = fl.cross_entropy(xf, t, reduction="none")
+    want = torch.nn.functional.cross_entropy(torch.from_numpy(xf), torch.from_numpy(t),
+                                             reduction="none").numpy()
+    np.testing.assert_allclose(got, want, *tol(dtype))
+
+
 def test_large_values_float32_no_overflow():
     x = np.array([[1e4, 1e4 - 1, -1e4]], np.float32)
     np.testing.assert_allclose(fl.logsumexp(x, axis=1), sp.logsumexp(x.astype(np.float64), axis=1), 1e-6)
