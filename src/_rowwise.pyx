@@ -392,22 +392,6 @@ cdef inline double margin_psi(int kind, double c, int im, double m, double cosm,
     return sgn * T - 2 * k
 
 
-cdef inline floating exp_or_zero(floating a) noexcept nogil:
-    """exp(a), or 0 where exp(a) would be subnormal (a < -87 in float32,
-    a < -708 in float64).
-
-    s * cos spans up to 2 s (128 for ArcFace's s = 64), so many exponentials
-    of a row land in float32's subnormal range, where every arithmetic
-    operation takes a microcode assist (measured here: 2.3x slower than
-    cross_entropy on uniform cosines).  The argument is clamped before the
-    exp and the result selected to 0: the error is below 1e-37 relative to
-    the row's sum, which is >= 1.
-    """
-    cdef floating lo = -87.0 if floating is float else -708.0
-    cdef floating v = vexp(lo if a < lo else a)   # NaN passes through
-    return 0 if a < lo else v
-
-
 cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
                                  floating shift, Py_ssize_t y, floating* e) noexcept nogil:
     """sum_{j != y} exp(s x_j - shift): the row's sum without the target.
@@ -415,20 +399,23 @@ cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
     Writes the exponentials (0 at the target) to e unless e is NULL (then a
     stack chunk is used).  Keeping the target out of this sum gives
     1 - p_y = others / (others + e_y) without cancellation when p_y ~ 1.
+    s x spans up to 2 s (128 for ArcFace's s = 64), so many exponentials of
+    a row would be subnormal, each a microcode assist; fastmath's exp
+    returns 0 for them (an error below 1.2e-38 against a sum >= 1).
     """
     cdef floating chunk[256]
     cdef Py_ssize_t i, i0, mlen
     cdef double total = 0.0
     if e != NULL:
         for i in range(C):
-            e[i] = exp_or_zero(s * xr[i] - shift)
+            e[i] = vexp(s * xr[i] - shift)
         e[y] = 0
         return lanes_sum(e, C)
     i0 = 0
     while i0 < C:
         mlen = C - i0 if C - i0 < 256 else 256
         for i in range(mlen):
-            chunk[i] = exp_or_zero(s * xr[i0 + i] - shift)
+            chunk[i] = vexp(s * xr[i0 + i] - shift)
         if i0 <= y < i0 + mlen:
             chunk[y - i0] = 0
         total += lanes_sum(chunk, mlen)
