@@ -402,8 +402,9 @@ cdef inline void planes_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
     classes of a segmentation map) takes one loop over the positions with
     the classes unrolled: each branch below passes C as a constant, so gcc
     keeps a position's C values in registers instead of sweeping C planes
-    through the m and s arrays (twice as fast for C = 4).  Otherwise:
-    planes_max, then planes_sumexp.
+    through the m and s arrays (logsumexp over 4 classes: 18 -> 12 ms on a
+    (2, 4, 160, 160, 160) float32 volume).  Otherwise: planes_max, then
+    planes_sumexp.
     """
     cdef Py_ssize_t j
     if ps == 1 and C == 2:
