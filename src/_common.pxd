@@ -432,7 +432,11 @@ cdef inline void planes_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
 cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_t nb,
                                      Py_ssize_t C, bint safe, double* m, double* s,
                                      floating* e, Py_ssize_t es) noexcept nogil:
-    """planes_softmax_sums for ps == 1 and a constant C (inlined per C)."""
+    """planes_softmax_sums for ps == 1 and a constant C (inlined per C).
+
+    Two loops on purpose: with the store to e guarded inside one loop, gcc
+    leaves it scalar (logsumexp over 4 classes 12 -> 60 ms).
+    """
     cdef Py_ssize_t j, c
     cdef floating mx, v, ev
     cdef floating ninf = -INFINITY
