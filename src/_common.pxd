@@ -20,6 +20,7 @@
 # E. exp/log inside loops come from fastmath.h (branch-free, vectorizable,
 #    <= 2 ulp); scalar per-row values use libm.
 
+from libc.limits cimport INT_MAX, INT_MIN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.math cimport INFINITY, isfinite, log
 from libc.stdlib cimport malloc
@@ -38,6 +39,8 @@ ctypedef fused label_t:
 cdef extern from "fastmath.h" nogil:
     float fl_expf(float x)
     double fl_exp(double x)
+    float fl_expf_lo(float x)
+    double fl_exp_lo(double x)
     float fl_logf(float x)
     double fl_log(double x)
     float fl_log1pf(float x)
@@ -98,14 +101,41 @@ cdef inline Py_ssize_t block_labels(const label_t* t, Py_ssize_t nb, Py_ssize_t 
     """
     cdef Py_ssize_t j
     cdef long long y
-    cdef bint ig, ok
+    cdef int y32, c32, ig32, keep
+    cdef bint ig, ok, hi
     cdef int anybad = 0
-    for j in range(nb):
-        y = <long long>t[j]
-        ig = has_ignore and y == ignore
-        ok = y >= 0 and y < C
-        ys[j] = <int>y if (ok and not ig) else -1
-        anybad |= (not ok) and (not ig)
+    if label_t is int64_t:
+        for j in range(nb):
+            y = <long long>t[j]
+            ig = has_ignore and y == ignore
+            ok = y >= 0 and y < C
+            ys[j] = <int>y if (ok and not ig) else -1
+            anybad |= (not ok) and (not ig)
+    else:
+        # every label fits an int: 32-bit compares (one unsigned compare for
+        # both bounds) let gcc vectorize the loop for the narrow types
+        c32 = <int>C
+        hi = has_ignore and INT_MIN <= ignore <= INT_MAX
+        ig32 = <int>ignore if hi else 0
+        # widened in a loop of its own (gcc vectorizes neither a widening
+        # next to the compares nor a select that rewrites ys in place; an
+        # OR with keep - 1, 0 or all ones, it does)
+        for j in range(nb):
+            ys[j] = <int>t[j]
+        if hi:
+            for j in range(nb):
+                y32 = ys[j]
+                ig = y32 == ig32
+                ok = <unsigned int>y32 < <unsigned int>c32
+                keep = ok & (not ig)
+                ys[j] = y32 | (keep - 1)
+                anybad |= (not ok) & (not ig)
+        else:
+            for j in range(nb):
+                y32 = ys[j]
+                ok = <unsigned int>y32 < <unsigned int>c32
+                ys[j] = y32 | (ok - 1)
+                anybad |= not ok
     if not anybad:
         return -1
     for j in range(nb):
@@ -165,6 +195,15 @@ cdef inline floating vexp(floating x) noexcept nogil:
         return fl_exp(x)
 
 
+cdef inline floating vexp_lo(floating x) noexcept nogil:
+    """exp of a shifted argument (x - max, -|x|): as vexp up to 88.37 in
+    float (709.43 in double), +inf above; one scale factor fewer."""
+    if floating is float:
+        return fl_expf_lo(x)
+    else:
+        return fl_exp_lo(x)
+
+
 cdef inline floating vlog(floating x) noexcept nogil:
     if floating is float:
         return fl_logf(x)
@@ -198,7 +237,7 @@ cdef inline floating sigmoid(floating x) noexcept nogil:
     """1 / (1 + exp(-x)) via exp(-|x|): no overflow for any x, exact at +-inf."""
     cdef floating one = 1
     cdef floating ax = x if x >= 0 else -x
-    cdef floating e = vexp(-ax)
+    cdef floating e = vexp_lo(-ax)
     cdef floating r = one / (one + e)   # typed 1: no double arithmetic for float
     return r if x >= 0 else e * r
 
@@ -270,13 +309,13 @@ cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
     cdef double total = 0.0
     if e != NULL:
         for i in range(n):
-            e[i] = vexp(x[i] - sh)
+            e[i] = vexp_lo(x[i] - sh)
         return lanes_sum(e, n)
     i0 = 0
     while i0 < n:
         m = n - i0 if n - i0 < 256 else 256
         for i in range(m):
-            chunk[i] = vexp(x[i0 + i] - sh)
+            chunk[i] = vexp_lo(x[i0 + i] - sh)
         total += lanes_sum(chunk, m)
         i0 += 256
     return total
@@ -377,12 +416,12 @@ cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
         if ps == 1:
             ec = e + c * es if e != NULL else buf
             for j in range(nb):
-                ec[j] = vexp(xc[j] - sh[j])
+                ec[j] = vexp_lo(xc[j] - sh[j])
             for j in range(nb):
                 s[j] += ec[j]
         else:
             for j in range(nb):
-                buf[j] = vexp(xc[j * ps] - sh[j])
+                buf[j] = vexp_lo(xc[j * ps] - sh[j])
             for j in range(nb):
                 s[j] += buf[j]
             if e != NULL:
@@ -435,12 +474,14 @@ cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
     """planes_softmax_sums for ps == 1 and a constant C (inlined per C).
 
     Two loops on purpose: with the store to e guarded inside one loop, gcc
-    leaves it scalar (logsumexp over 4 classes 12 -> 60 ms).
+    leaves it scalar (logsumexp over 4 classes 12 -> 60 ms).  The sum of at
+    most SMALL_C terms in (0, 1], one of them 1, is taken in the data's
+    type (relative error below SMALL_C ulp): in float that saves two
+    conversions and two double adds per class and vector.
     """
     cdef Py_ssize_t j, c
-    cdef floating mx, v, ev
+    cdef floating mx, v, ev, sm
     cdef floating ninf = -INFINITY
-    cdef double sm
     if e == NULL:
         for j in range(nb):
             mx = ninf                               # as planes_max: NaN is skipped
@@ -449,9 +490,9 @@ cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
                 mx = v if v > mx else mx
             if safe:
                 mx = mx if mx - mx == 0 else 0      # safe_shift: 0 unless finite
-            sm = 0.0
+            sm = 0
             for c in range(C):
-                sm = sm + vexp(x[c * cs + j] - mx)
+                sm = sm + vexp_lo(x[c * cs + j] - mx)
             m[j] = mx
             s[j] = sm
     else:
@@ -462,9 +503,9 @@ cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
                 mx = v if v > mx else mx
             if safe:
                 mx = mx if mx - mx == 0 else 0
-            sm = 0.0
+            sm = 0
             for c in range(C):
-                ev = vexp(x[c * cs + j] - mx)
+                ev = vexp_lo(x[c * cs + j] - mx)
                 e[c * es + j] = ev
                 sm = sm + ev
             m[j] = mx

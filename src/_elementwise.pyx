@@ -44,7 +44,7 @@ from libc.stdlib cimport free, malloc
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, block_init, combine_blocks, floating, lanes_sum,
-    log1p_unit, n_blocks, threads_for, vexp, vlog, vlog1p,
+    log1p_unit, n_blocks, threads_for, vexp, vexp_lo, vlog, vlog1p,
 )
 
 cdef enum:
@@ -166,7 +166,7 @@ cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
     """softplus(z) = max(z, 0) + log1p(e^{-|z|}) and sigma(z), from one exp."""
     cdef floating one = 1
     cdef floating az = fabs_(z)
-    cdef floating e = vexp(-az)
+    cdef floating e = vexp_lo(-az)
     cdef floating r = one / (one + e)
     cdef floating mz = z if z > 0 else 0
     sig[0] = r if z >= 0 else e * r
@@ -184,7 +184,7 @@ cdef inline floating bce_logits(floating x, floating y, floating pw, floating ca
     """
     cdef floating one = 1
     cdef floating ax = fabs_(x)
-    cdef floating e = vexp(-ax)
+    cdef floating e = vexp_lo(-ax)
     cdef floating r = one / (one + e)
     cdef floating lp = log1p_unit(e, r)
     cdef floating sp = r if x >= 0 else e * r        # sigma(x)
@@ -241,7 +241,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         # log cosh d = |d| + log1p(e^{-2|d|}) - log 2, in double; tanh from the same exp
         dd = <double>x - <double>t
         dad = dd if dd >= 0 else -dd
-        de = vexp(-2 * dad)
+        de = vexp_lo(-2 * dad)
         dr = 1 / (1 + de)
         ds = (1 - de) * dr
         d[0] = <floating>(ds if dd >= 0 else -ds)
@@ -315,7 +315,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         # dq/dx = sigma(x) sigma(-x) (1 - 2t).
         ce = bce_logits(x, t, one, <floating>0, &df)       # df = sigma(x) - t
         ad = fabs_(x)
-        e = vexp(-ad)
+        e = vexp_lo(-ad)
         r = one / (one + e)
         s1 = r if x >= 0 else e * r
         s0 = e * r if x >= 0 else r

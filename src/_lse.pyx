@@ -20,7 +20,7 @@ from libc.math cimport log
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
-    log1p_unit, vexp, vlog, vlog1p,
+    log1p_unit, vexp, vexp_lo, vlog, vlog1p,
 )
 
 cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
@@ -96,7 +96,8 @@ def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, int n_t
 
 def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
     """Apply a fastmath.h function elementwise (0 exp, 1 log, 2 log1p,
-    3 log1p on [0, 1] as the softplus losses use it); for tests."""
+    3 log1p on [0, 1] as the softplus losses use it, 4 the exp of shifted
+    arguments); for tests."""
     cdef Py_ssize_t i
     with nogil:
         if func == 0:
@@ -108,6 +109,9 @@ def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
         elif func == 2:
             for i in range(x.shape[0]):
                 out[i] = vlog1p(x[i])
-        else:
+        elif func == 3:
             for i in range(x.shape[0]):
                 out[i] = log1p_unit(x[i], 1 / (1 + x[i]))
+        else:
+            for i in range(x.shape[0]):
+                out[i] = vexp_lo(x[i])

@@ -40,7 +40,7 @@ from _common cimport (
     BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks,
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
-    planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp,
+    planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, unit_start, vexp_lo,
 )
 
 
@@ -408,14 +408,14 @@ cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
     cdef double total = 0.0
     if e != NULL:
         for i in range(C):
-            e[i] = vexp(s * xr[i] - shift)
+            e[i] = vexp_lo(s * xr[i] - shift)
         e[y] = 0
         return lanes_sum(e, C)
     i0 = 0
     while i0 < C:
         mlen = C - i0 if C - i0 < 256 else 256
         for i in range(mlen):
-            chunk[i] = vexp(s * xr[i0 + i] - shift)
+            chunk[i] = vexp_lo(s * xr[i0 + i] - shift)
         if i0 <= y < i0 + mlen:
             chunk[y - i0] = 0
         total += lanes_sum(chunk, mlen)
@@ -452,7 +452,7 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
         l = row_max(xr + y + 1, C - y - 1)
         mx = s * (mx if mx > l else l)
         shift = safe_shift(mx if mx > zy else zy)
-        ey = vexp(<floating>(zy - shift))
+        ey = vexp_lo(<floating>(zy - shift))
         others = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, gr)
         sm = others + ey
         swj = sw[i] if sw != NULL else 1.0

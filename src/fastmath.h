@@ -26,6 +26,8 @@
  *         2^k (1 + f) with k = 0, f = e (exact), or k = 1, f = (e - 1) / 2
  *         (its rounding error carried separately), then logf's polynomial:
  *         no division, no bit moves, no special values.
+ *   exp_lo: the same with 2^n as one factor, for arguments that are at
+ *         most 0 unless a shift was infinite (softmax, softplus tails).
  * Special values follow C99 (but for the subnormal flush): exp(-inf) = 0,
  * exp(+inf) = inf, log(0) = -inf, log(x < 0) = NaN, log(inf) = inf,
  * NaN in -> NaN out.
@@ -48,17 +50,13 @@ static inline double fl_u2d(uint64_t u) { double x; memcpy(&x, &u, 8); return x;
 
 /* ------------------------------------------------------------------ exp */
 
-static inline float fl_expf(float x0)
+/* exp(r) for the reduction x = n ln2 + r, |r| <= ln2 / 2 (x already
+ * clamped); *t receives x log2(e) + 1.5 2^23, whose low bits hold n. */
+static inline float fl_expf_reduced(float x, float *t)
 {
     const float magic = 12582912.0f;               /* 1.5 * 2^23 */
-    /* Results below FLT_MIN are flushed to 0: computing a subnormal costs a
-     * microcode assist per element on many CPUs (100x slower), and softmax
-     * weights below 1.2e-38 change no sum.  NaN passes both selects. */
-    float x = x0 < -87.33654f ? -87.33654f : x0;
-    x = x > 89.0f ? 89.0f : x;                     /* above: result inf */
-    float t = x * 1.44269504088896341f + magic;
-    float n = t - magic;
-    int32_t ni = (int32_t)(fl_f2u(t) - fl_f2u(magic));
+    float tt = x * 1.44269504088896341f + magic;
+    float n = tt - magic;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float z = r * r;
@@ -67,7 +65,20 @@ static inline float fl_expf(float x0)
     float p23 = 4.1665795894e-2f + r * 8.3334519073e-3f;
     float p45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
     float p = p01 + z * (p23 + z * p45);
-    p = p * z + r + 1.0f;
+    *t = tt;
+    return p * z + r + 1.0f;
+}
+
+static inline float fl_expf(float x0)
+{
+    /* Results below FLT_MIN are flushed to 0: computing a subnormal costs a
+     * microcode assist per element on many CPUs (100x slower), and softmax
+     * weights below 1.2e-38 change no sum.  NaN passes both selects. */
+    float x = x0 < -87.33654f ? -87.33654f : x0;
+    x = x > 89.0f ? 89.0f : x;                     /* above: result inf */
+    float t;
+    float p = fl_expf_reduced(x, &t);
+    int32_t ni = (int32_t)(fl_f2u(t) - fl_f2u(12582912.0f));
     /* 2^n as two normal factors so that n = 128 (x near 88.7) stays finite */
     int32_t h = ni >> 1;
     float s1 = fl_u2f((uint32_t)(h + 127) << 23);
@@ -76,15 +87,28 @@ static inline float fl_expf(float x0)
     return x0 < -87.33654f ? 0.0f : res;
 }
 
-static inline double fl_exp(double x0)
+/* exp for the arguments of softmax and the softplus tails (x - max <= 0,
+ * -|x|): 2^n is one factor, so n = 128 gives +inf: exact as fl_expf up to
+ * x = 88.37, +inf above (where exp itself overflows from 88.72); the
+ * scale takes 2 integer operations and 1 multiply instead of 7 and 2. */
+static inline float fl_expf_lo(float x0)
+{
+    float x = x0 < -87.33654f ? -87.33654f : x0;
+    x = x > 89.0f ? 89.0f : x;
+    float t;
+    float p = fl_expf_reduced(x, &t);
+    /* (n + 127) << 23, with n = bits(t) - bits(magic) */
+    float sc = fl_u2f((fl_f2u(t) - (fl_f2u(12582912.0f) - 127u)) << 23);
+    float res = p * sc;
+    return x0 < -87.33654f ? 0.0f : res;
+}
+
+/* As fl_expf_reduced, in double (Taylor to r^13, truncation 4e-18). */
+static inline double fl_exp_reduced(double x, double *t)
 {
     const double magic = 6755399441055744.0;       /* 1.5 * 2^52 */
-    /* subnormal results flushed to 0, as in fl_expf */
-    double x = x0 < -708.3964 ? -708.3964 : x0;
-    x = x > 720.0 ? 720.0 : x;
-    double t = x * 1.4426950408889634074 + magic;
-    double n = t - magic;
-    int64_t ni = (int64_t)(fl_d2u(t) - fl_d2u(magic));
+    double tt = x * 1.4426950408889634074 + magic;
+    double n = tt - magic;
     double r = x - n * 6.93147180369123816490e-1;  /* ln2 high part */
     r = r - n * 1.90821492927058770002e-10;        /* ln2 low part */
     double p = 1.0 / 6227020800.0;                 /* 1/13! */
@@ -99,13 +123,37 @@ static inline double fl_exp(double x0)
     p = p * r + 1.0 / 24.0;
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
+    *t = tt;
+    return p * (r * r) + r + 1.0;
+}
+
+static inline double fl_exp(double x0)
+{
+    /* subnormal results flushed to 0, as in fl_expf */
+    double x = x0 < -708.3964 ? -708.3964 : x0;
+    x = x > 720.0 ? 720.0 : x;
+    double t;
+    double p = fl_exp_reduced(x, &t);
+    int64_t ni = (int64_t)(fl_d2u(t) - fl_d2u(6755399441055744.0));
     /* floor(n / 2) with a logical shift (AVX2 has no 64-bit arithmetic
      * shift): n + 2048 is positive for every n reached here */
     int64_t h = (int64_t)((uint64_t)(ni + 2048) >> 1) - 1024;
     double s1 = fl_u2d((uint64_t)(h + 1023) << 52);
     double s2 = fl_u2d((uint64_t)(ni - h + 1023) << 52);
     double res = p * s1 * s2;
+    return x0 < -708.3964 ? 0.0 : res;
+}
+
+/* As fl_expf_lo, in double: exact as fl_exp up to x = 709.43, +inf above
+ * (the clamp at 709.9 keeps n <= 1024, the exponent field of +inf). */
+static inline double fl_exp_lo(double x0)
+{
+    double x = x0 < -708.3964 ? -708.3964 : x0;
+    x = x > 709.9 ? 709.9 : x;
+    double t;
+    double p = fl_exp_reduced(x, &t);
+    double sc = fl_u2d((fl_d2u(t) - (fl_d2u(6755399441055744.0) - 1023u)) << 52);
+    double res = p * sc;
     return x0 < -708.3964 ? 0.0 : res;
 }
 

@@ -59,6 +59,25 @@ def test_float32_ulp(func, name, ref, rng):
     assert worst <= 1, f"fl_{name}f worst error {worst} ulp"
 
 
+def test_exp_lo(rng):
+    """The exp of shifted arguments (softmax, softplus tails) equals fl_exp
+    bit for bit wherever 2^n is a normal number (x <= 88.37 in float,
+    709.43 in double) and is +inf above; -inf -> 0, NaN -> NaN."""
+    with np.errstate(all="ignore"):
+        for x in _float32_sample(rng):
+            got, full = _eval(x, 4), _eval(x, 0)
+            below = ~(x > 88.37)                      # NaN included
+            np.testing.assert_array_equal(got[below], full[below])
+            assert np.all(got[x > 88.38] == np.inf)
+        x = np.concatenate([rng.uniform(-745.0, 709.43, 1 << 20), [709.44, 710.0, 1e300]])
+        got, full = _eval(x, 4), _eval(x, 0)
+        np.testing.assert_array_equal(got[:-3], full[:-3])
+        assert np.all(got[-3:] == np.inf)
+        for dt in (np.float32, np.float64):
+            special = np.array([-np.inf, np.inf, np.nan, 0.0, -0.0], dt)
+            np.testing.assert_array_equal(_eval(special, 4), [0.0, np.inf, np.nan, 1.0, 1.0])
+
+
 def test_float32_log1p_unit(rng):
     """The softplus tail log(1 + e), e = exp(-|x|) in [0, 1]: every float32 in
     [1/4, 1] (both branches of the 1 + e >= sqrt(2) split) and 2^22 random
