@@ -39,12 +39,12 @@ F. Domain checks (probabilities in [0, 1], labels in {-1, +1}) are counted
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, sqrt, sqrtf
+from libc.math cimport INFINITY, fabs, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, block_init, combine_blocks, floating, lanes_sum,
-    log1p_unit, n_blocks, threads_for, vexp, vexp_lo, vlog, vlog1p,
+    log1p_unit, n_blocks, threads_for, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
 
 cdef enum:
@@ -144,10 +144,6 @@ cdef struct Params:
 
 # ------------------------------------------------------- scalar helpers
 
-cdef inline floating fabs_(floating x) noexcept nogil:
-    return x if x >= 0 else -x
-
-
 cdef inline floating sign_(floating x) noexcept nogil:
     """-1, 0 or +1; NaN stays NaN (torch's sign)."""
     cdef floating s = 1 if x > 0 else 0
@@ -165,8 +161,8 @@ cdef inline floating vsqrt(floating x) noexcept nogil:
 cdef inline floating softplus_sig(floating z, floating* sig) noexcept nogil:
     """softplus(z) = max(z, 0) + log1p(e^{-|z|}) and sigma(z), from one exp."""
     cdef floating one = 1
-    cdef floating az = fabs_(z)
-    cdef floating e = vexp_lo(-az)
+    cdef floating az = vabs(z)
+    cdef floating e = vexp_neg(-az)
     cdef floating r = one / (one + e)
     cdef floating mz = z if z > 0 else 0
     sig[0] = r if z >= 0 else e * r
@@ -183,8 +179,8 @@ cdef inline floating bce_logits(floating x, floating y, floating pw, floating ca
     cap = inf keeps 0 * inf = NaN (torch's multilabel_soft_margin_loss).
     """
     cdef floating one = 1
-    cdef floating ax = fabs_(x)
-    cdef floating e = vexp_lo(-ax)
+    cdef floating ax = vabs(x)
+    cdef floating e = vexp_neg(-ax)
     cdef floating r = one / (one + e)
     cdef floating lp = log1p_unit(e, r)
     cdef floating sp = r if x >= 0 else e * r        # sigma(x)
@@ -223,25 +219,25 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
     elif tag_t is TL1:
         df = x - t
         d[0] = sign_(df)
-        return fabs_(df)
+        return vabs(df)
     elif tag_t is TSmoothL1:
         # torch: |d| < beta ? 0.5 d^2 / beta : |d| - 0.5 beta; beta = 0 is L1
         df = x - t
-        ad = fabs_(df)
+        ad = vabs(df)
         v = half * df * df / a
         d[0] = df / a if ad < a else sign_(df)
         return v if ad < a else ad - half * a
     elif tag_t is THuber:
         df = x - t
-        ad = fabs_(df)
+        ad = vabs(df)
         v = half * df * df
         d[0] = df if ad < a else a * sign_(df)
         return v if ad < a else a * (ad - half * a)
     elif tag_t is TLogCosh:
         # log cosh d = |d| + log1p(e^{-2|d|}) - log 2, in double; tanh from the same exp
         dd = <double>x - <double>t
-        dad = dd if dd >= 0 else -dd
-        de = vexp_lo(-2 * dad)
+        dad = fabs(dd)
+        de = vexp_neg(-2 * dad)
         dr = 1 / (1 + de)
         ds = (1 - de) * dr
         d[0] = <floating>(ds if dd >= 0 else -ds)
@@ -249,7 +245,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
     elif tag_t is TPseudoHuber:
         # delta^2 (sqrt(1 + r^2) - 1) = delta |d| |r| / (sqrt(1 + r^2) + 1), r = d / delta
         dd = <double>x - <double>t
-        dad = dd if dd >= 0 else -dd
+        dad = fabs(dd)
         dr = dad / <double>a
         ds = sqrt(1 + dr * dr)
         # |r| so large that r^2 overflows (or infinite): the ratios tend to 1
@@ -314,8 +310,8 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         # q = sigma(x) (1 - t) + sigma(-x) t (no cancellation) and
         # dq/dx = sigma(x) sigma(-x) (1 - 2t).
         ce = bce_logits(x, t, one, <floating>0, &df)       # df = sigma(x) - t
-        ad = fabs_(x)
-        e = vexp_lo(-ad)
+        ad = vabs(x)
+        e = vexp_neg(-ad)
         r = one / (one + e)
         s1 = r if x >= 0 else e * r
         s0 = e * r if x >= 0 else r
@@ -331,7 +327,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         return z * ce * qg
     elif tag_t is TEnet:
         # l1_ratio |x| + (1 - l1_ratio) x^2; a zero coefficient gives an exact 0
-        ad = fabs_(x)
+        ad = vabs(x)
         v = a * ad
         e = (one - a) * x * x
         d[0] = a * sign_(x) + two * (one - a) * x

@@ -20,7 +20,7 @@ from libc.math cimport log
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
-    log1p_unit, vexp, vexp_lo, vlog, vlog1p,
+    log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
 
 cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
@@ -97,7 +97,7 @@ def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, int n_t
 def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
     """Apply a fastmath.h function elementwise (0 exp, 1 log, 2 log1p,
     3 log1p on [0, 1] as the softplus losses use it, 4 the exp of shifted
-    arguments); for tests."""
+    arguments, 5 the exp of arguments <= 0); for tests."""
     cdef Py_ssize_t i
     with nogil:
         if func == 0:
@@ -112,6 +112,9 @@ def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
         elif func == 3:
             for i in range(x.shape[0]):
                 out[i] = log1p_unit(x[i], 1 / (1 + x[i]))
-        else:
+        elif func == 4:
             for i in range(x.shape[0]):
                 out[i] = vexp_lo(x[i])
+        else:
+            for i in range(x.shape[0]):
+                out[i] = vexp_neg(x[i])

@@ -580,7 +580,7 @@ cdef inline double pdiff_sum(const floating* a, const floating* b, Py_ssize_t D,
         while i + LANES <= D:
             for k in range(LANES):
                 v = a[i + k] - b[i + k] + eps
-                acc[k] += v if v >= 0 else -v
+                acc[k] += fabs(v)
             i += LANES
     while i < D:
         v = a[i] - b[i] + eps

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastloss._dispatch import kernels
+from fastloss._dispatch import TARGET, kernels
 
 _k = kernels("lse")
 
@@ -78,10 +78,25 @@ def test_exp_lo(rng):
             np.testing.assert_array_equal(_eval(special, 4), [0.0, np.inf, np.nan, 1.0, 1.0])
 
 
+def test_exp_neg(rng):
+    """The exp of arguments <= 0 (the softplus and sigmoid tails) equals
+    fl_exp bit for bit there; -inf -> 0, NaN -> NaN."""
+    with np.errstate(all="ignore"):
+        for x in _float32_sample(rng):
+            x = x[~(x > 0)]
+            np.testing.assert_array_equal(_eval(x, 5), _eval(x, 0))
+        x = np.concatenate([rng.uniform(-800.0, 0.0, 1 << 20), -np.abs(rng.standard_normal(1 << 16))])
+        np.testing.assert_array_equal(_eval(x, 5), _eval(x, 0))
+        for dt in (np.float32, np.float64):
+            special = np.array([-np.inf, np.nan, 0.0, -0.0, -1e30], dt)
+            np.testing.assert_array_equal(_eval(special, 5), [0.0, np.nan, 1.0, 1.0, 0.0])
+
+
 def test_float32_log1p_unit(rng):
     """The softplus tail log(1 + e), e = exp(-|x|) in [0, 1]: every float32 in
-    [1/4, 1] (both branches of the 1 + e >= sqrt(2) split) and 2^22 random
-    bit patterns below 1/4; 0 and NaN pass through."""
+    [1/4, 1] and 2^22 random bit patterns below 1/4 within 1 ulp (2 ulp on
+    the baseline target: without FMA the polynomial's last multiply-add
+    rounds twice); 0 and NaN pass through."""
     lo = np.float32(0.25).view(np.uint32)
     hi = np.float32(1.0).view(np.uint32)
     e = np.concatenate([
@@ -90,7 +105,7 @@ def test_float32_log1p_unit(rng):
     ])
     got = _eval(e, 3)
     want = np.log1p(e.astype(np.float64)).astype(np.float32)
-    assert ulp_distance(got, want).max() <= 1
+    assert ulp_distance(got, want).max() <= (2 if TARGET == "baseline" else 1)
     special = np.array([0.0, np.nan], np.float32)
     np.testing.assert_array_equal(_eval(special, 3), special)
 

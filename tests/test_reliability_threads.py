@@ -119,21 +119,30 @@ def test_kernel_releases_the_gil(name, rng):
     for _ in range(3):
         fn(*a, **k, n_threads=1)
     single = (time.perf_counter() - t0) / 3
-    done = threading.Event()
 
-    def worker():
-        for _ in range(3):
-            fn(*a, **k, n_threads=1)
-        done.set()
+    def longest_stall():
+        done = threading.Event()
 
-    th = threading.Thread(target=worker)
-    stamps = [time.perf_counter()]
-    th.start()
-    while not done.is_set():
-        time.sleep(0)
-        stamps.append(time.perf_counter())
-    th.join()
-    gap = float(np.max(np.diff(stamps))) if len(stamps) > 1 else float("inf")
+        def worker():
+            for _ in range(3):
+                fn(*a, **k, n_threads=1)
+            done.set()
+
+        th = threading.Thread(target=worker)
+        stamps = [time.perf_counter()]
+        th.start()
+        while not done.is_set():
+            time.sleep(0)
+            stamps.append(time.perf_counter())
+        th.join()
+        return float(np.max(np.diff(stamps))) if len(stamps) > 1 else float("inf")
+
+    # up to three tries: a kernel holding the GIL stalls the loop every time,
+    # a busy host only now and then
+    for _ in range(3):
+        gap = longest_stall()
+        if gap < 0.5 * single + 0.02:
+            break
     assert gap < 0.5 * single + 0.02, (
         f"{name}: main thread stalled {gap * 1e3:.0f} ms while a {single * 1e3:.0f} ms "
         "kernel ran in another thread: the GIL is not released")
