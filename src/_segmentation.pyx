@@ -341,8 +341,6 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                 bad[0] = n * S + j0 + b
         if do_ce:
             for j in range(nb):
-                A[j] = 0.0
-                D[j] = 0.0
                 xy[j] = 0
         if labels and mode == MODE_OVERLAP:
             # hot path: p = e * rv read once per class; g = (label == class)
@@ -372,12 +370,21 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                 _fold(wk, fk, 3 * C * PB)
                 nfold = 0
             if do_ce:
-                # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0)
-                for j in range(nb):
-                    A[j] = wtab[yy[j] + 1]
+                # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0); with
+                # no class weights A is the ignore mask (no gather)
+                if cw == NULL and off == 0:
+                    for j in range(nb):
+                        A[j] = vm[j]
+                else:
+                    for j in range(nb):
+                        A[j] = wtab[yy[j] + 1]
                 for j in range(nb):
                     D[j] = A[j] * xy[j]
         else:
+            if do_ce:
+                for j in range(nb):
+                    A[j] = 0.0
+                    D[j] = 0.0
             _probs(x + base, S, C, nb, act, e, m, s)
             for c in range(C):
                 pc = e + c * PB
