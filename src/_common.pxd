@@ -49,6 +49,11 @@ cdef extern from "fastmath.h" nogil:
     double fl_log1p(double x)
     float fl_log1p_unitf(float e)
 
+cdef extern from "flstream.h" nogil:
+    void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
+    void fl_stream_f64(double* dst, const double* src, Py_ssize_t n)
+    void fl_stream_fence()
+
 # Block sizes (work units). They depend on nothing but these constants and
 # the problem's shape, never on the number of threads.
 cdef enum:
@@ -190,6 +195,15 @@ cdef inline double lanes_total(double* acc) noexcept nogil:
 
 
 # ---------------------------------------------------------------- math
+cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n] with non-temporal stores (flstream.h): for a
+    finished block of an output the kernel does not read back."""
+    if floating is float:
+        fl_stream_f32(dst, src, n)
+    else:
+        fl_stream_f64(dst, src, n)
+
+
 cdef inline floating vabs(floating x) noexcept nogil:
     """|x| as a sign-bit mask (x if x >= 0 else -x is a compare and a
     select, four instructions on SSE2)."""

@@ -43,8 +43,8 @@ from libc.math cimport INFINITY, fabs, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, block_init, combine_blocks, floating, lanes_sum,
-    log1p_unit, n_blocks, threads_for, vabs, vexp, vexp_neg, vlog, vlog1p,
+    BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating, lanes_sum,
+    log1p_unit, n_blocks, stream_out, threads_for, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
 
 cdef enum:
@@ -351,6 +351,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
                 floating* out, floating* g, double gscale, BlockOut* res) noexcept nogil:
     cdef floating buf[CHUNK]
+    cdef floating gb[CHUNK]         # a chunk of the gradient, streamed out when done
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
     cdef floating gs = <floating>gscale
     cdef floating nbad, der
@@ -381,7 +382,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
         else:
             for i in range(m):
                 dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &der)
-                gc[i] = der * gs
+                gb[i] = der * gs
                 nbad = nbad + is_bad(tag, xc[i], tc[i])
         if w != NULL:
             wc = w + c0
@@ -389,7 +390,9 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 dst[i] = <floating>(dst[i] * wc[i])
             if g != NULL:
                 for i in range(m):
-                    gc[i] = <floating>(gc[i] * wc[i])
+                    gb[i] = <floating>(gb[i] * wc[i])
+        if g != NULL:
+            stream_out(gc, gb, m)
         if nbad != 0 and res.bad < 0:
             for i in range(m):
                 if is_bad(tag, xc[i], tc[i]) != 0:
@@ -397,6 +400,8 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                     break
         acc += lanes_sum(dst, m)
         c0 += m
+    if g != NULL:
+        fl_stream_fence()
     res.loss = acc
 
 
