@@ -112,12 +112,21 @@ cdef inline Py_ssize_t block_labels(const label_t* t, Py_ssize_t nb, Py_ssize_t 
     cdef bint ig, ok, hi
     cdef int anybad = 0
     if label_t is int64_t:
-        for j in range(nb):
-            y = <long long>t[j]
-            ig = has_ignore and y == ignore
-            ok = y >= 0 and y < C
-            ys[j] = <int>y if (ok and not ig) else -1
-            anybad |= (not ok) and (not ig)
+        # 64-bit compares, the same branch-free form as below
+        if has_ignore:
+            for j in range(nb):
+                y = t[j]
+                ig = y == ignore
+                ok = <unsigned long long>y < <unsigned long long>C
+                keep = ok & (not ig)
+                ys[j] = <int>y | (keep - 1)
+                anybad |= (not ok) & (not ig)
+        else:
+            for j in range(nb):
+                y = t[j]
+                ok = <unsigned long long>y < <unsigned long long>C
+                ys[j] = <int>y | (ok - 1)
+                anybad |= not ok
     else:
         # every label fits an int: 32-bit compares (one unsigned compare for
         # both bounds) let gcc vectorize the loop for the narrow types

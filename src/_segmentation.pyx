@@ -71,8 +71,8 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    block_labels, fl_stream_fence, floating, label_t, lanes_sum, n_blocks, planes_lse,
-    planes_softmax_sums, sigmoid, stream_out, threads_for,
+    block_labels, floating, label_t, lanes_sum, n_blocks, planes_lse,
+    planes_softmax_sums, sigmoid, threads_for,
 )
 
 ctypedef fused label2_t:
@@ -517,7 +517,7 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
                      Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
                      bint has_ignore, const double* ca, const double* cb, const double* cb2,
                      double kce, const double* cw, const double* sw,
-                     floating* e, floating* ob, floating* g) noexcept nogil:
+                     floating* e, floating* g) noexcept nogil:
     cdef double m[SEG_BLOCK]
     cdef double s[SEG_BLOCK]
     cdef floating dot[SEG_BLOCK]
@@ -558,7 +558,7 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
             else:
                 gc = soft + base + c * S
             pc = e + c * SEG_BLOCK
-            oc = ob + c * SEG_BLOCK
+            oc = g + base + c * S
             fa = <floating>ca[n * C + c]
             fb = <floating>cb[n * C + c]
             if mode == MODE_OVERLAP:
@@ -582,7 +582,7 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
         if act == ACT_SOFTMAX:
             for c in range(C):
                 pc = e + c * SEG_BLOCK
-                oc = ob + c * SEG_BLOCK
+                oc = g + base + c * S
                 if do_ce:
                     if soft == NULL:
                         _gmask(yy, <int>(c + off), nb, gb)
@@ -595,11 +595,7 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
                 else:
                     for j in range(nb):
                         oc[j] = pc[j] * (oc[j] - dot[j])
-        # the block's gradient planes are final: stream them out
-        for c in range(C):
-            stream_out(g + base + c * S, ob + c * SEG_BLOCK, nb)
         j0 += nb
-    fl_stream_fence()
 
 
 def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
@@ -625,7 +621,7 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     nu = n_blocks(S, chunk)
     units = N * nu
     nt = threads_for(n_threads, units)
-    ebuf = <floating*>malloc(nt * 2 * C * SEG_BLOCK * sizeof(floating))
+    ebuf = <floating*>malloc(nt * C * SEG_BLOCK * sizeof(floating))
     if ebuf == NULL:
         raise MemoryError("fastloss: cannot allocate segmentation buffers")
     try:
@@ -633,8 +629,7 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             tid = threadid()
             _grad_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
                        has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce, cwp, swp,
-                       ebuf + tid * 2 * C * SEG_BLOCK, ebuf + (tid * 2 + 1) * C * SEG_BLOCK,
-                       &grad[0, 0, 0])
+                       ebuf + tid * C * SEG_BLOCK, &grad[0, 0, 0])
     finally:
         free(ebuf)
 

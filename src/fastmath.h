@@ -92,28 +92,36 @@ static inline float fl_expf(float x0)
     return x0 < -87.33654f ? 0.0f : res;
 }
 
-/* exp for x <= 0 and NaN (the softplus and sigmoid tails exp(-|x|)), with
- * 2^n as one factor: exact as fl_expf up to x = 88.37, +inf for n = 128
- * (x up to 89; larger x must be clamped first, see fl_expf_lo).  No lower
- * clamp: below -87.34 the result is the final select's 0, whatever the
- * reduction made of x (a select costs 4 instructions on SSE2).  The scale
- * takes 2 integer operations and 1 multiply instead of 7 and 2. */
-static inline float fl_expf_neg(float x)
+/* 2^n for t = n + 1.5 2^23 (fl_expf_reduced's *t), n in [-126, 128]: the
+ * bits (n + 127) << 23, so n = 128 gives +inf.  2 integer operations. */
+static inline float fl_pow2nf(float t)
 {
-    float t;
-    float p = fl_expf_reduced(x, &t);
-    /* (n + 127) << 23, with n = bits(t) - bits(magic) */
-    float sc = fl_u2f((fl_f2u(t) - (fl_f2u(12582912.0f) - 127u)) << 23);
-    float res = p * sc;
-    return x < -87.33654f ? 0.0f : res;
+    return fl_u2f((fl_f2u(t) - (fl_f2u(12582912.0f) - 127u)) << 23);
 }
 
 /* exp for the arguments of softmax (x - max <= 0, or anything when the max
- * was not finite): fl_expf_neg after clamping at 89, so +inf stays +inf;
- * exact up to 88.37, +inf above (exp itself overflows from 88.72). */
-static inline float fl_expf_lo(float x)
+ * was not finite), with 2^n as one factor: exact as fl_expf up to
+ * x = 88.37, +inf above (exp itself overflows from 88.72).  No lower clamp:
+ * below -87.34 the result is the final select's 0, whatever the reduction
+ * made of x (a select costs 4 instructions on SSE2).  The scale takes 2
+ * integer operations and 1 multiply instead of 7 and 2.  The final select
+ * tests the unclamped x0 (folding this into fl_expf_neg(clamp(x)) made
+ * logsumexp 4 % slower). */
+static inline float fl_expf_lo(float x0)
 {
-    return fl_expf_neg(x > 89.0f ? 89.0f : x);
+    float x = x0 > 89.0f ? 89.0f : x0;
+    float t;
+    float res = fl_expf_reduced(x, &t) * fl_pow2nf(t);
+    return x0 < -87.33654f ? 0.0f : res;
+}
+
+/* fl_expf_lo without the upper clamp, for x <= 0 and NaN (the softplus and
+ * sigmoid tails exp(-|x|)). */
+static inline float fl_expf_neg(float x)
+{
+    float t;
+    float res = fl_expf_reduced(x, &t) * fl_pow2nf(t);
+    return x < -87.33654f ? 0.0f : res;
 }
 
 /* As fl_expf_reduced, in double (Taylor to r^13, truncation 4e-18). */
@@ -157,22 +165,28 @@ static inline double fl_exp(double x0)
     return x0 < -708.3964 ? 0.0 : res;
 }
 
-/* As fl_expf_neg, in double: exact as fl_exp up to x = 709.43, +inf for
- * n = 1024 (x up to 709.9). */
+/* As fl_pow2nf, in double: n in [-1022, 1024]. */
+static inline double fl_pow2n(double t)
+{
+    return fl_u2d((fl_d2u(t) - (fl_d2u(6755399441055744.0) - 1023u)) << 52);
+}
+
+/* As fl_expf_lo, in double: exact as fl_exp up to x = 709.43, +inf above
+ * (the clamp at 709.9 keeps n <= 1024, the exponent field of +inf). */
+static inline double fl_exp_lo(double x0)
+{
+    double x = x0 > 709.9 ? 709.9 : x0;
+    double t;
+    double res = fl_exp_reduced(x, &t) * fl_pow2n(t);
+    return x0 < -708.3964 ? 0.0 : res;
+}
+
+/* As fl_expf_neg, in double: x <= 0 and NaN. */
 static inline double fl_exp_neg(double x)
 {
     double t;
-    double p = fl_exp_reduced(x, &t);
-    double sc = fl_u2d((fl_d2u(t) - (fl_d2u(6755399441055744.0) - 1023u)) << 52);
-    double res = p * sc;
+    double res = fl_exp_reduced(x, &t) * fl_pow2n(t);
     return x < -708.3964 ? 0.0 : res;
-}
-
-/* As fl_expf_lo, in double (the clamp at 709.9 keeps n <= 1024, the
- * exponent field of +inf). */
-static inline double fl_exp_lo(double x)
-{
-    return fl_exp_neg(x > 709.9 ? 709.9 : x);
 }
 
 /* ------------------------------------------------------------------ log */
