@@ -230,8 +230,9 @@ cdef inline floating vexp(floating x) noexcept nogil:
 
 
 cdef inline floating vexp_lo(floating x) noexcept nogil:
-    """exp of a shifted argument (x - max, -|x|): as vexp up to 88.37 in
-    float (709.43 in double), +inf above; one scale factor fewer."""
+    """exp of a max-shifted argument (x - max; anything when the max was
+    not finite): as vexp up to 88.37 in float (709.43 in double), +inf
+    above; one scale factor fewer."""
     if floating is float:
         return fl_expf_lo(x)
     else:
