@@ -35,10 +35,13 @@
  * exp(+inf) = inf, log(0) = -inf, log(x < 0) = NaN, log(inf) = inf,
  * NaN in -> NaN out.
  *
- * Measured worst error against glibc (tests/test_fastmath.py sweeps every
- * float32 and 2^24 doubles): fl_expf <= 1 ulp, fl_logf <= 1 ulp,
+ * Measured worst error against glibc (tests/test_fastmath.py: 2^23 random
+ * float32 bit patterns, every float32 in [0.5, 2) and around the exp
+ * cut-offs, 2^21 random doubles; fl_expf was also swept once over every
+ * float32 in [-87.33, 88.7]): fl_expf <= 1 ulp, fl_logf <= 1 ulp,
  * fl_exp <= 2 ulp, fl_log <= 2 ulp, fl_log1p_unitf <= 1 ulp with FMA
- * (x86-64-v3 and up; 2 ulp at a few dozen arguments without: SSE2).
+ * (x86-64-v3 and up; without FMA, on SSE2, 2 ulp at a few hundred of the
+ * 2^30 float32 in [0, 1]).
  */
 #ifndef FASTLOSS_FASTMATH_H
 #define FASTLOSS_FASTMATH_H
