@@ -91,8 +91,14 @@ def _empty(dtype):
 
 
 def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
-         grad=None, gscale=1.0, nt=1):
-    """One kernel pass.  Returns (weighted sum, per-element losses or None, first bad or -1)."""
+         grad=None, gscale=1.0, nt=1, stream=False):
+    """One kernel pass.  Returns (weighted sum, per-element losses or None, first bad or -1).
+
+    `stream` writes `grad` with non-temporal stores: for a caller's
+    grad_out, whose lines are likely out of the cache.  A gradient that
+    was just allocated is written with ordinary stores: the OS zeroes each
+    new page as it is first touched, which leaves it in the cache.
+    """
     e = _empty(x.dtype)
     loss_out = np.empty(x.shape, dtype=x.dtype) if none else None
     total, bad = _k.elementwise(
@@ -100,7 +106,7 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
         e if aux is None else aux.reshape(-1), float(a), float(b), float(c),
         _EMPTY64 if w is None else w.reshape(-1),
         e if loss_out is None else loss_out.reshape(-1),
-        e if grad is None else grad.reshape(-1), float(gscale), nt,
+        e if grad is None else grad.reshape(-1), float(gscale), nt, stream,
     )
     return total, loss_out, bad
 
@@ -139,7 +145,8 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
         denom = float(np.sum(sw)) if sw is not None else float(x.size)
     grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
-                                grad=grad, gscale=_gscale(reduction, denom), nt=nt)
+                                grad=grad, gscale=_gscale(reduction, denom), nt=nt,
+                                stream=grad_out is not None)
     if bad >= 0:
         raise check(x.reshape(-1), None if t is None else t.reshape(-1), bad)
     return _result(total, loss_out, reduction, denom, x.dtype, grad, return_grad, in_dtype)
@@ -431,7 +438,8 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
     grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
-                              grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt)
+                              grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt,
+                              stream=grad_out is not None)
     if reduction == "none":
         loss = (loss_out.sum(axis=axis) * x.dtype.type(scale)).astype(x.dtype)
         if not return_grad:

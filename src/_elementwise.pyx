@@ -349,9 +349,10 @@ cdef inline floating is_bad(tag_t* tag, floating x, floating t) noexcept nogil:
 
 cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating* aux,
                 Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
-                floating* out, floating* g, double gscale, BlockOut* res) noexcept nogil:
+                floating* out, floating* g, double gscale, bint stream, BlockOut* res) noexcept nogil:
     cdef floating buf[CHUNK]
     cdef floating gb[CHUNK]         # a chunk of the gradient, streamed out when done
+    cdef floating* gd               # where the gradient goes first: gb if streamed, else g
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
     cdef floating gs = <floating>gscale
     cdef floating nbad, der
@@ -374,6 +375,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
         ac = aux + c0
         dst = out + c0 if out != NULL else buf
         gc = g + c0 if g != NULL else NULL
+        gd = &gb[0] if stream else gc
         nbad = 0
         if g == NULL:
             for i in range(m):
@@ -382,7 +384,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
         else:
             for i in range(m):
                 dst[i] = elem(tag, xc[i], tc[i], ac[i], a, b, c, &der)
-                gb[i] = der * gs
+                gd[i] = der * gs
                 nbad = nbad + is_bad(tag, xc[i], tc[i])
         if w != NULL:
             wc = w + c0
@@ -390,8 +392,8 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 dst[i] = <floating>(dst[i] * wc[i])
             if g != NULL:
                 for i in range(m):
-                    gb[i] = <floating>(gb[i] * wc[i])
-        if g != NULL:
+                    gd[i] = <floating>(gd[i] * wc[i])
+        if g != NULL and stream:
             stream_out(gc, gb, m)
         if nbad != 0 and res.bad < 0:
             for i in range(m):
@@ -400,21 +402,21 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                     break
         acc += lanes_sum(dst, m)
         c0 += m
-    if g != NULL:
+    if g != NULL and stream:
         fl_stream_fence()
     res.loss = acc
 
 
 cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* aux,
               Py_ssize_t n, Params P, const double* w, floating* out, floating* g,
-              double gscale, int n_threads, BlockOut* total) noexcept nogil:
+              double gscale, bint stream, int n_threads, BlockOut* total) noexcept nogil:
     cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
     cdef int nt = threads_for(n_threads, units)
     cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
     if blocks == NULL:
         return -1
     for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-        _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, &blocks[u])
+        _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)
     return 0
@@ -425,13 +427,15 @@ cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* 
 def elementwise(int loss, const floating[::1] x, const floating[::1] t,
                 const floating[::1] aux, double a, double b, double c,
                 const double[::1] weight, floating[::1] loss_out, floating[::1] grad,
-                double gscale, int n_threads):
+                double gscale, int n_threads, bint stream):
     """Sum of weight_i * loss(x_i, t_i) over all elements.
 
     `loss` is a LossId; a, b, c its parameters.  Empty `t`, `aux`,
     `weight`, `loss_out`, `grad` mean "absent" (t and aux must then be
     unused by the loss).  `loss_out` receives the weighted per-element
-    values, `grad` the weighted derivatives times `gscale`.
+    values, `grad` the weighted derivatives times `gscale`, with
+    non-temporal stores if `stream` (a reused buffer; a fresh one is in
+    the cache after the OS has zeroed its pages).
     Returns (sum, first position outside the loss's domain or -1).
     """
     cdef Py_ssize_t n = x.shape[0]
@@ -458,45 +462,45 @@ def elementwise(int loss, const floating[::1] x, const floating[::1] t,
     P.c = c
     with nogil:
         if loss == MSE:
-            rc = _run(<TMse*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TMse*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == L1:
-            rc = _run(<TL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == SMOOTH_L1:
-            rc = _run(<TSmoothL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TSmoothL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == HUBER:
-            rc = _run(<THuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<THuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == LOG_COSH:
-            rc = _run(<TLogCosh*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TLogCosh*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == PSEUDO_HUBER:
-            rc = _run(<TPseudoHuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TPseudoHuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == BIAS:
-            rc = _run(<TBias*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TBias*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == BCE:
-            rc = _run(<TBce*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TBce*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == BCE_LOGITS:
-            rc = _run(<TBceLogits*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TBceLogits*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == BCE_LOGITS_PW:
-            rc = _run(<TBceLogitsPw*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TBceLogitsPw*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == BCE_LOGITS_CONST:
-            rc = _run(<TBceLogitsConst*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TBceLogitsConst*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == SOFT_MARGIN:
-            rc = _run(<TSoftMargin*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TSoftMargin*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == HINGE:
-            rc = _run(<THinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<THinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == SQ_HINGE:
-            rc = _run(<TSqHinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TSqHinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == EXPONENTIAL:
-            rc = _run(<TExp*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TExp*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == KL:
-            rc = _run(<TKl*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TKl*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == KL_LOG:
-            rc = _run(<TKlLog*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TKlLog*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == JS:
-            rc = _run(<TJs*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TJs*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == FOCAL:
-            rc = _run(<TFocal*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TFocal*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         elif loss == ENET:
-            rc = _run(<TEnet*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, n_threads, &total)
+            rc = _run(<TEnet*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
         else:
             rc = -2
     if rc == -1:

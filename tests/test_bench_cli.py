@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 import fastloss
 from fastloss.__main__ import main as fastloss_main
-from fastloss.bench import cli, report, runner
+from fastloss.bench import cli, machine, report, runner
 from fastloss.bench.workload import PeerMissing, Workload
 
 # The directory holding the fastloss under test (site-packages for an
@@ -161,6 +162,46 @@ def test_runner_flags_disagreement_missing_and_errors():
     block = report.workload_block(res)
     assert "DISAGREES with reference" in block and "ERROR" in block
     assert "absent" not in block  # missing peers are listed once, elsewhere
+
+
+def test_runner_read_floor_timed_in_the_rounds():
+    calls = []
+    w = _toy({"fastloss": lambda d: lambda: d["x"].sum(),
+              "reference": lambda d: lambda: d["x"].sum()})
+    w.read_floor = True
+
+    def reader(nbytes):
+        calls.append(nbytes)
+        return {"slow": (lambda: (time.sleep(0.002), calls.append("read"))[1],
+                         lambda: calls.append("closed")),
+                "fast": (lambda: calls.append("read"), lambda: calls.append("closed"))}
+
+    res = runner.run_workload(w, quick=True, threads=1, repeat=4, floor_reader=reader)
+    assert calls[0] == 32 and calls[-2:] == ["closed", "closed"]
+    assert calls.count("read") == 2 * (1 + 4)  # one warm-up, then once per round, each method
+    assert set(res["impls"]) == {"fastloss", "reference"}
+    assert res["read_floor_method"] == "fast"
+    runner.add_limits(res, bandwidth_gbps=1e-3, exp_per_s=None)
+    assert res["mem_floor_ms"] == res["read_floor_ms"] > 0  # not 32 bytes / the bandwidth
+    assert res["fraction_of_limit"] == pytest.approx(
+        res["read_floor_ms"] / res["impls"]["fastloss"]["median_ms"])
+    assert "in the same rounds" in report.workload_block(res)
+    w.read_floor = False
+    res = runner.run_workload(w, quick=True, threads=1, repeat=1, floor_reader=reader)
+    assert "read_floor_ms" not in res and calls.count("read") == 10
+
+
+def test_read_floor_methods_are_the_bandwidth_methods():
+    bw = machine.measure_bandwidth(1, nbytes=2**20, tries=1)
+    found = machine.read_floor(1, 2**20)
+    try:
+        for fn, _ in found.values():
+            fn()
+    finally:
+        for _, close in found.values():
+            close()
+    assert set(found) == set(bw["by_method"])
+    assert "numpy.sum float32, 1 chunk(s) in threads" in found
 
 
 def test_runner_compare_to_and_shapes():

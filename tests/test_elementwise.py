@@ -426,6 +426,35 @@ def test_gan_losses_vs_torch():
     check_grad(fastloss.gan_generator_loss, f, non_saturating=False, reduction="sum")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["mse_loss", "huber_loss", "binary_cross_entropy_with_logits",
+                                  "soft_margin_loss", "sigmoid_focal_loss"])
+def test_fresh_gradient_equals_grad_out(name, dtype):
+    # a fresh gradient is written with ordinary stores, a grad_out with
+    # non-temporal ones from an L1 buffer: same values, bit for bit, also
+    # into a buffer that starts off a 16-byte boundary and with weights
+    rng = _rng(3)
+    n = 3 * 16384 + 517  # several work units and a partial chunk
+    x = (rng.standard_normal(n) * 3).astype(dtype)
+    t = (rng.random(n) < 0.5).astype(dtype)
+    if name == "soft_margin_loss":
+        t = 2 * t - 1
+    fn = getattr(fastloss, name)
+    for sw in (None, rng.random(n)):
+        loss, g = fn(x, t, reduction="mean", sample_weight=sw, return_grad=True, n_threads=2)
+        base = np.full(n + 1, np.nan, dtype=dtype)
+        out = base[1:]  # one element off the allocation's alignment
+        loss2, g2 = fn(x, t, reduction="mean", sample_weight=sw, return_grad=True, grad_out=out,
+                       n_threads=2)
+        assert np.shares_memory(g2, base) and np.isnan(base[0])
+        assert loss2 == loss
+        np.testing.assert_array_equal(g2, g)
+        assert np.isfinite(g).all() and np.count_nonzero(g) > n // 2
+        rl = getattr(ref, name)(x.astype(np.float64), t.astype(np.float64), reduction="mean",
+                                sample_weight=sw)
+        np.testing.assert_allclose(loss, rl, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_dtypes_and_outputs():
     x = np.arange(6, dtype=np.int64).reshape(2, 3)
     assert fastloss.mse_loss(x, x * 0).dtype == np.float64

@@ -45,7 +45,10 @@ absent"; times in milliseconds, bandwidth in 1e9 bytes/s)::
         "inputs": {key: "float32 (16384, 1000)"},    # the arrays make() returned
         "rtol": float, "bytes_moved": int, "bytes_moved_grad": int|null,
         "n_exp": int|null,
-        "mem_floor_ms": float|null, "exp_floor_ms": float|null,
+        "read_floor_ms": float (or absent),         # the fastest plain read of bytes_moved
+        "read_floor_method": str (or absent),       # bytes timed in the workload's rounds
+        "mem_floor_ms": float|null,                 # read_floor_ms, else bytes / bandwidth
+        "exp_floor_ms": float|null,
         "limit_ms": float|null, "bound": "memory"|"exp"|null,
         "fraction_of_limit": float|null,            # limit_ms / fastloss median_ms
         "error": str (or absent: make() failed, nothing else is filled),
@@ -224,8 +227,9 @@ def main(argv=None, out=None):
     for i, w in enumerate(selected):
         progress.show(f"[{i + 1}/{len(selected)}] {w.name} ({len(selected) - i - 1} remaining)")
         with _threadpool_limit(threads):
-            res = runner.run_workload(w, quick=args.quick, threads=threads, repeat=repeat,
-                                      on_missing=on_missing)
+            res = runner.run_workload(
+                w, quick=args.quick, threads=threads, repeat=repeat, on_missing=on_missing,
+                floor_reader=lambda nbytes: machine.read_floor(threads, nbytes))
         runner.add_limits(res, bw["gbps"], ex["exp_per_s"])
         if prev:
             old = {n: prev[(w.name, n)] for n in res["impls"] if (w.name, n) in prev}

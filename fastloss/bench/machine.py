@@ -13,7 +13,10 @@
   np.exp on a block per thread as a fallback.
 
 The memory floor of a workload is bytes / bandwidth, the exp floor is
-exponentials / throughput; the limit is the larger of the two.
+exponentials / throughput; the limit is the larger of the two.  A workload
+marked ``read_floor`` has its memory floor timed in its own rounds instead
+(:func:`read_floor`: the same sum over as many bytes as it reads), so that
+a busy host slows the floor and the kernel alike.
 """
 
 import importlib.metadata
@@ -135,6 +138,53 @@ def _best(fn, tries):
     return best
 
 
+def readers(threads, a):
+    """Zero-argument callables that read all of float32 ``a`` with ``threads`` threads.
+
+    ``{method: (callable, close)}``: NumPy's sum over one contiguous chunk
+    per thread (a thread pool), and torch.sum at the thread count when
+    torch is installed.  ``close()`` releases the method's resources.
+    """
+    out = {}
+    chunks = np.array_split(a, threads)
+    pool = ThreadPoolExecutor(threads)
+
+    def np_sum():
+        list(pool.map(np.sum, chunks))
+
+    out[f"numpy.sum float32, {threads} chunk(s) in threads"] = (np_sum, pool.shutdown)
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        ta = torch.from_numpy(a)
+
+        def th_sum():
+            old = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                torch.sum(ta)
+            finally:
+                torch.set_num_threads(old)
+
+        out[f"torch.sum float32, {threads} thread(s)"] = (th_sum, lambda: None)
+    return out
+
+
+def read_floor(threads, nbytes):
+    """:func:`readers` of a fresh array of ``nbytes`` (float32, every page mapped).
+
+    The bench times them in the same rounds as a memory-bound workload of
+    that many bytes, and the faster one is the workload's memory floor:
+    measured side by side, under the same load from the rest of the
+    machine.  (A thread-pool sum started right after an OpenMP region can
+    lose a core to the region's still-spinning workers; timing every
+    method keeps the floor from depending on that.)
+    """
+    return readers(threads, np.ones(max(1, nbytes // 4), dtype=np.float32))
+
+
 def measure_bandwidth(threads, nbytes=512 * 2**20, tries=7):
     """Read bandwidth in GB/s (1e9 bytes/s), the best method of several.
 
@@ -144,33 +194,19 @@ def measure_bandwidth(threads, nbytes=512 * 2**20, tries=7):
     """
     a = np.ones(nbytes // 4, dtype=np.float32)  # written once: every page is mapped
     by_method = {}
+    for method, (fn, close) in readers(threads, a).items():
+        try:
+            fn()
+            by_method[method] = a.nbytes / _best(fn, tries) / 1e9
+        finally:
+            close()
     chunks = np.array_split(a, threads)
     with ThreadPoolExecutor(threads) as pool:
-        def np_sum():
-            list(pool.map(np.sum, chunks))
-
-        np_sum()
-        by_method[f"numpy.sum float32, {threads} chunk(s) in threads"] = (
-            a.nbytes / _best(np_sum, tries) / 1e9)
-
         def np_wide():
             list(pool.map(lambda c: np.sum(c, dtype=np.float64), chunks))
 
+        np_wide()
         widening = a.nbytes / _best(np_wide, max(2, tries // 3)) / 1e9
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
-        old = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            ta = torch.from_numpy(a)
-            torch.sum(ta)
-            by_method[f"torch.sum float32, {threads} thread(s)"] = (
-                a.nbytes / _best(lambda: torch.sum(ta), tries) / 1e9)
-        finally:
-            torch.set_num_threads(old)
     method = max(by_method, key=by_method.get)
     return {
         "gbps": by_method[method],

@@ -101,8 +101,9 @@ def workload_block(res, prev=None):
     lines.extend(_align(rows))
     parts = []
     if res.get("mem_floor_ms") is not None:
+        how = ", a sum over as many bytes in the same rounds" if res.get("read_floor_ms") else ""
         parts.append(f"memory floor {fmt_ms(res['mem_floor_ms'])} ms "
-                     f"({fmt_si(res['bytes_moved'], 'B')})")
+                     f"({fmt_si(res['bytes_moved'], 'B')}{how})")
     if res.get("exp_floor_ms") is not None:
         parts.append(f"exp floor {fmt_ms(res['exp_floor_ms'])} ms ({fmt_si(res['n_exp'], 'exp')})")
     tail = []

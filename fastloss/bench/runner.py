@@ -10,7 +10,9 @@ once more as warm-up when the first call was quick, then time the
 implementations interleaved: each round calls every implementation once,
 starting one further along each round, so that slow drifts of the machine
 (other processes, thermal state) hit all of them alike.  The figure is the
-median of the rounds.  An implementation whose first call takes longer
+median of the rounds.  A memory-bound workload times a plain read of as
+many bytes in the same rounds, its memory floor under the same load.  An
+implementation whose first call takes longer
 than ``SLOW_S`` seconds is timed in at most ``SLOW_REPEAT`` rounds.
 """
 
@@ -28,6 +30,7 @@ from fastloss.bench.workload import PeerMissing, Workload
 
 SLOW_S = 1.0
 SLOW_REPEAT = 3
+READ = "(read floor) "  # prefix of the timed reads of a read_floor workload; not implementations
 FIRST_MODULES = ("core",)
 
 
@@ -118,9 +121,13 @@ def _short(e):
     return text if len(text) < 300 else text[:297] + "..."
 
 
-def run_workload(w, *, quick, threads, repeat, on_missing=None):
+def run_workload(w, *, quick, threads, repeat, on_missing=None, floor_reader=None):
     """Run one workload; returns its result dict (see the JSON schema in cli.py).
 
+    ``floor_reader(nbytes)``, for a workload marked ``read_floor``, returns
+    ``{method: (callable, close)}``: plain reads of ``bytes_moved`` bytes,
+    each timed among the implementations in every round; the smallest
+    median is ``read_floor_ms`` (its method ``read_floor_method``).
     ``on_missing(impl, message)`` is called for each peer whose builder
     raised PeerMissing (a "fastloss..." implementation raising it is shown
     in the workload's own table instead: the function is not built yet).
@@ -195,7 +202,15 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None):
             impls[name]["status"] = "disagrees"
     values.clear()
 
-    # Interleaved timing.
+    # Interleaved timing, the memory floor's read among the implementations.
+    reads, closes = {}, []
+    if w.read_floor and floor_reader is not None and fns:
+        for method, (fn, close) in floor_reader(res["bytes_moved"]).items():
+            closes.append(close)
+            reads[READ + method] = method
+            fns[READ + method] = fn
+            fn()
+            first[READ + method] = 0.0
     names = list(fns)
     reps = {n: (repeat if first[n] < SLOW_S else max(1, min(repeat, SLOW_REPEAT))) for n in names}
     times = {n: [] for n in names}
@@ -212,8 +227,15 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None):
                 impls[n] = {"status": "error", "error": "call failed: " + _short(e)}
                 del fns[n]
     fns.clear()
+    for close in closes:
+        close()
     del data
 
+    floors = {m: statistics.median(times.pop(n)) * 1e3 for n, m in reads.items() if times.get(n)}
+    names = [n for n in names if n not in reads]
+    if floors:
+        res["read_floor_method"] = min(floors, key=floors.get)
+        res["read_floor_ms"] = floors[res["read_floor_method"]]
     for n in names:
         if not times[n] or impls[n]["status"] == "error":
             continue
@@ -245,11 +267,18 @@ def _speedups(res):
 
 
 def add_limits(res, bandwidth_gbps, exp_per_s):
-    """Memory and exp floors of a result and fastloss's fraction of the limit."""
+    """Memory and exp floors of a result and fastloss's fraction of the limit.
+
+    The memory floor is the read timed in the workload's own rounds where
+    there is one (``read_floor_ms``), else bytes / the run's bandwidth.
+    """
     if "bytes_moved" not in res:
         return res
-    res["mem_floor_ms"] = (
-        res["bytes_moved"] / (bandwidth_gbps * 1e9) * 1e3 if bandwidth_gbps else None)
+    if res.get("read_floor_ms"):
+        res["mem_floor_ms"] = res["read_floor_ms"]
+    else:
+        res["mem_floor_ms"] = (
+            res["bytes_moved"] / (bandwidth_gbps * 1e9) * 1e3 if bandwidth_gbps else None)
     res["exp_floor_ms"] = (
         res["n_exp"] / exp_per_s * 1e3 if (res.get("n_exp") and exp_per_s) else None)
     floors = [f for f in (res["mem_floor_ms"], res["exp_floor_ms"]) if f]

@@ -49,6 +49,10 @@ class Workload:
     than the reference, mapped to None to skip the check."""
     bytes_moved_grad: Optional[Callable[[dict], int]] = None
     """Optional: bytes a "fastloss+grad" call moves (default: ``bytes_moved``)."""
+    read_floor: bool = False
+    """Time a plain parallel sum over ``bytes_moved`` bytes in the same rounds
+    and take it as the memory floor (memory-bound workloads: the floor is
+    then measured under the same load as the kernel)."""
 
 
 def peer(module, data=None):
