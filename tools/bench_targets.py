@@ -1,141 +1,199 @@
-"""Time fastloss under several builds and CPU targets, interleaved, in one run.
+"""Time fastloss under several CPU targets and builds, interleaved call by call, in one process.
 
     python tools/bench_targets.py [--native DIR] [--targets x86_64_v4,x86_64_v3,baseline]
-                                  [--rounds 3] [--repeat 5] [--threads 2] [--only PATTERN]
+                                  [--rounds 7] [--repeat 3] [--threads 2] [--only PATTERN]
+                                  [--json FILE]
 
 Every bench workload (except the torch-interop ones) is timed with
 fastloss's own implementation ("fastloss", and "fastloss+grad" where the
-workload has it) in a child process per configuration:
+workload has it) under each configuration:
 
-* each target of this checkout's build, forced with FASTLOSS_CPU_TARGET;
-* with ``--native DIR``, a second checkout built for one target with
-  ``-march=native`` (the target it dispatches to is what runs);
+* each target of this checkout's build: every target's kernel modules are
+  imported side by side and swapped into the wrapper modules
+  (``fastloss.elementwise._k`` and the like) before its calls;
+* with ``--native DIR``, the kernel modules of a second checkout of the same
+  sources built for one target with ``-march=native``, loaded from their
+  files under another package name and swapped in the same way;
 * torch's implementation where the workload has one (the peer to beat).
 
-The configurations take turns (round 1: all of them, round 2: all of them,
-starting with the second, ...), so machine noise hits them alike; the table shows the median over the
-rounds of each configuration's median of ``--repeat`` calls, in ms, and the
-ratios the wheel promises: native / dispatched and baseline / best target.
+Within a workload the configurations take turns: a round calls each of them
+``--repeat`` times, starting one further along each round, so that a
+configuration's calls lie seconds apart from the others' and the drifts of
+a shared machine hit them alike.  The table shows each configuration's
+median over the rounds (of its per-round medians), in ms, and the ratios
+the wheel promises -- native / dispatched (the first target), baseline /
+x86_64_v3 (the AVX2 target), baseline / torch -- each the median of the per-round ratios (paired
+within a round, so a slow minute does not enter one side only).
 """
 
 import argparse
+import glob
+import importlib
+import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
+
+# wrapper module -> {attribute: kernel family}
+SLOTS = {
+    "fastloss.classification": {"_k": "classification"},
+    "fastloss.lse": {"_k": "lse"},
+    "fastloss.elementwise": {"_k": "elementwise"},
+    "fastloss.rowwise": {"_k": "rowwise", "_kc": "classification"},
+    "fastloss.segmentation": {"_k": "segmentation"},
+}
+FAMILIES = sorted({fam for slots in SLOTS.values() for fam in slots.values()})
 
 
-def child(args):
-    """Time the selected workloads in this process; print one JSON line."""
-    from fastloss import _dispatch
-    from fastloss.bench.runner import discover, matches
+def _load_file(path, alias):
+    spec = importlib.util.spec_from_file_location(alias, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def kernel_sets(targets, native):
+    """{config: {family: kernel module}} for this checkout's targets and the native build."""
+    sets = {t: {f: importlib.import_module(f"fastloss._{t}._{f}") for f in FAMILIES}
+            for t in targets}
+    if native:
+        found = sorted(glob.glob(os.path.join(native, "fastloss", "_*", "_lse.*")))
+        found = [p for p in found if not os.path.basename(os.path.dirname(p)) == "__pycache__"]
+        if not found:
+            sys.exit(f"no built kernels under {native}/fastloss: build it with "
+                     "FASTLOSS_TARGETS=<one target> and -march=native first")
+        tdir = os.path.dirname(found[0])
+        sets["native"] = {}
+        for f in FAMILIES:
+            (path,) = glob.glob(os.path.join(tdir, f"_{f}.*"))
+            # the init function is PyInit__<family>: the alias keeps that last component
+            sets["native"][f] = _load_file(path, f"fastloss_native_build._{f}")
+    return sets
+
+
+def use(kernels):
+    """Point every wrapper module at one kernel set."""
+    for modname, slots in SLOTS.items():
+        mod = importlib.import_module(modname)
+        for attr, fam in slots.items():
+            setattr(mod, attr, kernels[fam])
+
+
+def _median_call(fn, repeat):
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(ts)
+
+
+def time_workload(w, sets, args):
+    """{impl key: {config: [per-round median ms]}} for one workload."""
     from fastloss.bench.workload import PeerMissing
 
-    out = {"target": _dispatch.TARGET, "times": {}}
-    for w in discover()[0]:
-        if w.family == "torch_interop" or (args.only and not matches(w, args.only)):
+    data = w.make(False)
+    data["n_threads"] = args.threads
+    out = {}
+    for name in ("fastloss", "fastloss+grad"):
+        if name not in w.impls:
             continue
-        data = w.make(False)
-        data["n_threads"] = args.threads
-        names = ["torch", "torch+grad"] if args.peer else ["fastloss", "fastloss+grad"]
-        for name in names:
-            if name not in w.impls:
-                continue
+        fn = w.impls[name](data)
+        peer_name = name.replace("fastloss", "torch")
+        peer = None
+        if peer_name in w.impls:
             try:
-                fn = w.impls[name](data)
+                peer = w.impls[peer_name](data)
             except PeerMissing:
-                continue
-            fn()
-            ts = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
+                peer = None
+        configs = list(sets) + (["torch"] if peer is not None else [])
+        times = {c: [] for c in configs}
+        for c in configs:  # warm-up
+            if c == "torch":
+                peer()
+            else:
+                use(sets[c])
                 fn()
-                ts.append(time.perf_counter() - t0)
-            out["times"][f"{w.name}|{name.replace('torch', 'fastloss')}"] = \
-                1e3 * statistics.median(ts)
-        del data
-    print(json.dumps(out))
+        for r in range(args.rounds):
+            k = r % len(configs)
+            for c in configs[k:] + configs[:k]:
+                if c == "torch":
+                    times[c].append(_median_call(peer, args.repeat))
+                else:
+                    use(sets[c])
+                    times[c].append(_median_call(fn, args.repeat))
+        out[f"{w.name}{name[len('fastloss'):]}"] = times
+    del data
+    return out
 
 
-def run_config(root, env_extra, args, peer=False):
-    env = dict(os.environ, **env_extra)
-    env["PYTHONPATH"] = root
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--repeat", str(args.repeat),
-           "--threads", str(args.threads)]
-    for p in args.only or ():
-        cmd += ["--only", p]
-    if peer:
-        cmd.append("--peer")
-    r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        sys.exit(f"configuration {env_extra} in {root} failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def paired(times, a, b):
+    """Median over the rounds of times[a][r] / times[b][r]."""
+    if a not in times or b not in times:
+        return None
+    return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--native", metavar="DIR", help="a checkout built with -march=native")
+    ap.add_argument("--native", metavar="DIR",
+                    help="a checkout of the same sources built with -march=native")
     ap.add_argument("--targets", default="x86_64_v4,x86_64_v3,baseline")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", action="append",
                     help="workload name, family or glob (repeatable, or comma-separated)")
     ap.add_argument("--json", metavar="FILE")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.only = [q for p in args.only or () for q in p.split(",") if q] or None
-    if args.child:
-        return child(args)
 
-    configs = [(t, HERE, {"FASTLOSS_CPU_TARGET": t}, False) for t in args.targets.split(",")]
-    if args.native:
-        configs.append(("native", os.path.abspath(args.native), {}, False))
-    configs.append(("torch", HERE, {}, True))
-    runs = {name: [] for name, *_ in configs}
-    for r in range(args.rounds):
-        # each round starts with the next configuration: none is always first
-        k = r % len(configs)
-        for name, root, env, peer in configs[k:] + configs[:k]:
-            print(f"round {r + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
-            runs[name].append(run_config(root, env, args, peer)["times"])
+    import fastloss  # noqa: F401 - the wrapper modules whose kernels are swapped
+    from fastloss import _dispatch
+    from fastloss.bench.runner import discover, matches
 
-    med = {name: {} for name in runs}
-    for name, rs in runs.items():
-        for key in rs[0]:
-            med[name][key] = statistics.median(x[key] for x in rs if key in x)
+    targets = args.targets.split(",")
+    sets = kernel_sets(targets, args.native)
+    results = {}
+    try:
+        for w in discover()[0]:
+            if w.family == "torch_interop" or (args.only and not matches(w, args.only)):
+                continue
+            print(f"{w.name} ...", file=sys.stderr, flush=True)
+            results.update(time_workload(w, sets, args))
+    finally:
+        use(sets[_dispatch.TARGET] if _dispatch.TARGET in sets else
+            {f: importlib.import_module(f"fastloss._{_dispatch.TARGET}._{f}") for f in FAMILIES})
+
+    best = targets[0]
+    cols = targets + (["native"] if args.native else []) + ["torch"]
+    ratios = [(f"native / {best}", "native", best)] if args.native else []
+    if "baseline" in targets:
+        avx2 = "x86_64_v3" if "x86_64_v3" in targets else best
+        ratios += [(f"baseline / {avx2}", "baseline", avx2), ("baseline / torch", "baseline", "torch")]
+    med = {key: {c: statistics.median(v) for c, v in t.items()} for key, t in results.items()}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rounds": args.rounds, "repeat": args.repeat, "threads": args.threads,
-                       "median_ms": med}, f, indent=1)
-
-    targets = args.targets.split(",")
-    best = targets[0]
-    cols = targets + (["native"] if args.native else []) + ["torch"]
-    print(f"\nfastloss ms per call, {args.threads} thread(s), median of {args.rounds} "
-          f"interleaved rounds x {args.repeat} calls")
-    head = f"| workload | {' | '.join(cols)} |"
-    if args.native:
-        head += f" native / {best} |"
-    head += f" baseline / {best} | baseline / torch |"
+                       "median_ms": med, "rounds_ms": results,
+                       "ratios": {key: {lab: paired(t, a, b) for lab, a, b in ratios}
+                                  for key, t in results.items()}}, f, indent=1)
+    print(f"\nfastloss ms per call, {args.threads} thread(s), {args.rounds} interleaved rounds "
+          f"x {args.repeat} calls; times: median of the per-round medians; ratios: median of "
+          "the per-round ratios")
+    head = f"| workload | {' | '.join(cols)} | {' | '.join(lab for lab, _, _ in ratios)} |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for key in med[best]:
-        row = [med[c].get(key) for c in cols]
-        cells = [f"{v:.3g}" if v is not None else "-" for v in row]
-        line = f"| {key.replace('|fastloss', '')} | {' | '.join(cells)} |"
-        if args.native:
-            line += f" {med['native'][key] / med[best][key]:.2f} |"
-        base = med.get("baseline", {}).get(key)
-        line += f" {base / med[best][key]:.2f} |" if base else " - |"
-        th = med["torch"].get(key)
-        line += f" {base / th:.2f} |" if base and th else " - |"
-        print(line)
+    for key, t in results.items():
+        cells = [f"{med[key][c]:.3g}" if c in med[key] else "-" for c in cols]
+        rs = [paired(t, a, b) for _, a, b in ratios]
+        cells += [f"{r:.2f}" if r is not None else "-" for r in rs]
+        print(f"| {key} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
