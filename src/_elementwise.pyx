@@ -39,7 +39,7 @@ F. Domain checks (probabilities in [0, 1], labels in {-1, +1}) are counted
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, fabs, sqrt, sqrtf
+from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _common cimport (
@@ -267,7 +267,17 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux,
         d[0] = (x - t) / s
         return -(t * v + (one - t) * e)
     elif tag_t is TBceLogits:
-        return bce_logits(x, t, one, c, d)
+        # pos_weight 1: (1-t) max(x, 0) + t max(-x, 0) + log1p(exp(-|x|)) and
+        # d = sigma(x) - t, without bce_logits's caps: an infinite x whose
+        # max term has a 0 coefficient gives 0 * inf = NaN here, and _unit
+        # computes that chunk again with bce_logits
+        ad = vabs(x)
+        e = vexp_neg(-ad)
+        r = one / (one + e)
+        s = r if x >= 0 else e * r
+        d[0] = s - t
+        return ((one - t) * (x if x > 0 else 0) + t * (-x if x < 0 else 0)
+                + log1p_unit(e, r))
     elif tag_t is TBceLogitsPw:
         return bce_logits(x, t, aux, c, d)
     elif tag_t is TBceLogitsConst:
@@ -347,6 +357,24 @@ cdef inline floating is_bad(tag_t* tag, floating x, floating t) noexcept nogil:
 
 # --------------------------------------------------------------- loops
 
+cdef void _bce_logits_capped(const floating* x, const floating* t, Py_ssize_t m, floating cap,
+                             const double* w, floating* v, floating* gd,
+                             floating gs) noexcept nogil:
+    """A chunk of BCE-with-logits (pos_weight 1) by bce_logits, whose caps
+    turn a 0 * inf term into 0: for the rare chunk whose sum the uncapped
+    form left non-finite.  Weighted values to v, gradients to gd (or none)."""
+    cdef floating der, one = 1
+    cdef Py_ssize_t i
+    for i in range(m):
+        v[i] = bce_logits(x[i], t[i], one, cap, &der)
+        if gd != NULL:
+            gd[i] = der * gs
+        if w != NULL:
+            v[i] = <floating>(v[i] * w[i])
+            if gd != NULL:
+                gd[i] = <floating>(gd[i] * w[i])
+
+
 cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating* aux,
                 Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
                 floating* out, floating* g, double gscale, bint stream, BlockOut* res) noexcept nogil:
@@ -356,6 +384,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
     cdef floating gs = <floating>gscale
     cdef floating nbad, der
+    cdef double s
     cdef Py_ssize_t i, m, c0
     cdef Py_ssize_t i0 = u * ELEM_BLOCK
     cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
@@ -393,6 +422,12 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
             if g != NULL:
                 for i in range(m):
                     gd[i] = <floating>(gd[i] * wc[i])
+        s = lanes_sum(dst, m)
+        if tag_t is TBceLogits:
+            if not isfinite(s):
+                _bce_logits_capped(xc, tc, m, c, w + c0 if w != NULL else NULL,
+                                   dst, gd if g != NULL else NULL, gs)
+                s = lanes_sum(dst, m)
         if g != NULL and stream:
             stream_out(gc, gb, m)
         if nbad != 0 and res.bad < 0:
@@ -400,7 +435,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 if is_bad(tag, xc[i], tc[i]) != 0:
                     res.bad = c0 + i
                     break
-        acc += lanes_sum(dst, m)
+        acc += s
         c0 += m
     if g != NULL and stream:
         fl_stream_fence()

@@ -329,6 +329,50 @@ def test_multilabel_nonfinite_like_torch():
     assert np.isfinite(fin[0, 0]) and np.isfinite(fin[1, 0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_logits_infinite_logits_among_many(dtype):
+    # the uncapped per-element form gives 0 * inf = NaN at an infinite logit
+    # with a 0 coefficient; such a chunk is computed again with the caps.
+    # Values and gradients everywhere must match the finite limits, and the
+    # finite elements the reference and torch.
+    rng = _rng(11)
+    n = 2 * 16384 + 700
+    x = rng.standard_normal(n).astype(dtype) * 4
+    t = rng.random(n).astype(dtype)
+    pos = np.array([5, 600, 16385, n - 1])
+    x[pos] = [np.inf, -np.inf, np.inf, -np.inf]
+    t[pos] = [1.0, 0.0, 0.25, 0.5]
+    want_loss = np.array([0.0, 0.0, np.inf, np.inf])
+    want_grad = np.array([0.0, 0.0, 0.75, -0.5])  # sigma(x) - t
+    sw = rng.random(n)
+    for weights in (None, sw):
+        loss, g = fastloss.binary_cross_entropy_with_logits(
+            x, t, reduction="none", sample_weight=weights, return_grad=True, n_threads=2)
+        wv = np.ones(n) if weights is None else weights
+        np.testing.assert_array_equal(loss[pos], (want_loss * wv[pos]).astype(dtype))
+        np.testing.assert_allclose(g[pos], want_grad * wv[pos], rtol=1e-6)
+        fin = np.isfinite(x)
+        X = torch.tensor(x[fin].astype(np.float64), requires_grad=True)
+        out = F.binary_cross_entropy_with_logits(X, torch.tensor(t[fin].astype(np.float64)),
+                                                 reduction="none")
+        (out * torch.tensor(wv[fin])).sum().backward()
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(loss[fin], out.detach().numpy() * wv[fin], rtol=tol, atol=tol)
+        np.testing.assert_allclose(g[fin], X.grad.numpy(), rtol=tol, atol=tol)
+        total = fastloss.binary_cross_entropy_with_logits(x[fin], t[fin], reduction="sum",
+                                                          sample_weight=weights if weights is None
+                                                          else weights[fin])
+        np.testing.assert_allclose(total, np.sum(loss[fin], dtype=np.float64), rtol=1e-5)
+    # with no infinite loss left, the mean is the finite limit
+    keep = np.ones(n, bool)
+    keep[pos[2:]] = False
+    m = fastloss.binary_cross_entropy_with_logits(x[keep], t[keep])
+    assert np.isfinite(m)
+    np.testing.assert_allclose(m, ref.binary_cross_entropy_with_logits(
+        np.where(np.isinf(x[keep]), np.sign(x[keep]) * 200, x[keep]).astype(np.float64),
+        t[keep].astype(np.float64)), rtol=1e-5)
+
+
 @pytest.mark.parametrize("log_target", [False, True])
 def test_kl_batchmean_vs_torch(log_target):
     x, t = (kl_log_pair if log_target else kl_pair)(_rng(10), (4, 5), np.float64)
