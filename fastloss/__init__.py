@@ -8,6 +8,7 @@ NumPy float64 oracle of every function.
 __version__ = "0.1.0"
 
 from fastloss import classification, elementwise, lse, rowwise, segmentation
+from fastloss._buffers import empty_gradient_cache, get_gradient_cache, set_gradient_cache
 from fastloss._threads import get_num_threads, set_num_threads
 from fastloss.classification import *  # noqa: F403
 from fastloss.elementwise import *  # noqa: F403
@@ -38,12 +39,15 @@ def show_config(file=None):
         f"  default threads: {get_num_threads()}",
         f"  CPU target:      {_dispatch.TARGET} ({_dispatch.REASON})",
         f"  targets built:   {', '.join(t for t, _ in _dispatch.TARGETS if _dispatch._built(t))}",
+        "  gradient cache:  {} MiB, {:.1f} MiB kept".format(
+            *(b / 2**20 for b in get_gradient_cache())),
     ]
     print("\n".join(lines), file=file or sys.stdout)
 
 
 __all__ = (
-    ["__version__", "show_config", "get_num_threads", "set_num_threads"]
+    ["__version__", "show_config", "get_num_threads", "set_num_threads",
+     "set_gradient_cache", "get_gradient_cache", "empty_gradient_cache"]
     + lse.__all__
     + classification.__all__
     + elementwise.__all__

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from fastloss import _buffers
 from fastloss._threads import effective_n_threads
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -118,10 +119,21 @@ def broadcast_weight(weight, shape, name="sample_weight"):
     return np.asarray(b, order="C")
 
 
-def check_out(out, shape, dtype, name):
-    """A caller-provided output buffer: allocated here when None."""
+def grad_array(out, shape, dtype, name="grad_out"):
+    """``(array, warm)``: the caller's ``grad_out`` (checked) or a gradient array.
+
+    Without ``grad_out`` the array comes from fastloss._buffers (a kept one
+    the caller dropped, or a new one).  ``warm`` is False only for a new
+    array, whose pages the OS zeroes, and caches, as the kernel first
+    writes them.
+    """
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return _buffers.gradient_array(shape, dtype)
+    return check_out(out, shape, dtype, name), True
+
+
+def check_out(out, shape, dtype, name):
+    """A caller-provided output buffer, checked."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:

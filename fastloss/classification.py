@@ -63,7 +63,7 @@ def _check_common(input, reduction, n_threads, return_grad, grad_out, allowed=V.
     x3, unbatched = _as_ncs(x)
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
-    grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
+    grad = V.grad_array(grad_out, x.shape, x.dtype)[0] if return_grad else None
     return x, x3, unbatched, nt, grad
 
 

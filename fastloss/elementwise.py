@@ -95,9 +95,10 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
     """One kernel pass.  Returns (weighted sum, per-element losses or None, first bad or -1).
 
     `stream` writes `grad` with non-temporal stores: for a caller's
-    grad_out, whose lines are likely out of the cache.  A gradient that
-    was just allocated is written with ordinary stores: the OS zeroes each
-    new page as it is first touched, which leaves it in the cache.
+    grad_out or a reused gradient array, whose lines are likely out of the
+    cache.  A gradient that was just allocated is written with ordinary
+    stores: the OS zeroes each new page as it is first touched, which
+    leaves it in the cache.
     """
     e = _empty(x.dtype)
     loss_out = np.empty(x.shape, dtype=x.dtype) if none else None
@@ -143,10 +144,9 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
         denom = float(x.shape[0]) if x.ndim > 0 else 1.0
     else:
         denom = float(np.sum(sw)) if sw is not None else float(x.size)
-    grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
+    grad, warm = V.grad_array(grad_out, x.shape, x.dtype) if return_grad else (None, False)
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
-                                grad=grad, gscale=_gscale(reduction, denom), nt=nt,
-                                stream=grad_out is not None)
+                                grad=grad, gscale=_gscale(reduction, denom), nt=nt, stream=warm)
     if bad >= 0:
         raise check(x.reshape(-1), None if t is None else t.reshape(-1), bad)
     return _result(total, loss_out, reduction, denom, x.dtype, grad, return_grad, in_dtype)
@@ -436,10 +436,10 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
                     None if sw_elem is None else np.broadcast_to(sw_elem, x.shape))
     n_pos = int(np.prod(pos_shape, dtype=np.int64))
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
-    grad = V.check_out(grad_out, x.shape, x.dtype, "grad_out") if return_grad else None
+    grad, warm = V.grad_array(grad_out, x.shape, x.dtype) if return_grad else (None, False)
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
                               grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt,
-                              stream=grad_out is not None)
+                              stream=warm)
     if reduction == "none":
         loss = (loss_out.sum(axis=axis) * x.dtype.type(scale)).astype(x.dtype)
         if not return_grad:

@@ -124,7 +124,7 @@ def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
 
 def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
     direct = p.grad_out is not None and p.grad_out.dtype == p.x.dtype
-    g = p.grad_out if direct else np.empty(p.x.shape, dtype=p.x.dtype)
+    g = p.grad_out if direct else V.grad_array(None, p.x.shape, p.x.dtype)[0]
     _k.seg_grad(
         p.x3, p.lab, p.soft, p.act, mode, p.off,
         0 if p.ignore is None else p.ignore, p.ignore is not None,

@@ -29,7 +29,8 @@ from typing import Callable
 
 import numpy as np
 
-NOT_LOSSES = {"__version__", "show_config", "get_num_threads", "set_num_threads"}
+NOT_LOSSES = {"__version__", "show_config", "get_num_threads", "set_num_threads",
+              "set_gradient_cache", "get_gradient_cache", "empty_gradient_cache"}
 NAN = float("nan")
 
 

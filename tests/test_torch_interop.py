@@ -1,6 +1,5 @@
 """fastloss.torch against torch.nn.functional: values, gradients, fallback, compile, training."""
 
-import functools
 import sys
 
 import numpy as np
@@ -256,20 +255,11 @@ def test_retain_graph_second_backward():
     torch.testing.assert_close(g1, xr.grad)
 
 
-def test_gradient_buffers_recycled_only_when_free(monkeypatch):
+def test_gradient_buffers_recycled_only_when_free():
     # 600 x 512 float32 = 1.2 MB: above the recycling threshold
     g = _g(11)
     xs = [torch.randn(600, 512, generator=g, requires_grad=True) for _ in range(3)]
     t = torch.randint(0, 512, (600,), generator=g)
-    real = fastloss.cross_entropy
-    given = []  # the grad_out each kernel call received
-
-    @functools.wraps(real)
-    def spy(*args, **kw):
-        given.append(kw.get("grad_out"))
-        return real(*args, **kw)
-
-    monkeypatch.setattr(fastloss, "cross_entropy", spy)
 
     def ours(x, **kw):
         return torch.autograd.grad(FF.cross_entropy(x, t, **kw), x)[0]
@@ -282,36 +272,35 @@ def test_gradient_buffers_recycled_only_when_free(monkeypatch):
     want0 = torchs(xs[0])
     # g0 is still referenced: the next gradient must go elsewhere
     g1 = ours(xs[1])
-    assert given == [None, None]
     assert not np.shares_memory(g0.numpy(), g1.numpy())
     torch.testing.assert_close(g0, want0)
     torch.testing.assert_close(g1, torchs(xs[1]))
-    # once released, g1's memory receives the next gradient
-    addr = g1.data_ptr()
+    # once both are released, one of their arrays receives the next gradient
+    addrs = {g0.data_ptr(), g1.data_ptr()}
     del g0, g1
     g2 = ours(xs[2], label_smoothing=0.1)
-    assert given[-1] is not None and given[-1].ctypes.data == addr == g2.data_ptr()
+    assert g2.data_ptr() in addrs
     torch.testing.assert_close(g2, torchs(xs[2], label_smoothing=0.1))
     # 'none' scales the recycled buffer in place by an arbitrary grad_output
     del g2
-    given.clear()
     go = torch.rand(600, generator=g)
     x = xs[0]
     got = torch.autograd.grad(FF.cross_entropy(x, t, reduction="none"), x, go)[0]
-    assert given[0] is not None and got.data_ptr() == addr
+    assert got.data_ptr() in addrs
     want = torch.autograd.grad(F.cross_entropy(x, t, reduction="none"), x, go)[0]
     torch.testing.assert_close(got, want)
     del got
-    given.clear()
     # a gradient kept as .grad (autograd takes the first one as it is)
-    # accumulates, and the second call writes elsewhere
+    # accumulates, and the second call writes elsewhere (were it written
+    # into .grad, the sum would be twice the second gradient)
     x.grad = None
     FF.cross_entropy(x, t).backward()
-    FF.cross_entropy(x, t).backward()
-    torch.testing.assert_close(x.grad, 2 * want0)
-    assert given[1] is None or not np.shares_memory(given[1], x.grad.numpy())
+    first = x.grad.data_ptr()
+    FF.cross_entropy(x, t, label_smoothing=0.3).backward()
+    torch.testing.assert_close(x.grad, want0 + torchs(x, label_smoothing=0.3))
+    assert x.grad.data_ptr() == first
     ft.empty_cache()
-    assert not _core._GRAD_BUFFERS
+    assert fastloss.get_gradient_cache()[1] == 0
 
 
 def test_modules_match_torch_classes():

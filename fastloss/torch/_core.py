@@ -26,15 +26,14 @@ D. Everything else (CUDA, MPS, bfloat16/float16, tensor subclasses, mixed
    float dtypes, options fastloss does not have, a tensor requiring grad
    that the kernel has no gradient for) runs ``fallback`` unchanged, so
    results and autograd match torch everywhere.
-F. Gradient buffers are recycled: the kernel's gradient (one per call, the
-   size of the input) is kept by the loss after autograd is done with it,
-   and the next call of that loss with the same shape and dtype writes into
-   it (``grad_out``) instead of allocating -- but only when nothing else
-   references it any more (its NumPy reference count: every torch tensor
-   sharing the memory holds one).  A training loop thus pays the first
-   touch of fresh memory once instead of every step; a gradient that is
-   still in use (kept as ``.grad``, returned by ``autograd.grad``) is never
-   written.  :func:`empty_cache` drops the kept buffers.
+F. Gradient buffers are recycled by the NumPy API itself (fastloss._buffers):
+   the kernel's gradient array stays referenced by the torch tensor that
+   wraps it until autograd is done with it, and the next call of the same
+   shape and dtype writes into it once nothing references it any more.  A
+   training loop thus pays the first touch of fresh memory once instead of
+   every step; a gradient that is still in use (kept as ``.grad``, returned
+   by ``autograd.grad``) is never written.  :func:`empty_cache` drops the
+   kept arrays.
 E. Under ``torch.compile`` the same computation is a ``torch.library``
    custom op (``fastloss::<name>``) with a fake implementation (output
    shapes only) and a registered backward made of torch ops, so the graph
@@ -43,8 +42,6 @@ E. Under ``torch.compile`` the same computation is a ``torch.library``
 
 import ast
 import functools
-import inspect
-import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -57,8 +54,6 @@ __all__ = ["Spec", "call", "empty_cache", "is_accelerated", "register"]
 
 FAST_DTYPES = (torch.float32, torch.float64)
 REGISTRY = {}
-_GRAD_BUFFERS = {}      # loss name -> the ndarray of its last gradient (design F)
-_MIN_RECYCLE = 1 << 20  # bytes: smaller gradients are cheap to allocate
 
 
 @dataclass(frozen=True)
@@ -151,31 +146,15 @@ def _to_torch(a):
 
 
 def empty_cache():
-    """Drop the gradient buffers that fastloss.torch keeps for reuse.
+    """Drop the gradient arrays fastloss keeps for reuse (``fastloss.empty_gradient_cache``).
 
-    Each loss keeps its last gradient (one array the size of its input) once
-    autograd no longer uses it, and writes the next gradient of the same
-    shape and dtype into it: a training loop then does not pay the
-    operating system's first touch of fresh memory at every step.  A buffer
-    that anything else still references is never reused.
+    Each gradient the kernels return (one array the size of the input) is
+    kept once autograd no longer uses it, and the next gradient of the same
+    shape and dtype is written into it: a training loop then does not pay
+    the operating system's first touch of fresh memory at every step.  An
+    array that anything else still references is never reused.
     """
-    _GRAD_BUFFERS.clear()
-
-
-@functools.lru_cache(maxsize=None)
-def _takes_grad_out(fn):
-    return "grad_out" in inspect.signature(fn).parameters
-
-
-def _recycled(name, like):
-    """The kept gradient of loss ``name`` if only this module references it."""
-    buf = _GRAD_BUFFERS.pop(name, None)  # taken under the GIL: one caller gets it
-    # references: the local name and getrefcount's argument; any torch tensor
-    # or NumPy view sharing the memory holds one more
-    if (buf is not None and sys.getrefcount(buf) == 2 and buf.shape == like.shape
-            and buf.dtype == like.dtype):
-        return buf
-    return None
+    fastloss.empty_gradient_cache()
 
 
 def _run(spec, names, tensors, opts, need_grad):
@@ -189,14 +168,9 @@ def _run(spec, names, tensors, opts, need_grad):
     pos = [kw.pop(n) for n in names] if spec.variadic else []
     if not need_grad:
         return _to_torch(fn(*pos, **kw)), ()
-    recycle = not spec.variadic and len(spec.diff) == 1 and _takes_grad_out(fn)
-    if recycle:
-        kw["grad_out"] = _recycled(spec.name, arrays[spec.diff[0]])
     loss, grads = fn(*pos, **kw, return_grad=True)
     if not isinstance(grads, (tuple, list)):
         grads = (grads,)
-    if recycle and grads[0].nbytes >= _MIN_RECYCLE and grads[0].flags.writeable:
-        _GRAD_BUFFERS[spec.name] = grads[0]
     return _to_torch(loss), tuple(_to_torch(g) for g in grads)
 
 

@@ -1,0 +1,154 @@
+"""Reuse of returned gradient arrays (fastloss._buffers): only when the caller dropped them."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import fastloss
+import fastloss.reference as ref
+from fastloss import _buffers
+
+N = 300_000  # float32: 1.2 MB, above the reuse threshold
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    old = fastloss.set_gradient_cache(512 << 20)
+    fastloss.empty_gradient_cache()
+    yield
+    fastloss.set_gradient_cache(old)
+    fastloss.empty_gradient_cache()
+
+
+def _pair(seed):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(N).astype(np.float32),
+            rng.standard_normal(N).astype(np.float32))
+
+
+def _mse_grad(x, t):
+    return (2 * (x.astype(np.float64) - t) / x.size).astype(np.float32)
+
+
+def test_reused_only_after_the_caller_drops_it():
+    x, t = _pair(0)
+    _, g1 = fastloss.mse_loss(x, t, return_grad=True)
+    addr1 = g1.ctypes.data
+    _, g2 = fastloss.mse_loss(t, x, return_grad=True)   # g1 still held: new memory
+    assert not np.shares_memory(g1, g2)
+    np.testing.assert_allclose(g1, _mse_grad(x, t), rtol=1e-6)
+    np.testing.assert_allclose(g2, _mse_grad(t, x), rtol=1e-6)
+    del g1
+    loss, g3 = fastloss.mse_loss(x, 2 * t, return_grad=True)  # g1's memory, rewritten
+    assert g3.ctypes.data == addr1
+    np.testing.assert_allclose(g3, _mse_grad(x, 2 * t), rtol=1e-6)
+    np.testing.assert_allclose(loss, ref.mse_loss(x.astype(np.float64), 2 * t), rtol=1e-6)
+    np.testing.assert_allclose(g2, _mse_grad(t, x), rtol=1e-6)  # untouched
+
+
+@pytest.mark.parametrize("holder", ["view", "list", "torch"])
+def test_anything_referencing_it_keeps_it_out_of_reuse(holder):
+    x, t = _pair(1)
+    _, g = fastloss.mse_loss(x, t, return_grad=True)
+    want = g.copy()
+    if holder == "view":
+        kept = g[::3]
+    elif holder == "list":
+        kept = [g]
+    else:
+        torch = pytest.importorskip("torch")
+        kept = torch.from_numpy(g)
+    addr = g.ctypes.data
+    del g
+    for k in range(3):  # more calls than the arrays kept per shape
+        _, g2 = fastloss.mse_loss(x + k, t, return_grad=True)
+        assert g2.ctypes.data != addr
+    back = np.asarray(kept[0] if holder == "list" else kept)
+    np.testing.assert_array_equal(back, want[::3] if holder == "view" else want)
+
+
+def test_every_family_and_dtype_gets_correct_gradients_from_reused_arrays():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2048, 200))
+    y = rng.integers(0, 200, 2048)
+    first = fastloss.cross_entropy(x, y, return_grad=True)[1].copy()
+    for _ in range(3):  # drop and reuse
+        g = fastloss.cross_entropy(x, y, return_grad=True)[1]
+        np.testing.assert_array_equal(g, first)
+        del g
+    lab = rng.integers(0, 3, (2, 64, 64, 32))
+    seg = rng.standard_normal((2, 3, 64, 64, 32)).astype(np.float32)
+    d1 = fastloss.dice_loss(seg, lab, return_grad=True)[1].copy()
+    for _ in range(3):
+        d = fastloss.dice_loss(seg, lab, return_grad=True)[1]
+        np.testing.assert_array_equal(d, d1)
+        del d
+
+
+def test_limit_off_small_and_trim():
+    x, t = _pair(3)
+    assert fastloss.set_gradient_cache(0) == 512 << 20
+    _, g = fastloss.mse_loss(x, t, return_grad=True)
+    addr = g.ctypes.data
+    del g
+    assert fastloss.get_gradient_cache() == (0, 0)
+    fastloss.set_gradient_cache(4 << 20)
+    _, g = fastloss.mse_loss(x, t, return_grad=True)
+    assert fastloss.get_gradient_cache() == (4 << 20, g.nbytes)
+    fastloss.set_gradient_cache(g.nbytes - 1)          # lowering the limit drops it
+    assert fastloss.get_gradient_cache()[1] == 0
+    del g, addr
+    small = np.ones(1000, np.float32)
+    fastloss.set_gradient_cache(4 << 20)
+    fastloss.mse_loss(small, small, return_grad=True)   # below MIN_BYTES: not kept
+    assert fastloss.get_gradient_cache()[1] == 0
+    with pytest.raises(ValueError, match="max_bytes must be >= 0"):
+        fastloss.set_gradient_cache(-1)
+    with pytest.raises(TypeError, match="max_bytes must be an int"):
+        fastloss.set_gradient_cache(1.5)
+
+
+def test_at_most_keep_per_shape_and_lru_within_the_limit():
+    arrays = [_buffers.gradient_array((N,), np.float32) for _ in range(4)]
+    assert [r for _, r in arrays] == [False] * 4
+    assert fastloss.get_gradient_cache()[1] == _buffers.KEEP * N * 4
+    fastloss.set_gradient_cache(3 * N * 4)
+    other = _buffers.gradient_array((N, 2), np.float32)[0]  # 2 N: the oldest of (N,) goes
+    assert fastloss.get_gradient_cache()[1] == 3 * N * 4
+    del arrays, other
+    a, reused = _buffers.gradient_array((N, 2), np.float32)
+    assert reused
+
+
+def test_env_setting(monkeypatch):
+    monkeypatch.setenv("FASTLOSS_GRADIENT_CACHE", "0")
+    assert _buffers._env_max() == 0
+    monkeypatch.setenv("FASTLOSS_GRADIENT_CACHE", "lots")
+    with pytest.raises(ValueError, match="FASTLOSS_GRADIENT_CACHE must be a number of bytes"):
+        _buffers._env_max()
+    monkeypatch.setenv("FASTLOSS_GRADIENT_CACHE", "-5")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        _buffers._env_max()
+
+
+def test_threads_never_share_a_gradient():
+    x, t = _pair(4)
+    want = {k: _mse_grad(x * (k + 1), t) for k in range(4)}
+    errors = []
+
+    def work(k):
+        for _ in range(20):
+            _, g = fastloss.mse_loss(x * (k + 1), t, return_grad=True, n_threads=1)
+            # another thread's call must not write into g while it is held here
+            for _ in range(3):
+                if not np.allclose(g, want[k], rtol=1e-6):
+                    errors.append(k)
+            del g
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for th in ts:
+        th.start()
+    for th in ts:
+        th.join()
+    assert errors == []
