@@ -15,13 +15,14 @@ writes the next gradient of the same shape and dtype into it:
   kept (least recently used dropped first);
 * ``set_gradient_cache(0)`` (or ``FASTLOSS_GRADIENT_CACHE=0`` in the
   environment) turns reuse off, ``empty_gradient_cache()`` drops what is
-  kept.
+  kept; on a free-threaded interpreter it starts off.
 
 A caller's ``grad_out`` is used as given and never kept.
 """
 
 import os
 import sys
+import sysconfig
 import threading
 from collections import OrderedDict
 
@@ -40,7 +41,9 @@ _kept = OrderedDict()  # (shape, dtype.str) -> [ndarray], least recently used fi
 def _env_max():
     text = os.environ.get("FASTLOSS_GRADIENT_CACHE", "").strip()
     if not text:
-        return _DEFAULT_MAX
+        # a free-threaded interpreter's reference counts are not exact
+        # enough to tell that nothing references an array: no reuse there
+        return 0 if sysconfig.get_config_var("Py_GIL_DISABLED") else _DEFAULT_MAX
     try:
         value = int(text)
     except ValueError:
@@ -51,6 +54,21 @@ def _env_max():
 
 
 _max_bytes = _env_max()
+
+
+def _refs_when_free():
+    """The reference count gradient_array sees for a kept array nobody else holds.
+
+    Measured with the same code shape (a list element, a loop name,
+    getrefcount's argument) rather than assumed, since interpreters
+    differ in which of those references they count.
+    """
+    arrs = [np.empty(0)]
+    for a in arrs:
+        return sys.getrefcount(a)
+
+
+_FREE = _refs_when_free()
 
 
 def set_gradient_cache(max_bytes):
@@ -111,8 +129,7 @@ def gradient_array(shape, dtype):
         if arrs is not None:
             _kept.move_to_end(key)
             for a in arrs:
-                # references: the list, the name a, getrefcount's argument
-                if sys.getrefcount(a) == 3:
+                if sys.getrefcount(a) == _FREE:  # no reference but the cache's own
                     return a, True
         a = np.empty(shape, dtype=dtype)
         arrs = _kept.setdefault(key, [])
