@@ -619,8 +619,8 @@ def _penalty(arrays, l1_ratio, return_grad, n_threads):
     for k, a in enumerate(arrays):
         x = V.as_float(a, f"arrays[{k}]")
         dtype = x.dtype if dtype is None else np.promote_types(dtype, x.dtype)
-        g = np.empty(x.shape, dtype=x.dtype) if return_grad else None
-        s, _, _ = _run(_ENET, x, a=l1_ratio, grad=g, nt=nt)
+        g, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
+        s, _, _ = _run(_ENET, x, a=l1_ratio, grad=g, nt=nt, stream=warm)
         total += s
         if return_grad:
             grads.append(g.astype(np.float16) if np.asarray(a).dtype == np.float16 else g)
@@ -678,9 +678,10 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5, return_grad=False, n_threads=None
 def _bce_const(logits, y, sign, name, reduction, return_grad, nt):
     x, in_dtype = _input(logits, name)
     denom = float(x.size)
-    grad = np.empty(x.shape, dtype=x.dtype) if return_grad else None
+    grad, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
     total, loss_out, _ = _run(_BCE_LOGITS_CONST, x, a=y, b=1.0, none=reduction == "none",
-                              grad=grad, gscale=sign * _gscale(reduction, denom), nt=nt)
+                              grad=grad, gscale=sign * _gscale(reduction, denom), nt=nt,
+                              stream=warm)
     if loss_out is not None and sign < 0:
         loss_out = -loss_out
     loss, g = _result(sign * total, loss_out, reduction, denom, x.dtype, grad, True, in_dtype)

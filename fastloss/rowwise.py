@@ -402,7 +402,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     shape = () if unbatched else (N,)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
     if return_grad:
-        grads = [np.empty(a.shape, dtype=dt) for _ in range(3)]
+        grads = [V.grad_array(None, a.shape, dt)[0] for _ in range(3)]
         g = [x.reshape(-1) for x in grads]
     else:
         grads = None
@@ -489,7 +489,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     shape = () if unbatched else (N,)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
     if return_grad:
-        grads = [np.empty(a.shape, dtype=dt) for _ in range(2)]
+        grads = [V.grad_array(None, a.shape, dt)[0] for _ in range(2)]
         g = [x.reshape(-1) for x in grads]
     else:
         grads = None
@@ -563,8 +563,8 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
     sw, sw_arr = _sw(sample_weight, N, False)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
     if return_grad:
-        gx = np.empty(x.shape, dtype=dt)
-        gc = np.empty(c.shape, dtype=dt)
+        gx = V.grad_array(None, x.shape, dt)[0]
+        gc = V.grad_array(None, c.shape, dt)[0]
         ga, gb = gx.reshape(-1), gc.reshape(-1)
     else:
         ga = gb = _empty(dt)
@@ -837,7 +837,7 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
     box_weight = V.check_scalar(box_weight, "box_weight", 0.0)
     beta = V.check_scalar(beta, "beta", 0.0)
     nt = V.threads(n_threads)
-    gb = np.empty(b.shape, dtype=x.dtype) if return_grad else None
+    gb = V.grad_array(None, b.shape, x.dtype)[0] if return_grad else None
     scale = box_weight / N if N > 0 else 0.0
     box_sum, _, bad = _k.box_smooth_l1(
         b, bt, t, C, beta, gb.reshape(-1) if gb is not None else _empty(x.dtype), scale, nt)

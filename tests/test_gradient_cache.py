@@ -152,3 +152,21 @@ def test_threads_never_share_a_gradient():
     for th in ts:
         th.join()
     assert errors == []
+
+
+def test_multi_gradient_functions_use_the_cache_too():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(N).astype(np.float32)
+    _, (g,) = fastloss.l2_penalty(w, return_grad=True)
+    addr = g.ctypes.data
+    del g
+    _, (g,) = fastloss.l2_penalty(3 * w, return_grad=True)
+    assert g.ctypes.data == addr
+    np.testing.assert_allclose(g, 6 * w, rtol=1e-6)
+    a, p, q = (rng.standard_normal((3000, 100)) for _ in range(3))
+    want = [x.copy() for x in fastloss.triplet_margin_loss(a, p, q, return_grad=True)[1]]
+    for _ in range(2):
+        got = fastloss.triplet_margin_loss(a, p, q, return_grad=True)[1]
+        for x, y in zip(got, want):
+            np.testing.assert_array_equal(x, y)
+        del got
