@@ -37,6 +37,7 @@ ctypedef fused label_t:
     int64_t
 
 cdef extern from "fastmath.h" nogil:
+    const int FL_VECTOR_BYTES
     float fl_expf(float x)
     double fl_exp(double x)
     float fl_expf_lo(float x)

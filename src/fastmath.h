@@ -26,7 +26,7 @@
  *   log1p(y): u = 1 + y, log(u) + (y - (u - 1)) / u (the rounding of u is
  *         corrected to first order).
  *   log1p on [0, 1] (float; the softplus tail log(1 + exp(-|x|))):
- *         e + e^2 R(e), R a degree-9 polynomial fitted on [0, 1] (Estrin):
+ *         e + e^2 R(e), R a degree-8 polynomial fitted on [0, 1] (Estrin):
  *         no division, no bit moves, no special values.
  *   exp_lo: the same with 2^n as one factor, for arguments that are at
  *         most 0 unless a shift was infinite (softmax); exp_neg: for
@@ -49,6 +49,17 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+
+/* Bytes in the widest vectors this build's -march gives gcc: 64 with
+ * AVX-512, 32 with AVX, else 16 (SSE2, NEON).  Loops that do better split
+ * in two passes where vectors are short read it (see _elementwise.pyx). */
+#if defined(__AVX512F__)
+#define FL_VECTOR_BYTES 64
+#elif defined(__AVX__)
+#define FL_VECTOR_BYTES 32
+#else
+#define FL_VECTOR_BYTES 16
+#endif
 
 static inline uint32_t fl_f2u(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
 static inline float fl_u2f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
@@ -280,23 +291,24 @@ static inline float fl_log1pf(float y)
 }
 
 /* log(1 + e) for e in [0, 1] (NaN passes through): e + e^2 R(e), R of
- * degree 9 fitted to (log1p(e) - e) / e^2 on [0, 1] (relative error of the
- * result 8e-10 before rounding), in Estrin's scheme (a chain of 5
- * multiply-adds instead of Horner's 10: the loop was waiting on it without
- * FMA).  No division, no bit moves, no selects: 12 instructions with FMA
- * (the range split it replaces took about 22). */
+ * degree 8 fitted to (log1p(e) - e) / e^2 on [0, 1] (relative error of the
+ * result 5.3e-9 before rounding; a degree-9 fit, 8e-10, had the same
+ * worst case over the sweep in tests/test_fastmath.py and took 2 more
+ * instructions without FMA), in
+ * Estrin's scheme (a chain of 5 multiply-adds instead of Horner's 9: the
+ * loop was waiting on it without FMA).  No division, no bit moves, no
+ * selects: 11 instructions with FMA. */
 static inline float fl_log1p_unitf(float e)
 {
     float z = e * e;
-    float q0 = -4.999998808e-01f + e * 3.333269060e-01f;
-    float q1 = -2.498857528e-01f + e * 1.989790797e-01f;
-    float q2 = -1.612925082e-01f + e * 1.246693209e-01f;
-    float q3 = -8.307140321e-02f + e * 4.197908565e-02f;
-    float q4 = -1.363039855e-02f + e * 2.072728705e-03f;
+    float q0 = -4.999993145e-01f + e * 3.333046436e-01f;
+    float q1 = -2.495801896e-01f + e * 1.969210207e-01f;
+    float q2 = -1.534488052e-01f + e * 1.066112816e-01f;
+    float q3 = -5.745723099e-02f + e * 2.008624189e-02f;
     float z2 = z * z;
     float a = q0 + z * q1;
     float b = q2 + z * q3;
-    float p = a + z2 * (b + z2 * q4);
+    float p = a + z2 * (b + z2 * -3.290468594e-03f);
     return e + z * p;
 }
 

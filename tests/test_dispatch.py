@@ -112,6 +112,11 @@ def _case_pair(rng, dt):
     return (_logits(rng, dt, (301, 5)), _logits(rng, dt, (301, 5))), {}
 
 
+def _case_pm1(rng, dt):
+    return (_logits(rng, dt, (257, 7)),
+            np.where(rng.random((257, 7)) < 0.5, -1.0, 1.0).astype(dt)), {}
+
+
 def _case_focal(rng, dt):
     return (_logits(rng, dt, (301, 3)), (rng.random((301, 3)) < 0.3).astype(dt)), \
         {"reduction": "mean"}
@@ -141,6 +146,7 @@ CASES = {
     "nll_loss": ("nll_loss", _case_nll, True),
     "binary_cross_entropy_with_logits": ("binary_cross_entropy_with_logits",
                                          _case_bce_logits, True),
+    "soft_margin_loss": ("soft_margin_loss", _case_pm1, True),
     "log_cosh_loss": ("log_cosh_loss", _case_pair, True),
     "mse_loss": ("mse_loss", _case_pair, True),
     "sigmoid_focal_loss": ("sigmoid_focal_loss", _case_focal, True),
@@ -290,14 +296,25 @@ def test_forced_target_subprocess_matches_in_process(target, tmp_path):
 
 
 # Run in a subprocess with FASTLOSS_CPU_TARGET=baseline: the fastmath ulp
-# sweep (exp/log accuracy), the log-sum-exp family, and cross-entropy hand
-# values, label dtypes and finite-difference gradients.
+# sweep (exp/log accuracy), the log-sum-exp family, cross-entropy hand
+# values, label dtypes and finite-difference gradients, and the element-wise
+# losses against torch (the softplus losses take two passes per chunk on
+# this target, one loop on x86_64_v4), at infinite logits and by finite
+# differences.
 BASELINE_SUBSET = [
     "test_fastmath.py",
     "test_lse.py",
     "test_classification.py::test_hand_computed",
     "test_classification.py::test_label_dtypes",
     "test_classification.py::test_gradient_finite_differences",
+    "test_elementwise.py::test_vs_torch",
+    "test_elementwise.py::test_check_grad",
+    "test_elementwise.py::test_extremes_logits_and_probabilities",
+    "test_elementwise.py::test_bce_logits_infinite_logits_among_many",
+    "test_elementwise.py::test_bce_weights_vs_torch",
+    "test_elementwise.py::test_multilabel_soft_margin_vs_torch",
+    "test_elementwise.py::test_multilabel_nonfinite_like_torch",
+    "test_elementwise.py::test_focal_gradient_finite",
     "test_build.py::test_kernels_are_compiled_extensions",
 ]
 
