@@ -36,6 +36,11 @@ F. Domain checks (probabilities in [0, 1], labels in {-1, +1}) are counted
    inside the value loop as a vectorizable sum of 0/1 flags; only a chunk
    with a bad element is scanned again to find the first position, which
    the unit records for the wrapper to raise.
+G. The softplus losses (BCE-with-logits and its variants, soft margin,
+   focal) need e^{-|z|} of one z per element (`tail`).  Where vectors have
+   at most 8 lanes, a pass of its own fills a chunk buffer with it before
+   the value loop (`split_tail`): the exp -> log1p chain is too long for one
+   loop to keep the vector units busy.
 """
 
 from cython.parallel cimport prange
@@ -43,8 +48,8 @@ from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _common cimport (
-    FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating, lanes_sum,
-    log1p_unit, n_blocks, stream_out, threads_for, vabs, vexp, vexp_neg, vlog, vlog1p,
+    FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating,
+    lanes_sum, log1p_unit, n_blocks, stream_out, threads_for, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
 
 cdef enum:
@@ -425,7 +430,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
     cdef floating* gd               # where the gradient goes first: gb if streamed, else g
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
     cdef floating gs = <floating>gscale
-    cdef floating nbad, der
+    cdef floating nbad, der, ex
     cdef double s
     cdef Py_ssize_t i, m, c0
     cdef Py_ssize_t i0 = u * ELEM_BLOCK
@@ -453,11 +458,13 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 eb[i] = tail(tag, xc[i], tc[i])
         if g == NULL:
             for i in range(m):
-                dst[i] = elem(tag, xc[i], tc[i], ac[i], tail_at(tag, eb, i, xc[i], tc[i]), a, b, c, &der)
+                ex = tail_at(tag, eb, i, xc[i], tc[i])
+                dst[i] = elem(tag, xc[i], tc[i], ac[i], ex, a, b, c, &der)
                 nbad = nbad + is_bad(tag, xc[i], tc[i])
         else:
             for i in range(m):
-                dst[i] = elem(tag, xc[i], tc[i], ac[i], tail_at(tag, eb, i, xc[i], tc[i]), a, b, c, &der)
+                ex = tail_at(tag, eb, i, xc[i], tc[i])
+                dst[i] = elem(tag, xc[i], tc[i], ac[i], ex, a, b, c, &der)
                 gd[i] = der * gs
                 nbad = nbad + is_bad(tag, xc[i], tc[i])
         if w != NULL:
