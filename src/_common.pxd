@@ -44,6 +44,8 @@ cdef extern from "fastmath.h" nogil:
     double fl_exp_lo(double x)
     float fl_expf_neg(float x)
     double fl_exp_neg(double x)
+    float fl_expf_neg_scale(float x, float* r)
+    float fl_expf_poly(float r)
     float fl_logf(float x)
     double fl_log(double x)
     float fl_log1pf(float x)

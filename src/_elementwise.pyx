@@ -37,10 +37,10 @@ F. Domain checks (probabilities in [0, 1], labels in {-1, +1}) are counted
    with a bad element is scanned again to find the first position, which
    the unit records for the wrapper to raise.
 G. The softplus losses (BCE-with-logits and its variants, soft margin,
-   focal) need e^{-|z|} of one z per element (`tail`).  Where vectors have
-   at most 8 lanes, a pass of its own fills a chunk buffer with it before
-   the value loop (`split_tail`): the exp -> log1p chain is too long for one
-   loop to keep the vector units busy.
+   focal) need e^{-|z|} of one z per element.  Where vectors have at most 8
+   lanes, passes of their own fill a chunk buffer with it before the value
+   loop (`split_tail`): the exp -> log1p chain is too long for one loop to
+   keep the vector units busy.
 """
 
 from cython.parallel cimport prange
@@ -49,7 +49,8 @@ from libc.stdlib cimport free, malloc
 
 from _common cimport (
     FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating,
-    lanes_sum, log1p_unit, n_blocks, stream_out, threads_for, vabs, vexp, vexp_neg, vlog, vlog1p,
+    fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out, threads_for,
+    vabs, vexp, vexp_neg, vlog, vlog1p,
 )
 
 cdef enum:
@@ -176,7 +177,7 @@ cdef inline floating bce_logits(floating x, floating e, floating y, floating pw,
                                 floating* d) noexcept nogil:
     """l = pw y softplus(-x) + (1 - y) softplus(x); dl/dx = (1-y) s(x) - pw y s(-x).
 
-    e = e^{-|x|} (`tail`).
+    e = e^{-|x|}.
 
     torch's formula (1-y) x + (1 + (pw-1) y) softplus(-x), regrouped.  A
     softplus whose coefficient is 0 is first clamped to `cap`: cap = 0 makes
@@ -214,22 +215,27 @@ cdef inline bint has_tail(tag_t* tag) noexcept nogil:
             or tag_t is TSoftMargin or tag_t is TFocal)
 
 
-cdef inline floating tail(tag_t* tag, floating x, floating t) noexcept nogil:
-    """e^{-|z|} for the losses with has_tail: z = x, or -t x for soft margin."""
+cdef inline floating tail_arg(tag_t* tag, floating x, floating t) noexcept nogil:
+    """-|z| for the losses with has_tail (z = x, or -t x for soft margin),
+    whose e^{-|z|} they take."""
     if tag_t is TSoftMargin:
-        return vexp_neg(-vabs(t * x))
+        return -vabs(t * x)
     else:
-        return vexp_neg(-vabs(x))
+        return -vabs(x)
 
 
 cdef inline bint split_tail(tag_t* tag, const floating* eb) noexcept nogil:
-    """Whether _unit computes tail() into eb in a pass of its own over the chunk.
+    """Whether _unit computes e^{-|z|} into eb in passes of their own over the chunk.
 
-    The exp and the log1p after it are one long dependency chain per
-    element.  With at most 8 lanes per vector a loop doing both keeps too
-    few elements in flight to fill the vector units, and two passes (exp to
-    an L1 buffer, then the rest) run 1.1-1.6x faster (one thread: float32 on
-    SSE2 and AVX2, float64 on AVX2 and AVX-512).  With 16 float32 lanes
+    The exp's reduction, its polynomial and the log1p after it are one long
+    dependency chain per element.  With at most 8 lanes per vector a loop
+    doing all of it keeps too few elements in flight to fill the vector
+    units.  Two passes (exp to an L1 buffer, then the rest) ran 1.1-1.6x
+    faster (one thread: float32 on SSE2 and AVX2, float64 on AVX2 and
+    AVX-512).  In float32 the exp itself is split in two passes (reduction
+    and scale, then polynomial): BCE-with-logits 1.06-1.09x faster on SSE2
+    and AVX2 (2 threads; in float64, whose exp is mostly polynomial, the
+    gradient pass ran 10 % slower on AVX2).  With 16 float32 lanes
     (AVX-512) the fused loop is limited by throughput, not latency, and the
     extra pass made it about 10 % slower.
     """
@@ -238,12 +244,12 @@ cdef inline bint split_tail(tag_t* tag, const floating* eb) noexcept nogil:
 
 cdef inline floating tail_at(tag_t* tag, const floating* eb, Py_ssize_t i,
                              floating x, floating t) noexcept nogil:
-    """tail(x, t) for element i of the chunk: from the tail pass's buffer eb
+    """e^{-|z|} for element i of the chunk: from the tail passes' buffer eb
     where split_tail, computed here otherwise (0 without has_tail)."""
     if split_tail(tag, eb):
         return eb[i]
     elif has_tail(tag):
-        return tail(tag, x, t)
+        return vexp_neg(tail_arg(tag, x, t))
     else:
         return 0
 
@@ -252,7 +258,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux, floa
                           floating a, floating b, floating c, floating* d) noexcept nogil:
     """Value of one element; its derivative d(value)/dx goes to d[0].
 
-    ex is tail(x, t) for the losses with has_tail, else unused.
+    ex is e^{-|z|} for the losses with has_tail (tail_arg), else unused.
     """
     cdef floating df, ad, v, s, e, z, h, r, q, ce, s1, s0, qg, t2
     cdef double dd, dad, dr, ds, de
@@ -423,10 +429,11 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
                 floating* out, floating* g, double gscale, bint stream, BlockOut* res) noexcept nogil:
     # chunk buffers on 64-byte boundaries: a vector store across two cache
     # lines costs two, and the stack gives no alignment beyond 16 bytes
-    cdef floating raw[3 * CHUNK + 16]
+    cdef floating raw[4 * CHUNK + 16]
     cdef floating* buf = <floating*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
     cdef floating* gb = buf + CHUNK  # a chunk of the gradient, streamed out when done
-    cdef floating* eb = gb + CHUNK   # the chunk's tail() values, for the losses with has_tail
+    cdef floating* eb = gb + CHUNK   # e^{-|z|} of the chunk, where split_tail
+    cdef floating* sb = eb + CHUNK   # its exp's scales between the two passes (float32)
     cdef floating* gd               # where the gradient goes first: gb if streamed, else g
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
     cdef floating gs = <floating>gscale
@@ -454,8 +461,14 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
         gd = gb if stream else gc
         nbad = 0
         if split_tail(tag, eb):
-            for i in range(m):
-                eb[i] = tail(tag, xc[i], tc[i])
+            if floating is float:
+                for i in range(m):
+                    sb[i] = fl_expf_neg_scale(tail_arg(tag, xc[i], tc[i]), &eb[i])
+                for i in range(m):
+                    eb[i] = fl_expf_poly(eb[i]) * sb[i]
+            else:
+                for i in range(m):
+                    eb[i] = vexp_neg(tail_arg(tag, xc[i], tc[i]))
         if g == NULL:
             for i in range(m):
                 ex = tail_at(tag, eb, i, xc[i], tc[i])

@@ -20,7 +20,7 @@ from libc.math cimport log
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
-    log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
+    fl_expf_neg_scale, fl_expf_poly, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
 
 cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
@@ -97,8 +97,11 @@ def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, int n_t
 def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
     """Apply a fastmath.h function elementwise (0 exp, 1 log, 2 log1p,
     3 log1p on [0, 1] as the softplus losses use it, 4 the exp of shifted
-    arguments, 5 the exp of arguments <= 0); for tests."""
+    arguments, 5 the exp of arguments <= 0, 6 the same in two passes as the
+    float32 softplus losses take it: scale and reduced argument, then the
+    polynomial); for tests."""
     cdef Py_ssize_t i
+    cdef float r
     with nogil:
         if func == 0:
             for i in range(x.shape[0]):
@@ -115,6 +118,10 @@ def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
         elif func == 4:
             for i in range(x.shape[0]):
                 out[i] = vexp_lo(x[i])
-        else:
+        elif func == 5 or floating is double:
             for i in range(x.shape[0]):
                 out[i] = vexp_neg(x[i])
+        else:
+            for i in range(x.shape[0]):
+                out[i] = fl_expf_neg_scale(x[i], &r)
+                out[i] = fl_expf_poly(r) * out[i]

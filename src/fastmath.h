@@ -68,24 +68,34 @@ static inline double fl_u2d(uint64_t u) { double x; memcpy(&x, &u, 8); return x;
 
 /* ------------------------------------------------------------------ exp */
 
-/* exp(r) for the reduction x = n ln2 + r, |r| <= ln2 / 2 (x already
- * clamped); *t receives x log2(e) + 1.5 2^23, whose low bits hold n. */
-static inline float fl_expf_reduced(float x, float *t)
+/* The reduction x = n ln2 + r, |r| <= ln2 / 2 (x already clamped): returns
+ * r; *t receives x log2(e) + 1.5 2^23, whose low bits hold n. */
+static inline float fl_expf_reduce(float x, float *t)
 {
     const float magic = 12582912.0f;               /* 1.5 * 2^23 */
     float tt = x * 1.44269504088896341f + magic;
     float n = tt - magic;
     float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    *t = tt;
+    return r - n * -2.12194440e-4f;
+}
+
+/* exp(r) for |r| <= ln2 / 2: 1 + r + r^2 P(r), P of degree 4 fitted to
+ * (exp(r) - 1 - r) / r^2 (relative error of exp 3e-9), in Estrin's scheme
+ * (see fl_logf_poly) */
+static inline float fl_expf_poly(float r)
+{
     float z = r * r;
-    /* (exp(r) - 1 - r) / r^2 by a degree-4 polynomial fitted on
-     * |r| <= ln2 / 2 (relative error of exp 3e-9), in Estrin's scheme (see
-     * fl_logf_poly) */
     float p01 = 4.9999994040e-01f + r * 1.6666521132e-01f;
     float p23 = 4.1668385267e-02f + r * 8.3687184379e-03f;
     float p = p01 + z * (p23 + z * 1.3814716367e-03f);
-    *t = tt;
     return p * z + r + 1.0f;
+}
+
+/* exp(r) for the reduction of x; *t as fl_expf_reduce's */
+static inline float fl_expf_reduced(float x, float *t)
+{
+    return fl_expf_poly(fl_expf_reduce(x, t));
 }
 
 static inline float fl_expf(float x0)
@@ -136,6 +146,19 @@ static inline float fl_expf_neg(float x)
     float t;
     float res = fl_expf_reduced(x, &t) * fl_pow2nf(t);
     return x < -87.33654f ? 0.0f : res;
+}
+
+/* fl_expf_neg in two halves, for a loop that runs them as two passes over a
+ * buffer (two short dependency chains instead of one long one; see
+ * _elementwise.pyx): s = fl_expf_neg_scale(x, &r), then fl_expf_poly(r) * s
+ * equals fl_expf_neg(x).  The scale is 0 where the result flushes to 0; x is
+ * clamped first so that r stays finite there (at x = -inf the reduction
+ * gives NaN, and NaN * 0 would not be 0). */
+static inline float fl_expf_neg_scale(float x, float *r)
+{
+    float t;
+    *r = fl_expf_reduce(x < -88.0f ? -88.0f : x, &t);
+    return x < -87.33654f ? 0.0f : fl_pow2nf(t);
 }
 
 /* As fl_expf_reduced, in double (Taylor to r^13, truncation 4e-18). */

@@ -92,6 +92,20 @@ def test_exp_neg(rng):
             np.testing.assert_array_equal(_eval(special, 5), [0.0, np.nan, 1.0, 1.0, 0.0])
 
 
+def test_exp_neg_in_two_halves(rng):
+    """fl_expf_neg_scale then fl_expf_poly (the float32 softplus losses' two
+    passes) equal fl_expf_neg bit for bit: the flush to 0 below -87.34, -inf
+    and -1e30 (whose reduction would be NaN without the clamp), NaN."""
+    with np.errstate(all="ignore"):
+        for x in _float32_sample(rng):
+            x = x[~(x > 0)]
+            np.testing.assert_array_equal(_eval(x, 6), _eval(x, 5))
+        x = np.concatenate([np.linspace(-89.0, -86.0, 1 << 16), [-np.inf, -1e30, -88.0, np.nan]])
+        x = x.astype(np.float32)
+        np.testing.assert_array_equal(_eval(x, 6), _eval(x, 5))
+        np.testing.assert_array_equal(_eval(x[-4:], 6), [0.0, 0.0, 0.0, np.nan])
+
+
 def test_float32_log1p_unit(rng):
     """The softplus tail log(1 + e), e = exp(-|x|) in [0, 1]: every float32 in
     [1/4, 1] and 2^22 random bit patterns below 1/4 within 1 ulp (2 ulp on
