@@ -317,10 +317,9 @@ static inline float fl_log1pf(float y)
  * degree 8 fitted to (log1p(e) - e) / e^2 on [0, 1] (relative error of the
  * result 5.3e-9 before rounding; a degree-9 fit, 8e-10, had the same
  * worst case over the sweep in tests/test_fastmath.py and took 2 more
- * instructions without FMA), in
- * Estrin's scheme (a chain of 5 multiply-adds instead of Horner's 9: the
- * loop was waiting on it without FMA).  No division, no bit moves, no
- * selects: 11 instructions with FMA. */
+ * instructions without FMA), in Estrin's scheme (a chain of 5 multiply-adds
+ * instead of Horner's 9: the loop was waiting on it without FMA).  No
+ * division, no bit moves, no selects: 11 instructions with FMA. */
 static inline float fl_log1p_unitf(float e)
 {
     float z = e * e;

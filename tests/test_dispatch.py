@@ -298,9 +298,9 @@ def test_forced_target_subprocess_matches_in_process(target, tmp_path):
 # Run in a subprocess with FASTLOSS_CPU_TARGET=baseline: the fastmath ulp
 # sweep (exp/log accuracy), the log-sum-exp family, cross-entropy hand
 # values, label dtypes and finite-difference gradients, and the element-wise
-# losses against torch (the softplus losses take two passes per chunk on
-# this target, one loop on x86_64_v4), at infinite logits and by finite
-# differences.
+# losses against torch, at infinite logits and by finite differences (the
+# softplus losses take their exp in passes of their own on this target; in
+# float32, one loop on x86_64_v4).
 BASELINE_SUBSET = [
     "test_fastmath.py",
     "test_lse.py",
