@@ -233,9 +233,10 @@ cdef inline bint split_tail(tag_t* tag, const floating* eb) noexcept nogil:
     units.  Two passes (exp to an L1 buffer, then the rest) ran 1.1-1.6x
     faster (one thread: float32 on SSE2 and AVX2, float64 on AVX2 and
     AVX-512).  In float32 the exp itself is split in two passes (reduction
-    and scale, then polynomial): BCE-with-logits 1.06-1.09x faster on SSE2
-    and AVX2 (2 threads; in float64, whose exp is mostly polynomial, the
-    gradient pass ran 10 % slower on AVX2).  With 16 float32 lanes
+    and scale, then polynomial): BCE-with-logits and soft margin
+    1.06-1.11x faster on SSE2, 1.03-1.04x on AVX2 (2 threads; in float64,
+    whose exp is mostly polynomial, the gradient pass ran 10 % slower on
+    AVX2).  With 16 float32 lanes
     (AVX-512) the fused loop is limited by throughput, not latency, and the
     extra pass made it about 10 % slower.
     """
