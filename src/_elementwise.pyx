@@ -236,9 +236,8 @@ cdef inline bint split_tail(tag_t* tag, const floating* eb) noexcept nogil:
     and scale, then polynomial): BCE-with-logits and soft margin
     1.06-1.11x faster on SSE2, 1.03-1.04x on AVX2 (2 threads; in float64,
     whose exp is mostly polynomial, the gradient pass ran 10 % slower on
-    AVX2).  With 16 float32 lanes
-    (AVX-512) the fused loop is limited by throughput, not latency, and the
-    extra pass made it about 10 % slower.
+    AVX2).  With 16 float32 lanes (AVX-512) the fused loop is limited by
+    throughput, not latency, and the extra pass made it about 10 % slower.
     """
     return has_tail(tag) and FL_VECTOR_BYTES < 16 * sizeof(floating)
 
