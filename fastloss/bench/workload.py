@@ -35,6 +35,9 @@ class Workload:
     "reference", "torch", "scipy", "sklearn", "monai", "numpy" ...  A builder
     raises PeerMissing when its library cannot be imported.  Each callable
     returns the computed value (scalar or array) for the agreement check.
+    A builder reads what it needs from ``data`` (``n_threads`` included)
+    when it runs, not the callable when it is called: tools/bench_threads.py
+    builds one callable per thread count from the same ``data``.
     """
     bytes_moved: Callable[[dict], int]
     """Bytes a single fastloss call must read and write (the memory floor)."""

@@ -82,7 +82,8 @@ def _bytes_logits(d):
 def _cm_fl(name):
     def build(data):
         f = getattr(fastloss, name)
-        return lambda: f(data["p"], data["t"], data["C"], n_threads=data["n_threads"])
+        p, t, C, nt = data["p"], data["t"], data["C"], data["n_threads"]
+        return lambda: f(p, t, C, n_threads=nt)
     return build
 
 
