@@ -93,6 +93,32 @@ def _median_call(fn, repeat):
     return 1e3 * statistics.median(ts)
 
 
+def interleave(configs, rounds, repeat):
+    """{config: [per-round median ms]} for configs = {name: (before, fn)}.
+
+    A round calls each configuration ``repeat`` times, ``before()`` first and
+    untimed, starting one configuration further along each round; one
+    untimed call of each warms up.
+    """
+    names = list(configs)
+    times = {c: [] for c in names}
+    for c in names:
+        before, fn = configs[c]
+        before()
+        fn()
+    for r in range(rounds):
+        k = r % len(names)
+        for c in names[k:] + names[:k]:
+            before, fn = configs[c]
+            before()
+            times[c].append(_median_call(fn, repeat))
+    return times
+
+
+def _nothing():
+    pass
+
+
 def time_workload(w, sets, args):
     """{impl key: {config: [per-round median ms]}} for one workload."""
     from fastloss.bench.workload import PeerMissing
@@ -104,30 +130,14 @@ def time_workload(w, sets, args):
         if name not in w.impls:
             continue
         fn = w.impls[name](data)
+        configs = {c: (lambda k=k: use(k), fn) for c, k in sets.items()}
         peer_name = name.replace("fastloss", "torch")
-        peer = None
         if peer_name in w.impls:
             try:
-                peer = w.impls[peer_name](data)
+                configs["torch"] = (_nothing, w.impls[peer_name](data))
             except PeerMissing:
-                peer = None
-        configs = list(sets) + (["torch"] if peer is not None else [])
-        times = {c: [] for c in configs}
-        for c in configs:  # warm-up
-            if c == "torch":
-                peer()
-            else:
-                use(sets[c])
-                fn()
-        for r in range(args.rounds):
-            k = r % len(configs)
-            for c in configs[k:] + configs[:k]:
-                if c == "torch":
-                    times[c].append(_median_call(peer, args.repeat))
-                else:
-                    use(sets[c])
-                    times[c].append(_median_call(fn, args.repeat))
-        out[f"{w.name}{name[len('fastloss'):]}"] = times
+                pass
+        out[f"{w.name}{name[len('fastloss'):]}"] = interleave(configs, args.rounds, args.repeat)
     del data
     return out
 
@@ -143,7 +153,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--native", metavar="DIR",
                     help="a checkout of the same sources built with -march=native")
-    ap.add_argument("--targets", default="x86_64_v4,x86_64_v3,baseline")
+    ap.add_argument("--targets", help="comma-separated, best first (default: every built "
+                    "target this CPU runs)")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -157,7 +168,12 @@ def main():
     from fastloss import _dispatch
     from fastloss.bench.runner import discover, matches
 
-    targets = args.targets.split(",")
+    if args.targets:
+        targets = args.targets.split(",")
+    else:
+        have = _dispatch._cpu_features()
+        targets = [t for t, needs in _dispatch.TARGETS
+                   if set(needs) <= have and _dispatch._built(t)]
     sets = kernel_sets(targets, args.native)
     results = {}
     try:
@@ -166,6 +182,8 @@ def main():
                 continue
             print(f"{w.name} ...", file=sys.stderr, flush=True)
             results.update(time_workload(w, sets, args))
+    except KeyboardInterrupt:  # keep the workloads already timed
+        print("interrupted: the table holds the workloads timed so far", file=sys.stderr)
     finally:
         use(sets[_dispatch.TARGET] if _dispatch.TARGET in sets else
             {f: importlib.import_module(f"fastloss._{_dispatch.TARGET}._{f}") for f in FAMILIES})
