@@ -142,6 +142,24 @@ def time_workload(w, sets, args):
     return out
 
 
+def time_all(only, time_one):
+    """The merged dicts of time_one(w) over the bench workloads that match
+    `only` (all if None), torch-interop ones excepted; Ctrl-C (or
+    ``timeout -s INT``) ends the loop and keeps what was timed."""
+    from fastloss.bench.runner import discover, matches
+
+    results = {}
+    try:
+        for w in discover()[0]:
+            if w.family == "torch_interop" or (only and not matches(w, only)):
+                continue
+            print(f"{w.name} ...", file=sys.stderr, flush=True)
+            results.update(time_one(w))
+    except KeyboardInterrupt:
+        print("interrupted: the table holds the workloads timed so far", file=sys.stderr)
+    return results
+
+
 def paired(times, a, b):
     """Median over the rounds of times[a][r] / times[b][r]."""
     if a not in times or b not in times:
@@ -166,7 +184,6 @@ def main():
 
     import fastloss  # noqa: F401 - the wrapper modules whose kernels are swapped
     from fastloss import _dispatch
-    from fastloss.bench.runner import discover, matches
 
     if args.targets:
         targets = args.targets.split(",")
@@ -175,15 +192,8 @@ def main():
         targets = [t for t, needs in _dispatch.TARGETS
                    if set(needs) <= have and _dispatch._built(t)]
     sets = kernel_sets(targets, args.native)
-    results = {}
     try:
-        for w in discover()[0]:
-            if w.family == "torch_interop" or (args.only and not matches(w, args.only)):
-                continue
-            print(f"{w.name} ...", file=sys.stderr, flush=True)
-            results.update(time_workload(w, sets, args))
-    except KeyboardInterrupt:  # keep the workloads already timed
-        print("interrupted: the table holds the workloads timed so far", file=sys.stderr)
+        results = time_all(args.only, lambda w: time_workload(w, sets, args))
     finally:
         use(sets[_dispatch.TARGET] if _dispatch.TARGET in sets else
             {f: importlib.import_module(f"fastloss._{_dispatch.TARGET}._{f}") for f in FAMILIES})

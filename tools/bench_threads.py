@@ -21,7 +21,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_targets import HERE, _nothing, interleave, paired  # noqa: E402
+from bench_targets import HERE, _nothing, interleave, paired, time_all  # noqa: E402
 
 sys.path.insert(0, HERE)
 
@@ -78,17 +78,8 @@ def main():
         sys.exit("--threads: the first count must be 1 (the speed-ups are against it)")
 
     from fastloss import _dispatch
-    from fastloss.bench.runner import discover, matches
 
-    results = {}
-    try:
-        for w in discover()[0]:
-            if w.family == "torch_interop" or (args.only and not matches(w, args.only)):
-                continue
-            print(f"{w.name} ...", file=sys.stderr, flush=True)
-            results.update(time_workload(w, counts, args))
-    except KeyboardInterrupt:  # keep the workloads already timed
-        print("interrupted: the table holds the workloads timed so far", file=sys.stderr)
+    results = time_all(args.only, lambda w: time_workload(w, counts, args))
 
     labels = [str(t) for t in counts]
     med = {key: {c: statistics.median(v) for c, v in t.items()} for key, t in results.items()}
