@@ -63,12 +63,13 @@ def _check_common(input, reduction, n_threads, return_grad, grad_out, allowed=V.
     x3, unbatched = _as_ncs(x)
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
-    grad = V.grad_array(grad_out, x.shape, x.dtype)[0] if return_grad else None
-    return x, x3, unbatched, nt, grad
+    grad, warm = V.grad_array(grad_out, x.shape, x.dtype) if return_grad else (None, False)
+    return x, x3, unbatched, nt, grad, warm
 
 
 def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
-                label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad):
+                label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad,
+                warm):
     C = x3.shape[1]
     t = _index_target(target, x, unbatched)
     t2 = t.reshape(x3.shape[0], x3.shape[2])
@@ -87,7 +88,7 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
     g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
     total, denom, bad = _k.ce_index(
         x3, t2, w_arr, sw_arr, ignore_index, label_smoothing, loss_out, g_arr,
-        gscale, nt, log_input,
+        gscale, nt, log_input, warm,
     )
     if bad >= 0:
         raise V.label_error(t.reshape(-1), bad, C, ignore_index)
@@ -173,8 +174,8 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
         return_grad, grad_out, n_threads, log_input=False, allowed=V.REDUCTIONS):
     """cross_entropy, or nll_loss with ``log_input=True`` (``reduction=SUMS`` allowed)."""
     in_dtype = np.asarray(input).dtype
-    x, x3, unbatched, nt, grad = _check_common(input, reduction, n_threads, return_grad,
-                                               grad_out, allowed)
+    x, x3, unbatched, nt, grad, warm = _check_common(input, reduction, n_threads, return_grad,
+                                                     grad_out, allowed)
     label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     t_arr = np.asarray(target)
     if not log_input and t_arr.shape == x.shape and t_arr.dtype.kind == "f":
@@ -182,7 +183,8 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
                           sample_weight, nt, grad, in_dtype, return_grad)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     return _index_call(x, x3, unbatched, t_arr, weight, ignore_index, reduction,
-                       label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad)
+                       label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad,
+                       warm)
 
 
 def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,

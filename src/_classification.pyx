@@ -32,7 +32,7 @@ from libc.string cimport memset
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
-    skip_label,
+    skip_label, fl_stream_fence, fl_stream_zero,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     threads_for, unit_start,
@@ -325,7 +325,7 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
 
 cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
                     const double* w, const double* sw, Py_ssize_t ignore,
-                    floating* loss_out, floating* g, double gscale,
+                    floating* loss_out, floating* g, double gscale, bint stream,
                     BlockOut* out) noexcept nogil:
     cdef Py_ssize_t C = L.C, nb, base, pos, j, c, y, off, step
     cdef double wy, swj, l
@@ -334,7 +334,11 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
     # rows: row j starts at base + j*C; planes: position j at base + j*ps
     step = C if L.kind == LAYOUT_ROWS else L.ps
     if g != NULL:
-        if L.kind == LAYOUT_ROWS or L.ps == C:
+        if (L.kind == LAYOUT_ROWS or L.ps == C) and stream:
+            # a reused buffer: zeros straight to memory, no read for ownership
+            fl_stream_zero(g + base, nb * C * sizeof(floating))
+            fl_stream_fence()
+        elif L.kind == LAYOUT_ROWS or L.ps == C:
             memset(g + base, 0, nb * C * sizeof(floating))
         else:
             for c in range(C):
@@ -361,10 +365,11 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
              const double[::1] weight, const double[::1] sample_weight,
              Py_ssize_t ignore_index, double label_smoothing,
              floating[::1] loss_out, floating[::1] grad, double gscale,
-             int n_threads, bint log_input=False):
+             int n_threads, bint log_input=False, bint stream=False):
     """Cross-entropy (or NLL when log_input) of x (N, C, S) with labels (N, S).
 
     Empty `weight`, `sample_weight`, `loss_out`, `grad` mean "absent".
+    `stream`: grad is a reused buffer; NLL zeroes it with non-temporal stores.
     Returns (sum of losses, sum of weights, first bad label position or -1).
     """
     cdef Layout L
@@ -388,7 +393,7 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
         if log_input:
             for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
                 _nll_unit(&x[0, 0, 0], &target[0, 0], &L, u, wp, swp, ignore_index,
-                          lp, gp, gscale, &blocks[u])
+                          lp, gp, gscale, stream, &blocks[u])
         else:
             for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
                 _ce_index_unit(&x[0, 0, 0], &target[0, 0], &L, u, wp, swp, ignore_index,

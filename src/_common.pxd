@@ -56,6 +56,7 @@ cdef extern from "flstream.h" nogil:
     void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
     void fl_stream_f64(double* dst, const double* src, Py_ssize_t n)
     void fl_stream_fence()
+    void fl_stream_zero(void* dst, size_t nbytes)
 
 # Block sizes (work units). They depend on nothing but these constants and
 # the problem's shape, never on the number of threads.

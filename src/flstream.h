@@ -28,12 +28,16 @@ static inline void fl_stream_f32(float *dst, const float *src, ptrdiff_t n)
 {
 #ifdef FL_STREAM
     ptrdiff_t i = 0;
-    while (i < n && ((uintptr_t)(dst + i) & 15u)) {   /* to a 16-byte boundary */
+    while (i < n && ((uintptr_t)(dst + i) & 63u)) {   /* to a line boundary */
         dst[i] = src[i];
         i++;
     }
-    for (; i + 4 <= n; i += 4)
+    for (; i + 16 <= n; i += 16) {                     /* one whole line */
         _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+        _mm_stream_ps(dst + i + 4, _mm_loadu_ps(src + i + 4));
+        _mm_stream_ps(dst + i + 8, _mm_loadu_ps(src + i + 8));
+        _mm_stream_ps(dst + i + 12, _mm_loadu_ps(src + i + 12));
+    }
     for (; i < n; i++)
         dst[i] = src[i];
 #else
@@ -45,16 +49,44 @@ static inline void fl_stream_f64(double *dst, const double *src, ptrdiff_t n)
 {
 #ifdef FL_STREAM
     ptrdiff_t i = 0;
-    while (i < n && ((uintptr_t)(dst + i) & 15u)) {
+    while (i < n && ((uintptr_t)(dst + i) & 63u)) {
         dst[i] = src[i];
         i++;
     }
-    for (; i + 2 <= n; i += 2)
+    for (; i + 8 <= n; i += 8) {
         _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
+        _mm_stream_pd(dst + i + 2, _mm_loadu_pd(src + i + 2));
+        _mm_stream_pd(dst + i + 4, _mm_loadu_pd(src + i + 4));
+        _mm_stream_pd(dst + i + 6, _mm_loadu_pd(src + i + 6));
+    }
     for (; i < n; i++)
         dst[i] = src[i];
 #else
     memcpy(dst, src, (size_t)n * sizeof(double));
+#endif
+}
+
+/* dst[0:nbytes] = 0 with non-temporal stores: a dense gradient that is
+ * zero but for a few entries (nll_loss: one per row). */
+static inline void fl_stream_zero(void *dst, size_t nbytes)
+{
+#ifdef FL_STREAM
+    /* whole 64-byte lines, four stores back to back: a line the
+     * write-combining buffer hands on part-filled costs a read of it */
+    unsigned char *p = (unsigned char *)dst, *end = p + nbytes;
+    const __m128i z = _mm_setzero_si128();
+    while (p < end && ((uintptr_t)p & 63u))
+        *p++ = 0;
+    for (; end - p >= 64; p += 64) {
+        _mm_stream_si128((__m128i *)p, z);
+        _mm_stream_si128((__m128i *)(p + 16), z);
+        _mm_stream_si128((__m128i *)(p + 32), z);
+        _mm_stream_si128((__m128i *)(p + 48), z);
+    }
+    while (p < end)
+        *p++ = 0;
+#else
+    memset(dst, 0, nbytes);
 #endif
 }
 

@@ -217,6 +217,29 @@ def test_grad_out_is_filled_in_place(rng):
         fl.cross_entropy(x, t, return_grad=True, grad_out=np.empty((5, 8), np.float32).T)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 33), (40, 1000), (2100, 57), (5, 4, 6)], ids=str)
+def test_nll_grad_into_a_used_buffer(shape, dtype, rng):
+    """grad_out (and a kept gradient) is zeroed with streamed stores: every
+    element is written, whatever the buffer held and however the rows align."""
+    x, t, _, _ = _data(shape, rng, dtype)
+    t.reshape(-1)[::7] = 3  # ignored positions get a zero gradient too
+    tt = torch.tensor(t.astype(np.int64))
+    xt = torch.tensor(x, requires_grad=True)
+    F.nll_loss(xt, tt, ignore_index=3).backward()
+    for offset in (0, 1):  # two alignments of the buffer
+        store = np.full(x.size + offset, np.nan, dtype)
+        buf = store[offset:].reshape(x.shape)
+        _, g = fl.nll_loss(x, t, ignore_index=3, return_grad=True, grad_out=buf)
+        assert np.shares_memory(g, buf)
+        np.testing.assert_allclose(g, xt.grad.numpy(), *tol(dtype))
+    for _ in range(3):  # the second call on gets a kept buffer the first one dirtied
+        g = fl.nll_loss(x, t, ignore_index=3, return_grad=True)[1]
+        np.testing.assert_allclose(g, xt.grad.numpy(), *tol(dtype))
+        g[...] = np.nan
+        del g
+
+
 def test_float16_and_integer_inputs(rng):
     x, t, _, _ = _data((4, 3), rng)
     l16, g16 = fl.cross_entropy(x.astype(np.float16), t, return_grad=True)
