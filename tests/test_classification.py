@@ -218,7 +218,7 @@ def test_grad_out_is_filled_in_place(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(3, 33), (40, 1000), (2100, 57), (5, 4, 6)], ids=str)
+@pytest.mark.parametrize("shape", [(3, 33), (40, 1000), (2100, 57), (700, 5), (5, 4, 6)], ids=str)
 def test_nll_grad_into_a_used_buffer(shape, dtype, rng):
     """grad_out (and a kept gradient) is zeroed with streamed stores: every
     element is written, whatever the buffer held and however the rows align."""
