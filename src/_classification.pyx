@@ -334,12 +334,13 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
     # rows: row j starts at base + j*C; planes: position j at base + j*ps
     step = C if L.kind == LAYOUT_ROWS else L.ps
     if g != NULL:
-        if (L.kind == LAYOUT_ROWS or L.ps == C) and stream:
-            # a reused buffer: zeros straight to memory, no read for ownership
-            fl_stream_zero(g + base, nb * C * sizeof(floating))
-            fl_stream_fence()
-        elif L.kind == LAYOUT_ROWS or L.ps == C:
-            memset(g + base, 0, nb * C * sizeof(floating))
+        if L.kind == LAYOUT_ROWS or L.ps == C:
+            if stream:
+                # a reused buffer: zeros straight to memory, no read for ownership
+                fl_stream_zero(g + base, nb * C * sizeof(floating))
+                fl_stream_fence()
+            else:
+                memset(g + base, 0, nb * C * sizeof(floating))
         else:
             for c in range(C):
                 memset(g + base + c * L.cs, 0, nb * sizeof(floating))

@@ -24,6 +24,8 @@
 #define FL_STREAM 1
 #endif
 
+/* One copy per element type: a single byte-wise copy (head and tail moved a
+ * byte at a time) made the element-wise gradients 3-28 % slower. */
 static inline void fl_stream_f32(float *dst, const float *src, ptrdiff_t n)
 {
 #ifdef FL_STREAM
