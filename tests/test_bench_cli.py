@@ -191,6 +191,31 @@ def test_runner_read_floor_timed_in_the_rounds():
     assert "read_floor_ms" not in res and calls.count("read") == 10
 
 
+@pytest.mark.parametrize("n", range(1, 8))
+def test_round_order_is_balanced(n):
+    period = n if n % 2 == 0 else 2 * n
+    rows = [runner.round_order(n, r) for r in range(period)]
+    assert all(sorted(row) == list(range(n)) for row in rows)
+    assert rows == [runner.round_order(n, r + period) for r in range(period)]
+    firsts = [row[0] for row in rows]
+    assert all(firsts.count(i) == period // n for i in range(n))
+    follows = [(a, b) for row in rows for a, b in zip(row, row[1:])]
+    pairs = [(a, b) for a in range(n) for b in range(n) if a != b]
+    # every ordered pair of neighbours equally often; rotation alone gives (k, k+1) only
+    assert sorted(set(follows)) == pairs
+    assert all(follows.count(p) == len(follows) // len(pairs) for p in pairs)
+
+
+def test_runner_rounds_follow_round_order():
+    calls = []
+    w = _toy({name: (lambda d, name=name: lambda: calls.append(name))
+              for name in ("fastloss", "reference", "torch", "numpy")})
+    runner.run_workload(w, quick=True, threads=1, repeat=8)
+    names = ["fastloss", "reference", "torch", "numpy"]
+    timed = calls[-8 * 4:]  # after each one's value call and warm-up call
+    assert timed == [names[i] for r in range(8) for i in runner.round_order(4, r)]
+
+
 def test_read_floor_methods_are_the_bandwidth_methods():
     bw = machine.measure_bandwidth(1, nbytes=2**20, tries=1)
     found = machine.read_floor(1, 2**20)

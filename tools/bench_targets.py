@@ -17,9 +17,11 @@ workload has it) under each configuration:
 * torch's implementation where the workload has one (the peer to beat).
 
 Within a workload the configurations take turns: a round calls each of them
-``--repeat`` times, starting one further along each round, so that a
-configuration's calls lie seconds apart from the others' and the drifts of
-a shared machine hit them alike.  The table shows each configuration's
+``--repeat`` times, in an order that changes from round to round so that
+each one comes after each other one equally often (what a call leaves
+behind -- caches, another runtime's threads still spinning -- does not land
+on the same neighbour every time), and the drifts of a shared machine hit
+them alike.  The table shows each configuration's
 median over the rounds (of its per-round medians), in ms, and the ratios
 the wheel promises -- native / dispatched (the first target), baseline /
 x86_64_v3 (the AVX2 target), baseline / torch -- each the median of the per-round ratios (paired
@@ -97,9 +99,11 @@ def interleave(configs, rounds, repeat):
     """{config: [per-round median ms]} for configs = {name: (before, fn)}.
 
     A round calls each configuration ``repeat`` times, ``before()`` first and
-    untimed, starting one configuration further along each round; one
-    untimed call of each warms up.
+    untimed, in the order of the bench's ``round_order`` (each configuration
+    follows each other one equally often); one untimed call of each warms up.
     """
+    from fastloss.bench.runner import round_order
+
     names = list(configs)
     times = {c: [] for c in names}
     for c in names:
@@ -107,8 +111,7 @@ def interleave(configs, rounds, repeat):
         before()
         fn()
     for r in range(rounds):
-        k = r % len(names)
-        for c in names[k:] + names[:k]:
+        for c in (names[i] for i in round_order(len(names), r)):
             before, fn = configs[c]
             before()
             times[c].append(_median_call(fn, repeat))

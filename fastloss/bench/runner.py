@@ -8,8 +8,9 @@ implementation (a builder raising PeerMissing marks the peer as not
 installed), call each once (its value is kept for the agreement check) and
 once more as warm-up when the first call was quick, then time the
 implementations interleaved: each round calls every implementation once,
-starting one further along each round, so that slow drifts of the machine
-(other processes, thermal state) hit all of them alike.  The figure is the
+in the orders of ``round_order``, so that slow drifts of the machine (other
+processes, thermal state) and the after-effects of one call on the next hit
+all of them alike.  The figure is the
 median of the rounds.  A memory-bound workload times a plain read of as
 many bytes in the same rounds, its memory floor under the same load.  An
 implementation whose first call takes longer
@@ -121,6 +122,31 @@ def _short(e):
     return text if len(text) < 300 else text[:297] + "..."
 
 
+def round_order(n, r):
+    """The order in which round r calls n implementations (indices 0..n-1).
+
+    A Williams design: the rows 0, 1, n-1, 2, n-2, ... shifted by r (mod n),
+    and for odd n the same rows reversed too.  Over n rounds (2n for odd n)
+    each implementation comes first equally often and follows each of the
+    others equally often.  Plain rotation would put each implementation
+    after the same neighbour in every round, and whatever that neighbour
+    leaves behind (its caches, its OpenMP threads still spinning) would
+    always fall on it.
+    """
+    if n <= 1:
+        return list(range(n))
+    base, lo, hi = [0], 1, n - 1
+    while lo <= hi:
+        base.append(lo)
+        lo += 1
+        if lo <= hi:
+            base.append(hi)
+            hi -= 1
+    k = r % (n if n % 2 == 0 else 2 * n)
+    row = [(j + k) % n for j in base]
+    return row[::-1] if k >= n else row
+
+
 def run_workload(w, *, quick, threads, repeat, on_missing=None, floor_reader=None):
     """Run one workload; returns its result dict (see the JSON schema in cli.py).
 
@@ -215,7 +241,7 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None, floor_reader=Non
     reps = {n: (repeat if first[n] < SLOW_S else max(1, min(repeat, SLOW_REPEAT))) for n in names}
     times = {n: [] for n in names}
     for r in range(max(reps.values(), default=0)):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = [names[i] for i in round_order(len(names), r)]
         for n in order:
             if len(times[n]) >= reps[n] or n not in fns:
                 continue
