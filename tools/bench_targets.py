@@ -21,11 +21,11 @@ Within a workload the configurations take turns: a round calls each of them
 each one comes after each other one equally often (what a call leaves
 behind -- caches, another runtime's threads still spinning -- does not land
 on the same neighbour every time), and the drifts of a shared machine hit
-them alike.  The table shows each configuration's
-median over the rounds (of its per-round medians), in ms, and the ratios
-the wheel promises -- native / dispatched (the first target), baseline /
-x86_64_v3 (the AVX2 target), baseline / torch -- each the median of the per-round ratios (paired
-within a round, so a slow minute does not enter one side only).
+them alike.  The table shows each configuration's median over the rounds
+(of its per-round medians), in ms, and the ratios the wheel promises --
+native / dispatched (the first target), baseline / x86_64_v3 (the AVX2
+target), baseline / torch -- each the median of the per-round ratios
+(paired within a round, so a slow minute does not enter one side only).
 """
 
 import argparse

@@ -9,9 +9,9 @@ workload has it) at each thread count (default: 1, 2, 4, ... up to the
 machine's CPU count), and with ``--torch`` torch's implementation at the
 same counts.  The thread counts take turns as in tools/bench_targets.py
 (a round calls each ``--repeat`` times, each count following each other
-one equally often over the rounds).  The table shows, per thread count, the median over the rounds of
-the per-round medians in ms and the speed-up over one thread (the median
-of the per-round ratios).
+one equally often over the rounds).  The table shows, per thread count,
+the median over the rounds of the per-round medians in ms and the
+speed-up over one thread (the median of the per-round ratios).
 """
 
 import argparse

@@ -10,11 +10,11 @@ once more as warm-up when the first call was quick, then time the
 implementations interleaved: each round calls every implementation once,
 in the orders of ``round_order``, so that slow drifts of the machine (other
 processes, thermal state) and the after-effects of one call on the next hit
-all of them alike.  The figure is the
-median of the rounds.  A memory-bound workload times a plain read of as
-many bytes in the same rounds, its memory floor under the same load.  An
-implementation whose first call takes longer
-than ``SLOW_S`` seconds is timed in at most ``SLOW_REPEAT`` rounds.
+all of them alike.  The figure is the median of the rounds.  A
+memory-bound workload times a plain read of as many bytes in the same
+rounds, its memory floor under the same load.  An implementation whose
+first call takes longer than ``SLOW_S`` seconds is timed in at most
+``SLOW_REPEAT`` rounds.
 """
 
 import fnmatch
