@@ -166,6 +166,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> round(float(fastloss.cross_entropy(np.array([[4.1, 2.1, -0.5]]), np.array([0]))), 5)
     0.13574
     """
+    r = _k.ce_call(input, target, weight, ignore_index, reduction, label_smoothing,
+                   sample_weight, return_grad, grad_out, n_threads, False)
+    if r is not None:
+        return r
     return _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
                return_grad, grad_out, n_threads)
 
@@ -227,5 +231,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss(np.log([[0.25, 0.75]]), np.array([1])))  # -log 0.75
     0.2876820724517809
     """
+    r = _k.ce_call(input, target, weight, ignore_index, reduction, 0.0,
+                   sample_weight, return_grad, grad_out, n_threads, True)
+    if r is not None:
+        return r
     return _ce(input, target, weight, ignore_index, reduction, 0.0, sample_weight,
                return_grad, grad_out, n_threads, log_input=True)

@@ -134,6 +134,11 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
                n_threads, a=0.0, b=0.0, c=0.0, *, broadcast=False, weight=None,
                aux=None, check=None, reductions=V.REDUCTIONS, names=("input", "target")):
     """The common path: per-element loss of (input, target), reduced."""
+    if (weight is None and sample_weight is None and aux is None and grad_out is None
+            and reductions is V.REDUCTIONS):
+        r = _k.pointwise_call(lid, input, target, reduction, return_grad, n_threads, a, b, c)
+        if r is not None:
+            return r
     x, in_dtype = _input(input, names[0])
     V.check_reduction(reduction, reductions)
     nt = V.threads(n_threads)

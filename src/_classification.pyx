@@ -25,10 +25,24 @@ E. Per-unit partial sums (BlockOut) are combined in unit order: results are
    bit-identical for any thread count.
 """
 
+cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport log
-from libc.stdlib cimport free
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
+from _fastcall cimport (
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, LBL_U8, RED_MEAN, RED_NONE,
+    fc_float, fc_labels, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg, fc_unit_float,
+)
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
+
+# gradients from this size up come from fastloss._buffers (the full path)
+cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
@@ -61,6 +75,25 @@ cdef void _weight_sum_unit(const label_t* t, Py_ssize_t n, Py_ssize_t u,
     out.weight = acc
 
 
+cdef int _weight_sum_run(const label_t* t, Py_ssize_t n, const double* wp, const double* swp,
+                         Py_ssize_t ignore, Py_ssize_t C, int n_threads,
+                         BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
+    cdef int nt = threads_for(n_threads, units)
+    cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    if nt == 1:
+        for u in range(units):
+            _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
+    else:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
+
+
 def index_weight_sum(const label_t[::1] t, const double[::1] weight,
                      const double[::1] sample_weight, Py_ssize_t ignore_index,
                      Py_ssize_t C, int n_threads):
@@ -69,19 +102,18 @@ def index_weight_sum(const label_t[::1] t, const double[::1] weight,
     The 'mean' denominator of class-index losses, read from the targets
     alone so that the gradient can be scaled in the same pass as the loss.
     """
-    cdef Py_ssize_t n = t.shape[0], u
-    cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK)
-    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef BlockOut* blocks = alloc_blocks(units)
     cdef BlockOut total
-    cdef int nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-            _weight_sum_unit(&t[0], n, u, wp, swp, ignore_index, C, &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
+    cdef int rc
+    block_init(&total)
+    if t.shape[0] == 0:
+        return 0.0, -1
+    with nogil:
+        rc = _weight_sum_run(&t[0], t.shape[0],
+                             &weight[0] if weight.shape[0] > 0 else NULL,
+                             &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                             ignore_index, C, n_threads, &total)
+    if rc != 0:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.weight, total.bad
 
 
@@ -362,6 +394,47 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
 
 # -------------------------------------------------------------- drivers
 
+cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                       Py_ssize_t S, const double* wp, const double* swp, Py_ssize_t ignore,
+                       double eps, floating* lp, floating* gp, double gscale, int n_threads,
+                       bint log_input, bint stream, BlockOut* total) noexcept nogil:
+    """The cross-entropy (NLL when log_input) pass over x (N, C, S); -1: no memory."""
+    cdef Layout L
+    cdef Py_ssize_t u
+    cdef double wsum = 0.0
+    cdef BlockOut* blocks
+    cdef int nt
+    block_init(total)
+    if N == 0 or S == 0 or C == 0:
+        return 0
+    for u in range(C):
+        wsum += wp[u] if wp != NULL else 1.0
+    L = make_layout(N, C, S)
+    blocks = <BlockOut*>malloc(L.units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    nt = threads_for(n_threads, L.units)
+    if log_input:
+        if nt == 1:
+            for u in range(L.units):
+                _nll_unit(x, t, &L, u, wp, swp, ignore, lp, gp, gscale, stream, &blocks[u])
+        else:
+            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+                _nll_unit(x, t, &L, u, wp, swp, ignore, lp, gp, gscale, stream, &blocks[u])
+    else:
+        if nt == 1:
+            for u in range(L.units):
+                _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
+                               &blocks[u])
+        else:
+            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+                _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
+                               &blocks[u])
+    combine_blocks(blocks, L.units, total)
+    free(blocks)
+    return 0
+
+
 def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
              const double[::1] weight, const double[::1] sample_weight,
              Py_ssize_t ignore_index, double label_smoothing,
@@ -373,36 +446,138 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
     `stream`: grad is a reused buffer; NLL zeroes it with non-temporal stores.
     Returns (sum of losses, sum of weights, first bad label position or -1).
     """
-    cdef Layout L
-    cdef Py_ssize_t u, C = x.shape[1]
-    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
-    cdef double wsum = 0.0
-    cdef BlockOut* blocks
     cdef BlockOut total
-    cdef int nt
-    if x.shape[0] == 0 or x.shape[2] == 0 or C == 0:
+    cdef int rc
+    if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         return 0.0, 0.0, -1
-    for u in range(C):
-        wsum += wp[u] if wp != NULL else 1.0
-    L = make_layout(x.shape[0], C, x.shape[2])
-    blocks = alloc_blocks(L.units)
-    nt = threads_for(n_threads, L.units)
-    try:
-        if log_input:
-            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
-                _nll_unit(&x[0, 0, 0], &target[0, 0], &L, u, wp, swp, ignore_index,
-                          lp, gp, gscale, stream, &blocks[u])
-        else:
-            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
-                _ce_index_unit(&x[0, 0, 0], &target[0, 0], &L, u, wp, swp, ignore_index,
-                               label_smoothing, wsum, lp, gp, gscale, &blocks[u])
-        combine_blocks(blocks, L.units, &total)
-    finally:
-        free(blocks)
+    with nogil:
+        rc = _ce_index_run(&x[0, 0, 0], &target[0, 0], x.shape[0], x.shape[1], x.shape[2],
+                           &weight[0] if weight.shape[0] > 0 else NULL,
+                           &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                           ignore_index, label_smoothing,
+                           &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                           &grad[0] if grad.shape[0] > 0 else NULL,
+                           gscale, n_threads, log_input, stream, &total)
+    if rc != 0:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
+
+
+# ------------------------------------------------------- prepared call
+
+cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
+                     Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, Py_ssize_t ignore, double eps,
+                     int red, bint return_grad, object n_threads, bint log_input):
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef Py_ssize_t units = make_layout(N, C, S).units
+    cdef int nt = 1
+    cdef int rc = 0
+    cdef double gscale = 1.0
+    cdef BlockOut total
+    cdef object loss_arr = None
+    cdef object grad_arr = None
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    if units > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(ta), cnp.PyArray_DIMS(ta), typenum, 0)
+        lp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+    if return_grad:
+        grad_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
+        gp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>grad_arr)
+        if red == RED_MEAN:
+            with nogil:
+                rc = _weight_sum_run(t, N * S, NULL, NULL, ignore, C, nt, &total)
+            if rc != 0 or total.bad >= 0:
+                return None
+            gscale = 1.0 / total.weight if total.weight != 0 else 0.0
+    with nogil:
+        rc = _ce_index_run(x, t, N, C, S, NULL, NULL, ignore, eps, lp, gp, gscale, nt,
+                           log_input, False, &total)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    if red == RED_NONE:
+        loss = loss_arr
+    elif red == RED_MEAN:
+        loss = fc_scalar(total.loss / total.weight, typenum)
+    else:
+        loss = fc_scalar(total.loss, typenum)
+    return (loss, grad_arr) if return_grad else loss
+
+
+def ce_call(object input, object target, object weight, object ignore_index, object reduction,
+            object label_smoothing, object sample_weight, bint return_grad, object grad_out,
+            object n_threads, bint log_input):
+    """cross_entropy / nll_loss for the common case in one call, else None.
+
+    Taken: float32/float64 logits and integer labels as plain ndarrays
+    (see _fastcall.pxd), no weights, no grad_out, gradients below
+    FRESH_GRAD_BYTES.  None sends the call down the full path, which
+    owns every error message.
+    """
+    cdef int ft = fc_float(input)
+    cdef int lt, red
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t N, C, S = 1
+    cdef int i
+    cdef double eps = 0.0
+    if ft < 0 or weight is not None or sample_weight is not None or grad_out is not None:
+        return None
+    lt = fc_labels(target)
+    red = fc_reduction(reduction)
+    if lt < 0 or red < 0 or type(ignore_index) is not int or not fc_threads_arg(n_threads):
+        return None
+    if not fc_unit_float(label_smoothing, &eps):
+        return None
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    if cnp.PyArray_NDIM(xa) == 0 or cnp.PyArray_SIZE(xa) == 0:
+        return None
+    if cnp.PyArray_NDIM(xa) == 1:
+        N, C = 1, cnp.PyArray_DIM(xa, 0)
+        if cnp.PyArray_NDIM(ta) != 0:
+            return None
+    else:
+        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+        for i in range(2, cnp.PyArray_NDIM(xa)):
+            S *= cnp.PyArray_DIM(xa, i)
+        if not fc_shape_is(ta, xa, 1):
+            return None
+    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_GRAD_BYTES:
+        return None
+    if not -(1 << 62) < ignore_index < (1 << 62):
+        return None
+    ig = <Py_ssize_t>ignore_index
+    if ft == cnp.NPY_FLOAT:
+        if lt == LBL_I64:
+            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+        if lt == LBL_I32:
+            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+        if lt == LBL_I16:
+            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+        if lt == LBL_I8:
+            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+        return _ce_call(<float*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+    if lt == LBL_I64:
+        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+    if lt == LBL_I32:
+        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+    if lt == LBL_I16:
+        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+    if lt == LBL_I8:
+        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+    return _ce_call(<double*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                    N, C, S, ig, eps, red, return_grad, n_threads, log_input)
 
 
 def ce_prob(const floating[:, :, ::1] x, const floating[:, :, ::1] target,

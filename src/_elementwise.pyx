@@ -43,9 +43,21 @@ G. The softplus losses (BCE-with-logits and its variants, soft margin,
    keep the vector units busy.
 """
 
+cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
+
+from _fastcall cimport (
+    RED_MEAN, RED_NONE, fc_float, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg,
+)
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
+
+# gradients from this size up come from fastloss._buffers (the full path)
+cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
     FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating,
@@ -515,11 +527,82 @@ cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* 
     cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
     if blocks == NULL:
         return -1
-    for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-        _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
+    if nt == 1:
+        for u in range(units):
+            _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
+    else:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)
     return 0
+
+
+cdef int _dispatch(int loss, const floating* xp, const floating* tp, const floating* ap,
+                   Py_ssize_t n, Params P, const double* wp, floating* lp, floating* gp,
+                   double gscale, bint stream, int n_threads, BlockOut* total) noexcept nogil:
+    """Run loss id `loss`: 0, -1 (no memory) or -2 (unknown id)."""
+    if loss == MSE:
+        return _run(<TMse*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == L1:
+        return _run(<TL1*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == SMOOTH_L1:
+        return _run(<TSmoothL1*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == HUBER:
+        return _run(<THuber*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == LOG_COSH:
+        return _run(<TLogCosh*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == PSEUDO_HUBER:
+        return _run(<TPseudoHuber*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == BIAS:
+        return _run(<TBias*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == BCE:
+        return _run(<TBce*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == BCE_LOGITS:
+        return _run(<TBceLogits*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == BCE_LOGITS_PW:
+        return _run(<TBceLogitsPw*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == BCE_LOGITS_CONST:
+        return _run(<TBceLogitsConst*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == SOFT_MARGIN:
+        return _run(<TSoftMargin*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == HINGE:
+        return _run(<THinge*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == SQ_HINGE:
+        return _run(<TSqHinge*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == EXPONENTIAL:
+        return _run(<TExp*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == KL:
+        return _run(<TKl*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == KL_LOG:
+        return _run(<TKlLog*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == JS:
+        return _run(<TJs*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == FOCAL:
+        return _run(<TFocal*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == ENET:
+        return _run(<TEnet*>NULL,
+                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    return -2
 
 
 # -------------------------------------------------------------- driver
@@ -561,50 +644,75 @@ def elementwise(int loss, const floating[::1] x, const floating[::1] t,
     P.b = b
     P.c = c
     with nogil:
-        if loss == MSE:
-            rc = _run(<TMse*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == L1:
-            rc = _run(<TL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == SMOOTH_L1:
-            rc = _run(<TSmoothL1*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == HUBER:
-            rc = _run(<THuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == LOG_COSH:
-            rc = _run(<TLogCosh*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == PSEUDO_HUBER:
-            rc = _run(<TPseudoHuber*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == BIAS:
-            rc = _run(<TBias*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == BCE:
-            rc = _run(<TBce*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == BCE_LOGITS:
-            rc = _run(<TBceLogits*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == BCE_LOGITS_PW:
-            rc = _run(<TBceLogitsPw*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == BCE_LOGITS_CONST:
-            rc = _run(<TBceLogitsConst*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == SOFT_MARGIN:
-            rc = _run(<TSoftMargin*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == HINGE:
-            rc = _run(<THinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == SQ_HINGE:
-            rc = _run(<TSqHinge*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == EXPONENTIAL:
-            rc = _run(<TExp*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == KL:
-            rc = _run(<TKl*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == KL_LOG:
-            rc = _run(<TKlLog*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == JS:
-            rc = _run(<TJs*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == FOCAL:
-            rc = _run(<TFocal*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        elif loss == ENET:
-            rc = _run(<TEnet*>NULL, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
-        else:
-            rc = -2
+        rc = _dispatch(loss, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
     if rc == -1:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
     if rc == -2:
         raise ValueError(f"fastloss internal error: unknown loss id {loss}")
     return total.loss, total.bad
+
+
+# ------------------------------------------------------- prepared call
+
+def pointwise_call(int loss, object input, object target, object reduction, bint return_grad,
+                   object n_threads, double a=0.0, double b=0.0, double c=0.0):
+    """Loss `loss` of (input, target) of one shape for the common case, else None.
+
+    Taken: input and target plain ndarrays (see _fastcall.pxd) of the same
+    float dtype and shape, reduction 'mean' / 'sum' / 'none', gradients
+    below FRESH_GRAD_BYTES, and no element outside the loss's domain.
+    None sends the call down the full path, which owns every error message.
+    """
+    cdef int ft = fc_float(input)
+    cdef int red = fc_reduction(reduction)
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t n
+    cdef int nt = 1, rc
+    cdef double gscale = 1.0, denom
+    cdef Params P
+    cdef BlockOut total
+    cdef object loss_arr = None
+    cdef object grad_arr = None
+    cdef void* lp = NULL
+    cdef void* gp = NULL
+    if ft < 0 or red < 0 or fc_float(target) != ft or not fc_threads_arg(n_threads):
+        return None
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    if not fc_shape_is(ta, xa, -1):
+        return None
+    n = cnp.PyArray_SIZE(xa)
+    if n == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_GRAD_BYTES):
+        return None
+    if n > ELEM_BLOCK:
+        nt = effective_n_threads(n_threads)
+    denom = <double>n
+    if red == RED_NONE:
+        loss_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), ft, 0)
+        lp = cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+    if return_grad:
+        grad_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), ft, 0)
+        gp = cnp.PyArray_DATA(<cnp.ndarray>grad_arr)
+        if red == RED_MEAN:
+            gscale = 1.0 / denom
+    P.a = a
+    P.b = b
+    P.c = c
+    with nogil:
+        if ft == cnp.NPY_FLOAT:
+            rc = _dispatch(loss, <float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(ta),
+                           <float*>cnp.PyArray_DATA(xa), n, P, NULL, <float*>lp, <float*>gp,
+                           gscale, False, nt, &total)
+        else:
+            rc = _dispatch(loss, <double*>cnp.PyArray_DATA(xa), <double*>cnp.PyArray_DATA(ta),
+                           <double*>cnp.PyArray_DATA(xa), n, P, NULL, <double*>lp, <double*>gp,
+                           gscale, False, nt, &total)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    if red == RED_NONE:
+        loss_value = loss_arr
+    elif red == RED_MEAN:
+        loss_value = fc_scalar(total.loss / denom, ft)
+    else:
+        loss_value = fc_scalar(total.loss, ft)
+    return (loss_value, grad_arr) if return_grad else loss_value

@@ -14,14 +14,21 @@ C. Softmax stores exp(x - max) once into the output and rescales it in
    cache: one exponential per element.
 """
 
+cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport log
+
+from _fastcall cimport fc_float, fc_scalar, fc_threads_arg
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
     fl_expf_neg_scale, fl_expf_poly, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
 
 cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                     int mode) noexcept nogil:
@@ -77,21 +84,95 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                 orow[j * L.ps] = xr[j * L.ps] - <floating>m[j]
 
 
+cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,
+                   floating* out, int mode, int n_threads) noexcept nogil:
+    cdef Layout L
+    cdef Py_ssize_t u
+    cdef int nt
+    if P == 0 or K == 0 or Q == 0:
+        return
+    L = make_layout(P, K, Q)
+    nt = threads_for(n_threads, L.units)
+    if nt == 1:
+        for u in range(L.units):
+            _lse_unit(x, &L, u, out, mode)
+    else:
+        for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+            _lse_unit(x, &L, u, out, mode)
+
+
 def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, int n_threads):
     """Reduce x (P, K, Q) over K.
 
     mode 0 writes logsumexp into out (P*Q,); modes 1 and 2 write softmax /
     log_softmax into out (P*K*Q,).
     """
-    cdef Layout L
-    cdef Py_ssize_t u
-    cdef int nt
     if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         return
-    L = make_layout(x.shape[0], x.shape[1], x.shape[2])
-    nt = threads_for(n_threads, L.units)
-    for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
-        _lse_unit(&x[0, 0, 0], &L, u, &out[0], mode)
+    with nogil:
+        _lse_run(&x[0, 0, 0], x.shape[0], x.shape[1], x.shape[2], &out[0], mode, n_threads)
+
+
+def lse_call(object a, object axis, object keepdims, object n_threads, int mode):
+    """logsumexp (mode 0), softmax (1) or log_softmax (2) for the common case, else None.
+
+    Taken: a plain float32/float64 ndarray (see _fastcall.pxd) with at
+    least one element, axis None or one Python int in range, keepdims a
+    bool.  None sends the call down the full path, which owns every error
+    message and the other axis forms.
+    """
+    cdef int ft = fc_float(a)
+    cdef cnp.ndarray xa
+    cdef int nd, ax, i, k = 0, nt = 1
+    cdef Py_ssize_t P = 1, K = 1, Q = 1
+    cdef cnp.npy_intp dims[32]
+    cdef bint keep
+    cdef object out
+    if ft < 0 or not fc_threads_arg(n_threads) or type(keepdims) is not bool:
+        return None
+    xa = <cnp.ndarray>a
+    nd = cnp.PyArray_NDIM(xa)
+    if cnp.PyArray_SIZE(xa) == 0 or nd > 32:
+        return None
+    keep = keepdims
+    if axis is None:
+        K = cnp.PyArray_SIZE(xa)
+        ax = -1
+    elif type(axis) is int and -nd <= axis < nd:
+        ax = axis % nd
+        for i in range(nd):
+            if i < ax:
+                P *= cnp.PyArray_DIM(xa, i)
+            elif i == ax:
+                K = cnp.PyArray_DIM(xa, i)
+            else:
+                Q *= cnp.PyArray_DIM(xa, i)
+    else:
+        return None
+    if make_layout(P, K, Q).units > 1:
+        nt = effective_n_threads(n_threads)
+    if mode != 0:
+        out = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(xa), ft, 0)
+    else:
+        for i in range(nd):
+            if ax < 0 or i == ax:
+                if keep:
+                    dims[k] = 1
+                    k += 1
+            else:
+                dims[k] = cnp.PyArray_DIM(xa, i)
+                k += 1
+        out = cnp.PyArray_EMPTY(k, dims, ft, 0)
+    with nogil:
+        if ft == cnp.NPY_FLOAT:
+            _lse_run(<float*>cnp.PyArray_DATA(xa), P, K, Q,
+                     <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, nt)
+        else:
+            _lse_run(<double*>cnp.PyArray_DATA(xa), P, K, Q,
+                     <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, nt)
+    if k == 0 and mode == 0:
+        return out[()]
+    return out
 
 
 def fastmath_eval(const floating[::1] x, floating[::1] out, int func):

@@ -96,16 +96,20 @@ def register(spec):
     return spec
 
 
-def _plain(t):
-    if torch.compiler.is_compiling():  # traced by dynamo: the op sees real tensors later
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+_is_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
+def _plain(t, compiling=False):
+    if compiling:  # traced by dynamo: the op sees real tensors later
         return t.device.type == "cpu" and t.layout == torch.strided
     return (
-        type(t) in (torch.Tensor, torch.nn.Parameter)
-        and t.device.type == "cpu"
+        type(t) in _PLAIN_TYPES
+        and t.is_cpu
         and t.layout == torch.strided
         and not t.is_conj()
         and not t.is_neg()
-        and not torch._C._functorch.is_functorch_wrapped_tensor(t)
+        and not _is_wrapped(t)
     )
 
 
@@ -119,11 +123,15 @@ def is_accelerated(*tensors):
     sparse and wrapped tensors (vmap/grad transforms, tensor subclasses)
     run torch's own implementation.  ``None`` entries are ignored.
     """
+    return _accelerated(tensors, torch.compiler.is_compiling())
+
+
+def _accelerated(tensors, compiling):
     fdtype = None
     for t in tensors:
         if t is None:
             continue
-        if not isinstance(t, torch.Tensor) or not _plain(t):
+        if not isinstance(t, torch.Tensor) or not _plain(t, compiling):
             return False
         if t.is_floating_point():
             if t.dtype not in FAST_DTYPES or (fdtype is not None and t.dtype != fdtype):
@@ -160,17 +168,17 @@ def empty_cache():
 def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
     kw = dict(opts)
-    arrays = {n: _np(t) for n, t in zip(names, tensors)}
-    kw.update(arrays)
+    for n, t in zip(names, tensors):
+        kw[n] = t.detach().numpy()
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, spec.fl_name or spec.name)
-    pos = [kw.pop(n) for n in names] if spec.variadic else []
+    pos = [kw.pop(n) for n in names] if spec.variadic else ()
     if not need_grad:
         return _to_torch(fn(*pos, **kw)), ()
     loss, grads = fn(*pos, **kw, return_grad=True)
-    if not isinstance(grads, (tuple, list)):
-        grads = (grads,)
+    if type(grads) is np.ndarray:
+        return _to_torch(loss), (torch.from_numpy(grads),)
     return _to_torch(loss), tuple(_to_torch(g) for g in grads)
 
 
@@ -190,7 +198,11 @@ def _grads_out(spec, names, reduction, grads, go, needs, inplace):
     for n, g in zip(_diff(spec, names), grads):
         gv = _go_view(spec, reduction, go, g)
         if inplace:
-            if not (gv.dim() == 0 and float(gv) == 1.0):
+            if gv.dim() == 0:
+                v = gv.item()
+                if v != 1.0:
+                    g.mul_(v)
+            else:
                 g.mul_(gv)
         else:
             g = g * gv
@@ -207,26 +219,43 @@ def _grads_out(spec, names, reduction, grads, go, needs, inplace):
 
 
 class _Fn(torch.autograd.Function):
-    """Eager autograd node: kernel gradient kept from forward, scaled in backward."""
+    """Eager autograd node: kernel gradient kept from forward, scaled in backward.
+
+    ``plan`` is (spec, tensor names, options), one argument so that apply
+    has little to walk.
+    """
 
     @staticmethod
-    def forward(ctx, spec, names, opts, *tensors):
-        loss, grads = _run(spec, names, tensors, opts, True)
-        ctx.spec, ctx.names, ctx.opts = spec, names, opts
-        ctx.grads = grads
+    def forward(ctx, plan, *tensors):
+        spec, names, opts = plan
+        loss, ctx.grads = _run(spec, names, tensors, opts, True)
+        ctx.plan = plan
         ctx.save_for_backward(*tensors)
         return loss
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, go):
-        grads, ctx.grads = ctx.grads, None
-        if grads is None:  # a second backward through a retained graph
-            _, grads = _run(ctx.spec, ctx.names, ctx.saved_tensors, ctx.opts, True)
-        reduction = dict(ctx.opts).get("reduction")
-        out = _grads_out(ctx.spec, ctx.names, reduction, grads, go,
-                         ctx.needs_input_grad[3:], True)
-        return (None, None, None, *out)
+        if torch.is_grad_enabled():  # create_graph=True: the gradient is not differentiable
+            return _backward_once(ctx, go)
+        return _backward(ctx, go)
+
+
+def _backward(ctx, go):
+    spec, names, opts = ctx.plan
+    grads, ctx.grads = ctx.grads, None
+    if grads is None:  # a second backward through a retained graph
+        _, grads = _run(spec, names, ctx.saved_tensors, opts, True)
+    out = _grads_out(spec, names, opts.get("reduction"), grads, go, ctx.needs_input_grad[1:],
+                     True)
+    return (None, *out)
+
+
+_backward_once = torch.autograd.function.once_differentiable(_backward)
+# Function.apply's Python layer only unwraps dead functorch wrappers, which
+# the fast path never sees (_plain): without active transforms the C
+# entry is called directly.
+_apply_c = super(torch.autograd.Function, _Fn).apply
+_transforms_active = torch._C._are_functorch_transforms_active
 
 
 # ---- torch.compile: one custom op per spec -------------------------------------
@@ -319,9 +348,9 @@ def call(name, args):
     else:
         present = [n for n in spec.tensors if args.get(n) is not None]
         tensors = [args[n] for n in present]
+    compiling = torch.compiler.is_compiling()
     fast = (
-        is_accelerated(*tensors)
-        and all(isinstance(args[n], torch.Tensor) for n in present)
+        _accelerated(tensors, compiling)
         and all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present)
         and (args.get("reduction") != "none" or spec.none is not None)
         and (spec.accept is None or spec.accept(args))
@@ -333,16 +362,18 @@ def call(name, args):
         for n, need in zip(present, needs):
             if need and n not in diff and n not in spec.derived:
                 fast = False
-    opts = tuple(sorted((k, v) for k, v in args.items()
-                        if k not in spec.tensors and k not in present))
+    opts = {k: v for k, v in args.items() if k not in spec.tensors and k not in present}
     if not fast:
         if spec.variadic:
-            return spec.fallback(*tensors, **dict(opts))
+            return spec.fallback(*tensors, **opts)
         return spec.fallback(**args)
     names = tuple(present)
     need_grad = any(needs)
-    if torch.compiler.is_compiling():
-        return spec_ops[spec.name](tensors, repr((names, opts)), need_grad)[0]
+    if compiling:
+        return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
+                                   need_grad)[0]
     if not need_grad:
         return _run(spec, names, tensors, opts, False)[0]
-    return _Fn.apply(spec, names, opts, *tensors)
+    if _transforms_active():
+        return _Fn.apply((spec, names, opts), *tensors)
+    return _apply_c((spec, names, opts), *tensors)

@@ -1,0 +1,136 @@
+# The prepared call's C side: argument checks that read only an object's
+# type and an array's header, shared by every kernel module's `*_call`
+# entry.
+#
+# Design:
+# A. A public function first offers its arguments to its module's `*_call`
+#    entry.  That entry accepts the common case (ndarrays of a kernel
+#    dtype, C-contiguous, aligned, native byte order; options of their
+#    plain Python types) and runs the kernel with no Python layer in
+#    between.  Anything else, including every argument that would raise,
+#    makes it return `None`, and the Python wrapper takes its full path,
+#    which owns every error message.  So the fast path never decides an
+#    error, and both paths call the same unit kernels: same bits.
+# B. A call whose work fits in one work unit runs on the calling thread
+#    without an OpenMP region (`run_serial`); n_threads is resolved only
+#    when there is more than one unit to share.
+
+cimport numpy as cnp
+
+from libc.math cimport isnan
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
+
+
+cdef enum:
+    RED_MEAN = 0
+    RED_SUM = 1
+    RED_NONE = 2
+
+
+cdef inline int fc_reduction(object reduction) noexcept:
+    """RED_* for 'mean', 'sum', 'none'; -1 for anything else."""
+    if type(reduction) is not str:
+        return -1
+    if reduction == "mean":
+        return RED_MEAN
+    if reduction == "sum":
+        return RED_SUM
+    if reduction == "none":
+        return RED_NONE
+    return -1
+
+
+cdef inline bint fc_plain(object a) noexcept:
+    """An ndarray (not a subclass), C-contiguous, aligned, native byte order."""
+    if type(a) is not cnp.ndarray:
+        return False
+    return (cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>a)
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a))
+
+
+cdef inline int fc_float(object a) noexcept:
+    """NPY_FLOAT / NPY_DOUBLE for a plain float32 / float64 array, else -1."""
+    cdef int t
+    if not fc_plain(a):
+        return -1
+    t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    return t if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else -1
+
+
+cdef enum:
+    LBL_U8 = 1
+    LBL_I8 = 2
+    LBL_I16 = 3
+    LBL_I32 = 4
+    LBL_I64 = 5
+
+
+cdef inline int fc_labels(object a) noexcept:
+    """LBL_* for a plain integer array of a width the kernels read (uint8,
+    int8, int16, int32, int64), else -1."""
+    cdef int t
+    cdef Py_ssize_t size
+    if not fc_plain(a):
+        return -1
+    t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    size = cnp.PyArray_ITEMSIZE(<cnp.ndarray>a)
+    if t == cnp.NPY_UBYTE:
+        return LBL_U8
+    if (t != cnp.NPY_BYTE and t != cnp.NPY_SHORT and t != cnp.NPY_INT
+            and t != cnp.NPY_LONG and t != cnp.NPY_LONGLONG):
+        return -1
+    if size == 1:
+        return LBL_I8
+    if size == 2:
+        return LBL_I16
+    if size == 4:
+        return LBL_I32
+    return LBL_I64 if size == 8 else -1
+
+
+cdef inline bint fc_unit_float(object v, double* out) noexcept:
+    """A Python float or int (not bool) in [0, 1]."""
+    cdef double d
+    if type(v) is float:
+        d = <double>v
+    elif type(v) is int:
+        if v < 0 or v > 1:
+            return False
+        d = <double>v
+    else:
+        return False
+    if isnan(d) or d < 0.0 or d > 1.0:
+        return False
+    out[0] = d
+    return True
+
+
+cdef inline bint fc_threads_arg(object n_threads) noexcept:
+    """None or a positive Python int: the values taken without resolving."""
+    return n_threads is None or (type(n_threads) is int and n_threads > 0)
+
+
+cdef inline bint fc_shape_is(cnp.ndarray a, cnp.ndarray b, int skip) noexcept:
+    """a's shape equals b's with b's axis ``skip`` removed (skip < 0: equal)."""
+    cdef int i, j = 0
+    cdef int nb = cnp.PyArray_NDIM(b)
+    if cnp.PyArray_NDIM(a) != (nb - 1 if 0 <= skip < nb else nb):
+        return False
+    for i in range(nb):
+        if i == skip:
+            continue
+        if cnp.PyArray_DIM(a, j) != cnp.PyArray_DIM(b, i):
+            return False
+        j += 1
+    return True
+
+
+cdef inline object fc_scalar(double v, int typenum):
+    """A NumPy scalar of the computation dtype (float32 rounds once, here)."""
+    cdef float f
+    if typenum == cnp.NPY_FLOAT:
+        f = <float>v
+        return PyArray_Scalar(&f, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT), None)
+    return PyArray_Scalar(&v, cnp.PyArray_DescrFromType(cnp.NPY_DOUBLE), None)

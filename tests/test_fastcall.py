@@ -1,0 +1,233 @@
+"""The prepared call (`*_call` entries of the kernel modules, src/_fastcall.pxd).
+
+A public function first offers its arguments to the module's `*_call`
+entry, which either computes the result or returns None, and the full
+Python path then runs.  These tests check that both paths give the same
+bits on every case the entry takes, that it declines what it must
+decline (so the full path's checks and messages stay in force), and that
+the serial path for one work unit agrees with the threaded path above it.
+"""
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss import classification, elementwise, lse
+
+rng = np.random.default_rng(7)
+
+LABEL_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.int64]
+# one work unit (serial, no OpenMP region) and several (threaded)
+CE_SHAPES = [(8, 10), (64, 10), (3,), (128, 100), (2, 3, 4, 5), (4096, 40), (3, 5, 70, 70)]
+
+
+def _same(a, b):
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for u, v in zip(a, b):
+            _same(u, v)
+        return
+    assert type(a) is type(b)
+    assert np.asarray(a).dtype == np.asarray(b).dtype
+    assert np.shape(a) == np.shape(b)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _labels(shape, C, dtype):
+    return rng.integers(0, C, size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("shape", CE_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("log_input", [False, True])
+def test_ce_call_matches_full_path(shape, dtype, reduction, log_input):
+    x = rng.standard_normal(shape).astype(dtype)
+    C = shape[0] if len(shape) == 1 else shape[1]
+    tshape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    t = _labels(tshape, C, np.int64)
+    if t.ndim:
+        t.reshape(-1)[::5] = -100
+    eps = 0.0 if log_input else 0.1
+    for return_grad in (False, True):
+        for nt in (None, 1, 2):
+            fast = classification._k.ce_call(x, t, None, -100, reduction, eps, None,
+                                             return_grad, None, nt, log_input)
+            if return_grad and x.nbytes >= 1 << 20:
+                assert fast is None  # the gradient comes from fastloss._buffers
+                continue
+            assert fast is not None
+            full = classification._ce(x, t, None, -100, reduction, eps, None, return_grad,
+                                      None, nt, log_input=log_input)
+            _same(fast, full)
+    public = fastloss.nll_loss if log_input else fastloss.cross_entropy
+    kw = {} if log_input else {"label_smoothing": eps}
+    _same(public(x, t, reduction=reduction, return_grad=True, **kw),
+          classification._ce(x, t, None, -100, reduction, eps, None, True, None, None,
+                             log_input=log_input))
+
+
+@pytest.mark.parametrize("ldtype", LABEL_DTYPES)
+def test_ce_call_label_widths(ldtype):
+    x = rng.standard_normal((32, 7, 9)).astype(np.float32)
+    t = _labels((32, 9), 7, ldtype)
+    fast = classification._k.ce_call(x, t, None, -100, "mean", 0.0, None, True, None, None,
+                                     False)
+    assert fast is not None
+    _same(fast, classification._ce(x, t.astype(np.int64), None, -100, "mean", 0.0, None,
+                                   True, None, None))
+
+
+def test_ce_all_ignored_mean_is_nan_in_both_paths():
+    x = rng.standard_normal((4, 3))
+    t = np.full(4, -100)
+    fast = fastloss.cross_entropy(x, t)
+    assert np.isnan(fast)
+    assert np.isnan(classification._ce(x, t, None, -100, "mean", 0.0, None, False, None, None))
+
+
+@pytest.mark.parametrize("case", [
+    "weight", "sample_weight", "grad_out", "float16", "noncontig", "prob_target",
+    "uint16_labels", "bad_label", "bool_smoothing", "numpy_ignore", "n_threads0",
+    "reduction", "big_grad", "empty", "list_input",
+])
+def test_ce_call_declines(case):
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    t = _labels((16,), 4, np.int64)
+    args = dict(input=x, target=t, weight=None, ignore_index=-100, reduction="mean",
+                label_smoothing=0.0, sample_weight=None, return_grad=False, grad_out=None,
+                n_threads=None, log_input=False)
+    if case == "weight":
+        args["weight"] = np.ones(4)
+    elif case == "sample_weight":
+        args["sample_weight"] = np.ones(16)
+    elif case == "grad_out":
+        args["grad_out"] = np.empty_like(x)
+    elif case == "float16":
+        args["input"] = x.astype(np.float16)
+    elif case == "noncontig":
+        args["input"] = np.asfortranarray(rng.standard_normal((16, 4)))
+    elif case == "prob_target":
+        args["target"] = np.full((16, 4), 0.25, dtype=np.float32)
+    elif case == "uint16_labels":
+        args["target"] = t.astype(np.uint16)
+    elif case == "bad_label":
+        args["target"] = t.copy()
+        args["target"][3] = 9
+    elif case == "bool_smoothing":
+        args["label_smoothing"] = True
+    elif case == "numpy_ignore":
+        args["ignore_index"] = np.int64(-100)
+    elif case == "n_threads0":
+        args["n_threads"] = 0
+    elif case == "reduction":
+        args["reduction"] = "avg"
+    elif case == "big_grad":
+        args["input"] = rng.standard_normal((1024, 512)).astype(np.float32)
+        args["target"] = _labels((1024,), 512, np.int64)
+        args["return_grad"] = True
+    elif case == "empty":
+        args["input"] = np.empty((0, 4), dtype=np.float32)
+        args["target"] = np.empty(0, dtype=np.int64)
+    elif case == "list_input":
+        args["input"] = x.tolist()
+    assert classification._k.ce_call(*args.values()) is None
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, t: fastloss.cross_entropy(x, np.array([0, 1, 7, 2])),
+     "target holds class index 7 at flat position 2"),
+    (lambda x, t: fastloss.cross_entropy(x, t, reduction="avg"), "reduction must be one of"),
+    (lambda x, t: fastloss.cross_entropy(x, t, label_smoothing=1.5), "label_smoothing must be in"),
+    (lambda x, t: fastloss.cross_entropy(x, t, n_threads=0), "n_threads must be a non-zero"),
+    (lambda x, t: fastloss.cross_entropy(x, t[:3]), "target of class indices must have shape"),
+    (lambda x, t: fastloss.nll_loss(x, t.astype(np.float32)), "integer class indices"),
+    (lambda x, t: fastloss.mse_loss(x, x[:2]), "cannot be broadcast"),
+    (lambda x, t: fastloss.binary_cross_entropy(x, np.clip(x, 0, 1)), "expects probabilities"),
+    (lambda x, t: fastloss.logsumexp(x, axis=2), "out of bounds"),
+    (lambda x, t: fastloss.softmax(x, axis=1.0), "must be an int"),
+])
+def test_errors_keep_their_messages(call, message):
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    t = np.array([0, 1, 2, 1])
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x, t)
+
+
+POINTWISE = [
+    ("mse_loss", elementwise._MSE, {}),
+    ("l1_loss", elementwise._L1, {}),
+    ("smooth_l1_loss", elementwise._SMOOTH_L1, {"beta": 0.5}),
+    ("huber_loss", elementwise._HUBER, {"delta": 0.7}),
+    ("binary_cross_entropy_with_logits", elementwise._BCE_LOGITS, {}),
+    ("soft_margin_loss", elementwise._SOFT_MARGIN, {}),
+    ("log_cosh_loss", elementwise._LOG_COSH, {}),
+]
+
+
+@pytest.mark.parametrize("name, lid, kw", POINTWISE)
+@pytest.mark.parametrize("shape", [(8,), (32, 10), (300, 100), (70000,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_pointwise_call_matches_full_path(name, lid, kw, shape, dtype, reduction, monkeypatch):
+    x = rng.standard_normal(shape).astype(dtype)
+    t = rng.standard_normal(shape).astype(dtype)
+    if name == "soft_margin_loss":
+        t = np.sign(t) + (t == 0)
+    elif name == "binary_cross_entropy_with_logits":
+        t = rng.random(shape).astype(dtype)
+    fn = getattr(fastloss, name)
+    for nt in (1, 2):
+        fast = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
+        with monkeypatch.context() as m:
+            m.setattr(elementwise._k, "pointwise_call", lambda *a: None, raising=False)
+            full = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
+        _same(fast, full)
+    assert elementwise._k.pointwise_call(lid, x, t, reduction, False, None) is not None or kw
+
+
+def test_pointwise_call_declines():
+    x = rng.standard_normal(10)
+    k = elementwise._k
+    assert k.pointwise_call(elementwise._MSE, x, x.astype(np.float32), "mean", False, None) is None
+    assert k.pointwise_call(elementwise._MSE, x, x[:5], "mean", False, None) is None
+    assert k.pointwise_call(elementwise._MSE, x, x, "batchmean", False, None) is None
+    assert k.pointwise_call(elementwise._MSE, x[::2], x[::2], "mean", False, None) is None
+    p = np.full(10, 0.5)
+    assert k.pointwise_call(elementwise._BCE, p + 1, p, "mean", False, None) is None
+    assert k.pointwise_call(elementwise._BCE, p, p, "mean", False, None) is not None
+
+
+@pytest.mark.parametrize("shape, axis", [
+    ((8, 10), None), ((8, 10), -1), ((8, 10), 0), ((3, 70, 500), 1), ((200, 1000), 1),
+    ((5,), 0), ((), None), ((2, 3, 4), 2),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_lse_call_matches_full_path(shape, axis, dtype, mode, monkeypatch):
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    fn = [fastloss.logsumexp, fastloss.softmax, fastloss.log_softmax][mode]
+    for nt in (1, 2):
+        fast = fn(x, axis=axis, n_threads=nt)
+        with monkeypatch.context() as m:
+            m.setattr(lse._k, "lse_call", lambda *a: None, raising=False)
+            full = fn(x, axis=axis, n_threads=nt)
+        _same(fast, full)
+    if mode == 0 and x.ndim:
+        kept = fastloss.logsumexp(x, axis=axis, keepdims=True)
+        assert kept.shape == np.sum(x, axis=axis, keepdims=True).shape
+        np.testing.assert_array_equal(kept.reshape(-1),
+                                      np.asarray(fastloss.logsumexp(x, axis=axis)).reshape(-1))
+
+
+@pytest.mark.parametrize("n", [16384, 16385, 3 * 16384 + 5])
+def test_threads_either_side_of_one_unit(n):
+    x = rng.standard_normal(n).astype(np.float32)
+    t = rng.standard_normal(n).astype(np.float32)
+    one = fastloss.mse_loss(x, t, return_grad=True, n_threads=1)
+    two = fastloss.mse_loss(x, t, return_grad=True, n_threads=2)
+    _same(one, two)
+    logits = rng.standard_normal((n // 16, 16)).astype(np.float32)
+    labels = rng.integers(0, 16, n // 16)
+    _same(fastloss.cross_entropy(logits, labels, return_grad=True, n_threads=1),
+          fastloss.cross_entropy(logits, labels, return_grad=True, n_threads=2))
