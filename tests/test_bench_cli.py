@@ -290,3 +290,43 @@ def test_broken_workload_module_is_reported_once_and_skipped(monkeypatch):
     assert seen == [("core", "ImportError: simulated failure")]
     assert errors == {"core": "ImportError: simulated failure"}
     assert all(w.module != "core" for w in found)
+
+
+def test_sweep_json_and_table(tmp_path):
+    path = tmp_path / "sweep.json"
+    proc = _bench("--sweep", "--quick", "--repeat", "1", "--threads", "1", "--json", str(path),
+                  timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(path.read_text())
+    rows = doc["sweep"]
+    names = {r["name"] for r in rows}
+    assert {"cross_entropy", "mse_loss", "binary_cross_entropy_with_logits",
+            "torch.CrossEntropyLoss fwd+bwd"} <= names
+    assert {"dice_ce_loss", "torch.DiceCELoss fwd+bwd"} <= names
+    for r in rows:
+        assert "error" not in r, r
+        assert r["fastloss_us"] > 0 and r["peer_us"] > 0
+        # one round: the ratio is that round's peer / fastloss
+        assert r["ratio"] == pytest.approx(r["peer_us"] / r["fastloss_us"], rel=1e-9)
+        assert r["bytes"] == 4 * int(np.prod(r["size"]))
+    ce = [r for r in rows if r["name"] == "cross_entropy"]
+    assert [tuple(r["size"]) for r in ce] == [(8, 10), (128, 100), (1024, 1000)]
+    assert "peer faster at:" in proc.stdout
+
+
+def test_sweep_table_names_the_slower_sizes():
+    from fastloss.bench import sweep
+
+    rows = [
+        {"name": "f", "peer": "torch", "size": [8, 10], "bytes": 320, "fastloss_us": 2.0,
+         "peer_us": 1.0, "ratio": 0.5},
+        {"name": "f", "peer": "torch", "size": [1024], "bytes": 4096, "fastloss_us": 1.0,
+         "peer_us": 3.0, "ratio": 3.0},
+        {"name": "g", "peer": "monai", "size": [2], "error": "ValueError: x"},
+    ]
+    text = sweep.table(rows)
+    assert "peer faster at: f 8x10" in text
+    assert "4 KiB" in text and "0.50x" in text and "3.00x" in text
+    assert "error: ValueError: x" in text
+    rows[0]["ratio"] = 1.5
+    assert "peer faster at: no size" in sweep.table(rows)

@@ -40,7 +40,7 @@ libasan=$(gcc -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "libasan not found ($libasan)"; exit 2; }
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(test_reliability_badinput.py test_reliability_properties.py
-                                 test_reliability_registry.py)
+                                 test_reliability_registry.py test_fastcall.py)
 set +e
 (cd "$work/src-copy/tests" && \
     LD_PRELOAD="$libasan" \

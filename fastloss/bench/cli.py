@@ -79,7 +79,7 @@ import datetime
 import json
 import sys
 
-from fastloss.bench import machine, report, runner
+from fastloss.bench import machine, report, runner, sweep
 
 SCHEMA = "fastloss-bench/1"
 
@@ -127,6 +127,12 @@ def build_parser():
     p.add_argument("--compare", metavar="FILE.json",
                    help="show each timing's change against an earlier --json run")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
+    p.add_argument("--sweep", action="store_true",
+                   help="only the size sweep (fastloss against torch / MONAI from a "
+                        "mini-batch to 64 MiB; the default run ends with a short one)")
+    p.add_argument("--no-sweep", action="store_true", help="skip the short size sweep")
+    p.add_argument("--sweep-plot", metavar="FILE.png",
+                   help="log-log chart of the sweep: time per call against input bytes")
     return p
 
 
@@ -200,6 +206,18 @@ def main(argv=None, out=None):
                     "the timings are not comparable")
 
     progress = _Progress()
+    if args.sweep:
+        rows = _sweep(args, threads, say, progress)
+        if args.json:
+            doc = {"schema": SCHEMA + "+sweep",
+                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                       timespec="seconds"),
+                   "argv": argv, "options": {"quick": args.quick, "threads": threads},
+                   "machine": info, "sweep": rows}
+            with open(args.json, "w") as f:
+                json.dump(doc, f, indent=1, default=_json_default)
+            say(f"wrote {args.json}")
+        return 0
     progress.show("measuring memory bandwidth and exp throughput ...")
     with _threadpool_limit(threads):
         bw = machine.measure_bandwidth(threads, nbytes=(256 if args.quick else 512) * 2**20,
@@ -246,6 +264,11 @@ def main(argv=None, out=None):
     if import_errors:
         say("workload modules skipped: " + ", ".join(sorted(import_errors)))
 
+    sweep_rows = None
+    if not args.no_sweep and not patterns:
+        say()
+        sweep_rows = _sweep(args, threads, say, progress)
+
     failed = [f"{r['name']}/{n}" for r in results for n, d in r.get("impls", {}).items()
               if n.startswith("fastloss") and d["status"] in ("disagrees", "error")]
     failed += [r["name"] for r in results if r.get("error")]
@@ -265,6 +288,8 @@ def main(argv=None, out=None):
             "missing_peers": missing,
             "workloads": results,
         }
+        if sweep_rows is not None:
+            doc["sweep"] = sweep_rows
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1, default=_json_default)
         say(f"wrote {args.json}")
@@ -272,6 +297,21 @@ def main(argv=None, out=None):
         msg = report.plot(results, args.plot, threads)
         say(msg if msg else f"wrote {args.plot}")
     return 1 if failed else 0
+
+
+def _sweep(args, threads, say, progress):
+    with _threadpool_limit(threads):
+        rows = sweep.run_sweep(quick=args.quick or not args.sweep, threads=threads,
+                               repeat=args.repeat or (5 if args.quick else 9),
+                               progress=progress.show)
+    progress.clear()
+    say("size sweep (fastloss vs peer, interleaved; ratio = median of per-round "
+        "peer / fastloss):")
+    say(sweep.table(rows))
+    if args.sweep_plot:
+        msg = sweep.plot(rows, args.sweep_plot)
+        say(msg if msg else f"wrote {args.sweep_plot}")
+    return rows
 
 
 def _json_default(o):
