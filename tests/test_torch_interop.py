@@ -255,6 +255,19 @@ def test_retain_graph_second_backward():
     torch.testing.assert_close(g1, xr.grad)
 
 
+def test_retain_graph_input_modified_in_place_raises():
+    x = torch.randn(6, 4, requires_grad=True)
+    t = torch.randint(0, 4, (6,))
+    loss = FF.cross_entropy(x, t)
+    loss.backward(retain_graph=True)
+    with torch.no_grad():
+        x.add_(1.0)
+    # the second backward recomputes the gradient from the inputs: a changed
+    # input would give a wrong one, so it raises (as save_for_backward does)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 def test_gradient_buffers_recycled_only_when_free():
     # 600 x 512 float32 = 1.2 MB: above the recycling threshold
     g = _g(11)

@@ -133,11 +133,12 @@ def _accelerated(tensors, compiling):
             continue
         if not isinstance(t, torch.Tensor) or not _plain(t, compiling):
             return False
-        if t.is_floating_point():
-            if t.dtype not in FAST_DTYPES or (fdtype is not None and t.dtype != fdtype):
+        d = t.dtype
+        if d.is_floating_point:
+            if d not in FAST_DTYPES or (fdtype is not None and d != fdtype):
                 return False
-            fdtype = t.dtype
-        elif t.is_complex():
+            fdtype = d
+        elif d.is_complex:
             return False
     return fdtype is not None
 
@@ -169,7 +170,7 @@ def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
     kw = dict(opts)
     for n, t in zip(names, tensors):
-        kw[n] = t.detach().numpy()
+        kw[n] = t.detach().numpy() if t.requires_grad else t.numpy()
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, spec.fl_name or spec.name)
@@ -222,7 +223,11 @@ class _Fn(torch.autograd.Function):
     """Eager autograd node: kernel gradient kept from forward, scaled in backward.
 
     ``plan`` is (spec, tensor names, options), one argument so that apply
-    has little to walk.
+    has little to walk.  The inputs are kept for a second backward through
+    a retained graph (which recomputes the gradient) with their version
+    counters, so that an input modified in place in between raises as
+    ``save_for_backward`` would; keeping them as plain references costs
+    nothing in the usual single backward.
     """
 
     @staticmethod
@@ -230,7 +235,8 @@ class _Fn(torch.autograd.Function):
         spec, names, opts = plan
         loss, ctx.grads = _run(spec, names, tensors, opts, True)
         ctx.plan = plan
-        ctx.save_for_backward(*tensors)
+        ctx.inputs = tensors
+        ctx.versions = [t._version for t in tensors]
         return loss
 
     @staticmethod
@@ -244,10 +250,21 @@ def _backward(ctx, go):
     spec, names, opts = ctx.plan
     grads, ctx.grads = ctx.grads, None
     if grads is None:  # a second backward through a retained graph
-        _, grads = _run(spec, names, ctx.saved_tensors, opts, True)
-    out = _grads_out(spec, names, opts.get("reduction"), grads, go, ctx.needs_input_grad[1:],
-                     True)
-    return (None, *out)
+        if [t._version for t in ctx.inputs] != ctx.versions:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by "
+                "an inplace operation (an input of fastloss's " + spec.name + ")")
+        _, grads = _run(spec, names, ctx.inputs, opts, True)
+    needs = ctx.needs_input_grad
+    if (go.dim() == 0 and len(grads) == 1 and needs[1] and not any(needs[2:])
+            and _diff(spec, names)[0] == names[0]):
+        # one differentiable input, a scalar loss: scale the kernel's gradient in place
+        g = grads[0]
+        v = go.item()
+        if v != 1.0:
+            g.mul_(v)
+        return (None, g) + (None,) * (len(names) - 1)
+    return (None, *_grads_out(spec, names, opts.get("reduction"), grads, go, needs[1:], True))
 
 
 _backward_once = torch.autograd.function.once_differentiable(_backward)
@@ -346,29 +363,34 @@ def call(name, args):
         args = dict(args, **dict(zip(present, tensors)))
         del args[spec.tensors[0]]
     else:
-        present = [n for n in spec.tensors if args.get(n) is not None]
-        tensors = [args[n] for n in present]
+        present, tensors = [], []
+        for n in spec.tensors:
+            t = args.get(n)
+            if t is not None:
+                present.append(n)
+                tensors.append(t)
     compiling = torch.compiler.is_compiling()
     fast = (
         _accelerated(tensors, compiling)
-        and all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present)
-        and (args.get("reduction") != "none" or spec.none is not None)
+        and (not spec.same_shape
+             or all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present))
+        and (spec.none is not None or args.get("reduction") != "none")
         and (spec.accept is None or spec.accept(args))
     )
-    grad_on = torch.is_grad_enabled()
-    needs = [grad_on and t.requires_grad for t in tensors]
-    if fast:
+    need_grad = False
+    if fast and torch.is_grad_enabled():
         diff = _diff(spec, present)
-        for n, need in zip(present, needs):
-            if need and n not in diff and n not in spec.derived:
-                fast = False
-    opts = {k: v for k, v in args.items() if k not in spec.tensors and k not in present}
+        for n, t in zip(present, tensors):
+            if t.requires_grad:
+                need_grad = True
+                if n not in diff and n not in spec.derived:
+                    fast = False
     if not fast:
         if spec.variadic:
-            return spec.fallback(*tensors, **opts)
+            return spec.fallback(*tensors, **_options(spec, args, present))
         return spec.fallback(**args)
+    opts = _options(spec, args, present)
     names = tuple(present)
-    need_grad = any(needs)
     if compiling:
         return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
                                    need_grad)[0]
@@ -377,3 +399,13 @@ def call(name, args):
     if _transforms_active():
         return _Fn.apply((spec, names, opts), *tensors)
     return _apply_c((spec, names, opts), *tensors)
+
+
+def _options(spec, args, present):
+    """The non-tensor arguments of a call."""
+    opts = dict(args)
+    for n in spec.tensors:
+        opts.pop(n, None)
+    for n in present:
+        opts.pop(n, None)
+    return opts
