@@ -51,6 +51,8 @@ cdef extern from "fastmath.h" nogil:
     float fl_log1pf(float x)
     double fl_log1p(double x)
     float fl_log1p_unitf(float e)
+    float fl_row_maxf(const float* x, Py_ssize_t n)
+    double fl_row_max(const double* x, Py_ssize_t n)
 
 cdef extern from "flstream.h" nogil:
     void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
@@ -306,23 +308,11 @@ cdef inline double safe_shift(double m) noexcept nogil:
 #           running along j (contiguous for NCHW, where ps == 1).
 
 cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
-    cdef floating acc[LANES]
-    cdef floating v
-    cdef Py_ssize_t i = 0, k
-    for k in range(LANES):
-        acc[k] = -INFINITY
-    while i + LANES <= n:
-        for k in range(LANES):
-            v = x[i + k]
-            acc[k] = v if v > acc[k] else acc[k]
-        i += LANES
-    while i < n:
-        v = x[i]
-        acc[0] = v if v > acc[0] else acc[0]
-        i += 1
-    for k in range(1, LANES):
-        acc[0] = acc[k] if acc[k] > acc[0] else acc[0]
-    return acc[0]
+    """max_i x_i (NaN entries passed over; -inf for n = 0), see fastmath.h."""
+    if floating is float:
+        return fl_row_maxf(x, n)
+    else:
+        return fl_row_max(x, n)
 
 
 cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:

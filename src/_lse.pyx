@@ -42,22 +42,33 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
     cdef floating* orow
     pos = unit_start(L, u, &nb, &base)
     if L.kind == LAYOUT_ROWS:
-        for r in range(nb):
-            xr = x + base + r * L.C
-            # softmax keeps an infinite max (a +inf or all -inf row is NaN, as
-            # in scipy.special.softmax and torch); lse and log_softmax shift by 0
-            mx = row_max(xr, L.C)
-            mx = mx if mode == 1 else safe_shift(mx)
-            if mode == 0:
-                out[pos + r] = <floating>(mx + log(row_sumexp(xr, L.C, mx, NULL)))
-            elif mode == 1:
+        if mode == 1:
+            for r in range(nb):
+                xr = x + base + r * L.C
+                # softmax keeps an infinite max (a +inf or all -inf row is NaN,
+                # as in scipy.special.softmax and torch)
+                mx = row_max(xr, L.C)
                 orow = out + base + r * L.C
                 inv = <floating>(1.0 / row_sumexp(xr, L.C, mx, orow))
                 for c in range(L.C):
                     orow[c] = orow[c] * inv
-            else:
+            return
+        # lse and log_softmax shift by 0 where the max is infinite; the logs of
+        # the unit's rows (nb <= PLANE_BLOCK: rows have C >= WIDE_ROW) are
+        # taken together in one vector loop instead of a libm call per row
+        for r in range(nb):
+            xr = x + base + r * L.C
+            m[r] = safe_shift(row_max(xr, L.C))
+            s[r] = row_sumexp(xr, L.C, m[r], NULL)
+        planes_lse(m, s, nb, m, floating is float)
+        if mode == 0:
+            for r in range(nb):
+                out[pos + r] = <floating>m[r]
+        else:
+            for r in range(nb):
+                xr = x + base + r * L.C
                 orow = out + base + r * L.C
-                sh = <floating>(mx + log(row_sumexp(xr, L.C, mx, NULL)))
+                sh = <floating>m[r]
                 for c in range(L.C):
                     orow[c] = xr[c] - sh
         return

@@ -46,6 +46,7 @@
 #ifndef FASTLOSS_FASTMATH_H
 #define FASTLOSS_FASTMATH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
@@ -340,6 +341,57 @@ static inline double fl_log1p(double y)
     double c = (y - (u - 1.0)) / u;
     c = (u == 0.0) | (u == INFINITY) ? 0.0 : c;
     return fl_log(u) + c;
+}
+
+/* ------------------------------------------------------- row reductions */
+
+/* max_i x_i (-inf for n = 0; NaN entries are passed over, as by the
+ * comparisons of a scalar loop).  Written here rather than in Cython: gcc
+ * turns these C loops into vector max instructions for every target, while
+ * the same loop as Cython emits it stays scalar (one maxss per element).
+ * 32 float / 16 double lanes: two 512-bit vectors in flight; the lanes are
+ * combined as a tree (a chain of 31 dependent maxima cost more than the
+ * whole vector loop of a 100-element row). */
+static inline float fl_row_maxf(const float *x, ptrdiff_t n)
+{
+    float acc[32];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 32; k++)
+        acc[k] = -INFINITY;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 32; k++) {
+            float v = x[i + k];
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
+    for (int k = 0; k < n - i; k++) {  /* the tail, one lane each */
+        float v = x[i + k];
+        acc[k] = v > acc[k] ? v : acc[k];
+    }
+    for (int w = 16; w >= 1; w /= 2)      /* a tree, not a chain of 31 */
+        for (int k = 0; k < w; k++)
+            acc[k] = acc[k + w] > acc[k] ? acc[k + w] : acc[k];
+    return acc[0];
+}
+
+static inline double fl_row_max(const double *x, ptrdiff_t n)
+{
+    double acc[16];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 16; k++)
+        acc[k] = -INFINITY;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            double v = x[i + k];
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
+    for (int k = 0; k < n - i; k++) {  /* the tail, one lane each */
+        double v = x[i + k];
+        acc[k] = v > acc[k] ? v : acc[k];
+    }
+    for (int w = 8; w >= 1; w /= 2)      /* a tree, not a chain of 15 */
+        for (int k = 0; k < w; k++)
+            acc[k] = acc[k + w] > acc[k] ? acc[k + w] : acc[k];
+    return acc[0];
 }
 
 #endif /* FASTLOSS_FASTMATH_H */
