@@ -144,6 +144,9 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     pos = unit_start(L, u, &nb, &base)
 
     if L.kind == LAYOUT_ROWS:
+        # the unit's rows (nb <= PLANE_BLOCK: rows have C >= WIDE_ROW) in two
+        # steps, so that their logs are taken in one vector loop (planes_lse)
+        # instead of a libm call per row
         for r in range(nb):
             xr = x + base + r * C
             gr = g + base + r * C if g != NULL else NULL
@@ -151,10 +154,21 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             if skip_label(y, ignore, True, C, pos + r, loss_out, out):
                 if gr != NULL:
                     memset(gr, 0, C * sizeof(floating))
+                ys[r] = -1
+                m[r] = 0.0
+                s[r] = 1.0
                 continue
-            mx = row_max(xr, C)
-            sm = row_sumexp(xr, C, mx, gr)
-            lse = mx + log(sm)
+            ys[r] = <int>y
+            m[r] = row_max(xr, C)
+            s[r] = row_sumexp(xr, C, m[r], gr)
+        planes_lse(m, s, nb, lz, False)  # double: the loss lse - x_y may cancel
+        for r in range(nb):
+            if ys[r] < 0:
+                continue
+            y = ys[r]
+            xr = x + base + r * C
+            gr = g + base + r * C if g != NULL else NULL
+            lse = lz[r]
             wy = w[y] if w != NULL else 1.0
             swj = sw[pos + r] if sw != NULL else 1.0
             l = (1.0 - eps) * wy * (lse - xr[y])
@@ -168,7 +182,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             if gr != NULL:
                 # g_c = coef (A e_c / sum - a_c), e_c already in gr
                 coef0 = swj * gscale
-                fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / sm)
+                fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / s[r])
                 fb = <floating>(coef0 * epc)
                 if eps > 0 and w != NULL:
                     for c in range(C):

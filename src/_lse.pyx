@@ -60,7 +60,9 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
             xr = x + base + r * L.C
             m[r] = safe_shift(row_max(xr, L.C))
             s[r] = row_sumexp(xr, L.C, m[r], NULL)
-        planes_lse(m, s, nb, m, floating is float)
+        # double: log_softmax x - lse and a logsumexp near 0 would lose the
+        # digits that the float log of a rounded sum drops
+        planes_lse(m, s, nb, m, False)
         if mode == 0:
             for r in range(nb):
                 out[pos + r] = <floating>m[r]
