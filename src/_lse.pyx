@@ -23,12 +23,36 @@ from _fastcall cimport fc_float, fc_scalar, fc_threads_arg
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
-    fl_expf_neg_scale, fl_expf_poly, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
+    fl_expf_neg_scale, fl_expf_poly, fl_log, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
 
 from fastloss._threads import effective_n_threads
 
 cnp.import_array()
+
+cdef inline void _logs(double* s, Py_ssize_t n) noexcept nogil:
+    """s_i = log(s_i) in double (fastmath's log: one vector loop)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        s[i] = fl_log(s[i])
+
+
+cdef void _log_softmax_rows(const floating* x, Py_ssize_t C, Py_ssize_t nb, const double* m,
+                            double* s, floating* out) noexcept nogil:
+    """Row r of log_softmax: (x - m_r) - log(s_r) (the rows' sums s, shifts m)."""
+    cdef Py_ssize_t r, c
+    cdef floating sh, ls
+    cdef const floating* xr
+    cdef floating* orow
+    _logs(s, nb)
+    for r in range(nb):
+        xr = x + r * C
+        orow = out + r * C
+        sh = <floating>m[r]
+        ls = <floating>s[r]
+        for c in range(C):
+            orow[c] = (xr[c] - sh) - ls
+
 
 cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                     int mode) noexcept nogil:
@@ -60,19 +84,14 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
             xr = x + base + r * L.C
             m[r] = safe_shift(row_max(xr, L.C))
             s[r] = row_sumexp(xr, L.C, m[r], NULL)
-        # double: log_softmax x - lse and a logsumexp near 0 would lose the
-        # digits that the float log of a rounded sum drops
-        planes_lse(m, s, nb, m, False)
         if mode == 0:
+            # double: a logsumexp near 0 would lose the digits that the float
+            # log of a rounded sum drops
+            planes_lse(m, s, nb, m, False)
             for r in range(nb):
                 out[pos + r] = <floating>m[r]
         else:
-            for r in range(nb):
-                xr = x + base + r * L.C
-                orow = out + base + r * L.C
-                sh = <floating>m[r]
-                for c in range(L.C):
-                    orow[c] = xr[c] - sh
+            _log_softmax_rows(x + base, L.C, nb, m, s, out + base)
         return
     if mode == 0:
         planes_softmax_sums(x + base, L.cs, L.ps, L.C, nb, True, m, s, NULL, 0)
@@ -88,13 +107,15 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
             for j in range(nb):
                 orow[j * L.ps] = orow[j * L.ps] * <floating>s[j]
     else:
+        # (x - max) - log(sum), as torch and SciPy: x - lse in float32 would
+        # round lse to the magnitude of the logits first
         planes_softmax_sums(x + base, L.cs, L.ps, L.C, nb, True, m, s, NULL, 0)
-        planes_lse(m, s, nb, m, floating is float)
+        _logs(s, nb)
         for c in range(L.C):
             orow = out + base + c * L.cs
             xr = x + base + c * L.cs
             for j in range(nb):
-                orow[j * L.ps] = xr[j * L.ps] - <floating>m[j]
+                orow[j * L.ps] = (xr[j * L.ps] - <floating>m[j]) - <floating>s[j]
 
 
 cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,

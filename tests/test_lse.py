@@ -158,3 +158,22 @@ def test_axis_errors():
         fl.softmax(np.array(["a", "b"]))
     with pytest.raises(ValueError, match="n_threads must be a non-zero"):
         fl.logsumexp(x, n_threads=0)
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e3, 1e4])
+@pytest.mark.parametrize("shape, axis", [((64, 4), 1), ((64, 300), 1), ((2, 5, 40), 1),
+                                         ((3, 7, 16, 16), 1), ((4, 1000), None)])
+def test_log_softmax_float32_keeps_digits_at_large_offsets(offset, shape, axis):
+    """(x - max) - log(sum): a float32 x - lse would round lse to the offset first
+    (a row of four 1e4 would give -1.38671875 instead of -log 4 = -1.3862944)."""
+    rng = np.random.default_rng(3)
+    x = (offset + rng.standard_normal(shape)).astype(np.float32)
+    got = fl.log_softmax(x, axis=axis)
+    want = sp.log_softmax(x.astype(np.float64), axis=axis)
+    assert got.dtype == np.float32
+    # a few float32 ulp of max(|value|, 1): torch's float32 gets 2.3e-7 at an
+    # offset of 1e3, x - lse got 3e-5
+    scale = np.maximum(np.abs(want), 1.0)
+    assert np.max(np.abs(got - want) / scale) < 8 * np.finfo(np.float32).eps
+    four = np.full((1, 4), np.float32(offset))
+    np.testing.assert_allclose(fl.log_softmax(four, axis=1), -np.log(4.0), rtol=2e-7)
