@@ -349,9 +349,16 @@ static inline double fl_log1p(double y)
  * comparisons of a scalar loop).  Written here rather than in Cython: gcc
  * turns these C loops into vector max instructions for every target, while
  * the same loop as Cython emits it stays scalar (one maxss per element).
- * 32 float / 16 double lanes: two 512-bit vectors in flight; the lanes are
- * combined as a tree (a chain of 31 dependent maxima cost more than the
- * whole vector loop of a 100-element row). */
+ * 32 float / 16 double lanes: two 512-bit vectors in flight.  The lanes are
+ * indexed by constants only (the tail goes through a padded buffer), so they
+ * stay in registers, and are combined as a tree: a chain of 31 dependent
+ * maxima, or lanes spilled to the stack and read back one by one, cost more
+ * than the whole vector loop of a 100-element row. */
+/* acc[k] = max(acc[k], acc[k + w]) for k < w: one level of the tree */
+#define FL_MAX_HALF(acc, w)                                                 \
+    for (int k_ = 0; k_ < (w); k_++)                                        \
+        (acc)[k_] = (acc)[k_ + (w)] > (acc)[k_] ? (acc)[k_ + (w)] : (acc)[k_]
+
 static inline float fl_row_maxf(const float *x, ptrdiff_t n)
 {
     float acc[32];
@@ -363,13 +370,18 @@ static inline float fl_row_maxf(const float *x, ptrdiff_t n)
             float v = x[i + k];
             acc[k] = v > acc[k] ? v : acc[k];
         }
-    for (int k = 0; k < n - i; k++) {  /* the tail, one lane each */
-        float v = x[i + k];
-        acc[k] = v > acc[k] ? v : acc[k];
+    if (i < n) {  /* the tail as one more vector step, -inf past the end */
+        ptrdiff_t m = n - i;
+        for (int k = 0; k < 32; k++) {
+            float v = k < m ? x[i + k] : -INFINITY;
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
     }
-    for (int w = 16; w >= 1; w /= 2)      /* a tree, not a chain of 31 */
-        for (int k = 0; k < w; k++)
-            acc[k] = acc[k + w] > acc[k] ? acc[k + w] : acc[k];
+    FL_MAX_HALF(acc, 16);
+    FL_MAX_HALF(acc, 8);
+    FL_MAX_HALF(acc, 4);
+    FL_MAX_HALF(acc, 2);
+    FL_MAX_HALF(acc, 1);
     return acc[0];
 }
 
@@ -384,13 +396,17 @@ static inline double fl_row_max(const double *x, ptrdiff_t n)
             double v = x[i + k];
             acc[k] = v > acc[k] ? v : acc[k];
         }
-    for (int k = 0; k < n - i; k++) {  /* the tail, one lane each */
-        double v = x[i + k];
-        acc[k] = v > acc[k] ? v : acc[k];
+    if (i < n) {  /* the tail as one more vector step, -inf past the end */
+        ptrdiff_t m = n - i;
+        for (int k = 0; k < 16; k++) {
+            double v = k < m ? x[i + k] : -INFINITY;
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
     }
-    for (int w = 8; w >= 1; w /= 2)      /* a tree, not a chain of 15 */
-        for (int k = 0; k < w; k++)
-            acc[k] = acc[k + w] > acc[k] ? acc[k + w] : acc[k];
+    FL_MAX_HALF(acc, 8);
+    FL_MAX_HALF(acc, 4);
+    FL_MAX_HALF(acc, 2);
+    FL_MAX_HALF(acc, 1);
     return acc[0];
 }
 
