@@ -78,6 +78,9 @@ def check_reduction(reduction, allowed=REDUCTIONS):
 def check_scalar(value, name, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False,
                  integer=False):
     """A real scalar in [lo, hi] (NaN is always rejected)."""
+    if type(value) is float and not integer and (
+            lo < value < hi or (value == lo and not lo_open) or (value == hi and not hi_open)):
+        return value  # the common case, decided without the checks below (NaN fails it)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if integer and not isinstance(value, numbers.Integral):
@@ -166,8 +169,13 @@ def reduce_total(total, denom, reduction, dtype):
     """Scalar result of a 'sum' or 'mean' reduction (mean over nothing is NaN)."""
     if reduction == "sum":
         return scalar(total, dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return scalar(np.float64(total) / np.float64(denom), dtype)
+    total, denom = float(total), float(denom)
+    if denom != 0:
+        return scalar(total / denom, dtype)
+    # IEEE division by zero, without the cost of np.errstate
+    if total != total or total == 0:
+        return scalar(math.nan, dtype)
+    return scalar(math.copysign(math.inf, total) * math.copysign(1.0, denom), dtype)
 
 
 def label_error(target_flat, bad, n_classes, ignore_index, name="target"):

@@ -43,6 +43,9 @@ cnp.import_array()
 
 # gradients from this size up come from fastloss._buffers (the full path)
 cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
+# loss-only NLL below this many positions runs on the calling thread: each
+# position is one load and a few flops, less than an OpenMP team costs
+cdef Py_ssize_t NLL_SERIAL_POSITIONS = 65536
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
@@ -137,6 +140,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef bint vm[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
     cdef double mx, sm, lse, wy, swj, l, coef0, epc = eps / C
+    cdef double acc_l = 0.0, acc_w = 0.0   # kept in registers (out is a pointer)
     cdef const floating* xr
     cdef floating* gr
     cdef floating fa, fb
@@ -177,8 +181,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             l *= swj
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>l
-            out.loss += l
-            out.weight += swj * wy
+            acc_l += l
+            acc_w += swj * wy
             if gr != NULL:
                 # g_c = coef (A e_c / sum - a_c), e_c already in gr
                 coef0 = swj * gscale
@@ -191,6 +195,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                     for c in range(C):
                         gr[c] = gr[c] * fa - fb
                 gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
+        out.loss += acc_l
+        out.weight += acc_w
         return
 
     # planes: nb positions, value (c, j) at base + c*cs + j*ps.  Every step
@@ -375,6 +381,7 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
                     BlockOut* out) noexcept nogil:
     cdef Py_ssize_t C = L.C, nb, base, pos, j, c, y, off, step
     cdef double wy, swj, l
+    cdef double acc_l = 0.0, acc_w = 0.0   # kept in registers (out is a pointer)
     block_init(out)
     pos = unit_start(L, u, &nb, &base)
     # rows: row j starts at base + j*C; planes: position j at base + j*ps
@@ -400,10 +407,12 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
         l = -swj * wy * x[off]
         if loss_out != NULL:
             loss_out[pos + j] = <floating>l
-        out.loss += l
-        out.weight += swj * wy
+        acc_l += l
+        acc_w += swj * wy
         if g != NULL:
             g[off] = <floating>(-gscale * swj * wy)
+    out.loss += acc_l
+    out.weight += acc_w
 
 
 # -------------------------------------------------------------- drivers
@@ -428,6 +437,8 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
     if blocks == NULL:
         return -1
     nt = threads_for(n_threads, L.units)
+    if log_input and gp == NULL and N * S < NLL_SERIAL_POSITIONS:
+        nt = 1  # a loss-only NLL reads one value per position: no team for a few
     if log_input:
         if nt == 1:
             for u in range(L.units):
