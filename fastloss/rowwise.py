@@ -209,6 +209,11 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
 
 def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
                  return_grad, grad_out, n_threads, divide_by_c):
+    if weight is None and sample_weight is None and grad_out is None:
+        r = _k.margin_call(input, target, p, margin, divide_by_c, reduction, return_grad,
+                           n_threads)
+        if r is not None:
+            return r
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows_call(
         input, target, reduction, sample_weight, return_grad, grad_out, n_threads)
     C = x2.shape[1]

@@ -31,10 +31,24 @@ F. center_loss's gradient for the centers is a scatter-add.  To keep it
    rows in row order (a counting sort of the labels gives the rows).
 """
 
+cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport acos, expm1, fabs, floor, log, pow, sqrt, M_PI
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
+from _fastcall cimport (
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, LBL_U8, RED_MEAN, RED_NONE,
+    fc_float, fc_labels, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg,
+)
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
+
+# gradients from this size up come from fastloss._buffers (the full path)
+cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
     BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
@@ -306,6 +320,27 @@ cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t
             gr[y] = <floating>(-gsum)
 
 
+cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                 const double* wp, const double* swp, int p, double margin, double scale,
+                 floating* lp, floating* gp, double gscale, int n_threads,
+                 BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t R = rows_per_unit(C)
+    cdef Py_ssize_t units = n_blocks(N, R), u
+    cdef int nt = threads_for(n_threads, units)
+    cdef BlockOut* blocks = <BlockOut*>malloc(units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    if nt == 1:
+        for u in range(units):
+            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
+    else:
+        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
+
+
 def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
                  const double[::1] weight, const double[::1] sample_weight,
                  int p, double margin, double scale, floating[::1] loss_out,
@@ -314,28 +349,115 @@ def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
 
     Returns (sum of losses, sum of sample weights, first bad label or -1).
     """
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], u
-    cdef Py_ssize_t R = rows_per_unit(C)
-    cdef Py_ssize_t units = n_blocks(N, R)
-    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
-    cdef BlockOut* blocks
     cdef BlockOut total
-    cdef int nt
-    if N == 0 or C == 0:
+    cdef int rc
+    if x.shape[0] == 0 or x.shape[1] == 0:
         return 0.0, 0.0, -1
-    blocks = alloc_blocks(units)
-    nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-            _mm_unit(&x[0, 0], &target[0], N, C, R, u, wp, swp, p, margin, scale,
-                     lp, gp, gscale, &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
+    with nogil:
+        rc = _mm_run(&x[0, 0], &target[0], x.shape[0], x.shape[1],
+                     &weight[0] if weight.shape[0] > 0 else NULL,
+                     &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                     p, margin, scale,
+                     &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                     &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+    if rc != 0:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
+
+
+cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
+                     Py_ssize_t N, Py_ssize_t C, int p, double margin, double scale, int red,
+                     bint return_grad, object n_threads):
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef int nt = 1, rc
+    cdef BlockOut total
+    cdef object loss_arr = None
+    cdef object grad_arr = None
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    if n_blocks(N, rows_per_unit(C)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(ta), cnp.PyArray_DIMS(ta), typenum, 0)
+        lp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+    if return_grad:
+        grad_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
+        gp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>grad_arr)
+    with nogil:
+        rc = _mm_run(x, t, N, C, NULL, NULL, p, margin, scale, lp, gp,
+                     1.0 / N if red == RED_MEAN else 1.0, nt, &total)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    if red == RED_NONE:
+        loss = loss_arr
+    elif red == RED_MEAN:
+        loss = fc_scalar(total.loss / total.weight, typenum)
+    else:
+        loss = fc_scalar(total.loss, typenum)
+    return (loss, grad_arr) if return_grad else loss
+
+
+def margin_call(object input, object target, int p, double margin, bint divide_by_c,
+                object reduction, bint return_grad, object n_threads):
+    """multi_margin_loss / multiclass_hinge_loss for the common case, else None.
+
+    Taken: float32/float64 scores (N, C) or (C,) and integer labels as plain
+    ndarrays (see _fastcall.pxd), no weights, sample weights or grad_out
+    (the caller checks those and p, margin), gradients below
+    FRESH_GRAD_BYTES.  None sends the call down the full path.
+    """
+    cdef int ft = fc_float(input)
+    cdef int lt = fc_labels(target)
+    cdef int red = fc_reduction(reduction)
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t N, C
+    cdef double scale
+    if ft < 0 or lt < 0 or red < 0 or not fc_threads_arg(n_threads):
+        return None
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    if cnp.PyArray_NDIM(xa) == 1:
+        N, C = 1, cnp.PyArray_DIM(xa, 0)
+        if cnp.PyArray_NDIM(ta) != 0:
+            return None
+    elif cnp.PyArray_NDIM(xa) == 2:
+        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+        if not fc_shape_is(ta, xa, 1):
+            return None
+    else:
+        return None
+    if N == 0 or C == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_GRAD_BYTES):
+        return None
+    scale = 1.0 / C if divide_by_c else 1.0
+    if ft == cnp.NPY_FLOAT:
+        if lt == LBL_I64:
+            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, p, margin, scale, red, return_grad, n_threads)
+        if lt == LBL_I32:
+            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, p, margin, scale, red, return_grad, n_threads)
+        if lt == LBL_I16:
+            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, p, margin, scale, red, return_grad, n_threads)
+        if lt == LBL_I8:
+            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                            N, C, p, margin, scale, red, return_grad, n_threads)
+        return _mm_call(<float*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, p, margin, scale, red, return_grad, n_threads)
+    if lt == LBL_I64:
+        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, p, margin, scale, red, return_grad, n_threads)
+    if lt == LBL_I32:
+        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, p, margin, scale, red, return_grad, n_threads)
+    if lt == LBL_I16:
+        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, p, margin, scale, red, return_grad, n_threads)
+    if lt == LBL_I8:
+        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                        N, C, p, margin, scale, red, return_grad, n_threads)
+    return _mm_call(<double*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
+                    N, C, p, margin, scale, red, return_grad, n_threads)
 
 
 # ================================================ margin softmax (face)

@@ -231,3 +231,31 @@ def test_threads_either_side_of_one_unit(n):
     labels = rng.integers(0, 16, n // 16)
     _same(fastloss.cross_entropy(logits, labels, return_grad=True, n_threads=1),
           fastloss.cross_entropy(logits, labels, return_grad=True, n_threads=2))
+
+
+@pytest.mark.parametrize("shape", [(8, 10), (5,), (300, 70), (2000, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name, kw", [("multi_margin_loss", {"p": 1}),
+                                      ("multi_margin_loss", {"p": 2, "margin": 0.5}),
+                                      ("multiclass_hinge_loss", {"squared": True})])
+def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkeypatch):
+    from fastloss import rowwise
+
+    x = rng.standard_normal(shape).astype(dtype)
+    C = shape[-1]
+    t = _labels(() if len(shape) == 1 else shape[:1], C, np.int32)
+    fn = getattr(fastloss, name)
+    for nt in (1, 2):
+        fast = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
+        with monkeypatch.context() as m:
+            m.setattr(rowwise._k, "margin_call", lambda *a: None, raising=False)
+            full = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
+        _same(fast, full)
+    assert rowwise._k.margin_call(x, t, 1, 1.0, True, reduction, False, None) is not None
+    bad = t.copy().reshape(-1)
+    bad[0] = C
+    assert rowwise._k.margin_call(x, bad.reshape(t.shape), 1, 1.0, True, reduction, False,
+                                  None) is None
+    with pytest.raises(ValueError, match="target holds class index"):
+        fn(x, bad.reshape(t.shape), **kw)
