@@ -33,8 +33,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    LBL_I8, LBL_I16, LBL_I32, LBL_I64, LBL_U8, RED_MEAN, RED_NONE,
-    fc_float, fc_labels, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg, fc_unit_float,
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
+    fc_float, fc_labels, fc_reduction, fc_result, fc_shape_is, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -522,13 +522,29 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
                            log_input, False, &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
-    if red == RED_NONE:
-        loss = loss_arr
-    elif red == RED_MEAN:
-        loss = fc_scalar(total.loss / total.weight, typenum)
-    else:
-        loss = fc_scalar(total.loss, typenum)
-    return (loss, grad_arr) if return_grad else loss
+    return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
+
+
+cdef object _ce_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
+                            Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, Py_ssize_t ig,
+                            double eps, int red, bint return_grad, object n_threads,
+                            bint log_input):
+    """_ce_call with the labels read in their own width (LBL_*)."""
+    cdef void* t = cnp.PyArray_DATA(ta)
+    if lt == LBL_I64:
+        return _ce_call(x, <int64_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
+                        log_input)
+    if lt == LBL_I32:
+        return _ce_call(x, <int32_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
+                        log_input)
+    if lt == LBL_I16:
+        return _ce_call(x, <int16_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
+                        log_input)
+    if lt == LBL_I8:
+        return _ce_call(x, <int8_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
+                        log_input)
+    return _ce_call(x, <uint8_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
+                    log_input)
 
 
 def ce_call(object input, object target, object weight, object ignore_index, object reduction,
@@ -575,34 +591,10 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
         return None
     ig = <Py_ssize_t>ignore_index
     if ft == cnp.NPY_FLOAT:
-        if lt == LBL_I64:
-            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-        if lt == LBL_I32:
-            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-        if lt == LBL_I16:
-            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-        if lt == LBL_I8:
-            return _ce_call(<float*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-        return _ce_call(<float*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-    if lt == LBL_I64:
-        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-    if lt == LBL_I32:
-        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-    if lt == LBL_I16:
-        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-    if lt == LBL_I8:
-        return _ce_call(<double*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, S, ig, eps, red, return_grad, n_threads, log_input)
-    return _ce_call(<double*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                    N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+        return _ce_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, ig, eps, red,
+                               return_grad, n_threads, log_input)
+    return _ce_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, ig, eps, red,
+                           return_grad, n_threads, log_input)
 
 
 def ce_prob(const floating[:, :, ::1] x, const floating[:, :, ::1] target,

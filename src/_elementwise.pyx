@@ -49,7 +49,7 @@ from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _fastcall cimport (
-    RED_MEAN, RED_NONE, fc_float, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg,
+    RED_MEAN, RED_NONE, fc_float, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -709,10 +709,4 @@ def pointwise_call(int loss, object input, object target, object reduction, bint
                            gscale, False, nt, &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
-    if red == RED_NONE:
-        loss_value = loss_arr
-    elif red == RED_MEAN:
-        loss_value = fc_scalar(total.loss / denom, ft)
-    else:
-        loss_value = fc_scalar(total.loss, ft)
-    return (loss_value, grad_arr) if return_grad else loss_value
+    return fc_result(red, total.loss, denom, ft, loss_arr, return_grad, grad_arr)

@@ -134,3 +134,17 @@ cdef inline object fc_scalar(double v, int typenum):
         f = <float>v
         return PyArray_Scalar(&f, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT), None)
     return PyArray_Scalar(&v, cnp.PyArray_DescrFromType(cnp.NPY_DOUBLE), None)
+
+
+cdef inline object fc_result(int red, double total, double denom, int typenum,
+                             object loss_arr, bint return_grad, object grad_arr):
+    """The public result: 'none' -> loss_arr; 'mean' -> total / denom (IEEE: an
+    empty denominator gives NaN or inf, as the full path); 'sum' -> total; with
+    the gradient when asked."""
+    if red == RED_NONE:
+        loss = loss_arr
+    elif red == RED_MEAN:
+        loss = fc_scalar(total / denom, typenum)
+    else:
+        loss = fc_scalar(total, typenum)
+    return (loss, grad_arr) if return_grad else loss

@@ -39,8 +39,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    LBL_I8, LBL_I16, LBL_I32, LBL_I64, LBL_U8, RED_MEAN, RED_NONE,
-    fc_float, fc_labels, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg,
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
+    fc_float, fc_labels, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -388,13 +388,28 @@ cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
                      1.0 / N if red == RED_MEAN else 1.0, nt, &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
-    if red == RED_NONE:
-        loss = loss_arr
-    elif red == RED_MEAN:
-        loss = fc_scalar(total.loss / total.weight, typenum)
-    else:
-        loss = fc_scalar(total.loss, typenum)
-    return (loss, grad_arr) if return_grad else loss
+    return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
+
+
+cdef object _mm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
+                            Py_ssize_t N, Py_ssize_t C, int p, double margin, double scale,
+                            int red, bint return_grad, object n_threads):
+    """_mm_call with the labels read in their own width (LBL_*)."""
+    cdef void* t = cnp.PyArray_DATA(ta)
+    if lt == LBL_I64:
+        return _mm_call(x, <int64_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    if lt == LBL_I32:
+        return _mm_call(x, <int32_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    if lt == LBL_I16:
+        return _mm_call(x, <int16_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    if lt == LBL_I8:
+        return _mm_call(x, <int8_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    return _mm_call(x, <uint8_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                    n_threads)
 
 
 def margin_call(object input, object target, int p, double margin, bint divide_by_c,
@@ -430,34 +445,10 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
         return None
     scale = 1.0 / C if divide_by_c else 1.0
     if ft == cnp.NPY_FLOAT:
-        if lt == LBL_I64:
-            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, p, margin, scale, red, return_grad, n_threads)
-        if lt == LBL_I32:
-            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, p, margin, scale, red, return_grad, n_threads)
-        if lt == LBL_I16:
-            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, p, margin, scale, red, return_grad, n_threads)
-        if lt == LBL_I8:
-            return _mm_call(<float*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                            N, C, p, margin, scale, red, return_grad, n_threads)
-        return _mm_call(<float*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, p, margin, scale, red, return_grad, n_threads)
-    if lt == LBL_I64:
-        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int64_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, p, margin, scale, red, return_grad, n_threads)
-    if lt == LBL_I32:
-        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int32_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, p, margin, scale, red, return_grad, n_threads)
-    if lt == LBL_I16:
-        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int16_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, p, margin, scale, red, return_grad, n_threads)
-    if lt == LBL_I8:
-        return _mm_call(<double*>cnp.PyArray_DATA(xa), <int8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                        N, C, p, margin, scale, red, return_grad, n_threads)
-    return _mm_call(<double*>cnp.PyArray_DATA(xa), <uint8_t*>cnp.PyArray_DATA(ta), xa, ta,
-                    N, C, p, margin, scale, red, return_grad, n_threads)
+        return _mm_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, p, margin, scale,
+                               red, return_grad, n_threads)
+    return _mm_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, p, margin, scale,
+                           red, return_grad, n_threads)
 
 
 # ================================================ margin softmax (face)
