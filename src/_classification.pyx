@@ -33,8 +33,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
-    fc_float, fc_labels, fc_reduction, fc_result, fc_shape_is, fc_threads_arg, fc_unit_float,
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
+    fc_reduction, fc_result, fc_shape_is, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -506,11 +506,9 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
     if units > 1:
         nt = effective_n_threads(n_threads)
     if red == RED_NONE:
-        loss_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(ta), cnp.PyArray_DIMS(ta), typenum, 0)
-        lp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
     if return_grad:
-        grad_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
-        gp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>grad_arr)
+        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
         if red == RED_MEAN:
             with nogil:
                 rc = _weight_sum_run(t, N * S, NULL, NULL, ignore, C, nt, &total)

@@ -49,7 +49,8 @@ from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _fastcall cimport (
-    RED_MEAN, RED_NONE, fc_float, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_reduction, fc_result, fc_shape_is,
+    fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -688,11 +689,9 @@ def pointwise_call(int loss, object input, object target, object reduction, bint
         nt = effective_n_threads(n_threads)
     denom = <double>n
     if red == RED_NONE:
-        loss_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), ft, 0)
-        lp = cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+        loss_arr = fc_empty_like(xa, ft, &lp)
     if return_grad:
-        grad_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), ft, 0)
-        gp = cnp.PyArray_DATA(<cnp.ndarray>grad_arr)
+        grad_arr = fc_empty_like(xa, ft, &gp)
         if red == RED_MEAN:
             gscale = 1.0 / denom
     P.a = a

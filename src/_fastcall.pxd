@@ -148,3 +148,10 @@ cdef inline object fc_result(int red, double total, double denom, int typenum,
     else:
         loss = fc_scalar(total, typenum)
     return (loss, grad_arr) if return_grad else loss
+
+
+cdef inline object fc_empty_like(cnp.ndarray a, int typenum, void** data):
+    """A new C-contiguous array of a's shape and dtype ``typenum``; its data in *data."""
+    cdef object out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), typenum, 0)
+    data[0] = cnp.PyArray_DATA(<cnp.ndarray>out)
+    return out

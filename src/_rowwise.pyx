@@ -40,7 +40,7 @@ from libc.string cimport memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
-    fc_float, fc_labels, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    fc_empty_like, fc_float, fc_labels, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -378,11 +378,9 @@ cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
     if n_blocks(N, rows_per_unit(C)) > 1:
         nt = effective_n_threads(n_threads)
     if red == RED_NONE:
-        loss_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(ta), cnp.PyArray_DIMS(ta), typenum, 0)
-        lp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
     if return_grad:
-        grad_arr = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), typenum, 0)
-        gp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>grad_arr)
+        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
     with nogil:
         rc = _mm_run(x, t, N, C, NULL, NULL, p, margin, scale, lp, gp,
                      1.0 / N if red == RED_MEAN else 1.0, nt, &total)
