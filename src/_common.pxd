@@ -53,6 +53,7 @@ cdef extern from "fastmath.h" nogil:
     float fl_log1p_unitf(float e)
     float fl_row_maxf(const float* x, Py_ssize_t n)
     double fl_row_max(const double* x, Py_ssize_t n)
+    double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh)
 
 cdef extern from "flstream.h" nogil:
     void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
@@ -348,6 +349,11 @@ cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
         for i in range(n):
             e[i] = vexp_lo(x[i] - sh)
         return lanes_sum(e, n)
+    if floating is float and n >= 256:
+        # fastmath.h: float lanes folded into double per 256 (no store, no
+        # widening); a short row keeps the chunk, whose vector loop ends in a
+        # shorter tail than fl_row_sumexpf's padded 32-lane step
+        return fl_row_sumexpf(x, n, sh)
     i0 = 0
     while i0 < n:
         m = n - i0 if n - i0 < 256 else 256
