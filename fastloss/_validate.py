@@ -122,7 +122,7 @@ def broadcast_weight(weight, shape, name="sample_weight"):
     return np.asarray(b, order="C")
 
 
-def grad_array(out, shape, dtype, name="grad_out"):
+def grad_array(out, shape, dtype, name="grad_out", inputs=()):
     """``(array, warm)``: the caller's ``grad_out`` (checked) or a gradient array.
 
     Without ``grad_out`` the array comes from fastloss._buffers (a kept one
@@ -132,11 +132,18 @@ def grad_array(out, shape, dtype, name="grad_out"):
     """
     if out is None:
         return _buffers.gradient_array(shape, dtype)
-    return check_out(out, shape, dtype, name), True
+    return check_out(out, shape, dtype, name, inputs), True
 
 
-def check_out(out, shape, dtype, name):
-    """A caller-provided output buffer, checked."""
+def check_out(out, shape, dtype, name, inputs=()):
+    """A caller-provided output buffer, checked.
+
+    ``inputs``: (name, array) pairs that the kernel reads while it writes
+    ``out``.  A buffer sharing memory with one of them is refused: the
+    kernels read an input after they have written part of the gradient
+    (cross-entropy rescales the row it has just filled with exponentials),
+    so an aliased buffer would give a wrong loss and gradient.
+    """
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -147,7 +154,22 @@ def check_out(out, shape, dtype, name):
         raise ValueError(f"{name} must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")
+    for in_name, a in inputs:
+        if isinstance(a, np.ndarray) and _overlap(out, a):
+            raise ValueError(
+                f"{name} shares memory with {in_name}; the kernel reads {in_name} while it "
+                f"writes the gradient, so pass a separate buffer"
+            )
     return out
+
+
+def _overlap(a, b):
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=1 << 16))
+    except np.exceptions.TooHardError:
+        return True  # undecided: refuse rather than risk a wrong result
 
 
 def threads(n_threads):

@@ -56,14 +56,17 @@ def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad, 
     return loss, grad
 
 
-def _check_common(input, reduction, n_threads, return_grad, grad_out, allowed=V.REDUCTIONS):
+def _check_common(input, target, reduction, n_threads, return_grad, grad_out,
+                  allowed=V.REDUCTIONS):
     x = V.as_float(input, "input")
     V.check_reduction(reduction, allowed)
     nt = V.threads(n_threads)
     x3, unbatched = _as_ncs(x)
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
-    grad, warm = V.grad_array(grad_out, x.shape, x.dtype) if return_grad else (None, False)
+    grad, warm = (V.grad_array(grad_out, x.shape, x.dtype,
+                               inputs=(("input", x), ("target", np.asarray(target))))
+                  if return_grad else (None, False))
     return x, x3, unbatched, nt, grad, warm
 
 
@@ -178,8 +181,8 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
         return_grad, grad_out, n_threads, log_input=False, allowed=V.REDUCTIONS):
     """cross_entropy, or nll_loss with ``log_input=True`` (``reduction=SUMS`` allowed)."""
     in_dtype = np.asarray(input).dtype
-    x, x3, unbatched, nt, grad, warm = _check_common(input, reduction, n_threads, return_grad,
-                                                     grad_out, allowed)
+    x, x3, unbatched, nt, grad, warm = _check_common(input, target, reduction, n_threads,
+                                                     return_grad, grad_out, allowed)
     label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     t_arr = np.asarray(target)
     if not log_input and t_arr.shape == x.shape and t_arr.dtype.kind == "f":

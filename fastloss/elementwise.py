@@ -149,7 +149,9 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
         denom = float(x.shape[0]) if x.ndim > 0 else 1.0
     else:
         denom = float(np.sum(sw)) if sw is not None else float(x.size)
-    grad, warm = V.grad_array(grad_out, x.shape, x.dtype) if return_grad else (None, False)
+    grad, warm = (V.grad_array(grad_out, x.shape, x.dtype,
+                               inputs=((names[0], x), (names[1], t), ("pos_weight", aux)))
+                  if return_grad else (None, False))
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
                                 grad=grad, gscale=_gscale(reduction, denom), nt=nt, stream=warm)
     if bad >= 0:
@@ -441,7 +443,8 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
                     None if sw_elem is None else np.broadcast_to(sw_elem, x.shape))
     n_pos = int(np.prod(pos_shape, dtype=np.int64))
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
-    grad, warm = V.grad_array(grad_out, x.shape, x.dtype) if return_grad else (None, False)
+    grad, warm = (V.grad_array(grad_out, x.shape, x.dtype, inputs=(("input", x), ("target", t)))
+                  if return_grad else (None, False))
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
                               grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt,
                               stream=warm)

@@ -91,7 +91,8 @@ def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_
         raise ValueError(f"{name} must have at least one class (axis 1), got shape {x.shape}")
     t = _row_labels(target, x2.shape[0], unbatched)
     sw, sw_arr = _sw(sample_weight, x2.shape[0], unbatched)
-    grad = V.grad_array(grad_out, x.shape, x.dtype)[0] if return_grad else None
+    grad = (V.grad_array(grad_out, x.shape, x.dtype, inputs=((name, x), ("target", t)))[0]
+            if return_grad else None)
     shape = () if unbatched else (x2.shape[0],)
     loss_out = np.empty(x2.shape[0] if reduction == "none" else 0, dtype=x.dtype)
     g_arr = grad.reshape(-1) if grad is not None else _empty(x.dtype)
@@ -190,7 +191,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         a = V.class_weight(alpha, C, "alpha")
     sw = V.broadcast_weight(sample_weight, shape)
     sw_arr = _EMPTY if sw is None else sw.reshape(-1)
-    grad = V.grad_array(grad_out, x.shape, x.dtype)[0] if return_grad else None
+    grad = (V.grad_array(grad_out, x.shape, x.dtype, inputs=(("input", x), ("target", t)))[0]
+            if return_grad else None)
     gscale = 1.0
     if grad is not None and reduction == "mean":
         denom, bad = _kc.index_weight_sum(t2.reshape(-1), _EMPTY, sw_arr, ignore_index, C, nt)

@@ -104,7 +104,8 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     p.grad_out = None
     if grad_out is not None:
         gdt = np.float16 if p.in_dtype == np.float16 else x.dtype
-        p.grad_out = V.check_out(grad_out, x.shape, gdt, "grad_out")
+        p.grad_out = V.check_out(grad_out, x.shape, gdt, "grad_out",
+                                 (("input", x), ("target", p.soft), ("target", p.lab)))
     return p
 
 

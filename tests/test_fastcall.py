@@ -259,3 +259,47 @@ def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkey
                                   None) is None
     with pytest.raises(ValueError, match="target holds class index"):
         fn(x, bad.reshape(t.shape), **kw)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("cross_entropy", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
+    ("nll_loss", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
+    ("softmax_focal_loss", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
+    ("multi_margin_loss", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
+    ("mse_loss", lambda x: (x, rng.standard_normal(x.shape))),
+    ("binary_cross_entropy_with_logits", lambda x: (x, rng.random(x.shape))),
+])
+def test_grad_out_overlapping_an_input_is_refused(name, make):
+    """cross_entropy(x, y, return_grad=True, grad_out=x) used to return a wrong
+    loss (the gradient written over the logits it was still reading)."""
+    fn = getattr(fastloss, name)
+    x = rng.standard_normal((64, 10))
+    x_in, t = make(x)
+    want_loss, want_grad = fn(x_in.copy(), t, return_grad=True)
+    with pytest.raises(ValueError, match="grad_out shares memory with input"):
+        fn(x_in, t, return_grad=True, grad_out=x_in)
+    np.testing.assert_array_equal(x_in, x)  # refused before anything was written
+    buf = np.empty((65, 10))
+    buf[:64] = x
+    with pytest.raises(ValueError, match="shares memory"):
+        fn(buf[:64], t, return_grad=True, grad_out=buf[1:])
+    if t.dtype.kind == "f":
+        with pytest.raises(ValueError, match="grad_out shares memory with target"):
+            fn(x_in, t, return_grad=True, grad_out=t)
+    out = np.empty_like(x)
+    loss, grad = fn(x_in, t, return_grad=True, grad_out=out)
+    assert grad is out
+    _same(loss, want_loss)
+    np.testing.assert_array_equal(out, want_grad)
+
+
+def test_grad_out_overlapping_segmentation_input_is_refused():
+    x = rng.standard_normal((2, 3, 8, 8))
+    y = rng.integers(0, 3, (2, 8, 8))
+    with pytest.raises(ValueError, match="grad_out shares memory with input"):
+        fastloss.dice_loss(x, y, return_grad=True, grad_out=x)
+    out = np.empty_like(x)
+    loss, grad = fastloss.dice_loss(x, y, return_grad=True, grad_out=out)
+    want = fastloss.dice_loss(x, y, return_grad=True)
+    np.testing.assert_allclose(loss, want[0], rtol=0, atol=0)
+    np.testing.assert_array_equal(grad, want[1])
