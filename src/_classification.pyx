@@ -52,7 +52,7 @@ from _common cimport (
     skip_label, fl_stream_fence, fl_stream_zero,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
-    threads_for, unit_start,
+    threads_for_work, unit_start,
 )
 
 
@@ -82,7 +82,7 @@ cdef int _weight_sum_run(const label_t* t, Py_ssize_t n, const double* wp, const
                          Py_ssize_t ignore, Py_ssize_t C, int n_threads,
                          BlockOut* total) noexcept nogil:
     cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
-    cdef int nt = threads_for(n_threads, units)
+    cdef int nt = threads_for_work(n_threads, units, n)
     cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
     if blocks == NULL:
         return -1
@@ -90,7 +90,8 @@ cdef int _weight_sum_run(const label_t* t, Py_ssize_t n, const double* wp, const
         for u in range(units):
             _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
     else:
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+                        num_threads=nt):
             _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)
@@ -436,7 +437,7 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
     blocks = <BlockOut*>malloc(L.units * sizeof(BlockOut))
     if blocks == NULL:
         return -1
-    nt = threads_for(n_threads, L.units)
+    nt = threads_for_work(n_threads, L.units, N * C * S)
     if log_input and gp == NULL and N * S < NLL_SERIAL_POSITIONS:
         nt = 1  # a loss-only NLL reads one value per position: no team for a few
     if log_input:
@@ -444,7 +445,8 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
             for u in range(L.units):
                 _nll_unit(x, t, &L, u, wp, swp, ignore, lp, gp, gscale, stream, &blocks[u])
         else:
-            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+            for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+                            num_threads=nt):
                 _nll_unit(x, t, &L, u, wp, swp, ignore, lp, gp, gscale, stream, &blocks[u])
     else:
         if nt == 1:
@@ -452,7 +454,8 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
                 _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
                                &blocks[u])
         else:
-            for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+            for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+                            num_threads=nt):
                 _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
                                &blocks[u])
     combine_blocks(blocks, L.units, total)
@@ -616,9 +619,10 @@ def ce_prob(const floating[:, :, ::1] x, const floating[:, :, ::1] target,
         return 0.0, 0.0
     L = make_layout(x.shape[0], x.shape[1], x.shape[2])
     blocks = alloc_blocks(L.units)
-    nt = threads_for(n_threads, L.units)
+    nt = threads_for_work(n_threads, L.units, L.N * L.C * L.S)
     try:
-        for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+        for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+                        num_threads=nt):
             _ce_prob_unit(&x[0, 0, 0], &target[0, 0, 0], &L, u, wp, swp,
                           label_smoothing, lp, gp, gscale, &blocks[u])
         combine_blocks(blocks, L.units, &total)

@@ -187,6 +187,22 @@ cdef inline int threads_for(int n_threads, Py_ssize_t nblocks) noexcept nogil:
     return n_threads
 
 
+cdef inline int threads_for_work(int n_threads, Py_ssize_t nblocks,
+                                 Py_ssize_t work) noexcept nogil:
+    """threads_for, and at most one thread per ELEM_BLOCK elements of work.
+
+    n_threads is the most a call uses (as torch's grain size caps its
+    threads): a unit and a sliver (16385 elements: a 16384-element unit and
+    a 1-element one) or a few rows past a unit run on one thread, where a
+    second would wait for its share and be slower than none.  The units
+    themselves do not change, so neither do the results.
+    """
+    cdef Py_ssize_t cap = work // ELEM_BLOCK
+    if cap < n_threads:
+        n_threads = <int>cap if cap > 1 else 1
+    return threads_for(n_threads, nblocks)
+
+
 cdef inline void block_init(BlockOut* out) noexcept nogil:
     out.loss = 0.0
     out.weight = 0.0

@@ -62,8 +62,8 @@ cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
     FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating,
-    fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out, threads_for,
-    vabs, vexp, vexp_neg, vlog, vlog1p,
+    fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out,
+    threads_for_work, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
 
 cdef enum:
@@ -524,7 +524,7 @@ cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* 
               Py_ssize_t n, Params P, const double* w, floating* out, floating* g,
               double gscale, bint stream, int n_threads, BlockOut* total) noexcept nogil:
     cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
-    cdef int nt = threads_for(n_threads, units)
+    cdef int nt = threads_for_work(n_threads, units, n)
     cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
     if blocks == NULL:
         return -1
@@ -532,7 +532,8 @@ cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* 
         for u in range(units):
             _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
     else:
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+                        num_threads=nt):
             _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)

@@ -22,7 +22,7 @@ from _fastcall cimport fc_float, fc_scalar, fc_threads_arg
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
-    threads_for, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
+    threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
     fl_expf_neg_scale, fl_expf_poly, fl_log, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
 
@@ -126,12 +126,13 @@ cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,
     if P == 0 or K == 0 or Q == 0:
         return
     L = make_layout(P, K, Q)
-    nt = threads_for(n_threads, L.units)
+    nt = threads_for_work(n_threads, L.units, P * K * Q)
     if nt == 1:
         for u in range(L.units):
             _lse_unit(x, &L, u, out, mode)
     else:
-        for u in prange(L.units, schedule="static", nogil=True, num_threads=nt):
+        for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+                        num_threads=nt):
             _lse_unit(x, &L, u, out, mode)
 
 

@@ -303,3 +303,17 @@ def test_grad_out_overlapping_segmentation_input_is_refused():
     want = fastloss.dice_loss(x, y, return_grad=True)
     np.testing.assert_allclose(loss, want[0], rtol=0, atol=0)
     np.testing.assert_array_equal(grad, want[1])
+
+
+@pytest.mark.parametrize("shape", [(33, 1000), (327, 100), (3, 16385), (65, 512)])
+def test_rows_either_side_of_the_work_cap(shape):
+    """A unit and a sliver run on one thread, a few units round-robin on two:
+    the units and their order of summation stay, so do the bits."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.integers(0, shape[1], shape[0])
+    for fn in (lambda nt: fastloss.cross_entropy(x, y, return_grad=True, n_threads=nt),
+               lambda nt: fastloss.nll_loss(x, y, return_grad=True, n_threads=nt),
+               lambda nt: fastloss.logsumexp(x, axis=1, n_threads=nt),
+               lambda nt: fastloss.multi_margin_loss(x, y, return_grad=True, n_threads=nt),
+               lambda nt: fastloss.mse_loss(x, x[::-1].copy(), return_grad=True, n_threads=nt)):
+        _same(fn(1), fn(2))
