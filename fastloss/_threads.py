@@ -7,7 +7,11 @@
 * ``n < 0``: ``cpu_count + 1 + n`` (so -1 means all CPUs), at least 1;
 * ``0``: a ValueError.
 
-Without OpenMP every kernel runs on one thread whatever is asked.
+Without OpenMP every kernel runs on one thread whatever is asked.  The
+count is an upper bound: a kernel uses at most one thread per 16384
+elements of work (``threads_for_work`` in src/_common.pxd), and a call
+whose work is a single unit runs on the calling thread without an OpenMP
+region.  Results do not depend on the count.
 """
 
 import numbers
