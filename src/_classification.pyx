@@ -52,7 +52,7 @@ from _common cimport (
     skip_label, fl_stream_fence, fl_stream_zero,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
-    threads_for_work, unit_start,
+    deal, threads_for_work, unit_start,
 )
 
 
@@ -90,7 +90,7 @@ cdef int _weight_sum_run(const label_t* t, Py_ssize_t n, const double* wp, const
         for u in range(units):
             _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
     else:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
     combine_blocks(blocks, units, total)
@@ -445,7 +445,7 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
             for u in range(L.units):
                 _nll_unit(x, t, &L, u, wp, swp, ignore, lp, gp, gscale, stream, &blocks[u])
         else:
-            for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                             num_threads=nt):
                 _nll_unit(x, t, &L, u, wp, swp, ignore, lp, gp, gscale, stream, &blocks[u])
     else:
@@ -454,7 +454,7 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
                 _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
                                &blocks[u])
         else:
-            for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                             num_threads=nt):
                 _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
                                &blocks[u])
@@ -621,7 +621,7 @@ def ce_prob(const floating[:, :, ::1] x, const floating[:, :, ::1] target,
     blocks = alloc_blocks(L.units)
     nt = threads_for_work(n_threads, L.units, L.N * L.C * L.S)
     try:
-        for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                         num_threads=nt):
             _ce_prob_unit(&x[0, 0, 0], &target[0, 0, 0], &L, u, wp, swp,
                           label_smoothing, lp, gp, gscale, &blocks[u])

@@ -187,6 +187,15 @@ cdef inline int threads_for(int n_threads, Py_ssize_t nblocks) noexcept nogil:
     return n_threads
 
 
+cdef inline Py_ssize_t deal(Py_ssize_t units, int nt) noexcept nogil:
+    """prange's static chunk: units dealt one by one when there are few of them
+    (a trailing partial unit then does not leave one thread with all the full
+    ones), contiguous halves otherwise (memory-bound loops stream better)."""
+    if units < 4 * nt:
+        return 1
+    return (units + nt - 1) // nt
+
+
 cdef inline int threads_for_work(int n_threads, Py_ssize_t nblocks,
                                  Py_ssize_t work) noexcept nogil:
     """threads_for, and at most one thread per ELEM_BLOCK elements of work.
@@ -195,7 +204,8 @@ cdef inline int threads_for_work(int n_threads, Py_ssize_t nblocks,
     threads): a unit and a sliver (16385 elements: a 16384-element unit and
     a 1-element one) or a few rows past a unit run on one thread, where a
     second would wait for its share and be slower than none.  The units
-    themselves do not change, so neither do the results.
+    themselves do not change, so neither do the results (see deal() for
+    how they are shared).
     """
     cdef Py_ssize_t cap = work // ELEM_BLOCK
     if cap < n_threads:

@@ -63,7 +63,7 @@ cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 from _common cimport (
     FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating,
     fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out,
-    threads_for_work, vabs, vexp, vexp_neg, vlog, vlog1p,
+    deal, threads_for_work, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
 
 cdef enum:
@@ -532,7 +532,7 @@ cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* 
         for u in range(units):
             _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
     else:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
     combine_blocks(blocks, units, total)

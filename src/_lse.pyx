@@ -22,7 +22,7 @@ from _fastcall cimport fc_float, fc_scalar, fc_threads_arg
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
-    threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
+    deal, threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
     fl_expf_neg_scale, fl_expf_poly, fl_log, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
 
@@ -131,7 +131,7 @@ cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,
         for u in range(L.units):
             _lse_unit(x, &L, u, out, mode)
     else:
-        for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                         num_threads=nt):
             _lse_unit(x, &L, u, out, mode)
 

@@ -54,7 +54,7 @@ from _common cimport (
     BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
     block_init, combine_blocks,
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
-    planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, threads_for_work,
+    planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, deal, threads_for_work,
     unit_start, vexp_lo,
 )
 
@@ -212,7 +212,7 @@ def focal(const floating[:, :, ::1] x, const label_t[:, ::1] target,
     blocks = alloc_blocks(L.units)
     nt = threads_for(n_threads, L.units)
     try:
-        for u in prange(L.units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                         num_threads=nt):
             _focal_unit(&x[0, 0, 0], &target[0, 0], &L, u, ap, swp, ignore_index,
                         gamma, lp, gp, gscale, &blocks[u])
@@ -336,7 +336,7 @@ cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C
         for u in range(units):
             _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
     else:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
     combine_blocks(blocks, units, total)
@@ -615,7 +615,7 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
     blocks = alloc_blocks(units)
     nt = threads_for(n_threads, units)
     try:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _msm_unit(&cosine[0, 0], &target[0], N, C, R, u, kind, s, im, m, cosm,
                       sinm, th, mm, easy_margin, swp, lp, gp, gscale, &blocks[u])
@@ -810,7 +810,7 @@ def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
     blocks = alloc_blocks(units)
     nt = threads_for(n_threads, units)
     try:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _triplet_unit(&anchor[0, 0] if D > 0 else NULL,
                           &positive[0, 0] if D > 0 else NULL,
@@ -916,7 +916,7 @@ def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
     blocks = alloc_blocks(units)
     nt = threads_for(n_threads, units)
     try:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _contrastive_unit(&x1[0, 0] if D > 0 else NULL, &x2[0, 0] if D > 0 else NULL,
                               &label[0], N, D, R, u, margin, swp, lp, g1p, g2p,
@@ -1012,7 +1012,7 @@ def center(const floating[:, ::1] x, const label_t[::1] labels,
     blocks = alloc_blocks(units)
     nt = threads_for(n_threads, units)
     try:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _center_unit(&x[0, 0] if D > 0 else NULL, &labels[0],
                          &centers[0, 0] if D > 0 and C > 0 else NULL, N, D, C, R, u,
@@ -1046,7 +1046,7 @@ def center(const floating[:, ::1] x, const label_t[::1] labels,
                 start[c] = start[c - 1]
             start[0] = 0
         nt = threads_for(n_threads, C)
-        for c in prange(C, schedule="static", chunksize=1, nogil=True,
+        for c in prange(C, schedule="static", chunksize=deal(C, nt), nogil=True,
                         num_threads=nt):
             _center_grad_class(gxp, start, order, D, c, gcp)
     finally:
@@ -1116,7 +1116,7 @@ def box_smooth_l1(const floating[:, ::1] reg, const floating[:, ::1] tgt,
     blocks = alloc_blocks(units)
     nt = threads_for(n_threads, units)
     try:
-        for u in prange(units, schedule="static", chunksize=1, nogil=True,
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _box_unit(&reg[0, 0], &tgt[0, 0], &labels[0], N, K, C, R, u, per_class,
                       beta, gp, gscale, &blocks[u])
