@@ -44,8 +44,9 @@ cnp.import_array()
 # gradients from this size up come from fastloss._buffers (the full path)
 cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 # loss-only NLL below this many positions runs on the calling thread: each
-# position is one load and a few flops, less than an OpenMP team costs
-cdef Py_ssize_t NLL_SERIAL_POSITIONS = 65536
+# position is one load and a few flops, less than an OpenMP team costs (2
+# threads win from about 4096 rows of 1000 classes here, where the loads miss)
+cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
