@@ -12,8 +12,8 @@
 #    which owns every error message.  So the fast path never decides an
 #    error, and both paths call the same unit kernels: same bits.
 # B. A call whose work fits in one work unit runs on the calling thread
-#    without an OpenMP region (`run_serial`); n_threads is resolved only
-#    when there is more than one unit to share.
+#    without an OpenMP region (the `nt == 1` branch of each driver);
+#    n_threads is resolved only when there is more than one unit to share.
 
 cimport numpy as cnp
 

@@ -18,7 +18,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport log
 
-from _fastcall cimport fc_float, fc_scalar, fc_threads_arg
+from _fastcall cimport fc_float, fc_threads_arg
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
