@@ -15,6 +15,7 @@ C. Softmax stores exp(x - max) once into the output and rescales it in
 """
 
 cimport numpy as cnp
+import numpy as np
 from cython.parallel cimport prange
 from libc.math cimport log
 
@@ -241,3 +242,21 @@ def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
             for i in range(x.shape[0]):
                 out[i] = fl_expf_neg_scale(x[i], &r)
                 out[i] = fl_expf_poly(r) * out[i]
+
+
+cdef extern from "flprobe.h" nogil:
+    double fl_probe_run(int fn, Py_ssize_t reps, float* sink)
+    const int FL_PROBE_FLOATS
+
+
+def math_probe(int func, int n_threads, Py_ssize_t reps):
+    """Seconds per element per thread of fastmath's float exp (func 0) or
+    log (func 1) over an L1-resident buffer in each of n_threads threads,
+    the mean over the threads (flprobe.h): the bench's exp floor, measured
+    apart from every kernel."""
+    cdef double[::1] secs = np.zeros(n_threads)
+    cdef float[::1] sink = np.zeros(n_threads, dtype=np.float32)
+    cdef Py_ssize_t t
+    for t in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
+        secs[t] = fl_probe_run(func, reps, &sink[t])
+    return float(np.mean(secs)) / (<double>FL_PROBE_FLOATS * reps)

@@ -330,3 +330,18 @@ def test_sweep_table_names_the_slower_sizes():
     assert "error: ValueError: x" in text
     rows[0]["ratio"] = 1.5
     assert "peer faster at: no size" in sweep.table(rows)
+
+
+def test_exp_probe_is_the_reference_loop_not_a_kernel():
+    # The floor's exp comes from src/flprobe.h: n_threads threads each summing
+    # 4096 * reps exponentials.  The time per element scales with the work
+    # (10x the passes take about 10x as long, within noise), and the
+    # per-thread figure gives exp_per_s.
+    ex = machine.measure_exp(1, tries=3, reps=200)
+    assert 0.01 < ex["exp_ns"] < 100 and 0.01 < ex["log_ns"] < 100
+    assert ex["exp_per_s"] == pytest.approx(1e9 / ex["exp_ns"])
+    assert "flprobe.h" in ex["method"] and "logsumexp" not in ex["method"]
+    probe = fastloss._dispatch.kernels("lse").math_probe
+    short = min(probe(0, 1, 20) for _ in range(5))
+    long = min(probe(0, 1, 2000) for _ in range(5))
+    assert 0.3 < short / long < 3  # seconds per element: independent of the pass count

@@ -35,7 +35,7 @@ absent"; times in milliseconds, bandwidth in 1e9 bytes/s)::
         "bandwidth": {"gbps": float, "method": str, "bytes": int,
                       "by_method": {str: float}, "widening_gbps": float},
         "exp": {"exp_per_s": float, "method": str, "elements": int,
-                "numpy_exp_per_s": float, "fastloss_exp_per_s": float (or absent)}
+                "exp_ns": float, "log_ns": float}   # ns per element per thread
       },
       "import_errors": {module: message},          # workload modules skipped
       "missing_peers": {impl: message},            # builders that raised PeerMissing
@@ -222,16 +222,14 @@ def main(argv=None, out=None):
     with _threadpool_limit(threads):
         bw = machine.measure_bandwidth(threads, nbytes=(256 if args.quick else 512) * 2**20,
                                        tries=3 if args.quick else 7)
-        ex = machine.measure_exp(threads, tries=10 if args.quick else 30)
+        ex = machine.measure_exp(threads, tries=5 if args.quick else 15)
     progress.clear()
     limits = {"bandwidth": bw, "exp": ex}
     say(f"  read bandwidth: {bw['gbps']:.1f} GB/s ({bw['method']}, {bw['bytes'] >> 20} MiB; "
         f"a sum widening float32 to float64 reaches only {bw['widening_gbps']:.1f} GB/s, "
         "it is compute-bound and measures about half of the bandwidth at best)")
-    fl_exp = ex.get("fastloss_exp_per_s")
-    say(f"  vector exp: {ex['exp_per_s'] / 1e9:.2f} G exp/s, the faster of fastloss.logsumexp "
-        f"in cache ({'%.2f G/s' % (fl_exp / 1e9) if fl_exp else 'failed'}) and np.exp "
-        f"({ex['numpy_exp_per_s'] / 1e9:.2f} G/s)")
+    say(f"  vector exp: {ex['exp_per_s'] / 1e9:.2f} G exp/s ({ex['exp_ns']:.3f} ns per element "
+        f"per thread; log {ex['log_ns']:.3f} ns), {ex['method']}")
     say()
 
     missing = {}

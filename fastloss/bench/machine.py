@@ -8,9 +8,10 @@
   contiguous chunk per thread; the faster counts).  A sum that widens each
   float32 to float64 is measured too but not used: it is compute-bound and
   reaches only about half of the bandwidth.
-* :func:`measure_exp`: vector-exp throughput, fastloss.logsumexp over a
-  cache-resident block (one exp per element plus a max pass), NumPy's
-  np.exp on a block per thread as a fallback.
+* :func:`measure_exp`: vector-exp throughput of a reference loop compiled
+  with the package (``src/flprobe.h``): an exp summed over an L1-resident
+  buffer per thread, never a loss kernel, so the floors do not depend on
+  the code they judge.  It agrees with the C probe of ``shared/limits``.
 
 The memory floor of a workload is bytes / bandwidth, the exp floor is
 exponentials / throughput; the limit is the larger of the two.  A workload
@@ -217,42 +218,30 @@ def measure_bandwidth(threads, nbytes=512 * 2**20, tries=7):
     }
 
 
-def measure_exp(threads, rows=1024, cols=1024, tries=30):
-    """Vector-exp throughput in exponentials per second.
+def measure_exp(threads, tries=15, reps=2000):
+    """Vector exp (and log) throughput, measured apart from every kernel.
 
-    fastloss.logsumexp over a (rows, cols) float32 block (4 MiB: in the
-    last-level cache) along the last axis: one exp per element, so
-    elements / time; the max pass is included, which makes the figure a
-    little low (the floors derived from it a little high).  np.exp on one
-    block per thread is measured too; the faster of the two is the figure
-    used for the floors (``exp_per_s``, ``method``).
+    The reference loop of ``src/flprobe.h``, compiled with the package for
+    the dispatched CPU target: fastmath's float exp (the one the softmax
+    kernels evaluate, within 1 ulp) summed over a 16 KiB buffer that stays
+    in L1d, one buffer per thread, all threads at once.  No memory traffic
+    and no other work, so the figure is the exp's own throughput, the same
+    quantity as the polynomial exp of ``shared/limits`` (its C probe).  The
+    best of ``tries`` runs of ``reps`` passes.
+
+    Returns ``exp_per_s`` (all threads together; the figure used for the
+    floors), ``exp_ns`` (ns per element per thread), ``log_ns`` (fastmath's
+    float log, the same way; for comparison), ``method`` and ``elements``
+    (per thread and run).
     """
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((rows, cols), dtype=np.float32)
-    out = {"elements": int(x.size)}
-    with ThreadPoolExecutor(threads) as pool:
-        blocks = np.array_split(x, threads)
-        outs = [np.empty_like(b) for b in blocks]
+    from fastloss._dispatch import TARGET, kernels
 
-        def np_exp():
-            list(pool.map(lambda bo: np.exp(bo[0], out=bo[1]), zip(blocks, outs)))
-
-        np_exp()
-        out["numpy_exp_per_s"] = x.size / _best(np_exp, tries)
-    try:
-        import fastloss
-
-        def fl():
-            fastloss.logsumexp(x, axis=-1, n_threads=threads)
-
-        fl()
-        out["fastloss_exp_per_s"] = x.size / _best(fl, tries)
-    except Exception as e:  # noqa: BLE001 - any failure falls back to NumPy
-        out["fastloss_error"] = f"{type(e).__name__}: {e}"
-    if out.get("fastloss_exp_per_s", 0.0) >= out["numpy_exp_per_s"]:
-        out["exp_per_s"] = out["fastloss_exp_per_s"]
-        out["method"] = f"fastloss.logsumexp float32 ({rows}, {cols}), axis=-1, {threads} thread(s)"
-    else:
-        out["exp_per_s"] = out["numpy_exp_per_s"]
-        out["method"] = f"numpy.exp float32 ({rows}, {cols}), {threads} block(s) in threads"
+    probe = kernels("lse").math_probe
+    out = {"elements": int(4096 * reps)}
+    for name, func in (("exp_ns", 0), ("log_ns", 1)):
+        probe(func, threads, 50)  # the threads and the code warm
+        out[name] = min(probe(func, threads, reps) for _ in range(tries)) * 1e9
+    out["exp_per_s"] = threads / out["exp_ns"] * 1e9
+    out["method"] = (f"fastmath float exp over a 16 KiB L1-resident buffer per thread "
+                     f"(src/flprobe.h, {TARGET}), {threads} thread(s), best of {tries}")
     return out

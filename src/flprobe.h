@@ -1,0 +1,72 @@
+/*
+ * flprobe.h -- the vector exp and log throughput of this build's target.
+ *
+ * The bench's exp floor (fastloss/bench/machine.py) must not come from the
+ * kernels it judges.  This is a plain reference loop, compiled with the
+ * package for each CPU target: fastmath's full-range float exp (or log), of
+ * the accuracy the kernels promise, summed over a 16 KiB buffer that stays
+ * in L1d, in 32 float lanes so that gcc keeps the lanes in vector
+ * registers.  No memory traffic, no max pass, no reduction across rows: the
+ * time is the exp's throughput and nothing else.  The shared C probe
+ * (shared/limits) measures the same quantity with its own polynomial; the
+ * two are expected to agree within 15 %.
+ */
+#ifndef FASTLOSS_FLPROBE_H
+#define FASTLOSS_FLPROBE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "fastmath.h"
+
+#define FL_PROBE_FLOATS 4096 /* 16 KiB: L1d is 32 KiB or more on every target */
+
+/* timespec_get is C11 (glibc, macOS, MSVC's UCRT): no POSIX needed */
+static inline double fl_probe_now(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float fl_probe_sum(int fn, const float *x, ptrdiff_t reps)
+{
+    float acc[32];
+    for (int k = 0; k < 32; k++)
+        acc[k] = 0.0f;
+    if (fn == 0) {
+        for (ptrdiff_t r = 0; r < reps; r++)
+            for (ptrdiff_t i = 0; i < FL_PROBE_FLOATS; i += 32)
+                for (int k = 0; k < 32; k++)
+                    acc[k] += fl_expf_lo(x[i + k]);
+    } else {
+        for (ptrdiff_t r = 0; r < reps; r++)
+            for (ptrdiff_t i = 0; i < FL_PROBE_FLOATS; i += 32)
+                for (int k = 0; k < 32; k++)
+                    acc[k] += fl_logf(x[i + k]);
+    }
+    for (int w = 16; w > 0; w /= 2)
+        for (int k = 0; k < w; k++)
+            acc[k] += acc[k + w];
+    return acc[0];
+}
+
+/* Seconds for `reps` passes of fn (0: exp on [-10, 0], the softmax range;
+ * 1: log on (0, 16]) over this thread's own buffer, after one warm-up pass.
+ * *sink receives the sum so the loop cannot be dropped. */
+static double fl_probe_run(int fn, ptrdiff_t reps, float *sink)
+{
+    float buf[FL_PROBE_FLOATS];
+    for (ptrdiff_t i = 0; i < FL_PROBE_FLOATS; i++) {
+        float u = (float)((i * 2654435761u) % FL_PROBE_FLOATS) / FL_PROBE_FLOATS;
+        buf[i] = fn == 0 ? -10.0f * u : 16.0f * u + 1e-3f;
+    }
+    float s = fl_probe_sum(fn, buf, 2);
+    double t0 = fl_probe_now();
+    s += fl_probe_sum(fn, buf, reps);
+    double t = fl_probe_now() - t0;
+    *sink = s;
+    return t;
+}
+
+#endif /* FASTLOSS_FLPROBE_H */
