@@ -7,10 +7,11 @@ NumPy float64 oracle of every function.
 
 __version__ = "0.1.0"
 
-from fastloss import classification, elementwise, lse, rowwise, segmentation
+from fastloss import classification, distance, elementwise, lse, rowwise, segmentation
 from fastloss._buffers import empty_gradient_cache, get_gradient_cache, set_gradient_cache
 from fastloss._threads import get_num_threads, set_num_threads
 from fastloss.classification import *  # noqa: F403
+from fastloss.distance import *  # noqa: F403
 from fastloss.elementwise import *  # noqa: F403
 from fastloss.lse import *  # noqa: F403
 from fastloss.rowwise import *  # noqa: F403
@@ -53,4 +54,5 @@ __all__ = (
     + elementwise.__all__
     + rowwise.__all__
     + segmentation.__all__
+    + distance.__all__
 )
