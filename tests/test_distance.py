@@ -1,0 +1,344 @@
+"""The distance family: EDT vs SciPy, metrics vs MONAI and the reference, hand cases, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import fastloss
+import fastloss.reference as R
+
+# ------------------------------------------------------------ distance_transform
+
+SHAPES = [((37,), (1.0,)), ((37,), (0.3,)), ((23, 31), (1.0, 1.0)), ((23, 31), (2.5, 0.7)),
+          ((13, 17, 19), (1.0, 1.0, 1.0)), ((13, 17, 19), (0.5, 1.7, 3.0)),
+          ((4, 5, 6, 7), (1.0, 2.0, 0.5, 1.5))]
+
+
+def _mask(rng, shape, p=0.85):
+    return rng.random(shape) < p
+
+
+@pytest.mark.parametrize("shape,spacing", SHAPES)
+@pytest.mark.parametrize("dtype", [bool, np.float32, np.float64])
+def test_edt_matches_scipy(rng, shape, spacing, dtype):
+    m = _mask(rng, shape)
+    m.flat[0] = False  # at least one background voxel
+    x = m.astype(dtype)
+    got = fastloss.distance_transform(x, spacing)
+    want = ndimage.distance_transform_edt(m, sampling=spacing)
+    assert got.dtype == np.float64 and got.shape == shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("shape,spacing", SHAPES[::2])
+def test_edt_indices_point_at_a_nearest_site(rng, shape, spacing):
+    m = _mask(rng, shape, 0.7)
+    m.flat[-1] = False
+    d, ind = fastloss.distance_transform(m, spacing, return_indices=True)
+    want_d, want_ind = ndimage.distance_transform_edt(m, sampling=spacing, return_indices=True)
+    assert ind.shape == want_ind.shape and ind.dtype == want_ind.dtype
+    assert not m[tuple(ind)].any()  # every index is a background voxel
+    grid = np.indices(shape)
+    dist_to_site = np.sqrt(sum(((grid[a] - ind[a]) * spacing[a]) ** 2 for a in range(len(shape))))
+    np.testing.assert_allclose(dist_to_site, want_d, rtol=1e-13)
+    np.testing.assert_allclose(d, want_d, rtol=1e-13)
+
+
+def test_edt_empty_full_single_voxel_and_border():
+    assert np.array_equal(fastloss.distance_transform(np.zeros((5, 6), bool)), np.zeros((5, 6)))
+    # no background at all: inf (SciPy measures to a phantom point outside the image)
+    assert np.all(np.isinf(fastloss.distance_transform(np.ones((4, 3, 2), bool))))
+    one = np.ones((9, 11), bool)
+    one[4, 7] = False  # a single background voxel
+    np.testing.assert_allclose(fastloss.distance_transform(one, (2.0, 1.0)),
+                               ndimage.distance_transform_edt(one, sampling=(2.0, 1.0)))
+    obj = np.zeros((7, 8, 9), bool)
+    obj[3, 0, 8] = True  # one object voxel on the border
+    d = fastloss.distance_transform(obj)
+    assert d[3, 0, 8] == 1.0 and d.sum() == 1.0
+    slab = np.zeros((6, 7), bool)
+    slab[:, :3] = True  # object touching three borders: the border is not background
+    np.testing.assert_array_equal(fastloss.distance_transform(slab),
+                                  ndimage.distance_transform_edt(slab))
+
+
+def test_edt_two_points_hand_computed():
+    m = np.ones((5, 9), bool)
+    m[0, 0] = m[4, 8] = False
+    d = fastloss.distance_transform(m, spacing=(3.0, 1.0))
+    assert d[0, 4] == 4.0  # (0, 4) -> (0, 0)
+    assert d[4, 4] == 4.0
+    assert d[2, 4] == pytest.approx(np.hypot(6.0, 4.0))
+
+
+def test_edt_multilabel_and_signed(rng):
+    lab = rng.integers(0, 4, size=(15, 16, 17)).astype(np.int16)
+    lab[lab == 3] = 0
+    got = fastloss.distance_transform(lab, (1.0, 2.0, 0.5))
+    np.testing.assert_allclose(got, R.distance_transform(lab, (1.0, 2.0, 0.5)), rtol=1e-13)
+    for dt in (np.uint8, np.int8, np.int32, np.int64, np.uint16):
+        np.testing.assert_array_equal(fastloss.distance_transform(lab.astype(dt)),
+                                      fastloss.distance_transform(lab))
+    # a 0/1 label map is a mask
+    m = rng.random((20, 21)) < 0.8
+    np.testing.assert_array_equal(fastloss.distance_transform(m.astype(np.uint8)),
+                                  ndimage.distance_transform_edt(m))
+    sd = fastloss.distance_transform(m, (1.5, 1.0), signed=True)
+    want = (ndimage.distance_transform_edt(m, sampling=(1.5, 1.0))
+            - ndimage.distance_transform_edt(~m, sampling=(1.5, 1.0)))
+    np.testing.assert_allclose(sd, want, rtol=1e-13)
+    sd2, ind = fastloss.distance_transform(m, (1.5, 1.0), signed=True, return_indices=True)
+    np.testing.assert_array_equal(sd2, sd)
+    assert np.all(m[tuple(ind)] != m)  # the nearest site lies on the other side
+
+
+def test_edt_threads_bit_identical(rng):
+    m = rng.random((40, 50, 60)) < 0.9
+    a = fastloss.distance_transform(m, (0.7, 1.1, 1.9), n_threads=1)
+    b = fastloss.distance_transform(m, (0.7, 1.1, 1.9), n_threads=2)
+    assert a.tobytes() == b.tobytes()
+    lab = rng.integers(0, 5, size=(30, 31, 32))
+    a, ia = fastloss.distance_transform(lab, n_threads=1, signed=True, return_indices=True)
+    b, ib = fastloss.distance_transform(lab, n_threads=2, signed=True, return_indices=True)
+    assert a.tobytes() == b.tobytes() and np.array_equal(ia, ib)
+
+
+def test_edt_noncontiguous_input(rng):
+    m = rng.random((20, 30)) < 0.8
+    v = m[:, ::2].T
+    np.testing.assert_array_equal(fastloss.distance_transform(v),
+                                  ndimage.distance_transform_edt(v))
+
+
+@pytest.mark.parametrize("spacing,exc", [((1.0,), ValueError), ((1.0, 2.0, 3.0), ValueError),
+                                         ((1.0, 0.0), ValueError), ((1.0, -2.0), ValueError),
+                                         ((np.nan, 1.0), ValueError), ((1.0, np.inf), ValueError),
+                                         ("ab", TypeError)])
+def test_edt_bad_spacing(spacing, exc):
+    with pytest.raises(exc, match="spacing"):
+        fastloss.distance_transform(np.ones((3, 4), bool), spacing)
+
+
+def test_edt_bad_input():
+    with pytest.raises(TypeError, match="mask_or_labels"):
+        fastloss.distance_transform(np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="mask_or_labels"):
+        fastloss.distance_transform(np.array(True))
+    with pytest.raises(ValueError, match="n_threads"):
+        fastloss.distance_transform(np.ones(3, bool), n_threads=0)
+
+
+# ------------------------------------------------------------ metrics
+
+def _blobs(rng, shape, C, n=6):
+    """A label map of a few boxes per class (surfaces, not noise)."""
+    lab = np.zeros(shape, dtype=np.uint8)
+    for c in range(1, C):
+        for _ in range(n):
+            lo = [int(rng.integers(0, s - 2)) for s in shape]
+            hi = [min(s, a + int(rng.integers(2, max(3, s // 2)))) for a, s in zip(lo, shape)]
+            lab[tuple(slice(a, b) for a, b in zip(lo, hi))] = c
+    return lab
+
+
+def _pair(rng, N, shape, C):
+    t = np.stack([_blobs(rng, shape, C) for _ in range(N)])
+    p = np.stack([_blobs(rng, shape, C) for _ in range(N)])
+    p[0] = np.where(rng.random(shape) < 0.9, t[0], p[0])  # one close prediction
+    return p, t
+
+
+def _onehot(lab, C):
+    return np.moveaxis(np.eye(C, dtype=np.uint8)[lab], -1, 1)
+
+
+def _monai(name, p, t, C, **kw):
+    torch = pytest.importorskip("torch")
+    metrics = pytest.importorskip("monai.metrics")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = getattr(metrics, name)(torch.from_numpy(_onehot(p, C)),
+                                     torch.from_numpy(_onehot(t, C)), **kw)
+    return out.double().numpy()
+
+
+def _quiet(fn, *a, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*a, **kw)
+
+
+# MONAI returns float32 distances: compare at float32 precision
+TOL = dict(rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,spacing", [((24, 21, 18), None), ((24, 21, 18), (1.0, 2.0, 0.6)),
+                                           ((40, 33), (0.8, 1.3))])
+@pytest.mark.parametrize("include_background", [False, True])
+def test_hausdorff_matches_monai(rng, shape, spacing, include_background):
+    C = 3
+    p, t = _pair(rng, 2, shape, C)
+    for percentile in (None, 95, 50.5):
+        for directed in (False, True):
+            want = _monai("compute_hausdorff_distance", p, t, C, percentile=percentile,
+                          directed=directed, spacing=spacing,
+                          include_background=include_background)
+            got = _quiet(fastloss.hausdorff_distance, p, t, num_classes=C, percentile=percentile,
+                         directed=directed, spacing=spacing,
+                         include_background=include_background)
+            np.testing.assert_allclose(got, want, **TOL)
+            oh = _quiet(fastloss.hausdorff_distance, _onehot(p, C), _onehot(t, C),
+                        percentile=percentile, directed=directed, spacing=spacing,
+                        include_background=include_background)
+            np.testing.assert_array_equal(oh, got)
+
+
+@pytest.mark.parametrize("spacing", [None, (1.5, 1.0, 0.7)])
+def test_average_surface_distance_and_nsd_match_monai(rng, spacing):
+    C = 3
+    p, t = _pair(rng, 2, (20, 22, 19), C)
+    for symmetric in (False, True):
+        want = _monai("compute_average_surface_distance", p, t, C, symmetric=symmetric,
+                      spacing=spacing)
+        got = _quiet(fastloss.average_surface_distance, p, t, num_classes=C,
+                     symmetric=symmetric, spacing=spacing)
+        np.testing.assert_allclose(got, want, **TOL)
+    th = [1.0, 2.5]
+    want = _monai("compute_surface_dice", p, t, C, class_thresholds=th, spacing=spacing)
+    got = _quiet(fastloss.surface_dice, p, t, th, num_classes=C, spacing=spacing)
+    np.testing.assert_allclose(got, want, **TOL)
+    got_oh = _quiet(fastloss.surface_dice, _onehot(p, C).astype(np.float32),
+                    _onehot(t, C).astype(bool), th, spacing=spacing)
+    np.testing.assert_array_equal(got_oh, got)
+
+
+def test_metrics_match_reference(rng):
+    C = 4
+    p, t = _pair(rng, 3, (18, 16, 17), C)
+    sp = (1.2, 0.8, 2.0)
+    for fn, kw in [("hausdorff_distance", dict(percentile=90)),
+                   ("hausdorff_distance", dict(mode="pooled", percentile=95)),
+                   ("average_surface_distance", dict(symmetric=True)),
+                   ("surface_dice", dict(class_thresholds=[1.0, 0.0, 3.0]))]:
+        for red in ("none", "mean", "sum"):
+            got = _quiet(getattr(fastloss, fn), p, t, num_classes=C, spacing=sp, reduction=red,
+                         **kw)
+            want = _quiet(getattr(R, fn), p, t, num_classes=C, spacing=sp, reduction=red, **kw)
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    got = fastloss.surface_distances(p, t, num_classes=C, spacing=sp, include_background=True)
+    want = R.surface_distances(p, t, num_classes=C, spacing=sp, include_background=True)
+    for gr, wr in zip(got, want):
+        assert len(gr) == C
+        for (a, b), (c, d) in zip(gr, wr):
+            np.testing.assert_allclose(a, c, rtol=1e-12)
+            np.testing.assert_allclose(b, d, rtol=1e-12)
+
+
+def test_metric_reduction_matches_monai():
+    monai = pytest.importorskip("monai.metrics")
+    torch = pytest.importorskip("torch")
+    from fastloss.distance import _reduce
+
+    f = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [2.0, 7.0, 0.5]])
+    for red in ("mean", "sum"):
+        want = float(monai.do_metric_reduction(torch.from_numpy(f.copy()), red)[0])
+        assert _reduce(f.copy(), red) == pytest.approx(want, rel=1e-6)  # MONAI: float32
+    f[2, 1] = np.inf
+    assert _reduce(f, "mean") == np.inf
+
+
+def test_shifted_cube_hausdorff_is_the_shift():
+    t = np.zeros((1, 30, 30, 30), dtype=np.uint8)
+    t[0, 8:18, 9:19, 7:17] = 1
+    shift = (3, -2, 4)
+    p = np.roll(t, shift, axis=(1, 2, 3))
+    sp = (1.0, 2.0, 0.5)
+    hd = fastloss.hausdorff_distance(p, t, num_classes=2, spacing=sp)
+    assert hd[0, 0] == pytest.approx(np.sqrt(sum((s * w) ** 2 for s, w in zip(shift, sp))))
+    hd_dir = fastloss.hausdorff_distance(p, t, num_classes=2, spacing=sp, directed=True)
+    assert hd_dir[0, 0] == pytest.approx(hd[0, 0])
+    # two single voxels: every statistic is their distance
+    a = np.zeros((1, 10, 10), dtype=np.int32)
+    b = np.zeros((1, 10, 10), dtype=np.int32)
+    a[0, 1, 2] = 1
+    b[0, 7, 6] = 1
+    d = np.hypot(6.0, 4.0)
+    assert fastloss.hausdorff_distance(a, b, num_classes=2, percentile=95)[0, 0] == pytest.approx(d)
+    assert fastloss.average_surface_distance(a, b, num_classes=2)[0, 0] == pytest.approx(d)
+    assert fastloss.surface_dice(a, b, [7.22], num_classes=2)[0, 0] == 1.0
+    assert fastloss.surface_dice(a, b, [7.2], num_classes=2)[0, 0] == 0.0
+
+
+def test_empty_masks_and_warnings():
+    t = np.zeros((2, 8, 8), dtype=np.uint8)
+    p = np.zeros((2, 8, 8), dtype=np.uint8)
+    t[0, 2:5, 2:5] = 1  # image 0: prediction empty; image 1: both empty
+    with pytest.warns(UserWarning, match="prediction of class 1 is all 0"):
+        hd = fastloss.hausdorff_distance(p, t, num_classes=2)
+    assert hd[0, 0] == np.inf and np.isnan(hd[1, 0])
+    with pytest.warns(UserWarning):
+        hd95 = fastloss.hausdorff_distance(p, t, num_classes=2, percentile=95)
+    assert hd95[0, 0] == np.inf  # MONAI: NaN (MONAI #9095), deliberately not reproduced
+    with pytest.warns(UserWarning, match="ground truth of class 1 is all 0"):
+        asd = fastloss.average_surface_distance(t, p, num_classes=2, symmetric=True)
+    assert asd[0, 0] == np.inf and np.isnan(asd[1, 0])
+    with pytest.warns(UserWarning):
+        nsd = fastloss.surface_dice(p, t, [1.0], num_classes=2)
+    assert nsd[0, 0] == 0.0 and np.isnan(nsd[1, 0])
+    with pytest.warns(UserWarning):
+        assert fastloss.hausdorff_distance(p, t, num_classes=2, reduction="mean") == np.inf
+    # MONAI agrees everywhere except the percentile case
+    want = _monai("compute_hausdorff_distance", p, t, 2)
+    np.testing.assert_array_equal(hd, want)
+
+
+def test_metrics_threads_bit_identical(rng):
+    p, t = _pair(rng, 2, (30, 26, 28), 3)
+    a = _quiet(fastloss.hausdorff_distance, p, t, num_classes=3, percentile=95, n_threads=1)
+    b = _quiet(fastloss.hausdorff_distance, p, t, num_classes=3, percentile=95, n_threads=2)
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("fn,args", [("hausdorff_distance", ()), ("average_surface_distance", ()),
+                                     ("surface_dice", ([1.0],)), ("surface_distances", ())])
+def test_metric_bad_input(fn, args):
+    f = getattr(fastloss, fn)
+    p = np.zeros((2, 6, 7), dtype=np.uint8)
+    with pytest.raises(ValueError, match="target"):
+        f(p, np.zeros((2, 6, 8), np.uint8), *args, num_classes=2)
+    with pytest.raises(ValueError, match="spacing"):
+        f(p, p, *args, num_classes=2, spacing=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="spacing"):
+        f(p, p, *args, num_classes=2, spacing=(1.0, np.nan))
+    with pytest.raises(ValueError, match="spacing"):
+        f(p, p, *args, num_classes=2, spacing=(0.0, 1.0))
+    with pytest.raises(TypeError, match="pred"):
+        f(p.astype(np.float32), p, *args, num_classes=2)
+    with pytest.raises(TypeError, match="target"):
+        f(p, p.astype(np.float64), *args, num_classes=2)
+    bad = p.copy()
+    bad[1, 2, 3] = 5
+    with pytest.raises(ValueError, match="target holds class index 5"):
+        f(p, bad, *args, num_classes=2)
+    with pytest.raises(ValueError, match="pred"):
+        f(np.full((1, 2, 4, 4), 0.5), np.zeros((1, 2, 4, 4)), *args)  # soft one-hot
+    with pytest.raises(ValueError, match="num_classes"):
+        f(p, p, *args, num_classes=0)
+
+
+def test_metric_bad_options():
+    p = np.zeros((1, 6, 7), dtype=np.uint8)
+    for q in (-1, 100.5, np.nan):
+        with pytest.raises(ValueError, match="percentile"):
+            fastloss.hausdorff_distance(p, p, num_classes=2, percentile=q)
+    with pytest.raises(ValueError, match="mode"):
+        fastloss.hausdorff_distance(p, p, num_classes=2, mode="x")
+    with pytest.raises(ValueError, match="reduction"):
+        fastloss.average_surface_distance(p, p, num_classes=2, reduction="batch")
+    for th in ([1.0, 2.0], [-1.0], [np.inf], []):
+        with pytest.raises(ValueError, match="class_thresholds"):
+            fastloss.surface_dice(p, p, th, num_classes=2)
+    with pytest.raises(NotImplementedError, match="use_subvoxels"):
+        fastloss.surface_dice(p, p, [1.0], num_classes=2, use_subvoxels=True)
