@@ -5,6 +5,13 @@ API with torch / MONAI / SciPy semantics; ``fastloss.reference`` holds the
 NumPy float64 oracle of every function.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
 __version__ = "0.1.0"
 
 from fastloss import classification, distance, elementwise, lse, rowwise, segmentation
@@ -18,15 +25,33 @@ from fastloss.rowwise import *  # noqa: F403
 from fastloss.segmentation import *  # noqa: F403
 
 
-def _openmp_enabled():
+def _openmp_enabled() -> bool:
     """True when the kernels were compiled with OpenMP."""
     from fastloss._openmp_helpers import openmp_enabled
 
     return openmp_enabled()
 
 
-def show_config(file=None):
-    """Print the version, OpenMP status, default threads and CPU target."""
+def show_config(file: TextIO | None = None) -> None:
+    """Print the version, OpenMP status, default threads and CPU target.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default: ``sys.stdout``).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import io, fastloss
+    >>> buf = io.StringIO()
+    >>> fastloss.show_config(buf)
+    >>> buf.getvalue().splitlines()[0] == f"fastloss {fastloss.__version__}"
+    True
+    """
     import sys
 
     import numpy as np

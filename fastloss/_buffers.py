@@ -71,10 +71,26 @@ def _refs_when_free():
 _FREE = _refs_when_free()
 
 
-def set_gradient_cache(max_bytes):
+def set_gradient_cache(max_bytes: int) -> int:
     """Keep at most ``max_bytes`` of returned gradient arrays for reuse (0: none).
 
-    Returns the previous limit.  Lowering it drops kept arrays right away.
+    Parameters
+    ----------
+    max_bytes : int >= 0
+        The limit; lowering it drops kept arrays right away.
+
+    Returns
+    -------
+    int
+        The previous limit.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> old = fastloss.set_gradient_cache(0)   # no reuse
+    >>> fastloss.get_gradient_cache()
+    (0, 0)
+    >>> _ = fastloss.set_gradient_cache(old)
     """
     global _max_bytes
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
@@ -87,14 +103,42 @@ def set_gradient_cache(max_bytes):
     return old
 
 
-def get_gradient_cache():
-    """``(max_bytes, kept_bytes)``: the limit and the bytes kept now."""
+def get_gradient_cache() -> tuple[int, int]:
+    """The limit of the gradient cache and the bytes it holds now.
+
+    Returns
+    -------
+    max_bytes : int
+        The limit set by :func:`set_gradient_cache` (or
+        ``FASTLOSS_GRADIENT_CACHE``).
+    kept_bytes : int
+        The bytes of the gradient arrays kept for reuse now.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> max_bytes, kept = fastloss.get_gradient_cache()
+    >>> kept <= max_bytes
+    True
+    """
     with _lock:
         return _max_bytes, _kept_bytes()
 
 
-def empty_gradient_cache():
-    """Drop every kept gradient array (arrays still in use stay the caller's)."""
+def empty_gradient_cache() -> None:
+    """Drop every kept gradient array (arrays still in use stay the caller's).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.empty_gradient_cache()
+    >>> fastloss.get_gradient_cache()[1]
+    0
+    """
     with _lock:
         _kept.clear()
 

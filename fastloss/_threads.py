@@ -53,16 +53,46 @@ def effective_n_threads(n_threads=None):
     return n
 
 
-def get_num_threads():
-    """Threads used by fastloss when a call passes ``n_threads=None``."""
+def get_num_threads() -> int:
+    """Threads used by fastloss when a call passes ``n_threads=None``.
+
+    Returns
+    -------
+    int
+        The default set by :func:`set_num_threads`, else OpenMP's
+        (``OMP_NUM_THREADS``, threadpoolctl limits), at most the usable CPUs;
+        1 in a build without OpenMP.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.get_num_threads() >= 1
+    True
+    """
     return effective_n_threads(None)
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> None:
     """Set the process-wide default thread count (``None`` restores OpenMP's).
 
-    Negative values count from the number of CPUs as in scikit-learn
-    (-1: all of them); 0 is a ValueError.
+    Parameters
+    ----------
+    n : int or None
+        The default for calls with ``n_threads=None``.  Negative values
+        count from the number of CPUs as in scikit-learn (-1: all of them);
+        0 is a ``ValueError``.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.set_num_threads(1)
+    >>> fastloss.get_num_threads()
+    1
+    >>> fastloss.set_num_threads(None)
     """
     global _override
     if n is None:

@@ -228,6 +228,38 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     :math:`-w_y` at the target class and 0 elsewhere, written in the same
     pass.  Equivalent to ``torch.nn.functional.nll_loss``.
 
+    Parameters
+    ----------
+    input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
+        Log-probabilities.
+    target : array_like of int, shape (), (N,) or (N, d1, ..., dk)
+        Class indices, any integer dtype.
+    weight : array_like of shape (C,), optional
+        Per-class weights.
+    ignore_index : int
+        Targets equal to it contribute neither to the loss nor to the 'mean'
+        denominator.
+    reduction : {'mean', 'sum', 'none'}
+        'mean' divides by the sum of :math:`w_{y_i}` over non-ignored
+        positions.
+    sample_weight : array_like, optional
+        Per-position weights broadcastable to the loss shape, as in
+        :func:`cross_entropy`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar, or ndarray of the target's shape for 'none'
+    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss

@@ -241,6 +241,33 @@ def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=
     Arguments as in :func:`mse_loss`.  Equivalent to
     ``torch.nn.functional.l1_loss``.
 
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Targets, of ``input``'s shape (see above for the domain and broadcasting).
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -259,6 +286,35 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None
     Arguments as in :func:`mse_loss`.  Equivalent to
     ``torch.nn.functional.smooth_l1_loss``.
 
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Targets, of ``input``'s shape (see above for the domain and broadcasting).
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    beta : float >= 0
+        Where the quadratic part ends (0: the L1 loss).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -276,6 +332,35 @@ def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *
 
     ``delta > 0``.  Arguments as in :func:`mse_loss`.  Equivalent to
     ``torch.nn.functional.huber_loss``.
+
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Targets, of ``input``'s shape (see above for the domain and broadcasting).
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    delta : float > 0
+        Where the quadratic part ends.
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
 
     Examples
     --------
@@ -298,6 +383,33 @@ def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
     (``torch.log(torch.cosh(x - y)).mean()`` overflows for :math:`|d| > 89`
     in float32).
 
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Targets, of ``input``'s shape (see above for the domain and broadcasting).
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -317,6 +429,35 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=
     :math:`d / \sqrt{1 + (d/\delta)^2}`.  ``delta > 0``; ``target`` of
     ``input``'s shape.  No torch equivalent.
 
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Targets, of ``input``'s shape (see above for the domain and broadcasting).
+    delta : float > 0
+        Scale of the transition from quadratic to linear.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -334,6 +475,33 @@ def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
 
     Gradient 1 (times the reduction's scale).  ``target`` of ``input``'s
     shape.  No torch equivalent (``(x - y).mean()``).
+
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Targets, of ``input``'s shape (see above for the domain and broadcasting).
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
 
     Examples
     --------
@@ -360,6 +528,36 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
     ``weight`` broadcasts to the input's shape and, unlike
     ``sample_weight``, does not enter the 'mean' denominator (torch).
     Equivalent to ``torch.nn.functional.binary_cross_entropy``.
+
+    Parameters
+    ----------
+    input : array_like
+        Probabilities in [0, 1], any shape.
+    target : array_like
+        Targets in [0, 1], of ``input``'s shape.
+    weight : array_like, optional
+        Per-element weights broadcastable to ``input`` (torch's ``weight``;
+        not part of the 'mean' denominator).
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
 
     Examples
     --------
@@ -389,6 +587,38 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     of shape (C,) applies along the last axis).  A ``pos_weight`` is
     materialised once at the input's shape and dtype.
     Equivalent to ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, any shape.
+    target : array_like
+        Targets in [0, 1], of ``input``'s shape.
+    weight : array_like, optional
+        Per-element weights broadcastable to ``input`` (torch's ``weight``).
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast along the last axis (shape
+        (C,)) as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
 
     Examples
     --------
@@ -421,6 +651,33 @@ def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
     where torch's ``log(1 + exp(-y x))`` gives inf); gradient
     :math:`-y\,\sigma(-yx)`.  ``target`` of the input's shape.  Equivalent to
     ``torch.nn.functional.soft_margin_loss``.
+
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Labels in {-1, +1}, of ``input``'s shape.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
 
     Examples
     --------
@@ -471,6 +728,33 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     :func:`binary_cross_entropy_with_logits`.  Equivalent to
     ``torch.nn.functional.multilabel_soft_margin_loss``.
 
+    Parameters
+    ----------
+    input : array_like, shape (N, C) or (C,)
+        Logits.
+    target : array_like
+        Labels in {0, 1} (or in [0, 1]), of ``input``'s shape.
+    weight : array_like of shape (C,), optional
+        Per-class weights.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the per-sample losses, shape (N,).
+    sample_weight : array_like of shape (N,), optional
+        Per-sample weights; 'mean' becomes :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -503,6 +787,36 @@ def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None
     'mean' averages over all elements, as torch.  ``target`` broadcasts to
     the input's shape.  Equivalent to ``torch.nn.functional.kl_div``.
 
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities, any shape.
+    target : array_like
+        Probabilities (log-probabilities with ``log_target=True``),
+        broadcastable to ``input``.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        'batchmean' divides the sum by ``input.shape[0]``; 'mean' averages
+        over all elements.
+    log_target : bool
+        ``target`` holds log-probabilities.
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -530,6 +844,35 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
     :math:`\tfrac12\log(2p/(p+q))` (:math:`-\infty` where :math:`p = 0 < q`).
     Like ``scipy.spatial.distance.jensenshannon(p, q, axis=axis) ** 2`` for
     normalised inputs.
+
+    Parameters
+    ----------
+    p : array_like
+        Probability vectors along ``axis``.
+    q : array_like
+        Probability vectors of ``p``'s shape.
+    axis : int
+        The axis holding the distributions.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives one divergence per position, ``p``'s shape without
+        ``axis``.
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar, or ndarray for 'none'
+    grad : ndarray of ``p``'s shape (d/dp), only with ``return_grad=True``
 
     Examples
     --------
@@ -562,6 +905,38 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
     below 1.  The default reduction is 'none', as torchvision.  Equivalent to
     ``torchvision.ops.sigmoid_focal_loss``.
 
+    Parameters
+    ----------
+    inputs : array_like
+        Logits, any shape.
+    targets : array_like
+        Binary targets (0 or 1; soft values in [0, 1] are accepted), of
+        ``inputs``' shape.
+    alpha : float in [0, 1] or negative
+        Weight of the positive class (a negative value turns the weighting
+        off, as torchvision).
+    gamma : float >= 0
+        Focusing exponent.
+    reduction : {'none', 'mean', 'sum'}
+        Default 'none', as torchvision.
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -586,6 +961,37 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sampl
     violated (squared: :math:`-2y\max(0, m - yx)`), else 0.
     Like ``sklearn.metrics.hinge_loss`` on decision values.
 
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Labels in {-1, +1}, of ``input``'s shape.
+    margin : float
+        The margin :math:`m`.
+    squared : bool
+        Square each term.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -606,6 +1012,33 @@ def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
 
     ``target`` of the input's shape; other labels raise ValueError.
     Gradient :math:`-y e^{-yx}`.
+
+    Parameters
+    ----------
+    input : array_like
+        Predictions, any shape; float32 and float64 are computed natively.
+    target : array_like
+        Labels in {-1, +1}, of ``input``'s shape.
+    reduction : {'mean', 'sum', 'none'}
+        'none' gives the unreduced losses; 'mean' divides the sum by the
+        number of terms (by the sum of ``sample_weight`` when given).
+    sample_weight : array_like, optional
+        Per-element weights broadcastable to the loss; 'mean' becomes
+        :math:`\sum w\ell / \sum w`.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    grad_out : ndarray, optional
+        C-contiguous buffer of the first input's shape and float dtype for the
+        gradient; it is filled and returned.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of the first input's shape, only with ``return_grad=True``
 
     Examples
     --------
@@ -643,6 +1076,22 @@ def l1_penalty(*arrays, return_grad=False, n_threads=None):
     with one :math:`\operatorname{sign}(w_k)` per array.  The result dtype is
     float32 only if every array is float32.
 
+    Parameters
+    ----------
+    *arrays : array_like
+        The parameter arrays.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    value : NumPy scalar
+    grads : tuple of ndarrays, one per array, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -657,6 +1106,22 @@ def l2_penalty(*arrays, return_grad=False, n_threads=None):
 
     Gradients :math:`2 w_k`, one per array.  See :func:`l1_penalty`.
 
+    Parameters
+    ----------
+    *arrays : array_like
+        The parameter arrays.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    value : NumPy scalar
+    grads : tuple of ndarrays, one per array, only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -670,6 +1135,24 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5, return_grad=False, n_threads=None
     r"""Elastic net :math:`r\sum|w| + (1-r)\sum w^2`, ``r = l1_ratio`` in [0, 1].
 
     Gradients :math:`r\operatorname{sign}(w_k) + 2(1-r)w_k`, one per array.
+
+    Parameters
+    ----------
+    *arrays : array_like
+        The parameter arrays.
+    l1_ratio : float in [0, 1]
+        Weight of the L1 term; 1 - l1_ratio weighs the L2 term.
+    return_grad : bool
+        Also return the gradient of the loss (for 'none': of the sum of the
+        losses) with respect to the first input, from the same pass.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    value : NumPy scalar
+    grads : tuple of ndarrays, one per array, only with ``return_grad=True``
 
     Examples
     --------
@@ -708,6 +1191,25 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, return
     'sum' sums both terms; 'none' returns the pair of per-element arrays.
     With ``return_grad=True`` returns ``(loss, (grad_real, grad_fake))``.
 
+    Parameters
+    ----------
+    real_logits : array_like
+        Discriminator logits of real samples.
+    fake_logits : array_like
+        Discriminator logits of generated samples.
+    reduction : {'mean', 'sum', 'none'}
+        'none' returns the pair of per-element arrays.
+    return_grad : bool
+        Also return the gradients with respect to both inputs.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar, or a pair of ndarrays for 'none'
+    grads : tuple (grad_real, grad_fake), only with ``return_grad=True``
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -730,6 +1232,24 @@ def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *,
     (BCE against 1).  Minimax: :math:`-\operatorname{mean}\,\operatorname{softplus}(f)`
     (:math:`= \operatorname{mean}\log(1 - \sigma(f))`, minus the BCE against 0).
     The gradient is with respect to ``fake_logits``.
+
+    Parameters
+    ----------
+    fake_logits : array_like
+        Discriminator logits of generated samples.
+    non_saturating : bool
+        The non-saturating loss (BCE against 1); False: the minimax loss.
+    reduction : {'mean', 'sum', 'none'}
+    return_grad : bool
+        Also return the gradient with respect to ``fake_logits``.
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    loss : NumPy scalar, or ndarray for 'none'
+    grad : ndarray of ``fake_logits``' shape, only with ``return_grad=True``
 
     Examples
     --------

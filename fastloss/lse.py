@@ -86,6 +86,22 @@ def softmax(x, axis=None, *, n_threads=None):
     element; the result has ``x``'s shape and float dtype.  Non-adjacent
     axis tuples cost one transposed copy.
 
+    Parameters
+    ----------
+    x : array_like
+        Input; float32 stays float32, other real dtypes are computed in
+        float64.
+    axis : None, int or tuple of ints
+        Axes to normalise over (None: all).
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    out : ndarray
+        The softmax, of ``x``'s shape and float dtype.
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -101,6 +117,22 @@ def log_softmax(x, axis=None, *, n_threads=None):
     Exact where softmax underflows (no log of a rounded probability).
     Semantics of ``scipy.special.log_softmax``; torch's
     ``log_softmax(x, dim)`` is ``axis=dim``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input; float32 stays float32, other real dtypes are computed in
+        float64.
+    axis : None, int or tuple of ints
+        Axes to normalise over (None: all).
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    out : ndarray
+        The log-softmax, of ``x``'s shape and float dtype.
 
     Examples
     --------

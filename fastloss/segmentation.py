@@ -241,8 +241,7 @@ def _dice_family(input, target, jaccard, activation, include_background, squared
     return loss, _grad(p, _OVERLAP, ca, cP, zero)
 
 
-_COMMON_DOC = """
-    Parameters
+_COMMON_PARAMS = """Parameters
     ----------
     input : array_like, shape (N, C, d1, ..., dk), k >= 1
         Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
@@ -277,7 +276,11 @@ _COMMON_DOC = """
         C-contiguous buffer of ``input``'s shape and float dtype that
         receives the gradient (with ``return_grad=True``); it is returned.
     n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+    """
 
+_COMMON_RETURNS = """
     Returns
     -------
     loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
@@ -292,8 +295,8 @@ _COMMON_DOC = """
 
 
 def _with_common(f):
-    """Insert the shared parameter section into a docstring."""
-    f.__doc__ = f.__doc__.replace("{common}", _COMMON_DOC)
+    """Insert the shared parameter, returns and notes sections into a docstring."""
+    f.__doc__ = f.__doc__.replace("{params}", _COMMON_PARAMS).replace("{returns}", _COMMON_RETURNS)
     return f
 
 
@@ -313,12 +316,12 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
     ``monai.losses.DiceLoss(softmax=True, to_onehot_y=True, ...)`` with the
     label map as target (``sigmoid=True`` for ``activation='sigmoid'``).
 
-    weight : array_like or float, optional
+    {params}weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
         background, as MONAI), non-negative.
     squared_pred : bool
         Use squared predictions and targets in the denominator.
-    {common}
+    {returns}
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -343,7 +346,13 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
               {2 (\sum p + \sum g - \sum p g) + s_{dr}}
 
     (squared sums with ``squared_pred=True``); options as :func:`dice_loss`.
-    {common}
+
+    {params}squared_pred : bool
+        Use squared predictions and targets in the denominator.
+    weight : array_like or float, optional
+        Per-class weight of the used classes (C - 1 values without the
+        background), multiplying each class's loss; non-negative.
+    {returns}
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -412,7 +421,13 @@ def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
     ``alpha`` weighs false positives, ``beta`` false negatives;
     alpha = beta = 0.5 is the Dice loss.  ``weight`` (per used class)
     multiplies each class's loss (fastloss's addition).
-    {common}
+
+    {params}alpha, beta : float >= 0
+        Weights of the false positives and the false negatives.
+    weight : array_like or float, optional
+        Per-class weight of the used classes (C - 1 values without the
+        background), multiplying each class's loss; non-negative.
+    {returns}
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -439,7 +454,15 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
     (Abraham & Khan 2019 with gamma = 1/their gamma); other options as
     :func:`tversky_loss`.  With ``gamma < 1`` the gradient is infinite where
     a class's Tversky loss is exactly 0.
-    {common}
+
+    {params}alpha, beta : float >= 0
+        Weights of the false positives and the false negatives.
+    gamma : float > 0
+        Exponent of each class's Tversky loss.
+    weight : array_like or float, optional
+        Per-class weight of the used classes (C - 1 values without the
+        background), multiplying each class's loss; non-negative.
+    {returns}
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -498,7 +521,10 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     as MONAI.  ``'none'`` gives one value per image, (N,), or (1,) with
     ``batch=True``.  MONAI computes the weights in float32; fastloss in
     float64.
-    {common}
+
+    {params}w_type : {'square', 'simple', 'uniform'}
+        The class weights :math:`w_c` above.
+    {returns}
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -550,7 +576,13 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     the sums running over the non-ignored positions.  ``smooth_nr`` defaults
     to 0 so that a perfect prediction gives 0 (NiftyNet's form);
     ``weight`` multiplies each used class's loss.  No MONAI equivalent.
-    {common}
+
+    {params}r : float in [0, 1]
+        Weight of the sensitivity term; 1 - r weighs the specificity term.
+    weight : array_like or float, optional
+        Per-class weight of the used classes (C - 1 values without the
+        background), multiplying each class's loss; non-negative.
+    {returns}
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -791,6 +823,25 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
 
     Options, shapes and passes as :func:`dice_score`; MONAI's
     ``compute_iou`` on one-hot inputs.
+
+    Parameters
+    ----------
+    pred, target : array_like of integers
+        Label maps of the same shape, (N, ...) or any shape.
+    num_classes : int
+    ignore_index : int, optional
+        Positions whose target equals it are not counted.
+    per_image : bool
+        One score per image (first axis) and class, shape (N, C).
+    empty_score : float
+        The score of a class absent from both maps (default NaN).
+    n_threads : int, optional
+        Upper bound on the threads the call uses (None: the default of
+        :func:`fastloss.set_num_threads`).
+
+    Returns
+    -------
+    ndarray (C,) or (N, C), float
 
     Examples
     --------
