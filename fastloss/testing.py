@@ -1,10 +1,45 @@
 """Testing tools: gradients checked by central finite differences."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
 import numpy as np
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
-def numerical_grad(fn, inputs, index=0, eps=1e-6):
-    """d sum(fn(*inputs)) / d inputs[index] by 5-point central differences."""
+__all__ = ["check_grad", "numerical_grad"]
+
+
+def numerical_grad(fn: Callable[..., Any], inputs: Sequence[ArrayLike], index: int = 0,
+                   eps: float = 1e-6) -> NDArray[np.float64]:
+    """d sum(fn(*inputs)) / d inputs[index] by 5-point central differences.
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(*inputs)``; its result is summed in float64.
+    inputs : sequence of array_like
+        The arguments; ``inputs[index]`` is copied to float64 and perturbed
+        one element at a time.
+    index : int
+        Which input to differentiate.
+    eps : float
+        Step of the central differences.
+
+    Returns
+    -------
+    ndarray of float64, of ``inputs[index]``'s shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss.testing import numerical_grad
+    >>> g = numerical_grad(lambda x: x ** 3, [np.array([1.0, 2.0])])
+    >>> np.allclose(g, [3.0, 12.0])
+    True
+    """
     args = [np.array(a, dtype=np.float64 if i == index else None, copy=True)
             for i, a in enumerate(inputs)]
     x = args[index]
@@ -25,18 +60,50 @@ def numerical_grad(fn, inputs, index=0, eps=1e-6):
     return g
 
 
-def check_grad(fn, *inputs, eps=1e-6, rtol=1e-5, atol=1e-8, wrt=0, **kwargs):
+def check_grad(fn: Callable[..., Any], *inputs: ArrayLike, eps: float = 1e-6,
+               rtol: float = 1e-5, atol: float = 1e-8, wrt: int | Sequence[int] = 0,
+               **kwargs: Any) -> float:
     """Compare ``fn(..., return_grad=True)`` with central finite differences.
 
     ``fn`` is a fastloss function; it is called as ``fn(*inputs, **kwargs)``
     for the value and with ``return_grad=True`` for the analytic gradient.
-    Inputs are converted to float64.  ``wrt`` selects which input (or, for
-    functions returning a tuple of gradients, which gradient) to check; it
-    may be a sequence of indices.  For ``reduction='none'`` the gradient of
-    the sum is checked, as documented.
+    Inputs are converted to float64.  For ``reduction='none'`` the gradient
+    of the sum is checked, as documented.
 
-    Raises ``AssertionError`` naming the worst element on mismatch and
-    returns the largest relative error otherwise.
+    Parameters
+    ----------
+    fn : callable
+        A fastloss function accepting ``return_grad=True``.
+    *inputs : array_like
+        Its positional arguments; float inputs are converted to float64.
+    eps : float
+        Step of the 5-point central differences.
+    rtol, atol : float
+        An element passes when ``|analytic - numerical| <= atol + rtol *
+        |numerical|``.
+    wrt : int or sequence of ints
+        Which input (or, for functions returning a tuple of gradients,
+        which gradient) to check.
+    **kwargs
+        Passed to ``fn``.
+
+    Returns
+    -------
+    float
+        The largest relative error.
+
+    Raises
+    ------
+    AssertionError
+        Naming the worst element, when an element is outside the tolerance.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> from fastloss.testing import check_grad
+    >>> x = np.array([[0.5, -1.0, 2.0], [0.1, 0.2, 0.3]])
+    >>> check_grad(fastloss.cross_entropy, x, np.array([2, 0])) < 1e-6
+    True
     """
     inputs = [np.asarray(a) for a in inputs]
     inputs = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in inputs]
