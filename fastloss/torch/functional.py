@@ -162,6 +162,39 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     Class-index targets of any integer dtype or class probabilities of the
     input's shape; (C,), (N, C) and (N, C, d1, ...) inputs (the class axis
     of NCHW data read in place).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.cross_entropy`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.cross_entropy``; class indices may have any integer dtype.
+    weight
+        As in ``torch.nn.functional.cross_entropy``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    ignore_index
+        As in ``torch.nn.functional.cross_entropy``.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    label_smoothing
+        As in ``torch.nn.functional.cross_entropy``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.cross_entropy(x, y, label_smoothing=0.1)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.cross_entropy(x, y, label_smoothing=0.1)))
+    True
     """
     return call("cross_entropy", dict(
         input=input, target=target, weight=weight, ignore_index=ignore_index,
@@ -171,39 +204,221 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
-    """``torch.nn.functional.nll_loss`` on fastloss's kernel."""
+    """``torch.nn.functional.nll_loss`` on fastloss's kernel.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.nll_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.nll_loss``; class indices may have any integer dtype.
+    weight
+        As in ``torch.nn.functional.nll_loss``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    ignore_index
+        As in ``torch.nn.functional.nll_loss``.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.nll_loss(x.log_softmax(1), y)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.nll_loss(x.log_softmax(1), y)))
+    True
+    """
     return call("nll_loss", dict(
         input=input, target=target, weight=weight, ignore_index=ignore_index,
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """``torch.nn.functional.mse_loss``; gradients for input and target (``weight`` runs torch's code)."""
+    """``torch.nn.functional.mse_loss``; gradients for input and target (``weight`` runs torch's code).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.mse_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.mse_loss``; class indices may have any integer dtype.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    weight
+        As in ``torch.nn.functional.mse_loss``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.mse_loss(x, t)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.mse_loss(x, t)))
+    True
+    """
     return call("mse_loss", dict(input=input, target=target, weight=weight,
                                  reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """``torch.nn.functional.l1_loss``; gradients for input and target (``weight`` runs torch's code)."""
+    """``torch.nn.functional.l1_loss``; gradients for input and target (``weight`` runs torch's code).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.l1_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.l1_loss``; class indices may have any integer dtype.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    weight
+        As in ``torch.nn.functional.l1_loss``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.l1_loss(x, t)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.l1_loss(x, t)))
+    True
+    """
     return call("l1_loss", dict(input=input, target=target, weight=weight,
                                 reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    """``torch.nn.functional.smooth_l1_loss``; gradients for input and target."""
+    """``torch.nn.functional.smooth_l1_loss``; gradients for input and target.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.smooth_l1_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.smooth_l1_loss``; class indices may have any integer dtype.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    beta
+        As in ``torch.nn.functional.smooth_l1_loss``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.smooth_l1_loss(x, t, beta=0.5)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.smooth_l1_loss(x, t, beta=0.5)))
+    True
+    """
     return call("smooth_l1_loss", dict(input=input, target=target, beta=beta,
                                        reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    """``torch.nn.functional.huber_loss``; gradients for input and target (``weight`` runs torch's code)."""
+    """``torch.nn.functional.huber_loss``; gradients for input and target (``weight`` runs torch's code).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.huber_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.huber_loss``; class indices may have any integer dtype.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    delta
+        As in ``torch.nn.functional.huber_loss``.
+    weight
+        As in ``torch.nn.functional.huber_loss``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.huber_loss(x, t, delta=0.5)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.huber_loss(x, t, delta=0.5)))
+    True
+    """
     return call("huber_loss", dict(input=input, target=target, weight=weight,
                                    reduction=reduction, delta=delta))
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
-    """``torch.nn.functional.binary_cross_entropy`` (log clamped at -100)."""
+    """``torch.nn.functional.binary_cross_entropy`` (log clamped at -100).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.binary_cross_entropy`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.binary_cross_entropy``; class indices may have any integer dtype.
+    weight
+        As in ``torch.nn.functional.binary_cross_entropy``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[0.7, 0.2, 0.9], [0.1, 0.6, 0.4]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    >>> loss = F.binary_cross_entropy(x, t)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.binary_cross_entropy(x, t)))
+    True
+    """
     return call("binary_cross_entropy", dict(
         input=input, target=target, weight=weight,
         reduction=legacy_reduction(size_average, reduce, reduction)))
@@ -211,27 +426,147 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
-    """``torch.nn.functional.binary_cross_entropy_with_logits``."""
+    """``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.binary_cross_entropy_with_logits`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.binary_cross_entropy_with_logits``; class indices may have any integer dtype.
+    weight
+        As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    pos_weight
+        As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    >>> loss = F.binary_cross_entropy_with_logits(x, t)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.binary_cross_entropy_with_logits(x, t)))
+    True
+    """
     return call("binary_cross_entropy_with_logits", dict(
         input=input, target=target, weight=weight, pos_weight=pos_weight,
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
-    """``torch.nn.functional.kl_div`` (incl. ``'batchmean'``)."""
+    """``torch.nn.functional.kl_div`` (incl. ``'batchmean'``).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.kl_div`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.kl_div``; class indices may have any integer dtype.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+    log_target
+        As in ``torch.nn.functional.kl_div``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
+    >>> loss = F.kl_div(x.log_softmax(1), t, reduction='batchmean')
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.kl_div(x.log_softmax(1), t, reduction='batchmean')))
+    True
+    """
     return call("kl_div", dict(input=input, target=target, log_target=log_target,
                                reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """``torch.nn.functional.soft_margin_loss``."""
+    """``torch.nn.functional.soft_margin_loss``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.soft_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.soft_margin_loss``; class indices may have any integer dtype.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.soft_margin_loss(x, t)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.soft_margin_loss(x, t)))
+    True
+    """
     return call("soft_margin_loss", dict(input=input, target=target,
                                          reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
                                 reduction="mean"):
-    """``torch.nn.functional.multilabel_soft_margin_loss``."""
+    """``torch.nn.functional.multilabel_soft_margin_loss``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.multilabel_soft_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.multilabel_soft_margin_loss``; class indices may have any integer dtype.
+    weight
+        As in ``torch.nn.functional.multilabel_soft_margin_loss``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    >>> loss = F.multilabel_soft_margin_loss(x, t)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.multilabel_soft_margin_loss(x, t)))
+    True
+    """
     return call("multilabel_soft_margin_loss", dict(
         input=input, target=target, weight=weight,
         reduction=legacy_reduction(size_average, reduce, reduction)))
@@ -239,7 +574,41 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
                       reduce=None, reduction="mean"):
-    """``torch.nn.functional.multi_margin_loss``."""
+    """``torch.nn.functional.multi_margin_loss``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.multi_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in ``torch.nn.functional.multi_margin_loss``; class indices may have any integer dtype.
+    p
+        As in ``torch.nn.functional.multi_margin_loss``.
+    margin
+        As in ``torch.nn.functional.multi_margin_loss``.
+    weight
+        As in ``torch.nn.functional.multi_margin_loss``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.multi_margin_loss(x, y)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.multi_margin_loss(x, y)))
+    True
+    """
     return call("multi_margin_loss", dict(
         input=input, target=target, p=p, margin=margin, weight=weight,
         reduction=legacy_reduction(size_average, reduce, reduction)))
@@ -247,45 +616,273 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
-    """``torch.nn.functional.triplet_margin_loss``; gradients for all three embeddings."""
+    """``torch.nn.functional.triplet_margin_loss``; gradients for all three embeddings.
+
+    Parameters
+    ----------
+    anchor
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    positive
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    negative
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    margin
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    p
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    eps
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    swap
+        As in ``torch.nn.functional.triplet_margin_loss``.
+    size_average, reduce : bool, optional
+        Deprecated torch arguments, honoured as in torch.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> p, n = torch.ones(2, 3, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)
+    >>> loss = F.triplet_margin_loss(x, p, n)
+    >>> loss.backward()
+    >>> bool(torch.allclose(loss, torch.nn.functional.triplet_margin_loss(x, p, n)))
+    True
+    """
     return call("triplet_margin_loss", dict(
         anchor=anchor, positive=positive, negative=negative, margin=margin, p=p, eps=eps,
         swap=swap, reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def log_cosh_loss(input, target, reduction="mean"):
-    """:func:`fastloss.log_cosh_loss`: mean of log(cosh(input - target)); gradients for both."""
+    """:func:`fastloss.log_cosh_loss`: mean of log(cosh(input - target)); gradients for both.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.log_cosh_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.log_cosh_loss`; class indices may have any integer dtype.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.log_cosh_loss(x, t)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.0398
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("log_cosh_loss", dict(input=input, target=target, reduction=reduction))
 
 
 def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
-    """:func:`fastloss.pseudo_huber_loss`: delta^2 (sqrt(1 + (d/delta)^2) - 1); gradients for both."""
+    """:func:`fastloss.pseudo_huber_loss`: delta^2 (sqrt(1 + (d/delta)^2) - 1); gradients for both.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.pseudo_huber_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.pseudo_huber_loss`; class indices may have any integer dtype.
+    delta
+        As in :func:`fastloss.pseudo_huber_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.pseudo_huber_loss(x, t, delta=0.5)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.036
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("pseudo_huber_loss", dict(input=input, target=target, delta=delta,
                                           reduction=reduction))
 
 
 def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
-    """``torchvision.ops.sigmoid_focal_loss`` on :func:`fastloss.sigmoid_focal_loss`."""
+    """``torchvision.ops.sigmoid_focal_loss`` on :func:`fastloss.sigmoid_focal_loss`.
+
+    Parameters
+    ----------
+    inputs
+        As in :func:`fastloss.sigmoid_focal_loss`.
+    targets
+        As in :func:`fastloss.sigmoid_focal_loss`.
+    alpha
+        As in :func:`fastloss.sigmoid_focal_loss`.
+    gamma
+        As in :func:`fastloss.sigmoid_focal_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    >>> loss = F.sigmoid_focal_loss(x, t, reduction='mean')
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.0465
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("sigmoid_focal_loss", dict(inputs=inputs, targets=targets, alpha=alpha,
                                            gamma=gamma, reduction=reduction))
 
 
 def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
                        reduction="mean"):
-    """:func:`fastloss.softmax_focal_loss`: -alpha_y (1 - p_y)^gamma log p_y over class indices."""
+    """:func:`fastloss.softmax_focal_loss`: -alpha_y (1 - p_y)^gamma log p_y over class indices.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.softmax_focal_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.softmax_focal_loss`; class indices may have any integer dtype.
+    gamma
+        As in :func:`fastloss.softmax_focal_loss`.
+    alpha
+        As in :func:`fastloss.softmax_focal_loss`.
+    ignore_index
+        As in :func:`fastloss.softmax_focal_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.softmax_focal_loss(x, y, gamma=2.0)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    1.1018
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("softmax_focal_loss", dict(input=input, target=target, gamma=gamma,
                                            alpha=alpha, ignore_index=ignore_index,
                                            reduction=reduction))
 
 
 def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean"):
-    """:func:`fastloss.cosface_loss`: cross-entropy of s (cos - m [j = y]); gradient for ``cosine``."""
+    """:func:`fastloss.cosface_loss`: cross-entropy of s (cos - m [j = y]); gradient for ``cosine``.
+
+    Parameters
+    ----------
+    cosine
+        As in :func:`fastloss.cosface_loss`.
+    target : torch.Tensor
+        As in :func:`fastloss.cosface_loss`; class indices may have any integer dtype.
+    s
+        As in :func:`fastloss.cosface_loss`.
+    m
+        As in :func:`fastloss.cosface_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.cosface_loss(x, y, s=10.0)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.2615
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("cosface_loss", dict(cosine=cosine, target=target, s=s, m=m,
                                      reduction=reduction))
 
 
 def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean"):
-    """:func:`fastloss.arcface_loss`: cross-entropy of s cos(theta_y + m); gradient for ``cosine``."""
+    """:func:`fastloss.arcface_loss`: cross-entropy of s cos(theta_y + m); gradient for ``cosine``.
+
+    Parameters
+    ----------
+    cosine
+        As in :func:`fastloss.arcface_loss`.
+    target : torch.Tensor
+        As in :func:`fastloss.arcface_loss`; class indices may have any integer dtype.
+    s
+        As in :func:`fastloss.arcface_loss`.
+    m
+        As in :func:`fastloss.arcface_loss`.
+    easy_margin
+        As in :func:`fastloss.arcface_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.arcface_loss(x, y, s=10.0)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.2133
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("arcface_loss", dict(cosine=cosine, target=target, s=s, m=m,
                                      easy_margin=easy_margin, reduction=reduction))
 
@@ -301,6 +898,49 @@ def dice_loss(input, target, activation="softmax", include_background=True,
 
     'none' (one value per image and class, each mixing a whole image) runs
     the torch-op version; so does a ``target`` that requires grad.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.dice_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.dice_loss`; class indices may have any integer dtype.
+    activation
+        As in :func:`fastloss.dice_loss`.
+    include_background
+        As in :func:`fastloss.dice_loss`.
+    squared_pred
+        As in :func:`fastloss.dice_loss`.
+    smooth_nr
+        As in :func:`fastloss.dice_loss`.
+    smooth_dr
+        As in :func:`fastloss.dice_loss`.
+    batch
+        As in :func:`fastloss.dice_loss`.
+    weight
+        As in :func:`fastloss.dice_loss`.
+    ignore_index
+        As in :func:`fastloss.dice_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.dice_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.6931
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
     """
     return call("dice_loss", dict(
         input=input, target=target, activation=activation,
@@ -312,7 +952,51 @@ def dice_loss(input, target, activation="softmax", include_background=True,
 def jaccard_loss(input, target, activation="softmax", include_background=True,
                  squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
                  ignore_index=None, reduction="mean"):
-    """:func:`fastloss.jaccard_loss` (MONAI's DiceLoss(jaccard=True)); gradient for ``input``."""
+    """:func:`fastloss.jaccard_loss` (MONAI's DiceLoss(jaccard=True)); gradient for ``input``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.jaccard_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.jaccard_loss`; class indices may have any integer dtype.
+    activation
+        As in :func:`fastloss.jaccard_loss`.
+    include_background
+        As in :func:`fastloss.jaccard_loss`.
+    squared_pred
+        As in :func:`fastloss.jaccard_loss`.
+    smooth_nr
+        As in :func:`fastloss.jaccard_loss`.
+    smooth_dr
+        As in :func:`fastloss.jaccard_loss`.
+    batch
+        As in :func:`fastloss.jaccard_loss`.
+    weight
+        As in :func:`fastloss.jaccard_loss`.
+    ignore_index
+        As in :func:`fastloss.jaccard_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.jaccard_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.816
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
+    """
     return call("jaccard_loss", dict(
         input=input, target=target, activation=activation,
         include_background=include_background, squared_pred=squared_pred,
@@ -323,7 +1007,55 @@ def jaccard_loss(input, target, activation="softmax", include_background=True,
 def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
                  squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
                  batch=False, weight=None, ignore_index=None, reduction="mean"):
-    """:func:`fastloss.dice_ce_loss` (softmax Dice + cross-entropy, one pass); gradient for ``input``."""
+    """:func:`fastloss.dice_ce_loss` (softmax Dice + cross-entropy, one pass); gradient for ``input``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.dice_ce_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.dice_ce_loss`; class indices may have any integer dtype.
+    lambda_dice
+        As in :func:`fastloss.dice_ce_loss`.
+    lambda_ce
+        As in :func:`fastloss.dice_ce_loss`.
+    include_background
+        As in :func:`fastloss.dice_ce_loss`.
+    squared_pred
+        As in :func:`fastloss.dice_ce_loss`.
+    jaccard
+        As in :func:`fastloss.dice_ce_loss`.
+    smooth_nr
+        As in :func:`fastloss.dice_ce_loss`.
+    smooth_dr
+        As in :func:`fastloss.dice_ce_loss`.
+    batch
+        As in :func:`fastloss.dice_ce_loss`.
+    weight
+        As in :func:`fastloss.dice_ce_loss`.
+    ignore_index
+        As in :func:`fastloss.dice_ce_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.dice_ce_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    1.9587
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
+    """
     return call("dice_ce_loss", dict(
         input=input, target=target, lambda_dice=lambda_dice, lambda_ce=lambda_ce,
         include_background=include_background, squared_pred=squared_pred, jaccard=jaccard,
@@ -340,7 +1072,53 @@ def _seg_call(name, input, target, reduction, weight=None, **options):
 def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
                  include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                  weight=None, ignore_index=None, reduction="mean"):
-    """:func:`fastloss.tversky_loss` (MONAI's TverskyLoss); gradient for ``input``."""
+    """:func:`fastloss.tversky_loss` (MONAI's TverskyLoss); gradient for ``input``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.tversky_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.tversky_loss`; class indices may have any integer dtype.
+    alpha
+        As in :func:`fastloss.tversky_loss`.
+    beta
+        As in :func:`fastloss.tversky_loss`.
+    activation
+        As in :func:`fastloss.tversky_loss`.
+    include_background
+        As in :func:`fastloss.tversky_loss`.
+    smooth_nr
+        As in :func:`fastloss.tversky_loss`.
+    smooth_dr
+        As in :func:`fastloss.tversky_loss`.
+    batch
+        As in :func:`fastloss.tversky_loss`.
+    weight
+        As in :func:`fastloss.tversky_loss`.
+    ignore_index
+        As in :func:`fastloss.tversky_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.tversky_loss(x, y, alpha=0.3, beta=0.7)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.6886
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
+    """
     return _seg_call("tversky_loss", input, target, reduction, weight, alpha=alpha, beta=beta,
                      activation=activation, include_background=include_background,
                      smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
@@ -350,7 +1128,55 @@ def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
 def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activation="softmax",
                        include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                        weight=None, ignore_index=None, reduction="mean"):
-    """:func:`fastloss.focal_tversky_loss`: the Tversky loss per class to the power gamma."""
+    """:func:`fastloss.focal_tversky_loss`: the Tversky loss per class to the power gamma.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.focal_tversky_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.focal_tversky_loss`; class indices may have any integer dtype.
+    alpha
+        As in :func:`fastloss.focal_tversky_loss`.
+    beta
+        As in :func:`fastloss.focal_tversky_loss`.
+    gamma
+        As in :func:`fastloss.focal_tversky_loss`.
+    activation
+        As in :func:`fastloss.focal_tversky_loss`.
+    include_background
+        As in :func:`fastloss.focal_tversky_loss`.
+    smooth_nr
+        As in :func:`fastloss.focal_tversky_loss`.
+    smooth_dr
+        As in :func:`fastloss.focal_tversky_loss`.
+    batch
+        As in :func:`fastloss.focal_tversky_loss`.
+    weight
+        As in :func:`fastloss.focal_tversky_loss`.
+    ignore_index
+        As in :func:`fastloss.focal_tversky_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.focal_tversky_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.7586
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
+    """
     return _seg_call("focal_tversky_loss", input, target, reduction, weight, alpha=alpha,
                      beta=beta, gamma=gamma, activation=activation,
                      include_background=include_background, smooth_nr=smooth_nr,
@@ -360,7 +1186,49 @@ def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activatio
 def generalized_dice_loss(input, target, w_type="square", activation="softmax",
                           include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
                           batch=False, ignore_index=None, reduction="mean"):
-    """:func:`fastloss.generalized_dice_loss` (MONAI's GeneralizedDiceLoss)."""
+    """:func:`fastloss.generalized_dice_loss` (MONAI's GeneralizedDiceLoss).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.generalized_dice_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.generalized_dice_loss`; class indices may have any integer dtype.
+    w_type
+        As in :func:`fastloss.generalized_dice_loss`.
+    activation
+        As in :func:`fastloss.generalized_dice_loss`.
+    include_background
+        As in :func:`fastloss.generalized_dice_loss`.
+    smooth_nr
+        As in :func:`fastloss.generalized_dice_loss`.
+    smooth_dr
+        As in :func:`fastloss.generalized_dice_loss`.
+    batch
+        As in :func:`fastloss.generalized_dice_loss`.
+    ignore_index
+        As in :func:`fastloss.generalized_dice_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.generalized_dice_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.6688
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
+    """
     return _seg_call("generalized_dice_loss", input, target, reduction, w_type=w_type,
                      activation=activation, include_background=include_background,
                      smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
@@ -371,7 +1239,51 @@ def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
                                  include_background=True, smooth_nr=0.0, smooth_dr=1e-5,
                                  batch=False, weight=None, ignore_index=None,
                                  reduction="mean"):
-    """:func:`fastloss.sensitivity_specificity_loss`; gradient for ``input``."""
+    """:func:`fastloss.sensitivity_specificity_loss`; gradient for ``input``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.sensitivity_specificity_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.sensitivity_specificity_loss`; class indices may have any integer dtype.
+    r
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    activation
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    include_background
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    smooth_nr
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    smooth_dr
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    batch
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    weight
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    ignore_index
+        As in :func:`fastloss.sensitivity_specificity_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
+    >>> loss = F.sensitivity_specificity_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.1579
+    >>> x.grad.shape
+    torch.Size([2, 3, 4, 4])
+    """
     return _seg_call("sensitivity_specificity_loss", input, target, reduction, weight, r=r,
                      activation=activation, include_background=include_background,
                      smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
@@ -379,30 +1291,187 @@ def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
 
 
 def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean"):
-    """:func:`fastloss.sphereface_loss`: cross-entropy with psi(theta_y) = (-1)^k cos(m theta) - 2k."""
+    """:func:`fastloss.sphereface_loss`: cross-entropy with psi(theta_y) = (-1)^k cos(m theta) - 2k.
+
+    Parameters
+    ----------
+    cosine
+        As in :func:`fastloss.sphereface_loss`.
+    target : torch.Tensor
+        As in :func:`fastloss.sphereface_loss`; class indices may have any integer dtype.
+    s
+        As in :func:`fastloss.sphereface_loss`.
+    m
+        As in :func:`fastloss.sphereface_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.sphereface_loss(x, y, s=10.0)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    8.4057
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("sphereface_loss", dict(cosine=cosine, target=target, s=s, m=m,
                                         reduction=reduction))
 
 
 def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
-    """:func:`fastloss.hinge_loss`: max(0, margin - y x) (squared: its square), y in {-1, +1}."""
+    """:func:`fastloss.hinge_loss`: max(0, margin - y x) (squared: its square), y in {-1, +1}.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.hinge_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.hinge_loss`; class indices may have any integer dtype.
+    margin
+        As in :func:`fastloss.hinge_loss`.
+    squared
+        As in :func:`fastloss.hinge_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.hinge_loss(x, t)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.45
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("hinge_loss", dict(input=input, target=target, margin=margin, squared=squared,
                                    reduction=reduction))
 
 
 def exponential_loss(input, target, reduction="mean"):
-    """:func:`fastloss.exponential_loss`: exp(-y x), y in {-1, +1}."""
+    """:func:`fastloss.exponential_loss`: exp(-y x), y in {-1, +1}.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.exponential_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.exponential_loss`; class indices may have any integer dtype.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> t = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
+    >>> loss = F.exponential_loss(x, t)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.5993
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("exponential_loss", dict(input=input, target=target, reduction=reduction))
 
 
 def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
-    """:func:`fastloss.multiclass_hinge_loss`: sum over j != y of max(0, margin - x_y + x_j)."""
+    """:func:`fastloss.multiclass_hinge_loss`: sum over j != y of max(0, margin - x_y + x_j).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in :func:`fastloss.multiclass_hinge_loss` (CPU float32/float64 tensors run fastloss's kernel).
+    target : torch.Tensor
+        As in :func:`fastloss.multiclass_hinge_loss`; class indices may have any integer dtype.
+    margin
+        As in :func:`fastloss.multiclass_hinge_loss`.
+    squared
+        As in :func:`fastloss.multiclass_hinge_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> loss = F.multiclass_hinge_loss(x, y)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    2.7
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("multiclass_hinge_loss", dict(input=input, target=target, margin=margin,
                                               squared=squared, reduction=reduction))
 
 
 def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
-    """:func:`fastloss.contrastive_loss` (label 0 = similar); gradients for both embeddings."""
+    """:func:`fastloss.contrastive_loss` (label 0 = similar); gradients for both embeddings.
+
+    Parameters
+    ----------
+    x1
+        As in :func:`fastloss.contrastive_loss`.
+    x2
+        As in :func:`fastloss.contrastive_loss`.
+    label
+        As in :func:`fastloss.contrastive_loss`.
+    margin
+        As in :func:`fastloss.contrastive_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x2 = torch.zeros(2, 3, dtype=torch.float64)
+    >>> label = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    >>> loss = F.contrastive_loss(x, x2, label)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.595
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("contrastive_loss", dict(x1=x1, x2=x2, label=label, margin=margin,
                                          reduction=reduction))
 
@@ -412,12 +1481,72 @@ def js_div(p, q, dim=-1, reduction="mean"):
 
     1/2 sum p log(2p/(p+q)) + 1/2 sum q log(2q/(p+q)); the kernel gives the
     gradient for ``p`` (a ``q`` that requires grad runs the torch formula).
+
+    Parameters
+    ----------
+    p
+        As in :func:`fastloss.js_div`.
+    q
+        As in :func:`fastloss.js_div`.
+    dim : int
+        The axis, as in :func:`fastloss.js_div`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[0.7, 0.2, 0.9], [0.1, 0.6, 0.4]], dtype=torch.float64, requires_grad=True)
+    >>> q = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
+    >>> loss = F.js_div(x / x.sum(1, keepdim=True), q)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.1004
+    >>> x.grad.shape
+    torch.Size([2, 3])
     """
     return call("js_div", dict(p=p, q=q, dim=dim, reduction=reduction))
 
 
 def center_loss(features, labels, centers, reduction="mean"):
-    """:func:`fastloss.center_loss`: 1/2 ||x_i - c_{y_i}||^2; gradients for features and centers."""
+    """:func:`fastloss.center_loss`: 1/2 ||x_i - c_{y_i}||^2; gradients for features and centers.
+
+    Parameters
+    ----------
+    features
+        As in :func:`fastloss.center_loss`.
+    labels
+        As in :func:`fastloss.center_loss`.
+    centers
+        As in :func:`fastloss.center_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> y = torch.tensor([0, 2])
+    >>> centers = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+    >>> loss = F.center_loss(x, y, centers)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    1.16
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("center_loss", dict(features=features, labels=labels, centers=centers,
                                     reduction=reduction))
 
@@ -426,29 +1555,157 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
     """:func:`fastloss.gan_discriminator_loss`: mean softplus(-real) + mean softplus(fake).
 
     'none' returns the pair of per-element losses.
+
+    Parameters
+    ----------
+    real_logits
+        As in :func:`fastloss.gan_discriminator_loss`.
+    fake_logits
+        As in :func:`fastloss.gan_discriminator_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum'; for 'none' the pair of per-element losses.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> fake = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    >>> loss = F.gan_discriminator_loss(x, fake)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    1.41
+    >>> x.grad.shape
+    torch.Size([2, 3])
     """
     return call("gan_discriminator_loss", dict(real_logits=real_logits,
                                                fake_logits=fake_logits, reduction=reduction))
 
 
 def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean"):
-    """:func:`fastloss.gan_generator_loss`: softplus(-fake) (non-saturating) or -softplus(fake)."""
+    """:func:`fastloss.gan_generator_loss`: softplus(-fake) (non-saturating) or -softplus(fake).
+
+    Parameters
+    ----------
+    fake_logits
+        As in :func:`fastloss.gan_generator_loss`.
+    non_saturating
+        As in :func:`fastloss.gan_generator_loss`.
+    reduction : {'mean', 'sum', 'none'}
+        As in torch: 'none' gives the unreduced losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> loss = F.gan_generator_loss(x)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    0.6838
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("gan_generator_loss", dict(fake_logits=fake_logits,
                                            non_saturating=non_saturating, reduction=reduction))
 
 
 def l1_penalty(*arrays):
-    """:func:`fastloss.l1_penalty`: sum of |w| over all tensors (e.g. ``model.parameters()``)."""
+    """:func:`fastloss.l1_penalty`: sum of ``|w|`` over all tensors (e.g. ``model.parameters()``).
+
+    Parameters
+    ----------
+    *arrays : torch.Tensor
+        The tensors, e.g. ``*model.parameters()``.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> w = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    >>> loss = F.l1_penalty(x, w)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    7.2
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("l1_penalty", dict(arrays=arrays))
 
 
 def l2_penalty(*arrays):
-    """:func:`fastloss.l2_penalty`: sum of w^2 over all tensors (no 1/2)."""
+    """:func:`fastloss.l2_penalty`: sum of w^2 over all tensors (no 1/2).
+
+    Parameters
+    ----------
+    *arrays : torch.Tensor
+        The tensors, e.g. ``*model.parameters()``.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> w = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    >>> loss = F.l2_penalty(x, w)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    9.64
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("l2_penalty", dict(arrays=arrays))
 
 
 def elastic_net_penalty(*arrays, l1_ratio=0.5):
-    """:func:`fastloss.elastic_net_penalty`: l1_ratio sum |w| + (1 - l1_ratio) sum w^2."""
+    """:func:`fastloss.elastic_net_penalty`: l1_ratio sum ``|w|`` + (1 - l1_ratio) sum w^2.
+
+    Parameters
+    ----------
+    *arrays : torch.Tensor
+        The tensors, e.g. ``*model.parameters()``.
+    l1_ratio
+        As in :func:`fastloss.elastic_net_penalty`.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> w = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    >>> loss = F.elastic_net_penalty(x, w, l1_ratio=0.3)
+    >>> loss.backward()
+    >>> round(loss.item(), 4)
+    8.908
+    >>> x.grad.shape
+    torch.Size([2, 3])
+    """
     return call("elastic_net_penalty", dict(arrays=arrays, l1_ratio=l1_ratio))
 
 
@@ -460,6 +1717,35 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
     box_loss)``: the cross-entropy mean and the smooth L1 (beta = 1/9) of
     the labelled class's box on foreground rows, summed and divided by the
     number of rows -- :func:`fastloss.fast_rcnn_loss` with ``beta=1/9``.
+
+    Parameters
+    ----------
+    class_logits
+        As in :func:`fastloss.fast_rcnn_loss`.
+    box_regression
+        As in :func:`fastloss.fast_rcnn_loss`.
+    labels
+        As in :func:`fastloss.fast_rcnn_loss`.
+    regression_targets
+        As in :func:`fastloss.fast_rcnn_loss`.
+
+    Returns
+    -------
+    classification_loss, box_loss : torch.Tensor
+        0-d tensors.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.3, 1.2]], dtype=torch.float64, requires_grad=True)
+    >>> boxes = torch.zeros(2, 12, dtype=torch.float64, requires_grad=True)
+    >>> labels = [torch.tensor([0, 2])]
+    >>> targets = [torch.full((2, 4), 0.05, dtype=torch.float64)]
+    >>> cls_loss, box_loss = F.fastrcnn_loss(logits, boxes, labels, targets)
+    >>> (cls_loss + box_loss).backward()
+    >>> round(cls_loss.item(), 4), round(box_loss.item(), 4)
+    (0.3974, 0.0225)
     """
     if isinstance(labels, (list, tuple)):
         labels = torch.cat(labels, dim=0)
@@ -522,21 +1808,95 @@ def _softmax_call(x, dim, mode):
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``torch.nn.functional.softmax`` with fastloss's forward (``dim`` required on the fast path)."""
+    """``torch.nn.functional.softmax`` with fastloss's forward (``dim`` required on the fast path).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.softmax`` (CPU float32/float64 tensors run fastloss's kernel).
+    dim : int
+        The axis, as in ``torch.nn.functional.softmax``.
+    dtype
+        As in ``torch.nn.functional.softmax``.
+
+    Returns
+    -------
+    torch.Tensor
+        Of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> p = F.softmax(x, dim=1)
+    >>> bool(torch.allclose(p, torch.softmax(x, dim=1)))
+    True
+    """
     if not _softmax_fast(input, dim, dtype):
         return F.softmax(input, dim, _stacklevel, dtype)
     return _softmax_call(input, dim, "softmax")
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``torch.nn.functional.log_softmax`` with fastloss's forward (``dim`` required on the fast path)."""
+    """``torch.nn.functional.log_softmax`` with fastloss's forward (``dim`` required on the fast path).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.nn.functional.log_softmax`` (CPU float32/float64 tensors run fastloss's kernel).
+    dim : int
+        The axis, as in ``torch.nn.functional.log_softmax``.
+    dtype
+        As in ``torch.nn.functional.log_softmax``.
+
+    Returns
+    -------
+    torch.Tensor
+        Of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> p = F.log_softmax(x, dim=1)
+    >>> p.sum().backward()
+    >>> bool(torch.allclose(p, torch.log_softmax(x, dim=1)))
+    True
+    """
     if not _softmax_fast(input, dim, dtype):
         return F.log_softmax(input, dim, _stacklevel, dtype)
     return _softmax_call(input, dim, "log_softmax")
 
 
 def logsumexp(input, dim, keepdim=False):
-    """``torch.logsumexp`` with fastloss's forward."""
+    """``torch.logsumexp`` with fastloss's forward.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        As in ``torch.logsumexp`` (CPU float32/float64 tensors run fastloss's kernel).
+    dim : int
+        The axis, as in ``torch.logsumexp``.
+    keepdim
+        As in ``torch.logsumexp``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``input`` reduced over ``dim``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import fastloss.torch.functional as F
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> v = F.logsumexp(x, dim=1)
+    >>> v.sum().backward()
+    >>> bool(torch.allclose(v, torch.logsumexp(x, dim=1)))
+    True
+    """
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     if not (len(dims) > 0 and input.dim() > 0 and is_accelerated(input)
             and not torch.compiler.is_compiling()):
