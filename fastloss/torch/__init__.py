@@ -59,6 +59,51 @@ _ATTRS = {
 }
 
 
+# Inputs of each class's docstring example (float64, so that the values
+# compare with torch's at allclose's default tolerance).
+_X = "torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)"
+_EXAMPLE_INPUTS = {
+    "cross_entropy": f"{_X}, torch.tensor([0, 2])",
+    "nll_loss": f"{_X}.log_softmax(1), torch.tensor([0, 2])",
+    "mse_loss": f"{_X}, torch.zeros(2, 3, dtype=torch.float64)",
+    "l1_loss": f"{_X}, torch.zeros(2, 3, dtype=torch.float64)",
+    "smooth_l1_loss": f"{_X}, torch.zeros(2, 3, dtype=torch.float64)",
+    "huber_loss": f"{_X}, torch.zeros(2, 3, dtype=torch.float64)",
+    "binary_cross_entropy": f"{_X}.sigmoid(), torch.ones(2, 3, dtype=torch.float64)",
+    "binary_cross_entropy_with_logits": f"{_X}, torch.ones(2, 3, dtype=torch.float64)",
+    "kl_div": f"{_X}.log_softmax(1), torch.full((2, 3), 1 / 3, dtype=torch.float64)",
+    "soft_margin_loss": f"{_X}, torch.ones(2, 3, dtype=torch.float64)",
+    "multilabel_soft_margin_loss": f"{_X}, torch.ones(2, 3, dtype=torch.float64)",
+    "multi_margin_loss": f"{_X}, torch.tensor([0, 2])",
+    "triplet_margin_loss": f"{_X}, torch.ones(2, 3, dtype=torch.float64), "
+                           "torch.zeros(2, 3, dtype=torch.float64)",
+}
+
+
+def _class_doc(cls_name, fn_name, attrs):
+    kw = "reduction='batchmean'" if fn_name == "kl_div" else ""
+    return f"""``torch.nn.{cls_name}`` (same constructor arguments) computed by
+    :func:`fastloss.torch.functional.{fn_name}`.
+
+    A subclass of torch's class: the constructor, buffers, ``state_dict``
+    and ``repr`` are torch's; ``forward`` passes the module's
+    {", ".join(f"``{a}``" for a in attrs)} to the function.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The constructor arguments of ``torch.nn.{cls_name}``.
+
+    Examples
+    --------
+    >>> import torch, fastloss.torch as ft
+    >>> inputs = ({_EXAMPLE_INPUTS[fn_name]})
+    >>> loss = ft.{cls_name}({kw})(*inputs)
+    >>> bool(torch.allclose(loss, torch.nn.{cls_name}({kw})(*inputs)))
+    True
+    """
+
+
 def _make_class(cls_name, fn_name):
     base = getattr(torch.nn, cls_name)
     fn = getattr(functional, fn_name)
@@ -67,8 +112,7 @@ def _make_class(cls_name, fn_name):
     def forward(self, *inputs):
         return fn(*inputs, **{a: getattr(self, a) for a in attrs})
 
-    doc = (f"``torch.nn.{cls_name}`` (same constructor arguments) computed by "
-           f":func:`fastloss.torch.functional.{fn_name}`.")
+    doc = _class_doc(cls_name, fn_name, attrs)
     return type(cls_name, (base,), {"forward": forward, "__doc__": doc,
                                     "__module__": __name__})
 

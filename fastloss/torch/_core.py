@@ -113,7 +113,7 @@ def _plain(t, compiling=False):
     )
 
 
-def is_accelerated(*tensors):
+def is_accelerated(*tensors: torch.Tensor | None) -> bool:
     """True when fastloss's CPU kernels serve these tensors (else torch's code runs).
 
     The kernels serve plain strided CPU tensors of dtype float32 or float64
@@ -122,6 +122,23 @@ def is_accelerated(*tensors):
     (CUDA, MPS, ...), other floating dtypes (bfloat16, float16), complex,
     sparse and wrapped tensors (vmap/grad transforms, tensor subclasses)
     run torch's own implementation.  ``None`` entries are ignored.
+
+    Parameters
+    ----------
+    *tensors : torch.Tensor or None
+        The tensors of one call.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import torch, fastloss.torch as ft
+    >>> ft.is_accelerated(torch.zeros(4, 3), torch.tensor([0, 1, 2, 0]))
+    True
+    >>> ft.is_accelerated(torch.zeros(4, 3, dtype=torch.bfloat16))
+    False
     """
     return _accelerated(tensors, torch.compiler.is_compiling())
 
@@ -154,7 +171,7 @@ def _to_torch(a):
     return torch.from_numpy(a)
 
 
-def empty_cache():
+def empty_cache() -> None:
     """Drop the gradient arrays fastloss keeps for reuse (``fastloss.empty_gradient_cache``).
 
     Each gradient the kernels return (one array the size of the input) is
@@ -162,6 +179,17 @@ def empty_cache():
     shape and dtype is written into it: a training loop then does not pay
     the operating system's first touch of fresh memory at every step.  An
     array that anything else still references is never reused.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import fastloss, fastloss.torch as ft
+    >>> ft.empty_cache()
+    >>> fastloss.get_gradient_cache()[1]
+    0
     """
     fastloss.empty_gradient_cache()
 
