@@ -275,6 +275,35 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     kernel per block ((sum, weight-sum) in float64, tree-reduced); 'none'
     gives the per-position losses with the target's chunks.
 
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        As in :func:`fastloss.cross_entropy`; chunked anyhow along N and the spatial
+        axes (the class axis is rechunked whole).
+    target : dask.array.Array or array_like
+        As in :func:`fastloss.cross_entropy`, with the input's chunks (NumPy targets are
+        chunked to match).
+    weight
+        As in :func:`fastloss.cross_entropy`.
+    ignore_index
+        As in :func:`fastloss.cross_entropy`.
+    reduction : str
+        As in :func:`fastloss.cross_entropy`.
+    label_smoothing
+        As in :func:`fastloss.cross_entropy`.
+    sample_weight : dask.array.Array or array_like, optional
+        As in :func:`fastloss.cross_entropy`, with the chunks of the loss's shape.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+    rechunk : bool
+        Rechunk a chunked class axis (with a ``PerformanceWarning``); False
+        raises ``ValueError`` instead.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.cross_entropy`.
+
     Examples
     --------
     >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
@@ -289,7 +318,45 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              sample_weight=None, *, n_threads=None, rechunk=True):
-    """:func:`fastloss.nll_loss` on dask arrays (lazy); as :func:`cross_entropy`."""
+    """:func:`fastloss.nll_loss` on dask arrays (lazy); as :func:`cross_entropy`.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        As in :func:`fastloss.nll_loss`; chunked anyhow along N and the spatial
+        axes (the class axis is rechunked whole).
+    target : dask.array.Array or array_like
+        As in :func:`fastloss.nll_loss`, with the input's chunks (NumPy targets are
+        chunked to match).
+    weight
+        As in :func:`fastloss.nll_loss`.
+    ignore_index
+        As in :func:`fastloss.nll_loss`.
+    reduction : str
+        As in :func:`fastloss.nll_loss`.
+    sample_weight : dask.array.Array or array_like, optional
+        As in :func:`fastloss.nll_loss`, with the chunks of the loss's shape.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+    rechunk : bool
+        Rechunk a chunked class axis (with a ``PerformanceWarning``); False
+        raises ``ValueError`` instead.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.nll_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(4, 3, 8, 8)); y = rng.integers(0, 3, (4, 8, 8))
+    >>> dx = da.from_array(x, chunks=(1, 3, 4, 8))
+    >>> v = fastloss.dask.nll_loss(dx, y).compute()
+    >>> bool(np.isclose(v, fastloss.nll_loss(x, y), rtol=1e-12))
+    True
+    """
     return _classification("nll_loss", input, target, weight, ignore_index, reduction, 0.0,
                            sample_weight, n_threads, rechunk, True)
 
@@ -416,13 +483,56 @@ def _make_elementwise(name, extra_args=()):
                             arrays, **opts)
 
     f.__name__ = f.__qualname__ = name
-    f.__doc__ = (f":func:`fastloss.{name}` on dask arrays (lazy).\n\n"
-                 "    Same arguments; the inputs are chunked anyhow (the reduced axis of "
-                 "multilabel_soft_margin_loss / js_div is\n    rechunked whole), targets and "
-                 "per-element weights with the input's chunks.  'mean'/'sum' give a 0-d dask\n"
-                 "    array from per-block (sum, weight sum) pairs tree-reduced; 'none' the "
-                 "per-element losses.\n")
+    f.__doc__ = _ELEMENTWISE_DOC.format(name=name, target=_DOC_TARGETS.get(name, "t"))
     return f
+
+
+# the docstring example's target: labels in {-1, +1} where the loss requires them
+_DOC_TARGETS = {"hinge_loss": "np.sign(t - 0.5)", "exponential_loss": "np.sign(t - 0.5)",
+                "soft_margin_loss": "np.sign(t - 0.5)"}
+
+_ELEMENTWISE_DOC = """:func:`fastloss.{name}` on dask arrays (lazy).
+
+    The inputs are chunked anyhow (the reduced axis of
+    ``multilabel_soft_margin_loss`` / ``js_div`` is rechunked whole),
+    targets and per-element weights with the input's chunks.  'mean' and
+    'sum' give a 0-d dask array from per-block (sum, weight sum) pairs,
+    tree-reduced; 'none' gives the per-element losses.
+
+    Parameters
+    ----------
+    input, target : dask.array.Array or array_like
+        As in :func:`fastloss.{name}`; NumPy arrays are wrapped, chunked like
+        the input.
+    *args
+        The in-memory function's further positional arguments, in its order.
+    reduction : str
+        As in :func:`fastloss.{name}`.
+    sample_weight : dask.array.Array or array_like, optional
+        Per-element weights with the input's chunks.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+    rechunk : bool
+        Rechunk a chunked reduced axis (with a ``PerformanceWarning``);
+        False raises ``ValueError`` instead.
+    **opts
+        The in-memory function's keyword options.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.{name}`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x, t = rng.uniform(0.05, 0.95, (6, 4)), rng.uniform(0, 1, (6, 4))
+    >>> t = {target}
+    >>> v = fastloss.dask.{name}(da.from_array(x, chunks=(2, 4)), t).compute()
+    >>> bool(np.isclose(v, fastloss.{name}(x, t), rtol=1e-6))
+    True
+    """
 
 
 for _name in _m.ELEMENTWISE_MEAN:
@@ -432,12 +542,45 @@ del _name
 
 def _sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none", sample_weight=None,
                    *, n_threads=None, rechunk=True):
+    """:func:`fastloss.sigmoid_focal_loss` on dask arrays (lazy).
+
+    Parameters
+    ----------
+    inputs, targets : dask.array.Array or array_like
+        Logits and binary targets of one shape; NumPy arrays are wrapped,
+        chunked like ``inputs``.
+    alpha, gamma : float
+        As in :func:`fastloss.sigmoid_focal_loss`.
+    reduction : {'none', 'mean', 'sum'}
+        Default 'none', as torchvision: the per-element losses with the
+        input's chunks.
+    sample_weight : dask.array.Array or array_like, optional
+        Per-element weights with the input's chunks.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+    rechunk : bool
+        Unused by this element-wise loss (no axis is reduced whole).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of
+        :func:`fastloss.sigmoid_focal_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x, t = rng.normal(size=(6, 4)), rng.integers(0, 2, (6, 4)).astype(float)
+    >>> v = fastloss.dask.sigmoid_focal_loss(da.from_array(x, chunks=(2, 4)), t, reduction="mean")
+    >>> bool(np.isclose(v.compute(), fastloss.sigmoid_focal_loss(x, t, reduction="mean")))
+    True
+    """
     return _elementwise("sigmoid_focal_loss", inputs, targets, reduction, sample_weight,
                         n_threads, rechunk, {}, alpha=alpha, gamma=gamma)
 
 
 _sigmoid_focal.__name__ = _sigmoid_focal.__qualname__ = "sigmoid_focal_loss"
-_sigmoid_focal.__doc__ = globals()["sigmoid_focal_loss"].__doc__
 sigmoid_focal_loss = _sigmoid_focal  # torchvision's default reduction 'none'
 
 
@@ -477,17 +620,88 @@ def _penalty_total(s, dtype):
 
 
 def l1_penalty(*arrays, n_threads=None):
-    """:func:`fastloss.l1_penalty` of dask arrays (lazy)."""
+    """:func:`fastloss.l1_penalty` of dask arrays (lazy).
+
+    Parameters
+    ----------
+    *arrays : dask.array.Array or array_like
+        The parameter arrays.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.l1_penalty`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> w1, w2 = rng.normal(size=(5, 4)), rng.normal(size=7)
+    >>> d1, d2 = da.from_array(w1, chunks=(2, 4)), da.from_array(w2, chunks=3)
+    >>> v = fastloss.dask.l1_penalty(d1, d2).compute()
+    >>> bool(np.isclose(v, fastloss.l1_penalty(w1, w2)))
+    True
+    """
     return _penalty(arrays, "l1_penalty", n_threads=n_threads)
 
 
 def l2_penalty(*arrays, n_threads=None):
-    """:func:`fastloss.l2_penalty` of dask arrays (lazy)."""
+    """:func:`fastloss.l2_penalty` of dask arrays (lazy).
+
+    Parameters
+    ----------
+    *arrays : dask.array.Array or array_like
+        The parameter arrays.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.l2_penalty`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> w1, w2 = rng.normal(size=(5, 4)), rng.normal(size=7)
+    >>> d1, d2 = da.from_array(w1, chunks=(2, 4)), da.from_array(w2, chunks=3)
+    >>> v = fastloss.dask.l2_penalty(d1, d2).compute()
+    >>> bool(np.isclose(v, fastloss.l2_penalty(w1, w2)))
+    True
+    """
     return _penalty(arrays, "l2_penalty", n_threads=n_threads)
 
 
 def elastic_net_penalty(*arrays, l1_ratio=0.5, n_threads=None):
-    """:func:`fastloss.elastic_net_penalty` of dask arrays (lazy)."""
+    """:func:`fastloss.elastic_net_penalty` of dask arrays (lazy).
+
+    Parameters
+    ----------
+    *arrays : dask.array.Array or array_like
+        The parameter arrays.
+    l1_ratio
+        As in :func:`fastloss.elastic_net_penalty`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.elastic_net_penalty`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> w1, w2 = rng.normal(size=(5, 4)), rng.normal(size=7)
+    >>> d1, d2 = da.from_array(w1, chunks=(2, 4)), da.from_array(w2, chunks=3)
+    >>> v = fastloss.dask.elastic_net_penalty(d1, d2, l1_ratio=0.3).compute()
+    >>> bool(np.isclose(v, fastloss.elastic_net_penalty(w1, w2, l1_ratio=0.3)))
+    True
+    """
     l1_ratio = V.check_scalar(l1_ratio, "l1_ratio", 0.0, 1.0)
     return _penalty(arrays, "elastic_net_penalty", l1_ratio=l1_ratio, n_threads=n_threads)
 
@@ -508,7 +722,32 @@ def _gan_value(s, parts, reduction):
 
 
 def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, n_threads=None):
-    """:func:`fastloss.gan_discriminator_loss` on dask arrays (lazy; 'mean' or 'sum')."""
+    """:func:`fastloss.gan_discriminator_loss` on dask arrays (lazy; 'mean' or 'sum').
+
+    Parameters
+    ----------
+    real_logits, fake_logits : dask.array.Array or array_like
+        Discriminator logits of real and generated samples.
+    reduction : str
+        As in :func:`fastloss.gan_discriminator_loss`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.gan_discriminator_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> r, f = rng.normal(size=12), rng.normal(size=12)
+    >>> dr, df = da.from_array(r, chunks=4), da.from_array(f, chunks=4)
+    >>> v = fastloss.dask.gan_discriminator_loss(dr, df).compute()
+    >>> bool(np.isclose(v, fastloss.gan_discriminator_loss(r, f)))
+    True
+    """
     da = _da()
     V.check_reduction(reduction, ("mean", "sum"))
     dr, nr, sr = _softplus_sum(real_logits, "real_logits", 1, n_threads)
@@ -519,7 +758,34 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, n_thre
 
 
 def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *, n_threads=None):
-    """:func:`fastloss.gan_generator_loss` on dask arrays (lazy; 'mean' or 'sum')."""
+    """:func:`fastloss.gan_generator_loss` on dask arrays (lazy; 'mean' or 'sum').
+
+    Parameters
+    ----------
+    fake_logits : dask.array.Array or array_like
+        Discriminator logits of generated samples.
+    non_saturating
+        As in :func:`fastloss.gan_generator_loss`.
+    reduction : str
+        As in :func:`fastloss.gan_generator_loss`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.gan_generator_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> r, f = rng.normal(size=12), rng.normal(size=12)
+    >>> dr, df = da.from_array(r, chunks=4), da.from_array(f, chunks=4)
+    >>> v = fastloss.dask.gan_generator_loss(df).compute()
+    >>> bool(np.isclose(v, fastloss.gan_generator_loss(f)))
+    True
+    """
     V.check_reduction(reduction, ("mean", "sum"))
     if not isinstance(non_saturating, (bool, np.bool_)):
         raise TypeError(f"non_saturating must be a bool, got {type(non_saturating).__name__}")
@@ -624,13 +890,47 @@ def _soft_family(loss, mode="overlap"):
         return _soft(loss, input, target, options, reduction, n_threads, rechunk, sw, mode)
 
     f.__name__ = f.__qualname__ = loss
-    f.__doc__ = (f":func:`fastloss.{loss}` (value) on dask arrays (lazy).\n\n"
-                 "    Same keyword options.  Each block gives its per-(image, class) sums "
-                 "(one kernel pass; O(N*C) floats),\n    summed over the spatial blocks by a "
-                 "tree reduction; a final task applies the loss formula.\n"
-                 f"    Signature of the in-memory function: {ref.__name__}"
-                 f"(input, target, *, ...).\n")
+    f.__doc__ = _SOFT_DOC.format(name=ref.__name__)
     return f
+
+
+_SOFT_DOC = """:func:`fastloss.{name}` (value) on dask arrays (lazy).
+
+    Each block gives its per-(image, class) sums (one kernel pass; O(N*C)
+    floats), summed over the spatial blocks by a tree reduction; a final
+    task applies the loss formula.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like, shape (N, C, d1, ..., dk)
+        Chunked anyhow along N and d1..dk; the class axis is rechunked whole.
+    target : dask.array.Array or array_like
+        Label map (N, d1, ..., dk) or masks of ``input``'s shape, with the
+        input's chunks (NumPy targets are chunked to match).
+    reduction : {{'mean', 'sum', 'none'}}
+        As in :func:`fastloss.{name}`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+    rechunk : bool
+        Rechunk a chunked class axis (with a ``PerformanceWarning``); False
+        raises ``ValueError`` instead.
+    **options
+        The keyword options of :func:`fastloss.{name}`.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; ``.compute()`` gives the value of :func:`fastloss.{name}`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(4, 3, 8, 8)); y = rng.integers(0, 3, (4, 8, 8))
+    >>> v = fastloss.dask.{name}(da.from_array(x, chunks=(1, 3, 4, 8)), y).compute()
+    >>> bool(np.isclose(v, fastloss.{name}(x, y), rtol=1e-10))
+    True
+    """
 
 
 dice_loss = _soft_family("dice_loss")
@@ -662,6 +962,46 @@ def dice_accumulator(input, target, *, activation="softmax", ignore_index=None, 
     a dataset from a single read of the store.  Returns a
     ``dask.delayed`` object; ``.compute()`` gives the accumulator, which
     can be merged with others (e.g. from other datasets or machines).
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        As in :func:`fastloss.dice_loss`; chunked anyhow along N and the spatial
+        axes (the class axis is rechunked whole).
+    target : dask.array.Array or array_like
+        As in :func:`fastloss.dice_loss`, with the input's chunks (NumPy targets are
+        chunked to match).
+    activation
+        As in :class:`fastloss.metrics.DiceAccumulator`.
+    ignore_index
+        As in :class:`fastloss.metrics.DiceAccumulator`.
+    ce
+        As in :class:`fastloss.metrics.DiceAccumulator`.
+    weight
+        As in :class:`fastloss.metrics.DiceAccumulator`.
+    sample_weight : dask.array.Array or array_like, optional
+        As in :func:`fastloss.dice_loss`, with the chunks of the loss's shape.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+    rechunk : bool
+        Rechunk a chunked class axis (with a ``PerformanceWarning``); False
+        raises ``ValueError`` instead.
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        ``.compute()`` gives a :class:`fastloss.metrics.DiceAccumulator`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(4, 3, 8, 8)); y = rng.integers(0, 3, (4, 8, 8))
+    >>> dx = da.from_array(x, chunks=(1, 3, 4, 8))
+    >>> acc = fastloss.dask.dice_accumulator(dx, y, ce=True).compute()
+    >>> ref = fastloss.dice_ce_loss(x, y, batch=True)
+    >>> bool(np.isclose(acc.result('dice_ce_loss'), ref, rtol=1e-10))
+    True
     """
     import dask
 
@@ -715,6 +1055,32 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
 
     Per-block counts tree-summed: bit-identical to the in-memory call for
     any chunking.  ``target`` needs ``pred``'s chunks.
+
+    Parameters
+    ----------
+    pred, target : dask.array.Array or array_like
+        Integer label maps of one shape and chunks.
+    num_classes
+        As in :func:`fastloss.confusion_matrix`.
+    ignore_index
+        As in :func:`fastloss.confusion_matrix`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy (C, C) int64 counts (``per_image``: (N, C, C)).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.integers(0, 3, (4, 8, 8)); t = rng.integers(0, 3, (4, 8, 8))
+    >>> dp = da.from_array(p, chunks=(1, 4, 8))
+    >>> cm = fastloss.dask.confusion_matrix(dp, t, 3).compute()
+    >>> bool((cm == fastloss.confusion_matrix(p, t, 3)).all())
+    True
     """
     s, C = _confusion(pred, target, num_classes, ignore_index, False, n_threads)
     return s
@@ -731,13 +1097,75 @@ def _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_th
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
                empty_score=np.nan, n_threads=None):
-    """:func:`fastloss.dice_score` of dask label maps (lazy (C,) or (N, C) float64)."""
+    """:func:`fastloss.dice_score` of dask label maps (lazy (C,) or (N, C) float64).
+
+    Parameters
+    ----------
+    pred, target : dask.array.Array or array_like
+        Integer label maps of one shape and chunks.
+    num_classes
+        As in :func:`fastloss.dice_score`.
+    ignore_index
+        As in :func:`fastloss.dice_score`.
+    per_image
+        As in :func:`fastloss.dice_score`.
+    empty_score
+        As in :func:`fastloss.dice_score`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy (C,) or (N, C) float64 scores.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.integers(0, 3, (4, 8, 8)); t = rng.integers(0, 3, (4, 8, 8))
+    >>> dp = da.from_array(p, chunks=(1, 4, 8))
+    >>> s = fastloss.dask.dice_score(dp, t, 3).compute()
+    >>> bool(np.array_equal(s, fastloss.dice_score(p, t, 3)))
+    True
+    """
     return _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads,
                   False)
 
 
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
               empty_score=np.nan, n_threads=None):
-    """:func:`fastloss.iou_score` of dask label maps (lazy (C,) or (N, C) float64)."""
+    """:func:`fastloss.iou_score` of dask label maps (lazy (C,) or (N, C) float64).
+
+    Parameters
+    ----------
+    pred, target : dask.array.Array or array_like
+        Integer label maps of one shape and chunks.
+    num_classes
+        As in :func:`fastloss.iou_score`.
+    ignore_index
+        As in :func:`fastloss.iou_score`.
+    per_image
+        As in :func:`fastloss.iou_score`.
+    empty_score
+        As in :func:`fastloss.iou_score`.
+    n_threads : int, optional
+        Threads of each block's kernel call.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy (C,) or (N, C) float64 scores.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.integers(0, 3, (4, 8, 8)); t = rng.integers(0, 3, (4, 8, 8))
+    >>> dp = da.from_array(p, chunks=(1, 4, 8))
+    >>> s = fastloss.dask.iou_score(dp, t, 3).compute()
+    >>> bool(np.array_equal(s, fastloss.iou_score(p, t, 3)))
+    True
+    """
     return _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads,
                   True)
