@@ -189,7 +189,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.cross_entropy(x, y, label_smoothing=0.1)
     >>> loss.backward()
@@ -230,7 +231,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.nll_loss(x.log_softmax(1), y)
     >>> loss.backward()
@@ -267,7 +269,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.mse_loss(x, t)
     >>> loss.backward()
@@ -303,7 +306,8 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.l1_loss(x, t)
     >>> loss.backward()
@@ -339,7 +343,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.smooth_l1_loss(x, t, beta=0.5)
     >>> loss.backward()
@@ -375,7 +380,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.huber_loss(x, t, delta=0.5)
     >>> loss.backward()
@@ -412,7 +418,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[0.7, 0.2, 0.9], [0.1, 0.6, 0.4]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[0.7, 0.2, 0.9], [0.1, 0.6, 0.4]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
     >>> loss = F.binary_cross_entropy(x, t)
     >>> loss.backward()
@@ -452,7 +459,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
     >>> loss = F.binary_cross_entropy_with_logits(x, t)
     >>> loss.backward()
@@ -489,11 +497,13 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
     >>> loss = F.kl_div(x.log_softmax(1), t, reduction='batchmean')
     >>> loss.backward()
-    >>> bool(torch.allclose(loss, torch.nn.functional.kl_div(x.log_softmax(1), t, reduction='batchmean')))
+    >>> ref = torch.nn.functional.kl_div(x.log_softmax(1), t, reduction='batchmean')
+    >>> bool(torch.allclose(loss, ref))
     True
     """
     return call("kl_div", dict(input=input, target=target, log_target=log_target,
@@ -523,7 +533,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.soft_margin_loss(x, t)
     >>> loss.backward()
@@ -560,7 +571,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
     >>> loss = F.multilabel_soft_margin_loss(x, t)
     >>> loss.backward()
@@ -602,7 +614,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.multi_margin_loss(x, y)
     >>> loss.backward()
@@ -648,7 +661,8 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> p, n = torch.ones(2, 3, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)
     >>> loss = F.triplet_margin_loss(x, p, n)
     >>> loss.backward()
@@ -681,7 +695,8 @@ def log_cosh_loss(input, target, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.log_cosh_loss(x, t)
     >>> loss.backward()
@@ -716,7 +731,8 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 0.5], [0.2, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.pseudo_huber_loss(x, t, delta=0.5)
     >>> loss.backward()
@@ -754,7 +770,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none")
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
     >>> loss = F.sigmoid_focal_loss(x, t, reduction='mean')
     >>> loss.backward()
@@ -795,7 +812,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.softmax_focal_loss(x, y, gamma=2.0)
     >>> loss.backward()
@@ -834,7 +852,8 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.cosface_loss(x, y, s=10.0)
     >>> loss.backward()
@@ -874,7 +893,8 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.arcface_loss(x, y, s=10.0)
     >>> loss.backward()
@@ -933,7 +953,8 @@ def dice_loss(input, target, activation="softmax", include_background=True,
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.dice_loss(x, y)
     >>> loss.backward()
@@ -988,7 +1009,8 @@ def jaccard_loss(input, target, activation="softmax", include_background=True,
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.jaccard_loss(x, y)
     >>> loss.backward()
@@ -1047,7 +1069,8 @@ def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_backgrou
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.dice_ce_loss(x, y)
     >>> loss.backward()
@@ -1110,7 +1133,8 @@ def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.tversky_loss(x, y, alpha=0.3, beta=0.7)
     >>> loss.backward()
@@ -1168,7 +1192,8 @@ def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activatio
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.focal_tversky_loss(x, y)
     >>> loss.backward()
@@ -1220,7 +1245,8 @@ def generalized_dice_loss(input, target, w_type="square", activation="softmax",
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.generalized_dice_loss(x, y)
     >>> loss.backward()
@@ -1275,7 +1301,8 @@ def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4).requires_grad_()
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> x = x.requires_grad_()
     >>> y = (torch.arange(32).reshape(2, 4, 4) % 3).to(torch.uint8)
     >>> loss = F.sensitivity_specificity_loss(x, y)
     >>> loss.backward()
@@ -1315,7 +1342,8 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.sphereface_loss(x, y, s=10.0)
     >>> loss.backward()
@@ -1353,7 +1381,8 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.hinge_loss(x, t)
     >>> loss.backward()
@@ -1387,7 +1416,8 @@ def exponential_loss(input, target, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> t = torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]], dtype=torch.float64)
     >>> loss = F.exponential_loss(x, t)
     >>> loss.backward()
@@ -1424,7 +1454,8 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> loss = F.multiclass_hinge_loss(x, y)
     >>> loss.backward()
@@ -1462,7 +1493,8 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> x2 = torch.zeros(2, 3, dtype=torch.float64)
     >>> label = torch.tensor([0.0, 1.0], dtype=torch.float64)
     >>> loss = F.contrastive_loss(x, x2, label)
@@ -1502,7 +1534,8 @@ def js_div(p, q, dim=-1, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[0.7, 0.2, 0.9], [0.1, 0.6, 0.4]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[0.7, 0.2, 0.9], [0.1, 0.6, 0.4]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> q = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
     >>> loss = F.js_div(x / x.sum(1, keepdim=True), q)
     >>> loss.backward()
@@ -1537,7 +1570,8 @@ def center_loss(features, labels, centers, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> y = torch.tensor([0, 2])
     >>> centers = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
     >>> loss = F.center_loss(x, y, centers)
@@ -1574,7 +1608,8 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> fake = torch.tensor([0.3, -0.2], dtype=torch.float64)
     >>> loss = F.gan_discriminator_loss(x, fake)
     >>> loss.backward()
@@ -1608,7 +1643,8 @@ def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean"):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> loss = F.gan_generator_loss(x)
     >>> loss.backward()
     >>> round(loss.item(), 4)
@@ -1637,7 +1673,8 @@ def l1_penalty(*arrays):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> w = torch.tensor([2.0, -1.0], dtype=torch.float64)
     >>> loss = F.l1_penalty(x, w)
     >>> loss.backward()
@@ -1666,7 +1703,8 @@ def l2_penalty(*arrays):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> w = torch.tensor([2.0, -1.0], dtype=torch.float64)
     >>> loss = F.l2_penalty(x, w)
     >>> loss.backward()
@@ -1697,7 +1735,8 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> w = torch.tensor([2.0, -1.0], dtype=torch.float64)
     >>> loss = F.elastic_net_penalty(x, w, l1_ratio=0.3)
     >>> loss.backward()
@@ -1738,7 +1777,8 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.3, 1.2]], dtype=torch.float64, requires_grad=True)
+    >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.3, 1.2]], dtype=torch.float64)
+    >>> logits = logits.requires_grad_()
     >>> boxes = torch.zeros(2, 12, dtype=torch.float64, requires_grad=True)
     >>> labels = [torch.tensor([0, 2])]
     >>> targets = [torch.full((2, 4), 0.05, dtype=torch.float64)]
@@ -1828,7 +1868,8 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> p = F.softmax(x, dim=1)
     >>> bool(torch.allclose(p, torch.softmax(x, dim=1)))
     True
@@ -1859,7 +1900,8 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> p = F.log_softmax(x, dim=1)
     >>> p.sum().backward()
     >>> bool(torch.allclose(p, torch.log_softmax(x, dim=1)))
@@ -1891,7 +1933,8 @@ def logsumexp(input, dim, keepdim=False):
     --------
     >>> import torch
     >>> import fastloss.torch.functional as F
-    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([[1.5, -0.3, 0.2], [0.1, 0.9, -1.2]], dtype=torch.float64)
+    >>> x = x.requires_grad_()
     >>> v = F.logsumexp(x, dim=1)
     >>> v.sum().backward()
     >>> bool(torch.allclose(v, torch.logsumexp(x, dim=1)))
