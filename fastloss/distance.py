@@ -130,7 +130,7 @@ def distance_transform(mask_or_labels, spacing=None, *, signed=False, return_ind
     Returns
     -------
     distances : ndarray of float64, the input's shape
-    indices : ndarray of int32 (int64 above 2**31 - 1 voxels), shape (k, *shape)
+    indices : ndarray of int32 (int64 above 2**31 - 1 voxels), shape ``(k, *shape)``
         Only with ``return_indices=True``.
 
     Notes

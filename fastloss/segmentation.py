@@ -305,7 +305,7 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
               squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
               weight=None, ignore_index=None, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None):
-    r"""Soft Dice loss over (N, C, *spatial) predictions.
+    r"""Soft Dice loss over ``(N, C, *spatial)`` predictions.
 
     Per image and class (or per class with ``batch=True``)
 

@@ -14,7 +14,7 @@ __all__ = ["check_grad", "numerical_grad"]
 
 def numerical_grad(fn: Callable[..., Any], inputs: Sequence[ArrayLike], index: int = 0,
                    eps: float = 1e-6) -> NDArray[np.float64]:
-    """d sum(fn(*inputs)) / d inputs[index] by 5-point central differences.
+    """``d sum(fn(*inputs)) / d inputs[index]`` by 5-point central differences.
 
     Parameters
     ----------
