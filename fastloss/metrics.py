@@ -372,8 +372,8 @@ class DiceAccumulator:
 
     Notes
     -----
-    ``update(input, target, sample_weight=None)`` takes logits (N, C,
-    *spatial) and a label map (N, *spatial) or soft masks, any piece of the
+    ``update(input, target, sample_weight=None)`` takes logits
+    ``(N, C, *spatial)`` and a label map ``(N, *spatial)`` or soft masks, any piece of the
     batch or spatial axes.  ``result(loss='dice_loss', **options)`` gives the
     value of ``fastloss.<loss>(all_input, all_target, batch=True,
     **options)`` for dice_loss, jaccard_loss, tversky_loss,
