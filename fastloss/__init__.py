@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 from fastloss import classification, distance, elementwise, lse, rowwise, segmentation
-from fastloss._buffers import empty_gradient_cache, get_gradient_cache, set_gradient_cache
-from fastloss._threads import get_num_threads, set_num_threads
+# "name as name": explicit re-exports for type checkers (mypy --strict)
+from fastloss._buffers import empty_gradient_cache as empty_gradient_cache
+from fastloss._buffers import get_gradient_cache as get_gradient_cache
+from fastloss._buffers import set_gradient_cache as set_gradient_cache
+from fastloss._threads import get_num_threads as get_num_threads
+from fastloss._threads import set_num_threads as set_num_threads
 from fastloss.classification import *  # noqa: F403
 from fastloss.distance import *  # noqa: F403
 from fastloss.elementwise import *  # noqa: F403

@@ -414,7 +414,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
         'none': the (N, C') array; 'mean' and 'sum' as MONAI's
         ``do_metric_reduction`` (NaN skipped, inf kept; 'mean' averages
         the classes of each image, then the images).
-    mode : {{'monai', 'pooled'}}
+    mode : {'monai', 'pooled'}
         'pooled' takes the percentile of both directions' distances
         together (medpy's ``hd95``); the maximum is the same in both modes.
     n_threads : int, optional
