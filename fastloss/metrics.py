@@ -25,12 +25,18 @@ The ``*_sums`` functions at the end return the raw per-piece statistics
 (float64) that :mod:`fastloss.dask` combines with a tree reduction.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
 from fastloss import _validate as V
 from fastloss import classification as _cl
 from fastloss import segmentation as _seg
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["ConfusionMatrix", "DiceAccumulator", "LossAccumulator"]
 
@@ -317,33 +323,33 @@ class ConfusionMatrix:
            [0, 1, 1]])
     """
 
-    def __init__(self, num_classes, ignore_index=None):
+    def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
         self.num_classes = V.check_scalar(num_classes, "num_classes", 1, integer=True)
         if ignore_index is not None:
             ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
         self.ignore_index = ignore_index
         self.counts = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
-    def update(self, pred, target, *, n_threads=None):
+    def update(self, pred: ArrayLike, target: ArrayLike, *, n_threads: int | None = None) -> None:
         """Count the (target, pred) pairs of one piece."""
         self.counts += _seg.confusion_matrix(pred, target, self.num_classes, self.ignore_index,
                                              n_threads=n_threads)
 
-    def merge(self, other):
+    def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
         """Add another accumulator's counts; returns self."""
         _check_same(self, other, ("num_classes", "ignore_index"))
         self.counts += other.counts
         return self
 
-    def result(self):
+    def result(self) -> NDArray[np.int64]:
         """The (C, C) int64 counts (rows = target, columns = pred), a copy."""
         return self.counts.copy()
 
-    def dice(self, empty_score=np.nan):
+    def dice(self, empty_score: float = np.nan) -> NDArray[np.float64]:
         """Per-class hard Dice, as :func:`fastloss.dice_score` on all the data."""
         return overlap_from_confusion(self.counts, False, empty_score)
 
-    def iou(self, empty_score=np.nan):
+    def iou(self, empty_score: float = np.nan) -> NDArray[np.float64]:
         """Per-class hard IoU, as :func:`fastloss.iou_score` on all the data."""
         return overlap_from_confusion(self.counts, True, empty_score)
 
@@ -393,7 +399,9 @@ class DiceAccumulator:
     True
     """
 
-    def __init__(self, *, activation="softmax", ignore_index=None, ce=False, weight=None):
+    def __init__(self, *, activation: Literal["softmax", "sigmoid"] | None = "softmax",
+                 ignore_index: int | None = None, ce: bool = False,
+                 weight: ArrayLike | float | None = None) -> None:
         if activation not in _seg._ACT:
             raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
         if ce and activation != "softmax":
@@ -408,7 +416,8 @@ class DiceAccumulator:
         self._st = None
         self._ce = _DD(3)
 
-    def update(self, input, target, *, sample_weight=None, n_threads=None):
+    def update(self, input: ArrayLike, target: ArrayLike, *,
+               sample_weight: ArrayLike | None = None, n_threads: int | None = None) -> None:
         """Add the sums of one piece (any images, any spatial block)."""
         st, ce = soft_stats(input, target, activation=self.activation,
                             ignore_index=self.ignore_index, ce=self.ce, weight=self.weight,
@@ -425,7 +434,7 @@ class DiceAccumulator:
         self._st.add(st.sum(axis=0))
         self._ce.add(ce)
 
-    def merge(self, other):
+    def merge(self, other: DiceAccumulator) -> DiceAccumulator:
         """Fold in another accumulator's sums; returns self."""
         _check_same(self, other, ("activation", "ignore_index", "ce"))
         if other._st is None:
@@ -441,13 +450,14 @@ class DiceAccumulator:
         self._ce.merge(other._ce)
         return self
 
-    def sums(self):
+    def sums(self) -> NDArray[np.float64]:
         """The (C, 5) float64 sums I, P, P2, G, G2 per class."""
         if self._st is None:
             raise ValueError("no data: call update() first")
         return self._st.value()
 
-    def result(self, loss="dice_loss", reduction="mean", **options):
+    def result(self, loss: str = "dice_loss", reduction: Literal["mean", "sum", "none"] = "mean",
+               **options: Any) -> np.floating[Any] | NDArray[np.floating[Any]]:
         """Value of ``fastloss.<loss>(..., batch=True, **options)`` on all the data."""
         names = ("dice_loss", "jaccard_loss", "tversky_loss", "focal_tversky_loss",
                  "generalized_dice_loss", "dice_ce_loss")
@@ -458,7 +468,7 @@ class DiceAccumulator:
         ce = np.append(self._ce.value(), 1.0 if self.label_map else 0.0)
         return soft_value(loss, self.sums(), ce, options, self.dtype, reduction)
 
-    def per_class(self, loss="dice_loss", **options):
+    def per_class(self, loss: str = "dice_loss", **options: Any) -> NDArray[np.floating[Any]]:
         """(C',) per-class losses, ``reduction='none'``."""
         return self.result(loss, reduction="none", **options)
 
@@ -503,7 +513,8 @@ class LossAccumulator:
     True
     """
 
-    def __init__(self, loss="cross_entropy", reduction="mean", **options):
+    def __init__(self, loss: str | Callable[..., Any] = "cross_entropy",
+                 reduction: Literal["mean", "batchmean"] = "mean", **options: Any) -> None:
         name = getattr(loss, "__name__", loss)
         if name not in ("cross_entropy", "nll_loss") and name not in ELEMENTWISE_MEAN:
             raise ValueError(
@@ -515,7 +526,8 @@ class LossAccumulator:
         self.dtype = None
         self._sums = _DD(2)
 
-    def update(self, input, target, *, sample_weight=None, n_threads=None):
+    def update(self, input: ArrayLike, target: ArrayLike, *,
+               sample_weight: ArrayLike | None = None, n_threads: int | None = None) -> None:
         """Add one piece's sum of weighted losses and sum of weights."""
         total, denom = loss_sums(self.loss, input, target, sample_weight=sample_weight,
                                  reduction=self.reduction, n_threads=n_threads, **self.options)
@@ -523,7 +535,7 @@ class LossAccumulator:
         self.dtype = dt if self.dtype is None else np.promote_types(self.dtype, dt)
         self._sums.add(np.array([total, denom]))
 
-    def merge(self, other):
+    def merge(self, other: LossAccumulator) -> LossAccumulator:
         """Fold in another accumulator's sums; returns self."""
         _check_same(self, other, ("loss", "reduction"))
         if self.options.keys() != other.options.keys() or any(
@@ -536,16 +548,16 @@ class LossAccumulator:
         return self
 
     @property
-    def total(self):
+    def total(self) -> float:
         """Sum of the weighted losses seen (float64)."""
         return float(self._sums.value()[0])
 
     @property
-    def weight_sum(self):
+    def weight_sum(self) -> float:
         """Sum of the weights seen: the 'mean' denominator (float64)."""
         return float(self._sums.value()[1])
 
-    def result(self):
+    def result(self) -> np.floating[Any]:
         """total / weight_sum, a NumPy scalar of the inputs' dtype."""
         return V.reduce_total(self.total, self.weight_sum, "mean",
                               self.dtype if self.dtype is not None else np.float64)
