@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _NO_FEAT = np.empty(0, dtype=np.int64)
+_BOX_CODES = {np.uint8: 0, np.int8: 1, np.int16: 2, np.int32: 3, np.int64: 4}
 _METRIC_REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -77,8 +78,13 @@ def _edt_flat(lab, shape, spacing, zero_bg, want_feat, take_sqrt, nt):
     """Run the kernel on a C-contiguous integer array; (out, feat or None)."""
     out = np.empty(lab.size, dtype=np.float64)
     feat = np.empty(lab.size, dtype=np.int64) if want_feat else _NO_FEAT
-    rc = _k.edt_sq(lab.reshape(-1), np.asarray(shape, dtype=np.int64), spacing, zero_bg,
-                   out, feat, want_feat, take_sqrt, nt)
+    shp = np.asarray(shape, dtype=np.int64)
+    lab, spacing = np.ascontiguousarray(lab), np.ascontiguousarray(spacing, dtype=np.float64)
+    if lab.size != out.size or shp.size != spacing.size or int(np.prod(shp)) != lab.size:
+        raise AssertionError("_edt_flat: inconsistent sizes")
+    rc = _k.edt_sq(lab.ctypes.data, lab.dtype.itemsize, lab.size, shp.ctypes.data, shp.size,
+                   spacing.ctypes.data, zero_bg, out.ctypes.data, feat.ctypes.data,
+                   want_feat, take_sqrt, nt)
     if rc:
         raise MemoryError("fastloss: cannot allocate the distance-transform scratch buffers")
     return out.reshape(shape), (feat.reshape(shape) if want_feat else None)
@@ -243,7 +249,14 @@ def _binary(a, name):
 
 def _boxes(lab2d, spatial, C, nt, name):
     box = np.empty((lab2d.shape[0], C, 2 * len(spatial)), dtype=np.int64)
-    bad = _k.class_bboxes(lab2d, np.asarray(spatial, dtype=np.int64), C, box, nt)
+    shp = np.asarray(spatial, dtype=np.int64)
+    box[..., :len(spatial)] = shp
+    box[..., len(spatial):] = -1
+    lab2d = np.ascontiguousarray(lab2d)
+    if box.size == 0 or lab2d.size == 0:
+        return box
+    bad = _k.class_bboxes(lab2d.ctypes.data, _BOX_CODES[lab2d.dtype.type], lab2d.shape[0],
+                          lab2d.shape[1], shp.ctypes.data, shp.size, C, box.ctypes.data, nt)
     if bad >= 0:
         raise V.label_error(lab2d.reshape(-1), bad, C, None, name)
     return box

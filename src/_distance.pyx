@@ -35,238 +35,305 @@ F. Bounding boxes of every class of a label map in one pass: per row of
    the last axis, per-thread min/max arrays merged after the loop
    (min/max are order-free, so deterministic); out-of-range labels are
    reported by the smallest flat position.
+G. The Python entry points take the data addresses of arrays the wrapper
+   has validated, and dispatch on the label width (EDT: equality and zero
+   only, so uint8/16/32/64 cover every dtype) or dtype (bounding boxes:
+   the range check needs the sign) to nogil fused functions: no typed
+   memoryviews, whose support code would triple the module's size in the
+   wheel (one build per CPU target).
 """
 
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, sqrt
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
 from _common cimport label_t, threads_for
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FL_PREFETCH(p) __builtin_prefetch((const void*)(p), 0, 0)
+    #else
+    #define FL_PREFETCH(p) ((void)0)
+    #endif
+    """
+    void FL_PREFETCH(const void* p) noexcept nogil
+
+# Labels in the EDT are only compared for equality and with zero: one
+# specialization per width.
+ctypedef fused word_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
 cdef enum:
-    EDT_B = 16            # lines per unit on a strided axis (128 B of doubles)
+    EDT_B = 64            # lines per unit on a strided axis (512 B rows of doubles)
     LINES_UNIT = 64       # contiguous lines per unit on the last axis
+    PF_ROWS = 8           # rows prefetched ahead on a strided axis
 
 
 # ------------------------------------------------------------ 1-D passes
 
-cdef void _first_line(const label_t* l, Py_ssize_t n, double w2, bint zero_bg,
+cdef void _first_line(const word_t* l, Py_ssize_t n, double w2, bint zero_bg,
                       double* d, int64_t* f, Py_ssize_t base, bint want_feat) noexcept nogil:
-    """Contiguous line: squared distance to the nearest other label on the line."""
-    cdef Py_ssize_t j = 0, e, i, dl, dr
-    cdef label_t lab
-    while j < n:
-        lab = l[j]
-        e = j + 1
-        while e < n and l[e] == lab:
-            e += 1
-        if zero_bg and lab == 0:
-            for i in range(j, e):
-                d[i] = 0.0
-            if want_feat:
-                for i in range(j, e):
-                    f[i] = base + i
-        else:
-            for i in range(j, e):
-                dl = i - j + 1 if j > 0 else -1
-                dr = e - i if e < n else -1
-                if dl > 0 and (dr < 0 or dl <= dr):
-                    d[i] = w2 * <double>(dl * dl)
-                    if want_feat:
-                        f[i] = base + j - 1
-                elif dr > 0:
-                    d[i] = w2 * <double>(dr * dr)
-                    if want_feat:
-                        f[i] = base + e
-                else:
-                    d[i] = INFINITY
-                    if want_feat:
-                        f[i] = -1
-        j = e
+    """Contiguous line: squared distance to the nearest other label on the line.
+
+    Two sweeps with selects instead of branches: the forward one stores in
+    d[i] the last position before i whose label differs from l[i] (i itself
+    for background; a position 2n away when none), the backward one the
+    first after it, and keeps the nearer (the left one on a tie).
+    """
+    cdef Py_ssize_t i, lf, rt, dl, dr, NONE = -2 * n - 2
+    cdef bint bg
+    lf = NONE
+    for i in range(n):
+        if i > 0 and l[i] != l[i - 1]:
+            lf = i - 1
+        bg = zero_bg and l[i] == 0
+        d[i] = <double>(i if bg else lf)
+    rt = 3 * n + 2
+    for i in range(n - 1, -1, -1):
+        if i < n - 1 and l[i] != l[i + 1]:
+            rt = i + 1
+        lf = <Py_ssize_t>d[i]
+        dl = i - lf
+        dr = rt - i
+        if dr < dl:
+            dl = dr
+            lf = rt
+        d[i] = w2 * <double>(dl * dl) if dl <= n else INFINITY
+        if want_feat:
+            f[i] = base + lf if dl <= n else -1
 
 
 cdef inline Py_ssize_t _push(double q, double fq, int64_t idq, Py_ssize_t k, double w2,
-                             double* v, double* fv, double* z, int64_t* iv) noexcept nogil:
-    """Add the parabola (q, fq) to the lower envelope; return the new top."""
-    cdef double s = -INFINITY
+                             double* v, double* fv, double* zn, double* zd,
+                             int64_t* iv) noexcept nogil:
+    """Add the parabola (q, fq) to the lower envelope; return the new top.
+
+    The intersection abscissa with the top, s = num / den (den > 0), is kept
+    as the pair (zn, zd) and compared by cross-multiplication: no division
+    on the critical path of the stack (pop while s <= z[k]).  The bottom
+    parabola is never popped (its z is -inf).
+    """
+    cdef double num = 0.0, den = 1.0
     while k >= 0:
-        s = ((fq + w2 * q * q) - (fv[k] + w2 * v[k] * v[k])) / (2.0 * w2 * (q - v[k]))
-        if s > z[k]:
+        num = (fq + w2 * q * q) - (fv[k] + w2 * v[k] * v[k])
+        den = 2.0 * w2 * (q - v[k])
+        if k == 0 or num * zd[k] > zn[k] * den:
             break
         k -= 1
     k += 1
     v[k] = q
     fv[k] = fq
     iv[k] = idq
-    z[k] = s if k > 0 else -INFINITY
+    zn[k] = num
+    zd[k] = den
     return k
 
 
-cdef void _fh_line(const label_t* l, Py_ssize_t n, double w2, bint zero_bg,
-                   double* d, int64_t* f, int64_t base, int64_t stride, bint want_feat,
-                   double* v, double* fv, double* z, int64_t* iv) noexcept nogil:
-    """Strided axis, one gathered line: lower envelope per run of equal label."""
+cdef void _fh_line(const word_t* l, Py_ssize_t n, Py_ssize_t st, double w2, bint zero_bg,
+                   double* d, int64_t* f, bint want_feat, const int64_t* site,
+                   double* v, double* fv, double* zn, double* zd, int64_t* iv) noexcept nogil:
+    """One line, element i at offset i * st: lower envelope per run of equal
+    label.  site[i] is the flat index of position i (nearest-site output)."""
     cdef Py_ssize_t j = 0, e, i, k, kk
-    cdef label_t lab
-    cdef double x, dx
+    cdef word_t lab
+    cdef double x, dx, di
     while j < n:
-        lab = l[j]
+        lab = l[j * st]
         e = j + 1
-        while e < n and l[e] == lab:
+        while e < n and l[e * st] == lab:
             e += 1
         if zero_bg and lab == 0:
             j = e
             continue
         k = -1
         if j > 0:
-            k = _push(<double>(j - 1), 0.0, base + (j - 1) * stride, k, w2, v, fv, z, iv)
+            k = _push(<double>(j - 1), 0.0, site[j - 1] if want_feat else 0, k, w2,
+                      v, fv, zn, zd, iv)
         for i in range(j, e):
-            if d[i] < INFINITY:
-                k = _push(<double>i, d[i], f[i] if want_feat else 0, k, w2, v, fv, z, iv)
+            di = d[i * st]
+            if di < INFINITY:
+                k = _push(<double>i, di, f[i * st] if want_feat else 0, k, w2,
+                          v, fv, zn, zd, iv)
         if e < n:
-            k = _push(<double>e, 0.0, base + e * stride, k, w2, v, fv, z, iv)
+            k = _push(<double>e, 0.0, site[e] if want_feat else 0, k, w2, v, fv, zn, zd, iv)
         if k >= 0:
             kk = 0
             for i in range(j, e):
                 x = <double>i
-                while kk < k and z[kk + 1] < x:
+                while kk < k and zn[kk + 1] < x * zd[kk + 1]:
                     kk += 1
                 dx = x - v[kk]
-                d[i] = w2 * dx * dx + fv[kk]
+                d[i * st] = w2 * dx * dx + fv[kk]
                 if want_feat:
-                    f[i] = iv[kk]
+                    f[i * st] = iv[kk]
         j = e
 
 
-cdef void _strided_unit(const label_t* lab, double* out, int64_t* feat, bint want_feat,
+cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want_feat,
                         Py_ssize_t n, Py_ssize_t inner, Py_ssize_t nbi, Py_ssize_t u,
-                        double w2, bint zero_bg, label_t* lb, double* db, int64_t* fb,
-                        double* v, double* fv, double* z, int64_t* iv) noexcept nogil:
+                        double w2, bint zero_bg, word_t* lb, double* db, int64_t* fb,
+                        int64_t* site, double* stk, int64_t* iv) noexcept nogil:
+    """EDT_B neighbouring lines: copied row by row (EDT_B contiguous values,
+    whole cache lines, one page visit per row) into a per-thread scratch
+    that keeps the interleaved layout, transformed there with stride EDT_B
+    (the scratch stays in L1/L2), and copied back (design D)."""
     cdef Py_ssize_t o = u // nbi
     cdef Py_ssize_t i0 = (u % nbi) * EDT_B
     cdef Py_ssize_t nb = inner - i0
     cdef Py_ssize_t b, j, p
     cdef Py_ssize_t start = o * n * inner + i0
+    cdef Py_ssize_t m = n + 2
     if nb > EDT_B:
         nb = EDT_B
     for j in range(n):
         p = start + j * inner
+        if j + PF_ROWS < n:
+            # rows of a strided axis lie pages apart, where the hardware
+            # prefetcher does not follow: ask for them PF_ROWS rows early
+            FL_PREFETCH(out + p + PF_ROWS * inner)
+            FL_PREFETCH(out + p + PF_ROWS * inner + 8)
+            FL_PREFETCH(lab + p + PF_ROWS * inner)
         for b in range(nb):
-            lb[b * n + j] = lab[p + b]
-            db[b * n + j] = out[p + b]
+            lb[j * EDT_B + b] = lab[p + b]
+        for b in range(nb):
+            db[j * EDT_B + b] = out[p + b]
         if want_feat:
             for b in range(nb):
-                fb[b * n + j] = feat[p + b]
+                fb[j * EDT_B + b] = feat[p + b]
     for b in range(nb):
-        _fh_line(lb + b * n, n, w2, zero_bg, db + b * n, fb + b * n, start + b, inner,
-                 want_feat, v, fv, z, iv)
+        if want_feat:
+            for j in range(n):
+                site[j] = start + j * inner + b
+        _fh_line(lb + b, n, EDT_B, w2, zero_bg, db + b, fb + b if want_feat else NULL,
+                 want_feat, site, stk, stk + m, stk + 2 * m, stk + 3 * m, iv)
     for j in range(n):
         p = start + j * inner
         for b in range(nb):
-            out[p + b] = db[b * n + j]
+            out[p + b] = db[j * EDT_B + b]
         if want_feat:
             for b in range(nb):
-                feat[p + b] = fb[b * n + j]
+                feat[p + b] = fb[j * EDT_B + b]
 
 
 # ------------------------------------------------------------ drivers
 
-def edt_sq(const label_t[::1] lab, const int64_t[::1] shape, const double[::1] spacing,
-           bint zero_bg, double[::1] out, int64_t[::1] feat, bint want_feat, bint take_sqrt,
-           int n_threads):
-    """Squared (or, with take_sqrt, plain) EDT of the flat C-order array ``lab``.
-
-    ``out`` receives one float64 per voxel; ``feat`` (when want_feat) the
-    flat index of the nearest site, -1 where there is none.  Returns 0, or
-    FL_NO_MEMORY's code 2 when a scratch buffer cannot be allocated.
-    """
-    cdef Py_ssize_t ndim = shape.shape[0]
-    cdef Py_ssize_t total = lab.shape[0]
+cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize_t ndim,
+              const double* spacing, bint zero_bg, double* op, int64_t* fp, bint want_feat,
+              bint take_sqrt, int n_threads) noexcept nogil:
     cdef Py_ssize_t axis, outer, inner, n, nbi, units, u, i, nmax = 1
     cdef int nt, tid
     cdef double w2
-    cdef const label_t* lp = &lab[0] if total > 0 else NULL
-    cdef double* op = &out[0] if total > 0 else NULL
-    cdef int64_t* fp = &feat[0] if want_feat and total > 0 else NULL
-    cdef label_t* lbuf = NULL
-    cdef double* dbuf = NULL
-    cdef int64_t* fbuf = NULL
     cdef double* stk = NULL
     cdef int64_t* istk = NULL
-    cdef Py_ssize_t sz
-    if total == 0 or ndim == 0:
-        return 0
+    cdef word_t* lbuf = NULL
+    cdef double* dbuf = NULL
+    cdef int64_t* fbuf = NULL
+    cdef Py_ssize_t sz, m
+    cdef int rc = 0
     for axis in range(ndim):
         if shape[axis] > nmax:
             nmax = shape[axis]
-    # last axis: direct 1-D distances, LINES_UNIT lines per unit
-    n = shape[ndim - 1]
-    outer = total // n
-    w2 = spacing[ndim - 1] * spacing[ndim - 1]
-    units = (outer + LINES_UNIT - 1) // LINES_UNIT
-    nt = threads_for(n_threads, units)
-    for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-        for i in range(u * LINES_UNIT, min((u + 1) * LINES_UNIT, outer)):
-            _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
-                        fp + i * n if want_feat else NULL, i * n, want_feat)
-    if ndim > 1:
-        sz = EDT_B * nmax
-        nt = n_threads
-        lbuf = <label_t*>malloc(nt * sz * sizeof(label_t))
-        dbuf = <double*>malloc(nt * sz * sizeof(double))
-        fbuf = <int64_t*>malloc(nt * sz * sizeof(int64_t)) if want_feat else NULL
-        stk = <double*>malloc(nt * 3 * (nmax + 2) * sizeof(double))
-        istk = <int64_t*>malloc(nt * (nmax + 2) * sizeof(int64_t))
-        try:
-            if (lbuf == NULL or dbuf == NULL or stk == NULL or istk == NULL
-                    or (want_feat and fbuf == NULL)):
-                return 2
-            inner = n
-            for axis in range(ndim - 2, -1, -1):
-                n = shape[axis]
-                outer = total // (n * inner)
-                nbi = (inner + EDT_B - 1) // EDT_B
-                units = outer * nbi
-                w2 = spacing[axis] * spacing[axis]
-                nt = threads_for(n_threads, units)
-                for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-                    tid = threadid()
-                    _strided_unit(lp, op, fp, want_feat, n, inner, nbi, u, w2, zero_bg,
-                                  lbuf + tid * sz, dbuf + tid * sz,
-                                  fbuf + tid * sz if want_feat else NULL,
-                                  stk + tid * 3 * (nmax + 2),
-                                  stk + tid * 3 * (nmax + 2) + (nmax + 2),
-                                  stk + tid * 3 * (nmax + 2) + 2 * (nmax + 2),
-                                  istk + tid * (nmax + 2))
-                inner = inner * n
-        finally:
-            free(lbuf)
-            free(dbuf)
-            free(fbuf)
-            free(stk)
-            free(istk)
-    if take_sqrt:
+    m = nmax + 2
+    sz = EDT_B * nmax
+    nt = n_threads
+    # per thread: 4 stack arrays (v, f(v), zn, zd), the envelope's sites,
+    # the line's flat indices, the interleaved scratch
+    stk = <double*>malloc(nt * 4 * m * sizeof(double))
+    istk = <int64_t*>malloc(nt * 2 * m * sizeof(int64_t))
+    lbuf = <word_t*>malloc(nt * sz * sizeof(word_t))
+    dbuf = <double*>malloc(nt * sz * sizeof(double))
+    fbuf = <int64_t*>malloc(nt * sz * sizeof(int64_t)) if want_feat else NULL
+    if (stk == NULL or istk == NULL or lbuf == NULL or dbuf == NULL
+            or (want_feat and fbuf == NULL)):
+        rc = 2
+    else:
+        # last axis: direct 1-D distances, LINES_UNIT lines per unit
+        n = shape[ndim - 1]
+        outer = total // n
+        w2 = spacing[ndim - 1] * spacing[ndim - 1]
+        units = (outer + LINES_UNIT - 1) // LINES_UNIT
+        nt = threads_for(n_threads, units)
+        for u in prange(units, schedule="static", num_threads=nt):
+            for i in range(u * LINES_UNIT, min((u + 1) * LINES_UNIT, outer)):
+                _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
+                            fp + i * n if want_feat else NULL, i * n, want_feat)
+        inner = n
+        for axis in range(ndim - 2, -1, -1):
+            n = shape[axis]
+            outer = total // (n * inner)
+            nbi = (inner + EDT_B - 1) // EDT_B
+            units = outer * nbi
+            w2 = spacing[axis] * spacing[axis]
+            nt = threads_for(n_threads, units)
+            for u in prange(units, schedule="static", num_threads=nt):
+                tid = threadid()
+                _strided_unit(lp, op, fp, want_feat, n, inner, nbi, u, w2, zero_bg,
+                              lbuf + tid * sz, dbuf + tid * sz,
+                              fbuf + tid * sz if want_feat else NULL,
+                              istk + tid * 2 * m + m, stk + tid * 4 * m,
+                              istk + tid * 2 * m)
+            inner = inner * n
+    free(stk)
+    free(istk)
+    free(lbuf)
+    free(dbuf)
+    free(fbuf)
+    if rc == 0 and take_sqrt:
         units = (total + 65535) // 65536
         nt = threads_for(n_threads, units)
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+        for u in prange(units, schedule="static", num_threads=nt):
             for i in range(u * 65536, min((u + 1) * 65536, total)):
                 op[i] = sqrt(op[i])
-    return 0
+    return rc
 
 
-def class_bboxes(const label_t[:, ::1] lab, const int64_t[::1] shape, Py_ssize_t C,
-                 int64_t[:, :, ::1] box, int n_threads):
-    """Per image n and class c < C, the bounding box of ``lab[n] == c``.
+def edt_sq(size_t lab_addr, int width, Py_ssize_t total, size_t shape_addr, Py_ssize_t ndim,
+           size_t spacing_addr, bint zero_bg, size_t out_addr, size_t feat_addr,
+           bint want_feat, bint take_sqrt, int n_threads):
+    """Squared (or, with take_sqrt, plain) EDT of a flat C-order label array.
 
-    ``lab`` is (N, S), each image of spatial ``shape`` in C order; ``box``
-    is (N, C, 2 * ndim): the first ndim values are the lowest index along
-    each axis, the last ndim the highest.  An absent class gets lo = shape,
-    hi = -1.  Returns the first flat position (over N*S) holding a label
-    outside [0, C), or -1.
+    The arguments are the data addresses of arrays the wrapper allocated or
+    validated (C-contiguous, of the stated types and sizes): ``total``
+    labels of ``width`` bytes (only equality and zero matter, so a label's
+    width is all the kernel needs: one specialization per width, not per
+    dtype), ``ndim`` int64 extents and float64 spacings, ``total`` float64
+    outputs and, when want_feat, ``total`` int64 nearest-site indices (-1
+    where there is none).  Addresses instead of typed memoryviews keep the
+    module small (each of its three CPU builds ships in the wheel).
+    Returns 0, or 2 when a scratch buffer cannot be allocated.
     """
-    cdef Py_ssize_t N = lab.shape[0], S = lab.shape[1], D = shape.shape[0]
-    cdef Py_ssize_t row = shape[D - 1] if D > 0 else 1
+    cdef const void* lp = <const void*>lab_addr
+    cdef const int64_t* shape = <const int64_t*>shape_addr
+    cdef const double* spacing = <const double*>spacing_addr
+    cdef double* op = <double*>out_addr
+    cdef int64_t* fp = <int64_t*>feat_addr if want_feat else NULL
+    cdef int rc = 0
+    if total == 0 or ndim == 0:
+        return 0
+    with nogil:
+        if width == 1:
+            rc = _edt(<const uint8_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+                      want_feat, take_sqrt, n_threads)
+        elif width == 2:
+            rc = _edt(<const uint16_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+                      want_feat, take_sqrt, n_threads)
+        elif width == 4:
+            rc = _edt(<const uint32_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+                      want_feat, take_sqrt, n_threads)
+        else:
+            rc = _edt(<const uint64_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+                      want_feat, take_sqrt, n_threads)
+    return rc
+
+
+cdef Py_ssize_t _bboxes(const label_t* lab, Py_ssize_t N, Py_ssize_t S, const int64_t* shape,
+                        Py_ssize_t D, Py_ssize_t C, int64_t* box, int n_threads) noexcept nogil:
+    cdef Py_ssize_t row = shape[D - 1]
     cdef Py_ssize_t nrows = S // row if row > 0 else 0
     cdef Py_ssize_t units = N * nrows, u, n, c, t, k, w = 2 * D
     cdef Py_ssize_t bad = -1
@@ -275,47 +342,77 @@ def class_bboxes(const label_t[:, ::1] lab, const int64_t[::1] shape, Py_ssize_t
     cdef int64_t* rs = NULL    # per thread: (C, 2) row-local column bounds
     cdef Py_ssize_t* bads = NULL
     cdef int64_t* a
-    for n in range(N):
-        for c in range(C):
-            for k in range(D):
-                box[n, c, k] = shape[k]
-                box[n, c, D + k] = -1
-    if units == 0 or C <= 0 or D == 0:
+    for k in range(N * C):
+        for c in range(D):
+            box[k * w + c] = shape[c]
+            box[k * w + D + c] = -1
+    if units == 0:
         return -1
     acc = <int64_t*>malloc(nt * N * C * w * sizeof(int64_t))
     rs = <int64_t*>malloc(nt * C * 2 * sizeof(int64_t))
     bads = <Py_ssize_t*>malloc(nt * sizeof(Py_ssize_t))
-    try:
-        if acc == NULL or rs == NULL or bads == NULL:
-            raise MemoryError("fastloss: cannot allocate bounding-box buffers")
-        for t in range(nt):
-            bads[t] = -1
-            for k in range(N * C):
-                for c in range(D):
-                    acc[(t * N * C + k) * w + c] = shape[c]
-                    acc[(t * N * C + k) * w + D + c] = -1
-            for c in range(C):
-                rs[(t * C + c) * 2] = row
-                rs[(t * C + c) * 2 + 1] = -1
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-            _bbox_row(&lab[0, 0], &shape[0], D, S, nrows, C, u,
-                      acc + threadid() * N * C * w, rs + threadid() * C * 2,
-                      &bads[threadid()])
-        for t in range(nt):
-            if bads[t] >= 0 and (bad < 0 or bads[t] < bad):
-                bad = bads[t]
-            for n in range(N):
-                for c in range(C):
-                    a = acc + (t * N * C + n * C + c) * w
-                    for k in range(D):
-                        if a[k] < box[n, c, k]:
-                            box[n, c, k] = a[k]
-                        if a[D + k] > box[n, c, D + k]:
-                            box[n, c, D + k] = a[D + k]
-    finally:
+    if acc == NULL or rs == NULL or bads == NULL:
         free(acc)
         free(rs)
         free(bads)
+        return -2
+    for t in range(nt):
+        bads[t] = -1
+        for k in range(N * C):
+            for c in range(D):
+                acc[(t * N * C + k) * w + c] = shape[c]
+                acc[(t * N * C + k) * w + D + c] = -1
+        for c in range(C):
+            rs[(t * C + c) * 2] = row
+            rs[(t * C + c) * 2 + 1] = -1
+    for u in prange(units, schedule="static", num_threads=nt):
+        _bbox_row(lab, shape, D, S, nrows, C, u, acc + threadid() * N * C * w,
+                  rs + threadid() * C * 2, &bads[threadid()])
+    for t in range(nt):
+        if bads[t] >= 0 and (bad < 0 or bads[t] < bad):
+            bad = bads[t]
+        for k in range(N * C):
+            a = acc + (t * N * C + k) * w
+            for c in range(D):
+                if a[c] < box[k * w + c]:
+                    box[k * w + c] = a[c]
+                if a[D + c] > box[k * w + D + c]:
+                    box[k * w + D + c] = a[D + c]
+    free(acc)
+    free(rs)
+    free(bads)
+    return bad
+
+
+def class_bboxes(size_t lab_addr, int code, Py_ssize_t N, Py_ssize_t S, size_t shape_addr,
+                 Py_ssize_t D, Py_ssize_t C, size_t box_addr, int n_threads):
+    """Per image n and class c < C, the bounding box of ``lab[n] == c``.
+
+    Addresses of validated C-contiguous arrays (see edt_sq): the (N, S)
+    labels, ``code`` their dtype (0 uint8, 1 int8, 2 int16, 3 int32,
+    4 int64), the D int64 spatial extents (C order, S their product) and
+    the (N, C, 2 D) int64 output: per (image, class) the lowest index
+    along each axis, then the highest; an absent class gets lo = shape,
+    hi = -1.  Requires N, S, C, D > 0.  Returns the first flat position
+    (over N*S) holding a label outside [0, C), or -1.
+    """
+    cdef const void* p = <const void*>lab_addr
+    cdef const int64_t* shape = <const int64_t*>shape_addr
+    cdef int64_t* box = <int64_t*>box_addr
+    cdef Py_ssize_t bad = -1
+    with nogil:
+        if code == 0:
+            bad = _bboxes(<const uint8_t*>p, N, S, shape, D, C, box, n_threads)
+        elif code == 1:
+            bad = _bboxes(<const int8_t*>p, N, S, shape, D, C, box, n_threads)
+        elif code == 2:
+            bad = _bboxes(<const int16_t*>p, N, S, shape, D, C, box, n_threads)
+        elif code == 3:
+            bad = _bboxes(<const int32_t*>p, N, S, shape, D, C, box, n_threads)
+        else:
+            bad = _bboxes(<const int64_t*>p, N, S, shape, D, C, box, n_threads)
+    if bad == -2:
+        raise MemoryError("fastloss: cannot allocate bounding-box buffers")
     return bad
 
 
