@@ -110,3 +110,24 @@ def test_settings_and_check_grad() -> None:
     probs = fastloss.softmax(np.array([[1.0, 2.0, 3.0]]), axis=1)
     assert_type(probs, Grad)
     assert np.isclose(probs.sum(), 1.0)
+
+
+def test_torch_and_dask() -> None:
+    import dask.array as da
+    import torch
+
+    import fastloss.dask as fd
+    import fastloss.torch as ft
+
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 0])
+    loss = assert_type(ft.functional.cross_entropy(x, y, label_smoothing=0.1), torch.Tensor)
+    # torch's Tensor.backward and dask's compute carry no annotations
+    loss.backward()  # type: ignore[no-untyped-call]
+    assert x.grad is not None
+    module: torch.nn.CrossEntropyLoss = ft.CrossEntropyLoss(label_smoothing=0.1)
+    assert torch.allclose(module(x, y), loss)
+    assert ft.is_accelerated(x, y)
+
+    lazy = assert_type(fd.mse_loss(da.ones(6, chunks=2), np.zeros(6)), da.Array)
+    assert float(lazy.compute()) == 1.0  # type: ignore[no-untyped-call]
