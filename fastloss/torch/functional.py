@@ -252,7 +252,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     input : torch.Tensor
         As in ``torch.nn.functional.mse_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.mse_loss``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.mse_loss``.
     size_average, reduce : bool, optional
         Deprecated torch arguments, honoured as in torch.
     reduction : {'mean', 'sum', 'none'}
@@ -289,7 +289,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     input : torch.Tensor
         As in ``torch.nn.functional.l1_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.l1_loss``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.l1_loss``.
     size_average, reduce : bool, optional
         Deprecated torch arguments, honoured as in torch.
     reduction : {'mean', 'sum', 'none'}
@@ -326,7 +326,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     input : torch.Tensor
         As in ``torch.nn.functional.smooth_l1_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.smooth_l1_loss``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.smooth_l1_loss``.
     size_average, reduce : bool, optional
         Deprecated torch arguments, honoured as in torch.
     reduction : {'mean', 'sum', 'none'}
@@ -363,7 +363,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     input : torch.Tensor
         As in ``torch.nn.functional.huber_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.huber_loss``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.huber_loss``.
     reduction : {'mean', 'sum', 'none'}
         As in torch: 'none' gives the unreduced losses.
     delta
@@ -401,7 +401,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     input : torch.Tensor
         As in ``torch.nn.functional.binary_cross_entropy`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.binary_cross_entropy``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.binary_cross_entropy``.
     weight
         As in ``torch.nn.functional.binary_cross_entropy``.
     size_average, reduce : bool, optional
@@ -440,7 +440,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     input : torch.Tensor
         As in ``torch.nn.functional.binary_cross_entropy_with_logits`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.binary_cross_entropy_with_logits``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
     weight
         As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
     size_average, reduce : bool, optional
@@ -480,11 +480,12 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     input : torch.Tensor
         As in ``torch.nn.functional.kl_div`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.kl_div``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.kl_div``.
     size_average, reduce : bool, optional
         Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        As in torch: 'batchmean' divides the sum by the batch size, 'none' gives
+        the unreduced losses.
     log_target
         As in ``torch.nn.functional.kl_div``.
 
@@ -518,7 +519,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     input : torch.Tensor
         As in ``torch.nn.functional.soft_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.soft_margin_loss``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.soft_margin_loss``.
     size_average, reduce : bool, optional
         Deprecated torch arguments, honoured as in torch.
     reduction : {'mean', 'sum', 'none'}
@@ -554,7 +555,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     input : torch.Tensor
         As in ``torch.nn.functional.multilabel_soft_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in ``torch.nn.functional.multilabel_soft_margin_loss``; class indices may have any integer dtype.
+        As in ``torch.nn.functional.multilabel_soft_margin_loss``.
     weight
         As in ``torch.nn.functional.multilabel_soft_margin_loss``.
     size_average, reduce : bool, optional
@@ -682,7 +683,7 @@ def log_cosh_loss(input, target, reduction="mean"):
     input : torch.Tensor
         As in :func:`fastloss.log_cosh_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in :func:`fastloss.log_cosh_loss`; class indices may have any integer dtype.
+        As in :func:`fastloss.log_cosh_loss`.
     reduction : {'mean', 'sum', 'none'}
         As in torch: 'none' gives the unreduced losses.
 
@@ -716,7 +717,7 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
     input : torch.Tensor
         As in :func:`fastloss.pseudo_huber_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in :func:`fastloss.pseudo_huber_loss`; class indices may have any integer dtype.
+        As in :func:`fastloss.pseudo_huber_loss`.
     delta
         As in :func:`fastloss.pseudo_huber_loss`.
     reduction : {'mean', 'sum', 'none'}
@@ -1364,7 +1365,7 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
     input : torch.Tensor
         As in :func:`fastloss.hinge_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in :func:`fastloss.hinge_loss`; class indices may have any integer dtype.
+        As in :func:`fastloss.hinge_loss`.
     margin
         As in :func:`fastloss.hinge_loss`.
     squared
@@ -1403,7 +1404,7 @@ def exponential_loss(input, target, reduction="mean"):
     input : torch.Tensor
         As in :func:`fastloss.exponential_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in :func:`fastloss.exponential_loss`; class indices may have any integer dtype.
+        As in :func:`fastloss.exponential_loss`.
     reduction : {'mean', 'sum', 'none'}
         As in torch: 'none' gives the unreduced losses.
 
