@@ -30,6 +30,7 @@ FAMILIES = {
     "fastloss.elementwise": "Element-wise: binary, regression, margins, regularizers",
     "fastloss.rowwise": "Row-wise: margins, metric learning, face recognition, detection",
     "fastloss.segmentation": "Segmentation and hard metrics",
+    "fastloss.distance": "Distance transforms and surface metrics",
 }
 
 
