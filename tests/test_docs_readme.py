@@ -41,6 +41,9 @@ def test_headline_table_marker_precedes_a_table(text):
 def test_local_links_resolve(text):
     links = re.findall(r"\]\(([^)#]+)\)", text)
     assert links
+    # an sdist carries the guide's Markdown but not the rest of docs/
+    has_docs = (ROOT / "docs" / "conf.py").exists()
     missing = [link for link in links
-               if not link.startswith(("http://", "https://")) and not (ROOT / link).exists()]
+               if not link.startswith(("http://", "https://")) and not (ROOT / link).exists()
+               and (has_docs or not link.startswith("docs/"))]
     assert not missing, f"README links to missing files: {missing}"
