@@ -43,6 +43,8 @@ __all__ = [
     "hausdorff_distance",
     "average_surface_distance",
     "surface_dice",
+    "hausdorff_dt_loss",
+    "boundary_loss",
 ]
 
 _NO_FEAT = np.empty(0, dtype=np.int64)
@@ -602,3 +604,287 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
 
 
 surface_dice.__doc__ = surface_dice.__doc__.replace("{shapes}", _SHAPES_DOC)
+
+
+# ------------------------------------------------------------ losses
+
+_ACTIVATIONS = (None, "none", "sigmoid", "softmax")
+
+
+class _LossInputs:
+    """Validated loss inputs: probabilities, per-class targets on demand."""
+
+    def target(self, n, c):
+        """g[n, c] as float64 (a view for soft targets)."""
+        if self.g is not None:
+            return self.g[n, c]
+        return (self.lab[n] == (c + self.off)).astype(np.float64)
+
+
+def _loss_inputs(input, target, activation, include_background, reduction, spacing,
+                 n_threads):
+    q = _LossInputs()
+    x = V.as_float(input, "input")
+    if x.ndim < 3:
+        raise ValueError(
+            f"input must have shape (N, C, d1, ...) with at least one spatial axis, got {x.shape}"
+        )
+    N, C = x.shape[:2]
+    if C == 0:
+        raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
+    V.check_reduction(reduction)
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
+    if activation == "softmax" and C == 1:
+        raise ValueError("activation='softmax' needs at least 2 classes on axis 1, got 1; "
+                         "use activation='sigmoid' for a single channel")
+    q.x, q.N, q.C, q.spatial = x, N, C, x.shape[2:]
+    q.nt = V.threads(n_threads)
+    q.spacing = _spacing(spacing, x.ndim - 2)
+    t = np.asarray(target)
+    q.off = 0
+    if t.shape == x.shape and (t.dtype.kind in "fb" or C == 1):
+        q.g, q.lab = V.as_float(t, "target", dtype=np.float64), None
+    else:
+        if t.dtype.kind == "f":
+            raise TypeError(
+                f"target must hold integer class indices of shape {(N,) + q.spatial} or "
+                f"masks of the input's shape {x.shape}, got dtype {t.dtype} and shape {t.shape}"
+            )
+        want = (N,) + q.spatial
+        if t.ndim == x.ndim and t.shape[1] == 1 and t.shape[:1] + t.shape[2:] == want:
+            t = t.reshape(want)
+        lab = V.as_labels(t, "target")
+        if lab.shape != want:
+            raise ValueError(
+                f"target label map must have shape {want} for input of shape {x.shape} "
+                f"(or masks of the input's shape), got {lab.shape}"
+            )
+        ncls = 2 if C == 1 else C
+        bad = np.flatnonzero((lab < 0) | (lab >= ncls))
+        if bad.size:
+            raise V.label_error(lab.reshape(-1), int(bad[0]), ncls, None)
+        q.g, q.lab = None, lab
+        q.off = 1 if C == 1 else 0  # a single channel is the binary mask (label == 1)
+    x64 = x.astype(np.float64, copy=False)
+    if activation == "softmax":
+        e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+        q.p = e / e.sum(axis=1, keepdims=True)
+    elif activation == "sigmoid":
+        q.p = 0.5 * (1.0 + np.tanh(0.5 * x64))
+    else:
+        q.p = x64
+    q.act = activation
+    q.c0 = 0 if (include_background or C == 1) else 1
+    return q
+
+
+def _field(mask, spacing, nt):
+    """Each voxel's distance to the nearest voxel on the other side of ``mask``
+    (EDT(mask) + EDT(~mask) in one multi-label pass); None for a mask that is
+    all one value (MONAI's zero field)."""
+    m = np.ascontiguousarray(mask)
+    if not m.any() or m.all():
+        return None
+    d, _ = _edt_flat(m.view(np.uint8), m.shape, spacing, False, False, True, nt)
+    return d
+
+
+def _loss_reduce(f, reduction, dtype):
+    """(loss, dloss/df) for reduction over the per-class values f."""
+    if reduction == "none":
+        return f.astype(dtype), np.ones_like(f)
+    if reduction == "sum":
+        return V.scalar(f.sum(), dtype), np.ones_like(f)
+    return V.scalar(f.mean() if f.size else np.nan, dtype), np.full_like(f, 1.0 / max(f.size, 1))
+
+
+def _chain(q, dp):
+    """d/dx from d/dp through the activation, in the input's dtype."""
+    if q.act == "sigmoid":
+        dp *= q.p * (1.0 - q.p)
+    elif q.act == "softmax":
+        dp = q.p * (dp - np.sum(q.p * dp, axis=1, keepdims=True))
+    return dp.astype(q.x.dtype, copy=False)
+
+
+_LOSS_PARAMS = """input : array_like, shape (N, C, d1, ..., dk), k >= 1
+        Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
+        (``activation=None``), float32 or float64.
+    target : array_like
+        Integer label map (N, d1, ..., dk) (or MONAI's (N, 1, d1, ...)), or
+        one-hot / soft masks of ``input``'s shape.  With C == 1 a label map
+        is the binary mask (labels 0 and 1).
+    activation : {{'softmax', 'sigmoid', None}}
+        MONAI's ``softmax=True`` / ``sigmoid=True``.
+    include_background : bool
+        False drops class 0 (ignored for C == 1, as MONAI); default {bg}.
+    batch : bool
+        Average over the batch too: one value per class.
+    reduction : {{'mean', 'sum', 'none'}}
+        'none': the per-class losses, (N, C') or (C',) with ``batch``.
+    return_grad : bool
+        Also return d(loss)/d(input) (for 'none', of the sum); the distance
+        maps are constants, as in MONAI (computed without gradient).
+    n_threads : int, optional"""
+
+
+def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softmax",
+                      include_background=False, batch=False, reduction="mean",
+                      return_grad=False, n_threads=None):
+    r"""Hausdorff distance-transform loss (Karimi & Salcudean 2019), MONAI semantics.
+
+    Per image and class
+
+    .. math:: \ell = \frac{1}{S} \sum_x (p_x - g_x)^2 \, (d_p(x)^\alpha + d_g(x)^\alpha)
+
+    with :math:`S` the number of voxels and :math:`d_p`, :math:`d_g` the
+    distance fields of the thresholded prediction :math:`p > 0.5` and of
+    the target :math:`g > 0.5`: every voxel's distance to the nearest voxel
+    on the other side of the mask (MONAI's ``EDT(fg) + EDT(~fg)``, here one
+    multi-label pass), zero for a mask that is all one value.  Equals
+    ``monai.losses.HausdorffDTLoss(alpha, include_background, softmax=True,
+    to_onehot_y=True, batch=batch, reduction=reduction)``; ``log=True`` is
+    ``LogHausdorffDTLoss``: :math:`\log(1 + L)` after the reduction.
+
+    Parameters
+    ----------
+    {params}
+    alpha : float
+        Exponent of the distances (MONAI's default 2).
+    log : bool
+        :math:`\log(1 + L)`, MONAI's ``LogHausdorffDTLoss``.
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+
+    Notes
+    -----
+    Two distance transforms per (image, class), each O(voxels) with
+    8 bytes per voxel; the activation and the products are NumPy float64
+    arrays of the input's size.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> p = np.array([[[[0.0, 1.0, 1.0, 0.0]]]])      # (1, 1, 1, 4) probabilities
+    >>> g = np.array([[[0, 0, 1, 1]]])                # binary label map
+    >>> # d_p = [1, 1, 1, 1], d_g = [2, 1, 1, 2]: (1 * (1 + 1) + 1 * (1 + 4)) / 4
+    >>> float(fastloss.hausdorff_dt_loss(p, g, activation=None))
+    1.75
+    """
+    a = V.check_scalar(alpha, "alpha", 0.0)
+    q = _loss_inputs(input, target, activation, include_background, reduction, None,
+                     n_threads)
+    S = int(np.prod(q.spatial))
+    ncls = q.C - q.c0
+    f = np.zeros((q.N, ncls))
+    W = {}
+    for n in range(q.N):
+        for j, c in enumerate(range(q.c0, q.C)):
+            g = q.target(n, c)
+            pc = q.p[n, c]
+            fp, fg = _field(pc > 0.5, q.spacing, q.nt), _field(g > 0.5, q.spacing, q.nt)
+            w = np.zeros(q.spatial)
+            if fp is not None:
+                w += fp ** a
+            if fg is not None:
+                w += fg ** a
+            e = pc - g
+            f[n, j] = np.sum(e * e * w) / S if S else np.nan
+            if return_grad:
+                W[n, j] = (e, w)
+    if batch:
+        f = f.mean(axis=0)
+    loss, dL = _loss_reduce(f, reduction, q.x.dtype)
+    if log:
+        red = f if reduction == "none" else (f.sum() if reduction == "sum" else f.mean())
+        loss = np.log1p(red).astype(q.x.dtype)[()]
+        dL = dL / (1.0 + red)
+    if not return_grad:
+        return loss
+    dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
+    dp = np.zeros(q.x.shape)
+    for (n, j), (e, w) in W.items():
+        dp[n, q.c0 + j] = (2.0 * dLf[n, j] / S) * e * w
+    return loss, _chain(q, dp)
+
+
+hausdorff_dt_loss.__doc__ = hausdorff_dt_loss.__doc__.replace(
+    "{params}", _LOSS_PARAMS.format(bg="False"))
+
+
+def boundary_loss(input, target, spacing=None, *, activation="softmax", include_background=True,
+                  batch=False, reduction="mean", return_grad=False, n_threads=None):
+    r"""Boundary loss (Kervadec et al. 2019), MONAI 1.6 ``BoundaryLoss`` semantics.
+
+    Per image and class
+
+    .. math:: \ell = \frac{1}{S} \sum_x p_x \, \phi_g(x), \qquad
+              \phi_g(x) = \begin{cases} d(x, G) & x \notin G \\
+                                        -(d(x, \bar G) - 1) & x \in G \end{cases}
+
+    with :math:`G = \{g > 0.5\}`, :math:`d` the Euclidean distance to the
+    nearest voxel of the set (0 on the inner border, negative deeper,
+    positive outside) and :math:`\phi_g = 0` for a class absent or filling
+    the image.  The loss is negative for a good prediction, by design.
+    Without ``spacing`` it equals ``monai.losses.BoundaryLoss(softmax=True,
+    to_onehot_y=True, batch=batch, reduction=reduction)``; with ``spacing``
+    the map is Kervadec's ``one_hot2dist(seg, resolution=spacing)``.
+
+    Parameters
+    ----------
+    {params}
+    spacing : float or sequence of k floats, optional
+        Voxel size per spatial axis (Kervadec's ``resolution``); default 1.
+
+    Returns
+    -------
+    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
+    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+
+    Notes
+    -----
+    One distance transform per (image, class) gives both sides of the
+    signed map (each voxel's distance to the other side of the mask).
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> p = np.array([[[[0.0, 1.0, 1.0, 0.0]]]])      # (1, 1, 1, 4) probabilities
+    >>> g = np.array([[[0, 0, 1, 1]]])                # phi = [2, 1, 0, -1]
+    >>> float(fastloss.boundary_loss(p, g, activation=None))   # (1 + 0) / 4
+    0.25
+    """
+    q = _loss_inputs(input, target, activation, include_background, reduction, spacing,
+                     n_threads)
+    S = int(np.prod(q.spatial))
+    ncls = q.C - q.c0
+    f = np.zeros((q.N, ncls))
+    PHI = {}
+    for n in range(q.N):
+        for j, c in enumerate(range(q.c0, q.C)):
+            gm = q.target(n, c) > 0.5
+            d = _field(gm, q.spacing, q.nt)
+            if d is None:
+                continue
+            phi = np.where(gm, 1.0 - d, d)
+            f[n, j] = np.sum(q.p[n, c] * phi) / S
+            if return_grad:
+                PHI[n, j] = phi
+    if batch:
+        f = f.mean(axis=0)
+    loss, dL = _loss_reduce(f, reduction, q.x.dtype)
+    if not return_grad:
+        return loss
+    dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
+    dp = np.zeros(q.x.shape)
+    for (n, j), phi in PHI.items():
+        dp[n, q.c0 + j] = (dLf[n, j] / S) * phi
+    return loss, _chain(q, dp)
+
+
+boundary_loss.__doc__ = boundary_loss.__doc__.replace(
+    "{params}", _LOSS_PARAMS.format(bg="True"))

@@ -342,3 +342,112 @@ def test_metric_bad_options():
             fastloss.surface_dice(p, p, th, num_classes=2)
     with pytest.raises(NotImplementedError, match="use_subvoxels"):
         fastloss.surface_dice(p, p, [1.0], num_classes=2, use_subvoxels=True)
+
+
+# ------------------------------------------------------------ losses
+
+def _blob_labels(rng, N, shape, C):
+    return np.stack([_blobs(rng, shape, C) for _ in range(N)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_losses_match_monai(rng, reduction, batch):
+    torch = pytest.importorskip("torch")
+    losses = pytest.importorskip("monai.losses")
+    x = rng.standard_normal((2, 3, 14, 12, 10))
+    y = _blob_labels(rng, 2, (14, 12, 10), 3)
+    y[1] = 0  # an image whose target fields are all zero
+    cases = [(losses.HausdorffDTLoss, fastloss.hausdorff_dt_loss, {}, {}),
+             (losses.HausdorffDTLoss, fastloss.hausdorff_dt_loss, dict(alpha=1.3),
+              dict(alpha=1.3, include_background=True)),
+             (losses.LogHausdorffDTLoss, fastloss.hausdorff_dt_loss, {}, dict(log=True)),
+             (losses.BoundaryLoss, fastloss.boundary_loss, {}, {}),
+             (losses.BoundaryLoss, fastloss.boundary_loss, dict(include_background=False),
+              dict(include_background=False))]
+    for cls, fn, mkw, fkw in cases:
+        if "include_background" in fkw:
+            mkw = dict(mkw, include_background=fkw["include_background"])
+        xt = torch.from_numpy(x).requires_grad_(True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = cls(softmax=True, to_onehot_y=True, reduction=reduction, batch=batch, **mkw)
+            want = m(xt, torch.from_numpy(y)[:, None])
+        want.sum().backward()
+        got, grad = fn(x, y, reduction=reduction, batch=batch, return_grad=True, **fkw)
+        # MONAI computes its distance maps in float32
+        np.testing.assert_allclose(np.asarray(got).ravel(), want.detach().numpy().ravel(),
+                                   rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-5,
+                                   atol=1e-6 * np.abs(grad).max())
+        assert float(np.asarray(fn(x, y, reduction=reduction, batch=batch, **fkw)).sum()) == \
+            float(np.asarray(got).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_losses_match_reference_and_keep_dtype(rng, dtype):
+    x = rng.standard_normal((2, 2, 11, 13)).astype(dtype)
+    t = (rng.random((2, 2, 11, 13)) < 0.4).astype(dtype)  # one-hot-shaped soft masks
+    for fn, kw in [("hausdorff_dt_loss", dict(activation="sigmoid", include_background=True)),
+                   ("boundary_loss", dict(activation="sigmoid", spacing=(0.5, 2.0))),
+                   ("boundary_loss", dict(activation=None))]:
+        got, g = getattr(fastloss, fn)(x, t, return_grad=True, **kw)
+        want, gw = getattr(R, fn)(x, t, return_grad=True, **kw)
+        assert got.dtype == dtype and g.dtype == dtype and g.shape == x.shape
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(float(got), want, rtol=rtol)
+        np.testing.assert_allclose(g, gw, rtol=rtol, atol=rtol * np.abs(gw).max())
+
+
+def test_loss_gradients_by_finite_differences(rng):
+    # logits away from 0: no probability crosses the 0.5 threshold of the maps
+    x = rng.uniform(0.3, 2.0, (1, 2, 7, 6)) * rng.choice([-1.0, 1.0], (1, 2, 7, 6))
+    y = _blob_labels(rng, 1, (7, 6), 2)
+    for fn, kw in [(fastloss.hausdorff_dt_loss, dict(activation="softmax", log=True)),
+                   (fastloss.boundary_loss, dict(activation="sigmoid"))]:
+        _, g = fn(x, y, return_grad=True, **kw)
+        num = np.zeros_like(x)
+        eps = 1e-6
+        for i in np.ndindex(x.shape):
+            xp, xm = x.copy(), x.copy()
+            xp[i] += eps
+            xm[i] -= eps
+            num[i] = (float(fn(xp, y, **kw)) - float(fn(xm, y, **kw))) / (2 * eps)
+        np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-9)
+
+
+def test_losses_threads_bit_identical(rng):
+    x = rng.standard_normal((1, 3, 24, 20, 22)).astype(np.float32)
+    y = _blob_labels(rng, 1, (24, 20, 22), 3)
+    for fn in (fastloss.hausdorff_dt_loss, fastloss.boundary_loss):
+        a, ga = fn(x, y, return_grad=True, n_threads=1)
+        b, gb = fn(x, y, return_grad=True, n_threads=2)
+        assert a.tobytes() == b.tobytes() and ga.tobytes() == gb.tobytes()
+
+
+@pytest.mark.parametrize("fn", [fastloss.hausdorff_dt_loss, fastloss.boundary_loss])
+def test_loss_bad_input(fn):
+    x = np.zeros((2, 3, 5, 6))
+    y = np.zeros((2, 5, 6), dtype=np.int64)
+    with pytest.raises(ValueError, match="target"):
+        fn(x, np.zeros((2, 5, 7), np.int64))
+    with pytest.raises(TypeError, match="target"):
+        fn(x, y.astype(np.float32))
+    bad = y.copy()
+    bad[1, 2, 3] = 3
+    with pytest.raises(ValueError, match="target holds class index 3"):
+        fn(x, bad)
+    with pytest.raises(ValueError, match="activation"):
+        fn(x, y, activation="relu")
+    with pytest.raises(ValueError, match="reduction"):
+        fn(x, y, reduction="batch")
+    with pytest.raises(ValueError, match="input"):
+        fn(np.zeros((2, 3)), y)
+    with pytest.raises(TypeError, match="input"):
+        fn(x.astype(complex), y)
+    if fn is fastloss.boundary_loss:
+        with pytest.raises(ValueError, match="spacing"):
+            fn(x, y, spacing=(1.0, -1.0))
+    else:
+        with pytest.raises(ValueError, match="alpha"):
+            fn(x, y, alpha=-1.0)

@@ -17,6 +17,8 @@ __all__ = [
     "hausdorff_distance",
     "average_surface_distance",
     "surface_dice",
+    "hausdorff_dt_loss",
+    "boundary_loss",
 ]
 
 
@@ -200,3 +202,106 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
             else:
                 f[n, j] = ((a <= tau[j]).sum() + (b <= tau[j]).sum()) / (npe + nte)
     return _reduce(f, reduction)
+
+
+# ------------------------------------------------------------ losses
+
+def _probs_and_targets(input, target, activation):
+    x = np.asarray(input, dtype=np.float64)
+    C = x.shape[1]
+    if activation == "softmax":
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+    elif activation == "sigmoid":
+        p = 1.0 / (1.0 + np.exp(-x))
+    else:
+        p = x
+    t = np.asarray(target)
+    if t.shape == x.shape and (t.dtype.kind in "fb" or C == 1):
+        g = t.astype(np.float64)
+    else:
+        if t.ndim == x.ndim:
+            t = t[:, 0]
+        if C == 1:
+            g = (t == 1).astype(np.float64)[:, None]
+        else:
+            g = np.stack([t == c for c in range(C)], axis=1).astype(np.float64)
+    return x, p, g
+
+
+def _scipy_field(mask, sampling):
+    """MONAI's EDT(fg) + EDT(~fg), zero for a mask that is all one value."""
+    from scipy import ndimage
+
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape)
+    return (ndimage.distance_transform_edt(mask, sampling=sampling)
+            + ndimage.distance_transform_edt(~mask, sampling=sampling))
+
+
+def _chain(x, p, dp, activation):
+    if activation == "sigmoid":
+        return dp * p * (1 - p)
+    if activation == "softmax":
+        return p * (dp - (p * dp).sum(axis=1, keepdims=True))
+    return dp
+
+
+def _loss_out(f, dfdp, x, p, c0, activation, batch, reduction, return_grad, log=False):
+    N = f.shape[0]
+    if batch:
+        f = f.mean(axis=0)
+    red = f if reduction == "none" else (f.sum() if reduction == "sum" else f.mean())
+    dL = np.ones_like(f) if reduction != "mean" else np.full_like(f, 1.0 / f.size)
+    out = red
+    if log:
+        out = np.log1p(red)
+        dL = dL / (1.0 + red)
+    if not return_grad:
+        return out
+    if batch:
+        dL = np.broadcast_to(dL / N, (N,) + dL.shape)
+    full = np.zeros(x.shape[:2])
+    full[:, c0:] = dL
+    dp = dfdp * full.reshape(full.shape + (1,) * (x.ndim - 2))
+    return out, _chain(x, p, dp, activation)
+
+
+def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softmax",
+                      include_background=False, batch=False, reduction="mean",
+                      return_grad=False, n_threads=None):
+    x, p, g = _probs_and_targets(input, target, activation)
+    c0 = 0 if (include_background or x.shape[1] == 1) else 1
+    p_, g_ = p[:, c0:], g[:, c0:]
+    w = np.zeros(p_.shape)
+    for n in range(p_.shape[0]):
+        for c in range(p_.shape[1]):
+            w[n, c] = (_scipy_field(p_[n, c] > 0.5, None) ** alpha
+                       + _scipy_field(g_[n, c] > 0.5, None) ** alpha)
+    S = np.prod(x.shape[2:])
+    axes = tuple(range(2, x.ndim))
+    f = ((p_ - g_) ** 2 * w).sum(axis=axes) / S
+    dfdp = np.zeros(x.shape)
+    dfdp[:, c0:] = 2 * (p_ - g_) * w / S
+    return _loss_out(f, dfdp, x, p, c0, activation, batch, reduction, return_grad, log)
+
+
+def boundary_loss(input, target, spacing=None, *, activation="softmax", include_background=True,
+                  batch=False, reduction="mean", return_grad=False, n_threads=None):
+    from scipy import ndimage
+
+    x, p, g = _probs_and_targets(input, target, activation)
+    c0 = 0 if (include_background or x.shape[1] == 1) else 1
+    p_, g_ = p[:, c0:], g[:, c0:]
+    phi = np.zeros(p_.shape)
+    for n in range(p_.shape[0]):
+        for c in range(p_.shape[1]):
+            m = g_[n, c] > 0.5
+            if m.any() and not m.all():
+                phi[n, c] = np.where(m, 1.0 - ndimage.distance_transform_edt(m, sampling=spacing),
+                                     ndimage.distance_transform_edt(~m, sampling=spacing))
+    S = np.prod(x.shape[2:])
+    f = (p_ * phi).sum(axis=tuple(range(2, x.ndim))) / S
+    dfdp = np.zeros(x.shape)
+    dfdp[:, c0:] = phi / S
+    return _loss_out(f, dfdp, x, p, c0, activation, batch, reduction, return_grad)
