@@ -426,16 +426,23 @@ cdef void _bbox_row(const label_t* lab, const int64_t* shape, Py_ssize_t D, Py_s
     cdef const label_t* p = lab + n * S + r * row
     cdef int64_t* a
     cdef label_t y
-    for j in range(row):
+    cdef Py_ssize_t e
+    j = 0
+    while j < row:
+        # runs of one label: one check and one update per run
         y = p[j]
+        e = j + 1
+        while e < row and p[e] == y:
+            e += 1
         if y < 0 or y >= C:
             if bad[0] < 0 or n * S + r * row + j < bad[0]:
                 bad[0] = n * S + r * row + j
-            continue
-        c = <Py_ssize_t>y
-        if j < rs[2 * c]:
-            rs[2 * c] = j
-        rs[2 * c + 1] = j
+        else:
+            c = <Py_ssize_t>y
+            if j < rs[2 * c]:
+                rs[2 * c] = j
+            rs[2 * c + 1] = e - 1
+        j = e
     for c in range(C):
         if rs[2 * c + 1] < 0:
             continue
