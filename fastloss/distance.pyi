@@ -6,7 +6,7 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ['distance_transform', 'surface_distances', 'hausdorff_distance', 'average_surface_distance', 'surface_dice']
+__all__ = ['distance_transform', 'surface_distances', 'hausdorff_distance', 'average_surface_distance', 'surface_dice', 'hausdorff_dt_loss', 'boundary_loss']
 
 def distance_transform(
     mask_or_labels: ArrayLike,
@@ -65,3 +65,86 @@ def surface_dice(
     reduction: Literal['mean', 'sum'] = ...,
     n_threads: int | None = ...,
 ) -> np.float64 | NDArray[np.float64]: ...
+
+@overload
+def hausdorff_dt_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float = ...,
+    log: bool = ...,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    return_grad: Literal[False] = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def hausdorff_dt_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float = ...,
+    log: bool = ...,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    return_grad: Literal[True],
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def hausdorff_dt_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float = ...,
+    log: bool = ...,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    return_grad: bool = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def boundary_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    spacing: float | Sequence[float] | None = ...,
+    *,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    return_grad: Literal[False] = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def boundary_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    spacing: float | Sequence[float] | None = ...,
+    *,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    return_grad: Literal[True],
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def boundary_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    spacing: float | Sequence[float] | None = ...,
+    *,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    return_grad: bool = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
