@@ -76,16 +76,21 @@ def _spacing(spacing, ndim, name="spacing"):
     return np.ascontiguousarray(s)
 
 
-def _edt_flat(lab, shape, spacing, zero_bg, want_feat, take_sqrt, nt):
-    """Run the kernel on a C-contiguous integer array; (out, feat or None)."""
+def _edt_flat(lab, shape, spacing, zero_bg, want_feat, take_sqrt, nt, skip=0):
+    """Run the kernel on a C-contiguous integer array; (out, feat or None).
+
+    The first ``skip`` axes are a batch of independent volumes (``spacing``
+    has one value per axis, those of the batch axes unused)."""
     out = np.empty(lab.size, dtype=np.float64)
     feat = np.empty(lab.size, dtype=np.int64) if want_feat else _NO_FEAT
     shp = np.asarray(shape, dtype=np.int64)
     lab, spacing = np.ascontiguousarray(lab), np.ascontiguousarray(spacing, dtype=np.float64)
     if lab.size != out.size or shp.size != spacing.size or int(np.prod(shp)) != lab.size:
         raise AssertionError("_edt_flat: inconsistent sizes")
+    if not 0 <= skip < shp.size:
+        raise AssertionError("_edt_flat: no axis to transform")
     rc = _k.edt_sq(lab.ctypes.data, lab.dtype.itemsize, lab.size, shp.ctypes.data, shp.size,
-                   spacing.ctypes.data, zero_bg, out.ctypes.data, feat.ctypes.data,
+                   skip, spacing.ctypes.data, zero_bg, out.ctypes.data, feat.ctypes.data,
                    want_feat, take_sqrt, nt)
     if rc:
         raise MemoryError("fastloss: cannot allocate the distance-transform scratch buffers")
@@ -612,13 +617,7 @@ _ACTIVATIONS = (None, "none", "sigmoid", "softmax")
 
 
 class _LossInputs:
-    """Validated loss inputs: probabilities, per-class targets on demand."""
-
-    def target(self, n, c):
-        """g[n, c] as float64 (a view for soft targets)."""
-        if self.g is not None:
-            return self.g[n, c]
-        return (self.lab[n] == (c + self.off)).astype(np.float64)
+    """Validated loss inputs: probabilities and the target (soft or labels)."""
 
 
 def _loss_inputs(input, target, activation, include_background, reduction, spacing,
@@ -679,15 +678,35 @@ def _loss_inputs(input, target, activation, include_background, reduction, spaci
     return q
 
 
-def _field(mask, spacing, nt):
-    """Each voxel's distance to the nearest voxel on the other side of ``mask``
-    (EDT(mask) + EDT(~mask) in one multi-label pass); None for a mask that is
-    all one value (MONAI's zero field)."""
-    m = np.ascontiguousarray(mask)
-    if not m.any() or m.all():
-        return None
-    d, _ = _edt_flat(m.view(np.uint8), m.shape, spacing, False, False, True, nt)
+def _fields(masks, spacing, nt):
+    """For a stack of masks (K, *spatial): each voxel's distance to the nearest
+    voxel on the other side of its mask (EDT(mask) + EDT(~mask), one
+    multi-label pass for the whole stack).  A mask that is all one value has
+    no other side: its field is zero, as MONAI's."""
+    m = np.ascontiguousarray(masks)
+    if m.size == 0:
+        return np.zeros(m.shape)
+    sp = np.concatenate(([1.0], spacing))
+    d, _ = _edt_flat(m.view(np.uint8), m.shape, sp, False, False, True, nt, skip=1)
+    d[np.isinf(d)] = 0.0  # only a one-valued mask leaves a voxel with no site
     return d
+
+
+def _used_masks(q, thresholded_p=False):
+    """(N, C', *spatial) bool: the used classes of the target (g > 0.5) or of
+    the prediction (p > 0.5)."""
+    if thresholded_p:
+        return q.p[:, q.c0:] > 0.5
+    if q.g is not None:
+        return q.g[:, q.c0:] > 0.5
+    cls = np.arange(q.c0, q.C).reshape((1, -1) + (1,) * len(q.spatial)) + q.off
+    return q.lab[:, None] == cls
+
+
+def _used_targets(q):
+    if q.g is not None:
+        return q.g[:, q.c0:]
+    return _used_masks(q).astype(np.float64)
 
 
 def _loss_reduce(f, reduction, dtype):
@@ -762,9 +781,10 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
 
     Notes
     -----
-    Two distance transforms per (image, class), each O(voxels) with
-    8 bytes per voxel; the activation and the products are NumPy float64
-    arrays of the input's size.
+    Two multi-label distance transforms, one over the stack of every
+    (image, class) thresholded prediction and one over the targets, each
+    O(voxels) with 8 bytes per voxel; the activation and the products are
+    NumPy float64 arrays of the input's size.
 
     Examples
     --------
@@ -780,22 +800,13 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
                      n_threads)
     S = int(np.prod(q.spatial))
     ncls = q.C - q.c0
-    f = np.zeros((q.N, ncls))
-    W = {}
-    for n in range(q.N):
-        for j, c in enumerate(range(q.c0, q.C)):
-            g = q.target(n, c)
-            pc = q.p[n, c]
-            fp, fg = _field(pc > 0.5, q.spacing, q.nt), _field(g > 0.5, q.spacing, q.nt)
-            w = np.zeros(q.spatial)
-            if fp is not None:
-                w += fp ** a
-            if fg is not None:
-                w += fg ** a
-            e = pc - g
-            f[n, j] = np.sum(e * e * w) / S if S else np.nan
-            if return_grad:
-                W[n, j] = (e, w)
+    K = (q.N * ncls,) + q.spatial
+    w = _fields(_used_masks(q, True).reshape(K), q.spacing, q.nt) ** a
+    w += _fields(_used_masks(q).reshape(K), q.spacing, q.nt) ** a
+    w = w.reshape((q.N, ncls) + q.spatial)
+    e = q.p[:, q.c0:] - _used_targets(q)
+    axes = tuple(range(2, e.ndim))
+    f = np.sum(e * e * w, axis=axes) / S if S else np.full((q.N, ncls), np.nan)
     if batch:
         f = f.mean(axis=0)
     loss, dL = _loss_reduce(f, reduction, q.x.dtype)
@@ -807,8 +818,7 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
         return loss
     dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
     dp = np.zeros(q.x.shape)
-    for (n, j), (e, w) in W.items():
-        dp[n, q.c0 + j] = (2.0 * dLf[n, j] / S) * e * w
+    dp[:, q.c0:] = (2.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial)) * e * w
     return loss, _chain(q, dp)
 
 
@@ -847,8 +857,9 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
 
     Notes
     -----
-    One distance transform per (image, class) gives both sides of the
-    signed map (each voxel's distance to the other side of the mask).
+    One multi-label distance transform over the stack of every (image,
+    class) target gives both sides of the signed maps (each voxel's distance
+    to the other side of its mask).
 
     Examples
     --------
@@ -862,18 +873,10 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
                      n_threads)
     S = int(np.prod(q.spatial))
     ncls = q.C - q.c0
-    f = np.zeros((q.N, ncls))
-    PHI = {}
-    for n in range(q.N):
-        for j, c in enumerate(range(q.c0, q.C)):
-            gm = q.target(n, c) > 0.5
-            d = _field(gm, q.spacing, q.nt)
-            if d is None:
-                continue
-            phi = np.where(gm, 1.0 - d, d)
-            f[n, j] = np.sum(q.p[n, c] * phi) / S
-            if return_grad:
-                PHI[n, j] = phi
+    gm = _used_masks(q)
+    d = _fields(gm.reshape((q.N * ncls,) + q.spatial), q.spacing, q.nt).reshape(gm.shape)
+    phi = np.where(gm & (d > 0), 1.0 - d, d)  # a one-valued mask keeps its zero field
+    f = np.sum(q.p[:, q.c0:] * phi, axis=tuple(range(2, phi.ndim))) / S
     if batch:
         f = f.mean(axis=0)
     loss, dL = _loss_reduce(f, reduction, q.x.dtype)
@@ -881,8 +884,7 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
         return loss
     dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
     dp = np.zeros(q.x.shape)
-    for (n, j), phi in PHI.items():
-        dp[n, q.c0 + j] = (dLf[n, j] / S) * phi
+    dp[:, q.c0:] = (1.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial)) * phi
     return loss, _chain(q, dp)
 
 

@@ -223,8 +223,8 @@ cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want
 # ------------------------------------------------------------ drivers
 
 cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize_t ndim,
-              const double* spacing, bint zero_bg, double* op, int64_t* fp, bint want_feat,
-              bint take_sqrt, int n_threads) noexcept nogil:
+              Py_ssize_t skip, const double* spacing, bint zero_bg, double* op, int64_t* fp,
+              bint want_feat, bint take_sqrt, int n_threads) noexcept nogil:
     cdef Py_ssize_t axis, outer, inner, n, nbi, units, u, i, nmax = 1
     cdef int nt, tid
     cdef double w2
@@ -235,7 +235,7 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
     cdef int64_t* fbuf = NULL
     cdef Py_ssize_t sz, m
     cdef int rc = 0
-    for axis in range(ndim):
+    for axis in range(skip, ndim):
         if shape[axis] > nmax:
             nmax = shape[axis]
     m = nmax + 2
@@ -263,7 +263,7 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
                 _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
                             fp + i * n if want_feat else NULL, i * n, want_feat)
         inner = n
-        for axis in range(ndim - 2, -1, -1):
+        for axis in range(ndim - 2, skip - 1, -1):
             n = shape[axis]
             outer = total // (n * inner)
             nbi = (inner + EDT_B - 1) // EDT_B
@@ -293,7 +293,7 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
 
 
 def edt_sq(size_t lab_addr, int width, Py_ssize_t total, size_t shape_addr, Py_ssize_t ndim,
-           size_t spacing_addr, bint zero_bg, size_t out_addr, size_t feat_addr,
+           Py_ssize_t skip, size_t spacing_addr, bint zero_bg, size_t out_addr, size_t feat_addr,
            bint want_feat, bint take_sqrt, int n_threads):
     """Squared (or, with take_sqrt, plain) EDT of a flat C-order label array.
 
@@ -301,7 +301,8 @@ def edt_sq(size_t lab_addr, int width, Py_ssize_t total, size_t shape_addr, Py_s
     validated (C-contiguous, of the stated types and sizes): ``total``
     labels of ``width`` bytes (only equality and zero matter, so a label's
     width is all the kernel needs: one specialization per width, not per
-    dtype), ``ndim`` int64 extents and float64 spacings, ``total`` float64
+    dtype), ``ndim`` int64 extents and float64 spacings (the first ``skip``
+    axes are a batch: not transformed, their spacing unused), ``total`` float64
     outputs and, when want_feat, ``total`` int64 nearest-site indices (-1
     where there is none).  Addresses instead of typed memoryviews keep the
     module small (each of its three CPU builds ships in the wheel).
@@ -313,20 +314,20 @@ def edt_sq(size_t lab_addr, int width, Py_ssize_t total, size_t shape_addr, Py_s
     cdef double* op = <double*>out_addr
     cdef int64_t* fp = <int64_t*>feat_addr if want_feat else NULL
     cdef int rc = 0
-    if total == 0 or ndim == 0:
+    if total == 0 or ndim == 0 or skip < 0 or skip >= ndim:
         return 0
     with nogil:
         if width == 1:
-            rc = _edt(<const uint8_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+            rc = _edt(<const uint8_t*>lp, total, shape, ndim, skip, spacing, zero_bg, op, fp,
                       want_feat, take_sqrt, n_threads)
         elif width == 2:
-            rc = _edt(<const uint16_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+            rc = _edt(<const uint16_t*>lp, total, shape, ndim, skip, spacing, zero_bg, op, fp,
                       want_feat, take_sqrt, n_threads)
         elif width == 4:
-            rc = _edt(<const uint32_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+            rc = _edt(<const uint32_t*>lp, total, shape, ndim, skip, spacing, zero_bg, op, fp,
                       want_feat, take_sqrt, n_threads)
         else:
-            rc = _edt(<const uint64_t*>lp, total, shape, ndim, spacing, zero_bg, op, fp,
+            rc = _edt(<const uint64_t*>lp, total, shape, ndim, skip, spacing, zero_bg, op, fp,
                       want_feat, take_sqrt, n_threads)
     return rc
 

@@ -41,6 +41,66 @@ def _make_maps(quick):
     return {"p": p[None], "t": t[None], "C": 3}
 
 
+def _make_labels(quick):
+    n = 64 if quick else 256
+    rng = np.random.default_rng(4)
+    balls = [(int(rng.integers(1, 4)), rng.uniform(0, n, 3), rng.uniform(n / 10, n / 4))
+             for _ in range(16)]
+    return {"m": _balls((n, n, n), balls)}
+
+
+def _make_loss(quick):
+    rng = np.random.default_rng(5)
+    n = 32 if quick else 96
+    s = n / 96
+    y = np.stack([_balls((n, n, n), [(1, (48 * s, 48 * s, 40 * s), 25 * s),
+                                     (2, (40 * s, 55 * s, 70 * s), 15 * s),
+                                     (3, (70 * s, 30 * s, 30 * s), 10 * s)]),
+                  _balls((n, n, n), [(3, (50 * s, 50 * s, 50 * s), 30 * s),
+                                     (1, (20 * s, 20 * s, 70 * s), 12 * s)])])
+    # logits that mostly agree with the labels, so the thresholded
+    # prediction has a boundary of its own
+    x = rng.standard_normal((2, 4, n, n, n), dtype=np.float32)
+    x += 3.0 * np.moveaxis(np.eye(4, dtype=np.float32)[y], -1, 1)
+    return {"x": x, "y": y}
+
+
+def _loss_fl(name, grad):
+    def build(data):
+        f = getattr(fastloss, name)
+        x, y, nt = data["x"], data["y"], data["n_threads"]
+        if grad:
+            return lambda: f(x, y, return_grad=True, n_threads=nt)
+        return lambda: f(x, y, n_threads=nt)
+    return build
+
+
+def _loss_ref(name):
+    def build(data):
+        f = getattr(reference, name)
+        return lambda: f(data["x"], data["y"])
+    return build
+
+
+def _loss_monai(cls_name, grad):
+    def build(data):
+        torch = peer("torch", data)
+        losses = peer("monai.losses")
+        loss = getattr(losses, cls_name)(softmax=True, to_onehot_y=True)
+        y = torch.from_numpy(data["y"].astype(np.int64))[:, None]
+        if not grad:
+            x = torch.from_numpy(data["x"])
+            return lambda: float(loss(x, y))
+
+        def call():
+            x = torch.from_numpy(data["x"]).requires_grad_(True)
+            v = loss(x, y)
+            v.backward()
+            return (v.detach().numpy(), x.grad.numpy())
+        return call
+    return build
+
+
 def _peak_extra(fn):
     tracemalloc.start()
     fn()
@@ -125,6 +185,17 @@ WORKLOADS = [
         rtol=1e-6,  # edt returns float32
         compare_to={"scipy": "fastloss", "edt": "fastloss"},
     ),
+    Workload(
+        name="edt_labels_256",
+        family="distance",
+        description="distance_transform, (256, 256, 256) uint8 label map (4 labels), f64 out",
+        make=_make_labels,
+        impls={"fastloss": _edt_fl, "edt": _edt_pkg,
+               "reference": lambda d: (lambda: reference.distance_transform(d["m"]))},
+        bytes_moved=lambda d: d["m"].nbytes + d["m"].size * 8,
+        rtol=1e-6,  # edt returns float32
+        compare_to={"edt": "fastloss"},
+    ),
     _metric_workload("hd95_160", "hausdorff_distance", "compute_hausdorff_distance",
                      "hausdorff_distance(percentile=95), two (1, 160, 160, 160) uint8 maps, "
                      "3 classes", percentile=95),
@@ -135,3 +206,19 @@ WORKLOADS = [
                      "surface_dice(class_thresholds=[1, 2]), two (1, 160, 160, 160) uint8 maps, "
                      "3 classes", class_thresholds=[1.0, 2.0]),
 ]
+
+for _name, _fn, _cls in [("hd_dt_loss", "hausdorff_dt_loss", "HausdorffDTLoss"),
+                         ("boundary_loss", "boundary_loss", "BoundaryLoss")]:
+    WORKLOADS.append(Workload(
+        name=_name,
+        family="distance",
+        description=f"{_fn}, softmax logits (2, 4, 96, 96, 96) f32, uint8 labels",
+        make=_make_loss,
+        impls={"fastloss": _loss_fl(_fn, False), "fastloss+grad": _loss_fl(_fn, True),
+               "reference": _loss_ref(_fn), "monai": _loss_monai(_cls, False),
+               "monai+grad": _loss_monai(_cls, True)},
+        bytes_moved=lambda d: d["x"].nbytes + d["y"].nbytes,
+        bytes_moved_grad=lambda d: 2 * d["x"].nbytes + d["y"].nbytes,
+        rtol=1e-5,  # MONAI's distance maps are float32
+        compare_to={"fastloss+grad": "monai+grad"},
+    ))
