@@ -166,7 +166,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     Examples
     --------
     >>> import numpy as np, fastloss
-    >>> round(float(fastloss.cross_entropy(np.array([[4.1, 2.1, -0.5]]), np.array([0]))), 5)
+    >>> logits = np.array([[4.1, 2.1, -0.5]])
+    >>> round(float(fastloss.cross_entropy(logits, np.array([0]))), 5)
     0.13574
     """
     r = _k.ce_call(input, target, weight, ignore_index, reduction, label_smoothing,
