@@ -451,3 +451,50 @@ def test_loss_bad_input(fn):
     else:
         with pytest.raises(ValueError, match="alpha"):
             fn(x, y, alpha=-1.0)
+
+
+# ------------------------------------------------------------ unet_weight_map
+
+def test_unet_weight_map_matches_reference(rng):
+    scipy_nd = pytest.importorskip("scipy.ndimage")
+    lab = np.stack([_blobs(rng, (40, 37), 3, n=5) for _ in range(2)])
+    for kw in [dict(), dict(class_weight=None, w0=5.0, sigma=3.0),
+               dict(class_weight=[1.0, 2.0, 0.5])]:
+        np.testing.assert_allclose(fastloss.unet_weight_map(lab, **kw),
+                                   R.unet_weight_map(lab, **kw), rtol=1e-12)
+    # explicit instances: both cells of one class, touching images
+    inst = np.stack([scipy_nd.label(lab[n] != 0)[0] for n in range(2)])
+    np.testing.assert_array_equal(fastloss.unet_weight_map(lab, instances=inst),
+                                  fastloss.unet_weight_map(lab))
+    a = fastloss.unet_weight_map(lab.astype(np.int16), n_threads=1)
+    b = fastloss.unet_weight_map(lab.astype(np.int16), n_threads=2)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_unet_weight_map_hand_case_and_errors():
+    lab = np.zeros((1, 5, 9), dtype=np.uint8)
+    lab[0, :, :3] = 1
+    lab[0, :, 6:] = 2  # two objects of two classes, a 3-pixel gap
+    w = fastloss.unet_weight_map(lab, w0=10.0, sigma=2.0, class_weight=None)
+    gap = 1.0 + 10.0 * np.exp(-16.0 / 8.0)  # d1 + d2 = 4 in the gap
+    np.testing.assert_allclose(w[0, :, 3:6], gap)
+    assert np.all(w[0, :, :3] == 1.0) and np.all(w[0, :, 6:] == 1.0)
+    one = np.zeros((1, 5, 9), dtype=np.uint8)
+    one[0, 1:3, 1:3] = 1  # a single instance: no border term
+    assert np.all(fastloss.unet_weight_map(one, class_weight=None) == 1.0)
+    with pytest.raises(ValueError, match="labels"):
+        fastloss.unet_weight_map(np.zeros(5, np.uint8))
+    with pytest.raises(TypeError, match="labels"):
+        fastloss.unet_weight_map(np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="labels"):
+        fastloss.unet_weight_map(-np.ones((1, 5), np.int8))
+    with pytest.raises(ValueError, match="sigma"):
+        fastloss.unet_weight_map(lab, sigma=0.0)
+    with pytest.raises(ValueError, match="w0"):
+        fastloss.unet_weight_map(lab, w0=-1.0)
+    with pytest.raises(ValueError, match="class_weight"):
+        fastloss.unet_weight_map(lab, class_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="class_weight"):
+        fastloss.unet_weight_map(lab, class_weight="inverse")
+    with pytest.raises(ValueError, match="instances"):
+        fastloss.unet_weight_map(lab, instances=np.zeros((1, 5, 8), np.int32))

@@ -19,6 +19,7 @@ __all__ = [
     "surface_dice",
     "hausdorff_dt_loss",
     "boundary_loss",
+    "unet_weight_map",
 ]
 
 
@@ -305,3 +306,29 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
     dfdp = np.zeros(x.shape)
     dfdp[:, c0:] = phi / S
     return _loss_out(f, dfdp, x, p, c0, activation, batch, reduction, return_grad)
+
+
+def unet_weight_map(labels, w0=10.0, sigma=5.0, class_weight="balanced", instances=None, *,
+                    n_threads=None):
+    from scipy import ndimage
+
+    lab = np.asarray(labels)
+    out = np.empty(lab.shape)
+    for n in range(lab.shape[0]):
+        ln = lab[n]
+        inst = ndimage.label(ln != 0)[0] if instances is None else np.asarray(instances)[n]
+        if class_weight is None:
+            w = np.ones(ln.shape)
+        elif isinstance(class_weight, str):
+            vals, cnt = np.unique(ln, return_counts=True)
+            table = dict(zip(vals.tolist(), (ln.size / (len(vals) * cnt)).tolist()))
+            w = np.vectorize(table.get)(ln).astype(np.float64)
+        else:
+            w = np.asarray(class_weight, dtype=np.float64)[ln]
+        ids = [i for i in np.unique(inst) if i != 0]
+        if len(ids) >= 2 and w0 > 0:
+            d = np.sort(np.stack([ndimage.distance_transform_edt(inst != i) for i in ids]), axis=0)
+            border = w0 * np.exp(-((d[0] + d[1]) ** 2) / (2 * sigma**2))
+            w = w + np.where(ln == 0, border, 0.0)
+        out[n] = w
+    return out
