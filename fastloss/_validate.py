@@ -158,7 +158,7 @@ def check_out(out, shape, dtype, name, inputs=()):
         if isinstance(a, np.ndarray) and _overlap(out, a):
             raise ValueError(
                 f"{name} shares memory with {in_name}; the kernel reads {in_name} while it "
-                f"writes the gradient, so pass a separate buffer"
+                f"writes {name}, so pass a separate buffer"
             )
     return out
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastloss import _validate as V
+from fastloss import _buffers, _validate as V
 from fastloss._axes import as_pkq, normalize_axis, reduced_shape
 from fastloss._dispatch import kernels
 
@@ -58,27 +58,41 @@ def logsumexp(a, axis=None, keepdims=False, *, n_threads=None):
     if x3.shape[1] == 0:
         out.fill(-np.inf)
     else:
-        _k.lse_kernel(x3, out, 0, nt)
+        _k.lse_kernel(x3, out, 0, False, nt)
     shape = reduced_shape(x.shape, axes, keepdims)
     if shape == ():
         return out.dtype.type(out[0])
     return out.reshape(shape)
 
 
-def _softmax(a, axis, n_threads, mode, name):
-    r = _k.lse_call(a, axis, False, n_threads, mode)
-    if r is not None:
-        return r
+def _softmax(a, axis, n_threads, mode, out):
+    if out is None:
+        r = _k.lse_call(a, axis, False, n_threads, mode)
+        if r is not None:
+            return r
     x = V.as_float(a, "x")
     axes = normalize_axis(axis, x.ndim)
     nt = V.threads(n_threads)
+    if out is not None:
+        V.check_out(out, x.shape, x.dtype, "out", inputs=(("x", x),))
     x3, back = as_pkq(x, axes)
-    out = np.empty(x3.shape, dtype=x.dtype)
-    _k.lse_kernel(x3, out.reshape(-1), mode, nt)
-    return back(out)
+    adjacent = np.may_share_memory(x3, x)  # else x3 is a transposed copy
+    if out is not None and adjacent:
+        res, warm = out.reshape(x3.shape), True
+    else:
+        # the output comes from fastloss._buffers: an array the caller
+        # dropped is written again (mapped pages, no first-touch zeroing)
+        res, warm = _buffers.gradient_array(x3.shape, x.dtype)
+    # a reused or caller's array is out of the cache: streamed stores
+    _k.lse_kernel(x3, res.reshape(-1), mode, warm, nt)
+    if out is None:
+        return back(res)
+    if not adjacent:
+        out[...] = back(res)
+    return out
 
 
-def softmax(x, axis=None, *, n_threads=None):
+def softmax(x, axis=None, *, n_threads=None, out=None):
     r"""Softmax: :math:`e^{x_i - \operatorname{lse}(x)}` over ``axis``.
 
     ``axis=None`` normalises over all elements, as ``scipy.special.softmax``
@@ -96,11 +110,17 @@ def softmax(x, axis=None, *, n_threads=None):
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
+    out : ndarray, optional
+        Where to write the result: C-contiguous, of ``x``'s shape and float
+        dtype, not overlapping ``x``.  Without it, an output of 1 MiB or
+        more comes from the gradient cache (see
+        :func:`fastloss.set_gradient_cache`): an earlier result the caller
+        no longer references is written again instead of a new array.
 
     Returns
     -------
     out : ndarray
-        The softmax, of ``x``'s shape and float dtype.
+        The softmax, of ``x``'s shape and float dtype (``out`` if given).
 
     Examples
     --------
@@ -108,10 +128,10 @@ def softmax(x, axis=None, *, n_threads=None):
     >>> fastloss.softmax(np.log([1.0, 3.0]))
     array([0.25, 0.75])
     """
-    return _softmax(x, axis, n_threads, 1, "softmax")
+    return _softmax(x, axis, n_threads, 1, out)
 
 
-def log_softmax(x, axis=None, *, n_threads=None):
+def log_softmax(x, axis=None, *, n_threads=None, out=None):
     r"""Log-softmax: :math:`x_i - \operatorname{lse}(x)` over ``axis``.
 
     Exact where softmax underflows (no log of a rounded probability).
@@ -128,11 +148,13 @@ def log_softmax(x, axis=None, *, n_threads=None):
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
+    out : ndarray, optional
+        As for :func:`softmax`.
 
     Returns
     -------
     out : ndarray
-        The log-softmax, of ``x``'s shape and float dtype.
+        The log-softmax, of ``x``'s shape and float dtype (``out`` if given).
 
     Examples
     --------
@@ -140,4 +162,4 @@ def log_softmax(x, axis=None, *, n_threads=None):
     >>> fastloss.log_softmax(np.array([0.0, 0.0]))
     array([-0.69314718, -0.69314718])
     """
-    return _softmax(x, axis, n_threads, 2, "log_softmax")
+    return _softmax(x, axis, n_threads, 2, out)

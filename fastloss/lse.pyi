@@ -21,6 +21,7 @@ def softmax(
     axis: int | tuple[int, ...] | None = ...,
     *,
     n_threads: int | None = ...,
+    out: NDArray[np.floating[Any]] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 
 def log_softmax(
@@ -28,4 +29,5 @@ def log_softmax(
     axis: int | tuple[int, ...] | None = ...,
     *,
     n_threads: int | None = ...,
+    out: NDArray[np.floating[Any]] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...

@@ -166,7 +166,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                 continue
             ys[r] = <int>y
             m[r] = row_max(xr, C)
-            s[r] = row_sumexp(xr, C, m[r], gr)
+            s[r] = row_sumexp(xr, C, m[r], gr, xr + C)
         planes_lse(m, s, nb, lz, False)  # double: the loss lse - x_y may cancel
         for r in range(nb):
             if ys[r] < 0:
@@ -325,7 +325,7 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
             tr = t + base + r * C
             gr = g + base + r * C if g != NULL else NULL
             mx = row_max(xr, C)
-            sm = row_sumexp(xr, C, mx, gr)
+            sm = row_sumexp(xr, C, mx, gr, xr + C)
             lse = mx + log(sm)
             _soft_row_stats(xr, tr, w, keep, epc, C, &A[0], &D[0])
             swj = sw[pos + r] if sw != NULL else 1.0

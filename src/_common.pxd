@@ -53,7 +53,9 @@ cdef extern from "fastmath.h" nogil:
     float fl_log1p_unitf(float e)
     float fl_row_maxf(const float* x, Py_ssize_t n)
     double fl_row_max(const double* x, Py_ssize_t n)
-    double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh)
+    double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
+    double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
+    void FL_PREFETCH(const void* p)
 
 cdef extern from "flstream.h" nogil:
     void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
@@ -69,6 +71,7 @@ cdef enum:
     SMALL_C = 8          # class axes up to this length get unrolled softmax loops
     ELEM_BLOCK = 16384   # elements per work unit for element-wise losses
     WIDE_ROW = 32        # classes from which a row is reduced on its own
+    STREAM_ROW = 4096    # longest row finished in an L1 buffer before it is streamed out
 
 # Error codes returned by kernels; the wrapper turns them into exceptions.
 cdef enum:
@@ -246,6 +249,16 @@ cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) no
         fl_stream_f64(dst, src, n)
 
 
+cdef inline void prefetch_row(const floating* p, Py_ssize_t n) noexcept nogil:
+    """Ask for the cache lines of p[:n] (one hint per 64 bytes; a hint
+    never faults, so p may lie past the end of the array): issued before a
+    row's arithmetic, the row after it arrives while the arithmetic runs."""
+    cdef const char* c = <const char*>p
+    cdef Py_ssize_t b
+    for b in range(0, n * <Py_ssize_t>sizeof(floating), 64):
+        FL_PREFETCH(c + b)
+
+
 cdef inline floating vabs(floating x) noexcept nogil:
     """|x| as a sign-bit mask (x if x >= 0 else -x is a compare and a
     select, four instructions on SSE2)."""
@@ -359,33 +372,39 @@ cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
-                              floating* e) noexcept nogil:
+                              floating* e, const floating* nxt=NULL) noexcept nogil:
     """sum_i exp(x_i - shift); writes exp(x_i - shift) to e unless e is NULL.
 
-    The exponentials go through a buffer (e, or a 256-element chunk on the
-    stack) and are summed afterwards: gcc vectorizes the plain exp loop far
-    better than an exp fused into a lane-wise sum (measured 0.42 vs
-    0.60 ns/element on AVX-512, 0.58 vs 0.75 on AVX2).
+    The sum has the same bits with or without e (a loss with or without its
+    gradient, a softmax streamed out or not).  nxt: the row read after this
+    one, whose cache lines are requested while this row is computed
+    (fl_row_sumexpf), or NULL.
+
+    Short float rows and double rows: the exponentials go through a buffer
+    (e, or a 256-element chunk on the stack) and are summed per 256 after
+    the exp loop: gcc vectorizes the plain exp loop far better than an exp
+    fused into a lane-wise sum in Cython (measured 0.42 vs 0.60 ns/element
+    on AVX-512, 0.58 vs 0.75 on AVX2).
     """
     cdef floating chunk[256]
+    cdef floating* d
     cdef floating sh = <floating>shift
     cdef Py_ssize_t i, i0, m
     cdef double total = 0.0
-    if e != NULL:
-        for i in range(n):
-            e[i] = vexp_lo(x[i] - sh)
-        return lanes_sum(e, n)
     if floating is float and n >= 256:
-        # fastmath.h: float lanes folded into double per 256 (no store, no
-        # widening); a short row keeps the chunk, whose vector loop ends in a
-        # shorter tail than fl_row_sumexpf's padded 32-lane step
-        return fl_row_sumexpf(x, n, sh)
+        # fastmath.h: float lanes folded into double lanes per 256; a short
+        # row keeps the chunk, whose vector loop ends in a shorter tail than
+        # fl_row_sumexpf's padded 32-lane step
+        if e != NULL:
+            return fl_row_expf(x, n, sh, e, nxt)
+        return fl_row_sumexpf(x, n, sh, nxt)
     i0 = 0
     while i0 < n:
         m = n - i0 if n - i0 < 256 else 256
+        d = e + i0 if e != NULL else chunk
         for i in range(m):
-            chunk[i] = vexp_lo(x[i0 + i] - sh)
-        total += lanes_sum(chunk, m)
+            d[i] = vexp_lo(x[i0 + i] - sh)
+        total += lanes_sum(d, m)
         i0 += 256
     return total
 

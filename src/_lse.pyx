@@ -24,12 +24,18 @@ from _fastcall cimport fc_float, fc_threads_arg
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     deal, threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
+    STREAM_ROW, prefetch_row, stream_out, fl_stream_fence,
     fl_expf_neg_scale, fl_expf_poly, fl_log, log1p_unit, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
 )
 
 from fastloss._threads import effective_n_threads
 
 cnp.import_array()
+
+# softmax / log_softmax outputs from this size on go through the full path
+# (fastloss._buffers), as the gradients of the other families do
+cdef Py_ssize_t FRESH_OUT_BYTES = 1 << 20
+
 
 cdef inline void _logs(double* s, Py_ssize_t n) noexcept nogil:
     """s_i = log(s_i) in double (fastmath's log: one vector loop)."""
@@ -55,9 +61,52 @@ cdef void _log_softmax_rows(const floating* x, Py_ssize_t C, Py_ssize_t nb, cons
             orow[c] = (xr[c] - sh) - ls
 
 
+cdef void _rows_streamed(const floating* x, Py_ssize_t C, Py_ssize_t nb, floating* out,
+                         int mode) noexcept nogil:
+    """Softmax (mode 1) or log_softmax (2) of nb rows of C <= STREAM_ROW
+    elements, each row finished in an L1 buffer and handed to memory with
+    non-temporal stores: the output is written once, never read for
+    ownership (a third of the traffic of ordinary stores).  The next row's
+    lines are requested while this one is computed."""
+    cdef floating buf[STREAM_ROW]
+    cdef double m[PLANE_BLOCK]
+    cdef double s[PLANE_BLOCK]
+    cdef double mx
+    cdef Py_ssize_t r, c
+    cdef floating inv, sh, ls
+    cdef const floating* xr
+    if mode == 1:
+        for r in range(nb):
+            xr = x + r * C
+            if floating is double:
+                prefetch_row(xr + C, C)
+            mx = row_max(xr, C)
+            inv = <floating>(1.0 / row_sumexp(xr, C, mx, buf, xr + C))
+            for c in range(C):
+                buf[c] = buf[c] * inv
+            stream_out(out + r * C, buf, C)
+    else:
+        for r in range(nb):
+            xr = x + r * C
+            m[r] = safe_shift(row_max(xr, C))
+            s[r] = row_sumexp(xr, C, m[r], NULL, xr + C)
+        _logs(s, nb)
+        for r in range(nb):
+            xr = x + r * C
+            sh = <floating>m[r]
+            ls = <floating>s[r]
+            for c in range(C):
+                buf[c] = (xr[c] - sh) - ls
+            stream_out(out + r * C, buf, C)
+    fl_stream_fence()
+
+
 cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
-                    int mode) noexcept nogil:
-    """mode 0: out[pos] = lse; 1: softmax into out (x's shape); 2: log_softmax."""
+                    int mode, bint stream) noexcept nogil:
+    """mode 0: out[pos] = lse; 1: softmax into out (x's shape); 2: log_softmax.
+
+    stream: write a softmax or log_softmax of rows with non-temporal stores
+    (an output that is not in the cache: a reused or caller's array)."""
     cdef double m[PLANE_BLOCK]
     cdef double s[PLANE_BLOCK]
     cdef Py_ssize_t nb, base, pos, r, j, c
@@ -67,6 +116,9 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
     cdef floating* orow
     pos = unit_start(L, u, &nb, &base)
     if L.kind == LAYOUT_ROWS:
+        if stream and mode != 0 and L.C <= STREAM_ROW:
+            _rows_streamed(x + base, L.C, nb, out + base, mode)
+            return
         if mode == 1:
             for r in range(nb):
                 xr = x + base + r * L.C
@@ -74,7 +126,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
                 # as in scipy.special.softmax and torch)
                 mx = row_max(xr, L.C)
                 orow = out + base + r * L.C
-                inv = <floating>(1.0 / row_sumexp(xr, L.C, mx, orow))
+                inv = <floating>(1.0 / row_sumexp(xr, L.C, mx, orow, xr + L.C))
                 for c in range(L.C):
                     orow[c] = orow[c] * inv
             return
@@ -84,7 +136,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
         for r in range(nb):
             xr = x + base + r * L.C
             m[r] = safe_shift(row_max(xr, L.C))
-            s[r] = row_sumexp(xr, L.C, m[r], NULL)
+            s[r] = row_sumexp(xr, L.C, m[r], NULL, xr + L.C)
         if mode == 0:
             # double: a logsumexp near 0 would lose the digits that the float
             # log of a rounded sum drops
@@ -120,7 +172,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
 
 
 cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,
-                   floating* out, int mode, int n_threads) noexcept nogil:
+                   floating* out, int mode, bint stream, int n_threads) noexcept nogil:
     cdef Layout L
     cdef Py_ssize_t u
     cdef int nt
@@ -130,23 +182,25 @@ cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,
     nt = threads_for_work(n_threads, L.units, P * K * Q)
     if nt == 1:
         for u in range(L.units):
-            _lse_unit(x, &L, u, out, mode)
+            _lse_unit(x, &L, u, out, mode, stream)
     else:
         for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                         num_threads=nt):
-            _lse_unit(x, &L, u, out, mode)
+            _lse_unit(x, &L, u, out, mode, stream)
 
 
-def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, int n_threads):
+def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, bint stream,
+               int n_threads):
     """Reduce x (P, K, Q) over K.
 
     mode 0 writes logsumexp into out (P*Q,); modes 1 and 2 write softmax /
-    log_softmax into out (P*K*Q,).
+    log_softmax into out (P*K*Q,), with non-temporal stores if stream.
     """
     if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         return
     with nogil:
-        _lse_run(&x[0, 0, 0], x.shape[0], x.shape[1], x.shape[2], &out[0], mode, n_threads)
+        _lse_run(&x[0, 0, 0], x.shape[0], x.shape[1], x.shape[2], &out[0], mode, stream,
+                 n_threads)
 
 
 def lse_call(object a, object axis, object keepdims, object n_threads, int mode):
@@ -154,8 +208,10 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
 
     Taken: a plain float32/float64 ndarray (see _fastcall.pxd) with at
     least one element, axis None or one Python int in range, keepdims a
-    bool.  None sends the call down the full path, which owns every error
-    message and the other axis forms.
+    bool; for softmax and log_softmax an output below FRESH_OUT_BYTES (a
+    larger one comes from fastloss._buffers on the full path, reused once
+    the caller drops it).  None sends the call down the full path, which
+    owns every error message and the other axis forms.
     """
     cdef int ft = fc_float(a)
     cdef cnp.ndarray xa
@@ -169,6 +225,8 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
     xa = <cnp.ndarray>a
     nd = cnp.PyArray_NDIM(xa)
     if cnp.PyArray_SIZE(xa) == 0 or nd > 32:
+        return None
+    if mode != 0 and cnp.PyArray_NBYTES(xa) >= FRESH_OUT_BYTES:
         return None
     keep = keepdims
     if axis is None:
@@ -202,10 +260,10 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
     with nogil:
         if ft == cnp.NPY_FLOAT:
             _lse_run(<float*>cnp.PyArray_DATA(xa), P, K, Q,
-                     <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, nt)
+                     <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
         else:
             _lse_run(<double*>cnp.PyArray_DATA(xa), P, K, Q,
-                     <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, nt)
+                     <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
     if k == 0 and mode == 0:
         return out[()]
     return out

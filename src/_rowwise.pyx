@@ -134,7 +134,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
                     memset(gr, 0, C * sizeof(floating))
                 continue
             mx = safe_shift(row_max(xr, C))
-            sm = row_sumexp(xr, C, mx, gr)
+            sm = row_sumexp(xr, C, mx, gr, xr + C)
             lp = xr[y] - (mx + log(sm))
             ay = alpha[y] if alpha != NULL else 1.0
             swj = sw[pos + r] if sw != NULL else 1.0

@@ -177,3 +177,57 @@ def test_log_softmax_float32_keeps_digits_at_large_offsets(offset, shape, axis):
     assert np.max(np.abs(got - want) / scale) < 8 * np.finfo(np.float32).eps
     four = np.full((1, 4), np.float32(offset))
     np.testing.assert_allclose(fl.log_softmax(four, axis=1), -np.log(4.0), rtol=2e-7)
+
+
+# Outputs of 1 MiB and more: the rows are finished in an L1 buffer and
+# streamed out when the output array is warm (out=, or an array from the
+# gradient cache that the caller dropped); every variant gives the values of
+# the reference, the same bits as the small-output path row by row.
+BIG_SHAPES = [(600, 1000), (70, 4096), (40, 5000), (3, 300, 400)]
+
+
+@pytest.mark.parametrize("shape", BIG_SHAPES)
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_outputs_out_and_reuse(shape, fn, dtype, rng):
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    f = getattr(fl, fn)
+    want = getattr(sp, fn)(x.astype(np.float64), axis=-1)
+    fresh = f(x, axis=-1)
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(fresh, want, rtol=rtol, atol=atol)
+    # the same rows through the small-output path: identical bits
+    np.testing.assert_array_equal(f(x[:2], axis=-1), fresh[:2])
+    out = np.full(shape, np.nan, dtype=dtype)
+    assert f(x, axis=-1, out=out) is out
+    np.testing.assert_array_equal(out, fresh)
+    del fresh
+    for _ in range(3):  # dropped results come back from the cache: still right
+        np.testing.assert_array_equal(f(x, axis=-1), out)
+    held = f(x, axis=-1)
+    other = f(x[::-1].copy(), axis=-1)  # held is referenced: not reused
+    np.testing.assert_array_equal(held, out)
+    np.testing.assert_array_equal(other, out[::-1])
+    # out= with a transposed reduction (non-adjacent axes copy x once)
+    if x.ndim == 3:
+        out2 = np.empty_like(x)
+        assert f(x, axis=(0, 2), out=out2) is out2
+        np.testing.assert_allclose(out2, getattr(sp, fn)(x.astype(np.float64), axis=(0, 2)),
+                                   rtol=rtol, atol=atol)
+
+
+def test_out_checked():
+    x = np.zeros((4, 5), np.float32)
+    with pytest.raises(ValueError, match="out must have shape"):
+        fl.softmax(x, axis=-1, out=np.empty((4, 4), np.float32))
+    with pytest.raises(ValueError, match="out must have dtype float32"):
+        fl.log_softmax(x, axis=-1, out=np.empty((4, 5), np.float64))
+    with pytest.raises(ValueError, match="out shares memory with x"):
+        fl.softmax(x, axis=-1, out=x)
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+        fl.softmax(x, axis=-1, out=[0.0] * 20)
+    with pytest.raises(ValueError, match="out must be C-contiguous"):
+        fl.softmax(x, axis=-1, out=np.empty((5, 4), np.float32).T)
+    small = np.empty((4, 5), np.float32)
+    assert fl.softmax(x, axis=-1, out=small) is small
+    np.testing.assert_array_equal(small, np.full((4, 5), 0.2, np.float32))
