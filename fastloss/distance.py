@@ -232,6 +232,7 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.onehot = True
         c.N, c.C, c.spatial = p.shape[0], p.shape[1], p.shape[2:]
         c.p, c.t = _binary(p, "pred"), _binary(t, "target")
+        c.p8, c.t8 = c.p.view(np.uint8), c.t.view(np.uint8)
         c.boxes = [_boxes(m.reshape(c.N * c.C, -1).view(np.uint8), c.spatial, 2, c.nt, name)
                    [:, 1].reshape(c.N, c.C, -1) for name, m in (("pred", c.p), ("target", c.t))]
     c.c0 = 0 if (include_background or c.C == 1) else 1
@@ -287,30 +288,69 @@ def _edges(m):
 
 
 def _case(c, n, k):
-    """(pred edges, target edges) of image n, class k, cropped to their union box."""
+    """Edge-voxel coordinates (int64 (count, D), C order) of class k in image n
+    of pred and target, in the union box of the class, and the box's shape."""
     bp, bt = c.boxes[0][n, k], c.boxes[1][n, k]
     D = c.ndim
     lo = np.minimum(bp[:D], bt[:D])
     hi = np.maximum(bp[D:], bt[D:])
     if np.any(hi < lo):
-        return None, None
+        empty = np.empty((0, D), dtype=np.int64)
+        return empty, empty, (1,) * D
     sl = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi))
     if c.onehot:
-        pm, tm = c.p[(n, k) + sl], c.t[(n, k) + sl]
+        views, value = (c.p8[(n, k) + sl], c.t8[(n, k) + sl]), 1
     else:
-        pm, tm = c.p[(n,) + sl] == k, c.t[(n,) + sl] == k
-    return _edges(pm), _edges(tm)
+        views, value = (c.p[(n,) + sl], c.t[(n,) + sl]), k
+    box = tuple(int(b - a) + 1 for a, b in zip(lo, hi))
+    return _edge_coords(views[0], value), _edge_coords(views[1], value), box
 
 
-def _directed(src, dst, spacing, nt):
-    """Distances from every ``src`` edge voxel to the nearest ``dst`` edge voxel."""
-    if not src.any():
+def _edge_coords(v, value):
+    """Coordinates of the edge voxels of ``v == value`` (border = background)."""
+    D = v.ndim
+    if D > 3:
+        return np.argwhere(_edges(v == value))
+    pad = 3 - D
+    shape = np.array((1,) * pad + v.shape, dtype=np.int64)
+    strides = np.array((0,) * pad + tuple(s // v.itemsize for s in v.strides), dtype=np.int64)
+    cap = v.size // 4 + 1024
+    while True:
+        out = np.empty((cap, D), dtype=np.int64)
+        cnt = _k.edge_coords(v.ctypes.data, _BOX_CODES[v.dtype.type], strides.ctypes.data,
+                             shape.ctypes.data, D, int(value), out.ctypes.data, cap)
+        if cnt >= 0:
+            return out[:cnt]
+        cap = v.size
+
+
+# The k-d tree answers a query in O(log k); the EDT costs O(box) however few
+# the edges.  The tree is used when the edges are fewer than 1/KD_RATIO of
+# the box's voxels (both are exact).
+_KD_RATIO = 16
+
+
+def _directed(src, dst, box, spacing, nt):
+    """Distances from every ``src`` edge voxel to the nearest ``dst`` edge voxel
+    (coordinate arrays in a box of shape ``box``)."""
+    ns, nd = len(src), len(dst)
+    if ns == 0:
         return np.empty(0, dtype=np.float64)
-    if not dst.any():
-        return np.full(int(np.count_nonzero(src)), np.inf)
-    sites = np.ascontiguousarray(~dst).view(np.uint8)
-    d2, _ = _edt_flat(sites, sites.shape, spacing, True, False, False, nt)
-    return np.sqrt(d2[src])
+    if nd == 0:
+        return np.full(ns, np.inf)
+    if len(box) <= 3 and (ns + nd) * _KD_RATIO < math.prod(box):
+        # coordinates times spacing, as MONAI's KD-tree path
+        sites = np.ascontiguousarray(dst * spacing)
+        queries = np.ascontiguousarray(src * spacing)
+        d2 = np.empty(ns, dtype=np.float64)
+        if _k.nearest_sq(sites.ctypes.data, nd, queries.ctypes.data, ns, len(box),
+                         d2.ctypes.data, nt):
+            raise MemoryError("fastloss: cannot allocate the k-d tree")
+        return np.sqrt(d2)
+    sites = np.ones(box, dtype=np.uint8)
+    sites[tuple(dst.T)] = 0
+    d2, _ = _edt_flat(sites, box, spacing, True, False, False, nt)
+    return np.sqrt(d2[tuple(src.T)])
 
 
 def _all_distances(c, symmetric, warn=True):
@@ -319,18 +359,16 @@ def _all_distances(c, symmetric, warn=True):
     for n in range(c.N):
         row = []
         for k in range(c.c0, c.C):
-            pe, te = _case(c, n, k)
-            if pe is None:
-                pe = te = np.zeros((1,) * c.ndim, dtype=bool)
-            npe, nte = int(np.count_nonzero(pe)), int(np.count_nonzero(te))
+            pe, te, box = _case(c, n, k)
+            npe, nte = len(pe), len(te)
             if warn and nte == 0:
                 warnings.warn(f"the ground truth of class {k} is all 0, this may result in "
                               "nan/inf distance.", UserWarning, stacklevel=3)
             if warn and npe == 0:
                 warnings.warn(f"the prediction of class {k} is all 0, this may result in "
                               "nan/inf distance.", UserWarning, stacklevel=3)
-            dpg = _directed(pe, te, c.spacing, c.nt)
-            dgp = _directed(te, pe, c.spacing, c.nt) if symmetric else None
+            dpg = _directed(pe, te, box, c.spacing, c.nt)
+            dgp = _directed(te, pe, box, c.spacing, c.nt) if symmetric else None
             row.append((dpg, dgp, npe, nte))
         out.append(row)
     return out

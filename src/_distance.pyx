@@ -41,6 +41,11 @@ G. The Python entry points take the data addresses of arrays the wrapper
    the range check needs the sign) to nogil fused functions: no typed
    memoryviews, whose support code would triple the module's size in the
    wheel (one build per CPU target).
+H. Surface distances: the edge voxels of a class come out of one pass over
+   its box (edge_coords, in C order), and the distances from one edge set
+   to the other come from a k-d tree over the sites (nearest_sq) when the
+   edges are few against the box, else from the EDT of the box (the
+   wrapper chooses; both are exact).
 """
 
 from cython.parallel cimport prange, threadid
@@ -461,3 +466,291 @@ cdef void _bbox_row(const label_t* lab, const int64_t* shape, Py_ssize_t D, Py_s
             q = q // shape[k]
         rs[2 * c] = row
         rs[2 * c + 1] = -1
+
+
+# ------------------------------------------------------------ nearest sites (k-d tree)
+#
+# Surface distances need, for every edge voxel of one mask, the distance to
+# the nearest edge voxel of the other: a few thousand points on each side
+# inside a box of a million voxels.  A k-d tree over the sites (Bentley
+# 1975; median splits on the widest axis, LEAF points per leaf) answers each
+# query in O(log k) instead of transforming the whole box.  A query's result
+# is the minimum of d^2 = sum_a ((q_a - s_a) w_a)^2 over the sites it did
+# not prune, and pruning only drops subtrees whose every site is at least
+# as far as the best so far (the plane distance bounds d^2 from below in
+# floating point too: the sum of non-negative terms is monotone): the exact
+# minimum, whatever the thread count.
+
+cdef enum:
+    LEAF = 12
+    KD_STACK = 128        # tree depth is log2(k / LEAF) + 1 < 64
+
+
+cdef void _kd_select(double* pts, int64_t* idx, Py_ssize_t lo, Py_ssize_t hi,
+                     Py_ssize_t k, int axis, Py_ssize_t D) noexcept nogil:
+    """Reorder idx[lo:hi] so that idx[k] holds the point of rank k along axis
+    (Hoare's selection, middle pivot)."""
+    cdef Py_ssize_t i, j
+    cdef double piv
+    cdef int64_t t
+    while hi - lo > 1:
+        piv = pts[idx[(lo + hi - 1) // 2] * D + axis]
+        i = lo
+        j = hi - 1
+        while i <= j:
+            while pts[idx[i] * D + axis] < piv:
+                i += 1
+            while pts[idx[j] * D + axis] > piv:
+                j -= 1
+            if i <= j:
+                t = idx[i]
+                idx[i] = idx[j]
+                idx[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j + 1
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+cdef Py_ssize_t _kd_build(double* pts, int64_t* idx, Py_ssize_t n, Py_ssize_t D,
+                          int64_t* nlo, int64_t* nhi, int* nax, double* nsplit,
+                          int64_t* nleft) noexcept nogil:
+    """Nodes in preorder: node i covers idx[nlo[i]:nhi[i]]; an inner node
+    splits on nax[i] at nsplit[i], its children are i + 1 and nleft[i]...
+    (the right child's index is stored in nleft).  Returns the node count."""
+    cdef int64_t stack_lo[KD_STACK]
+    cdef int64_t stack_hi[KD_STACK]
+    cdef int64_t stack_parent[KD_STACK]
+    cdef Py_ssize_t sp = 0, count = 0, lo, hi, mid, i, a, parent
+    cdef double mn, mx, v, best
+    cdef int ax
+    stack_lo[0] = 0
+    stack_hi[0] = n
+    stack_parent[0] = -1
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        lo = stack_lo[sp]
+        hi = stack_hi[sp]
+        parent = stack_parent[sp]
+        if parent >= 0:
+            nleft[parent] = count   # the right child (pushed first, built last)
+        nlo[count] = lo
+        nhi[count] = hi
+        nax[count] = -1
+        if hi - lo > LEAF:
+            best = -1.0
+            ax = 0
+            for a in range(D):
+                mn = INFINITY
+                mx = -INFINITY
+                for i in range(lo, hi):
+                    v = pts[idx[i] * D + a]
+                    if v < mn:
+                        mn = v
+                    if v > mx:
+                        mx = v
+                if mx - mn > best:
+                    best = mx - mn
+                    ax = <int>a
+            mid = (lo + hi) // 2
+            _kd_select(pts, idx, lo, hi, mid, ax, D)
+            nax[count] = ax
+            nsplit[count] = pts[idx[mid] * D + ax]
+            # right child [mid, hi) first on the stack, left [lo, mid) on top:
+            # the left child is node count + 1
+            stack_lo[sp] = mid
+            stack_hi[sp] = hi
+            stack_parent[sp] = count
+            stack_lo[sp + 1] = lo
+            stack_hi[sp + 1] = mid
+            stack_parent[sp + 1] = -1
+            sp += 2
+        count += 1
+    return count
+
+
+cdef double _kd_query(const double* q, const double* tp, Py_ssize_t D,
+                      const int64_t* nlo, const int64_t* nhi, const int* nax,
+                      const double* nsplit, const int64_t* nright) noexcept nogil:
+    """Depth-first, near child first.  Each stacked cell carries the per-axis
+    distances from q to its slabs (Arya & Mount's incremental distance);
+    its bound is their sum of squares, recomputed in the same axis order as
+    d^2, so bound <= d^2 holds in floating point for every site inside."""
+    cdef int64_t stack_node[KD_STACK]
+    cdef double stack_off[KD_STACK * 3]
+    cdef Py_ssize_t sp = 1, node, i, a, near, far, ax
+    cdef double best = INFINITY, lb, d2, t, diff
+    cdef double* off
+    cdef const double* s
+    stack_node[0] = 0
+    for a in range(D):
+        stack_off[a] = 0.0
+    while sp > 0:
+        sp -= 1
+        node = stack_node[sp]
+        off = stack_off + sp * 3
+        lb = 0.0
+        for a in range(D):
+            lb = lb + off[a] * off[a]
+        if lb >= best:
+            continue
+        if nax[node] < 0:
+            for i in range(nlo[node], nhi[node]):
+                s = tp + i * D
+                d2 = 0.0
+                for a in range(D):
+                    t = q[a] - s[a]
+                    d2 = d2 + t * t
+                if d2 < best:
+                    best = d2
+            continue
+        ax = nax[node]
+        diff = q[ax] - nsplit[node]
+        if diff < 0:
+            near = node + 1
+            far = nright[node]
+        else:
+            near = nright[node]
+            far = node + 1
+        # near child on top (slot sp + 1) with the cell's offsets; the far
+        # child (slot sp) lies beyond the split plane along ax
+        for a in range(D):
+            stack_off[(sp + 1) * 3 + a] = off[a]
+        stack_node[sp + 1] = near
+        stack_node[sp] = far
+        t = diff if diff >= 0 else -diff
+        if t > off[ax]:
+            off[ax] = t
+        sp += 2
+    return best
+
+
+def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
+               Py_ssize_t D, size_t out_addr, int n_threads):
+    """out[i] = min over the k sites of the squared distance to query i.
+
+    Addresses of C-contiguous float64 arrays: sites (k, D) and queries
+    (m, D) in physical units (coordinates times spacing), out (m,).  The
+    sites array is not modified (the tree orders an index array).  k > 0.
+    D <= 3.  Returns 0, or 2 when the tree cannot be allocated.
+    """
+    cdef double* pts = <double*>sites_addr
+    cdef const double* qs = <const double*>queries_addr
+    cdef double* out = <double*>out_addr
+    cdef Py_ssize_t nn = 2 * (k // LEAF + 1) * 2 + 1, i, nodes
+    cdef int64_t* idx = <int64_t*>malloc(k * sizeof(int64_t))
+    cdef int64_t* nlo = <int64_t*>malloc(nn * sizeof(int64_t))
+    cdef int64_t* nhi = <int64_t*>malloc(nn * sizeof(int64_t))
+    cdef int64_t* nright = <int64_t*>malloc(nn * sizeof(int64_t))
+    cdef double* nsplit = <double*>malloc(nn * sizeof(double))
+    cdef int* nax = <int*>malloc(nn * sizeof(int))
+    cdef double* tp = <double*>malloc(k * D * sizeof(double))
+    cdef int nt
+    cdef int rc = 0
+    cdef Py_ssize_t a
+    if (idx == NULL or nlo == NULL or nhi == NULL or nright == NULL or nsplit == NULL
+            or nax == NULL or tp == NULL):
+        rc = 2
+    else:
+        with nogil:
+            for i in range(k):
+                idx[i] = i
+            nodes = _kd_build(pts, idx, k, D, nlo, nhi, nax, nsplit, nright)
+            # the sites in tree order: a leaf is one contiguous run
+            for i in range(k):
+                for a in range(D):
+                    tp[i * D + a] = pts[idx[i] * D + a]
+            nt = threads_for(n_threads, (m + 1023) // 1024)
+            for i in prange(m, schedule="static", num_threads=nt):
+                out[i] = _kd_query(qs + i * D, tp, D, nlo, nhi, nax, nsplit, nright)
+    free(idx)
+    free(nlo)
+    free(nhi)
+    free(nright)
+    free(nsplit)
+    free(nax)
+    free(tp)
+    return rc
+
+
+# ------------------------------------------------------------ edge voxels
+
+cdef Py_ssize_t _edges3(const label_t* lab, const int64_t* st, const int64_t* sh, int D,
+                        int64_t k, int64_t* out, Py_ssize_t cap) noexcept nogil:
+    """Coordinates of the voxels equal to k with a face
+    neighbour that is not k or outside the box, in C order.
+
+    The box is 3-D (sh, element strides st); its first 3 - D axes have
+    extent 1 and are not spatial (no neighbours there).  Returns the count,
+    or -1 when more than cap were found.
+    """
+    cdef Py_ssize_t i, j, l, cnt = 0
+    cdef const label_t* p
+    cdef const label_t* row
+    cdef bint e
+    cdef int a0 = 3 - D
+    for i in range(sh[0]):
+        for j in range(sh[1]):
+            row = lab + i * st[0] + j * st[1]
+            for l in range(sh[2]):
+                p = row + l * st[2]
+                if p[0] != k:
+                    continue
+                e = l == 0 or l == sh[2] - 1 or p[-st[2]] != k or p[st[2]] != k
+                if not e and a0 <= 1:
+                    e = j == 0 or j == sh[1] - 1 or p[-st[1]] != k or p[st[1]] != k
+                if not e and a0 == 0:
+                    e = i == 0 or i == sh[0] - 1 or p[-st[0]] != k or p[st[0]] != k
+                if not e:
+                    continue
+                if cnt >= cap:
+                    return -1
+                if D == 3:
+                    out[cnt * 3] = i
+                    out[cnt * 3 + 1] = j
+                    out[cnt * 3 + 2] = l
+                elif D == 2:
+                    out[cnt * 2] = j
+                    out[cnt * 2 + 1] = l
+                else:
+                    out[cnt] = l
+                cnt += 1
+    return cnt
+
+
+def edge_coords(size_t lab_addr, int code, size_t strides_addr, size_t shape_addr, int D,
+                int64_t k, size_t out_addr, Py_ssize_t cap):
+    """Edge voxels of class ``k`` in a (possibly strided) box of a label array.
+
+    Addresses: the box's first element, its 3 element strides and 3
+    extents (int64; the first 3 - D extents are 1) and a C-contiguous int64
+    (cap, D) output of box coordinates; ``code`` is the label dtype as
+    in class_bboxes (bool masks are uint8 with k = 1).  A voxel is an edge
+    when it holds k and a face neighbour does not or lies outside the box
+    (the box contains the class with a margin or touches the image border,
+    so this is MONAI's erosion with the border as background).  Returns
+    the number of edge voxels (C order of their positions), or -1 when it
+    exceeds cap.
+    """
+    cdef const void* p = <const void*>lab_addr
+    cdef const int64_t* st = <const int64_t*>strides_addr
+    cdef const int64_t* sh = <const int64_t*>shape_addr
+    cdef int64_t* out = <int64_t*>out_addr
+    cdef Py_ssize_t r
+    with nogil:
+        if code == 0:
+            r = _edges3(<const uint8_t*>p, st, sh, D, k, out, cap)
+        elif code == 1:
+            r = _edges3(<const int8_t*>p, st, sh, D, k, out, cap)
+        elif code == 2:
+            r = _edges3(<const int16_t*>p, st, sh, D, k, out, cap)
+        elif code == 3:
+            r = _edges3(<const int32_t*>p, st, sh, D, k, out, cap)
+        else:
+            r = _edges3(<const int64_t*>p, st, sh, D, k, out, cap)
+    return r

@@ -498,3 +498,25 @@ def test_unet_weight_map_hand_case_and_errors():
         fastloss.unet_weight_map(lab, class_weight="inverse")
     with pytest.raises(ValueError, match="instances"):
         fastloss.unet_weight_map(lab, instances=np.zeros((1, 5, 8), np.int32))
+
+
+@pytest.mark.parametrize("ratio", [0, 10**9])
+def test_metrics_both_search_paths(rng, monkeypatch, ratio):
+    # ratio 0: always the EDT of the box; huge: always the k-d tree
+    import fastloss.distance as FD
+
+    monkeypatch.setattr(FD, "_KD_RATIO", ratio)
+    p, t = _pair(rng, 2, (17, 19, 15), 3)
+    sp = (0.9, 1.7, 1.1)
+    for fn, kw in [("hausdorff_distance", dict(percentile=95)),
+                   ("average_surface_distance", dict(symmetric=True)),
+                   ("surface_dice", dict(class_thresholds=[1.0, 2.0]))]:
+        got = _quiet(getattr(fastloss, fn), p, t, num_classes=3, spacing=sp, **kw)
+        want = _quiet(getattr(R, fn), p, t, num_classes=3, spacing=sp, **kw)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    # 1-D, 2-D and 4-D images (4-D: NumPy edges and the EDT)
+    for shape in [(40,), (23, 26), (6, 7, 5, 6)]:
+        p, t = (rng.integers(0, 3, size=(2,) + shape) for _ in range(2))
+        got = _quiet(fastloss.hausdorff_distance, p, t, num_classes=3, percentile=80)
+        want = _quiet(R.hausdorff_distance, p, t, num_classes=3, percentile=80)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
