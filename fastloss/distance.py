@@ -1,8 +1,11 @@
-r"""Exact Euclidean distance transforms and the surface-distance metrics.
+r"""Exact Euclidean distance transforms, surface-distance metrics, distance losses.
 
 ``distance_transform`` is the exact Euclidean distance transform (the
 values of ``scipy.ndimage.distance_transform_edt``), multi-threaded, with
-anisotropic spacing, a multi-label mode and signed maps.  The metrics
+anisotropic spacing, a multi-label mode and signed maps.  On it rest the
+losses ``hausdorff_dt_loss`` and ``boundary_loss`` (MONAI's
+``HausdorffDTLoss`` / ``BoundaryLoss``, with gradients) and the U-Net
+edge weights ``unet_weight_map``.  The metrics
 (Hausdorff distance and its percentiles, average surface distance, surface
 Dice) follow MONAI 1.6 on label maps ``(N, *spatial)`` and one-hot masks
 ``(N, C, *spatial)``:
