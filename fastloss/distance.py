@@ -720,16 +720,16 @@ def _loss_inputs(input, target, activation, include_background, reduction, spaci
     return q
 
 
-def _fields(masks, spacing, nt):
+def _fields(masks, spacing, nt, squared=False):
     """For a stack of masks (K, *spatial): each voxel's distance to the nearest
     voxel on the other side of its mask (EDT(mask) + EDT(~mask), one
-    multi-label pass for the whole stack).  A mask that is all one value has
-    no other side: its field is zero, as MONAI's."""
+    multi-label pass for the whole stack), squared with ``squared``.  A mask
+    that is all one value has no other side: its field is zero, as MONAI's."""
     m = np.ascontiguousarray(masks)
     if m.size == 0:
         return np.zeros(m.shape)
     sp = np.concatenate(([1.0], spacing))
-    d, _ = _edt_flat(m.view(np.uint8), m.shape, sp, False, False, True, nt, skip=1)
+    d, _ = _edt_flat(m.view(np.uint8), m.shape, sp, False, False, not squared, nt, skip=1)
     d[np.isinf(d)] = 0.0  # only a one-valued mask leaves a voxel with no site
     return d
 
@@ -843,12 +843,20 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
     S = int(np.prod(q.spatial))
     ncls = q.C - q.c0
     K = (q.N * ncls,) + q.spatial
-    w = _fields(_used_masks(q, True).reshape(K), q.spacing, q.nt) ** a
-    w += _fields(_used_masks(q).reshape(K), q.spacing, q.nt) ** a
+    # d^alpha = (d^2)^(alpha / 2) from the squared fields: alpha = 2 (the
+    # default) needs no power at all and its weights are exact integers
+    w = _fields(_used_masks(q, True).reshape(K), q.spacing, q.nt, squared=True)
+    wg = _fields(_used_masks(q).reshape(K), q.spacing, q.nt, squared=True)
+    if a != 2.0:
+        np.power(w, 0.5 * a, out=w)
+        np.power(wg, 0.5 * a, out=wg)
+    w += wg
+    del wg
     w = w.reshape((q.N, ncls) + q.spatial)
     e = q.p[:, q.c0:] - _used_targets(q)
+    ew = e * w  # reused by the gradient
     axes = tuple(range(2, e.ndim))
-    f = np.sum(e * e * w, axis=axes) / S if S else np.full((q.N, ncls), np.nan)
+    f = np.sum(ew * e, axis=axes) / S if S else np.full((q.N, ncls), np.nan)
     if batch:
         f = f.mean(axis=0)
     loss, dL = _loss_reduce(f, reduction, q.x.dtype)
@@ -860,7 +868,8 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
         return loss
     dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
     dp = np.zeros(q.x.shape)
-    dp[:, q.c0:] = (2.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial)) * e * w
+    ew *= (2.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial))
+    dp[:, q.c0:] = ew
     return loss, _chain(q, dp)
 
 
