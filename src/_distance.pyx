@@ -10,7 +10,8 @@ A. Separable squared EDT (Saito & Toriwaki 1994): in D dimensions the
    O(n) per line, intersections computed in double with the spacing
    w_k^2 inside the intercept formula, so anisotropic spacing is exact.
 B. Values are squared distances in float64 (exact integers below 2^53 for
-   unit spacing), the square root is taken once at the end.  The winning
+   unit spacing), the square root is taken once, as the last pass writes
+   its lines back (no extra pass over the result).  The winning
    parabola's value is kept on the envelope stack, so a line is rewritten
    in place.
 C. Multi-label: a voxel's distance is to the nearest voxel whose label
@@ -180,6 +181,7 @@ cdef void _fh_line(const word_t* l, Py_ssize_t n, Py_ssize_t st, double w2, bint
 
 
 cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want_feat,
+                        bint root,
                         Py_ssize_t n, Py_ssize_t inner, Py_ssize_t nbi, Py_ssize_t u,
                         double w2, bint zero_bg, word_t* lb, double* db, int64_t* fb,
                         int64_t* site, double* stk, int64_t* iv) noexcept nogil:
@@ -218,8 +220,12 @@ cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want
                  want_feat, site, stk, stk + m, stk + 2 * m, stk + 3 * m, iv)
     for j in range(n):
         p = start + j * inner
-        for b in range(nb):
-            out[p + b] = db[j * EDT_B + b]
+        if root:  # the last pass writes the distances themselves
+            for b in range(nb):
+                out[p + b] = sqrt(db[j * EDT_B + b])
+        else:
+            for b in range(nb):
+                out[p + b] = db[j * EDT_B + b]
         if want_feat:
             for b in range(nb):
                 feat[p + b] = fb[j * EDT_B + b]
@@ -277,7 +283,8 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
             nt = threads_for(n_threads, units)
             for u in prange(units, schedule="static", num_threads=nt):
                 tid = threadid()
-                _strided_unit(lp, op, fp, want_feat, n, inner, nbi, u, w2, zero_bg,
+                _strided_unit(lp, op, fp, want_feat, take_sqrt and axis == skip,
+                              n, inner, nbi, u, w2, zero_bg,
                               lbuf + tid * sz, dbuf + tid * sz,
                               fbuf + tid * sz if want_feat else NULL,
                               istk + tid * 2 * m + m, stk + tid * 4 * m,
@@ -288,7 +295,7 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
     free(lbuf)
     free(dbuf)
     free(fbuf)
-    if rc == 0 and take_sqrt:
+    if rc == 0 and take_sqrt and ndim - skip == 1:
         units = (total + 65535) // 65536
         nt = threads_for(n_threads, units)
         for u in prange(units, schedule="static", num_threads=nt):
