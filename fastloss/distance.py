@@ -707,14 +707,23 @@ def _loss_inputs(input, target, activation, include_background, reduction, spaci
             raise V.label_error(lab.reshape(-1), int(bad[0]), ncls, None)
         q.g, q.lab = None, lab
         q.off = 1 if C == 1 else 0  # a single channel is the binary mask (label == 1)
-    x64 = x.astype(np.float64, copy=False)
+    # probabilities in float64, in place (every array of the input's size
+    # is one more pass over memory and, when fresh, its pages' first touch)
     if activation == "softmax":
-        e = np.exp(x64 - x64.max(axis=1, keepdims=True))
-        q.p = e / e.sum(axis=1, keepdims=True)
+        e = x - x.max(axis=1, keepdims=True)
+        e = e.astype(np.float64, copy=False)
+        np.exp(e, out=e)
+        e /= e.sum(axis=1, keepdims=True)
+        q.p = e
     elif activation == "sigmoid":
-        q.p = 0.5 * (1.0 + np.tanh(0.5 * x64))
+        e = x.astype(np.float64)
+        e *= 0.5
+        np.tanh(e, out=e)
+        e += 1.0
+        e *= 0.5
+        q.p = e
     else:
-        q.p = x64
+        q.p = x.astype(np.float64, copy=False)
     q.act = activation
     q.c0 = 0 if (include_background or C == 1) else 1
     return q
@@ -763,9 +772,13 @@ def _loss_reduce(f, reduction, dtype):
 def _chain(q, dp):
     """d/dx from d/dp through the activation, in the input's dtype."""
     if q.act == "sigmoid":
-        dp *= q.p * (1.0 - q.p)
+        dp *= q.p
+        dp *= 1.0 - q.p
     elif q.act == "softmax":
-        dp = q.p * (dp - np.sum(q.p * dp, axis=1, keepdims=True))
+        # p_c (dp_c - sum_k p_k dp_k), without an array of the input's size
+        dot = np.einsum("nc...,nc...->n...", q.p, dp)
+        dp -= dot[:, None]
+        dp *= q.p
     return dp.astype(q.x.dtype, copy=False)
 
 
@@ -926,8 +939,10 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
     ncls = q.C - q.c0
     gm = _used_masks(q)
     d = _fields(gm.reshape((q.N * ncls,) + q.spatial), q.spacing, q.nt).reshape(gm.shape)
-    phi = np.where(gm & (d > 0), 1.0 - d, d)  # a one-valued mask keeps its zero field
-    f = np.sum(q.p[:, q.c0:] * phi, axis=tuple(range(2, phi.ndim))) / S
+    # inside: 1 - d; a one-valued mask keeps its zero field
+    phi = np.subtract(1.0, d, out=d, where=gm & (d > 0))
+    f = np.einsum("ncs,ncs->nc", q.p[:, q.c0:].reshape(q.N, ncls, S),
+                  phi.reshape(q.N, ncls, S)) / S
     if batch:
         f = f.mean(axis=0)
     loss, dL = _loss_reduce(f, reduction, q.x.dtype)
@@ -935,7 +950,8 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
         return loss
     dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
     dp = np.zeros(q.x.shape)
-    dp[:, q.c0:] = (1.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial)) * phi
+    phi *= (1.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial))
+    dp[:, q.c0:] = phi
     return loss, _chain(q, dp)
 
 
