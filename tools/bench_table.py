@@ -1,6 +1,11 @@
-"""Markdown table of a `python -m fastloss bench --json FILE` run (for the README).
+"""Markdown tables of a `python -m fastloss bench --json FILE` run (README, docs).
 
-    python tools/bench_table.py docs/bench.json
+    python tools/bench_table.py docs/bench.json            # times and speed-ups
+    python tools/bench_table.py --floors docs/bench.json   # times against the floors
+
+The floors are the run's own: bytes / read bandwidth and exponentials /
+the reference exp loop's throughput (src/flprobe.h), the larger of the
+two; for ``+grad``, the bytes of the input read and the gradient written.
 """
 
 import json
@@ -43,5 +48,34 @@ def main(path):
               f"{', '.join(ups) or '-'} | {'-' if frac is None else f'{100 * frac:.0f}%'} |")
 
 
+def floors(path):
+    with open(path) as f:
+        run = json.load(f)
+    lim = run["limits"]
+    gbps, eps = lim["bandwidth"]["gbps"], lim["exp"]["exp_per_s"]
+    print(f"{run['options']['threads']} threads; read bandwidth {gbps:.1f} GB/s "
+          f"({lim['bandwidth']['method']}); exp {eps / 1e9:.2f} G/s "
+          f"({lim['exp'].get('exp_ns', float('nan')):.3f} ns per element per thread, "
+          f"{lim['exp']['method']}); times and floors in ms (median)\n")
+    print("| workload | fastloss | memory floor | exp floor | x floor | +grad | +grad floor "
+          "| x floor |")
+    print("|---|---|---|---|---|---|---|---|")
+    for w in run["workloads"]:
+        im = w["impls"]
+        ms = {k: v.get("median_ms") for k, v in im.items() if v.get("status") == "ok"}
+        base, grad = ms.get("fastloss"), ms.get("fastloss+grad")
+        limit = w.get("limit_ms")
+        exp_floor = w.get("exp_floor_ms")
+        gfloor = None
+        if grad and w.get("bytes_moved_grad"):
+            gfloor = max(w["bytes_moved_grad"] / gbps / 1e6, exp_floor or 0.0)
+        print(f"| {w['name']} | {fmt(base)} | {fmt(w.get('mem_floor_ms'))} | "
+              f"{fmt(exp_floor)} | {f'{base / limit:.2f}' if base and limit else '-'} | "
+              f"{fmt(grad)} | {fmt(gfloor)} | {f'{grad / gfloor:.2f}' if gfloor else '-'} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--floors":
+        floors(sys.argv[2])
+    else:
+        main(sys.argv[1])
