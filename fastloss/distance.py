@@ -754,12 +754,6 @@ def _used_masks(q, thresholded_p=False):
     return q.lab[:, None] == cls
 
 
-def _used_targets(q):
-    if q.g is not None:
-        return q.g[:, q.c0:]
-    return _used_masks(q).astype(np.float64)
-
-
 def _loss_reduce(f, reduction, dtype):
     """(loss, dloss/df) for reduction over the per-class values f."""
     if reduction == "none":
@@ -858,18 +852,21 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
     K = (q.N * ncls,) + q.spatial
     # d^alpha = (d^2)^(alpha / 2) from the squared fields: alpha = 2 (the
     # default) needs no power at all and its weights are exact integers
+    gm = _used_masks(q)
     w = _fields(_used_masks(q, True).reshape(K), q.spacing, q.nt, squared=True)
-    wg = _fields(_used_masks(q).reshape(K), q.spacing, q.nt, squared=True)
+    wg = _fields(gm.reshape(K), q.spacing, q.nt, squared=True)
     if a != 2.0:
         np.power(w, 0.5 * a, out=w)
         np.power(wg, 0.5 * a, out=wg)
     w += wg
     del wg
     w = w.reshape((q.N, ncls) + q.spatial)
-    e = q.p[:, q.c0:] - _used_targets(q)
-    ew = e * w  # reused by the gradient
-    axes = tuple(range(2, e.ndim))
-    f = np.sum(ew * e, axis=axes) / S if S else np.full((q.N, ncls), np.nan)
+    e = q.p[:, q.c0:] - (q.g[:, q.c0:] if q.g is not None else gm)
+    ew = np.multiply(e, w, out=w)  # reused by the gradient
+    if S:
+        f = np.einsum("ncs,ncs->nc", ew.reshape(q.N, ncls, S), e.reshape(q.N, ncls, S)) / S
+    else:
+        f = np.full((q.N, ncls), np.nan)
     if batch:
         f = f.mean(axis=0)
     loss, dL = _loss_reduce(f, reduction, q.x.dtype)
