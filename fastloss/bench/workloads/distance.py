@@ -101,6 +101,15 @@ def _loss_monai(cls_name, grad):
     return build
 
 
+def _make_cells(quick):
+    """A (1, 512, 512) label image of touching and separate disc cells."""
+    n = 128 if quick else 512
+    rng = np.random.default_rng(6)
+    balls = [(1, rng.uniform(0, n, 2), rng.uniform(n / 40, n / 16)) for _ in range(60)]
+    lab = _balls((n, n), balls)
+    return {"y": lab[None]}
+
+
 def _peak_extra(fn):
     tracemalloc.start()
     fn()
@@ -222,3 +231,15 @@ for _name, _fn, _cls in [("hd_dt_loss", "hausdorff_dt_loss", "HausdorffDTLoss"),
         rtol=1e-5,  # MONAI's distance maps are float32
         compare_to={"fastloss+grad": "monai+grad"},
     ))
+
+WORKLOADS.append(Workload(
+    name="unet_weight_map_512",
+    family="distance",
+    description="unet_weight_map, a (1, 512, 512) uint8 image of 60 disc cells",
+    make=_make_cells,
+    impls={"fastloss": lambda d: (lambda: fastloss.unet_weight_map(
+               d["y"], n_threads=d["n_threads"])),
+           "reference": lambda d: (lambda: reference.unet_weight_map(d["y"]))},
+    bytes_moved=lambda d: d["y"].nbytes + d["y"].size * 8,
+    rtol=1e-10,
+))
