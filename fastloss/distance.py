@@ -357,23 +357,53 @@ def _directed(src, dst, box, spacing, nt):
 
 
 def _all_distances(c, symmetric, warn=True):
-    """Per (image, used class): (pred->gt, gt->pred or None, n_pred_edges, n_gt_edges)."""
+    """Per (image, used class): (pred->gt, gt->pred or None, n_pred_edges, n_gt_edges).
+
+    The (image, class) cases, then their directed distances, are shared out
+    over ``c.nt`` Python threads (the kernels release the GIL), each kernel
+    on one thread: the cases are small, and one thread per case keeps both
+    cores busy where the parallel regions of one small case would not.  A
+    single case keeps the kernels' own threads.  Each result is computed the
+    same way whichever thread runs it.
+    """
+    jobs = [(n, k) for n in range(c.N) for k in range(c.c0, c.C)]
+    pool = None
+    nt = c.nt
+    if c.nt > 1 and len(jobs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(min(c.nt, 2 * len(jobs)))
+        nt = 1
+    try:
+        run = pool.map if pool is not None else map
+        cases = list(run(lambda j: _case(c, *j), jobs))
+        tasks = [(i, 0) for i in range(len(jobs))]
+        if symmetric:
+            tasks += [(i, 1) for i in range(len(jobs))]
+
+        def directed(task):
+            i, back = task
+            pe, te, box = cases[i]
+            return _directed(te, pe, box, c.spacing, nt) if back else \
+                _directed(pe, te, box, c.spacing, nt)
+
+        dists = list(run(directed, tasks))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     out = []
-    for n in range(c.N):
-        row = []
-        for k in range(c.c0, c.C):
-            pe, te, box = _case(c, n, k)
-            npe, nte = len(pe), len(te)
-            if warn and nte == 0:
-                warnings.warn(f"the ground truth of class {k} is all 0, this may result in "
-                              "nan/inf distance.", UserWarning, stacklevel=3)
-            if warn and npe == 0:
-                warnings.warn(f"the prediction of class {k} is all 0, this may result in "
-                              "nan/inf distance.", UserWarning, stacklevel=3)
-            dpg = _directed(pe, te, box, c.spacing, c.nt)
-            dgp = _directed(te, pe, box, c.spacing, c.nt) if symmetric else None
-            row.append((dpg, dgp, npe, nte))
-        out.append(row)
+    for i, (n, k) in enumerate(jobs):
+        if k == c.c0:
+            out.append([])
+        npe, nte = len(cases[i][0]), len(cases[i][1])
+        if warn and nte == 0:
+            warnings.warn(f"the ground truth of class {k} is all 0, this may result in "
+                          "nan/inf distance.", UserWarning, stacklevel=3)
+        if warn and npe == 0:
+            warnings.warn(f"the prediction of class {k} is all 0, this may result in "
+                          "nan/inf distance.", UserWarning, stacklevel=3)
+        dgp = dists[len(jobs) + i] if symmetric else None
+        out[-1].append((dists[i], dgp, npe, nte))
     return out
 
 
