@@ -154,8 +154,9 @@ def distance_transform(mask_or_labels, spacing=None, *, signed=False, return_ind
     -----
     Separable: one pass per axis, each a lower envelope of parabolas
     (Felzenszwalb & Huttenlocher 2012) over squared distances in float64,
-    O(k * voxels) work, 8 bytes per voxel for the result plus per-thread
-    line buffers (16 more per voxel for the indices when asked).  Where a
+    O(k * voxels) work, 8 bytes per voxel for the result plus a per-thread
+    scratch of 64 lines of the longest axis; with ``return_indices``, 8 more
+    bytes per voxel during the transform and the index array itself.  Where a
     voxel has no site at all (a mask with no background, a label map of a
     single non-zero label) the distance is ``inf``; SciPy returns distances
     to a phantom point outside the image there (SciPy issue #15585).
