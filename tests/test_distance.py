@@ -94,6 +94,18 @@ def test_edt_multilabel_and_signed(rng):
     assert np.all(m[tuple(ind)] != m)  # the nearest site lies on the other side
 
 
+def test_edt_matches_the_edt_package(rng):
+    edt = pytest.importorskip("edt")
+    lab = rng.integers(0, 4, size=(20, 21, 22)).astype(np.uint8)
+    sp = (1.0, 2.0, 0.5)
+    # edt returns float32: compare at its precision
+    np.testing.assert_allclose(fastloss.distance_transform(lab, sp),
+                               edt.edt(lab, anisotropy=sp), rtol=1e-6, atol=1e-6)
+    m = rng.random((30, 31)) < 0.6
+    np.testing.assert_allclose(fastloss.distance_transform(m, (1.5, 1.0), signed=True),
+                               edt.sdf(m, anisotropy=(1.5, 1.0)), rtol=1e-6, atol=1e-6)
+
+
 def test_edt_threads_bit_identical(rng):
     m = rng.random((40, 50, 60)) < 0.9
     a = fastloss.distance_transform(m, (0.7, 1.1, 1.9), n_threads=1)
