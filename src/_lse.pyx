@@ -69,8 +69,6 @@ cdef void _rows_streamed(const floating* x, Py_ssize_t C, Py_ssize_t nb, floatin
     ownership (a third of the traffic of ordinary stores).  The next row's
     lines are requested while this one is computed."""
     cdef floating buf[STREAM_ROW]
-    cdef double m[PLANE_BLOCK]
-    cdef double s[PLANE_BLOCK]
     cdef double mx
     cdef Py_ssize_t r, c
     cdef floating inv, sh, ls
@@ -86,15 +84,13 @@ cdef void _rows_streamed(const floating* x, Py_ssize_t C, Py_ssize_t nb, floatin
                 buf[c] = buf[c] * inv
             stream_out(out + r * C, buf, C)
     else:
+        # one row at a time, its log on its own (a row has at least WIDE_ROW
+        # values), so that the row is still in L1 when it is read again
         for r in range(nb):
             xr = x + r * C
-            m[r] = safe_shift(row_max(xr, C))
-            s[r] = row_sumexp(xr, C, m[r], NULL, xr + C)
-        _logs(s, nb)
-        for r in range(nb):
-            xr = x + r * C
-            sh = <floating>m[r]
-            ls = <floating>s[r]
+            mx = safe_shift(row_max(xr, C))
+            sh = <floating>mx
+            ls = <floating>fl_log(row_sumexp(xr, C, mx, NULL, xr + C))
             for c in range(C):
                 buf[c] = (xr[c] - sh) - ls
             stream_out(out + r * C, buf, C)
