@@ -226,7 +226,8 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.N, c.C, c.spatial = p.shape[0], C, p.shape[1:]
         c.boxes = []
         for name, lab in (("pred", c.p), ("target", c.t)):
-            c.boxes.append(_boxes(lab.reshape(c.N, -1), c.spatial, C, c.nt, name))
+            c.boxes.append(_boxes(lab.reshape(c.N, math.prod(c.spatial)), c.spatial, C, c.nt,
+                                  name))
     else:
         if p.ndim < 3:
             raise ValueError(
@@ -237,8 +238,10 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.N, c.C, c.spatial = p.shape[0], p.shape[1], p.shape[2:]
         c.p, c.t = _binary(p, "pred"), _binary(t, "target")
         c.p8, c.t8 = c.p.view(np.uint8), c.t.view(np.uint8)
-        c.boxes = [_boxes(m.reshape(c.N * c.C, -1).view(np.uint8), c.spatial, 2, c.nt, name)
-                   [:, 1].reshape(c.N, c.C, -1) for name, m in (("pred", c.p), ("target", c.t))]
+        S, D = math.prod(c.spatial), len(c.spatial)
+        c.boxes = [_boxes(m.reshape(c.N * c.C, S).view(np.uint8), c.spatial, 2, c.nt, name)
+                   [:, 1].reshape(c.N, c.C, 2 * D)
+                   for name, m in (("pred", c.p), ("target", c.t))]
     c.c0 = 0 if (include_background or c.C == 1) else 1
     c.ndim = len(c.spatial)
     c.spacing = _spacing(spacing, c.ndim)

@@ -532,3 +532,19 @@ def test_metrics_both_search_paths(rng, monkeypatch, ratio):
         got = _quiet(fastloss.hausdorff_distance, p, t, num_classes=3, percentile=80)
         want = _quiet(R.hausdorff_distance, p, t, num_classes=3, percentile=80)
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_metrics_and_losses_on_empty_batches_and_full_images():
+    z = np.zeros((0, 4, 5), np.uint8)
+    assert fastloss.hausdorff_distance(z, z, num_classes=3).shape == (0, 2)
+    zo = np.zeros((0, 3, 4, 5), bool)
+    assert fastloss.surface_dice(zo, zo, [1.0, 1.0]).shape == (0, 2)
+    full = np.ones((1, 4, 5), np.uint8)
+    with pytest.warns(UserWarning):
+        hd = fastloss.hausdorff_distance(full, full, num_classes=2, include_background=True)
+    assert np.isnan(hd[0, 0]) and hd[0, 1] == 0.0  # absent in both; the same full image
+    assert fastloss.hausdorff_dt_loss(np.zeros((0, 2, 3, 3)), np.zeros((0, 3, 3), np.int64),
+                                      reduction="none").shape == (0, 1)
+    loss, g = fastloss.boundary_loss(np.zeros((1, 2, 3, 3), np.float32),
+                                     np.zeros((1, 3, 3), np.int64), return_grad=True)
+    assert loss == 0 and not g.any()  # an absent or full class has a zero map
