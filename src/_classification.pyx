@@ -50,7 +50,8 @@ cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
-    skip_label, fl_stream_fence, fl_stream_zero,
+    skip_label, fl_stream_fence, fl_stream_zero, stream_out, STREAM_ROW, fl_log,
+    fl_row_axpbf, fl_row_axpb,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     deal, threads_for_work, unit_start,
@@ -124,10 +125,33 @@ def index_weight_sum(const label_t[::1] t, const double[::1] weight,
 
 # ------------------------------------------------ cross-entropy, indices
 
+cdef inline double _ce_row_finish(const floating* xr, floating* gr, Py_ssize_t C, Py_ssize_t y,
+                                  double lse, double sm, const double* w, double wy, double swj,
+                                  double eps, double wsum, double gscale) noexcept nogil:
+    """The loss of one labelled row (lse its log-sum-exp, sm its sum of
+    exponentials); with gr (holding e_c = exp(x_c - max)), its gradient
+    g_c = coef (A e_c / sm - a_c) written over the exponentials."""
+    cdef double l, coef0, epc = eps / C
+    cdef floating fa, fb
+    l = (1.0 - eps) * wy * (lse - xr[y])
+    if eps > 0:
+        l += epc * (wsum * lse - row_dot(xr, w, C))
+    if gr != NULL:
+        coef0 = swj * gscale
+        fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / sm)
+        fb = <floating>(coef0 * epc)
+        if floating is float:
+            fl_row_axpbf(gr, C, fa, fb, w if eps > 0 else NULL)
+        else:
+            fl_row_axpb(gr, C, fa, fb, w if eps > 0 else NULL)
+        gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
+    return l * swj
+
+
 cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
                          const double* w, const double* sw, Py_ssize_t ignore,
                          double eps, double wsum, floating* loss_out, floating* g,
-                         double gscale, BlockOut* out) noexcept nogil:
+                         double gscale, bint stream, BlockOut* out) noexcept nogil:
     cdef double m[PLANE_BLOCK]
     cdef double lz[PLANE_BLOCK]
     cdef double s[PLANE_BLOCK]
@@ -146,8 +170,36 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef const floating* xr
     cdef floating* gr
     cdef floating fa, fb
+    cdef floating buf[STREAM_ROW]
     block_init(out)
     pos = unit_start(L, u, &nb, &base)
+
+    if L.kind == LAYOUT_ROWS and g != NULL and stream and C <= STREAM_ROW:
+        # a gradient out of the cache (reused or the caller's): each row in
+        # one pass, its gradient finished in an L1 buffer and streamed out
+        # (no read for ownership of the gradient's lines); the row's log on
+        # its own, the same double log as planes_lse, so the same bits
+        for r in range(nb):
+            xr = x + base + r * C
+            gr = g + base + r * C
+            y = <Py_ssize_t>t[pos + r]
+            if skip_label(y, ignore, True, C, pos + r, loss_out, out):
+                fl_stream_zero(gr, C * sizeof(floating))
+                continue
+            mx = row_max(xr, C)
+            sm = row_sumexp(xr, C, mx, buf, xr + C)
+            swj = sw[pos + r] if sw != NULL else 1.0
+            wy = w[y] if w != NULL else 1.0
+            l = _ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, gscale)
+            stream_out(gr, buf, C)
+            if loss_out != NULL:
+                loss_out[pos + r] = <floating>l
+            acc_l += l
+            acc_w += swj * wy
+        fl_stream_fence()
+        out.loss += acc_l
+        out.weight += acc_w
+        return
 
     if L.kind == LAYOUT_ROWS:
         # the unit's rows (nb <= PLANE_BLOCK: rows have C >= WIDE_ROW) in two
@@ -172,31 +224,14 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             if ys[r] < 0:
                 continue
             y = ys[r]
-            xr = x + base + r * C
-            gr = g + base + r * C if g != NULL else NULL
-            lse = lz[r]
-            wy = w[y] if w != NULL else 1.0
             swj = sw[pos + r] if sw != NULL else 1.0
-            l = (1.0 - eps) * wy * (lse - xr[y])
-            if eps > 0:
-                l += epc * (wsum * lse - row_dot(xr, w, C))
-            l *= swj
+            wy = w[y] if w != NULL else 1.0
+            l = _ce_row_finish(x + base + r * C, g + base + r * C if g != NULL else NULL, C, y,
+                               lz[r], s[r], w, wy, swj, eps, wsum, gscale)
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>l
             acc_l += l
             acc_w += swj * wy
-            if gr != NULL:
-                # g_c = coef (A e_c / sum - a_c), e_c already in gr
-                coef0 = swj * gscale
-                fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / s[r])
-                fb = <floating>(coef0 * epc)
-                if eps > 0 and w != NULL:
-                    for c in range(C):
-                        gr[c] = gr[c] * fa - fb * <floating>w[c]
-                else:
-                    for c in range(C):
-                        gr[c] = gr[c] * fa - fb
-                gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
         out.loss += acc_l
         out.weight += acc_w
         return
@@ -453,12 +488,12 @@ cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssi
         if nt == 1:
             for u in range(L.units):
                 _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
-                               &blocks[u])
+                               stream, &blocks[u])
         else:
             for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
                             num_threads=nt):
                 _ce_index_unit(x, t, &L, u, wp, swp, ignore, eps, wsum, lp, gp, gscale,
-                               &blocks[u])
+                               stream, &blocks[u])
     combine_blocks(blocks, L.units, total)
     free(blocks)
     return 0
@@ -472,7 +507,8 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
     """Cross-entropy (or NLL when log_input) of x (N, C, S) with labels (N, S).
 
     Empty `weight`, `sample_weight`, `loss_out`, `grad` mean "absent".
-    `stream`: grad is a reused buffer; NLL zeroes it with non-temporal stores.
+    `stream`: grad is a reused or caller's buffer, written with non-temporal
+    stores (NLL's zeros, cross-entropy's rows of up to STREAM_ROW classes).
     Returns (sum of losses, sum of weights, first bad label position or -1).
     """
     cdef BlockOut total

@@ -55,6 +55,8 @@ cdef extern from "fastmath.h" nogil:
     double fl_row_max(const double* x, Py_ssize_t n)
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
     double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
+    void fl_row_axpbf(float* g, Py_ssize_t n, float a, float b, const double* w)
+    void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
     void FL_PREFETCH(const void* p)
 
 cdef extern from "flstream.h" nogil:

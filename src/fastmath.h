@@ -515,4 +515,29 @@ static FL_NOINLINE double fl_row_expf(const float *x, ptrdiff_t n, float sh, flo
     return fl_row_sumexpf_body(x, n, sh, e, next, 1);
 }
 
+/* g_i = g_i a - b w_i (w NULL: g_i a - b) over a row.  Out of line so that
+ * every caller runs the same instructions: a b - c d may be contracted into
+ * either of two fused multiply-adds, and gcc picks per inlining site, which
+ * would make the same row's gradient differ in its last bit between two
+ * kernels' paths. */
+static FL_NOINLINE void fl_row_axpbf(float *g, ptrdiff_t n, float a, float b, const double *w)
+{
+    if (w)
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b * (float)w[i];
+    else
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b;
+}
+
+static FL_NOINLINE void fl_row_axpb(double *g, ptrdiff_t n, double a, double b, const double *w)
+{
+    if (w)
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b * w[i];
+    else
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b;
+}
+
 #endif /* FASTLOSS_FASTMATH_H */
