@@ -6,7 +6,7 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ['distance_transform', 'surface_distances', 'hausdorff_distance', 'average_surface_distance', 'surface_dice', 'hausdorff_dt_loss', 'boundary_loss']
+__all__ = ['distance_transform', 'surface_distances', 'hausdorff_distance', 'average_surface_distance', 'surface_dice', 'hausdorff_dt_loss', 'boundary_loss', 'unet_weight_map']
 
 def distance_transform(
     mask_or_labels: ArrayLike,
@@ -148,3 +148,13 @@ def boundary_loss(
     return_grad: bool = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+def unet_weight_map(
+    labels: ArrayLike,
+    w0: float = ...,
+    sigma: float = ...,
+    class_weight: str = ...,
+    instances: ArrayLike | None = ...,
+    *,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...

@@ -6,12 +6,22 @@ import pytest
 
 import fastloss
 import fastloss.reference
-from _registry import NOT_LOSSES, REGISTRY, public_functions
+from _registry import NOT_LOSSES, OWN_SUITE, REGISTRY, public_functions
 
 
 def test_every_public_function_has_a_registry_entry():
     missing = [n for n in public_functions() if n not in REGISTRY]
     assert not missing, f"fastloss.__all__ names without a tests/_registry.py entry: {missing}"
+
+
+def test_own_suite_names_are_public_and_tested():
+    import pathlib
+    text = (pathlib.Path(__file__).parent / "test_distance.py").read_text()
+    for name in sorted(OWN_SUITE):
+        assert name in fastloss.__all__, name
+        assert callable(getattr(fastloss.reference, name, None)), name
+        assert f"fl.{name}(" in text or f"fastloss.{name}(" in text, \
+            f"tests/test_distance.py never calls {name}"
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
