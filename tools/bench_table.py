@@ -11,7 +11,7 @@ two; for ``+grad``, the bytes of the input read and the gradient written.
 import json
 import sys
 
-PEERS = ("torch", "monai", "scipy", "sklearn", "numpy")
+PEERS = ("torch", "monai", "scipy", "sklearn", "numpy", "edt")
 
 
 def fmt(ms):
