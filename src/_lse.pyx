@@ -300,7 +300,23 @@ def fastmath_eval(const floating[::1] x, floating[::1] out, int func):
 
 cdef extern from "flprobe.h" nogil:
     double fl_probe_run(int fn, Py_ssize_t reps, float* sink)
+    double fl_probe_read(const float* x, Py_ssize_t n)
     const int FL_PROBE_FLOATS
+
+
+def read_probe(const float[::1] a, int n_threads):
+    """Read all of a once, one contiguous share per thread (flprobe.h's
+    vector sum): the bench's read-bandwidth reference.  Returns the sum."""
+    cdef Py_ssize_t n = a.shape[0], t, lo, hi
+    cdef double[::1] part = np.zeros(max(n_threads, 1))
+    if n == 0:
+        return 0.0
+    for t in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static",
+                    chunksize=1):
+        lo = n * t // n_threads
+        hi = n * (t + 1) // n_threads
+        part[t] = fl_probe_read(&a[lo], hi - lo)
+    return float(np.sum(part))
 
 
 def math_probe(int func, int n_threads, Py_ssize_t reps):

@@ -1,5 +1,6 @@
 /*
- * flprobe.h -- the vector exp and log throughput of this build's target.
+ * flprobe.h -- the vector exp and log throughput of this build's target,
+ * and its read bandwidth.
  *
  * The bench's exp floor (fastloss/bench/machine.py) must not come from the
  * kernels it judges.  This is a plain reference loop, compiled with the
@@ -67,6 +68,26 @@ static double fl_probe_run(int fn, ptrdiff_t reps, float *sink)
     double t = fl_probe_now() - t0;
     *sink = s;
     return t;
+}
+
+/* The sum of x[0:n], read once in 64 float lanes (four 512-bit vectors or
+ * eight 256-bit ones in flight): a read-bandwidth reference that does not
+ * depend on how NumPy's or torch's sum loops are built. */
+static double fl_probe_read(const float *x, ptrdiff_t n)
+{
+    float acc[64];
+    ptrdiff_t i = 0;
+    double total = 0.0;
+    for (int k = 0; k < 64; k++)
+        acc[k] = 0.0f;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 64; k++)
+            acc[k] += x[i + k];
+    for (; i < n; i++)
+        total += x[i];
+    for (int k = 0; k < 64; k++)
+        total += acc[k];
+    return total;
 }
 
 #endif /* FASTLOSS_FLPROBE_H */

@@ -345,3 +345,16 @@ def test_exp_probe_is_the_reference_loop_not_a_kernel():
     short = min(probe(0, 1, 20) for _ in range(5))
     long = min(probe(0, 1, 2000) for _ in range(5))
     assert 0.3 < short / long < 3  # seconds per element: independent of the pass count
+
+
+def test_read_probe_reads_every_element():
+    # the reference read loop: one share per thread, the exact sum of small
+    # integers whatever the thread count and the length's remainder
+    read = fastloss._dispatch.kernels("lse").read_probe
+    for n in (0, 1, 63, 64, 1000, 12345):
+        a = (np.arange(n) % 7).astype(np.float32)
+        for nt in (1, 2, 3):
+            assert read(a, nt) == float(a.astype(np.int64).sum())
+    bw = machine.measure_bandwidth(1, nbytes=16 << 20, tries=1)
+    assert any("flprobe.h" in m for m in bw["by_method"])
+    assert bw["gbps"] == max(bw["by_method"].values())

@@ -4,8 +4,9 @@
   build (OpenMP, CPU target) and the versions of the peer libraries.
 * :func:`measure_bandwidth`: memory read bandwidth, the best of several
   parallel vectorized float32 sums over an array larger than the last-level
-  cache (torch.sum with the bench's thread count, and NumPy's sum over one
-  contiguous chunk per thread; the faster counts).  A sum that widens each
+  cache (a reference read loop compiled with the package, torch.sum with
+  the bench's thread count, and NumPy's sum over one contiguous chunk per
+  thread; the fastest counts).  A sum that widens each
   float32 to float64 is measured too but not used: it is compute-bound and
   reaches only about half of the bandwidth.
 * :func:`measure_exp`: vector-exp throughput of a reference loop compiled
@@ -142,11 +143,20 @@ def _best(fn, tries):
 def readers(threads, a):
     """Zero-argument callables that read all of float32 ``a`` with ``threads`` threads.
 
-    ``{method: (callable, close)}``: NumPy's sum over one contiguous chunk
-    per thread (a thread pool), and torch.sum at the thread count when
-    torch is installed.  ``close()`` releases the method's resources.
+    ``{method: (callable, close)}``: a reference read loop compiled with
+    the package (``src/flprobe.h``: a vector sum, one contiguous share per
+    OpenMP thread, so the figure does not depend on how NumPy's or torch's
+    sum loops are built), NumPy's sum over
+    one contiguous chunk per thread (a thread pool), and torch.sum at the
+    thread count when torch is installed.  ``close()`` releases the
+    method's resources.
     """
     out = {}
+    from fastloss._dispatch import TARGET, kernels
+
+    probe = kernels("lse").read_probe
+    out[f"reference read loop (src/flprobe.h, {TARGET}), {threads} thread(s)"] = (
+        lambda: probe(a, threads), lambda: None)
     chunks = np.array_split(a, threads)
     pool = ThreadPoolExecutor(threads)
 
