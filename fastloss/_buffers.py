@@ -1,4 +1,6 @@
-"""Reuse of the large gradient arrays that ``return_grad=True`` hands out.
+"""Reuse of the large gradient arrays that ``return_grad=True`` hands out
+(and of the outputs of ``softmax`` and ``log_softmax``, which are handed out
+the same way).
 
 A new array costs the operating system's first touch: each fresh page is
 zeroed when it is first written, about as long as a memory-bound loss

@@ -11,7 +11,9 @@ B. Work is split by `make_layout` (see _common.pxd): whole rows when the
    vectorizes.  Each output element is written by exactly one unit, so the
    result does not depend on the thread count.
 C. Softmax stores exp(x - max) once into the output and rescales it in
-   cache: one exponential per element.
+   cache: one exponential per element.  Into an output that is not in the
+   cache (out=, or a reused array), a row is finished in an L1 buffer and
+   streamed out instead (_rows_streamed).
 """
 
 cimport numpy as cnp

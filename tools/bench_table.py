@@ -20,6 +20,11 @@ def fmt(ms):
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
+def _times(w):
+    """{implementation: median ms} of a workload's successful timings."""
+    return {k: v.get("median_ms") for k, v in w["impls"].items() if v.get("status") == "ok"}
+
+
 def main(path):
     with open(path) as f:
         run = json.load(f)
@@ -31,8 +36,7 @@ def main(path):
           "% of limit |")
     print("|---|---|---|---|---|---|---|")
     for w in run["workloads"]:
-        im = w["impls"]
-        ms = {k: v.get("median_ms") for k, v in im.items() if v.get("status") == "ok"}
+        ms = _times(w)
         base = ms.get("fastloss")
         peers, ups = [], []
         for name, t in ms.items():
@@ -61,8 +65,7 @@ def floors(path):
           "| x floor |")
     print("|---|---|---|---|---|---|---|---|")
     for w in run["workloads"]:
-        im = w["impls"]
-        ms = {k: v.get("median_ms") for k, v in im.items() if v.get("status") == "ok"}
+        ms = _times(w)
         base, grad = ms.get("fastloss"), ms.get("fastloss+grad")
         limit = w.get("limit_ms")
         exp_floor = w.get("exp_floor_ms")
