@@ -112,8 +112,12 @@ def confusion_sums(pred, target, num_classes, ignore_index=None, per_image=False
     return out
 
 
-def overlap_from_confusion(cm, iou, empty_score=np.nan):
-    """Hard Dice (2TP / (|P| + |T|)) or IoU per class from (..., C, C) counts."""
+def overlap_from_confusion(cm, iou, empty_score=np.nan, ignore_empty=False):
+    """Hard Dice (2TP / (|P| + |T|)) or IoU per class from (..., C, C) counts.
+
+    ``ignore_empty``: NaN for a class absent from the target (MONAI's
+    metrics); otherwise ``empty_score`` where the class is absent from both.
+    """
     empty_score = float(empty_score)
     tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
     st = cm.sum(axis=-1).astype(np.float64)
@@ -122,6 +126,8 @@ def overlap_from_confusion(cm, iou, empty_score=np.nan):
     num = tp if iou else 2.0 * tp
     with np.errstate(divide="ignore", invalid="ignore"):
         score = num / den
+    if ignore_empty:
+        return np.where(st == 0, np.nan, score)
     return np.where(den == 0, empty_score, score)
 
 
@@ -345,13 +351,23 @@ class ConfusionMatrix:
         """The (C, C) int64 counts (rows = target, columns = pred), a copy."""
         return self.counts.copy()
 
-    def dice(self, empty_score: float = np.nan) -> NDArray[np.float64]:
-        """Per-class hard Dice, as :func:`fastloss.dice_score` on all the data."""
-        return overlap_from_confusion(self.counts, False, empty_score)
+    def dice(self, empty_score: float = np.nan, *,
+            ignore_empty: bool = True) -> NDArray[np.float64]:
+        """Per-class hard Dice, as :func:`fastloss.dice_score` on all the data.
 
-    def iou(self, empty_score: float = np.nan) -> NDArray[np.float64]:
-        """Per-class hard IoU, as :func:`fastloss.iou_score` on all the data."""
-        return overlap_from_confusion(self.counts, True, empty_score)
+        ``ignore_empty=True`` (default, MONAI's): NaN for a class absent from
+        the target; False: ``empty_score`` for a class absent from both.
+        """
+        return overlap_from_confusion(self.counts, False, empty_score, ignore_empty)
+
+    def iou(self, empty_score: float = np.nan, *,
+            ignore_empty: bool = True) -> NDArray[np.float64]:
+        """Per-class hard IoU, as :func:`fastloss.iou_score` on all the data.
+
+        ``ignore_empty=True`` (default, MONAI's): NaN for a class absent from
+        the target; False: ``empty_score`` for a class absent from both.
+        """
+        return overlap_from_confusion(self.counts, True, empty_score, ignore_empty)
 
     def __repr__(self):
         return f"ConfusionMatrix(num_classes={self.num_classes}, n={int(self.counts.sum())})"

@@ -12,6 +12,8 @@ The losses are then O(N*C) arithmetic on the sums.  With
 ``return_grad=True`` a second pass over the logits writes the gradient.
 """
 
+import warnings
+
 import numpy as np
 
 from fastloss import _validate as V
@@ -62,40 +64,43 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
         raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
     p.act = _ACT[activation]
     if p.act == 2 and C == 1:
-        raise ValueError(
-            "activation='softmax' needs at least 2 classes on axis 1, got 1; "
-            "use activation='sigmoid' for a single channel"
-        )
+        # MONAI's DiceLoss / TverskyLoss / GeneralizedDiceLoss warn and skip the softmax
+        warnings.warn("single channel prediction, activation='softmax' ignored", UserWarning,
+                      stacklevel=3)
+        p.act = 0
     p.nt = V.threads(n_threads)
     if ignore_index is not None:
         ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     p.ignore = ignore_index
     t = np.asarray(target)
-    if t.shape == x.shape and (t.dtype.kind == "f" or C == 1 or t.dtype.kind == "b"):
-        if ignore_index is not None:
-            raise ValueError(
-                "ignore_index applies to label-map targets (N, *spatial) only, "
-                f"got a target of the input's shape {t.shape}"
-            )
+    want = (N,) + x.shape[2:]
+    if t.shape == x.shape and C == 1 and ignore_index is not None:
+        # one channel with ignore_index: MONAI compares the (N, 1, *spatial) target with it
+        if t.dtype.kind == "f":
+            if not np.all(t == np.round(t)):
+                raise ValueError("ignore_index with a single-channel float target needs "
+                                 "integer values (0, 1 and ignore_index)")
+            t = t.astype(np.int64)
+        t = t.reshape(want)
+    elif t.shape == x.shape and ignore_index is not None:
+        t = _onehot_labels(t, ignore_index)
+    if t.shape == x.shape:
+        if t.dtype.kind not in "fbiu":
+            raise TypeError(f"target must be numeric, got dtype {t.dtype}")
         p.soft = V.as_float(t, "target", dtype=x.dtype).reshape(N, C, S)
         p.lab = np.empty((0, 0), dtype=np.uint8)
         p.tflat = None
     else:
+        accepts = (f"integer class indices of shape {want} or {(N, 1) + x.shape[2:]}, or "
+                   f"one-hot / soft masks of the input's shape {x.shape} (any real dtype)")
         if t.dtype.kind == "f":
-            raise TypeError(
-                f"target must hold integer class indices of shape {(N,) + x.shape[2:]} or "
-                f"probabilities of the input's shape {x.shape}, got dtype {t.dtype} "
-                f"and shape {t.shape}"
-            )
-        want = (N,) + x.shape[2:]
+            raise TypeError(f"target must hold {accepts}; got a float target of shape "
+                            f"{t.shape}")
         if t.ndim == x.ndim and t.shape[1] == 1 and t.shape[:1] + t.shape[2:] == want:
             t = t.reshape(want)  # MONAI's (N, 1, *spatial) label form
         lab = V.as_labels(t, "target")
         if lab.shape != want:
-            raise ValueError(
-                f"target label map must have shape {want} for input of shape {x.shape} "
-                f"(or one-hot/soft masks of the input's shape), got {lab.shape}"
-            )
+            raise ValueError(f"target must hold {accepts}; got shape {lab.shape}")
         p.lab = lab.reshape(N, S)
         p.soft = np.empty((0, 0, 0), dtype=x.dtype)
         p.tflat = lab.reshape(-1)
@@ -107,6 +112,40 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
         p.grad_out = V.check_out(grad_out, x.shape, gdt, "grad_out",
                                  (("input", x), ("target", p.soft), ("target", p.lab)))
     return p
+
+
+def _onehot_labels(t, ignore_index):
+    """A hard one-hot target (N, C, ...) with ``ignore_index`` as a label map (N, ...).
+
+    MONAI masks a one-hot target by its ``ignore_index`` channel (positions of
+    that class leave every sum) or, for an index outside [0, C), by its
+    all-zero positions.  For a hard one-hot target both are exactly a label
+    map whose ignored positions hold ``ignore_index``; other targets
+    (soft, multi-label, or positions of no class that are kept) have no
+    such form and raise.
+    """
+    C = t.shape[1]
+    hot = (t == 1)
+    if not np.all(hot | (t == 0)):
+        raise ValueError(
+            "ignore_index with a target of the input's shape needs a hard one-hot target "
+            "(values 0 and 1); soft targets have no label to ignore")
+    n_hot = hot.sum(axis=1)
+    if np.any(n_hot > 1):
+        raise ValueError(
+            "ignore_index with a target of the input's shape needs one class per position; "
+            "the target is multi-label")
+    valid = 0 <= ignore_index < C
+    if valid and np.any(n_hot == 0):
+        raise ValueError(
+            f"ignore_index={ignore_index} (a class) with a one-hot target that has positions "
+            "of no class: those positions are kept with no class, which a label map cannot "
+            "express; pass a label map, or an ignore_index outside [0, C) to drop them")
+    lab = np.argmax(hot, axis=1).astype(
+        np.int16 if -(2**15) <= ignore_index < 2**15 else np.int64)
+    if not valid:
+        lab[n_hot == 0] = ignore_index
+    return lab
 
 
 def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
@@ -250,11 +289,13 @@ _COMMON_PARAMS = """Parameters
     target : array_like
         Integer label map of shape (N, d1, ..., dk) (any integer dtype, read
         in its own width; MONAI's (N, 1, d1, ...) form is accepted too), or
-        one-hot / soft masks of ``input``'s shape.  With a single channel
+        one-hot / soft masks of ``input``'s shape (any real dtype: float,
+        bool or integer, e.g. a uint8 one-hot).  With a single channel
         (C == 1) a label map is the binary mask (labels 0 and 1).
     activation : {'softmax', 'sigmoid', None}
         Applied to ``input`` on the fly (MONAI's ``softmax=True`` /
-        ``sigmoid=True``).  Softmax needs C >= 2.
+        ``sigmoid=True``).  With a single channel (C == 1) ``'softmax'`` is
+        ignored with a ``UserWarning``, as MONAI does.
     include_background : bool
         False drops class 0 from every sum (ignored for C == 1, as MONAI).
     smooth_nr, smooth_dr : float >= 0
@@ -266,7 +307,11 @@ _COMMON_PARAMS = """Parameters
         Positions of a label map holding it are excluded from every sum
         (MONAI's mask).  Labels outside [0, C) other than ``ignore_index``
         raise ``ValueError`` naming the first bad value; they are detected
-        inside the kernel, in the same pass.
+        inside the kernel, in the same pass.  With a hard one-hot target of
+        ``input``'s shape, MONAI's rule: an index in [0, C) drops the
+        positions of that class, any other value the positions of no class
+        (soft or multi-label targets raise ``ValueError``).  With one
+        channel the (N, 1, ...) target is compared with it.
     reduction : {'mean', 'sum', 'none'}
         ``'none'`` gives the per-class losses, (N, C') or (C',) with
         ``batch=True`` (C' = classes used).
@@ -665,6 +710,12 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     >>> round(float(fastloss.dice_ce_loss(x, y, smooth_nr=0, smooth_dr=0)), 6)  # 0.5 + log 2
     1.193147
     """
+    shape = np.shape(input)
+    if len(shape) >= 2 and shape[1] == 1:
+        raise ValueError(
+            "dice_ce_loss needs at least 2 classes on axis 1 (softmax), got 1; for a single "
+            "channel use dice_loss(activation='sigmoid') + binary_cross_entropy_with_logits "
+            "(what MONAI's DiceCELoss does there)")
     p = _prepare(input, target, "softmax", ignore_index, n_threads, reduction,
                  allowed=("mean", "sum"), grad_out=grad_out if return_grad else None)
     lambda_dice = V.check_scalar(lambda_dice, "lambda_dice", 0.0)
@@ -768,8 +819,8 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
     return _confusion(pred, target, num_classes, ignore_index, False, n_threads)
 
 
-def _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_score,
-                   n_threads, iou):
+def _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
+                   empty_score, n_threads, iou):
     empty_score = float(empty_score)
     cm = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
     tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
@@ -779,11 +830,13 @@ def _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_sco
     num = tp if iou else 2.0 * tp
     with np.errstate(divide="ignore", invalid="ignore"):
         score = num / den
+    if ignore_empty:
+        return np.where(st == 0, np.nan, score)
     return np.where(den == 0, empty_score, score)
 
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-               empty_score=np.nan, n_threads=None):
+               ignore_empty=True, empty_score=np.nan, n_threads=None):
     r"""Hard Dice score per class of two label maps: :math:`2|P \cap T| / (|P| + |T|)`.
 
     Parameters
@@ -794,9 +847,15 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
         Positions whose target equals it are not counted.
     per_image : bool
         One score per image (first axis) and class, shape (N, C).
+    ignore_empty : bool
+        True (default): a class absent from the target scores NaN, whatever
+        the prediction, as MONAI's ``DiceMetric`` / ``compute_dice`` with
+        their default ``ignore_empty=True`` (NaN entries are left out of
+        MONAI's means; ``np.nanmean`` does the same).  False: such a class
+        scores 0 when predicted and ``empty_score`` when absent from both.
     empty_score : float
-        The score of a class absent from both pred and target (default NaN,
-        as MONAI's ``DiceMetric(ignore_empty=True)``).
+        With ``ignore_empty=False``, the score of a class absent from both
+        pred and target (default NaN; 1.0 is MONAI's ``ignore_empty=False``).
 
     Returns
     -------
@@ -805,20 +864,25 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     Notes
     -----
     One pass (the confusion-matrix kernel).  Equivalent to MONAI's
-    ``compute_dice`` on one-hot inputs with ``include_background=True``.
+    ``compute_dice(one_hot(pred), one_hot(target), include_background=True,
+    ignore_empty=ignore_empty)`` (with ``empty_score=1.0`` when
+    ``ignore_empty=False``).
 
     Examples
     --------
     >>> import numpy as np, fastloss
-    >>> fastloss.dice_score(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3)
-    array([0.66666667, 0.8       ,        nan])
+    >>> fastloss.dice_score(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1]), 3)
+    array([0.66666667, 0.5       ,        nan])
+    >>> fastloss.dice_score(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1]), 3,
+    ...                     ignore_empty=False)
+    array([0.66666667, 0.5       , 0.        ])
     """
-    return _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_score,
-                          n_threads, False)
+    return _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
+                          empty_score, n_threads, False)
 
 
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-              empty_score=np.nan, n_threads=None):
+              ignore_empty=True, empty_score=np.nan, n_threads=None):
     r"""Hard IoU (Jaccard index) per class: :math:`|P \cap T| / |P \cup T|`.
 
     Options, shapes and passes as :func:`dice_score`; MONAI's
@@ -833,8 +897,13 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
         Positions whose target equals it are not counted.
     per_image : bool
         One score per image (first axis) and class, shape (N, C).
+    ignore_empty : bool
+        True (default): NaN for a class absent from the target, as MONAI's
+        ``MeanIoU`` / ``compute_iou``; False: 0 when only predicted and
+        ``empty_score`` when absent from both.
     empty_score : float
-        The score of a class absent from both maps (default NaN).
+        With ``ignore_empty=False``, the score of a class absent from both
+        maps (default NaN; 1.0 is MONAI's ``ignore_empty=False``).
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -849,5 +918,5 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     >>> fastloss.iou_score(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 2)
     array([0.5       , 0.66666667])
     """
-    return _overlap_score(pred, target, num_classes, ignore_index, per_image, empty_score,
-                          n_threads, True)
+    return _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
+                          empty_score, n_threads, True)

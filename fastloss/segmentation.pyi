@@ -424,6 +424,7 @@ def dice_score(
     *,
     ignore_index: int | None = ...,
     per_image: bool = ...,
+    ignore_empty: bool = ...,
     empty_score: float = ...,
     n_threads: int | None = ...,
 ) -> NDArray[np.float64]: ...
@@ -435,6 +436,7 @@ def iou_score(
     *,
     ignore_index: int | None = ...,
     per_image: bool = ...,
+    ignore_empty: bool = ...,
     empty_score: float = ...,
     n_threads: int | None = ...,
 ) -> NDArray[np.float64]: ...

@@ -113,6 +113,73 @@ def test_single_channel_binary():
                                fl.dice_loss(x, y[:, None].astype(np.float64), activation="sigmoid"))
 
 
+def test_integer_onehot_target():
+    # the case: a uint8 one-hot target of the input's shape
+    x = np.zeros((1, 2, 3), np.float32)
+    t = np.array([[[1, 0, 1], [0, 1, 0]]], np.uint8)
+    want = fl.dice_loss(x, t.astype(np.float32))
+    np.testing.assert_equal(fl.dice_loss(x, t), want)
+    np.testing.assert_equal(fl.dice_loss(x, t.astype(bool)), want)
+    np.testing.assert_allclose(fl.dice_loss(x, t), fl.dice_loss(x, np.array([[0, 1, 0]])),
+                               rtol=1e-6)
+    xt = torch.tensor(x)
+    m = monai_losses.DiceLoss(softmax=True)(xt, torch.tensor(t))
+    np.testing.assert_allclose(fl.dice_loss(x, t), m.item(), rtol=1e-6)
+    x2, y2 = _data((2, 3, 4, 5), seed=11)
+    oh = np.moveaxis(np.eye(3, dtype=np.int64)[y2], -1, 1)
+    for f in ("dice_ce_loss", "tversky_loss", "generalized_dice_loss"):
+        a, ga = getattr(fl, f)(x2, oh, return_grad=True)
+        b, gb = getattr(fl, f)(x2, oh.astype(np.float64), return_grad=True)
+        assert a == b and np.array_equal(ga, gb), f
+
+
+def test_softmax_single_channel_warns():
+    x, y = _data((2, 1, 4, 3), seed=12)
+    y = (y % 2).astype(np.uint8)
+    p = 1 / (1 + np.exp(-x))
+    for f in ("dice_loss", "jaccard_loss", "tversky_loss", "focal_tversky_loss",
+              "generalized_dice_loss"):
+        with pytest.warns(UserWarning, match="single channel prediction, activation='softmax'"):
+            got = getattr(fl, f)(p, y)
+        np.testing.assert_equal(got, getattr(fl, f)(p, y, activation=None))
+    xt = torch.tensor(p)
+    with pytest.warns(UserWarning, match="single channel"):
+        m = monai_losses.DiceLoss(softmax=True)(xt, torch.tensor(y[:, None].astype(np.float64)))
+    with pytest.warns(UserWarning):
+        np.testing.assert_allclose(fl.dice_loss(p, y), m.item(), rtol=1e-10)
+
+
+def test_ignore_index_target_forms():
+    x, y = _data((2, 3, 5, 4), seed=13)
+    xt = torch.tensor(x)
+    # one channel, (N, 1, H, W) target holding 0, 1 and 255 (the 0.596 case)
+    x1 = x[:, :1]
+    y1 = (y % 2).astype(np.int64)[:, None]
+    y1[0, 0, 1, :] = 255
+    for ig, yy in ((255, y1), (0, (y1 % 2)[:, :, ::-1].copy())):
+        m = monai_losses.DiceLoss(sigmoid=True, ignore_index=ig)(torch.tensor(x1),
+                                                                  torch.tensor(yy))
+        for t in (yy, yy[:, 0], yy.astype(np.float64)):
+            np.testing.assert_allclose(fl.dice_loss(x1, t, activation="sigmoid",
+                                                    ignore_index=ig), m.item(), rtol=1e-10)
+    # one-hot targets: an index in [0, C) drops that class's positions,
+    # another value the positions of no class (MONAI's create_ignore_mask)
+    oh = np.moveaxis(np.eye(3, dtype=np.uint8)[y], -1, 1)
+    oh_gap = oh.copy()
+    oh_gap[1, :, 2, :] = 0
+    for t, ig in ((oh, 1), (oh, 2), (oh_gap, 255), (oh_gap, -1)):
+        for cls, f, kw in ((monai_losses.DiceLoss, fl.dice_loss, {}),
+                           (monai_losses.DiceLoss, fl.jaccard_loss, dict(jaccard=True)),
+                           (monai_losses.TverskyLoss, fl.tversky_loss, dict(alpha=0.3, beta=0.7))):
+            xg = xt.clone().requires_grad_()
+            m = cls(softmax=True, ignore_index=ig, **kw)(xg, torch.tensor(t))
+            (gm,) = torch.autograd.grad(m, xg)
+            ours = {k: v for k, v in kw.items() if k != "jaccard"}
+            got, g = f(x, t, ignore_index=ig, return_grad=True, **ours)
+            np.testing.assert_allclose(got, m.item(), rtol=1e-10, err_msg=f"{f.__name__} {ig}")
+            np.testing.assert_allclose(g, gm.numpy(), rtol=1e-7, atol=1e-12)
+
+
 # ------------------------------------------------------------------ vs MONAI
 
 def _monai(cls, x, y, **kw):
@@ -332,8 +399,10 @@ def test_dice_iou_scores():
     for pi in (False, True):
         for es in (np.nan, 1.0):
             for f in ("dice_score", "iou_score"):
-                got = getattr(fl, f)(pred, target, 4, per_image=pi, empty_score=es)
-                want = getattr(ref, f)(pred, target, 4, per_image=pi, empty_score=es)
+                got = getattr(fl, f)(pred, target, 4, per_image=pi, empty_score=es,
+                                     ignore_empty=False)
+                want = getattr(ref, f)(pred, target, 4, per_image=pi, empty_score=es,
+                                       ignore_empty=False)
                 np.testing.assert_allclose(got, want, rtol=1e-15)
     from monai.metrics import compute_dice, compute_iou
     oh = lambda a: torch.tensor(np.moveaxis(np.eye(3)[a], -1, 1))  # noqa: E731
@@ -342,6 +411,39 @@ def test_dice_iou_scores():
     np.testing.assert_allclose(fl.iou_score(pred, target, 3, per_image=True),
                                compute_iou(oh(pred), oh(target)).numpy(), rtol=1e-7)
     np.testing.assert_allclose(fl.dice_score([0, 1, 1, 1], [0, 0, 1, 1], 2), [2 / 3, 0.8])
+
+
+@pytest.mark.parametrize("f", ["dice_score", "iou_score"])
+def test_scores_ignore_empty(f):
+    from monai.metrics import compute_dice, compute_iou
+    mf = compute_dice if f == "dice_score" else compute_iou
+    # the case: class 1 predicted, absent from the target
+    got = getattr(fl, f)(np.array([[[1, 1]]]), np.array([[[0, 0]]]), 2, per_image=True)
+    np.testing.assert_array_equal(got, [[0.0, np.nan]])
+    got = getattr(fl, f)(np.array([[[1, 1]]]), np.array([[[0, 0]]]), 2, per_image=True,
+                         ignore_empty=False)
+    np.testing.assert_array_equal(got, [[0.0, 0.0]])
+    rng = np.random.default_rng(21)
+    pred = rng.integers(0, 4, size=(3, 5, 6)).astype(np.uint8)
+    target = rng.integers(0, 4, size=(3, 5, 6)).astype(np.uint8)
+    target[0][target[0] == 3] = 1            # class 3 predicted, absent from the target
+    pred[1][pred[1] == 2] = 0
+    target[1][target[1] == 2] = 0            # class 2 absent from both
+    oh = lambda a: torch.tensor(np.moveaxis(np.eye(4)[a], -1, 1))  # noqa: E731
+    for ie, es in ((True, np.nan), (False, 1.0)):
+        want = mf(oh(pred), oh(target), ignore_empty=ie).numpy()
+        got = getattr(fl, f)(pred, target, 4, per_image=True, ignore_empty=ie, empty_score=es)
+        np.testing.assert_allclose(got, want, rtol=1e-7)
+        np.testing.assert_array_equal(
+            got, getattr(ref, f)(pred, target, 4, per_image=True, ignore_empty=ie,
+                                 empty_score=es))
+    assert np.isnan(fl.dice_score(pred, target, 4, per_image=True)[0, 3])
+    assert fl.dice_score(pred, target, 4, per_image=True, ignore_empty=False)[0, 3] == 0.0
+    # MONAI's mean over images leaves NaN out (do_metric_reduction 'mean_batch')
+    from monai.metrics import do_metric_reduction
+    m, _ = do_metric_reduction(mf(oh(pred), oh(target)), "mean_batch")
+    np.testing.assert_allclose(np.nanmean(getattr(fl, f)(pred, target, 4, per_image=True),
+                                          axis=0), m.numpy(), rtol=1e-6)
 
 
 # --------------------------------------------------------------- error paths
@@ -362,15 +464,24 @@ def test_errors():
     with pytest.raises(ValueError, match="activation must be"):
         fl.dice_loss(x, y, activation="relu")
     with pytest.raises(ValueError, match="at least 2 classes"):
-        fl.dice_loss(x[:, :1], y)
+        fl.dice_ce_loss(x[:, :1], y)
     with pytest.raises(ValueError, match="at least one spatial axis"):
         fl.dice_loss(x[:, :, 0, 0], y[:, 0, 0])
-    with pytest.raises(ValueError, match=r"target label map must have shape \(2, 4, 4\)"):
+    accepts = (r"target must hold integer class indices of shape \(2, 4, 4\) or "
+               r"\(2, 1, 4, 4\), or one-hot / soft masks of the input's shape \(2, 3, 4, 4\)")
+    with pytest.raises(ValueError, match=accepts + r".*; got shape \(2, 3, 4\)"):
         fl.dice_loss(x, y[:, :3])
-    with pytest.raises(TypeError, match="integer class indices"):
+    with pytest.raises(TypeError, match=accepts + r".*got a float target of shape \(2, 4, 4\)"):
         fl.dice_loss(x, y.astype(np.float32))
-    with pytest.raises(ValueError, match="ignore_index applies to label-map"):
-        fl.dice_loss(x, np.moveaxis(np.eye(3)[y], -1, 1), ignore_index=0)
+    with pytest.raises(ValueError, match="needs a hard one-hot target"):
+        fl.dice_loss(x, np.full(x.shape, 0.5), ignore_index=0)
+    with pytest.raises(ValueError, match="multi-label"):
+        fl.dice_loss(x, np.ones(x.shape), ignore_index=0)
+    with pytest.raises(ValueError, match="positions of no class"):
+        fl.dice_loss(x, np.zeros(x.shape, np.uint8), ignore_index=0)
+    with pytest.raises(ValueError, match="single-channel float target needs integer"):
+        fl.dice_loss(x[:, :1], np.full((2, 1, 4, 4), 0.5), ignore_index=255,
+                     activation="sigmoid")
     with pytest.raises(ValueError, match=r"weight must have shape \(2,\)"):
         fl.dice_loss(x, y, include_background=False, weight=[1, 2, 3])
     with pytest.raises(ValueError, match="weight must be non-negative"):

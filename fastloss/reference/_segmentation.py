@@ -180,25 +180,31 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None):
     return np.bincount(t[keep] * C + p[keep], minlength=C * C).reshape(C, C)
 
 
-def _scores(pred, target, num_classes, ignore_index, per_image, empty_score, iou):
+def _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty, empty_score,
+            iou):
     if per_image:
-        return np.stack([_scores(p, t, num_classes, ignore_index, False, empty_score, iou)
+        return np.stack([_scores(p, t, num_classes, ignore_index, False, ignore_empty,
+                                 empty_score, iou)
                          for p, t in zip(np.asarray(pred), np.asarray(target))])
     cm = confusion_matrix(pred, target, num_classes, ignore_index).astype(np.float64)
     tp = np.diag(cm)
     st, sp = cm.sum(axis=1), cm.sum(axis=0)
     num, den = (tp, st + sp - tp) if iou else (2 * tp, st + sp)
     with np.errstate(divide="ignore", invalid="ignore"):
+        if ignore_empty:  # MONAI: a class absent from the target is NaN
+            return np.where(st == 0, np.nan, num / den)
         return np.where(den == 0, empty_score, num / den)
 
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-               empty_score=np.nan):
+               ignore_empty=True, empty_score=np.nan):
     """2 |P & T| / (|P| + |T|) per class (per image with per_image)."""
-    return _scores(pred, target, num_classes, ignore_index, per_image, empty_score, False)
+    return _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty,
+                   empty_score, False)
 
 
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-              empty_score=np.nan):
+              ignore_empty=True, empty_score=np.nan):
     """|P & T| / |P | T| per class (per image with per_image)."""
-    return _scores(pred, target, num_classes, ignore_index, per_image, empty_score, True)
+    return _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty,
+                   empty_score, True)
