@@ -14,6 +14,7 @@ from fastloss.reference._elementwise import *  # noqa: F403
 from fastloss.reference._lse import *  # noqa: F403
 from fastloss.reference._rowwise import *  # noqa: F403
 from fastloss.reference._segmentation import *  # noqa: F403
+from fastloss.reference import _gbdt as gbdt  # noqa: E402  (fastloss.gbdt's twin)
 
 __all__ = (
     _lse.__all__ + _classification.__all__ + _elementwise.__all__

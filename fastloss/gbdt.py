@@ -1,0 +1,937 @@
+"""Gradient-boosting objectives: gradient, Hessian and loss value from one pass.
+
+:func:`grad_hess` evaluates a loss's per-sample gradient and Hessian with
+respect to the raw margins (and the weighted mean loss) in one pass of
+``src/_gbdt.pyx``; :class:`Objective` wraps it in the calling conventions of
+XGBoost, LightGBM, CatBoost and their scikit-learn estimators.  Importing
+this module imports none of those libraries.
+
+Layouts are read in place: XGBoost's C-ordered ``(n, K)`` float32 margins,
+LightGBM's Fortran-ordered ``(n, K)`` float64 margins, and the gradients are
+written in the order the consumer reads (C for XGBoost, F for LightGBM,
+float32 for both) into buffers that an :class:`Objective` reuses across
+rounds.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from fastloss._dispatch import kernels
+from fastloss._threads import effective_n_threads
+
+_k = kernels("gbdt")
+
+__all__ = ["LOSSES", "Objective", "grad_hess", "init_score"]
+
+# loss -> (kernel id, hessian variants (first: default), parameters and defaults)
+_SPECS = {
+    "logistic": (0, ("exact", "xgboost"), {"class_weight": None, "scale_pos_weight": 1.0}),
+    "binary_focal": (1, ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
+    "huber": (2, ("exact", "lightgbm"), {"delta": 1.0}),
+    "pseudo_huber": (3, ("exact", "mm"), {"delta": 1.0}),
+    "log_cosh": (4, ("exact",), {}),
+    "fair": (5, ("exact",), {"c": 1.0}),
+    "quantile": (6, ("constant",), {"alpha": None}),
+    "poisson": (7, ("exact", "max_delta_step"), {"max_delta_step": 0.7}),
+    "gamma": (8, ("exact",), {}),
+    "tweedie": (9, ("exact",), {"power": 1.5}),
+    "squared_log": (10, ("exact", "xgboost"), {}),
+    "softmax": (11, ("exact", "xgboost", "lightgbm"), {"class_weight": None,
+                                                        "label_smoothing": 0.0}),
+    "softmax_focal": (12, ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
+}
+#: The loss names accepted by :func:`grad_hess`, :func:`init_score` and :class:`Objective`.
+LOSSES = tuple(_SPECS)
+_SOFTMAX = ("softmax", "softmax_focal")
+_FLOORS = {("logistic", "xgboost"): 1e-16, ("softmax", "xgboost"): 1e-16,
+           ("squared_log", "xgboost"): 1e-6}
+_DOMAIN = {"logistic": "0 <= y <= 1", "binary_focal": "0 <= y <= 1", "poisson": "y >= 0",
+           "tweedie": "y >= 0", "gamma": "y > 0", "squared_log": "y > -1"}
+# outputs of this size and up are written with non-temporal stores when reused
+_STREAM_BYTES = 4 << 20
+
+
+def _real(value, name, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    below = v <= lo if lo_open else v < lo
+    above = v >= hi if hi_open else v > hi
+    if not (v == v) or below or above:
+        lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
+    return v
+
+
+def _vector(value, name, lo=0.0, hi=math.inf, lo_open=False, hi_open=False):
+    v = np.array(value, dtype=np.float64, ndmin=1)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"{name} must be a number or a 1-D sequence, got shape {v.shape}")
+    for i, x in enumerate(v):
+        _real(float(x), f"{name}[{i}]", lo, hi, lo_open, hi_open)
+    return v
+
+
+class _Plan:
+    """A loss with its checked parameters, ready for the kernel."""
+
+    __slots__ = ("loss", "lid", "hessian", "hv", "a", "b", "c", "floor", "smooth", "cw",
+                 "col", "params", "n_threads")
+
+    def __init__(self, loss, hessian, hess_floor, n_threads, params):
+        if not isinstance(loss, str) or loss not in _SPECS:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {loss!r}")
+        lid, variants, defaults = _SPECS[loss]
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise TypeError(f"loss {loss!r} takes the parameters {sorted(defaults)}, "
+                            f"got unknown {unknown}")
+        p = dict(defaults)
+        p.update(params)
+        if hessian is None:
+            hessian = variants[0]
+        if not isinstance(hessian, str) or hessian not in variants:
+            raise ValueError(f"hessian must be one of {list(variants)} for loss {loss!r}, "
+                             f"got {hessian!r}")
+        floor = _FLOORS.get((loss, hessian)) if hess_floor is None else hess_floor
+        self.floor = -math.inf if floor is None else _real(floor, "hess_floor")
+        self.loss, self.lid, self.hessian, self.params = loss, lid, hessian, p
+        self.hv = {"exact": 0, "constant": 0}.get(hessian, 1)
+        self.a = self.b = self.c = 0.0
+        self.smooth = 0.0
+        self.cw = self.col = None
+        effective_n_threads(n_threads)  # checks it
+        self.n_threads = n_threads
+        if loss in ("logistic", "binary_focal"):
+            key = "class_weight" if loss == "logistic" else "alpha"
+            pair = p[key]
+            if pair is None:
+                self.a, self.b = 1.0, 1.0
+            elif np.ndim(pair) == 0:
+                al = _real(pair, key, 0.0, 1.0)
+                self.a, self.b = 1.0 - al, al
+            else:
+                v = _vector(pair, key)
+                if v.shape != (2,):
+                    raise ValueError(f"{key} must be a number or a pair (weight of y=0, "
+                                     f"weight of y=1), got shape {v.shape}")
+                self.a, self.b = float(v[0]), float(v[1])
+            if loss == "logistic":
+                self.b *= _real(p["scale_pos_weight"], "scale_pos_weight", 0.0)
+            else:
+                self.c = _real(p["gamma"], "gamma", 0.0)
+        elif loss in ("huber", "pseudo_huber"):
+            self.a = _real(p["delta"], "delta", 0.0, lo_open=True)
+        elif loss == "fair":
+            self.a = _real(p["c"], "c", 0.0, lo_open=True)
+        elif loss == "quantile":
+            if p["alpha"] is None:
+                raise TypeError("loss 'quantile' needs alpha= (a level or a sequence of levels)")
+            self.col = _vector(p["alpha"], "alpha", 0.0, 1.0, True, True)
+        elif loss == "poisson":
+            self.a = _real(p["max_delta_step"], "max_delta_step")
+        elif loss == "tweedie":
+            self.a = _real(p["power"], "power", 1.0, 2.0, True, True)
+        elif loss == "softmax":
+            self.smooth = _real(p["label_smoothing"], "label_smoothing", 0.0, 1.0)
+            if p["class_weight"] is not None:
+                self.cw = _vector(p["class_weight"], "class_weight")
+            self.b = {"exact": 1.0, "xgboost": 2.0, "lightgbm": 0.0}[hessian]
+            self.hv = 0 if hessian == "exact" else 2
+        elif loss == "softmax_focal":
+            self.c = _real(p["gamma"], "gamma", 0.0)
+            if p["alpha"] is not None:
+                self.cw = _vector(p["alpha"], "alpha")
+
+    # ------------------------------------------------------------ arrays
+
+    def columns(self, margins):
+        """The number of columns K of the margins this loss expects, checked."""
+        K = margins.shape[1] if margins.ndim == 2 else 1
+        if self.loss in _SOFTMAX:
+            if margins.ndim != 2 or K < 2:
+                raise ValueError(f"margins must be 2-D (n, K) with K >= 2 classes for loss "
+                                 f"{self.loss!r}, got shape {margins.shape}")
+            for name, v in (("class_weight", self.cw), ("alpha", self.cw)):
+                if v is not None and v.shape != (K,):
+                    key = "class_weight" if self.loss == "softmax" else "alpha"
+                    raise ValueError(f"{key} must have one value per class, K = {K} "
+                                     f"(margins' columns), got {v.shape[0]}")
+        elif self.loss == "quantile":
+            if K != self.col.shape[0]:
+                raise ValueError(f"margins must have one column per quantile level: "
+                                 f"{self.col.shape[0]} levels in alpha, margins of shape "
+                                 f"{margins.shape}")
+        elif K != 1:
+            raise ValueError(f"margins must be 1-D (n,) or (n, 1) for loss {self.loss!r}, "
+                             f"got shape {margins.shape}")
+        return K
+
+    def margins(self, margins):
+        m = np.asarray(margins)
+        if m.dtype.kind not in "biuf":
+            raise TypeError(f"margins must be a real numeric array, got dtype {m.dtype}")
+        if m.dtype != np.float32 and m.dtype != np.float64:
+            m = m.astype(np.float32 if m.dtype == np.float16 else np.float64)
+        if m.ndim not in (1, 2):
+            raise ValueError(f"margins must be 1-D (n,) or 2-D (n, K), got shape {m.shape}")
+        if not (m.flags.c_contiguous or m.flags.f_contiguous):
+            m = np.ascontiguousarray(m)   # the only copy: a strided view
+        return m
+
+    def labels(self, y, m):
+        n = m.shape[0]
+        t = np.asarray(y)
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"y must be a real numeric array, got dtype {t.dtype}")
+        soft = False
+        if self.loss == "softmax" and t.ndim == 2:
+            if t.shape != m.shape:
+                raise ValueError(f"y as class probabilities must have the margins' shape "
+                                 f"{m.shape}, got {t.shape}")
+            soft = True
+            if t.dtype != m.dtype or not (t.flags.c_contiguous or t.flags.f_contiguous):
+                t = np.asarray(t, dtype=m.dtype, order="K")
+                if not (t.flags.c_contiguous or t.flags.f_contiguous):
+                    t = np.ascontiguousarray(t)
+            return t, soft
+        if t.ndim == 2 and t.shape[1] == 1:
+            t = t[:, 0]
+        if t.ndim != 1:
+            raise ValueError(f"y must be 1-D (n,) for loss {self.loss!r}, got shape {t.shape}")
+        if t.shape[0] != n:
+            K = m.shape[1] if m.ndim == 2 else 1
+            raise ValueError(f"y has n = {t.shape[0]} labels but margins has {m.shape[0]} rows "
+                             f"(margins of shape {m.shape}, {m.size} = n * K values with "
+                             f"K = {K})")
+        if t.dtype != m.dtype or not t.flags.c_contiguous:
+            t = np.ascontiguousarray(t, dtype=m.dtype)
+        return t, soft
+
+    def weights(self, sample_weight, n):
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight)
+        if w.dtype.kind not in "biuf":
+            raise TypeError(f"sample_weight must be a real numeric array, got dtype {w.dtype}")
+        w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1) if w.ndim <= 1 else w
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},) (one weight per row), "
+                             f"got {np.shape(sample_weight)}")
+        if not np.all(w >= 0):
+            i = int(np.flatnonzero(~(w >= 0))[0])
+            raise ValueError(f"sample_weight must be >= 0 (and not NaN), got "
+                             f"sample_weight[{i}] = {float(w[i])!r}")
+        return w
+
+    def outputs(self, out, m):
+        if out is None:
+            order = "F" if (m.ndim == 2 and m.flags.f_contiguous
+                            and not m.flags.c_contiguous) else "C"
+            return np.empty(m.shape, m.dtype, order=order), np.empty(m.shape, m.dtype,
+                                                                     order=order), False
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError("out must be a pair (grad, hess) of ndarrays")
+        g, h = out
+        for name, a in (("out[0] (grad)", g), ("out[1] (hess)", h)):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{name} must be an ndarray, got {type(a).__name__}")
+            if a.dtype != np.float32 and a.dtype != np.float64:
+                raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+            if a.shape != m.shape:
+                raise ValueError(f"{name} must have the margins' shape {m.shape}, got {a.shape}")
+            if not a.flags.writeable:
+                raise ValueError(f"{name} is read-only")
+            if np.shares_memory(a, m):
+                raise ValueError(f"{name} overlaps margins")
+        if g.dtype != h.dtype:
+            raise TypeError(f"out[0] and out[1] must have one dtype, got {g.dtype} and {h.dtype}")
+        if np.shares_memory(g, h):
+            raise ValueError("out[0] (grad) and out[1] (hess) overlap")
+        both_c = g.flags.c_contiguous and h.flags.c_contiguous
+        both_f = g.flags.f_contiguous and h.flags.f_contiguous
+        if not (both_c or both_f):
+            raise ValueError("out[0] and out[1] must both be C-contiguous or both "
+                             "F-contiguous")
+        return g, h, g.nbytes >= _STREAM_BYTES
+
+    def run(self, y, margins, sample_weight, out, n_threads):
+        m = self.margins(margins)
+        K = self.columns(m)
+        t, soft = self.labels(y, m)
+        w = self.weights(sample_weight, m.shape[0])
+        g, h, stream = self.outputs(out, m)
+        nt = effective_n_threads(self.n_threads if n_threads is None else n_threads)
+        fac = K / (K - 1.0) if self.loss == "softmax" and self.hessian == "lightgbm" else self.b
+        total, wsum, bad = _k.grad_hess(
+            self.lid, m, t, w, g, h, self.hv, self.a, self.b, self.c, fac, self.floor,
+            self.smooth, self.cw, self.col, soft, stream, nt)
+        if bad >= 0:
+            self._raise_label(t, bad, K)
+        cols = K if self.loss == "quantile" else 1
+        value = total / (wsum * cols) if wsum > 0 else math.nan
+        return g, h, value
+
+    def _raise_label(self, t, i, K):
+        v = float(t[i])
+        if self.loss in _SOFTMAX:
+            raise ValueError(f"y[{i}] = {v!r} is not a class index in [0, {K}) for loss "
+                             f"{self.loss!r} (K = {K} columns of margins)")
+        dom = _DOMAIN.get(self.loss, "y not NaN")
+        raise ValueError(f"y[{i}] = {v!r} is outside the domain of loss {self.loss!r} ({dom})")
+
+
+def grad_hess(loss, y, margins, sample_weight=None, *, hessian=None, hess_floor=None, out=None,
+              n_threads=None, **params):
+    r"""Gradient and Hessian of a boosting loss w.r.t. the margins, and the loss, in one pass.
+
+    For every row i (and column k of multi-output margins) with raw margin
+    :math:`f`, label :math:`y` and sample weight :math:`w_i`:
+
+    .. math::
+
+        g_{ik} = w_i \frac{\partial l_i}{\partial f_{ik}}, \qquad
+        h_{ik} = w_i \max\Big(\frac{\partial^2 l_i}{\partial f_{ik}^2},
+        \text{hess\_floor}\Big), \qquad
+        \text{value} = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    (divided by the number of levels too for ``'quantile'``).  Gradients are
+    per sample, not divided by n, as every GBDT library expects.  Losses,
+    with :math:`p = \sigma(f)`, :math:`r = f - y`, :math:`\mu = e^f`:
+
+    * ``'logistic'``: :math:`w_1 y\,\mathrm{sp}(-f) + w_0 (1-y)\,\mathrm{sp}(f)`
+      (``class_weight=(w0, w1)``, ``scale_pos_weight`` multiplies w1);
+      :math:`g = w_0(1-y)p - w_1 y(1-p)`, :math:`h = (w_1 y + w_0(1-y)) p(1-p)`.
+      ``hessian='xgboost'``: floor 1e-16 (XGBoost 3.2 ``binary:logistic``).
+    * ``'binary_focal'``: :math:`\alpha_1 y (1-p)^\gamma(-\log p) +
+      \alpha_0 (1-y) p^\gamma (-\log(1-p))` (``gamma >= 0``, ``alpha`` a
+      number a (alpha_1 = a, alpha_0 = 1 - a, torchvision) or a pair);
+      exact Hessian (negative in places) or ``hessian='fisher'``:
+      :math:`(\alpha_1 y (1-p)^\gamma + \alpha_0 (1-y) p^\gamma) p (1-p)`.
+    * ``'softmax'``: :math:`-\sum_k c_k \log p_k`, :math:`c_k = w_k t_k`
+      (``class_weight`` w, t one-hot, smoothed by ``label_smoothing`` or
+      soft labels of the margins' shape); :math:`g_k = s p_k - c_k`,
+      :math:`h_k = \phi s p_k(1-p_k)`, :math:`s = \sum_k c_k`, with
+      :math:`\phi = 1` (``'exact'``, the diagonal), 2 (``'xgboost'``,
+      ``multi:softprob`` up to 3.4.1, floor 1e-16) or K/(K-1)
+      (``'lightgbm'``, ``multiclass`` 4.x).
+    * ``'softmax_focal'``: :math:`-\alpha_y (1-p_y)^\gamma \log p_y`;
+      ``'exact'`` diagonal or ``'fisher'``: :math:`\alpha_y (1-p_y)^\gamma p_k(1-p_k)`.
+    * ``'huber'`` (``delta``): :math:`g = \mathrm{clip}(r, \pm\delta)`,
+      :math:`h = 1[|r| \le \delta]`, or 1 everywhere (``'lightgbm'``).
+    * ``'pseudo_huber'`` (``delta``): :math:`\delta^2(\sqrt{1+(r/\delta)^2}-1)`,
+      :math:`h = (1+(r/\delta)^2)^{-3/2}` or ``'mm'``: :math:`(1+(r/\delta)^2)^{-1/2}`.
+    * ``'log_cosh'``: :math:`\log\cosh r`, :math:`g = \tanh r`, :math:`h = 1 - \tanh^2 r`.
+    * ``'fair'`` (``c``): :math:`c^2(|r|/c - \log(1+|r|/c))`,
+      :math:`g = c r/(|r|+c)`, :math:`h = c^2/(|r|+c)^2` (LightGBM ``fair``).
+    * ``'quantile'`` (``alpha``: a level or a sequence, one margin column per
+      level): pinball loss, :math:`g = 1-\alpha` for :math:`r \ge 0` else
+      :math:`-\alpha`, :math:`h = 1` (``'constant'``, as LightGBM and
+      scikit-learn; the exact Hessian is 0).
+    * ``'poisson'``: :math:`\mu - y f`, :math:`g = \mu - y`, :math:`h = \mu`
+      or ``'max_delta_step'``: :math:`e^{f + \text{max\_delta\_step}}`
+      (XGBoost ``count:poisson`` 3.2, LightGBM ``poisson``).
+    * ``'gamma'``: :math:`y e^{-f} + f`; ``'tweedie'`` (``power`` in (1, 2)):
+      :math:`-y\mu^{1-\rho}/(1-\rho) + \mu^{2-\rho}/(2-\rho)`.
+    * ``'squared_log'``: :math:`\frac12(\log(1+f) - \log(1+y))^2` with f
+      clamped at :math:`-1 + 10^{-6}` (XGBoost ``reg:squaredlogerror``;
+      ``'xgboost'``: floor 1e-6).
+
+    Parameters
+    ----------
+    loss : str
+        One of :data:`LOSSES`.
+    y : array_like
+        Labels, shape (n,): 0/1 (or probabilities) for the binary losses,
+        class indices (integers, or floats holding integers as XGBoost and
+        LightGBM store them) for the softmax losses, or (n, K) class
+        probabilities for ``'softmax'``; targets for regression.
+    margins : array_like
+        Raw scores, (n,) or (n, K) (softmax: K classes; quantile: one column
+        per level), float32 or float64, C- or Fortran-ordered (read in place).
+    sample_weight : array_like, optional
+        (n,) non-negative weights.
+    hessian : str, optional
+        The Hessian variant (listed per loss above); None: ``'exact'``
+        (``'constant'`` for quantile).
+    hess_floor : float, optional
+        Lower bound of the per-sample Hessian before the sample weight; None:
+        the variant's floor (1e-16 / 1e-6 for the ``'xgboost'`` variants),
+        else no floor.
+    out : tuple of ndarray, optional
+        (grad, hess) buffers of the margins' shape, one float dtype, both C-
+        or both F-contiguous; float32 buffers with float64 margins are
+        allowed (LightGBM's layout).
+    n_threads : int, optional
+        Threads (see :func:`fastloss.set_num_threads`).
+    **params
+        The loss's parameters (above).
+
+    Returns
+    -------
+    grad, hess : ndarray
+        The margins' shape; float of the margins (or of ``out``).
+    value : float
+        Weighted mean loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss import gbdt
+    >>> g, h, v = gbdt.grad_hess("logistic", [0.0, 1.0], np.array([0.0, 0.0]))
+    >>> g, h, round(v, 6)
+    (array([ 0.5, -0.5]), array([0.25, 0.25]), 0.693147)
+    """
+    plan = _Plan(loss, hessian, hess_floor, n_threads, params)
+    return plan.run(y, margins, sample_weight, out, None)
+
+
+def init_score(loss, y, sample_weight=None, **params):
+    r"""The constant margin that minimises the weighted loss (where boosting starts).
+
+    Closed forms: logistic :math:`\mathrm{logit}(\bar y_w)` (with class
+    weights), softmax :math:`\log \bar t_k` (class frequencies, smoothed and
+    weighted, centred), Poisson / Gamma / Tweedie :math:`\log \bar y_w`,
+    squared log :math:`\mathrm{expm1}(\overline{\log(1+y)}_w)`, quantile the
+    weighted quantile per level; the others (focal, Huber, pseudo-Huber,
+    log-cosh, fair) by Newton steps safeguarded by bisection on the total
+    gradient, to 1e-12.
+
+    Parameters
+    ----------
+    loss : str
+        One of :data:`LOSSES`.
+    y : array_like
+        Labels as for :func:`grad_hess`.
+    sample_weight : array_like, optional
+        (n,) non-negative weights.
+    **params
+        The loss's parameters; the softmax losses also take ``num_class``
+        (default: the largest label + 1, or soft labels' columns).
+
+    Returns
+    -------
+    float or ndarray
+        A float, or an array of K values (softmax) or one per level (quantile).
+
+    Examples
+    --------
+    >>> from fastloss import gbdt
+    >>> round(float(gbdt.init_score("logistic", [0, 0, 0, 1])), 6)
+    -1.098612
+    >>> round(float(gbdt.init_score("poisson", [1.0, 2.0, 3.0])), 6)
+    0.693147
+    """
+    num_class = params.pop("num_class", None)
+    plan = _Plan(loss, None, None, None, params)
+    t = np.asarray(y, dtype=np.float64)
+    n = t.shape[0]
+    w = plan.weights(sample_weight, n)
+    wv = np.ones(n) if w is None else w
+    if n == 0 or wv.sum() == 0:
+        raise ValueError("init_score needs at least one row with a positive weight")
+    if loss in _SOFTMAX:
+        if t.ndim == 2:
+            K = t.shape[1]
+            tt = t
+        else:
+            K = int(num_class) if num_class is not None else int(t.max()) + 1
+            bad = (t != np.floor(t)) | (t < 0) | (t >= K)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"y[{i}] = {t[i]!r} is not a class index in [0, {K})")
+            tt = np.zeros((n, K))
+            tt[np.arange(n), t.astype(np.int64)] = 1.0
+            tt = (1 - plan.smooth) * tt + plan.smooth / K
+        freq = (wv[:, None] * tt).sum(axis=0) / wv.sum()
+        if loss == "softmax" and plan.cw is not None:
+            freq = freq * plan.cw
+        freq = np.maximum(freq / freq.sum(), 1e-15)
+        c = np.log(freq)
+        c -= c.mean()
+        if loss == "softmax_focal":
+            c = _newton_vector(plan, tt, wv, c, K)
+        return c
+    if t.ndim != 1:
+        raise ValueError(f"y must be 1-D (n,) for loss {loss!r}, got shape {t.shape}")
+    W = wv.sum()
+    if loss == "logistic":
+        pos = plan.b * np.dot(wv, t)
+        neg = plan.a * np.dot(wv, 1.0 - t)
+        return float(np.log(pos) - np.log(neg))
+    if loss in ("poisson", "gamma", "tweedie"):
+        return float(np.log(np.dot(wv, t) / W))
+    if loss == "squared_log":
+        return float(np.expm1(np.dot(wv, np.log1p(t)) / W))
+    if loss == "quantile":
+        order = np.argsort(t, kind="stable")
+        cw = np.cumsum(wv[order])
+        out = []
+        for a in plan.col:
+            i = int(np.searchsorted(cw, a * cw[-1], side="left"))
+            out.append(t[order[min(i, n - 1)]])
+        return np.array(out)
+    return _newton_scalar(plan, t, wv)
+
+
+def _newton_scalar(plan, t, w):
+    """argmin_c sum_i w_i l(c, y_i): Newton on the total gradient, kept in a bracket."""
+    def gh(c):
+        g, h, _ = plan.run(t, np.full(t.shape, c), w, None, None)
+        return float(np.sum(g)), float(np.sum(h))
+
+    if plan.loss == "binary_focal":
+        lo, hi = -40.0, 40.0
+    else:
+        lo, hi = float(t.min()), float(t.max())
+    c = 0.5 * (lo + hi) if plan.loss != "binary_focal" else 0.0
+    for _ in range(200):
+        g, h = gh(c)
+        if g > 0:
+            hi = c
+        else:
+            lo = c
+        step = c - g / h if h > 0 else None
+        c = step if step is not None and lo < step < hi else 0.5 * (lo + hi)
+        if hi - lo < 1e-12 * max(1.0, abs(c)) or g == 0:
+            break
+    return float(c)
+
+
+def _newton_vector(plan, t, w, c, K):
+    """Softmax focal's optimal constant: damped Newton with the diagonal Hessian."""
+    n = t.shape[0]
+    y = np.argmax(t, axis=1).astype(np.float64)
+    for _ in range(100):
+        g, h, v = plan.run(y, np.broadcast_to(c, (n, K)).copy(), w, None, None)
+        gs = g.sum(axis=0)
+        hs = np.maximum(np.abs(h.sum(axis=0)), 1e-12)
+        step = gs / hs
+        c = c - step
+        c -= c.mean()
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    return c
+
+
+# ------------------------------------------------------------------ adapters
+
+class _CatBoostObjective:
+    """CatBoost's user objective: calc_ders_range / calc_ders_multi, derivatives negated."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def calc_ders_range(self, approxes, targets, weights):
+        f = np.asarray(approxes, dtype=np.float64)
+        g, h, _ = self._obj._run(targets, f, weights, "catboost")
+        res = np.empty((f.shape[0], 2), dtype=np.float64)
+        np.negative(g, out=res[:, 0])
+        np.negative(h, out=res[:, 1])
+        return res
+
+    def calc_ders_multi(self, approx, target, weight):
+        # one Python call per object: no fast path exists for this API
+        f = np.asarray(approx, dtype=np.float64)[None, :]
+        g, h, _ = self._obj._plan.run(np.array([target], dtype=np.float64), f,
+                                      None if weight is None else np.array([weight]), None, 1)
+        return list(-g[0]), np.diag(-h[0]).tolist()
+
+
+class _CatBoostMetric:
+    """CatBoost's user metric: the objective's weighted mean loss."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def is_max_optimal(self):
+        return False
+
+    def evaluate(self, approxes, target, weight):
+        f = np.asarray(approxes, dtype=np.float64)
+        f = f[0] if f.shape[0] == 1 else f.T
+        t = np.asarray(target, dtype=np.float64)
+        _, _, v = self._obj._plan.run(t, f, weight, None, None)
+        W = float(np.sum(weight)) if weight is not None else float(t.shape[0])
+        return v * W, W
+
+    def get_final_error(self, error, weight):
+        return error / weight if weight != 0 else math.nan
+
+
+class Objective:
+    r"""A boosting loss with adapters for XGBoost, LightGBM, CatBoost and scikit-learn.
+
+    Holds the loss, its parameters (checked once) and output buffers that are
+    reused from one round to the next (no allocation per round; a returned
+    gradient is overwritten by the next call of the same adapter).
+
+    ============================  ==============================================
+    ``obj.xgboost``               ``xgb.train(..., obj=obj.xgboost)``: (predt, dtrain)
+    ``obj.xgboost_metric``        ``custom_metric=``: (predt, dtrain) -> (name, value)
+    ``obj.xgboost_sklearn``       ``XGBClassifier(objective=...)``
+    ``obj.lightgbm``              ``lgb.train({"objective": obj.lightgbm, ...})``
+    ``obj.lightgbm_metric``       ``feval=``: -> (name, value, False)
+    ``obj.lightgbm_sklearn``      ``LGBMRegressor(objective=...)``
+    ``obj.catboost``              ``loss_function=`` (calc_ders_range, negated)
+    ``obj.catboost_metric``       ``eval_metric=`` (evaluate, get_final_error)
+    ============================  ==============================================
+
+    The gradients go out float32 in the consumer's order (C for XGBoost,
+    Fortran for LightGBM, which then uses them without a copy).  CatBoost's
+    multiclass API calls the objective once per row (``calc_ders_multi``):
+    it works, but no kernel can make it fast.
+
+    Parameters
+    ----------
+    loss : str
+        One of :data:`LOSSES`.
+    hessian : str, optional
+        Hessian variant, as in :func:`grad_hess`.
+    hess_floor : float, optional
+        As in :func:`grad_hess`.
+    n_threads : int, optional
+        Threads per call.
+    **params
+        The loss's parameters (see :func:`grad_hess`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss import gbdt
+    >>> obj = gbdt.Objective("softmax_focal", gamma=2.0, alpha=[0.25, 0.75, 0.5])
+    >>> g, h = obj.xgboost_sklearn(np.array([0.0, 2.0]), np.zeros((2, 3), np.float32))
+    >>> g.dtype, g.shape, bool(g[0, 0] < 0 < g[0, 1])
+    (dtype('float32'), (2, 3), True)
+    """
+
+    def __init__(self, loss, *, hessian=None, hess_floor=None, n_threads=None, **params):
+        self._plan = _Plan(loss, hessian, hess_floor, n_threads, params)
+        self._bufs = {}
+        self._labels = {}
+        self.loss = loss
+
+    @property
+    def name(self):
+        return self.loss
+
+    def __repr__(self):
+        ps = ", ".join(f"{k}={v!r}" for k, v in self._plan.params.items())
+        return f"Objective({self.loss!r}, hessian={self._plan.hessian!r}" + (
+            f", {ps})" if ps else ")")
+
+    def grad_hess(self, y, margins, sample_weight=None, out=None):
+        """:func:`grad_hess` with this objective's loss and parameters.
+
+        Parameters
+        ----------
+        y : array_like
+            Labels.
+        margins : array_like
+            Raw scores.
+        sample_weight : array_like, optional
+            Weights.
+        out : tuple of ndarray, optional
+            (grad, hess) buffers.
+
+        Returns
+        -------
+        grad, hess : ndarray
+        value : float
+
+        Examples
+        --------
+        >>> from fastloss import gbdt
+        >>> g, h, v = gbdt.Objective("huber", delta=1.0).grad_hess([0.0], [3.0])
+        >>> float(g[0]), float(h[0]), float(v)
+        (1.0, 0.0, 2.5)
+        """
+        return self._plan.run(y, margins, sample_weight, out, None)
+
+    def init_score(self, y, sample_weight=None, num_class=None):
+        """:func:`init_score` with this objective's loss and parameters.
+
+        Parameters
+        ----------
+        y : array_like
+            Labels.
+        sample_weight : array_like, optional
+            Weights.
+        num_class : int, optional
+            Classes (softmax losses).
+
+        Returns
+        -------
+        float or ndarray
+
+        Examples
+        --------
+        >>> from fastloss import gbdt
+        >>> round(float(gbdt.Objective("gamma").init_score([1.0, 1.0])), 6)
+        0.0
+        """
+        extra = {"num_class": num_class} if self.loss in _SOFTMAX else {}
+        params = {k: v for k, v in self._plan.params.items()}
+        return init_score(self.loss, y, sample_weight, **params, **extra)
+
+    # ------------------------------------------------------------ plumbing
+
+    def _buffers(self, key, m, order):
+        """(grad, hess) float32 buffers of m's shape in `order`, kept per adapter."""
+        b = self._bufs.get(key)
+        if b is None or b[0].shape != m.shape or not b[0].flags[
+                "C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"]:
+            b = (np.empty(m.shape, np.float32, order=order),
+                 np.empty(m.shape, np.float32, order=order))
+            self._bufs[key] = b
+        return b
+
+    def _label(self, key, y, dtype):
+        """Labels in the margins' dtype, converted once per label array."""
+        if y is None:
+            raise ValueError("the training data has no labels")
+        c = self._labels.get(key)
+        if c is not None and c[0] is y:
+            return c[1]
+        t = np.asarray(y)
+        conv = t if t.dtype == dtype else t.astype(dtype)
+        self._labels[key] = (y, conv)
+        return conv
+
+    def _run(self, y, margins, weight, key, order="C"):
+        m = self._plan.margins(margins)
+        if self._plan.loss in _SOFTMAX and m.ndim == 1 and np.ndim(y) == 1 and \
+                m.shape[0] != np.shape(y)[0]:
+            n = np.shape(y)[0]
+            if m.shape[0] % n:
+                raise ValueError(f"margins has {m.shape[0]} values, not n * K for "
+                                 f"n = {n} labels")
+            m = m.reshape((n, m.shape[0] // n), order=order)
+        t = self._label(key, y, m.dtype)
+        if weight is not None and np.size(weight) == 0:
+            weight = None
+        out = self._buffers(key, m, order)
+        return self._plan.run(t, m, weight, out, None)
+
+    # ------------------------------------------------------------ XGBoost
+
+    def xgboost(self, predt, dtrain):
+        """XGBoost's native objective: ``xgb.train(params, dtrain, obj=obj.xgboost)``.
+
+        Parameters
+        ----------
+        predt : ndarray
+            Margins, (n,) or (n, K) float32, C order.
+        dtrain : xgboost.DMatrix
+            Labels and weights are read from it.
+
+        Returns
+        -------
+        grad, hess : ndarray
+            float32, the margins' shape, C order (reused buffers).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> class D:  # what xgboost.DMatrix offers
+        ...     def get_label(self): return np.array([1.0], np.float32)
+        ...     def get_weight(self): return np.array([], np.float32)
+        >>> g, h = gbdt.Objective("logistic").xgboost(np.zeros(1, np.float32), D())
+        >>> float(g[0]), float(h[0])
+        (-0.5, 0.25)
+        """
+        g, h, _ = self._run(dtrain.get_label(), predt, dtrain.get_weight(), "xgb")
+        return g, h
+
+    def xgboost_metric(self, predt, dtrain):
+        """XGBoost's ``custom_metric``: the weighted mean loss of raw margins.
+
+        Parameters
+        ----------
+        predt : ndarray
+            Margins (XGBoost passes raw margins when a custom objective is used).
+        dtrain : xgboost.DMatrix
+            Evaluation data.
+
+        Returns
+        -------
+        name : str
+        value : float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> class D:
+        ...     def get_label(self): return np.array([1.0], np.float32)
+        ...     def get_weight(self): return np.array([], np.float32)
+        >>> name, v = gbdt.Objective("logistic").xgboost_metric(np.zeros(1, np.float32), D())
+        >>> name, round(v, 6)
+        ('logistic', 0.693147)
+        """
+        _, _, v = self._run(dtrain.get_label(), predt, dtrain.get_weight(), "xgb_metric")
+        return self.loss, float(v)
+
+    def xgboost_sklearn(self, y_true, y_pred, *, sample_weight=None):
+        """``XGBClassifier(objective=obj.xgboost_sklearn)`` / ``XGBRegressor``.
+
+        Parameters
+        ----------
+        y_true : ndarray
+            Labels.
+        y_pred : ndarray
+            Margins, (n,) or (n, K).
+        sample_weight : ndarray, optional
+            Weights (XGBoost passes them by this name).
+
+        Returns
+        -------
+        grad, hess : ndarray
+            float32, C order.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> g, h = gbdt.Objective("poisson").xgboost_sklearn(np.array([1.0]), np.zeros(1))
+        >>> float(g[0]), float(h[0])
+        (0.0, 1.0)
+        """
+        g, h, _ = self._run(y_true, y_pred, sample_weight, "xgb_sk")
+        return g, h
+
+    # ----------------------------------------------------------- LightGBM
+
+    def lightgbm(self, preds, train_data):
+        """LightGBM's native objective: ``lgb.train({"objective": obj.lightgbm}, ...)``.
+
+        Parameters
+        ----------
+        preds : ndarray
+            Margins, (n,) or (n, K) float64 (Fortran-ordered for K > 1).
+        train_data : lightgbm.Dataset
+            Labels and weights are read from it.
+
+        Returns
+        -------
+        grad, hess : ndarray
+            float32 in Fortran order: LightGBM takes them without a copy.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> class D:  # what lightgbm.Dataset offers
+        ...     def get_label(self): return np.array([0.0, 1.0])
+        ...     def get_weight(self): return None
+        >>> g, h = gbdt.Objective("softmax").lightgbm(np.zeros((2, 2), order="F"), D())
+        >>> g.flags.f_contiguous, g.tolist()
+        (True, [[-0.5, 0.5], [0.5, -0.5]])
+        """
+        g, h, _ = self._run(train_data.get_label(), preds, train_data.get_weight(), "lgb",
+                            order="F")
+        return g, h
+
+    def lightgbm_metric(self, preds, eval_data):
+        """LightGBM's ``feval``: ``(name, weighted mean loss, is_higher_better=False)``.
+
+        Parameters
+        ----------
+        preds : ndarray
+            Raw margins.
+        eval_data : lightgbm.Dataset
+            Evaluation data.
+
+        Returns
+        -------
+        name : str
+        value : float
+        is_higher_better : bool
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> class D:
+        ...     def get_label(self): return np.array([2.0])
+        ...     def get_weight(self): return None
+        >>> gbdt.Objective("huber").lightgbm_metric(np.zeros(1), D())
+        ('huber', 1.5, False)
+        """
+        _, _, v = self._run(eval_data.get_label(), preds, eval_data.get_weight(),
+                            "lgb_metric", order="F")
+        return self.loss, float(v), False
+
+    def lightgbm_sklearn(self, y_true, y_pred, weight=None):
+        """``LGBMRegressor(objective=obj.lightgbm_sklearn)`` / ``LGBMClassifier``.
+
+        Parameters
+        ----------
+        y_true : ndarray
+            Labels.
+        y_pred : ndarray
+            Margins, (n,) or (n, K) Fortran-ordered float64.
+        weight : ndarray, optional
+            Weights (LightGBM passes them as the third positional argument).
+
+        Returns
+        -------
+        grad, hess : ndarray
+            float32, Fortran order.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> g, h = gbdt.Objective("fair", c=1.0).lightgbm_sklearn(np.zeros(1), np.ones(1))
+        >>> float(g[0]), float(h[0])
+        (0.5, 0.25)
+        """
+        g, h, _ = self._run(y_true, y_pred, weight, "lgb_sk", order="F")
+        return g, h
+
+    # ----------------------------------------------------------- CatBoost
+
+    @property
+    def catboost(self):
+        """CatBoost's ``loss_function=`` object.
+
+        ``calc_ders_range(approxes, targets, weights)`` returns an (n, 2)
+        float64 array of (-g, -h): CatBoost maximises, so it takes the
+        derivatives of the negated loss.  Multiclass / multi-target models
+        call ``calc_ders_multi`` once per row.
+
+        Returns
+        -------
+        object
+            With ``calc_ders_range`` and ``calc_ders_multi``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss import gbdt
+        >>> gbdt.Objective("logistic").catboost.calc_ders_range([0.0], [1.0], None).tolist()
+        [[0.5, -0.25]]
+        """
+        return _CatBoostObjective(self)
+
+    @property
+    def catboost_metric(self):
+        """CatBoost's ``eval_metric=`` object (``evaluate``, ``get_final_error``).
+
+        Returns
+        -------
+        object
+            The weighted mean loss of raw approxes; lower is better.
+
+        Examples
+        --------
+        >>> from fastloss import gbdt
+        >>> m = gbdt.Objective("poisson").catboost_metric
+        >>> m.get_final_error(*m.evaluate([[0.0, 0.0]], [1.0, 1.0], None))
+        1.0
+        """
+        return _CatBoostMetric(self)

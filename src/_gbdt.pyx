@@ -1,0 +1,840 @@
+"""Gradient-boosting objectives: gradient, Hessian and loss value in one pass.
+
+Design:
+A. One work unit is a fixed number of rows (ELEM_BLOCK // K, at least 1),
+   cut into sub-blocks of about SUB elements that stay in L1/L2.  The loss
+   total of a unit is summed in double into its BlockOut and units are
+   combined in index order, so the loss value is bit-identical for any
+   thread count; gradients and Hessians are per element and do not depend
+   on the partition at all.
+B. Every sub-block is worked on class-major ("planes": class k of row j at
+   k*NB + j), so the per-class loops run along rows with unit stride and
+   vectorize whatever K is.  Fortran-ordered margins (LightGBM's view of a
+   class-major buffer) and single-output margins already are planes and are
+   read in place; C-ordered (n, K) margins (XGBoost) are transposed into an
+   L1 buffer first.  Outputs leave the same way: planes are copied out
+   contiguously, C-ordered outputs are transposed back into a row-major
+   buffer and copied as one run.  No layout costs a copy of the arrays.
+C. The outputs may be float32 while the margins are float64 (LightGBM hands
+   float64 margins and keeps float32 gradients): the store converts.  The
+   arithmetic runs in the margins' type, so float32 margins get 16-lane
+   float32 exp/log (fastmath.h) and float64 ones full precision.
+D. Outputs that are large are written with non-temporal stores (flstream.h):
+   a GBDT's gradient buffers are reused every round and are not read back by
+   this kernel, so the read-for-ownership of an ordinary store would double
+   the write traffic.
+E. Each loss is a tag type; `if tag_t is X` is resolved at compile time, so
+   each (loss, dtype) pair is one straight loop.  Per-element losses share
+   one helper (gh_elem) that returns the value and writes (g, h) through
+   pointers to locals; softmax losses have a per-row part (in double: a few
+   scalars per row) and per-class loops that only call arithmetic.
+F. Formulas are stable: logistic and focal from e = exp(-|f|) (sigma(f),
+   sigma(-f), softplus(+-f) without cancellation, p(1-p) = e/(1+e)^2);
+   softmax with the true row max (not XGBoost's FLT_MIN start, see
+   next-capabilities A.2); the focal factors (1-p)^gamma as exp(-gamma
+   softplus), so gamma < 1 has finite derivatives; softmax focal's 1 - p_y as
+   the sum of the other classes' probabilities.
+G. Labels are checked where they are read (domain of the loss, integer
+   class ids in [0, K)); a unit records its first bad row for the wrapper.
+"""
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport INFINITY, exp, fabs, isfinite, log, log1p, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from _common cimport (
+    BlockOut, ELEM_BLOCK, block_init, combine_blocks, deal, fl_stream_f32, fl_stream_f64,
+    fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks, safe_shift, threads_for_work,
+    vabs, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
+)
+
+cnp.import_array()
+
+cdef enum:
+    SUB = 2048          # elements per sub-block (K * NB)
+    WIDE_SUM = 32       # classes up to which a float32 row sum is taken in float
+
+# Loss ids (fastloss/gbdt.py mirrors them).
+cpdef enum GbdtLoss:
+    LOGISTIC = 0        # a = weight of y = 0, b = weight of y = 1
+    FOCAL = 1           # a, b as LOGISTIC (alpha_0, alpha_1), c = gamma
+    HUBER = 2           # a = delta
+    PSEUDO_HUBER = 3    # a = delta
+    LOG_COSH = 4
+    FAIR = 5            # a = c
+    QUANTILE = 6        # column levels in `col`
+    POISSON = 7         # a = max_delta_step
+    GAMMA = 8
+    TWEEDIE = 9         # a = power
+    SQLOG = 10
+    SOFTMAX = 11        # cw = class weights, smooth = label smoothing
+    SOFTMAX_FOCAL = 12  # cw = alpha per class, c = gamma
+
+# Hessian variants (per loss; 0 is always the exact Hessian).
+cpdef enum GbdtHess:
+    H_EXACT = 0
+    H_ALT = 1           # huber: 1 everywhere; pseudo-huber: MM; poisson: max_delta_step;
+                        # focal: fisher; quantile: constant 1
+    H_SCALED = 2        # softmax: factor `fac` (2 for XGBoost, K/(K-1) for LightGBM)
+
+
+ctypedef struct TLogistic:
+    char _
+ctypedef struct TFocal:
+    char _
+ctypedef struct THuber:
+    char _
+ctypedef struct TPseudoHuber:
+    char _
+ctypedef struct TLogCosh:
+    char _
+ctypedef struct TFair:
+    char _
+ctypedef struct TQuantile:
+    char _
+ctypedef struct TPoisson:
+    char _
+ctypedef struct TGamma:
+    char _
+ctypedef struct TTweedie:
+    char _
+ctypedef struct TSqLog:
+    char _
+ctypedef struct TSoftmax:
+    char _
+ctypedef struct TSoftmaxFocal:
+    char _
+
+ctypedef fused tag_t:
+    TLogistic
+    TFocal
+    THuber
+    TPseudoHuber
+    TLogCosh
+    TFair
+    TQuantile
+    TPoisson
+    TGamma
+    TTweedie
+    TSqLog
+    TSoftmax
+    TSoftmaxFocal
+
+
+cdef struct GP:
+    int hess
+    double a, b, c
+    double fac          # softmax Hessian factor (H_SCALED)
+    double floor        # h = max(h, floor) before the sample weight; -inf: none
+    double smooth       # softmax label smoothing
+    const double* cw    # per-class weights (softmax) / alpha (softmax focal), or NULL
+    const double* col   # per-column parameter (quantile levels), or NULL
+    bint soft           # softmax: labels are (n, K) probabilities
+
+
+cdef struct Geo:
+    Py_ssize_t n, K
+    Py_ssize_t xrs, xcs     # margins: element (i, k) at i*xrs + k*xcs
+    Py_ssize_t yrs, ycs     # soft labels, likewise
+    bint out_f32            # outputs are float32 (else float64)
+    bint out_rows           # outputs are C-ordered (n, K) with K > 1 (else planes k*n + i)
+    bint stream             # non-temporal stores
+    Py_ssize_t rows         # rows per unit
+    Py_ssize_t nb           # rows per sub-block
+
+
+# ------------------------------------------------------- per-element math
+
+cdef inline bint is_soft(tag_t* tag) noexcept nogil:
+    return tag_t is TSoftmax or tag_t is TSoftmaxFocal
+
+
+cdef inline floating gh_elem(tag_t* tag, floating f, floating y, floating a, floating b,
+                             floating c, int hv, floating* g, floating* h) noexcept nogil:
+    """Loss of one element; d/df to g[0], d2/df2 (or the chosen variant) to h[0]."""
+    cdef floating one = 1, two = 2, half = 0.5, zero = 0
+    cdef floating e, r, sp, sn, lp, spf, snf, wp, wn, qg, pg, gm, r_, ar, t1, t2, mu, e1, e2
+    cdef double dr, dt, ds, dad, de, dq
+    if tag_t is TLogistic or tag_t is TFocal:
+        e = vexp_neg(-vabs(f))
+        r = one / (one + e)
+        sp = r if f >= 0 else e * r          # sigma(f) = p
+        sn = e * r if f >= 0 else r          # sigma(-f) = q
+        lp = log1p_unit(e, r)
+        spf = (f if f > 0 else zero) + lp    # softplus(f) = -log q
+        snf = (-f if f < 0 else zero) + lp   # softplus(-f) = -log p
+        wp = b * y                           # weight of the y = 1 part
+        wn = a * (one - y)                   # weight of the y = 0 part
+        if tag_t is TLogistic:
+            g[0] = wn * sp - wp * sn
+            h[0] = (wp + wn) * (e * r * r)   # p q = e / (1 + e)^2
+            return wp * snf + wn * spf
+        else:
+            # l = wp q^gm (-log p) + wn p^gm (-log q): focal on z = f and on z = -f
+            gm = c
+            qg = vexp_neg(-gm * spf)         # q^gamma
+            pg = vexp_neg(-gm * snf)         # p^gamma
+            qg = one if gm == 0 else qg
+            pg = one if gm == 0 else pg
+            g[0] = pg * wn * (gm * sn * spf + sp) - qg * wp * (gm * sp * snf + sn)
+            t1 = sp * qg * (gm * gm * sp * snf - gm * sn * snf + (two * gm + one) * sn)
+            t2 = sn * pg * (gm * gm * sn * spf - gm * sp * spf + (two * gm + one) * sp)
+            # fisher: the Bernoulli information p q times the focal weights
+            h[0] = wp * t1 + wn * t2 if hv == 0 else (wp * qg + wn * pg) * (sp * sn)
+            return wp * qg * snf + wn * pg * spf
+    elif tag_t is THuber:
+        r_ = f - y
+        ar = vabs(r_)
+        g[0] = (r_ if r_ < a else a) if r_ > -a else -a
+        h[0] = one if (ar <= a or hv != 0) else zero
+        return half * r_ * r_ if ar <= a else a * (ar - half * a)
+    elif tag_t is TPseudoHuber:
+        dr = <double>f - <double>y
+        dad = fabs(dr)
+        dt = dad / <double>a
+        ds = sqrt(1.0 + dt * dt)
+        # |r| / delta so large that its square overflows: the limits
+        g[0] = <floating>((a if dr >= 0 else -a) if ds == INFINITY else dr / ds)
+        h[0] = <floating>((1.0 / (ds * ds * ds)) if hv == 0 else 1.0 / ds)
+        return <floating>(<double>a * dad * (1.0 if ds == INFINITY else dt / (ds + 1.0)))
+    elif tag_t is TLogCosh:
+        # log cosh r = |r| + log1p(e^{-2|r|}) - log 2; tanh and sech^2 from the same e
+        dr = <double>f - <double>y
+        dad = fabs(dr)
+        de = vexp_neg(-2.0 * dad)
+        dq = 1.0 / (1.0 + de)
+        ds = (1.0 - de) * dq
+        g[0] = <floating>(ds if dr >= 0 else -ds)
+        h[0] = <floating>(4.0 * de * dq * dq)
+        return <floating>(dad + log1p_unit(de, dq) - 0.6931471805599453)
+    elif tag_t is TFair:
+        # c^2 (u - log1p(u)), u = |r| / c
+        dr = <double>f - <double>y
+        dad = fabs(dr)
+        ds = dad + <double>a
+        g[0] = <floating>(<double>a * dr / ds)
+        h[0] = <floating>(<double>a * <double>a / (ds * ds))
+        dt = dad / <double>a
+        return <floating>(<double>a * <double>a * (dt - vlog1p(dt)))
+    elif tag_t is TQuantile:
+        # pinball at level a; the sub-gradient at r = 0 is LightGBM's (1 - a)
+        r_ = f - y
+        g[0] = one - a if r_ >= 0 else -a
+        h[0] = one
+        return (one - a) * r_ if r_ >= 0 else -a * r_
+    elif tag_t is TPoisson:
+        mu = vexp(f)
+        g[0] = mu - y
+        h[0] = mu if hv == 0 else vexp(f + a)
+        return mu - y * f
+    elif tag_t is TGamma:
+        e = vexp(-f)
+        g[0] = one - y * e
+        h[0] = y * e
+        return y * e + f
+    elif tag_t is TTweedie:
+        e1 = vexp((one - a) * f)
+        e2 = vexp((two - a) * f)
+        g[0] = e2 - y * e1
+        h[0] = (two - a) * e2 - (one - a) * y * e1
+        return e2 / (two - a) - y * e1 / (one - a)
+    elif tag_t is TSqLog:
+        # XGBoost's reg:squaredlogerror: the prediction clamped at -1 + 1e-6
+        dr = <double>f
+        dr = dr if dr > -1.0 + 1e-6 else -1.0 + 1e-6
+        dt = log1p(dr) - log1p(<double>y)
+        ds = 1.0 / (1.0 + dr)
+        g[0] = <floating>(dt * ds)
+        h[0] = <floating>((1.0 - dt) * ds * ds)
+        return <floating>(0.5 * dt * dt)
+    else:
+        g[0] = 0
+        h[0] = 0
+        return 0
+
+
+cdef inline floating bad_y(tag_t* tag, floating y) noexcept nogil:
+    """1 where the label is outside the loss's domain (NaN included), else 0."""
+    if tag_t is TLogistic or tag_t is TFocal:
+        return 0 if (y >= 0 and y <= 1) else 1
+    elif tag_t is TPoisson or tag_t is TTweedie:
+        return 0 if y >= 0 else 1
+    elif tag_t is TGamma:
+        return 0 if y > 0 else 1
+    elif tag_t is TSqLog:
+        return 0 if y > -1 else 1
+    else:
+        return 0 if y == y else 1
+
+
+# ----------------------------------------------------------- data movement
+
+cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize_t cs,
+                                      Py_ssize_t r0, Py_ssize_t nb, Py_ssize_t K,
+                                      floating* buf, Py_ssize_t NB,
+                                      Py_ssize_t* ps) noexcept nogil:
+    """Rows r0..r0+nb of x as planes: in place (ps = cs) when rows are
+    adjacent (rs == 1 or K == 1), else transposed into buf (ps = NB)."""
+    cdef Py_ssize_t j, k
+    cdef const floating* xr
+    if rs == 1 or K == 1:
+        ps[0] = cs
+        return x + r0 * rs
+    ps[0] = NB
+    for j in range(nb):
+        xr = x + (r0 + j) * rs
+        for k in range(K):
+            buf[k * NB + j] = xr[k * cs]
+    return buf
+
+
+cdef inline void put(void* out, bint f32, Py_ssize_t off, const void* src, Py_ssize_t m,
+                     bint stream) noexcept nogil:
+    if f32:
+        if stream:
+            fl_stream_f32(<float*>out + off, <const float*>src, m)
+        else:
+            memcpy(<float*>out + off, src, m * sizeof(float))
+    else:
+        if stream:
+            fl_stream_f64(<double*>out + off, <const double*>src, m)
+        else:
+            memcpy(<double*>out + off, src, m * sizeof(double))
+
+
+cdef void store(const floating* G, Py_ssize_t NB, Py_ssize_t nb, Geo* geo, Py_ssize_t r0,
+                void* out, void* rbuf) noexcept nogil:
+    """Class-major block G (plane stride NB) to rows r0.. of `out`."""
+    cdef Py_ssize_t j, k, K = geo.K
+    cdef float* rf = <float*>rbuf
+    cdef double* rd = <double*>rbuf
+    cdef const floating* gk
+    cdef bint same
+    if floating is float:
+        same = geo.out_f32
+    else:
+        same = not geo.out_f32
+    if geo.out_rows and K > 1:
+        if geo.out_f32:
+            for j in range(nb):
+                for k in range(K):
+                    rf[j * K + k] = <float>G[k * NB + j]
+        else:
+            for j in range(nb):
+                for k in range(K):
+                    rd[j * K + k] = <double>G[k * NB + j]
+        put(out, geo.out_f32, r0 * K, rbuf, nb * K, geo.stream)
+        return
+    for k in range(K):
+        gk = G + k * NB
+        if same:
+            put(out, geo.out_f32, k * geo.n + r0, gk, nb, geo.stream)
+        elif geo.out_f32:
+            for j in range(nb):
+                rf[j] = <float>gk[j]
+            put(out, True, k * geo.n + r0, rf, nb, geo.stream)
+        else:
+            for j in range(nb):
+                rd[j] = <double>gk[j]
+            put(out, False, k * geo.n + r0, rd, nb, geo.stream)
+
+
+cdef inline void finish_hess(floating* G, floating* H, floating* L, Py_ssize_t nb,
+                             const double* w, double floor) noexcept nogil:
+    """h = max(h, floor) (NaN kept), then g, h and the loss times the row weights."""
+    cdef Py_ssize_t j
+    cdef floating fl = <floating>floor
+    cdef floating hh
+    if floor > -INFINITY:
+        for j in range(nb):
+            hh = H[j]
+            H[j] = fl if hh < fl else hh
+    if w != NULL:
+        for j in range(nb):
+            G[j] = <floating>(G[j] * w[j])
+            H[j] = <floating>(H[j] * w[j])
+            L[j] = <floating>(L[j] * w[j])
+
+
+# ------------------------------------------------------------------ units
+
+cdef struct Bufs:
+    void* mem
+    void* X
+    void* Y
+    void* G
+    void* H
+    void* L
+    void* R
+    double* d1
+    double* d2
+    double* d3
+    double* d4
+    double* d5
+    double* d6
+    double* d7
+    double* d8
+    double* d9
+    int* yi
+
+
+cdef int bufs_alloc(Bufs* B, Py_ssize_t K, Py_ssize_t NB) noexcept nogil:
+    """Scratch for one unit: planes of K * NB doubles (enough for floats too)
+    X, Y, G, H, L, R, nine per-row doubles and the row labels, 64-byte aligned."""
+    cdef size_t plane = ((K * NB * sizeof(double) + 63) // 64) * 64
+    cdef size_t row = ((NB * sizeof(double) + 63) // 64) * 64
+    cdef size_t total = 6 * plane + 10 * row + 64
+    cdef char* p = <char*>malloc(total)
+    if p == NULL:
+        return -1
+    B.mem = p
+    p = <char*>((<size_t>p + 63) & ~(<size_t>63))
+    B.X = p
+    B.Y = p + plane
+    B.G = p + 2 * plane
+    B.H = p + 3 * plane
+    B.L = p + 4 * plane
+    B.R = p + 5 * plane
+    p += 6 * plane
+    B.d1 = <double*>p
+    B.d2 = <double*>(p + row)
+    B.d3 = <double*>(p + 2 * row)
+    B.d4 = <double*>(p + 3 * row)
+    B.d5 = <double*>(p + 4 * row)
+    B.d6 = <double*>(p + 5 * row)
+    B.d7 = <double*>(p + 6 * row)
+    B.d8 = <double*>(p + 7 * row)
+    B.d9 = <double*>(p + 8 * row)
+    B.yi = <int*>(p + 9 * row)
+    return 0
+
+
+cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const double* w,
+                     Geo* geo, GP* P, Py_ssize_t r0, Py_ssize_t nb, Bufs* B,
+                     void* gout, void* hout, BlockOut* res) noexcept nogil:
+    """One sub-block of a per-element loss (K columns share the row's label)."""
+    cdef Py_ssize_t NB = geo.nb, K = geo.K, j, k, ps
+    cdef floating* X = <floating*>B.X
+    cdef floating* G = <floating*>B.G
+    cdef floating* H = <floating*>B.H
+    cdef floating* L = <floating*>B.L
+    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, &ps)
+    cdef const floating* xk
+    cdef const floating* yb = y + r0
+    cdef const double* wb = w + r0 if w != NULL else NULL
+    cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
+    cdef floating gg, hh, nbad = 0
+    cdef int hv = P.hess
+    cdef double s = 0.0
+    for k in range(K):
+        xk = xp + k * ps
+        if P.col != NULL:
+            a = <floating>P.col[k]
+        for j in range(nb):
+            L[k * NB + j] = gh_elem(tag, xk[j], yb[j], a, b, c, hv, &gg, &hh)
+            G[k * NB + j] = gg
+            H[k * NB + j] = hh
+        finish_hess(G + k * NB, H + k * NB, L + k * NB, nb, wb, P.floor)
+        s += lanes_sum(L + k * NB, nb)
+    for j in range(nb):
+        nbad = nbad + bad_y(tag, yb[j])
+    if nbad != 0 and res.bad < 0:
+        for j in range(nb):
+            if bad_y(tag, yb[j]) != 0:
+                res.bad = r0 + j
+                break
+    res.loss += s
+    store(G, NB, nb, geo, r0, gout, B.R)
+    store(H, NB, nb, geo, r0, hout, B.R)
+
+
+cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const double* w,
+                        Geo* geo, GP* P, Py_ssize_t r0, Py_ssize_t nb, Bufs* B,
+                        void* gout, void* hout, BlockOut* res) noexcept nogil:
+    """One sub-block of softmax cross-entropy / softmax focal (rows of K classes)."""
+    cdef Py_ssize_t NB = geo.nb, K = geo.K, j, k, ps, ys
+    cdef floating* X = <floating*>B.X
+    cdef floating* Yb = <floating*>B.Y
+    cdef floating* E = <floating*>B.G      # exponentials, then overwritten by g
+    cdef floating* H = <floating*>B.H
+    cdef floating* L = <floating*>B.L
+    cdef double* m = B.d1
+    cdef double* S = B.d2
+    cdef double* ra = B.d3                 # per-row factor of g (a, or A for focal)
+    cdef double* rb = B.d4                 # per-row factor of h (s, or B for focal)
+    cdef double* rc = B.d5                 # focal: 1 / (sum of the other classes' e)
+    cdef floating* iv = <floating*>B.d6    # 1 / sum of exponentials
+    cdef floating* lz = <floating*>B.d7    # log-sum-exp
+    cdef floating* fa = <floating*>B.d8    # per-row factor of g
+    cdef floating* fb = <floating*>B.d9    # per-row factor of h
+    cdef int* yi = B.yi
+    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, &ps)
+    cdef const floating* tp = NULL
+    cdef const floating* xk
+    cdef floating* ek
+    cdef floating* hk
+    cdef floating mx, v, sm, pk, ev, d, one = 1, zero = 0
+    cdef floating fs[SUB]
+    cdef double fac = P.fac if P.hess == H_SCALED else 1.0
+    cdef double sw, cwy, s, lse, ey, so, p, q, lg, rho, qg, gm = P.c, A, Bf, al
+    cdef double eps = P.smooth, tk
+    cdef double total = 0.0
+    cdef int yy
+    cdef bint general
+    cdef Py_ssize_t firstbad = -1
+    # row max (NaN passed over) and sum of exponentials
+    for j in range(nb):
+        m[j] = -INFINITY
+    for k in range(K):
+        xk = xp + k * ps
+        for j in range(nb):
+            v = xk[j]
+            if v > m[j]:
+                m[j] = v
+    for j in range(nb):
+        m[j] = safe_shift(m[j])
+        S[j] = 0.0
+        fs[j] = 0
+    for k in range(K):
+        xk = xp + k * ps
+        ek = E + k * NB
+        for j in range(nb):
+            ek[j] = vexp_lo(xk[j] - <floating>m[j])
+        if floating is float and K <= WIDE_SUM:
+            for j in range(nb):
+                fs[j] += ek[j]
+        else:
+            for j in range(nb):
+                S[j] += ek[j]
+    if floating is float and K <= WIDE_SUM:
+        for j in range(nb):
+            S[j] = fs[j]
+    # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
+    if P.soft:
+        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, &ys)
+    else:
+        for j in range(nb):
+            v = y[r0 + j]
+            yy = <int>v if (v >= 0 and v < K) else -1
+            if yy < 0 or <floating>yy != v:
+                yy = -1
+                if firstbad < 0:
+                    firstbad = r0 + j
+            yi[j] = yy
+    if firstbad >= 0 and res.bad < 0:
+        res.bad = firstbad
+    general = P.soft or eps != 0.0
+    if tag_t is TSoftmax:
+        if not general:
+            # a = w_i cw_y scales g (and the loss), b = fac cw_y scales h
+            # before the floor; the sample weight joins h after it
+            for j in range(nb):
+                iv[j] = <floating>(1.0 / S[j])
+                lz[j] = <floating>(m[j]) + vlog(<floating>S[j])
+            if P.cw == NULL:
+                for j in range(nb):
+                    fb[j] = <floating>fac
+                if w != NULL:
+                    for j in range(nb):
+                        fa[j] = <floating>w[r0 + j]
+                else:
+                    for j in range(nb):
+                        fa[j] = one
+            else:
+                for j in range(nb):
+                    yy = yi[j]
+                    cwy = P.cw[yy if yy >= 0 else 0] if yy >= 0 else 0.0
+                    fb[j] = <floating>(cwy * fac)
+                    fa[j] = <floating>(cwy * (w[r0 + j] if w != NULL else 1.0))
+            for j in range(nb):
+                yy = yi[j]
+                v = xp[(yy if yy >= 0 else 0) * ps + j]
+                L[j] = fa[j] * (lz[j] - v) if yy >= 0 else zero
+            total += lanes_sum(L, nb)
+            for k in range(K):
+                ek = E + k * NB
+                hk = H + k * NB
+                for j in range(nb):
+                    pk = ek[j] * iv[j]
+                    d = one if yi[j] == k else zero
+                    hk[j] = fb[j] * (pk * (one - pk))
+                    ek[j] = fa[j] * (pk - d)
+        else:
+            # c_k = w_k t_k, s = sum_k c_k: l = sum_k c_k (lse - x_k),
+            # g_k = s p_k - c_k, h_k = fac s p_k (1 - p_k)
+            for j in range(nb):
+                rc[j] = m[j] + vlog(S[j])
+                S[j] = 1.0 / S[j]
+                rb[j] = 0.0
+                ra[j] = 0.0
+            for k in range(K):
+                xk = xp + k * ps
+                for j in range(nb):
+                    lse = rc[j]
+                    if P.soft:
+                        tk = tp[k * ys + j]
+                    else:
+                        tk = (1.0 - eps) * (1.0 if yi[j] == k else 0.0) + eps / K
+                    if P.cw != NULL:
+                        tk = tk * P.cw[k]
+                    L[k * NB + j] = <floating>tk   # c_k, kept for the gradient
+                    rb[j] += tk
+                    ra[j] += tk * (lse - <double>xk[j])
+            for j in range(nb):
+                sw = w[r0 + j] if w != NULL else 1.0
+                total += sw * ra[j]
+            for k in range(K):
+                ek = E + k * NB
+                hk = H + k * NB
+                for j in range(nb):
+                    pk = ek[j] * <floating>S[j]
+                    hk[j] = <floating>(fac * rb[j] * (pk * (one - pk)))
+                    ek[j] = <floating>(rb[j] * pk - <double>L[k * NB + j])
+            for j in range(nb):
+                ra[j] = w[r0 + j] if w != NULL else 1.0
+    else:
+        # focal: l = -al q^gm log p (p = p_y, q = 1 - p = sum of the others);
+        # g_k = A (d_k - p_k), h_k = B r_k^2 - A p_k (1 - p_k), r_k = (d_k - p_k) / q,
+        # A = al q^gm (gm p log(p) / q - 1), B = al gm p q^gm (q (log p + 2) - (gm - 1) p log p)
+        for j in range(nb):
+            rc[j] = 0.0
+        for k in range(K):
+            ek = E + k * NB
+            for j in range(nb):
+                if yi[j] != k:
+                    rc[j] += ek[j]
+        for j in range(nb):
+            yy = yi[j]
+            if yy < 0:
+                ra[j] = 0.0
+                rb[j] = 0.0
+                rc[j] = 0.0
+                S[j] = 1.0 / S[j]
+                continue
+            al = P.cw[yy] if P.cw != NULL else 1.0
+            ey = E[yy * NB + j]
+            so = rc[j]
+            s = S[j]
+            p = ey / s
+            q = so / s
+            if ey >= so:
+                lg = -log1p(so / ey)
+            else:
+                lg = (<double>xp[yy * ps + j] - m[j]) - log(s)
+            rho = p * lg / q if q > 0 else -1.0
+            qg = exp(gm * log(q)) if gm != 0 else 1.0
+            qg = 0.0 if (q == 0 and gm != 0) else qg
+            A = al * qg * (gm * rho - 1.0)
+            Bf = al * gm * p * qg * (q * (lg + 2.0) - (gm - 1.0) * p * lg) if gm != 0 else 0.0
+            sw = w[r0 + j] if w != NULL else 1.0
+            total += sw * (-al * qg * lg)
+            ra[j] = A
+            rb[j] = Bf if P.hess == 0 else al * qg
+            rc[j] = 1.0 / so if so > 0 else 0.0
+            S[j] = 1.0 / s
+        for k in range(K):
+            ek = E + k * NB
+            hk = H + k * NB
+            for j in range(nb):
+                ev = ek[j]
+                pk = ev * <floating>S[j]
+                d = one if yi[j] == k else zero
+                if P.hess == 0:
+                    s = 1.0 if yi[j] == k else -<double>ev * rc[j]
+                    hk[j] = <floating>(rb[j] * s * s - ra[j] * (pk * (one - pk)))
+                else:
+                    hk[j] = <floating>(rb[j] * (pk * (one - pk)))
+                ek[j] = <floating>(ra[j] * (d - pk))
+        for j in range(nb):
+            ra[j] = w[r0 + j] if w != NULL else 1.0
+    # floor, then the sample weight (ra holds it for the focal and general paths;
+    # the plain path folded it into g already)
+    for k in range(K):
+        hk = H + k * NB
+        ek = E + k * NB
+        if P.floor > -INFINITY:
+            mx = <floating>P.floor
+            for j in range(nb):
+                v = hk[j]
+                hk[j] = mx if v < mx else v
+        if tag_t is TSoftmax and not general:
+            if w != NULL:
+                for j in range(nb):
+                    hk[j] = <floating>(hk[j] * w[r0 + j])
+        elif w != NULL:
+            for j in range(nb):
+                hk[j] = <floating>(hk[j] * ra[j])
+                ek[j] = <floating>(ek[j] * ra[j])
+    res.loss += total
+    store(E, NB, nb, geo, r0, gout, B.R)
+    store(H, NB, nb, geo, r0, hout, B.R)
+
+
+cdef void run_unit(tag_t* tag, const floating* x, const floating* y, const double* w,
+                   Geo* geo, GP* P, Py_ssize_t u, void* gout, void* hout,
+                   BlockOut* res) noexcept nogil:
+    cdef Bufs B
+    cdef Py_ssize_t r0 = u * geo.rows
+    cdef Py_ssize_t r1 = r0 + geo.rows if r0 + geo.rows < geo.n else geo.n
+    cdef Py_ssize_t nb, j
+    cdef double ws = 0.0
+    block_init(res)
+    if bufs_alloc(&B, geo.K, geo.nb) != 0:
+        res.bad = -2
+        return
+    while r0 < r1:
+        nb = r1 - r0 if r1 - r0 < geo.nb else geo.nb
+        if tag_t is TSoftmax or tag_t is TSoftmaxFocal:
+            softmax_block(tag, x, y, w, geo, P, r0, nb, &B, gout, hout, res)
+        else:
+            elem_block(tag, x, y, w, geo, P, r0, nb, &B, gout, hout, res)
+        if w != NULL:
+            for j in range(nb):
+                ws += w[r0 + j]
+        else:
+            ws += nb
+        r0 += nb
+    if geo.stream:
+        fl_stream_fence()
+    res.weight = ws
+    free(B.mem)
+
+
+cdef int run(tag_t* tag, const floating* x, const floating* y, const double* w, Geo* geo,
+             GP* P, void* gout, void* hout, int n_threads, BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t units = n_blocks(geo.n, geo.rows), u
+    cdef int nt = threads_for_work(n_threads, units, geo.n * geo.K)
+    cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
+    cdef int rc = 0
+    if blocks == NULL:
+        return -1
+    if nt == 1:
+        for u in range(units):
+            run_unit(tag, x, y, w, geo, P, u, gout, hout, &blocks[u])
+    else:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            run_unit(tag, x, y, w, geo, P, u, gout, hout, &blocks[u])
+    for u in range(units):
+        if blocks[u].bad == -2:
+            rc = -1
+            blocks[u].bad = -1
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return rc
+
+
+cdef int dispatch(int loss, const floating* x, const floating* y, const double* w, Geo* geo,
+                  GP* P, void* gout, void* hout, int nt, BlockOut* total) noexcept nogil:
+    if loss == LOGISTIC:
+        return run(<TLogistic*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == FOCAL:
+        return run(<TFocal*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == HUBER:
+        return run(<THuber*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == PSEUDO_HUBER:
+        return run(<TPseudoHuber*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == LOG_COSH:
+        return run(<TLogCosh*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == FAIR:
+        return run(<TFair*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == QUANTILE:
+        return run(<TQuantile*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == POISSON:
+        return run(<TPoisson*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == GAMMA:
+        return run(<TGamma*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == TWEEDIE:
+        return run(<TTweedie*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == SQLOG:
+        return run(<TSqLog*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == SOFTMAX:
+        return run(<TSoftmax*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    if loss == SOFTMAX_FOCAL:
+        return run(<TSoftmaxFocal*>NULL, x, y, w, geo, P, gout, hout, nt, total)
+    return -2
+
+
+# ------------------------------------------------------------------ driver
+
+def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
+              cnp.ndarray h, int hess, double a, double b, double c, double fac,
+              double floor, double smooth, object cw, object col, bint soft,
+              bint stream, int n_threads):
+    """Fill g and h; return (weighted loss sum, sum of weights, first bad row or -1).
+
+    The wrapper guarantees: x (n,) or (n, K) float32/float64, C- or
+    F-contiguous; y of x's dtype, (n,) contiguous or (soft) x's shape,
+    C- or F-contiguous; w None or float64 (n,); g and h of one float dtype,
+    x's shape, both C- or both F-contiguous; cw (K,) float64 or None; col
+    (K,) float64 or None.
+    """
+    cdef Geo geo
+    cdef GP P
+    cdef BlockOut total
+    cdef int rc
+    cdef Py_ssize_t n = x.shape[0]
+    cdef Py_ssize_t K = x.shape[1] if x.ndim == 2 else 1
+    cdef Py_ssize_t isz = x.itemsize
+    cdef cnp.ndarray wa, cwa, cola
+    cdef const double* wp = NULL
+    cdef void* xp = cnp.PyArray_DATA(x)
+    cdef void* yp = cnp.PyArray_DATA(y)
+    cdef void* gp = cnp.PyArray_DATA(g)
+    cdef void* hp = cnp.PyArray_DATA(h)
+    geo.n = n
+    geo.K = K
+    if x.ndim == 2:
+        geo.xrs = x.strides[0] // isz
+        geo.xcs = x.strides[1] // isz
+    else:
+        geo.xrs = 1
+        geo.xcs = n
+    if soft:
+        geo.yrs = y.strides[0] // isz
+        geo.ycs = y.strides[1] // isz
+    else:
+        geo.yrs = 1
+        geo.ycs = 0
+    geo.out_f32 = g.dtype.num == cnp.NPY_FLOAT
+    geo.out_rows = g.ndim == 2 and K > 1 and cnp.PyArray_IS_C_CONTIGUOUS(g)
+    geo.stream = stream
+    geo.rows = ELEM_BLOCK // K if K < ELEM_BLOCK else 1
+    geo.nb = SUB // K if K < SUB else 1
+    if geo.nb > geo.rows:
+        geo.nb = geo.rows
+    P.hess = hess
+    P.a = a
+    P.b = b
+    P.c = c
+    P.fac = fac
+    P.floor = floor
+    P.smooth = smooth
+    P.soft = soft
+    P.cw = NULL
+    P.col = NULL
+    if w is not None:
+        wa = <cnp.ndarray>w
+        wp = <const double*>cnp.PyArray_DATA(wa)
+    if cw is not None:
+        cwa = <cnp.ndarray>cw
+        P.cw = <const double*>cnp.PyArray_DATA(cwa)
+    if col is not None:
+        cola = <cnp.ndarray>col
+        P.col = <const double*>cnp.PyArray_DATA(cola)
+    if n == 0:
+        return 0.0, 0.0, -1
+    with nogil:
+        if isz == 4:
+            rc = dispatch(loss, <const float*>xp, <const float*>yp, wp, &geo, &P, gp, hp,
+                          n_threads, &total)
+        else:
+            rc = dispatch(loss, <const double*>xp, <const double*>yp, wp, &geo, &P, gp, hp,
+                          n_threads, &total)
+    if rc == -1:
+        raise MemoryError("fastloss: cannot allocate gbdt work buffers")
+    if rc == -2:
+        raise ValueError(f"fastloss internal error: unknown gbdt loss id {loss}")
+    return total.loss, total.weight, total.bad

@@ -1,0 +1,364 @@
+"""fastloss.gbdt: kernels against the float64 reference and finite differences,
+layouts, buffers, threads, bad input, init_score, and the library adapters."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastloss import gbdt
+from fastloss.reference import gbdt as R
+
+K = 4
+
+# (loss, params, hessian): every loss with each of its options
+CASES = [
+    ("logistic", {}, None),
+    ("logistic", {"class_weight": [0.3, 2.0], "scale_pos_weight": 1.5}, None),
+    ("logistic", {}, "xgboost"),
+    ("binary_focal", {}, None),
+    ("binary_focal", {"gamma": 0.5, "alpha": 0.25}, None),
+    ("binary_focal", {"gamma": 0.0, "alpha": [0.7, 0.2]}, None),
+    ("binary_focal", {"gamma": 3.0}, "fisher"),
+    ("softmax", {}, None),
+    ("softmax", {}, "xgboost"),
+    ("softmax", {"class_weight": [1.0, 2.0, 0.5, 3.0]}, "lightgbm"),
+    ("softmax", {"label_smoothing": 0.1}, None),
+    ("softmax", {"label_smoothing": 0.2, "class_weight": [1.0, 2.0, 0.5, 3.0]}, None),
+    ("softmax", {"soft": True}, None),
+    ("softmax_focal", {}, None),
+    ("softmax_focal", {"gamma": 0.5, "alpha": [0.25, 0.75, 0.5, 1.0]}, None),
+    ("softmax_focal", {"gamma": 0.0}, None),
+    ("softmax_focal", {"gamma": 2.0, "alpha": [0.25, 0.75, 0.5, 1.0]}, "fisher"),
+    ("huber", {"delta": 0.7}, None),
+    ("huber", {"delta": 0.7}, "lightgbm"),
+    ("pseudo_huber", {"delta": 1.5}, None),
+    ("pseudo_huber", {"delta": 1.5}, "mm"),
+    ("log_cosh", {}, None),
+    ("fair", {"c": 0.8}, None),
+    ("quantile", {"alpha": 0.3}, None),
+    ("quantile", {"alpha": [0.1, 0.5, 0.9]}, None),
+    ("poisson", {}, None),
+    ("poisson", {"max_delta_step": 0.7}, "max_delta_step"),
+    ("gamma", {}, None),
+    ("tweedie", {"power": 1.3}, None),
+    ("tweedie", {"power": 1.8}, None),
+    ("squared_log", {}, None),
+    ("squared_log", {}, "xgboost"),
+]
+# variants that are not the second derivative of the loss
+NOT_DERIVATIVE = {"xgboost", "lightgbm", "fisher", "mm", "max_delta_step"}
+
+
+def _id(c):
+    loss, p, hv = c
+    extra = ",".join(f"{k}={v}" for k, v in p.items())
+    return f"{loss}[{hv or 'default'}{',' + extra if extra else ''}]"
+
+
+def make(loss, params, n, rng, dtype=np.float64, order="C"):
+    """(y, margins, kwargs) for a valid call."""
+    p = dict(params)
+    soft = p.pop("soft", False)
+    if loss in ("softmax", "softmax_focal"):
+        f = rng.normal(size=(n, K)) * 2.0
+        y = rng.dirichlet(np.ones(K), n) if soft else rng.integers(0, K, n).astype(float)
+        if soft:
+            y = y.astype(dtype)
+    elif loss == "quantile":
+        q = np.size(p["alpha"])
+        f = rng.normal(size=(n, q)) if q > 1 else rng.normal(size=n)
+        y = rng.normal(size=n)
+    elif loss in ("logistic", "binary_focal"):
+        f = rng.normal(size=n) * 3.0
+        y = (rng.random(n) < 0.4).astype(float)
+    elif loss in ("poisson", "gamma", "tweedie"):
+        f = rng.normal(size=n) * 0.5
+        y = rng.poisson(2.0, n).astype(float) + (0.5 if loss == "gamma" else 0.0)
+    elif loss == "squared_log":
+        f = rng.uniform(-0.5, 4.0, n)
+        y = rng.uniform(0.0, 5.0, n)
+    else:
+        f = rng.normal(size=n) * 2.0
+        y = rng.normal(size=n)
+    f = np.asarray(f, dtype=dtype, order=order)
+    return y, f, p
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_matches_reference(case, weighted, dtype, rng):
+    loss, params, hv = case
+    y, f, p = make(loss, params, 3000, rng, dtype)
+    w = rng.uniform(0.0, 2.0, f.shape[0]) if weighted else None
+    g, h, v = gbdt.grad_hess(loss, y, f, w, hessian=hv, **p)
+    rg, rh, rv = R.grad_hess(loss, y, f.astype(np.float64), w, hessian=hv, **p)
+    assert g.dtype == dtype and h.dtype == dtype and g.shape == f.shape
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(g, rg, **tol)
+    np.testing.assert_allclose(h, rh, **tol)
+    np.testing.assert_allclose(v, rv, rtol=tol["rtol"] * 10)
+
+
+def _losses_total(loss, y, f, w, hv, p):
+    _, _, v = gbdt.grad_hess(loss, y, f, w, hessian=hv, **p)
+    cols = f.shape[1] if (loss == "quantile" and f.ndim == 2) else 1
+    return v * np.sum(w) * cols
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_finite_differences(case, rng):
+    """g = d(sum of losses)/df element by element, and h = dg/df where h is the
+    exact second derivative (5-point central differences, float64)."""
+    loss, params, hv = case
+    y, f, p = make(loss, params, 12, rng)
+    w = rng.uniform(0.5, 2.0, f.shape[0])
+    g, h, _ = gbdt.grad_hess(loss, y, f, w, hessian=hv, hess_floor=-np.inf, **p)
+    eps = 1e-5
+    flat = f.reshape(-1)
+    num_g = np.empty_like(flat)
+    num_h = np.empty_like(flat)
+    for i in range(flat.size):
+        x0 = flat[i]
+        vals, grads = [], []
+        for k in (2, 1, -1, -2):
+            flat[i] = x0 + k * eps
+            vals.append(_losses_total(loss, y, f, w, hv, p))
+            grads.append(gbdt.grad_hess(loss, y, f, w, hessian=hv, hess_floor=-np.inf,
+                                        **p)[0].reshape(-1)[i])
+        flat[i] = x0
+        num_g[i] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * eps)
+        num_h[i] = (-grads[0] + 8 * grads[1] - 8 * grads[2] + grads[3]) / (12 * eps)
+    if loss in ("huber", "quantile"):
+        # kinks: keep the elements away from them
+        d = params.get("delta", 0.0)
+        r = (f - (y[:, None] if f.ndim == 2 else y)).reshape(-1)
+        keep = np.abs(np.abs(r) - d) > 1e-3
+    else:
+        keep = np.ones(flat.size, bool)
+    np.testing.assert_allclose(g.reshape(-1)[keep], num_g[keep], rtol=1e-6, atol=1e-7)
+    if hv not in NOT_DERIVATIVE and loss != "quantile":
+        np.testing.assert_allclose(h.reshape(-1)[keep], num_h[keep], rtol=1e-6, atol=1e-7)
+
+
+def test_hessian_variants_relations(rng):
+    y, f, _ = make("softmax", {}, 500, rng)
+    _, h, _ = gbdt.grad_hess("softmax", y, f)
+    _, hx, _ = gbdt.grad_hess("softmax", y, f, hessian="xgboost")
+    _, hl, _ = gbdt.grad_hess("softmax", y, f, hessian="lightgbm")
+    np.testing.assert_allclose(hx, np.maximum(2 * h, 1e-16), rtol=1e-15)
+    np.testing.assert_allclose(hl, K / (K - 1) * h, rtol=1e-15)
+    y, f, _ = make("poisson", {}, 500, rng)
+    _, h, _ = gbdt.grad_hess("poisson", y, f)
+    _, hm, _ = gbdt.grad_hess("poisson", y, f, hessian="max_delta_step", max_delta_step=0.7)
+    np.testing.assert_allclose(hm, h * np.exp(0.7), rtol=1e-14)
+
+
+def test_focal_limits_and_floor(rng):
+    # gamma = 0: focal is the (alpha-weighted) logistic / softmax loss
+    y, f, _ = make("logistic", {}, 400, rng)
+    a = gbdt.grad_hess("binary_focal", y, f, gamma=0.0)
+    b = gbdt.grad_hess("logistic", y, f)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-13, atol=1e-15)
+    y, f, _ = make("softmax", {}, 400, rng)
+    a = gbdt.grad_hess("softmax_focal", y, f, gamma=0.0)
+    b = gbdt.grad_hess("softmax", y, f)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15)
+    # gamma < 1: finite everywhere, also where p is 0 or 1 in floating point
+    f = np.array([-60.0, -20.0, 0.0, 20.0, 60.0])
+    for gm in (0.1, 0.5, 0.9):
+        for yy in (0.0, 1.0):
+            g, h, v = gbdt.grad_hess("binary_focal", np.full(5, yy), f, gamma=gm)
+            assert np.all(np.isfinite(g)) and np.all(np.isfinite(h)) and np.isfinite(v)
+    F = np.array([[40.0, 0.0, -40.0], [0.0, 0.0, 0.0], [-40.0, 40.0, 0.0]])
+    for gm in (0.1, 0.5):
+        g, h, v = gbdt.grad_hess("softmax_focal", np.array([0.0, 1.0, 0.0]), F, gamma=gm)
+        assert np.all(np.isfinite(g)) and np.all(np.isfinite(h)) and np.isfinite(v)
+    # the exact focal Hessian is negative somewhere; the floor clips it
+    y, f, _ = make("binary_focal", {}, 2000, rng)
+    _, h, _ = gbdt.grad_hess("binary_focal", y, f, gamma=2.0)
+    assert h.min() < 0
+    _, hf, _ = gbdt.grad_hess("binary_focal", y, f, gamma=2.0, hess_floor=1e-6)
+    np.testing.assert_array_equal(hf, np.maximum(h, 1e-6))
+
+
+@pytest.mark.parametrize("loss,params", [("softmax", {}), ("softmax_focal", {"gamma": 1.0}),
+                                         ("quantile", {"alpha": [0.2, 0.8]}),
+                                         ("softmax", {"soft": True, "label_smoothing": 0.0})])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layouts_and_out_buffers(loss, params, dtype, rng):
+    """C- and F-ordered margins (and labels) give the same (g, h) in any output
+    order and dtype; out= buffers are filled in place."""
+    y, f, p = make(loss, params, 20000, rng, dtype)
+    g0, h0, v0 = gbdt.grad_hess(loss, y, f, **p)
+    fF = np.asfortranarray(f)
+    yF = np.asfortranarray(y) if np.ndim(y) == 2 else y
+    for m, yy in ((f, y), (fF, yF)):
+        for order in ("C", "F"):
+            for odt in (np.float32, np.float64):
+                out = (np.full(f.shape, np.nan, odt, order=order),
+                       np.full(f.shape, np.nan, odt, order=order))
+                g, h, v = gbdt.grad_hess(loss, yy, m, out=out, **p)
+                assert g is out[0] and h is out[1]
+                assert v == v0
+                np.testing.assert_array_equal(g, g0.astype(odt))
+                np.testing.assert_array_equal(h, h0.astype(odt))
+    # the default outputs follow the margins' order
+    g, _, _ = gbdt.grad_hess(loss, yF, fF, **p)
+    assert g.flags.f_contiguous
+
+
+def test_strided_margins_are_accepted(rng):
+    f = rng.normal(size=(300, 8))[:, ::2]
+    y = rng.integers(0, 4, 300)
+    g, h, v = gbdt.grad_hess("softmax", y, f)
+    rg, rh, rv = R.grad_hess("softmax", y, f)
+    np.testing.assert_allclose(g, rg, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(v, rv, rtol=1e-12)
+
+
+def test_streamed_reused_buffers(rng):
+    """Large reused buffers go through non-temporal stores: same values."""
+    y, f, _ = make("softmax", {}, 200_000, rng, np.float32)
+    g0, h0, v0 = gbdt.grad_hess("softmax", y, f)
+    out = (np.empty_like(g0), np.empty_like(h0))
+    for _ in range(2):
+        g, h, v = gbdt.grad_hess("softmax", y, f, out=out)
+        np.testing.assert_array_equal(g, g0)
+        np.testing.assert_array_equal(h, h0)
+        assert v == v0
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[1].get("soft") is None], ids=_id)
+def test_threads_bit_identical(case, rng):
+    loss, params, hv = case
+    y, f, p = make(loss, params, 70001, rng, np.float32)
+    w = rng.uniform(0.0, 2.0, f.shape[0])
+    a = gbdt.grad_hess(loss, y, f, w, hessian=hv, n_threads=1, **p)
+    for nt in (2, 3):
+        b = gbdt.grad_hess(loss, y, f, w, hessian=hv, n_threads=nt, **p)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        assert a[2] == b[2]
+
+
+def test_small_and_empty_inputs():
+    g, h, v = gbdt.grad_hess("softmax", [1], np.zeros((1, 3)))
+    np.testing.assert_allclose(g, [[1 / 3, -2 / 3, 1 / 3]])
+    np.testing.assert_allclose(v, np.log(3))
+    g, h, v = gbdt.grad_hess("logistic", np.zeros(0), np.zeros(0))
+    assert g.shape == (0,) and np.isnan(v)
+
+
+def test_hand_computed_values():
+    # logistic at f = log 3 (p = 3/4), y = 1: g = -1/4, h = 3/16, loss = log(4/3)
+    g, h, v = gbdt.grad_hess("logistic", [1.0], [np.log(3.0)])
+    np.testing.assert_allclose([g[0], h[0], v], [-0.25, 3 / 16, np.log(4 / 3)], rtol=1e-14)
+    # focal gamma = 2 at p = 1/2, y = 1: l = (1/2)^2 log 2
+    _, _, v = gbdt.grad_hess("binary_focal", [1.0], [0.0], gamma=2.0)
+    np.testing.assert_allclose(v, 0.25 * np.log(2), rtol=1e-14)
+    # poisson: g = e - 2, h = e at f = 1, y = 2
+    g, h, _ = gbdt.grad_hess("poisson", [2.0], [1.0])
+    np.testing.assert_allclose([g[0], h[0]], [np.e - 2, np.e], rtol=1e-14)
+    # quantile alpha = 0.9: over-prediction by 2 costs 0.2, under by 2 costs 1.8
+    _, _, v = gbdt.grad_hess("quantile", [0.0, 4.0], [2.0, 2.0], alpha=0.9)
+    np.testing.assert_allclose(v, (0.2 + 1.8) / 2, rtol=1e-14)
+
+
+# --------------------------------------------------------------- bad input
+
+def test_bad_input_messages(rng):
+    f = np.zeros((10, 3))
+    with pytest.raises(ValueError, match=r"y has n = 9 labels but margins has 10 rows.*30 = n \* K"):
+        gbdt.grad_hess("softmax", np.zeros(9), f)
+    with pytest.raises(ValueError, match=r"y\[4\] = 3\.0 is not a class index in \[0, 3\)"):
+        gbdt.grad_hess("softmax", [0, 1, 2, 0, 3, 0, 0, 0, 0, 0], f)
+    with pytest.raises(ValueError, match=r"y\[0\] = -1\.0 is not a class index"):
+        gbdt.grad_hess("softmax_focal", [-1] + [0] * 9, f)
+    with pytest.raises(ValueError, match=r"y\[1\] = 0\.5 is not a class index"):
+        gbdt.grad_hess("softmax", [0, 0.5] + [0] * 8, f)
+    with pytest.raises(ValueError, match=r"y\[2\] = -1\.0 is outside the domain of loss "
+                                         r"'poisson' \(y >= 0\)"):
+        gbdt.grad_hess("poisson", [1.0, 0.0, -1.0], np.zeros(3))
+    with pytest.raises(ValueError, match=r"y\[0\] = 2\.0 is outside the domain of loss 'logistic'"):
+        gbdt.grad_hess("logistic", [2.0], np.zeros(1))
+    with pytest.raises(ValueError, match=r"gamma must be in \[0\.0, inf\], got nan"):
+        gbdt.grad_hess("binary_focal", [1.0], [0.0], gamma=float("nan"))
+    with pytest.raises(ValueError, match=r"delta must be in \(0\.0, inf\], got nan"):
+        gbdt.Objective("huber", delta=float("nan"))
+    with pytest.raises(ValueError, match=r"gamma must be in \[0\.0, inf\], got -1"):
+        gbdt.Objective("softmax_focal", gamma=-1)
+    with pytest.raises(ValueError, match=r"power must be in \(1\.0, 2\.0\), got 2\.5"):
+        gbdt.Objective("tweedie", power=2.5)
+    with pytest.raises(ValueError, match=r"sample_weight must be >= 0.*sample_weight\[1\] = -1\.0"):
+        gbdt.grad_hess("logistic", [1.0, 0.0], np.zeros(2), [1.0, -1.0])
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(2,\)"):
+        gbdt.grad_hess("logistic", [1.0, 0.0], np.zeros(2), [1.0])
+    with pytest.raises(ValueError, match=r"alpha\[1\] must be in \(0\.0, 1\.0\), got 1\.0"):
+        gbdt.grad_hess("quantile", [0.0], np.zeros((1, 2)), alpha=[0.5, 1.0])
+    with pytest.raises(ValueError, match=r"alpha\[0\] must be in \(0\.0, 1\.0\), got nan"):
+        gbdt.Objective("quantile", alpha=float("nan"))
+    with pytest.raises(ValueError, match="one column per quantile level: 2 levels"):
+        gbdt.grad_hess("quantile", [0.0], np.zeros((1, 3)), alpha=[0.1, 0.9])
+    with pytest.raises(ValueError, match=r"class_weight must have one value per class, K = 3"):
+        gbdt.grad_hess("softmax", np.zeros(10), f, class_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"margins must be 2-D \(n, K\) with K >= 2"):
+        gbdt.grad_hess("softmax", np.zeros(10), np.zeros(10))
+    with pytest.raises(ValueError, match=r"loss must be one of .* got 'focal'"):
+        gbdt.grad_hess("focal", [1.0], [0.0])
+    with pytest.raises(ValueError, match=r"hessian must be one of \['exact', 'fisher'\]"):
+        gbdt.grad_hess("binary_focal", [1.0], [0.0], hessian="xgboost")
+    with pytest.raises(TypeError, match=r"unknown \['gama'\]"):
+        gbdt.grad_hess("binary_focal", [1.0], [0.0], gama=2.0)
+    with pytest.raises(TypeError, match="margins must be a real numeric array"):
+        gbdt.grad_hess("logistic", [1.0], np.array(["a"]))
+    with pytest.raises(ValueError, match=r"out\[0\] \(grad\) must have the margins' shape"):
+        gbdt.grad_hess("logistic", [1.0], [0.0], out=(np.zeros(2), np.zeros(1)))
+    with pytest.raises(TypeError, match=r"out\[1\] \(hess\) must be float32 or float64"):
+        gbdt.grad_hess("logistic", [1.0], [0.0], out=(np.zeros(1), np.zeros(1, int)))
+    with pytest.raises(ValueError, match="must both be C-contiguous or both F-contiguous"):
+        gbdt.grad_hess("softmax", np.zeros(10), f,
+                       out=(np.zeros((10, 3)), np.zeros((10, 3), order="F")))
+    with pytest.raises(ValueError, match="n_threads must be a non-zero integer"):
+        gbdt.grad_hess("logistic", [1.0], [0.0], n_threads=0)
+
+
+# -------------------------------------------------------------- init_score
+
+@pytest.mark.parametrize("case", [
+    ("logistic", {}), ("logistic", {"class_weight": [0.5, 2.0]}),
+    ("binary_focal", {"gamma": 2.0, "alpha": 0.25}),
+    ("softmax", {}), ("softmax", {"label_smoothing": 0.1, "class_weight": [1.0, 2.0, 1.0, 0.5]}),
+    ("softmax_focal", {"gamma": 2.0}),
+    ("huber", {"delta": 0.5}), ("pseudo_huber", {}), ("log_cosh", {}), ("fair", {}),
+    ("quantile", {"alpha": [0.1, 0.5, 0.9]}), ("poisson", {}), ("gamma", {}),
+    ("tweedie", {"power": 1.5}), ("squared_log", {}),
+], ids=lambda c: f"{c[0]}{c[1] or ''}")
+def test_init_score_minimises_the_loss(case, rng):
+    loss, p = case
+    y, f, p = make(loss, p, 400, rng)
+    w = rng.uniform(0.5, 2.0, len(y))
+    c = gbdt.init_score(loss, y, w, **p)
+    ref = R.init_score(loss, y, w, **dict(p, **({"num_class": K} if "softmax" in loss else {})))
+    if loss in ("softmax", "softmax_focal"):
+        c = c - c.mean()
+        ref = ref - ref.mean()
+    tol = 1e-2 if loss == "quantile" else 1e-5
+    np.testing.assert_allclose(c, ref, atol=tol, rtol=tol)
+    if loss != "quantile":
+        # the gradient sum vanishes there
+        m = np.broadcast_to(c, f.shape).copy()
+        g, _, _ = gbdt.grad_hess(loss, y, m, w, **p)
+        assert np.all(np.abs(g.sum(axis=0)) < 1e-6 * len(y))
+
+
+def test_import_does_not_load_boosting_libraries():
+    code = ("import sys, fastloss, fastloss.gbdt; "
+            "print([m for m in ('xgboost', 'lightgbm', 'catboost') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
