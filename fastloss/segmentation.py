@@ -213,13 +213,16 @@ def _dice_weight(weight, n_used, C):
     if weight is None:
         return None
     w = V.as_float(weight, "weight", dtype=np.float64)
+    if n_used == 1:
+        # MONAI applies class weights only when more than one class is used
+        # (C == 1, or C == 2 without the background): the weight is not read.
+        return None
     if w.ndim == 0:
         w = np.full(n_used, float(w))
     w = V.class_weight(w, n_used)
     if np.any(~(w >= 0)):
         raise ValueError(f"weight must be non-negative, got {w.tolist()}")
-    # MONAI applies class weights only when there is more than one channel.
-    return None if C == 1 else w
+    return w
 
 
 def _dice_ce_weights(weight, C, c0):
@@ -363,7 +366,8 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
 
     {params}weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
-        background, as MONAI), non-negative.
+        background, as MONAI), non-negative; not read when one class is
+        used (C == 1, or C == 2 without the background), as MONAI.
     squared_pred : bool
         Use squared predictions and targets in the denominator.
     {returns}

@@ -7,6 +7,11 @@
 - nn.Module classes with torch's names (``CrossEntropyLoss``, ``NLLLoss``,
   ...), subclasses of torch's own classes with the same constructor
   arguments, buffers and ``repr``, whose ``forward`` calls the function above;
+- MONAI's loss classes (``DiceLoss``, ``GeneralizedDiceLoss``,
+  ``TverskyLoss``, ``FocalLoss``, ``DiceCELoss``, ``DiceFocalLoss``,
+  ``GeneralizedDiceFocalLoss``): subclasses of ``monai.losses``' own with
+  MONAI's constructor, defaults, warnings and results, created on first
+  use (see :mod:`fastloss.torch._monai` for which options run the kernels);
 - :func:`is_accelerated`, which tells whether fastloss's kernels or torch's
   own implementation will run for given tensors;
 - :func:`empty_cache`, which drops the gradient buffers kept for reuse
@@ -124,7 +129,8 @@ for _cls, _fn in _CLASSES.items():
         __all__.append(_cls)
 del _cls, _fn
 
-_MONAI_CLASSES = ("DiceLoss", "DiceCELoss")
+_MONAI_CLASSES = ("DiceLoss", "GeneralizedDiceLoss", "TverskyLoss", "FocalLoss", "DiceCELoss",
+                  "DiceFocalLoss", "GeneralizedDiceFocalLoss")
 _monai_cache = {}
 
 

@@ -105,7 +105,7 @@ def _seg_terms(input, target, activation, ignore_index, include_background, batc
 
 
 def _class_weighted(f, weight, input):
-    if weight is not None and input.shape[1] > 1:
+    if weight is not None and f.shape[-1] > 1:  # MONAI: only with more than one class used
         f = f * torch.as_tensor(weight, dtype=f.dtype, device=f.device)
     return f
 

@@ -1,82 +1,463 @@
-"""MONAI-named loss classes (DiceLoss, DiceCELoss) over fastloss's segmentation kernels.
+"""MONAI-named loss classes over fastloss's segmentation and focal kernels.
 
-Each class subclasses MONAI's own (same constructor, attributes and
-``repr``; MONAI is imported on first use of the class name).  ``forward``
-runs fastloss's kernel for CPU float32/float64 logits with reduction
-'mean' or 'sum' and the options that map onto fastloss (softmax / sigmoid /
-no activation, to_onehot_y, include_background, squared_pred, jaccard,
-smooth_nr, smooth_dr, batch, ignore_index; lambda_dice / lambda_ce for
-DiceCELoss); anything else (reduction 'none' — whose per-(image, class)
-outputs each mix a whole image, a class ``weight``, ``other_act``,
-``soft_label``, label smoothing, other devices and dtypes, a target that
-requires grad) runs MONAI's own ``forward``.
+Design:
+A. Each class subclasses MONAI's own (same constructor, defaults,
+   attributes, buffers, ``state_dict`` and ``repr``; MONAI is imported on
+   first use of a class name) and overrides ``forward`` only.
+B. ``forward`` first builds a *plan*: the kernel call that gives MONAI's
+   value for this module's options and these tensors.  When no plan exists
+   (an option or input the kernels do not serve: see ``PATHS``), the class
+   runs MONAI's own ``forward``, which is exact by definition, with
+   autograd.  MONAI's warnings (a single channel with ``softmax=True``,
+   ``to_onehot_y=True`` or ``include_background=False``) are given on both
+   paths, MONAI's errors come from MONAI's code.
+C. Compound losses (DiceCELoss, DiceFocalLoss, GeneralizedDiceFocalLoss)
+   hold MONAI's sub-modules; their classes are switched to the fastloss
+   subclasses here (``DiceLoss``, ``FocalLoss``, ``GeneralizedDiceLoss``,
+   ``CrossEntropyLoss``, ``BCEWithLogitsLoss``: subclasses without state of
+   their own, so the switch keeps every attribute and buffer).  MONAI's
+   ``forward`` of the compound then runs each term on a kernel where one
+   fits; DiceCELoss with softmax has one fused kernel for both terms, and
+   DiceFocalLoss with ``to_onehot_y`` hands the label map itself to the
+   Dice kernel.
+D. The kernels compute in the input's dtype.  MONAI casts some steps to
+   float32 (FocalLoss casts input and target, GeneralizedDiceLoss its
+   weights, the one-hot targets of DiceFocalLoss are float32): a float64
+   input gets float64 results here where MONAI's carry float32 rounding,
+   and FocalLoss returns the input's dtype where MONAI returns float32.
 """
+
+import warnings
 
 import torch
 
-import fastloss.torch.functional  # noqa: F401  (registers the segmentation ops)
-from fastloss.torch._core import call, is_accelerated
+import fastloss.torch.functional as FF
+from fastloss.torch._core import is_accelerated
+
+_MSG = "single channel prediction, `{}=True` ignored."
+_MSG_BG = "single channel prediction, `include_background=False` ignored."
+
+# option -> path, per class (the table of docs/guide/monai.md is written from it)
+PATHS = {
+    "DiceLoss": {
+        "kernel": "softmax / sigmoid / no activation; other_act (run by torch, its output "
+                  "fed to the kernel); to_onehot_y; include_background; squared_pred; "
+                  "jaccard; smooth_nr, smooth_dr; batch; weight; ignore_index (label maps, "
+                  "hard one-hot targets, one channel); soft_label with hard targets and "
+                  "softmax/sigmoid, or with squared_pred; reduction 'mean', 'sum'",
+        "torch": "reduction 'none'; soft_label with soft targets or without activation; "
+                 "ignore_index with soft or multi-label targets",
+    },
+    "GeneralizedDiceLoss": {
+        "kernel": "activations, other_act, to_onehot_y, include_background, w_type, "
+                  "smooth_nr, smooth_dr, batch, soft_label as DiceLoss; reduction 'mean', 'sum'",
+        "torch": "reduction 'none'; soft_label as DiceLoss",
+    },
+    "TverskyLoss": {
+        "kernel": "activations, other_act, to_onehot_y, include_background, alpha, beta "
+                  "(>= 0), smooth_nr, smooth_dr, batch, ignore_index, soft_label as DiceLoss; "
+                  "reduction 'mean', 'sum'",
+        "torch": "reduction 'none'; negative alpha or beta; soft_label and ignore_index as "
+                 "DiceLoss",
+    },
+    "FocalLoss": {
+        "kernel": "sigmoid (default): to_onehot_y, include_background, gamma >= 0, scalar "
+                  "alpha, weight (scalar or per class), reductions 'mean', 'sum', 'none'; "
+                  "use_softmax=True with to_onehot_y: include_background (softmax over the "
+                  "C - 1 other channels, as MONAI), alpha (scalar or per class), weight, "
+                  "reductions 'mean', 'sum'",
+        "torch": "ignore_index; sigmoid with a sequence alpha; use_softmax with a target of "
+                 "the input's shape (soft / multi-label) or reduction 'none'",
+    },
+    "DiceCELoss": {
+        "kernel": "softmax=True with C >= 2: one fused kernel (Dice + CE, weight, "
+                  "lambda_dice, lambda_ce, label maps or one-hot/soft targets); otherwise "
+                  "(softmax=False, MONAI's default; sigmoid; other_act) the Dice term as "
+                  "DiceLoss and the CE term on the cross_entropy kernel, BCE-with-logits "
+                  "kernel for one channel (pos_weight=weight)",
+        "torch": "label_smoothing > 0 (the Dice term still on its kernel); the Dice term's "
+                 "torch cases as DiceLoss",
+    },
+    "DiceFocalLoss": {
+        "kernel": "the Dice term as DiceLoss (with to_onehot_y the label map itself), the "
+                  "focal term as FocalLoss (sigmoid; gamma, alpha, weight)",
+        "torch": "each term's torch cases as DiceLoss / FocalLoss",
+    },
+    "GeneralizedDiceFocalLoss": {
+        "kernel": "the terms as GeneralizedDiceLoss and FocalLoss",
+        "torch": "each term's torch cases as GeneralizedDiceLoss / FocalLoss",
+    },
+}
 
 
-def _target(self, input, target):
-    """fastloss's target (label map or input-shaped mask), or None when MONAI must run."""
+def _red(mod):
+    return getattr(mod.reduction, "value", mod.reduction)
+
+
+def _label_like(t):
+    return not (t.is_floating_point() or t.is_complex())
+
+
+def _activation(mod, input, warn=True):
+    """(tensor for the kernel, activation name): MONAI's sigmoid / softmax / other_act."""
+    if mod.other_act is not None:
+        return mod.other_act(input), None
+    if mod.sigmoid:
+        return input, "sigmoid"
+    if mod.softmax:
+        if input.shape[1] == 1:
+            if warn:
+                warnings.warn(_MSG.format("softmax"), stacklevel=4)
+            return input, None
+        return input, "softmax"
+    return input, None
+
+
+def _target(input, target, to_onehot_y, warn=True):
+    """The kernel's target: a label map (N, *spatial) with to_onehot_y, else the
+    input-shaped target (floats in the input's dtype); None: MONAI's code runs."""
     if torch.is_grad_enabled() and target.requires_grad:
         return None
-    if self.to_onehot_y:
-        if target.dim() != input.dim() or target.shape[1] != 1:
-            return None
-        t = target[:, 0]
-        return t.long() if t.is_floating_point() else t
-    if target.shape != input.shape or target.dtype != input.dtype:
+    if target.dim() != input.dim():
         return None
+    C = input.shape[1]
+    if to_onehot_y:
+        if C == 1:
+            if warn:
+                warnings.warn(_MSG.format("to_onehot_y"), stacklevel=4)
+        else:
+            if target.shape[1] != 1 or target.shape[2:] != input.shape[2:]:
+                return None
+            if target.device != input.device:
+                return None
+            t = target[:, 0]
+            return t.long() if t.is_floating_point() else t
+    if target.shape != input.shape:
+        return None
+    if target.is_floating_point() and target.dtype != input.dtype:
+        target = target.to(input.dtype)
     return target
 
 
-def _dice_kwargs(dice, input, target):
-    if (dice.other_act is not None or dice.soft_label or (dice.sigmoid and dice.softmax)
-            or dice.class_weight is not None or not is_accelerated(input)
-            or input.dim() < 3):
+def _bg_warn(mod, input, warn=True):
+    if warn and not mod.include_background and input.shape[1] == 1:
+        warnings.warn(_MSG_BG, stacklevel=4)
+
+
+def _hard(t):
+    """True when a target holds only 0 and 1 (label maps are hard by construction)."""
+    return _label_like(t) or bool(((t == 0) | (t == 1)).all())
+
+
+def _overlap_plan(mod, input, target, to_onehot_y, ignore_index=None):
+    """(x, target, activation) for the Dice-family kernels, or None."""
+    if input.dim() < 3 or not is_accelerated(input) or _red(mod) not in ("mean", "sum"):
         return None
-    t = _target(dice, input, target)
+    if mod.other_act is not None and (mod.sigmoid or mod.softmax):
+        return None
+    t = _target(input, target, to_onehot_y, warn=False)
     if t is None:
         return None
-    return dict(input=input, target=t,
-                activation="softmax" if dice.softmax else "sigmoid" if dice.sigmoid else None,
-                include_background=dice.include_background, squared_pred=dice.squared_pred,
-                smooth_nr=dice.smooth_nr, smooth_dr=dice.smooth_dr, batch=dice.batch,
-                ignore_index=dice.ignore_index)
+    is_map = t.dim() == input.dim() - 1
+    soft_label = getattr(mod, "soft_label", False)
+    if soft_label and not getattr(mod, "squared_pred", False):
+        # MONAI's soft-label form equals the plain sums for hard targets and p in [0, 1]
+        if mod.other_act is not None or not (mod.sigmoid or (mod.softmax and input.shape[1] > 1)):
+            return None
+        if not is_map and not _hard(t):
+            return None
+    if ignore_index is not None and not is_map:
+        if input.shape[1] == 1:
+            if t.is_floating_point() and not bool((t == t.round()).all()):
+                return None
+        elif not _hard(t) or bool((t.sum(1) > 1).any()):
+            return None
+        elif 0 <= ignore_index < input.shape[1] and bool((t.sum(1) == 0).any()):
+            return None
+    # every check passed: give MONAI's warnings, then activate
+    x, act = _activation(mod, input)
+    if to_onehot_y and input.shape[1] == 1:
+        warnings.warn(_MSG.format("to_onehot_y"), stacklevel=3)
+    _bg_warn(mod, input)
+    if x is not input and not is_accelerated(x):
+        return None
+    return x, t, act
+
+
+def _class_weight(w, n_used):
+    """MONAI DiceLoss's weight as a list (None when not applied); False: MONAI must run."""
+    if w is None or n_used == 1:
+        return None
+    if w.ndim == 0:
+        return [float(w)] * n_used if float(w) >= 0 else False
+    if w.shape[0] != n_used or bool((w < 0).any()):
+        return False
+    return w.tolist()
+
+
+def _dice_value(mod, input, target, to_onehot_y):
+    plan = _overlap_plan(mod, input, target, to_onehot_y, mod.ignore_index)
+    if plan is None:
+        return None
+    x, t, act = plan
+    C = input.shape[1]
+    w = _class_weight(mod.class_weight, C if (mod.include_background or C == 1) else C - 1)
+    if w is False:
+        return None
+    fn = FF.jaccard_loss if mod.jaccard else FF.dice_loss
+    return fn(x, t, activation=act, include_background=mod.include_background,
+              squared_pred=mod.squared_pred, smooth_nr=mod.smooth_nr, smooth_dr=mod.smooth_dr,
+              batch=mod.batch, weight=w, ignore_index=mod.ignore_index, reduction=_red(mod))
+
+
+def _one_hot(t, C, dtype):
+    """Float one-hot (N, C, *spatial) of a label map (N, *spatial)."""
+    t = t.long()
+    return torch.zeros((t.shape[0], C) + tuple(t.shape[1:]), dtype=dtype,
+                       device=t.device).scatter_(1, t.unsqueeze(1), 1.0)
+
+
+def _focal_value(mod, input, target, to_onehot_y, warn=True):
+    """MONAI FocalLoss's value on the kernels, or None."""
+    red = _red(mod)
+    if (input.dim() < 3 or not is_accelerated(input) or mod.ignore_index is not None
+            or not mod.gamma >= 0 or red not in ("mean", "sum", "none")):
+        return None
+    t = _target(input, target, to_onehot_y, warn=False)
+    if t is None:
+        return None
+    C = input.shape[1]
+    is_map = t.dim() == input.dim() - 1
+    if not mod.use_softmax and not is_map and not _hard(t):
+        # MONAI's sigmoid focal term uses 1 - p_t = sigmoid(-x (2 t - 1)), which equals
+        # the kernel's p (1 - t) + (1 - p) t only for targets 0 and 1
+        return None
+    drop_bg = not mod.include_background and C > 1
+    Cu = C - 1 if drop_bg else C
+    cw = mod.class_weight
+    if cw is not None:
+        cw = cw.to(dtype=input.dtype, device=input.device)
+        if (cw.ndim > 0 and (Cu == 1 or cw.numel() != Cu)) or bool((cw < 0).any()):
+            return None
+    alpha = mod.alpha
+    if mod.use_softmax:
+        if not is_map or red == "none":
+            return None
+        if alpha is not None and not isinstance(alpha, float):
+            if alpha.ndim != 1 or alpha.shape[0] != Cu:
+                return None
+    elif alpha is not None and not isinstance(alpha, float):
+        return None
+    if warn:
+        if to_onehot_y and C == 1:
+            warnings.warn(_MSG.format("to_onehot_y"), stacklevel=3)
+        _bg_warn(mod, input)
+    x = input[:, 1:] if drop_bg else input
+    S = x[0, 0].numel()
+    if mod.use_softmax:
+        if isinstance(alpha, float):
+            if drop_bg:
+                warnings.warn("`include_background=False`, scalar `alpha` ignored when using "
+                              "softmax.", stacklevel=3)
+                alpha = None
+            else:
+                alpha = [1.0 - alpha] + [alpha] * (Cu - 1)
+        a = None if alpha is None else torch.as_tensor(alpha, dtype=input.dtype)
+        # a per-class weight multiplies the one nonzero term of a position: alpha_y w_y
+        if cw is not None:
+            a = (torch.ones(Cu, dtype=input.dtype) if a is None else a) * cw.cpu()
+        lab = t
+        if drop_bg:
+            lab = torch.where(t == 0, -100, t.long() - 1)
+        total = FF.softmax_focal_loss(x, lab, gamma=float(mod.gamma),
+                                      alpha=None if a is None else a.tolist(),
+                                      ignore_index=-100, reduction="sum")
+        # MONAI's 'mean' averages the (N, C, *spatial) class terms; 'sum' sums
+        # the spatial means of each (image, class)
+        return total / (x.shape[0] * Cu * S) if red == "mean" else total / S
+    g = _one_hot(t, C, input.dtype) if is_map else t
+    if drop_bg:
+        g = g[:, 1:]
+    if not g.is_floating_point():
+        g = g.to(input.dtype)
+    a = -1.0 if alpha is None else float(alpha)
+    if cw is None:
+        if red == "sum":
+            return FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma),
+                                         reduction="sum") / S
+        return FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma), reduction=red)
+    loss = FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma), reduction="none")
+    loss = loss * (cw if cw.ndim == 0 else cw.view([1, Cu] + [1] * (x.dim() - 2)))
+    if red == "mean":
+        return loss.mean()
+    if red == "sum":
+        return loss.sum() / S
+    return loss
+
+
+def _gdl_value(mod, input, target, to_onehot_y):
+    plan = _overlap_plan(mod, input, target, to_onehot_y)
+    if plan is None:
+        return None
+    x, t, act = plan
+    return FF.generalized_dice_loss(
+        x, t, w_type=str(mod.w_type), activation=act, include_background=mod.include_background,
+        smooth_nr=mod.smooth_nr, smooth_dr=mod.smooth_dr, batch=mod.batch, reduction=_red(mod))
+
+
+def _tversky_value(mod, input, target, to_onehot_y):
+    if not (mod.alpha >= 0 and mod.beta >= 0):
+        return None
+    plan = _overlap_plan(mod, input, target, to_onehot_y, mod.ignore_index)
+    if plan is None:
+        return None
+    x, t, act = plan
+    return FF.tversky_loss(
+        x, t, alpha=float(mod.alpha), beta=float(mod.beta), activation=act,
+        include_background=mod.include_background, smooth_nr=mod.smooth_nr,
+        smooth_dr=mod.smooth_dr, batch=mod.batch, ignore_index=mod.ignore_index,
+        reduction=_red(mod))
+
+
+def _compound_shapes_ok(input, target):
+    return input.dim() == target.dim() and target.shape[1] in (1, input.shape[1])
 
 
 def make_classes():
-    from monai.losses import DiceCELoss as _MDiceCE
-    from monai.losses import DiceLoss as _MDice
+    import monai.losses as ML
 
-    class DiceLoss(_MDice):
-        """``monai.losses.DiceLoss`` (same constructor) on fastloss's kernel; see the module notes."""
+    import fastloss.torch as ft
+
+    classes = {}
+
+    def done(cls):
+        cls.__module__ = "fastloss.torch"
+        cls.__qualname__ = cls.__name__
+        cls.__doc__ = _class_doc(cls.__name__)
+        classes[cls.__name__] = cls
+        return cls
+
+    @done
+    class DiceLoss(ML.DiceLoss):
+        def forward(self, input, target):
+            out = _dice_value(self, input, target, self.to_onehot_y)
+            return super().forward(input, target) if out is None else out
+
+    @done
+    class GeneralizedDiceLoss(ML.GeneralizedDiceLoss):
+        def forward(self, input, target):
+            out = _gdl_value(self, input, target, self.to_onehot_y)
+            return super().forward(input, target) if out is None else out
+
+    @done
+    class TverskyLoss(ML.TverskyLoss):
+        def forward(self, input, target):
+            out = _tversky_value(self, input, target, self.to_onehot_y)
+            return super().forward(input, target) if out is None else out
+
+    @done
+    class FocalLoss(ML.FocalLoss):
+        def forward(self, input, target):
+            out = _focal_value(self, input, target, self.to_onehot_y)
+            return super().forward(input, target) if out is None else out
+
+    def adopt(mod):
+        """Switch MONAI's sub-modules of a compound loss to the fastloss subclasses."""
+        for name, cls in (("dice", DiceLoss), ("focal", FocalLoss),
+                          ("generalized_dice", GeneralizedDiceLoss),
+                          ("cross_entropy", ft.CrossEntropyLoss),
+                          ("binary_cross_entropy", ft.BCEWithLogitsLoss)):
+            sub = getattr(mod, name, None)
+            if sub is not None and cls.__mro__[1] is type(sub):
+                sub.__class__ = cls
+
+    @done
+    class DiceCELoss(ML.DiceCELoss):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            adopt(self)
 
         def forward(self, input, target):
-            red = getattr(self.reduction, "value", self.reduction)
-            kw = _dice_kwargs(self, input, target) if red in ("mean", "sum") else None
-            if kw is None:
-                return super().forward(input, target)
-            return call("jaccard_loss" if self.jaccard else "dice_loss", dict(kw, reduction=red))
+            out = self._fused(input, target) if _compound_shapes_ok(input, target) else None
+            return super().forward(input, target) if out is None else out
 
-    class DiceCELoss(_MDiceCE):
-        """``monai.losses.DiceCELoss`` (same constructor) on fastloss's kernel; see the module notes."""
+        def _fused(self, input, target):
+            d, ce = self.dice, self.cross_entropy
+            if not (d.softmax and input.shape[1] >= 2 and ce.label_smoothing == 0.0):
+                return None
+            if ce.weight is not None and (ce.weight.device != input.device
+                                          or ce.weight.dtype != input.dtype):
+                return None  # MONAI's cross_entropy raises on a weight of another dtype
+            plan = _overlap_plan(d, input, target, d.to_onehot_y)
+            if plan is None:
+                return None
+            x, t, _ = plan
+            if t.dim() == input.dim() and not t.is_floating_point():
+                t = t.to(input.dtype)  # MONAI's CE reads an integer one-hot as probabilities
+            w = ce.weight
+            n_used = input.shape[1] - (0 if d.include_background else 1)
+            if w is not None and n_used > 1 and (
+                    w.ndim != 1 or w.shape[0] != input.shape[1] or bool((w < 0).any())):
+                return None
+            return FF.dice_ce_loss(
+                x, t, lambda_dice=float(self.lambda_dice), lambda_ce=float(self.lambda_ce),
+                include_background=d.include_background, squared_pred=d.squared_pred,
+                jaccard=d.jaccard, smooth_nr=d.smooth_nr, smooth_dr=d.smooth_dr, batch=d.batch,
+                weight=w, reduction=_red(d))
+
+    @done
+    class DiceFocalLoss(ML.DiceFocalLoss):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            adopt(self)
 
         def forward(self, input, target):
-            red = getattr(self.dice.reduction, "value", self.dice.reduction)
-            ce = self.cross_entropy
-            kw = None
-            if (red in ("mean", "sum") and self.dice.softmax and ce.weight is None
-                    and ce.label_smoothing == 0.0 and input.shape[1] >= 2):
-                kw = _dice_kwargs(self.dice, input, target)
-            if kw is None:
-                return super().forward(input, target)
-            kw.pop("activation")
-            return call("dice_ce_loss", dict(kw, reduction=red, jaccard=self.dice.jaccard,
-                                             lambda_dice=self.lambda_dice,
-                                             lambda_ce=self.lambda_ce))
+            out = None
+            if (self.to_onehot_y and input.shape[1] > 1
+                    and _compound_shapes_ok(input, target)):
+                # the label map goes to the Dice kernel as is (no one-hot copy)
+                d = _dice_value(self.dice, input, target, True)
+                f = None if d is None else _focal_value(self.focal, input, target, True)
+                if f is not None:
+                    out = self.lambda_dice * d + self.lambda_focal * f
+            return super().forward(input, target) if out is None else out
 
-    DiceLoss.__module__ = DiceCELoss.__module__ = "fastloss.torch"
-    return {"DiceLoss": DiceLoss, "DiceCELoss": DiceCELoss}
+    @done
+    class GeneralizedDiceFocalLoss(ML.GeneralizedDiceFocalLoss):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            adopt(self)
+
+    return classes
+
+
+def _class_doc(name):
+    p = PATHS[name]
+    return f"""``monai.losses.{name}`` (same constructor, defaults and warnings) on
+    fastloss's kernels.
+
+    A subclass of MONAI's class: the constructor, attributes, buffers,
+    ``state_dict`` and ``repr`` are MONAI's.  ``forward`` computes MONAI's
+    value and gradient; CPU float32/float64 inputs run fastloss's kernels
+    with these options, anything else MONAI's own code.
+
+    Kernel path: {p['kernel']}.
+
+    MONAI's code: {p['torch']}; other devices and dtypes; a target that
+    requires grad.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The constructor arguments of ``monai.losses.{name}``.
+
+    Examples
+    --------
+    >>> import torch, monai.losses, fastloss.torch as ft
+    >>> x = torch.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    >>> y = (torch.arange(32).reshape(2, 1, 4, 4) % 3)
+    >>> kw = dict(to_onehot_y=True{", softmax=True" if name != "FocalLoss" else ""})
+    >>> ours = ft.{name}(**kw)(x, y)
+    >>> bool(torch.allclose(ours, monai.losses.{name}(**kw)(x, y).to(ours.dtype)))
+    True
+    """
