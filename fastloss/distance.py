@@ -31,6 +31,7 @@ reported HD95).
 
 import math
 import numbers
+import threading
 import warnings
 
 import numpy as np
@@ -80,12 +81,14 @@ def _spacing(spacing, ndim, name="spacing"):
     return np.ascontiguousarray(s)
 
 
-def _edt_flat(lab, shape, spacing, zero_bg, want_feat, take_sqrt, nt, skip=0):
+def _edt_flat(lab, shape, spacing, zero_bg, want_feat, take_sqrt, nt, skip=0, out=None):
     """Run the kernel on a C-contiguous integer array; (out, feat or None).
 
     The first ``skip`` axes are a batch of independent volumes (``spacing``
-    has one value per axis, those of the batch axes unused)."""
-    out = np.empty(lab.size, dtype=np.float64)
+    has one value per axis, those of the batch axes unused).  ``out``: a
+    float64 array of lab.size elements to write into."""
+    if out is None:
+        out = np.empty(lab.size, dtype=np.float64)
     feat = np.empty(lab.size, dtype=np.int64) if want_feat else _NO_FEAT
     shp = np.asarray(shape, dtype=np.int64)
     lab, spacing = np.ascontiguousarray(lab), np.ascontiguousarray(spacing, dtype=np.float64)
@@ -741,73 +744,145 @@ def _loss_inputs(input, target, activation, include_background, reduction, spaci
             raise V.label_error(lab.reshape(-1), int(bad[0]), ncls, None)
         q.g, q.lab = None, lab
         q.off = 1 if C == 1 else 0  # a single channel is the binary mask (label == 1)
-    # probabilities in float64, in place (every array of the input's size
-    # is one more pass over memory and, when fresh, its pages' first touch)
-    if activation == "softmax":
-        e = x - x.max(axis=1, keepdims=True)
-        e = e.astype(np.float64, copy=False)
-        np.exp(e, out=e)
-        e /= e.sum(axis=1, keepdims=True)
-        q.p = e
-    elif activation == "sigmoid":
-        e = x.astype(np.float64)
-        e *= 0.5
-        np.tanh(e, out=e)
-        e += 1.0
-        e *= 0.5
-        q.p = e
-    else:
-        q.p = x.astype(np.float64, copy=False)
+    q.x = np.ascontiguousarray(x)
     q.act = activation
     q.c0 = 0 if (include_background or C == 1) else 1
     return q
 
 
-def _fields(masks, spacing, nt, squared=False):
+_ACT_CODES = {None: 0, "none": 0, "sigmoid": 1, "softmax": 2}
+_scratch_local = threading.local()
+_SCRATCH_MAX = 256 << 20   # bytes of field scratch kept per thread between calls
+
+
+def _scratch(slot, n, dtype=np.float64):
+    """A reused 1-D scratch array of n elements for the fields (never
+    handed out): a fresh array costs the OS's zeroing of its pages, about
+    as long as the loss pass itself."""
+    kept = getattr(_scratch_local, "kept", None)
+    if kept is None:
+        kept = _scratch_local.kept = {}
+    a = kept.get(slot)
+    if a is None or a.size != n or a.dtype != dtype:
+        a = np.empty(n, dtype=dtype)
+        kept[slot] = a
+        if sum(v.nbytes for v in kept.values()) > _SCRATCH_MAX:
+            kept.clear()
+    return a
+
+
+def _fields(masks, spacing, nt, squared=False, slot=None):
     """For a stack of masks (K, *spatial): each voxel's distance to the nearest
     voxel on the other side of its mask (EDT(mask) + EDT(~mask), one
     multi-label pass for the whole stack), squared with ``squared``.  A mask
-    that is all one value has no other side: its field is zero, as MONAI's."""
+    that is all one value has no other side: its field is +inf (the loss
+    pass reads it as 0, MONAI's value)."""
     m = np.ascontiguousarray(masks)
     if m.size == 0:
         return np.zeros(m.shape)
     sp = np.concatenate(([1.0], spacing))
-    d, _ = _edt_flat(m.view(np.uint8), m.shape, sp, False, False, not squared, nt, skip=1)
-    d[np.isinf(d)] = 0.0  # only a one-valued mask leaves a voxel with no site
+    out = _scratch(slot, m.size) if slot is not None else None
+    d, _ = _edt_flat(m.view(np.uint8), m.shape, sp, False, False, not squared, nt, skip=1,
+                     out=out)
     return d
 
 
-def _used_masks(q, thresholded_p=False):
-    """(N, C', *spatial) bool: the used classes of the target (g > 0.5) or of
-    the prediction (p > 0.5)."""
-    if thresholded_p:
-        return q.p[:, q.c0:] > 0.5
+def _target_masks(q):
+    """(N, C', S) uint8 masks of the used target classes (g > 0.5, or label == c)."""
+    S = math.prod(q.spatial)
     if q.g is not None:
-        return q.g[:, q.c0:] > 0.5
-    cls = np.arange(q.c0, q.C).reshape((1, -1) + (1,) * len(q.spatial)) + q.off
-    return q.lab[:, None] == cls
+        m = q.g[:, q.c0:] > 0.5
+    else:
+        cls = np.arange(q.c0, q.C, dtype=np.int64).reshape(1, -1, 1) + q.off
+        m = q.lab.reshape(q.N, 1, S) == cls
+    return np.ascontiguousarray(m).view(np.uint8).reshape(q.N, q.C - q.c0, S)
 
 
-def _loss_reduce(f, reduction, dtype):
-    """(loss, dloss/df) for reduction over the per-class values f."""
+def _pred_masks(q):
+    """(N, C', S) uint8 masks p > 0.5 of the used classes, p the activation."""
+    S = math.prod(q.spatial)
+    out = np.empty((q.N, q.C - q.c0, S), dtype=np.uint8)
+    if out.size and _k.prob_masks(q.x.ctypes.data, q.x.dtype == np.float32, q.N, q.C, S,
+                                  _ACT_CODES[q.act], q.c0, out.ctypes.data, q.nt):
+        raise MemoryError("fastloss: cannot allocate the loss scratch")
+    return out
+
+
+def _loss_pass(q, gm, fa, fb, alpha, kind, scale, grad):
+    """Per-(image, class) sums of the loss terms, and the gradient into ``grad``."""
+    S = math.prod(q.spatial)
+    ncls = q.C - q.c0
+    nch = -(-S // _LCHUNK)
+    part = np.zeros((q.N, ncls, nch))
+    if q.N * ncls * S == 0:
+        if grad is not None:
+            grad[...] = 0
+        return part.sum(axis=2)
+    gs = None
+    if gm is None:
+        gs = np.ascontiguousarray(q.g, dtype=np.float64)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    rc = _k.loss_pass(q.x.ctypes.data, q.x.dtype == np.float32,
+                      grad.ctypes.data if grad is not None else 0, q.N, q.C, S,
+                      _ACT_CODES[q.act], q.c0, gm.ctypes.data if gm is not None else 0,
+                      gs.ctypes.data if gs is not None else 0, fa.ctypes.data,
+                      fb.ctypes.data if fb is not None else 0, float(alpha), kind,
+                      scale.ctypes.data, grad is not None, part.ctypes.data, q.nt)
+    if rc:
+        raise MemoryError("fastloss: cannot allocate the loss scratch")
+    return part.sum(axis=2)
+
+
+_LCHUNK = 16384  # voxels per partial sum in the kernel (its LCHUNK)
+
+
+_KIND_HD, _KIND_BOUNDARY = 0, 1
+
+
+def _loss_run(q, kind, alpha, gm, fa, fb, batch, reduction, log, return_grad):
+    """The loss (and gradient) from the target masks and the fields.
+
+    Per (image, class) f = sum / S; ``batch`` averages f over the images;
+    then the reduction, and log1p of the result with ``log``.  The
+    gradient's factor per (image, class) is d(loss)/d(f) times d(f)/d(sum)
+    (times 2 (p - g) w for Hausdorff, phi for boundary, inside the kernel);
+    without ``log`` it does not depend on the values, so loss and gradient
+    come out of one pass; with ``log`` it needs the loss: two passes.
+    """
+    S = math.prod(q.spatial)
+    ncls = q.C - q.c0
+    if q.g is not None:
+        gm = None  # soft targets: the kernel reads q.g, its masks are g > 0.5
+    nf = ncls if batch else q.N * ncls
+    dL = np.full((q.N, ncls), 1.0 / nf if reduction == "mean" else 1.0)
+    if batch:
+        dL /= q.N
+    dL /= max(S, 1)
+    grad = None
+    if return_grad:
+        grad, _ = V.grad_array(None, q.x.shape, q.x.dtype)
+    one_pass = return_grad and not log
+    sums = _loss_pass(q, gm, fa, fb, alpha, kind, dL, grad if one_pass else None)
+    f = sums / S if S else np.full((q.N, ncls), np.nan)
+    if batch:
+        f = f.mean(axis=0)
     if reduction == "none":
-        return f.astype(dtype), np.ones_like(f)
-    if reduction == "sum":
-        return V.scalar(f.sum(), dtype), np.ones_like(f)
-    return V.scalar(f.mean() if f.size else np.nan, dtype), np.full_like(f, 1.0 / max(f.size, 1))
-
-
-def _chain(q, dp):
-    """d/dx from d/dp through the activation, in the input's dtype."""
-    if q.act == "sigmoid":
-        dp *= q.p
-        dp *= 1.0 - q.p
-    elif q.act == "softmax":
-        # p_c (dp_c - sum_k p_k dp_k), without an array of the input's size
-        dot = np.einsum("nc...,nc...->n...", q.p, dp)
-        dp -= dot[:, None]
-        dp *= q.p
-    return dp.astype(q.x.dtype, copy=False)
+        red = f
+    elif reduction == "sum":
+        red = f.sum()
+    else:
+        red = f.mean() if f.size else np.nan
+    loss = np.log1p(red) if log else red
+    loss = np.asarray(loss).astype(q.x.dtype) if reduction == "none" else V.scalar(loss,
+                                                                                    q.x.dtype)
+    if not return_grad:
+        return loss
+    if log:
+        # d log(1 + r) / d r = 1 / (1 + r), per class for 'none'
+        k = 1.0 / (1.0 + np.asarray(red, dtype=np.float64))
+        dL = dL * (np.broadcast_to(k, (q.N, ncls)) if np.ndim(k) else k)
+        _loss_pass(q, gm, fa, fb, alpha, kind, dL, grad)
+    return loss, grad
 
 
 _LOSS_PARAMS = """input : array_like, shape (N, C, d1, ..., dk), k >= 1
@@ -866,8 +941,10 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
     -----
     Two multi-label distance transforms, one over the stack of every
     (image, class) thresholded prediction and one over the targets, each
-    O(voxels) with 8 bytes per voxel; the activation and the products are
-    NumPy float64 arrays of the input's size.
+    O(voxels) with 8 bytes per used (image, class) voxel (scratch kept per
+    thread between calls, up to 256 MiB); then one pass computes the
+    activation, the loss terms and the gradient through the activation,
+    voxel block by voxel block, in double.
 
     Examples
     --------
@@ -881,40 +958,13 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
     a = V.check_scalar(alpha, "alpha", 0.0)
     q = _loss_inputs(input, target, activation, include_background, reduction, None,
                      n_threads)
-    S = int(np.prod(q.spatial))
-    ncls = q.C - q.c0
-    K = (q.N * ncls,) + q.spatial
+    gm = _target_masks(q)
     # d^alpha = (d^2)^(alpha / 2) from the squared fields: alpha = 2 (the
     # default) needs no power at all and its weights are exact integers
-    gm = _used_masks(q)
-    w = _fields(_used_masks(q, True).reshape(K), q.spacing, q.nt, squared=True)
-    wg = _fields(gm.reshape(K), q.spacing, q.nt, squared=True)
-    if a != 2.0:
-        np.power(w, 0.5 * a, out=w)
-        np.power(wg, 0.5 * a, out=wg)
-    w += wg
-    del wg
-    w = w.reshape((q.N, ncls) + q.spatial)
-    e = q.p[:, q.c0:] - (q.g[:, q.c0:] if q.g is not None else gm)
-    ew = np.multiply(e, w, out=w)  # reused by the gradient
-    if S:
-        f = np.einsum("ncs,ncs->nc", ew.reshape(q.N, ncls, S), e.reshape(q.N, ncls, S)) / S
-    else:
-        f = np.full((q.N, ncls), np.nan)
-    if batch:
-        f = f.mean(axis=0)
-    loss, dL = _loss_reduce(f, reduction, q.x.dtype)
-    if log:
-        red = f if reduction == "none" else (f.sum() if reduction == "sum" else f.mean())
-        loss = np.log1p(red).astype(q.x.dtype)[()]
-        dL = dL / (1.0 + red)
-    if not return_grad:
-        return loss
-    dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
-    dp = np.zeros(q.x.shape)
-    ew *= (2.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial))
-    dp[:, q.c0:] = ew
-    return loss, _chain(q, dp)
+    shp = (gm.shape[0] * gm.shape[1],) + q.spatial
+    fa = _fields(_pred_masks(q).reshape(shp), q.spacing, q.nt, squared=True, slot="a")
+    fb = _fields(gm.reshape(shp), q.spacing, q.nt, squared=True, slot="b")
+    return _loss_run(q, _KIND_HD, a, gm, fa, fb, batch, reduction, log, return_grad)
 
 
 hausdorff_dt_loss.__doc__ = hausdorff_dt_loss.__doc__.replace(
@@ -954,7 +1004,8 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
     -----
     One multi-label distance transform over the stack of every (image,
     class) target gives both sides of the signed maps (each voxel's distance
-    to the other side of its mask).
+    to the other side of its mask); one pass then computes the activation,
+    the loss terms and the gradient, voxel block by voxel block, in double.
 
     Examples
     --------
@@ -966,24 +1017,11 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
     """
     q = _loss_inputs(input, target, activation, include_background, reduction, spacing,
                      n_threads)
-    S = int(np.prod(q.spatial))
-    ncls = q.C - q.c0
-    gm = _used_masks(q)
-    d = _fields(gm.reshape((q.N * ncls,) + q.spatial), q.spacing, q.nt).reshape(gm.shape)
-    # inside: 1 - d; a one-valued mask keeps its zero field
-    phi = np.subtract(1.0, d, out=d, where=gm & (d > 0))
-    f = np.einsum("ncs,ncs->nc", q.p[:, q.c0:].reshape(q.N, ncls, S),
-                  phi.reshape(q.N, ncls, S)) / S
-    if batch:
-        f = f.mean(axis=0)
-    loss, dL = _loss_reduce(f, reduction, q.x.dtype)
-    if not return_grad:
-        return loss
-    dLf = np.broadcast_to(dL / q.N, (q.N, ncls)) if batch else dL
-    dp = np.zeros(q.x.shape)
-    phi *= (1.0 / S) * dLf.reshape(dLf.shape + (1,) * len(q.spatial))
-    dp[:, q.c0:] = phi
-    return loss, _chain(q, dp)
+    gm = _target_masks(q)
+    fa = _fields(gm.reshape((gm.shape[0] * gm.shape[1],) + q.spatial), q.spacing, q.nt,
+                 slot="a")
+    return _loss_run(q, _KIND_BOUNDARY, 2.0, gm, fa, None, batch, reduction, False,
+                     return_grad)
 
 
 boundary_loss.__doc__ = boundary_loss.__doc__.replace(

@@ -30,6 +30,13 @@ D. Strided axes are processed EDT_B lines at a time: the lines of one unit
    unit is (outer index, block of EDT_B inner indices); units are
    independent and each is computed the same way by whichever thread
    runs it, so the result is bit-identical for any thread count.
+D'. With three or more axes, the last two are done slice by slice: a
+   thread transforms the rows of a slice (up to SLAB_MAX elements) and
+   then its columns while it is still in L2, so the result array goes
+   through memory twice less.  On a strided line, the envelope is evaluated
+   piece by piece: the first voxel of each parabola's piece comes from the
+   same intersection test a voxel-by-voxel walk makes, and the voxels of a
+   piece are one loop without a data-dependent branch.
 E. Nearest sites (feature transform) are carried as flat int64 indices,
    -1 where there is none, only when asked.
 F. Bounding boxes of every class of a label map in one pass: per row of
@@ -49,12 +56,12 @@ H. Surface distances: the edge voxels of a class come out of one pass over
    wrapper chooses; both are exact).
 """
 
-from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, sqrt
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport INFINITY, pow, sqrt
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from _common cimport label_t, threads_for
+from _common cimport fl_exp, floating, label_t, lanes_sum, threads_for
 
 cdef extern from *:
     """
@@ -78,6 +85,7 @@ cdef enum:
     EDT_B = 64            # lines per unit on a strided axis (512 B rows of doubles)
     LINES_UNIT = 64       # contiguous lines per unit on the last axis
     PF_ROWS = 8           # rows prefetched ahead on a strided axis
+    SLAB_MAX = 1 << 17    # largest slice (elements) of the slice-by-slice first two passes
 
 
 # ------------------------------------------------------------ 1-D passes
@@ -145,9 +153,9 @@ cdef void _fh_line(const word_t* l, Py_ssize_t n, Py_ssize_t st, double w2, bint
                    double* v, double* fv, double* zn, double* zd, int64_t* iv) noexcept nogil:
     """One line, element i at offset i * st: lower envelope per run of equal
     label.  site[i] is the flat index of position i (nearest-site output)."""
-    cdef Py_ssize_t j = 0, e, i, k, kk
+    cdef Py_ssize_t j = 0, e, i, k, kk, lo, hi
     cdef word_t lab
-    cdef double x, dx, di
+    cdef double dx, di, z
     while j < n:
         lab = l[j * st]
         e = j + 1
@@ -168,15 +176,36 @@ cdef void _fh_line(const word_t* l, Py_ssize_t n, Py_ssize_t st, double w2, bint
         if e < n:
             k = _push(<double>e, 0.0, site[e] if want_feat else 0, k, w2, v, fv, zn, zd, iv)
         if k >= 0:
-            kk = 0
-            for i in range(j, e):
-                x = <double>i
-                while kk < k and zn[kk + 1] < x * zd[kk + 1]:
-                    kk += 1
-                dx = x - v[kk]
-                d[i * st] = w2 * dx * dx + fv[kk]
+            # parabola kk wins on [lo, hi): hi is the first integer x with
+            # z[kk + 1] < x (the same test, zn < x zd, as a per-voxel walk
+            # up the envelope); the voxels of a piece are then one tight loop
+            lo = j
+            for kk in range(k + 1):
+                if kk < k:
+                    z = zn[kk + 1] / zd[kk + 1]
+                    if z < <double>lo:
+                        hi = lo
+                    elif z > <double>e:
+                        hi = e
+                    else:
+                        hi = <Py_ssize_t>z
+                    while hi < e and not (zn[kk + 1] < <double>hi * zd[kk + 1]):
+                        hi += 1
+                    while hi > lo and zn[kk + 1] < <double>(hi - 1) * zd[kk + 1]:
+                        hi -= 1
+                else:
+                    hi = e
+                if hi > e:
+                    hi = e
+                for i in range(lo, hi):
+                    dx = <double>i - v[kk]
+                    d[i * st] = w2 * dx * dx + fv[kk]
                 if want_feat:
-                    f[i * st] = iv[kk]
+                    for i in range(lo, hi):
+                        f[i * st] = iv[kk]
+                lo = hi
+                if lo >= e:
+                    break
         j = e
 
 
@@ -237,8 +266,9 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
               Py_ssize_t skip, const double* spacing, bint zero_bg, double* op, int64_t* fp,
               bint want_feat, bint take_sqrt, int n_threads) noexcept nogil:
     cdef Py_ssize_t axis, outer, inner, n, nbi, units, u, i, nmax = 1
+    cdef Py_ssize_t n2, slices, o, last
     cdef int nt, tid
-    cdef double w2
+    cdef double w2, w22
     cdef double* stk = NULL
     cdef int64_t* istk = NULL
     cdef word_t* lbuf = NULL
@@ -263,18 +293,44 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
             or (want_feat and fbuf == NULL)):
         rc = 2
     else:
-        # last axis: direct 1-D distances, LINES_UNIT lines per unit
         n = shape[ndim - 1]
         outer = total // n
         w2 = spacing[ndim - 1] * spacing[ndim - 1]
-        units = (outer + LINES_UNIT - 1) // LINES_UNIT
-        nt = threads_for(n_threads, units)
-        for u in prange(units, schedule="static", num_threads=nt):
-            for i in range(u * LINES_UNIT, min((u + 1) * LINES_UNIT, outer)):
-                _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
-                            fp + i * n if want_feat else NULL, i * n, want_feat)
-        inner = n
-        for axis in range(ndim - 2, skip - 1, -1):
+        last = ndim - 1
+        if ndim - skip >= 2:
+            n2 = shape[ndim - 2]
+            slices = total // (n * n2)
+            if n * n2 <= SLAB_MAX and slices >= 2 * n_threads:
+                # the two last axes slice by slice (design D'): the slice
+                # is still in L2 when its columns are transformed
+                w22 = spacing[ndim - 2] * spacing[ndim - 2]
+                nbi = (n + EDT_B - 1) // EDT_B
+                nt = threads_for(n_threads, slices)
+                for o in prange(slices, schedule="static", num_threads=nt):
+                    tid = threadid()
+                    for i in range(o * n2, (o + 1) * n2):
+                        _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
+                                    fp + i * n if want_feat else NULL, i * n, want_feat)
+                    for u in range(o * nbi, (o + 1) * nbi):
+                        _strided_unit(lp, op, fp, want_feat, take_sqrt and ndim - 2 == skip,
+                                      n2, n, nbi, u, w22, zero_bg,
+                                      lbuf + tid * sz, dbuf + tid * sz,
+                                      fbuf + tid * sz if want_feat else NULL,
+                                      istk + tid * 2 * m + m, stk + tid * 4 * m,
+                                      istk + tid * 2 * m)
+                last = ndim - 2
+        if last == ndim - 1:
+            # last axis: direct 1-D distances, LINES_UNIT lines per unit
+            units = (outer + LINES_UNIT - 1) // LINES_UNIT
+            nt = threads_for(n_threads, units)
+            for u in prange(units, schedule="static", num_threads=nt):
+                for i in range(u * LINES_UNIT, min((u + 1) * LINES_UNIT, outer)):
+                    _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
+                                fp + i * n if want_feat else NULL, i * n, want_feat)
+        inner = 1
+        for axis in range(last, ndim):
+            inner = inner * shape[axis]
+        for axis in range(last - 1, skip - 1, -1):
             n = shape[axis]
             outer = total // (n * inner)
             nbi = (inner + EDT_B - 1) // EDT_B
@@ -761,3 +817,266 @@ def edge_coords(size_t lab_addr, int code, size_t strides_addr, size_t shape_add
         else:
             r = _edges3(<const int64_t*>p, st, sh, D, k, out, cap)
     return r
+
+
+# ------------------------------------------------------------ fused loss passes
+#
+# The distance losses need, per voxel, the activation of every class, the
+# target and the distance fields of the used classes, and (with a gradient)
+# the chain rule back through the activation.  One pass over blocks of LB
+# voxels does all of it in double: the class planes of a block (C x LB
+# values, strided by S in the (N, C, S) input) are read once, the per-class
+# sums go to per-(image, class, chunk) partials (LCHUNK voxels each, summed
+# in voxel order), so the result does not depend on the thread count.
+
+cdef enum:
+    LB = 256              # voxels per block (C * LB doubles of scratch per thread, twice)
+    LCHUNK = 16384        # voxels per partial sum
+    ACT_NONE = 0
+    ACT_SIGMOID = 1
+    ACT_SOFTMAX = 2
+    KIND_HD = 0
+    KIND_BOUNDARY = 1
+
+
+cdef void _activate(const floating* x, Py_ssize_t C, Py_ssize_t S, Py_ssize_t nb, int act,
+                    double* p) noexcept nogil:
+    """p[c * LB + b] = activation of x[c * S + b] for b < nb."""
+    cdef Py_ssize_t c, b
+    cdef double v
+    if act == ACT_SOFTMAX:
+        # max-subtracted exponentials, the normalisation by one reciprocal
+        for b in range(nb):
+            p[(C - 1) * LB + b] = x[b]   # the running max kept in the last plane's slot
+        for c in range(1, C):
+            for b in range(nb):
+                v = x[c * S + b]
+                if v > p[(C - 1) * LB + b]:
+                    p[(C - 1) * LB + b] = v
+        for b in range(nb):
+            p[C * LB + b] = p[(C - 1) * LB + b]   # the max (slot C: one plane of scratch)
+        for c in range(C):
+            for b in range(nb):
+                p[c * LB + b] = fl_exp(<double>x[c * S + b] - p[C * LB + b])
+        for b in range(nb):
+            p[C * LB + b] = p[b]
+        for c in range(1, C):
+            for b in range(nb):
+                p[C * LB + b] += p[c * LB + b]
+        for b in range(nb):
+            p[C * LB + b] = 1.0 / p[C * LB + b]
+        for c in range(C):
+            for b in range(nb):
+                p[c * LB + b] *= p[C * LB + b]
+    elif act == ACT_SIGMOID:
+        for c in range(C):
+            for b in range(nb):
+                p[c * LB + b] = 1.0 / (1.0 + fl_exp(-<double>x[c * S + b]))
+    else:
+        for c in range(C):
+            for b in range(nb):
+                p[c * LB + b] = x[c * S + b]
+
+
+cdef void _loss_unit(const floating* x, floating* gx, Py_ssize_t C, Py_ssize_t S,
+                     Py_ssize_t s0, Py_ssize_t s1, int act, Py_ssize_t c0, Py_ssize_t ncls,
+                     const uint8_t* gm, const double* gs, const double* fa, const double* fb,
+                     double alpha, int kind, const double* scale, bint want_grad,
+                     double* part, Py_ssize_t nch, double* p, double* dp,
+                     double* t, double* gb) noexcept nogil:
+    """Voxels [s0, s1) of one image: the per-class sums into part[j * nch]
+    and, with want_grad, d(loss)/dx into gx.  gm: (ncls, S) uint8 target
+    masks, or gs: (C, S) soft targets; fa (and fb for Hausdorff): (ncls, S)
+    fields, +inf read as 0 (a one-valued mask has none).  p, dp: (C + 1) * LB
+    scratch, t and gb: LB.  The per-voxel terms go to t and are summed by
+    lanes_sum (fixed order, vectorized); every loop over b is branch-free."""
+    cdef Py_ssize_t b, c, j, s, nb
+    cdef double e, w, wa, wb, d, sc, half = 0.5 * alpha
+    cdef double* pc
+    cdef double* dc
+    cdef const double* g
+    cdef const double* fap
+    cdef const double* fbp
+    for j in range(ncls):
+        part[j * nch] = 0.0
+    s = s0
+    while s < s1:
+        nb = s1 - s
+        if nb > LB:
+            nb = LB
+        _activate(x + s, C, S, nb, act, p)
+        for j in range(ncls):
+            c = c0 + j
+            pc = p + c * LB
+            dc = dp + c * LB
+            sc = scale[j]
+            fap = fa + j * S + s
+            if gm != NULL:
+                for b in range(nb):
+                    gb[b] = <double>gm[j * S + s + b]
+                g = gb
+            else:
+                g = gs + c * S + s
+            if kind == KIND_HD:
+                fbp = fb + j * S + s
+                if alpha == 2.0:
+                    for b in range(nb):
+                        wa = fap[b]
+                        wb = fbp[b]
+                        w = (wa if wa != INFINITY else 0.0) + (wb if wb != INFINITY else 0.0)
+                        e = pc[b] - g[b]
+                        t[b] = e * e * w
+                        dc[b] = 2.0 * e * w * sc
+                else:
+                    for b in range(nb):
+                        wa = fap[b]
+                        wb = fbp[b]
+                        w = (pow(wa, half) if wa != INFINITY else 0.0) + \
+                            (pow(wb, half) if wb != INFINITY else 0.0)
+                        e = pc[b] - g[b]
+                        t[b] = e * e * w
+                        dc[b] = 2.0 * e * w * sc
+            else:
+                for b in range(nb):
+                    d = fap[b]
+                    d = d if d != INFINITY else 0.0
+                    # inside the target (and off a one-valued mask): 1 - d
+                    d = 1.0 - d if (g[b] > 0.5 and d > 0.0) else d
+                    t[b] = pc[b] * d
+                    dc[b] = d * sc
+            part[j * nch] += lanes_sum(t, nb)
+        if want_grad:
+            for c in range(c0):
+                for b in range(nb):
+                    dp[c * LB + b] = 0.0
+            if act == ACT_SOFTMAX:
+                for b in range(nb):
+                    t[b] = p[b] * dp[b]
+                for c in range(1, C):
+                    for b in range(nb):
+                        t[b] += p[c * LB + b] * dp[c * LB + b]
+                for c in range(C):
+                    for b in range(nb):
+                        gx[c * S + s + b] = <floating>(
+                            p[c * LB + b] * (dp[c * LB + b] - t[b]))
+            elif act == ACT_SIGMOID:
+                for c in range(C):
+                    for b in range(nb):
+                        gx[c * S + s + b] = <floating>(
+                            dp[c * LB + b] * p[c * LB + b] * (1.0 - p[c * LB + b]))
+            else:
+                for c in range(C):
+                    for b in range(nb):
+                        gx[c * S + s + b] = <floating>dp[c * LB + b]
+        s += nb
+
+
+cdef int _loss_pass(const floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
+                    int act, Py_ssize_t c0, const uint8_t* gm, const double* gs,
+                    const double* fa, const double* fb, double alpha, int kind,
+                    const double* scale, bint want_grad, double* part,
+                    int n_threads) noexcept nogil:
+    cdef Py_ssize_t ncls = C - c0, nch = (S + LCHUNK - 1) // LCHUNK
+    cdef Py_ssize_t units = N * nch, u, n, ch, s0, s1
+    cdef int nt = threads_for(n_threads, units), bad = 0
+    cdef int* badp = &bad   # shared: a name assigned in the parallel block is private
+    cdef double* buf
+    with parallel(num_threads=nt):
+        buf = <double*>malloc((2 * C + 4) * LB * sizeof(double))
+        if buf == NULL:
+            badp[0] = 1
+        else:
+            for u in prange(units, schedule="static"):
+                n = u // nch
+                ch = u % nch
+                s0 = ch * LCHUNK
+                s1 = s0 + LCHUNK
+                if s1 > S:
+                    s1 = S
+                _loss_unit(x + n * C * S, gx + n * C * S if want_grad else NULL, C, S, s0, s1,
+                           act, c0, ncls,
+                           gm + n * ncls * S if gm != NULL else NULL,
+                           gs + n * C * S if gs != NULL else NULL,
+                           fa + n * ncls * S, fb + n * ncls * S if fb != NULL else NULL,
+                           alpha, kind, scale + n * ncls, want_grad,
+                           part + n * ncls * nch + ch, nch, buf, buf + (C + 1) * LB,
+                           buf + (2 * C + 2) * LB, buf + (2 * C + 3) * LB)
+            free(buf)
+    return bad
+
+
+def loss_pass(size_t x_addr, bint f32, size_t gx_addr, Py_ssize_t N, Py_ssize_t C,
+              Py_ssize_t S, int act, Py_ssize_t c0, size_t gm_addr, size_t gs_addr,
+              size_t fa_addr, size_t fb_addr, double alpha, int kind, size_t scale_addr,
+              bint want_grad, size_t part_addr, int n_threads):
+    """One pass of a distance loss over (N, C, S) inputs (see _loss_unit).
+
+    Addresses of validated C-contiguous arrays: x (N, C, S) float32 (f32) or
+    float64, gx the same when want_grad; gm (N, C - c0, S) uint8 target
+    masks or (gm_addr 0) gs (N, C, S) float64 soft targets; fa, fb
+    (N, C - c0, S) float64 fields (fb: Hausdorff only, else 0); scale
+    (N, C - c0) float64, the gradient's factor per (image, class); part
+    (N, C - c0, ceil(S / LCHUNK)) float64 partial sums.  act: 0 none,
+    1 sigmoid, 2 softmax; kind: 0 Hausdorff (sum (p - g)^2 (fa^(alpha/2) +
+    fb^(alpha/2)), the fields squared), 1 boundary (sum p phi, phi from
+    the field fa and the target mask).  Returns 0, or 2 when the scratch
+    cannot be allocated.
+    """
+    cdef int bad
+    with nogil:
+        if f32:
+            bad = _loss_pass(<const float*>x_addr, <float*>gx_addr, N, C, S, act, c0,
+                             <const uint8_t*>gm_addr, <const double*>gs_addr,
+                             <const double*>fa_addr, <const double*>fb_addr, alpha, kind,
+                             <const double*>scale_addr, want_grad, <double*>part_addr,
+                             n_threads)
+        else:
+            bad = _loss_pass(<const double*>x_addr, <double*>gx_addr, N, C, S, act, c0,
+                             <const uint8_t*>gm_addr, <const double*>gs_addr,
+                             <const double*>fa_addr, <const double*>fb_addr, alpha, kind,
+                             <const double*>scale_addr, want_grad, <double*>part_addr,
+                             n_threads)
+    return 2 if bad else 0
+
+
+cdef int _masks_pass(const floating* x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act,
+                     Py_ssize_t c0, uint8_t* out, int n_threads) noexcept nogil:
+    cdef Py_ssize_t ncls = C - c0, nblk = (S + LB - 1) // LB
+    cdef Py_ssize_t units = N * nblk, u, n, s, nb, c, b
+    cdef int nt = threads_for(n_threads, (units + 63) // 64), bad = 0
+    cdef int* badp = &bad
+    cdef double* buf
+    with parallel(num_threads=nt):
+        buf = <double*>malloc((C + 1) * LB * sizeof(double))
+        if buf == NULL:
+            badp[0] = 1
+        else:
+            for u in prange(units, schedule="static"):
+                n = u // nblk
+                s = (u % nblk) * LB
+                nb = S - s
+                if nb > LB:
+                    nb = LB
+                _activate(x + n * C * S + s, C, S, nb, act, buf)
+                for c in range(c0, C):
+                    for b in range(nb):
+                        out[(n * ncls + c - c0) * S + s + b] = buf[c * LB + b] > 0.5
+            free(buf)
+    return bad
+
+
+def prob_masks(size_t x_addr, bint f32, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act,
+               Py_ssize_t c0, size_t out_addr, int n_threads):
+    """out (N, C - c0, S) uint8 = [p > 0.5] for the classes c >= c0, p the
+    activation of x (N, C, S) as loss_pass computes it (addresses of
+    C-contiguous arrays; x float32 when f32, else float64).  Returns 0, or 2
+    when the scratch cannot be allocated."""
+    cdef int bad
+    with nogil:
+        if f32:
+            bad = _masks_pass(<const float*>x_addr, N, C, S, act, c0, <uint8_t*>out_addr,
+                              n_threads)
+        else:
+            bad = _masks_pass(<const double*>x_addr, N, C, S, act, c0, <uint8_t*>out_addr,
+                              n_threads)
+    return 2 if bad else 0

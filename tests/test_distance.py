@@ -429,12 +429,27 @@ def test_loss_gradients_by_finite_differences(rng):
 
 
 def test_losses_threads_bit_identical(rng):
-    x = rng.standard_normal((1, 3, 24, 20, 22)).astype(np.float32)
-    y = _blob_labels(rng, 1, (24, 20, 22), 3)
-    for fn in (fastloss.hausdorff_dt_loss, fastloss.boundary_loss):
-        a, ga = fn(x, y, return_grad=True, n_threads=1)
-        b, gb = fn(x, y, return_grad=True, n_threads=2)
+    # 2 images of 40 * 30 * 36 voxels: several partial-sum chunks per image
+    x = rng.standard_normal((2, 3, 40, 30, 36)).astype(np.float32)
+    y = _blob_labels(rng, 2, (40, 30, 36), 3)
+    for fn, kw in [(fastloss.hausdorff_dt_loss, {}),
+                   (fastloss.hausdorff_dt_loss, dict(alpha=1.5, log=True, reduction="none")),
+                   (fastloss.boundary_loss, dict(batch=True))]:
+        a, ga = fn(x, y, return_grad=True, n_threads=1, **kw)
+        b, gb = fn(x, y, return_grad=True, n_threads=2, **kw)
         assert a.tobytes() == b.tobytes() and ga.tobytes() == gb.tobytes()
+
+
+def test_losses_soft_targets_softmax_match_reference(rng):
+    x = rng.standard_normal((2, 3, 9, 8, 7))
+    t = rng.dirichlet(np.ones(3), size=(2, 9, 8, 7)).transpose(0, 4, 1, 2, 3)
+    for fn, kw in [("hausdorff_dt_loss", dict(alpha=1.3)),
+                   ("hausdorff_dt_loss", dict(log=True, reduction="none", batch=True)),
+                   ("boundary_loss", dict(include_background=False, reduction="sum"))]:
+        got, g = getattr(fastloss, fn)(x, t, return_grad=True, **kw)
+        want, gw = getattr(R, fn)(x, t, return_grad=True, **kw)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        np.testing.assert_allclose(g, gw, rtol=1e-11, atol=1e-12 * np.abs(gw).max())
 
 
 @pytest.mark.parametrize("fn", [fastloss.hausdorff_dt_loss, fastloss.boundary_loss])
