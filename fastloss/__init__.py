@@ -37,7 +37,7 @@ def _openmp_enabled() -> bool:
 
 
 def show_config(file: TextIO | None = None) -> None:
-    """Print the version, OpenMP status, default threads and CPU target.
+    """Print the version, OpenMP status, default threads, CPU target and half conversions.
 
     Parameters
     ----------
@@ -69,6 +69,7 @@ def show_config(file: TextIO | None = None) -> None:
         f"  default threads: {get_num_threads()}",
         f"  CPU target:      {_dispatch.TARGET} ({_dispatch.REASON})",
         f"  targets built:   {', '.join(t for t, _ in _dispatch.TARGETS if _dispatch._built(t))}",
+        f"  half precision:  {_dispatch.kernels('elementwise').HALF_CONVERSIONS}",
         "  gradient cache:  {} MiB, {:.1f} MiB kept".format(
             *(b / 2**20 for b in get_gradient_cache())),
     ]

@@ -37,7 +37,7 @@ KEEP = 2              # per (shape, dtype): the one a loop still holds and the o
 _DEFAULT_MAX = 512 << 20
 
 _lock = threading.Lock()
-_kept = OrderedDict()  # (shape, dtype.str) -> [ndarray], least recently used first
+_kept = OrderedDict()  # (shape, dtype.str, dtype.name) -> [ndarray], least recently used first
 
 
 def _env_max():
@@ -169,7 +169,7 @@ def gradient_array(shape, dtype):
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes < MIN_BYTES or nbytes > _max_bytes:
         return np.empty(shape, dtype=dtype), False
-    key = (shape, dtype.str)
+    key = (shape, dtype.str, dtype.name)  # bfloat16's str is '<V2'
     with _lock:
         arrs = _kept.get(key)
         if arrs is not None:

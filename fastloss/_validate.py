@@ -17,38 +17,89 @@ REDUCTIONS = ("mean", "sum", "none")
 _LABEL_DTYPES = (np.uint8, np.int8, np.int16, np.int32, np.int64)
 
 
+def is_half(dtype):
+    """True for float16 and for the 2-byte ``bfloat16`` of ml_dtypes (found by name:
+    fastloss does not import ml_dtypes)."""
+    dtype = np.dtype(dtype)
+    return dtype == np.float16 or (dtype.kind == "V" and dtype.itemsize == 2
+                                   and dtype.name == "bfloat16")
+
+
+def compute_dtype(dtype):
+    """The dtype a kernel computes in for data of ``dtype``: float32 for float16/bfloat16."""
+    return np.dtype(np.float32) if is_half(dtype) else np.dtype(dtype)
+
+
 def float_dtype(*arrays):
-    """The computation dtype: float32 if every array is float32/float16, else float64."""
+    """The computation dtype: float32 if every array is float32/float16/bfloat16, else float64."""
     out = np.float32
     for a in arrays:
-        if a is not None and a.dtype != np.float32 and a.dtype != np.float16:
+        if a is not None and a.dtype != np.float32 and not is_half(a.dtype):
             out = np.float64
     return np.dtype(out)
 
 
-def as_float(x, name, dtype=None):
+def as_float(x, name, dtype=None, half=False):
     """``x`` as a C-contiguous float32/float64 array.
 
-    float32 and float64 are kept, float16 is read as float32, bool and integer
-    arrays are computed in float64.  Complex, object and string arrays are a
-    TypeError.  A C-contiguous input of the right dtype is never copied; any
-    other input is copied once, here.
+    float32 and float64 are kept; float16 and bfloat16 (ml_dtypes) are kept
+    with ``half=True`` (for kernels that read them in their own width), else
+    read as float32; bool and integer arrays are computed in float64.
+    Complex, object and string arrays are a TypeError.  A C-contiguous
+    input of the right dtype is never copied; any other input is copied
+    once, here.
     """
     a = np.asarray(x)
     kind = a.dtype.kind
-    if kind not in "biuf":
+    if kind not in "biuf" and not is_half(a.dtype):
         raise TypeError(
             f"{name} must be a real numeric array, got dtype {a.dtype} "
             f"({'complex' if kind == 'c' else 'non-numeric'})"
         )
     if dtype is None:
-        if a.dtype == np.float32 or a.dtype == np.float64:
+        if a.dtype == np.float32 or a.dtype == np.float64 or (half and is_half(a.dtype)):
             dtype = a.dtype
-        elif a.dtype == np.float16:
+        elif is_half(a.dtype):
             dtype = np.float32
         else:
             dtype = np.float64
     return np.asarray(a, dtype=dtype, order="C")
+
+
+def as_operand(x, name, data_dtype):
+    """An operand read beside data of ``data_dtype`` (a target, a weight map).
+
+    For float32/float64 data: ``x`` in that dtype.  For float16/bfloat16
+    data: float32, float16 and bfloat16 are read in their own width, any
+    other dtype as float32 (the computation dtype).
+    """
+    if not is_half(data_dtype):
+        return as_float(x, name, dtype=data_dtype)
+    a = as_float(x, name, half=True)
+    return a if a.dtype == np.float32 or is_half(a.dtype) else a.astype(np.float32)
+
+
+def grad_dtype(data_dtype, requested, grad_out=None):
+    """The gradient's dtype: ``requested``, else ``grad_out``'s, else the data's.
+
+    The data's own dtype is always allowed; for float16/bfloat16 data also
+    float32 (the computation dtype, no rounding).
+    """
+    data_dtype = np.dtype(data_dtype)
+    if requested is None:
+        if (grad_out is not None and is_half(data_dtype)
+                and getattr(grad_out, "dtype", None) == np.float32):
+            return np.dtype(np.float32)
+        return data_dtype
+    try:
+        d = np.dtype(requested)
+    except TypeError:
+        raise TypeError(f"grad_dtype must be a dtype, got {requested!r}") from None
+    if d == data_dtype or (d == np.float32 and is_half(data_dtype)):
+        return d
+    allowed = f"{data_dtype}" + (" or float32" if is_half(data_dtype) else "")
+    raise ValueError(f"grad_dtype must be None or {allowed} for input of dtype "
+                     f"{data_dtype}, got {d}")
 
 
 def as_labels(target, name="target"):

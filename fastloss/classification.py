@@ -186,7 +186,8 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
                                                      return_grad, grad_out, allowed)
     label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     t_arr = np.asarray(target)
-    if not log_input and t_arr.shape == x.shape and t_arr.dtype.kind == "f":
+    if not log_input and t_arr.shape == x.shape and (t_arr.dtype.kind == "f"
+                                                         or V.is_half(t_arr.dtype)):
         return _prob_call(x, x3, unbatched, t_arr, weight, reduction, label_smoothing,
                           sample_weight, nt, grad, in_dtype, return_grad)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)

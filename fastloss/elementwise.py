@@ -3,7 +3,9 @@ penalties and GAN losses (torch semantics where torch has the loss).
 
 Every function validates in Python, then makes ONE pass over the data in
 ``src/_elementwise.pyx`` that returns the weighted sum and, optionally, the
-per-element losses and the gradient.
+per-element losses and the gradient.  float16 and bfloat16 data are read in
+their own width and computed in float32: the loss comes back in float32, the
+gradient in the input's dtype (or float32 with ``grad_dtype=np.float32``).
 """
 
 import numpy as np
@@ -50,14 +52,14 @@ _EMPTY64 = np.empty(0, dtype=np.float64)
 # ------------------------------------------------------------ plumbing
 
 def _input(input, name="input"):
-    in_dtype = np.asarray(input).dtype
-    return V.as_float(input, name), in_dtype
+    """The data array: float32/float64 as given, float16/bfloat16 read in their own width."""
+    return V.as_float(input, name, half=True)
 
 
 def _target(target, x, name="target", broadcast=False):
     """``target`` in x's dtype and shape (broadcast to it where torch broadcasts)."""
     t = np.asarray(target)
-    if t.dtype.kind not in "biuf":
+    if t.dtype.kind not in "biuf" and not V.is_half(t.dtype):
         raise TypeError(f"{name} must be a real numeric array, got dtype {t.dtype}")
     if t.shape != x.shape:
         if not broadcast:
@@ -68,7 +70,7 @@ def _target(target, x, name="target", broadcast=False):
             raise ValueError(
                 f"{name} of shape {t.shape} cannot be broadcast to the input's shape {x.shape}"
             ) from None
-    return V.as_float(t, name, dtype=x.dtype)
+    return V.as_operand(t, name, x.dtype)
 
 
 def _multiplier(*weights):
@@ -100,8 +102,17 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
     stores: the OS zeroes each new page as it is first touched, which
     leaves it in the cache.
     """
+    cdt = V.compute_dtype(x.dtype)
+    loss_out = np.empty(x.shape, dtype=cdt) if none else None
+    if cdt != x.dtype or any(a is not None and a.dtype != cdt for a in (t, aux, grad)):
+        # float16 / bfloat16 operands, read in their own width, computed in float32
+        total, bad = _k.elementwise_half(
+            lid, x, t, aux, float(a), float(b), float(c),
+            _EMPTY64 if w is None else w.reshape(-1),
+            _empty(cdt) if loss_out is None else loss_out.reshape(-1), grad, float(gscale), nt,
+        )
+        return total, loss_out, bad
     e = _empty(x.dtype)
-    loss_out = np.empty(x.shape, dtype=x.dtype) if none else None
     total, bad = _k.elementwise(
         lid, x.reshape(-1), e if t is None else t.reshape(-1),
         e if aux is None else aux.reshape(-1), float(a), float(b), float(c),
@@ -118,28 +129,28 @@ def _gscale(reduction, denom, scale=1.0):
     return scale
 
 
-def _result(total, loss_out, reduction, denom, dtype, grad, return_grad, in_dtype):
+def _result(total, loss_out, reduction, denom, dtype, grad, return_grad):
     if reduction == "none":
         loss = loss_out
     else:
-        loss = V.reduce_total(total, denom, "sum" if reduction == "sum" else "mean", dtype)
+        loss = V.reduce_total(total, denom, "sum" if reduction == "sum" else "mean",
+                              V.compute_dtype(dtype))
     if not return_grad:
         return loss
-    if in_dtype == np.float16:
-        grad = grad.astype(np.float16)
     return loss, grad
 
 
 def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_out,
                n_threads, a=0.0, b=0.0, c=0.0, *, broadcast=False, weight=None,
-               aux=None, check=None, reductions=V.REDUCTIONS, names=("input", "target")):
+               aux=None, check=None, reductions=V.REDUCTIONS, names=("input", "target"),
+               grad_dtype=None):
     """The common path: per-element loss of (input, target), reduced."""
     if (weight is None and sample_weight is None and aux is None and grad_out is None
-            and reductions is V.REDUCTIONS):
+            and grad_dtype is None and reductions is V.REDUCTIONS):
         r = _k.pointwise_call(lid, input, target, reduction, return_grad, n_threads, a, b, c)
         if r is not None:
             return r
-    x, in_dtype = _input(input, names[0])
+    x = _input(input, names[0])
     V.check_reduction(reduction, reductions)
     nt = V.threads(n_threads)
     t = None if target is None else _target(target, x, name=names[1], broadcast=broadcast)
@@ -149,14 +160,14 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
         denom = float(x.shape[0]) if x.ndim > 0 else 1.0
     else:
         denom = float(np.sum(sw)) if sw is not None else float(x.size)
-    grad, warm = (V.grad_array(grad_out, x.shape, x.dtype,
+    grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
                                inputs=((names[0], x), (names[1], t), ("pos_weight", aux)))
                   if return_grad else (None, False))
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
                                 grad=grad, gscale=_gscale(reduction, denom), nt=nt, stream=warm)
     if bad >= 0:
         raise check(x.reshape(-1), None if t is None else t.reshape(-1), bad)
-    return _result(total, loss_out, reduction, denom, x.dtype, grad, return_grad, in_dtype)
+    return _result(total, loss_out, reduction, denom, x.dtype, grad, return_grad)
 
 
 def _prob_error(x, t, bad):
@@ -193,14 +204,14 @@ def _weight_full(weight, shape, name="weight"):
 # ----------------------------------------------------------- regression
 
 def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=False,
-             grad_out=None, n_threads=None):
+             grad_out=None, grad_dtype=None, n_threads=None):
     r"""Mean squared error :math:`\ell_i = (x_i - y_i)^2`.
 
     Parameters
     ----------
     input : array_like, any shape
-        Predictions; float32/float64 computed natively (float16 read as
-        float32, integers as float64).
+        Predictions; float32/float64 computed natively, float16/bfloat16
+        read in their own width and computed in float32, integers as float64.
     target : array_like
         Same shape as ``input``, or broadcastable to it (torch broadcasts with
         a warning; here ``target`` is broadcast to ``input``'s shape).
@@ -212,6 +223,9 @@ def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad
         reduction), from the same pass.
     grad_out : ndarray, optional
         C-contiguous buffer for the gradient.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -230,11 +244,11 @@ def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad
     2.5
     """
     return _pointwise(_MSE, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, broadcast=True)
+                      grad_out, n_threads, broadcast=True, grad_dtype=grad_dtype)
 
 
 def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=False,
-            grad_out=None, n_threads=None):
+            grad_out=None, grad_dtype=None, n_threads=None):
     r"""Mean absolute error :math:`\ell_i = |x_i - y_i|`.
 
     Gradient :math:`\operatorname{sign}(x_i - y_i)` (0 at 0, as torch).
@@ -259,6 +273,9 @@ def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -275,11 +292,11 @@ def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=
     1.5
     """
     return _pointwise(_L1, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, broadcast=True)
+                      grad_out, n_threads, broadcast=True, grad_dtype=grad_dtype)
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None, *,
-                   return_grad=False, grad_out=None, n_threads=None):
+                   return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Smooth L1: :math:`0.5 d^2/\beta` if :math:`|d| < \beta`, else :math:`|d| - 0.5\beta`.
 
     :math:`d = x - y`; ``beta >= 0`` (``beta=0`` is exactly :func:`l1_loss`).
@@ -306,6 +323,9 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -323,11 +343,11 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None
     """
     beta = V.check_scalar(beta, "beta", 0.0)
     return _pointwise(_SMOOTH_L1, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, beta, broadcast=True)
+                      grad_out, n_threads, beta, broadcast=True, grad_dtype=grad_dtype)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *,
-               return_grad=False, grad_out=None, n_threads=None):
+               return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Huber: :math:`0.5 d^2` if :math:`|d| < \delta`, else :math:`\delta(|d| - 0.5\delta)`.
 
     ``delta > 0``.  Arguments as in :func:`mse_loss`.  Equivalent to
@@ -353,6 +373,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -370,11 +393,11 @@ def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *
     """
     delta = V.check_scalar(delta, "delta", 0.0, lo_open=True)
     return _pointwise(_HUBER, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, delta, broadcast=True)
+                      grad_out, n_threads, delta, broadcast=True, grad_dtype=grad_dtype)
 
 
 def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
-                  return_grad=False, grad_out=None, n_threads=None):
+                  return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Log-cosh: :math:`\ell = \log\cosh d = |d| + \log(1 + e^{-2|d|}) - \log 2`.
 
     The right-hand form never overflows (finite for any finite :math:`d`);
@@ -401,6 +424,9 @@ def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -417,11 +443,11 @@ def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
     0.433781
     """
     return _pointwise(_LOG_COSH, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads)
+                      grad_out, n_threads, grad_dtype=grad_dtype)
 
 
 def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=None, *,
-                      return_grad=False, grad_out=None, n_threads=None):
+                      return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Pseudo-Huber: :math:`\delta^2(\sqrt{1 + (d/\delta)^2} - 1)`.
 
     Evaluated as :math:`\delta |d|\, r / (\sqrt{1+r^2} + 1)`, :math:`r = |d|/\delta`
@@ -449,6 +475,9 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -466,11 +495,11 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=
     """
     delta = V.check_scalar(delta, "delta", 0.0, lo_open=True)
     return _pointwise(_PSEUDO_HUBER, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, delta)
+                      grad_out, n_threads, delta, grad_dtype=grad_dtype)
 
 
 def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
-                    return_grad=False, grad_out=None, n_threads=None):
+                    return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Mean bias error: the signed mean of :math:`x_i - y_i`.
 
     Gradient 1 (times the reduction's scale).  ``target`` of ``input``'s
@@ -494,6 +523,9 @@ def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -510,13 +542,13 @@ def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
     -0.5
     """
     return _pointwise(_BIAS, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads)
+                      grad_out, n_threads, grad_dtype=grad_dtype)
 
 
 # ----------------------------------------------- binary / probabilistic
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_weight=None, *,
-                         return_grad=False, grad_out=None, n_threads=None):
+                         return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Binary cross-entropy of probabilities.
 
     .. math:: \ell = -w\,[y \max(\log x, -100) + (1-y)\max(\log(1-x), -100)]
@@ -550,6 +582,9 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -565,14 +600,15 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
     >>> round(float(fastloss.binary_cross_entropy(np.array([0.8]), np.array([1.0]))), 6)
     0.223144
     """
-    x = V.as_float(input, "input")
-    return _pointwise(_BCE, input, target, reduction, sample_weight, return_grad, grad_out,
-                      n_threads, weight=_weight_full(weight, x.shape), check=_prob_error)
+    x = _input(input)
+    return _pointwise(_BCE, x, target, reduction, sample_weight, return_grad, grad_out,
+                      n_threads, weight=_weight_full(weight, x.shape), check=_prob_error,
+                      grad_dtype=grad_dtype)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean", sample_weight=None, *,
-                                     return_grad=False, grad_out=None, n_threads=None):
+                                     return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Binary cross-entropy on logits.
 
     .. math:: \ell = w\,[p\,y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)]
@@ -611,6 +647,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -626,11 +665,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     >>> round(float(fastloss.binary_cross_entropy_with_logits(np.array([0.0]), np.array([1.0]))), 6)
     0.693147
     """
-    x = V.as_float(input, "input")
+    x = _input(input)
     aux = None
     lid = _BCE_LOGITS
     if pos_weight is not None:
-        pw = V.as_float(pos_weight, "pos_weight", dtype=x.dtype)
+        pw = V.as_operand(pos_weight, "pos_weight", x.dtype)
         try:
             aux = np.ascontiguousarray(np.broadcast_to(pw, x.shape))
         except ValueError:
@@ -640,11 +679,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
             ) from None
         lid = _BCE_LOGITS_PW
     return _pointwise(lid, x, target, reduction, sample_weight, return_grad, grad_out,
-                      n_threads, weight=_weight_full(weight, x.shape), aux=aux)
+                      n_threads, weight=_weight_full(weight, x.shape), aux=aux,
+                      grad_dtype=grad_dtype)
 
 
 def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
-                     return_grad=False, grad_out=None, n_threads=None):
+                     return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Logistic loss :math:`\ell = \log(1 + e^{-y x})`, targets usually in {-1, +1}.
 
     Computed as :math:`\operatorname{softplus}(-yx)` (no overflow in float32
@@ -670,6 +710,9 @@ def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -686,11 +729,11 @@ def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
     0.693147
     """
     return _pointwise(_SOFT_MARGIN, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads)
+                      grad_out, n_threads, grad_dtype=grad_dtype)
 
 
 def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return_grad,
-                grad_out, in_dtype, nt, a=0.0, c=0.0):
+                grad_out, grad_dtype, nt, a=0.0, c=0.0):
     """Per-element loss summed along ``axis`` (times ``scale``), then reduced."""
     axis = normalize_axis(axis, x.ndim)[0]
     pos_shape = x.shape[:axis] + x.shape[axis + 1:]
@@ -700,21 +743,21 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
                     None if sw_elem is None else np.broadcast_to(sw_elem, x.shape))
     n_pos = int(np.prod(pos_shape, dtype=np.int64))
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
-    grad, warm = (V.grad_array(grad_out, x.shape, x.dtype, inputs=(("input", x), ("target", t)))
+    grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
+                               inputs=(("input", x), ("target", t)))
                   if return_grad else (None, False))
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
                               grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt,
                               stream=warm)
     if reduction == "none":
-        loss = (loss_out.sum(axis=axis) * x.dtype.type(scale)).astype(x.dtype)
-        if not return_grad:
-            return loss
-        return loss, grad.astype(np.float16) if in_dtype == np.float16 else grad
-    return _result(total * scale, None, reduction, denom, x.dtype, grad, return_grad, in_dtype)
+        cdt = V.compute_dtype(x.dtype)
+        loss = (loss_out.sum(axis=axis) * cdt.type(scale)).astype(cdt)
+        return (loss, grad) if return_grad else loss
+    return _result(total * scale, None, reduction, denom, x.dtype, grad, return_grad)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
-                                sample_weight=None, *, return_grad=False, grad_out=None,
+                                sample_weight=None, *, return_grad=False, grad_out=None, grad_dtype=None,
                                 n_threads=None):
     r"""Multi-label one-versus-all logistic loss, averaged over classes.
 
@@ -746,6 +789,9 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -761,7 +807,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     >>> round(float(fastloss.multilabel_soft_margin_loss(np.zeros((1, 2)), np.array([[1.0, 0.0]]))), 6)
     0.693147
     """
-    x, in_dtype = _input(input)
+    x = _input(input)
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     if x.ndim == 0:
@@ -771,12 +817,12 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     w = _weight_full(weight, x.shape)
     # cap = inf: torch's log-sigmoid form gives NaN at infinite logits (0 * inf)
     return _along_axis(_BCE_LOGITS, x, t, -1, reduction, sample_weight, w,
-                       1.0 / C if C else np.nan, return_grad, grad_out, in_dtype, nt,
+                       1.0 / C if C else np.nan, return_grad, grad_out, grad_dtype, nt,
                        c=np.inf)
 
 
 def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None, *,
-           return_grad=False, grad_out=None, n_threads=None):
+           return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Kullback-Leibler divergence with ``input`` holding log-probabilities.
 
     .. math:: \ell = y(\log y - x) \quad (0 \log 0 = 0), \qquad
@@ -808,6 +854,9 @@ def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -828,11 +877,11 @@ def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None
         raise TypeError(f"log_target must be a bool, got {type(log_target).__name__}")
     return _pointwise(_KL_LOG if log_target else _KL, input, target, reduction,
                       sample_weight, return_grad, grad_out, n_threads, broadcast=True,
-                      reductions=("mean", "sum", "none", "batchmean"))
+                      reductions=("mean", "sum", "none", "batchmean"), grad_dtype=grad_dtype)
 
 
 def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=False,
-           grad_out=None, n_threads=None):
+           grad_out=None, grad_dtype=None, n_threads=None):
     r"""Jensen-Shannon divergence of probability vectors along ``axis`` (natural log).
 
     .. math:: JS(p, q) = \tfrac12 \sum_k p_k \log\frac{2p_k}{p_k+q_k}
@@ -865,6 +914,9 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -880,18 +932,18 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
     >>> round(float(fastloss.js_div(np.array([1.0, 0.0]), np.array([0.0, 1.0]))), 6)  # log 2
     0.693147
     """
-    x, in_dtype = _input(p, "p")
+    x = _input(p, "p")
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     if x.ndim == 0:
         raise ValueError("p must have at least one axis, got a scalar")
     t = _target(q, x, name="q")
     return _along_axis(_JS, x, t, axis, reduction, sample_weight, None, 1.0,
-                       return_grad, grad_out, in_dtype, nt)
+                       return_grad, grad_out, grad_dtype, nt)
 
 
 def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
-                       sample_weight=None, *, return_grad=False, grad_out=None,
+                       sample_weight=None, *, return_grad=False, grad_out=None, grad_dtype=None,
                        n_threads=None):
     r"""Focal loss on logits (RetinaNet).
 
@@ -928,6 +980,9 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -947,13 +1002,13 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
     gamma = V.check_scalar(gamma, "gamma", 0.0)
     return _pointwise(_FOCAL, inputs, targets, reduction, sample_weight, return_grad,
                       grad_out, n_threads, alpha, gamma, 1.0 if alpha >= 0 else 0.0,
-                      names=("inputs", "targets"))
+                      names=("inputs", "targets"), grad_dtype=grad_dtype)
 
 
 # -------------------------------------------------------- binary margin
 
 def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sample_weight=None,
-               *, return_grad=False, grad_out=None, n_threads=None):
+               *, return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Binary hinge loss :math:`\max(0, m - y x)` (squared: its square), y in {-1, +1}.
 
     ``target`` of the input's shape; any other label raises ValueError
@@ -983,6 +1038,9 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sampl
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -1003,11 +1061,11 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sampl
         raise TypeError(f"squared must be a bool, got {type(squared).__name__}")
     return _pointwise(_SQ_HINGE if squared else _HINGE, input, target, reduction,
                       sample_weight, return_grad, grad_out, n_threads, margin,
-                      check=_sign_error)
+                      check=_sign_error, grad_dtype=grad_dtype)
 
 
 def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
-                     return_grad=False, grad_out=None, n_threads=None):
+                     return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Exponential (AdaBoost) loss :math:`e^{-y x}`, y in {-1, +1}.
 
     ``target`` of the input's shape; other labels raise ValueError.
@@ -1031,6 +1089,9 @@ def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -1047,7 +1108,7 @@ def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
     1.0
     """
     return _pointwise(_EXPONENTIAL, input, target, reduction, sample_weight, return_grad,
-                      grad_out, n_threads, check=_sign_error)
+                      grad_out, n_threads, check=_sign_error, grad_dtype=grad_dtype)
 
 
 # ------------------------------------------------------------ penalties
@@ -1058,13 +1119,14 @@ def _penalty(arrays, l1_ratio, return_grad, n_threads):
     grads = []
     dtype = None
     for k, a in enumerate(arrays):
-        x = V.as_float(a, f"arrays[{k}]")
-        dtype = x.dtype if dtype is None else np.promote_types(dtype, x.dtype)
+        x = _input(a, f"arrays[{k}]")
+        cdt = V.compute_dtype(x.dtype)
+        dtype = cdt if dtype is None else np.promote_types(dtype, cdt)
         g, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
         s, _, _ = _run(_ENET, x, a=l1_ratio, grad=g, nt=nt, stream=warm)
         total += s
         if return_grad:
-            grads.append(g.astype(np.float16) if np.asarray(a).dtype == np.float16 else g)
+            grads.append(g)
     value = V.scalar(total, dtype if dtype is not None else np.float64)
     return (value, tuple(grads)) if return_grad else value
 
@@ -1167,7 +1229,7 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5, return_grad=False, n_threads=None
 # ------------------------------------------------------------------ GAN
 
 def _bce_const(logits, y, sign, name, reduction, return_grad, nt):
-    x, in_dtype = _input(logits, name)
+    x = _input(logits, name)
     denom = float(x.size)
     grad, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
     total, loss_out, _ = _run(_BCE_LOGITS_CONST, x, a=y, b=1.0, none=reduction == "none",
@@ -1175,7 +1237,7 @@ def _bce_const(logits, y, sign, name, reduction, return_grad, nt):
                               stream=warm)
     if loss_out is not None and sign < 0:
         loss_out = -loss_out
-    loss, g = _result(sign * total, loss_out, reduction, denom, x.dtype, grad, True, in_dtype)
+    loss, g = _result(sign * total, loss_out, reduction, denom, x.dtype, grad, True)
     return loss, g
 
 

@@ -18,6 +18,7 @@ def binary_cross_entropy(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -30,6 +31,7 @@ def binary_cross_entropy(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -42,6 +44,7 @@ def binary_cross_entropy(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -56,6 +59,7 @@ def binary_cross_entropy_with_logits(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -69,6 +73,7 @@ def binary_cross_entropy_with_logits(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -82,6 +87,7 @@ def binary_cross_entropy_with_logits(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -116,6 +122,7 @@ def exponential_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -127,6 +134,7 @@ def exponential_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -138,6 +146,7 @@ def exponential_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -208,6 +217,7 @@ def hinge_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -221,6 +231,7 @@ def hinge_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -234,6 +245,7 @@ def hinge_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -247,6 +259,7 @@ def huber_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -259,6 +272,7 @@ def huber_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -271,6 +285,7 @@ def huber_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -284,6 +299,7 @@ def js_div(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -296,6 +312,7 @@ def js_div(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -308,6 +325,7 @@ def js_div(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -321,6 +339,7 @@ def kl_div(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -333,6 +352,7 @@ def kl_div(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -345,6 +365,7 @@ def kl_div(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -357,6 +378,7 @@ def l1_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -368,6 +390,7 @@ def l1_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -379,6 +402,7 @@ def l1_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -429,6 +453,7 @@ def log_cosh_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -440,6 +465,7 @@ def log_cosh_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -451,6 +477,7 @@ def log_cosh_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -463,6 +490,7 @@ def mean_bias_error(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -474,6 +502,7 @@ def mean_bias_error(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -485,6 +514,7 @@ def mean_bias_error(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -497,6 +527,7 @@ def mse_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -508,6 +539,7 @@ def mse_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -519,6 +551,7 @@ def mse_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -532,6 +565,7 @@ def multilabel_soft_margin_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -544,6 +578,7 @@ def multilabel_soft_margin_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -556,6 +591,7 @@ def multilabel_soft_margin_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -569,6 +605,7 @@ def pseudo_huber_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -581,6 +618,7 @@ def pseudo_huber_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -593,6 +631,7 @@ def pseudo_huber_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -607,6 +646,7 @@ def sigmoid_focal_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -620,6 +660,7 @@ def sigmoid_focal_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -633,6 +674,7 @@ def sigmoid_focal_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -646,6 +688,7 @@ def smooth_l1_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -658,6 +701,7 @@ def smooth_l1_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -670,6 +714,7 @@ def smooth_l1_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -682,6 +727,7 @@ def soft_margin_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -693,6 +739,7 @@ def soft_margin_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -704,5 +751,6 @@ def soft_margin_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...

@@ -335,7 +335,7 @@ def _embeddings(arrays, names):
     """Same-shape (N, D) or (D,) float arrays in one computation dtype."""
     raw = [np.asarray(a) for a in arrays]
     for a, nm in zip(raw, names):
-        if a.dtype.kind not in "biuf":
+        if a.dtype.kind not in "biuf" and not V.is_half(a.dtype):
             raise TypeError(f"{nm} must be a real numeric array, got dtype {a.dtype}")
     dt = V.float_dtype(*raw)
     xs = [V.as_float(a, nm, dtype=dt) for a, nm in zip(raw, names)]
@@ -432,7 +432,7 @@ def _binary_labels(label, n, unbatched):
         raise ValueError(f"label must have shape {want}, got {t.shape}")
     if t.dtype == np.bool_:
         return t.astype(np.uint8).reshape(-1)
-    if t.dtype.kind == "f":
+    if t.dtype.kind == "f" or V.is_half(t.dtype):
         flat = t.reshape(-1)
         bad = np.flatnonzero((flat != 0) & (flat != 1))
         if bad.size:

@@ -59,6 +59,15 @@ cdef extern from "fastmath.h" nogil:
     void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
     void FL_PREFETCH(const void* p)
 
+cdef extern from "flhalf.h" nogil:
+    enum:
+        FL_KIND_F32
+        FL_KIND_F16
+        FL_KIND_BF16
+        FL_F16_NATIVE
+    void fl_widen(const void* src, int kind, float* dst, Py_ssize_t m)
+    void fl_narrow(const float* src, void* dst, int kind, Py_ssize_t m)
+
 cdef extern from "flstream.h" nogil:
     void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
     void fl_stream_f64(double* dst, const double* src, Py_ssize_t n)

@@ -61,7 +61,8 @@ cnp.import_array()
 cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
-    FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init, combine_blocks, fl_stream_fence, floating,
+    FL_F16_NATIVE, FL_KIND_BF16, FL_KIND_F16, FL_KIND_F32, FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init,
+    combine_blocks, fl_narrow, fl_stream_fence, fl_widen, floating,
     fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out,
     deal, threads_for_work, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
@@ -437,8 +438,115 @@ cdef void _bce_logits_capped(const floating* x, const floating* t, Py_ssize_t m,
                 gd[i] = <floating>(gd[i] * w[i])
 
 
+cdef inline double _chunk(tag_t* tag, const floating* xc, const floating* tc, const floating* ac,
+                          const double* wc, Py_ssize_t m, floating a, floating b, floating c,
+                          floating* dst, floating* gd, floating gs, floating* eb, floating* sb,
+                          Py_ssize_t c0, Py_ssize_t* bad) noexcept nogil:
+    """One chunk: values into dst, derivatives times gs into gd (NULL: none); their sum.
+
+    The first position outside the loss's domain (c0 + its index) goes to
+    *bad unless one was found before.
+    """
+    cdef floating nbad = 0, der, ex
+    cdef double s
+    cdef Py_ssize_t i
+    if split_tail(tag, eb):
+        if floating is float:
+            for i in range(m):
+                sb[i] = fl_expf_neg_scale(tail_arg(tag, xc[i], tc[i]), &eb[i])
+            for i in range(m):
+                eb[i] = fl_expf_poly(eb[i]) * sb[i]
+        else:
+            for i in range(m):
+                eb[i] = vexp_neg(tail_arg(tag, xc[i], tc[i]))
+    if gd == NULL:
+        for i in range(m):
+            ex = tail_at(tag, eb, i, xc[i], tc[i])
+            dst[i] = elem(tag, xc[i], tc[i], ac[i], ex, a, b, c, &der)
+            nbad = nbad + is_bad(tag, xc[i], tc[i])
+    else:
+        for i in range(m):
+            ex = tail_at(tag, eb, i, xc[i], tc[i])
+            dst[i] = elem(tag, xc[i], tc[i], ac[i], ex, a, b, c, &der)
+            gd[i] = der * gs
+            nbad = nbad + is_bad(tag, xc[i], tc[i])
+    if wc != NULL:
+        for i in range(m):
+            dst[i] = <floating>(dst[i] * wc[i])
+        if gd != NULL:
+            for i in range(m):
+                gd[i] = <floating>(gd[i] * wc[i])
+    s = lanes_sum(dst, m)
+    if tag_t is TBceLogits:
+        if not isfinite(s):
+            _bce_logits_capped(xc, tc, m, c, wc, dst, gd, gs)
+            s = lanes_sum(dst, m)
+    if nbad != 0 and bad[0] < 0:
+        for i in range(m):
+            if is_bad(tag, xc[i], tc[i]) != 0:
+                bad[0] = c0 + i
+                break
+    return s
+
+
+cdef struct Kinds:
+    # storage kind (FL_KIND_*) of x, t, aux and the gradient; all F32 for
+    # float32 arrays, and only read by the float32 specialization
+    int x, t, aux, g
+
+
+cdef inline const float* _widened(const void* p, int kind, Py_ssize_t c0, Py_ssize_t m,
+                                  float* buf) noexcept nogil:
+    """Elements c0 .. c0+m of operand p as float32: in place, or widened into buf."""
+    if kind == FL_KIND_F32:
+        return <const float*>p + c0
+    fl_widen(<const unsigned short*>p + c0, kind, buf, m)
+    return buf
+
+
+cdef void _unit_half(tag_t* tag, const void* x, const void* t, const void* aux, Kinds K,
+                     Py_ssize_t n, Py_ssize_t u, Params P, const double* w, float* out,
+                     void* g, double gscale, BlockOut* res) noexcept nogil:
+    """_unit for float16 / bfloat16 operands or gradient: each chunk is widened
+    into L1 buffers, run through the float32 chunk, and its gradient narrowed
+    (round to nearest even) on the way out."""
+    cdef float raw[7 * CHUNK + 16]
+    cdef float* buf = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = buf + CHUNK
+    cdef float* eb = gb + CHUNK
+    cdef float* sb = eb + CHUNK
+    cdef float* xb = sb + CHUNK
+    cdef float* tb = xb + CHUNK
+    cdef float* ab = tb + CHUNK
+    cdef Py_ssize_t m, c0
+    cdef Py_ssize_t i0 = u * ELEM_BLOCK
+    cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
+    cdef const float* xc
+    cdef const float* tc
+    cdef const float* ac
+    cdef float* gd
+    cdef double acc = 0.0
+    block_init(res)
+    c0 = i0
+    while c0 < i1:
+        m = i1 - c0 if i1 - c0 < CHUNK else CHUNK
+        xc = _widened(x, K.x, c0, m, xb)
+        tc = _widened(t, K.t, c0, m, tb) if t != x or K.t != K.x else xc
+        ac = _widened(aux, K.aux, c0, m, ab) if aux != x or K.aux != K.x else xc
+        gd = NULL
+        if g != NULL:
+            gd = <float*>g + c0 if K.g == FL_KIND_F32 else gb
+        acc += _chunk(tag, xc, tc, ac, w + c0 if w != NULL else NULL, m,
+                      <float>P.a, <float>P.b, <float>P.c, out + c0 if out != NULL else buf,
+                      gd, <float>gscale, eb, sb, c0, &res.bad)
+        if g != NULL and K.g != FL_KIND_F32:
+            fl_narrow(gb, <unsigned short*>g + c0, K.g, m)
+        c0 += m
+    res.loss = acc
+
+
 cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating* aux,
-                Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
+                Kinds K, Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
                 floating* out, floating* g, double gscale, bint stream, BlockOut* res) noexcept nogil:
     # chunk buffers on 64-byte boundaries: a vector store across two cache
     # lines costs two, and the stack gives no alignment beyond 16 bytes
@@ -447,73 +555,27 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
     cdef floating* gb = buf + CHUNK  # a chunk of the gradient, streamed out when done
     cdef floating* eb = gb + CHUNK   # e^{-|z|} of the chunk, where split_tail
     cdef floating* sb = eb + CHUNK   # its exp's scales between the two passes (float32)
-    cdef floating* gd               # where the gradient goes first: gb if streamed, else g
-    cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
-    cdef floating gs = <floating>gscale
-    cdef floating nbad, der, ex
-    cdef double s
-    cdef Py_ssize_t i, m, c0
+    cdef floating* gc
+    cdef Py_ssize_t m, c0
     cdef Py_ssize_t i0 = u * ELEM_BLOCK
     cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
-    cdef const floating* xc
-    cdef const floating* tc
-    cdef const floating* ac
-    cdef const double* wc
-    cdef floating* dst
-    cdef floating* gc
     cdef double acc = 0.0
+    if floating is float:
+        if K.x != FL_KIND_F32 or K.t != FL_KIND_F32 or K.aux != FL_KIND_F32 or K.g != FL_KIND_F32:
+            _unit_half(tag, x, t, aux, K, n, u, P, w, out, g, gscale, res)
+            return
     block_init(res)
     c0 = i0
     while c0 < i1:
         m = i1 - c0 if i1 - c0 < CHUNK else CHUNK
-        xc = x + c0
-        tc = t + c0
-        ac = aux + c0
-        dst = out + c0 if out != NULL else buf
         gc = g + c0 if g != NULL else NULL
-        gd = gb if stream else gc
-        nbad = 0
-        if split_tail(tag, eb):
-            if floating is float:
-                for i in range(m):
-                    sb[i] = fl_expf_neg_scale(tail_arg(tag, xc[i], tc[i]), &eb[i])
-                for i in range(m):
-                    eb[i] = fl_expf_poly(eb[i]) * sb[i]
-            else:
-                for i in range(m):
-                    eb[i] = vexp_neg(tail_arg(tag, xc[i], tc[i]))
-        if g == NULL:
-            for i in range(m):
-                ex = tail_at(tag, eb, i, xc[i], tc[i])
-                dst[i] = elem(tag, xc[i], tc[i], ac[i], ex, a, b, c, &der)
-                nbad = nbad + is_bad(tag, xc[i], tc[i])
-        else:
-            for i in range(m):
-                ex = tail_at(tag, eb, i, xc[i], tc[i])
-                dst[i] = elem(tag, xc[i], tc[i], ac[i], ex, a, b, c, &der)
-                gd[i] = der * gs
-                nbad = nbad + is_bad(tag, xc[i], tc[i])
-        if w != NULL:
-            wc = w + c0
-            for i in range(m):
-                dst[i] = <floating>(dst[i] * wc[i])
-            if g != NULL:
-                for i in range(m):
-                    gd[i] = <floating>(gd[i] * wc[i])
-        s = lanes_sum(dst, m)
-        if tag_t is TBceLogits:
-            if not isfinite(s):
-                _bce_logits_capped(xc, tc, m, c, w + c0 if w != NULL else NULL,
-                                   dst, gd if g != NULL else NULL, gs)
-                s = lanes_sum(dst, m)
+        acc += _chunk(tag, x + c0, t + c0, aux + c0, w + c0 if w != NULL else NULL, m,
+                      <floating>P.a, <floating>P.b, <floating>P.c,
+                      out + c0 if out != NULL else buf,
+                      (gb if stream else gc) if g != NULL else NULL, <floating>gscale,
+                      eb, sb, c0, &res.bad)
         if g != NULL and stream:
             stream_out(gc, gb, m)
-        if nbad != 0 and res.bad < 0:
-            for i in range(m):
-                if is_bad(tag, xc[i], tc[i]) != 0:
-                    res.bad = c0 + i
-                    break
-        acc += s
         c0 += m
     if g != NULL and stream:
         fl_stream_fence()
@@ -521,7 +583,7 @@ cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating
 
 
 cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* aux,
-              Py_ssize_t n, Params P, const double* w, floating* out, floating* g,
+              Kinds K, Py_ssize_t n, Params P, const double* w, floating* out, floating* g,
               double gscale, bint stream, int n_threads, BlockOut* total) noexcept nogil:
     cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
     cdef int nt = threads_for_work(n_threads, units, n)
@@ -530,80 +592,80 @@ cdef int _run(tag_t* tag, const floating* x, const floating* t, const floating* 
         return -1
     if nt == 1:
         for u in range(units):
-            _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
+            _unit(tag, x, t, aux, K, n, u, P, w, out, g, gscale, stream, &blocks[u])
     else:
         for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
-            _unit(tag, x, t, aux, n, u, P, w, out, g, gscale, stream, &blocks[u])
+            _unit(tag, x, t, aux, K, n, u, P, w, out, g, gscale, stream, &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)
     return 0
 
 
 cdef int _dispatch(int loss, const floating* xp, const floating* tp, const floating* ap,
-                   Py_ssize_t n, Params P, const double* wp, floating* lp, floating* gp,
+                   Kinds K, Py_ssize_t n, Params P, const double* wp, floating* lp, floating* gp,
                    double gscale, bint stream, int n_threads, BlockOut* total) noexcept nogil:
     """Run loss id `loss`: 0, -1 (no memory) or -2 (unknown id)."""
     if loss == MSE:
         return _run(<TMse*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == L1:
         return _run(<TL1*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == SMOOTH_L1:
         return _run(<TSmoothL1*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == HUBER:
         return _run(<THuber*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == LOG_COSH:
         return _run(<TLogCosh*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == PSEUDO_HUBER:
         return _run(<TPseudoHuber*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == BIAS:
         return _run(<TBias*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == BCE:
         return _run(<TBce*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == BCE_LOGITS:
         return _run(<TBceLogits*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == BCE_LOGITS_PW:
         return _run(<TBceLogitsPw*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == BCE_LOGITS_CONST:
         return _run(<TBceLogitsConst*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == SOFT_MARGIN:
         return _run(<TSoftMargin*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == HINGE:
         return _run(<THinge*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == SQ_HINGE:
         return _run(<TSqHinge*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == EXPONENTIAL:
         return _run(<TExp*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == KL:
         return _run(<TKl*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == KL_LOG:
         return _run(<TKlLog*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == JS:
         return _run(<TJs*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == FOCAL:
         return _run(<TFocal*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == ENET:
         return _run(<TEnet*>NULL,
-                    xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     return -2
 
 
@@ -633,6 +695,7 @@ def elementwise(int loss, const floating[::1] x, const floating[::1] t,
     cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
     cdef int rc = 0
+    cdef Kinds K = Kinds(FL_KIND_F32, FL_KIND_F32, FL_KIND_F32, FL_KIND_F32)
     if n == 0:
         return 0.0, -1
     if t.shape[0] not in (0, n) or aux.shape[0] not in (0, n) or weight.shape[0] not in (0, n):
@@ -646,7 +709,78 @@ def elementwise(int loss, const floating[::1] x, const floating[::1] t,
     P.b = b
     P.c = c
     with nogil:
-        rc = _dispatch(loss, xp, tp, ap, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
+        rc = _dispatch(loss, xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, &total)
+    if rc == -1:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    if rc == -2:
+        raise ValueError(f"fastloss internal error: unknown loss id {loss}")
+    return total.loss, total.bad
+
+
+# How this build converts half-precision storage (fastloss.show_config prints it).
+HALF_CONVERSIONS = (
+    ("float16: F16C vcvtph2ps / vcvtps2ph" if FL_F16_NATIVE else
+     "float16: integer arithmetic (no F16C in this build)")
+    + "; bfloat16: 16-bit shift / round to nearest even in integer lanes"
+)
+
+
+cdef int _kind(cnp.ndarray a, str name) except -1:
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t == cnp.NPY_FLOAT:
+        return FL_KIND_F32
+    if t == cnp.NPY_FLOAT16:
+        return FL_KIND_F16
+    if cnp.PyArray_ITEMSIZE(a) == 2 and a.dtype.name == "bfloat16":
+        return FL_KIND_BF16
+    raise ValueError(f"fastloss internal error: {name} has dtype {a.dtype}")
+
+
+def elementwise_half(int loss, cnp.ndarray x, object t, object aux, double a, double b, double c,
+                     const double[::1] weight, float[::1] loss_out, object grad,
+                     double gscale, int n_threads):
+    """`elementwise` for float32 computation on operands stored as float32,
+    float16 or bfloat16 (C-contiguous ndarrays of x's size; t, aux, grad
+    may be None), each read in its own width.  `grad` is float32 or a
+    16-bit float array, rounded to nearest even.  Returns (sum, first bad)."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef BlockOut total
+    cdef Params P
+    cdef Kinds K = Kinds(FL_KIND_F32, FL_KIND_F32, FL_KIND_F32, FL_KIND_F32)
+    cdef const void* xp = cnp.PyArray_DATA(x)
+    cdef const void* tp = xp
+    cdef const void* ap = xp
+    cdef void* gp = NULL
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef int rc = 0
+    cdef cnp.ndarray arr
+    for arr in (x, t, aux, grad):
+        if arr is not None and (cnp.PyArray_SIZE(arr) != n
+                                or not cnp.PyArray_IS_C_CONTIGUOUS(arr)):
+            raise ValueError("fastloss internal error: operand sizes or layouts differ")
+    if loss_out.shape[0] not in (0, n) or weight.shape[0] not in (0, n):
+        raise ValueError("fastloss internal error: output sizes differ")
+    if n == 0:
+        return 0.0, -1
+    K.x = _kind(x, "input")
+    K.t = K.x
+    K.aux = K.x
+    if t is not None:
+        K.t = _kind(t, "target")
+        tp = cnp.PyArray_DATA(t)
+    if aux is not None:
+        K.aux = _kind(aux, "aux")
+        ap = cnp.PyArray_DATA(aux)
+    if grad is not None:
+        K.g = _kind(grad, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    P.a = a
+    P.b = b
+    P.c = c
+    with nogil:
+        rc = _dispatch(loss, <const float*>xp, <const float*>tp, <const float*>ap, K, n, P, wp,
+                       lp, <float*>gp, gscale, False, n_threads, &total)
     if rc == -1:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
     if rc == -2:
@@ -677,6 +811,7 @@ def pointwise_call(int loss, object input, object target, object reduction, bint
     cdef object grad_arr = None
     cdef void* lp = NULL
     cdef void* gp = NULL
+    cdef Kinds K = Kinds(FL_KIND_F32, FL_KIND_F32, FL_KIND_F32, FL_KIND_F32)
     if ft < 0 or red < 0 or fc_float(target) != ft or not fc_threads_arg(n_threads):
         return None
     xa = <cnp.ndarray>input
@@ -701,11 +836,11 @@ def pointwise_call(int loss, object input, object target, object reduction, bint
     with nogil:
         if ft == cnp.NPY_FLOAT:
             rc = _dispatch(loss, <float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(ta),
-                           <float*>cnp.PyArray_DATA(xa), n, P, NULL, <float*>lp, <float*>gp,
+                           <float*>cnp.PyArray_DATA(xa), K, n, P, NULL, <float*>lp, <float*>gp,
                            gscale, False, nt, &total)
         else:
             rc = _dispatch(loss, <double*>cnp.PyArray_DATA(xa), <double*>cnp.PyArray_DATA(ta),
-                           <double*>cnp.PyArray_DATA(xa), n, P, NULL, <double*>lp, <double*>gp,
+                           <double*>cnp.PyArray_DATA(xa), K, n, P, NULL, <double*>lp, <double*>gp,
                            gscale, False, nt, &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises

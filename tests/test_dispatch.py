@@ -300,7 +300,8 @@ def test_forced_target_subprocess_matches_in_process(target, tmp_path):
 # values, label dtypes and finite-difference gradients, and the element-wise
 # losses against torch, at infinite logits and by finite differences (the
 # softplus losses take their exp in passes of their own on this target; in
-# float32, one loop on x86_64_v4).
+# float32, one loop on x86_64_v4), and half-precision inputs (float16
+# converted by integer arithmetic here, by F16C on x86_64_v3 and up).
 BASELINE_SUBSET = [
     "test_fastmath.py",
     "test_lse.py",
@@ -315,6 +316,7 @@ BASELINE_SUBSET = [
     "test_elementwise.py::test_multilabel_soft_margin_vs_torch",
     "test_elementwise.py::test_multilabel_nonfinite_like_torch",
     "test_elementwise.py::test_focal_gradient_finite",
+    "test_half.py",
     "test_build.py::test_kernels_are_compiled_extensions",
 ]
 

@@ -1,0 +1,204 @@
+"""float16 and bfloat16 inputs, read in their own width.
+
+The contract: a half-precision call computes exactly what the float32
+kernel computes on the same values widened to float32 (the widening is
+exact), so the loss is bit-identical to the float32 call on the widened
+arrays and comes back in float32; the gradient is that float32 gradient
+rounded to nearest even into the input's dtype (NumPy's and ml_dtypes'
+``astype`` round the same way), or the float32 gradient itself with
+``grad_dtype=np.float32``.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss import _validate as V
+from tests._registry import REGISTRY
+
+try:
+    import ml_dtypes
+except ImportError:  # optional dependency: the float16 cases still run
+    ml_dtypes = None
+
+HALF = [np.dtype(np.float16)]
+if ml_dtypes is not None:
+    HALF.append(np.dtype(ml_dtypes.bfloat16))
+HALF_IDS = [d.name for d in HALF]
+
+# Penalties and GAN losses take no target, the rest (input, target); all of
+# fastloss.elementwise reads halves natively.
+ELEMENTWISE = sorted(fastloss.elementwise.__all__)
+DIMS = {"E": 2, "a": 131, "b": 257, "c": 1}          # 33667 elements: three work units
+ROW_DIMS = {"N": 263, "C": 67}
+
+
+def _bits(a):
+    """Arrays compared bit for bit, NaN payloads included (uint16 / uint32 views)."""
+    a = np.ascontiguousarray(a)
+    return a.view(np.uint16 if a.dtype.itemsize == 2 else np.uint32)
+
+
+def _same(a, b):
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for u, v in zip(a, b):
+            _same(u, v)
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype, (a.dtype, b.dtype)
+    assert a.shape == b.shape
+    if a.dtype.itemsize in (2, 4):
+        np.testing.assert_array_equal(_bits(a), _bits(b))
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+def _flag_sets(entry):
+    keys = sorted(entry.flags)
+    return [dict(zip(keys, v)) for v in itertools.product(*(entry.flags[k] for k in keys))]
+
+
+def _to_half(args, hd):
+    """Positional float32 arrays as ``hd`` (the data and targets), and their widened twins."""
+    half, wide = [], []
+    for a in args:
+        if isinstance(a, np.ndarray) and a.dtype == np.float32:
+            h = a.astype(hd)
+            half.append(h)
+            wide.append(h.astype(np.float32))
+        else:
+            half.append(a)
+            wide.append(a)
+    return half, wide
+
+
+def _grads(g):
+    return g if isinstance(g, tuple) else (g,)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_half_is_float32_kernel_on_widened_values(name, hd):
+    entry = REGISTRY[name]
+    f = getattr(fastloss, name)
+    rng = np.random.default_rng(7)
+    dims = ROW_DIMS if "N" in entry.bad_dims else DIMS
+    reductions = entry.reductions or (None,)
+    for flags in _flag_sets(entry):
+        for red in reductions:
+            args, kw = entry.build(rng, np.dtype(np.float32), dict(dims), flags)
+            if red is not None:
+                kw["reduction"] = red
+            half, wide = _to_half(args, hd)
+            ref, ref_g = f(*wide, **kw, return_grad=True)
+            loss, g = f(*half, **kw, return_grad=True)
+            _same(loss, ref)
+            for part in (loss if isinstance(loss, tuple) else (loss,)):
+                assert np.asarray(part).dtype == np.float32
+            for gh, gw, a in zip(_grads(g), _grads(ref_g), half):
+                assert gh.dtype == a.dtype
+                _same(gh, gw.astype(a.dtype))
+            if entry.grad_out:
+                loss32, g32 = f(*half, **kw, return_grad=True, grad_dtype=np.float32)
+                _same(loss32, ref)
+                _same(g32, ref_g)
+                _same(f(*half, **kw), ref)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+def test_half_special_values(hd):
+    info_max = float(np.finfo(np.float16).max) if hd == np.float16 else 3.3895313892515355e38
+    tiny_sub = 6e-8 if hd == np.float16 else 1e-40           # subnormal in both formats
+    vals = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, info_max, -info_max, tiny_sub,
+                     -tiny_sub, 1.0, -2.5, 1e-3], dtype=np.float32)
+    x = np.resize(vals, 4099).astype(hd)
+    t = np.roll(np.resize(vals, 4099), 5).astype(hd)
+    for fn, tt in ((fastloss.mse_loss, t), (fastloss.smooth_l1_loss, t),
+                   (fastloss.l1_loss, t), (fastloss.huber_loss, t),
+                   (fastloss.binary_cross_entropy_with_logits,
+                    (np.arange(4099) % 2).astype(hd))):
+        for red in ("none", "sum"):
+            ref, ref_g = fn(x.astype(np.float32), tt.astype(np.float32), reduction=red,
+                            return_grad=True)
+            loss, g = fn(x, tt, reduction=red, return_grad=True)
+            _same(loss, ref)
+            with np.errstate(over="ignore"):  # gradients beyond the half range round to inf
+                _same(g, ref_g.astype(hd))
+
+
+def test_bfloat16_rounding_is_nearest_even():
+    if ml_dtypes is None:
+        pytest.skip("ml_dtypes is not installed: no bfloat16 dtype to test")
+    bf = np.dtype(ml_dtypes.bfloat16)
+    ulp = 2.0 ** -7                                   # bfloat16's spacing in [1, 2)
+    # d/dx of sum (x - t)^2 at x = 0 is -2 t: with t = -h/2 the float32
+    # gradient is h exactly, and h sits halfway between two bfloat16 values
+    h = np.array([1 + ulp / 2, 1 + 1.5 * ulp, -(1 + ulp / 2), np.finfo(np.float32).max],
+                 np.float32)
+    _, g = fastloss.mse_loss(np.zeros(4, bf), -h / 2, reduction="sum", return_grad=True)
+    assert g.dtype == bf
+    # ties to the even neighbour; above the largest bfloat16 plus half a spacing: inf
+    np.testing.assert_array_equal(g.astype(np.float32),
+                                  np.array([1.0, 1 + 2 * ulp, -1.0, np.inf], np.float32))
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+def test_half_mixed_operands_and_grad_out(hd):
+    rng = np.random.default_rng(3)
+    x32 = rng.standard_normal(20000).astype(np.float32)
+    t64 = rng.standard_normal(20000)
+    x = x32.astype(hd)
+    # a float64 target beside half data is read as float32 (the computation dtype)
+    ref, ref_g = fastloss.huber_loss(x.astype(np.float32), t64.astype(np.float32),
+                                     return_grad=True)
+    loss, g = fastloss.huber_loss(x, t64, return_grad=True)
+    _same(loss, ref)
+    _same(g, ref_g.astype(hd))
+    # a float32 target is read as it is
+    t32 = t64.astype(np.float32)
+    _same(fastloss.huber_loss(x, t32), fastloss.huber_loss(x.astype(np.float32), t32))
+    # grad_out may be the input's dtype or float32
+    for gdt in (hd, np.float32):
+        out = np.empty(x.shape, gdt)
+        loss, g = fastloss.huber_loss(x, t32, return_grad=True, grad_out=out)
+        assert g is out
+        _same(g, fastloss.huber_loss(x.astype(np.float32), t32,
+                                     return_grad=True)[1].astype(gdt))
+    with pytest.raises(ValueError, match="grad_out must have dtype"):
+        fastloss.huber_loss(x, t32, return_grad=True, grad_out=np.empty(x.shape))
+    with pytest.raises(ValueError, match="grad_dtype must be None or"):
+        fastloss.huber_loss(x, t32, return_grad=True, grad_dtype=np.float64)
+    with pytest.raises(ValueError, match="grad_dtype must be None or float32"):
+        fastloss.huber_loss(x32, t32, return_grad=True, grad_dtype=hd)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+def test_half_threads_bit_identical(hd):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(200003).astype(hd)
+    t = rng.random(200003).astype(hd)
+    one = fastloss.binary_cross_entropy_with_logits(x, t, return_grad=True, n_threads=1)
+    two = fastloss.binary_cross_entropy_with_logits(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+
+
+def test_half_bad_dtypes_rejected():
+    with pytest.raises(TypeError, match="input must be a real numeric array"):
+        fastloss.mse_loss(np.zeros(4, np.complex64), np.zeros(4))
+    with pytest.raises(TypeError, match="input must be a real numeric array"):
+        fastloss.mse_loss(np.zeros(4, np.dtype("V2")), np.zeros(4))
+    with pytest.raises(TypeError, match="target must be a real numeric array"):
+        fastloss.mse_loss(np.zeros(4, np.float16), np.zeros(4, np.complex64))
+
+
+def test_is_half():
+    assert V.is_half(np.float16)
+    assert not V.is_half(np.float32)
+    assert not V.is_half(np.dtype("V2"))
+    if ml_dtypes is not None:
+        assert V.is_half(ml_dtypes.bfloat16)
+        assert not V.is_half(ml_dtypes.float8_e4m3fn)
