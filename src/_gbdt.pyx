@@ -39,9 +39,11 @@ G. Labels are checked where they are read (domain of the loss, integer
 """
 
 cimport numpy as cnp
-from cython.parallel cimport prange
+import numpy as np
+from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, exp, fabs, isfinite, log, log1p, sqrt
 from libc.stdlib cimport free, malloc
+from libc.stdint cimport int32_t
 from libc.string cimport memcpy
 
 from _common cimport (
@@ -52,8 +54,65 @@ from _common cimport (
 
 cnp.import_array()
 
+cdef extern from *:
+    """
+    /* dst[i] = src[idx[i]] for i < n: the transposes of a C-ordered (rows, K)
+     * block into class planes and back, as table-driven gathers from L1.
+     * gcc's generic tuning never emits gather instructions (they are slow on
+     * some Intel parts), and the scalar strided copy was half of a softmax
+     * objective's time on (n, 10) float32 (AVX-512 EPYC); here they are
+     * written with intrinsics where the target has them. */
+    #include <stdint.h>
+    #if defined(__AVX512F__) || defined(__AVX2__)
+    #include <immintrin.h>
+    #endif
+    static inline void gb_gather_f32(float *dst, const float *src, const int32_t *idx,
+                                     Py_ssize_t n)
+    {
+        Py_ssize_t i = 0;
+    #if defined(__AVX512F__)
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_i32gather_ps(
+                _mm512_loadu_si512((const void *)(idx + i)), src, 4));
+    #elif defined(__AVX2__)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_i32gather_ps(
+                src, _mm256_loadu_si256((const __m256i *)(idx + i)), 4));
+    #endif
+        for (; i < n; i++)
+            dst[i] = src[idx[i]];
+    }
+    static inline void gb_gather_f64(double *dst, const double *src, const int32_t *idx,
+                                     Py_ssize_t n)
+    {
+        Py_ssize_t i = 0;
+    #if defined(__AVX512F__)
+        for (; i + 8 <= n; i += 8)
+            _mm512_storeu_pd(dst + i, _mm512_i32gather_pd(
+                _mm256_loadu_si256((const __m256i *)(idx + i)), src, 8));
+    #elif defined(__AVX2__)
+        for (; i + 4 <= n; i += 4)
+            _mm256_storeu_pd(dst + i, _mm256_i32gather_pd(
+                src, _mm_loadu_si128((const __m128i *)(idx + i)), 8));
+    #endif
+        for (; i < n; i++)
+            dst[i] = src[idx[i]];
+    }
+    """
+    void gb_gather_f32(float* dst, const float* src, const int32_t* idx, Py_ssize_t n) nogil
+    void gb_gather_f64(double* dst, const double* src, const int32_t* idx, Py_ssize_t n) nogil
+
+
+cdef inline void gather(floating* dst, const floating* src, const int32_t* idx,
+                        Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        gb_gather_f32(dst, src, idx, n)
+    else:
+        gb_gather_f64(dst, src, idx, n)
+
 cdef enum:
     SUB = 2048          # elements per sub-block (K * NB)
+    PLANE_ROWS = 1024   # rows per sub-block, at least, of Fortran-ordered margins
     WIDE_SUM = 32       # classes up to which a float32 row sum is taken in float
 
 # Loss ids (fastloss/gbdt.py mirrors them).
@@ -143,6 +202,8 @@ cdef struct Geo:
     bint stream             # non-temporal stores
     Py_ssize_t rows         # rows per unit
     Py_ssize_t nb           # rows per sub-block
+    const int32_t* tin      # C-ordered margins: plane position k*nb + j <- offset j*K + k
+    const int32_t* tout     # C-ordered outputs: offset j*K + k <- plane position k*nb + j
 
 
 # ------------------------------------------------------- per-element math
@@ -187,8 +248,10 @@ cdef inline floating gh_elem(tag_t* tag, floating f, floating y, floating a, flo
     elif tag_t is THuber:
         r_ = f - y
         ar = vabs(r_)
-        g[0] = (r_ if r_ < a else a) if r_ > -a else -a
-        h[0] = one if (ar <= a or hv != 0) else zero
+        t1 = r_ if r_ > -a else -a
+        g[0] = t1 if t1 < a else a
+        t2 = one if ar <= a else zero
+        h[0] = one if hv != 0 else t2
         return half * r_ * r_ if ar <= a else a * (ar - half * a)
     elif tag_t is TPseudoHuber:
         dr = <double>f - <double>y
@@ -255,10 +318,18 @@ cdef inline floating gh_elem(tag_t* tag, floating f, floating y, floating a, flo
         return 0
 
 
-cdef inline floating bad_y(tag_t* tag, floating y) noexcept nogil:
-    """1 where the label is outside the loss's domain (NaN included), else 0."""
+cdef inline int bad_y(tag_t* tag, floating y) noexcept nogil:
+    """Non-zero where the label is outside the loss's domain (NaN included).
+
+    Integer flags: their sum may be reordered, so the counting loop
+    vectorizes (a float count is summed in order, one lane at a time).
+    Selects added, not `and`: Cython's short-circuit jumps stop the vectorizer.
+    """
+    cdef int lo, hi
     if tag_t is TLogistic or tag_t is TFocal:
-        return 0 if (y >= 0 and y <= 1) else 1
+        lo = 0 if y >= 0 else 1
+        hi = 0 if y <= 1 else 1
+        return lo + hi
     elif tag_t is TPoisson or tag_t is TTweedie:
         return 0 if y >= 0 else 1
     elif tag_t is TGamma:
@@ -273,20 +344,24 @@ cdef inline floating bad_y(tag_t* tag, floating y) noexcept nogil:
 
 cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize_t cs,
                                       Py_ssize_t r0, Py_ssize_t nb, Py_ssize_t K,
-                                      floating* buf, Py_ssize_t NB,
+                                      floating* buf, Py_ssize_t NB, const int32_t* tin,
                                       Py_ssize_t* ps) noexcept nogil:
     """Rows r0..r0+nb of x as planes: in place (ps = cs) when rows are
-    adjacent (rs == 1 or K == 1), else transposed into buf (ps = NB)."""
+    adjacent (rs == 1 or K == 1), else transposed into buf (ps = NB), by
+    the gather table `tin` for a full C-ordered block."""
     cdef Py_ssize_t j, k
     cdef const floating* xr
     if rs == 1 or K == 1:
         ps[0] = cs
         return x + r0 * rs
     ps[0] = NB
-    for j in range(nb):
-        xr = x + (r0 + j) * rs
-        for k in range(K):
-            buf[k * NB + j] = xr[k * cs]
+    if tin != NULL and nb == NB:
+        gather(buf, x + r0 * rs, tin, K * NB)
+        return buf
+    for k in range(K):
+        xr = x + r0 * rs + k * cs
+        for j in range(nb):
+            buf[k * NB + j] = xr[j * rs]
     return buf
 
 
@@ -317,14 +392,18 @@ cdef void store(const floating* G, Py_ssize_t NB, Py_ssize_t nb, Geo* geo, Py_ss
     else:
         same = not geo.out_f32
     if geo.out_rows and K > 1:
-        if geo.out_f32:
-            for j in range(nb):
-                for k in range(K):
-                    rf[j * K + k] = <float>G[k * NB + j]
+        if same and geo.tout != NULL:
+            gather(<floating*>rbuf, G, geo.tout, nb * K)
+        elif geo.out_f32:
+            for k in range(K):
+                gk = G + k * NB
+                for j in range(nb):
+                    rf[j * K + k] = <float>gk[j]
         else:
-            for j in range(nb):
-                for k in range(K):
-                    rd[j * K + k] = <double>G[k * NB + j]
+            for k in range(K):
+                gk = G + k * NB
+                for j in range(nb):
+                    rd[j * K + k] = <double>gk[j]
         put(out, geo.out_f32, r0 * K, rbuf, nb * K, geo.stream)
         return
     for k in range(K):
@@ -420,12 +499,13 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
     cdef floating* G = <floating*>B.G
     cdef floating* H = <floating*>B.H
     cdef floating* L = <floating*>B.L
-    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, &ps)
+    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps)
     cdef const floating* xk
     cdef const floating* yb = y + r0
     cdef const double* wb = w + r0 if w != NULL else NULL
     cdef floating a = <floating>P.a, b = <floating>P.b, c = <floating>P.c
-    cdef floating gg, hh, nbad = 0
+    cdef floating gg, hh
+    cdef int nbad = 0
     cdef int hv = P.hess
     cdef double s = 0.0
     for k in range(K):
@@ -470,7 +550,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef floating* fa = <floating*>B.d8    # per-row factor of g
     cdef floating* fb = <floating*>B.d9    # per-row factor of h
     cdef int* yi = B.yi
-    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, &ps)
+    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps)
     cdef const floating* tp = NULL
     cdef const floating* xk
     cdef floating* ek
@@ -485,16 +565,16 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef bint general
     cdef Py_ssize_t firstbad = -1
     # row max (NaN passed over) and sum of exponentials
+    # (a select in the data's type: an `if` store is a branch per element)
     for j in range(nb):
-        m[j] = -INFINITY
+        fs[j] = -INFINITY
     for k in range(K):
         xk = xp + k * ps
         for j in range(nb):
             v = xk[j]
-            if v > m[j]:
-                m[j] = v
+            fs[j] = v if v > fs[j] else fs[j]
     for j in range(nb):
-        m[j] = safe_shift(m[j])
+        m[j] = safe_shift(fs[j])
         S[j] = 0.0
         fs[j] = 0
     for k in range(K):
@@ -513,7 +593,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
             S[j] = fs[j]
     # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
     if P.soft:
-        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, &ys)
+        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys)
     else:
         for j in range(nb):
             v = y[r0 + j]
@@ -673,23 +753,19 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
 
 
 cdef void run_unit(tag_t* tag, const floating* x, const floating* y, const double* w,
-                   Geo* geo, GP* P, Py_ssize_t u, void* gout, void* hout,
+                   Geo* geo, GP* P, Py_ssize_t u, void* gout, void* hout, Bufs* B,
                    BlockOut* res) noexcept nogil:
-    cdef Bufs B
     cdef Py_ssize_t r0 = u * geo.rows
     cdef Py_ssize_t r1 = r0 + geo.rows if r0 + geo.rows < geo.n else geo.n
     cdef Py_ssize_t nb, j
     cdef double ws = 0.0
     block_init(res)
-    if bufs_alloc(&B, geo.K, geo.nb) != 0:
-        res.bad = -2
-        return
     while r0 < r1:
         nb = r1 - r0 if r1 - r0 < geo.nb else geo.nb
         if tag_t is TSoftmax or tag_t is TSoftmaxFocal:
-            softmax_block(tag, x, y, w, geo, P, r0, nb, &B, gout, hout, res)
+            softmax_block(tag, x, y, w, geo, P, r0, nb, B, gout, hout, res)
         else:
-            elem_block(tag, x, y, w, geo, P, r0, nb, &B, gout, hout, res)
+            elem_block(tag, x, y, w, geo, P, r0, nb, B, gout, hout, res)
         if w != NULL:
             for j in range(nb):
                 ws += w[r0 + j]
@@ -699,29 +775,37 @@ cdef void run_unit(tag_t* tag, const floating* x, const floating* y, const doubl
     if geo.stream:
         fl_stream_fence()
     res.weight = ws
-    free(B.mem)
 
 
 cdef int run(tag_t* tag, const floating* x, const floating* y, const double* w, Geo* geo,
              GP* P, void* gout, void* hout, int n_threads, BlockOut* total) noexcept nogil:
+    # scratch per thread, allocated once per call (a fresh allocation per
+    # unit is mmap'ed and page-faulted anew: 10x slower)
     cdef Py_ssize_t units = n_blocks(geo.n, geo.rows), u
-    cdef int nt = threads_for_work(n_threads, units, geo.n * geo.K)
+    cdef int nt = threads_for_work(n_threads, units, geo.n * geo.K), t
     cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
+    cdef Bufs bufs[64]
     cdef int rc = 0
+    if nt > 64:
+        nt = 64
     if blocks == NULL:
         return -1
-    if nt == 1:
-        for u in range(units):
-            run_unit(tag, x, y, w, geo, P, u, gout, hout, &blocks[u])
-    else:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            run_unit(tag, x, y, w, geo, P, u, gout, hout, &blocks[u])
-    for u in range(units):
-        if blocks[u].bad == -2:
+    for t in range(nt):
+        bufs[t].mem = NULL
+    for t in range(nt):
+        if bufs_alloc(&bufs[t], geo.K, geo.nb) != 0:
             rc = -1
-            blocks[u].bad = -1
-    combine_blocks(blocks, units, total)
+    if rc == 0:
+        if nt == 1:
+            for u in range(units):
+                run_unit(tag, x, y, w, geo, P, u, gout, hout, &bufs[0], &blocks[u])
+        else:
+            for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                            num_threads=nt):
+                run_unit(tag, x, y, w, geo, P, u, gout, hout, &bufs[threadid()], &blocks[u])
+        combine_blocks(blocks, units, total)
+    for t in range(nt):
+        free(bufs[t].mem)
     free(blocks)
     return rc
 
@@ -784,6 +868,9 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
     cdef void* yp = cnp.PyArray_DATA(y)
     cdef void* gp = cnp.PyArray_DATA(g)
     cdef void* hp = cnp.PyArray_DATA(h)
+    cdef object tin = None, tout = None
+    cdef int32_t[::1] tin_v, tout_v
+    cdef Py_ssize_t j, k
     geo.n = n
     geo.K = K
     if x.ndim == 2:
@@ -801,10 +888,30 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
     geo.out_f32 = g.dtype.num == cnp.NPY_FLOAT
     geo.out_rows = g.ndim == 2 and K > 1 and cnp.PyArray_IS_C_CONTIGUOUS(g)
     geo.stream = stream
-    geo.rows = ELEM_BLOCK // K if K < ELEM_BLOCK else 1
     geo.nb = SUB // K if K < SUB else 1
-    if geo.nb > geo.rows:
-        geo.nb = geo.rows
+    if K > 1 and geo.xrs == 1 and geo.nb < PLANE_ROWS and K * PLANE_ROWS <= 8 * SUB:
+        # class planes read in place: longer runs per plane (a run of a few
+        # hundred bytes in each of K planes, and 2K output planes, keeps the
+        # memory system switching between far-apart streams)
+        geo.nb = PLANE_ROWS
+    # units hold whole sub-blocks, so that only the last one is partial
+    geo.rows = geo.nb * (ELEM_BLOCK // (geo.nb * K) if geo.nb * K < ELEM_BLOCK else 1)
+    geo.tin = NULL
+    geo.tout = NULL
+    if K > 1 and geo.xcs == 1 and geo.xrs == K:
+        tin = np.empty(K * geo.nb, dtype=np.int32)
+        tin_v = tin
+        for k in range(K):
+            for j in range(geo.nb):
+                tin_v[k * geo.nb + j] = <int32_t>(j * K + k)
+        geo.tin = &tin_v[0]
+    if geo.out_rows:
+        tout = np.empty(K * geo.nb, dtype=np.int32)
+        tout_v = tout
+        for j in range(geo.nb):
+            for k in range(K):
+                tout_v[j * K + k] = <int32_t>(k * geo.nb + j)
+        geo.tout = &tout_v[0]
     P.hess = hess
     P.a = a
     P.b = b
