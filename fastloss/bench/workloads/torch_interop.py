@@ -123,6 +123,49 @@ def _dice_monai(data):
     return _dice_loop(torch, DiceCELoss(softmax=True, to_onehot_y=True), data)
 
 
+def _make_monai96(quick):
+    rng = np.random.default_rng(3)
+    shape = (2, 4, 24, 24, 24) if quick else (2, 4, 96, 96, 96)
+    return {"x": rng.standard_normal(shape, dtype=np.float32),
+            "t": rng.integers(0, shape[1], (shape[0], 1) + shape[2:]).astype(np.int64)}
+
+
+# MONAI class name -> constructor arguments of the (2, 4, 96, 96, 96) rows
+_MONAI96 = {
+    "DiceCELoss": dict(softmax=True, to_onehot_y=True),
+    "DiceFocalLoss": dict(softmax=True, to_onehot_y=True),
+    "FocalLoss": dict(to_onehot_y=True),
+}
+
+
+def _monai_class_impls(cls):
+    def ours(data):
+        torch, ft = _fastloss_torch(data)
+        if not hasattr(ft, cls):
+            raise PeerMissing(f"fastloss.torch.{cls} (segmentation losses not built)")
+        return _dice_loop(torch, getattr(ft, cls)(**_MONAI96[cls]), data)
+
+    def monai(data):
+        torch = peer("torch", data)
+        return _dice_loop(torch, getattr(peer("monai.losses"), cls)(**_MONAI96[cls]), data)
+
+    return {"fastloss": ours, "monai": monai}
+
+
+def _monai96_workload(name, cls, args, n_exp_per):
+    return Workload(
+        name=name,
+        family="torch_interop",
+        description=f"{cls}({args}) forward+backward, (2, 4, 96, 96, 96) float32, "
+                    "int64 (N, 1, ...) labels",
+        make=_make_monai96,
+        impls=_monai_class_impls(cls),
+        bytes_moved=lambda d: 2 * d["x"].nbytes + d["t"].nbytes,
+        n_exp=lambda d: n_exp_per * d["x"].size,
+        compare_to={"fastloss": "monai", "monai": None},
+    )
+
+
 WORKLOADS = [
     Workload(
         name="torch_ce_fwd_bwd",
@@ -152,4 +195,7 @@ WORKLOADS = [
         n_exp=lambda d: d["x"].size,
         compare_to={"fastloss": "monai", "monai": None},
     ),
+    _monai96_workload("torch_monai_dice_ce_96", "DiceCELoss", "softmax, to_onehot_y", 1),
+    _monai96_workload("torch_monai_dice_focal_96", "DiceFocalLoss", "softmax, to_onehot_y", 2),
+    _monai96_workload("torch_monai_focal_96", "FocalLoss", "to_onehot_y", 2),
 ]
