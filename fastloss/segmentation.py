@@ -823,13 +823,45 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
     return _confusion(pred, target, num_classes, ignore_index, False, n_threads)
 
 
+def _multilabel_counts(pred, target, num_classes, ignore_index, per_image):
+    """(tp, |T|, |P|) per class (per image) of multi-label masks (N, C, ...)."""
+    pr, tg = np.asarray(pred), np.asarray(target)
+    V.same_shape(pr, tg, "pred", "target")
+    C = V.check_scalar(num_classes, "num_classes", 1, integer=True)
+    if pr.ndim < 2 or pr.shape[1] != C:
+        raise ValueError(f"multilabel=True needs masks of shape (N, num_classes={C}, ...), "
+                         f"got pred of shape {pr.shape}")
+    if ignore_index is not None:
+        raise ValueError("ignore_index applies to label maps; with multilabel=True leave the "
+                         "ignored positions 0 in pred and target, or mask them out")
+    masks = []
+    for name, a in (("pred", pr), ("target", tg)):
+        if a.dtype.kind == "b":
+            masks.append(a)
+            continue
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be a boolean or 0/1 mask, got dtype {a.dtype}")
+        b = a != 0
+        if not np.all(b == (a == 1)):
+            raise ValueError(f"{name} must hold only 0 and 1 with multilabel=True")
+        masks.append(b)
+    pb, tb = masks
+    axes = tuple(i for i in range(pr.ndim) if i != 1 and (i != 0 or not per_image))
+    return (np.sum(pb & tb, axis=axes, dtype=np.int64).astype(np.float64),
+            np.sum(tb, axis=axes, dtype=np.int64).astype(np.float64),
+            np.sum(pb, axis=axes, dtype=np.int64).astype(np.float64))
+
+
 def _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
-                   empty_score, n_threads, iou):
+                   empty_score, n_threads, iou, multilabel=False):
     empty_score = float(empty_score)
-    cm = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
-    st = cm.sum(axis=-1).astype(np.float64)   # target counts (rows)
-    sp = cm.sum(axis=-2).astype(np.float64)   # pred counts (columns)
+    if multilabel:
+        tp, st, sp = _multilabel_counts(pred, target, num_classes, ignore_index, per_image)
+    else:
+        cm = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
+        tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
+        st = cm.sum(axis=-1).astype(np.float64)   # target counts (rows)
+        sp = cm.sum(axis=-2).astype(np.float64)   # pred counts (columns)
     den = st + sp - tp if iou else st + sp
     num = tp if iou else 2.0 * tp
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -840,7 +872,7 @@ def _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_em
 
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-               ignore_empty=True, empty_score=np.nan, n_threads=None):
+               ignore_empty=True, empty_score=np.nan, multilabel=False, n_threads=None):
     r"""Hard Dice score per class of two label maps: :math:`2|P \cap T| / (|P| + |T|)`.
 
     Parameters
@@ -860,6 +892,12 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     empty_score : float
         With ``ignore_empty=False``, the score of a class absent from both
         pred and target (default NaN; 1.0 is MONAI's ``ignore_empty=False``).
+    multilabel : bool
+        ``pred`` and ``target`` are masks of shape (N, num_classes, ...)
+        (bool or 0/1) whose channels may overlap (BraTS-style regions) or
+        all be 0 at a position; each channel is scored on its own, as
+        MONAI's ``compute_dice(pred, target)`` on such masks.  Not with
+        ``ignore_index``.
 
     Returns
     -------
@@ -882,11 +920,11 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     array([0.66666667, 0.5       , 0.        ])
     """
     return _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
-                          empty_score, n_threads, False)
+                          empty_score, n_threads, False, multilabel)
 
 
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-              ignore_empty=True, empty_score=np.nan, n_threads=None):
+              ignore_empty=True, empty_score=np.nan, multilabel=False, n_threads=None):
     r"""Hard IoU (Jaccard index) per class: :math:`|P \cap T| / |P \cup T|`.
 
     Options, shapes and passes as :func:`dice_score`; MONAI's
@@ -908,6 +946,9 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     empty_score : float
         With ``ignore_empty=False``, the score of a class absent from both
         maps (default NaN; 1.0 is MONAI's ``ignore_empty=False``).
+    multilabel : bool
+        Masks (N, num_classes, ...) with channels scored on their own, as
+        :func:`dice_score`; MONAI's ``compute_iou`` on such masks.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -923,4 +964,4 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     array([0.5       , 0.66666667])
     """
     return _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
-                          empty_score, n_threads, True)
+                          empty_score, n_threads, True, multilabel)

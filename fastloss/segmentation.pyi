@@ -426,6 +426,7 @@ def dice_score(
     per_image: bool = ...,
     ignore_empty: bool = ...,
     empty_score: float = ...,
+    multilabel: bool = ...,
     n_threads: int | None = ...,
 ) -> NDArray[np.float64]: ...
 
@@ -438,5 +439,6 @@ def iou_score(
     per_image: bool = ...,
     ignore_empty: bool = ...,
     empty_score: float = ...,
+    multilabel: bool = ...,
     n_threads: int | None = ...,
 ) -> NDArray[np.float64]: ...

@@ -414,6 +414,39 @@ def test_dice_iou_scores():
 
 
 @pytest.mark.parametrize("f", ["dice_score", "iou_score"])
+def test_scores_multilabel(f):
+    from monai.metrics import compute_dice, compute_iou
+    mf = compute_dice if f == "dice_score" else compute_iou
+    rng = np.random.default_rng(22)
+    lab = rng.integers(0, 4, size=(3, 6, 5, 4))
+    # BraTS-style nested regions: whole tumour >= 1, tumour core in {1, 3}, enhancing == 3
+    tgt = np.stack([lab >= 1, (lab == 1) | (lab == 3), lab == 3], axis=1)
+    pl = np.where(rng.random(lab.shape) < 0.3, rng.integers(0, 4, size=lab.shape), lab)
+    pred = np.stack([pl >= 1, (pl == 1) | (pl == 3), pl == 3], axis=1)
+    tgt[1, 2] = False                        # channel 2 empty in image 1
+    pred[2, :, :, 0] = False                 # positions of no class
+    for ie, es in ((True, np.nan), (False, 1.0)):
+        want = mf(torch.tensor(pred), torch.tensor(tgt), ignore_empty=ie).numpy()
+        for p, t in ((pred, tgt), (pred.astype(np.uint8), tgt.astype(np.float32))):
+            got = getattr(fl, f)(p, t, 3, per_image=True, multilabel=True, ignore_empty=ie,
+                                 empty_score=es)
+            np.testing.assert_allclose(got, want, rtol=1e-7)
+            np.testing.assert_array_equal(got, getattr(ref, f)(
+                p, t, 3, per_image=True, multilabel=True, ignore_empty=ie, empty_score=es))
+    whole = getattr(fl, f)(pred, tgt, 3, multilabel=True)
+    tp = (pred & tgt).sum(axis=(0, 2, 3, 4))
+    np.testing.assert_allclose(
+        whole, 2 * tp / (pred.sum(axis=(0, 2, 3, 4)) + tgt.sum(axis=(0, 2, 3, 4)))
+        if f == "dice_score" else tp / (pred | tgt).sum(axis=(0, 2, 3, 4)), rtol=1e-15)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        getattr(fl, f)(pred * 2, tgt, 3, multilabel=True)
+    with pytest.raises(ValueError, match=r"shape \(N, num_classes=4, ...\)"):
+        getattr(fl, f)(pred, tgt, 4, multilabel=True)
+    with pytest.raises(ValueError, match="ignore_index applies to label maps"):
+        getattr(fl, f)(pred, tgt, 3, multilabel=True, ignore_index=0)
+
+
+@pytest.mark.parametrize("f", ["dice_score", "iou_score"])
 def test_scores_ignore_empty(f):
     from monai.metrics import compute_dice, compute_iou
     mf = compute_dice if f == "dice_score" else compute_iou

@@ -181,7 +181,17 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None):
 
 
 def _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty, empty_score,
-            iou):
+            iou, multilabel=False):
+    if multilabel:  # each channel of (N, C, ...) masks on its own
+        p = np.asarray(pred).astype(bool)
+        t = np.asarray(target).astype(bool)
+        axes = tuple(i for i in range(p.ndim) if i != 1 and (i != 0 or not per_image))
+        tp, st, sp = [np.sum(a, axis=axes).astype(np.float64) for a in (p & t, t, p)]
+        num, den = (tp, st + sp - tp) if iou else (2 * tp, st + sp)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ignore_empty:
+                return np.where(st == 0, np.nan, num / den)
+            return np.where(den == 0, empty_score, num / den)
     if per_image:
         return np.stack([_scores(p, t, num_classes, ignore_index, False, ignore_empty,
                                  empty_score, iou)
@@ -197,14 +207,14 @@ def _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty, em
 
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-               ignore_empty=True, empty_score=np.nan):
+               ignore_empty=True, empty_score=np.nan, multilabel=False):
     """2 |P & T| / (|P| + |T|) per class (per image with per_image)."""
     return _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty,
-                   empty_score, False)
+                   empty_score, False, multilabel)
 
 
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-              ignore_empty=True, empty_score=np.nan):
+              ignore_empty=True, empty_score=np.nan, multilabel=False):
     """|P & T| / |P | T| per class (per image with per_image)."""
     return _scores(pred, target, num_classes, ignore_index, per_image, ignore_empty,
-                   empty_score, True)
+                   empty_score, True, multilabel)
