@@ -551,6 +551,35 @@ def test_own_losses_match_their_torch_formula(name, reduction):
     assert torch.autograd.gradcheck(f, tuple(x[k] for k in keys))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("wshape", [(1, 3, 1), (4, 3, 5)], ids=["per_class", "per_element"])
+def test_sigmoid_focal_sample_weight(wshape, reduction):
+    from fastloss.torch import _core
+
+    g = _g(31)
+    x = torch.randn(4, 3, 5, generator=g, dtype=torch.float64)
+    t = (torch.rand(4, 3, 5, generator=g) > 0.5).to(torch.float64)
+    w = torch.rand(wshape, generator=g, dtype=torch.float64) + 0.25
+    kw = dict(alpha=0.3, gamma=1.5, reduction=reduction)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    la = ft.functional.sigmoid_focal_loss(xa, t, sample_weight=w, **kw)
+    lb = _core.REGISTRY["sigmoid_focal_loss"].fallback(xb, t, sample_weight=w, **kw)
+    assert type(la.grad_fn).__name__ == "_FnBackward"
+    # the weighted mean by hand, from the unweighted per-element losses
+    per = ft.functional.sigmoid_focal_loss(x, t, alpha=0.3, gamma=1.5, reduction="none")
+    wb = w.expand_as(per)
+    want = {"mean": (wb * per).sum() / wb.sum(), "sum": (wb * per).sum(), "none": wb * per}
+    torch.testing.assert_close(la, want[reduction], rtol=1e-12, atol=1e-14)
+    go = torch.rand(la.shape, generator=g, dtype=la.dtype) + 0.5
+    la.backward(go)
+    lb.backward(go)
+    torch.testing.assert_close(la, lb, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-8, atol=1e-10)
+    assert torch.autograd.gradcheck(
+        lambda v: ft.functional.sigmoid_focal_loss(v, t, sample_weight=w, **kw),
+        (x.clone().requires_grad_(),))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", ["l1_penalty", "l2_penalty", "elastic_net_penalty"])
 def test_penalties_over_any_number_of_tensors(name, dtype):

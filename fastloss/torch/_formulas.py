@@ -32,14 +32,20 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
     return _reduce(delta * delta * (torch.sqrt(1.0 + r * r) - 1.0), reduction)
 
 
-def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
+                       sample_weight=None):
     p = torch.sigmoid(inputs)
     ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * (1 - p_t) ** gamma
     if alpha >= 0:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return _reduce(loss, reduction)
+    if sample_weight is None:
+        return _reduce(loss, reduction)
+    w = torch.broadcast_to(sample_weight, loss.shape)
+    if reduction == "mean":
+        return (w * loss).sum() / w.sum()
+    return _reduce(w * loss, reduction)
 
 
 def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,

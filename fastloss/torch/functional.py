@@ -110,7 +110,7 @@ _OWN_SPECS = [
          derived={"target": _neg_input}, same_shape=("target",)),
     Spec("pseudo_huber_loss", ("input", "target"), ("input",), "elem", T.pseudo_huber_loss,
          derived={"target": _neg_input}, same_shape=("target",)),
-    Spec("sigmoid_focal_loss", ("inputs", "targets"), ("inputs",), "elem",
+    Spec("sigmoid_focal_loss", ("inputs", "targets", "sample_weight"), ("inputs",), "elem",
          T.sigmoid_focal_loss, same_shape=("targets",)),
     Spec("softmax_focal_loss", ("input", "target"), ("input",), "class", T.softmax_focal_loss,
          accept=_index_target),
@@ -746,8 +746,14 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
                                           reduction=reduction))
 
 
-def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
+                       sample_weight=None):
     """``torchvision.ops.sigmoid_focal_loss`` on :func:`fastloss.sigmoid_focal_loss`.
+
+    ``sample_weight`` (fastloss's addition) is a tensor broadcastable to the
+    loss: 'none' gives :math:`w \ell`, 'sum' :math:`\sum w \ell`, 'mean'
+    :math:`\sum w \ell / \sum w` (the sum of ``w`` broadcast to the loss's
+    shape); a (1, C, 1, ...) tensor is a per-class weight.
 
     Parameters
     ----------
@@ -761,6 +767,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none")
         As in :func:`fastloss.sigmoid_focal_loss`.
     reduction : {'mean', 'sum', 'none'}
         As in torch: 'none' gives the unreduced losses.
+    sample_weight : torch.Tensor, optional
+        Weights broadcastable to the loss (see above).
 
     Returns
     -------
@@ -782,7 +790,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none")
     torch.Size([2, 3])
     """
     return call("sigmoid_focal_loss", dict(inputs=inputs, targets=targets, alpha=alpha,
-                                           gamma=gamma, reduction=reduction))
+                                           gamma=gamma, reduction=reduction,
+                                           sample_weight=sample_weight))
 
 
 def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,

@@ -152,6 +152,7 @@ def sigmoid_focal_loss(
     alpha: float = ...,
     gamma: float = ...,
     reduction: Literal['mean', 'sum', 'none'] = ...,
+    sample_weight: Tensor | None = ...,
 ) -> Tensor: ...
 
 def softmax_focal_loss(
