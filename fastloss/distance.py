@@ -208,7 +208,10 @@ def distance_transform(mask_or_labels, spacing=None, *, signed=False, return_ind
 # ------------------------------------------------------------ metrics: inputs
 
 class _Cases:
-    """Validated metric inputs: per-(image, class) masks on demand."""
+    """Validated metric inputs: per-(image, class) edge voxels (up to 3-D) or
+    class boxes to extract them from (more axes)."""
+
+    edges = None
 
 
 def _metric_inputs(pred, target, num_classes, include_background, spacing, n_threads):
@@ -227,10 +230,14 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.onehot = False
         c.p, c.t = V.as_labels(p, "pred"), V.as_labels(t, "target")
         c.N, c.C, c.spatial = p.shape[0], C, p.shape[1:]
-        c.boxes = []
-        for name, lab in (("pred", c.p), ("target", c.t)):
-            c.boxes.append(_boxes(lab.reshape(c.N, math.prod(c.spatial)), c.spatial, C, c.nt,
-                                  name))
+        c.c0 = 0 if (include_background or c.C == 1) else 1
+        S = math.prod(c.spatial)
+        if len(c.spatial) <= 3:
+            c.edges = [_edge_lists(lab.reshape(c.N, S), c.spatial, C, c.c0, c.nt, name)
+                       for name, lab in (("pred", c.p), ("target", c.t))]
+        else:
+            c.boxes = [_boxes(lab.reshape(c.N, S), c.spatial, C, c.nt, name)
+                       for name, lab in (("pred", c.p), ("target", c.t))]
     else:
         if p.ndim < 3:
             raise ValueError(
@@ -242,10 +249,15 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.p, c.t = _binary(p, "pred"), _binary(t, "target")
         c.p8, c.t8 = c.p.view(np.uint8), c.t.view(np.uint8)
         S, D = math.prod(c.spatial), len(c.spatial)
-        c.boxes = [_boxes(m.reshape(c.N * c.C, S).view(np.uint8), c.spatial, 2, c.nt, name)
-                   [:, 1].reshape(c.N, c.C, 2 * D)
-                   for name, m in (("pred", c.p), ("target", c.t))]
-    c.c0 = 0 if (include_background or c.C == 1) else 1
+        c.c0 = 0 if (include_background or c.C == 1) else 1
+        if D <= 3:
+            # each channel a {0, 1} label map whose class 1 is the mask
+            c.edges = [_edge_lists(m.reshape(c.N * c.C, S), c.spatial, 2, 1, c.nt, name)
+                       for name, m in (("pred", c.p8), ("target", c.t8))]
+        else:
+            c.boxes = [_boxes(m.reshape(c.N * c.C, S), c.spatial, 2, c.nt, name)
+                       [:, 1].reshape(c.N, c.C, 2 * D)
+                       for name, m in (("pred", c.p8), ("target", c.t8))]
     c.ndim = len(c.spatial)
     c.spacing = _spacing(spacing, c.ndim)
     return c
@@ -297,11 +309,54 @@ def _edges(m):
     return m & ~inner
 
 
+def _edge_lists(lab2d, spatial, C, c0, nt, name):
+    """Edge voxels of every class >= c0 of M label maps (M, S), in one kernel
+    pass (counts) and a second (coordinates).  Returns (coords, bounds): the
+    edges of class k in map m are coords[bounds[m * C + k]:bounds[m * C + k + 1]],
+    int64 (count, D) in C order."""
+    D = len(spatial)
+    lab2d = np.ascontiguousarray(lab2d)
+    M, S = lab2d.shape
+    sh = np.array((1,) * (3 - D) + tuple(spatial), dtype=np.int64)
+    nu = int(sh[0])  # the kernel's units: planes
+    cnt = np.empty((M, nu, C), dtype=np.int64)
+    if M * S == 0:
+        return np.empty((0, D), dtype=np.int64), np.zeros(M * C + 1, dtype=np.int64)
+    code = _BOX_CODES[lab2d.dtype.type]
+    bad = _k.edges_all(lab2d.ctypes.data, code, M, S, sh.ctypes.data, D, C, c0,
+                       cnt.ctypes.data, 0, nt)
+    if bad == -2:
+        raise MemoryError("fastloss: cannot allocate the edge buffers")
+    if bad >= 0:
+        raise V.label_error(lab2d.reshape(-1), bad, C, None, name)
+    # output rows ordered by (map, class, unit): each class's edges in C order
+    starts = np.zeros(M * C * nu + 1, dtype=np.int64)
+    np.cumsum(cnt.transpose(0, 2, 1).reshape(-1), out=starts[1:])
+    coords = np.empty((int(starts[-1]), D), dtype=np.int64)
+    if coords.size:
+        # a copy: the kernel advances these positions as it writes
+        pos = starts[:-1].reshape(M, C, nu).transpose(0, 2, 1).copy()
+        _k.edges_all(lab2d.ctypes.data, code, M, S, sh.ctypes.data, D, C, c0, pos.ctypes.data,
+                     coords.ctypes.data, nt)
+    return coords, starts[::nu]
+
+
 def _case(c, n, k):
     """Edge-voxel coordinates (int64 (count, D), C order) of class k in image n
     of pred and target, in the union box of the class, and the box's shape."""
-    bp, bt = c.boxes[0][n, k], c.boxes[1][n, k]
     D = c.ndim
+    if c.edges is not None:
+        i, C = (n * c.C + k, 2) if c.onehot else (n, c.C)
+        kk = 1 if c.onehot else k
+        sides = [co[b[i * C + kk]:b[i * C + kk + 1]] for co, b in c.edges]
+        if not (len(sides[0]) or len(sides[1])):
+            empty = np.empty((0, D), dtype=np.int64)
+            return empty, empty, (1,) * D
+        both = [e for e in sides if len(e)]
+        lo = np.min([e.min(axis=0) for e in both], axis=0)
+        hi = np.max([e.max(axis=0) for e in both], axis=0)
+        return sides[0] - lo, sides[1] - lo, tuple(int(v) for v in hi - lo + 1)
+    bp, bt = c.boxes[0][n, k], c.boxes[1][n, k]
     lo = np.minimum(bp[:D], bt[:D])
     hi = np.maximum(bp[D:], bt[D:])
     if np.any(hi < lo):
@@ -338,6 +393,9 @@ def _edge_coords(v, value):
 # the edges.  The tree is used when the edges are fewer than 1/KD_RATIO of
 # the box's voxels (both are exact).
 _KD_RATIO = 16
+# (queries x sites) up to which the far queries scan every site (about
+# 1 ns per pair) rather than build a k-d tree (about 100 ns per site)
+_BRUTE_MAX = 1 << 21
 
 
 def _directed(src, dst, box, spacing, nt):
@@ -349,18 +407,60 @@ def _directed(src, dst, box, spacing, nt):
     if nd == 0:
         return np.full(ns, np.inf)
     if len(box) <= 3 and (ns + nd) * _KD_RATIO < math.prod(box):
-        # coordinates times spacing, as MONAI's KD-tree path
-        sites = np.ascontiguousarray(dst * spacing)
-        queries = np.ascontiguousarray(src * spacing)
+        # first the few nearest offsets by lookup (most surface voxels of two
+        # similar masks are within two voxels of the other surface), then a
+        # k-d tree for the rest
         d2 = np.empty(ns, dtype=np.float64)
-        if _k.nearest_sq(sites.ctypes.data, nd, queries.ctypes.data, ns, len(box),
-                         d2.ctypes.data, nt):
-            raise MemoryError("fastloss: cannot allocate the k-d tree")
+        offs, offd2 = _offsets(tuple(spacing.tolist()))
+        src = np.ascontiguousarray(src, dtype=np.int64)
+        dst = np.ascontiguousarray(dst, dtype=np.int64)
+        shp = np.asarray(box, dtype=np.int64)
+        miss = _k.local_sq(dst.ctypes.data, nd, src.ctypes.data, ns, len(box), shp.ctypes.data,
+                           offs.ctypes.data, offd2.ctypes.data, len(offd2), d2.ctypes.data, nt)
+        if miss < 0:
+            raise MemoryError("fastloss: cannot allocate the site map")
+        if miss:
+            rest = np.flatnonzero(d2 < 0)
+            # coordinates times spacing, as MONAI's KD-tree path
+            sites = np.ascontiguousarray(dst * spacing)
+            queries = np.ascontiguousarray(src[rest] * spacing)
+            dr = np.empty(len(rest), dtype=np.float64)
+            if len(rest) * nd <= _BRUTE_MAX:
+                # a few far queries: scanning every site beats building a tree
+                sT = np.ascontiguousarray(sites.T)
+                _k.brute_sq(sT.ctypes.data, nd, queries.ctypes.data, len(rest), len(box),
+                            dr.ctypes.data, nt)
+            elif _k.nearest_sq(sites.ctypes.data, nd, queries.ctypes.data, len(rest), len(box),
+                               dr.ctypes.data, nt):
+                raise MemoryError("fastloss: cannot allocate the k-d tree")
+            d2[rest] = dr
         return np.sqrt(d2)
     sites = np.ones(box, dtype=np.uint8)
     sites[tuple(dst.T)] = 0
     d2, _ = _edt_flat(sites, box, spacing, True, False, False, nt)
     return np.sqrt(d2[tuple(src.T)])
+
+
+_OFFSETS = {}
+
+
+def _offsets(spacing, reach=6):
+    """Every offset with |o_a| <= reach on each axis, shorter than
+    (reach + 1) * min(spacing), sorted by squared physical length: any
+    offset left out is at least that long, so the first site found along
+    this table is a nearest one."""
+    key = (spacing, reach)
+    if key not in _OFFSETS:
+        D = len(spacing)
+        w = np.asarray(spacing)
+        o = np.stack(np.meshgrid(*([np.arange(-reach, reach + 1)] * D), indexing="ij"),
+                     -1).reshape(-1, D)
+        d2 = ((o * w) ** 2).sum(axis=1)
+        keep = d2 < ((reach + 1) * w.min()) ** 2
+        order = np.argsort(d2[keep], kind="stable")
+        _OFFSETS[key] = (np.ascontiguousarray(o[keep][order], dtype=np.int64),
+                         np.ascontiguousarray(d2[keep][order]))
+    return _OFFSETS[key]
 
 
 def _all_distances(c, symmetric, warn=True):

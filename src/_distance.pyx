@@ -59,7 +59,8 @@ H. Surface distances: the edge voxels of a class come out of one pass over
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, pow, sqrt
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
 
 from _common cimport fl_exp, floating, label_t, lanes_sum, threads_for
 
@@ -70,8 +71,16 @@ cdef extern from *:
     #else
     #define FL_PREFETCH(p) ((void)0)
     #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FL_CTZ64(x) __builtin_ctzll(x)
+    #elif defined(_MSC_VER)
+    #include <intrin.h>
+    static __inline int FL_CTZ64(unsigned long long x)
+    { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
+    #endif
     """
     void FL_PREFETCH(const void* p) noexcept nogil
+    int FL_CTZ64(uint64_t x) noexcept nogil
 
 # Labels in the EDT are only compared for equality and with zero: one
 # specialization per width.
@@ -546,6 +555,7 @@ cdef void _bbox_row(const label_t* lab, const int64_t* shape, Py_ssize_t D, Py_s
 
 cdef enum:
     LEAF = 12
+    QBLOCK = 512          # queries per parallel unit
     KD_STACK = 128        # tree depth is log2(k / LEAF) + 1 < 64
 
 
@@ -639,17 +649,29 @@ cdef Py_ssize_t _kd_build(double* pts, int64_t* idx, Py_ssize_t n, Py_ssize_t D,
 
 cdef double _kd_query(const double* q, const double* tp, Py_ssize_t D,
                       const int64_t* nlo, const int64_t* nhi, const int* nax,
-                      const double* nsplit, const int64_t* nright) noexcept nogil:
+                      const double* nsplit, const int64_t* nright,
+                      Py_ssize_t* hint) noexcept nogil:
     """Depth-first, near child first.  Each stacked cell carries the per-axis
     distances from q to its slabs (Arya & Mount's incremental distance);
     its bound is their sum of squares, recomputed in the same axis order as
-    d^2, so bound <= d^2 holds in floating point for every site inside."""
+    d^2, so bound <= d^2 holds in floating point for every site inside.
+    hint[0] (a site, or -1) starts the search with a bound: the nearest
+    site of the previous query, a neighbour on the surface, is usually
+    within a voxel of this one's, so most cells are pruned from the root
+    (the result is still the minimum over all sites: the start is one of
+    them).  On return hint[0] is this query's nearest site."""
     cdef int64_t stack_node[KD_STACK]
     cdef double stack_off[KD_STACK * 3]
-    cdef Py_ssize_t sp = 1, node, i, a, near, far, ax
+    cdef Py_ssize_t sp = 1, node, i, a, near, far, ax, bi = hint[0]
     cdef double best = INFINITY, lb, d2, t, diff
     cdef double* off
     cdef const double* s
+    if bi >= 0:
+        s = tp + bi * D
+        best = 0.0
+        for a in range(D):
+            t = q[a] - s[a]
+            best = best + t * t
     stack_node[0] = 0
     for a in range(D):
         stack_off[a] = 0.0
@@ -671,6 +693,7 @@ cdef double _kd_query(const double* q, const double* tp, Py_ssize_t D,
                     d2 = d2 + t * t
                 if d2 < best:
                     best = d2
+                    bi = i
             continue
         ax = nax[node]
         diff = q[ax] - nsplit[node]
@@ -690,6 +713,7 @@ cdef double _kd_query(const double* q, const double* tp, Py_ssize_t D,
         if t > off[ax]:
             off[ax] = t
         sp += 2
+    hint[0] = bi
     return best
 
 
@@ -715,7 +739,7 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
     cdef double* tp = <double*>malloc(k * D * sizeof(double))
     cdef int nt
     cdef int rc = 0
-    cdef Py_ssize_t a
+    cdef Py_ssize_t a, u, units, hint
     if (idx == NULL or nlo == NULL or nhi == NULL or nright == NULL or nsplit == NULL
             or nax == NULL or tp == NULL):
         rc = 2
@@ -728,9 +752,15 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
             for i in range(k):
                 for a in range(D):
                     tp[i * D + a] = pts[idx[i] * D + a]
-            nt = threads_for(n_threads, (m + 1023) // 1024)
-            for i in prange(m, schedule="static", num_threads=nt):
-                out[i] = _kd_query(qs + i * D, tp, D, nlo, nhi, nax, nsplit, nright)
+            # queries in blocks of QBLOCK, each block in order with the
+            # previous query's nearest site as its starting bound
+            units = (m + QBLOCK - 1) // QBLOCK
+            nt = threads_for(n_threads, units)
+            for u in prange(units, schedule="static", num_threads=nt):
+                hint = -1
+                for i in range(u * QBLOCK, min((u + 1) * QBLOCK, m)):
+                    out[i] = _kd_query(qs + i * D, tp, D, nlo, nhi, nax, nsplit, nright,
+                                       &hint)
     free(idx)
     free(nlo)
     free(nhi)
@@ -739,6 +769,140 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
     free(nax)
     free(tp)
     return rc
+
+
+cdef double _local_query(int64_t base, const uint8_t* mp, const int64_t* delta,
+                         const double* offd2, Py_ssize_t no) noexcept nogil:
+    """offd2 of the first offset from the map position base that lands on a
+    site, or -1 (the map's margin keeps every probe inside it)."""
+    cdef Py_ssize_t o
+    for o in range(no):
+        if mp[base + delta[o]] != 0:
+            return offd2[o]
+    return -1.0
+
+
+def local_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
+             Py_ssize_t D, size_t shape_addr, size_t offs_addr, size_t offd2_addr,
+             Py_ssize_t no, size_t out_addr, int n_threads):
+    """Nearest sites within a small neighbourhood, by lookup.
+
+    The k sites and m queries are int64 (k, D) / (m, D) coordinates in a box
+    of the D int64 extents ``shape``; offs (no, D) int64 and offd2 (no,)
+    float64 are neighbour offsets and their squared physical lengths, in
+    increasing order, holding EVERY offset shorter than some radius (the
+    wrapper's table).  A map of the sites (with a margin as wide as the
+    longest offset, so a probe needs no bounds check) is filled, and each
+    query takes the first offset that lands on a site: no site outside the
+    table is as near, so out[i] = offd2[first hit] is the exact minimum.
+    Queries without a hit get out[i] = -1.  Returns the number of those, or
+    -2 when the map cannot be allocated.
+    """
+    cdef const int64_t* sp = <const int64_t*>sites_addr
+    cdef const int64_t* qp = <const int64_t*>queries_addr
+    cdef const int64_t* shape = <const int64_t*>shape_addr
+    cdef const int64_t* offs = <const int64_t*>offs_addr
+    cdef const double* offd2 = <const double*>offd2_addr
+    cdef double* out = <double*>out_addr
+    cdef int64_t st[3]
+    cdef Py_ssize_t i, a, o, total = 1, miss = 0, units, u
+    cdef int64_t flat, R = 0
+    cdef int nt
+    cdef uint8_t* mp
+    cdef int64_t* delta = <int64_t*>malloc((no + 1) * sizeof(int64_t))
+    if delta == NULL:
+        return -2
+    for i in range(no * D):
+        if offs[i] > R:
+            R = offs[i]
+        if -offs[i] > R:
+            R = -offs[i]
+    for a in range(D - 1, -1, -1):
+        st[a] = total
+        total *= shape[a] + 2 * R
+    mp = <uint8_t*>calloc(total, 1)
+    if mp == NULL:
+        free(delta)
+        return -2
+    with nogil:
+        for o in range(no):
+            delta[o] = 0
+            for a in range(D):
+                delta[o] += offs[o * D + a] * st[a]
+        for i in range(k):
+            flat = 0
+            for a in range(D):
+                flat += (sp[i * D + a] + R) * st[a]
+            mp[flat] = 1
+        units = (m + QBLOCK - 1) // QBLOCK
+        nt = threads_for(n_threads, units)
+        for u in prange(units, schedule="static", num_threads=nt):
+            for i in range(u * QBLOCK, min((u + 1) * QBLOCK, m)):
+                out[i] = _local_query(_flat_pos(qp + i * D, D, st, R), mp, delta, offd2, no)
+        for i in range(m):
+            if out[i] < 0:
+                miss += 1
+    free(mp)
+    free(delta)
+    return miss
+
+
+cdef inline int64_t _flat_pos(const int64_t* q, Py_ssize_t D, const int64_t* st,
+                              int64_t R) noexcept nogil:
+    cdef int64_t flat = 0
+    cdef Py_ssize_t a
+    for a in range(D):
+        flat += (q[a] + R) * st[a]
+    return flat
+
+
+cdef double _brute_query(const double* q, const double* sT, Py_ssize_t k,
+                         Py_ssize_t D) noexcept nogil:
+    """min over the k sites (coordinates by axis: sT[a * k + i]) of the
+    squared distance to q, the sum taken in axis order as in _kd_query."""
+    cdef Py_ssize_t i = 0, a, l
+    cdef double best = INFINITY, d2, t
+    cdef double acc[8]
+    cdef double q0 = q[0], q1 = q[1] if D > 1 else 0.0, q2 = q[2] if D > 2 else 0.0
+    for l in range(8):
+        acc[l] = INFINITY
+    if D == 3:
+        # 8 independent minima (vectorized; the minimum is exact in any order)
+        while i + 8 <= k:
+            for l in range(8):
+                t = q0 - sT[i + l]
+                d2 = t * t
+                t = q1 - sT[k + i + l]
+                d2 = d2 + t * t
+                t = q2 - sT[2 * k + i + l]
+                d2 = d2 + t * t
+                acc[l] = d2 if d2 < acc[l] else acc[l]
+            i += 8
+        for l in range(8):
+            best = acc[l] if acc[l] < best else best
+    while i < k:
+        d2 = 0.0
+        for a in range(D):
+            t = q[a] - sT[a * k + i]
+            d2 = d2 + t * t
+        best = d2 if d2 < best else best
+        i += 1
+    return best
+
+
+def brute_sq(size_t sitesT_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
+             Py_ssize_t D, size_t out_addr, int n_threads):
+    """out[i] = min over the k sites of the squared distance to query i, by
+    a scan of every site: cheaper than building a tree for a few queries.
+    sitesT (D, k) and queries (m, D) float64 in physical units."""
+    cdef const double* sT = <const double*>sitesT_addr
+    cdef const double* qs = <const double*>queries_addr
+    cdef double* out = <double*>out_addr
+    cdef Py_ssize_t i
+    cdef int nt = threads_for(n_threads, (m * k) // 65536 + 1)
+    with nogil:
+        for i in prange(m, schedule="static", num_threads=nt):
+            out[i] = _brute_query(qs + i * D, sT, k, D)
 
 
 # ------------------------------------------------------------ edge voxels
@@ -1080,3 +1244,170 @@ def prob_masks(size_t x_addr, bint f32, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S
             bad = _masks_pass(<const double*>x_addr, N, C, S, act, c0, <uint8_t*>out_addr,
                               n_threads)
     return 2 if bad else 0
+
+
+# ------------------------------------------------------------ edge voxels of every class at once
+#
+# A voxel is an edge of its own class when a face neighbour holds another
+# label or lies outside the image (MONAI's mask ^ erosion(mask), border as
+# background); every voxel belongs to one class, so one pass over a label
+# map finds the edges of all classes.  A plane's voxels are flagged with
+# branch-free comparisons against their six neighbours (vectorized, whole
+# planes at a time: per-row loops cost more in overhead than in work), and
+# the flags are scanned eight at a time (edges are a few percent of the
+# voxels).  Two passes: the first counts per (image, plane, class), the
+# wrapper turns the counts
+# into output positions, the second writes the coordinates, so each
+# class's edges come out in C order whatever the thread count.
+
+cdef void _plane_flags(const label_t* cur, Py_ssize_t i, const int64_t* sh, int D,
+                       uint8_t* fl) noexcept nogil:
+    """fl[x] = 1 where voxel x of plane i (sh[1] rows of sh[2]) has a face
+    neighbour of another label or outside the image.  sh: 3 extents, the
+    first 3 - D of extent 1 and not spatial.  The comparisons run over the
+    whole plane as one array (shifts by 1, a row, a plane), one loop per
+    neighbour so that gcc vectorizes each (a uint8 flag may alias a uint8
+    label: with more pointers in a loop its alias checks give up); the
+    comparisons that wrap around a row's end are then overwritten by the
+    border's flags."""
+    cdef Py_ssize_t n = sh[2], P = sh[1] * sh[2], x, j
+    cdef const label_t* nb
+    if D >= 3 and (i == 0 or i == sh[0] - 1):
+        for x in range(P):
+            fl[x] = 1
+        return
+    nb = cur - 1
+    fl[0] = 1
+    for x in range(1, P):
+        fl[x] = cur[x] != nb[x]
+    nb = cur + 1
+    for x in range(P - 1):
+        fl[x] |= cur[x] != nb[x]
+    if D >= 2:
+        nb = cur - n
+        for x in range(n, P):
+            fl[x] |= cur[x] != nb[x]
+        nb = cur + n
+        for x in range(P - n):
+            fl[x] |= cur[x] != nb[x]
+        for x in range(n):
+            fl[x] = 1
+            fl[P - n + x] = 1
+    if D >= 3:
+        nb = cur - P
+        for x in range(P):
+            fl[x] |= cur[x] != nb[x]
+        nb = cur + P
+        for x in range(P):
+            fl[x] |= cur[x] != nb[x]
+    for j in range(sh[1]):
+        fl[j * n] = 1
+        fl[j * n + n - 1] = 1
+
+
+cdef Py_ssize_t _edge_unit(const label_t* img, Py_ssize_t i, const int64_t* sh, int D,
+                           Py_ssize_t C, Py_ssize_t c0, int64_t* cnt, int64_t* pos,
+                           int64_t* out, uint8_t* fl) noexcept nogil:
+    """Plane i of one image.  Without out: cnt[c] += the plane's edges of
+    class c.  With out: each edge's D coordinates at out[pos[c]++ * D].
+    Returns the first flat position (in the image) of a label outside
+    [0, C), or -1."""
+    cdef Py_ssize_t n = sh[2], P = sh[1] * sh[2], x, k, c
+    cdef Py_ssize_t bad = -1
+    cdef const label_t* cur = img + i * P
+    cdef uint64_t w
+    cdef int64_t* o
+    _plane_flags(cur, i, sh, D, fl)
+    # flags padded with zeros to a multiple of 8: whole words, and in a
+    # non-zero word only its set bytes (lowest first: C order on the
+    # little-endian targets fastloss builds for)
+    for x in range(P, (P + 7) & ~7):
+        fl[x] = 0
+    for k in range(0, P, 8):
+        memcpy(&w, fl + k, 8)
+        while w != 0:
+            x = k + (FL_CTZ64(w) >> 3)
+            w &= w - 1   # the flag bytes are 0 or 1: one bit per set byte
+            if cur[x] < 0 or cur[x] >= C:
+                if bad < 0:
+                    bad = i * P + x
+            else:
+                c = <Py_ssize_t>cur[x]
+                if c >= c0:
+                    if out == NULL:
+                        cnt[c] += 1
+                    else:
+                        o = out + pos[c] * D
+                        pos[c] += 1
+                        if D == 3:
+                            o[0] = i
+                            o[1] = x // n
+                            o[2] = x % n
+                        elif D == 2:
+                            o[0] = x // n
+                            o[1] = x % n
+                        else:
+                            o[0] = x
+    return bad
+
+
+cdef Py_ssize_t _edges_pass(const label_t* lab, Py_ssize_t N, Py_ssize_t S, const int64_t* sh,
+                            int D, Py_ssize_t C, Py_ssize_t c0, int64_t* cnt,
+                            int64_t* out, int n_threads) noexcept nogil:
+    cdef Py_ssize_t nu = sh[0], units = N * nu, u, n, b
+    cdef Py_ssize_t bad = -1
+    cdef Py_ssize_t* badp = &bad
+    cdef int nt = threads_for(n_threads, units)
+    cdef uint8_t* fl
+    with parallel(num_threads=nt):
+        fl = <uint8_t*>malloc(sh[1] * sh[2] + 8)
+        if fl == NULL:
+            badp[0] = -2
+        else:
+            for u in prange(units, schedule="static"):
+                n = u // nu
+                b = _edge_unit(lab + n * S, u % nu, sh, D, C, c0, cnt + u * C, cnt + u * C,
+                               out, fl)
+                if b >= 0:
+                    b = b + n * S
+                    with gil:
+                        if badp[0] == -1 or (badp[0] >= 0 and b < badp[0]):
+                            badp[0] = b
+            free(fl)
+    return bad
+
+
+def edges_all(size_t lab_addr, int code, Py_ssize_t N, Py_ssize_t S, size_t shape_addr, int D,
+              Py_ssize_t C, Py_ssize_t c0, size_t cnt_addr, size_t out_addr, int n_threads):
+    """Edge voxels of every class c0 <= c < C of a batch of label maps.
+
+    Addresses of C-contiguous arrays: the (N, S) labels (``code`` as in
+    class_bboxes), 3 int64 extents (the first 3 - D are 1), and cnt, int64
+    (N, shape[0], C): one unit per plane.  With
+    out_addr 0: cnt is zeroed and filled with the edge count of each
+    (image, unit, class).  Else cnt holds each (image, unit, class)'s first
+    output row (the wrapper's prefix sums over (image, class, unit)) and
+    the int64 (total, D) output gets the coordinates.  Returns the first
+    flat position (over N * S) of a label outside [0, C), -1 when none, -2
+    when a row buffer cannot be allocated.
+    """
+    cdef const void* p = <const void*>lab_addr
+    cdef const int64_t* sh = <const int64_t*>shape_addr
+    cdef int64_t* cnt = <int64_t*>cnt_addr
+    cdef int64_t* out = <int64_t*>out_addr
+    cdef Py_ssize_t bad = -1, i, nu = sh[0]
+    if out == NULL:
+        for i in range(N * nu * C):
+            cnt[i] = 0
+    with nogil:
+        if code == 0:
+            bad = _edges_pass(<const uint8_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+        elif code == 1:
+            bad = _edges_pass(<const int8_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+        elif code == 2:
+            bad = _edges_pass(<const int16_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+        elif code == 3:
+            bad = _edges_pass(<const int32_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+        else:
+            bad = _edges_pass(<const int64_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+    return bad
