@@ -411,7 +411,7 @@ def _directed(src, dst, box, spacing, nt):
         # similar masks are within two voxels of the other surface), then a
         # k-d tree for the rest
         d2 = np.empty(ns, dtype=np.float64)
-        offs, offd2 = _offsets(tuple(spacing.tolist()))
+        offs, offd2 = _offsets(tuple(spacing.tolist()), _REACH)
         src = np.ascontiguousarray(src, dtype=np.int64)
         dst = np.ascontiguousarray(dst, dtype=np.int64)
         shp = np.asarray(box, dtype=np.int64)
@@ -444,7 +444,10 @@ def _directed(src, dst, box, spacing, nt):
 _OFFSETS = {}
 
 
-def _offsets(spacing, reach=6):
+_REACH = 6  # the lookup's offsets reach this many voxels along each axis
+
+
+def _offsets(spacing, reach):
     """Every offset with |o_a| <= reach on each axis, shorter than
     (reach + 1) * min(spacing), sorted by squared physical length: any
     offset left out is at least that long, so the first site found along

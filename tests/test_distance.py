@@ -527,12 +527,16 @@ def test_unet_weight_map_hand_case_and_errors():
         fastloss.unet_weight_map(lab, instances=np.zeros((1, 5, 8), np.int32))
 
 
-@pytest.mark.parametrize("ratio", [0, 10**9])
-def test_metrics_both_search_paths(rng, monkeypatch, ratio):
-    # ratio 0: always the EDT of the box; huge: always the k-d tree
+@pytest.mark.parametrize("ratio,reach,brute", [(0, 6, 1 << 21), (10**9, 6, 1 << 21),
+                                                (10**9, 0, 1 << 21), (10**9, 1, 0)])
+def test_metrics_both_search_paths(rng, monkeypatch, ratio, reach, brute):
+    # ratio 0: always the EDT of the box; huge: the site-map lookup up to
+    # ``reach`` voxels, then the scan of every site (brute > 0) or the k-d tree
     import fastloss.distance as FD
 
     monkeypatch.setattr(FD, "_KD_RATIO", ratio)
+    monkeypatch.setattr(FD, "_BRUTE_MAX", brute)
+    monkeypatch.setattr(FD, "_REACH", reach)
     p, t = _pair(rng, 2, (17, 19, 15), 3)
     sp = (0.9, 1.7, 1.1)
     for fn, kw in [("hausdorff_distance", dict(percentile=95)),
