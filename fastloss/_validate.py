@@ -102,6 +102,28 @@ def grad_dtype(data_dtype, requested, grad_out=None):
                      f"{data_dtype}, got {d}")
 
 
+def via_float32(call, x, return_grad, grad_out, requested):
+    """A float16/bfloat16 ``x`` through kernels that read float32 only.
+
+    ``call(x32, grad_out32)`` runs the float32 path on ``x`` widened (exact);
+    its gradient is rounded to nearest even into the dtype :func:`grad_dtype`
+    picks from ``requested`` and ``grad_out`` (into ``grad_out`` when
+    given).  The results equal those of a kernel reading ``x`` in its own
+    width; the cost is the widened copy.
+    """
+    gdt = grad_dtype(x.dtype, requested, grad_out) if return_grad else None
+    if grad_out is not None and return_grad:
+        check_out(grad_out, x.shape, gdt, "grad_out", (("input", x),))
+    r = call(x.astype(np.float32), grad_out if gdt == np.float32 else None)
+    if not return_grad or gdt == np.float32:
+        return r
+    loss, g = r
+    if grad_out is None:
+        return loss, g.astype(gdt)
+    grad_out[...] = g
+    return loss, grad_out
+
+
 def as_labels(target, name="target"):
     """Integer class indices, read in their own width when the kernels have it.
 

@@ -42,37 +42,34 @@ def _index_target(target, x, unbatched):
     return t
 
 
-def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad, in_dtype):
+def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad):
     if reduction == SUMS:
         return float(total), float(denom)
     if reduction == "none":
         loss = loss_out.reshape(shape)
     else:
-        loss = V.reduce_total(total, denom, reduction, dtype)
+        loss = V.reduce_total(total, denom, reduction, V.compute_dtype(dtype))
     if not return_grad:
         return loss
-    if in_dtype == np.float16:
-        grad = grad.astype(np.float16)
     return loss, grad
 
 
 def _check_common(input, target, reduction, n_threads, return_grad, grad_out,
-                  allowed=V.REDUCTIONS):
-    x = V.as_float(input, "input")
+                  allowed=V.REDUCTIONS, grad_dtype=None):
+    x = V.as_float(input, "input", half=True)
     V.check_reduction(reduction, allowed)
     nt = V.threads(n_threads)
     x3, unbatched = _as_ncs(x)
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
-    grad, warm = (V.grad_array(grad_out, x.shape, x.dtype,
+    grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
                                inputs=(("input", x), ("target", np.asarray(target))))
                   if return_grad else (None, False))
     return x, x3, unbatched, nt, grad, warm
 
 
 def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
-                label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad,
-                warm):
+                label_smoothing, sample_weight, nt, grad, log_input, return_grad, warm):
     C = x3.shape[1]
     t = _index_target(target, x, unbatched)
     t2 = t.reshape(x3.shape[0], x3.shape[2])
@@ -81,26 +78,32 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
     sw = V.broadcast_weight(sample_weight, shape)
     w_arr = _EMPTY if w is None else w
     sw_arr = _EMPTY if sw is None else sw.reshape(-1)
-    loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=x.dtype)
+    loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=V.compute_dtype(x.dtype))
     gscale = 1.0
     if grad is not None and reduction == "mean":
         denom, bad = _k.index_weight_sum(t2.reshape(-1), w_arr, sw_arr, ignore_index, C, nt)
         if bad >= 0:
             raise V.label_error(t.reshape(-1), bad, C, ignore_index)
         gscale = 1.0 / denom if denom != 0 else 0.0
-    g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
-    total, denom, bad = _k.ce_index(
-        x3, t2, w_arr, sw_arr, ignore_index, label_smoothing, loss_out, g_arr,
-        gscale, nt, log_input, warm,
-    )
+    if V.is_half(x.dtype):
+        total, denom, bad = _k.ce_rows_half(
+            x, C, t2.reshape(-1), w_arr, sw_arr, ignore_index, label_smoothing, loss_out,
+            None if grad is None else grad.reshape(-1), gscale, nt,
+        )
+    else:
+        g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
+        total, denom, bad = _k.ce_index(
+            x3, t2, w_arr, sw_arr, ignore_index, label_smoothing, loss_out, g_arr,
+            gscale, nt, log_input, warm,
+        )
     if bad >= 0:
         raise V.label_error(t.reshape(-1), bad, C, ignore_index)
-    return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad, in_dtype)
+    return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, sample_weight=None, *, return_grad=False,
-                  grad_out=None, n_threads=None):
+                  grad_out=None, grad_dtype=None, n_threads=None):
     r"""Softmax cross-entropy between logits and class indices or probabilities.
 
     With class-index targets :math:`y`, per position
@@ -122,8 +125,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     Parameters
     ----------
     input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
-        Logits; float32 and float64 are computed natively.  The class axis
-        of NCHW / NCDHW data is read in place (no transposed copy).
+        Logits; float32 and float64 are computed natively, float16 and
+        bfloat16 in float32 (rows (N, C) of 32 to 4096 classes with class
+        indices are read in their own width; other shapes through a widened
+        copy).  The class axis of NCHW / NCDHW data is read in place (no
+        transposed copy).
     target : array_like
         Class indices of shape (), (N,) or (N, d1, ..., dk), any integer
         dtype (uint8 ... int64, read in its own width), or class
@@ -148,6 +154,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     grad_out : ndarray, optional
         C-contiguous buffer of ``input``'s shape and float dtype for the
         gradient.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -170,34 +179,44 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> round(float(fastloss.cross_entropy(logits, np.array([0]))), 5)
     0.13574
     """
-    r = _k.ce_call(input, target, weight, ignore_index, reduction, label_smoothing,
-                   sample_weight, return_grad, grad_out, n_threads, False)
+    r = (None if grad_dtype is not None else
+         _k.ce_call(input, target, weight, ignore_index, reduction, label_smoothing,
+                    sample_weight, return_grad, grad_out, n_threads, False))
     if r is not None:
         return r
     return _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
-               return_grad, grad_out, n_threads)
+               return_grad, grad_out, n_threads, grad_dtype=grad_dtype)
 
 
 def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
-        return_grad, grad_out, n_threads, log_input=False, allowed=V.REDUCTIONS):
+        return_grad, grad_out, n_threads, log_input=False, allowed=V.REDUCTIONS,
+        grad_dtype=None):
     """cross_entropy, or nll_loss with ``log_input=True`` (``reduction=SUMS`` allowed)."""
-    in_dtype = np.asarray(input).dtype
-    x, x3, unbatched, nt, grad, warm = _check_common(input, target, reduction, n_threads,
-                                                     return_grad, grad_out, allowed)
-    label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     t_arr = np.asarray(target)
-    if not log_input and t_arr.shape == x.shape and (t_arr.dtype.kind == "f"
-                                                         or V.is_half(t_arr.dtype)):
+    xh = V.as_float(input, "input", half=True)
+    soft = t_arr.shape == xh.shape and (t_arr.dtype.kind == "f" or V.is_half(t_arr.dtype))
+    if V.is_half(xh.dtype) and (log_input or soft or xh.ndim != 2
+                                or not _k.HALF_ROWS[0] <= xh.shape[1] <= _k.HALF_ROWS[1]):
+        # float16 / bfloat16 logits outside the wide-row kernel: the float32
+        # kernels on a widened copy (the same results), the gradient rounded back
+        return V.via_float32(
+            lambda x32, g32: _ce(x32, target, weight, ignore_index, reduction,
+                                 label_smoothing, sample_weight, return_grad, g32, n_threads,
+                                 log_input, allowed),
+            xh, return_grad, grad_out, grad_dtype)
+    x, x3, unbatched, nt, grad, warm = _check_common(xh, target, reduction, n_threads,
+                                                     return_grad, grad_out, allowed, grad_dtype)
+    label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    if not log_input and soft:
         return _prob_call(x, x3, unbatched, t_arr, weight, reduction, label_smoothing,
-                          sample_weight, nt, grad, in_dtype, return_grad)
+                          sample_weight, nt, grad, return_grad)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     return _index_call(x, x3, unbatched, t_arr, weight, ignore_index, reduction,
-                       label_smoothing, sample_weight, nt, grad, log_input, in_dtype, return_grad,
-                       warm)
+                       label_smoothing, sample_weight, nt, grad, log_input, return_grad, warm)
 
 
 def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
-               sample_weight, nt, grad, in_dtype, return_grad):
+               sample_weight, nt, grad, return_grad):
     t3 = V.as_float(target, "target", dtype=x.dtype).reshape(x3.shape)
     w = V.class_weight(weight, x3.shape[1])
     shape = _loss_shape(x, unbatched)
@@ -213,11 +232,12 @@ def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
         x3, t3, _EMPTY if w is None else w, _EMPTY if sw is None else sw.reshape(-1),
         label_smoothing, loss_out, g_arr, gscale, nt,
     )
-    return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad, in_dtype)
+    return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
-             sample_weight=None, *, return_grad=False, grad_out=None, n_threads=None):
+             sample_weight=None, *, return_grad=False, grad_out=None, grad_dtype=None,
+             n_threads=None):
     r"""Negative log-likelihood of log-probabilities at class indices.
 
     .. math:: \ell_i = -w_{y_i}\, x_{i, y_i}
@@ -253,6 +273,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     grad_out : ndarray, optional
         C-contiguous buffer of the first input's shape and float dtype for the
         gradient; it is filled and returned.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
         Upper bound on the threads the call uses (None: the default of
         :func:`fastloss.set_num_threads`).
@@ -268,9 +291,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss(np.log([[0.25, 0.75]]), np.array([1])))  # -log 0.75
     0.2876820724517809
     """
-    r = _k.ce_call(input, target, weight, ignore_index, reduction, 0.0,
-                   sample_weight, return_grad, grad_out, n_threads, True)
+    r = (None if grad_dtype is not None else
+         _k.ce_call(input, target, weight, ignore_index, reduction, 0.0,
+                    sample_weight, return_grad, grad_out, n_threads, True))
     if r is not None:
         return r
     return _ce(input, target, weight, ignore_index, reduction, 0.0, sample_weight,
-               return_grad, grad_out, n_threads, log_input=True)
+               return_grad, grad_out, n_threads, log_input=True, grad_dtype=grad_dtype)

@@ -20,6 +20,7 @@ def cross_entropy(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -34,6 +35,7 @@ def cross_entropy(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -48,6 +50,7 @@ def cross_entropy(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -62,6 +65,7 @@ def nll_loss(
     *,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -75,6 +79,7 @@ def nll_loss(
     *,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -88,5 +93,6 @@ def nll_loss(
     *,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...

@@ -30,7 +30,7 @@ from cython.parallel cimport prange
 from libc.math cimport log
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
@@ -54,7 +54,8 @@ from _common cimport (
     fl_row_axpbf, fl_row_axpb,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
-    deal, threads_for_work, unit_start,
+    deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F16, FL_KIND_BF16, FL_KIND_F32,
+    fl_narrow, fl_widen,
 )
 
 
@@ -452,6 +453,55 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
     out.weight += acc_w
 
 
+cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
+                             Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
+                             double eps, double wsum, float* loss_out, void* g, int kg,
+                             double gscale, BlockOut* out) noexcept nogil:
+    """_ce_index_unit's rows for float16 / bfloat16 logits (C <= STREAM_ROW).
+
+    Each row is widened into an L1 buffer and goes through the float32 row
+    steps of the streamed path (row_max, row_sumexp, _ce_row_finish: the
+    same bits as the float32 kernel on the widened values); its gradient is
+    narrowed (round to nearest even) or copied out.
+    """
+    cdef float xraw[STREAM_ROW + 16]
+    cdef float graw[STREAM_ROW + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
+    cdef Py_ssize_t C = L.C, nb, base, pos, r, y
+    cdef double mx, sm, wy, swj, l
+    cdef double acc_l = 0.0, acc_w = 0.0
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef char* gr
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+    for r in range(nb):
+        gr = <char*>g + (base + r * C) * gsize if g != NULL else NULL
+        y = <Py_ssize_t>t[pos + r]
+        if skip_label(y, ignore, True, C, pos + r, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * gsize)  # +0.0 in every format
+            continue
+        fl_widen(x + base + r * C, kx, xb, C)
+        mx = row_max(xb, C)
+        sm = row_sumexp(xb, C, mx, gb if g != NULL else NULL, NULL)
+        swj = sw[pos + r] if sw != NULL else 1.0
+        wy = w[y] if w != NULL else 1.0
+        l = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
+                           swj, eps, wsum, gscale)
+        if gr != NULL:
+            if kg == FL_KIND_F32:
+                memcpy(gr, gb, C * 4)
+            else:
+                fl_narrow(gb, gr, kg, C)
+        if loss_out != NULL:
+            loss_out[pos + r] = <float>l
+        acc_l += l
+        acc_w += swj * wy
+    out.loss += acc_l
+    out.weight += acc_w
+
+
 # -------------------------------------------------------------- drivers
 
 cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
@@ -525,6 +575,64 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
                            gscale, n_threads, log_input, stream, &total)
     if rc != 0:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
+    return total.loss, total.weight, total.bad
+
+
+# class counts whose float16 / bfloat16 rows ce_rows_half reads in their own width
+HALF_ROWS = (WIDE_ROW, STREAM_ROW)
+
+
+def ce_rows_half(cnp.ndarray x, int C, const label_t[::1] target, const double[::1] weight,
+                 const double[::1] sample_weight, Py_ssize_t ignore_index,
+                 double label_smoothing, float[::1] loss_out, object grad, double gscale,
+                 int n_threads):
+    """Cross-entropy of float16 / bfloat16 logits x (N, C) read in their own width.
+
+    x and grad (None, float32 or 16-bit) are C-contiguous with N*C elements,
+    WIDE_ROW <= C <= STREAM_ROW (other shapes are computed in float32 by
+    the wrapper).  Returns what ce_index returns.
+    """
+    cdef BlockOut total
+    cdef Layout L
+    cdef BlockOut* blocks
+    cdef Py_ssize_t N = target.shape[0], u
+    cdef double wsum = 0.0
+    cdef int nt, kx, kg = FL_KIND_F32
+    cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    cdef void* gp = NULL
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    kx = FL_KIND_F16 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT16 else FL_KIND_BF16
+    if (C < WIDE_ROW or C > STREAM_ROW or cnp.PyArray_SIZE(x) != N * C
+            or cnp.PyArray_ITEMSIZE(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
+        raise ValueError("fastloss internal error: ce_rows_half operand shape")
+    if grad is not None:
+        if cnp.PyArray_SIZE(grad) != N * C or not cnp.PyArray_IS_C_CONTIGUOUS(grad):
+            raise ValueError("fastloss internal error: ce_rows_half gradient shape")
+        kg = FL_KIND_F32 if cnp.PyArray_TYPE(grad) == cnp.NPY_FLOAT else kx
+        gp = cnp.PyArray_DATA(grad)
+    if N == 0:
+        return 0.0, 0.0, -1
+    for u in range(C):
+        wsum += wp[u] if wp != NULL else 1.0
+    L = make_layout(N, C, 1)
+    blocks = <BlockOut*>malloc(L.units * sizeof(BlockOut))
+    if blocks == NULL:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    with nogil:
+        nt = threads_for_work(n_threads, L.units, N * C)
+        if nt == 1:
+            for u in range(L.units):
+                _ce_rows_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
+                                   label_smoothing, wsum, lp, gp, kg, gscale, &blocks[u])
+        else:
+            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt),
+                            num_threads=nt):
+                _ce_rows_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
+                                   label_smoothing, wsum, lp, gp, kg, gscale, &blocks[u])
+        combine_blocks(blocks, L.units, &total)
+    free(blocks)
     return total.loss, total.weight, total.bad
 
 

@@ -29,8 +29,9 @@ if ml_dtypes is not None:
 HALF_IDS = [d.name for d in HALF]
 
 # Penalties and GAN losses take no target, the rest (input, target); all of
-# fastloss.elementwise reads halves natively.
+# fastloss.elementwise reads halves natively, cross_entropy its wide rows.
 ELEMENTWISE = sorted(fastloss.elementwise.__all__)
+CLASSIFICATION = ["cross_entropy", "nll_loss"]
 DIMS = {"E": 2, "a": 131, "b": 257, "c": 1}          # 33667 elements: three work units
 ROW_DIMS = {"N": 263, "C": 67}
 
@@ -80,12 +81,15 @@ def _grads(g):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
-@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("name", ELEMENTWISE + CLASSIFICATION)
 def test_half_is_float32_kernel_on_widened_values(name, hd):
     entry = REGISTRY[name]
     f = getattr(fastloss, name)
     rng = np.random.default_rng(7)
-    dims = ROW_DIMS if "N" in entry.bad_dims else DIMS
+    if name in CLASSIFICATION:
+        dims = dict(entry.big_dims)        # (N, C, H, W) planes: the widened-copy path
+    else:
+        dims = ROW_DIMS if "N" in entry.bad_dims else DIMS
     reductions = entry.reductions or (None,)
     for flags in _flag_sets(entry):
         for red in reductions:
@@ -202,3 +206,64 @@ def test_is_half():
     if ml_dtypes is not None:
         assert V.is_half(ml_dtypes.bfloat16)
         assert not V.is_half(ml_dtypes.float8_e4m3fn)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("C", [32, 1000, 4096])
+def test_half_cross_entropy_wide_rows(hd, C):
+    """Rows of 32 to 4096 classes are read in their own width (ce_rows_half)."""
+    rng = np.random.default_rng(C)
+    N = 700
+    x = (rng.standard_normal((N, C)) * 4).astype(hd)
+    x[3, 5] = np.inf if C > 32 else x[3, 5]        # a row whose loss is NaN, as torch
+    t = rng.integers(0, C, N).astype(np.int32)
+    t[::17] = -100
+    w = rng.uniform(0.5, 2.0, C)
+    sw = rng.uniform(0.1, 2.0, N)
+    for kw in ({}, {"reduction": "none"}, {"reduction": "sum", "weight": w},
+               {"label_smoothing": 0.2, "weight": w, "sample_weight": sw}):
+        ref, ref_g = fastloss.cross_entropy(x.astype(np.float32), t, return_grad=True, **kw)
+        loss, g = fastloss.cross_entropy(x, t, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        _same(fastloss.cross_entropy(x, t, **kw), ref)
+        loss32, g32 = fastloss.cross_entropy(x, t, return_grad=True, grad_dtype=np.float32, **kw)
+        _same(g32, ref_g)
+        for gdt in (hd, np.float32):
+            out = np.full(x.shape, 7, gdt)
+            _, go = fastloss.cross_entropy(x, t, return_grad=True, grad_out=out, **kw)
+            assert go is out
+            _same(go, ref_g.astype(gdt))
+    one = fastloss.cross_entropy(x, t, return_grad=True, n_threads=1)
+    two = fastloss.cross_entropy(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+    bad = t.copy()
+    bad[11] = C
+    with pytest.raises(ValueError, match=f"target holds class index {C} at flat position 11"):
+        fastloss.cross_entropy(x, bad)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+def test_half_cross_entropy_other_shapes(hd):
+    """Narrow rows, very wide rows, NCHW and soft targets: the same results through a
+    widened copy."""
+    rng = np.random.default_rng(11)
+    cases = [((300, 10), (300,)), ((3, 5000), (3,)), ((2, 4, 9, 7), (2, 9, 7)), ((50,), ())]
+    for xs, ts in cases:
+        x = rng.standard_normal(xs).astype(hd)
+        t = rng.integers(0, xs[0] if len(xs) == 1 else xs[1], ts)
+        ref, ref_g = fastloss.cross_entropy(x.astype(np.float32), t, return_grad=True)
+        loss, g = fastloss.cross_entropy(x, t, return_grad=True)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        out = np.empty(xs, hd)
+        assert fastloss.cross_entropy(x, t, return_grad=True, grad_out=out)[1] is out
+        _same(out, ref_g.astype(hd))
+    x = rng.standard_normal((64, 40)).astype(hd)
+    p = rng.dirichlet(np.ones(40), 64).astype(hd)
+    ref, ref_g = fastloss.cross_entropy(x.astype(np.float32), p.astype(np.float32),
+                                        return_grad=True)
+    loss, g = fastloss.cross_entropy(x, p, return_grad=True)
+    _same(loss, ref)
+    _same(g, ref_g.astype(hd))
