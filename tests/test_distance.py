@@ -567,3 +567,106 @@ def test_metrics_and_losses_on_empty_batches_and_full_images():
     loss, g = fastloss.boundary_loss(np.zeros((1, 2, 3, 3), np.float32),
                                      np.zeros((1, 3, 3), np.int64), return_grad=True)
     assert loss == 0 and not g.any()  # an absent or full class has a zero map
+
+
+# ------------------------------------------------------------ accumulators
+
+def test_metric_reduction_rows_match_monai(rng):
+    torch = pytest.importorskip("torch")
+    from monai.metrics.utils import do_metric_reduction
+
+    from fastloss._distance_metrics import REDUCTIONS, reduce_rows
+
+    f = rng.random((5, 3)) * 4
+    f[0, 1] = f[2, :1] = np.nan
+    f[3, :] = np.nan                    # an image with no value at all
+    f[4, 2] = np.inf                    # a class missed in one image
+    for reduction in REDUCTIONS:
+        got, n = reduce_rows(f.copy(), reduction)
+        want, wn = do_metric_reduction(torch.from_numpy(f.copy()), reduction)
+        np.testing.assert_allclose(got, want.double().numpy(), rtol=1e-7)
+        np.testing.assert_array_equal(np.asarray(n, dtype=np.float64), wn.double().numpy())
+    with pytest.raises(ValueError, match="reduction"):
+        reduce_rows(f, "median")
+
+
+@pytest.mark.parametrize("onehot", [False, True])
+def test_accumulators_match_monai_metrics(rng, onehot):
+    torch = pytest.importorskip("torch")
+    MM = pytest.importorskip("monai.metrics")
+    from fastloss._distance_metrics import (HausdorffAccumulator, SurfaceDiceAccumulator,
+                                            SurfaceDistanceAccumulator)
+
+    C, shape = 3, (16, 14, 12)
+    p, t = _pair(rng, 4, shape, C)
+    p[2][p[2] == 2] = 0                       # class 2 missed in image 2: inf / 0
+    t[3][t[3] == 1] = 0                       # class 1 absent from a target: inf
+    p[3][p[3] == 1] = 0                       # ... and its prediction: NaN
+    sp = (1.0, 1.5, 0.8)
+    nc = None if onehot else C
+    cases = [(HausdorffAccumulator(nc, spacing=sp), MM.HausdorffDistanceMetric(),
+              dict(spacing=sp)),
+             (HausdorffAccumulator(nc, spacing=sp, directed=True),
+              MM.HausdorffDistanceMetric(directed=True), dict(spacing=sp)),
+             (SurfaceDistanceAccumulator(nc, symmetric=True, spacing=sp),
+              MM.SurfaceDistanceMetric(symmetric=True), dict(spacing=sp)),
+             (SurfaceDiceAccumulator([1.0, 2.0], nc, spacing=sp),
+              MM.SurfaceDiceMetric([1.0, 2.0]), dict(spacing=sp))]
+    for acc, metric, call_kw in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for lo, hi in ((0, 1), (1, 4)):
+                a, b = p[lo:hi], t[lo:hi]
+                if onehot:
+                    a, b = _onehot(a, C), _onehot(b, C)
+                acc.update(a, b)
+                metric(torch.from_numpy(_onehot(p[lo:hi], C)),
+                       torch.from_numpy(_onehot(t[lo:hi], C)), **call_kw)
+        np.testing.assert_allclose(acc.values(), metric.get_buffer().double().numpy(), **TOL)
+        assert np.isinf(acc.values()[2, 1]) or acc.values()[2, 1] == 0.0
+        assert np.isnan(acc.values()[3, 0])
+        for reduction in ("mean", "sum", "mean_batch", "sum_channel"):
+            metric.reduction = reduction
+            got, n = acc.result(reduction)
+            want, wn = metric.aggregate(), None
+            if isinstance(want, (list, tuple)):
+                want, wn = want
+            np.testing.assert_allclose(got, want.double().numpy(), **TOL)
+        metric.reset()
+
+
+def test_accumulators_merge_split_and_pickle(rng):
+    import pickle
+
+    from fastloss._distance_metrics import HausdorffAccumulator, SurfaceDiceAccumulator
+
+    p, t = _pair(rng, 5, (15, 13, 11), 3)
+    whole = HausdorffAccumulator(3, percentile=95)
+    whole.update(p, t)
+    parts = [HausdorffAccumulator(3, percentile=95) for _ in range(3)]
+    for acc, sl in zip(parts, (slice(0, 2), slice(2, 3), slice(3, 5))):
+        acc.update(p[sl], t[sl])
+    merged = pickle.loads(pickle.dumps(parts[0])).merge(parts[1]).merge(parts[2])
+    np.testing.assert_array_equal(merged.values(), whole.values())
+    np.testing.assert_array_equal(whole.values(),
+                                  fastloss.hausdorff_distance(p, t, num_classes=3,
+                                                              percentile=95))
+    for reduction in ("mean", "sum", "mean_batch"):
+        a, b = merged.result(reduction), whole.result(reduction)
+        assert np.asarray(a[0]).tobytes() == np.asarray(b[0]).tobytes()
+    # another order of merges: the exactly rounded reductions are bit-identical
+    other = HausdorffAccumulator(3, percentile=95).merge(parts[2]).merge(parts[0]).merge(parts[1])
+    assert np.asarray(other.result("mean")[0]).tobytes() == \
+        np.asarray(whole.result("mean")[0]).tobytes()
+    with pytest.raises(ValueError, match="different percentile"):
+        whole.merge(HausdorffAccumulator(3))
+    with pytest.raises(TypeError, match="can only merge"):
+        whole.merge(SurfaceDiceAccumulator([1.0, 1.0], 3))
+    with pytest.raises(ValueError, match="class_thresholds"):
+        SurfaceDiceAccumulator([1.0, -1.0], 3)
+    with pytest.raises(ValueError, match="percentile"):
+        HausdorffAccumulator(3, percentile=101)
+    empty = HausdorffAccumulator(3)
+    assert empty.result("mean") == (0.0, 0)
+    whole.reset()
+    assert whole.values().shape == (0, 0)
