@@ -525,8 +525,10 @@ class _CatBoostObjective:
         self._obj = obj
 
     def calc_ders_range(self, approxes, targets, weights):
+        # CatBoost calls this from several threads at once (the kernel drops
+        # the GIL): fresh outputs per call, never the objective's shared buffers
         f = np.asarray(approxes, dtype=np.float64)
-        g, h, _ = self._obj._run(targets, f, weights, "catboost")
+        g, h, _ = self._obj._plan.run(targets, f, weights, None, None)
         res = np.empty((f.shape[0], 2), dtype=np.float64)
         np.negative(g, out=res[:, 0])
         np.negative(h, out=res[:, 1])
@@ -580,7 +582,9 @@ class Objective:
     ============================  ==============================================
 
     The gradients go out float32 in the consumer's order (C for XGBoost,
-    Fortran for LightGBM, which then uses them without a copy).  CatBoost's
+    Fortran for LightGBM, which then uses them without a copy).  One
+    Objective serves one training at a time: two trainings running
+    concurrently in threads need an Objective each (the buffers are shared).  CatBoost's
     multiclass API calls the objective once per row (``calc_ders_multi``):
     it works, but no kernel can make it fast.
 

@@ -318,6 +318,31 @@ cdef inline floating gh_elem(tag_t* tag, floating f, floating y, floating a, flo
         return 0
 
 
+cdef inline floating focal_hard(floating f, floating y, floating a, floating b, floating gm,
+                                bint fisher, floating* g, floating* h) noexcept nogil:
+    """gh_elem's focal for a label y in {0, 1}: only the label's own term,
+    on z = f (y = 1) or z = -f (y = 0), one exp(-|z|), one log1p and one power."""
+    cdef floating one = 1, two = 2, zero = 0
+    cdef bint pos = y != 0
+    cdef floating z = f if pos else -f
+    cdef floating wt = b if pos else a
+    cdef floating sg = one if pos else -one
+    cdef floating e = vexp_neg(-vabs(z))
+    cdef floating r = one / (one + e)
+    cdef floating p = r if z >= 0 else e * r        # sigma(z)
+    cdef floating q = e * r if z >= 0 else r        # sigma(-z)
+    cdef floating lp = log1p_unit(e, r)
+    cdef floating spz = (z if z > 0 else zero) + lp  # -log q
+    cdef floating snz = (-z if z < 0 else zero) + lp  # -log p
+    cdef floating qg = vexp_neg(-gm * spz)          # q^gamma
+    qg = one if gm == 0 else qg
+    qg = wt * qg
+    g[0] = -sg * qg * (gm * p * snz + q)
+    h[0] = (qg * (p * q) if fisher
+            else p * qg * (gm * gm * p * snz - gm * q * snz + (two * gm + one) * q))
+    return qg * snz
+
+
 cdef inline int bad_y(tag_t* tag, floating y) noexcept nogil:
     """Non-zero where the label is outside the loss's domain (NaN included).
 
@@ -508,14 +533,32 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
     cdef int nbad = 0
     cdef int hv = P.hess
     cdef double s = 0.0
+    cdef int soft = 0
+    cdef bint fisher = hv != 0
+    if tag_t is TFocal:
+        # 0/1 labels (the usual case): one term per element instead of two
+        for j in range(nb):
+            soft += (0 if yb[j] == 0 else 1) * (0 if yb[j] == 1 else 1)
     for k in range(K):
         xk = xp + k * ps
         if P.col != NULL:
             a = <floating>P.col[k]
-        for j in range(nb):
-            L[k * NB + j] = gh_elem(tag, xk[j], yb[j], a, b, c, hv, &gg, &hh)
-            G[k * NB + j] = gg
-            H[k * NB + j] = hh
+        if tag_t is TFocal and soft == 0:
+            if fisher:
+                for j in range(nb):
+                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, True, &gg, &hh)
+                    G[k * NB + j] = gg
+                    H[k * NB + j] = hh
+            else:
+                for j in range(nb):
+                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, False, &gg, &hh)
+                    G[k * NB + j] = gg
+                    H[k * NB + j] = hh
+        else:
+            for j in range(nb):
+                L[k * NB + j] = gh_elem(tag, xk[j], yb[j], a, b, c, hv, &gg, &hh)
+                G[k * NB + j] = gg
+                H[k * NB + j] = hh
         finish_hess(G + k * NB, H + k * NB, L + k * NB, nb, wb, P.floor)
         s += lanes_sum(L + k * NB, nb)
     for j in range(nb):
@@ -561,7 +604,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef double sw, cwy, s, lse, ey, so, p, q, lg, rho, qg, gm = P.c, A, Bf, al
     cdef double eps = P.smooth, tk
     cdef double total = 0.0
-    cdef int yy
+    cdef int yy, okl, nbadl
     cdef bint general
     cdef Py_ssize_t firstbad = -1
     # row max (NaN passed over) and sum of exponentials
@@ -575,13 +618,14 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
             fs[j] = v if v > fs[j] else fs[j]
     for j in range(nb):
         m[j] = safe_shift(fs[j])
+        iv[j] = <floating>m[j]             # the shift in the data's type, for the exp loop
         S[j] = 0.0
         fs[j] = 0
     for k in range(K):
         xk = xp + k * ps
         ek = E + k * NB
         for j in range(nb):
-            ek[j] = vexp_lo(xk[j] - <floating>m[j])
+            ek[j] = vexp_lo(xk[j] - iv[j])
         if floating is float and K <= WIDE_SUM:
             for j in range(nb):
                 fs[j] += ek[j]
@@ -595,14 +639,22 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     if P.soft:
         tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys)
     else:
+        # selects, no branch: a class id in [0, K) held exactly, else -1
+        nbadl = 0
         for j in range(nb):
             v = y[r0 + j]
-            yy = <int>v if (v >= 0 and v < K) else -1
-            if yy < 0 or <floating>yy != v:
-                yy = -1
-                if firstbad < 0:
+            d = v if v >= 0 else -one          # NaN -> -1
+            d = d if v < K else -one
+            yy = <int>d
+            okl = 1 if <floating>yy == v else 0
+            okl = okl if yy >= 0 else 0
+            yi[j] = yy if okl != 0 else -1
+            nbadl += 1 - okl
+        if nbadl != 0:
+            for j in range(nb):
+                if yi[j] < 0:
                     firstbad = r0 + j
-            yi[j] = yy
+                    break
     if firstbad >= 0 and res.bad < 0:
         res.bad = firstbad
     general = P.soft or eps != 0.0
@@ -633,13 +685,15 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
                 v = xp[(yy if yy >= 0 else 0) * ps + j]
                 L[j] = fa[j] * (lz[j] - v) if yy >= 0 else zero
             total += lanes_sum(L, nb)
+            mx = <floating>P.floor              # -inf: no floor
             for k in range(K):
                 ek = E + k * NB
                 hk = H + k * NB
                 for j in range(nb):
                     pk = ek[j] * iv[j]
                     d = one if yi[j] == k else zero
-                    hk[j] = fb[j] * (pk * (one - pk))
+                    v = fb[j] * (pk * (one - pk))
+                    hk[j] = mx if v < mx else v
                     ek[j] = fa[j] * (pk - d)
         else:
             # c_k = w_k t_k, s = sum_k c_k: l = sum_k c_k (lse - x_k),
@@ -734,7 +788,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     for k in range(K):
         hk = H + k * NB
         ek = E + k * NB
-        if P.floor > -INFINITY:
+        if P.floor > -INFINITY and not (tag_t is TSoftmax and not general):
             mx = <floating>P.floor
             for j in range(nb):
                 v = hk[j]

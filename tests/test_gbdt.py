@@ -22,6 +22,9 @@ CASES = [
     ("binary_focal", {"gamma": 0.5, "alpha": 0.25}, None),
     ("binary_focal", {"gamma": 0.0, "alpha": [0.7, 0.2]}, None),
     ("binary_focal", {"gamma": 3.0}, "fisher"),
+    ("binary_focal", {"gamma": 1.5, "alpha": 0.3, "soft": True}, None),
+    ("binary_focal", {"gamma": 2.0, "soft": True}, "fisher"),
+    ("logistic", {"class_weight": [0.5, 2.0], "soft": True}, None),
     ("softmax", {}, None),
     ("softmax", {}, "xgboost"),
     ("softmax", {"class_weight": [1.0, 2.0, 0.5, 3.0]}, "lightgbm"),
@@ -73,7 +76,8 @@ def make(loss, params, n, rng, dtype=np.float64, order="C"):
         y = rng.normal(size=n)
     elif loss in ("logistic", "binary_focal"):
         f = rng.normal(size=n) * 3.0
-        y = (rng.random(n) < 0.4).astype(float)
+        # soft: probabilities (both terms of the loss), else 0/1 labels
+        y = rng.random(n) if soft else (rng.random(n) < 0.4).astype(float)
     elif loss in ("poisson", "gamma", "tweedie"):
         f = rng.normal(size=n) * 0.5
         y = rng.poisson(2.0, n).astype(float) + (0.5 if loss == "gamma" else 0.0)
