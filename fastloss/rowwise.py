@@ -75,6 +75,13 @@ def _result(total, denom, reduction, loss_out, shape, dtype):
     return V.reduce_total(total, denom, reduction, dtype)
 
 
+def _in_dtypes(grads, arrays):
+    """Gradients of float16/bfloat16 arrays (computed in float32) rounded to nearest
+    even into their dtype."""
+    return tuple(g.astype(a.dtype) if V.is_half(a.dtype) else g
+                 for g, a in zip(grads, arrays))
+
+
 def _raise_bad(t_flat, bad, C, ignore_index=None, name="target"):
     if bad >= 0:
         raise V.label_error(t_flat, bad, C, ignore_index, name)
@@ -103,7 +110,7 @@ def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_
 
 def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
                        reduction="mean", *, sample_weight=None, return_grad=False,
-                       grad_out=None, n_threads=None):
+                       grad_out=None, grad_dtype=None, n_threads=None):
     r"""Multi-class focal loss on logits (Lin et al., 2017, softmax form).
 
     Per position, with :math:`p = \operatorname{softmax}(x)_y` over the class
@@ -139,6 +146,9 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         Also return d(loss)/d(input), from the same pass.
     grad_out : ndarray, optional
         C-contiguous buffer for the gradient.
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -160,7 +170,13 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     >>> round(float(fastloss.softmax_focal_loss(x, y, gamma=0.0)), 6)  # == CE
     0.169846
     """
-    x = V.as_float(input, "input")
+    x = V.as_float(input, "input", half=True)
+    if V.is_half(x.dtype):
+        return V.via_float32(
+            lambda x32, g32: softmax_focal_loss(
+                x32, target, gamma, alpha, ignore_index, reduction, sample_weight=sample_weight,
+                return_grad=return_grad, grad_out=g32, n_threads=n_threads),
+            x, return_grad, grad_out, grad_dtype)
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     gamma = V.check_scalar(gamma, "gamma", 0.0)
@@ -210,12 +226,19 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
 # ---------------------------------------------------- multi-class margins
 
 def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
-                 return_grad, grad_out, n_threads, divide_by_c):
-    if weight is None and sample_weight is None and grad_out is None:
+                 return_grad, grad_out, n_threads, divide_by_c, grad_dtype=None):
+    if weight is None and sample_weight is None and grad_out is None and grad_dtype is None:
         r = _k.margin_call(input, target, p, margin, divide_by_c, reduction, return_grad,
                            n_threads)
         if r is not None:
             return r
+    xh = V.as_float(input, "input", half=True)
+    if V.is_half(xh.dtype):
+        return V.via_float32(
+            lambda x32, g32: _margin_rows(x32, target, p, margin, weight, reduction,
+                                          sample_weight, return_grad, g32, n_threads,
+                                          divide_by_c),
+            xh, return_grad, grad_out, grad_dtype)
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows_call(
         input, target, reduction, sample_weight, return_grad, grad_out, n_threads)
     C = x2.shape[1]
@@ -230,7 +253,8 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
-                      sample_weight=None, return_grad=False, grad_out=None, n_threads=None):
+                      sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None,
+                      n_threads=None):
     r"""Multi-class margin (hinge) loss, torch semantics.
 
     .. math:: \ell_i = \frac{w_{y_i}}{C} \sum_{j \ne y_i}
@@ -252,6 +276,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     return_grad : bool
         Also return d(loss)/d(input) (shape of ``input``), same pass.
     grad_out : ndarray, optional
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -275,11 +302,11 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     margin = V.check_scalar(margin, "margin")
     return _margin_rows(input, target, int(p), margin, weight, reduction, sample_weight,
-                        return_grad, grad_out, n_threads, True)
+                        return_grad, grad_out, n_threads, True, grad_dtype)
 
 
 def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", *,
-                          sample_weight=None, return_grad=False, grad_out=None,
+                          sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None,
                           n_threads=None):
     r"""Weston–Watkins multi-class SVM (hinge) loss.
 
@@ -300,6 +327,9 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
     grad_out : ndarray, optional
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -326,7 +356,7 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
     if not isinstance(squared, (bool, np.bool_)):
         raise TypeError(f"squared must be a bool, got {type(squared).__name__}")
     return _margin_rows(input, target, 2 if squared else 1, margin, None, reduction,
-                        sample_weight, return_grad, grad_out, n_threads, False)
+                        sample_weight, return_grad, grad_out, n_threads, False, grad_dtype)
 
 
 # --------------------------------------------------------- metric learning
@@ -397,7 +427,8 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     >>> round(float(fastloss.triplet_margin_loss(a, p, n, eps=0.0)), 6)  # 5 - 1 + 1
     5.0
     """
-    (a, pp, n), unbatched, dt = _embeddings((anchor, positive, negative),
+    raw = (np.asarray(anchor), np.asarray(positive), np.asarray(negative))
+    (a, pp, n), unbatched, dt = _embeddings(raw,
                                              ("anchor", "positive", "negative"))
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
@@ -421,7 +452,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         return loss
     if unbatched:
         grads = [x.reshape(-1) for x in grads]
-    return loss, tuple(grads)
+    return loss, _in_dtypes(grads, raw)
 
 
 def _binary_labels(label, n, unbatched):
@@ -486,7 +517,8 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     >>> np.round(fastloss.contrastive_loss(x1, x2, np.array([0, 1]), reduction="none"), 6)
     array([0.125, 0.125])
     """
-    (a, b), unbatched, dt = _embeddings((x1, x2), ("x1", "x2"))
+    raw = (np.asarray(x1), np.asarray(x2))
+    (a, b), unbatched, dt = _embeddings(raw, ("x1", "x2"))
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     margin = V.check_scalar(margin, "margin")
@@ -513,7 +545,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
         return loss
     if unbatched:
         grads = [x.reshape(-1) for x in grads]
-    return loss, tuple(grads)
+    return loss, _in_dtypes(grads, raw)
 
 
 def center_loss(features, labels, centers, reduction="mean", *, sample_weight=None,
@@ -579,7 +611,7 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
                                   _gscale(reduction, N, sw), nt)
     _raise_bad(t, bad, c.shape[0], name="labels")
     loss = _result(total, denom, reduction, loss_out, (N,), dt)
-    return (loss, (gx, gc)) if return_grad else loss
+    return (loss, _in_dtypes((gx, gc), (f_raw, np.asarray(centers)))) if return_grad else loss
 
 
 # --------------------------------------------------------- margin softmax
@@ -588,7 +620,13 @@ _MARGIN_KIND = {"cosface": 0, "arcface": 1, "sphereface": 2}
 
 
 def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_weight,
-                    return_grad, grad_out, n_threads):
+                    return_grad, grad_out, n_threads, grad_dtype=None):
+    xh = V.as_float(cosine, "cosine", half=True)
+    if V.is_half(xh.dtype):
+        return V.via_float32(
+            lambda x32, g32: _margin_softmax(kind, x32, target, s, m, easy_margin, reduction,
+                                             sample_weight, return_grad, g32, n_threads),
+            xh, return_grad, grad_out, grad_dtype)
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows_call(
         cosine, target, reduction, sample_weight, return_grad, grad_out, n_threads, "cosine")
     C = x2.shape[1]
@@ -609,7 +647,7 @@ _MARGIN_DOC_COMMON = """
 
 
 def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_weight=None,
-                 return_grad=False, grad_out=None, n_threads=None):
+                 return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""CosFace / additive margin softmax loss (Wang et al., 2018).
 
     .. math:: \ell_i = -\log \frac{e^{s(\cos\theta_{y} - m)}}
@@ -635,6 +673,9 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
     return_grad : bool
         Also return d(loss)/d(cosine), same pass.
     grad_out : ndarray, optional
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -657,11 +698,11 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
     s = V.check_scalar(s, "s", 0.0, math.inf, lo_open=True, hi_open=True)
     m = V.check_scalar(m, "m")
     return _margin_softmax("cosface", cosine, target, s, m, False, reduction,
-                           sample_weight, return_grad, grad_out, n_threads)
+                           sample_weight, return_grad, grad_out, n_threads, grad_dtype)
 
 
 def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean", *,
-                 sample_weight=None, return_grad=False, grad_out=None, n_threads=None):
+                 sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""ArcFace / additive angular margin loss (Deng et al., 2019).
 
     Softmax cross-entropy of :math:`s\cos\theta_j` with the target logit
@@ -689,6 +730,9 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     return_grad : bool
         Also return d(loss)/d(cosine), same pass.
     grad_out : ndarray, optional
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -717,11 +761,11 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     s = V.check_scalar(s, "s", 0.0, math.inf, lo_open=True, hi_open=True)
     m = V.check_scalar(m, "m", 0.0, math.pi, hi_open=True)
     return _margin_softmax("arcface", cosine, target, s, m, easy_margin, reduction,
-                           sample_weight, return_grad, grad_out, n_threads)
+                           sample_weight, return_grad, grad_out, n_threads, grad_dtype)
 
 
 def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_weight=None,
-                    return_grad=False, grad_out=None, n_threads=None):
+                    return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""SphereFace / multiplicative angular margin loss (Liu et al., 2017).
 
     Softmax cross-entropy of :math:`s\cos\theta_j` with the target logit
@@ -749,6 +793,9 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_wei
     return_grad : bool
         Also return d(loss)/d(cosine), same pass.
     grad_out : ndarray, optional
+    grad_dtype : dtype, optional
+        For float16/bfloat16 input: the gradient's dtype, the input's
+        (default; rounded to nearest even) or float32.
     n_threads : int, optional
 
     Returns
@@ -771,7 +818,7 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_wei
     s = V.check_scalar(s, "s", 0.0, math.inf, lo_open=True, hi_open=True)
     m = V.check_scalar(m, "m", 1, 4, integer=True)
     return _margin_softmax("sphereface", cosine, target, s, float(m), False, reduction,
-                           sample_weight, return_grad, grad_out, n_threads)
+                           sample_weight, return_grad, grad_out, n_threads, grad_dtype)
 
 
 # ----------------------------------------------------------- Fast R-CNN
@@ -829,7 +876,8 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
     >>> round(float(fastloss.fast_rcnn_loss(x, y, b, t)), 6)  # log 3 + (0.125 + 1.5) / 2
     1.911112
     """
-    x = V.as_float(class_logits, "class_logits")
+    x_raw = np.asarray(class_logits)
+    x = V.as_float(x_raw, "class_logits")
     if x.ndim != 2:
         raise ValueError(f"class_logits must have shape (N, C), got {x.shape}")
     N, C = x.shape
@@ -859,4 +907,4 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
         box = V.scalar(box_weight * box_sum / N if N > 0 else np.nan, x.dtype)
     total = V.scalar(np.float64(ce) + np.float64(box), x.dtype)
     loss = (total, ce, box) if return_parts else total
-    return (loss, (gx, gb)) if return_grad else loss
+    return (loss, _in_dtypes((gx, gb), (x_raw, np.asarray(box_regression)))) if return_grad else loss

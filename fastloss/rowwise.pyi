@@ -20,6 +20,7 @@ def softmax_focal_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -34,6 +35,7 @@ def softmax_focal_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -48,6 +50,7 @@ def softmax_focal_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -63,6 +66,7 @@ def multi_margin_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -77,6 +81,7 @@ def multi_margin_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -91,6 +96,7 @@ def multi_margin_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -105,6 +111,7 @@ def multiclass_hinge_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -118,6 +125,7 @@ def multiclass_hinge_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -131,6 +139,7 @@ def multiclass_hinge_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -265,6 +274,7 @@ def cosface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -278,6 +288,7 @@ def cosface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -291,6 +302,7 @@ def cosface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -306,6 +318,7 @@ def arcface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -320,6 +333,7 @@ def arcface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -334,6 +348,7 @@ def arcface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
@@ -348,6 +363,7 @@ def sphereface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[False] = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
 @overload
@@ -361,6 +377,7 @@ def sphereface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: Literal[True],
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
@@ -374,6 +391,7 @@ def sphereface_loss(
     sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
     n_threads: int | None = ...,
 ) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 
