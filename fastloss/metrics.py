@@ -13,6 +13,10 @@ in-memory function would give on all the data at once:
   and gives the ``batch=True`` value of the soft Dice family.
 - :class:`LossAccumulator` holds the sum of weighted losses and the sum of
   weights of a loss with a mean reduction.
+- :class:`ScoreAccumulator` keeps the per-image hard Dice / IoU scores
+  (MONAI's ``DiceMetric`` / ``MeanIoU`` buffer) and reduces them as MONAI's
+  ``do_metric_reduction``: NaN scores (a class absent from the target) are
+  left out of every mean and sum.
 
 Each update calls the same kernels as the in-memory functions.  float64
 sums are kept as double-double pairs (hi + lo, Knuth's two-sum), so adding
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
+import math
+
 import numpy as np
 
 from fastloss import _validate as V
@@ -38,7 +44,7 @@ from fastloss import segmentation as _seg
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ConfusionMatrix", "DiceAccumulator", "LossAccumulator"]
+__all__ = ["ConfusionMatrix", "DiceAccumulator", "LossAccumulator", "ScoreAccumulator"]
 
 
 # ------------------------------------------------------------ exact sums
@@ -580,3 +586,147 @@ class LossAccumulator:
 
     def __repr__(self):
         return f"LossAccumulator({self.loss!r}, total={self.total!r}, weight_sum={self.weight_sum!r})"
+
+
+_SCORE_REDUCTIONS = ("mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel",
+                     "none")
+
+
+def _fsum_rows(a):
+    """Exactly rounded sums of each row of a 2-D array (independent of the order)."""
+    return np.array([math.fsum(r) for r in a], dtype=np.float64).reshape(a.shape[0])
+
+
+class ScoreAccumulator:
+    """Per-image hard Dice or IoU scores gathered piece by piece, reduced as MONAI's metrics.
+
+    Parameters
+    ----------
+    num_classes : int >= 1
+    metric : {'dice', 'iou'}
+        :func:`fastloss.dice_score` or :func:`fastloss.iou_score`.
+    include_background : bool
+        False leaves class 0 out (MONAI's ``include_background``).
+    ignore_index : int, optional
+        Label-map positions whose target equals it are not counted.
+    ignore_empty : bool
+        True (MONAI's default): a class absent from an image's target
+        scores NaN; False: 0 when predicted there, ``empty_score`` when absent
+        from both.
+    empty_score : float
+        With ``ignore_empty=False`` (1.0 is MONAI's value).
+    multilabel : bool
+        ``pred`` / ``target`` are (N, C, ...) masks, as in :func:`fastloss.dice_score`.
+
+    Notes
+    -----
+    ``update(pred, target)`` scores each image (first axis) with one call of
+    :func:`fastloss.dice_score` / :func:`fastloss.iou_score`
+    (``per_image=True``) and keeps the (N, C) rows, O(images x classes) as
+    MONAI's metric buffer.  ``result(reduction)`` is MONAI's
+    ``do_metric_reduction`` and returns ``(value, not_nans)``: NaN scores
+    are left out ('mean': the mean over each image's non-NaN classes, then
+    over the images that have one; 'mean_batch': per class over images;
+    'mean_channel': per image over classes; a mean over nothing is 0, as
+    MONAI).  The sums are exactly rounded (``math.fsum``), so every
+    reduction but 'none', 'mean_channel' and 'sum_channel' (whose rows
+    follow the order of updates and merges) is bit-identical under any
+    split and merge order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss.metrics import ScoreAccumulator
+    >>> acc = ScoreAccumulator(3)
+    >>> acc.update(np.array([[0, 1, 1, 2]]), np.array([[0, 1, 2, 2]]))
+    >>> acc.update(np.array([[0, 0, 1, 1]]), np.array([[0, 0, 1, 1]]))   # no class 2: NaN
+    >>> acc.scores()
+    array([[1.        , 0.66666667, 0.66666667],
+           [1.        , 1.        ,        nan]])
+    >>> value, not_nans = acc.result("mean_batch")
+    >>> value, not_nans
+    (array([1.        , 0.83333333, 0.66666667]), array([2, 2, 1]))
+    """
+
+    def __init__(self, num_classes: int, metric: Literal["dice", "iou"] = "dice", *,
+                 include_background: bool = True, ignore_index: int | None = None,
+                 ignore_empty: bool = True, empty_score: float = np.nan,
+                 multilabel: bool = False) -> None:
+        self.num_classes = V.check_scalar(num_classes, "num_classes", 1, integer=True)
+        if metric not in ("dice", "iou"):
+            raise ValueError(f"metric must be 'dice' or 'iou', got {metric!r}")
+        if ignore_index is not None:
+            ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
+        self.metric = metric
+        self.include_background = bool(include_background)
+        self.ignore_index = ignore_index
+        self.ignore_empty = bool(ignore_empty)
+        self.empty_score = float(empty_score)
+        self.multilabel = bool(multilabel)
+        self._rows = []
+
+    def update(self, pred: ArrayLike, target: ArrayLike, *, n_threads: int | None = None) -> None:
+        """Score each image (first axis) of one piece and keep the rows."""
+        f = _seg.dice_score if self.metric == "dice" else _seg.iou_score
+        s = f(pred, target, self.num_classes, ignore_index=self.ignore_index, per_image=True,
+              ignore_empty=self.ignore_empty, empty_score=self.empty_score,
+              multilabel=self.multilabel, n_threads=n_threads)
+        if not self.include_background and self.num_classes > 1:
+            s = s[:, 1:]
+        self._rows.append(np.ascontiguousarray(s, dtype=np.float64))
+
+    def merge(self, other: ScoreAccumulator) -> ScoreAccumulator:
+        """Append another accumulator's rows after this one's; returns self."""
+        _check_same(self, other, ("num_classes", "metric", "include_background",
+                                  "ignore_index", "ignore_empty", "multilabel"))
+        if not (self.empty_score == other.empty_score
+                or (math.isnan(self.empty_score) and math.isnan(other.empty_score))):
+            raise ValueError("cannot merge accumulators with different empty_score: "
+                             f"{self.empty_score!r} and {other.empty_score!r}")
+        self._rows.extend(r.copy() for r in other._rows)
+        return self
+
+    def scores(self) -> NDArray[np.float64]:
+        """The (images, classes) scores kept so far (NaN: left out of reductions)."""
+        C = self.num_classes - (0 if self.include_background or self.num_classes == 1 else 1)
+        if not self._rows:
+            return np.empty((0, C), dtype=np.float64)
+        return np.concatenate(self._rows, axis=0)
+
+    def result(self, reduction: str = "mean") -> tuple[Any, NDArray]:
+        """``(value, not_nans)`` as MONAI's ``do_metric_reduction(scores, reduction)``."""
+        if reduction not in _SCORE_REDUCTIONS:
+            raise ValueError(f"reduction must be one of {list(_SCORE_REDUCTIONS)}, "
+                             f"got {reduction!r}")
+        f = self.scores()
+        ok = ~np.isnan(f)
+        if reduction == "none":
+            return f, ok.astype(np.float64)
+        z = np.where(ok, f, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if reduction in ("mean", "mean_channel", "sum_channel"):
+                per_img, n_img = _fsum_rows(z), ok.sum(axis=1)
+                if reduction == "sum_channel":
+                    return per_img, n_img
+                means = np.where(n_img > 0, per_img / n_img, 0.0)
+                if reduction == "mean_channel":
+                    return means, n_img
+                n = int((n_img > 0).sum())
+                return np.float64(math.fsum(means) / n if n else 0.0), np.int64(n)
+            if reduction == "sum":
+                return np.float64(math.fsum(z.ravel())), np.int64(ok.sum())
+            per_cls, n_cls = _fsum_rows(z.T), ok.sum(axis=0)
+            if reduction == "sum_batch":
+                return per_cls, n_cls
+            return np.where(n_cls > 0, per_cls / n_cls, 0.0), n_cls
+
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __repr__(self):
+        return (f"ScoreAccumulator(num_classes={self.num_classes}, metric={self.metric!r}, "
+                f"images={sum(len(r) for r in self._rows)})")
+

@@ -265,3 +265,79 @@ def test_loss_accumulator_empty_pickle_and_errors():
         acc.merge(LossAccumulator("nll_loss"))
     with pytest.raises(ValueError, match="target holds class index 3"):
         acc.update(np.zeros((1, 2)), np.array([3]))
+
+
+# ------------------------------------------------------------ per-image scores (MONAI)
+
+def _score_data(seed, n=5):
+    rng = np.random.default_rng(seed)
+    pred = rng.integers(0, 4, size=(n, 6, 5)).astype(np.uint8)
+    target = rng.integers(0, 4, size=(n, 6, 5)).astype(np.uint8)
+    target[0][target[0] == 3] = 1        # class 3 predicted, absent from the target: NaN
+    target[2][target[2] == 2] = 0
+    pred[2][pred[2] == 2] = 0            # class 2 absent from both
+    target[3][(target[3] == 1) | (target[3] == 2) | (target[3] == 3)] = 0  # background only
+    return pred, target
+
+
+@pytest.mark.parametrize("metric", ["dice", "iou"])
+@pytest.mark.parametrize("ib", [True, False], ids=["bg", "nobg"])
+@pytest.mark.parametrize("ie", [True, False], ids=["ignore_empty", "keep_empty"])
+def test_score_accumulator_matches_monai(metric, ib, ie):
+    torch = pytest.importorskip("torch")
+    mm = pytest.importorskip("monai.metrics")
+    from fastloss.metrics import ScoreAccumulator
+
+    pred, target = _score_data(3)
+    oh = lambda a: torch.tensor(np.moveaxis(np.eye(4)[a], -1, 1))  # noqa: E731
+    for red in ("mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel", "none"):
+        cls = mm.DiceMetric if metric == "dice" else mm.MeanIoU
+        m = cls(include_background=ib, reduction=red, get_not_nans=True, ignore_empty=ie)
+        acc = ScoreAccumulator(4, metric, include_background=ib, ignore_empty=ie,
+                               empty_score=1.0)
+        for sl in (slice(0, 2), slice(2, 5)):
+            m(oh(pred[sl]), oh(target[sl]))
+            acc.update(pred[sl], target[sl])
+        want, want_n = m.aggregate()
+        got, got_n = acc.result(red)
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-6, err_msg=red)
+        np.testing.assert_array_equal(np.asarray(got_n, dtype=np.float64), want_n.numpy())
+
+
+def test_score_accumulator_split_merge_pickle():
+    from fastloss.metrics import ScoreAccumulator
+
+    pred, target = _score_data(4, n=7)
+    whole = ScoreAccumulator(4, "iou")
+    whole.update(pred, target)
+    parts = []
+    for sl in (slice(0, 3), slice(3, 4), slice(4, 7)):
+        a = ScoreAccumulator(4, "iou")
+        a.update(pred[sl], target[sl])
+        parts.append(pickle.loads(pickle.dumps(a)))
+    fwd = ScoreAccumulator(4, "iou")
+    for a in parts:
+        fwd.merge(a)
+    rev = ScoreAccumulator(4, "iou")
+    for a in reversed(parts):
+        rev.merge(a)
+    np.testing.assert_array_equal(fwd.scores(), fastloss.iou_score(pred, target, 4,
+                                                                   per_image=True))
+    for red in ("mean", "sum", "mean_batch", "sum_batch"):
+        for acc in (fwd, rev):
+            got, n = acc.result(red)
+            want, wn = whole.result(red)
+            assert np.array_equal(got, want) and np.array_equal(n, wn), red
+    # rows follow the merge order for the per-image reductions
+    np.testing.assert_array_equal(rev.result("mean_channel")[0][:3],
+                                  whole.result("mean_channel")[0][4:7])
+    empty = ScoreAccumulator(4)
+    assert empty.result("mean") == (0.0, 0) and empty.scores().shape == (0, 4)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        whole.result("avg")
+    with pytest.raises(ValueError, match="metric must be"):
+        ScoreAccumulator(3, "f1")
+    with pytest.raises(ValueError, match="different ignore_empty"):
+        ScoreAccumulator(4).merge(ScoreAccumulator(4, ignore_empty=False))
+    with pytest.raises(ValueError, match="different empty_score"):
+        ScoreAccumulator(4, empty_score=1.0).merge(ScoreAccumulator(4))
