@@ -7,7 +7,7 @@ import dask.array as da
 from dask.delayed import Delayed
 from numpy.typing import ArrayLike
 
-__all__ = ['cross_entropy', 'nll_loss', 'dice_loss', 'jaccard_loss', 'tversky_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'sensitivity_specificity_loss', 'dice_ce_loss', 'confusion_matrix', 'dice_score', 'iou_score', 'dice_accumulator', 'l1_penalty', 'l2_penalty', 'elastic_net_penalty', 'gan_discriminator_loss', 'gan_generator_loss', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'exponential_loss', 'hinge_loss', 'huber_loss', 'js_div', 'kl_div', 'l1_loss', 'log_cosh_loss', 'mean_bias_error', 'mse_loss', 'multilabel_soft_margin_loss', 'pseudo_huber_loss', 'sigmoid_focal_loss', 'smooth_l1_loss', 'soft_margin_loss']
+__all__ = ['cross_entropy', 'nll_loss', 'dice_loss', 'jaccard_loss', 'tversky_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'sensitivity_specificity_loss', 'dice_ce_loss', 'confusion_matrix', 'dice_score', 'iou_score', 'dice_accumulator', 'hausdorff_distance', 'average_surface_distance', 'surface_dice', 'l1_penalty', 'l2_penalty', 'elastic_net_penalty', 'gan_discriminator_loss', 'gan_generator_loss', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'exponential_loss', 'hinge_loss', 'huber_loss', 'js_div', 'kl_div', 'l1_loss', 'log_cosh_loss', 'mean_bias_error', 'mse_loss', 'multilabel_soft_margin_loss', 'pseudo_huber_loss', 'sigmoid_focal_loss', 'smooth_l1_loss', 'soft_margin_loss']
 
 def cross_entropy(
     input: da.Array | ArrayLike,
@@ -147,6 +147,48 @@ def dice_accumulator(
     n_threads: int | None = ...,
     rechunk: bool = ...,
 ) -> Delayed: ...
+
+def hausdorff_distance(
+    pred: da.Array | ArrayLike,
+    target: da.Array | ArrayLike,
+    *,
+    num_classes: int | None = ...,
+    percentile: float | None = ...,
+    directed: bool = ...,
+    spacing: float | Sequence[float] | None = ...,
+    include_background: bool = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    mode: Literal['monai', 'pooled'] = ...,
+    rechunk: bool = ...,
+    n_threads: int | None = ...,
+) -> da.Array: ...
+
+def average_surface_distance(
+    pred: da.Array | ArrayLike,
+    target: da.Array | ArrayLike,
+    *,
+    num_classes: int | None = ...,
+    symmetric: bool = ...,
+    spacing: float | Sequence[float] | None = ...,
+    include_background: bool = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    rechunk: bool = ...,
+    n_threads: int | None = ...,
+) -> da.Array: ...
+
+def surface_dice(
+    pred: da.Array | ArrayLike,
+    target: da.Array | ArrayLike,
+    class_thresholds: Sequence[float],
+    *,
+    num_classes: int | None = ...,
+    spacing: float | Sequence[float] | None = ...,
+    include_background: bool = ...,
+    use_subvoxels: bool = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    rechunk: bool = ...,
+    n_threads: int | None = ...,
+) -> da.Array: ...
 
 def l1_penalty(
     *arrays: da.Array | ArrayLike,

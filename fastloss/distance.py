@@ -612,7 +612,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
         95 gives HD95.  0 is the minimum (MONAI treats 0 as None, the maximum).
     directed : bool
         Prediction-to-target only.
-    reduction : {{'none', 'mean', 'sum'}}
+    reduction : {'none', 'mean', 'sum'}
         'none': the (N, C') array; 'mean' and 'sum' as MONAI's
         ``do_metric_reduction`` (NaN skipped, inf kept; 'mean' averages
         the classes of each image, then the images).
@@ -681,7 +681,7 @@ def average_surface_distance(pred, target, *, num_classes=None, symmetric=False,
     ----------
     {shapes}
     symmetric : bool
-    reduction : {{'none', 'mean', 'sum'}}
+    reduction : {'none', 'mean', 'sum'}
         As in :func:`hausdorff_distance`.
     n_threads : int, optional
 
@@ -741,7 +741,7 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
     use_subvoxels : bool
         Only False is supported (DeepMind's corner-grid surfels are not
         implemented); True is a NotImplementedError.
-    reduction : {{'none', 'mean', 'sum'}}
+    reduction : {'none', 'mean', 'sum'}
         As in :func:`hausdorff_distance`.
     n_threads : int, optional
 

@@ -36,7 +36,7 @@ def hausdorff_distance(
     directed: bool = ...,
     spacing: float | Sequence[float] | None = ...,
     include_background: bool = ...,
-    reduction: Literal['mean', 'sum'] = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
     mode: Literal['monai', 'pooled'] = ...,
     n_threads: int | None = ...,
 ) -> np.float64 | NDArray[np.float64]: ...
@@ -49,7 +49,7 @@ def average_surface_distance(
     symmetric: bool = ...,
     spacing: float | Sequence[float] | None = ...,
     include_background: bool = ...,
-    reduction: Literal['mean', 'sum'] = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
     n_threads: int | None = ...,
 ) -> np.float64 | NDArray[np.float64]: ...
 
@@ -62,7 +62,7 @@ def surface_dice(
     spacing: float | Sequence[float] | None = ...,
     include_background: bool = ...,
     use_subvoxels: bool = ...,
-    reduction: Literal['mean', 'sum'] = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
     n_threads: int | None = ...,
 ) -> np.float64 | NDArray[np.float64]: ...
 

@@ -670,3 +670,49 @@ def test_accumulators_merge_split_and_pickle(rng):
     assert empty.result("mean") == (0.0, 0)
     whole.reset()
     assert whole.values().shape == (0, 0)
+
+
+# ------------------------------------------------------------ dask
+
+@pytest.mark.parametrize("onehot", [False, True])
+def test_dask_surface_metrics_match_in_memory(rng, onehot):
+    da = pytest.importorskip("dask.array")
+    import fastloss.dask as fd
+
+    C = 3
+    p, t = _pair(rng, 5, (14, 12, 10), C)
+    p[1][p[1] == 2] = 0                               # a missed class: inf
+    if onehot:
+        p, t = _onehot(p, C), _onehot(t, C)
+    kw = dict(num_classes=None if onehot else C, spacing=(1.0, 0.7, 1.3))
+    dp = da.from_array(p, chunks=(2,) + p.shape[1:])
+    for fn, extra in [("hausdorff_distance", dict(percentile=95)),
+                      ("average_surface_distance", dict(symmetric=True)),
+                      ("surface_dice", dict(class_thresholds=[1.0, 1.5]))]:
+        args = (extra.pop("class_thresholds"),) if "class_thresholds" in extra else ()
+        for reduction in ("none", "mean", "sum"):
+            got = _quiet(lambda: getattr(fd, fn)(dp, t, *args, reduction=reduction, **kw,
+                                                 **extra).compute())
+            want = _quiet(getattr(fastloss, fn), p, t, *args, reduction=reduction, **kw,
+                          **extra)
+            np.testing.assert_array_equal(got, want)
+
+
+def test_dask_surface_metrics_chunking_rules(rng):
+    da = pytest.importorskip("dask.array")
+    from dask.array import PerformanceWarning
+
+    import fastloss.dask as fd
+
+    p, t = _pair(rng, 2, (10, 9, 8), 3)
+    dp = da.from_array(p, chunks=(1, 5, 9, 8))        # images split: rechunked
+    with pytest.warns(PerformanceWarning, match="rechunking each image"):
+        got = fd.hausdorff_distance(dp, t, num_classes=3)   # lazy: nothing computed yet
+    np.testing.assert_array_equal(_quiet(got.compute),
+                                  _quiet(fastloss.hausdorff_distance, p, t, num_classes=3))
+    with pytest.raises(ValueError, match="needs each image whole"):
+        fd.hausdorff_distance(dp, t, num_classes=3, rechunk=False)
+    with pytest.raises(ValueError, match="same shape"):
+        fd.surface_dice(dp, t[:1], [1.0, 1.0], num_classes=3)
+    with pytest.raises(ValueError, match="reduction"):
+        fd.average_surface_distance(dp, t, num_classes=3, reduction="max")
