@@ -716,3 +716,21 @@ def test_dask_surface_metrics_chunking_rules(rng):
         fd.surface_dice(dp, t[:1], [1.0, 1.0], num_classes=3)
     with pytest.raises(ValueError, match="reduction"):
         fd.average_surface_distance(dp, t, num_classes=3, reduction="max")
+
+
+# ------------------------------------------------------------ medpy (pooled conventions)
+
+@pytest.mark.parametrize("spacing", [None, (1.5, 0.8, 1.1)])
+def test_pooled_mode_and_assd_match_medpy(rng, spacing):
+    mb = pytest.importorskip("medpy.metric.binary")
+    p, t = _pair(rng, 3, (18, 16, 14), 2)
+    hd95 = fastloss.hausdorff_distance(p, t, num_classes=2, percentile=95, mode="pooled",
+                                       spacing=spacing)
+    hd = fastloss.hausdorff_distance(p, t, num_classes=2, mode="pooled", spacing=spacing)
+    assd = fastloss.average_surface_distance(p, t, num_classes=2, symmetric=True,
+                                             spacing=spacing)
+    for n in range(3):
+        a, b = p[n] == 1, t[n] == 1
+        assert hd95[n, 0] == pytest.approx(mb.hd95(a, b, voxelspacing=spacing), rel=1e-12)
+        assert hd[n, 0] == pytest.approx(mb.hd(a, b, voxelspacing=spacing), rel=1e-12)
+        assert assd[n, 0] == pytest.approx(mb.assd(a, b, voxelspacing=spacing), rel=1e-12)
