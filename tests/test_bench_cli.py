@@ -252,6 +252,12 @@ def test_matches():
     assert runner.matches(w, ["to"]) and runner.matches(w, ["t?y"]) and runner.matches(w, ["te*"])
     assert runner.matches(w, ["core"])
     assert not runner.matches(w, ["ce_wide"])
+    # a pattern that names a workload selects it alone
+    v = Workload(name="toy_bf16", family="half", description="", make=None, impls={},
+                 bytes_moved=len)
+    assert runner.matches(v, ["toy"]) and not runner.matches(v, ["toy"], {"toy", "toy_bf16"})
+    assert runner.matches(v, ["toy*"], {"toy", "toy_bf16"})
+    assert runner.matches(v, ["toy_bf16"], {"toy", "toy_bf16"})
 
 
 def test_core_workloads_discovered():

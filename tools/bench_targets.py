@@ -153,8 +153,10 @@ def time_all(only, time_one):
 
     results = {}
     try:
-        for w in discover()[0]:
-            if w.family == "torch_interop" or (only and not matches(w, only)):
+        found = discover()[0]
+        known = {k for w in found for k in (w.name, w.family, getattr(w, "module", None) or "")}
+        for w in found:
+            if w.family == "torch_interop" or (only and not matches(w, only, known)):
                 continue
             print(f"{w.name} ...", file=sys.stderr, flush=True)
             results.update(time_one(w))

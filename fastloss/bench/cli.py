@@ -178,7 +178,9 @@ def main(argv=None, out=None):
 
     workloads, import_errors = runner.discover(
         on_error=lambda m, msg: say(f"!!! workload module {m!r} skipped: {msg}"))
-    selected = [w for w in workloads if runner.matches(w, patterns)]
+    known = {k for w in workloads
+             for k in (w.name, w.family, getattr(w, "module", None) or "")}
+    selected = [w for w in workloads if runner.matches(w, patterns, known)]
     if args.list:
         for w in workloads:
             say(f"{w.name:24s} {w.family:16s} {w.description}")

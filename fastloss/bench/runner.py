@@ -67,14 +67,19 @@ def discover(on_error=None):
     return found, errors
 
 
-def matches(workload, patterns):
-    """True if any pattern is a substring of, or fnmatch-matches, the name, family or module."""
+def matches(workload, patterns, known=()):
+    """True if a pattern is a substring of, or fnmatch-matches, the name, family or module.
+
+    A pattern that is itself one of the ``known`` names (every workload's
+    name, family and module) selects that one exactly: ``ce_wide`` is not
+    also ``ce_wide_bf16``.
+    """
     if not patterns:
         return True
     keys = (workload.name, workload.family, getattr(workload, "module", None) or "")
     for p in patterns:
         for k in keys:
-            if p in k or fnmatch.fnmatchcase(k, p):
+            if k == p or (p not in known and (p in k or fnmatch.fnmatchcase(k, p))):
                 return True
     return False
 

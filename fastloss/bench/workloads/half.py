@@ -1,0 +1,157 @@
+"""Half-precision workloads: bfloat16 inputs read in their own width.
+
+The element-wise rows of ``elementwise.py`` (16,777,216 elements) and
+``ce_wide`` ((16384, 1000) logits, int64 labels) with bfloat16 data
+(``ml_dtypes.bfloat16``).  Implementations: "fastloss" on the bfloat16
+arrays (loss in float32, gradient in bfloat16), "fastloss f32" on float32
+copies of the same values (the row the half-width read is measured
+against: half the bytes), the float64 reference on those float32 copies,
+and torch under ``torch.autocast("cpu", dtype=torch.bfloat16)`` on bfloat16
+tensors viewing the same memory: autocast casts the inputs of its loss ops
+to float32 (a converted copy of each) before the float32 kernel runs.
+"""
+
+import numpy as np
+
+from fastloss.bench.workload import PeerMissing, Workload, peer
+
+SEED = 0
+FULL = 16_777_216
+SMALL = 65_536
+CE_FULL = (16384, 1000)
+CE_SMALL = (256, 1000)
+
+
+def _bf16():
+    try:
+        import ml_dtypes
+    except ImportError as e:  # the test extra installs it
+        raise PeerMissing(str(e)) from e
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _make_elem(kind):
+    def make(quick):
+        bf = _bf16()
+        n = SMALL if quick else FULL
+        rng = np.random.default_rng(SEED)
+        x = (rng.standard_normal(n, dtype=np.float32) * np.float32(2)).astype(bf)
+        if kind == "real":
+            t = rng.standard_normal(n, dtype=np.float32).astype(bf)
+        else:
+            t = (rng.random(n, dtype=np.float32) < 0.5).astype(bf)
+        return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t.astype(np.float32)}
+    return make
+
+
+def _make_ce(quick):
+    bf = _bf16()
+    shape = CE_SMALL if quick else CE_FULL
+    rng = np.random.default_rng(SEED)
+    x = (2.0 * rng.standard_normal(shape, dtype=np.float32)).astype(bf)
+    t = rng.integers(0, shape[1], size=shape[0]).astype(np.int64)
+    return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t}
+
+
+def _torch_bf16(torch, a):
+    """A torch tensor viewing ``a``'s memory: bfloat16 for bfloat16 data."""
+    if a.dtype.kind == "V":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _impls(name, torch_name):
+    import fastloss
+    import fastloss.reference as ref
+
+    fn, rf = getattr(fastloss, name), getattr(ref, name)
+
+    def fl(d):
+        x, t, nt = d["x"], d["t"], d["n_threads"]
+        return lambda: fn(x, t, n_threads=nt)
+
+    def fl_grad(d):
+        x, t, nt = d["x"], d["t"], d["n_threads"]
+        return lambda: fn(x, t, return_grad=True, n_threads=nt)
+
+    def fl32(d):
+        x, t, nt = d["x32"], d["t32"], d["n_threads"]
+        return lambda: fn(x, t, n_threads=nt)
+
+    def fl32_grad(d):
+        x, t, nt = d["x32"], d["t32"], d["n_threads"]
+        return lambda: fn(x, t, return_grad=True, n_threads=nt)
+
+    def reference(d):
+        x, t = d["x32"], d["t32"]
+        return lambda: rf(x, t)
+
+    def th(d):
+        torch = peer("torch", d)
+        f = getattr(torch.nn.functional, torch_name)
+        x, t = _torch_bf16(torch, d["x"]), _torch_bf16(torch, d["t"])
+
+        def call():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return f(x, t)
+        return call
+
+    def th_grad(d):
+        torch = peer("torch", d)
+        f = getattr(torch.nn.functional, torch_name)
+        x = _torch_bf16(torch, d["x"]).requires_grad_(True)
+        t = _torch_bf16(torch, d["t"])
+
+        def call():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = f(x, t)
+            return (loss.detach(),) + torch.autograd.grad(loss, [x])
+        return call
+
+    return {"fastloss": fl, "fastloss+grad": fl_grad, "fastloss f32": fl32,
+            "fastloss f32+grad": fl32_grad, "reference": reference,
+            "torch autocast": th, "torch autocast+grad": th_grad}
+
+
+def _bytes(d):
+    return d["x"].nbytes + d["t"].nbytes
+
+
+def _bytes_grad(d):
+    return 2 * d["x"].nbytes + d["t"].nbytes
+
+
+def _n_exp_elem(d):
+    return 2 * d["x"].size
+
+
+def _n_exp_ce(d):
+    return d["x"].size
+
+
+def _workload(name, fn, torch_name, kind, label, exp=False):
+    return Workload(
+        name=name, family="half",
+        description=f"{label} on two bfloat16 arrays of 16,777,216 elements",
+        make=_make_elem(kind), impls=_impls(fn, torch_name),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad,
+        n_exp=_n_exp_elem if exp else None, rtol=1e-4, read_floor=not exp,
+    )
+
+
+WORKLOADS = [
+    _workload("mse_loss_bf16", "mse_loss", "mse_loss", "real", "mse_loss"),
+    _workload("l1_loss_bf16", "l1_loss", "l1_loss", "real", "l1_loss"),
+    _workload("smooth_l1_loss_bf16", "smooth_l1_loss", "smooth_l1_loss", "real",
+              "smooth_l1_loss (beta=1)"),
+    _workload("huber_loss_bf16", "huber_loss", "huber_loss", "real", "huber_loss (delta=1)"),
+    _workload("bce_logits_bf16", "binary_cross_entropy_with_logits",
+              "binary_cross_entropy_with_logits", "binary",
+              "binary_cross_entropy_with_logits, 0/1 targets", exp=True),
+    Workload(
+        name="ce_wide_bf16", family="half",
+        description="cross_entropy, (16384, 1000) bfloat16 logits, int64 targets",
+        make=_make_ce, impls=_impls("cross_entropy", "cross_entropy"),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
+    ),
+]
