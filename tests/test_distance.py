@@ -352,8 +352,8 @@ def test_metric_bad_options():
     for th in ([1.0, 2.0], [-1.0], [np.inf], []):
         with pytest.raises(ValueError, match="class_thresholds"):
             fastloss.surface_dice(p, p, th, num_classes=2)
-    with pytest.raises(NotImplementedError, match="use_subvoxels"):
-        fastloss.surface_dice(p, p, [1.0], num_classes=2, use_subvoxels=True)
+    with pytest.raises(ValueError, match="use_subvoxels=True needs 2-D or 3-D"):
+        fastloss.surface_dice(p[:, 0], p[:, 0], [1.0], num_classes=2, use_subvoxels=True)
 
 
 # ------------------------------------------------------------ losses
@@ -734,3 +734,28 @@ def test_pooled_mode_and_assd_match_medpy(rng, spacing):
         assert hd95[n, 0] == pytest.approx(mb.hd95(a, b, voxelspacing=spacing), rel=1e-12)
         assert hd[n, 0] == pytest.approx(mb.hd(a, b, voxelspacing=spacing), rel=1e-12)
         assert assd[n, 0] == pytest.approx(mb.assd(a, b, voxelspacing=spacing), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape,spacing", [((20, 17, 15), (1.0, 1.0, 1.0)),
+                                           ((20, 17, 15), (1.5, 0.7, 1.2)),
+                                           ((31, 26), (0.8, 1.3))])
+def test_surface_dice_subvoxels_matches_monai(rng, shape, spacing):
+    torch = pytest.importorskip("torch")
+    from monai.metrics import compute_surface_dice
+
+    C = 3
+    p, t = _pair(rng, 2, shape, C)
+    p[1][p[1] == 2] = 0                      # a missed class
+    thr = [1.0, 1.7]
+    got = _quiet(fastloss.surface_dice, p, t, thr, num_classes=C, spacing=spacing,
+                 use_subvoxels=True)
+    want = _quiet(compute_surface_dice, torch.from_numpy(_onehot(p, C)),
+                  torch.from_numpy(_onehot(t, C)), thr, spacing=spacing, use_subvoxels=True)
+    np.testing.assert_allclose(got, want.double().numpy(), rtol=1e-5, atol=1e-7)
+    assert got[1, 1] == 0.0
+    # one-hot input, and the default mode differs (edge voxels, not corner points)
+    got1 = _quiet(fastloss.surface_dice, _onehot(p, C), _onehot(t, C), thr, spacing=spacing,
+                  use_subvoxels=True)
+    np.testing.assert_array_equal(got1, got)
+    plain = _quiet(fastloss.surface_dice, p, t, thr, num_classes=C, spacing=spacing)
+    assert not np.allclose(plain[0], got[0])
