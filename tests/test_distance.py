@@ -759,3 +759,27 @@ def test_surface_dice_subvoxels_matches_monai(rng, shape, spacing):
     np.testing.assert_array_equal(got1, got)
     plain = _quiet(fastloss.surface_dice, p, t, thr, num_classes=C, spacing=spacing)
     assert not np.allclose(plain[0], got[0])
+
+
+@pytest.mark.parametrize("shape,spacing", [((41,), (0.7,)), ((17, 23), (1.0, 2.0)),
+                                           ((9, 11, 13), (1.5, 1.0, 0.6))])
+def test_edt_label_map_indices_match_reference(rng, shape, spacing):
+    lab = rng.integers(0, 4, size=shape).astype(np.int16)
+    lab[(slice(0, 3),) * len(shape)] = 2                 # a block: interior distances > 1
+    d, ind = fastloss.distance_transform(lab, spacing, return_indices=True)
+    rd, rind = R.distance_transform(lab, spacing, return_indices=True)
+    np.testing.assert_allclose(d, rd, rtol=1e-12)
+    # ties may pick another site at the same distance: compare the distances
+    # to the sites each returned, and that each site holds another label
+    w = np.asarray(spacing).reshape((-1,) + (1,) * len(shape))
+    grid = np.indices(shape)
+    for idx in (ind, rind):
+        np.testing.assert_allclose(np.sqrt((((idx - grid) * w) ** 2).sum(axis=0)), d,
+                                   rtol=1e-12, atol=1e-12)
+        site = lab[tuple(idx)]
+        assert np.all((lab == 0) | (site != lab))
+    np.testing.assert_array_equal(rind[:, lab == 0], grid[:, lab == 0])
+    # one label filling the image: no site (-1), in both
+    full = np.ones(shape, dtype=np.uint8) * 3
+    assert np.all(fastloss.distance_transform(full, return_indices=True)[1] == -1)
+    assert np.all(R.distance_transform(full, return_indices=True)[1] == -1)

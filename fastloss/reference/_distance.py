@@ -61,13 +61,22 @@ def distance_transform(mask_or_labels, spacing=None, *, signed=False, return_ind
             return d, ndimage.distance_transform_edt(m, sampling=s, return_indices=True)[1]
         return d
     d = np.zeros(a.shape)
+    # label 0 is its own site; a label's voxels take SciPy's nearest voxel of
+    # another label (-1 where there is none)
+    ind = np.indices(a.shape) if return_indices else None
     for lab in np.unique(a):
         if lab == 0:
             continue
         m = a == lab
         d[m] = _edt(m, s)[m]
+        if return_indices:
+            if m.all():
+                ind[:, m] = -1
+            else:
+                ind[:, m] = ndimage.distance_transform_edt(m, sampling=s,
+                                                           return_indices=True)[1][:, m]
     if return_indices:
-        raise NotImplementedError("reference: return_indices for label maps")
+        return d, ind
     return d
 
 
