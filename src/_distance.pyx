@@ -271,6 +271,15 @@ cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want
 
 # ------------------------------------------------------------ drivers
 
+cdef bint _uniform(const word_t* l, Py_ssize_t n) noexcept nogil:
+    """True when the n labels are all equal (an OR-reduction: vectorized)."""
+    cdef Py_ssize_t i
+    cdef word_t acc = 0, l0 = l[0]
+    for i in range(n):
+        acc |= l[i] ^ l0
+    return acc == 0
+
+
 cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize_t ndim,
               Py_ssize_t skip, const double* spacing, bint zero_bg, double* op, int64_t* fp,
               bint want_feat, bint take_sqrt, int n_threads) noexcept nogil:
@@ -317,6 +326,12 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
                 nt = threads_for(n_threads, slices)
                 for o in prange(slices, schedule="static", num_threads=nt):
                     tid = threadid()
+                    if (not want_feat and _uniform(lp + o * n2 * n, n2 * n)
+                            and not (zero_bg and lp[o * n2 * n] == 0)):
+                        # a slice of one label has no site: +inf throughout
+                        for i in range(o * n2 * n, (o + 1) * n2 * n):
+                            op[i] = INFINITY
+                        continue
                     for i in range(o * n2, (o + 1) * n2):
                         _first_line(lp + i * n, n, w2, zero_bg, op + i * n,
                                     fp + i * n if want_feat else NULL, i * n, want_feat)
