@@ -162,6 +162,8 @@ def test_ignore_index_target_forms():
         for t in (yy, yy[:, 0], yy.astype(np.float64)):
             np.testing.assert_allclose(fl.dice_loss(x1, t, activation="sigmoid",
                                                     ignore_index=ig), m.item(), rtol=1e-10)
+            np.testing.assert_allclose(ref.dice_loss(x1, t, activation="sigmoid",
+                                                     ignore_index=ig), m.item(), rtol=1e-10)
     # one-hot targets: an index in [0, C) drops that class's positions,
     # another value the positions of no class (MONAI's create_ignore_mask)
     oh = np.moveaxis(np.eye(3, dtype=np.uint8)[y], -1, 1)
@@ -177,6 +179,8 @@ def test_ignore_index_target_forms():
             ours = {k: v for k, v in kw.items() if k != "jaccard"}
             got, g = f(x, t, ignore_index=ig, return_grad=True, **ours)
             np.testing.assert_allclose(got, m.item(), rtol=1e-10, err_msg=f"{f.__name__} {ig}")
+            np.testing.assert_allclose(got, getattr(ref, f.__name__)(x, t, ignore_index=ig,
+                                                                     **ours), rtol=1e-10)
             np.testing.assert_allclose(g, gm.numpy(), rtol=1e-7, atol=1e-12)
 
 

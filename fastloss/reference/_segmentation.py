@@ -30,7 +30,21 @@ def _targets(x, target, ignore_index):
     t = np.asarray(target)
     C = x.shape[1]
     if t.shape == x.shape:
-        return t.astype(np.float64), np.ones_like(x)
+        g = t.astype(np.float64)
+        if ignore_index is None:
+            return g, np.ones_like(x)
+        # MONAI's create_ignore_mask: one channel is compared with ignore_index;
+        # a class index masks that class's positions, another value the
+        # positions of no class
+        if C == 1:
+            v = (t != ignore_index).astype(np.float64)
+            g = (t == 1).astype(np.float64)
+        elif 0 <= ignore_index < C:
+            v = 1.0 - g[:, ignore_index:ignore_index + 1]
+        else:
+            v = (g.sum(axis=1, keepdims=True) > 0).astype(np.float64)
+        v = v * np.ones_like(x)
+        return g * v, v
     if t.ndim == x.ndim:
         t = t[:, 0]
     v = np.ones(t.shape) if ignore_index is None else (t != ignore_index).astype(np.float64)
@@ -44,6 +58,8 @@ def _targets(x, target, ignore_index):
 
 def _sums(input, target, activation, ignore_index, include_background, batch):
     x = np.asarray(input, dtype=np.float64)
+    if activation == "softmax" and x.shape[1] == 1:
+        activation = None  # MONAI skips the softmax of one channel (with a warning)
     p = _activate(x, activation)
     g, v = _targets(x, target, ignore_index)
     c0 = 0 if (include_background or x.shape[1] == 1) else 1
@@ -75,7 +91,7 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
         f = 1.0 - (2 * inter + smooth_nr) / (2 * (ps + gs - inter) + smooth_dr)
     else:
         f = 1.0 - (2 * inter + smooth_nr) / (ps + gs + smooth_dr)
-    if weight is not None and np.shape(input)[1] > 1:  # MONAI skips it for one channel
+    if weight is not None and f.shape[-1] > 1:  # MONAI skips it with one class used
         f = f * np.asarray(weight, dtype=np.float64)
     return _reduce(f, reduction)
 
@@ -97,7 +113,7 @@ def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
     f = 1.0 - (tp + smooth_nr) / (tp + alpha * fp + beta * fn + smooth_dr)
     if gamma is not None:
         f = f**gamma
-    if weight is not None:
+    if weight is not None and f.shape[-1] > 1:  # as dice_loss (MONAI's rule)
         f = f * np.asarray(weight, dtype=np.float64)
     return _reduce(f, reduction)
 
@@ -136,7 +152,7 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     spec = (np.sum(d2 * (1 - g) * v, axis=axes) + smooth_nr) / (
         np.sum((1 - g) * v, axis=axes) + smooth_dr)
     f = r * sens + (1 - r) * spec
-    if weight is not None:
+    if weight is not None and f.shape[-1] > 1:  # as dice_loss (MONAI's rule)
         f = f * np.asarray(weight, dtype=np.float64)
     return _reduce(f, reduction)
 
