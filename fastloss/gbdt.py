@@ -257,12 +257,18 @@ class _Plan:
                              "F-contiguous")
         return g, h, g.nbytes >= _STREAM_BYTES
 
-    def run(self, y, margins, sample_weight, out, n_threads):
+    def run(self, y, margins, sample_weight, out, n_threads, own_out=False):
+        """The kernel call; ``own_out``: ``out`` is an Objective's own pair of
+        buffers, made for these margins (their checks are skipped)."""
         m = self.margins(margins)
         K = self.columns(m)
         t, soft = self.labels(y, m)
         w = self.weights(sample_weight, m.shape[0])
-        g, h, stream = self.outputs(out, m)
+        if own_out:
+            g, h = out
+            stream = g.nbytes >= _STREAM_BYTES
+        else:
+            g, h, stream = self.outputs(out, m)
         nt = effective_n_threads(self.n_threads if n_threads is None else n_threads)
         fac = K / (K - 1.0) if self.loss == "softmax" and self.hessian == "lightgbm" else self.b
         total, wsum, bad = _k.grad_hess(
@@ -717,7 +723,7 @@ class Objective:
         if weight is not None and np.size(weight) == 0:
             weight = None
         out = self._buffers(key, m, order)
-        return self._plan.run(t, m, weight, out, None)
+        return self._plan.run(t, m, weight, out, None, own_out=True)
 
     # ------------------------------------------------------------ XGBoost
 

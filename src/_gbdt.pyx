@@ -948,6 +948,8 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
         # hundred bytes in each of K planes, and 2K output planes, keeps the
         # memory system switching between far-apart streams)
         geo.nb = PLANE_ROWS
+    if geo.nb > n:
+        geo.nb = n if n > 0 else 1      # a small call allocates and tabulates little
     # units hold whole sub-blocks, so that only the last one is partial
     geo.rows = geo.nb * (ELEM_BLOCK // (geo.nb * K) if geo.nb * K < ELEM_BLOCK else 1)
     geo.tin = NULL
