@@ -401,7 +401,8 @@ MONAI_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", MONAI_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(MONAI_CASES)])
+@pytest.mark.parametrize("case", MONAI_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(MONAI_CASES)])
 def test_monai_test_cases(case):
     name, kw, x, y, expected = case
     x = _T(x)

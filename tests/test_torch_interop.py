@@ -1,6 +1,7 @@
 """fastloss.torch against torch.nn.functional: values, gradients, fallback, compile, training."""
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -724,6 +725,48 @@ def test_segmentation_losses_match_their_torch_formula(name, opts, reduction):
     x3 = x[:1, :, :2].clone().requires_grad_()
     assert torch.autograd.gradcheck(
         lambda z: getattr(ft.functional, name)(z, t[:1, :2], **kw), (x3,))
+
+
+@pytest.mark.parametrize("form,ignore", [("onehot_u8", None), ("onehot_u8", 1),
+                                         ("onehot_gap", 255), ("single", 255),
+                                         ("single_softmax", None)])
+@pytest.mark.parametrize("name", ["dice_loss", "jaccard_loss", "tversky_loss",
+                                  "generalized_dice_loss", "dice_ce_loss"])
+def test_segmentation_target_forms_match_their_torch_formula(name, form, ignore):
+    from fastloss.torch import _core
+
+    if name == "generalized_dice_loss" and ignore is not None:
+        pytest.skip("MONAI's GeneralizedDiceLoss has no ignore_index")
+    if name == "dice_ce_loss" and form.startswith("single"):
+        pytest.skip("dice_ce_loss needs two classes or more")
+    g = _g(23)
+    C = 1 if form.startswith("single") else 4
+    x = torch.randn(2, C, 5, 3, dtype=torch.float64, generator=g)
+    lab = torch.randint(0, max(C, 2), (2, 1, 5, 3), generator=g)
+    if form == "single":
+        t = lab.clone()
+        t[0, 0, 1] = 255
+    elif form == "single_softmax":
+        t = lab.to(torch.float64)
+    else:
+        t = torch.nn.functional.one_hot(lab[:, 0], C).movedim(-1, 1).to(torch.uint8)
+        if form == "onehot_gap":
+            t[1, :, 2] = 0
+    kw = dict(ignore_index=ignore) if ignore is not None else {}
+    if form.startswith("single") and name != "dice_ce_loss":
+        kw["activation"] = "sigmoid" if form == "single" else "softmax"
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        la = getattr(ft.functional, name)(xa, t, **kw)
+        lb = _core.REGISTRY[name].fallback(xb, t, **kw)
+    n_warn = sum("activation='softmax' ignored" in str(w.message) for w in rec)
+    assert n_warn == (2 if form == "single_softmax" else 0)
+    assert type(la.grad_fn).__name__ == "_FnBackward"
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(la, lb, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-8, atol=1e-10)
 
 
 def test_dice_none_runs_the_torch_formula():

@@ -8,6 +8,7 @@ kernels against them.
 """
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -85,8 +86,19 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
 
 def _seg_targets(x, target, ignore_index):
     """One-hot (or soft) target g and the 0/1 ignore mask v, both of x's shape."""
-    if target.shape == x.shape and target.is_floating_point():
-        return target, torch.ones_like(x)
+    C = x.shape[1]
+    if target.shape == x.shape and not (C == 1 and ignore_index is not None):
+        g = target.to(x.dtype)
+        if ignore_index is None:
+            return g, torch.ones_like(x)
+        # MONAI's mask of a one-hot target: a class index drops that class's
+        # positions, another value the positions of no class
+        if 0 <= ignore_index < C:
+            v = 1.0 - g[:, ignore_index:ignore_index + 1]
+        else:
+            v = (g.sum(1, keepdim=True) > 0).to(x.dtype)
+        v = v.expand_as(x)
+        return g * v, v
     t = target[:, 0] if target.dim() == x.dim() else target
     v = torch.ones(t.shape, dtype=x.dtype, device=x.device)
     if ignore_index is not None:
@@ -101,6 +113,10 @@ def _seg_targets(x, target, ignore_index):
 
 def _seg_terms(input, target, activation, ignore_index, include_background, batch):
     """Activated p, target g, mask v (background dropped if asked) and the sum axes."""
+    if activation == "softmax" and input.shape[1] == 1:
+        warnings.warn("single channel prediction, activation='softmax' ignored", UserWarning,
+                      stacklevel=4)
+        activation = None
     p = {"softmax": lambda x: torch.softmax(x, 1), "sigmoid": torch.sigmoid,
          None: lambda x: x}[activation](input)
     g, v = _seg_targets(input, target, ignore_index)
