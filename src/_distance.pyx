@@ -62,7 +62,7 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, u
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
-from _common cimport fl_exp, floating, label_t, lanes_sum, threads_for
+from _common cimport fl_exp, fl_expf, floating, label_t, lanes_sum, threads_for
 
 cdef extern from *:
     """
@@ -133,24 +133,27 @@ cdef void _first_line(const word_t* l, Py_ssize_t n, double w2, bint zero_bg,
 
 cdef inline Py_ssize_t _push(double q, double fq, int64_t idq, Py_ssize_t k, double w2,
                              double* v, double* fv, double* zn, double* zd,
-                             int64_t* iv) noexcept nogil:
+                             int64_t* iv, double* gv) noexcept nogil:
     """Add the parabola (q, fq) to the lower envelope; return the new top.
 
     The intersection abscissa with the top, s = num / den (den > 0), is kept
     as the pair (zn, zd) and compared by cross-multiplication: no division
     on the critical path of the stack (pop while s <= z[k]).  The bottom
-    parabola is never popped (its z is -inf).
+    parabola is never popped (its z is -inf).  gv[k] = fv[k] + w2 v[k]^2 is
+    kept on the stack: a pop then costs three products (the same operations
+    in the same order as recomputing it, so the same values).
     """
-    cdef double num = 0.0, den = 1.0
+    cdef double num = 0.0, den = 1.0, gq = fq + w2 * q * q, tw2 = 2.0 * w2
     while k >= 0:
-        num = (fq + w2 * q * q) - (fv[k] + w2 * v[k] * v[k])
-        den = 2.0 * w2 * (q - v[k])
+        num = gq - gv[k]
+        den = tw2 * (q - v[k])
         if k == 0 or num * zd[k] > zn[k] * den:
             break
         k -= 1
     k += 1
     v[k] = q
     fv[k] = fq
+    gv[k] = gq
     iv[k] = idq
     zn[k] = num
     zd[k] = den
@@ -159,7 +162,8 @@ cdef inline Py_ssize_t _push(double q, double fq, int64_t idq, Py_ssize_t k, dou
 
 cdef void _fh_line(const word_t* l, Py_ssize_t n, Py_ssize_t st, double w2, bint zero_bg,
                    double* d, int64_t* f, bint want_feat, const int64_t* site,
-                   double* v, double* fv, double* zn, double* zd, int64_t* iv) noexcept nogil:
+                   double* v, double* fv, double* zn, double* zd, int64_t* iv,
+                   double* gv) noexcept nogil:
     """One line, element i at offset i * st: lower envelope per run of equal
     label.  site[i] is the flat index of position i (nearest-site output)."""
     cdef Py_ssize_t j = 0, e, i, k, kk, lo, hi
@@ -176,14 +180,15 @@ cdef void _fh_line(const word_t* l, Py_ssize_t n, Py_ssize_t st, double w2, bint
         k = -1
         if j > 0:
             k = _push(<double>(j - 1), 0.0, site[j - 1] if want_feat else 0, k, w2,
-                      v, fv, zn, zd, iv)
+                      v, fv, zn, zd, iv, gv)
         for i in range(j, e):
             di = d[i * st]
             if di < INFINITY:
                 k = _push(<double>i, di, f[i * st] if want_feat else 0, k, w2,
-                          v, fv, zn, zd, iv)
+                          v, fv, zn, zd, iv, gv)
         if e < n:
-            k = _push(<double>e, 0.0, site[e] if want_feat else 0, k, w2, v, fv, zn, zd, iv)
+            k = _push(<double>e, 0.0, site[e] if want_feat else 0, k, w2, v, fv, zn, zd, iv,
+                      gv)
         if k >= 0:
             # parabola kk wins on [lo, hi): hi is the first integer x with
             # z[kk + 1] < x (the same test, zn < x zd, as a per-voxel walk
@@ -255,7 +260,7 @@ cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want
             for j in range(n):
                 site[j] = start + j * inner + b
         _fh_line(lb + b, n, EDT_B, w2, zero_bg, db + b, fb + b if want_feat else NULL,
-                 want_feat, site, stk, stk + m, stk + 2 * m, stk + 3 * m, iv)
+                 want_feat, site, stk, stk + m, stk + 2 * m, stk + 3 * m, iv, stk + 4 * m)
     for j in range(n):
         p = start + j * inner
         if root:  # the last pass writes the distances themselves
@@ -300,9 +305,9 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
     m = nmax + 2
     sz = EDT_B * nmax
     nt = n_threads
-    # per thread: 4 stack arrays (v, f(v), zn, zd), the envelope's sites,
+    # per thread: 5 stack arrays (v, f(v), zn, zd, f(v) + w2 v^2), the envelope's sites,
     # the line's flat indices, the interleaved scratch
-    stk = <double*>malloc(nt * 4 * m * sizeof(double))
+    stk = <double*>malloc(nt * 5 * m * sizeof(double))
     istk = <int64_t*>malloc(nt * 2 * m * sizeof(int64_t))
     lbuf = <word_t*>malloc(nt * sz * sizeof(word_t))
     dbuf = <double*>malloc(nt * sz * sizeof(double))
@@ -340,7 +345,7 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
                                       n2, n, nbi, u, w22, zero_bg,
                                       lbuf + tid * sz, dbuf + tid * sz,
                                       fbuf + tid * sz if want_feat else NULL,
-                                      istk + tid * 2 * m + m, stk + tid * 4 * m,
+                                      istk + tid * 2 * m + m, stk + tid * 5 * m,
                                       istk + tid * 2 * m)
                 last = ndim - 2
         if last == ndim - 1:
@@ -367,7 +372,7 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
                               n, inner, nbi, u, w2, zero_bg,
                               lbuf + tid * sz, dbuf + tid * sz,
                               fbuf + tid * sz if want_feat else NULL,
-                              istk + tid * 2 * m + m, stk + tid * 4 * m,
+                              istk + tid * 2 * m + m, stk + tid * 5 * m,
                               istk + tid * 2 * m)
             inner = inner * n
     free(stk)
@@ -1034,9 +1039,16 @@ cdef void _activate(const floating* x, Py_ssize_t C, Py_ssize_t S, Py_ssize_t nb
                     p[(C - 1) * LB + b] = v
         for b in range(nb):
             p[C * LB + b] = p[(C - 1) * LB + b]   # the max (slot C: one plane of scratch)
-        for c in range(C):
-            for b in range(nb):
-                p[c * LB + b] = fl_exp(<double>x[c * S + b] - p[C * LB + b])
+        if floating is float:
+            # float32 logits: the exponentials in float (16 lanes, <= 1 ulp),
+            # as torch and MONAI compute them; sums and products in double
+            for c in range(C):
+                for b in range(nb):
+                    p[c * LB + b] = fl_expf(x[c * S + b] - <float>p[C * LB + b])
+        else:
+            for c in range(C):
+                for b in range(nb):
+                    p[c * LB + b] = fl_exp(x[c * S + b] - p[C * LB + b])
         for b in range(nb):
             p[C * LB + b] = p[b]
         for c in range(1, C):
@@ -1050,7 +1062,10 @@ cdef void _activate(const floating* x, Py_ssize_t C, Py_ssize_t S, Py_ssize_t nb
     elif act == ACT_SIGMOID:
         for c in range(C):
             for b in range(nb):
-                p[c * LB + b] = 1.0 / (1.0 + fl_exp(-<double>x[c * S + b]))
+                if floating is float:
+                    p[c * LB + b] = 1.0 / (1.0 + <double>fl_expf(-x[c * S + b]))
+                else:
+                    p[c * LB + b] = 1.0 / (1.0 + fl_exp(-x[c * S + b]))
     else:
         for c in range(C):
             for b in range(nb):
