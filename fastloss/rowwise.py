@@ -361,14 +361,19 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
 
 # --------------------------------------------------------- metric learning
 
-def _embeddings(arrays, names):
-    """Same-shape (N, D) or (D,) float arrays in one computation dtype."""
+def _embeddings(arrays, names, half=False):
+    """Same-shape (N, D) or (D,) float arrays in one computation dtype.
+
+    With ``half``, arrays that all have one float16/bfloat16 dtype are kept
+    in it (the computation dtype is then float32).
+    """
     raw = [np.asarray(a) for a in arrays]
     for a, nm in zip(raw, names):
         if a.dtype.kind not in "biuf" and not V.is_half(a.dtype):
             raise TypeError(f"{nm} must be a real numeric array, got dtype {a.dtype}")
     dt = V.float_dtype(*raw)
-    xs = [V.as_float(a, nm, dtype=dt) for a, nm in zip(raw, names)]
+    keep = half and V.is_half(raw[0].dtype) and all(a.dtype == raw[0].dtype for a in raw)
+    xs = [V.as_float(a, nm, dtype=raw[0].dtype if keep else dt) for a, nm in zip(raw, names)]
     for a, nm in zip(xs[1:], names[1:]):
         V.same_shape(xs[0], a, names[0], nm)
     x0 = xs[0]
@@ -428,8 +433,8 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     5.0
     """
     raw = (np.asarray(anchor), np.asarray(positive), np.asarray(negative))
-    (a, pp, n), unbatched, dt = _embeddings(raw,
-                                             ("anchor", "positive", "negative"))
+    (a, pp, n), unbatched, dt = _embeddings(raw, ("anchor", "positive", "negative"),
+                                            half=True)
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     margin = V.check_scalar(margin, "margin")
@@ -439,14 +444,23 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     sw, sw_arr = _sw(sample_weight, N, unbatched)
     shape = () if unbatched else (N,)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
-    if return_grad:
-        grads = [V.grad_array(None, a.shape, dt)[0] for _ in range(3)]
-        g = [x.reshape(-1) for x in grads]
+    if V.is_half(a.dtype) and not 1 <= a.shape[1] <= _k.HALF_TRIPLET_ROW:
+        a, pp, n = (x.astype(dt) for x in (a, pp, n))  # rows too long for the half kernel
+    if V.is_half(a.dtype):
+        # read in their own width; the gradients in it too
+        grads = [V.grad_array(None, a.shape, a.dtype)[0] for _ in range(3)] if return_grad else None
+        total, denom = _k.triplet_half(
+            a, pp, n, margin, p, eps, bool(swap), bool(squared), sw_arr, loss_out,
+            *(grads if return_grad else (None, None, None)), _gscale(reduction, N, sw), nt)
     else:
-        grads = None
-        g = [_empty(dt)] * 3
-    total, denom = _k.triplet(a, pp, n, margin, p, eps, bool(swap), bool(squared), sw_arr,
-                              loss_out, g[0], g[1], g[2], _gscale(reduction, N, sw), nt)
+        if return_grad:
+            grads = [V.grad_array(None, a.shape, dt)[0] for _ in range(3)]
+            g = [x.reshape(-1) for x in grads]
+        else:
+            grads = None
+            g = [_empty(dt)] * 3
+        total, denom = _k.triplet(a, pp, n, margin, p, eps, bool(swap), bool(squared), sw_arr,
+                                  loss_out, g[0], g[1], g[2], _gscale(reduction, N, sw), nt)
     loss = _result(total, denom, reduction, loss_out, shape, dt)
     if not return_grad:
         return loss

@@ -36,7 +36,7 @@ from cython.parallel cimport prange
 from libc.math cimport acos, expm1, fabs, floor, log, pow, sqrt, M_PI
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
@@ -55,9 +55,16 @@ from _common cimport (
     block_init, combine_blocks,
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
     planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, deal, threads_for_work,
-    unit_start, vexp_lo,
+    unit_start, vexp_lo, FL_KIND_F16, FL_KIND_BF16, FL_KIND_F32, fl_narrow, fl_widen,
 )
 
+
+# longest row (embedding size) whose float16 / bfloat16 triplets are read in their own
+# width: six float rows of it sit on the stack
+cdef enum:
+    HALF_ROW = 2048
+
+HALF_TRIPLET_ROW = HALF_ROW
 
 cdef enum:
     MARGIN_COSFACE = 0
@@ -704,67 +711,118 @@ cdef inline double pdiff_sum(const floating* a, const floating* b, Py_ssize_t D,
     return lanes_total(acc)
 
 
+cdef inline double _triplet_row(const floating* ar, const floating* pr, const floating* nr,
+                                Py_ssize_t D, double margin, int pkind, double pn,
+                                floating eps, bint swap, bint squared, double swj,
+                                floating* ga, floating* gp, floating* gn,
+                                double gscale) noexcept nogil:
+    """The weighted loss of one triplet of rows; with ga, its gradients (ga, gp, gn)."""
+    cdef double sap, san, spn, dap, dneg, h, l, cf
+    cdef floating kap, kng
+    cdef bint use_pn
+    sap = pdiff_sum(ar, pr, D, eps, pkind, pn)
+    san = pdiff_sum(ar, nr, D, eps, pkind, pn)
+    spn = pdiff_sum(pr, nr, D, eps, pkind, pn) if swap else 0.0
+    dap = dist_finish(sap, pkind, pn, squared)
+    dneg = dist_finish(san, pkind, pn, squared)
+    use_pn = False
+    if swap:
+        h = dist_finish(spn, pkind, pn, squared)
+        if h < dneg:
+            use_pn = True
+            dneg = h
+    h = dap - dneg + margin
+    l = 0.0 if h <= 0 else h   # NaN propagates
+    l *= swj
+    if ga == NULL:
+        return l
+    if not (h > 0):
+        memset(ga, 0, D * sizeof(floating))
+        memset(gp, 0, D * sizeof(floating))
+        memset(gn, 0, D * sizeof(floating))
+        return l
+    cf = swj * gscale
+    kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
+    # one loop per output: a loop with three stores and three loads
+    # needs more runtime alias checks than gcc versions for, and stays
+    # scalar; the rows are in L1, so re-reading them is cheap
+    if not use_pn:
+        kng = <floating>(cf * dist_factor(san, pkind, pn, squared))
+        grad_row(ga, ar, pr, kap, ar, nr, -kng, D, eps, pkind, pn)
+        grad_row(gp, ar, pr, -kap, ar, nr, 0, D, eps, pkind, pn)
+        grad_row(gn, ar, pr, 0, ar, nr, kng, D, eps, pkind, pn)
+    else:
+        kng = <floating>(cf * dist_factor(spn, pkind, pn, squared))
+        grad_row(ga, ar, pr, kap, pr, nr, 0, D, eps, pkind, pn)
+        grad_row(gp, ar, pr, -kap, pr, nr, -kng, D, eps, pkind, pn)
+        grad_row(gn, ar, pr, 0, pr, nr, kng, D, eps, pkind, pn)
+    return l
+
+
 cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n,
                         Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
                         double margin, int pkind, double pn, floating eps, bint swap,
                         bint squared, const double* sw, floating* loss_out,
                         floating* ga, floating* gp, floating* gn, double gscale,
                         BlockOut* out) noexcept nogil:
-    cdef Py_ssize_t i, i0, i1, j, off
-    cdef double sap, san, spn, dap, dneg, h, l, swj, cf
-    cdef floating kap, kng
-    cdef bint use_pn
-    cdef const floating* ar
-    cdef const floating* pr
-    cdef const floating* nr
+    cdef Py_ssize_t i, i0, i1, off
+    cdef double l, swj
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         off = i * D
-        ar = a + off
-        pr = pp + off
-        nr = n + off
-        sap = pdiff_sum(ar, pr, D, eps, pkind, pn)
-        san = pdiff_sum(ar, nr, D, eps, pkind, pn)
-        spn = pdiff_sum(pr, nr, D, eps, pkind, pn) if swap else 0.0
-        dap = dist_finish(sap, pkind, pn, squared)
-        dneg = dist_finish(san, pkind, pn, squared)
-        use_pn = False
-        if swap:
-            h = dist_finish(spn, pkind, pn, squared)
-            if h < dneg:
-                use_pn = True
-                dneg = h
-        h = dap - dneg + margin
-        l = 0.0 if h <= 0 else h   # NaN propagates
         swj = sw[i] if sw != NULL else 1.0
-        l *= swj
+        l = _triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
+                         swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
+                         gn + off if ga != NULL else NULL, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>l
         out.loss += l
         out.weight += swj
-        if ga == NULL:
-            continue
-        if not (h > 0):
-            memset(ga + off, 0, D * sizeof(floating))
-            memset(gp + off, 0, D * sizeof(floating))
-            memset(gn + off, 0, D * sizeof(floating))
-            continue
-        cf = swj * gscale
-        kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
-        # one loop per output: a loop with three stores and three loads
-        # needs more runtime alias checks than gcc versions for, and stays
-        # scalar; the rows are in L1, so re-reading them is cheap
-        if not use_pn:
-            kng = <floating>(cf * dist_factor(san, pkind, pn, squared))
-            grad_row(ga + off, ar, pr, kap, ar, nr, -kng, D, eps, pkind, pn)
-            grad_row(gp + off, ar, pr, -kap, ar, nr, 0, D, eps, pkind, pn)
-            grad_row(gn + off, ar, pr, 0, ar, nr, kng, D, eps, pkind, pn)
-        else:
-            kng = <floating>(cf * dist_factor(spn, pkind, pn, squared))
-            grad_row(ga + off, ar, pr, kap, pr, nr, 0, D, eps, pkind, pn)
-            grad_row(gp + off, ar, pr, -kap, pr, nr, -kng, D, eps, pkind, pn)
-            grad_row(gn + off, ar, pr, 0, pr, nr, kng, D, eps, pkind, pn)
+
+
+cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
+                             const unsigned short* n, int kind, Py_ssize_t N, Py_ssize_t D,
+                             Py_ssize_t R, Py_ssize_t u, double margin, int pkind, double pn,
+                             float eps, bint swap, bint squared, const double* sw,
+                             float* loss_out, void* ga, void* gp, void* gn, int kg,
+                             double gscale, BlockOut* out) noexcept nogil:
+    """_triplet_unit for float16 / bfloat16 rows (D <= HALF_ROW): each row
+    widened into L1 and run through the float32 row code (the same bits),
+    its gradients narrowed (round to nearest even) or copied out."""
+    cdef float raw[6 * HALF_ROW + 16]
+    cdef float* ab = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* pb = ab + HALF_ROW
+    cdef float* nb = pb + HALF_ROW
+    cdef float* gab = nb + HALF_ROW
+    cdef float* gpb = gab + HALF_ROW
+    cdef float* gnb = gpb + HALF_ROW
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, off
+    cdef double l, swj
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        fl_widen(a + off, kind, ab, D)
+        fl_widen(pp + off, kind, pb, D)
+        fl_widen(n + off, kind, nb, D)
+        swj = sw[i] if sw != NULL else 1.0
+        l = _triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
+                         gab if ga != NULL else NULL, gpb, gnb, gscale)
+        if ga != NULL:
+            if kg == FL_KIND_F32:
+                memcpy(<float*>ga + off, gab, D * 4)
+                memcpy(<float*>gp + off, gpb, D * 4)
+                memcpy(<float*>gn + off, gnb, D * 4)
+            else:
+                fl_narrow(gab, <char*>ga + off * gsize, kg, D)
+                fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
+                fl_narrow(gnb, <char*>gn + off * gsize, kg, D)
+        if loss_out != NULL:
+            loss_out[i] = <float>l
+        out.loss += l
+        out.weight += swj
 
 
 cdef inline void grad_row(floating* g, const floating* a1, const floating* b1, floating k1,
@@ -817,6 +875,62 @@ def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
                           &negative[0, 0] if D > 0 else NULL, N, D, R, u,
                           margin, pkind, p, <floating>eps, swap, squared, swp, lp,
                           gap, gpp, gnp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight
+
+
+def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
+                 double margin, double p, double eps, bint swap, bint squared,
+                 const double[::1] sample_weight, float[::1] loss_out, object ga,
+                 object gp, object gn, double gscale, int n_threads):
+    """`triplet` on float16 / bfloat16 rows (N, D), D <= HALF_ROW, all three
+    of one dtype, read in their own width; gradients (None, or three arrays
+    of one dtype: float32 or the input's) narrowed to nearest even."""
+    cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
+    cdef int kind = FL_KIND_F16 if cnp.PyArray_TYPE(anchor) == cnp.NPY_FLOAT16 else FL_KIND_BF16
+    cdef int kg = FL_KIND_F32
+    cdef const unsigned short* ap = <const unsigned short*>cnp.PyArray_DATA(anchor)
+    cdef const unsigned short* pq = <const unsigned short*>cnp.PyArray_DATA(positive)
+    cdef const unsigned short* nq = <const unsigned short*>cnp.PyArray_DATA(negative)
+    cdef void* gap = NULL
+    cdef void* gpp = NULL
+    cdef void* gnp = NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    cdef cnp.ndarray arr
+    for arr in (anchor, positive, negative):
+        if (arr.ndim != 2 or arr.shape[0] != N or arr.shape[1] != D
+                or cnp.PyArray_ITEMSIZE(arr) != 2 or arr.dtype != anchor.dtype
+                or not cnp.PyArray_IS_C_CONTIGUOUS(arr)):
+            raise ValueError("fastloss internal error: triplet_half operands")
+    if D < 1 or D > HALF_ROW:
+        raise ValueError("fastloss internal error: triplet_half row length")
+    if ga is not None:
+        for arr in (ga, gp, gn):
+            if (cnp.PyArray_SIZE(arr) != N * D or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                    or arr.dtype != ga.dtype):
+                raise ValueError("fastloss internal error: triplet_half gradients")
+        kg = FL_KIND_F32 if cnp.PyArray_TYPE(ga) == cnp.NPY_FLOAT else kind
+        gap = cnp.PyArray_DATA(ga)
+        gpp = cnp.PyArray_DATA(gp)
+        gnp = cnp.PyArray_DATA(gn)
+    if N == 0:
+        return 0.0, 0.0
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _triplet_half_unit(ap, pq, nq, kind, N, D, R, u, margin, pkind, p, <float>eps,
+                               swap, squared, swp, lp, gap, gpp, gnp, kg, gscale, &blocks[u])
         combine_blocks(blocks, units, &total)
     finally:
         free(blocks)

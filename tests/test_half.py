@@ -274,3 +274,34 @@ def test_half_cross_entropy_other_shapes(hd):
     loss, g = fastloss.cross_entropy(x, p, return_grad=True)
     _same(loss, ref)
     _same(g, ref_g.astype(hd))
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("D", [1, 512, 2048, 2049])
+def test_half_triplet_rows(hd, D):
+    """Triplets of up to 2048 features are read in their own width, longer ones
+    through a widened copy: the same results either way."""
+    rng = np.random.default_rng(D)
+    N = 300
+    a, p, n = (rng.standard_normal((N, D)).astype(hd) for _ in range(3))
+    sw = rng.uniform(0.1, 2.0, N)
+    for kw in ({}, {"p": 1, "swap": True}, {"p": 3.0, "reduction": "none"},
+               {"squared": True, "margin": 0.2, "sample_weight": sw, "reduction": "sum"}):
+        ref, ref_g = fastloss.triplet_margin_loss(*(x.astype(np.float32) for x in (a, p, n)),
+                                                  return_grad=True, **kw)
+        loss, g = fastloss.triplet_margin_loss(a, p, n, return_grad=True, **kw)
+        _same(loss, ref)
+        for gh, gw in zip(g, ref_g):
+            _same(gh, gw.astype(hd))
+    one = fastloss.triplet_margin_loss(a, p, n, return_grad=True, n_threads=1)
+    two = fastloss.triplet_margin_loss(a, p, n, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    for u, v in zip(one[1], two[1]):
+        _same(u, v)
+    # one array of another dtype: all computed in float32 from a widened copy
+    mixed = fastloss.triplet_margin_loss(a, p, n.astype(np.float32), return_grad=True)
+    ref, ref_g = fastloss.triplet_margin_loss(a.astype(np.float32), p.astype(np.float32),
+                                              n.astype(np.float32), return_grad=True)
+    _same(mixed[0], ref)
+    _same(mixed[1][0], ref_g[0].astype(hd))
+    _same(mixed[1][2], ref_g[2])

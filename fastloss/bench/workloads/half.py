@@ -60,61 +60,76 @@ def _torch_bf16(torch, a):
     return torch.from_numpy(a)
 
 
-def _impls(name, torch_name):
+def _impls(name, torch_name, keys=("x", "t"), wrt=("x",)):
+    """Builders of the bfloat16 call, the float32 call on the same values (keys
+    with a "32" suffix), the reference and torch under autocast."""
     import fastloss
     import fastloss.reference as ref
 
     fn, rf = getattr(fastloss, name), getattr(ref, name)
+    keys32 = tuple(k + "32" for k in keys)
 
-    def fl(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fn(x, t, n_threads=nt)
-
-    def fl_grad(d):
-        x, t, nt = d["x"], d["t"], d["n_threads"]
-        return lambda: fn(x, t, return_grad=True, n_threads=nt)
-
-    def fl32(d):
-        x, t, nt = d["x32"], d["t32"], d["n_threads"]
-        return lambda: fn(x, t, n_threads=nt)
-
-    def fl32_grad(d):
-        x, t, nt = d["x32"], d["t32"], d["n_threads"]
-        return lambda: fn(x, t, return_grad=True, n_threads=nt)
+    def call(ks, **kw):
+        def build(d):
+            args, nt = [d[k] for k in ks], d["n_threads"]
+            return lambda: fn(*args, n_threads=nt, **kw)
+        return build
 
     def reference(d):
-        x, t = d["x32"], d["t32"]
-        return lambda: rf(x, t)
+        args = [d[k] for k in keys32]
+        return lambda: rf(*args)
 
     def th(d):
         torch = peer("torch", d)
         f = getattr(torch.nn.functional, torch_name)
-        x, t = _torch_bf16(torch, d["x"]), _torch_bf16(torch, d["t"])
+        args = [_torch_bf16(torch, d[k]) for k in keys]
 
-        def call():
+        def run():
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return f(x, t)
-        return call
+                return f(*args)
+        return run
 
     def th_grad(d):
         torch = peer("torch", d)
         f = getattr(torch.nn.functional, torch_name)
-        x = _torch_bf16(torch, d["x"]).requires_grad_(True)
-        t = _torch_bf16(torch, d["t"])
+        args = [_torch_bf16(torch, d[k]).requires_grad_(k in wrt) for k in keys]
+        leaves = [a for k, a in zip(keys, args) if k in wrt]
 
-        def call():
+        def run():
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = f(x, t)
-            return (loss.detach(),) + torch.autograd.grad(loss, [x])
-        return call
+                loss = f(*args)
+            return (loss.detach(),) + torch.autograd.grad(loss, leaves)
+        return run
+
+    fl, fl_grad = call(keys), call(keys, return_grad=True)
+    fl32, fl32_grad = call(keys32), call(keys32, return_grad=True)
 
     return {"fastloss": fl, "fastloss+grad": fl_grad, "fastloss f32": fl32,
             "fastloss f32+grad": fl32_grad, "reference": reference,
             "torch autocast": th, "torch autocast+grad": th_grad}
 
 
+def _make_triplet(quick):
+    bf = _bf16()
+    shape = (2048, 512) if quick else (65536, 512)
+    rng = np.random.default_rng(SEED)
+    d = {}
+    for k in ("a", "p", "n"):
+        d[k] = rng.standard_normal(shape, dtype=np.float32).astype(bf)
+        d[k + "32"] = d[k].astype(np.float32)
+    return d
+
+
 def _bytes(d):
     return d["x"].nbytes + d["t"].nbytes
+
+
+def _triplet_bytes(d):
+    return 3 * d["a"].nbytes
+
+
+def _triplet_bytes_grad(d):
+    return 6 * d["a"].nbytes
 
 
 def _bytes_grad(d):
@@ -153,5 +168,14 @@ WORKLOADS = [
         description="cross_entropy, (16384, 1000) bfloat16 logits, int64 targets",
         make=_make_ce, impls=_impls("cross_entropy", "cross_entropy"),
         bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
+    ),
+    Workload(
+        name="triplet_bf16", family="half",
+        description="triplet_margin_loss, three (65536, 512) bfloat16 embeddings",
+        make=_make_triplet,
+        impls=_impls("triplet_margin_loss", "triplet_margin_loss", keys=("a", "p", "n"),
+                     wrt=("a", "p", "n")),
+        bytes_moved=_triplet_bytes, bytes_moved_grad=_triplet_bytes_grad, rtol=1e-4,
+        read_floor=True,
     ),
 ]
