@@ -122,7 +122,13 @@ def _run(mod, x, t, exact=False):
 
 def _compare(name, kw, x, t, kernel, f32_gatol=2e-6):
     """Ours vs MONAI on the same tensors (errors, warnings), and vs MONAI in float64."""
-    ours, theirs = getattr(ft, name)(**kw), getattr(ML, name)(**kw)
+    try:
+        theirs = getattr(ML, name)(**kw)
+    except Exception as e:  # MONAI's constructor errors are ours too
+        with pytest.raises(type(e)):
+            getattr(ft, name)(**kw)
+        return
+    ours = getattr(ft, name)(**kw)
     assert isinstance(ours, getattr(ML, name))
     la, ga, wa, path = _run(ours, x, t)
     lb, gb, wb, _ = _run(theirs, x, t)
@@ -258,6 +264,10 @@ CASES = [
     ("DiceCELoss", dict(_SM, **_OH, squared_pred=True), "label", 3, True),
     ("DiceCELoss", dict(_SM, **_OH, label_smoothing=0.1), "label", 3, True),  # Dice on kernel
     ("DiceCELoss", dict(_SM), "label", 3, None),                      # MONAI's shape error
+    ("DiceCELoss", dict(_SM, include_background=False), "onehot", 3, True),
+    ("DiceCELoss", dict(_SM, weight=torch.tensor([0.5, 1.0, 2.0]), batch=True), "soft", 3, True),
+    ("DiceCELoss", dict(_SM, **_OH), "label_f", 3, True),
+    ("DiceCELoss", dict(_SM, **_OH, reduction="none"), "label", 3, None),  # MONAI's error
     # DiceFocalLoss
     ("DiceFocalLoss", dict(_SM, **_OH), "label", 3, True),
     ("DiceFocalLoss", dict(sigmoid=True, **_OH, gamma=1.0, alpha=0.4), "label_u8", 3, True),
@@ -267,6 +277,8 @@ CASES = [
     ("DiceFocalLoss", dict(_SM, **_OH, lambda_dice=0.5, lambda_focal=2.0, batch=True,
                            reduction="sum"), "label", 3, True),
     ("DiceFocalLoss", dict(sigmoid=True), "binary", 1, True),
+    ("DiceFocalLoss", dict(_SM, weight=[0.5, 1.0, 2.0], gamma=0.5), "onehot_u8", 3, True),
+    ("DiceFocalLoss", dict(other_act=torch.sigmoid, **_OH, alpha=0.7), "label", 3, True),
     # 'none': the Dice term runs MONAI's code, the focal term its kernel
     ("DiceFocalLoss", dict(_SM, **_OH, reduction="none"), "label", 3, True),
     # GeneralizedDiceFocalLoss

@@ -751,9 +751,9 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
     """``torchvision.ops.sigmoid_focal_loss`` on :func:`fastloss.sigmoid_focal_loss`.
 
     ``sample_weight`` (fastloss's addition) is a tensor broadcastable to the
-    loss: 'none' gives :math:`w \ell`, 'sum' :math:`\sum w \ell`, 'mean'
-    :math:`\sum w \ell / \sum w` (the sum of ``w`` broadcast to the loss's
-    shape); a (1, C, 1, ...) tensor is a per-class weight.
+    loss: 'none' gives ``w * l``, 'sum' ``sum(w * l)``, 'mean'
+    ``sum(w * l) / sum(w)`` (``w`` broadcast to the loss's shape); a
+    (1, C, 1, ...) tensor is a per-class weight.
 
     Parameters
     ----------
