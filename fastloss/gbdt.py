@@ -257,14 +257,19 @@ class _Plan:
                              "F-contiguous")
         return g, h, g.nbytes >= _STREAM_BYTES
 
-    def run(self, y, margins, sample_weight, out, n_threads, own_out=False):
+    def run(self, y, margins, sample_weight, out, n_threads, own_out=False,
+            value_only=False):
         """The kernel call; ``own_out``: ``out`` is an Objective's own pair of
-        buffers, made for these margins (their checks are skipped)."""
+        buffers, made for these margins (their checks are skipped);
+        ``value_only``: the loss value alone (g and h are None)."""
         m = self.margins(margins)
         K = self.columns(m)
         t, soft = self.labels(y, m)
         w = self.weights(sample_weight, m.shape[0])
-        if own_out:
+        if value_only:
+            g = h = None
+            stream = False
+        elif own_out:
             g, h = out
             stream = g.nbytes >= _STREAM_BYTES
         else:
@@ -561,7 +566,7 @@ class _CatBoostMetric:
         f = np.asarray(approxes, dtype=np.float64)
         f = f[0] if f.shape[0] == 1 else f.T
         t = np.asarray(target, dtype=np.float64)
-        _, _, v = self._obj._plan.run(t, f, weight, None, None)
+        _, _, v = self._obj._plan.run(t, f, weight, None, None, value_only=True)
         W = float(np.sum(weight)) if weight is not None else float(t.shape[0])
         return v * W, W
 
@@ -710,7 +715,7 @@ class Objective:
         self._labels[key] = (y, conv)
         return conv
 
-    def _run(self, y, margins, weight, key, order="C"):
+    def _run(self, y, margins, weight, key, order="C", value_only=False):
         m = self._plan.margins(margins)
         if self._plan.loss in _SOFTMAX and m.ndim == 1 and np.ndim(y) == 1 and \
                 m.shape[0] != np.shape(y)[0]:
@@ -722,6 +727,8 @@ class Objective:
         t = self._label(key, y, m.dtype)
         if weight is not None and np.size(weight) == 0:
             weight = None
+        if value_only:
+            return self._plan.run(t, m, weight, None, None, value_only=True)
         out = self._buffers(key, m, order)
         return self._plan.run(t, m, weight, out, None, own_out=True)
 
@@ -782,7 +789,8 @@ class Objective:
         >>> name, round(v, 6)
         ('logistic', 0.693147)
         """
-        _, _, v = self._run(dtrain.get_label(), predt, dtrain.get_weight(), "xgb_metric")
+        _, _, v = self._run(dtrain.get_label(), predt, dtrain.get_weight(), "xgb_metric",
+                            value_only=True)
         return self.loss, float(v)
 
     def xgboost_sklearn(self, y_true, y_pred, *, sample_weight=None):
@@ -872,7 +880,7 @@ class Objective:
         ('huber', 1.5, False)
         """
         _, _, v = self._run(eval_data.get_label(), preds, eval_data.get_weight(),
-                            "lgb_metric", order="F")
+                            "lgb_metric", order="F", value_only=True)
         return self.loss, float(v), False
 
     def lightgbm_sklearn(self, y_true, y_pred, weight=None):

@@ -412,6 +412,8 @@ cdef void store(const floating* G, Py_ssize_t NB, Py_ssize_t nb, Geo* geo, Py_ss
     cdef double* rd = <double*>rbuf
     cdef const floating* gk
     cdef bint same
+    if out == NULL:
+        return                          # the loss value only (a metric)
     if floating is float:
         same = geo.out_f32
     else:
@@ -897,11 +899,13 @@ cdef int dispatch(int loss, const floating* x, const floating* y, const double* 
 
 # ------------------------------------------------------------------ driver
 
-def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
-              cnp.ndarray h, int hess, double a, double b, double c, double fac,
+def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, object g,
+              object h, int hess, double a, double b, double c, double fac,
               double floor, double smooth, object cw, object col, bint soft,
               bint stream, int n_threads):
     """Fill g and h; return (weighted loss sum, sum of weights, first bad row or -1).
+
+    g and h None: the loss value only (nothing stored).
 
     The wrapper guarantees: x (n,) or (n, K) float32/float64, C- or
     F-contiguous; y of x's dtype, (n,) contiguous or (soft) x's shape,
@@ -920,8 +924,8 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
     cdef const double* wp = NULL
     cdef void* xp = cnp.PyArray_DATA(x)
     cdef void* yp = cnp.PyArray_DATA(y)
-    cdef void* gp = cnp.PyArray_DATA(g)
-    cdef void* hp = cnp.PyArray_DATA(h)
+    cdef void* gp = NULL
+    cdef void* hp = NULL
     cdef object tin = None, tout = None
     cdef int32_t[::1] tin_v, tout_v
     cdef Py_ssize_t j, k
@@ -939,8 +943,15 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, cnp.ndarray g,
     else:
         geo.yrs = 1
         geo.ycs = 0
-    geo.out_f32 = g.dtype.num == cnp.NPY_FLOAT
-    geo.out_rows = g.ndim == 2 and K > 1 and cnp.PyArray_IS_C_CONTIGUOUS(g)
+    if g is not None:
+        gp = cnp.PyArray_DATA(<cnp.ndarray>g)
+        hp = cnp.PyArray_DATA(<cnp.ndarray>h)
+        geo.out_f32 = (<cnp.ndarray>g).dtype.num == cnp.NPY_FLOAT
+        geo.out_rows = ((<cnp.ndarray>g).ndim == 2 and K > 1
+                        and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g))
+    else:
+        geo.out_f32 = isz == 4
+        geo.out_rows = False
     geo.stream = stream
     geo.nb = SUB // K if K < SUB else 1
     if K > 1 and geo.xrs == 1 and geo.nb < PLANE_ROWS and K * PLANE_ROWS <= 8 * SUB:
