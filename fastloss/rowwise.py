@@ -72,7 +72,7 @@ def _gscale(reduction, n, sw):
 def _result(total, denom, reduction, loss_out, shape, dtype):
     if reduction == "none":
         return loss_out.reshape(shape)
-    return V.reduce_total(total, denom, reduction, dtype)
+    return V.reduce_total(total, denom, reduction, V.compute_dtype(dtype))
 
 
 def _in_dtypes(grads, arrays):
@@ -88,9 +88,12 @@ def _raise_bad(t_flat, bad, C, ignore_index=None, name="target"):
 
 
 def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_out,
-                     n_threads, name="input"):
-    """Common checks of the (N, C) class-score losses (``name``: the score argument)."""
-    x = V.as_float(input, name)
+                     n_threads, name="input", half=False, grad_dtype=None):
+    """Common checks of the (N, C) class-score losses (``name``: the score argument).
+
+    ``half``: float16/bfloat16 scores are kept (for a kernel that reads them).
+    """
+    x = V.as_float(input, name, half=half)
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     x2, unbatched = _rows(x, name)
@@ -98,10 +101,12 @@ def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_
         raise ValueError(f"{name} must have at least one class (axis 1), got shape {x.shape}")
     t = _row_labels(target, x2.shape[0], unbatched)
     sw, sw_arr = _sw(sample_weight, x2.shape[0], unbatched)
-    grad = (V.grad_array(grad_out, x.shape, x.dtype, inputs=((name, x), ("target", t)))[0]
+    grad = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
+                         inputs=((name, x), ("target", t)))[0]
             if return_grad else None)
     shape = () if unbatched else (x2.shape[0],)
-    loss_out = np.empty(x2.shape[0] if reduction == "none" else 0, dtype=x.dtype)
+    loss_out = np.empty(x2.shape[0] if reduction == "none" else 0,
+                        dtype=V.compute_dtype(x.dtype))
     g_arr = grad.reshape(-1) if grad is not None else _empty(x.dtype)
     return x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out
 
@@ -233,20 +238,26 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
         if r is not None:
             return r
     xh = V.as_float(input, "input", half=True)
-    if V.is_half(xh.dtype):
+    if V.is_half(xh.dtype) and not 1 <= (xh.shape[-1] if xh.ndim else 0) <= _k.HALF_ROW_MAX:
         return V.via_float32(
             lambda x32, g32: _margin_rows(x32, target, p, margin, weight, reduction,
                                           sample_weight, return_grad, g32, n_threads,
                                           divide_by_c),
             xh, return_grad, grad_out, grad_dtype)
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows_call(
-        input, target, reduction, sample_weight, return_grad, grad_out, n_threads)
+        xh, target, reduction, sample_weight, return_grad, grad_out, n_threads,
+        half=True, grad_dtype=grad_dtype)
     C = x2.shape[1]
     w = V.class_weight(weight, C)
-    total, denom, bad = _k.multi_margin(
-        x2, t, _EMPTY if w is None else w, sw_arr, p, margin,
-        1.0 / C if divide_by_c else 1.0, loss_out, g_arr,
-        _gscale(reduction, x2.shape[0], sw), nt)
+    args = (_EMPTY if w is None else w, sw_arr, p, margin, 1.0 / C if divide_by_c else 1.0,
+            loss_out)
+    if V.is_half(x.dtype):  # float16 / bfloat16 rows read in their own width
+        total, denom, bad = _k.multi_margin_half(
+            x2, t, *args, None if grad is None else grad.reshape(-1),
+            _gscale(reduction, x2.shape[0], sw), nt)
+    else:
+        total, denom, bad = _k.multi_margin(x2, t, *args, g_arr,
+                                            _gscale(reduction, x2.shape[0], sw), nt)
     _raise_bad(t, bad, C)
     loss = _result(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss
@@ -444,7 +455,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     sw, sw_arr = _sw(sample_weight, N, unbatched)
     shape = () if unbatched else (N,)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
-    if V.is_half(a.dtype) and not 1 <= a.shape[1] <= _k.HALF_TRIPLET_ROW:
+    if V.is_half(a.dtype) and not 1 <= a.shape[1] <= _k.HALF_ROW_MAX:
         a, pp, n = (x.astype(dt) for x in (a, pp, n))  # rows too long for the half kernel
     if V.is_half(a.dtype):
         # read in their own width; the gradients in it too

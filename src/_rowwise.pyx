@@ -59,12 +59,13 @@ from _common cimport (
 )
 
 
-# longest row (embedding size) whose float16 / bfloat16 triplets are read in their own
-# width: six float rows of it sit on the stack
+# longest row (embedding size, class count) of float16 / bfloat16 data read in
+# its own width by triplet_half and multi_margin_half: six float rows of it
+# sit on the stack
 cdef enum:
     HALF_ROW = 2048
 
-HALF_TRIPLET_ROW = HALF_ROW
+HALF_ROW_MAX = HALF_ROW
 
 cdef enum:
     MARGIN_COSFACE = 0
@@ -290,43 +291,86 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
     return lanes_total(acc)
 
 
+cdef inline double _mm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, double wy,
+                           double swj, int p, double margin, double scale, floating* gr,
+                           double gscale) noexcept nogil:
+    """The weighted loss of one labelled row; with gr, its gradient."""
+    cdef floating c0, hy
+    cdef double acc, gsum
+    c0 = <floating>margin - xr[y]
+    acc = mm_row(xr, C, c0, p, gr, <floating>(wy * scale * swj * gscale))
+    # remove the target's own term, computed exactly as in the loop
+    hy = c0 + xr[y]
+    hy = hy if hy > 0 else 0
+    acc -= hy if p == 1 else <double>hy * hy
+    if gr != NULL:
+        gr[y] = 0
+        gsum = lanes_sum(gr, C)
+        gr[y] = <floating>(-gsum)
+    return swj * wy * scale * acc
+
+
 cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
                    Py_ssize_t R, Py_ssize_t u, const double* w, const double* sw,
                    int p, double margin, double scale, floating* loss_out,
                    floating* g, double gscale, BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, y
-    cdef const floating* xr
     cdef floating* gr
-    cdef floating c0, hy, gy
-    cdef double wy, swj, acc, l, cf, gsum
+    cdef double swj, l
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
-        xr = x + i * C
         gr = g + i * C if g != NULL else NULL
         y = <Py_ssize_t>t[i]
         if skip_label(y, 0, False, C, i, loss_out, out):
             if gr != NULL:
                 memset(gr, 0, C * sizeof(floating))
             continue
-        wy = w[y] if w != NULL else 1.0
         swj = sw[i] if sw != NULL else 1.0
-        cf = wy * scale * swj * gscale
-        c0 = <floating>margin - xr[y]
-        acc = mm_row(xr, C, c0, p, gr, <floating>cf)
-        # remove the target's own term, computed exactly as in the loop
-        hy = c0 + xr[y]
-        hy = hy if hy > 0 else 0
-        acc -= hy if p == 1 else <double>hy * hy
-        l = swj * wy * scale * acc
+        l = _mm_row(x + i * C, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale, gr,
+                    gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>l
         out.loss += l
         out.weight += swj
+
+
+cdef void _mm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
+                        Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, const double* w,
+                        const double* sw, int p, double margin, double scale,
+                        float* loss_out, void* g, int kg, double gscale,
+                        BlockOut* out) noexcept nogil:
+    """_mm_unit for float16 / bfloat16 rows (C <= HALF_ROW): each row widened
+    into L1 and run through the float32 row code (the same bits)."""
+    cdef float raw[2 * HALF_ROW + 16]
+    cdef float* xb = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = xb + HALF_ROW
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, y
+    cdef char* gr
+    cdef double swj, l
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        gr = <char*>g + i * C * gsize if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * gsize)
+            continue
+        fl_widen(x + i * C, kind, xb, C)
+        swj = sw[i] if sw != NULL else 1.0
+        l = _mm_row(xb, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale,
+                    gb if g != NULL else NULL, gscale)
         if gr != NULL:
-            gr[y] = 0
-            gsum = lanes_sum(gr, C)
-            gr[y] = <floating>(-gsum)
+            if kg == FL_KIND_F32:
+                memcpy(gr, gb, C * 4)
+            else:
+                fl_narrow(gb, gr, kg, C)
+        if loss_out != NULL:
+            loss_out[i] = <float>l
+        out.loss += l
+        out.weight += swj
 
 
 cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
@@ -372,6 +416,55 @@ def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
                      &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
     if rc != 0:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
+    return total.loss, total.weight, total.bad
+
+
+def multi_margin_half(cnp.ndarray x, const label_t[::1] target, const double[::1] weight,
+                      const double[::1] sample_weight, int p, double margin, double scale,
+                      float[::1] loss_out, object grad, double gscale, int n_threads):
+    """`multi_margin` on float16 / bfloat16 rows (N, C), 1 <= C <= HALF_ROW, read in
+    their own width; grad (None, float32 or the input's dtype) narrowed to
+    nearest even."""
+    cdef Py_ssize_t N = target.shape[0], C, R, units, u
+    cdef int kind = FL_KIND_F16 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT16 else FL_KIND_BF16
+    cdef int kg = FL_KIND_F32, nt
+    cdef void* gp = NULL
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    if (x.ndim != 2 or x.shape[0] != N or cnp.PyArray_ITEMSIZE(x) != 2
+            or not cnp.PyArray_IS_C_CONTIGUOUS(x) or not 1 <= x.shape[1] <= HALF_ROW):
+        raise ValueError("fastloss internal error: multi_margin_half operand")
+    C = x.shape[1]
+    if grad is not None:
+        if cnp.PyArray_SIZE(grad) != N * C or not cnp.PyArray_IS_C_CONTIGUOUS(grad):
+            raise ValueError("fastloss internal error: multi_margin_half gradient")
+        kg = FL_KIND_F32 if cnp.PyArray_TYPE(grad) == cnp.NPY_FLOAT else kind
+        gp = cnp.PyArray_DATA(grad)
+    if N == 0:
+        return 0.0, 0.0, -1
+    R = rows_per_unit(C)
+    units = n_blocks(N, R)
+    blocks = alloc_blocks(units)
+    try:
+        with nogil:
+            nt = threads_for_work(n_threads, units, N * C)
+            if nt == 1:
+                for u in range(units):
+                    _mm_half_unit(<const unsigned short*>cnp.PyArray_DATA(x), kind, &target[0],
+                                  N, C, R, u, wp, swp, p, margin, scale, lp, gp, kg, gscale,
+                                  &blocks[u])
+            else:
+                for u in prange(units, schedule="static", chunksize=deal(units, nt),
+                                num_threads=nt):
+                    _mm_half_unit(<const unsigned short*>cnp.PyArray_DATA(x), kind, &target[0],
+                                  N, C, R, u, wp, swp, p, margin, scale, lp, gp, kg, gscale,
+                                  &blocks[u])
+            combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
     return total.loss, total.weight, total.bad
 
 

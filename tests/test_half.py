@@ -305,3 +305,38 @@ def test_half_triplet_rows(hd, D):
     _same(mixed[0], ref)
     _same(mixed[1][0], ref_g[0].astype(hd))
     _same(mixed[1][2], ref_g[2])
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("C", [1, 10, 1000, 2049])
+def test_half_multi_margin_rows(hd, C):
+    """Rows of up to 2048 classes are read in their own width, longer ones through
+    a widened copy: the same results either way."""
+    rng = np.random.default_rng(C)
+    N = 400
+    x = rng.standard_normal((N, C)).astype(hd)
+    t = rng.integers(0, C, N).astype(np.uint8 if C <= 255 else np.int64)
+    w = rng.uniform(0.5, 2.0, C)
+    sw = rng.uniform(0.1, 2.0, N)
+    x32 = x.astype(np.float32)
+    for fn, kw in ((fastloss.multi_margin_loss, {}),
+                   (fastloss.multi_margin_loss, {"p": 2, "margin": 0.5, "weight": w}),
+                   (fastloss.multi_margin_loss, {"reduction": "none", "sample_weight": sw}),
+                   (fastloss.multiclass_hinge_loss, {"squared": True, "reduction": "sum"})):
+        ref, ref_g = fn(x32, t, return_grad=True, **kw)
+        loss, g = fn(x, t, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        _same(fn(x, t, **kw), ref)
+        _same(fn(x, t, return_grad=True, grad_dtype=np.float32, **kw)[1], ref_g)
+        out = np.empty(x.shape, hd)
+        assert fn(x, t, return_grad=True, grad_out=out, **kw)[1] is out
+        _same(out, ref_g.astype(hd))
+    one = fastloss.multi_margin_loss(x, t, return_grad=True, n_threads=1)
+    two = fastloss.multi_margin_loss(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+    bad = t.astype(np.int64)
+    bad[7] = C
+    with pytest.raises(ValueError, match="flat position 7"):
+        fastloss.multi_margin_loss(x, bad)

@@ -1,7 +1,8 @@
 """Half-precision workloads: bfloat16 inputs read in their own width.
 
-The element-wise rows of ``elementwise.py`` (16,777,216 elements) and
-``ce_wide`` ((16384, 1000) logits, int64 labels) with bfloat16 data
+The element-wise rows of ``elementwise.py`` (16,777,216 elements),
+``ce_wide`` and ``multi_margin`` ((16384, 1000) scores, int64 labels) and
+``triplet`` (three (65536, 512) embeddings) with bfloat16 data
 (``ml_dtypes.bfloat16``).  Implementations: "fastloss" on the bfloat16
 arrays (loss in float32, gradient in bfloat16), "fastloss f32" on float32
 copies of the same values (the row the half-width read is measured
@@ -168,6 +169,12 @@ WORKLOADS = [
         description="cross_entropy, (16384, 1000) bfloat16 logits, int64 targets",
         make=_make_ce, impls=_impls("cross_entropy", "cross_entropy"),
         bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
+    ),
+    Workload(
+        name="multi_margin_bf16", family="half",
+        description="multi_margin_loss, (16384, 1000) bfloat16 scores, int64 targets",
+        make=_make_ce, impls=_impls("multi_margin_loss", "multi_margin_loss"),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, rtol=1e-4, read_floor=True,
     ),
     Workload(
         name="triplet_bf16", family="half",
