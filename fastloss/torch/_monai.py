@@ -62,12 +62,14 @@ PATHS = {
     },
     "FocalLoss": {
         "kernel": "sigmoid (default): to_onehot_y, include_background, gamma >= 0, scalar "
-                  "alpha, weight (scalar or per class), reductions 'mean', 'sum', 'none'; "
+                  "alpha, weight (scalar or per class), ignore_index (MONAI's mask and "
+                  "divisors), reductions 'mean', 'sum', 'none'; "
                   "use_softmax=True with to_onehot_y: include_background (softmax over the "
                   "C - 1 other channels, as MONAI), alpha (scalar or per class), weight, "
-                  "reductions 'mean', 'sum'",
-        "torch": "ignore_index; sigmoid with a sequence alpha; use_softmax with a target of "
-                 "the input's shape (soft / multi-label) or reduction 'none'",
+                  "ignore_index, reductions 'mean', 'sum'",
+        "torch": "sigmoid with a sequence alpha or soft targets; use_softmax with a target "
+                 "of the input's shape (soft / multi-label) or reduction 'none'; ignore_index "
+                 "with soft one-hot targets",
     },
     "DiceCELoss": {
         "kernel": "softmax=True with C >= 2: one fused kernel (Dice + CE, weight, "
@@ -223,14 +225,28 @@ def _one_hot(t, C):
 def _focal_value(mod, input, target, to_onehot_y, warn=True):
     """MONAI FocalLoss's value on the kernels, or None."""
     red = _red(mod)
-    if (input.dim() < 3 or not is_accelerated(input) or mod.ignore_index is not None
-            or not mod.gamma >= 0 or red not in ("mean", "sum", "none")):
+    if (input.dim() < 3 or not is_accelerated(input) or not mod.gamma >= 0
+            or red not in ("mean", "sum", "none")):
         return None
     t = _target(input, target, to_onehot_y, warn=False)
     if t is None:
         return None
     C = input.shape[1]
     is_map = t.dim() == input.dim() - 1
+    ii = mod.ignore_index
+    mask = None
+    if ii is not None:
+        # MONAI's create_ignore_mask, as a boolean (N, *spatial) map of kept positions
+        if is_map:
+            mask = t != ii
+        elif C == 1:
+            mask = t[:, 0] != ii
+        else:
+            if not _hard(t):
+                return None
+            mask = t[:, ii] == 0 if 0 <= ii < C else t.sum(1) > 0
+        if not is_map:
+            t = t * mask.unsqueeze(1)  # MONAI zeroes the target where masked
     if not mod.use_softmax and not is_map and not _hard(t):
         # MONAI's sigmoid focal term uses 1 - p_t = sigmoid(-x (2 t - 1)), which equals
         # the kernel's p (1 - t) + (1 - p) t only for targets 0 and 1
@@ -270,14 +286,25 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
         if cw is not None:
             a = (torch.ones(Cu, dtype=input.dtype) if a is None else a) * cw.cpu()
         lab = t
-        if drop_bg:
-            lab = torch.where(t == 0, -100, t.long() - 1)
-        total = FF.softmax_focal_loss(x, lab, gamma=float(mod.gamma),
-                                      alpha=None if a is None else a.tolist(),
-                                      ignore_index=-100, reduction="sum")
-        # MONAI's 'mean' averages the (N, C, *spatial) class terms; 'sum' sums
-        # the spatial means of each (image, class)
-        return total / (x.shape[0] * Cu * S) if red == "mean" else total / S
+        if drop_bg or mask is not None:
+            drop = (t == 0) if drop_bg else torch.zeros_like(t, dtype=torch.bool)
+            if mask is not None:
+                drop = drop | ~mask
+            lab = torch.where(drop, -100, t.long() - (1 if drop_bg else 0))
+        kw = dict(gamma=float(mod.gamma), alpha=None if a is None else a.tolist(),
+                  ignore_index=-100)
+        if mask is None:
+            total = FF.softmax_focal_loss(x, lab, reduction="sum", **kw)
+            # MONAI's 'mean' averages the (N, C, *spatial) class terms; 'sum' sums
+            # the spatial means of each (image, class)
+            return total / (x.shape[0] * Cu * S) if red == "mean" else total / S
+        # masked: MONAI divides by the kept positions (of the batch for 'mean',
+        # of each image for 'sum'), floored at float32's eps
+        if red == "mean":
+            return (FF.softmax_focal_loss(x, lab, reduction="sum", **kw)
+                    / _count(mask, None))
+        per = FF.softmax_focal_loss(x, lab, reduction="none", **kw)
+        return (per.flatten(1).sum(1) / _count(mask, 1)).sum()
     if is_map:
         g = _one_hot(t, C)
     else:
@@ -285,6 +312,19 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
     if drop_bg:
         g = g[:, 1:]
     a = -1.0 if alpha is None else float(alpha)
+    if mask is not None:
+        w = mask.unsqueeze(1).to(input.dtype)
+        fk = dict(alpha=a, gamma=float(mod.gamma), sample_weight=w)
+        if cw is None and red == "mean":
+            return FF.sigmoid_focal_loss(x, g, reduction="sum", **fk) / _count(mask, None)
+        loss = FF.sigmoid_focal_loss(x, g, reduction="none", **fk)
+        if cw is not None:
+            loss = loss * (cw if cw.ndim == 0 else cw.view([1, Cu] + [1] * (x.dim() - 2)))
+        if red == "mean":
+            return loss.sum() / _count(mask, None)
+        if red == "sum":
+            return (loss.flatten(2).sum(2) / _count(mask, 1)[:, None]).sum()
+        return loss
     if cw is None:
         if red == "sum":
             return FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma),
@@ -297,6 +337,13 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
     if red == "sum":
         return loss.sum() / S
     return loss
+
+
+def _count(mask, per_image):
+    """Kept positions (all, or per image with ``per_image``), floored at float32's eps
+    as MONAI's FocalLoss does (its mask is float32)."""
+    n = mask.flatten(1).sum(1) if per_image else mask.sum()
+    return n.to(torch.float64).clamp(min=torch.finfo(torch.float32).eps)
 
 
 def _gdl_value(mod, input, target, to_onehot_y):
