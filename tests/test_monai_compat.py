@@ -232,7 +232,12 @@ CASES = [
     ("FocalLoss", dict(_OH, include_background=False, weight=[1.0, 3.0]), "label", 3, True),
     ("FocalLoss", dict(_OH, weight=2.0, reduction="sum"), "label", 3, True),
     ("FocalLoss", dict(_OH, weight=[0.5, 1.0, 2.0], reduction="none"), "label", 3, True),
-    ("FocalLoss", dict(_OH, alpha=[0.2, 0.3, 0.5]), "label", 3, False),
+    ("FocalLoss", dict(_OH, alpha=[0.2, 0.3, 0.5]), "label", 3, True),
+    ("FocalLoss", dict(_OH, alpha=[0.2, 0.3, 0.5], weight=2.0, reduction="sum"), "label", 3,
+     True),
+    ("FocalLoss", dict(alpha=[0.2, 0.3], include_background=False, ignore_index=255,
+                       reduction="none"), "onehot", 3, True),
+    ("FocalLoss", dict(_OH, alpha=[0.2, 0.3]), "label", 3, None),     # MONAI's length error
     ("FocalLoss", dict(_OH, ignore_index=255), "label_ig", 3, True),
     ("FocalLoss", dict(_OH, ignore_index=1, weight=[1.0, 2.0, 0.5], reduction="sum"), "label",
      3, True),

@@ -61,13 +61,13 @@ PATHS = {
                  "DiceLoss",
     },
     "FocalLoss": {
-        "kernel": "sigmoid (default): to_onehot_y, include_background, gamma >= 0, scalar "
-                  "alpha, weight (scalar or per class), ignore_index (MONAI's mask and "
+        "kernel": "sigmoid (default): to_onehot_y, include_background, gamma >= 0, alpha "
+                  "(scalar, or per class on the positives as MONAI), weight (scalar or per class), ignore_index (MONAI's mask and "
                   "divisors), reductions 'mean', 'sum', 'none'; "
                   "use_softmax=True with to_onehot_y: include_background (softmax over the "
                   "C - 1 other channels, as MONAI), alpha (scalar or per class), weight, "
                   "ignore_index, reductions 'mean', 'sum'",
-        "torch": "sigmoid with a sequence alpha or soft targets; use_softmax with a target "
+        "torch": "sigmoid with soft targets; use_softmax with a target "
                  "of the input's shape (soft / multi-label) or reduction 'none'; ignore_index "
                  "with soft one-hot targets",
     },
@@ -266,7 +266,8 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
             if alpha.ndim != 1 or alpha.shape[0] != Cu:
                 return None
     elif alpha is not None and not isinstance(alpha, float):
-        return None
+        if alpha.ndim != 1 or alpha.shape[0] != Cu:
+            return None  # MONAI raises
     if warn:
         if to_onehot_y and C == 1:
             warnings.warn(_MSG.format("to_onehot_y"), stacklevel=3)
@@ -311,32 +312,33 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
         g = t if t.is_floating_point() else t.to(input.dtype)
     if drop_bg:
         g = g[:, 1:]
-    a = -1.0 if alpha is None else float(alpha)
+    seq = alpha is not None and not isinstance(alpha, float)
+    a = -1.0 if alpha is None or seq else float(alpha)
+    # per-element weights: a class alpha on the positives (MONAI's sequence alpha)
+    # and the ignore mask; 'mean' / 'sum' then divide by MONAI's counts
+    w = None
+    if seq:
+        av = alpha.to(input.dtype).view([1, Cu] + [1] * (x.dim() - 2))
+        w = torch.where(g == 1, av, torch.ones((), dtype=input.dtype))
     if mask is not None:
-        w = mask.unsqueeze(1).to(input.dtype)
-        fk = dict(alpha=a, gamma=float(mod.gamma), sample_weight=w)
-        if cw is None and red == "mean":
-            return FF.sigmoid_focal_loss(x, g, reduction="sum", **fk) / _count(mask, None)
-        loss = FF.sigmoid_focal_loss(x, g, reduction="none", **fk)
-        if cw is not None:
-            loss = loss * (cw if cw.ndim == 0 else cw.view([1, Cu] + [1] * (x.dim() - 2)))
-        if red == "mean":
-            return loss.sum() / _count(mask, None)
+        wm = mask.unsqueeze(1).to(input.dtype)
+        w = wm if w is None else w * wm
+    fk = dict(alpha=a, gamma=float(mod.gamma), sample_weight=w)
+    if cw is None and red != "none" and (red == "mean" or mask is None):
+        total = FF.sigmoid_focal_loss(x, g, reduction="sum", **fk)
         if red == "sum":
-            return (loss.flatten(2).sum(2) / _count(mask, 1)[:, None]).sum()
+            return total / S
+        return total / (_count(mask, None) if mask is not None else x.numel())
+    loss = FF.sigmoid_focal_loss(x, g, reduction="none", **fk)
+    if cw is not None:
+        loss = loss * (cw if cw.ndim == 0 else cw.view([1, Cu] + [1] * (x.dim() - 2)))
+    if red == "none":
         return loss
-    if cw is None:
-        if red == "sum":
-            return FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma),
-                                         reduction="sum") / S
-        return FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma), reduction=red)
-    loss = FF.sigmoid_focal_loss(x, g, alpha=a, gamma=float(mod.gamma), reduction="none")
-    loss = loss * (cw if cw.ndim == 0 else cw.view([1, Cu] + [1] * (x.dim() - 2)))
+    if mask is None:
+        return loss.mean() if red == "mean" else loss.sum() / S
     if red == "mean":
-        return loss.mean()
-    if red == "sum":
-        return loss.sum() / S
-    return loss
+        return loss.sum() / _count(mask, None)
+    return (loss.flatten(2).sum(2) / _count(mask, 1)[:, None]).sum()
 
 
 def _count(mask, per_image):
