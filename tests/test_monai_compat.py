@@ -260,7 +260,9 @@ CASES = [
     ("FocalLoss", dict(_OH, use_softmax=True, weight=[1.0, 2.0, 0.5], gamma=1.0), "label", 3,
      True),
     ("FocalLoss", dict(use_softmax=True), "soft", 3, False),
-    ("FocalLoss", dict(_OH, use_softmax=True, reduction="none"), "label", 3, False),
+    ("FocalLoss", dict(_OH, use_softmax=True, reduction="none"), "label", 3, True),
+    ("FocalLoss", dict(_OH, use_softmax=True, reduction="none", include_background=False,
+                       ignore_index=255, alpha=[0.3, 0.7]), "label_ig", 3, True),
     # DiceCELoss
     ("DiceCELoss", dict(_SM, **_OH), "label", 3, True),
     ("DiceCELoss", dict(_SM, **_OH), "label_u8", 3, True),

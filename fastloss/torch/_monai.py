@@ -66,10 +66,10 @@ PATHS = {
                   "divisors), reductions 'mean', 'sum', 'none'; "
                   "use_softmax=True with to_onehot_y: include_background (softmax over the "
                   "C - 1 other channels, as MONAI), alpha (scalar or per class), weight, "
-                  "ignore_index, reductions 'mean', 'sum'",
+                  "ignore_index, all reductions",
         "torch": "sigmoid with soft targets; use_softmax with a target "
-                 "of the input's shape (soft / multi-label) or reduction 'none'; ignore_index "
-                 "with soft one-hot targets",
+                 "of the input's shape (soft / multi-label); ignore_index with soft one-hot "
+                 "targets",
     },
     "DiceCELoss": {
         "kernel": "softmax=True with C >= 2: one fused kernel (Dice + CE, weight, "
@@ -260,7 +260,7 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
             return None
     alpha = mod.alpha
     if mod.use_softmax:
-        if not is_map or red == "none":
+        if not is_map:
             return None
         if alpha is not None and not isinstance(alpha, float):
             if alpha.ndim != 1 or alpha.shape[0] != Cu:
@@ -294,6 +294,10 @@ def _focal_value(mod, input, target, to_onehot_y, warn=True):
             lab = torch.where(drop, -100, t.long() - (1 if drop_bg else 0))
         kw = dict(gamma=float(mod.gamma), alpha=None if a is None else a.tolist(),
                   ignore_index=-100)
+        if red == "none":
+            # MONAI's (N, C, *spatial) terms: a position's loss sits in its class
+            per = FF.softmax_focal_loss(x, lab, reduction="none", **kw)
+            return per.unsqueeze(1) * _one_hot(lab, Cu).to(input.dtype)
         if mask is None:
             total = FF.softmax_focal_loss(x, lab, reduction="sum", **kw)
             # MONAI's 'mean' averages the (N, C, *spatial) class terms; 'sum' sums
