@@ -77,8 +77,8 @@ PATHS = {
                   "(softmax=False, MONAI's default; sigmoid; other_act) the Dice term as "
                   "DiceLoss and the CE term on the cross_entropy kernel, BCE-with-logits "
                   "kernel for one channel (pos_weight=weight)",
-        "torch": "label_smoothing > 0 (the Dice term still on its kernel); the Dice term's "
-                 "torch cases as DiceLoss",
+        "torch": "the Dice term's MONAI cases as DiceLoss (label_smoothing > 0 runs the "
+                 "Dice kernel and the cross_entropy kernel with label_smoothing)",
     },
     "DiceFocalLoss": {
         "kernel": "the Dice term as DiceLoss (with to_onehot_y the label map itself), the "
