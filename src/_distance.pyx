@@ -329,7 +329,9 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
                 w22 = spacing[ndim - 2] * spacing[ndim - 2]
                 nbi = (n + EDT_B - 1) // EDT_B
                 nt = threads_for(n_threads, slices)
-                for o in prange(slices, schedule="static", num_threads=nt):
+                # slices dealt round-robin: skipped (empty) slices tend to
+                # come in runs, a contiguous share each would unbalance
+                for o in prange(slices, schedule="static", chunksize=1, num_threads=nt):
                     tid = threadid()
                     if (not want_feat and _uniform(lp + o * n2 * n, n2 * n)
                             and not (zero_bg and lp[o * n2 * n] == 0)):
@@ -366,7 +368,9 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
             units = outer * nbi
             w2 = spacing[axis] * spacing[axis]
             nt = threads_for(n_threads, units)
-            for u in prange(units, schedule="static", num_threads=nt):
+            # blocks of 4 units dealt round-robin: the volumes of a stack
+            # can cost very different amounts (one without a site is cheap)
+            for u in prange(units, schedule="static", chunksize=4, num_threads=nt):
                 tid = threadid()
                 _strided_unit(lp, op, fp, want_feat, take_sqrt and axis == skip,
                               n, inner, nbi, u, w2, zero_bg,
