@@ -34,7 +34,7 @@ from libc.string cimport memcpy, memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
-    fc_reduction, fc_result, fc_shape_is, fc_threads_arg, fc_unit_float,
+    fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -54,7 +54,7 @@ from _common cimport (
     fl_row_axpbf, fl_row_axpb,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
-    deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F16, FL_KIND_BF16, FL_KIND_F32,
+    deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32,
     fl_narrow, fl_widen,
 )
 
@@ -603,14 +603,11 @@ def ce_rows_half(cnp.ndarray x, int C, const label_t[::1] target, const double[:
     cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
     cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    kx = FL_KIND_F16 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT16 else FL_KIND_BF16
-    if (C < WIDE_ROW or C > STREAM_ROW or cnp.PyArray_SIZE(x) != N * C
-            or cnp.PyArray_ITEMSIZE(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
-        raise ValueError("fastloss internal error: ce_rows_half operand shape")
+    kx = fc_operand_kind(x, N * C, "input")
+    if C < WIDE_ROW or C > STREAM_ROW or kx == FL_KIND_F32:
+        raise ValueError("fastloss internal error: ce_rows_half operand")
     if grad is not None:
-        if cnp.PyArray_SIZE(grad) != N * C or not cnp.PyArray_IS_C_CONTIGUOUS(grad):
-            raise ValueError("fastloss internal error: ce_rows_half gradient shape")
-        kg = FL_KIND_F32 if cnp.PyArray_TYPE(grad) == cnp.NPY_FLOAT else kx
+        kg = fc_operand_kind(grad, N * C, "grad")
         gp = cnp.PyArray_DATA(grad)
     if N == 0:
         return 0.0, 0.0, -1

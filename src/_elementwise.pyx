@@ -49,8 +49,8 @@ from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 from _fastcall cimport (
-    RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_reduction, fc_result, fc_shape_is,
-    fc_threads_arg,
+    RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_operand_kind, fc_reduction, fc_result,
+    fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -61,7 +61,7 @@ cnp.import_array()
 cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
-    FL_F16_NATIVE, FL_KIND_BF16, FL_KIND_F16, FL_KIND_F32, FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init,
+    FL_F16_NATIVE, FL_KIND_F32, FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init,
     combine_blocks, fl_narrow, fl_stream_fence, fl_widen, floating,
     fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out,
     deal, threads_for_work, vabs, vexp, vexp_neg, vlog, vlog1p,
@@ -725,17 +725,6 @@ HALF_CONVERSIONS = (
 )
 
 
-cdef int _kind(cnp.ndarray a, str name) except -1:
-    cdef int t = cnp.PyArray_TYPE(a)
-    if t == cnp.NPY_FLOAT:
-        return FL_KIND_F32
-    if t == cnp.NPY_FLOAT16:
-        return FL_KIND_F16
-    if cnp.PyArray_ITEMSIZE(a) == 2 and a.dtype.name == "bfloat16":
-        return FL_KIND_BF16
-    raise ValueError(f"fastloss internal error: {name} has dtype {a.dtype}")
-
-
 def elementwise_half(int loss, cnp.ndarray x, object t, object aux, double a, double b, double c,
                      const double[::1] weight, float[::1] loss_out, object grad,
                      double gscale, int n_threads):
@@ -754,27 +743,22 @@ def elementwise_half(int loss, cnp.ndarray x, object t, object aux, double a, do
     cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
     cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     cdef int rc = 0
-    cdef cnp.ndarray arr
-    for arr in (x, t, aux, grad):
-        if arr is not None and (cnp.PyArray_SIZE(arr) != n
-                                or not cnp.PyArray_IS_C_CONTIGUOUS(arr)):
-            raise ValueError("fastloss internal error: operand sizes or layouts differ")
     if loss_out.shape[0] not in (0, n) or weight.shape[0] not in (0, n):
         raise ValueError("fastloss internal error: output sizes differ")
-    if n == 0:
-        return 0.0, -1
-    K.x = _kind(x, "input")
+    K.x = fc_operand_kind(x, n, "input")
     K.t = K.x
     K.aux = K.x
     if t is not None:
-        K.t = _kind(t, "target")
+        K.t = fc_operand_kind(t, n, "target")
         tp = cnp.PyArray_DATA(t)
     if aux is not None:
-        K.aux = _kind(aux, "aux")
+        K.aux = fc_operand_kind(aux, n, "aux")
         ap = cnp.PyArray_DATA(aux)
     if grad is not None:
-        K.g = _kind(grad, "grad")
+        K.g = fc_operand_kind(grad, n, "grad")
         gp = cnp.PyArray_DATA(grad)
+    if n == 0:
+        return 0.0, -1
     P.a = a
     P.b = b
     P.c = c

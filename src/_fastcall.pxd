@@ -155,3 +155,21 @@ cdef inline object fc_empty_like(cnp.ndarray a, int typenum, void** data):
     cdef object out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), typenum, 0)
     data[0] = cnp.PyArray_DATA(<cnp.ndarray>out)
     return out
+
+
+# ---------------------------------------------- half-precision operands
+
+cdef inline int fc_operand_kind(cnp.ndarray a, Py_ssize_t n, str what) except -1:
+    """The storage kind of an operand the wrapper has prepared: 0 (float32), 1
+    (float16) or 2 (bfloat16, ml_dtypes', known by name), C-contiguous with n
+    elements; anything else is a ValueError (an internal error)."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    if cnp.PyArray_SIZE(a) != n or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError(f"fastloss internal error: {what} has the wrong size or layout")
+    if t == cnp.NPY_FLOAT:
+        return 0
+    if t == cnp.NPY_FLOAT16:
+        return 1
+    if cnp.PyArray_ITEMSIZE(a) == 2 and a.dtype.name == "bfloat16":
+        return 2
+    raise ValueError(f"fastloss internal error: {what} has dtype {a.dtype}")

@@ -40,7 +40,8 @@ from libc.string cimport memcpy, memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
-    fc_empty_like, fc_float, fc_labels, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    fc_empty_like, fc_float, fc_labels, fc_operand_kind, fc_reduction, fc_result, fc_shape_is,
+    fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -55,7 +56,7 @@ from _common cimport (
     block_init, combine_blocks,
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
     planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, deal, threads_for_work,
-    unit_start, vexp_lo, FL_KIND_F16, FL_KIND_BF16, FL_KIND_F32, fl_narrow, fl_widen,
+    unit_start, vexp_lo, FL_KIND_F32, fl_narrow, fl_widen,
 )
 
 
@@ -426,22 +427,21 @@ def multi_margin_half(cnp.ndarray x, const label_t[::1] target, const double[::1
     their own width; grad (None, float32 or the input's dtype) narrowed to
     nearest even."""
     cdef Py_ssize_t N = target.shape[0], C, R, units, u
-    cdef int kind = FL_KIND_F16 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT16 else FL_KIND_BF16
-    cdef int kg = FL_KIND_F32, nt
+    cdef int kind, kg = FL_KIND_F32, nt
     cdef void* gp = NULL
     cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
     cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     cdef BlockOut* blocks
     cdef BlockOut total
-    if (x.ndim != 2 or x.shape[0] != N or cnp.PyArray_ITEMSIZE(x) != 2
-            or not cnp.PyArray_IS_C_CONTIGUOUS(x) or not 1 <= x.shape[1] <= HALF_ROW):
+    if x.ndim != 2 or x.shape[0] != N or not 1 <= x.shape[1] <= HALF_ROW:
         raise ValueError("fastloss internal error: multi_margin_half operand")
     C = x.shape[1]
+    kind = fc_operand_kind(x, N * C, "input")
+    if kind == FL_KIND_F32:
+        raise ValueError("fastloss internal error: multi_margin_half operand")
     if grad is not None:
-        if cnp.PyArray_SIZE(grad) != N * C or not cnp.PyArray_IS_C_CONTIGUOUS(grad):
-            raise ValueError("fastloss internal error: multi_margin_half gradient")
-        kg = FL_KIND_F32 if cnp.PyArray_TYPE(grad) == cnp.NPY_FLOAT else kind
+        kg = fc_operand_kind(grad, N * C, "grad")
         gp = cnp.PyArray_DATA(grad)
     if N == 0:
         return 0.0, 0.0, -1
@@ -987,7 +987,7 @@ def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
     cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
-    cdef int kind = FL_KIND_F16 if cnp.PyArray_TYPE(anchor) == cnp.NPY_FLOAT16 else FL_KIND_BF16
+    cdef int kind = fc_operand_kind(anchor, N * D, "anchor")
     cdef int kg = FL_KIND_F32
     cdef const unsigned short* ap = <const unsigned short*>cnp.PyArray_DATA(anchor)
     cdef const unsigned short* pq = <const unsigned short*>cnp.PyArray_DATA(positive)
@@ -998,20 +998,15 @@ def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
     cdef BlockOut* blocks
     cdef BlockOut total
     cdef int nt
-    cdef cnp.ndarray arr
-    for arr in (anchor, positive, negative):
-        if (arr.ndim != 2 or arr.shape[0] != N or arr.shape[1] != D
-                or cnp.PyArray_ITEMSIZE(arr) != 2 or arr.dtype != anchor.dtype
-                or not cnp.PyArray_IS_C_CONTIGUOUS(arr)):
-            raise ValueError("fastloss internal error: triplet_half operands")
-    if D < 1 or D > HALF_ROW:
-        raise ValueError("fastloss internal error: triplet_half row length")
+    if (fc_operand_kind(positive, N * D, "positive") != kind
+            or fc_operand_kind(negative, N * D, "negative") != kind
+            or kind == FL_KIND_F32 or D < 1 or D > HALF_ROW):
+        raise ValueError("fastloss internal error: triplet_half operands")
     if ga is not None:
-        for arr in (ga, gp, gn):
-            if (cnp.PyArray_SIZE(arr) != N * D or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                    or arr.dtype != ga.dtype):
-                raise ValueError("fastloss internal error: triplet_half gradients")
-        kg = FL_KIND_F32 if cnp.PyArray_TYPE(ga) == cnp.NPY_FLOAT else kind
+        kg = fc_operand_kind(ga, N * D, "grad")
+        if (fc_operand_kind(gp, N * D, "grad") != kg
+                or fc_operand_kind(gn, N * D, "grad") != kg):
+            raise ValueError("fastloss internal error: triplet_half gradients")
         gap = cnp.PyArray_DATA(ga)
         gpp = cnp.PyArray_DATA(gp)
         gnp = cnp.PyArray_DATA(gn)
