@@ -97,7 +97,7 @@ def _ran_kernel(loss):
         if f is None or f in seen:
             continue
         seen.add(f)
-        if type(f).__name__ == "_FnBackward":
+        if type(f).__name__ in ("_FnBackward", "_SumOfKernelsBackward"):
             return True
         todo.extend(n for n, _ in f.next_functions)
     return False
@@ -478,3 +478,27 @@ def test_state_dict_and_pickle():
         kw2 = dict(to_onehot_y=True)
         torch.testing.assert_close(getattr(ft, name)(**kw2)(x, t),
                                    pickle.loads(pickle.dumps(getattr(ft, name)(**kw2)))(x, t))
+
+
+def test_dice_focal_single_node_retain_graph_and_no_grad():
+    # DiceFocalLoss on a label map: Dice and focal kernels in one autograd node
+    x, t = _make("label", (2, 3, 4, 5), torch.float64, 7)
+    kw = dict(softmax=True, to_onehot_y=True, lambda_dice=0.7, lambda_focal=1.3,
+              include_background=False)
+    ours, theirs = ft.DiceFocalLoss(**kw), ML.DiceFocalLoss(**kw)
+    xa = x.clone().requires_grad_()
+    la = ours(xa, t)
+    assert type(la.grad_fn).__name__ == "_SumOfKernelsBackward"
+    la.backward(torch.tensor(2.0, dtype=la.dtype), retain_graph=True)
+    first = xa.grad.clone()
+    xa.grad = None
+    la.backward()                          # recomputed from the saved input
+    xb = x.clone().requires_grad_()
+    with _monai_float64():
+        lb = theirs(xb, t)
+        lb.backward()
+    torch.testing.assert_close(la.detach(), lb.detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-8, atol=1e-12)
+    torch.testing.assert_close(first, 2 * xb.grad, rtol=1e-8, atol=1e-12)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x, t), la.detach(), rtol=1e-12, atol=1e-14)

