@@ -22,10 +22,16 @@ C. Backward multiplies the kernel's gradient by ``grad_output``: a scalar
    (skipped when grad_output is 1), so backward costs no extra pass; a
    second backward through a retained graph recomputes the gradient from
    the saved inputs.
-D. Everything else (CUDA, MPS, bfloat16/float16, tensor subclasses, mixed
-   float dtypes, options fastloss does not have, a tensor requiring grad
-   that the kernel has no gradient for) runs ``fallback`` unchanged, so
-   results and autograd match torch everywhere.
+D. Everything else (CUDA, MPS, tensor subclasses, mixed float dtypes,
+   options fastloss does not have, a tensor requiring grad that the kernel
+   has no gradient for) runs ``fallback`` unchanged, so results and
+   autograd match torch everywhere.
+G. float16 and bfloat16 tensors (CPU autocast's logits) take the fast path
+   of the losses in eager mode: the kernels read their storage in its own
+   width (bfloat16 as the ml_dtypes NumPy dtype, viewed, not copied; without
+   ml_dtypes installed, bfloat16 runs ``fallback``), compute in float32 and
+   return the loss in float32 (as autocast's loss ops do) and the gradient
+   in the tensor's dtype.
 F. Gradient buffers are recycled by the NumPy API itself (fastloss._buffers):
    the kernel's gradient array stays referenced by the torch tensor that
    wraps it until autograd is done with it, and the next call of the same
@@ -53,6 +59,14 @@ import fastloss
 __all__ = ["Spec", "call", "empty_cache", "is_accelerated", "register"]
 
 FAST_DTYPES = (torch.float32, torch.float64)
+try:  # the NumPy dtype through which the kernels read bfloat16 storage
+    import ml_dtypes as _ml_dtypes
+
+    _BF16 = np.dtype(_ml_dtypes.bfloat16)
+    HALF_DTYPES = (torch.float16, torch.bfloat16)
+except ImportError:
+    _BF16 = None
+    HALF_DTYPES = (torch.float16,)
 REGISTRY = {}
 
 
@@ -119,9 +133,14 @@ def is_accelerated(*tensors: torch.Tensor | None) -> bool:
     The kernels serve plain strided CPU tensors of dtype float32 or float64
     (all floating tensors of one call sharing the dtype) together with
     integer tensors of any width (class indices).  Tensors on other devices
-    (CUDA, MPS, ...), other floating dtypes (bfloat16, float16), complex,
-    sparse and wrapped tensors (vmap/grad transforms, tensor subclasses)
-    run torch's own implementation.  ``None`` entries are ignored.
+    (CUDA, MPS, ...), complex, sparse and wrapped tensors (vmap/grad
+    transforms, tensor subclasses) run torch's own implementation.  The
+    losses of ``fastloss.torch.functional`` (and their modules) also serve
+    float16 and bfloat16 tensors in eager mode (bfloat16 when ml_dtypes is
+    installed): computed in float32, the loss returned in float32 and the
+    gradient in the tensor's dtype; this function answers for float32 and
+    float64, which every fastloss.torch entry serves.  ``None`` entries are
+    ignored.
 
     Parameters
     ----------
@@ -143,7 +162,8 @@ def is_accelerated(*tensors: torch.Tensor | None) -> bool:
     return _accelerated(tensors, torch.compiler.is_compiling())
 
 
-def _accelerated(tensors, compiling):
+def _accelerated(tensors, compiling, half=False):
+    """is_accelerated; with ``half``, float16 / bfloat16 tensors too (the losses of call())."""
     fdtype = None
     for t in tensors:
         if t is None:
@@ -152,7 +172,8 @@ def _accelerated(tensors, compiling):
             return False
         d = t.dtype
         if d.is_floating_point:
-            if d not in FAST_DTYPES or (fdtype is not None and d != fdtype):
+            if ((d not in FAST_DTYPES and not (half and d in HALF_DTYPES))
+                    or (fdtype is not None and d != fdtype)):
                 return False
             fdtype = d
         elif d.is_complex:
@@ -161,13 +182,19 @@ def _accelerated(tensors, compiling):
 
 
 def _np(t):
-    return t.detach().numpy()
+    """A tensor's data as a NumPy array viewing its storage (bfloat16: ml_dtypes')."""
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(_BF16)
+    return t.numpy()
 
 
 def _to_torch(a):
     a = np.asarray(a)
     if not a.flags.writeable:
         a = a.copy()
+    if a.dtype == _BF16 and _BF16 is not None:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(a)
 
 
@@ -198,7 +225,10 @@ def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
     kw = dict(opts)
     for n, t in zip(names, tensors):
-        kw[n] = t.detach().numpy() if t.requires_grad else t.numpy()
+        if t.dtype == torch.bfloat16:
+            kw[n] = _np(t)
+        else:
+            kw[n] = t.detach().numpy() if t.requires_grad else t.numpy()
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, spec.fl_name or spec.name)
@@ -206,8 +236,10 @@ def _run(spec, names, tensors, opts, need_grad):
     if not need_grad:
         return _to_torch(fn(*pos, **kw)), ()
     loss, grads = fn(*pos, **kw, return_grad=True)
-    if type(grads) is np.ndarray:
+    if type(grads) is np.ndarray and grads.dtype != _BF16:
         return _to_torch(loss), (torch.from_numpy(grads),)
+    if type(grads) is np.ndarray:
+        return _to_torch(loss), (_to_torch(grads),)
     return _to_torch(loss), tuple(_to_torch(g) for g in grads)
 
 
@@ -399,7 +431,7 @@ def call(name, args):
                 tensors.append(t)
     compiling = torch.compiler.is_compiling()
     fast = (
-        _accelerated(tensors, compiling)
+        _accelerated(tensors, compiling, half=not compiling)
         and (not spec.same_shape
              or all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present))
         and (spec.none is not None or args.get("reduction") != "none")
