@@ -19,6 +19,10 @@ MODULES = [
      "Differentiable functions with torch's signatures."),
     ("fastloss.metrics", "fastloss.metrics", "Mergeable accumulators."),
     ("fastloss.dask", "fastloss.dask", "The same losses and metrics on dask arrays."),
+    ("fastloss.gbdt", "fastloss.gbdt",
+     "Gradient-boosting objectives: gradient, Hessian and loss value from one pass, with "
+     "adapters for XGBoost, LightGBM, CatBoost and their scikit-learn estimators "
+     "(see :doc:`../guide/gbdt`)."),
     ("fastloss.testing", "fastloss.testing", "Gradient checks."),
 ]
 

@@ -23,7 +23,7 @@ from fastloss._threads import effective_n_threads
 
 _k = kernels("gbdt")
 
-__all__ = ["LOSSES", "Objective", "grad_hess", "init_score"]
+__all__ = ["Objective", "grad_hess", "init_score"]
 
 # loss -> (kernel id, hessian variants (first: default), parameters and defaults)
 _SPECS = {
@@ -42,7 +42,7 @@ _SPECS = {
                                                         "label_smoothing": 0.0}),
     "softmax_focal": (12, ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
 }
-#: The loss names accepted by :func:`grad_hess`, :func:`init_score` and :class:`Objective`.
+# The loss names accepted by grad_hess, init_score and Objective.
 LOSSES = tuple(_SPECS)
 _SOFTMAX = ("softmax", "softmax_focal")
 _FLOORS = {("logistic", "xgboost"): 1e-16, ("softmax", "xgboost"): 1e-16,
@@ -353,7 +353,7 @@ def grad_hess(loss, y, margins, sample_weight=None, *, hessian=None, hess_floor=
     Parameters
     ----------
     loss : str
-        One of :data:`LOSSES`.
+        One of ``fastloss.gbdt.LOSSES``.
     y : array_like
         Labels, shape (n,): 0/1 (or probabilities) for the binary losses,
         class indices (integers, or floats holding integers as XGBoost and
@@ -413,7 +413,7 @@ def init_score(loss, y, sample_weight=None, **params):
     Parameters
     ----------
     loss : str
-        One of :data:`LOSSES`.
+        One of ``fastloss.gbdt.LOSSES``.
     y : array_like
         Labels as for :func:`grad_hess`.
     sample_weight : array_like, optional
@@ -602,7 +602,7 @@ class Objective:
     Parameters
     ----------
     loss : str
-        One of :data:`LOSSES`.
+        One of ``fastloss.gbdt.LOSSES``.
     hessian : str, optional
         Hessian variant, as in :func:`grad_hess`.
     hess_floor : float, optional

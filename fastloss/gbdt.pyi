@@ -5,7 +5,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ['LOSSES', 'Objective', 'grad_hess', 'init_score']
+__all__ = ['Objective', 'grad_hess', 'init_score']
 
 Loss = Literal['logistic', 'binary_focal', 'huber', 'pseudo_huber', 'log_cosh', 'fair',
                'quantile', 'poisson', 'gamma', 'tweedie', 'squared_log', 'softmax',

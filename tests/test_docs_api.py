@@ -23,7 +23,7 @@ import fastloss
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 MODULES = ["fastloss", "fastloss.torch", "fastloss.torch.functional", "fastloss.metrics",
-           "fastloss.dask", "fastloss.testing"]
+           "fastloss.dask", "fastloss.testing", "fastloss.gbdt"]
 NEEDS = {"fastloss.torch": "torch", "fastloss.torch.functional": "torch",
          "fastloss.dask": "dask.array"}
 

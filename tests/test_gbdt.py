@@ -594,7 +594,8 @@ def test_catboost_objective_and_metric(data):
     X, y = data["X"], data["binary"]
     obj = gbdt.Objective("logistic")
     kw = dict(iterations=10, depth=3, learning_rate=0.3, random_seed=0, thread_count=2,
-              verbose=False, boost_from_average=False, bootstrap_type="No", random_strength=0)
+              verbose=False, boost_from_average=False, bootstrap_type="No", random_strength=0,
+              allow_writing_files=False)  # no catboost_info/ in the working directory
 
     def fit(model):
         model.fit(X, y)
