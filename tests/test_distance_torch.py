@@ -144,12 +144,13 @@ def test_functional_fast_path_equals_torch_ops(rng, fn, reduction):
     np.testing.assert_allclose(xt2.grad.numpy(), gw, rtol=1e-10, atol=1e-13)
 
 
-def test_functional_other_dtypes_run_torch_ops(rng):
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_functional_other_dtypes_run_torch_ops(rng, dtype):
     x = rng.standard_normal((1, 2, 12, 12)).astype(np.float32)
     y = _labels(rng, 1, (12, 12), 2)
-    xt = torch.from_numpy(x).to(torch.bfloat16).requires_grad_(True)
+    xt = torch.from_numpy(x).to(getattr(torch, dtype)).requires_grad_(True)
     out = TD.boundary_loss(xt, torch.from_numpy(y))
-    assert out.dtype == torch.bfloat16
+    assert out.dtype == xt.dtype          # torch's dtype rules: the torch-op path
     out.backward()
     want, g = fastloss.boundary_loss(xt.detach().float().numpy(), y, return_grad=True)
     # bfloat16 keeps 8 bits: its sums over 144 voxels are good to a few percent

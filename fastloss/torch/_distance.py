@@ -113,8 +113,17 @@ def _boundary_torch(input, target, spacing=None, activation="softmax", include_b
     return _reduce(f, batch, reduction)
 
 
-register(Spec("hausdorff_dt_loss", ("input", "target"), ("input",), None, _hd_torch))
-register(Spec("boundary_loss", ("input", "target"), ("input",), None, _boundary_torch))
+def _single_or_double(args):
+    """The kernel path for float32 / float64 inputs only: half-precision
+    logits gain nothing there (the time is the distance transforms) and keep
+    torch's dtype rules on the torch-op path."""
+    return args["input"].dtype in (torch.float32, torch.float64)
+
+
+register(Spec("hausdorff_dt_loss", ("input", "target"), ("input",), None, _hd_torch,
+              accept=_single_or_double))
+register(Spec("boundary_loss", ("input", "target"), ("input",), None, _boundary_torch,
+              accept=_single_or_double))
 
 
 # ------------------------------------------------------------ functional forms
