@@ -76,7 +76,7 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     want = (N,) + x.shape[2:]
     if t.shape == x.shape and C == 1 and ignore_index is not None:
         # one channel with ignore_index: MONAI compares the (N, 1, *spatial) target with it
-        if t.dtype.kind == "f":
+        if t.dtype.kind == "f" or V.is_half(t.dtype):
             if not np.all(t == np.round(t)):
                 raise ValueError("ignore_index with a single-channel float target needs "
                                  "integer values (0, 1 and ignore_index)")
@@ -85,7 +85,7 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     elif t.shape == x.shape and ignore_index is not None:
         t = _onehot_labels(t, ignore_index)
     if t.shape == x.shape:
-        if t.dtype.kind not in "fbiu":
+        if t.dtype.kind not in "fbiu" and not V.is_half(t.dtype):
             raise TypeError(f"target must be numeric, got dtype {t.dtype}")
         p.soft = V.as_float(t, "target", dtype=x.dtype).reshape(N, C, S)
         p.lab = np.empty((0, 0), dtype=np.uint8)
@@ -93,7 +93,7 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     else:
         accepts = (f"integer class indices of shape {want} or {(N, 1) + x.shape[2:]}, or "
                    f"one-hot / soft masks of the input's shape {x.shape} (any real dtype)")
-        if t.dtype.kind == "f":
+        if t.dtype.kind == "f" or V.is_half(t.dtype):
             raise TypeError(f"target must hold {accepts}; got a float target of shape "
                             f"{t.shape}")
         if t.ndim == x.ndim and t.shape[1] == 1 and t.shape[:1] + t.shape[2:] == want:
@@ -108,7 +108,8 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     p.off = 1 if (C == 1 and p.tflat is not None) else 0
     p.grad_out = None
     if grad_out is not None:
-        gdt = np.float16 if p.in_dtype == np.float16 else x.dtype
+        # float16 / bfloat16 input (computed in float32): its own dtype or float32
+        gdt = V.grad_dtype(p.in_dtype, None, grad_out) if V.is_half(p.in_dtype) else x.dtype
         p.grad_out = V.check_out(grad_out, x.shape, gdt, "grad_out",
                                  (("input", x), ("target", p.soft), ("target", p.lab)))
     return p
@@ -176,8 +177,8 @@ def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
     if p.grad_out is not None and not direct:
         p.grad_out[...] = g
         return p.grad_out
-    if p.in_dtype == np.float16:
-        g = g.astype(np.float16)
+    if V.is_half(p.in_dtype) and not direct:
+        g = g.astype(p.in_dtype)  # computed in float32, rounded to nearest even
     return g
 
 
