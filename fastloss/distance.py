@@ -233,8 +233,9 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.c0 = 0 if (include_background or c.C == 1) else 1
         S = math.prod(c.spatial)
         if len(c.spatial) <= 3:
-            c.edges = [_edge_lists(lab.reshape(c.N, S), c.spatial, C, c.c0, c.nt, name)
-                       for name, lab in (("pred", c.p), ("target", c.t))]
+            c.edges = _both(lambda name, lab, nt: _edge_lists(lab.reshape(c.N, S), c.spatial, C,
+                                                             c.c0, nt, name),
+                            (("pred", c.p), ("target", c.t)), c.nt)
         else:
             c.boxes = [_boxes(lab.reshape(c.N, S), c.spatial, C, c.nt, name)
                        for name, lab in (("pred", c.p), ("target", c.t))]
@@ -252,8 +253,9 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
         c.c0 = 0 if (include_background or c.C == 1) else 1
         if D <= 3:
             # each channel a {0, 1} label map whose class 1 is the mask
-            c.edges = [_edge_lists(m.reshape(c.N * c.C, S), c.spatial, 2, 1, c.nt, name)
-                       for name, m in (("pred", c.p8), ("target", c.t8))]
+            c.edges = _both(lambda name, m, nt: _edge_lists(m.reshape(c.N * c.C, S), c.spatial,
+                                                           2, 1, nt, name),
+                            (("pred", c.p8), ("target", c.t8)), c.nt)
         else:
             c.boxes = [_boxes(m.reshape(c.N * c.C, S), c.spatial, 2, c.nt, name)
                        [:, 1].reshape(c.N, c.C, 2 * D)
@@ -261,6 +263,22 @@ def _metric_inputs(pred, target, num_classes, include_background, spacing, n_thr
     c.ndim = len(c.spatial)
     c.spacing = _spacing(spacing, c.ndim)
     return c
+
+
+def _both(fn, pairs, nt):
+    """[fn(name, array, threads) for the (name, array) pairs]: with several
+    threads, the two inputs on two Python threads, each kernel on one
+    thread.  The edge passes are short (about a millisecond per 160^3 map):
+    an OpenMP team would wait at every barrier for a thread that another
+    process on the machine has delayed, two independent threads do not.
+    Each result is computed the same way whichever thread runs it."""
+    if nt < 2:
+        return [fn(name, a, 1) for name, a in pairs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(pairs)) as pool:
+        futures = [pool.submit(fn, name, a, 1) for name, a in pairs]
+        return [f.result() for f in futures]
 
 
 def _binary(a, name):
