@@ -329,9 +329,11 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
                 w22 = spacing[ndim - 2] * spacing[ndim - 2]
                 nbi = (n + EDT_B - 1) // EDT_B
                 nt = threads_for(n_threads, slices)
-                # slices dealt round-robin: skipped (empty) slices tend to
-                # come in runs, a contiguous share each would unbalance
-                for o in prange(slices, schedule="static", chunksize=1, num_threads=nt):
+                # slices handed out one by one as threads come free: skipped
+                # (empty) slices come in runs, and a thread that another
+                # process delays leaves its share to the others (each slice
+                # is computed the same way by any thread)
+                for o in prange(slices, schedule="dynamic", chunksize=1, num_threads=nt):
                     tid = threadid()
                     if (not want_feat and _uniform(lp + o * n2 * n, n2 * n)
                             and not (zero_bg and lp[o * n2 * n] == 0)):
@@ -368,9 +370,10 @@ cdef int _edt(const word_t* lp, Py_ssize_t total, const int64_t* shape, Py_ssize
             units = outer * nbi
             w2 = spacing[axis] * spacing[axis]
             nt = threads_for(n_threads, units)
-            # blocks of 4 units dealt round-robin: the volumes of a stack
-            # can cost very different amounts (one without a site is cheap)
-            for u in prange(units, schedule="static", chunksize=4, num_threads=nt):
+            # blocks of 4 units handed out as threads come free: the volumes
+            # of a stack cost very different amounts (one without a site is
+            # cheap), and a delayed thread leaves its share to the others
+            for u in prange(units, schedule="dynamic", chunksize=4, num_threads=nt):
                 tid = threadid()
                 _strided_unit(lp, op, fp, want_feat, take_sqrt and axis == skip,
                               n, inner, nbi, u, w2, zero_bg,
@@ -1184,7 +1187,7 @@ cdef int _loss_pass(const floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C,
         if buf == NULL:
             badp[0] = 1
         else:
-            for u in prange(units, schedule="static"):
+            for u in prange(units, schedule="dynamic"):   # partial sums per unit: any order
                 n = u // nch
                 ch = u % nch
                 s0 = ch * LCHUNK
