@@ -40,11 +40,17 @@ import numpy as np
 from fastloss import _validate as V
 from fastloss import classification as _cl
 from fastloss import segmentation as _seg
+from fastloss._distance_metrics import (
+    HausdorffAccumulator,
+    SurfaceDiceAccumulator,
+    SurfaceDistanceAccumulator,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ConfusionMatrix", "DiceAccumulator", "LossAccumulator", "ScoreAccumulator"]
+__all__ = ["ConfusionMatrix", "DiceAccumulator", "HausdorffAccumulator", "LossAccumulator",
+           "ScoreAccumulator", "SurfaceDiceAccumulator", "SurfaceDistanceAccumulator"]
 
 
 # ------------------------------------------------------------ exact sums

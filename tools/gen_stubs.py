@@ -266,7 +266,8 @@ def _render_torch_package(mod):
         if isinstance(obj, type):
             base = obj.__mro__[1]
             text += f"\nclass {name}({base.__module__.replace('.modules.loss', '')}.{base.__name__}): ...\n"
-    text += ("\n# DiceLoss, DiceCELoss: MONAI's classes, made when first used\n"
+    text += ("\n# MONAI's classes (DiceLoss, DiceCELoss, FocalLoss, ..., HausdorffDTLoss,\n"
+             "# BoundaryLoss), made when first used\n"
              "def __getattr__(name: str) -> Any: ...\n")
     return text
 

@@ -132,10 +132,13 @@ del _cls, _fn
 _MONAI_CLASSES = ("DiceLoss", "GeneralizedDiceLoss", "TverskyLoss", "FocalLoss", "DiceCELoss",
                   "DiceFocalLoss", "GeneralizedDiceFocalLoss")
 _monai_cache = {}
+_DISTANCE_CLASSES = ("HausdorffDTLoss", "LogHausdorffDTLoss", "BoundaryLoss")
+_distance_cache = {}
 
 
 def __getattr__(name):
-    """MONAI-named classes, created on first use (imports MONAI then)."""
+    """MONAI-named classes (the Dice family's and the distance losses'), created on
+    first use (imports MONAI then)."""
     if name in _MONAI_CLASSES:
         import fastloss
 
@@ -146,4 +149,10 @@ def __getattr__(name):
 
             _monai_cache.update(_monai.make_classes())
         return _monai_cache[name]
+    if name in _DISTANCE_CLASSES:
+        if not _distance_cache:
+            from fastloss.torch import _distance
+
+            _distance_cache.update(_distance.make_classes())
+        return _distance_cache[name]
     raise AttributeError(f"module 'fastloss.torch' has no attribute {name!r}")

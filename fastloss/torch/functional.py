@@ -1961,8 +1961,11 @@ def logsumexp(input, dim, keepdim=False):
 
 is_accelerated = _core.is_accelerated
 
+from fastloss.torch._distance import boundary_loss, hausdorff_dt_loss  # noqa: E402
+
 __all__ = [n for n in _TORCH_NAMES if n in _core.REGISTRY] + [
-    "softmax", "log_softmax", "logsumexp", "fastrcnn_loss"]
+    "softmax", "log_softmax", "logsumexp", "fastrcnn_loss", "hausdorff_dt_loss",
+    "boundary_loss"]
 for _n in _TORCH_NAMES:
     if _n not in _core.REGISTRY:
         del globals()[_n]

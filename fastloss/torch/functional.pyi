@@ -6,7 +6,7 @@ from typing import Any, Literal, overload
 import torch
 from torch import Tensor
 
-__all__ = ['cross_entropy', 'nll_loss', 'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'kl_div', 'soft_margin_loss', 'multilabel_soft_margin_loss', 'multi_margin_loss', 'triplet_margin_loss', 'log_cosh_loss', 'pseudo_huber_loss', 'sigmoid_focal_loss', 'softmax_focal_loss', 'cosface_loss', 'arcface_loss', 'sphereface_loss', 'dice_loss', 'jaccard_loss', 'dice_ce_loss', 'tversky_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'sensitivity_specificity_loss', 'hinge_loss', 'exponential_loss', 'multiclass_hinge_loss', 'contrastive_loss', 'js_div', 'center_loss', 'gan_discriminator_loss', 'gan_generator_loss', 'l1_penalty', 'l2_penalty', 'elastic_net_penalty', 'softmax', 'log_softmax', 'logsumexp', 'fastrcnn_loss']
+__all__ = ['cross_entropy', 'nll_loss', 'mse_loss', 'l1_loss', 'smooth_l1_loss', 'huber_loss', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'kl_div', 'soft_margin_loss', 'multilabel_soft_margin_loss', 'multi_margin_loss', 'triplet_margin_loss', 'log_cosh_loss', 'pseudo_huber_loss', 'sigmoid_focal_loss', 'softmax_focal_loss', 'cosface_loss', 'arcface_loss', 'sphereface_loss', 'dice_loss', 'jaccard_loss', 'dice_ce_loss', 'tversky_loss', 'focal_tversky_loss', 'generalized_dice_loss', 'sensitivity_specificity_loss', 'hinge_loss', 'exponential_loss', 'multiclass_hinge_loss', 'contrastive_loss', 'js_div', 'center_loss', 'gan_discriminator_loss', 'gan_generator_loss', 'l1_penalty', 'l2_penalty', 'elastic_net_penalty', 'softmax', 'log_softmax', 'logsumexp', 'fastrcnn_loss', 'hausdorff_dt_loss', 'boundary_loss']
 
 def cross_entropy(
     input: Tensor,
@@ -386,3 +386,24 @@ def fastrcnn_loss(
     labels: Tensor | Sequence[Tensor],
     regression_targets: Tensor | Sequence[Tensor],
 ) -> tuple[Tensor, Tensor]: ...
+
+def hausdorff_dt_loss(
+    input: Tensor,
+    target: Tensor,
+    alpha: float = ...,
+    log: bool = ...,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+) -> Tensor: ...
+
+def boundary_loss(
+    input: Tensor,
+    target: Tensor,
+    spacing: float | Sequence[float] | None = ...,
+    activation: Literal['softmax', 'sigmoid'] | None = ...,
+    include_background: bool = ...,
+    batch: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+) -> Tensor: ...
