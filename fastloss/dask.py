@@ -1087,17 +1087,19 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
     return s
 
 
-def _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads, iou):
+def _score(pred, target, num_classes, ignore_index, per_image, ignore_empty, empty_score,
+           n_threads, iou):
     empty_score = float(empty_score)
     s, C = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
     if per_image:
         s = s.rechunk({0: -1})
     return s.map_blocks(_m.overlap_from_confusion, iou=iou, empty_score=empty_score,
-                        drop_axis=s.ndim - 1, dtype=np.float64)
+                        ignore_empty=bool(ignore_empty), drop_axis=s.ndim - 1,
+                        dtype=np.float64)
 
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-               empty_score=np.nan, n_threads=None):
+               ignore_empty=True, empty_score=np.nan, n_threads=None):
     """:func:`fastloss.dice_score` of dask label maps (lazy (C,) or (N, C) float64).
 
     Parameters
@@ -1110,6 +1112,9 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
         As in :func:`fastloss.dice_score`.
     per_image
         As in :func:`fastloss.dice_score`.
+    ignore_empty
+        As in :func:`fastloss.dice_score`: NaN for a class absent from the target
+        (MONAI's metrics), else ``empty_score`` where it is absent from both.
     empty_score
         As in :func:`fastloss.dice_score`.
     n_threads : int, optional
@@ -1130,12 +1135,12 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     >>> bool(np.array_equal(s, fastloss.dice_score(p, t, 3)))
     True
     """
-    return _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads,
-                  False)
+    return _score(pred, target, num_classes, ignore_index, per_image, ignore_empty, empty_score,
+                  n_threads, False)
 
 
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
-              empty_score=np.nan, n_threads=None):
+              ignore_empty=True, empty_score=np.nan, n_threads=None):
     """:func:`fastloss.iou_score` of dask label maps (lazy (C,) or (N, C) float64).
 
     Parameters
@@ -1148,6 +1153,9 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
         As in :func:`fastloss.iou_score`.
     per_image
         As in :func:`fastloss.iou_score`.
+    ignore_empty
+        As in :func:`fastloss.iou_score`: NaN for a class absent from the target
+        (MONAI's metrics), else ``empty_score`` where it is absent from both.
     empty_score
         As in :func:`fastloss.iou_score`.
     n_threads : int, optional
@@ -1168,8 +1176,8 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     >>> bool(np.array_equal(s, fastloss.iou_score(p, t, 3)))
     True
     """
-    return _score(pred, target, num_classes, ignore_index, per_image, empty_score, n_threads,
-                  True)
+    return _score(pred, target, num_classes, ignore_index, per_image, ignore_empty, empty_score,
+                  n_threads, True)
 
 
 # ------------------------------------------------------------ surface metrics

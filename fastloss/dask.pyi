@@ -120,6 +120,7 @@ def dice_score(
     *,
     ignore_index: int | None = ...,
     per_image: bool = ...,
+    ignore_empty: bool = ...,
     empty_score: float = ...,
     n_threads: int | None = ...,
 ) -> da.Array: ...
@@ -131,6 +132,7 @@ def iou_score(
     *,
     ignore_index: int | None = ...,
     per_image: bool = ...,
+    ignore_empty: bool = ...,
     empty_score: float = ...,
     n_threads: int | None = ...,
 ) -> da.Array: ...

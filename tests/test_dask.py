@@ -129,6 +129,17 @@ def test_hard_metrics_bit_identical(data, chunks):
     np.testing.assert_array_equal(fd.dice_score(P, Y, 4).compute(), fastloss.dice_score(pred, y, 4))
     np.testing.assert_array_equal(fd.iou_score(P, Y, 4, per_image=True).compute(),
                                   fastloss.iou_score(pred, y, 4, per_image=True))
+    # a class absent from the target: NaN by default (MONAI), empty_score with
+    # ignore_empty=False where it is absent from both, as the in-memory functions
+    y2, pred2 = np.where(y == 2, 0, y), np.where(pred == 2, 0, pred)
+    pred2[0, 0, 0] = 2   # predicted once in image 0, never in the target
+    P2, Y2 = da.from_array(pred2, chunks=chunks), da.from_array(y2, chunks=chunks)
+    for kw in ({}, {"ignore_empty": False, "empty_score": 1.0}):
+        for fn in ("dice_score", "iou_score"):
+            got = getattr(fd, fn)(P2, Y2, 4, per_image=True, **kw).compute()
+            want = getattr(fastloss, fn)(pred2, y2, 4, per_image=True, **kw)
+            np.testing.assert_array_equal(got, want)
+            assert np.isnan(want[:, 2]).all() == (kw == {})
 
 
 ELEMENTWISE = [
