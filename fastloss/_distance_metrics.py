@@ -85,7 +85,8 @@ class _SurfaceAccumulator:
         self._rows = []
 
     def _options(self):
-        raise NotImplementedError
+        """The metric's own keyword arguments (each subclass adds its options)."""
+        return {}
 
     def update(self, pred: ArrayLike, target: ArrayLike, *,
                n_threads: int | None = None) -> None:
