@@ -25,7 +25,7 @@
 #                              then runs the tests with that venv's python
 #   FASTLOSS_MAX_WHEEL_MB      fail if the repaired wheel is larger (default 8: eight
 #                              kernel modules with their half-precision paths, each
-#                              built for three CPU targets, made about 7 MiB on
+#                              built for three CPU targets, made 6.67 MiB on
 #                              CPython 3.11 x86-64 in December 2026)
 # --reuse-build skips step 1 when build/wheel-raw/ already holds the sdist and
 # the wheel of an earlier run (development only; CI always rebuilds).
