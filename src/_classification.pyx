@@ -30,7 +30,7 @@ from cython.parallel cimport prange
 from libc.math cimport log
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
@@ -490,10 +490,7 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
         l = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
                            swj, eps, wsum, gscale)
         if gr != NULL:
-            if kg == FL_KIND_F32:
-                memcpy(gr, gb, C * 4)
-            else:
-                fl_narrow(gb, gr, kg, C)
+            fl_narrow(gb, gr, kg, C)
         if loss_out != NULL:
             loss_out[pos + r] = <float>l
         acc_l += l

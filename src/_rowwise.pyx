@@ -36,7 +36,7 @@ from cython.parallel cimport prange
 from libc.math cimport acos, expm1, fabs, floor, log, pow, sqrt, M_PI
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from _fastcall cimport (
     LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE,
@@ -364,10 +364,7 @@ cdef void _mm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_
         l = _mm_row(xb, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale,
                     gb if g != NULL else NULL, gscale)
         if gr != NULL:
-            if kg == FL_KIND_F32:
-                memcpy(gr, gb, C * 4)
-            else:
-                fl_narrow(gb, gr, kg, C)
+            fl_narrow(gb, gr, kg, C)
         if loss_out != NULL:
             loss_out[i] = <float>l
         out.loss += l
@@ -904,14 +901,9 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
         l = _triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
                          gab if ga != NULL else NULL, gpb, gnb, gscale)
         if ga != NULL:
-            if kg == FL_KIND_F32:
-                memcpy(<float*>ga + off, gab, D * 4)
-                memcpy(<float*>gp + off, gpb, D * 4)
-                memcpy(<float*>gn + off, gnb, D * 4)
-            else:
-                fl_narrow(gab, <char*>ga + off * gsize, kg, D)
-                fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
-                fl_narrow(gnb, <char*>gn + off * gsize, kg, D)
+            fl_narrow(gab, <char*>ga + off * gsize, kg, D)
+            fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
+            fl_narrow(gnb, <char*>gn + off * gsize, kg, D)
         if loss_out != NULL:
             loss_out[i] = <float>l
         out.loss += l

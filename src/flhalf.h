@@ -99,11 +99,16 @@ static inline void fl_widen(const void* src, int kind, float* dst, ptrdiff_t m)
         dst[i] = fl_f16_to_f32_soft(s[i]);
 }
 
-/* src[0:m] rounded to nearest even into dst[0:m] of kind F16 or BF16. */
+/* src[0:m] into dst[0:m] of kind `kind`: rounded to nearest even for F16 and
+ * BF16, copied for F32. */
 static inline void fl_narrow(const float* src, void* dst, int kind, ptrdiff_t m)
 {
     uint16_t* d = (uint16_t*)dst;
     ptrdiff_t i = 0;
+    if (kind == FL_KIND_F32) {
+        memcpy(dst, src, (size_t)m * sizeof(float));
+        return;
+    }
     if (kind == FL_KIND_BF16) {
         for (i = 0; i < m; i++)
             d[i] = fl_f32_to_bf16(src[i]);
