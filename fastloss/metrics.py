@@ -44,6 +44,7 @@ from fastloss._distance_metrics import (
     HausdorffAccumulator,
     SurfaceDiceAccumulator,
     SurfaceDistanceAccumulator,
+    reduce_rows,
 )
 
 if TYPE_CHECKING:
@@ -594,15 +595,6 @@ class LossAccumulator:
         return f"LossAccumulator({self.loss!r}, total={self.total!r}, weight_sum={self.weight_sum!r})"
 
 
-_SCORE_REDUCTIONS = ("mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel",
-                     "none")
-
-
-def _fsum_rows(a):
-    """Exactly rounded sums of each row of a 2-D array (independent of the order)."""
-    return np.array([math.fsum(r) for r in a], dtype=np.float64).reshape(a.shape[0])
-
-
 class ScoreAccumulator:
     """Per-image hard Dice or IoU scores gathered piece by piece, reduced as MONAI's metrics.
 
@@ -701,30 +693,7 @@ class ScoreAccumulator:
 
     def result(self, reduction: str = "mean") -> tuple[Any, NDArray]:
         """``(value, not_nans)`` as MONAI's ``do_metric_reduction(scores, reduction)``."""
-        if reduction not in _SCORE_REDUCTIONS:
-            raise ValueError(f"reduction must be one of {list(_SCORE_REDUCTIONS)}, "
-                             f"got {reduction!r}")
-        f = self.scores()
-        ok = ~np.isnan(f)
-        if reduction == "none":
-            return f, ok.astype(np.float64)
-        z = np.where(ok, f, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if reduction in ("mean", "mean_channel", "sum_channel"):
-                per_img, n_img = _fsum_rows(z), ok.sum(axis=1)
-                if reduction == "sum_channel":
-                    return per_img, n_img
-                means = np.where(n_img > 0, per_img / n_img, 0.0)
-                if reduction == "mean_channel":
-                    return means, n_img
-                n = int((n_img > 0).sum())
-                return np.float64(math.fsum(means) / n if n else 0.0), np.int64(n)
-            if reduction == "sum":
-                return np.float64(math.fsum(z.ravel())), np.int64(ok.sum())
-            per_cls, n_cls = _fsum_rows(z.T), ok.sum(axis=0)
-            if reduction == "sum_batch":
-                return per_cls, n_cls
-            return np.where(n_cls > 0, per_cls / n_cls, 0.0), n_cls
+        return reduce_rows(self.scores(), reduction)
 
     def __getstate__(self):
         return self.__dict__.copy()
