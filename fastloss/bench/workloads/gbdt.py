@@ -64,19 +64,21 @@ def _numpy_softmax(d):
     return call
 
 
+def numpy_focal(f, y, gamma=2.0, alpha=0.25):
+    """The binary focal objective (Fisher Hessian) as users write it in NumPy: (g, h)."""
+    p = 1.0 / (1.0 + np.exp(-f))
+    q = 1.0 - p
+    lp = np.log(np.maximum(p, 1e-30))
+    lq = np.log(np.maximum(q, 1e-30))
+    g = (alpha * y * (-(q ** gamma)) * (-gamma * p * lp + q)
+         + (1 - alpha) * (1 - y) * (p ** gamma) * (-gamma * q * lq + p))
+    h = (alpha * y * q ** gamma + (1 - alpha) * (1 - y) * p ** gamma) * p * q
+    return g, h
+
+
 def _numpy_focal(d, gamma=2.0, alpha=0.25):
     f, y = d["x"], d["t"]
-
-    def call():
-        p = 1.0 / (1.0 + np.exp(-f))
-        q = 1.0 - p
-        lp = np.log(np.maximum(p, 1e-30))
-        lq = np.log(np.maximum(q, 1e-30))
-        g = (alpha * y * (-(q ** gamma)) * (-gamma * p * lp + q)
-             + (1 - alpha) * (1 - y) * (p ** gamma) * (-gamma * q * lq + p))
-        h = (alpha * y * q ** gamma + (1 - alpha) * (1 - y) * p ** gamma) * p * q
-        return g
-    return call
+    return lambda: numpy_focal(f, y, gamma, alpha)[0]
 
 
 def _bytes(d):
