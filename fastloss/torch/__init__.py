@@ -26,7 +26,7 @@ op ``torch.ops.fastloss.<name>`` (opaque to the compiler, no graph break).
 
 import torch
 
-from fastloss.torch import functional
+from fastloss.torch import _core, functional
 from fastloss.torch._core import empty_cache, is_accelerated
 
 # class name -> functional name; a class is defined only when its function exists.
@@ -114,8 +114,18 @@ def _make_class(cls_name, fn_name):
     fn = getattr(functional, fn_name)
     attrs = _ATTRS[fn_name]
 
+    # forward builds call()'s argument dict itself (the functional's own
+    # dict, minus one Python layer per step); other argument counts go
+    # through the functional, which raises torch's TypeError
+    positional = tuple(n for n in _core.REGISTRY[fn_name].tensors if n not in attrs)
+
     def forward(self, *inputs):
-        return fn(*inputs, **{a: getattr(self, a) for a in attrs})
+        if len(inputs) != len(positional):
+            return fn(*inputs, **{a: getattr(self, a) for a in attrs})
+        args = dict(zip(positional, inputs))
+        for a in attrs:
+            args[a] = getattr(self, a)
+        return _core.call(fn_name, args)
 
     doc = _class_doc(cls_name, fn_name, attrs)
     return type(cls_name, (base,), {"forward": forward, "__doc__": doc,

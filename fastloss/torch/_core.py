@@ -68,6 +68,8 @@ except ImportError:
     _BF16 = None
     HALF_DTYPES = (torch.float16,)
 REGISTRY = {}
+_FNS = {}           # spec name -> the name of the fastloss function it calls
+_TENSOR_NAMES = {}  # spec name -> its tensor argument names, as a set
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def _diff(spec, names):
 def register(spec):
     """Add a spec to the registry and create its custom op; returns the spec."""
     REGISTRY[spec.name] = spec
+    _FNS[spec.name] = spec.fl_name or spec.name
+    _TENSOR_NAMES[spec.name] = frozenset(spec.tensors)
     _make_op(spec)
     return spec
 
@@ -164,11 +168,37 @@ def is_accelerated(*tensors: torch.Tensor | None) -> bool:
 
 def _accelerated(tensors, compiling, half=False):
     """is_accelerated; with ``half``, float16 / bfloat16 tensors too (the losses of call())."""
+    if compiling:
+        return _accelerated_traced(tensors, half)
+    floats = _HALF_OK if half else _FLOAT_OK
     fdtype = None
     for t in tensors:
         if t is None:
             continue
-        if not isinstance(t, torch.Tensor) or not _plain(t, compiling):
+        # _plain(t), inlined: this runs on every call of every loss.  The
+        # conjugate and negative bits need no test here: _run reads tensors
+        # with numpy(force=True), which resolves them (bfloat16, read
+        # through an int16 view, is tested)
+        if type(t) not in _PLAIN_TYPES or not t.is_cpu or t.layout != _STRIDED or _is_wrapped(t):
+            return False
+        d = t.dtype
+        if d == _BF16_TORCH and (t.is_conj() or t.is_neg()):
+            return False
+        if d.is_floating_point:
+            if d not in floats or (fdtype is not None and d != fdtype):
+                return False
+            fdtype = d
+        elif d.is_complex:
+            return False
+    return fdtype is not None
+
+
+def _accelerated_traced(tensors, half):
+    fdtype = None
+    for t in tensors:
+        if t is None:
+            continue
+        if not isinstance(t, torch.Tensor) or not _plain(t, True):
             return False
         d = t.dtype
         if d.is_floating_point:
@@ -179,6 +209,12 @@ def _accelerated(tensors, compiling, half=False):
         elif d.is_complex:
             return False
     return fdtype is not None
+
+
+_STRIDED = torch.strided
+_BF16_TORCH = torch.bfloat16
+_FLOAT_OK = frozenset(FAST_DTYPES)
+_HALF_OK = frozenset(FAST_DTYPES + HALF_DTYPES)
 
 
 def _np(t):
@@ -225,22 +261,20 @@ def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
     kw = dict(opts)
     for n, t in zip(names, tensors):
-        if t.dtype == torch.bfloat16:
-            kw[n] = _np(t)
-        else:
-            kw[n] = t.detach().numpy() if t.requires_grad else t.numpy()
+        kw[n] = _np(t) if t.dtype == torch.bfloat16 else t.numpy(force=True)
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
-    fn = getattr(fastloss, spec.fl_name or spec.name)
+    fn = getattr(fastloss, _FNS[spec.name])
     pos = [kw.pop(n) for n in names] if spec.variadic else ()
     if not need_grad:
         return _to_torch(fn(*pos, **kw)), ()
     loss, grads = fn(*pos, **kw, return_grad=True)
+    loss = torch.from_numpy(np.asarray(loss)) if type(loss) is not np.ndarray else _to_torch(loss)
     if type(grads) is np.ndarray and grads.dtype != _BF16:
-        return _to_torch(loss), (torch.from_numpy(grads),)
+        return loss, (torch.from_numpy(grads),)
     if type(grads) is np.ndarray:
-        return _to_torch(loss), (_to_torch(grads),)
-    return _to_torch(loss), tuple(_to_torch(g) for g in grads)
+        return loss, (_to_torch(grads),)
+    return loss, tuple(_to_torch(g) for g in grads)
 
 
 def _go_view(spec, reduction, go, g):
@@ -413,43 +447,39 @@ def call(name, args):
 
     ``args`` holds the tensors and options (``reduction`` already resolved
     from the legacy size_average/reduce); chooses the fast path or the
-    fallback as described in the module docstring.
+    fallback as described in the module docstring.  Written for the
+    per-call cost of small batches: one pass over the arguments, the
+    checks of ``_accelerated`` inlined, the autograd node entered through
+    its C entry.
     """
     spec = REGISTRY[name]
     if spec.variadic:
-        seq = args[spec.tensors[0]]
-        tensors = list(seq)
-        present = [f"{spec.tensors[0]}{i}" for i in range(len(tensors))]
-        args = dict(args, **dict(zip(present, tensors)))
-        del args[spec.tensors[0]]
-    else:
-        present, tensors = [], []
-        for n in spec.tensors:
-            t = args.get(n)
-            if t is not None:
-                present.append(n)
-                tensors.append(t)
+        return _call_variadic(spec, args)
+    tnames = _TENSOR_NAMES[name]
+    present, tensors, opts = [], [], {}
+    for n, v in args.items():
+        if n not in tnames:
+            opts[n] = v
+        elif v is not None:
+            present.append(n)
+            tensors.append(v)
     compiling = torch.compiler.is_compiling()
     fast = (
         _accelerated(tensors, compiling, half=not compiling)
         and (not spec.same_shape
              or all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present))
-        and (spec.none is not None or args.get("reduction") != "none")
+        and (spec.none is not None or opts.get("reduction") != "none")
         and (spec.accept is None or spec.accept(args))
     )
+    if not fast:
+        return spec.fallback(**args)
     need_grad = False
-    if fast and torch.is_grad_enabled():
-        diff = _diff(spec, present)
+    if torch.is_grad_enabled():
         for n, t in zip(present, tensors):
             if t.requires_grad:
                 need_grad = True
-                if n not in diff and n not in spec.derived:
-                    fast = False
-    if not fast:
-        if spec.variadic:
-            return spec.fallback(*tensors, **_options(spec, args, present))
-        return spec.fallback(**args)
-    opts = _options(spec, args, present)
+                if n not in spec.diff and n not in spec.derived:
+                    return spec.fallback(**args)
     names = tuple(present)
     if compiling:
         return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
@@ -461,11 +491,22 @@ def call(name, args):
     return _apply_c((spec, names, opts), *tensors)
 
 
-def _options(spec, args, present):
-    """The non-tensor arguments of a call."""
-    opts = dict(args)
-    for n in spec.tensors:
-        opts.pop(n, None)
-    for n in present:
-        opts.pop(n, None)
-    return opts
+def _call_variadic(spec, args):
+    """call() for a loss of one sequence of tensors (the penalties)."""
+    tensors = list(args[spec.tensors[0]])
+    present = [f"{spec.tensors[0]}{i}" for i in range(len(tensors))]
+    opts = {n: v for n, v in args.items() if n != spec.tensors[0]}
+    compiling = torch.compiler.is_compiling()
+    if (not _accelerated(tensors, compiling, half=not compiling)
+            or opts.get("reduction") == "none"):
+        return spec.fallback(*tensors, **opts)
+    need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    names = tuple(present)
+    if compiling:
+        return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
+                                   need_grad)[0]
+    if not need_grad:
+        return _run(spec, names, tensors, opts, False)[0]
+    if _transforms_active():
+        return _Fn.apply((spec, names, opts), *tensors)
+    return _apply_c((spec, names, opts), *tensors)
