@@ -132,6 +132,8 @@ ctypedef struct TJs:
     char _
 ctypedef struct TFocal:
     char _
+ctypedef struct TFocal2:     # TFocal with gamma = 2
+    char _
 ctypedef struct TEnet:
     char _
 
@@ -155,6 +157,7 @@ ctypedef fused tag_t:
     TKlLog
     TJs
     TFocal
+    TFocal2
     TEnet
 
 
@@ -226,7 +229,7 @@ cdef inline floating xlogx(floating t) noexcept nogil:
 cdef inline bint has_tail(tag_t* tag) noexcept nogil:
     """Whether the loss takes a softplus and/or sigmoid of one z per element."""
     return (tag_t is TBceLogits or tag_t is TBceLogitsPw or tag_t is TBceLogitsConst
-            or tag_t is TSoftMargin or tag_t is TFocal)
+            or tag_t is TSoftMargin or tag_t is TFocal or tag_t is TFocal2)
 
 
 cdef inline floating tail_arg(tag_t* tag, floating x, floating t) noexcept nogil:
@@ -380,7 +383,7 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux, floa
         e = vlog(two * t / s)
         d[0] = half * v
         return half * ((0 if x == 0 else x * v) + (0 if t == 0 else t * e))
-    elif tag_t is TFocal:
+    elif tag_t is TFocal or tag_t is TFocal2:
         # torchvision: ce (1 - p_t)^gamma alpha_t, with 1 - p_t written as
         # q = sigma(x) (1 - t) + sigma(-x) t (no cancellation) and
         # dq/dx = sigma(x) sigma(-x) (1 - 2t).
@@ -389,9 +392,15 @@ cdef inline floating elem(tag_t* tag, floating x, floating t, floating aux, floa
         s1 = r if x >= 0 else ex * r
         s0 = ex * r if x >= 0 else r
         q = s1 * (one - t) + s0 * t
-        qg = vexp(b * vlog(q))
-        qg = 1 if b == 0 else qg
-        t2 = b * (ce / q) * qg * s1 * s0 * (one - two * t)
+        if tag_t is TFocal2:
+            # gamma = 2, torchvision's and MONAI's default: q^2 and 2 q dq/dx by
+            # multiplication, without the log, the exp and the division by q
+            qg = q * q
+            t2 = two * ce * q * s1 * s0 * (one - two * t)
+        else:
+            qg = vexp(b * vlog(q))
+            qg = 1 if b == 0 else qg
+            t2 = b * (ce / q) * qg * s1 * s0 * (one - two * t)
         # the limit is 0 where q, sigma(x) or sigma(-x) is 0 (0/0 or inf*0 otherwise)
         t2 = t2 if q * s1 * s0 > 0 else 0
         z = a * t + (one - a) * (one - t)
@@ -659,6 +668,9 @@ cdef int _dispatch(int loss, const floating* xp, const floating* tp, const float
                     xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == JS:
         return _run(<TJs*>NULL,
+                    xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
+    if loss == FOCAL and P.b == 2:
+        return _run(<TFocal2*>NULL,
                     xp, tp, ap, K, n, P, wp, lp, gp, gscale, stream, n_threads, total)
     if loss == FOCAL:
         return _run(<TFocal*>NULL,
