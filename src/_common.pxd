@@ -64,8 +64,10 @@ cdef extern from "flhalf.h" nogil:
         FL_KIND_F32
         FL_KIND_F16
         FL_KIND_BF16
+        FL_KIND_U8
         FL_F16_NATIVE
     void fl_widen(const void* src, int kind, float* dst, Py_ssize_t m)
+    void fl_widen_u8(const unsigned char* src, float* dst, Py_ssize_t m)
     void fl_narrow(const float* src, void* dst, int kind, Py_ssize_t m)
 
 cdef extern from "flstream.h" nogil:

@@ -61,8 +61,8 @@ cnp.import_array()
 cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
-    FL_F16_NATIVE, FL_KIND_F32, FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init,
-    combine_blocks, fl_narrow, fl_stream_fence, fl_widen, floating,
+    FL_F16_NATIVE, FL_KIND_F32, FL_KIND_U8, FL_VECTOR_BYTES, BlockOut, ELEM_BLOCK, block_init,
+    combine_blocks, fl_narrow, fl_stream_fence, fl_widen, fl_widen_u8, floating,
     fl_expf_neg_scale, fl_expf_poly, lanes_sum, log1p_unit, n_blocks, stream_out,
     deal, threads_for_work, vabs, vexp, vexp_neg, vlog, vlog1p,
 )
@@ -509,6 +509,9 @@ cdef inline const float* _widened(const void* p, int kind, Py_ssize_t c0, Py_ssi
     """Elements c0 .. c0+m of operand p as float32: in place, or widened into buf."""
     if kind == FL_KIND_F32:
         return <const float*>p + c0
+    if kind == FL_KIND_U8:
+        fl_widen_u8(<const unsigned char*>p + c0, buf, m)
+        return buf
     fl_widen(<const unsigned short*>p + c0, kind, buf, m)
     return buf
 
@@ -761,7 +764,10 @@ def elementwise_half(int loss, cnp.ndarray x, object t, object aux, double a, do
     K.t = K.x
     K.aux = K.x
     if t is not None:
-        K.t = fc_operand_kind(t, n, "target")
+        # a bool / uint8 target (a mask) is read as bytes: a quarter of float32's traffic
+        K.t = (FL_KIND_U8 if cnp.PyArray_TYPE(t) in (cnp.NPY_BOOL, cnp.NPY_UINT8)
+               and cnp.PyArray_SIZE(t) == n and cnp.PyArray_IS_C_CONTIGUOUS(t)
+               else fc_operand_kind(t, n, "target"))
         tp = cnp.PyArray_DATA(t)
     if aux is not None:
         K.aux = fc_operand_kind(aux, n, "aux")

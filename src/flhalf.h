@@ -42,8 +42,9 @@
 #define FL_F16_NATIVE 0
 #endif
 
-/* Storage kinds of an operand: its elements as float32, float16 or bfloat16. */
-enum { FL_KIND_F32 = 0, FL_KIND_F16 = 1, FL_KIND_BF16 = 2 };
+/* Storage kinds of an operand: its elements as float32, float16 or bfloat16;
+ * U8 (bytes: bool or uint8 masks, read by the element-wise losses as targets). */
+enum { FL_KIND_F32 = 0, FL_KIND_F16 = 1, FL_KIND_BF16 = 2, FL_KIND_U8 = 3 };
 
 static inline float fl_bits_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t fl_f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -97,6 +98,13 @@ static inline void fl_widen(const void* src, int kind, float* dst, ptrdiff_t m)
 #endif
     for (; i < m; i++)
         dst[i] = fl_f16_to_f32_soft(s[i]);
+}
+
+/* Bytes src[0:m] (0/1 masks, uint8 labels) as float32 dst[0:m]: exact. */
+static inline void fl_widen_u8(const uint8_t* src, float* dst, ptrdiff_t m)
+{
+    for (ptrdiff_t i = 0; i < m; i++)
+        dst[i] = (float)src[i];
 }
 
 /* src[0:m] into dst[0:m] of kind `kind`: rounded to nearest even for F16 and

@@ -584,3 +584,47 @@ def test_errors():
         fastloss.mse_loss(x, x, return_grad=True, grad_out=np.empty(3))
     with pytest.raises(ValueError, match="n_threads"):
         fastloss.mse_loss(x, x, n_threads=0)
+
+
+# bool and uint8 targets (masks) are read as bytes by the float32 kernels: the
+# results must be those of the same target converted to float32, bit for bit
+_MASK_LOSSES = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "log_cosh_loss",
+                "pseudo_huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+                "sigmoid_focal_loss", "soft_margin_loss", "kl_div",
+                "multilabel_soft_margin_loss"]
+
+
+@pytest.mark.parametrize("name", _MASK_LOSSES)
+@pytest.mark.parametrize("tdt", [np.bool_, np.uint8])
+@pytest.mark.parametrize("xdt", [np.float32, np.float16, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_mask_targets_same_as_float_targets(name, tdt, xdt, reduction):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(5, 1031)).astype(xdt)       # 5155 elements: two work units
+    if name == "binary_cross_entropy":
+        x = (1 / (1 + np.exp(-x.astype(np.float64)))).astype(xdt)
+    t = rng.random((5, 1031)) < 0.3
+    t[0, :3] = (True, False, True)
+    t = t.astype(tdt)
+    f = getattr(fastloss, name)
+    ours = f(x, t, reduction=reduction, return_grad=True, n_threads=2)
+    want = f(x, t.astype(np.float32 if xdt != np.float64 else np.float64),
+             reduction=reduction, return_grad=True, n_threads=2)
+    for a, b in zip(ours, want):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    # a strided mask is converted, with the same results
+    t2 = np.zeros((5, 2062), tdt)
+    t2[:, ::2] = t
+    np.testing.assert_array_equal(f(x, t2[:, ::2], reduction=reduction), ours[0])
+
+
+def test_uint8_target_values_and_domain():
+    x = np.linspace(-3, 3, 600, dtype=np.float32)
+    t = np.arange(600).astype(np.uint8)                 # 0..255: exact in float32
+    np.testing.assert_array_equal(fastloss.mse_loss(x, t, reduction="none"),
+                                  (x - t.astype(np.float32)) ** 2)
+    p = np.full(4, 0.5, np.float32)
+    with pytest.raises(ValueError, match=r"target holds 2\.0 at flat position 2"):
+        fastloss.binary_cross_entropy(p, np.array([0, 1, 2, 1], np.uint8))

@@ -219,9 +219,16 @@ def _dice_value(mod, input, target, to_onehot_y):
 def _one_hot(t, C):
     """Boolean one-hot (N, C, *spatial) of a label map (N, *spatial).
 
-    One broadcast compare: on (2, 4, 96, 96, 96) with int64 labels about 11 ms
-    against 17 ms for a float one-hot and 33 ms for zeros + scatter_; the
-    focal kernel reads the bool target in its own width."""
+    One broadcast compare, in NumPy for CPU labels: on (2, 4, 96, 96, 96)
+    int64 labels 1.4 ms against 6.3 ms for torch's ``==`` (and 17 ms for a
+    float one-hot); the focal kernel reads the bool target in its own width."""
+    if t.is_cpu and t.layout == torch.strided and not t.requires_grad:
+        tn = t.numpy(force=True)
+        classes = np.arange(C)
+        if (tn.dtype.kind == "f" and C < 1 << 24) or (
+                tn.dtype.kind in "iu" and np.iinfo(tn.dtype).max >= C - 1):
+            classes = classes.astype(tn.dtype)   # a compare without a cast per element
+        return torch.from_numpy(tn[:, None] == classes.reshape((1, C) + (1,) * (tn.ndim - 1)))
     classes = torch.arange(C, device=t.device).view((1, C) + (1,) * (t.dim() - 1))
     return t.unsqueeze(1) == classes
 
@@ -449,13 +456,13 @@ def _dice_focal_fused(mod, input, target):
     sl = (slice(None), slice(1, None)) if drop else slice(None)
     g = _one_hot(t, C)
     gn = (g[:, 1:] if drop else g).numpy()
-    n = x[sl].numel()
     S = x[0, 0].numel()
+    # MONAI's 'mean' over all (N, C, *spatial) terms (the kernel's own 'mean', which
+    # scales the gradient in the same pass), 'sum' of spatial means
     fkw = dict(alpha=-1.0 if f.alpha is None else float(f.alpha), gamma=float(f.gamma),
-               reduction="sum", return_grad=True)
+               reduction=red, return_grad=True)
     calls = [(float(mod.lambda_dice), slice(None), lambda xn: dice_fn(xn, tn, **dkw)),
-             # MONAI's 'mean' over all (N, C, *spatial) terms, 'sum' of spatial means
-             (float(mod.lambda_focal) / (n if red == "mean" else S), sl,
+             (float(mod.lambda_focal) / (1 if red == "mean" else S), sl,
               lambda xn: fastloss.sigmoid_focal_loss(xn, gn, **fkw))]
     return _SumOfKernels.apply(input, calls)
 
