@@ -45,7 +45,7 @@ G. The softplus losses (BCE-with-logits and its variants, soft margin,
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, fabs, isfinite, sqrt, sqrtf
+from libc.math cimport INFINITY, fabs, isfinite, sqrt
 from libc.stdlib cimport free, malloc
 
 from _fastcall cimport (
@@ -172,13 +172,6 @@ cdef inline floating sign_(floating x) noexcept nogil:
     cdef floating s = 1 if x > 0 else 0
     s = -1 if x < 0 else s
     return x if x != x else s
-
-
-cdef inline floating vsqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
 
 
 cdef inline floating softplus_sig(floating z, floating e, floating* sig) noexcept nogil:
@@ -559,7 +552,8 @@ cdef void _unit_half(tag_t* tag, const void* x, const void* t, const void* aux, 
 
 cdef void _unit(tag_t* tag, const floating* x, const floating* t, const floating* aux,
                 Kinds K, Py_ssize_t n, Py_ssize_t u, Params P, const double* w,
-                floating* out, floating* g, double gscale, bint stream, BlockOut* res) noexcept nogil:
+                floating* out, floating* g, double gscale, bint stream,
+                BlockOut* res) noexcept nogil:
     # chunk buffers on 64-byte boundaries: a vector store across two cache
     # lines costs two, and the stack gives no alignment beyond 16 bytes
     cdef floating raw[4 * CHUNK + 16]

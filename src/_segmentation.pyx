@@ -90,16 +90,17 @@ cdef enum:
     MODE_SENSSPEC = 1
     NSTAT = 5           # sums per (image, class)
     MAX_UNITS = 64      # work units per image at most
-    SEG_BLOCK = 128     # positions per block: small enough that the vertical
-                        # accumulators of the label-map path stay in L1 (H)
+    # SEG_BLOCK: positions per block, small enough that the vertical
+    # accumulators of the label-map path stay in L1 (H)
+    SEG_BLOCK = 128
     CM_BLOCK = 65536    # positions per confusion-matrix unit
     CM_ROWS = 255       # uint8 lane counters flush after this many rows
     CM_LANES = 64       # uint8 counters per code (one AVX-512 vector)
     CM_SUB = 16320      # CM_ROWS * CM_LANES codes per sub-chunk
     CM_VEC_MAX = 25     # codes counted by compare (C*C) at most
-    FOLD = 16           # blocks summed in the data's type before each fold
-                        # into the double slots (16 terms per slot, as in
-                        # NumPy's pairwise float sums)
+    # FOLD: blocks summed in the data's type before each fold into the
+    # double slots (16 terms per slot, as in NumPy's pairwise float sums)
+    FOLD = 16
 
 
 # ------------------------------------------------------------ work units
