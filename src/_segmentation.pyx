@@ -29,7 +29,8 @@ C. The label map is read in its own width (fused label_t), once per block:
    probability), and activation=None reads the logits in place.  Soft
    targets and the sensitivity-specificity sums keep a materialised g.
 D. Work units: an image is split into at most MAX_UNITS chunks of whole
-   SEG_BLOCKs (the split depends only on S), each unit writes its sums to
+   SEG_BLOCKs, each of MIN_UNIT_BLOCKS blocks at least (the split depends
+   only on S), each unit writes its sums to
    its own slot, and the slots of an image are added in unit order after
    the parallel loop: bit-identical for any thread count, O(N*C) slots.
 E. The gradient is a second pass: with the global sums known, Python turns
@@ -90,6 +91,7 @@ cdef enum:
     MODE_SENSSPEC = 1
     NSTAT = 5           # sums per (image, class)
     MAX_UNITS = 64      # work units per image at most
+    MIN_UNIT_BLOCKS = 32  # SEG_BLOCKs per work unit at least (but one unit per image)
     # SEG_BLOCK: positions per block, small enough that the vertical
     # accumulators of the label-map path stay in L1 (H)
     SEG_BLOCK = 128
@@ -106,8 +108,10 @@ cdef enum:
 # ------------------------------------------------------------ work units
 
 cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
-    """Positions per unit: whole SEG_BLOCKs, at most MAX_UNITS per image."""
-    cdef Py_ssize_t nu = n_blocks(S, SEG_BLOCK)
+    """Positions per unit: whole SEG_BLOCKs, at most MAX_UNITS per image and at
+    least MIN_UNIT_BLOCKS blocks (a unit clears and folds about 30 KB of
+    accumulators: on units of two blocks that cost as much as the blocks)."""
+    cdef Py_ssize_t nu = S // (SEG_BLOCK * MIN_UNIT_BLOCKS)
     if nu > MAX_UNITS:
         nu = MAX_UNITS
     if nu < 1:
