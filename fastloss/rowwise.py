@@ -663,14 +663,6 @@ def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_w
     return (loss, grad) if return_grad else loss
 
 
-_MARGIN_DOC_COMMON = """
-    The loss of row i is the softmax cross-entropy of the logits
-    :math:`z_{ij} = s \\cos\\theta_{ij}` (:math:`j \\ne y_i`) and
-    :math:`z_{i y_i} = s\\, \\psi(\\cos\\theta_{i y_i})`, computed in one fused
-    pass over the (N, C) cosine matrix (the margin costs one scalar per row).
-"""
-
-
 def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_weight=None,
                  return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""CosFace / additive margin softmax loss (Wang et al., 2018).

@@ -1,6 +1,6 @@
 # Shared declarations and inline helpers for every kernel module.
 #
-# Header-only: fused types, error codes, the deterministic block reduction,
+# Header-only: fused types, the deterministic block reduction,
 # and the per-element math that more than one loss family uses.  Nothing
 # here touches a Python object; everything is `noexcept nogil`.
 #
@@ -85,13 +85,6 @@ cdef enum:
     ELEM_BLOCK = 16384   # elements per work unit for element-wise losses
     WIDE_ROW = 32        # classes from which a row is reduced on its own
     STREAM_ROW = 4096    # longest row finished in an L1 buffer before it is streamed out
-
-# Error codes returned by kernels; the wrapper turns them into exceptions.
-cdef enum:
-    FL_OK = 0
-    FL_BAD_LABEL = 1
-    FL_NO_MEMORY = 2
-
 
 cdef struct BlockOut:
     double loss         # sum of (weighted) per-element losses
@@ -707,7 +700,7 @@ cdef inline Py_ssize_t unit_start(Layout* L, Py_ssize_t u, Py_ssize_t* nb,
     rows: nb = rows in the unit, base = offset of its first row.
     planes: nb = positions in the unit, base = offset of (c=0, j=first).
     """
-    cdef Py_ssize_t o, j0, total
+    cdef Py_ssize_t o, j0
     if L.kind == LAYOUT_ROWS:
         j0 = u * L.rows
         nb[0] = L.rows if j0 + L.rows <= L.N else L.N - j0
