@@ -132,11 +132,11 @@ cdef inline double _ce_row_finish(const floating* xr, floating* gr, Py_ssize_t C
     """The loss of one labelled row (lse its log-sum-exp, sm its sum of
     exponentials); with gr (holding e_c = exp(x_c - max)), its gradient
     g_c = coef (A e_c / sm - a_c) written over the exponentials."""
-    cdef double l, coef0, epc = eps / C
+    cdef double loss, coef0, epc = eps / C
     cdef floating fa, fb
-    l = (1.0 - eps) * wy * (lse - xr[y])
+    loss = (1.0 - eps) * wy * (lse - xr[y])
     if eps > 0:
-        l += epc * (wsum * lse - row_dot(xr, w, C))
+        loss += epc * (wsum * lse - row_dot(xr, w, C))
     if gr != NULL:
         coef0 = swj * gscale
         fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / sm)
@@ -146,7 +146,7 @@ cdef inline double _ce_row_finish(const floating* xr, floating* gr, Py_ssize_t C
         else:
             fl_row_axpb(gr, C, fa, fb, w if eps > 0 else NULL)
         gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
-    return l * swj
+    return loss * swj
 
 
 cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
@@ -166,11 +166,11 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef int ys[PLANE_BLOCK]
     cdef bint vm[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
-    cdef double mx, sm, lse, wy, swj, l, coef0, epc = eps / C
+    cdef double mx, sm, wy, swj, loss, epc = eps / C
     cdef double acc_l = 0.0, acc_w = 0.0   # kept in registers (out is a pointer)
     cdef const floating* xr
     cdef floating* gr
-    cdef floating fa, fb
+    cdef floating fb
     cdef floating buf[STREAM_ROW]
     block_init(out)
     pos = unit_start(L, u, &nb, &base)
@@ -191,11 +191,11 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             sm = row_sumexp(xr, C, mx, buf, xr + C)
             swj = sw[pos + r] if sw != NULL else 1.0
             wy = w[y] if w != NULL else 1.0
-            l = _ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, gscale)
+            loss = _ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, gscale)
             stream_out(gr, buf, C)
             if loss_out != NULL:
-                loss_out[pos + r] = <floating>l
-            acc_l += l
+                loss_out[pos + r] = <floating>loss
+            acc_l += loss
             acc_w += swj * wy
         fl_stream_fence()
         out.loss += acc_l
@@ -227,11 +227,11 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             y = ys[r]
             swj = sw[pos + r] if sw != NULL else 1.0
             wy = w[y] if w != NULL else 1.0
-            l = _ce_row_finish(x + base + r * C, g + base + r * C if g != NULL else NULL, C, y,
-                               lz[r], s[r], w, wy, swj, eps, wsum, gscale)
+            loss = _ce_row_finish(x + base + r * C, g + base + r * C if g != NULL else NULL, C, y,
+                                  lz[r], s[r], w, wy, swj, eps, wsum, gscale)
             if loss_out != NULL:
-                loss_out[pos + r] = <floating>l
-            acc_l += l
+                loss_out[pos + r] = <floating>loss
+            acc_l += loss
             acc_w += swj * wy
         out.loss += acc_l
         out.weight += acc_w
@@ -263,11 +263,11 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         for j in range(nb):
             swv[j] = sw[pos + j]
     for j in range(nb):
-        l = (1.0 - eps) * wyv[j] * (lz[j] - xy[j])
+        loss = (1.0 - eps) * wyv[j] * (lz[j] - xy[j])
         if eps > 0:
-            l = l + epc * (wsum * lz[j] - dot[j])
+            loss = loss + epc * (wsum * lz[j] - dot[j])
         # selects, not products: a skipped position's NaN or inf stays out
-        lv[j] = swv[j] * l if vm[j] else 0.0
+        lv[j] = swv[j] * loss if vm[j] else 0.0
         wv[j] = swv[j] * wyv[j] if vm[j] else 0.0
         coef[j] = swv[j] * gscale if vm[j] else 0.0
         # s[j] becomes the factor on e_c: coef * A / s
@@ -347,7 +347,7 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
     cdef double D[PLANE_BLOCK]
     cdef double coef[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c
-    cdef double mx, sm, lse, swj, l, a, keep = 1.0 - eps, epc = eps / C
+    cdef double mx, sm, lse, swj, loss, a, keep = 1.0 - eps, epc = eps / C
     cdef const floating* xr
     cdef const floating* tr
     cdef floating* gr
@@ -365,10 +365,10 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
             lse = mx + log(sm)
             _soft_row_stats(xr, tr, w, keep, epc, C, &A[0], &D[0])
             swj = sw[pos + r] if sw != NULL else 1.0
-            l = swj * (A[0] * lse - D[0])
+            loss = swj * (A[0] * lse - D[0])
             if loss_out != NULL:
-                loss_out[pos + r] = <floating>l
-            out.loss += l
+                loss_out[pos + r] = <floating>loss
+            out.loss += loss
             out.weight += swj
             if gr != NULL:
                 fa = <floating>(swj * gscale * A[0] / sm)
@@ -393,10 +393,10 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
     planes_lse(m, s, nb, m, floating is float)
     for j in range(nb):
         swj = sw[pos + j] if sw != NULL else 1.0
-        l = swj * (A[j] * m[j] - D[j])
+        loss = swj * (A[j] * m[j] - D[j])
         if loss_out != NULL:
-            loss_out[pos + j] = <floating>l
-        out.loss += l
+            loss_out[pos + j] = <floating>loss
+        out.loss += loss
         out.weight += swj
         coef[j] = swj * gscale
         s[j] = coef[j] * A[j] / s[j]
@@ -418,7 +418,7 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
                     floating* loss_out, floating* g, double gscale, bint stream,
                     BlockOut* out) noexcept nogil:
     cdef Py_ssize_t C = L.C, nb, base, pos, j, c, y, off, step
-    cdef double wy, swj, l
+    cdef double wy, swj, loss
     cdef double acc_l = 0.0, acc_w = 0.0   # kept in registers (out is a pointer)
     block_init(out)
     pos = unit_start(L, u, &nb, &base)
@@ -442,10 +442,10 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
         off = base + j * step + y * (1 if L.kind == LAYOUT_ROWS else L.cs)
         wy = w[y] if w != NULL else 1.0
         swj = sw[pos + j] if sw != NULL else 1.0
-        l = -swj * wy * x[off]
+        loss = -swj * wy * x[off]
         if loss_out != NULL:
-            loss_out[pos + j] = <floating>l
-        acc_l += l
+            loss_out[pos + j] = <floating>loss
+        acc_l += loss
         acc_w += swj * wy
         if g != NULL:
             g[off] = <floating>(-gscale * swj * wy)
@@ -469,7 +469,7 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
     cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
     cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
     cdef Py_ssize_t C = L.C, nb, base, pos, r, y
-    cdef double mx, sm, wy, swj, l
+    cdef double mx, sm, wy, swj, loss
     cdef double acc_l = 0.0, acc_w = 0.0
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef char* gr
@@ -487,13 +487,13 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
         sm = row_sumexp(xb, C, mx, gb if g != NULL else NULL, NULL)
         swj = sw[pos + r] if sw != NULL else 1.0
         wy = w[y] if w != NULL else 1.0
-        l = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
-                           swj, eps, wsum, gscale)
+        loss = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
+                              swj, eps, wsum, gscale)
         if gr != NULL:
             fl_narrow(gb, gr, kg, C)
         if loss_out != NULL:
-            loss_out[pos + r] = <float>l
-        acc_l += l
+            loss_out[pos + r] = <float>loss
+        acc_l += loss
         acc_w += swj * wy
     out.loss += acc_l
     out.weight += acc_w

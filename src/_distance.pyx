@@ -440,7 +440,7 @@ cdef Py_ssize_t _bboxes(const label_t* lab, Py_ssize_t N, Py_ssize_t S, const in
                         Py_ssize_t D, Py_ssize_t C, int64_t* box, int n_threads) noexcept nogil:
     cdef Py_ssize_t row = shape[D - 1]
     cdef Py_ssize_t nrows = S // row if row > 0 else 0
-    cdef Py_ssize_t units = N * nrows, u, n, c, t, k, w = 2 * D
+    cdef Py_ssize_t units = N * nrows, u, c, t, k, w = 2 * D
     cdef Py_ssize_t bad = -1
     cdef int nt = threads_for(n_threads, units)
     cdef int64_t* acc = NULL   # per thread: (N, C, 2 * D)
@@ -756,7 +756,7 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
     cdef double* pts = <double*>sites_addr
     cdef const double* qs = <const double*>queries_addr
     cdef double* out = <double*>out_addr
-    cdef Py_ssize_t nn = 2 * (k // LEAF + 1) * 2 + 1, i, nodes
+    cdef Py_ssize_t nn = 2 * (k // LEAF + 1) * 2 + 1, i
     cdef int64_t* idx = <int64_t*>malloc(k * sizeof(int64_t))
     cdef int64_t* nlo = <int64_t*>malloc(nn * sizeof(int64_t))
     cdef int64_t* nhi = <int64_t*>malloc(nn * sizeof(int64_t))
@@ -774,7 +774,7 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
         with nogil:
             for i in range(k):
                 idx[i] = i
-            nodes = _kd_build(pts, idx, k, D, nlo, nhi, nax, nsplit, nright)
+            _kd_build(pts, idx, k, D, nlo, nhi, nax, nsplit, nright)
             # the sites in tree order: a leaf is one contiguous run
             for i in range(k):
                 for a in range(D):
@@ -887,26 +887,26 @@ cdef double _brute_query(const double* q, const double* sT, Py_ssize_t k,
                          Py_ssize_t D) noexcept nogil:
     """min over the k sites (coordinates by axis: sT[a * k + i]) of the
     squared distance to q, the sum taken in axis order as in _kd_query."""
-    cdef Py_ssize_t i = 0, a, l
+    cdef Py_ssize_t i = 0, a, ln
     cdef double best = INFINITY, d2, t
     cdef double acc[8]
     cdef double q0 = q[0], q1 = q[1] if D > 1 else 0.0, q2 = q[2] if D > 2 else 0.0
-    for l in range(8):
-        acc[l] = INFINITY
+    for ln in range(8):
+        acc[ln] = INFINITY
     if D == 3:
         # 8 independent minima (vectorized; the minimum is exact in any order)
         while i + 8 <= k:
-            for l in range(8):
-                t = q0 - sT[i + l]
+            for ln in range(8):
+                t = q0 - sT[i + ln]
                 d2 = t * t
-                t = q1 - sT[k + i + l]
+                t = q1 - sT[k + i + ln]
                 d2 = d2 + t * t
-                t = q2 - sT[2 * k + i + l]
+                t = q2 - sT[2 * k + i + ln]
                 d2 = d2 + t * t
-                acc[l] = d2 if d2 < acc[l] else acc[l]
+                acc[ln] = d2 if d2 < acc[ln] else acc[ln]
             i += 8
-        for l in range(8):
-            best = acc[l] if acc[l] < best else best
+        for ln in range(8):
+            best = acc[ln] if acc[ln] < best else best
     while i < k:
         d2 = 0.0
         for a in range(D):
@@ -943,7 +943,7 @@ cdef Py_ssize_t _edges3(const label_t* lab, const int64_t* st, const int64_t* sh
     extent 1 and are not spatial (no neighbours there).  Returns the count,
     or -1 when more than cap were found.
     """
-    cdef Py_ssize_t i, j, l, cnt = 0
+    cdef Py_ssize_t i, j, m, cnt = 0
     cdef const label_t* p
     cdef const label_t* row
     cdef bint e
@@ -951,11 +951,11 @@ cdef Py_ssize_t _edges3(const label_t* lab, const int64_t* st, const int64_t* sh
     for i in range(sh[0]):
         for j in range(sh[1]):
             row = lab + i * st[0] + j * st[1]
-            for l in range(sh[2]):
-                p = row + l * st[2]
+            for m in range(sh[2]):
+                p = row + m * st[2]
                 if p[0] != k:
                     continue
-                e = l == 0 or l == sh[2] - 1 or p[-st[2]] != k or p[st[2]] != k
+                e = m == 0 or m == sh[2] - 1 or p[-st[2]] != k or p[st[2]] != k
                 if not e and a0 <= 1:
                     e = j == 0 or j == sh[1] - 1 or p[-st[1]] != k or p[st[1]] != k
                 if not e and a0 == 0:
@@ -967,12 +967,12 @@ cdef Py_ssize_t _edges3(const label_t* lab, const int64_t* st, const int64_t* sh
                 if D == 3:
                     out[cnt * 3] = i
                     out[cnt * 3 + 1] = j
-                    out[cnt * 3 + 2] = l
+                    out[cnt * 3 + 2] = m
                 elif D == 2:
                     out[cnt * 2] = j
-                    out[cnt * 2 + 1] = l
+                    out[cnt * 2 + 1] = m
                 else:
-                    out[cnt] = l
+                    out[cnt] = m
                 cnt += 1
     return cnt
 

@@ -41,7 +41,7 @@ G. Labels are checked where they are read (domain of the loss, integer
 cimport numpy as cnp
 import numpy as np
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, exp, fabs, isfinite, log, log1p, sqrt
+from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int32_t
 from libc.string cimport memcpy
@@ -134,8 +134,9 @@ cpdef enum GbdtLoss:
 # Hessian variants (per loss; 0 is always the exact Hessian).
 cpdef enum GbdtHess:
     H_EXACT = 0
-    H_ALT = 1           # huber: 1 everywhere; pseudo-huber: MM; poisson: max_delta_step;
-                        # focal: fisher; quantile: constant 1
+    # H_ALT: huber: 1 everywhere; pseudo-huber: MM; poisson: max_delta_step;
+    # focal: fisher; quantile: constant 1
+    H_ALT = 1
     H_SCALED = 2        # softmax: factor `fac` (2 for XGBoost, K/(K-1) for LightGBM)
 
 
@@ -600,7 +601,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef const floating* xk
     cdef floating* ek
     cdef floating* hk
-    cdef floating mx, v, sm, pk, ev, d, one = 1, zero = 0
+    cdef floating mx, v, pk, ev, d, one = 1, zero = 0
     cdef floating fs[SUB]
     cdef double fac = P.fac if P.hess == H_SCALED else 1.0
     cdef double sw, cwy, s, lse, ey, so, p, q, lg, rho, qg, gm = P.c, A, Bf, al

@@ -19,7 +19,6 @@ C. Softmax stores exp(x - max) once into the output and rescales it in
 cimport numpy as cnp
 import numpy as np
 from cython.parallel cimport prange
-from libc.math cimport log
 
 from _fastcall cimport fc_float, fc_threads_arg
 
@@ -108,8 +107,8 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
     cdef double m[PLANE_BLOCK]
     cdef double s[PLANE_BLOCK]
     cdef Py_ssize_t nb, base, pos, r, j, c
-    cdef double mx, sm, lse
-    cdef floating inv, sh
+    cdef double mx
+    cdef floating inv
     cdef const floating* xr
     cdef floating* orow
     pos = unit_start(L, u, &nb, &base)

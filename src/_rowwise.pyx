@@ -126,7 +126,7 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
     cdef double coef[PLANE_BLOCK]
     cdef Py_ssize_t ys[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
-    cdef double mx, sm, lp, ay, swj, l, K, cf
+    cdef double mx, sm, lp, ay, swj, loss, K, cf
     cdef const floating* xr
     cdef floating* gr
     cdef floating fa
@@ -147,10 +147,10 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
             lp = xr[y] - (mx + log(sm))
             ay = alpha[y] if alpha != NULL else 1.0
             swj = sw[pos + r] if sw != NULL else 1.0
-            l = swj * ay * focal_factor(lp, gamma, &K)
+            loss = swj * ay * focal_factor(lp, gamma, &K)
             if loss_out != NULL:
-                loss_out[pos + r] = <floating>l
-            out.loss += l
+                loss_out[pos + r] = <floating>loss
+            out.loss += loss
             out.weight += swj
             if gr != NULL:
                 cf = swj * gscale * ay * K
@@ -174,10 +174,10 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
         lp = x[base + y * L.cs + j * L.ps] - m[j]
         ay = alpha[y] if alpha != NULL else 1.0
         swj = sw[pos + j] if sw != NULL else 1.0
-        l = swj * ay * focal_factor(lp, gamma, &K)
+        loss = swj * ay * focal_factor(lp, gamma, &K)
         if loss_out != NULL:
-            loss_out[pos + j] = <floating>l
-        out.loss += l
+            loss_out[pos + j] = <floating>loss
+        out.loss += loss
         out.weight += swj
         coef[j] = swj * gscale * ay * K
         s[j] = coef[j] / s[j]
@@ -317,7 +317,7 @@ cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t
                    floating* g, double gscale, BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, y
     cdef floating* gr
-    cdef double swj, l
+    cdef double swj, loss
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -328,11 +328,11 @@ cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t
                 memset(gr, 0, C * sizeof(floating))
             continue
         swj = sw[i] if sw != NULL else 1.0
-        l = _mm_row(x + i * C, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale, gr,
-                    gscale)
+        loss = _mm_row(x + i * C, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale, gr,
+                       gscale)
         if loss_out != NULL:
-            loss_out[i] = <floating>l
-        out.loss += l
+            loss_out[i] = <floating>loss
+        out.loss += loss
         out.weight += swj
 
 
@@ -349,7 +349,7 @@ cdef void _mm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, y
     cdef char* gr
-    cdef double swj, l
+    cdef double swj, loss
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -361,13 +361,13 @@ cdef void _mm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_
             continue
         fl_widen(x + i * C, kind, xb, C)
         swj = sw[i] if sw != NULL else 1.0
-        l = _mm_row(xb, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale,
-                    gb if g != NULL else NULL, gscale)
+        loss = _mm_row(xb, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale,
+                       gb if g != NULL else NULL, gscale)
         if gr != NULL:
             fl_narrow(gb, gr, kg, C)
         if loss_out != NULL:
-            loss_out[i] = <float>l
-        out.loss += l
+            loss_out[i] = <float>loss
+        out.loss += loss
         out.weight += swj
 
 
@@ -642,7 +642,7 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
     cdef Py_ssize_t i, i0, i1, y, j
     cdef const floating* xr
     cdef floating* gr
-    cdef double psi, dpsi, zy, shift, mx, sm, swj, l, cf, others
+    cdef double psi, dpsi, zy, shift, mx, mr, sm, swj, loss, cf, others
     cdef floating ey, fa
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
@@ -660,17 +660,17 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
         # (x_y itself is not a logit; including it could make every term
         # underflow, e.g. C = 1 with psi far below cos)
         mx = row_max(xr, y)
-        l = row_max(xr + y + 1, C - y - 1)
-        mx = s * (mx if mx > l else l)
+        mr = row_max(xr + y + 1, C - y - 1)
+        mx = s * (mx if mx > mr else mr)
         shift = safe_shift(mx if mx > zy else zy)
         ey = vexp_lo(<floating>(zy - shift))
         others = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, gr)
         sm = others + ey
         swj = sw[i] if sw != NULL else 1.0
-        l = swj * (shift + log(sm) - zy)
+        loss = swj * (shift + log(sm) - zy)
         if loss_out != NULL:
-            loss_out[i] = <floating>l
-        out.loss += l
+            loss_out[i] = <floating>loss
+        out.loss += loss
         out.weight += swj
         if gr != NULL:
             # d/dcos_j = s p_j (j != y);  d/dcos_y = s (p_y - 1) psi'
@@ -807,7 +807,7 @@ cdef inline double _triplet_row(const floating* ar, const floating* pr, const fl
                                 floating* ga, floating* gp, floating* gn,
                                 double gscale) noexcept nogil:
     """The weighted loss of one triplet of rows; with ga, its gradients (ga, gp, gn)."""
-    cdef double sap, san, spn, dap, dneg, h, l, cf
+    cdef double sap, san, spn, dap, dneg, h, loss, cf
     cdef floating kap, kng
     cdef bint use_pn
     sap = pdiff_sum(ar, pr, D, eps, pkind, pn)
@@ -822,15 +822,15 @@ cdef inline double _triplet_row(const floating* ar, const floating* pr, const fl
             use_pn = True
             dneg = h
     h = dap - dneg + margin
-    l = 0.0 if h <= 0 else h   # NaN propagates
-    l *= swj
+    loss = 0.0 if h <= 0 else h   # NaN propagates
+    loss *= swj
     if ga == NULL:
-        return l
+        return loss
     if not (h > 0):
         memset(ga, 0, D * sizeof(floating))
         memset(gp, 0, D * sizeof(floating))
         memset(gn, 0, D * sizeof(floating))
-        return l
+        return loss
     cf = swj * gscale
     kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
     # one loop per output: a loop with three stores and three loads
@@ -846,7 +846,7 @@ cdef inline double _triplet_row(const floating* ar, const floating* pr, const fl
         grad_row(ga, ar, pr, kap, pr, nr, 0, D, eps, pkind, pn)
         grad_row(gp, ar, pr, -kap, pr, nr, -kng, D, eps, pkind, pn)
         grad_row(gn, ar, pr, 0, pr, nr, kng, D, eps, pkind, pn)
-    return l
+    return loss
 
 
 cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n,
@@ -856,18 +856,18 @@ cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n
                         floating* ga, floating* gp, floating* gn, double gscale,
                         BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, off
-    cdef double l, swj
+    cdef double loss, swj
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         off = i * D
         swj = sw[i] if sw != NULL else 1.0
-        l = _triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
-                         swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
-                         gn + off if ga != NULL else NULL, gscale)
+        loss = _triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
+                            swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
+                            gn + off if ga != NULL else NULL, gscale)
         if loss_out != NULL:
-            loss_out[i] = <floating>l
-        out.loss += l
+            loss_out[i] = <floating>loss
+        out.loss += loss
         out.weight += swj
 
 
@@ -889,7 +889,7 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
     cdef float* gnb = gpb + HALF_ROW
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off
-    cdef double l, swj
+    cdef double loss, swj
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -898,15 +898,15 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
         fl_widen(pp + off, kind, pb, D)
         fl_widen(n + off, kind, nb, D)
         swj = sw[i] if sw != NULL else 1.0
-        l = _triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
-                         gab if ga != NULL else NULL, gpb, gnb, gscale)
+        loss = _triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
+                            gab if ga != NULL else NULL, gpb, gnb, gscale)
         if ga != NULL:
             fl_narrow(gab, <char*>ga + off * gsize, kg, D)
             fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
             fl_narrow(gnb, <char*>gn + off * gsize, kg, D)
         if loss_out != NULL:
-            loss_out[i] = <float>l
-        out.loss += l
+            loss_out[i] = <float>loss
+        out.loss += loss
         out.weight += swj
 
 
@@ -920,8 +920,8 @@ cdef inline void grad_row(floating* g, const floating* a1, const floating* b1, f
             g[j] = k1 * (a1[j] - b1[j] + eps) + k2 * (a2[j] - b2[j] + eps)
     else:
         for j in range(D):
-            g[j] = k1 * phi(a1[j] - b1[j] + eps, pkind, pn) + k2 * phi(a2[j] - b2[j] + eps,
-                                                                         pkind, pn)
+            g[j] = (k1 * phi(a1[j] - b1[j] + eps, pkind, pn)
+                    + k2 * phi(a2[j] - b2[j] + eps, pkind, pn))
 
 
 def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
@@ -1044,7 +1044,7 @@ cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_
                             floating* g1, floating* g2, double gscale,
                             BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, j, off, y
-    cdef double S, d, h, l, swj, f
+    cdef double S, d, h, loss, swj, f
     cdef floating ff, v
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
@@ -1063,19 +1063,19 @@ cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_
         S = sq_diff(x1 + off, x2 + off, D)
         swj = sw[i] if sw != NULL else 1.0
         if y == 0:
-            l = 0.5 * S
+            loss = 0.5 * S
             f = 1.0
         else:
             d = sqrt(S)
             h = margin - d
             h = h if not (h <= 0) else 0.0   # NaN propagates, as torch's clamp
-            l = 0.5 * h * h
+            loss = 0.5 * h * h
             # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
             f = -h / d if not (d <= 0) else 0.0
-        l *= swj
+        loss *= swj
         if loss_out != NULL:
-            loss_out[i] = <floating>l
-        out.loss += l
+            loss_out[i] = <floating>loss
+        out.loss += loss
         out.weight += swj
         if g1 != NULL:
             ff = <floating>(f * swj * gscale)
@@ -1128,7 +1128,7 @@ cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
                        Py_ssize_t u, const double* sw, floating* loss_out,
                        floating* gx, double gscale, BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, j, off, y
-    cdef double S, l, swj
+    cdef double S, loss, swj
     cdef floating ff
     cdef const floating* cr
     block_init(out)
@@ -1143,10 +1143,10 @@ cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
         cr = cen + y * D
         S = sq_diff(x + off, cr, D)
         swj = sw[i] if sw != NULL else 1.0
-        l = 0.5 * swj * S
+        loss = 0.5 * swj * S
         if loss_out != NULL:
-            loss_out[i] = <floating>l
-        out.loss += l
+            loss_out[i] = <floating>loss
+        out.loss += loss
         out.weight += swj
         if gx != NULL:
             ff = <floating>(swj * gscale)
@@ -1266,7 +1266,7 @@ cdef void _box_unit(const floating* reg, const floating* tgt, const label_t* t,
                     bint per_class, double beta, floating* g, double gscale,
                     BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, y, k, col
-    cdef double l, gk
+    cdef double loss, gk
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -1281,12 +1281,12 @@ cdef void _box_unit(const floating* reg, const floating* tgt, const label_t* t,
             continue
         out.weight += 1.0
         col = i * K + (4 * y if per_class else 0)
-        l = 0.0
+        loss = 0.0
         for k in range(4):
-            l += smooth_l1(<double>reg[col + k] - <double>tgt[i * 4 + k], beta, &gk)
+            loss += smooth_l1(<double>reg[col + k] - <double>tgt[i * 4 + k], beta, &gk)
             if g != NULL:
                 g[col + k] = <floating>(gk * gscale)
-        out.loss += l
+        out.loss += loss
 
 
 def box_smooth_l1(const floating[:, ::1] reg, const floating[:, ::1] tgt,
