@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 from fastloss import classification, distance, elementwise, lse, rowwise, segmentation
+
 # "name as name": explicit re-exports for type checkers (mypy --strict)
 from fastloss._buffers import empty_gradient_cache as empty_gradient_cache
 from fastloss._buffers import get_gradient_cache as get_gradient_cache

@@ -49,7 +49,8 @@ def _env_max():
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"FASTLOSS_GRADIENT_CACHE must be a number of bytes, got {text!r}")
+        raise ValueError(
+            f"FASTLOSS_GRADIENT_CACHE must be a number of bytes, got {text!r}") from None
     if value < 0:
         raise ValueError(f"FASTLOSS_GRADIENT_CACHE must be >= 0, got {value}")
     return value

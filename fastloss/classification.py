@@ -19,7 +19,8 @@ SUMS = "sums"
 def _as_ncs(x, name="input"):
     """Check the class axis and view x as (N, C, S) without copying."""
     if x.ndim == 0:
-        raise ValueError(f"{name} must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
+        raise ValueError(f"{name} must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), "
+                         "got a scalar")
     if x.ndim == 1:
         c = x.shape[0]
         return x.reshape(1, c, 1), True

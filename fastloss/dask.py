@@ -308,7 +308,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     Examples
     --------
     >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
-    >>> x = np.random.default_rng(0).normal(size=(8, 3, 4, 4)); y = np.arange(128).reshape(8, 4, 4) % 3
+    >>> x = np.random.default_rng(0).normal(size=(8, 3, 4, 4))
+    >>> y = np.arange(128).reshape(8, 4, 4) % 3
     >>> v = fastloss.dask.cross_entropy(da.from_array(x, chunks=(2, 3, 2, 4)), y).compute()
     >>> bool(np.isclose(v, fastloss.cross_entropy(x, y), rtol=1e-12))
     True

@@ -522,7 +522,7 @@ def _all_distances(c, symmetric, warn=True):
         if pool is not None:
             pool.shutdown()
     out = []
-    for i, (n, k) in enumerate(jobs):
+    for i, (_, k) in enumerate(jobs):
         if k == c.c0:
             out.append([])
         npe, nte = len(cases[i][0]), len(cases[i][1])

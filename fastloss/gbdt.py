@@ -154,11 +154,10 @@ class _Plan:
             if margins.ndim != 2 or K < 2:
                 raise ValueError(f"margins must be 2-D (n, K) with K >= 2 classes for loss "
                                  f"{self.loss!r}, got shape {margins.shape}")
-            for name, v in (("class_weight", self.cw), ("alpha", self.cw)):
-                if v is not None and v.shape != (K,):
-                    key = "class_weight" if self.loss == "softmax" else "alpha"
-                    raise ValueError(f"{key} must have one value per class, K = {K} "
-                                     f"(margins' columns), got {v.shape[0]}")
+            if self.cw is not None and self.cw.shape != (K,):
+                key = "class_weight" if self.loss == "softmax" else "alpha"
+                raise ValueError(f"{key} must have one value per class, K = {K} "
+                                 f"(margins' columns), got {self.cw.shape[0]}")
         elif self.loss == "quantile":
             if K != self.col.shape[0]:
                 raise ValueError(f"margins must have one column per quantile level: "

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from fastloss import _buffers, _validate as V
+from fastloss import _buffers
+from fastloss import _validate as V
 from fastloss._axes import as_pkq, normalize_axis, reduced_shape
 from fastloss._dispatch import kernels
 

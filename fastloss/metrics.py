@@ -31,9 +31,9 @@ The ``*_sums`` functions at the end return the raw per-piece statistics
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Literal
-
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -253,7 +253,7 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         V.check_reduction(reduction, ("mean", "sum"))
     else:
         V.check_reduction(reduction)
-    I, P, P2, G, G2 = _seg._select(st, c0, batch)
+    PG, P, P2, G, G2 = _seg._select(st, c0, batch)
     weight = o.pop("weight", None)
     if loss in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
         jac = loss == "jaccard_loss" or bool(o.pop("jaccard", False))
@@ -262,7 +262,7 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
             w = _seg._dice_ce_weights(weight, C, c0)[1]
         else:
             w = _seg._dice_weight(weight, C - c0, C)
-        f, _, _ = _seg._overlap_terms(I, P, P2, G, G2, sq, jac, snr, sdr)
+        f, _, _ = _seg._overlap_terms(PG, P, P2, G, G2, sq, jac, snr, sdr)
     elif loss in ("tversky_loss", "focal_tversky_loss"):
         alpha = V.check_scalar(o.pop("alpha", 0.5), "alpha", 0.0)
         beta = V.check_scalar(o.pop("beta", 0.5), "beta", 0.0)
@@ -270,17 +270,17 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         if loss == "focal_tversky_loss":
             gamma = V.check_scalar(o.pop("gamma", 0.75), "gamma", 0.0, lo_open=True)
         w = _seg._dice_weight(weight, C - c0, C)
-        f = _seg._tversky_terms(I, P, G, alpha, beta, gamma, snr, sdr)[0]
+        f = _seg._tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)[0]
     elif loss == "generalized_dice_loss":
         w_type = o.pop("w_type", "square")
         if w_type not in ("square", "simple", "uniform"):
             raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
-        f = _seg._generalized_terms(I, P, G, w_type, snr, sdr)[0]
+        f = _seg._generalized_terms(PG, P, G, w_type, snr, sdr)[0]
         w = None
     elif loss == "sensitivity_specificity_loss":
         r = V.check_scalar(o.pop("r", 0.05), "r", 0.0, 1.0)
         w = _seg._dice_weight(weight, C - c0, C)
-        f = _seg._sensspec_terms(I, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
+        f = _seg._sensspec_terms(PG, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
     else:
         raise ValueError(f"unknown soft loss {loss!r}")
     o.pop("activation", None)
@@ -474,7 +474,8 @@ class DiceAccumulator:
         elif other.num_classes != self.num_classes:
             raise ValueError(f"cannot merge accumulators with {self.num_classes} and "
                              f"{other.num_classes} classes")
-        self.dtype = other.dtype if self.dtype is None else np.promote_types(self.dtype, other.dtype)
+        self.dtype = (other.dtype if self.dtype is None
+                      else np.promote_types(self.dtype, other.dtype))
         self._st.merge(other._st)
         self._ce.merge(other._ce)
         return self
@@ -592,7 +593,8 @@ class LossAccumulator:
                               self.dtype if self.dtype is not None else np.float64)
 
     def __repr__(self):
-        return f"LossAccumulator({self.loss!r}, total={self.total!r}, weight_sum={self.weight_sum!r})"
+        return (f"LossAccumulator({self.loss!r}, total={self.total!r}, "
+                f"weight_sum={self.weight_sum!r})")
 
 
 class ScoreAccumulator:

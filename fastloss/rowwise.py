@@ -187,7 +187,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     gamma = V.check_scalar(gamma, "gamma", 0.0)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     if x.ndim == 0:
-        raise ValueError("input must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
+        raise ValueError("input must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), "
+                         "got a scalar")
     unbatched = x.ndim == 1
     if unbatched:
         x3 = x.reshape(1, x.shape[0], 1)
@@ -719,7 +720,8 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
 
 
 def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean", *,
-                 sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
+                 sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None,
+                 n_threads=None):
     r"""ArcFace / additive angular margin loss (Deng et al., 2019).
 
     Softmax cross-entropy of :math:`s\cos\theta_j` with the target logit
@@ -924,4 +926,6 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
         box = V.scalar(box_weight * box_sum / N if N > 0 else np.nan, x.dtype)
     total = V.scalar(np.float64(ce) + np.float64(box), x.dtype)
     loss = (total, ce, box) if return_parts else total
-    return (loss, _in_dtypes((gx, gb), (x_raw, np.asarray(box_regression)))) if return_grad else loss
+    if not return_grad:
+        return loss
+    return loss, _in_dtypes((gx, gb), (x_raw, np.asarray(box_regression)))

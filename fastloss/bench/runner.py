@@ -51,7 +51,7 @@ def discover(on_error=None):
     for name in names:
         try:
             mod = importlib.import_module(f"{pkg.__name__}.{name}")
-            wl = list(getattr(mod, "WORKLOADS"))
+            wl = list(mod.WORKLOADS)
             bad = [w for w in wl if not isinstance(w, Workload)]
             if bad:
                 raise TypeError(f"WORKLOADS holds {type(bad[0]).__name__}, not Workload")

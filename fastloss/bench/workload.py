@@ -8,8 +8,8 @@ those lists and nothing else, so sizes and peers are defined once.
 """
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Workload:
     """
     bytes_moved: Callable[[dict], int]
     """Bytes a single fastloss call must read and write (the memory floor)."""
-    n_exp: Optional[Callable[[dict], int]] = None
+    n_exp: Callable[[dict], int] | None = None
     """Exponentials/logarithms a call must evaluate (the exp floor), if any."""
     rtol: float = 1e-4
     """Agreement tolerance of each implementation's value vs the reference."""
@@ -50,7 +50,7 @@ class Workload:
 
     E.g. {"fastloss+grad": "fastloss"} or a peer computing something other
     than the reference, mapped to None to skip the check."""
-    bytes_moved_grad: Optional[Callable[[dict], int]] = None
+    bytes_moved_grad: Callable[[dict], int] | None = None
     """Optional: bytes a "fastloss+grad" call moves (default: ``bytes_moved``)."""
     read_floor: bool = False
     """Time a plain parallel sum over ``bytes_moved`` bytes in the same rounds

@@ -6,15 +6,20 @@ Results are float64 whatever the input dtype.
 """
 
 from fastloss.reference import (
-    _classification, _distance, _elementwise, _lse, _rowwise, _segmentation,
+    _classification,
+    _distance,
+    _elementwise,
+    _lse,
+    _rowwise,
+    _segmentation,
 )
+from fastloss.reference import _gbdt as gbdt  # noqa: F401  (fastloss.gbdt's twin)
 from fastloss.reference._classification import *  # noqa: F403
 from fastloss.reference._distance import *  # noqa: F403
 from fastloss.reference._elementwise import *  # noqa: F403
 from fastloss.reference._lse import *  # noqa: F403
 from fastloss.reference._rowwise import *  # noqa: F403
 from fastloss.reference._segmentation import *  # noqa: F403
-from fastloss.reference import _gbdt as gbdt  # noqa: E402  (fastloss.gbdt's twin)
 
 __all__ = (
     _lse.__all__ + _classification.__all__ + _elementwise.__all__

@@ -38,7 +38,8 @@ def _pair(input, target):
 
 def _reduce(per, reduction, sample_weight=None, batch=None):
     per = np.asarray(per, dtype=np.float64)
-    w = np.ones(per.shape) if sample_weight is None else np.broadcast_to(_f(sample_weight), per.shape)
+    w = (np.ones(per.shape) if sample_weight is None
+         else np.broadcast_to(_f(sample_weight), per.shape))
     if reduction == "none":
         return per * w
     if reduction == "sum":

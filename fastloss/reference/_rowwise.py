@@ -94,7 +94,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     ay = a[tc]
     per = np.where(keep, -ay * q ** gamma * lp, 0.0)
     shape = () if unbatched else (x.shape[0],) + x.shape[2:]
-    sw = None if sample_weight is None else np.broadcast_to(_f64(sample_weight), shape).reshape(n, s)
+    sw = (None if sample_weight is None
+          else np.broadcast_to(_f64(sample_weight), shape).reshape(n, s))
     loss = _reduce(per, reduction, sw, keep)
     if reduction == "none":
         loss = loss.reshape(shape)

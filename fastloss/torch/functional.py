@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 import fastloss
 from fastloss.torch import _core
-from fastloss.torch._core import Spec, call, legacy_reduction, register
 from fastloss.torch import _formulas as T
+from fastloss.torch._core import Spec, call, legacy_reduction, register
 
 _TORCH_NAMES = [
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -166,7 +166,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.cross_entropy`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.cross_entropy``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.cross_entropy``; class indices may have any integer dtype.
     weight
@@ -245,7 +246,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """``torch.nn.functional.mse_loss``; gradients for input and target (``weight`` runs torch's code).
+    """``torch.nn.functional.mse_loss``; gradients for input and target (``weight`` runs
+    torch's code).
 
     Parameters
     ----------
@@ -282,7 +284,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """``torch.nn.functional.l1_loss``; gradients for input and target (``weight`` runs torch's code).
+    """``torch.nn.functional.l1_loss``; gradients for input and target (``weight`` runs
+    torch's code).
 
     Parameters
     ----------
@@ -324,7 +327,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.smooth_l1_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.smooth_l1_loss``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.smooth_l1_loss``.
     size_average, reduce : bool, optional
@@ -356,12 +360,14 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    """``torch.nn.functional.huber_loss``; gradients for input and target (``weight`` runs torch's code).
+    """``torch.nn.functional.huber_loss``; gradients for input and target (``weight`` runs
+    torch's code).
 
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.huber_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.huber_loss``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.huber_loss``.
     reduction : {'mean', 'sum', 'none'}
@@ -399,7 +405,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.binary_cross_entropy`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.binary_cross_entropy``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.binary_cross_entropy``.
     weight
@@ -438,7 +445,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.binary_cross_entropy_with_logits`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.binary_cross_entropy_with_logits``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
     weight
@@ -517,7 +525,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.soft_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.soft_margin_loss``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.soft_margin_loss``.
     size_average, reduce : bool, optional
@@ -542,8 +551,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     >>> bool(torch.allclose(loss, torch.nn.functional.soft_margin_loss(x, t)))
     True
     """
-    return call("soft_margin_loss", dict(input=input, target=target,
-                                         reduction=legacy_reduction(size_average, reduce, reduction)))
+    return call("soft_margin_loss", dict(
+        input=input, target=target, reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
@@ -553,7 +562,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.multilabel_soft_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.multilabel_soft_margin_loss``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.multilabel_soft_margin_loss``.
     weight
@@ -592,7 +602,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.multi_margin_loss`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.multi_margin_loss``
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.multi_margin_loss``; class indices may have any integer dtype.
     p
@@ -715,7 +726,8 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
     Parameters
     ----------
     input : torch.Tensor
-        As in :func:`fastloss.pseudo_huber_loss` (CPU float32/float64 tensors run fastloss's kernel).
+        As in :func:`fastloss.pseudo_huber_loss`
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.pseudo_huber_loss`.
     delta
@@ -801,7 +813,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     Parameters
     ----------
     input : torch.Tensor
-        As in :func:`fastloss.softmax_focal_loss` (CPU float32/float64 tensors run fastloss's kernel).
+        As in :func:`fastloss.softmax_focal_loss`
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.softmax_focal_loss`; class indices may have any integer dtype.
     gamma
@@ -1039,7 +1052,8 @@ def jaccard_loss(input, target, activation="softmax", include_background=True,
 def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
                  squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
                  batch=False, weight=None, ignore_index=None, reduction="mean"):
-    """:func:`fastloss.dice_ce_loss` (softmax Dice + cross-entropy, one pass); gradient for ``input``.
+    """:func:`fastloss.dice_ce_loss` (softmax Dice + cross-entropy, one pass); gradient for
+    ``input``.
 
     Parameters
     ----------
@@ -1167,7 +1181,8 @@ def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activatio
     Parameters
     ----------
     input : torch.Tensor
-        As in :func:`fastloss.focal_tversky_loss` (CPU float32/float64 tensors run fastloss's kernel).
+        As in :func:`fastloss.focal_tversky_loss`
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.focal_tversky_loss`; class indices may have any integer dtype.
     alpha
@@ -1226,7 +1241,8 @@ def generalized_dice_loss(input, target, w_type="square", activation="softmax",
     Parameters
     ----------
     input : torch.Tensor
-        As in :func:`fastloss.generalized_dice_loss` (CPU float32/float64 tensors run fastloss's kernel).
+        As in :func:`fastloss.generalized_dice_loss`
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.generalized_dice_loss`; class indices may have any integer dtype.
     w_type
@@ -1280,9 +1296,11 @@ def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
     Parameters
     ----------
     input : torch.Tensor
-        As in :func:`fastloss.sensitivity_specificity_loss` (CPU float32/float64 tensors run fastloss's kernel).
+        As in :func:`fastloss.sensitivity_specificity_loss`
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
-        As in :func:`fastloss.sensitivity_specificity_loss`; class indices may have any integer dtype.
+        As in :func:`fastloss.sensitivity_specificity_loss`;
+        class indices may have any integer dtype.
     r
         As in :func:`fastloss.sensitivity_specificity_loss`.
     activation
@@ -1445,7 +1463,8 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
     Parameters
     ----------
     input : torch.Tensor
-        As in :func:`fastloss.multiclass_hinge_loss` (CPU float32/float64 tensors run fastloss's kernel).
+        As in :func:`fastloss.multiclass_hinge_loss`
+        (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.multiclass_hinge_loss`; class indices may have any integer dtype.
     margin
@@ -1890,12 +1909,14 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``torch.nn.functional.log_softmax`` with fastloss's forward (``dim`` required on the fast path).
+    """``torch.nn.functional.log_softmax`` with fastloss's forward (``dim`` required on the
+    fast path).
 
     Parameters
     ----------
     input : torch.Tensor
-        As in ``torch.nn.functional.log_softmax`` (CPU float32/float64 tensors run fastloss's kernel).
+        As in ``torch.nn.functional.log_softmax``
+        (CPU float32/float64 tensors run fastloss's kernel).
     dim : int
         The axis, as in ``torch.nn.functional.log_softmax``.
     dtype

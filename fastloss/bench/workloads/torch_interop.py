@@ -170,7 +170,8 @@ WORKLOADS = [
     Workload(
         name="torch_ce_fwd_bwd",
         family="torch_interop",
-        description="fastloss.torch cross_entropy forward+backward, (16384, 1000) float32, int64 targets",
+        description="fastloss.torch cross_entropy forward+backward, (16384, 1000) float32, "
+                    "int64 targets",
         make=_make_ce,
         impls={"fastloss": _ce_fastloss, "torch": _ce_torch, "reference": _ce_reference},
         bytes_moved=lambda d: 2 * d["x"].nbytes + d["t"].nbytes,
@@ -179,7 +180,8 @@ WORKLOADS = [
     Workload(
         name="torch_ce_train_step",
         family="torch_interop",
-        description="CPU training step Linear(256->1000) + CrossEntropyLoss + SGD, batch 8192 float32",
+        description="CPU training step Linear(256->1000) + CrossEntropyLoss + SGD, "
+                    "batch 8192 float32",
         make=_make_step,
         impls={"fastloss": _step_fastloss, "torch": _step_torch},
         bytes_moved=lambda d: 2 * d["x"].shape[0] * d["c"] * 4,
@@ -188,7 +190,8 @@ WORKLOADS = [
     Workload(
         name="torch_dice_ce_fwd_bwd",
         family="torch_interop",
-        description="DiceCELoss(softmax, to_onehot_y) forward+backward, (2, 4, 160, 160, 160) float32",
+        description="DiceCELoss(softmax, to_onehot_y) forward+backward, "
+                    "(2, 4, 160, 160, 160) float32",
         make=_make_dice,
         impls={"fastloss": _dice_fastloss, "monai": _dice_monai},
         bytes_moved=lambda d: 2 * d["x"].nbytes + d["t"].nbytes,
