@@ -13,7 +13,6 @@ They are therefore enabled only when ``FASTLOSS_DOCS_INTERSPHINX=1`` is set
 (CI machines with network access, release builds).
 """
 
-import inspect
 import os
 import sys
 from pathlib import Path

@@ -52,7 +52,6 @@ def generate(path, shape, chunks, seed=0):
 
 
 def evaluate(path, n_threads_per_chunk=1, workers=None):
-    import dask
     import dask.array as da
 
     import fastloss.dask as fd

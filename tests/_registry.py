@@ -23,9 +23,8 @@ An :class:`Entry` describes one function:
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

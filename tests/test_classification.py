@@ -117,8 +117,8 @@ def test_sample_weight_vs_reference(shape, reduction, rng):
             want = ref.cross_entropy(x, target, reduction=reduction, sample_weight=sw, **kw)
             np.testing.assert_allclose(got, want, 1e-12, 1e-14)
     got = fl.nll_loss(x, t, reduction=reduction, sample_weight=sw, weight=w)
-    np.testing.assert_allclose(got, ref.nll_loss(x, t, reduction=reduction, sample_weight=sw, weight=w),
-                               1e-12, 1e-14)
+    want = ref.nll_loss(x, t, reduction=reduction, sample_weight=sw, weight=w)
+    np.testing.assert_allclose(got, want, 1e-12, 1e-14)
     # a per-sample weight broadcast over the spatial axes
     if len(shape) > 2:
         sw_n = rng.random((shape[0],) + (1,) * (len(shape) - 2))
@@ -141,7 +141,8 @@ def test_gradient_finite_differences(shape, kw, reduction, rng):
         kw["sample_weight"] = rng.random(np.shape(t))
     check_grad(fl.cross_entropy, x, target, rtol=5e-6, **kw)
     if target is t:
-        check_grad(fl.nll_loss, x, t, rtol=5e-6, **{k: v for k, v in kw.items() if k != "label_smoothing"})
+        nll_kw = {k: v for k, v in kw.items() if k != "label_smoothing"}
+        check_grad(fl.nll_loss, x, t, rtol=5e-6, **nll_kw)
 
 
 def test_hand_computed():
@@ -278,13 +279,15 @@ def test_uint8_label_out_of_range():
     with pytest.raises(ValueError, match="class index 255 at flat position 2"):
         fl.cross_entropy(x, np.array([0, 1, 255, 2], np.uint8))
     # 255 is accepted when it is the ignore_index
-    assert fl.cross_entropy(x, np.array([0, 1, 255, 2], np.uint8), ignore_index=255) == pytest.approx(np.log(3))
+    got = fl.cross_entropy(x, np.array([0, 1, 255, 2], np.uint8), ignore_index=255)
+    assert got == pytest.approx(np.log(3))
 
 
 def test_argument_errors():
     x = np.zeros((4, 3))
     t = np.zeros(4, np.int64)
-    with pytest.raises(TypeError, match="target must hold integer class indices, got dtype float64"):
+    with pytest.raises(TypeError,
+                       match="target must hold integer class indices, got dtype float64"):
         fl.cross_entropy(x, np.zeros(4))
     with pytest.raises(ValueError, match=r"target of class indices must have shape \(4,\)"):
         fl.cross_entropy(x, np.zeros(5, np.int64))

@@ -594,8 +594,11 @@ def test_metric_reduction_rows_match_monai(rng):
 def test_accumulators_match_monai_metrics(rng, onehot):
     torch = pytest.importorskip("torch")
     MM = pytest.importorskip("monai.metrics")
-    from fastloss._distance_metrics import (HausdorffAccumulator, SurfaceDiceAccumulator,
-                                            SurfaceDistanceAccumulator)
+    from fastloss._distance_metrics import (
+        HausdorffAccumulator,
+        SurfaceDiceAccumulator,
+        SurfaceDistanceAccumulator,
+    )
 
     C, shape = 3, (16, 14, 12)
     p, t = _pair(rng, 4, shape, C)
@@ -691,8 +694,8 @@ def test_dask_surface_metrics_match_in_memory(rng, onehot):
                       ("surface_dice", dict(class_thresholds=[1.0, 1.5]))]:
         args = (extra.pop("class_thresholds"),) if "class_thresholds" in extra else ()
         for reduction in ("none", "mean", "sum"):
-            got = _quiet(lambda: getattr(fd, fn)(dp, t, *args, reduction=reduction, **kw,
-                                                 **extra).compute())
+            got = _quiet(lambda: getattr(fd, fn)(  # noqa: B023 (called right here)
+                dp, t, *args, reduction=reduction, **kw, **extra).compute())  # noqa: B023
             want = _quiet(getattr(fastloss, fn), p, t, *args, reduction=reduction, **kw,
                           **extra)
             np.testing.assert_array_equal(got, want)

@@ -10,7 +10,8 @@ README = ROOT / "README.md"
 
 # The quick start's two commands, character for character (CI and users copy them).
 QUICK_START = (
-    'pip install -e ".[bench]" && python -m fastloss bench     # 1. install, run the benchmark suite\n'
+    'pip install -e ".[bench]" && python -m fastloss bench'
+    '     # 1. install, run the benchmark suite\n'
     'pip install -e ".[test]" && pytest                         # 2. install, run the test suite\n'
 )
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 import fastloss
 from fastloss.metrics import ConfusionMatrix, DiceAccumulator, LossAccumulator
 from fastloss.testing import check_grad
-
-from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from typing_extensions import assert_type

@@ -85,7 +85,8 @@ def test_exp_neg(rng):
         for x in _float32_sample(rng):
             x = x[~(x > 0)]
             np.testing.assert_array_equal(_eval(x, 5), _eval(x, 0))
-        x = np.concatenate([rng.uniform(-800.0, 0.0, 1 << 20), -np.abs(rng.standard_normal(1 << 16))])
+        x = np.concatenate([rng.uniform(-800.0, 0.0, 1 << 20),
+                            -np.abs(rng.standard_normal(1 << 16))])
         np.testing.assert_array_equal(_eval(x, 5), _eval(x, 0))
         for dt in (np.float32, np.float64):
             special = np.array([-np.inf, np.nan, 0.0, -0.0, -1e30], dt)

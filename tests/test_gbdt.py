@@ -279,7 +279,8 @@ def test_hand_computed_values():
 
 def test_bad_input_messages(rng):
     f = np.zeros((10, 3))
-    with pytest.raises(ValueError, match=r"y has n = 9 labels but margins has 10 rows.*30 = n \* K"):
+    with pytest.raises(ValueError,
+                       match=r"y has n = 9 labels but margins has 10 rows.*30 = n \* K"):
         gbdt.grad_hess("softmax", np.zeros(9), f)
     with pytest.raises(ValueError, match=r"y\[4\] = 3\.0 is not a class index in \[0, 3\)"):
         gbdt.grad_hess("softmax", [0, 1, 2, 0, 3, 0, 0, 0, 0, 0], f)

@@ -51,11 +51,13 @@ def test_vs_torch_dims(rng):
     for d in range(4):
         np.testing.assert_allclose(fl.logsumexp(x, axis=d), torch.logsumexp(xt, d).numpy(), 1e-12)
         np.testing.assert_allclose(fl.softmax(x, axis=d), torch.softmax(xt, d).numpy(), 1e-12)
-        np.testing.assert_allclose(fl.log_softmax(x, axis=d), torch.log_softmax(xt, d).numpy(), 1e-12)
+        np.testing.assert_allclose(fl.log_softmax(x, axis=d), torch.log_softmax(xt, d).numpy(),
+                                   1e-12)
 
 
 def test_infinities_and_nan():
-    x = np.array([[-np.inf, -np.inf], [np.inf, 1.0], [-np.inf, 0.0], [np.nan, 1.0], [1000.0, 1000.0]])
+    x = np.array([[-np.inf, -np.inf], [np.inf, 1.0], [-np.inf, 0.0], [np.nan, 1.0],
+                  [1000.0, 1000.0]])
     got = fl.logsumexp(x, axis=1)
     with np.errstate(all="ignore"):
         want = sp.logsumexp(x, axis=1)
@@ -101,7 +103,8 @@ def test_every_short_class_axis_with_special_values(C, dtype, rng):
 
 def test_large_values_float32_no_overflow():
     x = np.array([[1e4, 1e4 - 1, -1e4]], np.float32)
-    np.testing.assert_allclose(fl.logsumexp(x, axis=1), sp.logsumexp(x.astype(np.float64), axis=1), 1e-6)
+    np.testing.assert_allclose(fl.logsumexp(x, axis=1), sp.logsumexp(x.astype(np.float64), axis=1),
+                               1e-6)
 
 
 def test_empty_and_scalar():
@@ -125,7 +128,8 @@ def test_non_contiguous_input(rng):
         np.testing.assert_allclose(fl.logsumexp(v, axis=1), sp.logsumexp(v, axis=1), 1e-12)
 
 
-@pytest.mark.parametrize("shape,axis", [((4099, 37), 1), ((3, 7, 5000), 1), ((20000, 5), 1), ((2, 3000), 0)])
+@pytest.mark.parametrize("shape,axis",
+                         [((4099, 37), 1), ((3, 7, 5000), 1), ((20000, 5), 1), ((2, 3000), 0)])
 def test_threads_bit_identical(shape, axis, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     for f in (fl.logsumexp, fl.softmax, fl.log_softmax):

@@ -74,7 +74,8 @@ def test_dice_accumulator_random_splits(dtype, prob):
     x, y, nc, hc, order = prob
     x = x.astype(dtype)
     acc = _merge_all(_split_updates(lambda: DiceAccumulator(ce=True), x, y, nc, hc), order)
-    for loss, opts in [("dice_loss", {}), ("jaccard_loss", {}), ("dice_loss", {"squared_pred": True}),
+    for loss, opts in [("dice_loss", {}), ("jaccard_loss", {}),
+                       ("dice_loss", {"squared_pred": True}),
                        ("tversky_loss", {"alpha": 0.3, "beta": 0.7}),
                        ("focal_tversky_loss", {"gamma": 0.5}),
                        ("generalized_dice_loss", {"w_type": "simple"}),

@@ -11,7 +11,8 @@ import json
 import pytest
 
 import fastloss
-from _badinputs import cases, check, run
+
+from _badinputs import cases, check
 from _registry import REGISTRY
 from conftest import run_python
 

@@ -4,8 +4,8 @@ import math
 import os
 
 import numpy as np
-import scipy.special
 import pytest
+import scipy.special
 
 import fastloss
 
@@ -69,7 +69,8 @@ def test_float32_cross_entropy_mean_over_1e8_elements_is_accurate():
     got = fastloss.cross_entropy(x, t)
     assert got.dtype == np.float32
     rel = abs(float(got) - exact) / exact
-    assert rel <= 1e-6, f"float32 cross_entropy over 1e8 elements: {got!r} vs {exact!r}, rel {rel:.2e}"
+    assert rel <= 1e-6, (f"float32 cross_entropy over 1e8 elements: {got!r} vs {exact!r}, "
+                         f"rel {rel:.2e}")
 
 
 # ---------------------------------------------------------------- size > 2**31
@@ -173,7 +174,8 @@ PAIRS = {
         lambda x, r: F.triplet_margin_loss(_t(x), _t(Y), _t(U), reduction=r)),
     # the log-sum-exp family has scipy.special's semantics (SPEC)
     "log_softmax": (lambda x, r: fastloss.log_softmax(x, axis=1),
-                    lambda x, r: torch.from_numpy(np.asarray(scipy.special.log_softmax(x, axis=1)))),
+                    lambda x, r: torch.from_numpy(
+                        np.asarray(scipy.special.log_softmax(x, axis=1)))),
     "softmax": (lambda x, r: fastloss.softmax(x, axis=1),
                 lambda x, r: torch.from_numpy(np.asarray(scipy.special.softmax(x, axis=1)))),
     "logsumexp": (lambda x, r: fastloss.logsumexp(x, axis=1),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import fastloss
 import fastloss.reference
+
 from _layouts import LAYOUTS, label_dtypes_for, relayout
 from _registry import REGISTRY
 

@@ -6,6 +6,7 @@ import pytest
 
 import fastloss
 import fastloss.reference
+
 from _registry import NOT_LOSSES, OWN_SUITE, REGISTRY, public_functions
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastloss
+
 from _registry import REGISTRY
 
 

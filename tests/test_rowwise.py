@@ -498,7 +498,8 @@ def test_bad_labels(name, bad):
     y = y.astype(np.int16)
     y[123] = bad
     for rg in (False, True):
-        with pytest.raises(ValueError, match=rf"target holds class index {bad} at flat position 123"):
+        with pytest.raises(ValueError,
+                           match=rf"target holds class index {bad} at flat position 123"):
             getattr(fl, name)(x, y, return_grad=rg, **kw)
 
 

@@ -203,7 +203,8 @@ MONAI_OPTIONS = [dict(include_background=ib, squared_pred=sq, batch=b, jaccard=j
 def test_dice_vs_monai(kw):
     x, y = _data((2, 3, 4, 3, 5), np.float64, np.uint8, seed=5)
     for red in ("mean", "sum", "none"):
-        for ig, w in ((None, None), (1, [0.3, 1.0] if not kw["include_background"] else [0.3, 1, 2])):
+        w1 = [0.3, 1.0] if not kw["include_background"] else [0.3, 1, 2]
+        for ig, w in ((None, None), (1, w1)):
             want, gw = _monai(monai_losses.DiceLoss, x, y, reduction=red, ignore_index=ig,
                               weight=w, **kw)
             ours = dict(kw)

@@ -1,6 +1,5 @@
 """fastloss.torch against torch.nn.functional: values, gradients, fallback, compile, training."""
 
-import sys
 import warnings
 
 import numpy as np
@@ -14,7 +13,7 @@ import fastloss.torch as ft  # noqa: E402
 from fastloss.torch import _core  # noqa: E402
 from fastloss.torch import functional as FF  # noqa: E402
 
-from conftest import run_python
+from conftest import run_python  # noqa: E402
 
 # torch-named losses (compared with torch.nn.functional); fastloss's own ones are
 # compared with their torch formulas in test_own_losses_match_their_torch_formula
@@ -84,7 +83,8 @@ def _cases(name, dtype):
     elif name == "kl_div":
         x = F.log_softmax(r(4, 6), 1)
         t = torch.softmax(r(4, 6), 1)
-        out += [(dict(input=x, target=t), {}), (dict(input=x, target=t.log()), dict(log_target=True))]
+        out += [(dict(input=x, target=t), {}),
+                (dict(input=x, target=t.log()), dict(log_target=True))]
     elif name == "soft_margin_loss":
         out += [(dict(input=r(5, 4), target=torch.sign(r(5, 4))), {})]
     elif name == "multilabel_soft_margin_loss":
@@ -148,9 +148,9 @@ def test_gradcheck(name):
     for args, opts in _cases(name, torch.float64)[:3]:
         gn = _grad_names(spec, args)
         for red in ("mean", "none"):
-            def f(*diff):
-                a = dict(args, **dict(zip(gn, diff)))
-                return getattr(FF, name)(**a, **opts, reduction=red)
+            def f(*diff):  # called by gradcheck within this iteration
+                a = dict(args, **dict(zip(gn, diff)))  # noqa: B023
+                return getattr(FF, name)(**a, **opts, reduction=red)  # noqa: B023
             inputs = tuple(args[n].detach().clone().requires_grad_() for n in gn)
             assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6)
 
@@ -243,9 +243,9 @@ def test_softmax_family():
         torch.testing.assert_close(FF.softmax(x, dim), F.softmax(x, dim))
         torch.testing.assert_close(FF.log_softmax(x, dim), F.log_softmax(x, dim))
         torch.testing.assert_close(FF.logsumexp(x, dim), torch.logsumexp(x, dim))
-        assert torch.autograd.gradcheck(lambda x: FF.softmax(x, dim), (x,))
-        assert torch.autograd.gradcheck(lambda x: FF.log_softmax(x, dim), (x,))
-        assert torch.autograd.gradcheck(lambda x: FF.logsumexp(x, dim, True), (x,))
+        assert torch.autograd.gradcheck(lambda x, dim=dim: FF.softmax(x, dim), (x,))
+        assert torch.autograd.gradcheck(lambda x, dim=dim: FF.log_softmax(x, dim), (x,))
+        assert torch.autograd.gradcheck(lambda x, dim=dim: FF.logsumexp(x, dim, True), (x,))
     assert torch.autograd.gradcheck(lambda x: FF.logsumexp(x, (0, 2)), (x,))
     with torch.no_grad():
         torch.testing.assert_close(FF.softmax(x.float(), 1), F.softmax(x.float(), 1))
@@ -337,7 +337,7 @@ def test_modules_match_torch_classes():
     torch.testing.assert_close(m(x, t), ref(x, t))
     torch.testing.assert_close(ft.NLLLoss(size_average=False)(F.log_softmax(x, 1), t),
                                torch.nn.NLLLoss(size_average=False)(F.log_softmax(x, 1), t))
-    for cls, fn in ft._CLASSES.items():
+    for cls in ft._CLASSES:
         if hasattr(ft, cls):
             assert issubclass(getattr(ft, cls), getattr(torch.nn, cls))
 

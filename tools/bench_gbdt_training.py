@@ -9,8 +9,9 @@ binary focal objective and (d) the same focal objective written in NumPy,
 and prints the wall time of each training, the time spent inside the
 objective callback, and the ratios to the built-in run.  Focal trees are
 not the logistic ones (smaller Hessians stop splits earlier), so (c) and
-(d) compare with each other; (b) against (a) shows the overhead.  Every run uses the same thread count
-(``--threads``, default all CPUs) and starts from margin 0.
+(d) compare with each other; (b) against (a) shows the overhead.  Every run
+uses the same thread count (``--threads``, default all CPUs) and starts
+from margin 0.
 """
 
 import argparse

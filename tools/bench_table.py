@@ -40,7 +40,7 @@ def main(path):
         base = ms.get("fastloss")
         peers, ups = [], []
         for name, t in ms.items():
-            if t is None or not name.split("+")[0] in PEERS:
+            if t is None or name.split("+")[0] not in PEERS:
                 continue
             peers.append(f"{name} {fmt(t)}")
             ours = ms.get("fastloss+grad") if name.endswith("+grad") else base

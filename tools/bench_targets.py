@@ -208,7 +208,8 @@ def main():
     ratios = [(f"native / {best}", "native", best)] if args.native else []
     if "baseline" in targets:
         avx2 = "x86_64_v3" if "x86_64_v3" in targets else best
-        ratios += [(f"baseline / {avx2}", "baseline", avx2), ("baseline / torch", "baseline", "torch")]
+        ratios += [(f"baseline / {avx2}", "baseline", avx2),
+                   ("baseline / torch", "baseline", "torch")]
     med = {key: {c: statistics.median(v) for c, v in t.items()} for key, t in results.items()}
     if args.json:
         with open(args.json, "w") as f:

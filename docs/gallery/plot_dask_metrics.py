@@ -28,7 +28,8 @@ with dask.config.set(scheduler="threads", num_workers=2):
     dice = fd.dice_score(logits.argmax(1), labels, num_classes=C).compute()
     acc = fd.dice_accumulator(logits, labels, ce=True).compute()
 
-print("cross-entropy:", float(ce), "in memory:", float(fastloss.cross_entropy(logits_np, labels_np)))
+print("cross-entropy:", float(ce),
+      "in memory:", float(fastloss.cross_entropy(logits_np, labels_np)))
 print("hard Dice per class:", np.round(dice, 4))
 print("soft Dice loss per class:", np.round(acc.per_class("dice_loss"), 4))
 print("Dice+CE:", float(acc.result("dice_ce_loss")),

@@ -27,7 +27,7 @@ loss_fn = ft.CrossEntropyLoss(label_smoothing=0.05)   # was torch.nn.CrossEntrop
 reference = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
 
 losses = []
-for step in range(60):
+for _ in range(60):
     opt.zero_grad()
     loss = loss_fn(model(x), y)
     loss.backward()
