@@ -4,10 +4,15 @@ Every kernel module is compiled for several CPU targets (see setup.py).
 The best target whose instruction sets the CPU reports (through NumPy's
 CPU feature detection) is chosen; ``FASTLOSS_CPU_TARGET`` forces one.
 ``fastloss.show_config()`` reports the choice and the reason.
+``use_target(name)`` runs a block of code on another target's kernels (tests
+and tools).
 """
 
+import contextlib
 import importlib
 import os
+import sys
+import types
 
 # Best first.  Each target lists the NumPy CPU features it needs.
 TARGETS = (
@@ -61,3 +66,79 @@ TARGET, REASON = _choose()
 def kernels(family):
     """The compiled module ``src/_<family>.pyx`` for the chosen target."""
     return importlib.import_module(f"fastloss._{TARGET}._{family}")
+
+
+def _check_usable(name):
+    """Raise ValueError unless ``name`` is a target that was built and this CPU runs."""
+    needs = dict(TARGETS)
+    if name not in needs:
+        raise ValueError(f"unknown CPU target {name!r}: the targets are {[t for t, _ in TARGETS]}")
+    if not _built(name):
+        built = [t for t, _ in TARGETS if _built(t)]
+        raise ValueError(f"CPU target {name!r} was not built on this platform (built: {built})")
+    missing = [f for f in needs[name] if f not in _cpu_features()]
+    if missing:
+        raise ValueError(f"CPU target {name!r} needs {', '.join(missing)}, "
+                         "which this CPU does not report")
+
+
+def _repoint(old, new):
+    """Point every loaded fastloss module's references to kernel modules of
+    target ``old`` at the same kernel modules of target ``new``."""
+    prefix = f"fastloss._{old}."
+    builds = tuple(f"fastloss._{t}" for t, _ in TARGETS)
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or not modname.startswith("fastloss."):
+            continue
+        if modname in builds or modname.startswith(tuple(b + "." for b in builds)):
+            continue   # the target packages themselves
+        for attr, val in list(vars(mod).items()):
+            if isinstance(val, types.ModuleType) and val.__name__.startswith(prefix):
+                family = val.__name__[len(prefix):]
+                setattr(mod, attr, importlib.import_module(f"fastloss._{new}.{family}"))
+
+
+@contextlib.contextmanager
+def use_target(name):
+    """Run the code in a ``with`` block on the kernels of CPU target ``name``.
+
+    For tests and tools that compare targets in one process.  Inside the
+    block, ``TARGET`` is ``name``, :func:`kernels` returns ``name``'s build,
+    and every loaded fastloss module that holds a kernel module of the
+    previous target (``fastloss.lse._k`` and the like) holds ``name``'s
+    build of it instead.  On leaving the block, also by an exception, the
+    previous selection is restored.  Blocks nest.  Not thread-safe: the
+    switch changes module attributes that every thread reads.
+
+    Parameters
+    ----------
+    name : str
+        One of the names in ``TARGETS`` ('x86_64_v4', 'x86_64_v3',
+        'baseline'), built on this platform and runnable on this CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a target, was not built, or needs an instruction
+        set this CPU does not report.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> from fastloss import _dispatch
+    >>> with _dispatch.use_target("baseline"):
+    ...     print(fastloss.lse._k.__name__, _dispatch.kernels("lse").__name__)
+    fastloss._baseline._lse fastloss._baseline._lse
+    >>> fastloss.lse._k.__name__ == f"fastloss._{_dispatch.TARGET}._lse"
+    True
+    """
+    global TARGET, REASON
+    _check_usable(name)
+    previous, previous_reason = TARGET, REASON
+    _repoint(previous, name)
+    TARGET, REASON = name, "selected by fastloss._dispatch.use_target"
+    try:
+        yield
+    finally:
+        _repoint(name, previous)
+        TARGET, REASON = previous, previous_reason

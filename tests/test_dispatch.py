@@ -6,17 +6,15 @@ functions on every target that was built (and that this CPU can execute) and
 check that the results agree with each other and with fastloss.reference to
 within a few units in the last place, measured against the largest
 magnitude of the result (``_ulps``).  Targets are switched in-process by
-pointing the wrappers' kernel modules at another target's build; a
+``fastloss._dispatch.use_target``, which points the wrappers' kernel modules
+at another target's build; a
 subprocess per target with ``FASTLOSS_CPU_TARGET`` checks that this gives
 bit-for-bit what the real dispatch gives, and a focused subset of the test
 suite runs with ``FASTLOSS_CPU_TARGET=baseline``.
 """
 
-import contextlib
 import importlib
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -45,24 +43,7 @@ BETWEEN_TARGETS_ULPS = 4
 VS_REFERENCE_ULPS = {np.float32: 4, np.float64: 4}
 
 
-@contextlib.contextmanager
-def use_target(target):
-    """Point every wrapper module's kernel modules at ``target``'s build."""
-    prefix = f"fastloss._{_dispatch.TARGET}."
-    saved = []
-    for name, mod in list(sys.modules.items()):
-        if not name.startswith("fastloss.") or name.startswith("fastloss._"):
-            continue
-        for attr, val in list(vars(mod).items()):
-            if isinstance(val, types.ModuleType) and val.__name__.startswith(prefix):
-                family = val.__name__[len(prefix):]
-                saved.append((mod, attr, val))
-                setattr(mod, attr, importlib.import_module(f"fastloss._{target}.{family}"))
-    try:
-        yield
-    finally:
-        for mod, attr, val in saved:
-            setattr(mod, attr, val)
+use_target = _dispatch.use_target
 
 
 # ---------------------------------------------------------------- cases
@@ -209,12 +190,78 @@ def test_targets_listed():
         assert _dispatch.TARGET == TARGETS[0]
 
 
+# the wrapper modules' kernel-module attributes, by family
+KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification"),
+                ("elementwise", "_k", "elementwise"), ("rowwise", "_k", "rowwise"),
+                ("rowwise", "_kc", "classification"), ("segmentation", "_k", "segmentation"),
+                ("distance", "_k", "distance"), ("gbdt", "_k", "gbdt")]
+
+
+def _slots():
+    import fastloss.gbdt  # noqa: F401  (not imported by fastloss itself)
+
+    return {(m, a): getattr(getattr(fastloss, m), a).__name__ for m, a, _ in KERNEL_SLOTS}
+
+
+def _expect(target):
+    return {(m, a): f"fastloss._{target}._{fam}" for m, a, fam in KERNEL_SLOTS}
+
+
 def test_use_target_switches_kernels():
+    start = _dispatch.TARGET
+    assert _slots() == _expect(start)
     for target in TARGETS:
         with use_target(target):
-            assert fastloss.lse._k.__name__ == f"fastloss._{target}._lse"
-            assert fastloss.classification._k.__name__ == f"fastloss._{target}._classification"
-    assert fastloss.lse._k.__name__ == f"fastloss._{_dispatch.TARGET}._lse"
+            assert _dispatch.TARGET == target
+            assert _slots() == _expect(target)
+            assert _dispatch.kernels("lse").__name__ == f"fastloss._{target}._lse"
+            # the modules come from the target's own package
+            assert fastloss.rowwise._k.__file__.startswith(
+                os.path.dirname(importlib.import_module(f"fastloss._{target}").__file__))
+        assert _dispatch.TARGET == start
+        assert _slots() == _expect(start)
+
+
+def test_use_target_nests():
+    start = _dispatch.TARGET
+    outer, inner = TARGETS[-1], TARGETS[0]
+    with use_target(outer):
+        with use_target(inner):
+            assert _slots() == _expect(inner)
+        assert _dispatch.TARGET == outer and _slots() == _expect(outer)
+    assert _dispatch.TARGET == start and _slots() == _expect(start)
+
+
+def test_use_target_restores_after_an_exception():
+    start, reason = _dispatch.TARGET, _dispatch.REASON
+    other = TARGETS[-1]   # baseline: another target than the dispatched one when several run
+    with pytest.raises(RuntimeError, match="inside"):
+        with use_target(other):
+            assert _slots() == _expect(other)
+            raise RuntimeError("inside the block")
+    assert (_dispatch.TARGET, _dispatch.REASON) == (start, reason)
+    assert _slots() == _expect(start)
+
+
+def test_use_target_rejects_unknown_and_unavailable(monkeypatch):
+    start = _dispatch.TARGET
+    with pytest.raises(ValueError, match=r"unknown CPU target 'pentium'.*baseline"):
+        with use_target("pentium"):
+            pass
+    # a CPU without AVX-512 / AVX2: the x86-64-v3/v4 builds must not run
+    monkeypatch.setattr(_dispatch, "_cpu_features", lambda: set())
+    for name in ("x86_64_v4", "x86_64_v3"):
+        if _dispatch._built(name):
+            with pytest.raises(ValueError, match=rf"CPU target '{name}' needs AVX"):
+                with use_target(name):
+                    pass
+    # a target this platform did not build
+    monkeypatch.setattr(_dispatch, "_built", lambda t: t == "baseline")
+    with pytest.raises(ValueError, match=r"CPU target 'x86_64_v3' was not built.*\['baseline'\]"):
+        with use_target("x86_64_v3"):
+            pass
+    monkeypatch.undo()
+    assert _dispatch.TARGET == start and _slots() == _expect(start)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
