@@ -350,8 +350,8 @@ def _backward(ctx, go):
                 "an inplace operation (an input of fastloss's " + spec.name + ")")
         _, grads = _run(spec, names, ctx.inputs, opts, True)
     needs = ctx.needs_input_grad
-    if (go.dim() == 0 and len(grads) == 1 and needs[1] and not any(needs[2:])
-            and _diff(spec, names)[0] == names[0]):
+    if (len(grads) == 1 and needs[1] and True not in needs[2:] and go.dim() == 0
+            and (spec.variadic or spec.diff[0] == names[0])):
         # one differentiable input, a scalar loss: scale the kernel's gradient in place
         g = grads[0]
         v = go.item()
