@@ -611,7 +611,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean", sample_weight=None, *,
-                                     return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
+                                     return_grad=False, grad_out=None, grad_dtype=None,
+                                     n_threads=None):
     r"""Binary cross-entropy on logits.
 
     .. math:: \ell = w\,[p\,y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)]
@@ -760,8 +761,8 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
-                                sample_weight=None, *, return_grad=False, grad_out=None, grad_dtype=None,
-                                n_threads=None):
+                                sample_weight=None, *, return_grad=False, grad_out=None,
+                                grad_dtype=None, n_threads=None):
     r"""Multi-label one-versus-all logistic loss, averaged over classes.
 
     .. math:: \ell_n = -\frac{1}{C}\sum_c w_c\,[y_{nc}\log\sigma(x_{nc})
@@ -807,7 +808,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     Examples
     --------
     >>> import numpy as np, fastloss
-    >>> round(float(fastloss.multilabel_soft_margin_loss(np.zeros((1, 2)), np.array([[1.0, 0.0]]))), 6)
+    >>> x, y = np.zeros((1, 2)), np.array([[1.0, 0.0]])
+    >>> round(float(fastloss.multilabel_soft_margin_loss(x, y)), 6)
     0.693147
     """
     x = _input(input)

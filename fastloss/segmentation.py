@@ -3,7 +3,7 @@ r"""Segmentation losses over large 2D/3D masks (MONAI semantics) and hard metric
 Every soft loss reads logits ``(N, C, *spatial)`` once, applies the
 activation on the fly and accumulates per-(image, class) sums
 
-    I = sum p g,  P = sum p,  P2 = sum p^2,  G = sum g,  G2 = sum g^2
+    PG = sum p g,  P = sum p,  P2 = sum p^2,  G = sum g,  G2 = sum g^2
 
 over the non-ignored positions (``p`` the activated input, ``g`` the target
 of the class).  Label maps ``(N, *spatial)`` are read in their own integer
@@ -188,7 +188,7 @@ def _first(p, include_background):
 
 
 def _select(st, c0, batch):
-    """Per-class sums (N, C') or, with batch, (C',): arrays I, P, P2, G, G2."""
+    """Per-class sums (N, C') or, with batch, (C',): arrays PG, P, P2, G, G2."""
     s = st[:, c0:, :]
     if batch:
         s = s.sum(axis=0)
@@ -241,14 +241,14 @@ def _check_smooth(smooth_nr, smooth_dr):
 
 # ------------------------------------------------------------ Dice / Jaccard
 
-def _overlap_terms(I, P, P2, G, G2, squared, jaccard, snr, sdr):
+def _overlap_terms(PG, P, P2, G, G2, squared, jaccard, snr, sdr):
     """f = 1 - num/den and df/dI, df/dPd (Pd = P2 when squared)."""
     Pd = P2 if squared else P
     Gd = G2 if squared else G
-    num = 2.0 * I + snr
+    num = 2.0 * PG + snr
     with np.errstate(divide="ignore", invalid="ignore"):
         if jaccard:
-            den = 2.0 * (Pd + Gd - I) + sdr
+            den = 2.0 * (Pd + Gd - PG) + sdr
             f = 1.0 - num / den
             dI = -(2.0 * den + 2.0 * num) / den**2
             dP = 2.0 * num / den**2
@@ -269,8 +269,8 @@ def _dice_family(input, target, jaccard, activation, include_background, squared
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
     st, _ = _stats(p, _OVERLAP, squared_pred)
-    I, P, P2, G, G2 = _select(st, c0, batch)
-    f, dI, dP = _overlap_terms(I, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
+    PG, P, P2, G, G2 = _select(st, c0, batch)
+    f, dI, dP = _overlap_terms(PG, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
     if w is not None:
         f, dI, dP = f * w, dI * w, dP * w
     loss, dL = _reduce(f, reduction, p.x.dtype)
@@ -418,10 +418,10 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
 
 # ------------------------------------------------------------------ Tversky
 
-def _tversky_terms(I, P, G, alpha, beta, gamma, snr, sdr):
+def _tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr):
     """f = (1 - TI)^gamma (gamma None: 1 - TI) and df/dI, df/dP."""
-    num = I + snr
-    den = I + alpha * (P - I) + beta * (G - I) + sdr
+    num = PG + snr
+    den = PG + alpha * (P - PG) + beta * (G - PG) + sdr
     with np.errstate(divide="ignore", invalid="ignore"):
         f = 1.0 - num / den
         dI = -(den - num * (1.0 - alpha - beta)) / den**2
@@ -446,8 +446,8 @@ def _tversky(input, target, alpha, beta, gamma, activation, include_background, 
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
     st, _ = _stats(p, _OVERLAP)
-    I, P, _, G, _ = _select(st, c0, batch)
-    f, dI, dP = _tversky_terms(I, P, G, alpha, beta, gamma, snr, sdr)
+    PG, P, _, G, _ = _select(st, c0, batch)
+    f, dI, dP = _tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)
     if w is not None:
         f, dI, dP = f * w, dI * w, dP * w
     loss, dL = _reduce(f, reduction, p.x.dtype)
@@ -529,7 +529,7 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
 
 # ---------------------------------------------------------- generalized Dice
 
-def _generalized_terms(I, P, G, w_type, snr, sdr):
+def _generalized_terms(PG, P, G, w_type, snr, sdr):
     """f = 1 - (2 sum_c w_c I_c + snr) / (sum_c w_c (P_c + G_c) + sdr), df/dI, df/dP.
 
     w_c = 1/G_c^2, 1/G_c or 1; an infinite weight (empty class) becomes the
@@ -545,7 +545,7 @@ def _generalized_terms(I, P, G, w_type, snr, sdr):
         inf = np.isinf(w)
         w[inf] = 0.0
         w = w + inf * np.max(w, axis=-1, keepdims=True)
-        numer = 2.0 * np.sum(w * I, axis=-1) + snr
+        numer = 2.0 * np.sum(w * PG, axis=-1) + snr
         denom = np.sum(w * (P + G), axis=-1) + sdr
         f = np.atleast_1d(1.0 - numer / denom)
         dI = -2.0 * w / denom[..., None]
@@ -590,8 +590,8 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     st, _ = _stats(p, _OVERLAP)
-    I, P, _, G, _ = _select(st, c0, batch)
-    f, dI, dP = _generalized_terms(I, P, G, w_type, snr, sdr)
+    PG, P, _, G, _ = _select(st, c0, batch)
+    f, dI, dP = _generalized_terms(PG, P, G, w_type, snr, sdr)
     loss, dL = _reduce(f, reduction, p.x.dtype)
     if not return_grad:
         return loss
@@ -731,8 +731,8 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:])
     sw = None if sw is None else sw.reshape(-1)
     st, ce = _stats(p, _OVERLAP, squared_pred, True, cw, sw)
-    I, P, P2, G, G2 = _select(st, c0, batch)
-    f, dI, dP = _overlap_terms(I, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
+    PG, P, P2, G, G2 = _select(st, c0, batch)
+    f, dI, dP = _overlap_terms(PG, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
     if wd is not None:
         f, dI, dP = f * wd, dI * wd, dP * wd
     dice, dL = _reduce(f, reduction, np.float64)
@@ -766,7 +766,8 @@ def _cm_inputs(pred, target, num_classes, ignore_index, per_image):
         ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     if per_image:
         if pr.ndim < 1:
-            raise ValueError("per_image=True needs label maps with a leading image axis, got a scalar")
+            raise ValueError(
+                "per_image=True needs label maps with a leading image axis, got a scalar")
         N = pr.shape[0]
     else:
         N = 1
@@ -782,7 +783,9 @@ def _confusion(pred, target, num_classes, ignore_index, per_image, n_threads):
     if bad >= 0:
         t, q = tg.reshape(-1)[bad], pr.reshape(-1)[bad]
         which, val = ("target", t) if (t < 0 or t >= C) else ("pred", q)
-        allowed = f"[0, {C})" + (f" or ignore_index={ig}" if ig is not None and which == "target" else "")
+        allowed = f"[0, {C})"
+        if ig is not None and which == "target":
+            allowed += f" or ignore_index={ig}"
         raise ValueError(f"{which} holds class index {val} at flat position {bad}; "
                          f"expected values in {allowed}")
     return out.reshape((N, C, C) if per_image else (C, C))

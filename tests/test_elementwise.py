@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 # torch warns that kl_div's 'mean' is not the KL's 'batchmean'; both are tested
-pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:reduction. 'mean' divides the total loss:UserWarning")
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -27,7 +28,8 @@ def _rng(seed=0):
 # ------------------------------------------------------- input makers
 
 def real_pair(rng, shape, dtype):
-    return (rng.standard_normal(shape) * 2).astype(dtype), (rng.standard_normal(shape) * 2).astype(dtype)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    return x, (rng.standard_normal(shape) * 2).astype(dtype)
 
 
 def prob_pair(rng, shape, dtype):
@@ -51,7 +53,8 @@ def kl_pair(rng, shape, dtype):
 
 
 def kl_log_pair(rng, shape, dtype):
-    return (np.log(rng.uniform(0.05, 1, shape))).astype(dtype), np.log(rng.uniform(0.05, 1, shape)).astype(dtype)
+    x = np.log(rng.uniform(0.05, 1, shape)).astype(dtype)
+    return x, np.log(rng.uniform(0.05, 1, shape)).astype(dtype)
 
 
 def js_pair(rng, shape, dtype):
@@ -60,8 +63,10 @@ def js_pair(rng, shape, dtype):
 
 # name -> (fastloss fn, reference fn, maker, kwargs, torch fn (x, t, reduction) or None)
 CASES = {
-    "mse": (fastloss.mse_loss, ref.mse_loss, real_pair, {}, lambda x, t, r: F.mse_loss(x, t, reduction=r)),
-    "l1": (fastloss.l1_loss, ref.l1_loss, real_pair, {}, lambda x, t, r: F.l1_loss(x, t, reduction=r)),
+    "mse": (fastloss.mse_loss, ref.mse_loss, real_pair, {},
+            lambda x, t, r: F.mse_loss(x, t, reduction=r)),
+    "l1": (fastloss.l1_loss, ref.l1_loss, real_pair, {},
+           lambda x, t, r: F.l1_loss(x, t, reduction=r)),
     "smooth_l1": (fastloss.smooth_l1_loss, ref.smooth_l1_loss, real_pair, {"beta": 0.7},
                   lambda x, t, r: F.smooth_l1_loss(x, t, reduction=r, beta=0.7)),
     "smooth_l1_b0": (fastloss.smooth_l1_loss, ref.smooth_l1_loss, real_pair, {"beta": 0.0},
@@ -69,12 +74,14 @@ CASES = {
     "huber": (fastloss.huber_loss, ref.huber_loss, real_pair, {"delta": 1.3},
               lambda x, t, r: F.huber_loss(x, t, reduction=r, delta=1.3)),
     "log_cosh": (fastloss.log_cosh_loss, ref.log_cosh_loss, real_pair, {}, None),
-    "pseudo_huber": (fastloss.pseudo_huber_loss, ref.pseudo_huber_loss, real_pair, {"delta": 0.8}, None),
+    "pseudo_huber": (fastloss.pseudo_huber_loss, ref.pseudo_huber_loss, real_pair, {"delta": 0.8},
+                     None),
     "mbe": (fastloss.mean_bias_error, ref.mean_bias_error, real_pair, {}, None),
     "bce": (fastloss.binary_cross_entropy, ref.binary_cross_entropy, prob_pair, {},
             lambda x, t, r: F.binary_cross_entropy(x, t, reduction=r)),
     "bce_logits": (fastloss.binary_cross_entropy_with_logits, ref.binary_cross_entropy_with_logits,
-                   logit_pair, {}, lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, reduction=r)),
+                   logit_pair, {},
+                   lambda x, t, r: F.binary_cross_entropy_with_logits(x, t, reduction=r)),
     "soft_margin": (fastloss.soft_margin_loss, ref.soft_margin_loss, pm1_pair, {},
                     lambda x, t, r: F.soft_margin_loss(x, t, reduction=r)),
     "kl": (fastloss.kl_div, ref.kl_div, kl_pair, {}, lambda x, t, r: F.kl_div(x, t, reduction=r)),
@@ -148,7 +155,8 @@ def test_vs_torch(name, dtype):
             out = tf(X, T, reduction)
             out.sum().backward()
             loss, grad = fn(x, t, reduction=reduction, return_grad=True, **kw)
-            tol = {"rtol": 1e-4, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-6, "atol": 1e-12}
+            tol = ({"rtol": 1e-4, "atol": 1e-6} if dtype == np.float32
+                   else {"rtol": 1e-6, "atol": 1e-12})
             np.testing.assert_allclose(loss, out.detach().numpy(), **tol)
             np.testing.assert_allclose(grad, X.grad.numpy(), **tol)
             assert grad.dtype == dtype and grad.shape == x.shape
@@ -161,7 +169,8 @@ def test_threads_bit_identical_and_noncontiguous(name):
     a = fn(x, t, reduction="sum", n_threads=1, return_grad=True, **kw)
     b = fn(x, t, reduction="sum", n_threads=2, return_grad=True, **kw)
     assert a[0] == b[0] and np.array_equal(a[1], b[1])
-    assert fn(x, t, reduction="mean", n_threads=1, **kw) == fn(x, t, reduction="mean", n_threads=2, **kw)
+    one = fn(x, t, reduction="mean", n_threads=1, **kw)
+    assert one == fn(x, t, reduction="mean", n_threads=2, **kw)
     # non-contiguous views give the contiguous result
     x2, t2 = make(_rng(5), (6, 8), np.float64)
     xs, ts = x2[:, ::2], t2[:, ::2]
@@ -197,7 +206,8 @@ def test_hand_values():
     assert fastloss.hinge_loss([0.5, -2.0], [1.0, 1.0], reduction="sum") == 3.5
     assert fastloss.hinge_loss([0.5, -2.0], [1.0, 1.0], squared=True, reduction="sum") == 9.25
     assert fastloss.mean_bias_error([3.0, 1.0], [1.0, 2.0]) == 0.5
-    np.testing.assert_allclose(fastloss.log_cosh_loss([2.0], [0.0]), np.log(np.cosh(2.0)), rtol=1e-15)
+    np.testing.assert_allclose(fastloss.log_cosh_loss([2.0], [0.0]), np.log(np.cosh(2.0)),
+                               rtol=1e-15)
     np.testing.assert_allclose(fastloss.pseudo_huber_loss([3.0], [0.0], delta=2.0),
                                4 * (np.sqrt(1 + 2.25) - 1), rtol=1e-15)
     np.testing.assert_allclose(fastloss.exponential_loss([1.0, 2.0], [1.0, -1.0], reduction="sum"),
@@ -218,7 +228,8 @@ def test_extremes_logits_and_probabilities():
         np.testing.assert_allclose(g, [0, 0, 1, -1, 0, 0, 0], atol=0)
         # the finite entries agree with torch
         X = torch.tensor(x[4:].astype(dt), requires_grad=True)
-        F.binary_cross_entropy_with_logits(X, torch.tensor(t[4:].astype(dt)), reduction="sum").backward()
+        F.binary_cross_entropy_with_logits(X, torch.tensor(t[4:].astype(dt)),
+                                           reduction="sum").backward()
         np.testing.assert_allclose(g[4:], X.grad.numpy(), atol=1e-7)
     # soft margin: no overflow in float32 where log(1 + exp(-yx)) would give inf
     x32 = np.array([-200.0, 200.0, 1e4], dtype=np.float32)
@@ -238,9 +249,10 @@ def test_extremes_logits_and_probabilities():
     np.testing.assert_allclose(g, P.grad.numpy(), rtol=1e-12)
     # regression at +-1e4 in float32
     big = np.array([1e4, -1e4], dtype=np.float32)
-    np.testing.assert_allclose(fastloss.log_cosh_loss(big, np.zeros(2, np.float32), reduction="none"),
+    zero = np.zeros(2, np.float32)
+    np.testing.assert_allclose(fastloss.log_cosh_loss(big, zero, reduction="none"),
                                1e4 - np.log(2), rtol=1e-7)
-    np.testing.assert_allclose(fastloss.pseudo_huber_loss(big, np.zeros(2, np.float32), reduction="none"),
+    np.testing.assert_allclose(fastloss.pseudo_huber_loss(big, zero, reduction="none"),
                                np.sqrt(1 + 1e8) - 1, rtol=1e-6)
 
 
@@ -282,9 +294,11 @@ def test_bce_weights_vs_torch(dtype):
             x, t, weight=w, pos_weight=pw, reduction=reduction), **tol)
         p, tp = prob_pair(rng, (4, 3, 5), dtype)
         P = torch.tensor(p, requires_grad=True)
-        out = F.binary_cross_entropy(P, torch.tensor(tp), weight=torch.tensor(w), reduction=reduction)
+        out = F.binary_cross_entropy(P, torch.tensor(tp), weight=torch.tensor(w),
+                                     reduction=reduction)
         out.sum().backward()
-        loss, g = fastloss.binary_cross_entropy(p, tp, weight=w, reduction=reduction, return_grad=True)
+        loss, g = fastloss.binary_cross_entropy(p, tp, weight=w, reduction=reduction,
+                                                return_grad=True)
         np.testing.assert_allclose(loss, out.detach().numpy(), **tol)
         np.testing.assert_allclose(g, P.grad.numpy(), **tol)
     check_grad(fastloss.binary_cross_entropy_with_logits, x.astype(np.float64),
@@ -389,7 +403,8 @@ def test_broadcast_target_like_torch():
     x = _rng(11).standard_normal((3, 4))
     t = _rng(12).standard_normal((4,))
     for fn, tf in [(fastloss.mse_loss, F.mse_loss), (fastloss.l1_loss, F.l1_loss),
-                   (fastloss.smooth_l1_loss, F.smooth_l1_loss), (fastloss.huber_loss, F.huber_loss)]:
+                   (fastloss.smooth_l1_loss, F.smooth_l1_loss),
+                   (fastloss.huber_loss, F.huber_loss)]:
         X = torch.tensor(x, requires_grad=True)
         with pytest.warns(UserWarning):
             out = tf(X, torch.tensor(t))
@@ -416,8 +431,8 @@ def test_js_div(axis):
     np.testing.assert_allclose(fastloss.js_div(p, q, axis=axis, sample_weight=sw),
                                ref.js_div(p, q, axis=axis, sample_weight=sw), rtol=1e-12)
     check_grad(fastloss.js_div, p, q, axis=axis, sample_weight=sw)
-    np.testing.assert_allclose(fastloss.js_div(p.astype(np.float32), q.astype(np.float32), axis=axis),
-                               got.mean(), rtol=1e-5)
+    p32, q32 = p.astype(np.float32), q.astype(np.float32)
+    np.testing.assert_allclose(fastloss.js_div(p32, q32, axis=axis), got.mean(), rtol=1e-5)
 
 
 def test_penalties():
@@ -522,7 +537,8 @@ def test_errors():
         fastloss.mse_loss(x, x, reduction="avg")
     with pytest.raises(ValueError, match="cannot be broadcast to the input's shape"):
         fastloss.mse_loss(x, np.zeros(3))
-    with pytest.raises(ValueError, match=r"target must have the same shape as input \(4,\), got \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"target must have the same shape as input \(4,\), got \(3,\)"):
         fastloss.binary_cross_entropy_with_logits(x, np.zeros(3))
     with pytest.raises(TypeError, match="input must be a real numeric array"):
         fastloss.l1_loss(np.array(["a"]), x)
@@ -534,17 +550,20 @@ def test_errors():
         fastloss.huber_loss(x, x, delta=0)
     with pytest.raises(ValueError, match="delta must be in"):
         fastloss.pseudo_huber_loss(x, x, delta=float("nan"))
-    with pytest.raises(ValueError, match=r"input holds 1.5 at flat position 2; binary_cross_entropy"):
+    with pytest.raises(ValueError,
+                       match=r"input holds 1.5 at flat position 2; binary_cross_entropy"):
         fastloss.binary_cross_entropy(np.array([0.1, 0.2, 1.5, -1]), np.zeros(4))
     with pytest.raises(ValueError, match=r"input holds nan at flat position 0"):
         fastloss.binary_cross_entropy(np.array([np.nan, 0.2]), np.zeros(2))
-    with pytest.raises(ValueError, match=r"target holds -0.5 at flat position 1; expected values in \[0, 1\]"):
+    with pytest.raises(ValueError,
+                       match=r"target holds -0.5 at flat position 1; expected values in \[0, 1\]"):
         fastloss.binary_cross_entropy(np.full(2, 0.5), np.array([0.0, -0.5]))
     big = np.full(40000, 0.5, np.float32)
     big[33333] = 2.0
     with pytest.raises(ValueError, match="at flat position 33333"):
         fastloss.binary_cross_entropy(big, np.zeros_like(big), n_threads=2)
-    with pytest.raises(ValueError, match=r"target holds 0.0 at flat position 1; expected labels in \{-1, \+1\}"):
+    with pytest.raises(ValueError, match=r"target holds 0.0 at flat position 1; "
+                                         r"expected labels in \{-1, \+1\}"):
         fastloss.hinge_loss(np.zeros(3), np.array([1.0, 0.0, -1.0]))
     with pytest.raises(ValueError, match=r"target holds 2.0 at flat position 0"):
         fastloss.exponential_loss(np.zeros(2), np.array([2.0, 1.0]))

@@ -48,8 +48,8 @@ E. Under ``torch.compile`` the same computation is a ``torch.library``
 
 import ast
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -80,7 +80,7 @@ class Spec:
     """Names of the tensor arguments, in signature order."""
     diff: tuple
     """Tensor arguments the fastloss function returns gradients for, in its return order."""
-    none: Optional[str]
+    none: str | None
     """How a 'none' output maps onto the input: 'elem', 'class' (axis 1 removed),
     'last' (last axis removed), or None ('none' always runs ``fallback``)."""
     fallback: Callable
@@ -89,9 +89,9 @@ class Spec:
     """fastloss function (default: ``name``)."""
     derived: dict = field(default_factory=dict)
     """Tensor argument -> function(grads by name) giving its gradient."""
-    accept: Optional[Callable] = None
+    accept: Callable | None = None
     """function(args) -> bool: extra conditions for the fast path."""
-    to_fastloss: Optional[Callable] = None
+    to_fastloss: Callable | None = None
     """function(kwargs) -> kwargs: rename / drop arguments for the fastloss call."""
     same_shape: tuple = ()
     """Tensor arguments that must have the first tensor's shape on the fast path."""

@@ -66,8 +66,9 @@ PATHS = {
     },
     "FocalLoss": {
         "kernel": "sigmoid (default): to_onehot_y, include_background, gamma >= 0, alpha "
-                  "(scalar, or per class on the positives as MONAI), weight (scalar or per class), ignore_index (MONAI's mask and "
-                  "divisors), reductions 'mean', 'sum', 'none'; "
+                  "(scalar, or per class on the positives as MONAI), weight (scalar or per "
+                  "class), ignore_index (MONAI's mask and divisors), reductions 'mean', "
+                  "'sum', 'none'; "
                   "use_softmax=True with to_onehot_y: include_background (softmax over the "
                   "C - 1 other channels, as MONAI), alpha (scalar or per class), weight, "
                   "ignore_index, all reductions",
