@@ -48,6 +48,8 @@ SLOTS = {
     "fastloss.elementwise": {"_k": "elementwise"},
     "fastloss.rowwise": {"_k": "rowwise", "_kc": "classification"},
     "fastloss.segmentation": {"_k": "segmentation"},
+    "fastloss.distance": {"_k": "distance"},
+    "fastloss.gbdt": {"_k": "gbdt"},
 }
 FAMILIES = sorted({fam for slots in SLOTS.values() for fam in slots.values()})
 
