@@ -56,7 +56,7 @@ def _finish(total, denom, reduction, loss_out, shape, dtype, grad, return_grad):
 
 
 def _check_common(input, target, reduction, n_threads, return_grad, grad_out,
-                  allowed=V.REDUCTIONS, grad_dtype=None):
+                  allowed=V.REDUCTIONS, grad_dtype=None, weights=()):
     x = V.as_float(input, "input", half=True)
     V.check_reduction(reduction, allowed)
     nt = V.threads(n_threads)
@@ -64,7 +64,8 @@ def _check_common(input, target, reduction, n_threads, return_grad, grad_out,
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
     grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
-                               inputs=(("input", x), ("target", np.asarray(target))))
+                               inputs=(("input", x), ("target", np.asarray(target)),
+                                       *weights))
                   if return_grad else (None, False))
     return x, x3, unbatched, nt, grad, warm
 
@@ -205,8 +206,9 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
                                  label_smoothing, sample_weight, return_grad, g32, n_threads,
                                  log_input, allowed),
             xh, return_grad, grad_out, grad_dtype)
-    x, x3, unbatched, nt, grad, warm = _check_common(xh, target, reduction, n_threads,
-                                                     return_grad, grad_out, allowed, grad_dtype)
+    x, x3, unbatched, nt, grad, warm = _check_common(
+        xh, target, reduction, n_threads, return_grad, grad_out, allowed, grad_dtype,
+        (("weight", weight), ("sample_weight", sample_weight)))
     label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     if not log_input and soft:
         return _prob_call(x, x3, unbatched, t_arr, weight, reduction, label_smoothing,

@@ -88,7 +88,7 @@ def _raise_bad(t_flat, bad, C, ignore_index=None, name="target"):
 
 
 def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_out,
-                     n_threads, name="input", half=False, grad_dtype=None):
+                     n_threads, name="input", half=False, grad_dtype=None, weight=None):
     """Common checks of the (N, C) class-score losses (``name``: the score argument).
 
     ``half``: float16/bfloat16 scores are kept (for a kernel that reads them).
@@ -102,7 +102,8 @@ def _class_rows_call(input, target, reduction, sample_weight, return_grad, grad_
     t = _row_labels(target, x2.shape[0], unbatched)
     sw, sw_arr = _sw(sample_weight, x2.shape[0], unbatched)
     grad = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
-                         inputs=((name, x), ("target", t)))[0]
+                         inputs=((name, x), ("target", t), ("weight", weight),
+                                 ("sample_weight", sample_weight)))[0]
             if return_grad else None)
     shape = () if unbatched else (x2.shape[0],)
     loss_out = np.empty(x2.shape[0] if reduction == "none" else 0,
@@ -213,7 +214,9 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         a = V.class_weight(alpha, C, "alpha")
     sw = V.broadcast_weight(sample_weight, shape)
     sw_arr = _EMPTY if sw is None else sw.reshape(-1)
-    grad = (V.grad_array(grad_out, x.shape, x.dtype, inputs=(("input", x), ("target", t)))[0]
+    grad = (V.grad_array(grad_out, x.shape, x.dtype,
+                         inputs=(("input", x), ("target", t), ("alpha", alpha),
+                                 ("sample_weight", sample_weight)))[0]
             if return_grad else None)
     gscale = 1.0
     if grad is not None and reduction == "mean":
@@ -247,7 +250,7 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
             xh, return_grad, grad_out, grad_dtype)
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows_call(
         xh, target, reduction, sample_weight, return_grad, grad_out, n_threads,
-        half=True, grad_dtype=grad_dtype)
+        half=True, grad_dtype=grad_dtype, weight=weight)
     C = x2.shape[1]
     w = V.class_weight(weight, C)
     args = (_EMPTY if w is None else w, sw_arr, p, margin, 1.0 / C if divide_by_c else 1.0,

@@ -46,7 +46,7 @@ class _Prep:
 
 
 def _prepare(input, target, activation, ignore_index, n_threads, reduction, allowed=V.REDUCTIONS,
-             grad_out=None):
+             grad_out=None, weights=()):
     p = _Prep()
     p.in_dtype = np.asarray(input).dtype
     x = V.as_float(input, "input")
@@ -111,7 +111,8 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
         # float16 / bfloat16 input (computed in float32): its own dtype or float32
         gdt = V.grad_dtype(p.in_dtype, None, grad_out) if V.is_half(p.in_dtype) else x.dtype
         p.grad_out = V.check_out(grad_out, x.shape, gdt, "grad_out",
-                                 (("input", x), ("target", p.soft), ("target", p.lab)))
+                                 (("input", x), ("target", p.soft), ("target", p.lab),
+                                  *weights))
     return p
 
 
@@ -721,8 +722,10 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
             "dice_ce_loss needs at least 2 classes on axis 1 (softmax), got 1; for a single "
             "channel use dice_loss(activation='sigmoid') + binary_cross_entropy_with_logits "
             "(what MONAI's DiceCELoss does there)")
+    # the class and sample weights are read by the gradient pass too
     p = _prepare(input, target, "softmax", ignore_index, n_threads, reduction,
-                 allowed=("mean", "sum"), grad_out=grad_out if return_grad else None)
+                 allowed=("mean", "sum"), grad_out=grad_out if return_grad else None,
+                 weights=(("weight", weight), ("sample_weight", sample_weight)))
     lambda_dice = V.check_scalar(lambda_dice, "lambda_dice", 0.0)
     lambda_ce = V.check_scalar(lambda_ce, "lambda_ce", 0.0)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
