@@ -347,7 +347,7 @@ def test_exp_probe_is_the_reference_loop_not_a_kernel():
     assert 0.01 < ex["exp_ns"] < 100 and 0.01 < ex["log_ns"] < 100
     assert ex["exp_per_s"] == pytest.approx(1e9 / ex["exp_ns"])
     assert "flprobe.h" in ex["method"] and "logsumexp" not in ex["method"]
-    probe = fastloss._dispatch.kernels("lse").math_probe
+    probe = fastloss._dispatch.kernels("probe").math_probe
     short = min(probe(0, 1, 20) for _ in range(5))
     long = min(probe(0, 1, 2000) for _ in range(5))
     assert 0.3 < short / long < 3  # seconds per element: independent of the pass count
@@ -356,7 +356,7 @@ def test_exp_probe_is_the_reference_loop_not_a_kernel():
 def test_read_probe_reads_every_element():
     # the reference read loop: one share per thread, the exact sum of small
     # integers whatever the thread count and the length's remainder
-    read = fastloss._dispatch.kernels("lse").read_probe
+    read = fastloss._dispatch.kernels("probe").read_probe
     for n in (0, 1, 63, 64, 1000, 12345):
         a = (np.arange(n) % 7).astype(np.float32)
         for nt in (1, 2, 3):

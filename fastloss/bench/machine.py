@@ -154,7 +154,7 @@ def readers(threads, a):
     out = {}
     from fastloss._dispatch import TARGET, kernels
 
-    probe = kernels("lse").read_probe
+    probe = kernels("probe").read_probe
     out[f"reference read loop (src/flprobe.h, {TARGET}), {threads} thread(s)"] = (
         lambda: probe(a, threads), lambda: None)
     chunks = np.array_split(a, threads)
@@ -246,7 +246,7 @@ def measure_exp(threads, tries=15, reps=2000):
     """
     from fastloss._dispatch import TARGET, kernels
 
-    probe = kernels("lse").math_probe
+    probe = kernels("probe").math_probe
     out = {"elements": int(4096 * reps)}
     for name, func in (("exp_ns", 0), ("log_ns", 1)):
         probe(func, threads, 50)  # the threads and the code warm
