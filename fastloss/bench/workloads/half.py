@@ -2,14 +2,16 @@
 
 The element-wise rows of ``elementwise.py`` (16,777,216 elements),
 ``ce_wide`` and ``multi_margin`` ((16384, 1000) scores, int64 labels) and
-``triplet`` (three (65536, 512) embeddings) with bfloat16 data
-(``ml_dtypes.bfloat16``).  Implementations: "fastloss" on the bfloat16
-arrays (loss in float32, gradient in bfloat16), "fastloss f32" on float32
+``triplet`` (three (65536, 512) embeddings) and ``dice_3d`` ((2, 4, 160,
+160, 160) logits, uint8 labels) with bfloat16 data (``ml_dtypes.bfloat16``).
+Implementations: "fastloss" on the bfloat16 arrays (loss in float32,
+gradient in bfloat16), "fastloss f32" on float32
 copies of the same values (the row the half-width read is measured
 against: half the bytes), the float64 reference on those float32 copies,
 and torch under ``torch.autocast("cpu", dtype=torch.bfloat16)`` on bfloat16
 tensors viewing the same memory: autocast casts the inputs of its loss ops
-to float32 (a converted copy of each) before the float32 kernel runs.
+to float32 (a converted copy of each) before the float32 kernel runs
+(torch has no Dice loss: the Dice row has no torch column).
 """
 
 import numpy as np
@@ -21,6 +23,8 @@ FULL = 16_777_216
 SMALL = 65_536
 CE_FULL = (16384, 1000)
 CE_SMALL = (256, 1000)
+SEG_FULL = (2, 4, 160, 160, 160)
+SEG_SMALL = (1, 4, 32, 32, 32)
 
 
 def _bf16():
@@ -54,6 +58,15 @@ def _make_ce(quick):
     return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t}
 
 
+def _make_seg(quick):
+    bf = _bf16()
+    shape = SEG_SMALL if quick else SEG_FULL
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal(shape, dtype=np.float32).astype(bf)
+    t = rng.integers(0, shape[1], size=(shape[0],) + shape[2:], dtype=np.uint8)
+    return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t}
+
+
 def _torch_bf16(torch, a):
     """A torch tensor viewing ``a``'s memory: bfloat16 for bfloat16 data."""
     if a.dtype.kind == "V":
@@ -63,7 +76,8 @@ def _torch_bf16(torch, a):
 
 def _impls(name, torch_name, keys=("x", "t"), wrt=("x",)):
     """Builders of the bfloat16 call, the float32 call on the same values (keys
-    with a "32" suffix), the reference and torch under autocast."""
+    with a "32" suffix), the reference and torch under autocast (none when
+    ``torch_name`` is None)."""
     import fastloss
     import fastloss.reference as ref
 
@@ -105,9 +119,11 @@ def _impls(name, torch_name, keys=("x", "t"), wrt=("x",)):
     fl, fl_grad = call(keys), call(keys, return_grad=True)
     fl32, fl32_grad = call(keys32), call(keys32, return_grad=True)
 
-    return {"fastloss": fl, "fastloss+grad": fl_grad, "fastloss f32": fl32,
-            "fastloss f32+grad": fl32_grad, "reference": reference,
-            "torch autocast": th, "torch autocast+grad": th_grad}
+    impls = {"fastloss": fl, "fastloss+grad": fl_grad, "fastloss f32": fl32,
+             "fastloss f32+grad": fl32_grad, "reference": reference}
+    if torch_name is not None:
+        impls.update({"torch autocast": th, "torch autocast+grad": th_grad})
+    return impls
 
 
 def _make_triplet(quick):
@@ -184,5 +200,11 @@ WORKLOADS = [
                      wrt=("a", "p", "n")),
         bytes_moved=_triplet_bytes, bytes_moved_grad=_triplet_bytes_grad, rtol=1e-4,
         read_floor=True,
+    ),
+    Workload(
+        name="dice_3d_bf16", family="half",
+        description="dice_loss softmax, (2, 4, 160, 160, 160) bfloat16 logits, uint8 labels",
+        make=_make_seg, impls=_impls("dice_loss", None),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
     ),
 ]
