@@ -40,11 +40,14 @@ __all__ = [
     "soft_margin_loss",
 ]
 
-# Loss ids of src/_elementwise.pyx (LossId).
-_MSE, _L1, _SMOOTH_L1, _HUBER, _LOG_COSH, _PSEUDO_HUBER, _BIAS = 0, 1, 2, 3, 4, 5, 6
-_BCE, _BCE_LOGITS, _BCE_LOGITS_CONST, _SOFT_MARGIN = 7, 8, 9, 10
-_HINGE, _SQ_HINGE, _EXPONENTIAL, _KL, _KL_LOG, _JS, _FOCAL, _ENET = 11, 12, 13, 14, 15, 16, 17, 18
-_BCE_LOGITS_PW = 19
+# Loss ids: the kernel's own LossId enum (src/_elementwise.pyx), as ints.
+_ID = {m.name: int(m) for m in _k.LossId}
+_MSE, _L1, _SMOOTH_L1, _HUBER = _ID["MSE"], _ID["L1"], _ID["SMOOTH_L1"], _ID["HUBER"]
+_LOG_COSH, _PSEUDO_HUBER, _BIAS = _ID["LOG_COSH"], _ID["PSEUDO_HUBER"], _ID["BIAS"]
+_BCE, _BCE_LOGITS, _BCE_LOGITS_CONST = _ID["BCE"], _ID["BCE_LOGITS"], _ID["BCE_LOGITS_CONST"]
+_BCE_LOGITS_PW, _SOFT_MARGIN = _ID["BCE_LOGITS_PW"], _ID["SOFT_MARGIN"]
+_HINGE, _SQ_HINGE, _EXPONENTIAL = _ID["HINGE"], _ID["SQ_HINGE"], _ID["EXPONENTIAL"]
+_KL, _KL_LOG, _JS, _FOCAL, _ENET = _ID["KL"], _ID["KL_LOG"], _ID["JS"], _ID["FOCAL"], _ID["ENET"]
 
 _EMPTY64 = np.empty(0, dtype=np.float64)
 

@@ -26,21 +26,26 @@ _k = kernels("gbdt")
 __all__ = ["Objective", "grad_hess", "init_score"]
 
 # loss -> (kernel id, hessian variants (first: default), parameters and defaults)
+# loss name -> (the kernel's GbdtLoss id, Hessian variants, parameters and defaults)
+_L = _k.GbdtLoss
+_H_EXACT, _H_ALT, _H_SCALED = (int(_k.GbdtHess.H_EXACT), int(_k.GbdtHess.H_ALT),
+                               int(_k.GbdtHess.H_SCALED))
 _SPECS = {
-    "logistic": (0, ("exact", "xgboost"), {"class_weight": None, "scale_pos_weight": 1.0}),
-    "binary_focal": (1, ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
-    "huber": (2, ("exact", "lightgbm"), {"delta": 1.0}),
-    "pseudo_huber": (3, ("exact", "mm"), {"delta": 1.0}),
-    "log_cosh": (4, ("exact",), {}),
-    "fair": (5, ("exact",), {"c": 1.0}),
-    "quantile": (6, ("constant",), {"alpha": None}),
-    "poisson": (7, ("exact", "max_delta_step"), {"max_delta_step": 0.7}),
-    "gamma": (8, ("exact",), {}),
-    "tweedie": (9, ("exact",), {"power": 1.5}),
-    "squared_log": (10, ("exact", "xgboost"), {}),
-    "softmax": (11, ("exact", "xgboost", "lightgbm"), {"class_weight": None,
-                                                        "label_smoothing": 0.0}),
-    "softmax_focal": (12, ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
+    "logistic": (int(_L.LOGISTIC), ("exact", "xgboost"),
+                 {"class_weight": None, "scale_pos_weight": 1.0}),
+    "binary_focal": (int(_L.FOCAL), ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
+    "huber": (int(_L.HUBER), ("exact", "lightgbm"), {"delta": 1.0}),
+    "pseudo_huber": (int(_L.PSEUDO_HUBER), ("exact", "mm"), {"delta": 1.0}),
+    "log_cosh": (int(_L.LOG_COSH), ("exact",), {}),
+    "fair": (int(_L.FAIR), ("exact",), {"c": 1.0}),
+    "quantile": (int(_L.QUANTILE), ("constant",), {"alpha": None}),
+    "poisson": (int(_L.POISSON), ("exact", "max_delta_step"), {"max_delta_step": 0.7}),
+    "gamma": (int(_L.GAMMA), ("exact",), {}),
+    "tweedie": (int(_L.TWEEDIE), ("exact",), {"power": 1.5}),
+    "squared_log": (int(_L.SQLOG), ("exact", "xgboost"), {}),
+    "softmax": (int(_L.SOFTMAX), ("exact", "xgboost", "lightgbm"),
+                {"class_weight": None, "label_smoothing": 0.0}),
+    "softmax_focal": (int(_L.SOFTMAX_FOCAL), ("exact", "fisher"), {"gamma": 2.0, "alpha": None}),
 }
 # The loss names accepted by grad_hess, init_score and Objective.
 LOSSES = tuple(_SPECS)
@@ -98,7 +103,8 @@ class _Plan:
         floor = _FLOORS.get((loss, hessian)) if hess_floor is None else hess_floor
         self.floor = -math.inf if floor is None else _real(floor, "hess_floor")
         self.loss, self.lid, self.hessian, self.params = loss, lid, hessian, p
-        self.hv = {"exact": 0, "constant": 0}.get(hessian, 1)
+        # the kernel's GbdtHess: the exact Hessian, or the loss's other variant
+        self.hv = _H_EXACT if hessian in ("exact", "constant") else _H_ALT
         self.a = self.b = self.c = 0.0
         self.smooth = 0.0
         self.cw = self.col = None
@@ -139,7 +145,7 @@ class _Plan:
             if p["class_weight"] is not None:
                 self.cw = _vector(p["class_weight"], "class_weight")
             self.b = {"exact": 1.0, "xgboost": 2.0, "lightgbm": 0.0}[hessian]
-            self.hv = 0 if hessian == "exact" else 2
+            self.hv = _H_EXACT if hessian == "exact" else _H_SCALED
         elif loss == "softmax_focal":
             self.c = _real(p["gamma"], "gamma", 0.0)
             if p["alpha"] is not None:

@@ -645,7 +645,9 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
 
 # --------------------------------------------------------- margin softmax
 
-_MARGIN_KIND = {"cosface": 0, "arcface": 1, "sphereface": 2}
+_MARGIN_KIND = {"cosface": int(_k.MarginKind.MARGIN_COSFACE),
+                "arcface": int(_k.MarginKind.MARGIN_ARCFACE),
+                "sphereface": int(_k.MarginKind.MARGIN_SPHEREFACE)}
 
 
 def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_weight,

@@ -35,8 +35,11 @@ __all__ = [
 ]
 
 _EMPTY = np.empty(0, dtype=np.float64)
-_ACT = {None: 0, "none": 0, "sigmoid": 1, "softmax": 2}
-_OVERLAP, _SENSSPEC = 0, 1
+# the kernel's Activation and StatsMode enums
+_ACT_NONE, _ACT_SOFTMAX = int(_k.Activation.ACT_NONE), int(_k.Activation.ACT_SOFTMAX)
+_ACT = {None: _ACT_NONE, "none": _ACT_NONE, "sigmoid": int(_k.Activation.ACT_SIGMOID),
+        "softmax": _ACT_SOFTMAX}
+_OVERLAP, _SENSSPEC = int(_k.StatsMode.MODE_OVERLAP), int(_k.StatsMode.MODE_SENSSPEC)
 
 
 # ------------------------------------------------------------ preparation
@@ -63,11 +66,11 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     if activation not in _ACT:
         raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
     p.act = _ACT[activation]
-    if p.act == 2 and C == 1:
+    if p.act == _ACT_SOFTMAX and C == 1:
         # MONAI's DiceLoss / TverskyLoss / GeneralizedDiceLoss warn and skip the softmax
         warnings.warn("single channel prediction, activation='softmax' ignored", UserWarning,
                       stacklevel=3)
-        p.act = 0
+        p.act = _ACT_NONE
     p.nt = V.threads(n_threads)
     if ignore_index is not None:
         ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)

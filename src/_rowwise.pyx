@@ -68,7 +68,8 @@ cdef enum:
 
 HALF_ROW_MAX = HALF_ROW
 
-cdef enum:
+# The margin of margin_softmax (fastloss/rowwise.py reads this enum).
+cpdef enum MarginKind:
     MARGIN_COSFACE = 0
     MARGIN_ARCFACE = 1
     MARGIN_SPHEREFACE = 2

@@ -83,12 +83,17 @@ ctypedef fused label2_t:
     int32_t
     int64_t
 
-cdef enum:
+# Activation and statistics mode (fastloss/segmentation.py reads these enums).
+cpdef enum Activation:
     ACT_NONE = 0
     ACT_SIGMOID = 1
     ACT_SOFTMAX = 2
+
+cpdef enum StatsMode:
     MODE_OVERLAP = 0
     MODE_SENSSPEC = 1
+
+cdef enum:
     NSTAT = 5           # sums per (image, class)
     MAX_UNITS = 64      # work units per image at most
     MIN_UNIT_BLOCKS = 32  # SEG_BLOCKs per work unit at least (but one unit per image)
