@@ -2,8 +2,19 @@
 # fastloss._<target>._segmentation); edit the .pyx or the tool, then rerun it.
 # Memoryview and C-typed parameters carry their Cython type in a trailing comment.
 
+from enum import IntEnum
+
 import numpy as np
 import numpy.typing as npt
+
+class Activation(IntEnum):
+    ACT_NONE = 0
+    ACT_SIGMOID = 1
+    ACT_SOFTMAX = 2
+
+class StatsMode(IntEnum):
+    MODE_OVERLAP = 0
+    MODE_SENSSPEC = 1
 
 # floating: one type for every floating argument of a call
 def seg_stats(

@@ -2,12 +2,18 @@
 # fastloss._<target>._rowwise); edit the .pyx or the tool, then rerun it.
 # Memoryview and C-typed parameters carry their Cython type in a trailing comment.
 
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 HALF_ROW_MAX: int
+
+class MarginKind(IntEnum):
+    MARGIN_COSFACE = 0
+    MARGIN_ARCFACE = 1
+    MARGIN_SPHEREFACE = 2
 
 # floating: one type for every floating argument of a call
 def focal(
