@@ -31,6 +31,7 @@ The ``*_sums`` functions at the end return the raw per-piece statistics
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -231,6 +232,18 @@ def loss_sums(name, input, target, *, sample_weight=None, reduction="mean", n_th
 
 # --------------------------------------------------- soft losses from sums
 
+_SOFT_LOSSES = ("dice_loss", "jaccard_loss", "dice_ce_loss", "tversky_loss",
+                "focal_tversky_loss", "generalized_dice_loss", "sensitivity_specificity_loss")
+# arguments of the soft losses that sums do not depend on
+_NOT_OPTIONS = ("input", "target", "return_grad", "grad_out", "n_threads")
+
+
+def _defaults(fn):
+    """A loss's keyword options and their defaults, from its signature."""
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if k not in _NOT_OPTIONS}
+
+
 def soft_value(loss, st, ce, options, dtype, reduction="mean"):
     """The value of a soft Dice-family loss from per-(image, class) sums.
 
@@ -239,56 +252,59 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
     (dice_ce_loss only).  Same arithmetic as fastloss.segmentation.
     """
     # The per-loss terms are fastloss.segmentation's own helpers, so the
-    # value from merged sums is the in-memory value by construction.
-    o = dict(options)
-    batch = bool(o.pop("batch", False)) or st.ndim == 2
+    # value from merged sums is the in-memory value by construction; the
+    # options' defaults are read from the loss's own signature.
+    fn = getattr(_seg, loss, None) if loss in _SOFT_LOSSES else None
+    if fn is None:
+        raise ValueError(f"unknown soft loss {loss!r}")
+    o = _defaults(fn)
+    if loss != "dice_ce_loss":
+        del o["reduction"]  # given as the argument (dice_ce_loss: an option)
+    # options that shaped the sums, not the value from them, are accepted for any loss
+    unknown = set(options) - set(o) - {"activation", "ignore_index", "sample_weight"}
+    if unknown:
+        raise TypeError(f"{loss} got unexpected options {sorted(unknown)}")
+    o.update(options)
+    batch = bool(o["batch"]) or st.ndim == 2
     if st.ndim == 2:
         st = st[None]
     C = st.shape[1]
-    c0 = 0 if (o.pop("include_background", True) or C == 1) else 1
-    snr, sdr = _seg._check_smooth(o.pop("smooth_nr", 0.0 if loss == "sensitivity_specificity_loss"
-                                        else 1e-5), o.pop("smooth_dr", 1e-5))
+    c0 = 0 if (o["include_background"] or C == 1) else 1
+    snr, sdr = _seg._check_smooth(o["smooth_nr"], o["smooth_dr"])
     if loss == "dice_ce_loss":
-        reduction = o.pop("reduction", reduction)
+        reduction = options.get("reduction", reduction)
         V.check_reduction(reduction, ("mean", "sum"))
     else:
         V.check_reduction(reduction)
     PG, P, P2, G, G2 = _seg._select(st, c0, batch)
-    weight = o.pop("weight", None)
+    weight = o.get("weight")
     if loss in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
-        jac = loss == "jaccard_loss" or bool(o.pop("jaccard", False))
-        sq = bool(o.pop("squared_pred", False))
+        jac = loss == "jaccard_loss" or bool(o.get("jaccard", False))
+        sq = bool(o["squared_pred"])
         if loss == "dice_ce_loss":
             w = _seg._dice_ce_weights(weight, C, c0)[1]
         else:
             w = _seg._dice_weight(weight, C - c0, C)
         f, _, _ = _seg._overlap_terms(PG, P, P2, G, G2, sq, jac, snr, sdr)
     elif loss in ("tversky_loss", "focal_tversky_loss"):
-        alpha = V.check_scalar(o.pop("alpha", 0.5), "alpha", 0.0)
-        beta = V.check_scalar(o.pop("beta", 0.5), "beta", 0.0)
+        alpha = V.check_scalar(o["alpha"], "alpha", 0.0)
+        beta = V.check_scalar(o["beta"], "beta", 0.0)
         gamma = None
         if loss == "focal_tversky_loss":
-            gamma = V.check_scalar(o.pop("gamma", 0.75), "gamma", 0.0, lo_open=True)
+            gamma = V.check_scalar(o["gamma"], "gamma", 0.0, lo_open=True)
         w = _seg._dice_weight(weight, C - c0, C)
         f = _seg._tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)[0]
     elif loss == "generalized_dice_loss":
-        w_type = o.pop("w_type", "square")
+        w_type = o["w_type"]
         if w_type not in ("square", "simple", "uniform"):
             raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
         f = _seg._generalized_terms(PG, P, G, w_type, snr, sdr)[0]
         w = None
-    elif loss == "sensitivity_specificity_loss":
-        r = V.check_scalar(o.pop("r", 0.05), "r", 0.0, 1.0)
+    else:  # sensitivity_specificity_loss
+        r = V.check_scalar(o["r"], "r", 0.0, 1.0)
         w = _seg._dice_weight(weight, C - c0, C)
         f = _seg._sensspec_terms(PG, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
-    else:
-        raise ValueError(f"unknown soft loss {loss!r}")
-    o.pop("activation", None)
-    o.pop("ignore_index", None)
-    o.pop("sample_weight", None)
-    lam_d, lam_c = o.pop("lambda_dice", 1.0), o.pop("lambda_ce", 1.0)
-    if o:
-        raise TypeError(f"{loss} got unexpected options {sorted(o)}")
+    lam_d, lam_c = o.get("lambda_dice", 1.0), o.get("lambda_ce", 1.0)
     if w is not None:
         f = f * w
     if loss != "dice_ce_loss":

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastloss
+from fastloss import metrics
 from fastloss.metrics import ConfusionMatrix, DiceAccumulator, LossAccumulator
 
 RTOL = 1e-12
@@ -146,6 +147,28 @@ def test_dice_accumulator_errors():
         acc.merge(ConfusionMatrix(3))
     with pytest.raises(ValueError, match="target holds class index 7"):
         acc.update(rng.normal(size=(1, 3, 2, 2)), np.full((1, 2, 2), 7, dtype=np.uint8))
+    with pytest.raises(TypeError, match=r"dice_loss got unexpected options \['bogus'\]"):
+        acc.result("dice_loss", bogus=1)
+    with pytest.raises(TypeError, match=r"tversky_loss got unexpected options \['w_type'\]"):
+        acc.result("tversky_loss", w_type="square")
+
+
+def test_dice_accumulator_defaults_are_the_losses_defaults():
+    # every soft loss from sums with no options equals the in-memory loss with its
+    # own defaults (sensitivity_specificity_loss: smooth_nr=0, the others 1e-5)
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(2, 3, 5, 4)), rng.integers(0, 3, (2, 5, 4))
+    acc = DiceAccumulator(ce=True)
+    acc.update(x, y)
+    for loss in ("dice_loss", "jaccard_loss", "dice_ce_loss", "tversky_loss",
+                 "focal_tversky_loss", "generalized_dice_loss"):
+        np.testing.assert_allclose(acc.result(loss), getattr(fastloss, loss)(x, y, batch=True),
+                                   rtol=1e-12, err_msg=loss)
+    sums, _ = metrics.soft_stats(x, y, mode="sensspec")
+    np.testing.assert_allclose(
+        metrics.soft_value("sensitivity_specificity_loss", sums.sum(axis=0), None, {},
+                           np.float64),
+        fastloss.sensitivity_specificity_loss(x, y, batch=True), rtol=1e-12)
 
 
 # ------------------------------------------------------- confusion matrix
