@@ -132,17 +132,8 @@ def overlap_from_confusion(cm, iou, empty_score=np.nan, ignore_empty=False):
     ``ignore_empty``: NaN for a class absent from the target (MONAI's
     metrics); otherwise ``empty_score`` where the class is absent from both.
     """
-    empty_score = float(empty_score)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
-    st = cm.sum(axis=-1).astype(np.float64)
-    sp = cm.sum(axis=-2).astype(np.float64)
-    den = st + sp - tp if iou else st + sp
-    num = tp if iou else 2.0 * tp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        score = num / den
-    if ignore_empty:
-        return np.where(st == 0, np.nan, score)
-    return np.where(den == 0, empty_score, score)
+    tp, st, sp = _seg._confusion_counts(cm)
+    return _seg._score_from_counts(tp, st, sp, iou, ignore_empty, empty_score)
 
 
 def soft_stats(input, target, *, activation="softmax", ignore_index=None, mode="overlap",

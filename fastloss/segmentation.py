@@ -869,16 +869,30 @@ def _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_em
         tp, st, sp = _multilabel_counts(pred, target, num_classes, ignore_index, per_image)
     else:
         cm = _confusion(pred, target, num_classes, ignore_index, per_image, n_threads)
-        tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
-        st = cm.sum(axis=-1).astype(np.float64)   # target counts (rows)
-        sp = cm.sum(axis=-2).astype(np.float64)   # pred counts (columns)
+        tp, st, sp = _confusion_counts(cm)
+    return _score_from_counts(tp, st, sp, iou, ignore_empty, empty_score)
+
+
+def _confusion_counts(cm):
+    """(true positives, target counts, prediction counts) per class of (..., C, C) counts."""
+    return (np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64),
+            cm.sum(axis=-1).astype(np.float64),    # rows: the target's classes
+            cm.sum(axis=-2).astype(np.float64))    # columns: the prediction's
+
+
+def _score_from_counts(tp, st, sp, iou, ignore_empty, empty_score):
+    """Hard Dice 2TP / (|T| + |P|) or IoU TP / (|T| + |P| - TP) per class.
+
+    ``ignore_empty``: NaN for a class absent from the target (MONAI's
+    metrics); otherwise ``empty_score`` where the class is absent from both.
+    """
     den = st + sp - tp if iou else st + sp
     num = tp if iou else 2.0 * tp
     with np.errstate(divide="ignore", invalid="ignore"):
         score = num / den
     if ignore_empty:
         return np.where(st == 0, np.nan, score)
-    return np.where(den == 0, empty_score, score)
+    return np.where(den == 0, float(empty_score), score)
 
 
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
