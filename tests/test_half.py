@@ -16,17 +16,8 @@ import pytest
 
 import fastloss
 from fastloss import _validate as V
+from tests._half import HALF, HALF_IDS, ml_dtypes
 from tests._registry import REGISTRY
-
-try:
-    import ml_dtypes
-except ImportError:  # optional dependency: the float16 cases still run
-    ml_dtypes = None
-
-HALF = [np.dtype(np.float16)]
-if ml_dtypes is not None:
-    HALF.append(np.dtype(ml_dtypes.bfloat16))
-HALF_IDS = [d.name for d in HALF]
 
 # Penalties and GAN losses take no target, the rest (input, target); all of
 # fastloss.elementwise reads halves natively, cross_entropy its wide rows.

@@ -19,19 +19,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from _half import HALF
 
 import fastloss
 
 from _registry import REGISTRY
-
-try:
-    import ml_dtypes
-except ImportError:  # optional dependency: the float16 cases still run
-    ml_dtypes = None
-
-HALF = [np.dtype(np.float16)]
-if ml_dtypes is not None:
-    HALF.append(np.dtype(ml_dtypes.bfloat16))
 
 ELEMENTWISE = sorted(n for n in fastloss.elementwise.__all__ if REGISTRY[n].grad_out)
 SEGMENTATION = sorted(n for n in fastloss.segmentation.__all__ if REGISTRY[n].grad)

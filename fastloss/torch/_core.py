@@ -480,7 +480,12 @@ def call(name, args):
                 need_grad = True
                 if n not in spec.diff and n not in spec.derived:
                     return spec.fallback(**args)
-    names = tuple(present)
+    return _dispatch(spec, tuple(present), tensors, opts, need_grad, compiling)
+
+
+def _dispatch(spec, names, tensors, opts, need_grad, compiling):
+    """The fast path's last step: the custom op (compiling), the kernel alone (no
+    gradient), or the autograd node (its C entry without functorch transforms)."""
     if compiling:
         return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
                                    need_grad)[0]
@@ -501,12 +506,4 @@ def _call_variadic(spec, args):
             or opts.get("reduction") == "none"):
         return spec.fallback(*tensors, **opts)
     need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    names = tuple(present)
-    if compiling:
-        return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
-                                   need_grad)[0]
-    if not need_grad:
-        return _run(spec, names, tensors, opts, False)[0]
-    if _transforms_active():
-        return _Fn.apply((spec, names, opts), *tensors)
-    return _apply_c((spec, names, opts), *tensors)
+    return _dispatch(spec, tuple(present), tensors, opts, need_grad, compiling)
