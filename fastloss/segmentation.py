@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _EMPTY = np.empty(0, dtype=np.float64)
+_EMPTY3_F32 = np.empty((0, 0, 0), dtype=np.float32)
 # the kernel's Activation and StatsMode enums
 _ACT_NONE, _ACT_SOFTMAX = int(_k.Activation.ACT_NONE), int(_k.Activation.ACT_SOFTMAX)
 _ACT = {None: _ACT_NONE, "none": _ACT_NONE, "sigmoid": int(_k.Activation.ACT_SIGMOID),
@@ -52,7 +53,10 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
              grad_out=None, weights=()):
     p = _Prep()
     p.in_dtype = np.asarray(input).dtype
-    x = V.as_float(input, "input")
+    # float16 / bfloat16 are read in their own width by the kernels (widened
+    # per block), computed in float32: p.dtype
+    x = V.as_float(input, "input", half=True)
+    p.dtype = V.compute_dtype(x.dtype)
     if x.ndim < 3:
         raise ValueError(
             f"input must have shape (N, C, d1, ...) with at least one spatial axis, got {x.shape}"
@@ -90,7 +94,7 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
     if t.shape == x.shape:
         if t.dtype.kind not in "fbiu" and not V.is_half(t.dtype):
             raise TypeError(f"target must be numeric, got dtype {t.dtype}")
-        p.soft = V.as_float(t, "target", dtype=x.dtype).reshape(N, C, S)
+        p.soft = V.as_float(t, "target", dtype=p.dtype).reshape(N, C, S)
         p.lab = np.empty((0, 0), dtype=np.uint8)
         p.tflat = None
     else:
@@ -105,7 +109,7 @@ def _prepare(input, target, activation, ignore_index, n_threads, reduction, allo
         if lab.shape != want:
             raise ValueError(f"target must hold {accepts}; got shape {lab.shape}")
         p.lab = lab.reshape(N, S)
-        p.soft = np.empty((0, 0, 0), dtype=x.dtype)
+        p.soft = np.empty((0, 0, 0), dtype=p.dtype)
         p.tflat = lab.reshape(-1)
     # a single channel with a label map is a binary mask: g = (label == 1)
     p.off = 1 if (C == 1 and p.tflat is not None) else 0
@@ -153,14 +157,24 @@ def _onehot_labels(t, ignore_index):
     return lab
 
 
+def _x_args(p):
+    """The kernels' input arguments: (x,) for float32 / float64; for float16 /
+    bfloat16 an empty float32 x, the storage as uint16 and its kind."""
+    if p.dtype == p.x.dtype:
+        return (p.x3,), {}
+    kind = _k.KIND_F16 if p.x.dtype == np.float16 else _k.KIND_BF16
+    return (_EMPTY3_F32,), {"xh": p.x3.view(np.uint16), "xkind": kind}
+
+
 def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
     """Per-(image, class) sums (N, C, 5); P2 only when ``squared``."""
     st = np.empty((p.N, p.C, 5), dtype=np.float64)
     ce = np.empty(3, dtype=np.float64)
+    xa, xk = _x_args(p)
     bad = _k.seg_stats(
-        p.x3, p.lab, p.soft, p.act, mode, bool(squared), p.off,
+        *xa, p.lab, p.soft, p.act, mode, bool(squared), p.off,
         0 if p.ignore is None else p.ignore, p.ignore is not None, do_ce,
-        _EMPTY if cw is None else cw, _EMPTY if sw is None else sw, st, ce, p.nt,
+        _EMPTY if cw is None else cw, _EMPTY if sw is None else sw, st, ce, p.nt, **xk,
     )
     if bad >= 0:
         raise V.label_error(p.tflat, bad, p.C + p.off, p.ignore)
@@ -168,15 +182,16 @@ def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
 
 
 def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
-    direct = p.grad_out is not None and p.grad_out.dtype == p.x.dtype
-    g = p.grad_out if direct else V.grad_array(None, p.x.shape, p.x.dtype)[0]
+    direct = p.grad_out is not None and p.grad_out.dtype == p.dtype
+    g = p.grad_out if direct else V.grad_array(None, p.x.shape, p.dtype)[0]
+    xa, xk = _x_args(p)
     _k.seg_grad(
-        p.x3, p.lab, p.soft, p.act, mode, p.off,
+        *xa, p.lab, p.soft, p.act, mode, p.off,
         0 if p.ignore is None else p.ignore, p.ignore is not None,
         np.ascontiguousarray(ca, dtype=np.float64), np.ascontiguousarray(cb, dtype=np.float64),
         np.ascontiguousarray(cb2, dtype=np.float64), float(kce),
         _EMPTY if cw is None else cw, _EMPTY if sw is None else sw,
-        g.reshape(p.N, p.C, p.S), p.nt,
+        g.reshape(p.N, p.C, p.S), p.nt, **xk,
     )
     if p.grad_out is not None and not direct:
         p.grad_out[...] = g
@@ -277,7 +292,7 @@ def _dice_family(input, target, jaccard, activation, include_background, squared
     f, dI, dP = _overlap_terms(PG, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
     if w is not None:
         f, dI, dP = f * w, dI * w, dP * w
-    loss, dL = _reduce(f, reduction, p.x.dtype)
+    loss, dL = _reduce(f, reduction, p.dtype)
     if not return_grad:
         return loss
     zero = np.zeros((p.N, p.C))
@@ -454,7 +469,7 @@ def _tversky(input, target, alpha, beta, gamma, activation, include_background, 
     f, dI, dP = _tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)
     if w is not None:
         f, dI, dP = f * w, dI * w, dP * w
-    loss, dL = _reduce(f, reduction, p.x.dtype)
+    loss, dL = _reduce(f, reduction, p.dtype)
     if not return_grad:
         return loss
     zero = np.zeros((p.N, p.C))
@@ -596,7 +611,7 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     st, _ = _stats(p, _OVERLAP)
     PG, P, _, G, _ = _select(st, c0, batch)
     f, dI, dP = _generalized_terms(PG, P, G, w_type, snr, sdr)
-    loss, dL = _reduce(f, reduction, p.x.dtype)
+    loss, dL = _reduce(f, reduction, p.dtype)
     if not return_grad:
         return loss
     dL = dL[0] if batch else dL[:, None]
@@ -657,7 +672,7 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     f, d1, d0 = _sensspec_terms(E1, E0, NEG, G, r, snr, sdr)
     if w is not None:
         f, d1, d0 = f * w, d1 * w, d0 * w
-    loss, dL = _reduce(f, reduction, p.x.dtype)
+    loss, dL = _reduce(f, reduction, p.dtype)
     if not return_grad:
         return loss
     zero = np.zeros((p.N, p.C))
@@ -749,7 +764,7 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
         with np.errstate(divide="ignore", invalid="ignore"):
             ce_val = ce[0] / ce_den
         kce = 1.0 / ce_den if ce_den != 0 else 0.0
-    loss = V.scalar(lambda_dice * float(dice) + lambda_ce * ce_val, p.x.dtype)
+    loss = V.scalar(lambda_dice * float(dice) + lambda_ce * ce_val, p.dtype)
     if not return_grad:
         return loss
     zero = np.zeros((p.N, p.C))

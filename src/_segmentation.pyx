@@ -64,6 +64,11 @@ H. Vertical accumulation: each unit keeps, per statistic and class,
    float32 with uint8 labels: about 21 -> 16 ms together with the
    vectorized label reader and the float softmax sum).  Deterministic: the
    order depends only on the unit, never on the thread.
+I. float16 / bfloat16 logits are read in their own width: each block's C
+   planes are widened into the unit's L1 buffer (_block_x, plane stride
+   SEG_BLOCK instead of S) and the float32 block math runs on them, so a
+   half call gives the float32 call's results on the widened values, bit
+   for bit, with no converted copy of the input.
 """
 
 from cython.parallel cimport prange, threadid
@@ -72,9 +77,13 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    block_labels, floating, label_t, lanes_sum, n_blocks, planes_lse,
-    planes_softmax_sums, sigmoid, threads_for,
+    FL_KIND_BF16, FL_KIND_F16, block_labels, fl_widen, floating, label_t, lanes_sum, n_blocks,
+    planes_lse, planes_softmax_sums, sigmoid, threads_for,
 )
+
+# storage kinds of half-precision input (xkind of seg_stats / seg_grad)
+KIND_F16 = FL_KIND_F16
+KIND_BF16 = FL_KIND_BF16
 
 ctypedef fused label2_t:
     uint8_t
@@ -125,6 +134,25 @@ cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
 
 
 # ------------------------------------------------------------ block math
+
+cdef inline const floating* _block_x(const floating* x, const unsigned short* xh, int xkind,
+                                     Py_ssize_t base, Py_ssize_t S, Py_ssize_t C,
+                                     Py_ssize_t nb, floating* xw,
+                                     Py_ssize_t* xs) noexcept nogil:
+    """A block's C planes of the input: in place (plane stride S) or, for
+    float16 / bfloat16 storage xh, widened into the unit's L1 buffer xw
+    (plane stride SEG_BLOCK), so that the block math runs on the same
+    float32 values as on a widened copy of the whole input."""
+    cdef Py_ssize_t c
+    if floating is float:
+        if xh != NULL:
+            for c in range(C):
+                fl_widen(xh + base + c * S, xkind, xw + c * SEG_BLOCK, nb)
+            xs[0] = SEG_BLOCK
+            return xw
+    xs[0] = S
+    return x + base
+
 
 cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
                  floating* e, double* m, double* s) noexcept nogil:
@@ -301,7 +329,8 @@ cdef inline int64_t _isum(const int* a) noexcept nogil:
 
 # --------------------------------------------------------- statistics pass
 
-cdef void _stats_unit(const floating* x, const label_t* lab, const floating* soft,
+cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, floating* xw,
+                      const label_t* lab, const floating* soft,
                       Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
                       Py_ssize_t u, int act, int mode, bint squared, Py_ssize_t off,
                       Py_ssize_t ignore, bint has_ignore, bint do_ce, const double* cw,
@@ -319,9 +348,10 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
     cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
-    cdef Py_ssize_t nb, j, c, k, b, base, PB = SEG_BLOCK
+    cdef Py_ssize_t nb, j, c, k, b, base, xs, PB = SEG_BLOCK
     cdef const floating* gc
     cdef const floating* xc
+    cdef const floating* xb
     cdef floating* pc
     cdef double* ceA = wk + NSTAT * C * PB
     cdef double* ceW = ceA + PB
@@ -345,6 +375,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
     while j0 < j1:
         nb = j1 - j0 if j1 - j0 < SEG_BLOCK else SEG_BLOCK
         base = n * C * S + j0
+        xb = _block_x(x, xh, xkind, base, S, C, nb, xw, &xs)
         if labels:
             b = _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
             if b >= 0 and bad[0] < 0:
@@ -354,13 +385,13 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                 xy[j] = 0
         if labels and mode == MODE_OVERLAP:
             # hot path: p = e * rv read once per class; g = (label == class)
-            _probs_raw(x + base, S, C, nb, act, e, m, s, rv)
+            _probs_raw(xb, xs, C, nb, act, e, m, s, rv)
             if has_ignore:
                 # v p: ignored positions drop out of every overlap sum
                 for j in range(nb):
                     rv[j] = rv[j] * vm[j]
             for c in range(C):
-                pc = e + c * PB if act != ACT_NONE else <floating*>(x + base + c * S)
+                pc = e + c * PB if act != ACT_NONE else <floating*>(xb + c * xs)
                 cls = <int>(c + off)
                 _vadd_label(fk + (1 * C + c) * PB, fk + c * PB, cnt + c * PB,
                             pc, rv, yy, cls, nb)
@@ -370,7 +401,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                     # x of the labelled class (one class per position)
                     # both values loaded first: a select gcc vectorizes
                     # (a conditional load stays a scalar branch on SSE2)
-                    xc = x + base + c * S
+                    xc = xb + c * xs
                     for j in range(nb):
                         xv = xc[j]
                         xo = xy[j]
@@ -395,7 +426,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                 for j in range(nb):
                     A[j] = 0.0
                     D[j] = 0.0
-            _probs(x + base, S, C, nb, act, e, m, s)
+            _probs(xb, xs, C, nb, act, e, m, s)
             for c in range(C):
                 pc = e + c * PB
                 cls = <int>(c + off)
@@ -414,7 +445,7 @@ cdef void _stats_unit(const floating* x, const label_t* lab, const floating* sof
                     _vadd_sens(wk + c * PB, wk + (1 * C + c) * PB, wk + (2 * C + c) * PB,
                                wk + (3 * C + c) * PB, wk + (4 * C + c) * PB, pc, gc, vm, nb)
                 if do_ce:
-                    xc = x + base + c * S
+                    xc = xb + c * xs
                     wc = cw[c] if cw != NULL else 1.0
                     for j in range(nb):
                         A[j] += wc * gc[j]
@@ -451,9 +482,14 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
               const floating[:, :, ::1] soft, int act, int mode, bint squared,
               Py_ssize_t off, Py_ssize_t ignore, bint has_ignore, bint do_ce,
               const double[::1] cw, const double[::1] sw, double[:, :, ::1] stats,
-              double[::1] ce_out, int n_threads):
+              double[::1] ce_out, int n_threads, object xh=None, int xkind=0):
     """Per-(image, class) sums of x (N, C, S) against a label map (N, S) or a
     soft target (N, C, S) (an empty array marks the one that is absent).
+
+    Half-precision input: xh, its (N, C, S) float16 / bfloat16 storage as
+    uint16 (xkind FL_KIND_F16 / FL_KIND_BF16), with x an empty float32
+    array; each block is widened in L1, as a float32 call on the widened
+    values computes it.
 
     Fills stats (N, C, NSTAT) and ce_out (3,): cross-entropy sum, sum sw A,
     sum sw v.  P2 (stats[..., 2]) of MODE_OVERLAP is computed only when
@@ -461,8 +497,10 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     into (N, S)) or -1.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
-    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid
-    cdef Py_ssize_t wsize = (NSTAT * C + 3) * SEG_BLOCK + C + 2
+    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid, wsize
+    cdef const unsigned short[:, :, ::1] xhv
+    cdef const unsigned short* xhp = NULL
+    cdef const floating* xp = NULL
     cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
     cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
     cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
@@ -475,10 +513,20 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     cdef floating* ebuf
     cdef Py_ssize_t bad = -1
     cdef int nt
+    if xh is not None:
+        if floating is double:
+            raise ValueError("fastloss internal error: half storage with float64 kernels")
+        xhv = xh
+        N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
+    wsize = (NSTAT * C + 3) * SEG_BLOCK + C + 2
     stats[:, :, :] = 0.0
     ce_out[:] = 0.0
     if N == 0 or C == 0 or S == 0:
         return -1
+    if xh is not None:
+        xhp = &xhv[0, 0, 0]
+    else:
+        xp = &x[0, 0, 0]
     chunk = unit_chunk(S)
     nu = n_blocks(S, chunk)
     units = N * nu
@@ -486,7 +534,8 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     slots = <double*>malloc(units * C * NSTAT * sizeof(double))
     ces = <double*>malloc(units * 3 * sizeof(double))
     bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
-    ebuf = <floating*>malloc(nt * 4 * C * SEG_BLOCK * sizeof(floating))
+    # per thread: e (C planes), the float fold slots (3 C planes), widened x (C planes)
+    ebuf = <floating*>malloc(nt * 5 * C * SEG_BLOCK * sizeof(floating))
     wk = <double*>malloc(nt * wsize * sizeof(double))
     cnt = <int*>malloc(nt * C * SEG_BLOCK * sizeof(int))
     try:
@@ -495,9 +544,10 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             raise MemoryError("fastloss: cannot allocate segmentation buffers")
         for u in prange(units, schedule="static", nogil=True, num_threads=nt):
             tid = threadid()
-            _stats_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
+            _stats_unit(xp, xhp, xkind, ebuf + (tid * 5 + 4) * C * SEG_BLOCK,
+                        lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
                         ignore, has_ignore, do_ce, cwp, swp,
-                        ebuf + tid * 4 * C * SEG_BLOCK, ebuf + (tid * 4 + 1) * C * SEG_BLOCK,
+                        ebuf + tid * 5 * C * SEG_BLOCK, ebuf + (tid * 5 + 1) * C * SEG_BLOCK,
                         wk + tid * wsize,
                         cnt + tid * C * SEG_BLOCK, slots + u * C * NSTAT,
                         ces + u * 3, &bads[u])
@@ -522,7 +572,8 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
 
 # ----------------------------------------------------------- gradient pass
 
-cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft,
+cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, floating* xw,
+                     const label_t* lab, const floating* soft,
                      Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
                      Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
                      bint has_ignore, const double* ca, const double* cb, const double* cb2,
@@ -539,7 +590,8 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
     cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
-    cdef Py_ssize_t nb, j, c, base
+    cdef Py_ssize_t nb, j, c, base, xs
+    cdef const floating* xb
     cdef const floating* gc
     cdef const floating* pc
     cdef floating* oc
@@ -551,7 +603,8 @@ cdef void _grad_unit(const floating* x, const label_t* lab, const floating* soft
     while j0 < j1:
         nb = j1 - j0 if j1 - j0 < SEG_BLOCK else SEG_BLOCK
         base = n * C * S + j0
-        _probs(x + base, S, C, nb, act, e, m, s)
+        xb = _block_x(x, xh, xkind, base, S, C, nb, xw, &xs)
+        _probs(xb, xs, C, nb, act, e, m, s)
         if soft == NULL:
             _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
         for j in range(nb):
@@ -613,33 +666,48 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
              Py_ssize_t ignore, bint has_ignore, const double[:, ::1] ca,
              const double[:, ::1] cb, const double[:, ::1] cb2, double kce,
              const double[::1] cw, const double[::1] sw, floating[:, :, ::1] grad,
-             int n_threads):
+             int n_threads, object xh=None, int xkind=0):
     """d(loss)/dx into grad (N, C, S) from the per-(image, class) coefficients
     of dL/dp (ca, cb, cb2: (N, C)) and the cross-entropy scale kce (0: none).
+    xh, xkind: half-precision input as in seg_stats (grad is float32).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
     cdef Py_ssize_t chunk, nu, units, u, tid
+    cdef const unsigned short[:, :, ::1] xhv
+    cdef const unsigned short* xhp = NULL
+    cdef const floating* xp = NULL
     cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
     cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
     cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
     cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
     cdef floating* ebuf
     cdef int nt
+    if xh is not None:
+        if floating is double:
+            raise ValueError("fastloss internal error: half storage with float64 kernels")
+        xhv = xh
+        N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
     if N == 0 or C == 0 or S == 0:
         return
+    if xh is not None:
+        xhp = &xhv[0, 0, 0]
+    else:
+        xp = &x[0, 0, 0]
     chunk = unit_chunk(S)
     nu = n_blocks(S, chunk)
     units = N * nu
     nt = threads_for(n_threads, units)
-    ebuf = <floating*>malloc(nt * C * SEG_BLOCK * sizeof(floating))
+    # per thread: the activations (C planes), widened x (C planes)
+    ebuf = <floating*>malloc(nt * 2 * C * SEG_BLOCK * sizeof(floating))
     if ebuf == NULL:
         raise MemoryError("fastloss: cannot allocate segmentation buffers")
     try:
         for u in prange(units, schedule="static", nogil=True, num_threads=nt):
             tid = threadid()
-            _grad_unit(&x[0, 0, 0], lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
+            _grad_unit(xp, xhp, xkind, ebuf + (tid * 2 + 1) * C * SEG_BLOCK,
+                       lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
                        has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce, cwp, swp,
-                       ebuf + tid * C * SEG_BLOCK, &grad[0, 0, 0])
+                       ebuf + tid * 2 * C * SEG_BLOCK, &grad[0, 0, 0])
     finally:
         free(ebuf)
 

@@ -3,9 +3,13 @@
 # Memoryview and C-typed parameters carry their Cython type in a trailing comment.
 
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+KIND_F16: int
+KIND_BF16: int
 
 class Activation(IntEnum):
     ACT_NONE = 0
@@ -33,6 +37,8 @@ def seg_stats(
     stats: npt.NDArray[np.float64],  # double[:, :, ::1]
     ce_out: npt.NDArray[np.float64],  # double[::1]
     n_threads: int,
+    xh: Any = None,
+    xkind: int = 0,
 ) -> int: ...
 
 # floating: one type for every floating argument of a call
@@ -53,6 +59,8 @@ def seg_grad(
     sw: npt.NDArray[np.float64],  # const double[::1]
     grad: npt.NDArray[np.float32 | np.float64],  # floating[:, :, ::1]
     n_threads: int,
+    xh: Any = None,
+    xkind: int = 0,
 ) -> None: ...
 
 def confusion(
