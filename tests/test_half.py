@@ -23,7 +23,8 @@ from tests._registry import REGISTRY
 # fastloss.elementwise reads halves natively, cross_entropy its wide rows.
 ELEMENTWISE = sorted(fastloss.elementwise.__all__)
 CLASSIFICATION = ["cross_entropy", "nll_loss"]
-# computed by the float32 kernels on a widened copy, with the same results
+# the same results as the float32 call on the widened values, whether the kernel
+# widens per block (segmentation, triplet and multi-margin rows) or a copy does
 WIDENED = (sorted(fastloss.rowwise.__all__) + sorted(fastloss.lse.__all__)
            + sorted(fastloss.segmentation.__all__))
 DIMS = {"E": 2, "a": 131, "b": 257, "c": 1}          # 33667 elements: three work units
