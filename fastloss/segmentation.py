@@ -182,22 +182,25 @@ def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
 
 
 def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
-    direct = p.grad_out is not None and p.grad_out.dtype == p.dtype
-    g = p.grad_out if direct else V.grad_array(None, p.x.shape, p.dtype)[0]
     xa, xk = _x_args(p)
+    if xk and (p.grad_out is None or p.grad_out.dtype == p.x.dtype):
+        # half input, half gradient: each block rounded to nearest even in the kernel
+        g = p.grad_out if p.grad_out is not None else V.grad_array(None, p.x.shape, p.x.dtype)[0]
+        out, gk = _EMPTY3_F32, {"gh": g.reshape(p.N, p.C, p.S).view(np.uint16),
+                                "gkind": xk["xkind"]}
+    else:
+        # in the computation dtype: a float32 / float64 array or grad_out itself
+        direct = p.grad_out is not None and p.grad_out.dtype == p.dtype
+        g = p.grad_out if direct else V.grad_array(None, p.x.shape, p.dtype)[0]
+        out, gk = g.reshape(p.N, p.C, p.S), {}
     _k.seg_grad(
         *xa, p.lab, p.soft, p.act, mode, p.off,
         0 if p.ignore is None else p.ignore, p.ignore is not None,
         np.ascontiguousarray(ca, dtype=np.float64), np.ascontiguousarray(cb, dtype=np.float64),
         np.ascontiguousarray(cb2, dtype=np.float64), float(kce),
         _EMPTY if cw is None else cw, _EMPTY if sw is None else sw,
-        g.reshape(p.N, p.C, p.S), p.nt, **xk,
+        out, p.nt, **xk, **gk,
     )
-    if p.grad_out is not None and not direct:
-        p.grad_out[...] = g
-        return p.grad_out
-    if V.is_half(p.in_dtype) and not direct:
-        g = g.astype(p.in_dtype)  # computed in float32, rounded to nearest even
     return g
 
 

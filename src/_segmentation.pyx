@@ -77,7 +77,8 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    FL_KIND_BF16, FL_KIND_F16, block_labels, fl_widen, floating, label_t, lanes_sum, n_blocks,
+    FL_KIND_BF16, FL_KIND_F16, block_labels, fl_narrow, fl_widen, floating, label_t, lanes_sum,
+    n_blocks,
     planes_lse, planes_softmax_sums, sigmoid, threads_for,
 )
 
@@ -573,6 +574,7 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
 # ----------------------------------------------------------- gradient pass
 
 cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, floating* xw,
+                     unsigned short* gh, int gkind, floating* gw,
                      const label_t* lab, const floating* soft,
                      Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
                      Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
@@ -590,8 +592,9 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t j0 = (u - n * nu) * chunk
     cdef Py_ssize_t j1 = j0 + chunk if j0 + chunk < S else S
-    cdef Py_ssize_t nb, j, c, base, xs
+    cdef Py_ssize_t nb, j, c, base, xs, gs
     cdef const floating* xb
+    cdef floating* gbase
     cdef const floating* gc
     cdef const floating* pc
     cdef floating* oc
@@ -604,6 +607,9 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
         nb = j1 - j0 if j1 - j0 < SEG_BLOCK else SEG_BLOCK
         base = n * C * S + j0
         xb = _block_x(x, xh, xkind, base, S, C, nb, xw, &xs)
+        # the block's gradient planes: in place, or in gw for a half output
+        gbase = gw if gh != NULL else g + base
+        gs = SEG_BLOCK if gh != NULL else S
         _probs(xb, xs, C, nb, act, e, m, s)
         if soft == NULL:
             _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
@@ -621,7 +627,7 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
             else:
                 gc = soft + base + c * S
             pc = e + c * SEG_BLOCK
-            oc = g + base + c * S
+            oc = gbase + c * gs
             fa = <floating>ca[n * C + c]
             fb = <floating>cb[n * C + c]
             if mode == MODE_OVERLAP:
@@ -645,7 +651,7 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
         if act == ACT_SOFTMAX:
             for c in range(C):
                 pc = e + c * SEG_BLOCK
-                oc = g + base + c * S
+                oc = gbase + c * gs
                 if do_ce:
                     if soft == NULL:
                         _gmask(yy, <int>(c + off), nb, gb)
@@ -658,6 +664,10 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
                 else:
                     for j in range(nb):
                         oc[j] = pc[j] * (oc[j] - dot[j])
+        if floating is float:
+            if gh != NULL:
+                for c in range(C):
+                    fl_narrow(gbase + c * SEG_BLOCK, gh + base + c * S, gkind, nb)
         j0 += nb
 
 
@@ -666,16 +676,21 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
              Py_ssize_t ignore, bint has_ignore, const double[:, ::1] ca,
              const double[:, ::1] cb, const double[:, ::1] cb2, double kce,
              const double[::1] cw, const double[::1] sw, floating[:, :, ::1] grad,
-             int n_threads, object xh=None, int xkind=0):
+             int n_threads, object xh=None, int xkind=0, object gh=None, int gkind=0):
     """d(loss)/dx into grad (N, C, S) from the per-(image, class) coefficients
     of dL/dp (ca, cb, cb2: (N, C)) and the cross-entropy scale kce (0: none).
-    xh, xkind: half-precision input as in seg_stats (grad is float32).
+    xh, xkind: half-precision input as in seg_stats.  gh, gkind: a float16 /
+    bfloat16 gradient (N, C, S) as uint16, each block rounded to nearest
+    even from its float32 values (grad then an empty float32 array).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
     cdef Py_ssize_t chunk, nu, units, u, tid
     cdef const unsigned short[:, :, ::1] xhv
+    cdef unsigned short[:, :, ::1] ghv
     cdef const unsigned short* xhp = NULL
+    cdef unsigned short* ghp = NULL
     cdef const floating* xp = NULL
+    cdef floating* gp = NULL
     cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
     cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
     cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
@@ -693,21 +708,31 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
         xhp = &xhv[0, 0, 0]
     else:
         xp = &x[0, 0, 0]
+    if gh is not None:
+        if floating is double:
+            raise ValueError("fastloss internal error: a half gradient with float64 kernels")
+        ghv = gh
+        if ghv.shape[0] != N or ghv.shape[1] != C or ghv.shape[2] != S:
+            raise ValueError("fastloss internal error: gradient shape")
+        ghp = &ghv[0, 0, 0]
+    else:
+        gp = &grad[0, 0, 0]
     chunk = unit_chunk(S)
     nu = n_blocks(S, chunk)
     units = N * nu
     nt = threads_for(n_threads, units)
-    # per thread: the activations (C planes), widened x (C planes)
-    ebuf = <floating*>malloc(nt * 2 * C * SEG_BLOCK * sizeof(floating))
+    # per thread: the activations, widened x, the gradient block (C planes each)
+    ebuf = <floating*>malloc(nt * 3 * C * SEG_BLOCK * sizeof(floating))
     if ebuf == NULL:
         raise MemoryError("fastloss: cannot allocate segmentation buffers")
     try:
         for u in prange(units, schedule="static", nogil=True, num_threads=nt):
             tid = threadid()
-            _grad_unit(xp, xhp, xkind, ebuf + (tid * 2 + 1) * C * SEG_BLOCK,
+            _grad_unit(xp, xhp, xkind, ebuf + (tid * 3 + 1) * C * SEG_BLOCK,
+                       ghp, gkind, ebuf + (tid * 3 + 2) * C * SEG_BLOCK,
                        lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
                        has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce, cwp, swp,
-                       ebuf + tid * 2 * C * SEG_BLOCK, &grad[0, 0, 0])
+                       ebuf + tid * 3 * C * SEG_BLOCK, gp)
     finally:
         free(ebuf)
 

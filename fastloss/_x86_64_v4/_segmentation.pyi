@@ -61,6 +61,8 @@ def seg_grad(
     n_threads: int,
     xh: Any = None,
     xkind: int = 0,
+    gh: Any = None,
+    gkind: int = 0,
 ) -> None: ...
 
 def confusion(
