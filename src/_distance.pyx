@@ -62,7 +62,9 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, u
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
-from _common cimport fl_exp, fl_expf, floating, label_t, lanes_sum, threads_for
+from _common cimport (
+    fl_exp, fl_expf, fl_stream_fence, floating, label_t, lanes_sum, stream_out, threads_for,
+)
 
 cdef extern from *:
     """
@@ -1034,28 +1036,26 @@ cdef void _activate(const floating* x, Py_ssize_t C, Py_ssize_t S, Py_ssize_t nb
                     double* p) noexcept nogil:
     """p[c * LB + b] = activation of x[c * S + b] for b < nb."""
     cdef Py_ssize_t c, b
-    cdef double v
+    cdef floating v
+    cdef floating mx[LB]   # the running max in the logits' own type: a select per lane
     if act == ACT_SOFTMAX:
         # max-subtracted exponentials, the normalisation by one reciprocal
         for b in range(nb):
-            p[(C - 1) * LB + b] = x[b]   # the running max kept in the last plane's slot
+            mx[b] = x[b]
         for c in range(1, C):
             for b in range(nb):
                 v = x[c * S + b]
-                if v > p[(C - 1) * LB + b]:
-                    p[(C - 1) * LB + b] = v
-        for b in range(nb):
-            p[C * LB + b] = p[(C - 1) * LB + b]   # the max (slot C: one plane of scratch)
+                mx[b] = v if v > mx[b] else mx[b]
         if floating is float:
             # float32 logits: the exponentials in float (16 lanes, <= 1 ulp),
             # as torch and MONAI compute them; sums and products in double
             for c in range(C):
                 for b in range(nb):
-                    p[c * LB + b] = fl_expf(x[c * S + b] - <float>p[C * LB + b])
+                    p[c * LB + b] = fl_expf(x[c * S + b] - mx[b])
         else:
             for c in range(C):
                 for b in range(nb):
-                    p[c * LB + b] = fl_exp(x[c * S + b] - p[C * LB + b])
+                    p[c * LB + b] = fl_exp(x[c * S + b] - mx[b])
         for b in range(nb):
             p[C * LB + b] = p[b]
         for c in range(1, C):
@@ -1079,6 +1079,22 @@ cdef void _activate(const floating* x, Py_ssize_t C, Py_ssize_t S, Py_ssize_t nb
                 p[c * LB + b] = x[c * S + b]
 
 
+cdef inline void _prefetch_block(const floating* x, const double* fa, const double* fb,
+                                 Py_ssize_t C, Py_ssize_t S, Py_ssize_t ncls) noexcept nogil:
+    """Ask for the next block's logits and fields while this one is computed:
+    2 C + ncls streams S apart are more than the hardware prefetcher follows
+    ahead of a thread (the fields' loads were the loss pass's stall)."""
+    cdef Py_ssize_t c, k
+    for c in range(C):
+        for k in range(0, LB * sizeof(floating), 64):
+            FL_PREFETCH(<const char*>(x + c * S) + k)
+    for c in range(ncls):
+        for k in range(0, LB * sizeof(double), 64):
+            FL_PREFETCH(<const char*>(fa + c * S) + k)
+            if fb != NULL:
+                FL_PREFETCH(<const char*>(fb + c * S) + k)
+
+
 cdef void _loss_unit(const floating* x, floating* gx, Py_ssize_t C, Py_ssize_t S,
                      Py_ssize_t s0, Py_ssize_t s1, int act, Py_ssize_t c0, Py_ssize_t ncls,
                      const uint8_t* gm, const double* gs, const double* fa, const double* fb,
@@ -1098,6 +1114,7 @@ cdef void _loss_unit(const floating* x, floating* gx, Py_ssize_t C, Py_ssize_t S
     cdef const double* g
     cdef const double* fap
     cdef const double* fbp
+    cdef floating gl[LB]
     for j in range(ncls):
         part[j * nch] = 0.0
     s = s0
@@ -1105,6 +1122,9 @@ cdef void _loss_unit(const floating* x, floating* gx, Py_ssize_t C, Py_ssize_t S
         nb = s1 - s
         if nb > LB:
             nb = LB
+        if s + LB < s1:
+            _prefetch_block(x + s + LB, fa + s + LB, fb + s + LB if fb != NULL else NULL,
+                            C, S, ncls)
         _activate(x + s, C, S, nb, act, p)
         for j in range(ncls):
             c = c0 + j
@@ -1156,20 +1176,21 @@ cdef void _loss_unit(const floating* x, floating* gx, Py_ssize_t C, Py_ssize_t S
                 for c in range(1, C):
                     for b in range(nb):
                         t[b] += p[c * LB + b] * dp[c * LB + b]
-                for c in range(C):
+            for c in range(C):
+                if act == ACT_SOFTMAX:
                     for b in range(nb):
-                        gx[c * S + s + b] = <floating>(
-                            p[c * LB + b] * (dp[c * LB + b] - t[b]))
-            elif act == ACT_SIGMOID:
-                for c in range(C):
+                        gl[b] = <floating>(p[c * LB + b] * (dp[c * LB + b] - t[b]))
+                elif act == ACT_SIGMOID:
                     for b in range(nb):
-                        gx[c * S + s + b] = <floating>(
-                            dp[c * LB + b] * p[c * LB + b] * (1.0 - p[c * LB + b]))
-            else:
-                for c in range(C):
+                        gl[b] = <floating>(dp[c * LB + b] * p[c * LB + b] * (1.0 - p[c * LB + b]))
+                else:
                     for b in range(nb):
-                        gx[c * S + s + b] = <floating>dp[c * LB + b]
+                        gl[b] = <floating>dp[c * LB + b]
+                # the gradient is not read again: streamed, no read for ownership
+                stream_out(gx + c * S + s, gl, nb)
         s += nb
+    if want_grad:
+        fl_stream_fence()
 
 
 cdef int _loss_pass(const floating* x, floating* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,

@@ -27,13 +27,22 @@ def _make_ce(quick):
             "t": rng.integers(0, c, n).astype(np.int64)}
 
 
-def _ce_loop(torch, fn, data):
-    x = torch.from_numpy(data["x"]).requires_grad_()
+def _ce_loop(torch, fn, data, bf16=False, autocast=False):
+    x = torch.from_numpy(data["x"])
+    if bf16:
+        x = x.to(torch.bfloat16)
+    x.requires_grad_()
     t = torch.from_numpy(data["t"])
 
     def run():
         x.grad = None
-        loss = fn(x, t)
+        if autocast:
+            # what a CPU training step under autocast runs: the loss op
+            # casts its bfloat16 input to float32 (autocast's fp32 list)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = fn(x, t)
+        else:
+            loss = fn(x, t)
         loss.backward()
         return float(loss.detach())
 
@@ -48,6 +57,16 @@ def _ce_fastloss(data):
 def _ce_torch(data):
     torch = peer("torch", data)
     return _ce_loop(torch, torch.nn.functional.cross_entropy, data)
+
+
+def _ce_fastloss_bf16(data):
+    torch, ft = _fastloss_torch(data)
+    return _ce_loop(torch, ft.functional.cross_entropy, data, bf16=True)
+
+
+def _ce_torch_autocast(data):
+    torch = peer("torch", data)
+    return _ce_loop(torch, torch.nn.functional.cross_entropy, data, bf16=True, autocast=True)
 
 
 def _ce_reference(data):
@@ -176,6 +195,20 @@ WORKLOADS = [
         impls={"fastloss": _ce_fastloss, "torch": _ce_torch, "reference": _ce_reference},
         bytes_moved=lambda d: 2 * d["x"].nbytes + d["t"].nbytes,
         n_exp=lambda d: d["x"].size,
+    ),
+    Workload(
+        name="torch_ce_bf16_fwd_bwd",
+        family="torch_interop",
+        description="fastloss.torch cross_entropy forward+backward, (16384, 1000) bfloat16 "
+                    "logits (gradient in bfloat16), against torch under "
+                    "autocast('cpu', bfloat16); int64 targets",
+        make=_make_ce,
+        impls={"fastloss": _ce_fastloss_bf16, "torch autocast": _ce_torch_autocast},
+        # read the bfloat16 logits, write their bfloat16 gradient: 4 bytes a logit
+        bytes_moved=lambda d: d["x"].nbytes + d["t"].nbytes,
+        n_exp=lambda d: d["x"].size,
+        rtol=1e-5,  # both compute the loss in float32 from the same bfloat16 values
+        compare_to={"fastloss": "torch autocast", "torch autocast": None},
     ),
     Workload(
         name="torch_ce_train_step",
