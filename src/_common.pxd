@@ -70,6 +70,19 @@ cdef extern from "flhalf.h" nogil:
     void fl_widen_u8(const unsigned char* src, float* dst, Py_ssize_t m)
     void fl_narrow(const float* src, void* dst, int kind, Py_ssize_t m)
 
+cdef extern from "fltranspose.h" nogil:
+    enum:
+        FL_TR_F32_MAX
+        FL_TR_F64_MAX
+    void fl_rows_to_planes_f32(const float* src, Py_ssize_t K, Py_ssize_t nr, float* dst,
+                               Py_ssize_t ps)
+    void fl_rows_to_planes_f64(const double* src, Py_ssize_t K, Py_ssize_t nr, double* dst,
+                               Py_ssize_t ps)
+    void fl_planes_to_rows_f32(const float* src, Py_ssize_t ps, Py_ssize_t K, Py_ssize_t nr,
+                               float* dst)
+    void fl_planes_to_rows_f64(const double* src, Py_ssize_t ps, Py_ssize_t K, Py_ssize_t nr,
+                               double* dst)
+
 cdef extern from "flstream.h" nogil:
     void fl_stream_f32(float* dst, const float* src, Py_ssize_t n)
     void fl_stream_f64(double* dst, const double* src, Py_ssize_t n)
@@ -253,6 +266,25 @@ cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) no
         fl_stream_f32(dst, src, n)
     else:
         fl_stream_f64(dst, src, n)
+
+
+cdef inline void rows_to_planes(const floating* src, Py_ssize_t K, Py_ssize_t nr,
+                                floating* dst, Py_ssize_t ps) noexcept nogil:
+    """dst[k * ps + j] = src[j * K + k] for j < nr, k < K (in registers for
+    K up to FL_TR_F32_MAX / FL_TR_F64_MAX, else a scalar copy)."""
+    if floating is float:
+        fl_rows_to_planes_f32(src, K, nr, dst, ps)
+    else:
+        fl_rows_to_planes_f64(src, K, nr, dst, ps)
+
+
+cdef inline void planes_to_rows(const floating* src, Py_ssize_t ps, Py_ssize_t K,
+                                Py_ssize_t nr, floating* dst) noexcept nogil:
+    """dst[j * K + k] = src[k * ps + j] for j < nr, k < K."""
+    if floating is float:
+        fl_planes_to_rows_f32(src, ps, K, nr, dst)
+    else:
+        fl_planes_to_rows_f64(src, ps, K, nr, dst)
 
 
 cdef inline void prefetch_row(const floating* p, Py_ssize_t n) noexcept nogil:

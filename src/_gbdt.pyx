@@ -47,9 +47,10 @@ from libc.stdint cimport int32_t
 from libc.string cimport memcpy
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, block_init, combine_blocks, deal, fl_stream_f32, fl_stream_f64,
-    fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks, safe_shift, threads_for_work,
-    vabs, vexp, vexp_lo, vexp_neg, vlog, vlog1p,
+    BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, block_init, combine_blocks, deal,
+    fl_stream_f32, fl_stream_f64, fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks,
+    planes_to_rows, rows_to_planes, safe_shift, threads_for_work, vabs, vexp, vexp_lo,
+    vexp_neg, vlog, vlog1p,
 )
 
 cnp.import_array()
@@ -381,6 +382,9 @@ cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize
         ps[0] = cs
         return x + r0 * rs
     ps[0] = NB
+    if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX):
+        rows_to_planes(x + r0 * rs, K, nb, buf, NB)   # C-ordered rows: through registers
+        return buf
     if tin != NULL and nb == NB:
         gather(buf, x + r0 * rs, tin, K * NB)
         return buf
@@ -420,7 +424,9 @@ cdef void store(const floating* G, Py_ssize_t NB, Py_ssize_t nb, Geo* geo, Py_ss
     else:
         same = not geo.out_f32
     if geo.out_rows and K > 1:
-        if same and geo.tout != NULL:
+        if same and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX):
+            planes_to_rows(G, NB, K, nb, <floating*>rbuf)
+        elif same and geo.tout != NULL:
             gather(<floating*>rbuf, G, geo.tout, nb * K)
         elif geo.out_f32:
             for k in range(K):
@@ -929,7 +935,7 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, object g,
     cdef void* hp = NULL
     cdef object tin = None, tout = None
     cdef int32_t[::1] tin_v, tout_v
-    cdef Py_ssize_t j, k
+    cdef Py_ssize_t j, k, trmax
     geo.n = n
     geo.K = K
     if x.ndim == 2:
@@ -966,14 +972,16 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, object g,
     geo.rows = geo.nb * (ELEM_BLOCK // (geo.nb * K) if geo.nb * K < ELEM_BLOCK else 1)
     geo.tin = NULL
     geo.tout = NULL
-    if K > 1 and geo.xcs == 1 and geo.xrs == K:
+    # gather tables only for rows wider than the register transposes take
+    trmax = FL_TR_F32_MAX if isz == 4 else FL_TR_F64_MAX
+    if K > trmax and geo.xcs == 1 and geo.xrs == K:
         tin = np.empty(K * geo.nb, dtype=np.int32)
         tin_v = tin
         for k in range(K):
             for j in range(geo.nb):
                 tin_v[k * geo.nb + j] = <int32_t>(j * K + k)
         geo.tin = &tin_v[0]
-    if geo.out_rows:
+    if geo.out_rows and K > trmax:
         tout = np.empty(K * geo.nb, dtype=np.int32)
         tout_v = tout
         for j in range(geo.nb):

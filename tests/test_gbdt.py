@@ -218,6 +218,29 @@ def test_layouts_and_out_buffers(loss, params, dtype, rng):
     assert g.flags.f_contiguous
 
 
+@pytest.mark.parametrize("K", [2, 3, 7, 8, 9, 10, 16, 17, 33])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_class_counts_and_partial_tiles(K, dtype, rng):
+    """Rows of K classes go to class planes and back through the register
+    transposes (up to 16 float / 8 double classes, 16 / 8 rows a tile) or
+    the gather tables (wider rows): every K on both sides of those limits,
+    a row count that leaves a partial tile, both orders of the margins and
+    of the outputs, against the float64 reference."""
+    n = 16 * 37 + 5
+    f = (rng.normal(size=(n, K)) * 2.0).astype(dtype)
+    y = rng.integers(0, K, n).astype(float)
+    rg, rh, rv = R.grad_hess("softmax", y, f.astype(np.float64))
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+    for m in (f, np.asfortranarray(f)):
+        for order in ("C", "F"):
+            out = (np.full(f.shape, np.nan, dtype, order=order),
+                   np.full(f.shape, np.nan, dtype, order=order))
+            g, h, v = gbdt.grad_hess("softmax", y, m, out=out)
+            np.testing.assert_allclose(g, rg, **tol)
+            np.testing.assert_allclose(h, rh, **tol)
+            np.testing.assert_allclose(v, rv, rtol=tol["rtol"] * 10)
+
+
 def test_strided_margins_are_accepted(rng):
     f = rng.normal(size=(300, 8))[:, ::2]
     y = rng.integers(0, 4, 300)
