@@ -55,7 +55,7 @@ from _common cimport (
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32,
-    fl_narrow, fl_widen,
+    fl_narrow, fl_widen, prefetch_row, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
 )
 
 
@@ -172,6 +172,15 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef floating* gr
     cdef floating fb
     cdef floating buf[STREAM_ROW]
+    # class planes of a block of narrow rows (PLANE_BLOCK rows of up to 16
+    # float or 8 double classes: 32 KiB each), 64-byte aligned
+    cdef char rawx[PLANE_BLOCK * 64 + 64]
+    cdef char rawg[PLANE_BLOCK * 64 + 64]
+    cdef const floating* xp
+    cdef floating* xb
+    cdef floating* gp
+    cdef Py_ssize_t cs, ps
+    cdef bint tr
     block_init(out)
     pos = unit_start(L, u, &nb, &base)
 
@@ -240,10 +249,28 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     # planes: nb positions, value (c, j) at base + c*cs + j*ps.  Every step
     # is a loop over the block's positions without branches (a short class
     # axis leaves the per-position work as costly as the exponentials).
-    planes_softmax_sums(x + base, L.cs, L.ps, C, nb, False, m, s,
-                        g + base if g != NULL else NULL, L.cs)
+    xp = x + base
+    gp = g + base if g != NULL else NULL
+    cs = L.cs
+    ps = L.ps
+    tr = ps == C and cs == 1 and C > 1 and (
+        C <= FL_TR_F32_MAX if floating is float else C <= FL_TR_F64_MAX)
+    if tr:
+        # rows of a few classes: the block's rows turned into class planes
+        # in L1 (fltranspose.h), so that every loop below runs down
+        # contiguous planes, one row per lane, instead of gathering a
+        # class at stride C; the gradient is turned back into rows at the end
+        xb = <floating*>((<size_t>&rawx[0] + 63) & ~(<size_t>63))
+        prefetch_row(x + base + nb * C, nb * C)   # the next unit's rows, while this one runs
+        rows_to_planes(x + base, C, nb, xb, PLANE_BLOCK)
+        xp = xb
+        cs = PLANE_BLOCK
+        ps = 1
+        if g != NULL:
+            gp = <floating*>((<size_t>&rawg[0] + 63) & ~(<size_t>63))
+    planes_softmax_sums(xp, cs, ps, C, nb, False, m, s, gp, cs)
     if eps > 0:
-        _planes_wdot(x + base, L.cs, L.ps, C, nb, w, dot)
+        _planes_wdot(xp, cs, ps, C, nb, w, dot)
     planes_lse(m, s, nb, lz, floating is float)
     y = block_labels(t + pos, nb, C, ignore, True, ys)
     if y >= 0 and out.bad < 0:
@@ -252,7 +279,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         vm[j] = ys[j] >= 0
     for j in range(nb):
         # the labelled logit (class 0 at skipped positions: read, then dropped)
-        xy[j] = x[base + <Py_ssize_t>(ys[j] if ys[j] >= 0 else 0) * L.cs + j * L.ps]
+        xy[j] = xp[<Py_ssize_t>(ys[j] if ys[j] >= 0 else 0) * cs + j * ps]
     for j in range(nb):
         wyv[j] = 1.0
         swv[j] = 1.0
@@ -280,18 +307,27 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     if g == NULL:
         return
     for c in range(C):
-        gr = g + base + c * L.cs
+        gr = gp + c * cs
         fb = <floating>(epc * (w[c] if w != NULL else 1.0))
-        if L.ps == 1:
+        if ps == 1:
             for j in range(nb):
                 gr[j] = gr[j] * <floating>s[j] - fb * <floating>coef[j]
         else:
             for j in range(nb):
-                gr[j * L.ps] = gr[j * L.ps] * <floating>s[j] - fb * <floating>coef[j]
+                gr[j * ps] = gr[j * ps] * <floating>s[j] - fb * <floating>coef[j]
     for j in range(nb):
         if ys[j] >= 0:
-            gr = g + base + <Py_ssize_t>ys[j] * L.cs + j * L.ps
+            gr = gp + <Py_ssize_t>ys[j] * cs + j * ps
             gr[0] = gr[0] - <floating>(coef[j] * (1.0 - eps) * wyv[j])
+    if tr:
+        if stream:
+            # rows again in L1 (over the logits' planes, no longer read),
+            # then streamed: the gradient's lines are not read for ownership
+            planes_to_rows(gp, PLANE_BLOCK, C, nb, xb)
+            stream_out(g + base, xb, nb * C)
+            fl_stream_fence()
+        else:
+            planes_to_rows(gp, PLANE_BLOCK, C, nb, g + base)
 
 
 cdef void _planes_wdot(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,

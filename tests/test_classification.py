@@ -66,6 +66,30 @@ def test_cross_entropy_index_vs_torch(shape, opts, reduction, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opts", [{}, {"weight": True, "label_smoothing": 0.3},
+                                  {"ignore_index": 1}], ids=str)
+@pytest.mark.parametrize("n,c", [(1100, 2), (1100, 5), (1100, 8), (1100, 9), (1100, 10),
+                                 (1100, 16), (1100, 17), (30000, 10)], ids=str)
+def test_cross_entropy_narrow_rows_vs_torch(n, c, opts, dtype, rng):
+    """Rows of up to 16 float (8 double) classes are turned into class planes
+    and back per unit of 512 rows (fltranspose.h: tiles of 16 / 8 rows, the
+    rest row by row); wider rows are read at stride C.  Both sides of both
+    limits, a partial unit and partial tile, and (30000 x 10) a gradient of
+    more than 1 MiB, written with non-temporal stores."""
+    x, t, _, w = _data((n, c), rng, dtype)
+    kw = dict(opts)
+    if kw.get("weight"):
+        kw["weight"] = w
+    rtol, atol = tol(dtype)
+    for _ in range(2):   # the second call reuses the first one's dropped gradient
+        loss, grad = fl.cross_entropy(x, t, return_grad=True, **kw)
+        tl, tg = _torch(F.cross_entropy, x, t, **kw)
+        np.testing.assert_allclose(loss, tl, rtol, atol)
+        np.testing.assert_allclose(grad, tg, rtol, atol)
+        del grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("opts", [{}, {"weight": True}, {"label_smoothing": 0.25},
                                   {"weight": True, "label_smoothing": 0.1}], ids=str)
