@@ -321,9 +321,11 @@ cdef inline floating gh_elem(tag_t* tag, floating f, floating y, floating a, flo
 
 
 cdef inline floating focal_hard(floating f, floating y, floating a, floating b, floating gm,
-                                bint fisher, floating* g, floating* h) noexcept nogil:
+                                bint fisher, bint square, floating* g,
+                                floating* h) noexcept nogil:
     """gh_elem's focal for a label y in {0, 1}: only the label's own term,
-    on z = f (y = 1) or z = -f (y = 0), one exp(-|z|), one log1p and one power."""
+    on z = f (y = 1) or z = -f (y = 0), one exp(-|z|), one log1p and one power.
+    square (gm == 2, the usual gamma): the power is q * q, no second exp."""
     cdef floating one = 1, two = 2, zero = 0
     cdef bint pos = y != 0
     cdef floating z = f if pos else -f
@@ -336,8 +338,12 @@ cdef inline floating focal_hard(floating f, floating y, floating a, floating b, 
     cdef floating lp = log1p_unit(e, r)
     cdef floating spz = (z if z > 0 else zero) + lp  # -log q
     cdef floating snz = (-z if z < 0 else zero) + lp  # -log p
-    cdef floating qg = vexp_neg(-gm * spz)          # q^gamma
-    qg = one if gm == 0 else qg
+    cdef floating qg
+    if square:
+        qg = q * q
+    else:
+        qg = vexp_neg(-gm * spz)                    # q^gamma
+        qg = one if gm == 0 else qg
     qg = wt * qg
     g[0] = -sg * qg * (gm * p * snz + q)
     h[0] = (qg * (p * q) if fisher
@@ -553,14 +559,25 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
         if P.col != NULL:
             a = <floating>P.col[k]
         if tag_t is TFocal and soft == 0:
-            if fisher:
+            # one loop per (Hessian, gamma == 2): the flags are constants inside
+            if fisher and c == 2:
                 for j in range(nb):
-                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, True, &gg, &hh)
+                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, True, True, &gg, &hh)
+                    G[k * NB + j] = gg
+                    H[k * NB + j] = hh
+            elif fisher:
+                for j in range(nb):
+                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, True, False, &gg, &hh)
+                    G[k * NB + j] = gg
+                    H[k * NB + j] = hh
+            elif c == 2:
+                for j in range(nb):
+                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, False, True, &gg, &hh)
                     G[k * NB + j] = gg
                     H[k * NB + j] = hh
             else:
                 for j in range(nb):
-                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, False, &gg, &hh)
+                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, False, False, &gg, &hh)
                     G[k * NB + j] = gg
                     H[k * NB + j] = hh
         else:

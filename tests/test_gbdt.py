@@ -22,6 +22,7 @@ CASES = [
     ("binary_focal", {"gamma": 0.5, "alpha": 0.25}, None),
     ("binary_focal", {"gamma": 0.0, "alpha": [0.7, 0.2]}, None),
     ("binary_focal", {"gamma": 3.0}, "fisher"),
+    ("binary_focal", {"gamma": 2.0, "alpha": 0.25}, "fisher"),   # q^2 by a product
     ("binary_focal", {"gamma": 1.5, "alpha": 0.3, "soft": True}, None),
     ("binary_focal", {"gamma": 2.0, "soft": True}, "fisher"),
     ("logistic", {"class_weight": [0.5, 2.0], "soft": True}, None),
