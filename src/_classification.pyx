@@ -55,7 +55,7 @@ from _common cimport (
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32,
-    fl_narrow, fl_widen, prefetch_row, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
+    fl_narrow, fl_widen, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
 )
 
 
@@ -261,8 +261,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         # contiguous planes, one row per lane, instead of gathering a
         # class at stride C; the gradient is turned back into rows at the end
         xb = <floating*>((<size_t>&rawx[0] + 63) & ~(<size_t>63))
-        prefetch_row(x + base + nb * C, nb * C)   # the next unit's rows, while this one runs
-        rows_to_planes(x + base, C, nb, xb, PLANE_BLOCK)
+        rows_to_planes(x + base, C, nb, xb, PLANE_BLOCK, x + base + nb * C)
         xp = xb
         cs = PLANE_BLOCK
         ps = 1

@@ -75,9 +75,9 @@ cdef extern from "fltranspose.h" nogil:
         FL_TR_F32_MAX
         FL_TR_F64_MAX
     void fl_rows_to_planes_f32(const float* src, Py_ssize_t K, Py_ssize_t nr, float* dst,
-                               Py_ssize_t ps)
+                               Py_ssize_t ps, const float* next)
     void fl_rows_to_planes_f64(const double* src, Py_ssize_t K, Py_ssize_t nr, double* dst,
-                               Py_ssize_t ps)
+                               Py_ssize_t ps, const double* next)
     void fl_planes_to_rows_f32(const float* src, Py_ssize_t ps, Py_ssize_t K, Py_ssize_t nr,
                                float* dst)
     void fl_planes_to_rows_f64(const double* src, Py_ssize_t ps, Py_ssize_t K, Py_ssize_t nr,
@@ -269,13 +269,15 @@ cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) no
 
 
 cdef inline void rows_to_planes(const floating* src, Py_ssize_t K, Py_ssize_t nr,
-                                floating* dst, Py_ssize_t ps) noexcept nogil:
+                                floating* dst, Py_ssize_t ps,
+                                const floating* next) noexcept nogil:
     """dst[k * ps + j] = src[j * K + k] for j < nr, k < K (in registers for
-    K up to FL_TR_F32_MAX / FL_TR_F64_MAX, else a scalar copy)."""
+    K up to FL_TR_F32_MAX / FL_TR_F64_MAX, else a scalar copy); the lines of
+    next[:nr * K] (or NULL), the rows read after these, are requested on the way."""
     if floating is float:
-        fl_rows_to_planes_f32(src, K, nr, dst, ps)
+        fl_rows_to_planes_f32(src, K, nr, dst, ps, next)
     else:
-        fl_rows_to_planes_f64(src, K, nr, dst, ps)
+        fl_rows_to_planes_f64(src, K, nr, dst, ps, next)
 
 
 cdef inline void planes_to_rows(const floating* src, Py_ssize_t ps, Py_ssize_t K,

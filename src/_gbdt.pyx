@@ -389,7 +389,8 @@ cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize
         return x + r0 * rs
     ps[0] = NB
     if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX):
-        rows_to_planes(x + r0 * rs, K, nb, buf, NB)   # C-ordered rows: through registers
+        # C-ordered rows: through registers, the next sub-block's requested
+        rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs)
         return buf
     if tin != NULL and nb == NB:
         gather(buf, x + r0 * rs, tin, K * NB)

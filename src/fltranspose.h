@@ -30,6 +30,17 @@
 #endif
 
 #if defined(__AVX512F__)
+/* the lines of [p, p + nbytes): the same rows of the block read next, one
+ * tile ahead of their use, spread over this block's tiles so that a few
+ * requests are in flight at a time (a burst of them at the start of a block
+ * waits for the memory itself) */
+#define FL_TR_PREFETCH(p, nbytes)                                         \
+    do {                                                                 \
+        const char *q_ = (const char *)(p);                              \
+        for (size_t b_ = 0; b_ < (size_t)(nbytes); b_ += 64)             \
+            __builtin_prefetch(q_ + b_, 0, 3);                           \
+    } while (0)
+
 static inline void fl_tr16_ps(__m512 r[16])
 {
     __m512 t[16];
@@ -87,9 +98,10 @@ static inline void fl_tr8_pd(__m512d r[8])
 }
 #endif
 
-/* dst[k * ps + j] = src[j * K + k], j < nr, k < K */
+/* dst[k * ps + j] = src[j * K + k], j < nr, k < K; next (or NULL): the
+ * rows the caller reads after these, requested tile by tile */
 static inline void fl_rows_to_planes_f32(const float *src, ptrdiff_t K, ptrdiff_t nr,
-                                         float *dst, ptrdiff_t ps)
+                                         float *dst, ptrdiff_t ps, const float *next)
 {
     ptrdiff_t j = 0, k;
 #if defined(__AVX512F__)
@@ -98,6 +110,8 @@ static inline void fl_rows_to_planes_f32(const float *src, ptrdiff_t K, ptrdiff_
         __m512 r[16];
         int i;
         for (; j + 16 <= nr; j += 16) {
+            if (next)
+                FL_TR_PREFETCH(next + j * K, 16 * K * sizeof(float));
             for (i = 0; i < 16; i++)
                 r[i] = _mm512_maskz_loadu_ps(m, src + (j + i) * K);
             fl_tr16_ps(r);
@@ -136,7 +150,7 @@ static inline void fl_planes_to_rows_f32(const float *src, ptrdiff_t ps, ptrdiff
 }
 
 static inline void fl_rows_to_planes_f64(const double *src, ptrdiff_t K, ptrdiff_t nr,
-                                         double *dst, ptrdiff_t ps)
+                                         double *dst, ptrdiff_t ps, const double *next)
 {
     ptrdiff_t j = 0, k;
 #if defined(__AVX512F__)
@@ -145,6 +159,8 @@ static inline void fl_rows_to_planes_f64(const double *src, ptrdiff_t K, ptrdiff
         __m512d r[8];
         int i;
         for (; j + 8 <= nr; j += 8) {
+            if (next)
+                FL_TR_PREFETCH(next + j * K, 8 * K * sizeof(double));
             for (i = 0; i < 8; i++)
                 r[i] = _mm512_maskz_loadu_pd(m, src + (j + i) * K);
             fl_tr8_pd(r);
