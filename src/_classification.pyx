@@ -56,6 +56,7 @@ from _common cimport (
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32,
     fl_narrow, fl_widen, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
+    planes_max, planes_sumexp,
 )
 
 
@@ -267,7 +268,13 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         ps = 1
         if g != NULL:
             gp = <floating*>((<size_t>&rawg[0] + 63) & ~(<size_t>63))
-    planes_softmax_sums(xp, cs, ps, C, nb, False, m, s, gp, cs)
+    if tr:
+        # plane by plane: the small-class loop of planes_softmax_sums, with
+        # the exponentials stored, stays scalar on these buffers (measured)
+        planes_max(xp, cs, ps, C, nb, m)
+        planes_sumexp(xp, cs, ps, C, nb, m, s, gp, cs)
+    else:
+        planes_softmax_sums(xp, cs, ps, C, nb, False, m, s, gp, cs)
     if eps > 0:
         _planes_wdot(xp, cs, ps, C, nb, w, dot)
     planes_lse(m, s, nb, lz, floating is float)

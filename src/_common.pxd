@@ -57,6 +57,7 @@ cdef extern from "fastmath.h" nogil:
     double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
     void fl_row_axpbf(float* g, Py_ssize_t n, float a, float b, const double* w)
     void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
+    void fl_log_inplace(double* s, Py_ssize_t n)
     void FL_PREFETCH(const void* p)
 
 cdef extern from "flhalf.h" nogil:
@@ -599,23 +600,28 @@ cdef inline void planes_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
     the classes unrolled: each branch below passes C as a constant, so gcc
     keeps a position's C values in registers instead of sweeping C planes
     through the m and s arrays (logsumexp over 4 classes: 18 -> 12 ms on a
-    (2, 4, 160, 160, 160) float32 volume).  Otherwise: planes_max, then
-    planes_sumexp.
+    (2, 4, 160, 160, 160) float32 volume).  With stored exponentials, only
+    into a block buffer (es <= PLANE_BLOCK: the segmentation kernels' block
+    of SEG_BLOCK positions): stores at the stride of a whole image need more
+    overlap checks than gcc makes, and that loop stays scalar (cross-entropy
+    with its gradient on (2, 4, 160, 160, 160) float32: 71 -> 32 ms through
+    the plane-by-plane path).  Otherwise: planes_max, then planes_sumexp.
     """
     cdef Py_ssize_t j
-    if ps == 1 and C == 2:
+    cdef bint small = ps == 1 and (e == NULL or es <= PLANE_BLOCK)
+    if small and C == 2:
         _small_softmax_sums(x, cs, nb, 2, safe, m, s, e, es)
-    elif ps == 1 and C == 3:
+    elif small and C == 3:
         _small_softmax_sums(x, cs, nb, 3, safe, m, s, e, es)
-    elif ps == 1 and C == 4:
+    elif small and C == 4:
         _small_softmax_sums(x, cs, nb, 4, safe, m, s, e, es)
-    elif ps == 1 and C == 5:
+    elif small and C == 5:
         _small_softmax_sums(x, cs, nb, 5, safe, m, s, e, es)
-    elif ps == 1 and C == 6:
+    elif small and C == 6:
         _small_softmax_sums(x, cs, nb, 6, safe, m, s, e, es)
-    elif ps == 1 and C == 7:
+    elif small and C == 7:
         _small_softmax_sums(x, cs, nb, 7, safe, m, s, e, es)
-    elif ps == 1 and C == SMALL_C:
+    elif small and C == SMALL_C:
         _small_softmax_sums(x, cs, nb, SMALL_C, safe, m, s, e, es)
     else:
         planes_max(x, cs, ps, C, nb, m)

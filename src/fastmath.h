@@ -540,4 +540,14 @@ static FL_NOINLINE void fl_row_axpb(double *g, ptrdiff_t n, double a, double b, 
             g[i] = g[i] * a - b;
 }
 
+/* s_i = log(s_i) over n doubles, the vector loop out of line: inlined into
+ * a large kernel function, gcc's inliner has no budget left for fl_log and
+ * the loop becomes a call per element (30 % of a log_softmax over
+ * (65536, 10) float32). */
+static FL_NOINLINE void fl_log_inplace(double *s, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        s[i] = fl_log(s[i]);
+}
+
 #endif /* FASTLOSS_FASTMATH_H */

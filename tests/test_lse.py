@@ -101,6 +101,38 @@ def test_every_short_class_axis_with_special_values(C, dtype, rng):
     np.testing.assert_allclose(got, want, *tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,C", [(1100, 2), (1100, 4), (1100, 8), (1100, 9), (1100, 10),
+                                 (1100, 16), (1100, 17), (30000, 10)], ids=str)
+def test_narrow_rows_with_special_values(n, C, dtype, rng):
+    """Rows of up to 16 float (8 double) values go through class planes in
+    L1 (design D of _lse.pyx) in units of 512 rows, tiles of 16 / 8 rows and
+    a row-by-row rest; wider rows are read at stride C.  Both sides of both
+    limits, a partial unit and tile, special values in the rows of a tile
+    and of the rest, results into a fresh array and into out= (streamed)."""
+    x = (rng.standard_normal((n, C)) * 5).astype(dtype)
+    for r in (3, n - 2):                        # in a full tile, in the rest
+        x[r, :] = -np.inf
+        x[r + 1, 0] = np.inf
+        x[r - 1, C - 1] = np.nan
+    with np.errstate(all="ignore"):
+        x64 = x.astype(np.float64)
+        want = {fl.logsumexp: sp.logsumexp(x64, axis=1),
+                fl.softmax: sp.softmax(x64, axis=1), fl.log_softmax: sp.log_softmax(x64, axis=1)}
+        for fn, w in want.items():
+            outs = [fn(x, axis=1)]
+            if fn is not fl.logsumexp:
+                o = np.full_like(x, 7.0)
+                assert fn(x, axis=1, out=o) is o
+                outs.append(o)
+            for got in outs:
+                assert got.dtype == dtype
+                same = np.isfinite(w)
+                np.testing.assert_allclose(got[same], w[same], *tol(dtype))
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(w))
+                np.testing.assert_array_equal(got[np.isinf(w)], w[np.isinf(w)])
+
+
 def test_large_values_float32_no_overflow():
     x = np.array([[1e4, 1e4 - 1, -1e4]], np.float32)
     np.testing.assert_allclose(fl.logsumexp(x, axis=1), sp.logsumexp(x.astype(np.float64), axis=1),
