@@ -133,6 +133,7 @@ def _read_write_bytes(d):
 WIDE, WIDE_Q = (16384, 1000), (1024, 1000)
 ROWS, ROWS_Q = (4194304, 10), (65536, 10)
 SEG, SEG_Q = (8, 21, 256, 256), (2, 21, 64, 64)
+SEG3D, SEG3D_Q = (2, 4, 160, 160, 160), (1, 4, 32, 32, 32)
 
 WORKLOADS = [
     _ce("ce_wide", "cross_entropy (16384, 1000) float32, int64 targets",
@@ -143,6 +144,8 @@ WORKLOADS = [
         SEG, SEG_Q, np.uint8),
     _ce("ce_seg_i64", "cross_entropy (8, 21, 256, 256) float32, int64 label map",
         SEG, SEG_Q, np.int64),
+    _ce("ce_3d", "cross_entropy (2, 4, 160, 160, 160) float32, uint8 label map",
+        SEG3D, SEG3D_Q, np.uint8),
     Workload(
         name="nll_wide", family="classification",
         description="nll_loss (16384, 1000) float32 log-probabilities, int64 targets",
@@ -159,6 +162,12 @@ WORKLOADS = [
         name="softmax_wide", family="lse",
         description="softmax over the last axis of (16384, 1000) float32",
         make=_make_rows(WIDE, WIDE_Q), impls=_softmax_impls("softmax"),
+        bytes_moved=_read_write_bytes, n_exp=_x_size, rtol=1e-5,
+    ),
+    Workload(
+        name="softmax_rows", family="lse",
+        description="softmax over the last axis of (4194304, 10) float32",
+        make=_make_rows(ROWS, ROWS_Q), impls=_softmax_impls("softmax"),
         bytes_moved=_read_write_bytes, n_exp=_x_size, rtol=1e-5,
     ),
     Workload(
