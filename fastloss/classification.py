@@ -1,5 +1,7 @@
 """Softmax cross-entropy and negative log-likelihood (torch semantics)."""
 
+import math
+
 import numpy as np
 
 from fastloss import _validate as V
@@ -88,10 +90,17 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
             raise V.label_error(t.reshape(-1), bad, C, ignore_index)
         gscale = 1.0 / denom if denom != 0 else 0.0
     if V.is_half(x.dtype):
-        total, denom, bad = _k.ce_rows_half(
-            x, C, t2.reshape(-1), w_arr, sw_arr, ignore_index, label_smoothing, loss_out,
-            None if grad is None else grad.reshape(-1), gscale, nt,
-        )
+        g_half = None if grad is None else grad.reshape(-1)
+        if _half_kernel(x, False, log_input) is _k.ce_rows_half:
+            total, denom, bad = _k.ce_rows_half(
+                x, C, t2.reshape(-1), w_arr, sw_arr, ignore_index, label_smoothing, loss_out,
+                g_half, gscale, nt,
+            )
+        else:
+            total, denom, bad = _k.ce_planes_half(
+                x, x3.shape[0], C, x3.shape[2], t2.reshape(-1), w_arr, sw_arr, ignore_index,
+                label_smoothing, loss_out, g_half, gscale, nt, log_input,
+            )
     else:
         g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
         total, denom, bad = _k.ce_index(
@@ -128,10 +137,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     ----------
     input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
         Logits; float32 and float64 are computed natively, float16 and
-        bfloat16 in float32 (rows (N, C) of 32 to 4096 classes with class
-        indices are read in their own width; other shapes through a widened
-        copy).  The class axis of NCHW / NCDHW data is read in place (no
-        transposed copy).
+        bfloat16 in float32 (with class indices, rows (N, C) of 32 to 4096
+        classes and maps or narrow rows of up to 32 classes are read in
+        their own width; other shapes through a widened copy).  The class
+        axis of NCHW / NCDHW data is read in place (no transposed copy).
     target : array_like
         Class indices of shape (), (N,) or (N, d1, ..., dk), any integer
         dtype (uint8 ... int64, read in its own width), or class
@@ -190,6 +199,23 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                return_grad, grad_out, n_threads, grad_dtype=grad_dtype)
 
 
+def _half_kernel(x, soft, log_input):
+    """The kernel that reads float16 / bfloat16 ``x`` in its own width, or None.
+
+    Wide rows (one position per row, at least HALF_ROWS[0] classes) of
+    cross-entropy with class indices: ce_rows_half, up to HALF_ROWS[1]
+    classes; class-plane layouts (maps, narrow rows) of cross-entropy and
+    NLL with class indices: ce_planes_half, up to HALF_PLANES_MAX classes.
+    """
+    if soft or x.ndim == 0:
+        return None
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    rows = math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]
+    if rows:
+        return _k.ce_rows_half if not log_input and C <= _k.HALF_ROWS[1] else None
+    return _k.ce_planes_half if 1 <= C <= _k.HALF_PLANES_MAX else None
+
+
 def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
         return_grad, grad_out, n_threads, log_input=False, allowed=V.REDUCTIONS,
         grad_dtype=None):
@@ -197,10 +223,10 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
     t_arr = np.asarray(target)
     xh = V.as_float(input, "input", half=True)
     soft = t_arr.shape == xh.shape and (t_arr.dtype.kind == "f" or V.is_half(t_arr.dtype))
-    if V.is_half(xh.dtype) and (log_input or soft or xh.ndim != 2
-                                or not _k.HALF_ROWS[0] <= xh.shape[1] <= _k.HALF_ROWS[1]):
-        # float16 / bfloat16 logits outside the wide-row kernel: the float32
-        # kernels on a widened copy (the same results), the gradient rounded back
+    if V.is_half(xh.dtype) and _half_kernel(xh, soft, log_input) is None:
+        # float16 / bfloat16 values no kernel reads in their own width: the
+        # float32 kernels on a widened copy (the same results), the gradient
+        # rounded back
         return V.via_float32(
             lambda x32, g32: _ce(x32, target, weight, ignore_index, reduction,
                                  label_smoothing, sample_weight, return_grad, g32, n_threads,
@@ -256,7 +282,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     Parameters
     ----------
     input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
-        Log-probabilities.
+        Log-probabilities; float16 and bfloat16 are computed in float32
+        (maps and narrow rows of up to 32 classes read in their own width,
+        other shapes through a widened copy).
     target : array_like of int, shape (), (N,) or (N, d1, ..., dk)
         Class indices, any integer dtype.
     weight : array_like of shape (C,), optional

@@ -541,6 +541,65 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
     out.weight += acc_w
 
 
+cdef enum:
+    HALF_BLOCK = 16384   # values of a class-plane unit widened at once: PLANE_BLOCK x 32
+
+
+cdef void _ce_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
+                        Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
+                        double eps, double wsum, float* loss_out, void* g, int kg,
+                        double gscale, bint log_input, BlockOut* out) noexcept nogil:
+    """_ce_index_unit (or _nll_unit with log_input) for float16 / bfloat16
+    logits on a class-plane layout, L.C * PLANE_BLOCK <= HALF_BLOCK.
+
+    The unit's values are widened into an L1 block laid out as a float32
+    unit of the same positions (C planes of nb values, or nb rows of C), the
+    float32 unit runs on it (the same steps on the same values: the float32
+    kernel's results on the widened input, bit for bit) and its gradient is
+    narrowed (round to nearest even) or copied into the caller's layout.
+    """
+    cdef float xraw[HALF_BLOCK + 16]
+    cdef float graw[HALF_BLOCK + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = NULL
+    cdef Py_ssize_t C = L.C, nb, base, pos, c
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Layout B
+    pos = unit_start(L, u, &nb, &base)
+    if g != NULL:
+        gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
+    # the block as a one-unit layout of its own (set by hand: make_layout
+    # would call a single position of many classes a row)
+    B = L[0]
+    B.outer = 1
+    B.npos = nb
+    B.bpo = 1
+    B.units = 1
+    if L.ps == 1:   # (N, C, S) maps: C planes of nb positions, S apart
+        for c in range(C):
+            fl_widen(x + base + c * L.cs, kx, xb + c * nb, nb)
+        B.cs = nb
+        B.os = C * nb
+    else:           # narrow rows: nb rows of C values, one after the other
+        fl_widen(x + base, kx, xb, nb * C)
+        B.os = 0
+    if log_input:
+        _nll_unit(xb, t + pos, &B, 0, w, sw + pos if sw != NULL else NULL, ignore,
+                  loss_out + pos if loss_out != NULL else NULL, gb, gscale, False, out)
+    else:
+        _ce_index_unit(xb, t + pos, &B, 0, w, sw + pos if sw != NULL else NULL, ignore, eps,
+                       wsum, loss_out + pos if loss_out != NULL else NULL, gb, gscale, False,
+                       out)
+    if out.bad >= 0:
+        out.bad += pos
+    if g != NULL:
+        if L.ps == 1:
+            for c in range(C):
+                fl_narrow(gb + c * nb, <char*>g + (base + c * L.cs) * gsize, kg, nb)
+        else:
+            fl_narrow(gb, <char*>g + base * gsize, kg, nb * C)
+
+
 # -------------------------------------------------------------- drivers
 
 cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
@@ -667,6 +726,65 @@ def ce_rows_half(cnp.ndarray x, int C, const label_t[::1] target, const double[:
                             num_threads=nt):
                 _ce_rows_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
                                    label_smoothing, wsum, lp, gp, kg, gscale, &blocks[u])
+        combine_blocks(blocks, L.units, &total)
+    free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# most classes of a class-plane layout whose float16 / bfloat16 values
+# ce_planes_half reads in their own width
+HALF_PLANES_MAX = HALF_BLOCK // PLANE_BLOCK
+
+
+def ce_planes_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
+                   const label_t[::1] target, const double[::1] weight,
+                   const double[::1] sample_weight, Py_ssize_t ignore_index,
+                   double label_smoothing, float[::1] loss_out, object grad, double gscale,
+                   int n_threads, bint log_input=False):
+    """Cross-entropy (NLL with log_input) of float16 / bfloat16 values x
+    (N, C, S) on a class-plane layout (S > 1, or C < WIDE_ROW), C at most
+    HALF_PLANES_MAX, read in their own width.
+
+    x and grad (None, float32 or 16-bit) are C-contiguous with N*C*S
+    elements.  Returns what ce_index returns.
+    """
+    cdef BlockOut total
+    cdef Layout L
+    cdef BlockOut* blocks
+    cdef Py_ssize_t u
+    cdef double wsum = 0.0
+    cdef int nt, kx, kg = FL_KIND_F32
+    cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    cdef void* gp = NULL
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    kx = fc_operand_kind(x, N * C * S, "input")
+    L = make_layout(N, C, S)
+    if (L.kind == LAYOUT_ROWS or C < 1 or C > HALF_PLANES_MAX or kx == FL_KIND_F32
+            or target.shape[0] != N * S):
+        raise ValueError("fastloss internal error: ce_planes_half operand")
+    if grad is not None:
+        kg = fc_operand_kind(grad, N * C * S, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    if N * S == 0:
+        return 0.0, 0.0, -1
+    for u in range(C):
+        wsum += wp[u] if wp != NULL else 1.0
+    blocks = <BlockOut*>malloc(L.units * sizeof(BlockOut))
+    if blocks == NULL:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    with nogil:
+        nt = threads_for_work(n_threads, L.units, N * C * S)
+        if nt == 1:
+            for u in range(L.units):
+                _ce_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
+                              label_smoothing, wsum, lp, gp, kg, gscale, log_input, &blocks[u])
+        else:
+            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt),
+                            num_threads=nt):
+                _ce_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
+                              label_smoothing, wsum, lp, gp, kg, gscale, log_input, &blocks[u])
         combine_blocks(blocks, L.units, &total)
     free(blocks)
     return total.loss, total.weight, total.bad

@@ -16,6 +16,7 @@ import pytest
 
 import fastloss
 from fastloss import _validate as V
+from fastloss import classification
 from tests._half import HALF, HALF_IDS, ml_dtypes
 from tests._registry import REGISTRY
 
@@ -251,8 +252,8 @@ def test_half_cross_entropy_wide_rows(hd, C):
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 def test_half_cross_entropy_other_shapes(hd):
-    """Narrow rows, very wide rows, NCHW and soft targets: the same results through a
-    widened copy."""
+    """Narrow rows, very wide rows, NCHW and soft targets (read in their own width
+    or through a widened copy): the same results."""
     rng = np.random.default_rng(11)
     cases = [((300, 10), (300,)), ((3, 5000), (3,)), ((2, 4, 9, 7), (2, 9, 7)), ((50,), ())]
     for xs, ts in cases:
@@ -272,6 +273,59 @@ def test_half_cross_entropy_other_shapes(hd):
     loss, g = fastloss.cross_entropy(x, p, return_grad=True)
     _same(loss, ref)
     _same(g, ref_g.astype(hd))
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("xs", [(1100, 10), (700, 2), (300, 31), (2, 4, 37, 29), (3, 32, 600),
+                                (2, 33, 40), (7,), (1, 21, 1, 513)], ids=str)
+def test_half_class_planes(hd, fn, xs):
+    """Class-plane layouts (maps, narrow rows) of up to 32 classes are read in
+    their own width (ce_planes_half: each unit widened in L1), more classes
+    through a widened copy: the float32 kernel's results on the widened
+    values, bit for bit, for every option, gradient dtype, grad_out and
+    thread count, and the same label errors."""
+    rng = np.random.default_rng(sum(xs))
+    f = getattr(fastloss, fn)
+    C = xs[1] if len(xs) > 1 else xs[0]
+    ts = (xs[0],) + xs[2:] if len(xs) > 1 else ()
+    x = (rng.standard_normal(xs) * 4).astype(hd)
+    if fn == "nll_loss":
+        x = -np.abs(x)
+    t = np.asarray(rng.integers(0, C, ts)).astype(np.int16)
+    if t.ndim:
+        t.reshape(-1)[::13] = -100
+    w = rng.uniform(0.5, 2.0, C)
+    sw = rng.uniform(0.1, 2.0, ts)
+    kern = classification._half_kernel(x, False, fn == "nll_loss")
+    assert (kern is not None) == (C <= 32)
+    opts = [({}, t), ({"reduction": "none"}, t), ({"reduction": "sum", "weight": w}, t),
+            ({"weight": w, "sample_weight": sw}, t),
+            ({"weight": w, "ignore_index": 1}, np.where(t == -100, 1, t))]
+    if fn == "cross_entropy":
+        opts.append(({"label_smoothing": 0.2, "weight": w}, t))
+    for kw, tt in opts:
+        ref, ref_g = f(x.astype(np.float32), tt, return_grad=True, **kw)
+        loss, g = f(x, tt, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        _same(f(x, tt, **kw), ref)
+        _, g32 = f(x, tt, return_grad=True, grad_dtype=np.float32, **kw)
+        _same(g32, ref_g)
+        for gdt in (hd, np.float32):
+            out = np.full(x.shape, 7, gdt)
+            _, go = f(x, tt, return_grad=True, grad_out=out, **kw)
+            assert go is out
+            _same(go, ref_g.astype(gdt))
+    one = f(x, t, return_grad=True, n_threads=1)
+    two = f(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+    if t.ndim:
+        bad = t.copy()
+        bad.reshape(-1)[5] = C
+        with pytest.raises(ValueError, match=f"target holds class index {C} at flat position 5"):
+            f(x, bad)
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 HALF_ROWS: tuple[int, int]
+HALF_PLANES_MAX: int
 
 def index_weight_sum(
     t: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
@@ -46,6 +47,23 @@ def ce_rows_half(
     grad: Any,
     gscale: float,  # double
     n_threads: int,
+) -> tuple[float, float, int]: ...
+
+def ce_planes_half(
+    x: npt.NDArray[Any],  # cnp.ndarray
+    N: int,  # Py_ssize_t
+    C: int,  # Py_ssize_t
+    S: int,  # Py_ssize_t
+    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
+    weight: npt.NDArray[np.float64],  # const double[::1]
+    sample_weight: npt.NDArray[np.float64],  # const double[::1]
+    ignore_index: int,  # Py_ssize_t
+    label_smoothing: float,  # double
+    loss_out: npt.NDArray[np.float32],  # float[::1]
+    grad: Any,
+    gscale: float,  # double
+    n_threads: int,
+    log_input: bool = False,  # bint
 ) -> tuple[float, float, int]: ...
 
 def ce_call(
