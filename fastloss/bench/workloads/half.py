@@ -1,7 +1,8 @@
 """Half-precision workloads: bfloat16 inputs read in their own width.
 
 The element-wise rows of ``elementwise.py`` (16,777,216 elements),
-``ce_wide`` and ``multi_margin`` ((16384, 1000) scores, int64 labels) and
+``ce_wide`` and ``multi_margin`` ((16384, 1000) scores, int64 labels),
+``ce_seg`` ((8, 21, 256, 256) logits, int64 label map) and
 ``triplet`` (three (65536, 512) embeddings) and ``dice_3d`` ((2, 4, 160,
 160, 160) logits, uint8 labels) with bfloat16 data (``ml_dtypes.bfloat16``).
 Implementations: "fastloss" on the bfloat16 arrays (loss in float32,
@@ -25,6 +26,8 @@ CE_FULL = (16384, 1000)
 CE_SMALL = (256, 1000)
 SEG_FULL = (2, 4, 160, 160, 160)
 SEG_SMALL = (1, 4, 32, 32, 32)
+MAP_FULL = (8, 21, 256, 256)
+MAP_SMALL = (2, 21, 64, 64)
 
 
 def _bf16():
@@ -64,6 +67,16 @@ def _make_seg(quick):
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal(shape, dtype=np.float32).astype(bf)
     t = rng.integers(0, shape[1], size=(shape[0],) + shape[2:], dtype=np.uint8)
+    return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t}
+
+
+def _make_map(quick):
+    bf = _bf16()
+    shape = MAP_SMALL if quick else MAP_FULL
+    rng = np.random.default_rng(SEED)
+    x = (2.0 * rng.standard_normal(shape, dtype=np.float32)).astype(bf)
+    # int64 labels: the only kind torch's cross_entropy takes
+    t = rng.integers(0, shape[1], size=(shape[0],) + shape[2:], dtype=np.int64)
     return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t}
 
 
@@ -184,6 +197,12 @@ WORKLOADS = [
         name="ce_wide_bf16", family="half",
         description="cross_entropy, (16384, 1000) bfloat16 logits, int64 targets",
         make=_make_ce, impls=_impls("cross_entropy", "cross_entropy"),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
+    ),
+    Workload(
+        name="ce_seg_bf16", family="half",
+        description="cross_entropy, (8, 21, 256, 256) bfloat16 logits, int64 label map",
+        make=_make_map, impls=_impls("cross_entropy", "cross_entropy"),
         bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
     ),
     Workload(
