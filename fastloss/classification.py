@@ -90,17 +90,11 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
             raise V.label_error(t.reshape(-1), bad, C, ignore_index)
         gscale = 1.0 / denom if denom != 0 else 0.0
     if V.is_half(x.dtype):
-        g_half = None if grad is None else grad.reshape(-1)
-        if _half_kernel(x, False, log_input) is _k.ce_rows_half:
-            total, denom, bad = _k.ce_rows_half(
-                x, C, t2.reshape(-1), w_arr, sw_arr, ignore_index, label_smoothing, loss_out,
-                g_half, gscale, nt,
-            )
-        else:
-            total, denom, bad = _k.ce_planes_half(
-                x, x3.shape[0], C, x3.shape[2], t2.reshape(-1), w_arr, sw_arr, ignore_index,
-                label_smoothing, loss_out, g_half, gscale, nt, log_input,
-            )
+        total, denom, bad = _k.ce_index_half(
+            x, x3.shape[0], C, x3.shape[2], t2.reshape(-1), w_arr, sw_arr, ignore_index,
+            label_smoothing, loss_out, None if grad is None else grad.reshape(-1), gscale, nt,
+            log_input,
+        )
     else:
         g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
         total, denom, bad = _k.ce_index(
@@ -199,21 +193,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                return_grad, grad_out, n_threads, grad_dtype=grad_dtype)
 
 
-def _half_kernel(x, soft, log_input):
-    """The kernel that reads float16 / bfloat16 ``x`` in its own width, or None.
-
-    Wide rows (one position per row, at least HALF_ROWS[0] classes) of
-    cross-entropy with class indices: ce_rows_half, up to HALF_ROWS[1]
-    classes; class-plane layouts (maps, narrow rows) of cross-entropy and
-    NLL with class indices: ce_planes_half, up to HALF_PLANES_MAX classes.
-    """
+def _half_native(x, soft, log_input):
+    """True when float16 / bfloat16 ``x`` has a kernel that reads it in its own
+    width (ce_index_half): with class indices, wide rows (one position per
+    row, HALF_ROWS classes) of cross-entropy, and class-plane layouts (maps,
+    narrow rows) of up to HALF_PLANES_MAX classes of cross-entropy and NLL."""
     if soft or x.ndim == 0:
-        return None
+        return False
     C = x.shape[1] if x.ndim > 1 else x.shape[0]
-    rows = math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]
-    if rows:
-        return _k.ce_rows_half if not log_input and C <= _k.HALF_ROWS[1] else None
-    return _k.ce_planes_half if 1 <= C <= _k.HALF_PLANES_MAX else None
+    if math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]:
+        return not log_input and C <= _k.HALF_ROWS[1]
+    return 1 <= C <= _k.HALF_PLANES_MAX
 
 
 def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
@@ -223,7 +213,7 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
     t_arr = np.asarray(target)
     xh = V.as_float(input, "input", half=True)
     soft = t_arr.shape == xh.shape and (t_arr.dtype.kind == "f" or V.is_half(t_arr.dtype))
-    if V.is_half(xh.dtype) and _half_kernel(xh, soft, log_input) is None:
+    if V.is_half(xh.dtype) and not _half_native(xh, soft, log_input):
         # float16 / bfloat16 values no kernel reads in their own width: the
         # float32 kernels on a widened copy (the same results), the gradient
         # rounded back

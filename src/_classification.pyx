@@ -600,6 +600,18 @@ cdef void _ce_half_unit(const unsigned short* x, int kx, const label_t* t, Layou
             fl_narrow(gb, <char*>g + base * gsize, kg, nb * C)
 
 
+cdef inline void _half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
+                            Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
+                            double eps, double wsum, float* loss_out, void* g, int kg,
+                            double gscale, bint log_input, BlockOut* out) noexcept nogil:
+    if L.kind == LAYOUT_ROWS:
+        _ce_rows_half_unit(x, kx, t, L, u, w, sw, ignore, eps, wsum, loss_out, g, kg, gscale,
+                           out)
+    else:
+        _ce_half_unit(x, kx, t, L, u, w, sw, ignore, eps, wsum, loss_out, g, kg, gscale,
+                      log_input, out)
+
+
 # -------------------------------------------------------------- drivers
 
 cdef int _ce_index_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
@@ -676,74 +688,25 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
     return total.loss, total.weight, total.bad
 
 
-# class counts whose float16 / bfloat16 rows ce_rows_half reads in their own width
+# class counts whose float16 / bfloat16 wide rows ce_index_half reads in their own width
 HALF_ROWS = (WIDE_ROW, STREAM_ROW)
 
 
-def ce_rows_half(cnp.ndarray x, int C, const label_t[::1] target, const double[::1] weight,
-                 const double[::1] sample_weight, Py_ssize_t ignore_index,
-                 double label_smoothing, float[::1] loss_out, object grad, double gscale,
-                 int n_threads):
-    """Cross-entropy of float16 / bfloat16 logits x (N, C) read in their own width.
-
-    x and grad (None, float32 or 16-bit) are C-contiguous with N*C elements,
-    WIDE_ROW <= C <= STREAM_ROW (other shapes are computed in float32 by
-    the wrapper).  Returns what ce_index returns.
-    """
-    cdef BlockOut total
-    cdef Layout L
-    cdef BlockOut* blocks
-    cdef Py_ssize_t N = target.shape[0], u
-    cdef double wsum = 0.0
-    cdef int nt, kx, kg = FL_KIND_F32
-    cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
-    cdef void* gp = NULL
-    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    kx = fc_operand_kind(x, N * C, "input")
-    if C < WIDE_ROW or C > STREAM_ROW or kx == FL_KIND_F32:
-        raise ValueError("fastloss internal error: ce_rows_half operand")
-    if grad is not None:
-        kg = fc_operand_kind(grad, N * C, "grad")
-        gp = cnp.PyArray_DATA(grad)
-    if N == 0:
-        return 0.0, 0.0, -1
-    for u in range(C):
-        wsum += wp[u] if wp != NULL else 1.0
-    L = make_layout(N, C, 1)
-    blocks = <BlockOut*>malloc(L.units * sizeof(BlockOut))
-    if blocks == NULL:
-        raise MemoryError("fastloss: cannot allocate reduction buffers")
-    with nogil:
-        nt = threads_for_work(n_threads, L.units, N * C)
-        if nt == 1:
-            for u in range(L.units):
-                _ce_rows_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
-                                   label_smoothing, wsum, lp, gp, kg, gscale, &blocks[u])
-        else:
-            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt),
-                            num_threads=nt):
-                _ce_rows_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
-                                   label_smoothing, wsum, lp, gp, kg, gscale, &blocks[u])
-        combine_blocks(blocks, L.units, &total)
-    free(blocks)
-    return total.loss, total.weight, total.bad
-
-
 # most classes of a class-plane layout whose float16 / bfloat16 values
-# ce_planes_half reads in their own width
+# ce_index_half reads in their own width
 HALF_PLANES_MAX = HALF_BLOCK // PLANE_BLOCK
 
 
-def ce_planes_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
-                   const label_t[::1] target, const double[::1] weight,
-                   const double[::1] sample_weight, Py_ssize_t ignore_index,
-                   double label_smoothing, float[::1] loss_out, object grad, double gscale,
-                   int n_threads, bint log_input=False):
+def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
+                  const label_t[::1] target, const double[::1] weight,
+                  const double[::1] sample_weight, Py_ssize_t ignore_index,
+                  double label_smoothing, float[::1] loss_out, object grad, double gscale,
+                  int n_threads, bint log_input=False):
     """Cross-entropy (NLL with log_input) of float16 / bfloat16 values x
-    (N, C, S) on a class-plane layout (S > 1, or C < WIDE_ROW), C at most
-    HALF_PLANES_MAX, read in their own width.
+    (N, C, S) read in their own width: wide rows (S == 1, HALF_ROWS[0] <= C
+    <= HALF_ROWS[1], cross-entropy only) row by row, class-plane layouts
+    (S > 1 or fewer classes) of at most HALF_PLANES_MAX classes a unit at a
+    time (other shapes are computed in float32 by the wrapper).
 
     x and grad (None, float32 or 16-bit) are C-contiguous with N*C*S
     elements.  Returns what ce_index returns.
@@ -754,6 +717,7 @@ def ce_planes_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
     cdef Py_ssize_t u
     cdef double wsum = 0.0
     cdef int nt, kx, kg = FL_KIND_F32
+    cdef bint rows
     cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
     cdef void* gp = NULL
     cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
@@ -761,9 +725,11 @@ def ce_planes_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
     cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     kx = fc_operand_kind(x, N * C * S, "input")
     L = make_layout(N, C, S)
-    if (L.kind == LAYOUT_ROWS or C < 1 or C > HALF_PLANES_MAX or kx == FL_KIND_F32
-            or target.shape[0] != N * S):
-        raise ValueError("fastloss internal error: ce_planes_half operand")
+    rows = L.kind == LAYOUT_ROWS
+    if (kx == FL_KIND_F32 or C < 1 or target.shape[0] != N * S
+            or (rows and (C > STREAM_ROW or log_input))
+            or (not rows and C > HALF_PLANES_MAX)):
+        raise ValueError("fastloss internal error: ce_index_half operand")
     if grad is not None:
         kg = fc_operand_kind(grad, N * C * S, "grad")
         gp = cnp.PyArray_DATA(grad)
@@ -778,13 +744,13 @@ def ce_planes_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
         nt = threads_for_work(n_threads, L.units, N * C * S)
         if nt == 1:
             for u in range(L.units):
-                _ce_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
-                              label_smoothing, wsum, lp, gp, kg, gscale, log_input, &blocks[u])
+                _half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index, label_smoothing,
+                           wsum, lp, gp, kg, gscale, log_input, &blocks[u])
         else:
             for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt),
                             num_threads=nt):
-                _ce_half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index,
-                              label_smoothing, wsum, lp, gp, kg, gscale, log_input, &blocks[u])
+                _half_unit(xp, kx, &target[0], &L, u, wp, swp, ignore_index, label_smoothing,
+                           wsum, lp, gp, kg, gscale, log_input, &blocks[u])
         combine_blocks(blocks, L.units, &total)
     free(blocks)
     return total.loss, total.weight, total.bad

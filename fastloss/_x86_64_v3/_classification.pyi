@@ -35,21 +35,7 @@ def ce_index(
     stream: bool = False,  # bint
 ) -> tuple[float, float, int]: ...
 
-def ce_rows_half(
-    x: npt.NDArray[Any],  # cnp.ndarray
-    C: int,
-    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
-    weight: npt.NDArray[np.float64],  # const double[::1]
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    ignore_index: int,  # Py_ssize_t
-    label_smoothing: float,  # double
-    loss_out: npt.NDArray[np.float32],  # float[::1]
-    grad: Any,
-    gscale: float,  # double
-    n_threads: int,
-) -> tuple[float, float, int]: ...
-
-def ce_planes_half(
+def ce_index_half(
     x: npt.NDArray[Any],  # cnp.ndarray
     N: int,  # Py_ssize_t
     C: int,  # Py_ssize_t
