@@ -24,8 +24,10 @@ def logsumexp(a, axis=None, keepdims=False, *, n_threads=None):
     Parameters
     ----------
     a : array_like
-        Input; float32 stays float32, float16 is computed in float32, other
-        real dtypes in float64.
+        Input; float32 stays float32, float16 and bfloat16 are computed in
+        float32 (read in their own width, through a float32 copy only for a
+        reduced axis of more than 16384 values, or more than 32 along a
+        strided axis), other real dtypes in float64.
     axis : None, int or tuple of ints
         Axes to reduce (None: all).  Adjacent axes are reduced in place; any
         other set of axes costs one transposed copy of ``a``.
@@ -51,19 +53,30 @@ def logsumexp(a, axis=None, keepdims=False, *, n_threads=None):
     r = _k.lse_call(a, axis, keepdims, n_threads, 0)
     if r is not None:
         return r
-    x = V.as_float(a, "a")
+    x = V.as_float(a, "a", half=True)
     axes = normalize_axis(axis, x.ndim)
     nt = V.threads(n_threads)
     x3, _ = as_pkq(x, axes)
-    out = np.empty(x3.shape[0] * x3.shape[2], dtype=x.dtype)
+    out = np.empty(x3.shape[0] * x3.shape[2], dtype=V.compute_dtype(x.dtype))
     if x3.shape[1] == 0:
         out.fill(-np.inf)
     else:
-        _k.lse_kernel(x3, out, 0, False, nt)
+        _run(x3, out, 0, False, nt)
     shape = reduced_shape(x.shape, axes, keepdims)
     if shape == ():
         return out.dtype.type(out[0])
     return out.reshape(shape)
+
+
+def _run(x3, out, mode, stream, nt):
+    """The kernel over x3 (P, K, Q) into out: float16 / bfloat16 read in their
+    own width where lse_half takes the shape, else through one float32 copy."""
+    if not V.is_half(x3.dtype):
+        _k.lse_kernel(x3, out, mode, stream, nt)
+    elif _k.half_fits(*x3.shape):
+        _k.lse_half(np.ascontiguousarray(x3), *x3.shape, out, mode, nt)
+    else:
+        _k.lse_kernel(x3.astype(np.float32), out, mode, stream, nt)
 
 
 def _softmax(a, axis, n_threads, mode, out):
@@ -71,11 +84,12 @@ def _softmax(a, axis, n_threads, mode, out):
         r = _k.lse_call(a, axis, False, n_threads, mode)
         if r is not None:
             return r
-    x = V.as_float(a, "x")
+    x = V.as_float(a, "x", half=True)
+    cdt = V.compute_dtype(x.dtype)
     axes = normalize_axis(axis, x.ndim)
     nt = V.threads(n_threads)
     if out is not None:
-        V.check_out(out, x.shape, x.dtype, "out", inputs=(("x", x),))
+        V.check_out(out, x.shape, cdt, "out", inputs=(("x", x),))
     x3, back = as_pkq(x, axes)
     adjacent = np.may_share_memory(x3, x)  # else x3 is a transposed copy
     if out is not None and adjacent:
@@ -83,9 +97,9 @@ def _softmax(a, axis, n_threads, mode, out):
     else:
         # the output comes from fastloss._buffers: an array the caller
         # dropped is written again (mapped pages, no first-touch zeroing)
-        res, warm = _buffers.gradient_array(x3.shape, x.dtype)
+        res, warm = _buffers.gradient_array(x3.shape, cdt)
     # a reused or caller's array is out of the cache: streamed stores
-    _k.lse_kernel(x3, res.reshape(-1), mode, warm, nt)
+    _run(x3, res.reshape(-1), mode, warm, nt)
     if out is None:
         return back(res)
     if not adjacent:
@@ -98,14 +112,15 @@ def softmax(x, axis=None, *, n_threads=None, out=None):
 
     ``axis=None`` normalises over all elements, as ``scipy.special.softmax``
     (torch's ``softmax(x, dim)`` is ``axis=dim``).  One exponential per
-    element; the result has ``x``'s shape and float dtype.  Non-adjacent
-    axis tuples cost one transposed copy.
+    element; the result has ``x``'s shape and float dtype (float32 for
+    float16 and bfloat16).  Non-adjacent axis tuples cost one transposed
+    copy.
 
     Parameters
     ----------
     x : array_like
-        Input; float32 stays float32, other real dtypes are computed in
-        float64.
+        Input; float32 stays float32, float16 and bfloat16 are computed in
+        float32 (as for :func:`logsumexp`), other real dtypes in float64.
     axis : None, int or tuple of ints
         Axes to normalise over (None: all).
     n_threads : int, optional
@@ -142,8 +157,8 @@ def log_softmax(x, axis=None, *, n_threads=None, out=None):
     Parameters
     ----------
     x : array_like
-        Input; float32 stays float32, other real dtypes are computed in
-        float64.
+        Input; float32 stays float32, float16 and bfloat16 are computed in
+        float32 (as for :func:`logsumexp`), other real dtypes in float64.
     axis : None, int or tuple of ints
         Axes to normalise over (None: all).
     n_threads : int, optional

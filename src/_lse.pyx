@@ -19,19 +19,26 @@ D. Rows of a few values (a reduced contiguous axis of up to 16 float or 8
    unit (fltranspose.h), computed down the planes with one row per vector
    lane, and a softmax / log_softmax turned back into rows: no value is
    read or written at a stride.
+E. float16 / bfloat16 input is read in its own width: each unit's values
+   (up to HALF_UNIT) are widened into L1 as a float32 unit of the same
+   positions and the float32 unit runs on them, so the results are the
+   float32 kernel's on the widened values, bit for bit; a softmax whose
+   planes lie apart in the output is copied there plane by plane.
 """
 
 cimport numpy as cnp
 from cython.parallel cimport prange
 
-from _fastcall cimport fc_float, fc_threads_arg
+from _fastcall cimport fc_float, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
     floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
     deal, threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
     STREAM_ROW, prefetch_row, stream_out, fl_stream_fence, fl_log, fl_log_inplace,
     FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows, planes_max, planes_sumexp,
+    fl_widen, FL_KIND_F32,
 )
+from libc.string cimport memcpy
 
 from fastloss._threads import effective_n_threads
 
@@ -205,6 +212,91 @@ cdef void _lse_planes(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_
             xr = x + c * cs
             for j in range(nb):
                 orow[j * ps] = (xr[j * ps] - <floating>m[j]) - <floating>s[j]
+
+
+cdef enum:
+    HALF_UNIT = 16384   # values of a unit widened at once: rows * C, or PLANE_BLOCK * 32
+
+
+cdef void _lse_half_unit(const unsigned short* x, int kx, Layout* L, Py_ssize_t u,
+                         float* out, int mode) noexcept nogil:
+    """_lse_unit for float16 / bfloat16 input (design E)."""
+    cdef float xraw[HALF_UNIT + 16]
+    cdef float oraw[HALF_UNIT + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* ob = <float*>((<size_t>&oraw[0] + 63) & ~(<size_t>63))
+    cdef Py_ssize_t nb, base, pos, c
+    cdef Layout B
+    pos = unit_start(L, u, &nb, &base)
+    # the block as a one-unit layout of its own (set by hand: make_layout
+    # could call a single position of many values a row)
+    B = L[0]
+    B.units = 1
+    if L.kind == LAYOUT_ROWS:
+        fl_widen(x + base, kx, xb, nb * L.C)
+        B.N = nb
+        B.rows = nb
+        _lse_unit(xb, &B, 0, out + (pos if mode == 0 else base), mode, False)
+        return
+    B.outer = 1
+    B.npos = nb
+    B.bpo = 1
+    if L.ps != 1:   # narrow rows: nb rows of C values, one after the other
+        fl_widen(x + base, kx, xb, nb * L.C)
+        B.os = 0
+        _lse_unit(xb, &B, 0, out + (pos if mode == 0 else base), mode, False)
+        return
+    # (P, K, Q): C planes of nb positions, Q apart
+    for c in range(L.C):
+        fl_widen(x + base + c * L.cs, kx, xb + c * nb, nb)
+    B.cs = nb
+    B.os = L.C * nb
+    if mode == 0:
+        _lse_unit(xb, &B, 0, out + pos, 0, False)
+        return
+    _lse_unit(xb, &B, 0, ob, mode, False)
+    for c in range(L.C):
+        memcpy(out + base + c * L.cs, ob + c * nb, nb * sizeof(float))
+
+
+# the longest reduced axis lse_half reads in its own width: rows of one
+# position (a contiguous axis of at least WIDE_ROW values), and the rest
+HALF_ROWS_MAX = HALF_UNIT
+HALF_PLANES_MAX = HALF_UNIT // PLANE_BLOCK
+
+
+def half_fits(Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q):
+    """True when lse_half takes an input of shape (P, K, Q)."""
+    if K < 1:
+        return False
+    if make_layout(P, K, Q).kind == LAYOUT_ROWS:
+        return K <= HALF_ROWS_MAX
+    return K <= HALF_PLANES_MAX
+
+
+def lse_half(cnp.ndarray x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q, float[::1] out,
+             int mode, int n_threads):
+    """lse_kernel for float16 / bfloat16 x (P, K, Q), C-contiguous, read in its
+    own width (half_fits(P, K, Q)); out is float32."""
+    cdef Layout L
+    cdef Py_ssize_t u
+    cdef int nt
+    cdef int kx = fc_operand_kind(x, P * K * Q, "input")
+    cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    if kx == FL_KIND_F32 or not half_fits(P, K, Q):
+        raise ValueError("fastloss internal error: lse_half operand")
+    if P == 0 or Q == 0:
+        return
+    L = make_layout(P, K, Q)
+    with nogil:
+        nt = threads_for_work(n_threads, L.units, P * K * Q)
+        if nt == 1:
+            for u in range(L.units):
+                _lse_half_unit(xp, kx, &L, u, &out[0], mode)
+        else:
+            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt),
+                            num_threads=nt):
+                _lse_half_unit(xp, kx, &L, u, &out[0], mode)
 
 
 cdef void _lse_run(const floating* x, Py_ssize_t P, Py_ssize_t K, Py_ssize_t Q,

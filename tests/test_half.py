@@ -17,6 +17,7 @@ import pytest
 import fastloss
 from fastloss import _validate as V
 from fastloss import classification
+from fastloss import lse as lse_module
 from tests._half import HALF, HALF_IDS, ml_dtypes
 from tests._registry import REGISTRY
 
@@ -325,6 +326,44 @@ def test_half_class_planes(hd, fn, xs):
         bad.reshape(-1)[5] = C
         with pytest.raises(ValueError, match=f"target holds class index {C} at flat position 5"):
             f(x, bad)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("xs,axis", [((1100, 10), 1), ((700, 32), -1), ((5, 16384), 1),
+                                     ((2, 16385), 1), ((3, 32, 600), 1), ((3, 33, 40), 1),
+                                     ((7,), None), ((2, 3, 513), (0, 2)), ((1, 40, 1), 1)],
+                         ids=str)
+def test_half_lse_family(hd, xs, axis):
+    """logsumexp, softmax and log_softmax read float16 / bfloat16 in their own
+    width (each unit widened in L1: rows of up to 16384 values, up to 32
+    along a strided axis), longer axes through a float32 copy: the float32
+    kernel's results on the widened values, bit for bit, in float32, with
+    out= (float32 only) and any thread count."""
+    rng = np.random.default_rng(sum(xs))
+    x = (rng.standard_normal(xs) * 4).astype(hd)
+    flat = x.reshape(-1)
+    flat[3] = np.inf
+    flat[-2] = np.nan
+    flat[len(flat) // 2] = -np.inf
+    wide = x.astype(np.float32)
+    if not isinstance(axis, tuple):   # which of the two paths this shape takes
+        a = 0 if axis is None else axis % len(xs)
+        P, K, Q = ((1, x.size, 1) if axis is None else
+                   (int(np.prod(xs[:a])), xs[a], int(np.prod(xs[a + 1:]))))
+        rows = Q == 1 and K >= 32
+        assert lse_module._k.half_fits(P, K, Q) == (K <= (16384 if rows else 32))
+    with np.errstate(all="ignore"):
+        for fn in (fastloss.logsumexp, fastloss.softmax, fastloss.log_softmax):
+            got = fn(x, axis=axis)
+            assert np.asarray(got).dtype == np.float32
+            _same(got, fn(wide, axis=axis))
+            _same(fn(x, axis=axis, n_threads=1), fn(x, axis=axis, n_threads=2))
+            if fn is not fastloss.logsumexp:
+                out = np.full(xs, 7, np.float32)
+                assert fn(x, axis=axis, out=out) is out
+                _same(out, got)
+                with pytest.raises(ValueError, match="out must have dtype float32"):
+                    fn(x, axis=axis, out=np.empty(xs, hd))
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)

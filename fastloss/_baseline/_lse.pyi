@@ -7,6 +7,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+HALF_ROWS_MAX: int
+HALF_PLANES_MAX: int
+
+def half_fits(
+    P: int,  # Py_ssize_t
+    K: int,  # Py_ssize_t
+    Q: int,  # Py_ssize_t
+) -> bool: ...
+
+def lse_half(
+    x: npt.NDArray[Any],  # cnp.ndarray
+    P: int,  # Py_ssize_t
+    K: int,  # Py_ssize_t
+    Q: int,  # Py_ssize_t
+    out: npt.NDArray[np.float32],  # float[::1]
+    mode: int,
+    n_threads: int,
+) -> None: ...
+
 # floating: one type for every floating argument of a call
 def lse_kernel(
     x: npt.NDArray[np.float32 | np.float64],  # const floating[:, :, ::1]
