@@ -109,6 +109,9 @@ def _class_doc(cls_name, fn_name, attrs):
     """
 
 
+_NOT_A_BUFFER = object()
+
+
 def _make_class(cls_name, fn_name):
     base = getattr(torch.nn, cls_name)
     fn = getattr(functional, fn_name)
@@ -123,8 +126,13 @@ def _make_class(cls_name, fn_name):
         if len(inputs) != len(positional):
             return fn(*inputs, **{a: getattr(self, a) for a in attrs})
         args = dict(zip(positional, inputs))
+        # a registered buffer (the class weights) read from _buffers: what
+        # getattr returns for it, without nn.Module.__getattr__'s Python
+        # frame (most of a microsecond, paid at every training step)
+        buffers = self._buffers
         for a in attrs:
-            args[a] = getattr(self, a)
+            v = buffers.get(a, _NOT_A_BUFFER)
+            args[a] = getattr(self, a) if v is _NOT_A_BUFFER else v
         return _core.call(fn_name, args)
 
     doc = _class_doc(cls_name, fn_name, attrs)

@@ -261,20 +261,24 @@ def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
     kw = dict(opts)
     for n, t in zip(names, tensors):
-        kw[n] = _np(t) if t.dtype == torch.bfloat16 else t.numpy(force=True)
+        kw[n] = t.numpy(force=True) if t.dtype is not _BF16_TORCH else _np(t)
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, _FNS[spec.name])
     pos = [kw.pop(n) for n in names] if spec.variadic else ()
     if not need_grad:
         return _to_torch(fn(*pos, **kw)), ()
-    loss, grads = fn(*pos, **kw, return_grad=True)
-    loss = torch.from_numpy(np.asarray(loss)) if type(loss) is not np.ndarray else _to_torch(loss)
-    if type(grads) is np.ndarray and grads.dtype != _BF16:
-        return loss, (torch.from_numpy(grads),)
-    if type(grads) is np.ndarray:
-        return loss, (_to_torch(grads),)
+    kw["return_grad"] = True
+    loss, grads = fn(*pos, **kw)
+    loss = _from_numpy(_asarray(loss)) if type(loss) is not _NDARRAY else _to_torch(loss)
+    if type(grads) is _NDARRAY:
+        return loss, (_from_numpy(grads) if grads.dtype is not _BF16 else _to_torch(grads),)
     return loss, tuple(_to_torch(g) for g in grads)
+
+
+_from_numpy = torch.from_numpy
+_asarray = np.asarray
+_NDARRAY = np.ndarray
 
 
 def _go_view(spec, reduction, go, g):
@@ -314,51 +318,58 @@ def _grads_out(spec, names, reduction, grads, go, needs, inplace):
 
 
 class _Fn(torch.autograd.Function):
-    """Eager autograd node: kernel gradient kept from forward, scaled in backward.
+    """Eager autograd node around a loss already computed with its gradient.
 
-    ``plan`` is (spec, tensor names, options), one argument so that apply
-    has little to walk.  The inputs are kept for a second backward through
-    a retained graph (which recomputes the gradient) with their version
-    counters, so that an input modified in place in between raises as
-    ``save_for_backward`` would; keeping them as plain references costs
-    nothing in the usual single backward.
+    ``call`` runs the kernel first (loss and gradient in one pass) and
+    hands the node ``state`` = (spec, names, tensors, opts, versions),
+    ``grads`` and the loss tensor, with only the tensors that require grad
+    as inputs: the node's forward merely keeps the gradients and returns
+    the loss, so the autograd layer costs what an empty Function costs.
+    ``tensors`` and their version counters are kept for a second backward
+    through a retained graph (which recomputes the gradient), so that an
+    input modified in place in between raises as ``save_for_backward``
+    would; keeping them as plain references costs nothing in the usual
+    single backward.
     """
 
     @staticmethod
-    def forward(ctx, plan, *tensors):
-        spec, names, opts = plan
-        loss, ctx.grads = _run(spec, names, tensors, opts, True)
-        ctx.plan = plan
-        ctx.inputs = tensors
-        ctx.versions = [t._version for t in tensors]
+    def forward(ctx, done, *inputs):
+        ctx.state, ctx.gnames, ctx.grads, loss, ctx.simple = done
         return loss
 
     @staticmethod
     def backward(ctx, go):
-        if torch.is_grad_enabled():  # create_graph=True: the gradient is not differentiable
+        grads = ctx.grads
+        if grads is not None and ctx.simple and go.dim() == 0 and not _grad_enabled():
+            # the usual case, one differentiable input (the kernel's only
+            # gradient) and a scalar loss: the gradient scaled in place
+            ctx.grads = None
+            g = grads[0]
+            v = go.item()
+            if v != 1.0:
+                g.mul_(v)
+            return None, g
+        if _grad_enabled():  # create_graph=True: the gradient is not differentiable
             return _backward_once(ctx, go)
         return _backward(ctx, go)
 
 
+_grad_enabled = torch.is_grad_enabled
+
+
 def _backward(ctx, go):
-    spec, names, opts = ctx.plan
+    spec, names, tensors, opts, versions = ctx.state
     grads, ctx.grads = ctx.grads, None
     if grads is None:  # a second backward through a retained graph
-        if [t._version for t in ctx.inputs] != ctx.versions:
+        if [t._version for t in tensors] != versions:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by "
                 "an inplace operation (an input of fastloss's " + spec.name + ")")
-        _, grads = _run(spec, names, ctx.inputs, opts, True)
-    needs = ctx.needs_input_grad
-    if (len(grads) == 1 and needs[1] and True not in needs[2:] and go.dim() == 0
-            and (spec.variadic or spec.diff[0] == names[0])):
-        # one differentiable input, a scalar loss: scale the kernel's gradient in place
-        g = grads[0]
-        v = go.item()
-        if v != 1.0:
-            g.mul_(v)
-        return (None, g) + (None,) * (len(names) - 1)
-    return (None, *_grads_out(spec, names, opts.get("reduction"), grads, go, needs[1:], True))
+        _, grads = _run(spec, names, tensors, opts, True)
+    gnames = ctx.gnames
+    needs = [n in gnames for n in names]
+    out = _grads_out(spec, names, opts.get("reduction"), grads, go, needs, True)
+    return (None, *[g for g, need in zip(out, needs) if need])
 
 
 _backward_once = torch.autograd.function.once_differentiable(_backward)
@@ -448,9 +459,11 @@ def call(name, args):
     ``args`` holds the tensors and options (``reduction`` already resolved
     from the legacy size_average/reduce); chooses the fast path or the
     fallback as described in the module docstring.  Written for the
-    per-call cost of small batches: one pass over the arguments, the
-    checks of ``_accelerated`` inlined, the autograd node entered through
-    its C entry.
+    per-call cost of small batches (every Python step here is paid at each
+    training step): one pass over the arguments, one over the tensors that
+    makes the checks of ``_accelerated`` and collects what the autograd
+    node needs, the kernel run before the node is entered through its C
+    entry.
     """
     spec = REGISTRY[name]
     if spec.variadic:
@@ -463,37 +476,76 @@ def call(name, args):
         elif v is not None:
             present.append(n)
             tensors.append(v)
-    compiling = torch.compiler.is_compiling()
-    fast = (
-        _accelerated(tensors, compiling, half=not compiling)
+    if torch.compiler.is_compiling():
+        if not _accept(spec, args, present, tensors, opts, _accelerated(tensors, True)):
+            return spec.fallback(**args)
+        need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+        return spec_ops[spec.name](tensors, repr((tuple(present), tuple(sorted(opts.items())))),
+                                   need_grad)[0]
+    # _accelerated(tensors, False, half=True) inlined, with the tensors that
+    # require grad collected on the way.  The conjugate and negative bits need
+    # no test: _run reads tensors with numpy(force=True), which resolves them,
+    # except bfloat16's int16 view.
+    fdtype = None
+    inputs, gnames = [], []
+    grad_on = torch.is_grad_enabled()
+    for n, t in zip(present, tensors):
+        if (type(t) not in _PLAIN_TYPES or not t.is_cpu or t.layout != _STRIDED
+                or _is_wrapped(t)):
+            return spec.fallback(**args)
+        d = t.dtype
+        if d.is_floating_point:
+            if (d not in _HALF_OK or (fdtype is not None and d != fdtype)
+                    or (d == _BF16_TORCH and (t.is_conj() or t.is_neg()))):
+                return spec.fallback(**args)
+            fdtype = d
+        elif d.is_complex:
+            return spec.fallback(**args)
+        if grad_on and t.requires_grad:
+            if n not in spec.diff and n not in spec.derived:
+                return spec.fallback(**args)
+            inputs.append(t)
+            gnames.append(n)
+    if not _accept(spec, args, present, tensors, opts, fdtype is not None):
+        return spec.fallback(**args)
+    names = tuple(present)
+    if not inputs:
+        return _run(spec, names, tensors, opts, False)[0]
+    loss, grads = _run(spec, names, tensors, opts, True)
+    done = ((spec, names, tensors, opts, [t._version for t in tensors]), gnames, grads, loss,
+            len(grads) == 1 and len(gnames) == 1 and gnames[0] == spec.diff[0])
+    if _transforms_active():
+        return _Fn.apply(done, *inputs)
+    return _apply_c(done, *inputs)
+
+
+def _accept(spec, args, present, tensors, opts, accelerated):
+    """The spec's own conditions for the fast path, on top of ``_accelerated``."""
+    return (
+        accelerated
         and (not spec.same_shape
              or all(args[n].shape == tensors[0].shape for n in spec.same_shape if n in present))
         and (spec.none is not None or opts.get("reduction") != "none")
         and (spec.accept is None or spec.accept(args))
     )
-    if not fast:
-        return spec.fallback(**args)
-    need_grad = False
-    if torch.is_grad_enabled():
-        for n, t in zip(present, tensors):
-            if t.requires_grad:
-                need_grad = True
-                if n not in spec.diff and n not in spec.derived:
-                    return spec.fallback(**args)
-    return _dispatch(spec, tuple(present), tensors, opts, need_grad, compiling)
 
 
 def _dispatch(spec, names, tensors, opts, need_grad, compiling):
-    """The fast path's last step: the custom op (compiling), the kernel alone (no
-    gradient), or the autograd node (its C entry without functorch transforms)."""
+    """The fast path's last step for a checked call: the custom op (compiling),
+    the kernel alone (no gradient), or the autograd node."""
     if compiling:
         return spec_ops[spec.name](tensors, repr((names, tuple(sorted(opts.items())))),
                                    need_grad)[0]
     if not need_grad:
         return _run(spec, names, tensors, opts, False)[0]
+    loss, grads = _run(spec, names, tensors, opts, True)
+    inputs = [t for t in tensors if t.requires_grad]
+    gnames = [n for n, t in zip(names, tensors) if t.requires_grad]
+    done = ((spec, names, tensors, opts, [t._version for t in tensors]), gnames, grads, loss,
+            len(grads) == 1 and len(gnames) == 1 and gnames[0] == _diff(spec, names)[0])
     if _transforms_active():
-        return _Fn.apply((spec, names, opts), *tensors)
-    return _apply_c((spec, names, opts), *tensors)
+        return _Fn.apply(done, *inputs)
+    return _apply_c(done, *inputs)
 
 
 def _call_variadic(spec, args):
