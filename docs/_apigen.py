@@ -30,9 +30,10 @@ MODULES = [
 # here is titled by its own name
 FAMILIES = {
     "fastloss.lse": "Log-sum-exp, softmax",
-    "fastloss.classification": "Classification",
+    "fastloss.classification": "Classification: cross-entropy, focal, margins, face recognition",
     "fastloss.elementwise": "Element-wise: binary, regression, margins, regularizers",
-    "fastloss.rowwise": "Row-wise: margins, metric learning, face recognition, detection",
+    "fastloss.embedding": "Metric learning: embeddings",
+    "fastloss.detection": "Detection",
     "fastloss.segmentation": "Segmentation and hard metrics",
     "fastloss.distance": "Distance transforms and surface metrics",
 }

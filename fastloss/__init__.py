@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-from fastloss import classification, distance, elementwise, lse, rowwise, segmentation
+from fastloss import classification, detection, distance, elementwise, embedding, lse, segmentation
 
 # "name as name": explicit re-exports for type checkers (mypy --strict)
 from fastloss._buffers import empty_gradient_cache as empty_gradient_cache
@@ -23,10 +23,11 @@ from fastloss._buffers import set_gradient_cache as set_gradient_cache
 from fastloss._threads import get_num_threads as get_num_threads
 from fastloss._threads import set_num_threads as set_num_threads
 from fastloss.classification import *  # noqa: F403
+from fastloss.detection import *  # noqa: F403
 from fastloss.distance import *  # noqa: F403
 from fastloss.elementwise import *  # noqa: F403
+from fastloss.embedding import *  # noqa: F403
 from fastloss.lse import *  # noqa: F403
-from fastloss.rowwise import *  # noqa: F403
 from fastloss.segmentation import *  # noqa: F403
 
 
@@ -83,7 +84,8 @@ __all__ = (
     + lse.__all__
     + classification.__all__
     + elementwise.__all__
-    + rowwise.__all__
+    + embedding.__all__
+    + detection.__all__
     + segmentation.__all__
     + distance.__all__
 )

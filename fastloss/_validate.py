@@ -283,3 +283,75 @@ def label_error(target_flat, bad, n_classes, ignore_index, name="target"):
         f"{name} holds class index {value} at flat position {bad}; "
         f"expected values in {allowed}"
     )
+
+
+def raise_label_error(target_flat, bad, n_classes, ignore_index=None, name="target"):
+    """Raise label_error for a kernel's first bad position (bad < 0: all valid)."""
+    if bad >= 0:
+        raise label_error(target_flat, bad, n_classes, ignore_index, name)
+
+
+# ------------------------------------------------ the steps of a call, shared
+
+# The "no array" argument of a kernel's optional float64 input (weights).
+EMPTY = np.empty(0, dtype=np.float64)
+
+
+def empty(dtype):
+    """The "no array" argument of a kernel's optional input or output of ``dtype``."""
+    return np.empty(0, dtype=dtype)
+
+
+def mean_scale(reduction, denom, scale=1.0):
+    """Factor of a kernel's per-term gradient: ``scale / denom`` for 'mean' (and
+    'batchmean'), ``scale`` otherwise; 0 over an empty denominator."""
+    if reduction in ("mean", "batchmean"):
+        return scale / denom if denom != 0 else 0.0
+    return scale
+
+
+def loss_value(total, denom, reduction, loss_out, shape, dtype):
+    """The loss a function returns: ``loss_out`` as ``shape`` for 'none', else
+    the reduced total as a NumPy scalar of the computation dtype."""
+    if reduction == "none":
+        return loss_out.reshape(shape)
+    return reduce_total(total, denom, reduction, compute_dtype(dtype))
+
+
+def grads_in_dtypes(grads, arrays):
+    """Gradients of float16/bfloat16 arrays (computed in float32) rounded to nearest
+    even into their dtype."""
+    return tuple(g.astype(a.dtype) if is_half(a.dtype) else g for g, a in zip(grads, arrays))
+
+
+# ------------------------------------------------ rows: (N, C) or (N, D), or one row
+
+def rows(x, name):
+    """x as (N, C) rows and whether it was one unbatched (C,) row."""
+    if x.ndim == 1:
+        return x.reshape(1, x.shape[0]), True
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, C) or (C,), got {x.shape}")
+    return x, False
+
+
+def row_labels(target, n, unbatched, name="target"):
+    """One class index per row, flat: shape (n,), or () for one unbatched row."""
+    t = as_labels(target, name)
+    want = () if unbatched else (n,)
+    if t.shape != want:
+        raise ValueError(f"{name} must have shape {want}, got {t.shape}")
+    return t.reshape(-1)
+
+
+def row_weights(sample_weight, n, unbatched):
+    """(the per-row weights or None, the kernel's flat argument)."""
+    sw = broadcast_weight(sample_weight, () if unbatched else (n,))
+    return sw, (EMPTY if sw is None else sw.reshape(-1))
+
+
+def row_scale(reduction, n, sw):
+    """Gradient factor of 'mean' over rows: 1 / (n or the sum of the row weights)."""
+    if reduction != "mean":
+        return 1.0
+    return mean_scale(reduction, float(np.sum(sw)) if sw is not None else float(n))

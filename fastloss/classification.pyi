@@ -5,7 +5,7 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ['cross_entropy', 'nll_loss']
+__all__ = ['cross_entropy', 'nll_loss', 'softmax_focal_loss', 'multi_margin_loss', 'multiclass_hinge_loss', 'cosface_loss', 'arcface_loss', 'sphereface_loss']
 
 @overload
 def cross_entropy(
@@ -90,6 +90,273 @@ def nll_loss(
     reduction: Literal['mean', 'sum', 'none'] = ...,
     sample_weight: ArrayLike | None = ...,
     *,
+    return_grad: bool = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def softmax_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    gamma: float = ...,
+    alpha: ArrayLike | None = ...,
+    ignore_index: int = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[False] = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def softmax_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    gamma: float = ...,
+    alpha: ArrayLike | None = ...,
+    ignore_index: int = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[True],
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def softmax_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    gamma: float = ...,
+    alpha: ArrayLike | None = ...,
+    ignore_index: int = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: bool = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def multi_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: int = ...,
+    margin: float = ...,
+    weight: ArrayLike | None = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[False] = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def multi_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: int = ...,
+    margin: float = ...,
+    weight: ArrayLike | None = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[True],
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def multi_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: int = ...,
+    margin: float = ...,
+    weight: ArrayLike | None = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: bool = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def multiclass_hinge_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    squared: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[False] = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def multiclass_hinge_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    squared: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[True],
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def multiclass_hinge_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    squared: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: bool = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def cosface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: float = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[False] = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def cosface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: float = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[True],
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def cosface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: float = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: bool = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def arcface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: float = ...,
+    easy_margin: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[False] = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def arcface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: float = ...,
+    easy_margin: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[True],
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def arcface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: float = ...,
+    easy_margin: bool = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: bool = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]] | tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+
+@overload
+def sphereface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: int = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[False] = ...,
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> np.floating[Any] | NDArray[np.floating[Any]]: ...
+@overload
+def sphereface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: int = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
+    return_grad: Literal[True],
+    grad_out: NDArray[np.floating[Any]] | None = ...,
+    grad_dtype: ArrayLike | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[np.floating[Any] | NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def sphereface_loss(
+    cosine: ArrayLike,
+    target: ArrayLike,
+    s: float = ...,
+    m: int = ...,
+    reduction: Literal['mean', 'sum', 'none'] = ...,
+    *,
+    sample_weight: ArrayLike | None = ...,
     return_grad: bool = ...,
     grad_out: NDArray[np.floating[Any]] | None = ...,
     grad_dtype: ArrayLike | None = ...,

@@ -49,7 +49,7 @@ _BCE_LOGITS_PW, _SOFT_MARGIN = _ID["BCE_LOGITS_PW"], _ID["SOFT_MARGIN"]
 _HINGE, _SQ_HINGE, _EXPONENTIAL = _ID["HINGE"], _ID["SQ_HINGE"], _ID["EXPONENTIAL"]
 _KL, _KL_LOG, _JS, _FOCAL, _ENET = _ID["KL"], _ID["KL_LOG"], _ID["JS"], _ID["FOCAL"], _ID["ENET"]
 
-_EMPTY64 = np.empty(0, dtype=np.float64)
+_EMPTY64 = V.EMPTY
 
 
 # ------------------------------------------------------------ plumbing
@@ -94,10 +94,6 @@ def _sample_weight(sample_weight, shape):
     return V.broadcast_weight(sample_weight, shape)
 
 
-def _empty(dtype):
-    return np.empty(0, dtype=dtype)
-
-
 def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
          grad=None, gscale=1.0, nt=1, stream=False):
     """One kernel pass.  Returns (weighted sum, per-element losses or None, first bad or -1).
@@ -115,10 +111,10 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
         total, bad = _k.elementwise_half(
             lid, x, t, aux, float(a), float(b), float(c),
             _EMPTY64 if w is None else w.reshape(-1),
-            _empty(cdt) if loss_out is None else loss_out.reshape(-1), grad, float(gscale), nt,
+            V.empty(cdt) if loss_out is None else loss_out.reshape(-1), grad, float(gscale), nt,
         )
         return total, loss_out, bad
-    e = _empty(x.dtype)
+    e = V.empty(x.dtype)
     total, bad = _k.elementwise(
         lid, x.reshape(-1), e if t is None else t.reshape(-1),
         e if aux is None else aux.reshape(-1), float(a), float(b), float(c),
@@ -127,12 +123,6 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
         e if grad is None else grad.reshape(-1), float(gscale), nt, stream,
     )
     return total, loss_out, bad
-
-
-def _gscale(reduction, denom, scale=1.0):
-    if reduction in ("mean", "batchmean"):
-        return scale / denom if denom != 0 else 0.0
-    return scale
 
 
 def _result(total, loss_out, reduction, denom, dtype, grad, return_grad):
@@ -171,7 +161,8 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
                                        ("weight", weight), ("sample_weight", sample_weight)))
                   if return_grad else (None, False))
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
-                                grad=grad, gscale=_gscale(reduction, denom), nt=nt, stream=warm)
+                                grad=grad, gscale=V.mean_scale(reduction, denom), nt=nt,
+                                stream=warm)
     if bad >= 0:
         raise check(x.reshape(-1), None if t is None else t.reshape(-1), bad)
     return _result(total, loss_out, reduction, denom, x.dtype, grad, return_grad)
@@ -756,7 +747,7 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
                                        ("sample_weight", sample_weight)))
                   if return_grad else (None, False))
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
-                              grad=grad, gscale=_gscale(reduction, denom, scale), nt=nt,
+                              grad=grad, gscale=V.mean_scale(reduction, denom, scale), nt=nt,
                               stream=warm)
     if reduction == "none":
         cdt = V.compute_dtype(x.dtype)
@@ -1243,7 +1234,7 @@ def _bce_const(logits, y, sign, name, reduction, return_grad, nt):
     denom = float(x.size)
     grad, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
     total, loss_out, _ = _run(_BCE_LOGITS_CONST, x, a=y, b=1.0, none=reduction == "none",
-                              grad=grad, gscale=sign * _gscale(reduction, denom), nt=nt,
+                              grad=grad, gscale=sign * V.mean_scale(reduction, denom), nt=nt,
                               stream=warm)
     if loss_out is not None and sign < 0:
         loss_out = -loss_out

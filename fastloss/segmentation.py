@@ -34,7 +34,7 @@ __all__ = [
     "iou_score",
 ]
 
-_EMPTY = np.empty(0, dtype=np.float64)
+_EMPTY = V.EMPTY
 _EMPTY3_F32 = np.empty((0, 0, 0), dtype=np.float32)
 # the kernel's Activation and StatsMode enums
 _ACT_NONE, _ACT_SOFTMAX = int(_k.Activation.ACT_NONE), int(_k.Activation.ACT_SOFTMAX)

@@ -192,8 +192,9 @@ def test_targets_listed():
 
 # the wrapper modules' kernel-module attributes, by family
 KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification"),
-                ("elementwise", "_k", "elementwise"), ("rowwise", "_k", "rowwise"),
-                ("rowwise", "_kc", "classification"), ("segmentation", "_k", "segmentation"),
+                ("classification", "_kr", "rowwise"), ("elementwise", "_k", "elementwise"),
+                ("embedding", "_k", "rowwise"), ("detection", "_k", "rowwise"),
+                ("segmentation", "_k", "segmentation"),
                 ("distance", "_k", "distance"), ("gbdt", "_k", "gbdt")]
 
 
@@ -216,7 +217,7 @@ def test_use_target_switches_kernels():
             assert _slots() == _expect(target)
             assert _dispatch.kernels("lse").__name__ == f"fastloss._{target}._lse"
             # the modules come from the target's own package
-            assert fastloss.rowwise._k.__file__.startswith(
+            assert fastloss.embedding._k.__file__.startswith(
                 os.path.dirname(importlib.import_module(f"fastloss._{target}").__file__))
         assert _dispatch.TARGET == start
         assert _slots() == _expect(start)

@@ -240,7 +240,7 @@ def test_threads_either_side_of_one_unit(n):
                                       ("multi_margin_loss", {"p": 2, "margin": 0.5}),
                                       ("multiclass_hinge_loss", {"squared": True})])
 def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkeypatch):
-    from fastloss import rowwise
+    from fastloss import classification
 
     x = rng.standard_normal(shape).astype(dtype)
     C = shape[-1]
@@ -249,14 +249,14 @@ def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkey
     for nt in (1, 2):
         fast = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
         with monkeypatch.context() as m:
-            m.setattr(rowwise._k, "margin_call", lambda *a: None, raising=False)
+            m.setattr(classification._kr, "margin_call", lambda *a: None, raising=False)
             full = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
         _same(fast, full)
-    assert rowwise._k.margin_call(x, t, 1, 1.0, True, reduction, False, None) is not None
+    assert classification._kr.margin_call(x, t, 1, 1.0, True, reduction, False, None) is not None
     bad = t.copy().reshape(-1)
     bad[0] = C
-    assert rowwise._k.margin_call(x, bad.reshape(t.shape), 1, 1.0, True, reduction, False,
-                                  None) is None
+    assert classification._kr.margin_call(x, bad.reshape(t.shape), 1, 1.0, True, reduction,
+                                          False, None) is None
     with pytest.raises(ValueError, match="target holds class index"):
         fn(x, bad.reshape(t.shape), **kw)
 

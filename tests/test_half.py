@@ -27,7 +27,9 @@ ELEMENTWISE = sorted(fastloss.elementwise.__all__)
 CLASSIFICATION = ["cross_entropy", "nll_loss"]
 # the same results as the float32 call on the widened values, whether the kernel
 # widens per block (segmentation, triplet and multi-margin rows) or a copy does
-WIDENED = (sorted(fastloss.rowwise.__all__) + sorted(fastloss.lse.__all__)
+WIDENED = (sorted(set(fastloss.classification.__all__) - set(CLASSIFICATION))
+           + sorted(fastloss.embedding.__all__) + sorted(fastloss.detection.__all__)
+           + sorted(fastloss.lse.__all__)
            + sorted(fastloss.segmentation.__all__))
 DIMS = {"E": 2, "a": 131, "b": 257, "c": 1}          # 33667 elements: three work units
 ROW_DIMS = {"N": 263, "C": 67}

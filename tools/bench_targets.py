@@ -43,10 +43,11 @@ sys.path.insert(0, HERE)
 
 # wrapper module -> {attribute: kernel family}
 SLOTS = {
-    "fastloss.classification": {"_k": "classification"},
+    "fastloss.classification": {"_k": "classification", "_kr": "rowwise"},
     "fastloss.lse": {"_k": "lse"},
     "fastloss.elementwise": {"_k": "elementwise"},
-    "fastloss.rowwise": {"_k": "rowwise", "_kc": "classification"},
+    "fastloss.embedding": {"_k": "rowwise"},
+    "fastloss.detection": {"_k": "rowwise"},
     "fastloss.segmentation": {"_k": "segmentation"},
     "fastloss.distance": {"_k": "distance"},
     "fastloss.gbdt": {"_k": "gbdt"},

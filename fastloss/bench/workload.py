@@ -23,7 +23,7 @@ class Workload:
     name: str
     """Short id, e.g. ``"ce_wide"``; ``--only`` matches it."""
     family: str
-    """"classification", "lse", "elementwise", "rowwise", "segmentation", ..."""
+    """"classification", "lse", "elementwise", "embedding", "segmentation", ..."""
     description: str
     """One line for the table, with shapes and dtypes."""
     make: Callable[[bool], dict]

@@ -93,21 +93,21 @@ def _triplet_bytes_grad(d):
 
 WORKLOADS = [
     Workload(
-        name="multi_margin", family="rowwise",
+        name="multi_margin", family="classification",
         description="multi_margin_loss (16384, 1000) float32, int64 targets",
         make=_make_classes((16384, 1000), (512, 100), False), impls=_mm_impls(),
         bytes_moved=_x_bytes, bytes_moved_grad=_x_bytes_grad, rtol=1e-4,
         compare_to={"fastloss+grad": "torch+grad", "torch+grad": None},
     ),
     Workload(
-        name="triplet", family="rowwise",
+        name="triplet", family="embedding",
         description="triplet_margin_loss on three (65536, 512) float32 arrays",
         make=_make_triplet((65536, 512), (1024, 64)), impls=_triplet_impls(),
         bytes_moved=_triplet_bytes, bytes_moved_grad=_triplet_bytes_grad, rtol=1e-4,
         compare_to={"fastloss+grad": "torch+grad", "torch+grad": None},
     ),
     Workload(
-        name="arcface", family="rowwise",
+        name="arcface", family="classification",
         description="arcface_loss (s=64, m=0.5) on a (16384, 1000) float32 cosine matrix",
         make=_make_classes((16384, 1000), (512, 100), True), impls=_arcface_impls(),
         bytes_moved=_x_bytes, bytes_moved_grad=_x_bytes_grad,
