@@ -39,6 +39,7 @@ import warnings
 
 import numpy as np
 
+from fastloss import _catalogue as catalogue
 from fastloss import _validate as V
 from fastloss import metrics as _m
 
@@ -365,11 +366,6 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
 
 # ------------------------------------------------------------ element-wise
 
-_PER_ELEMENT_ARGS = {
-    "binary_cross_entropy": ("weight",),
-    "binary_cross_entropy_with_logits": ("weight", "pos_weight"),
-    "multilabel_soft_margin_loss": ("weight",),
-}
 
 
 def _ew_block(x, t, *rest, loss, extra, has_sw, opts):
@@ -415,7 +411,7 @@ def _elementwise(name, input, target, reduction, sample_weight, n_threads, rechu
                          f"got {tuple(np.shape(raw))}")
     args = [(x, grid), (t, grid)]
     extra = []
-    for k in _PER_ELEMENT_ARGS.get(name, ()):
+    for k in catalogue.row(name).per_element:
         v = arrays.get(k)
         if v is None:
             continue
@@ -538,7 +534,7 @@ _ELEMENTWISE_DOC = """:func:`fastloss.{name}` on dask arrays (lazy).
 
 
 for _name in _m.ELEMENTWISE_MEAN:
-    globals()[_name] = _make_elementwise(_name, _PER_ELEMENT_ARGS.get(_name, ()))
+    globals()[_name] = _make_elementwise(_name, catalogue.row(_name).per_element)
 del _name
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from fastloss import _catalogue as catalogue
 from fastloss import _validate as V
 from fastloss import classification as _cl
 from fastloss import segmentation as _seg
@@ -170,14 +171,11 @@ def ce_sums(input, target, weight=None, ignore_index=-100, label_smoothing=0.0,
 # Element-wise losses with a mean reduction: how the denominator is formed.
 # 'elem': one term per element of input; 'lastaxis': one per position
 # without the last axis; 'axis': one per position without ``axis``.
-ELEMENTWISE_MEAN = {
-    "mse_loss": "elem", "l1_loss": "elem", "smooth_l1_loss": "elem", "huber_loss": "elem",
-    "log_cosh_loss": "elem", "pseudo_huber_loss": "elem", "mean_bias_error": "elem",
-    "binary_cross_entropy": "elem", "binary_cross_entropy_with_logits": "elem",
-    "soft_margin_loss": "elem", "kl_div": "elem", "sigmoid_focal_loss": "elem",
-    "hinge_loss": "elem", "exponential_loss": "elem",
-    "multilabel_soft_margin_loss": "lastaxis", "js_div": "axis",
-}
+# the element-wise losses of an input and a target (the gradient the input's
+# alone), by how 'mean' counts their terms
+ELEMENTWISE_MEAN = {n: catalogue.row(n).mean
+                    for n in catalogue.names("elementwise", ("elem", "lastaxis", "axis"))
+                    if len(catalogue.row(n).arrays) == 2 and len(catalogue.row(n).grads) == 1}
 
 
 def _positions(x_shape, kind, axis):
