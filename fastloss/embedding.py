@@ -3,7 +3,7 @@ center loss.
 
 Each reduces a row of an embedding (its distance to another, or to its
 class center) and then the rows, in one pass over the data that also writes
-the gradient when asked (see the design notes of ``src/_rowwise.pyx``).
+the gradient when asked (see the design notes of ``src/_embedding.pyx``).
 """
 
 import math
@@ -13,7 +13,7 @@ import numpy as np
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
 
-_k = kernels("rowwise")
+_k = kernels("embedding")
 
 __all__ = ["triplet_margin_loss", "contrastive_loss", "center_loss"]
 

@@ -99,6 +99,10 @@ cdef enum:
     ELEM_BLOCK = 16384   # elements per work unit for element-wise losses
     WIDE_ROW = 32        # classes from which a row is reduced on its own
     STREAM_ROW = 4096    # longest row finished in an L1 buffer before it is streamed out
+    # longest row (embedding size, class count) of float16 / bfloat16 data read
+    # in its own width by the row kernels (triplet_half, multi_margin_half): six
+    # float rows of it sit on the stack
+    HALF_ROW = 2048
 
 cdef struct BlockOut:
     double loss         # sum of (weighted) per-element losses
@@ -698,6 +702,20 @@ cdef struct Layout:
     Py_ssize_t units
 
 
+cdef inline Py_ssize_t rows_per_unit(Py_ssize_t D) noexcept nogil:
+    """Rows of D values per work unit: about ELEM_BLOCK values, at least one row."""
+    if D <= 0:
+        return ELEM_BLOCK
+    return ELEM_BLOCK // D if D < ELEM_BLOCK else 1
+
+
+cdef inline void unit_rows(Py_ssize_t u, Py_ssize_t R, Py_ssize_t N,
+                           Py_ssize_t* i0, Py_ssize_t* i1) noexcept nogil:
+    """Rows [i0, i1) of work unit u of R rows each (the last one shorter)."""
+    i0[0] = u * R
+    i1[0] = i0[0] + R if i0[0] + R < N else N
+
+
 cdef inline Layout make_layout(Py_ssize_t N, Py_ssize_t C, Py_ssize_t S) noexcept nogil:
     cdef Layout L
     L.N = N
@@ -705,7 +723,7 @@ cdef inline Layout make_layout(Py_ssize_t N, Py_ssize_t C, Py_ssize_t S) noexcep
     L.S = S
     if S == 1 and C >= WIDE_ROW:
         L.kind = LAYOUT_ROWS
-        L.rows = 16384 // C if C < 16384 else 1
+        L.rows = rows_per_unit(C)
         L.units = n_blocks(N, L.rows)
         L.outer = N
         L.npos = 1

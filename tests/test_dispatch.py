@@ -193,7 +193,7 @@ def test_targets_listed():
 # the wrapper modules' kernel-module attributes, by family
 KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification"),
                 ("classification", "_kr", "rowwise"), ("elementwise", "_k", "elementwise"),
-                ("embedding", "_k", "rowwise"), ("detection", "_k", "rowwise"),
+                ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),
                 ("segmentation", "_k", "segmentation"),
                 ("distance", "_k", "distance"), ("gbdt", "_k", "gbdt")]
 

@@ -46,7 +46,7 @@ SLOTS = {
     "fastloss.classification": {"_k": "classification", "_kr": "rowwise"},
     "fastloss.lse": {"_k": "lse"},
     "fastloss.elementwise": {"_k": "elementwise"},
-    "fastloss.embedding": {"_k": "rowwise"},
+    "fastloss.embedding": {"_k": "embedding"},
     "fastloss.detection": {"_k": "rowwise"},
     "fastloss.segmentation": {"_k": "segmentation"},
     "fastloss.distance": {"_k": "distance"},

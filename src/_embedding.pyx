@@ -1,0 +1,567 @@
+"""Kernels of the metric-learning losses: triplet margin, contrastive and
+center loss, a reduction over a row of an embedding, then over rows.
+
+Design:
+A. Every loss here reads its rows, reduces them to a few double scalars
+   (p-norms of differences), and (for the gradient) writes the rows'
+   gradients while they are still in cache: loss and gradients in ONE
+   pass, pre-multiplied by `gscale` (1/denominator for 'mean') and the
+   row's sample weight.
+B. Work units are fixed blocks of rows (`rows_per_unit` of _common.pxd:
+   about 16384 elements per unit); per-unit BlockOut partials are combined
+   in unit order: bit-identical for any thread count.
+C. The p-norm pieces (pw, dist_finish, dist_factor, phi) are written once
+   as `cdef inline` helpers for every p and dtype.
+D. Labels are range-checked where they are read; a bad label contributes
+   nothing, its unit records the first bad position, and the wrapper raises.
+E. center_loss's gradient for the centers is a scatter-add.  To keep it
+   deterministic it is computed after the row pass, one class per work
+   unit, by summing the already written feature gradients of that class's
+   rows in row order (a counting sort of the labels gives the rows).
+"""
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport fabs, pow, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from _fastcall cimport fc_operand_kind
+
+cnp.import_array()
+
+from _common cimport (
+    BlockOut, LANES, alloc_blocks, skip_label, block_init, combine_blocks, floating, label_t,
+    lanes_total, n_blocks, threads_for, deal, FL_KIND_F32, fl_narrow, fl_widen, HALF_ROW,
+    rows_per_unit, unit_rows,
+)
+
+
+HALF_ROW_MAX = HALF_ROW
+
+
+# ==================================================== triplet / distances
+# Distances are p-norms of a difference vector v: pkind 1 (p = 1), 2 (p = 2)
+# or 0 (any other p > 0, through pow).  The gradient of a distance d(v) is
+# K * phi(v) with phi(v) = v (p = 2), sign(v) (p = 1), sign(v)|v|^(p-1)
+# (other p), and a per-row factor K from dist_factor.
+
+cdef inline double pw(double av, int pkind, double pn) noexcept nogil:
+    """|v|^p for |v| = av."""
+    if pkind == 2:
+        return av * av
+    if pkind == 1:
+        return av
+    return pow(av, pn)
+
+
+cdef inline double dist_finish(double S, int pkind, double pn, bint squared) noexcept nogil:
+    """The distance from S = sum |v|^p: S^(1/p), or its square."""
+    cdef double d
+    if pkind == 2:
+        return S if squared else sqrt(S)
+    d = S if pkind == 1 else pow(S, 1.0 / pn)
+    return d * d if squared else d
+
+
+cdef inline double dist_factor(double S, int pkind, double pn, bint squared) noexcept nogil:
+    """K such that d(distance)/dv = K * phi(v); 0 where the norm is 0."""
+    cdef double nrm
+    if pkind == 2:
+        if squared:
+            return 2.0
+        return 1.0 / sqrt(S) if S > 0 else 0.0
+    nrm = S if pkind == 1 else pow(S, 1.0 / pn)
+    if not (nrm > 0):
+        return 0.0
+    if pkind == 1:
+        return 2.0 * nrm if squared else 1.0
+    return 2.0 * pow(nrm, 2.0 - pn) if squared else pow(nrm, 1.0 - pn)
+
+
+cdef inline floating phi(floating v, int pkind, double pn) noexcept nogil:
+    cdef floating one = 1, zero = 0
+    if pkind == 2:
+        return v
+    if pkind == 1:
+        return one if v > 0 else (-one if v < 0 else zero)
+    return <floating>((1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * pow(fabs(v), pn - 1.0))
+
+
+cdef inline double pdiff_sum(const floating* a, const floating* b, Py_ssize_t D,
+                             floating eps, int pkind, double pn) noexcept nogil:
+    """sum_j |a_j - b_j + eps|^p, LANES double accumulators.
+
+    One plain loop per norm kind (a fused three-distance loop did not
+    vectorize): a row is read once per distance, from L1 after the first.
+    """
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    cdef floating v
+    for k in range(LANES):
+        acc[k] = 0.0
+    if pkind == 2:
+        while i + LANES <= D:
+            for k in range(LANES):
+                v = a[i + k] - b[i + k] + eps
+                acc[k] += <double>v * v
+            i += LANES
+    elif pkind == 1:
+        while i + LANES <= D:
+            for k in range(LANES):
+                v = a[i + k] - b[i + k] + eps
+                acc[k] += fabs(v)
+            i += LANES
+    while i < D:
+        v = a[i] - b[i] + eps
+        acc[0] += pw(fabs(v), pkind, pn)
+        i += 1
+    return lanes_total(acc)
+
+
+cdef inline double _triplet_row(const floating* ar, const floating* pr, const floating* nr,
+                                Py_ssize_t D, double margin, int pkind, double pn,
+                                floating eps, bint swap, bint squared, double swj,
+                                floating* ga, floating* gp, floating* gn,
+                                double gscale) noexcept nogil:
+    """The weighted loss of one triplet of rows; with ga, its gradients (ga, gp, gn)."""
+    cdef double sap, san, spn, dap, dneg, h, loss, cf
+    cdef floating kap, kng
+    cdef bint use_pn
+    sap = pdiff_sum(ar, pr, D, eps, pkind, pn)
+    san = pdiff_sum(ar, nr, D, eps, pkind, pn)
+    spn = pdiff_sum(pr, nr, D, eps, pkind, pn) if swap else 0.0
+    dap = dist_finish(sap, pkind, pn, squared)
+    dneg = dist_finish(san, pkind, pn, squared)
+    use_pn = False
+    if swap:
+        h = dist_finish(spn, pkind, pn, squared)
+        if h < dneg:
+            use_pn = True
+            dneg = h
+    h = dap - dneg + margin
+    loss = 0.0 if h <= 0 else h   # NaN propagates
+    loss *= swj
+    if ga == NULL:
+        return loss
+    if not (h > 0):
+        memset(ga, 0, D * sizeof(floating))
+        memset(gp, 0, D * sizeof(floating))
+        memset(gn, 0, D * sizeof(floating))
+        return loss
+    cf = swj * gscale
+    kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
+    # one loop per output: a loop with three stores and three loads
+    # needs more runtime alias checks than gcc versions for, and stays
+    # scalar; the rows are in L1, so re-reading them is cheap
+    if not use_pn:
+        kng = <floating>(cf * dist_factor(san, pkind, pn, squared))
+        grad_row(ga, ar, pr, kap, ar, nr, -kng, D, eps, pkind, pn)
+        grad_row(gp, ar, pr, -kap, ar, nr, 0, D, eps, pkind, pn)
+        grad_row(gn, ar, pr, 0, ar, nr, kng, D, eps, pkind, pn)
+    else:
+        kng = <floating>(cf * dist_factor(spn, pkind, pn, squared))
+        grad_row(ga, ar, pr, kap, pr, nr, 0, D, eps, pkind, pn)
+        grad_row(gp, ar, pr, -kap, pr, nr, -kng, D, eps, pkind, pn)
+        grad_row(gn, ar, pr, 0, pr, nr, kng, D, eps, pkind, pn)
+    return loss
+
+
+cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n,
+                        Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
+                        double margin, int pkind, double pn, floating eps, bint swap,
+                        bint squared, const double* sw, floating* loss_out,
+                        floating* ga, floating* gp, floating* gn, double gscale,
+                        BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, off
+    cdef double loss, swj
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
+                            swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
+                            gn + off if ga != NULL else NULL, gscale)
+        if loss_out != NULL:
+            loss_out[i] = <floating>loss
+        out.loss += loss
+        out.weight += swj
+
+
+cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
+                             const unsigned short* n, int kind, Py_ssize_t N, Py_ssize_t D,
+                             Py_ssize_t R, Py_ssize_t u, double margin, int pkind, double pn,
+                             float eps, bint swap, bint squared, const double* sw,
+                             float* loss_out, void* ga, void* gp, void* gn, int kg,
+                             double gscale, BlockOut* out) noexcept nogil:
+    """_triplet_unit for float16 / bfloat16 rows (D <= HALF_ROW): each row
+    widened into L1 and run through the float32 row code (the same bits),
+    its gradients narrowed (round to nearest even) or copied out."""
+    cdef float raw[6 * HALF_ROW + 16]
+    cdef float* ab = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* pb = ab + HALF_ROW
+    cdef float* nb = pb + HALF_ROW
+    cdef float* gab = nb + HALF_ROW
+    cdef float* gpb = gab + HALF_ROW
+    cdef float* gnb = gpb + HALF_ROW
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, off
+    cdef double loss, swj
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        fl_widen(a + off, kind, ab, D)
+        fl_widen(pp + off, kind, pb, D)
+        fl_widen(n + off, kind, nb, D)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
+                            gab if ga != NULL else NULL, gpb, gnb, gscale)
+        if ga != NULL:
+            fl_narrow(gab, <char*>ga + off * gsize, kg, D)
+            fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
+            fl_narrow(gnb, <char*>gn + off * gsize, kg, D)
+        if loss_out != NULL:
+            loss_out[i] = <float>loss
+        out.loss += loss
+        out.weight += swj
+
+
+cdef inline void grad_row(floating* g, const floating* a1, const floating* b1, floating k1,
+                          const floating* a2, const floating* b2, floating k2,
+                          Py_ssize_t D, floating eps, int pkind, double pn) noexcept nogil:
+    """g_j = k1 phi(a1_j - b1_j + eps) + k2 phi(a2_j - b2_j + eps)."""
+    cdef Py_ssize_t j
+    if pkind == 2:
+        for j in range(D):
+            g[j] = k1 * (a1[j] - b1[j] + eps) + k2 * (a2[j] - b2[j] + eps)
+    else:
+        for j in range(D):
+            g[j] = (k1 * phi(a1[j] - b1[j] + eps, pkind, pn)
+                    + k2 * phi(a2[j] - b2[j] + eps, pkind, pn))
+
+
+def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
+            const floating[:, ::1] negative, double margin, double p, double eps,
+            bint swap, bint squared, const double[::1] sample_weight,
+            floating[::1] loss_out, floating[::1] ga, floating[::1] gp,
+            floating[::1] gn, double gscale, int n_threads):
+    """Triplet margin loss of rows of (N, D) embeddings.
+
+    Returns (sum of losses, sum of sample weights).
+    """
+    cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gap = &ga[0] if ga.shape[0] > 0 else NULL
+    cdef floating* gpp = &gp[0] if gp.shape[0] > 0 else NULL
+    cdef floating* gnp = &gn[0] if gn.shape[0] > 0 else NULL
+    cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0:
+        return 0.0, 0.0
+    if D == 0:
+        # empty embeddings: distances are 0 (torch: norm of an empty vector)
+        gap = gpp = gnp = NULL
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _triplet_unit(&anchor[0, 0] if D > 0 else NULL,
+                          &positive[0, 0] if D > 0 else NULL,
+                          &negative[0, 0] if D > 0 else NULL, N, D, R, u,
+                          margin, pkind, p, <floating>eps, swap, squared, swp, lp,
+                          gap, gpp, gnp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight
+
+
+def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
+                 double margin, double p, double eps, bint swap, bint squared,
+                 const double[::1] sample_weight, float[::1] loss_out, object ga,
+                 object gp, object gn, double gscale, int n_threads):
+    """`triplet` on float16 / bfloat16 rows (N, D), D <= HALF_ROW, all three
+    of one dtype, read in their own width; gradients (None, or three arrays
+    of one dtype: float32 or the input's) narrowed to nearest even."""
+    cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
+    cdef int kind = fc_operand_kind(anchor, N * D, "anchor")
+    cdef int kg = FL_KIND_F32
+    cdef const unsigned short* ap = <const unsigned short*>cnp.PyArray_DATA(anchor)
+    cdef const unsigned short* pq = <const unsigned short*>cnp.PyArray_DATA(positive)
+    cdef const unsigned short* nq = <const unsigned short*>cnp.PyArray_DATA(negative)
+    cdef void* gap = NULL
+    cdef void* gpp = NULL
+    cdef void* gnp = NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if (fc_operand_kind(positive, N * D, "positive") != kind
+            or fc_operand_kind(negative, N * D, "negative") != kind
+            or kind == FL_KIND_F32 or D < 1 or D > HALF_ROW):
+        raise ValueError("fastloss internal error: triplet_half operands")
+    if ga is not None:
+        kg = fc_operand_kind(ga, N * D, "grad")
+        if (fc_operand_kind(gp, N * D, "grad") != kg
+                or fc_operand_kind(gn, N * D, "grad") != kg):
+            raise ValueError("fastloss internal error: triplet_half gradients")
+        gap = cnp.PyArray_DATA(ga)
+        gpp = cnp.PyArray_DATA(gp)
+        gnp = cnp.PyArray_DATA(gn)
+    if N == 0:
+        return 0.0, 0.0
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _triplet_half_unit(ap, pq, nq, kind, N, D, R, u, margin, pkind, p, <float>eps,
+                               swap, squared, swp, lp, gap, gpp, gnp, kg, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight
+
+
+# ============================================================ contrastive
+
+cdef inline double sq_diff(const floating* a, const floating* b, Py_ssize_t D) noexcept nogil:
+    """sum_j (a_j - b_j)^2, LANES accumulators."""
+    cdef double acc[LANES]
+    cdef Py_ssize_t i = 0, k
+    cdef floating v
+    for k in range(LANES):
+        acc[k] = 0.0
+    while i + LANES <= D:
+        for k in range(LANES):
+            v = a[i + k] - b[i + k]
+            acc[k] += <double>v * v
+        i += LANES
+    while i < D:
+        v = a[i] - b[i]
+        acc[0] += <double>v * v
+        i += 1
+    return lanes_total(acc)
+
+
+cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_t* t,
+                            Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
+                            double margin, const double* sw, floating* loss_out,
+                            floating* g1, floating* g2, double gscale,
+                            BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, j, off, y
+    cdef double S, d, h, loss, swj, f
+    cdef floating ff, v
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        y = <Py_ssize_t>t[i]
+        if y != 0 and y != 1:
+            if out.bad < 0:
+                out.bad = i
+            if loss_out != NULL:
+                loss_out[i] = 0
+            if g1 != NULL:
+                memset(g1 + off, 0, D * sizeof(floating))
+                memset(g2 + off, 0, D * sizeof(floating))
+            continue
+        S = sq_diff(x1 + off, x2 + off, D)
+        swj = sw[i] if sw != NULL else 1.0
+        if y == 0:
+            loss = 0.5 * S
+            f = 1.0
+        else:
+            d = sqrt(S)
+            h = margin - d
+            h = h if not (h <= 0) else 0.0   # NaN propagates, as torch's clamp
+            loss = 0.5 * h * h
+            # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
+            f = -h / d if not (d <= 0) else 0.0
+        loss *= swj
+        if loss_out != NULL:
+            loss_out[i] = <floating>loss
+        out.loss += loss
+        out.weight += swj
+        if g1 != NULL:
+            ff = <floating>(f * swj * gscale)
+            for j in range(D):
+                v = ff * (x1[off + j] - x2[off + j])
+                g1[off + j] = v
+                g2[off + j] = -v
+
+
+def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
+                const label_t[::1] label, double margin,
+                const double[::1] sample_weight, floating[::1] loss_out,
+                floating[::1] g1, floating[::1] g2, double gscale, int n_threads):
+    """Contrastive loss of row pairs; label 0 = similar, 1 = dissimilar.
+
+    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = x1.shape[0], D = x1.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* g1p = &g1[0] if g1.shape[0] > 0 else NULL
+    cdef floating* g2p = &g2[0] if g2.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0:
+        return 0.0, 0.0, -1
+    if D == 0:
+        g1p = g2p = NULL
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _contrastive_unit(&x1[0, 0] if D > 0 else NULL, &x2[0, 0] if D > 0 else NULL,
+                              &label[0], N, D, R, u, margin, swp, lp, g1p, g2p,
+                              gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# ================================================================ center
+
+cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
+                       Py_ssize_t N, Py_ssize_t D, Py_ssize_t C, Py_ssize_t R,
+                       Py_ssize_t u, const double* sw, floating* loss_out,
+                       floating* gx, double gscale, BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, j, off, y
+    cdef double S, loss, swj
+    cdef floating ff
+    cdef const floating* cr
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gx != NULL:
+                memset(gx + off, 0, D * sizeof(floating))
+            continue
+        cr = cen + y * D
+        S = sq_diff(x + off, cr, D)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = 0.5 * swj * S
+        if loss_out != NULL:
+            loss_out[i] = <floating>loss
+        out.loss += loss
+        out.weight += swj
+        if gx != NULL:
+            ff = <floating>(swj * gscale)
+            for j in range(D):
+                gx[off + j] = ff * (x[off + j] - cr[j])
+
+
+cdef void _center_grad_class(const floating* gx, const Py_ssize_t* start,
+                             const Py_ssize_t* order, Py_ssize_t D, Py_ssize_t c,
+                             floating* gc) noexcept nogil:
+    """gc[c] = -sum of the feature gradients of class c's rows, in row order."""
+    cdef double acc[256]
+    cdef Py_ssize_t j0, m, k, r
+    cdef const floating* gr
+    j0 = 0
+    while j0 < D:
+        m = D - j0 if D - j0 < 256 else 256
+        for k in range(m):
+            acc[k] = 0.0
+        for r in range(start[c], start[c + 1]):
+            gr = gx + order[r] * D + j0
+            for k in range(m):
+                acc[k] += gr[k]
+        for k in range(m):
+            gc[c * D + j0 + k] = <floating>(-acc[k])
+        j0 += 256
+
+
+def center(const floating[:, ::1] x, const label_t[::1] labels,
+           const floating[:, ::1] centers, const double[::1] sample_weight,
+           floating[::1] loss_out, floating[::1] gx, floating[::1] gc,
+           double gscale, int n_threads):
+    """1/2 ||x_i - c_{y_i}||^2 per row of x (N, D), centers (C, D).
+
+    gx (and then gc) may be given: gx is written in the row pass, gc after
+    it, one class per work unit.  Returns (sum of losses, sum of sample
+    weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], C = centers.shape[0], u, i, c
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gxp = &gx[0] if gx.shape[0] > 0 else NULL
+    cdef floating* gcp = &gc[0] if gc.shape[0] > 0 else NULL
+    cdef Py_ssize_t* start
+    cdef Py_ssize_t* order
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if gcp != NULL:
+        memset(gcp, 0, gc.shape[0] * sizeof(floating))
+    if N == 0:
+        return 0.0, 0.0, -1
+    if D == 0:
+        gxp = gcp = NULL
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _center_unit(&x[0, 0] if D > 0 else NULL, &labels[0],
+                         &centers[0, 0] if D > 0 and C > 0 else NULL, N, D, C, R, u,
+                         swp, lp, gxp, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    if total.bad >= 0 or gcp == NULL or gxp == NULL:
+        return total.loss, total.weight, total.bad
+    # counting sort of the (valid) labels: rows of class c are
+    # order[start[c]:start[c+1]], in increasing row order
+    start = <Py_ssize_t*>malloc((C + 1) * sizeof(Py_ssize_t))
+    order = <Py_ssize_t*>malloc((N if N > 0 else 1) * sizeof(Py_ssize_t))
+    if start == NULL or order == NULL:
+        free(start)
+        free(order)
+        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
+    try:
+        with nogil:
+            for c in range(C + 1):
+                start[c] = 0
+            for i in range(N):
+                start[<Py_ssize_t>labels[i] + 1] += 1
+            for c in range(C):
+                start[c + 1] += start[c]
+            for i in range(N):
+                c = <Py_ssize_t>labels[i]
+                order[start[c]] = i
+                start[c] += 1
+            for c in range(C - 1, 0, -1):
+                start[c] = start[c - 1]
+            start[0] = 0
+        nt = threads_for(n_threads, C)
+        for c in prange(C, schedule="static", chunksize=deal(C, nt), nogil=True,
+                        num_threads=nt):
+            _center_grad_class(gxp, start, order, D, c, gcp)
+    finally:
+        free(start)
+        free(order)
+    return total.loss, total.weight, total.bad
