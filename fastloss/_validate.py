@@ -1,4 +1,6 @@
-"""Argument checks shared by every public function.
+"""Argument checks shared by every public function, and the steps of a call
+that the families share (row views, label and weight checks, the 'mean'
+factor, the reduced value, gradients of half inputs in their dtype).
 
 Every message names the argument, what was expected and what was given, so
 users never meet Cython's "Buffer dtype mismatch".  The kernels trust what
