@@ -511,12 +511,7 @@ def call(name, args):
     names = tuple(present)
     if not inputs:
         return _run(spec, names, tensors, opts, False)[0]
-    loss, grads = _run(spec, names, tensors, opts, True)
-    done = ((spec, names, tensors, opts, [t._version for t in tensors]), gnames, grads, loss,
-            len(grads) == 1 and len(gnames) == 1 and gnames[0] == spec.diff[0])
-    if _transforms_active():
-        return _Fn.apply(done, *inputs)
-    return _apply_c(done, *inputs)
+    return _node(spec, names, tensors, opts, inputs, gnames)
 
 
 def _accept(spec, args, present, tensors, opts, accelerated):
@@ -538,9 +533,16 @@ def _dispatch(spec, names, tensors, opts, need_grad, compiling):
                                    need_grad)[0]
     if not need_grad:
         return _run(spec, names, tensors, opts, False)[0]
-    loss, grads = _run(spec, names, tensors, opts, True)
     inputs = [t for t in tensors if t.requires_grad]
     gnames = [n for n, t in zip(names, tensors) if t.requires_grad]
+    return _node(spec, names, tensors, opts, inputs, gnames)
+
+
+def _node(spec, names, tensors, opts, inputs, gnames):
+    """Run the kernel with its gradient and return the loss from the autograd
+    node whose inputs are ``inputs`` (the tensors named ``gnames``, those that
+    require grad): through its C entry unless functorch transforms are active."""
+    loss, grads = _run(spec, names, tensors, opts, True)
     done = ((spec, names, tensors, opts, [t._version for t in tensors]), gnames, grads, loss,
             len(grads) == 1 and len(gnames) == 1 and gnames[0] == _diff(spec, names)[0])
     if _transforms_active():
