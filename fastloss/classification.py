@@ -14,6 +14,7 @@ import numpy as np
 
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 
 _k = kernels("classification")
 _kr = kernels("rowwise")  # the focal, margin and margin-softmax kernels
@@ -118,6 +119,7 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
 
+@doc
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, sample_weight=None, *, return_grad=False,
                   grad_out=None, grad_dtype=None, n_threads=None):
@@ -168,13 +170,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         shape (N, H, W) gives the weighted pixel-wise cross-entropy.
     return_grad : bool
         Also return d(loss)/d(input), computed in the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of ``input``'s shape and float dtype for the
-        gradient.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -266,6 +264,7 @@ def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
 
+@doc
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              sample_weight=None, *, return_grad=False, grad_out=None, grad_dtype=None,
              n_threads=None):
@@ -300,18 +299,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     sample_weight : array_like, optional
         Per-position weights broadcastable to the loss shape, as in
         :func:`cross_entropy`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -361,6 +352,7 @@ def _class_rows(input, target, reduction, sample_weight, return_grad, grad_out,
 
 # ------------------------------------------------------------- focal loss
 
+@doc
 def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
                        reduction="mean", *, sample_weight=None, return_grad=False,
                        grad_out=None, grad_dtype=None, n_threads=None):
@@ -397,12 +389,9 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         Per-position weights broadcastable to the loss shape.
     return_grad : bool
         Also return d(loss)/d(input), from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer for the gradient.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -501,6 +490,7 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
     return (loss, grad) if return_grad else loss
 
 
+@doc
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
                       sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None,
                       n_threads=None):
@@ -524,11 +514,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
         Also return d(loss)/d(input) (shape of ``input``), same pass.
-    grad_out : ndarray, optional
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -554,6 +542,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
                         return_grad, grad_out, n_threads, True, grad_dtype)
 
 
+@doc
 def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", *,
                           sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None,
                           n_threads=None):
@@ -575,11 +564,9 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
         'mean' divides by N (or the sum of ``sample_weight``).
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
-    grad_out : ndarray, optional
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -633,6 +620,7 @@ def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_w
     return (loss, grad) if return_grad else loss
 
 
+@doc
 def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_weight=None,
                  return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""CosFace / additive margin softmax loss (Wang et al., 2018).
@@ -659,11 +647,9 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
         Also return d(loss)/d(cosine), same pass.
-    grad_out : ndarray, optional
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -688,6 +674,7 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
                            sample_weight, return_grad, grad_out, n_threads, grad_dtype)
 
 
+@doc
 def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean", *,
                  sample_weight=None, return_grad=False, grad_out=None, grad_dtype=None,
                  n_threads=None):
@@ -717,11 +704,9 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
         Also return d(loss)/d(cosine), same pass.
-    grad_out : ndarray, optional
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -752,6 +737,7 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
                            sample_weight, return_grad, grad_out, n_threads, grad_dtype)
 
 
+@doc
 def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_weight=None,
                     return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""SphereFace / multiplicative angular margin loss (Liu et al., 2017).
@@ -780,11 +766,9 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_wei
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
         Also return d(loss)/d(cosine), same pass.
-    grad_out : ndarray, optional
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------

@@ -42,6 +42,7 @@ import numpy as np
 from fastloss import _catalogue as catalogue
 from fastloss import _validate as V
 from fastloss import metrics as _m
+from fastloss._docs import doc, fill
 
 __all__ = [
     "cross_entropy", "nll_loss",
@@ -265,6 +266,7 @@ def _classification(fn, input, target, weight, ignore_index, reduction, label_sm
                    s, (), dtype)
 
 
+@doc
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, sample_weight=None, *, n_threads=None, rechunk=True):
     """:func:`fastloss.cross_entropy` on dask arrays (lazy).
@@ -285,18 +287,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     target : dask.array.Array or array_like
         As in :func:`fastloss.cross_entropy`, with the input's chunks (NumPy targets are
         chunked to match).
-    weight
-        As in :func:`fastloss.cross_entropy`.
-    ignore_index
+    weight, ignore_index, label_smoothing
         As in :func:`fastloss.cross_entropy`.
     reduction : str
         As in :func:`fastloss.cross_entropy`.
-    label_smoothing
-        As in :func:`fastloss.cross_entropy`.
     sample_weight : dask.array.Array or array_like, optional
         As in :func:`fastloss.cross_entropy`, with the chunks of the loss's shape.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
     rechunk : bool
         Rechunk a chunked class axis (with a ``PerformanceWarning``); False
         raises ``ValueError`` instead.
@@ -319,6 +316,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                            label_smoothing, sample_weight, n_threads, rechunk, False)
 
 
+@doc
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              sample_weight=None, *, n_threads=None, rechunk=True):
     """:func:`fastloss.nll_loss` on dask arrays (lazy); as :func:`cross_entropy`.
@@ -331,16 +329,13 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     target : dask.array.Array or array_like
         As in :func:`fastloss.nll_loss`, with the input's chunks (NumPy targets are
         chunked to match).
-    weight
-        As in :func:`fastloss.nll_loss`.
-    ignore_index
+    weight, ignore_index
         As in :func:`fastloss.nll_loss`.
     reduction : str
         As in :func:`fastloss.nll_loss`.
     sample_weight : dask.array.Array or array_like, optional
         As in :func:`fastloss.nll_loss`, with the chunks of the loss's shape.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
     rechunk : bool
         Rechunk a chunked class axis (with a ``PerformanceWarning``); False
         raises ``ValueError`` instead.
@@ -481,7 +476,7 @@ def _make_elementwise(name, extra_args=()):
                             arrays, **opts)
 
     f.__name__ = f.__qualname__ = name
-    f.__doc__ = _ELEMENTWISE_DOC.format(name=name, target=_DOC_TARGETS.get(name, "t"))
+    f.__doc__ = fill(_ELEMENTWISE_DOC.format(name=name, target=_DOC_TARGETS.get(name, "t")))
     return f
 
 
@@ -508,8 +503,7 @@ _ELEMENTWISE_DOC = """:func:`fastloss.{name}` on dask arrays (lazy).
         As in :func:`fastloss.{name}`.
     sample_weight : dask.array.Array or array_like, optional
         Per-element weights with the input's chunks.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
     rechunk : bool
         Rechunk a chunked reduced axis (with a ``PerformanceWarning``);
         False raises ``ValueError`` instead.
@@ -538,6 +532,7 @@ for _name in _m.ELEMENTWISE_MEAN:
 del _name
 
 
+@doc
 def _sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none", sample_weight=None,
                    *, n_threads=None, rechunk=True):
     """:func:`fastloss.sigmoid_focal_loss` on dask arrays (lazy).
@@ -554,8 +549,7 @@ def _sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none", sam
         input's chunks.
     sample_weight : dask.array.Array or array_like, optional
         Per-element weights with the input's chunks.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
     rechunk : bool
         Unused by this element-wise loss (no axis is reduced whole).
 
@@ -617,6 +611,7 @@ def _penalty_total(s, dtype):
     return V.scalar(total, dtype)
 
 
+@doc
 def l1_penalty(*arrays, n_threads=None):
     """:func:`fastloss.l1_penalty` of dask arrays (lazy).
 
@@ -624,8 +619,7 @@ def l1_penalty(*arrays, n_threads=None):
     ----------
     *arrays : dask.array.Array or array_like
         The parameter arrays.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -645,6 +639,7 @@ def l1_penalty(*arrays, n_threads=None):
     return _penalty(arrays, "l1_penalty", n_threads=n_threads)
 
 
+@doc
 def l2_penalty(*arrays, n_threads=None):
     """:func:`fastloss.l2_penalty` of dask arrays (lazy).
 
@@ -652,8 +647,7 @@ def l2_penalty(*arrays, n_threads=None):
     ----------
     *arrays : dask.array.Array or array_like
         The parameter arrays.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -673,6 +667,7 @@ def l2_penalty(*arrays, n_threads=None):
     return _penalty(arrays, "l2_penalty", n_threads=n_threads)
 
 
+@doc
 def elastic_net_penalty(*arrays, l1_ratio=0.5, n_threads=None):
     """:func:`fastloss.elastic_net_penalty` of dask arrays (lazy).
 
@@ -682,8 +677,7 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5, n_threads=None):
         The parameter arrays.
     l1_ratio
         As in :func:`fastloss.elastic_net_penalty`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -719,6 +713,7 @@ def _gan_value(s, parts, reduction):
     return V.scalar(total, parts[0][2])
 
 
+@doc
 def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, n_threads=None):
     """:func:`fastloss.gan_discriminator_loss` on dask arrays (lazy; 'mean' or 'sum').
 
@@ -728,8 +723,7 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, n_thre
         Discriminator logits of real and generated samples.
     reduction : str
         As in :func:`fastloss.gan_discriminator_loss`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -755,6 +749,7 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, n_thre
                    da.concatenate([sr, sf]), (), dr)
 
 
+@doc
 def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *, n_threads=None):
     """:func:`fastloss.gan_generator_loss` on dask arrays (lazy; 'mean' or 'sum').
 
@@ -766,8 +761,7 @@ def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *, n_
         As in :func:`fastloss.gan_generator_loss`.
     reduction : str
         As in :func:`fastloss.gan_generator_loss`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -888,7 +882,7 @@ def _soft_family(loss, mode="overlap"):
         return _soft(loss, input, target, options, reduction, n_threads, rechunk, sw, mode)
 
     f.__name__ = f.__qualname__ = loss
-    f.__doc__ = _SOFT_DOC.format(name=ref.__name__)
+    f.__doc__ = fill(_SOFT_DOC.format(name=ref.__name__))
     return f
 
 
@@ -907,8 +901,7 @@ _SOFT_DOC = """:func:`fastloss.{name}` (value) on dask arrays (lazy).
         input's chunks (NumPy targets are chunked to match).
     reduction : {{'mean', 'sum', 'none'}}
         As in :func:`fastloss.{name}`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
     rechunk : bool
         Rechunk a chunked class axis (with a ``PerformanceWarning``); False
         raises ``ValueError`` instead.
@@ -950,6 +943,7 @@ def _to_accumulator(s, C, label_map, dtype, opts):
     return acc
 
 
+@doc
 def dice_accumulator(input, target, *, activation="softmax", ignore_index=None, ce=False,
                      weight=None, sample_weight=None, n_threads=None, rechunk=True):
     """A lazy :class:`fastloss.metrics.DiceAccumulator` filled from dask arrays.
@@ -969,18 +963,11 @@ def dice_accumulator(input, target, *, activation="softmax", ignore_index=None, 
     target : dask.array.Array or array_like
         As in :func:`fastloss.dice_loss`, with the input's chunks (NumPy targets are
         chunked to match).
-    activation
-        As in :class:`fastloss.metrics.DiceAccumulator`.
-    ignore_index
-        As in :class:`fastloss.metrics.DiceAccumulator`.
-    ce
-        As in :class:`fastloss.metrics.DiceAccumulator`.
-    weight
+    activation, ignore_index, ce, weight
         As in :class:`fastloss.metrics.DiceAccumulator`.
     sample_weight : dask.array.Array or array_like, optional
         As in :func:`fastloss.dice_loss`, with the chunks of the loss's shape.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
     rechunk : bool
         Rechunk a chunked class axis (with a ``PerformanceWarning``); False
         raises ``ValueError`` instead.
@@ -1048,6 +1035,7 @@ def _confusion(pred, target, num_classes, ignore_index, per_image, n_threads):
     return s, C
 
 
+@doc
 def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=None):
     """:func:`fastloss.confusion_matrix` of dask label maps: a lazy (C, C) int64 array.
 
@@ -1058,12 +1046,9 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
     ----------
     pred, target : dask.array.Array or array_like
         Integer label maps of one shape and chunks.
-    num_classes
+    num_classes, ignore_index
         As in :func:`fastloss.confusion_matrix`.
-    ignore_index
-        As in :func:`fastloss.confusion_matrix`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -1095,6 +1080,7 @@ def _score(pred, target, num_classes, ignore_index, per_image, ignore_empty, emp
                         dtype=np.float64)
 
 
+@doc
 def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
                ignore_empty=True, empty_score=np.nan, n_threads=None):
     """:func:`fastloss.dice_score` of dask label maps (lazy (C,) or (N, C) float64).
@@ -1103,19 +1089,12 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     ----------
     pred, target : dask.array.Array or array_like
         Integer label maps of one shape and chunks.
-    num_classes
-        As in :func:`fastloss.dice_score`.
-    ignore_index
-        As in :func:`fastloss.dice_score`.
-    per_image
+    num_classes, ignore_index, per_image, empty_score
         As in :func:`fastloss.dice_score`.
     ignore_empty
         As in :func:`fastloss.dice_score`: NaN for a class absent from the target
         (MONAI's metrics), else ``empty_score`` where it is absent from both.
-    empty_score
-        As in :func:`fastloss.dice_score`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -1136,6 +1115,7 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
                   n_threads, False)
 
 
+@doc
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
               ignore_empty=True, empty_score=np.nan, n_threads=None):
     """:func:`fastloss.iou_score` of dask label maps (lazy (C,) or (N, C) float64).
@@ -1144,19 +1124,12 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     ----------
     pred, target : dask.array.Array or array_like
         Integer label maps of one shape and chunks.
-    num_classes
-        As in :func:`fastloss.iou_score`.
-    ignore_index
-        As in :func:`fastloss.iou_score`.
-    per_image
+    num_classes, ignore_index, per_image, empty_score
         As in :func:`fastloss.iou_score`.
     ignore_empty
         As in :func:`fastloss.iou_score`: NaN for a class absent from the target
         (MONAI's metrics), else ``empty_score`` where it is absent from both.
-    empty_score
-        As in :func:`fastloss.iou_score`.
-    n_threads : int, optional
-        Threads of each block's kernel call.
+    %(dask_threads)s
 
     Returns
     -------
@@ -1238,17 +1211,20 @@ def _surface(fn, pred, target, num_classes, include_background, reduction, rechu
     return _finish(functools.partial(_dist._reduce, reduction=reduction), out, (), np.float64)
 
 
-_SURFACE_DOC = """pred, target : dask.array.Array or array_like
-        Label maps (N, d1, ...) with ``num_classes``, or one-hot masks
-        (N, C, d1, ...), of one shape; chunks along the first axis only
-        (each image whole; other chunkings are rechunked with a
-        PerformanceWarning, or a ValueError with ``rechunk=False``).
-    rechunk : bool
-        Rechunk images split over several chunks (default True).
-    n_threads : int, optional
-        Threads of each block's call."""
+_SURFACE_DOC = """\
+pred, target : dask.array.Array or array_like
+    Label maps (N, d1, ...) with ``num_classes``, or one-hot masks
+    (N, C, d1, ...), of one shape; chunks along the first axis only
+    (each image whole; other chunkings are rechunked with a
+    PerformanceWarning, or a ValueError with ``rechunk=False``).
+rechunk : bool
+    Rechunk images split over several chunks (default True).
+%(dask_threads)s"""
+
+_surface_doc = doc(surface=_SURFACE_DOC)
 
 
+@_surface_doc
 def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, directed=False,
                        spacing=None, include_background=False, reduction="none",
                        mode="monai", rechunk=True, n_threads=None):
@@ -1259,7 +1235,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
 
     Parameters
     ----------
-    {doc}
+    %(surface)s
     num_classes, percentile, directed, spacing, include_background, mode
         As in :func:`fastloss.hausdorff_distance`.
     reduction : {'none', 'mean', 'sum'}
@@ -1287,6 +1263,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
                     reduction, rechunk, kw)
 
 
+@_surface_doc
 def average_surface_distance(pred, target, *, num_classes=None, symmetric=False, spacing=None,
                              include_background=False, reduction="none", rechunk=True,
                              n_threads=None):
@@ -1294,7 +1271,7 @@ def average_surface_distance(pred, target, *, num_classes=None, symmetric=False,
 
     Parameters
     ----------
-    {doc}
+    %(surface)s
     num_classes, symmetric, spacing, include_background
         As in :func:`fastloss.average_surface_distance`.
     reduction : {'none', 'mean', 'sum'}
@@ -1320,6 +1297,7 @@ def average_surface_distance(pred, target, *, num_classes=None, symmetric=False,
                     bool(include_background), reduction, rechunk, kw)
 
 
+@_surface_doc
 def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=None,
                  include_background=False, use_subvoxels=False, reduction="none",
                  rechunk=True, n_threads=None):
@@ -1327,7 +1305,7 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
 
     Parameters
     ----------
-    {doc}
+    %(surface)s
     class_thresholds, num_classes, spacing, include_background, use_subvoxels
         As in :func:`fastloss.surface_dice`.
     reduction : {'none', 'mean', 'sum'}
@@ -1352,7 +1330,3 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
     return _surface("surface_dice", pred, target, num_classes, bool(include_background),
                     reduction, rechunk, kw)
 
-
-for _f in (hausdorff_distance, average_surface_distance, surface_dice):
-    _f.__doc__ = _f.__doc__.replace("{doc}", _SURFACE_DOC)
-del _f

@@ -8,6 +8,7 @@ import numpy as np
 
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 from fastloss.classification import cross_entropy
 
 _k = kernels("rowwise")
@@ -15,6 +16,7 @@ _k = kernels("rowwise")
 __all__ = ["fast_rcnn_loss"]
 
 
+@doc
 def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_weight=1.0,
                    beta=1.0, return_parts=False, return_grad=False, n_threads=None):
     r"""Fast R-CNN multi-task loss: classification CE plus box smooth L1.
@@ -47,7 +49,7 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
         Return ``(total, ce, box)`` instead of ``total``.
     return_grad : bool
         Also return ``(g_class_logits, g_box_regression)``.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------

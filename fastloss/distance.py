@@ -38,6 +38,7 @@ import numpy as np
 
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 
 _k = kernels("distance")
 
@@ -561,18 +562,22 @@ def _check_percentile(percentile):
 
 # ------------------------------------------------------------ metrics: public
 
-_SHAPES_DOC = """pred, target : array_like, same shape
-        Label maps (N, d1, ..., dk) of integers with ``num_classes``, or
-        one-hot masks (N, C, d1, ..., dk) of bool / 0-1 integers / 0-1 floats
-        without it (MONAI's layout; other values are a ValueError).
-    num_classes : int, optional
-        Number of classes of label maps; every label must lie in [0, num_classes).
-    spacing : float or sequence of k floats, optional
-        Voxel size per spatial axis, in array-axis order (default 1).
-    include_background : bool
-        Include class 0 (default False, as MONAI; a single class is always kept)."""
+_SHAPES_DOC = """\
+pred, target : array_like, same shape
+    Label maps (N, d1, ..., dk) of integers with ``num_classes``, or
+    one-hot masks (N, C, d1, ..., dk) of bool / 0-1 integers / 0-1 floats
+    without it (MONAI's layout; other values are a ValueError).
+num_classes : int, optional
+    Number of classes of label maps; every label must lie in [0, num_classes).
+spacing : float or sequence of k floats, optional
+    Voxel size per spatial axis, in array-axis order (default 1).
+include_background : bool
+    Include class 0 (default False, as MONAI; a single class is always kept)."""
+
+_shapes_doc = doc(shapes=_SHAPES_DOC)
 
 
+@_shapes_doc
 def surface_distances(pred, target, *, num_classes=None, spacing=None,
                       include_background=False, n_threads=None):
     r"""Raw surface distances per (image, class), for several statistics from one pass.
@@ -585,8 +590,8 @@ def surface_distances(pred, target, *, num_classes=None, spacing=None,
 
     Parameters
     ----------
-    {shapes}
-    n_threads : int, optional
+    %(shapes)s
+    %(n_threads)s
 
     Returns
     -------
@@ -608,9 +613,8 @@ def surface_distances(pred, target, *, num_classes=None, spacing=None,
     return [[(d[0], d[1]) for d in row] for row in _all_distances(c, True, warn=False)]
 
 
-surface_distances.__doc__ = surface_distances.__doc__.replace("{shapes}", _SHAPES_DOC)
 
-
+@_shapes_doc
 def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, directed=False,
                        spacing=None, include_background=False, reduction="none",
                        mode="monai", n_threads=None):
@@ -627,7 +631,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
 
     Parameters
     ----------
-    {shapes}
+    %(shapes)s
     percentile : float in [0, 100], optional
         95 gives HD95.  0 is the minimum (MONAI treats 0 as None, the maximum).
     directed : bool
@@ -639,7 +643,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
     mode : {'monai', 'pooled'}
         'pooled' takes the percentile of both directions' distances
         together (medpy's ``hd95``); the maximum is the same in both modes.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------
@@ -679,8 +683,6 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
     return _reduce(f, reduction)
 
 
-hausdorff_distance.__doc__ = hausdorff_distance.__doc__.replace("{shapes}", _SHAPES_DOC)
-
 
 def _stat(d, q):
     if q is None:
@@ -688,6 +690,7 @@ def _stat(d, q):
     return float(np.percentile(d, q))
 
 
+@_shapes_doc
 def average_surface_distance(pred, target, *, num_classes=None, symmetric=False, spacing=None,
                              include_background=False, reduction="none", n_threads=None):
     r"""Average surface distance per image and class, MONAI 1.6 semantics.
@@ -699,11 +702,11 @@ def average_surface_distance(pred, target, *, num_classes=None, symmetric=False,
 
     Parameters
     ----------
-    {shapes}
+    %(shapes)s
     symmetric : bool
     reduction : {'none', 'mean', 'sum'}
         As in :func:`hausdorff_distance`.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------
@@ -735,10 +738,8 @@ def average_surface_distance(pred, target, *, num_classes=None, symmetric=False,
     return _reduce(f, reduction)
 
 
-average_surface_distance.__doc__ = average_surface_distance.__doc__.replace(
-    "{shapes}", _SHAPES_DOC)
 
-
+@_shapes_doc
 def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=None,
                  include_background=False, use_subvoxels=False, reduction="none",
                  n_threads=None):
@@ -758,7 +759,7 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
 
     Parameters
     ----------
-    {shapes}
+    %(shapes)s
     class_thresholds : sequence of C' floats
         Tolerance :math:`\tau_c` of each used class, in the units of
         ``spacing``; finite and >= 0.
@@ -772,7 +773,7 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
         with NumPy: slower than the default.
     reduction : {'none', 'mean', 'sum'}
         As in :func:`hausdorff_distance`.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------
@@ -818,8 +819,6 @@ def surface_dice(pred, target, class_thresholds, *, num_classes=None, spacing=No
                     / (npe + nte)
     return _reduce(f, reduction)
 
-
-surface_dice.__doc__ = surface_dice.__doc__.replace("{shapes}", _SHAPES_DOC)
 
 
 def _class_mask(c, side, n, k):
@@ -1081,27 +1080,31 @@ def _loss_run(q, kind, alpha, gm, fa, fb, batch, reduction, log, return_grad):
     return loss, grad
 
 
-_LOSS_PARAMS = """input : array_like, shape (N, C, d1, ..., dk), k >= 1
-        Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
-        (``activation=None``), float32 or float64.
-    target : array_like
-        Integer label map (N, d1, ..., dk) (or MONAI's (N, 1, d1, ...)), or
-        one-hot / soft masks of ``input``'s shape.  With C == 1 a label map
-        is the binary mask (labels 0 and 1).
-    activation : {{'softmax', 'sigmoid', None}}
-        MONAI's ``softmax=True`` / ``sigmoid=True``.
-    include_background : bool
-        False drops class 0 (ignored for C == 1, as MONAI); default {bg}.
-    batch : bool
-        Average over the batch too: one value per class.
-    reduction : {{'mean', 'sum', 'none'}}
-        'none': the per-class losses, (N, C') or (C',) with ``batch``.
-    return_grad : bool
-        Also return d(loss)/d(input) (for 'none', of the sum); the distance
-        maps are constants, as in MONAI (computed without gradient).
-    n_threads : int, optional"""
+_LOSS_INPUTS = """\
+input : array_like, shape (N, C, d1, ..., dk), k >= 1
+    Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
+    (``activation=None``), float32 or float64.
+target : array_like
+    Integer label map (N, d1, ..., dk) (or MONAI's (N, 1, d1, ...)), or
+    one-hot / soft masks of ``input``'s shape.  With C == 1 a label map
+    is the binary mask (labels 0 and 1).
+activation : {'softmax', 'sigmoid', None}
+    MONAI's ``softmax=True`` / ``sigmoid=True``."""
+
+_LOSS_OPTIONS = """\
+batch : bool
+    Average over the batch too: one value per class.
+reduction : {'mean', 'sum', 'none'}
+    'none': the per-class losses, (N, C') or (C',) with ``batch``.
+return_grad : bool
+    Also return d(loss)/d(input) (for 'none', of the sum); the distance
+    maps are constants, as in MONAI (computed without gradient).
+%(n_threads)s"""
+
+_loss_doc = doc(loss_inputs=_LOSS_INPUTS, loss_options=_LOSS_OPTIONS)
 
 
+@_loss_doc
 def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softmax",
                       include_background=False, batch=False, reduction="mean",
                       return_grad=False, n_threads=None):
@@ -1122,7 +1125,10 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
 
     Parameters
     ----------
-    {params}
+    %(loss_inputs)s
+    include_background : bool
+        False drops class 0 (ignored for C == 1, as MONAI); default False.
+    %(loss_options)s
     alpha : float
         Exponent of the distances (MONAI's default 2).
     log : bool
@@ -1130,8 +1136,7 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Notes
     -----
@@ -1163,10 +1168,8 @@ def hausdorff_dt_loss(input, target, *, alpha=2.0, log=False, activation="softma
     return _loss_run(q, _KIND_HD, a, gm, fa, fb, batch, reduction, log, return_grad)
 
 
-hausdorff_dt_loss.__doc__ = hausdorff_dt_loss.__doc__.replace(
-    "{params}", _LOSS_PARAMS.format(bg="False"))
 
-
+@_loss_doc
 def boundary_loss(input, target, spacing=None, *, activation="softmax", include_background=True,
                   batch=False, reduction="mean", return_grad=False, n_threads=None):
     r"""Boundary loss (Kervadec et al. 2019), MONAI 1.6 ``BoundaryLoss`` semantics.
@@ -1187,14 +1190,16 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
 
     Parameters
     ----------
-    {params}
+    %(loss_inputs)s
+    include_background : bool
+        False drops class 0 (ignored for C == 1, as MONAI); default True.
+    %(loss_options)s
     spacing : float or sequence of k floats, optional
         Voxel size per spatial axis (Kervadec's ``resolution``); default 1.
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Notes
     -----
@@ -1220,15 +1225,13 @@ def boundary_loss(input, target, spacing=None, *, activation="softmax", include_
                      return_grad)
 
 
-boundary_loss.__doc__ = boundary_loss.__doc__.replace(
-    "{params}", _LOSS_PARAMS.format(bg="True"))
-
 
 # ------------------------------------------------------------ U-Net weight map
 
 _INSTANCE_CHUNK = 16  # instance masks transformed per kernel call
 
 
+@doc
 def unet_weight_map(labels, w0=10.0, sigma=5.0, class_weight="balanced", instances=None, *,
                     n_threads=None):
     r"""U-Net edge weight map (Ronneberger et al. 2015, eq. 2) for weighted cross-entropy.
@@ -1263,7 +1266,7 @@ def unet_weight_map(labels, w0=10.0, sigma=5.0, class_weight="balanced", instanc
         Instance ids of the shape of ``labels`` (0: no instance).  Default:
         the face-connected components of ``labels != 0`` of each image,
         which needs SciPy (``scipy.ndimage.label``).
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------

@@ -13,6 +13,7 @@ import numpy as np
 from fastloss import _validate as V
 from fastloss._axes import normalize_axis
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 
 _k = kernels("elementwise")
 
@@ -201,6 +202,7 @@ def _weight_full(weight, shape, name="weight"):
 
 # ----------------------------------------------------------- regression
 
+@doc
 def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=False,
              grad_out=None, grad_dtype=None, n_threads=None):
     r"""Mean squared error :math:`\ell_i = (x_i - y_i)^2`.
@@ -214,17 +216,13 @@ def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad
         Same shape as ``input``, or broadcastable to it (torch broadcasts with
         a warning; here ``target`` is broadcast to ``input``'s shape).
     reduction : {'mean', 'sum', 'none'}
-    sample_weight : array_like, optional
-        Broadcastable to ``input``; 'mean' becomes :math:`\sum w\ell/\sum w`.
+    %(sample_weight)s
     return_grad : bool
         Also return :math:`\partial L/\partial x = 2(x-y)` (scaled by the
         reduction), from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer for the gradient.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -245,6 +243,7 @@ def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad
                       grad_out, n_threads, broadcast=True, grad_dtype=grad_dtype)
 
 
+@doc
 def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=False,
             grad_out=None, grad_dtype=None, n_threads=None):
     r"""Mean absolute error :math:`\ell_i = |x_i - y_i|`.
@@ -259,29 +258,16 @@ def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Targets, of ``input``'s shape (see above for the domain and broadcasting).
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -293,6 +279,7 @@ def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=
                       grad_out, n_threads, broadcast=True, grad_dtype=grad_dtype)
 
 
+@doc
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None, *,
                    return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Smooth L1: :math:`0.5 d^2/\beta` if :math:`|d| < \beta`, else :math:`|d| - 0.5\beta`.
@@ -307,31 +294,18 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Targets, of ``input``'s shape (see above for the domain and broadcasting).
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
+    %(reduction)s
     beta : float >= 0
         Where the quadratic part ends (0: the L1 loss).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -344,6 +318,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None
                       grad_out, n_threads, beta, broadcast=True, grad_dtype=grad_dtype)
 
 
+@doc
 def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *,
                return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Huber: :math:`0.5 d^2` if :math:`|d| < \delta`, else :math:`\delta(|d| - 0.5\delta)`.
@@ -357,31 +332,18 @@ def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Targets, of ``input``'s shape (see above for the domain and broadcasting).
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
+    %(reduction)s
     delta : float > 0
         Where the quadratic part ends.
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -394,6 +356,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *
                       grad_out, n_threads, delta, broadcast=True, grad_dtype=grad_dtype)
 
 
+@doc
 def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
                   return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Log-cosh: :math:`\ell = \log\cosh d = |d| + \log(1 + e^{-2|d|}) - \log 2`.
@@ -410,29 +373,16 @@ def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Targets, of ``input``'s shape (see above for the domain and broadcasting).
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -444,6 +394,7 @@ def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
                       grad_out, n_threads, grad_dtype=grad_dtype)
 
 
+@doc
 def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=None, *,
                       return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Pseudo-Huber: :math:`\delta^2(\sqrt{1 + (d/\delta)^2} - 1)`.
@@ -461,29 +412,16 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=
         Targets, of ``input``'s shape (see above for the domain and broadcasting).
     delta : float > 0
         Scale of the transition from quadratic to linear.
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -496,6 +434,7 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=
                       grad_out, n_threads, delta, grad_dtype=grad_dtype)
 
 
+@doc
 def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
                     return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Mean bias error: the signed mean of :math:`x_i - y_i`.
@@ -509,29 +448,16 @@ def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Targets, of ``input``'s shape (see above for the domain and broadcasting).
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -545,6 +471,7 @@ def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
 
 # ----------------------------------------------- binary / probabilistic
 
+@doc
 def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_weight=None, *,
                          return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Binary cross-entropy of probabilities.
@@ -568,29 +495,16 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
     weight : array_like, optional
         Per-element weights broadcastable to ``input`` (torch's ``weight``;
         not part of the 'mean' denominator).
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -604,6 +518,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
                       grad_dtype=grad_dtype)
 
 
+@doc
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean", sample_weight=None, *,
                                      return_grad=False, grad_out=None, grad_dtype=None,
@@ -634,29 +549,16 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     pos_weight : array_like, optional
         Weight of the positive term, broadcast along the last axis (shape
         (C,)) as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -682,6 +584,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
                       grad_dtype=grad_dtype)
 
 
+@doc
 def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
                      return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Logistic loss :math:`\ell = \log(1 + e^{-y x})`, targets usually in {-1, +1}.
@@ -697,29 +600,16 @@ def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Labels in {-1, +1}, of ``input``'s shape.
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -756,6 +646,7 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
     return _result(total * scale, None, reduction, denom, x.dtype, grad, return_grad)
 
 
+@doc
 def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
                                 sample_weight=None, *, return_grad=False, grad_out=None,
                                 grad_dtype=None, n_threads=None):
@@ -783,23 +674,14 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
         'none' gives the per-sample losses, shape (N,).
     sample_weight : array_like of shape (N,), optional
         Per-sample weights; 'mean' becomes :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -822,6 +704,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
                        c=np.inf)
 
 
+@doc
 def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None, *,
            return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Kullback-Leibler divergence with ``input`` holding log-probabilities.
@@ -846,26 +729,15 @@ def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None
         over all elements.
     log_target : bool
         ``target`` holds log-probabilities.
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -881,6 +753,7 @@ def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None
                       reductions=("mean", "sum", "none", "batchmean"), grad_dtype=grad_dtype)
 
 
+@doc
 def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=False,
            grad_out=None, grad_dtype=None, n_threads=None):
     r"""Jensen-Shannon divergence of probability vectors along ``axis`` (natural log).
@@ -906,21 +779,11 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
     reduction : {'mean', 'sum', 'none'}
         'none' gives one divergence per position, ``p``'s shape without
         ``axis``.
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
@@ -943,6 +806,7 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
                        return_grad, grad_out, grad_dtype, nt)
 
 
+@doc
 def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
                        sample_weight=None, *, return_grad=False, grad_out=None, grad_dtype=None,
                        n_threads=None):
@@ -972,26 +836,15 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
         Focusing exponent.
     reduction : {'none', 'mean', 'sum'}
         Default 'none', as torchvision.
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -1008,6 +861,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
 
 # -------------------------------------------------------- binary margin
 
+@doc
 def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sample_weight=None,
                *, return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Binary hinge loss :math:`\max(0, m - y x)` (squared: its square), y in {-1, +1}.
@@ -1027,29 +881,16 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sampl
         The margin :math:`m`.
     squared : bool
         Square each term.
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -1065,6 +906,7 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sampl
                       check=_sign_error, grad_dtype=grad_dtype)
 
 
+@doc
 def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
                      return_grad=False, grad_out=None, grad_dtype=None, n_threads=None):
     r"""Exponential (AdaBoost) loss :math:`e^{-y x}`, y in {-1, +1}.
@@ -1078,29 +920,16 @@ def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
         Predictions, any shape; float32 and float64 are computed natively.
     target : array_like
         Labels in {-1, +1}, of ``input``'s shape.
-    reduction : {'mean', 'sum', 'none'}
-        'none' gives the unreduced losses; 'mean' divides the sum by the
-        number of terms (by the sum of ``sample_weight`` when given).
-    sample_weight : array_like, optional
-        Per-element weights broadcastable to the loss; 'mean' becomes
-        :math:`\sum w\ell / \sum w`.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    grad_out : ndarray, optional
-        C-contiguous buffer of the first input's shape and float dtype for the
-        gradient; it is filled and returned.
-    grad_dtype : dtype, optional
-        For float16/bfloat16 input: the gradient's dtype, the input's
-        (default; rounded to nearest even) or float32.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(reduction)s
+    %(sample_weight)s
+    %(return_grad)s
+    %(grad_out)s
+    %(grad_dtype)s
+    %(n_threads)s
 
     Returns
     -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of the first input's shape, only with ``return_grad=True``
+    %(loss_grad)s
 
     Examples
     --------
@@ -1132,6 +961,7 @@ def _penalty(arrays, l1_ratio, return_grad, n_threads):
     return (value, tuple(grads)) if return_grad else value
 
 
+@doc
 def l1_penalty(*arrays, return_grad=False, n_threads=None):
     r"""L1 penalty :math:`\sum_k \sum_i |w_{k,i}|` over any number of arrays.
 
@@ -1143,12 +973,8 @@ def l1_penalty(*arrays, return_grad=False, n_threads=None):
     ----------
     *arrays : array_like
         The parameter arrays.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(return_grad)s
+    %(n_threads)s
 
     Returns
     -------
@@ -1164,6 +990,7 @@ def l1_penalty(*arrays, return_grad=False, n_threads=None):
     return _penalty(arrays, 1.0, return_grad, n_threads)
 
 
+@doc
 def l2_penalty(*arrays, return_grad=False, n_threads=None):
     r"""L2 penalty :math:`\sum_k \sum_i w_{k,i}^2` (no 1/2, unlike scikit-learn).
 
@@ -1173,12 +1000,8 @@ def l2_penalty(*arrays, return_grad=False, n_threads=None):
     ----------
     *arrays : array_like
         The parameter arrays.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(return_grad)s
+    %(n_threads)s
 
     Returns
     -------
@@ -1194,6 +1017,7 @@ def l2_penalty(*arrays, return_grad=False, n_threads=None):
     return _penalty(arrays, 0.0, return_grad, n_threads)
 
 
+@doc
 def elastic_net_penalty(*arrays, l1_ratio=0.5, return_grad=False, n_threads=None):
     r"""Elastic net :math:`r\sum|w| + (1-r)\sum w^2`, ``r = l1_ratio`` in [0, 1].
 
@@ -1205,12 +1029,8 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5, return_grad=False, n_threads=None
         The parameter arrays.
     l1_ratio : float in [0, 1]
         Weight of the L1 term; 1 - l1_ratio weighs the L2 term.
-    return_grad : bool
-        Also return the gradient of the loss (for 'none': of the sum of the
-        losses) with respect to the first input, from the same pass.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(return_grad)s
+    %(n_threads)s
 
     Returns
     -------
@@ -1242,6 +1062,7 @@ def _bce_const(logits, y, sign, name, reduction, return_grad, nt):
     return loss, g
 
 
+@doc
 def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, return_grad=False,
                            n_threads=None):
     r"""Standard GAN discriminator loss on logits.
@@ -1264,9 +1085,7 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, return
         'none' returns the pair of per-element arrays.
     return_grad : bool
         Also return the gradients with respect to both inputs.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(n_threads)s
 
     Returns
     -------
@@ -1287,6 +1106,7 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, return
     return (loss, (gr, gf)) if return_grad else loss
 
 
+@doc
 def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *,
                        return_grad=False, n_threads=None):
     r"""GAN generator loss on the discriminator's logits for fake samples.
@@ -1305,9 +1125,7 @@ def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *,
     reduction : {'mean', 'sum', 'none'}
     return_grad : bool
         Also return the gradient with respect to ``fake_logits``.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(n_threads)s
 
     Returns
     -------

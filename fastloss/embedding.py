@@ -12,6 +12,7 @@ import numpy as np
 
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 
 _k = kernels("embedding")
 
@@ -40,6 +41,7 @@ def _embeddings(arrays, names, half=False):
     return [x.reshape(1, -1) if unbatched else x for x in xs], unbatched, dt
 
 
+@doc
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         squared=False, reduction="mean", *, sample_weight=None,
                         return_grad=False, n_threads=None):
@@ -69,7 +71,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     return_grad : bool
         Also return ``(g_anchor, g_positive, g_negative)``, each of the
         inputs' shape, from the same pass.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------
@@ -146,6 +148,7 @@ def _binary_labels(label, n, unbatched):
     return V.as_labels(t, "label").reshape(-1)
 
 
+@doc
 def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weight=None,
                      return_grad=False, n_threads=None):
     r"""Contrastive loss of embedding pairs (Hadsell, Chopra & LeCun 2006).
@@ -167,7 +170,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     return_grad : bool
         Also return ``(g_x1, g_x2)`` (``g_x2 = -g_x1``).  For a dissimilar
         pair with :math:`d = 0` the (direction-less) gradient is taken as 0.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------
@@ -219,6 +222,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     return loss, V.grads_in_dtypes(grads, raw)
 
 
+@doc
 def center_loss(features, labels, centers, reduction="mean", *, sample_weight=None,
                 return_grad=False, n_threads=None):
     r"""Center loss (Wen et al., 2016).
@@ -240,7 +244,7 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
         :math:`g_{c_k} = -\sum_{i: y_i = k} g_{x_i}` (times 1/N for 'mean').
         The centers' gradient is summed per class in row order after the row
         pass (deterministic, no atomic adds).
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------

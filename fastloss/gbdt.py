@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 from fastloss._threads import effective_n_threads
 
 _k = kernels("gbdt")
@@ -299,6 +300,7 @@ class _Plan:
         raise ValueError(f"y[{i}] = {v!r} is outside the domain of loss {self.loss!r} ({dom})")
 
 
+@doc
 def grad_hess(loss, y, margins, sample_weight=None, *, hessian=None, hess_floor=None, out=None,
               n_threads=None, **params):
     r"""Gradient and Hessian of a boosting loss w.r.t. the margins, and the loss, in one pass.
@@ -380,8 +382,7 @@ def grad_hess(loss, y, margins, sample_weight=None, *, hessian=None, hess_floor=
         (grad, hess) buffers of the margins' shape, one float dtype, both C-
         or both F-contiguous; float32 buffers with float64 margins are
         allowed (LightGBM's layout).
-    n_threads : int, optional
-        Threads (see :func:`fastloss.set_num_threads`).
+    %(n_threads)s
     **params
         The loss's parameters (above).
 

@@ -6,6 +6,7 @@ from fastloss import _buffers
 from fastloss import _validate as V
 from fastloss._axes import as_pkq, normalize_axis, reduced_shape
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 
 _k = kernels("lse")
 
@@ -107,6 +108,7 @@ def _softmax(a, axis, n_threads, mode, out):
     return out
 
 
+@doc
 def softmax(x, axis=None, *, n_threads=None, out=None):
     r"""Softmax: :math:`e^{x_i - \operatorname{lse}(x)}` over ``axis``.
 
@@ -123,9 +125,7 @@ def softmax(x, axis=None, *, n_threads=None, out=None):
         float32 (as for :func:`logsumexp`), other real dtypes in float64.
     axis : None, int or tuple of ints
         Axes to normalise over (None: all).
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(n_threads)s
     out : ndarray, optional
         Where to write the result: C-contiguous, of ``x``'s shape and float
         dtype, not overlapping ``x``.  Without it, an output of 1 MiB or
@@ -147,6 +147,7 @@ def softmax(x, axis=None, *, n_threads=None, out=None):
     return _softmax(x, axis, n_threads, 1, out)
 
 
+@doc
 def log_softmax(x, axis=None, *, n_threads=None, out=None):
     r"""Log-softmax: :math:`x_i - \operatorname{lse}(x)` over ``axis``.
 
@@ -161,9 +162,7 @@ def log_softmax(x, axis=None, *, n_threads=None, out=None):
         float32 (as for :func:`logsumexp`), other real dtypes in float64.
     axis : None, int or tuple of ints
         Axes to normalise over (None: all).
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(n_threads)s
     out : ndarray, optional
         As for :func:`softmax`.
 

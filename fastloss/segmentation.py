@@ -18,6 +18,7 @@ import numpy as np
 
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
+from fastloss._docs import doc
 
 _k = kernels("segmentation")
 
@@ -306,72 +307,61 @@ def _dice_family(input, target, jaccard, activation, include_background, squared
     return loss, _grad(p, _OVERLAP, ca, cP, zero)
 
 
-_COMMON_PARAMS = """Parameters
-    ----------
-    input : array_like, shape (N, C, d1, ..., dk), k >= 1
-        Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
-        (``activation=None``); float32 and float64 are computed natively.
-        The class axis is read in place; a non-contiguous input is copied once.
-    target : array_like
-        Integer label map of shape (N, d1, ..., dk) (any integer dtype, read
-        in its own width; MONAI's (N, 1, d1, ...) form is accepted too), or
-        one-hot / soft masks of ``input``'s shape (any real dtype: float,
-        bool or integer, e.g. a uint8 one-hot).  With a single channel
-        (C == 1) a label map is the binary mask (labels 0 and 1).
-    activation : {'softmax', 'sigmoid', None}
-        Applied to ``input`` on the fly (MONAI's ``softmax=True`` /
-        ``sigmoid=True``).  With a single channel (C == 1) ``'softmax'`` is
-        ignored with a ``UserWarning``, as MONAI does.
-    include_background : bool
-        False drops class 0 from every sum (ignored for C == 1, as MONAI).
-    smooth_nr, smooth_dr : float >= 0
-        Added to the numerator and the denominator of each ratio.
-    batch : bool
-        Sum the statistics over the batch before the ratio (one value per
-        class) instead of per image.
-    ignore_index : int, optional
-        Positions of a label map holding it are excluded from every sum
-        (MONAI's mask).  Labels outside [0, C) other than ``ignore_index``
-        raise ``ValueError`` naming the first bad value; they are detected
-        inside the kernel, in the same pass.  With a hard one-hot target of
-        ``input``'s shape, MONAI's rule: an index in [0, C) drops the
-        positions of that class, any other value the positions of no class
-        (soft or multi-label targets raise ``ValueError``).  With one
-        channel the (N, 1, ...) target is compared with it.
-    reduction : {'mean', 'sum', 'none'}
-        ``'none'`` gives the per-class losses, (N, C') or (C',) with
-        ``batch=True`` (C' = classes used).
-    return_grad : bool
-        Also return d(loss)/d(input) (for ``'none'``, of the sum).
-    grad_out : ndarray, optional
-        C-contiguous buffer of ``input``'s shape and float dtype that
-        receives the gradient (with ``return_grad=True``); it is returned.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
-    """
+_SEG_PARAMS = """\
+input : array_like, shape (N, C, d1, ..., dk), k >= 1
+    Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
+    (``activation=None``); float32 and float64 are computed natively.
+    The class axis is read in place; a non-contiguous input is copied once.
+target : array_like
+    Integer label map of shape (N, d1, ..., dk) (any integer dtype, read
+    in its own width; MONAI's (N, 1, d1, ...) form is accepted too), or
+    one-hot / soft masks of ``input``'s shape (any real dtype: float,
+    bool or integer, e.g. a uint8 one-hot).  With a single channel
+    (C == 1) a label map is the binary mask (labels 0 and 1).
+activation : {'softmax', 'sigmoid', None}
+    Applied to ``input`` on the fly (MONAI's ``softmax=True`` /
+    ``sigmoid=True``).  With a single channel (C == 1) ``'softmax'`` is
+    ignored with a ``UserWarning``, as MONAI does.
+include_background : bool
+    False drops class 0 from every sum (ignored for C == 1, as MONAI).
+smooth_nr, smooth_dr : float >= 0
+    Added to the numerator and the denominator of each ratio.
+batch : bool
+    Sum the statistics over the batch before the ratio (one value per
+    class) instead of per image.
+ignore_index : int, optional
+    Positions of a label map holding it are excluded from every sum
+    (MONAI's mask).  Labels outside [0, C) other than ``ignore_index``
+    raise ``ValueError`` naming the first bad value; they are detected
+    inside the kernel, in the same pass.  With a hard one-hot target of
+    ``input``'s shape, MONAI's rule: an index in [0, C) drops the
+    positions of that class, any other value the positions of no class
+    (soft or multi-label targets raise ``ValueError``).  With one
+    channel the (N, 1, ...) target is compared with it.
+reduction : {'mean', 'sum', 'none'}
+    ``'none'`` gives the per-class losses, (N, C') or (C',) with
+    ``batch=True`` (C' = classes used).
+return_grad : bool
+    Also return d(loss)/d(input) (for ``'none'``, of the sum).
+%(grad_out)s
+%(n_threads)s"""
 
-_COMMON_RETURNS = """
-    Returns
-    -------
-    loss : NumPy scalar of the input's float dtype, or ndarray for 'none'
-    grad : ndarray of ``input``'s shape, only with ``return_grad=True``
+_SEG_RETURNS = """\
+Returns
+-------
+%(loss_grad)s
 
-    Notes
-    -----
-    One pass over the input computes the per-(image, class) sums; with
-    ``return_grad=True`` a second pass writes the gradient (dL/dp from the
-    sums, chained through the activation).  Extra memory is O(N*C).
-"""
+Notes
+-----
+One pass over the input computes the per-(image, class) sums; with
+``return_grad=True`` a second pass writes the gradient (dL/dp from the
+sums, chained through the activation).  Extra memory is O(N*C)."""
 
 
-def _with_common(f):
-    """Insert the shared parameter, returns and notes sections into a docstring."""
-    f.__doc__ = f.__doc__.replace("{params}", _COMMON_PARAMS).replace("{returns}", _COMMON_RETURNS)
-    return f
+_seg_doc = doc(seg_params=_SEG_PARAMS, seg_returns=_SEG_RETURNS)
 
 
-@_with_common
+@_seg_doc
 def dice_loss(input, target, *, activation="softmax", include_background=True,
               squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
               weight=None, ignore_index=None, reduction="mean", return_grad=False,
@@ -387,13 +377,18 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
     ``monai.losses.DiceLoss(softmax=True, to_onehot_y=True, ...)`` with the
     label map as target (``sigmoid=True`` for ``activation='sigmoid'``).
 
-    {params}weight : array_like or float, optional
+    Parameters
+    ----------
+    %(seg_params)s
+    weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
         background, as MONAI), non-negative; not read when one class is
         used (C == 1, or C == 2 without the background), as MONAI.
     squared_pred : bool
         Use squared predictions and targets in the denominator.
-    {returns}
+
+    %(seg_returns)s
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -407,7 +402,7 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
                         return_grad, n_threads, grad_out)
 
 
-@_with_common
+@_seg_doc
 def jaccard_loss(input, target, *, activation="softmax", include_background=True,
                  squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                  weight=None, ignore_index=None, reduction="mean", return_grad=False,
@@ -419,12 +414,17 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
 
     (squared sums with ``squared_pred=True``); options as :func:`dice_loss`.
 
-    {params}squared_pred : bool
+    Parameters
+    ----------
+    %(seg_params)s
+    squared_pred : bool
         Use squared predictions and targets in the denominator.
     weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
         background), multiplying each class's loss; non-negative.
-    {returns}
+
+    %(seg_returns)s
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -480,7 +480,7 @@ def _tversky(input, target, alpha, beta, gamma, activation, include_background, 
                        _expand(dL * dP, p, c0, batch), zero)
 
 
-@_with_common
+@_seg_doc
 def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
                  include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                  weight=None, ignore_index=None, reduction="mean", return_grad=False,
@@ -494,12 +494,17 @@ def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
     alpha = beta = 0.5 is the Dice loss.  ``weight`` (per used class)
     multiplies each class's loss (fastloss's addition).
 
-    {params}alpha, beta : float >= 0
+    Parameters
+    ----------
+    %(seg_params)s
+    alpha, beta : float >= 0
         Weights of the false positives and the false negatives.
     weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
         background), multiplying each class's loss; non-negative.
-    {returns}
+
+    %(seg_returns)s
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -514,7 +519,7 @@ def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
                     return_grad, n_threads, grad_out)
 
 
-@_with_common
+@_seg_doc
 def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
                        activation="softmax", include_background=True, smooth_nr=1e-5,
                        smooth_dr=1e-5, batch=False, weight=None, ignore_index=None,
@@ -527,14 +532,19 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
     :func:`tversky_loss`.  With ``gamma < 1`` the gradient is infinite where
     a class's Tversky loss is exactly 0.
 
-    {params}alpha, beta : float >= 0
+    Parameters
+    ----------
+    %(seg_params)s
+    alpha, beta : float >= 0
         Weights of the false positives and the false negatives.
     gamma : float > 0
         Exponent of each class's Tversky loss.
     weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
         background), multiplying each class's loss; non-negative.
-    {returns}
+
+    %(seg_returns)s
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -575,7 +585,7 @@ def _generalized_terms(PG, P, G, w_type, snr, sdr):
     return f, dI, dP
 
 
-@_with_common
+@_seg_doc
 def generalized_dice_loss(input, target, *, w_type="square", activation="softmax",
                           include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
                           batch=False, ignore_index=None, reduction="mean",
@@ -594,9 +604,14 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     ``batch=True``.  MONAI computes the weights in float32; fastloss in
     float64.
 
-    {params}w_type : {'square', 'simple', 'uniform'}
+    Parameters
+    ----------
+    %(seg_params)s
+    w_type : {'square', 'simple', 'uniform'}
         The class weights :math:`w_c` above.
-    {returns}
+
+    %(seg_returns)s
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -634,7 +649,7 @@ def _sensspec_terms(E1, E0, NEG, G, r, snr, sdr):
     return f, d1, d0
 
 
-@_with_common
+@_seg_doc
 def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
                                  include_background=True, smooth_nr=0.0, smooth_dr=1e-5,
                                  batch=False, weight=None, ignore_index=None,
@@ -649,12 +664,17 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     to 0 so that a perfect prediction gives 0 (NiftyNet's form);
     ``weight`` multiplies each used class's loss.  No MONAI equivalent.
 
-    {params}r : float in [0, 1]
+    Parameters
+    ----------
+    %(seg_params)s
+    r : float in [0, 1]
         Weight of the sensitivity term; 1 - r weighs the specificity term.
     weight : array_like or float, optional
         Per-class weight of the used classes (C - 1 values without the
         background), multiplying each class's loss; non-negative.
-    {returns}
+
+    %(seg_returns)s
+
     Examples
     --------
     >>> import numpy as np, fastloss
@@ -685,6 +705,7 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
 
 # ------------------------------------------------------------------ Dice+CE
 
+@doc
 def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
                  squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
                  batch=False, weight=None, ignore_index=None, sample_weight=None,
@@ -714,9 +735,7 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
         s_i w_{y_i}` (probability targets: :math:`/ \sum s_i`).
     reduction : {'mean', 'sum'}
         Applied to both terms (MONAI rejects 'none' too).
-    grad_out : ndarray, optional
-        C-contiguous buffer of ``input``'s shape and float dtype that
-        receives the gradient (with ``return_grad=True``); it is returned.
+    %(grad_out)s
 
     Other parameters as :func:`dice_loss` (C >= 2).
 
@@ -815,6 +834,7 @@ def _confusion(pred, target, num_classes, ignore_index, per_image, n_threads):
     return out.reshape((N, C, C) if per_image else (C, C))
 
 
+@doc
 def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=None):
     r"""Confusion matrix of two label maps: ``M[i, j]`` = #positions with
     target ``i`` and prediction ``j`` (rows = target, columns = pred).
@@ -828,7 +848,7 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
         Positions whose *target* equals it are not counted.  Any other
         value outside [0, num_classes), in either array, raises ValueError
         naming the array, the value and its position.
-    n_threads : int, optional
+    %(n_threads)s
 
     Returns
     -------
@@ -965,6 +985,7 @@ def dice_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
                           empty_score, n_threads, False, multilabel)
 
 
+@doc
 def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
               ignore_empty=True, empty_score=np.nan, multilabel=False, n_threads=None):
     r"""Hard IoU (Jaccard index) per class: :math:`|P \cap T| / |P \cup T|`.
@@ -991,9 +1012,7 @@ def iou_score(pred, target, num_classes, *, ignore_index=None, per_image=False,
     multilabel : bool
         Masks (N, num_classes, ...) with channels scored on their own, as
         :func:`dice_score`; MONAI's ``compute_iou`` on such masks.
-    n_threads : int, optional
-        Upper bound on the threads the call uses (None: the default of
-        :func:`fastloss.set_num_threads`).
+    %(n_threads)s
 
     Returns
     -------

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import fastloss
+from fastloss._docs import doc
 from fastloss.torch import _core
 from fastloss.torch import _formulas as T
 from fastloss.torch._core import Spec, call, legacy_reduction, register
@@ -155,6 +156,7 @@ for _s in _SPECS + _OWN_SPECS:
         register(_s)
 
 
+@doc
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """``torch.nn.functional.cross_entropy`` on fastloss's kernel (one pass for loss and gradient).
@@ -170,21 +172,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.cross_entropy``; class indices may have any integer dtype.
-    weight
+    weight, ignore_index, label_smoothing
         As in ``torch.nn.functional.cross_entropy``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    ignore_index
-        As in ``torch.nn.functional.cross_entropy``.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
-    label_smoothing
-        As in ``torch.nn.functional.cross_entropy``.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -204,6 +199,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         label_smoothing=label_smoothing))
 
 
+@doc
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """``torch.nn.functional.nll_loss`` on fastloss's kernel.
@@ -214,19 +210,14 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         As in ``torch.nn.functional.nll_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.nll_loss``; class indices may have any integer dtype.
-    weight
+    weight, ignore_index
         As in ``torch.nn.functional.nll_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    ignore_index
-        As in ``torch.nn.functional.nll_loss``.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -245,6 +236,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """``torch.nn.functional.mse_loss``; gradients for input and target (``weight`` runs
     torch's code).
@@ -255,17 +247,14 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         As in ``torch.nn.functional.mse_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.mse_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
     weight
         As in ``torch.nn.functional.mse_loss``.
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -283,6 +272,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
                                  reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """``torch.nn.functional.l1_loss``; gradients for input and target (``weight`` runs
     torch's code).
@@ -293,17 +283,14 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
         As in ``torch.nn.functional.l1_loss`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.l1_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
     weight
         As in ``torch.nn.functional.l1_loss``.
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -321,6 +308,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
                                 reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """``torch.nn.functional.smooth_l1_loss``; gradients for input and target.
 
@@ -331,17 +319,14 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.smooth_l1_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
     beta
         As in ``torch.nn.functional.smooth_l1_loss``.
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -359,6 +344,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
                                        reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """``torch.nn.functional.huber_loss``; gradients for input and target (``weight`` runs
     torch's code).
@@ -370,17 +356,13 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.huber_loss``.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
-    delta
-        As in ``torch.nn.functional.huber_loss``.
-    weight
+    %(torch_reduction)s
+    delta, weight
         As in ``torch.nn.functional.huber_loss``.
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -398,6 +380,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
                                    reduction=reduction, delta=delta))
 
 
+@doc
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
     """``torch.nn.functional.binary_cross_entropy`` (log clamped at -100).
@@ -411,15 +394,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         As in ``torch.nn.functional.binary_cross_entropy``.
     weight
         As in ``torch.nn.functional.binary_cross_entropy``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -438,6 +418,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """``torch.nn.functional.binary_cross_entropy_with_logits``.
@@ -449,19 +430,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
-    weight
+    weight, pos_weight
         As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
-    pos_weight
-        As in ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -480,6 +456,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """``torch.nn.functional.kl_div`` (incl. ``'batchmean'``).
 
@@ -489,8 +466,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         As in ``torch.nn.functional.kl_div`` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.kl_div``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
+    %(torch_legacy)s
     reduction : {'mean', 'batchmean', 'sum', 'none'}
         As in torch: 'batchmean' divides the sum by the batch size, 'none' gives
         the unreduced losses.
@@ -499,8 +475,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -519,6 +494,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
                                reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``torch.nn.functional.soft_margin_loss``.
 
@@ -529,15 +505,12 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.soft_margin_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -555,6 +528,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
         input=input, target=target, reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
                                 reduction="mean"):
     """``torch.nn.functional.multilabel_soft_margin_loss``.
@@ -568,15 +542,12 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
         As in ``torch.nn.functional.multilabel_soft_margin_loss``.
     weight
         As in ``torch.nn.functional.multilabel_soft_margin_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -595,6 +566,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
                       reduce=None, reduction="mean"):
     """``torch.nn.functional.multi_margin_loss``.
@@ -606,21 +578,14 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in ``torch.nn.functional.multi_margin_loss``; class indices may have any integer dtype.
-    p
+    p, margin, weight
         As in ``torch.nn.functional.multi_margin_loss``.
-    margin
-        As in ``torch.nn.functional.multi_margin_loss``.
-    weight
-        As in ``torch.nn.functional.multi_margin_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -639,35 +604,21 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
     """``torch.nn.functional.triplet_margin_loss``; gradients for all three embeddings.
 
     Parameters
     ----------
-    anchor
+    anchor, positive, negative, margin, p, eps, swap
         As in ``torch.nn.functional.triplet_margin_loss``.
-    positive
-        As in ``torch.nn.functional.triplet_margin_loss``.
-    negative
-        As in ``torch.nn.functional.triplet_margin_loss``.
-    margin
-        As in ``torch.nn.functional.triplet_margin_loss``.
-    p
-        As in ``torch.nn.functional.triplet_margin_loss``.
-    eps
-        As in ``torch.nn.functional.triplet_margin_loss``.
-    swap
-        As in ``torch.nn.functional.triplet_margin_loss``.
-    size_average, reduce : bool, optional
-        Deprecated torch arguments, honoured as in torch.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_legacy)s
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -686,6 +637,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         swap=swap, reduction=legacy_reduction(size_average, reduce, reduction)))
 
 
+@doc
 def log_cosh_loss(input, target, reduction="mean"):
     """:func:`fastloss.log_cosh_loss`: mean of log(cosh(input - target)); gradients for both.
 
@@ -695,13 +647,11 @@ def log_cosh_loss(input, target, reduction="mean"):
         As in :func:`fastloss.log_cosh_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.log_cosh_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -720,6 +670,7 @@ def log_cosh_loss(input, target, reduction="mean"):
     return call("log_cosh_loss", dict(input=input, target=target, reduction=reduction))
 
 
+@doc
 def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
     """:func:`fastloss.pseudo_huber_loss`: delta^2 (sqrt(1 + (d/delta)^2) - 1); gradients for both.
 
@@ -732,13 +683,11 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
         As in :func:`fastloss.pseudo_huber_loss`.
     delta
         As in :func:`fastloss.pseudo_huber_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -758,6 +707,7 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
                                           reduction=reduction))
 
 
+@doc
 def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
                        sample_weight=None):
     """``torchvision.ops.sigmoid_focal_loss`` on :func:`fastloss.sigmoid_focal_loss`.
@@ -769,23 +719,15 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
 
     Parameters
     ----------
-    inputs
+    inputs, targets, alpha, gamma
         As in :func:`fastloss.sigmoid_focal_loss`.
-    targets
-        As in :func:`fastloss.sigmoid_focal_loss`.
-    alpha
-        As in :func:`fastloss.sigmoid_focal_loss`.
-    gamma
-        As in :func:`fastloss.sigmoid_focal_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
     sample_weight : torch.Tensor, optional
         Weights broadcastable to the loss (see above).
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -806,6 +748,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
                                            sample_weight=sample_weight))
 
 
+@doc
 def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
                        reduction="mean"):
     """:func:`fastloss.softmax_focal_loss`: -alpha_y (1 - p_y)^gamma log p_y over class indices.
@@ -817,19 +760,13 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.softmax_focal_loss`; class indices may have any integer dtype.
-    gamma
+    gamma, alpha, ignore_index
         As in :func:`fastloss.softmax_focal_loss`.
-    alpha
-        As in :func:`fastloss.softmax_focal_loss`.
-    ignore_index
-        As in :func:`fastloss.softmax_focal_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -850,26 +787,21 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
                                            reduction=reduction))
 
 
+@doc
 def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean"):
     """:func:`fastloss.cosface_loss`: cross-entropy of s (cos - m [j = y]); gradient for ``cosine``.
 
     Parameters
     ----------
-    cosine
+    cosine, s, m
         As in :func:`fastloss.cosface_loss`.
     target : torch.Tensor
         As in :func:`fastloss.cosface_loss`; class indices may have any integer dtype.
-    s
-        As in :func:`fastloss.cosface_loss`.
-    m
-        As in :func:`fastloss.cosface_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -889,28 +821,21 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean"):
                                      reduction=reduction))
 
 
+@doc
 def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="mean"):
     """:func:`fastloss.arcface_loss`: cross-entropy of s cos(theta_y + m); gradient for ``cosine``.
 
     Parameters
     ----------
-    cosine
+    cosine, s, m, easy_margin
         As in :func:`fastloss.arcface_loss`.
     target : torch.Tensor
         As in :func:`fastloss.arcface_loss`; class indices may have any integer dtype.
-    s
-        As in :func:`fastloss.arcface_loss`.
-    m
-        As in :func:`fastloss.arcface_loss`.
-    easy_margin
-        As in :func:`fastloss.arcface_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -934,6 +859,7 @@ def _weight_list(weight):
     return weight.tolist() if isinstance(weight, torch.Tensor) else weight
 
 
+@doc
 def dice_loss(input, target, activation="softmax", include_background=True,
               squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
               ignore_index=None, reduction="mean"):
@@ -948,29 +874,13 @@ def dice_loss(input, target, activation="softmax", include_background=True,
         As in :func:`fastloss.dice_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.dice_loss`; class indices may have any integer dtype.
-    activation
+    activation, include_background, squared_pred, smooth_nr, smooth_dr, batch, weight, ignore_index
         As in :func:`fastloss.dice_loss`.
-    include_background
-        As in :func:`fastloss.dice_loss`.
-    squared_pred
-        As in :func:`fastloss.dice_loss`.
-    smooth_nr
-        As in :func:`fastloss.dice_loss`.
-    smooth_dr
-        As in :func:`fastloss.dice_loss`.
-    batch
-        As in :func:`fastloss.dice_loss`.
-    weight
-        As in :func:`fastloss.dice_loss`.
-    ignore_index
-        As in :func:`fastloss.dice_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -993,6 +903,7 @@ def dice_loss(input, target, activation="softmax", include_background=True,
         ignore_index=ignore_index, reduction=reduction))
 
 
+@doc
 def jaccard_loss(input, target, activation="softmax", include_background=True,
                  squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None,
                  ignore_index=None, reduction="mean"):
@@ -1004,29 +915,13 @@ def jaccard_loss(input, target, activation="softmax", include_background=True,
         As in :func:`fastloss.jaccard_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.jaccard_loss`; class indices may have any integer dtype.
-    activation
+    activation, include_background, squared_pred, smooth_nr, smooth_dr, batch, weight, ignore_index
         As in :func:`fastloss.jaccard_loss`.
-    include_background
-        As in :func:`fastloss.jaccard_loss`.
-    squared_pred
-        As in :func:`fastloss.jaccard_loss`.
-    smooth_nr
-        As in :func:`fastloss.jaccard_loss`.
-    smooth_dr
-        As in :func:`fastloss.jaccard_loss`.
-    batch
-        As in :func:`fastloss.jaccard_loss`.
-    weight
-        As in :func:`fastloss.jaccard_loss`.
-    ignore_index
-        As in :func:`fastloss.jaccard_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1049,6 +944,7 @@ def jaccard_loss(input, target, activation="softmax", include_background=True,
         ignore_index=ignore_index, reduction=reduction))
 
 
+@doc
 def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_background=True,
                  squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5,
                  batch=False, weight=None, ignore_index=None, reduction="mean"):
@@ -1081,13 +977,11 @@ def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_backgrou
         As in :func:`fastloss.dice_ce_loss`.
     ignore_index
         As in :func:`fastloss.dice_ce_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1116,6 +1010,7 @@ def _seg_call(name, input, target, reduction, weight=None, **options):
     return call(name, dict(input=input, target=target, reduction=reduction, **options))
 
 
+@doc
 def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
                  include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                  weight=None, ignore_index=None, reduction="mean"):
@@ -1127,31 +1022,13 @@ def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
         As in :func:`fastloss.tversky_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.tversky_loss`; class indices may have any integer dtype.
-    alpha
+    alpha, beta, activation, include_background, smooth_nr, smooth_dr, batch, weight, ignore_index
         As in :func:`fastloss.tversky_loss`.
-    beta
-        As in :func:`fastloss.tversky_loss`.
-    activation
-        As in :func:`fastloss.tversky_loss`.
-    include_background
-        As in :func:`fastloss.tversky_loss`.
-    smooth_nr
-        As in :func:`fastloss.tversky_loss`.
-    smooth_dr
-        As in :func:`fastloss.tversky_loss`.
-    batch
-        As in :func:`fastloss.tversky_loss`.
-    weight
-        As in :func:`fastloss.tversky_loss`.
-    ignore_index
-        As in :func:`fastloss.tversky_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1173,6 +1050,7 @@ def tversky_loss(input, target, alpha=0.5, beta=0.5, activation="softmax",
                      ignore_index=ignore_index)
 
 
+@doc
 def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activation="softmax",
                        include_background=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
                        weight=None, ignore_index=None, reduction="mean"):
@@ -1205,13 +1083,11 @@ def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activatio
         As in :func:`fastloss.focal_tversky_loss`.
     ignore_index
         As in :func:`fastloss.focal_tversky_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1233,6 +1109,7 @@ def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activatio
                      smooth_dr=smooth_dr, batch=batch, ignore_index=ignore_index)
 
 
+@doc
 def generalized_dice_loss(input, target, w_type="square", activation="softmax",
                           include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
                           batch=False, ignore_index=None, reduction="mean"):
@@ -1245,27 +1122,13 @@ def generalized_dice_loss(input, target, w_type="square", activation="softmax",
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.generalized_dice_loss`; class indices may have any integer dtype.
-    w_type
+    w_type, activation, include_background, smooth_nr, smooth_dr, batch, ignore_index
         As in :func:`fastloss.generalized_dice_loss`.
-    activation
-        As in :func:`fastloss.generalized_dice_loss`.
-    include_background
-        As in :func:`fastloss.generalized_dice_loss`.
-    smooth_nr
-        As in :func:`fastloss.generalized_dice_loss`.
-    smooth_dr
-        As in :func:`fastloss.generalized_dice_loss`.
-    batch
-        As in :func:`fastloss.generalized_dice_loss`.
-    ignore_index
-        As in :func:`fastloss.generalized_dice_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1287,6 +1150,7 @@ def generalized_dice_loss(input, target, w_type="square", activation="softmax",
                      ignore_index=ignore_index)
 
 
+@doc
 def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
                                  include_background=True, smooth_nr=0.0, smooth_dr=1e-5,
                                  batch=False, weight=None, ignore_index=None,
@@ -1301,29 +1165,13 @@ def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
     target : torch.Tensor
         As in :func:`fastloss.sensitivity_specificity_loss`;
         class indices may have any integer dtype.
-    r
+    r, activation, include_background, smooth_nr, smooth_dr, batch, weight, ignore_index
         As in :func:`fastloss.sensitivity_specificity_loss`.
-    activation
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    include_background
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    smooth_nr
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    smooth_dr
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    batch
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    weight
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    ignore_index
-        As in :func:`fastloss.sensitivity_specificity_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1345,26 +1193,21 @@ def sensitivity_specificity_loss(input, target, r=0.05, activation="softmax",
                      ignore_index=ignore_index)
 
 
+@doc
 def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean"):
     """:func:`fastloss.sphereface_loss`: cross-entropy with psi(theta_y) = (-1)^k cos(m theta) - 2k.
 
     Parameters
     ----------
-    cosine
+    cosine, s, m
         As in :func:`fastloss.sphereface_loss`.
     target : torch.Tensor
         As in :func:`fastloss.sphereface_loss`; class indices may have any integer dtype.
-    s
-        As in :func:`fastloss.sphereface_loss`.
-    m
-        As in :func:`fastloss.sphereface_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1384,6 +1227,7 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean"):
                                         reduction=reduction))
 
 
+@doc
 def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
     """:func:`fastloss.hinge_loss`: max(0, margin - y x) (squared: its square), y in {-1, +1}.
 
@@ -1393,17 +1237,13 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
         As in :func:`fastloss.hinge_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.hinge_loss`.
-    margin
+    margin, squared
         As in :func:`fastloss.hinge_loss`.
-    squared
-        As in :func:`fastloss.hinge_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1423,6 +1263,7 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
                                    reduction=reduction))
 
 
+@doc
 def exponential_loss(input, target, reduction="mean"):
     """:func:`fastloss.exponential_loss`: exp(-y x), y in {-1, +1}.
 
@@ -1432,13 +1273,11 @@ def exponential_loss(input, target, reduction="mean"):
         As in :func:`fastloss.exponential_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.exponential_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1457,6 +1296,7 @@ def exponential_loss(input, target, reduction="mean"):
     return call("exponential_loss", dict(input=input, target=target, reduction=reduction))
 
 
+@doc
 def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="mean"):
     """:func:`fastloss.multiclass_hinge_loss`: sum over j != y of max(0, margin - x_y + x_j).
 
@@ -1467,17 +1307,13 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.multiclass_hinge_loss`; class indices may have any integer dtype.
-    margin
+    margin, squared
         As in :func:`fastloss.multiclass_hinge_loss`.
-    squared
-        As in :func:`fastloss.multiclass_hinge_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1497,26 +1333,19 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
                                               squared=squared, reduction=reduction))
 
 
+@doc
 def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
     """:func:`fastloss.contrastive_loss` (label 0 = similar); gradients for both embeddings.
 
     Parameters
     ----------
-    x1
+    x1, x2, label, margin
         As in :func:`fastloss.contrastive_loss`.
-    x2
-        As in :func:`fastloss.contrastive_loss`.
-    label
-        As in :func:`fastloss.contrastive_loss`.
-    margin
-        As in :func:`fastloss.contrastive_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1537,6 +1366,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean"):
                                          reduction=reduction))
 
 
+@doc
 def js_div(p, q, dim=-1, reduction="mean"):
     """:func:`fastloss.js_div`: Jensen-Shannon divergence of ``p`` and ``q`` along ``dim``.
 
@@ -1545,19 +1375,15 @@ def js_div(p, q, dim=-1, reduction="mean"):
 
     Parameters
     ----------
-    p
-        As in :func:`fastloss.js_div`.
-    q
+    p, q
         As in :func:`fastloss.js_div`.
     dim : int
         The axis, as in :func:`fastloss.js_div`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1576,24 +1402,19 @@ def js_div(p, q, dim=-1, reduction="mean"):
     return call("js_div", dict(p=p, q=q, dim=dim, reduction=reduction))
 
 
+@doc
 def center_loss(features, labels, centers, reduction="mean"):
     """:func:`fastloss.center_loss`: 1/2 ||x_i - c_{y_i}||^2; gradients for features and centers.
 
     Parameters
     ----------
-    features
+    features, labels, centers
         As in :func:`fastloss.center_loss`.
-    labels
-        As in :func:`fastloss.center_loss`.
-    centers
-        As in :func:`fastloss.center_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1614,6 +1435,7 @@ def center_loss(features, labels, centers, reduction="mean"):
                                     reduction=reduction))
 
 
+@doc
 def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
     """:func:`fastloss.gan_discriminator_loss`: mean softplus(-real) + mean softplus(fake).
 
@@ -1621,12 +1443,9 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
 
     Parameters
     ----------
-    real_logits
+    real_logits, fake_logits
         As in :func:`fastloss.gan_discriminator_loss`.
-    fake_logits
-        As in :func:`fastloss.gan_discriminator_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
@@ -1651,22 +1470,19 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean"):
                                                fake_logits=fake_logits, reduction=reduction))
 
 
+@doc
 def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean"):
     """:func:`fastloss.gan_generator_loss`: softplus(-fake) (non-saturating) or -softplus(fake).
 
     Parameters
     ----------
-    fake_logits
+    fake_logits, non_saturating
         As in :func:`fastloss.gan_generator_loss`.
-    non_saturating
-        As in :func:`fastloss.gan_generator_loss`.
-    reduction : {'mean', 'sum', 'none'}
-        As in torch: 'none' gives the unreduced losses.
+    %(torch_reduction)s
 
     Returns
     -------
-    loss : torch.Tensor
-        0-d for 'mean' and 'sum', the unreduced losses for 'none'.
+    %(torch_loss)s
 
     Examples
     --------
@@ -1788,13 +1604,7 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
 
     Parameters
     ----------
-    class_logits
-        As in :func:`fastloss.fast_rcnn_loss`.
-    box_regression
-        As in :func:`fastloss.fast_rcnn_loss`.
-    labels
-        As in :func:`fastloss.fast_rcnn_loss`.
-    regression_targets
+    class_logits, box_regression, labels, regression_targets
         As in :func:`fastloss.fast_rcnn_loss`.
 
     Returns
