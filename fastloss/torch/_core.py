@@ -105,6 +105,16 @@ def _diff(spec, names):
     return names if spec.variadic else spec.diff
 
 
+def neg_input(g):
+    """A Spec's derived gradient: the target's is minus the input's."""
+    return -g["input"]
+
+
+def index_target(args):
+    """A Spec's accept test: class-index (integer) targets only."""
+    return not args["target"].is_floating_point()
+
+
 def register(spec):
     """Add a spec to the registry and create its custom op; returns the spec."""
     REGISTRY[spec.name] = spec
