@@ -2,7 +2,7 @@
 penalties and GAN losses (torch semantics where torch has the loss).
 
 Every function validates in Python, then makes ONE pass over the data in
-``src/_elementwise.pyx`` that returns the weighted sum and, optionally, the
+``src/_elementwise.pyx.tp`` that returns the weighted sum and, optionally, the
 per-element losses and the gradient.  float16 and bfloat16 data are read in
 their own width and computed in float32: the loss comes back in float32, the
 gradient in the input's dtype (or float32 with ``grad_dtype=np.float32``).
@@ -41,7 +41,7 @@ __all__ = [
     "soft_margin_loss",
 ]
 
-# Loss ids: the kernel's own LossId enum (src/_elementwise.pyx), as ints.
+# Loss ids: the kernel's own LossId enum (src/_elementwise.pyx.tp), as ints.
 _ID = {m.name: int(m) for m in _k.LossId}
 _MSE, _L1, _SMOOTH_L1, _HUBER = _ID["MSE"], _ID["L1"], _ID["SMOOTH_L1"], _ID["HUBER"]
 _LOG_COSH, _PSEUDO_HUBER, _BIAS = _ID["LOG_COSH"], _ID["PSEUDO_HUBER"], _ID["BIAS"]
