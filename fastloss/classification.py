@@ -604,17 +604,22 @@ _MARGIN_KIND = {"cosface": int(_kr.MarginKind.MARGIN_COSFACE),
 def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_weight,
                     return_grad, grad_out, n_threads, grad_dtype=None):
     xh = V.as_float(cosine, "cosine", half=True)
-    if V.is_half(xh.dtype):
+    if V.is_half(xh.dtype) and not 1 <= (xh.shape[-1] if xh.ndim else 0) <= _kr.HALF_ROW_MAX:
         return V.via_float32(
             lambda x32, g32: _margin_softmax(kind, x32, target, s, m, easy_margin, reduction,
                                              sample_weight, return_grad, g32, n_threads),
             xh, return_grad, grad_out, grad_dtype)
     x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows(
-        cosine, target, reduction, sample_weight, return_grad, grad_out, n_threads, "cosine")
+        xh, target, reduction, sample_weight, return_grad, grad_out, n_threads, "cosine",
+        half=True, grad_dtype=grad_dtype)
     C = x2.shape[1]
-    total, denom, bad = _kr.margin_softmax(
-        x2, t, _MARGIN_KIND[kind], s, m, bool(easy_margin), sw_arr, loss_out, g_arr,
-        V.row_scale(reduction, x2.shape[0], sw), nt)
+    args = (_MARGIN_KIND[kind], s, m, bool(easy_margin), sw_arr, loss_out)
+    gscale = V.row_scale(reduction, x2.shape[0], sw)
+    if V.is_half(x.dtype):  # float16 / bfloat16 rows read in their own width
+        total, denom, bad = _kr.margin_softmax_half(
+            x2, t, *args, None if grad is None else grad.reshape(-1), gscale, nt)
+    else:
+        total, denom, bad = _kr.margin_softmax(x2, t, *args, g_arr, gscale, nt)
     V.raise_label_error(t, bad, C)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss

@@ -31,7 +31,7 @@ E. Labels are range-checked where they are read; a bad label contributes
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport acos, expm1, fabs, floor, log, pow, sqrt, M_PI
+from libc.math cimport acos, cos, expm1, fabs, floor, log, pow, sin, sqrt, M_PI
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -531,9 +531,31 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
 
 # ================================================ margin softmax (face)
 
-cdef inline double margin_psi(int kind, double c, int im, double m, double cosm,
-                              double sinm, double th, double mm, bint easy,
-                              double* d) noexcept nogil:
+cdef struct Margin:
+    # the margin of one call: kind, scale s, margin m (im = m as an integer,
+    # sphereface) and ArcFace's constants cos m, sin m, cos(pi - m), m sin(pi - m)
+    int kind, im
+    double s, m, cosm, sinm, th, mm
+    bint easy
+
+
+cdef Margin make_margin(int kind, double s, double m, bint easy):
+    cdef Margin M
+    M.kind = kind
+    M.s = s
+    M.m = m
+    M.im = <int>m
+    M.easy = easy
+    M.cosm = M.sinm = M.th = M.mm = 0.0
+    if kind == MARGIN_ARCFACE:
+        M.cosm = cos(m)
+        M.sinm = sin(m)
+        M.th = cos(M_PI - m)
+        M.mm = sin(M_PI - m) * m
+    return M
+
+
+cdef inline double margin_psi(const Margin* M, double c, double* d) noexcept nogil:
     """psi(cos theta) of the target logit and d psi / d cos.
 
     cosface:    psi = c - m.
@@ -548,18 +570,19 @@ cdef inline double margin_psi(int kind, double c, int im, double m, double cosm,
                 derivative (-1)^k T_m'(c) are polynomials in c: no NaN at +-1.
     """
     cdef double cc, sn, sgn, k, T, dT, c2
-    if kind == MARGIN_COSFACE:
+    cdef int im = M.im
+    if M.kind == MARGIN_COSFACE:
         d[0] = 1.0
-        return c - m
+        return c - M.m
     cc = 1.0 if c > 1.0 else c          # NaN passes through both clips
     cc = -1.0 if cc < -1.0 else cc
-    if kind == MARGIN_ARCFACE:
-        if (easy and not (c > 0)) or (not easy and not (c > th)):
+    if M.kind == MARGIN_ARCFACE:
+        if (M.easy and not (c > 0)) or (not M.easy and not (c > M.th)):
             d[0] = 1.0
-            return c if easy else c - mm
+            return c if M.easy else c - M.mm
         sn = sqrt(1.0 - cc * cc)
-        d[0] = cosm + cc * sinm / (sn if sn > ARC_SIN_FLOOR else ARC_SIN_FLOOR)
-        return cc * cosm - sn * sinm
+        d[0] = M.cosm + cc * M.sinm / (sn if sn > ARC_SIN_FLOOR else ARC_SIN_FLOOR)
+        return cc * M.cosm - sn * M.sinm
     # sphereface
     k = floor(im * acos(cc) / M_PI)
     k = k if k < im - 1 else im - 1
@@ -614,51 +637,89 @@ cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
     return total
 
 
-cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
-                    Py_ssize_t R, Py_ssize_t u, int kind, double s, int im, double m,
-                    double cosm, double sinm, double th, double mm, bint easy,
-                    const double* sw, floating* loss_out, floating* g, double gscale,
-                    BlockOut* out) noexcept nogil:
-    cdef Py_ssize_t i, i0, i1, y, j
-    cdef const floating* xr
-    cdef floating* gr
-    cdef double psi, dpsi, zy, shift, mx, mr, sm, swj, loss, cf, others
+cdef double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, const Margin* M,
+                     double swj, floating* gr, double gscale) noexcept nogil:
+    """The weighted loss of one row; its gradient (times gscale) to gr unless NULL."""
+    cdef Py_ssize_t j
+    cdef double psi, dpsi, zy, shift, mx, mr, sm, cf, others, s = M.s
     cdef floating ey, fa
+    psi = margin_psi(M, xr[y], &dpsi)
+    zy = s * psi
+    # the shift is the max of the actual logits: the others and s psi
+    # (x_y itself is not a logit; including it could make every term
+    # underflow, e.g. C = 1 with psi far below cos)
+    mx = row_max(xr, y)
+    mr = row_max(xr + y + 1, C - y - 1)
+    mx = s * (mx if mx > mr else mr)
+    shift = safe_shift(mx if mx > zy else zy)
+    ey = vexp_lo(<floating>(zy - shift))
+    others = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, gr)
+    sm = others + ey
+    if gr != NULL:
+        # d/dcos_j = s p_j (j != y);  d/dcos_y = s (p_y - 1) psi'
+        cf = swj * gscale * s
+        fa = <floating>(cf / sm)
+        for j in range(C):
+            gr[j] = gr[j] * fa
+        gr[y] = <floating>(-cf * (others / sm) * dpsi)
+    return swj * (shift + log(sm) - zy)
+
+
+cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                    Py_ssize_t R, Py_ssize_t u, const Margin* M, const double* sw,
+                    floating* loss_out, floating* g, double gscale,
+                    BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, y
+    cdef floating* gr
+    cdef double swj, loss
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
-        xr = x + i * C
         gr = g + i * C if g != NULL else NULL
         y = <Py_ssize_t>t[i]
         if skip_label(y, 0, False, C, i, loss_out, out):
             if gr != NULL:
                 memset(gr, 0, C * sizeof(floating))
             continue
-        psi = margin_psi(kind, xr[y], im, m, cosm, sinm, th, mm, easy, &dpsi)
-        zy = s * psi
-        # the shift is the max of the actual logits: the others and s psi
-        # (x_y itself is not a logit; including it could make every term
-        # underflow, e.g. C = 1 with psi far below cos)
-        mx = row_max(xr, y)
-        mr = row_max(xr + y + 1, C - y - 1)
-        mx = s * (mx if mx > mr else mr)
-        shift = safe_shift(mx if mx > zy else zy)
-        ey = vexp_lo(<floating>(zy - shift))
-        others = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, gr)
-        sm = others + ey
         swj = sw[i] if sw != NULL else 1.0
-        loss = swj * (shift + log(sm) - zy)
+        loss = _msm_row(x + i * C, C, y, M, swj, gr, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
         out.weight += swj
+
+
+cdef void _msm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
+                         Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, const Margin* M,
+                         const double* sw, float* loss_out, void* g, int kg, double gscale,
+                         BlockOut* out) noexcept nogil:
+    """_msm_unit for float16 / bfloat16 rows (C <= HALF_ROW): each row widened
+    into L1 and run through the float32 row code (the same bits)."""
+    cdef float raw[2 * HALF_ROW + 16]
+    cdef float* xb = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = xb + HALF_ROW
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, y
+    cdef char* gr
+    cdef double swj, loss
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        gr = <char*>g + i * C * gsize if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * gsize)
+            continue
+        fl_widen(x + i * C, kind, xb, C)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _msm_row(xb, C, y, M, swj, gb if g != NULL else NULL, gscale)
         if gr != NULL:
-            # d/dcos_j = s p_j (j != y);  d/dcos_y = s (p_y - 1) psi'
-            cf = swj * gscale * s
-            fa = <floating>(cf / sm)
-            for j in range(C):
-                gr[j] = gr[j] * fa
-            gr[y] = <floating>(-cf * (others / sm) * dpsi)
+            fl_narrow(gb, gr, kg, C)
+        if loss_out != NULL:
+            loss_out[i] = <float>loss
+        out.loss += loss
+        out.weight += swj
 
 
 def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int kind,
@@ -676,17 +737,10 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
     cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
-    cdef double cosm = 0.0, sinm = 0.0, th = 0.0, mm = 0.0
-    cdef int im = <int>m
+    cdef Margin M = make_margin(kind, s, m, easy_margin)
     cdef BlockOut* blocks
     cdef BlockOut total
     cdef int nt
-    import math
-    if kind == MARGIN_ARCFACE:
-        cosm = math.cos(m)
-        sinm = math.sin(m)
-        th = math.cos(math.pi - m)
-        mm = math.sin(math.pi - m) * m
     if N == 0 or C == 0:
         return 0.0, 0.0, -1
     blocks = alloc_blocks(units)
@@ -694,9 +748,57 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
     try:
         for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
-            _msm_unit(&cosine[0, 0], &target[0], N, C, R, u, kind, s, im, m, cosm,
-                      sinm, th, mm, easy_margin, swp, lp, gp, gscale, &blocks[u])
+            _msm_unit(&cosine[0, 0], &target[0], N, C, R, u, &M, swp, lp, gp, gscale,
+                      &blocks[u])
         combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+def margin_softmax_half(cnp.ndarray cosine, const label_t[::1] target, int kind, double s,
+                        double m, bint easy_margin, const double[::1] sample_weight,
+                        float[::1] loss_out, object grad, double gscale, int n_threads):
+    """`margin_softmax` on float16 / bfloat16 rows (N, C), 1 <= C <= HALF_ROW, read in
+    their own width; grad (None, float32 or the input's dtype) narrowed to
+    nearest even."""
+    cdef Py_ssize_t N = target.shape[0], C, R, units, u
+    cdef int xk, kg = FL_KIND_F32, nt
+    cdef void* gp = NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef Margin M = make_margin(kind, s, m, easy_margin)
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    if cosine.ndim != 2 or cosine.shape[0] != N or not 1 <= cosine.shape[1] <= HALF_ROW:
+        raise ValueError("fastloss internal error: margin_softmax_half operand")
+    C = cosine.shape[1]
+    xk = fc_operand_kind(cosine, N * C, "cosine")
+    if xk == FL_KIND_F32:
+        raise ValueError("fastloss internal error: margin_softmax_half operand")
+    if grad is not None:
+        kg = fc_operand_kind(grad, N * C, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    if N == 0:
+        return 0.0, 0.0, -1
+    R = rows_per_unit(C)
+    units = n_blocks(N, R)
+    blocks = alloc_blocks(units)
+    try:
+        with nogil:
+            nt = threads_for_work(n_threads, units, N * C)
+            if nt == 1:
+                for u in range(units):
+                    _msm_half_unit(<const unsigned short*>cnp.PyArray_DATA(cosine), xk,
+                                   &target[0], N, C, R, u, &M, swp, lp, gp, kg, gscale,
+                                   &blocks[u])
+            else:
+                for u in prange(units, schedule="static", chunksize=deal(units, nt),
+                                num_threads=nt):
+                    _msm_half_unit(<const unsigned short*>cnp.PyArray_DATA(cosine), xk,
+                                   &target[0], N, C, R, u, &M, swp, lp, gp, kg, gscale,
+                                   &blocks[u])
+            combine_blocks(blocks, units, &total)
     finally:
         free(blocks)
     return total.loss, total.weight, total.bad

@@ -432,3 +432,41 @@ def test_half_multi_margin_rows(hd, C):
     bad[7] = C
     with pytest.raises(ValueError, match="flat position 7"):
         fastloss.multi_margin_loss(x, bad)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("C", [1, 10, 1000, 2049])
+def test_half_margin_softmax_rows(hd, C):
+    """CosFace, ArcFace and SphereFace read cosine rows of up to 2048 classes in
+    their own width, longer ones through a widened copy: the float32 results
+    on the widened values either way, for any thread count."""
+    rng = np.random.default_rng(C + 1)
+    N = 300
+    x = rng.uniform(-1.0, 1.0, (N, C)).astype(hd)
+    x[0, 0] = 1.0   # the clips at +-1 (ArcFace's floored derivative)
+    x[1, -1] = -1.0
+    t = rng.integers(0, C, N).astype(np.uint8 if C <= 255 else np.int64)
+    t[0], t[1] = 0, C - 1
+    sw = rng.uniform(0.1, 2.0, N)
+    x32 = x.astype(np.float32)
+    for fn, kw in ((fastloss.cosface_loss, {}),
+                   (fastloss.arcface_loss, {"reduction": "none", "sample_weight": sw}),
+                   (fastloss.arcface_loss, {"easy_margin": True, "s": 16.0}),
+                   (fastloss.sphereface_loss, {"m": 4, "reduction": "sum"})):
+        ref, ref_g = fn(x32, t, return_grad=True, **kw)
+        loss, g = fn(x, t, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        _same(fn(x, t, **kw), ref)
+        _same(fn(x, t, return_grad=True, grad_dtype=np.float32, **kw)[1], ref_g)
+        out = np.empty(x.shape, hd)
+        assert fn(x, t, return_grad=True, grad_out=out, **kw)[1] is out
+        _same(out, ref_g.astype(hd))
+    one = fastloss.arcface_loss(x, t, return_grad=True, n_threads=1)
+    two = fastloss.arcface_loss(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+    bad = t.astype(np.int64)
+    bad[5] = C
+    with pytest.raises(ValueError, match="flat position 5"):
+        fastloss.cosface_loss(x, bad)

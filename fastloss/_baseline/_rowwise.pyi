@@ -84,6 +84,20 @@ def margin_softmax(
     n_threads: int,
 ) -> tuple[float, float, int]: ...
 
+def margin_softmax_half(
+    cosine: npt.NDArray[Any],  # cnp.ndarray
+    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
+    kind: int,
+    s: float,  # double
+    m: float,  # double
+    easy_margin: bool,  # bint
+    sample_weight: npt.NDArray[np.float64],  # const double[::1]
+    loss_out: npt.NDArray[np.float32],  # float[::1]
+    grad: Any,
+    gscale: float,  # double
+    n_threads: int,
+) -> tuple[float, float, int]: ...
+
 # floating: one type for every floating argument of a call
 def box_smooth_l1(
     reg: npt.NDArray[np.float32 | np.float64],  # const floating[:, ::1]

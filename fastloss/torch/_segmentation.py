@@ -132,25 +132,9 @@ def dice_ce_loss(input, target, lambda_dice=1.0, lambda_ce=1.0, include_backgrou
         As in :func:`fastloss.dice_ce_loss` (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.dice_ce_loss`; class indices may have any integer dtype.
-    lambda_dice
+    lambda_dice, lambda_ce, include_background, squared_pred, jaccard, smooth_nr, smooth_dr, batch
         As in :func:`fastloss.dice_ce_loss`.
-    lambda_ce
-        As in :func:`fastloss.dice_ce_loss`.
-    include_background
-        As in :func:`fastloss.dice_ce_loss`.
-    squared_pred
-        As in :func:`fastloss.dice_ce_loss`.
-    jaccard
-        As in :func:`fastloss.dice_ce_loss`.
-    smooth_nr
-        As in :func:`fastloss.dice_ce_loss`.
-    smooth_dr
-        As in :func:`fastloss.dice_ce_loss`.
-    batch
-        As in :func:`fastloss.dice_ce_loss`.
-    weight
-        As in :func:`fastloss.dice_ce_loss`.
-    ignore_index
+    weight, ignore_index
         As in :func:`fastloss.dice_ce_loss`.
     %(torch_reduction)s
 
@@ -238,23 +222,7 @@ def focal_tversky_loss(input, target, alpha=0.5, beta=0.5, gamma=0.75, activatio
         (CPU float32/float64 tensors run fastloss's kernel).
     target : torch.Tensor
         As in :func:`fastloss.focal_tversky_loss`; class indices may have any integer dtype.
-    alpha
-        As in :func:`fastloss.focal_tversky_loss`.
-    beta
-        As in :func:`fastloss.focal_tversky_loss`.
-    gamma
-        As in :func:`fastloss.focal_tversky_loss`.
-    activation
-        As in :func:`fastloss.focal_tversky_loss`.
-    include_background
-        As in :func:`fastloss.focal_tversky_loss`.
-    smooth_nr
-        As in :func:`fastloss.focal_tversky_loss`.
-    smooth_dr
-        As in :func:`fastloss.focal_tversky_loss`.
-    batch
-        As in :func:`fastloss.focal_tversky_loss`.
-    weight
+    alpha, beta, gamma, activation, include_background, smooth_nr, smooth_dr, batch, weight
         As in :func:`fastloss.focal_tversky_loss`.
     ignore_index
         As in :func:`fastloss.focal_tversky_loss`.
