@@ -323,7 +323,8 @@ def loss_value(total, denom, reduction, loss_out, shape, dtype):
 def grads_in_dtypes(grads, arrays):
     """Gradients of float16/bfloat16 arrays (computed in float32) rounded to nearest
     even into their dtype."""
-    return tuple(g.astype(a.dtype) if is_half(a.dtype) else g for g, a in zip(grads, arrays))
+    return tuple(g.astype(a.dtype, copy=False) if is_half(a.dtype) else g
+                 for g, a in zip(grads, arrays))
 
 
 # ------------------------------------------------ rows: (N, C) or (N, D), or one row

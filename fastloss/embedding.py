@@ -192,7 +192,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     array([0.125, 0.125])
     """
     raw = (np.asarray(x1), np.asarray(x2))
-    (a, b), unbatched, dt = _embeddings(raw, ("x1", "x2"))
+    (a, b), unbatched, dt = _embeddings(raw, ("x1", "x2"), half=True)
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     margin = V.check_scalar(margin, "margin")
@@ -201,14 +201,19 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     sw, sw_arr = V.row_weights(sample_weight, N, unbatched)
     shape = () if unbatched else (N,)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
-    if return_grad:
-        grads = [V.grad_array(None, a.shape, dt)[0] for _ in range(2)]
-        g = [x.reshape(-1) for x in grads]
+    if V.is_half(a.dtype) and not 1 <= a.shape[1] <= _k.HALF_ROW_MAX:
+        a, b = a.astype(dt), b.astype(dt)  # rows too long for the half kernel
+    # float16 / bfloat16 rows are read in their own width, the gradients written in it
+    gdt = a.dtype
+    grads = [V.grad_array(None, a.shape, gdt)[0] for _ in range(2)] if return_grad else None
+    if V.is_half(a.dtype):
+        total, denom, bad = _k.contrastive_half(
+            a, b, t, margin, sw_arr, loss_out, *(grads if return_grad else (None, None)),
+            V.row_scale(reduction, N, sw), nt)
     else:
-        grads = None
-        g = [V.empty(dt)] * 2
-    total, denom, bad = _k.contrastive(a, b, t, margin, sw_arr, loss_out, g[0], g[1],
-                                       V.row_scale(reduction, N, sw), nt)
+        g = [x.reshape(-1) for x in grads] if return_grad else [V.empty(dt)] * 2
+        total, denom, bad = _k.contrastive(a, b, t, margin, sw_arr, loss_out, g[0], g[1],
+                                           V.row_scale(reduction, N, sw), nt)
     if bad >= 0:
         raise ValueError(
             f"label holds {t[bad]} at flat position {bad}; expected 0 (similar) "

@@ -356,51 +356,111 @@ cdef inline double sq_diff(const floating* a, const floating* b, Py_ssize_t D) n
     return lanes_total(acc)
 
 
+cdef inline double _contrastive_row(const floating* x1, const floating* x2, Py_ssize_t D,
+                                    Py_ssize_t y, double margin, double swj, floating* g1,
+                                    floating* g2, double gscale) noexcept nogil:
+    """The weighted loss of one pair (y: 0 similar, 1 dissimilar); its gradients
+    (times gscale) to g1, g2 unless g1 is NULL."""
+    cdef Py_ssize_t j
+    cdef double S, d, h, loss, f
+    cdef floating ff, v
+    S = sq_diff(x1, x2, D)
+    if y == 0:
+        loss = 0.5 * S
+        f = 1.0
+    else:
+        d = sqrt(S)
+        h = margin - d
+        h = h if not (h <= 0) else 0.0   # NaN propagates, as torch's clamp
+        loss = 0.5 * h * h
+        # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
+        f = -h / d if not (d <= 0) else 0.0
+    if g1 != NULL:
+        ff = <floating>(f * swj * gscale)
+        for j in range(D):
+            v = ff * (x1[j] - x2[j])
+            g1[j] = v
+            g2[j] = -v
+    return loss * swj
+
+
+cdef inline bint _contrastive_bad(Py_ssize_t y, Py_ssize_t i, void* loss_out, size_t lsize,
+                                  void* g1, void* g2, size_t gbytes,
+                                  BlockOut* out) noexcept nogil:
+    """A label other than 0 and 1: recorded (first position), its loss and
+    gradient rows zeroed; True if so."""
+    if y == 0 or y == 1:
+        return False
+    if out.bad < 0:
+        out.bad = i
+    if loss_out != NULL:
+        memset(<char*>loss_out + i * lsize, 0, lsize)
+    if g1 != NULL:
+        memset(<char*>g1 + i * gbytes, 0, gbytes)
+        memset(<char*>g2 + i * gbytes, 0, gbytes)
+    return True
+
+
 cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_t* t,
                             Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
                             double margin, const double* sw, floating* loss_out,
                             floating* g1, floating* g2, double gscale,
                             BlockOut* out) noexcept nogil:
-    cdef Py_ssize_t i, i0, i1, j, off, y
-    cdef double S, d, h, loss, swj, f
-    cdef floating ff, v
+    cdef Py_ssize_t i, i0, i1, off, y
+    cdef double loss, swj
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         off = i * D
         y = <Py_ssize_t>t[i]
-        if y != 0 and y != 1:
-            if out.bad < 0:
-                out.bad = i
-            if loss_out != NULL:
-                loss_out[i] = 0
-            if g1 != NULL:
-                memset(g1 + off, 0, D * sizeof(floating))
-                memset(g2 + off, 0, D * sizeof(floating))
+        if _contrastive_bad(y, i, loss_out, sizeof(floating), g1, g2, D * sizeof(floating),
+                            out):
             continue
-        S = sq_diff(x1 + off, x2 + off, D)
         swj = sw[i] if sw != NULL else 1.0
-        if y == 0:
-            loss = 0.5 * S
-            f = 1.0
-        else:
-            d = sqrt(S)
-            h = margin - d
-            h = h if not (h <= 0) else 0.0   # NaN propagates, as torch's clamp
-            loss = 0.5 * h * h
-            # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
-            f = -h / d if not (d <= 0) else 0.0
-        loss *= swj
+        loss = _contrastive_row(x1 + off, x2 + off, D, y, margin, swj,
+                                g1 + off if g1 != NULL else NULL,
+                                g2 + off if g1 != NULL else NULL, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
         out.weight += swj
+
+
+cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short* x2, int kind,
+                                 const label_t* t, Py_ssize_t N, Py_ssize_t D, Py_ssize_t R,
+                                 Py_ssize_t u, double margin, const double* sw,
+                                 float* loss_out, void* g1, void* g2, int kg, double gscale,
+                                 BlockOut* out) noexcept nogil:
+    """_contrastive_unit for float16 / bfloat16 rows (D <= HALF_ROW): each pair
+    widened into L1 and run through the float32 row code (the same bits), its
+    gradients narrowed (round to nearest even) or copied out."""
+    cdef float raw[4 * HALF_ROW + 16]
+    cdef float* ab = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* bb = ab + HALF_ROW
+    cdef float* g1b = bb + HALF_ROW
+    cdef float* g2b = g1b + HALF_ROW
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, off, y
+    cdef double loss, swj
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        y = <Py_ssize_t>t[i]
+        if _contrastive_bad(y, i, loss_out, sizeof(float), g1, g2, D * gsize, out):
+            continue
+        fl_widen(x1 + off, kind, ab, D)
+        fl_widen(x2 + off, kind, bb, D)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _contrastive_row(ab, bb, D, y, margin, swj, g1b if g1 != NULL else NULL, g2b,
+                                gscale)
         if g1 != NULL:
-            ff = <floating>(f * swj * gscale)
-            for j in range(D):
-                v = ff * (x1[off + j] - x2[off + j])
-                g1[off + j] = v
-                g2[off + j] = -v
+            fl_narrow(g1b, <char*>g1 + off * gsize, kg, D)
+            fl_narrow(g2b, <char*>g2 + off * gsize, kg, D)
+        if loss_out != NULL:
+            loss_out[i] = <float>loss
+        out.loss += loss
+        out.weight += swj
 
 
 def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
@@ -433,6 +493,51 @@ def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
             _contrastive_unit(&x1[0, 0] if D > 0 else NULL, &x2[0, 0] if D > 0 else NULL,
                               &label[0], N, D, R, u, margin, swp, lp, g1p, g2p,
                               gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+def contrastive_half(cnp.ndarray x1, cnp.ndarray x2, const label_t[::1] label, double margin,
+                     const double[::1] sample_weight, float[::1] loss_out, object g1,
+                     object g2, double gscale, int n_threads):
+    """`contrastive` on float16 / bfloat16 rows (N, D), 1 <= D <= HALF_ROW, both of
+    one dtype, read in their own width; gradients (None, or two arrays of one
+    dtype: float32 or the input's) narrowed to nearest even."""
+    cdef Py_ssize_t N = label.shape[0], D, R, units, u
+    cdef int kind, kg = FL_KIND_F32, nt
+    cdef void* g1p = NULL
+    cdef void* g2p = NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    if x1.ndim != 2 or x1.shape[0] != N or not 1 <= x1.shape[1] <= HALF_ROW:
+        raise ValueError("fastloss internal error: contrastive_half operands")
+    D = x1.shape[1]
+    kind = fc_operand_kind(x1, N * D, "x1")
+    if kind == FL_KIND_F32 or fc_operand_kind(x2, N * D, "x2") != kind:
+        raise ValueError("fastloss internal error: contrastive_half operands")
+    if g1 is not None:
+        kg = fc_operand_kind(g1, N * D, "grad")
+        if fc_operand_kind(g2, N * D, "grad") != kg:
+            raise ValueError("fastloss internal error: contrastive_half gradients")
+        g1p = cnp.PyArray_DATA(g1)
+        g2p = cnp.PyArray_DATA(g2)
+    if N == 0:
+        return 0.0, 0.0, -1
+    R = rows_per_unit(D)
+    units = n_blocks(N, R)
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _contrastive_half_unit(<const unsigned short*>cnp.PyArray_DATA(x1),
+                                   <const unsigned short*>cnp.PyArray_DATA(x2), kind,
+                                   &label[0], N, D, R, u, margin, swp, lp, g1p, g2p, kg,
+                                   gscale, &blocks[u])
         combine_blocks(blocks, units, &total)
     finally:
         free(blocks)

@@ -637,8 +637,8 @@ cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
     return total
 
 
-cdef double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, const Margin* M,
-                     double swj, floating* gr, double gscale) noexcept nogil:
+cdef inline double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, const Margin* M,
+                            double swj, floating* gr, double gscale) noexcept nogil:
     """The weighted loss of one row; its gradient (times gscale) to gr unless NULL."""
     cdef Py_ssize_t j
     cdef double psi, dpsi, zy, shift, mx, mr, sm, cf, others, s = M.s

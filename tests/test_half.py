@@ -400,6 +400,40 @@ def test_half_triplet_rows(hd, D):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("D", [1, 64, 2048, 2049])
+def test_half_contrastive_rows(hd, D):
+    """Pairs of rows of up to 2048 values are read in their own width, longer ones
+    through a widened copy: the float32 results on the widened values, for any
+    thread count, with the gradients rounded into the input's dtype."""
+    rng = np.random.default_rng(D)
+    N = 300
+    a = rng.standard_normal((N, D)).astype(hd)
+    b = (a.astype(np.float32) + 0.3 * rng.standard_normal((N, D))).astype(hd)
+    b[0] = a[0]                     # d = 0 on a dissimilar pair: gradient 0
+    t = rng.integers(0, 2, N)
+    t[0] = 1
+    sw = rng.uniform(0.1, 2.0, N)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    for kw in ({}, {"margin": 0.5 * np.sqrt(D), "reduction": "none", "sample_weight": sw},
+               {"reduction": "sum"}):
+        ref, ref_g = fastloss.contrastive_loss(a32, b32, t, return_grad=True, **kw)
+        loss, g = fastloss.contrastive_loss(a, b, t, return_grad=True, **kw)
+        _same(loss, ref)
+        for gh, gw in zip(g, ref_g):
+            _same(gh, gw.astype(hd))
+        _same(fastloss.contrastive_loss(a, b, t, **kw), ref)
+    one = fastloss.contrastive_loss(a, b, t, return_grad=True, n_threads=1)
+    two = fastloss.contrastive_loss(a, b, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    for u, v in zip(one[1], two[1]):
+        _same(u, v)
+    bad = t.copy()
+    bad[9] = 2
+    with pytest.raises(ValueError, match="flat position 9"):
+        fastloss.contrastive_loss(a, b, bad)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 @pytest.mark.parametrize("C", [1, 10, 1000, 2049])
 def test_half_multi_margin_rows(hd, C):
     """Rows of up to 2048 classes are read in their own width, longer ones through

@@ -60,6 +60,19 @@ def contrastive(
     n_threads: int,
 ) -> tuple[float, float, int]: ...
 
+def contrastive_half(
+    x1: npt.NDArray[Any],  # cnp.ndarray
+    x2: npt.NDArray[Any],  # cnp.ndarray
+    label: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
+    margin: float,  # double
+    sample_weight: npt.NDArray[np.float64],  # const double[::1]
+    loss_out: npt.NDArray[np.float32],  # float[::1]
+    g1: Any,
+    g2: Any,
+    gscale: float,  # double
+    n_threads: int,
+) -> tuple[float, float, int]: ...
+
 # floating: one type for every floating argument of a call
 def center(
     x: npt.NDArray[np.float32 | np.float64],  # const floating[:, ::1]
