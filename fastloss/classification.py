@@ -206,13 +206,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 def _half_native(x, soft, log_input):
     """True when float16 / bfloat16 ``x`` has a kernel that reads it in its own
     width (ce_index_half): with class indices, wide rows (one position per
-    row, HALF_ROWS classes) of cross-entropy, and class-plane layouts (maps,
-    narrow rows) of up to HALF_PLANES_MAX classes of cross-entropy and NLL."""
+    row, HALF_ROWS classes for cross-entropy, any number from HALF_ROWS[0]
+    for NLL), and class-plane layouts (maps, narrow rows) of up to
+    HALF_PLANES_MAX classes of cross-entropy and NLL."""
     if soft or x.ndim == 0:
         return False
     C = x.shape[1] if x.ndim > 1 else x.shape[0]
     if math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]:
-        return not log_input and C <= _k.HALF_ROWS[1]
+        return log_input or C <= _k.HALF_ROWS[1]  # NLL reads one value a row
     return 1 <= C <= _k.HALF_PLANES_MAX
 
 

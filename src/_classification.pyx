@@ -542,6 +542,46 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
     out.weight += acc_w
 
 
+cdef void _nll_rows_half_unit(const unsigned short* x, int kx, const label_t* t,
+                              Layout* L, Py_ssize_t u, const double* w, const double* sw,
+                              Py_ssize_t ignore, float* loss_out, void* g, int kg,
+                              double gscale, BlockOut* out) noexcept nogil:
+    """_nll_unit's rows for float16 / bfloat16 log-probabilities, any C.
+
+    NLL reads one value a row, x[y]: it is widened on its own and goes
+    through _nll_unit's arithmetic (the same bits as the float32 kernel on
+    the widened values); the gradient rows are zeroed (+0.0 in every
+    format) and their one value narrowed (round to nearest even) or copied.
+    """
+    cdef Py_ssize_t C = L.C, nb, base, pos, j, y, off
+    cdef double wy, swj, loss
+    cdef double acc_l = 0.0, acc_w = 0.0
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef float v, gv
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+    if g != NULL:
+        memset(<char*>g + base * gsize, 0, nb * C * gsize)
+    for j in range(nb):
+        y = <Py_ssize_t>t[pos + j]
+        if skip_label(y, ignore, True, C, pos + j, loss_out, out):
+            continue
+        off = base + j * C + y
+        fl_widen(x + off, kx, &v, 1)
+        wy = w[y] if w != NULL else 1.0
+        swj = sw[pos + j] if sw != NULL else 1.0
+        loss = -swj * wy * v
+        if loss_out != NULL:
+            loss_out[pos + j] = <float>loss
+        acc_l += loss
+        acc_w += swj * wy
+        if g != NULL:
+            gv = <float>(-gscale * swj * wy)
+            fl_narrow(&gv, <char*>g + off * gsize, kg, 1)
+    out.loss += acc_l
+    out.weight += acc_w
+
+
 cdef enum:
     HALF_BLOCK = 16384   # values of a class-plane unit widened at once: PLANE_BLOCK x 32
 
@@ -605,7 +645,9 @@ cdef inline void _half_unit(const unsigned short* x, int kx, const label_t* t, L
                             Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
                             double eps, double wsum, float* loss_out, void* g, int kg,
                             double gscale, bint log_input, BlockOut* out) noexcept nogil:
-    if L.kind == LAYOUT_ROWS:
+    if L.kind == LAYOUT_ROWS and log_input:
+        _nll_rows_half_unit(x, kx, t, L, u, w, sw, ignore, loss_out, g, kg, gscale, out)
+    elif L.kind == LAYOUT_ROWS:
         _ce_rows_half_unit(x, kx, t, L, u, w, sw, ignore, eps, wsum, loss_out, g, kg, gscale,
                            out)
     else:
@@ -704,8 +746,8 @@ def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
                   double label_smoothing, float[::1] loss_out, object grad, double gscale,
                   int n_threads, bint log_input=False):
     """Cross-entropy (NLL with log_input) of float16 / bfloat16 values x
-    (N, C, S) read in their own width: wide rows (S == 1, HALF_ROWS[0] <= C
-    <= HALF_ROWS[1], cross-entropy only) row by row, class-plane layouts
+    (N, C, S) read in their own width: wide rows (S == 1, HALF_ROWS[0] <= C;
+    C <= HALF_ROWS[1] for cross-entropy) row by row, class-plane layouts
     (S > 1 or fewer classes) of at most HALF_PLANES_MAX classes a unit at a
     time (other shapes are computed in float32 by the wrapper).
 
@@ -728,7 +770,7 @@ def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
     L = make_layout(N, C, S)
     rows = L.kind == LAYOUT_ROWS
     if (kx == FL_KIND_F32 or C < 1 or target.shape[0] != N * S
-            or (rows and (C > STREAM_ROW or log_input))
+            or (rows and C > STREAM_ROW and not log_input)
             or (not rows and C > HALF_PLANES_MAX)):
         raise ValueError("fastloss internal error: ce_index_half operand")
     if grad is not None:

@@ -254,6 +254,44 @@ def test_half_cross_entropy_wide_rows(hd, C):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("C", [32, 1000, 5000])
+def test_half_nll_wide_rows(hd, C):
+    """NLL on rows of any width from 32 classes reads one value a row in its own
+    width (ce_index_half): the float32 results on the widened values, with
+    ignored rows, class and sample weights, 'none', grad_out of either dtype,
+    any thread count and the same label errors."""
+    rng = np.random.default_rng(C + 7)
+    N = 900
+    x = (-np.abs(rng.standard_normal((N, C))) * 4).astype(hd)
+    x[4, :] = -np.inf                                # -inf log-probabilities
+    t = rng.integers(0, C, N).astype(np.int32)
+    t[::19] = -100
+    w = rng.uniform(0.5, 2.0, C)
+    sw = rng.uniform(0.1, 2.0, N)
+    assert classification._half_native(x, False, True)
+    for kw in ({}, {"reduction": "none"}, {"reduction": "sum", "weight": w},
+               {"weight": w, "sample_weight": sw}):
+        ref, ref_g = fastloss.nll_loss(x.astype(np.float32), t, return_grad=True, **kw)
+        loss, g = fastloss.nll_loss(x, t, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        _same(fastloss.nll_loss(x, t, **kw), ref)
+        for gdt in (hd, np.float32):
+            out = np.full(x.shape, 7, gdt)
+            _, go = fastloss.nll_loss(x, t, return_grad=True, grad_out=out, **kw)
+            assert go is out
+            _same(go, ref_g.astype(gdt))
+    one = fastloss.nll_loss(x, t, return_grad=True, n_threads=1)
+    two = fastloss.nll_loss(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+    bad = t.copy()
+    bad[6] = C
+    with pytest.raises(ValueError, match=f"target holds class index {C} at flat position 6"):
+        fastloss.nll_loss(x, bad)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 def test_half_cross_entropy_other_shapes(hd):
     """Narrow rows, very wide rows, NCHW and soft targets (read in their own width
     or through a widened copy): the same results."""
