@@ -414,7 +414,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     0.169846
     """
     x = V.as_float(input, "input", half=True)
-    if V.is_half(x.dtype):
+    x3, unbatched = _as_ncs(x)
+    if V.is_half(x.dtype) and not _kr.focal_half_fits(*x3.shape):
         return V.via_float32(
             lambda x32, g32: softmax_focal_loss(
                 x32, target, gamma, alpha, ignore_index, reduction, sample_weight=sample_weight,
@@ -424,7 +425,6 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     nt = V.threads(n_threads)
     gamma = V.check_scalar(gamma, "gamma", 0.0)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
-    x3, unbatched = _as_ncs(x)
     C = x3.shape[1]
     if C == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
@@ -439,7 +439,7 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         a = V.class_weight(alpha, C, "alpha")
     sw = V.broadcast_weight(sample_weight, shape)
     sw_arr = _EMPTY if sw is None else sw.reshape(-1)
-    grad = (V.grad_array(grad_out, x.shape, x.dtype,
+    grad = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
                          inputs=(("input", x), ("target", t), ("alpha", alpha),
                                  ("sample_weight", sample_weight)))[0]
             if return_grad else None)
@@ -448,10 +448,15 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
         denom, bad = _k.index_weight_sum(t2.reshape(-1), _EMPTY, sw_arr, ignore_index, C, nt)
         V.raise_label_error(t.reshape(-1), bad, C, ignore_index)
         gscale = 1.0 / denom if denom != 0 else 0.0
-    loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=x.dtype)
-    g_arr = grad.reshape(-1) if grad is not None else V.empty(x.dtype)
-    total, denom, bad = _kr.focal(x3, t2, a, sw_arr, ignore_index, gamma, loss_out,
-                                 g_arr, gscale, nt)
+    loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=V.compute_dtype(x.dtype))
+    if V.is_half(x.dtype):  # float16 / bfloat16 logits read in their own width
+        total, denom, bad = _kr.focal_half(
+            x3, *x3.shape, t2.reshape(-1), a, sw_arr, ignore_index, gamma, loss_out,
+            None if grad is None else grad.reshape(-1), gscale, nt)
+    else:
+        g_arr = grad.reshape(-1) if grad is not None else V.empty(x.dtype)
+        total, denom, bad = _kr.focal(x3, t2, a, sw_arr, ignore_index, gamma, loss_out,
+                                     g_arr, gscale, nt)
     V.raise_label_error(t.reshape(-1), bad, C, ignore_index)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss

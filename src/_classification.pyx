@@ -54,7 +54,8 @@ from _common cimport (
     fl_row_axpbf, fl_row_axpb,
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
-    deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32,
+    deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32, HALF_UNIT, narrow_unit,
+    widen_unit,
     fl_narrow, fl_widen, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
     planes_max, planes_sumexp,
 )
@@ -582,48 +583,20 @@ cdef void _nll_rows_half_unit(const unsigned short* x, int kx, const label_t* t,
     out.weight += acc_w
 
 
-cdef enum:
-    HALF_BLOCK = 16384   # values of a class-plane unit widened at once: PLANE_BLOCK x 32
-
-
 cdef void _ce_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
                         Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
                         double eps, double wsum, float* loss_out, void* g, int kg,
                         double gscale, bint log_input, BlockOut* out) noexcept nogil:
     """_ce_index_unit (or _nll_unit with log_input) for float16 / bfloat16
-    logits on a class-plane layout, L.C * PLANE_BLOCK <= HALF_BLOCK.
-
-    The unit's values are widened into an L1 block laid out as a float32
-    unit of the same positions (C planes of nb values, or nb rows of C), the
-    float32 unit runs on it (the same steps on the same values: the float32
-    kernel's results on the widened input, bit for bit) and its gradient is
-    narrowed (round to nearest even) or copied into the caller's layout.
-    """
-    cdef float xraw[HALF_BLOCK + 16]
-    cdef float graw[HALF_BLOCK + 16]
+    logits on a class-plane layout (half_unit_fits): the unit widened by
+    widen_unit, the float32 unit, the gradient narrowed by narrow_unit."""
+    cdef float xraw[HALF_UNIT + 16]
+    cdef float graw[HALF_UNIT + 16]
     cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = NULL
-    cdef Py_ssize_t C = L.C, nb, base, pos, c
-    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63)) if g != NULL else NULL
+    cdef Py_ssize_t nb, base, pos
     cdef Layout B
-    pos = unit_start(L, u, &nb, &base)
-    if g != NULL:
-        gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
-    # the block as a one-unit layout of its own (set by hand: make_layout
-    # would call a single position of many classes a row)
-    B = L[0]
-    B.outer = 1
-    B.npos = nb
-    B.bpo = 1
-    B.units = 1
-    if L.ps == 1:   # (N, C, S) maps: C planes of nb positions, S apart
-        for c in range(C):
-            fl_widen(x + base + c * L.cs, kx, xb + c * nb, nb)
-        B.cs = nb
-        B.os = C * nb
-    else:           # narrow rows: nb rows of C values, one after the other
-        fl_widen(x + base, kx, xb, nb * C)
-        B.os = 0
+    pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)
     if log_input:
         _nll_unit(xb, t + pos, &B, 0, w, sw + pos if sw != NULL else NULL, ignore,
                   loss_out + pos if loss_out != NULL else NULL, gb, gscale, False, out)
@@ -634,11 +607,7 @@ cdef void _ce_half_unit(const unsigned short* x, int kx, const label_t* t, Layou
     if out.bad >= 0:
         out.bad += pos
     if g != NULL:
-        if L.ps == 1:
-            for c in range(C):
-                fl_narrow(gb + c * nb, <char*>g + (base + c * L.cs) * gsize, kg, nb)
-        else:
-            fl_narrow(gb, <char*>g + base * gsize, kg, nb * C)
+        narrow_unit(gb, g, kg, L, nb, base)
 
 
 cdef inline void _half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
@@ -737,7 +706,7 @@ HALF_ROWS = (WIDE_ROW, STREAM_ROW)
 
 # most classes of a class-plane layout whose float16 / bfloat16 values
 # ce_index_half reads in their own width
-HALF_PLANES_MAX = HALF_BLOCK // PLANE_BLOCK
+HALF_PLANES_MAX = HALF_UNIT // PLANE_BLOCK
 
 
 def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,

@@ -769,3 +769,63 @@ cdef inline Py_ssize_t unit_start(Layout* L, Py_ssize_t u, Py_ssize_t* nb,
     nb[0] = PLANE_BLOCK if j0 + PLANE_BLOCK <= L.npos else L.npos - j0
     base[0] = o * L.os + j0 * L.ps
     return o * L.npos + j0
+
+
+# ------------------------------------------- float16 / bfloat16 class-axis units
+# A half-precision unit is widened into an L1 block laid out as a float32
+# unit of the same positions (the one-unit layout B); the float32 unit code
+# runs on it (the same steps on the same values: the float32 kernel's
+# results on the widened input, bit for bit) and its gradient or output is
+# narrowed back into the caller's layout.
+cdef enum:
+    HALF_UNIT = 16384   # values of a unit widened at once: rows * C, or PLANE_BLOCK * 32
+
+
+cdef inline bint half_unit_fits(Layout* L) noexcept nogil:
+    """Whether every unit of L fits the HALF_UNIT values of widen_unit."""
+    if L.kind == LAYOUT_ROWS:
+        return L.rows * L.C <= HALF_UNIT
+    return L.C * PLANE_BLOCK <= HALF_UNIT
+
+
+cdef inline Py_ssize_t widen_unit(const unsigned short* x, int kx, Layout* L, Py_ssize_t u,
+                                  float* xb, Layout* B, Py_ssize_t* nb,
+                                  Py_ssize_t* base) noexcept nogil:
+    """Unit u of the float16 / bfloat16 x (layout L, half_unit_fits) widened
+    into xb, with B the one-unit layout of xb (the unit code then runs on
+    unit 0 of B).  Returns the unit's first position and sets nb and base as
+    unit_start does.  B is set by hand: make_layout could call a single
+    position of many values a row."""
+    cdef Py_ssize_t pos = unit_start(L, u, nb, base), c
+    B[0] = L[0]
+    B.units = 1
+    if L.kind == LAYOUT_ROWS:
+        fl_widen(x + base[0], kx, xb, nb[0] * L.C)
+        B.N = nb[0]
+        B.rows = nb[0]
+        return pos
+    B.outer = 1
+    B.npos = nb[0]
+    B.bpo = 1
+    if L.ps != 1:   # narrow rows: nb rows of C values, one after the other
+        fl_widen(x + base[0], kx, xb, nb[0] * L.C)
+        B.os = 0
+        return pos
+    for c in range(L.C):   # maps: C planes of nb positions, S apart
+        fl_widen(x + base[0] + c * L.cs, kx, xb + c * nb[0], nb[0])
+    B.cs = nb[0]
+    B.os = L.C * nb[0]
+    return pos
+
+
+cdef inline void narrow_unit(const float* gb, void* g, int kg, Layout* L, Py_ssize_t nb,
+                             Py_ssize_t base) noexcept nogil:
+    """A unit's values in widen_unit's block layout (gb) into g of layout L:
+    rounded to nearest even into kind kg, or copied for float32."""
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t c
+    if L.kind == LAYOUT_PLANES and L.ps == 1:
+        for c in range(L.C):
+            fl_narrow(gb + c * nb, <char*>g + (base + c * L.cs) * gsize, kg, nb)
+    else:
+        fl_narrow(gb, <char*>g + base * gsize, kg, nb * L.C)

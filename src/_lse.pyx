@@ -36,9 +36,8 @@ from _common cimport (
     deal, threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
     STREAM_ROW, prefetch_row, stream_out, fl_stream_fence, fl_log, fl_log_inplace,
     FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows, planes_max, planes_sumexp,
-    fl_widen, FL_KIND_F32,
+    FL_KIND_F32, HALF_UNIT, narrow_unit, widen_unit,
 )
-from libc.string cimport memcpy
 
 from fastloss._threads import effective_n_threads
 
@@ -214,10 +213,6 @@ cdef void _lse_planes(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_
                 orow[j * ps] = (xr[j * ps] - <floating>m[j]) - <floating>s[j]
 
 
-cdef enum:
-    HALF_UNIT = 16384   # values of a unit widened at once: rows * C, or PLANE_BLOCK * 32
-
-
 cdef void _lse_half_unit(const unsigned short* x, int kx, Layout* L, Py_ssize_t u,
                          float* out, int mode) noexcept nogil:
     """_lse_unit for float16 / bfloat16 input (design E)."""
@@ -225,38 +220,16 @@ cdef void _lse_half_unit(const unsigned short* x, int kx, Layout* L, Py_ssize_t 
     cdef float oraw[HALF_UNIT + 16]
     cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
     cdef float* ob = <float*>((<size_t>&oraw[0] + 63) & ~(<size_t>63))
-    cdef Py_ssize_t nb, base, pos, c
+    cdef Py_ssize_t nb, base, pos
     cdef Layout B
-    pos = unit_start(L, u, &nb, &base)
-    # the block as a one-unit layout of its own (set by hand: make_layout
-    # could call a single position of many values a row)
-    B = L[0]
-    B.units = 1
-    if L.kind == LAYOUT_ROWS:
-        fl_widen(x + base, kx, xb, nb * L.C)
-        B.N = nb
-        B.rows = nb
-        _lse_unit(xb, &B, 0, out + (pos if mode == 0 else base), mode, False)
-        return
-    B.outer = 1
-    B.npos = nb
-    B.bpo = 1
-    if L.ps != 1:   # narrow rows: nb rows of C values, one after the other
-        fl_widen(x + base, kx, xb, nb * L.C)
-        B.os = 0
-        _lse_unit(xb, &B, 0, out + (pos if mode == 0 else base), mode, False)
-        return
-    # (P, K, Q): C planes of nb positions, Q apart
-    for c in range(L.C):
-        fl_widen(x + base + c * L.cs, kx, xb + c * nb, nb)
-    B.cs = nb
-    B.os = L.C * nb
-    if mode == 0:
+    pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)
+    if mode == 0:   # one value a position
         _lse_unit(xb, &B, 0, out + pos, 0, False)
-        return
-    _lse_unit(xb, &B, 0, ob, mode, False)
-    for c in range(L.C):
-        memcpy(out + base + c * L.cs, ob + c * nb, nb * sizeof(float))
+    elif L.kind == LAYOUT_ROWS or L.ps != 1:   # rows: the output's layout is the block's
+        _lse_unit(xb, &B, 0, out + base, mode, False)
+    else:
+        _lse_unit(xb, &B, 0, ob, mode, False)
+        narrow_unit(ob, out, FL_KIND_F32, L, nb, base)
 
 
 # the longest reduced axis lse_half reads in its own width: rows of one

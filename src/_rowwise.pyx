@@ -55,6 +55,7 @@ from _common cimport (
     floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
     planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, deal, threads_for_work,
     unit_start, vexp_lo, FL_KIND_F32, fl_narrow, fl_widen, HALF_ROW, rows_per_unit, unit_rows,
+    HALF_UNIT, half_unit_fits, narrow_unit, widen_unit,
 )
 
 
@@ -205,6 +206,71 @@ def focal(const floating[:, :, ::1] x, const label_t[:, ::1] target,
                         num_threads=nt):
             _focal_unit(&x[0, 0, 0], &target[0, 0], &L, u, ap, swp, ignore_index,
                         gamma, lp, gp, gscale, &blocks[u])
+        combine_blocks(blocks, L.units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+cdef void _focal_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
+                           Py_ssize_t u, const double* alpha, const double* sw,
+                           Py_ssize_t ignore, double gamma, float* loss_out, void* g, int kg,
+                           double gscale, BlockOut* out) noexcept nogil:
+    """_focal_unit for float16 / bfloat16 logits (half_unit_fits): the unit
+    widened by widen_unit, the float32 unit, the gradient narrowed."""
+    cdef float xraw[HALF_UNIT + 16]
+    cdef float graw[HALF_UNIT + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63)) if g != NULL else NULL
+    cdef Py_ssize_t nb, base, pos
+    cdef Layout B
+    pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)
+    _focal_unit(xb, t + pos, &B, 0, alpha, sw + pos if sw != NULL else NULL, ignore, gamma,
+                loss_out + pos if loss_out != NULL else NULL, gb, gscale, out)
+    if out.bad >= 0:
+        out.bad += pos
+    if g != NULL:
+        narrow_unit(gb, g, kg, L, nb, base)
+
+
+def focal_half_fits(Py_ssize_t N, Py_ssize_t C, Py_ssize_t S):
+    """True when focal_half reads x (N, C, S) in its own width."""
+    cdef Layout L = make_layout(N, C, S)
+    return C >= 1 and half_unit_fits(&L)
+
+
+def focal_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
+               const label_t[::1] target, const double[::1] alpha,
+               const double[::1] sample_weight, Py_ssize_t ignore_index, double gamma,
+               float[::1] loss_out, object grad, double gscale, int n_threads):
+    """`focal` of float16 / bfloat16 logits x (N, C, S) read in their own width
+    (focal_half_fits); grad (None, float32 or the input's dtype) narrowed to
+    nearest even.  Returns what focal returns."""
+    cdef Layout L = make_layout(N, C, S)
+    cdef Py_ssize_t u
+    cdef int kx, kg = FL_KIND_F32, nt
+    cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    cdef void* gp = NULL
+    cdef const double* ap = &alpha[0] if alpha.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    kx = fc_operand_kind(x, N * C * S, "input")
+    if kx == FL_KIND_F32 or C < 1 or target.shape[0] != N * S or not half_unit_fits(&L):
+        raise ValueError("fastloss internal error: focal_half operand")
+    if grad is not None:
+        kg = fc_operand_kind(grad, N * C * S, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    if N * S == 0:
+        return 0.0, 0.0, -1
+    blocks = alloc_blocks(L.units)
+    nt = threads_for(n_threads, L.units)
+    try:
+        for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
+                        num_threads=nt):
+            _focal_half_unit(xp, kx, &target[0], &L, u, ap, swp, ignore_index, gamma, lp, gp,
+                             kg, gscale, &blocks[u])
         combine_blocks(blocks, L.units, &total)
     finally:
         free(blocks)

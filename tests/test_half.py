@@ -292,6 +292,53 @@ def test_half_nll_wide_rows(hd, C):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("xs", [(700, 10), (300, 1000), (40, 16384), (3, 16385), (2, 4, 37, 29),
+                                (2, 33, 40), (7,)], ids=str)
+def test_half_softmax_focal(hd, xs):
+    """softmax_focal_loss reads float16 / bfloat16 logits in their own width where
+    a work unit fits the L1 block (rows of up to 16384 classes, maps of up to
+    32), through a widened copy otherwise: the float32 results on the widened
+    values for every option, gradient dtype, grad_out and thread count."""
+    from fastloss import _dispatch
+
+    rng = np.random.default_rng(sum(xs) + 3)
+    C = xs[1] if len(xs) > 1 else xs[0]
+    ts = (xs[0],) + xs[2:] if len(xs) > 1 else ()
+    x = (rng.standard_normal(xs) * 3).astype(hd)
+    t = np.asarray(rng.integers(0, C, ts)).astype(np.int16)
+    if t.ndim:
+        t.reshape(-1)[::11] = -100
+    a = rng.uniform(0.2, 1.0, C)
+    sw = rng.uniform(0.1, 2.0, ts)
+    n, s = (1, 1) if len(xs) == 1 else (xs[0], int(np.prod(xs[2:], dtype=np.int64)))
+    native = _dispatch.kernels("rowwise").focal_half_fits(n, C, s)
+    assert native == (C <= (16384 if s == 1 and C >= 32 else 32))
+    for kw in ({}, {"reduction": "none", "gamma": 0.5}, {"alpha": a, "reduction": "sum"},
+               {"alpha": 0.25, "sample_weight": sw, "gamma": 3.0}):
+        ref, ref_g = fastloss.softmax_focal_loss(x.astype(np.float32), t, return_grad=True,
+                                                 **kw)
+        loss, g = fastloss.softmax_focal_loss(x, t, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(g, ref_g.astype(hd))
+        _same(fastloss.softmax_focal_loss(x, t, **kw), ref)
+        _, g32 = fastloss.softmax_focal_loss(x, t, return_grad=True, grad_dtype=np.float32,
+                                             **kw)
+        _same(g32, ref_g)
+        out = np.full(x.shape, 7, hd)
+        assert fastloss.softmax_focal_loss(x, t, return_grad=True, grad_out=out, **kw)[1] is out
+        _same(out, ref_g.astype(hd))
+    one = fastloss.softmax_focal_loss(x, t, return_grad=True, n_threads=1)
+    two = fastloss.softmax_focal_loss(x, t, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    _same(one[1], two[1])
+    if t.ndim:
+        bad = t.copy()
+        bad.reshape(-1)[2] = C
+        with pytest.raises(ValueError, match=f"target holds class index {C} at flat position 2"):
+            fastloss.softmax_focal_loss(x, bad)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 def test_half_cross_entropy_other_shapes(hd):
     """Narrow rows, very wide rows, NCHW and soft targets (read in their own width
     or through a widened copy): the same results."""

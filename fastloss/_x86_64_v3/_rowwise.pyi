@@ -29,6 +29,28 @@ def focal(
     n_threads: int,
 ) -> tuple[float, float, int]: ...
 
+def focal_half_fits(
+    N: int,  # Py_ssize_t
+    C: int,  # Py_ssize_t
+    S: int,  # Py_ssize_t
+) -> Any: ...
+
+def focal_half(
+    x: npt.NDArray[Any],  # cnp.ndarray
+    N: int,  # Py_ssize_t
+    C: int,  # Py_ssize_t
+    S: int,  # Py_ssize_t
+    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
+    alpha: npt.NDArray[np.float64],  # const double[::1]
+    sample_weight: npt.NDArray[np.float64],  # const double[::1]
+    ignore_index: int,  # Py_ssize_t
+    gamma: float,  # double
+    loss_out: npt.NDArray[np.float32],  # float[::1]
+    grad: Any,
+    gscale: float,  # double
+    n_threads: int,
+) -> tuple[float, float, int]: ...
+
 # floating: one type for every floating argument of a call
 def multi_margin(
     x: npt.NDArray[np.float32 | np.float64],  # const floating[:, ::1]
