@@ -277,6 +277,94 @@ def focal_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
     return total.loss, total.weight, total.bad
 
 
+# ========================================= float16 / bfloat16 class-score rows
+# The row losses of (N, C) scores with one label a row (multi-margin, margin
+# softmax) read half rows through one unit: each row is widened into L1
+# and run through the loss's float32 row code (the same bits as the float32
+# kernel on the widened values), its gradient narrowed (round to nearest
+# even) or copied out.  A row function gets its loss's parameters by P.
+
+ctypedef double (*half_row_fn)(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,
+                               double swj, float* gr, double gscale) noexcept nogil
+
+
+cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
+                          Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, half_row_fn row,
+                          const void* P, const double* sw, float* loss_out, void* g, int kg,
+                          double gscale, BlockOut* out) noexcept nogil:
+    cdef float raw[2 * HALF_ROW + 16]
+    cdef float* xb = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = xb + HALF_ROW
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, y
+    cdef char* gr
+    cdef double swj, loss
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        gr = <char*>g + i * C * gsize if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * gsize)
+            continue
+        fl_widen(x + i * C, kind, xb, C)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = row(xb, C, y, P, swj, gb if g != NULL else NULL, gscale)
+        if gr != NULL:
+            fl_narrow(gb, gr, kg, C)
+        if loss_out != NULL:
+            loss_out[i] = <float>loss
+        out.loss += loss
+        out.weight += swj
+
+
+cdef object _half_rows(cnp.ndarray x, const label_t[::1] target, half_row_fn row, const void* P,
+                       const double[::1] sample_weight, float[::1] loss_out, object grad,
+                       double gscale, int n_threads, str name):
+    """Rows (N, C), 1 <= C <= HALF_ROW, of float16 / bfloat16 x through `row`.
+    Returns (sum of losses, sum of sample weights, first bad label or -1)."""
+    cdef Py_ssize_t N = target.shape[0], C, R, units, u
+    cdef int kind, kg = FL_KIND_F32, nt
+    cdef const unsigned short* xp
+    cdef void* gp = NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    if x.ndim != 2 or x.shape[0] != N or not 1 <= x.shape[1] <= HALF_ROW:
+        raise ValueError(f"fastloss internal error: half rows of {name}")
+    C = x.shape[1]
+    kind = fc_operand_kind(x, N * C, name)
+    if kind == FL_KIND_F32:
+        raise ValueError(f"fastloss internal error: half rows of {name}")
+    xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    if grad is not None:
+        kg = fc_operand_kind(grad, N * C, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    if N == 0:
+        return 0.0, 0.0, -1
+    R = rows_per_unit(C)
+    units = n_blocks(N, R)
+    blocks = alloc_blocks(units)
+    try:
+        with nogil:
+            nt = threads_for_work(n_threads, units, N * C)
+            if nt == 1:
+                for u in range(units):
+                    _half_rows_unit(xp, kind, &target[0], N, C, R, u, row, P, swp, lp, gp, kg,
+                                    gscale, &blocks[u])
+            else:
+                for u in prange(units, schedule="static", chunksize=deal(units, nt),
+                                num_threads=nt):
+                    _half_rows_unit(xp, kind, &target[0], N, C, R, u, row, P, swp, lp, gp, kg,
+                                    gscale, &blocks[u])
+            combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
 # ============================================== multi-class margin losses
 
 cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
@@ -382,41 +470,6 @@ cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t
         out.weight += swj
 
 
-cdef void _mm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
-                        Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, const double* w,
-                        const double* sw, int p, double margin, double scale,
-                        float* loss_out, void* g, int kg, double gscale,
-                        BlockOut* out) noexcept nogil:
-    """_mm_unit for float16 / bfloat16 rows (C <= HALF_ROW): each row widened
-    into L1 and run through the float32 row code (the same bits)."""
-    cdef float raw[2 * HALF_ROW + 16]
-    cdef float* xb = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = xb + HALF_ROW
-    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
-    cdef Py_ssize_t i, i0, i1, y
-    cdef char* gr
-    cdef double swj, loss
-    block_init(out)
-    unit_rows(u, R, N, &i0, &i1)
-    for i in range(i0, i1):
-        gr = <char*>g + i * C * gsize if g != NULL else NULL
-        y = <Py_ssize_t>t[i]
-        if skip_label(y, 0, False, C, i, loss_out, out):
-            if gr != NULL:
-                memset(gr, 0, C * gsize)
-            continue
-        fl_widen(x + i * C, kind, xb, C)
-        swj = sw[i] if sw != NULL else 1.0
-        loss = _mm_row(xb, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale,
-                       gb if g != NULL else NULL, gscale)
-        if gr != NULL:
-            fl_narrow(gb, gr, kg, C)
-        if loss_out != NULL:
-            loss_out[i] = <float>loss
-        out.loss += loss
-        out.weight += swj
-
-
 cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
                  const double* wp, const double* swp, int p, double margin, double scale,
                  floating* lp, floating* gp, double gscale, int n_threads,
@@ -463,52 +516,32 @@ def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
     return total.loss, total.weight, total.bad
 
 
+cdef struct MMRow:
+    const double* w
+    int p
+    double margin, scale
+
+
+cdef double _mm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P, double swj,
+                         float* gr, double gscale) noexcept nogil:
+    cdef const MMRow* q = <const MMRow*>P
+    return _mm_row(xr, C, y, q.w[y] if q.w != NULL else 1.0, swj, q.p, q.margin, q.scale, gr,
+                   gscale)
+
+
 def multi_margin_half(cnp.ndarray x, const label_t[::1] target, const double[::1] weight,
                       const double[::1] sample_weight, int p, double margin, double scale,
                       float[::1] loss_out, object grad, double gscale, int n_threads):
     """`multi_margin` on float16 / bfloat16 rows (N, C), 1 <= C <= HALF_ROW, read in
     their own width; grad (None, float32 or the input's dtype) narrowed to
     nearest even."""
-    cdef Py_ssize_t N = target.shape[0], C, R, units, u
-    cdef int kind, kg = FL_KIND_F32, nt
-    cdef void* gp = NULL
-    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef BlockOut* blocks
-    cdef BlockOut total
-    if x.ndim != 2 or x.shape[0] != N or not 1 <= x.shape[1] <= HALF_ROW:
-        raise ValueError("fastloss internal error: multi_margin_half operand")
-    C = x.shape[1]
-    kind = fc_operand_kind(x, N * C, "input")
-    if kind == FL_KIND_F32:
-        raise ValueError("fastloss internal error: multi_margin_half operand")
-    if grad is not None:
-        kg = fc_operand_kind(grad, N * C, "grad")
-        gp = cnp.PyArray_DATA(grad)
-    if N == 0:
-        return 0.0, 0.0, -1
-    R = rows_per_unit(C)
-    units = n_blocks(N, R)
-    blocks = alloc_blocks(units)
-    try:
-        with nogil:
-            nt = threads_for_work(n_threads, units, N * C)
-            if nt == 1:
-                for u in range(units):
-                    _mm_half_unit(<const unsigned short*>cnp.PyArray_DATA(x), kind, &target[0],
-                                  N, C, R, u, wp, swp, p, margin, scale, lp, gp, kg, gscale,
-                                  &blocks[u])
-            else:
-                for u in prange(units, schedule="static", chunksize=deal(units, nt),
-                                num_threads=nt):
-                    _mm_half_unit(<const unsigned short*>cnp.PyArray_DATA(x), kind, &target[0],
-                                  N, C, R, u, wp, swp, p, margin, scale, lp, gp, kg, gscale,
-                                  &blocks[u])
-            combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
-    return total.loss, total.weight, total.bad
+    cdef MMRow q
+    q.w = &weight[0] if weight.shape[0] > 0 else NULL
+    q.p = p
+    q.margin = margin
+    q.scale = scale
+    return _half_rows(x, target, _mm_row_half, &q, sample_weight, loss_out, grad, gscale,
+                      n_threads, "input")
 
 
 cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
@@ -755,39 +788,6 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
         out.weight += swj
 
 
-cdef void _msm_half_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
-                         Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, const Margin* M,
-                         const double* sw, float* loss_out, void* g, int kg, double gscale,
-                         BlockOut* out) noexcept nogil:
-    """_msm_unit for float16 / bfloat16 rows (C <= HALF_ROW): each row widened
-    into L1 and run through the float32 row code (the same bits)."""
-    cdef float raw[2 * HALF_ROW + 16]
-    cdef float* xb = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = xb + HALF_ROW
-    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
-    cdef Py_ssize_t i, i0, i1, y
-    cdef char* gr
-    cdef double swj, loss
-    block_init(out)
-    unit_rows(u, R, N, &i0, &i1)
-    for i in range(i0, i1):
-        gr = <char*>g + i * C * gsize if g != NULL else NULL
-        y = <Py_ssize_t>t[i]
-        if skip_label(y, 0, False, C, i, loss_out, out):
-            if gr != NULL:
-                memset(gr, 0, C * gsize)
-            continue
-        fl_widen(x + i * C, kind, xb, C)
-        swj = sw[i] if sw != NULL else 1.0
-        loss = _msm_row(xb, C, y, M, swj, gb if g != NULL else NULL, gscale)
-        if gr != NULL:
-            fl_narrow(gb, gr, kg, C)
-        if loss_out != NULL:
-            loss_out[i] = <float>loss
-        out.loss += loss
-        out.weight += swj
-
-
 def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int kind,
                    double s, double m, bint easy_margin,
                    const double[::1] sample_weight, floating[::1] loss_out,
@@ -822,52 +822,20 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
     return total.loss, total.weight, total.bad
 
 
+cdef double _msm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,
+                          double swj, float* gr, double gscale) noexcept nogil:
+    return _msm_row(xr, C, y, <const Margin*>P, swj, gr, gscale)
+
+
 def margin_softmax_half(cnp.ndarray cosine, const label_t[::1] target, int kind, double s,
                         double m, bint easy_margin, const double[::1] sample_weight,
                         float[::1] loss_out, object grad, double gscale, int n_threads):
     """`margin_softmax` on float16 / bfloat16 rows (N, C), 1 <= C <= HALF_ROW, read in
     their own width; grad (None, float32 or the input's dtype) narrowed to
     nearest even."""
-    cdef Py_ssize_t N = target.shape[0], C, R, units, u
-    cdef int xk, kg = FL_KIND_F32, nt
-    cdef void* gp = NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     cdef Margin M = make_margin(kind, s, m, easy_margin)
-    cdef BlockOut* blocks
-    cdef BlockOut total
-    if cosine.ndim != 2 or cosine.shape[0] != N or not 1 <= cosine.shape[1] <= HALF_ROW:
-        raise ValueError("fastloss internal error: margin_softmax_half operand")
-    C = cosine.shape[1]
-    xk = fc_operand_kind(cosine, N * C, "cosine")
-    if xk == FL_KIND_F32:
-        raise ValueError("fastloss internal error: margin_softmax_half operand")
-    if grad is not None:
-        kg = fc_operand_kind(grad, N * C, "grad")
-        gp = cnp.PyArray_DATA(grad)
-    if N == 0:
-        return 0.0, 0.0, -1
-    R = rows_per_unit(C)
-    units = n_blocks(N, R)
-    blocks = alloc_blocks(units)
-    try:
-        with nogil:
-            nt = threads_for_work(n_threads, units, N * C)
-            if nt == 1:
-                for u in range(units):
-                    _msm_half_unit(<const unsigned short*>cnp.PyArray_DATA(cosine), xk,
-                                   &target[0], N, C, R, u, &M, swp, lp, gp, kg, gscale,
-                                   &blocks[u])
-            else:
-                for u in prange(units, schedule="static", chunksize=deal(units, nt),
-                                num_threads=nt):
-                    _msm_half_unit(<const unsigned short*>cnp.PyArray_DATA(cosine), xk,
-                                   &target[0], N, C, R, u, &M, swp, lp, gp, kg, gscale,
-                                   &blocks[u])
-            combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
-    return total.loss, total.weight, total.bad
+    return _half_rows(cosine, target, _msm_row_half, &M, sample_weight, loss_out, grad, gscale,
+                      n_threads, "cosine")
 
 
 # ========================================================= Fast R-CNN box

@@ -517,16 +517,17 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     if xh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: half storage with float64 kernels")
-        xhv = xh
-        N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
+        else:
+            xhv = xh
+            N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
+            if N > 0 and C > 0 and S > 0:
+                xhp = &xhv[0, 0, 0]
     wsize = (NSTAT * C + 3) * SEG_BLOCK + C + 2
     stats[:, :, :] = 0.0
     ce_out[:] = 0.0
     if N == 0 or C == 0 or S == 0:
         return -1
-    if xh is not None:
-        xhp = &xhv[0, 0, 0]
-    else:
+    if xh is None:
         xp = &x[0, 0, 0]
     chunk = unit_chunk(S)
     nu = n_blocks(S, chunk)
@@ -700,21 +701,23 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     if xh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: half storage with float64 kernels")
-        xhv = xh
-        N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
+        else:
+            xhv = xh
+            N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
+            if N > 0 and C > 0 and S > 0:
+                xhp = &xhv[0, 0, 0]
     if N == 0 or C == 0 or S == 0:
         return
-    if xh is not None:
-        xhp = &xhv[0, 0, 0]
-    else:
+    if xh is None:
         xp = &x[0, 0, 0]
     if gh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: a half gradient with float64 kernels")
-        ghv = gh
-        if ghv.shape[0] != N or ghv.shape[1] != C or ghv.shape[2] != S:
-            raise ValueError("fastloss internal error: gradient shape")
-        ghp = &ghv[0, 0, 0]
+        else:
+            ghv = gh
+            if ghv.shape[0] != N or ghv.shape[1] != C or ghv.shape[2] != S:
+                raise ValueError("fastloss internal error: gradient shape")
+            ghp = &ghv[0, 0, 0]
     else:
         gp = &grad[0, 0, 0]
     chunk = unit_chunk(S)

@@ -78,7 +78,7 @@ def multi_margin_half(
     grad: Any,
     gscale: float,  # double
     n_threads: int,
-) -> tuple[float, float, int]: ...
+) -> Any: ...
 
 def margin_call(
     input: Any,
@@ -118,7 +118,7 @@ def margin_softmax_half(
     grad: Any,
     gscale: float,  # double
     n_threads: int,
-) -> tuple[float, float, int]: ...
+) -> Any: ...
 
 # floating: one type for every floating argument of a call
 def box_smooth_l1(
