@@ -19,12 +19,28 @@ REDUCTIONS = ("mean", "sum", "none")
 _LABEL_DTYPES = (np.uint8, np.int8, np.int16, np.int32, np.int64)
 
 
+# the scalar types of the half-precision dtypes seen so far (bfloat16 added on first sight)
+_HALF_TYPES = {np.float16}
+
+
 def is_half(dtype):
     """True for float16 and for the 2-byte ``bfloat16`` of ml_dtypes (found by name:
-    fastloss does not import ml_dtypes)."""
-    dtype = np.dtype(dtype)
-    return dtype == np.float16 or (dtype.kind == "V" and dtype.itemsize == 2
-                                   and dtype.name == "bfloat16")
+    fastloss does not import ml_dtypes).
+
+    By scalar type: comparing a user dtype such as bfloat16 with ``==``, or
+    reading its ``name`` (computed in Python by NumPy), costs microseconds,
+    and every call with half data asks this several times.
+    """
+    t = getattr(dtype, "type", None)
+    if t is None:
+        dtype = np.dtype(dtype)
+        t = dtype.type
+    if t in _HALF_TYPES:
+        return True
+    if dtype.kind == "V" and dtype.itemsize == 2 and t.__name__ == "bfloat16":
+        _HALF_TYPES.add(t)
+        return True
+    return False
 
 
 def compute_dtype(dtype):

@@ -198,13 +198,19 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
     """_triplet_unit for float16 / bfloat16 rows (D <= HALF_ROW): each row
     widened into L1 and run through the float32 row code (the same bits),
     its gradients narrowed (round to nearest even) or copied out."""
-    cdef float raw[6 * HALF_ROW + 16]
-    cdef float* ab = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
-    cdef float* pb = ab + HALF_ROW
-    cdef float* nb = pb + HALF_ROW
-    cdef float* gab = nb + HALF_ROW
-    cdef float* gpb = gab + HALF_ROW
-    cdef float* gnb = gpb + HALF_ROW
+    # one array each (see _contrastive_half_unit)
+    cdef float araw[HALF_ROW + 16]
+    cdef float praw[HALF_ROW + 16]
+    cdef float nraw[HALF_ROW + 16]
+    cdef float garaw[HALF_ROW + 16]
+    cdef float gpraw[HALF_ROW + 16]
+    cdef float gnraw[HALF_ROW + 16]
+    cdef float* ab = <float*>((<size_t>&araw[0] + 63) & ~(<size_t>63))
+    cdef float* pb = <float*>((<size_t>&praw[0] + 63) & ~(<size_t>63))
+    cdef float* nb = <float*>((<size_t>&nraw[0] + 63) & ~(<size_t>63))
+    cdef float* gab = <float*>((<size_t>&garaw[0] + 63) & ~(<size_t>63))
+    cdef float* gpb = <float*>((<size_t>&gpraw[0] + 63) & ~(<size_t>63))
+    cdef float* gnb = <float*>((<size_t>&gnraw[0] + 63) & ~(<size_t>63))
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off
     cdef double loss, swj
@@ -434,11 +440,17 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
     """_contrastive_unit for float16 / bfloat16 rows (D <= HALF_ROW): each pair
     widened into L1 and run through the float32 row code (the same bits), its
     gradients narrowed (round to nearest even) or copied out."""
-    cdef float raw[4 * HALF_ROW + 16]
-    cdef float* ab = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
-    cdef float* bb = ab + HALF_ROW
-    cdef float* g1b = bb + HALF_ROW
-    cdef float* g2b = g1b + HALF_ROW
+    # one array each: carved from one array, the gradient buffers could
+    # overlap the widened rows for gcc, which then left the gradient loop
+    # scalar (2x slower in L1)
+    cdef float araw[HALF_ROW + 16]
+    cdef float braw[HALF_ROW + 16]
+    cdef float g1raw[HALF_ROW + 16]
+    cdef float g2raw[HALF_ROW + 16]
+    cdef float* ab = <float*>((<size_t>&araw[0] + 63) & ~(<size_t>63))
+    cdef float* bb = <float*>((<size_t>&braw[0] + 63) & ~(<size_t>63))
+    cdef float* g1b = <float*>((<size_t>&g1raw[0] + 63) & ~(<size_t>63))
+    cdef float* g2b = <float*>((<size_t>&g2raw[0] + 63) & ~(<size_t>63))
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off, y
     cdef double loss, swj

@@ -292,9 +292,11 @@ cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, P
                           Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, half_row_fn row,
                           const void* P, const double* sw, float* loss_out, void* g, int kg,
                           double gscale, BlockOut* out) noexcept nogil:
-    cdef float raw[2 * HALF_ROW + 16]
-    cdef float* xb = <float*>((<size_t>&raw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = xb + HALF_ROW
+    # one array each (see _embedding.pyx, _contrastive_half_unit)
+    cdef float xraw[HALF_ROW + 16]
+    cdef float graw[HALF_ROW + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, y
     cdef char* gr

@@ -4,7 +4,11 @@ The element-wise rows of ``elementwise.py`` (16,777,216 elements),
 ``ce_wide`` and ``multi_margin`` ((16384, 1000) scores, int64 labels),
 ``ce_seg`` ((8, 21, 256, 256) logits, int64 label map) and
 ``triplet`` (three (65536, 512) embeddings) and ``dice_3d`` ((2, 4, 160,
-160, 160) logits, uint8 labels) with bfloat16 data (``ml_dtypes.bfloat16``).
+160, 160) logits, uint8 labels) with bfloat16 data (``ml_dtypes.bfloat16``);
+rows of the losses that read half rows too: ``nll_wide`` (log-probabilities)
+and ``focal_wide`` ((16384, 1000), int64 labels), ``cosface`` ((16384,
+1000) cosines) and ``contrastive`` (two (65536, 512) embeddings, 0/1
+labels); torch has none of the last three.
 Implementations: "fastloss" on the bfloat16 arrays (loss in float32,
 gradient in bfloat16), "fastloss f32" on float32
 copies of the same values (the row the half-width read is measured
@@ -150,6 +154,47 @@ def _make_triplet(quick):
     return d
 
 
+def _make_logp(quick):
+    d = _make_ce(quick)
+    x32 = d["x32"] - np.log(np.exp(d["x32"]).sum(axis=1, keepdims=True))
+    d["x"] = x32.astype(_bf16())
+    d["x32"] = d["x"].astype(np.float32)
+    return d
+
+
+def _make_cos(quick):
+    bf = _bf16()
+    shape = CE_SMALL if quick else CE_FULL
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(-1.0, 1.0, shape).astype(np.float32).astype(bf)
+    t = rng.integers(0, shape[1], size=shape[0]).astype(np.int64)
+    return {"x": x, "t": t, "x32": x.astype(np.float32), "t32": t}
+
+
+def _make_pairs(quick):
+    d = _make_triplet(quick)
+    lab = np.random.default_rng(SEED + 1).integers(0, 2, d["a"].shape[0])
+    return {"a": d["a"], "p": d["p"], "a32": d["a32"], "p32": d["p32"], "lab": lab,
+            "lab32": lab}
+
+
+def _nll_bytes(d):
+    # one value a row (a cache line each) and the labels
+    return 64 * d["t"].size + d["t"].nbytes
+
+
+def _nll_bytes_grad(d):
+    return d["x"].nbytes + _nll_bytes(d)
+
+
+def _pair_bytes(d):
+    return 2 * d["a"].nbytes + d["lab"].nbytes
+
+
+def _pair_bytes_grad(d):
+    return 4 * d["a"].nbytes + d["lab"].nbytes
+
+
 def _bytes(d):
     return d["x"].nbytes + d["t"].nbytes
 
@@ -218,6 +263,32 @@ WORKLOADS = [
         impls=_impls("triplet_margin_loss", "triplet_margin_loss", keys=("a", "p", "n"),
                      wrt=("a", "p", "n")),
         bytes_moved=_triplet_bytes, bytes_moved_grad=_triplet_bytes_grad, rtol=1e-4,
+        read_floor=True,
+    ),
+    Workload(
+        name="nll_wide_bf16", family="half",
+        description="nll_loss, (16384, 1000) bfloat16 log-probabilities, int64 targets",
+        make=_make_logp, impls=_impls("nll_loss", "nll_loss"),
+        bytes_moved=_nll_bytes, bytes_moved_grad=_nll_bytes_grad, rtol=1e-4, read_floor=True,
+    ),
+    Workload(
+        name="focal_wide_bf16", family="half",
+        description="softmax_focal_loss (gamma=2), (16384, 1000) bfloat16 logits, int64 targets",
+        make=_make_ce, impls=_impls("softmax_focal_loss", None),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
+    ),
+    Workload(
+        name="cosface_bf16", family="half",
+        description="cosface_loss (s=30, m=0.35), (16384, 1000) bfloat16 cosines, int64 targets",
+        make=_make_cos, impls=_impls("cosface_loss", None),
+        bytes_moved=_bytes, bytes_moved_grad=_bytes_grad, n_exp=_n_exp_ce, rtol=1e-4,
+    ),
+    Workload(
+        name="contrastive_bf16", family="half",
+        description="contrastive_loss, two (65536, 512) bfloat16 embeddings, 0/1 labels",
+        make=_make_pairs,
+        impls=_impls("contrastive_loss", None, keys=("a", "p", "lab"), wrt=("a", "p")),
+        bytes_moved=_pair_bytes, bytes_moved_grad=_pair_bytes_grad, rtol=1e-4,
         read_floor=True,
     ),
     Workload(
