@@ -21,6 +21,8 @@ from libc.math cimport isnan
 
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void* data, cnp.dtype descr, object base)
+    object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void* descr,
+                                int subok)
 
 
 cdef enum:
@@ -159,6 +161,15 @@ cdef inline object fc_empty_like(cnp.ndarray a, int typenum, void** data):
 
 # ---------------------------------------------- half-precision operands
 
+cdef inline bint fc_is_bf16(cnp.ndarray a) noexcept:
+    """ml_dtypes' bfloat16: a 2-byte dtype of kind 'V' whose scalar type is
+    named bfloat16 (by the type's name: NumPy computes a user dtype's
+    ``name`` in Python, a microsecond a call)."""
+    cdef cnp.dtype d = <cnp.dtype>cnp.PyArray_DESCR(a)
+    return (cnp.PyArray_ITEMSIZE(a) == 2 and d.kind == b'V'
+            and (<object>d.typeobj).__name__ == "bfloat16")
+
+
 cdef inline int fc_operand_kind(cnp.ndarray a, Py_ssize_t n, str what) except -1:
     """The storage kind of an operand the wrapper has prepared: 0 (float32), 1
     (float16) or 2 (bfloat16, ml_dtypes', known by name), C-contiguous with n
@@ -170,6 +181,23 @@ cdef inline int fc_operand_kind(cnp.ndarray a, Py_ssize_t n, str what) except -1
         return 0
     if t == cnp.NPY_FLOAT16:
         return 1
-    if cnp.PyArray_ITEMSIZE(a) == 2 and a.dtype.name == "bfloat16":
+    if fc_is_bf16(a):
         return 2
     raise ValueError(f"fastloss internal error: {what} has dtype {a.dtype}")
+
+
+cdef inline int fc_half(object a) noexcept:
+    """1 (float16) or 2 (bfloat16) for a plain half-precision array, else -1."""
+    if not fc_plain(a):
+        return -1
+    if cnp.PyArray_TYPE(<cnp.ndarray>a) == cnp.NPY_FLOAT16:
+        return 1
+    return 2 if fc_is_bf16(<cnp.ndarray>a) else -1
+
+
+cdef inline object fc_empty_same(cnp.ndarray a, void** data):
+    """A new C-contiguous array of a's shape and dtype (any dtype, half ones
+    included); its data in *data."""
+    cdef object out = PyArray_NewLikeArray(a, cnp.NPY_CORDER, NULL, 0)
+    data[0] = cnp.PyArray_DATA(<cnp.ndarray>out)
+    return out

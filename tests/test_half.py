@@ -208,6 +208,44 @@ def test_half_bad_dtypes_rejected():
         fastloss.mse_loss(np.zeros(4, np.float16), np.zeros(4, np.complex64))
 
 
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("name,target", [("mse_loss", "real"), ("l1_loss", "real"),
+                                         ("huber_loss", "real"), ("log_cosh_loss", "real"),
+                                         ("binary_cross_entropy", "unit"),
+                                         ("binary_cross_entropy_with_logits", "unit"),
+                                         ("soft_margin_loss", "sign")])
+def test_half_prepared_call(hd, name, target):
+    """Half inputs and targets of one dtype take the prepared call (no Python
+    layer): the same bits and dtypes as the full path (forced here by a NumPy
+    integer n_threads, which the prepared call declines); a domain error is
+    still the full path's message."""
+    from fastloss import elementwise as E
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.05, 0.95, 3000) if target == "unit" and name == "binary_cross_entropy" \
+        else rng.standard_normal(3000) * 3
+    t = {"real": rng.standard_normal(3000), "unit": rng.uniform(0, 1, 3000),
+         "sign": np.sign(rng.standard_normal(3000))}[target]
+    x, t = x.astype(hd), t.astype(hd)
+    f = getattr(fastloss, name)
+    for red in ("mean", "sum", "none"):
+        for rg in (False, True):
+            fast = f(x, t, reduction=red, return_grad=rg)
+            full = f(x, t, reduction=red, return_grad=rg, n_threads=np.int64(1))
+            _same(fast, full)
+    lid = {"mse_loss": E._MSE, "l1_loss": E._L1, "huber_loss": E._HUBER,
+           "log_cosh_loss": E._LOG_COSH, "binary_cross_entropy": E._BCE,
+           "binary_cross_entropy_with_logits": E._BCE_LOGITS,
+           "soft_margin_loss": E._SOFT_MARGIN}[name]
+    a = 1.0 if name == "huber_loss" else 0.0
+    assert E._k.pointwise_call(lid, x, t, "mean", True, None, a) is not None
+    if name == "binary_cross_entropy":
+        bad = x.copy()
+        bad[17] = 1.5
+        with pytest.raises(ValueError, match="flat position 17"):
+            f(bad, t)
+
+
 def test_is_half():
     assert V.is_half(np.float16)
     assert not V.is_half(np.float32)
