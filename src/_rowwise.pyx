@@ -89,7 +89,9 @@ cdef inline double focal_factor(double lp, double gamma, double* K) noexcept nog
     q = -expm1(lp)
     p = 1.0 - q
     if q > 0:
-        qg = pow(q, gamma)
+        # gamma = 2, torchvision's and MONAI's default, by multiplication:
+        # libm's pow was half the time of a (8, 4, 128, 128) map's call
+        qg = q * q if gamma == 2.0 else pow(q, gamma)
         r = lp / q
     else:
         qg = 1.0 if gamma == 0 else 0.0
