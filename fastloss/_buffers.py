@@ -13,8 +13,9 @@ writes the next gradient of the same shape and dtype into it:
 * "no reference" is the array's reference count: any view, any
   ``torch.from_numpy`` tensor, any container holding it keeps it out of
   reuse, so memory a caller can still reach is never written;
-* at most ``KEEP`` arrays per (shape, dtype) and ``max_bytes`` in all are
-  kept (least recently used dropped first);
+* at most ``KEEP`` arrays per (shape, dtype) and per gradient a call
+  returns in it (triplet's three gradients: six), and ``max_bytes`` in all,
+  are kept (least recently used dropped first);
 * ``set_gradient_cache(0)`` (or ``FASTLOSS_GRADIENT_CACHE=0`` in the
   environment) turns reuse off, ``empty_gradient_cache()`` drops what is
   kept; on a free-threaded interpreter it starts off.
@@ -33,7 +34,7 @@ import numpy as np
 __all__ = ["empty_gradient_cache", "get_gradient_cache", "set_gradient_cache"]
 
 MIN_BYTES = 1 << 20   # smaller arrays are cheap to allocate
-KEEP = 2              # per (shape, dtype): the one a loop still holds and the one it dropped
+KEEP = 2              # per gradient: the one a loop still holds and the one it dropped
 _DEFAULT_MAX = 512 << 20
 
 _lock = threading.Lock()
@@ -159,11 +160,13 @@ def _trim():
             del _kept[key]
 
 
-def gradient_array(shape, dtype):
+def gradient_array(shape, dtype, per_call=1):
     """``(array, reused)``: a C-contiguous array for a gradient of ``shape``, ``dtype``.
 
     ``reused`` is True when it is a kept array that the caller had dropped
     (its pages are mapped and likely out of the cache), False when new.
+    ``per_call``: how many arrays of this shape and dtype the calling loss
+    takes in one call, so that ``KEEP`` of each stay kept.
     """
     dtype = np.dtype(dtype)
     shape = tuple(shape)
@@ -182,7 +185,7 @@ def gradient_array(shape, dtype):
         arrs = _kept.setdefault(key, [])
         _kept.move_to_end(key)
         arrs.append(a)
-        if len(arrs) > KEEP:
+        if len(arrs) > KEEP * per_call:
             arrs.pop(0)
         _trim()
         return a, False

@@ -213,7 +213,7 @@ def broadcast_weight(weight, shape, name="sample_weight"):
     return np.asarray(b, order="C")
 
 
-def grad_array(out, shape, dtype, name="grad_out", inputs=()):
+def grad_array(out, shape, dtype, name="grad_out", inputs=(), per_call=1):
     """``(array, warm)``: the caller's ``grad_out`` (checked) or a gradient array.
 
     Without ``grad_out`` the array comes from fastloss._buffers (a kept one
@@ -222,7 +222,7 @@ def grad_array(out, shape, dtype, name="grad_out", inputs=()):
     writes them.
     """
     if out is None:
-        return _buffers.gradient_array(shape, dtype)
+        return _buffers.gradient_array(shape, dtype, per_call)
     return check_out(out, shape, dtype, name, inputs), True
 
 

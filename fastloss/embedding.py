@@ -107,13 +107,13 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         a, pp, n = (x.astype(dt) for x in (a, pp, n))  # rows too long for the half kernel
     if V.is_half(a.dtype):
         # read in their own width; the gradients in it too
-        grads = [V.grad_array(None, a.shape, a.dtype)[0] for _ in range(3)] if return_grad else None
+        grads = _grad_arrays(a.shape, a.dtype, 3) if return_grad else None
         total, denom = _k.triplet_half(
             a, pp, n, margin, p, eps, bool(swap), bool(squared), sw_arr, loss_out,
             *(grads if return_grad else (None, None, None)), V.row_scale(reduction, N, sw), nt)
     else:
         if return_grad:
-            grads = [V.grad_array(None, a.shape, dt)[0] for _ in range(3)]
+            grads = _grad_arrays(a.shape, dt, 3)
             g = [x.reshape(-1) for x in grads]
         else:
             grads = None
@@ -126,6 +126,11 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     if unbatched:
         grads = [x.reshape(-1) for x in grads]
     return loss, V.grads_in_dtypes(grads, raw)
+
+
+def _grad_arrays(shape, dtype, k):
+    """``k`` gradient arrays of one shape and dtype (one per embedding input)."""
+    return [V.grad_array(None, shape, dtype, per_call=k)[0] for _ in range(k)]
 
 
 def _binary_labels(label, n, unbatched):
@@ -205,7 +210,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
         a, b = a.astype(dt), b.astype(dt)  # rows too long for the half kernel
     # float16 / bfloat16 rows are read in their own width, the gradients written in it
     gdt = a.dtype
-    grads = [V.grad_array(None, a.shape, gdt)[0] for _ in range(2)] if return_grad else None
+    grads = _grad_arrays(a.shape, gdt, 2) if return_grad else None
     if V.is_half(a.dtype):
         total, denom, bad = _k.contrastive_half(
             a, b, t, margin, sw_arr, loss_out, *(grads if return_grad else (None, None)),
@@ -248,7 +253,11 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
         :math:`g_{x_i} = s_i (x_i - c_{y_i})` and
         :math:`g_{c_k} = -\sum_{i: y_i = k} g_{x_i}` (times 1/N for 'mean').
         The centers' gradient is summed per class in row order after the row
-        pass (deterministic, no atomic adds).
+        pass (deterministic, no atomic adds).  float16 / bfloat16 features
+        (rows of up to 2048 values) are read in their own width, with the
+        centers in float32: ``g_features`` comes back in the features'
+        dtype, ``g_centers`` in the centers' dtype, summed from the float32
+        row gradients before rounding.
     %(n_threads)s
 
     Returns
@@ -268,7 +277,7 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
     >>> float(fastloss.center_loss(x, np.array([1]), c))
     0.5
     """
-    (x,), _, dt = _embeddings((features,), ("features",))
+    (x,), _, dt = _embeddings((features,), ("features",), half=True)
     f_raw = np.asarray(features)
     if f_raw.ndim != 2:
         raise ValueError(f"features must have shape (N, D), got {f_raw.shape}")
@@ -281,14 +290,20 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
     t = V.row_labels(labels, N, False, "labels")
     sw, sw_arr = V.row_weights(sample_weight, N, False)
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
-    if return_grad:
-        gx = V.grad_array(None, x.shape, dt)[0]
-        gc = V.grad_array(None, c.shape, dt)[0]
-        ga, gb = gx.reshape(-1), gc.reshape(-1)
+    if V.is_half(x.dtype) and not 1 <= x.shape[1] <= _k.HALF_ROW_MAX:
+        x = x.astype(dt)  # rows too long for the half kernel
+    gx = V.grad_array(None, x.shape, x.dtype)[0] if return_grad else None
+    gc = V.grad_array(None, c.shape, dt)[0] if return_grad else None
+    if V.is_half(x.dtype):
+        # features read in their own width, their gradient written in it; the
+        # centers (a (C, D) parameter table) in float32
+        total, denom, bad = _k.center_half(
+            x, t, c, sw_arr, loss_out, gx, gc.reshape(-1) if return_grad else V.empty(dt),
+            V.row_scale(reduction, N, sw), nt)
     else:
-        ga = gb = V.empty(dt)
-    total, denom, bad = _k.center(x, t, c, sw_arr, loss_out, ga, gb,
-                                  V.row_scale(reduction, N, sw), nt)
+        ga, gb = (gx.reshape(-1), gc.reshape(-1)) if return_grad else (V.empty(dt),) * 2
+        total, denom, bad = _k.center(x, t, c, sw_arr, loss_out, ga, gb,
+                                      V.row_scale(reduction, N, sw), nt)
     V.raise_label_error(t, bad, c.shape[0], name="labels")
     loss = V.loss_value(total, denom, reduction, loss_out, (N,), dt)
     if not return_grad:

@@ -39,6 +39,7 @@ ctypedef fused label_t:
 cdef extern from "fastmath.h" nogil:
     const int FL_VECTOR_BYTES
     float fl_expf(float x)
+    double fl_diff_sumf(const float* a, const float* b, Py_ssize_t n, float eps, int p)
     double fl_exp(double x)
     float fl_expf_lo(float x)
     double fl_exp_lo(double x)

@@ -31,8 +31,8 @@ from _fastcall cimport fc_operand_kind
 cnp.import_array()
 
 from _common cimport (
-    BlockOut, LANES, alloc_blocks, skip_label, block_init, combine_blocks, floating, label_t,
-    lanes_total, n_blocks, threads_for, deal, FL_KIND_F32, fl_narrow, fl_widen, HALF_ROW,
+    BlockOut, LANES, alloc_blocks, fl_diff_sumf, skip_label, block_init, combine_blocks,
+    floating, label_t, lanes_total, n_blocks, threads_for, deal, FL_KIND_F32, fl_narrow, fl_widen, HALF_ROW,
     rows_per_unit, unit_rows,
 )
 
@@ -90,14 +90,21 @@ cdef inline floating phi(floating v, int pkind, double pn) noexcept nogil:
 
 cdef inline double pdiff_sum(const floating* a, const floating* b, Py_ssize_t D,
                              floating eps, int pkind, double pn) noexcept nogil:
-    """sum_j |a_j - b_j + eps|^p, LANES double accumulators.
+    """sum_j |a_j - b_j + eps|^p.
 
-    One plain loop per norm kind (a fused three-distance loop did not
-    vectorize): a row is read once per distance, from L1 after the first.
+    float32 rows with p = 1, 2: fl_diff_sumf (float partials in four vector
+    chains, folded into a double every 2048 values; one double chain per 8
+    lanes was bound by the add latency at 0.17 ns per value per thread).
+    Otherwise LANES double accumulators.  One plain loop per norm kind (a
+    fused three-distance loop did not vectorize): a row is read once per
+    distance, from L1 after the first.
     """
     cdef double acc[LANES]
     cdef Py_ssize_t i = 0, k
     cdef floating v
+    if floating is float:
+        if pkind != 0:
+            return fl_diff_sumf(a, b, D, eps, pkind)
     for k in range(LANES):
         acc[k] = 0.0
     if pkind == 2:
@@ -344,22 +351,8 @@ def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
 # ============================================================ contrastive
 
 cdef inline double sq_diff(const floating* a, const floating* b, Py_ssize_t D) noexcept nogil:
-    """sum_j (a_j - b_j)^2, LANES accumulators."""
-    cdef double acc[LANES]
-    cdef Py_ssize_t i = 0, k
-    cdef floating v
-    for k in range(LANES):
-        acc[k] = 0.0
-    while i + LANES <= D:
-        for k in range(LANES):
-            v = a[i + k] - b[i + k]
-            acc[k] += <double>v * v
-        i += LANES
-    while i < D:
-        v = a[i] - b[i]
-        acc[0] += <double>v * v
-        i += 1
-    return lanes_total(acc)
+    """sum_j (a_j - b_j)^2."""
+    return pdiff_sum(a, b, D, 0, 2, 2.0)
 
 
 cdef inline double _contrastive_row(const floating* x1, const floating* x2, Py_ssize_t D,
@@ -558,14 +551,25 @@ def contrastive_half(cnp.ndarray x1, cnp.ndarray x2, const label_t[::1] label, d
 
 # ================================================================ center
 
+cdef inline double _center_row(const floating* xr, const floating* cr, Py_ssize_t D,
+                               double swj, double gscale, floating* gr) noexcept nogil:
+    """The weighted loss 1/2 swj ||x - c||^2 of one row; its gradient (times
+    gscale) to gr unless gr is NULL."""
+    cdef Py_ssize_t j
+    cdef floating ff
+    if gr != NULL:
+        ff = <floating>(swj * gscale)
+        for j in range(D):
+            gr[j] = ff * (xr[j] - cr[j])
+    return 0.5 * swj * sq_diff(xr, cr, D)
+
+
 cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
                        Py_ssize_t N, Py_ssize_t D, Py_ssize_t C, Py_ssize_t R,
                        Py_ssize_t u, const double* sw, floating* loss_out,
                        floating* gx, double gscale, BlockOut* out) noexcept nogil:
-    cdef Py_ssize_t i, i0, i1, j, off, y
-    cdef double S, loss, swj
-    cdef floating ff
-    cdef const floating* cr
+    cdef Py_ssize_t i, i0, i1, off, y
+    cdef double loss, swj
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -575,18 +579,47 @@ cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
             if gx != NULL:
                 memset(gx + off, 0, D * sizeof(floating))
             continue
-        cr = cen + y * D
-        S = sq_diff(x + off, cr, D)
         swj = sw[i] if sw != NULL else 1.0
-        loss = 0.5 * swj * S
+        loss = _center_row(x + off, cen + y * D, D, swj, gscale,
+                           gx + off if gx != NULL else NULL)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
         out.weight += swj
+
+
+cdef void _center_half_unit(const unsigned short* x, int kind, const label_t* t,
+                            const float* cen, Py_ssize_t N, Py_ssize_t D, Py_ssize_t C,
+                            Py_ssize_t R, Py_ssize_t u, const double* sw, float* loss_out,
+                            void* gx, int kg, double gscale, BlockOut* out) noexcept nogil:
+    """_center_unit for float16 / bfloat16 features (D <= HALF_ROW): each row
+    widened into L1 and run through the float32 row code, its gradient
+    narrowed (round to nearest even) or copied out."""
+    cdef float xraw[HALF_ROW + 16]
+    cdef float graw[HALF_ROW + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, off, y
+    cdef double loss, swj
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        off = i * D
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gx != NULL:
+                memset(<char*>gx + off * gsize, 0, D * gsize)
+            continue
+        fl_widen(x + off, kind, xb, D)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _center_row(xb, cen + y * D, D, swj, gscale, gb if gx != NULL else NULL)
         if gx != NULL:
-            ff = <floating>(swj * gscale)
-            for j in range(D):
-                gx[off + j] = ff * (x[off + j] - cr[j])
+            fl_narrow(gb, <char*>gx + off * gsize, kg, D)
+        if loss_out != NULL:
+            loss_out[i] = <float>loss
+        out.loss += loss
+        out.weight += swj
 
 
 cdef void _center_grad_class(const floating* gx, const Py_ssize_t* start,
@@ -610,6 +643,65 @@ cdef void _center_grad_class(const floating* gx, const Py_ssize_t* start,
         j0 += 256
 
 
+cdef void _center_grad_class_half(const unsigned short* x, int kind, const float* cen,
+                                  const double* sw, double gscale, const Py_ssize_t* start,
+                                  const Py_ssize_t* order, Py_ssize_t D, Py_ssize_t c,
+                                  float* gc) noexcept nogil:
+    """_center_grad_class with each row's float32 gradient recomputed from
+    the half features (the values the row pass rounded to the gradient's
+    dtype): the same sums as the float32 kernel on the widened features."""
+    cdef double acc[256]
+    cdef float xb[256]
+    cdef Py_ssize_t j0, m, k, r, i
+    cdef float ff
+    cdef const float* cr
+    j0 = 0
+    while j0 < D:
+        m = D - j0 if D - j0 < 256 else 256
+        cr = cen + c * D + j0
+        for k in range(m):
+            acc[k] = 0.0
+        for r in range(start[c], start[c + 1]):
+            i = order[r]
+            ff = <float>((sw[i] if sw != NULL else 1.0) * gscale)
+            fl_widen(x + i * D + j0, kind, xb, m)
+            for k in range(m):
+                acc[k] += ff * (xb[k] - cr[k])
+        for k in range(m):
+            gc[c * D + j0 + k] = <float>(-acc[k])
+        j0 += 256
+
+
+cdef int _class_order(const label_t* labels, Py_ssize_t N, Py_ssize_t C,
+                      Py_ssize_t** start, Py_ssize_t** order) except -1:
+    """Counting sort of the (valid) labels: the rows of class c are
+    order[start[c]:start[c+1]], in increasing row order (both malloc'ed)."""
+    cdef Py_ssize_t c, i
+    cdef Py_ssize_t* st = <Py_ssize_t*>malloc((C + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* od = <Py_ssize_t*>malloc((N if N > 0 else 1) * sizeof(Py_ssize_t))
+    if st == NULL or od == NULL:
+        free(st)
+        free(od)
+        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
+    with nogil:
+        for c in range(C + 1):
+            st[c] = 0
+        for i in range(N):
+            st[<Py_ssize_t>labels[i] + 1] += 1
+        for c in range(C):
+            st[c + 1] += st[c]
+        for i in range(N):
+            c = <Py_ssize_t>labels[i]
+            od[st[c]] = i
+            st[c] += 1
+        for c in range(C - 1, 0, -1):
+            st[c] = st[c - 1]
+        st[0] = 0
+    start[0] = st
+    order[0] = od
+    return 0
+
+
 def center(const floating[:, ::1] x, const label_t[::1] labels,
            const floating[:, ::1] centers, const double[::1] sample_weight,
            floating[::1] loss_out, floating[::1] gx, floating[::1] gc,
@@ -620,7 +712,7 @@ def center(const floating[:, ::1] x, const label_t[::1] labels,
     it, one class per work unit.  Returns (sum of losses, sum of sample
     weights, first bad label or -1).
     """
-    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], C = centers.shape[0], u, i, c
+    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], C = centers.shape[0], u, c
     cdef Py_ssize_t R = rows_per_unit(D)
     cdef Py_ssize_t units = n_blocks(N, R)
     cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
@@ -651,33 +743,74 @@ def center(const floating[:, ::1] x, const label_t[::1] labels,
         free(blocks)
     if total.bad >= 0 or gcp == NULL or gxp == NULL:
         return total.loss, total.weight, total.bad
-    # counting sort of the (valid) labels: rows of class c are
-    # order[start[c]:start[c+1]], in increasing row order
-    start = <Py_ssize_t*>malloc((C + 1) * sizeof(Py_ssize_t))
-    order = <Py_ssize_t*>malloc((N if N > 0 else 1) * sizeof(Py_ssize_t))
-    if start == NULL or order == NULL:
-        free(start)
-        free(order)
-        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
+    _class_order(&labels[0], N, C, &start, &order)
     try:
-        with nogil:
-            for c in range(C + 1):
-                start[c] = 0
-            for i in range(N):
-                start[<Py_ssize_t>labels[i] + 1] += 1
-            for c in range(C):
-                start[c + 1] += start[c]
-            for i in range(N):
-                c = <Py_ssize_t>labels[i]
-                order[start[c]] = i
-                start[c] += 1
-            for c in range(C - 1, 0, -1):
-                start[c] = start[c - 1]
-            start[0] = 0
         nt = threads_for(n_threads, C)
         for c in prange(C, schedule="static", chunksize=deal(C, nt), nogil=True,
                         num_threads=nt):
             _center_grad_class(gxp, start, order, D, c, gcp)
+    finally:
+        free(start)
+        free(order)
+    return total.loss, total.weight, total.bad
+
+
+def center_half(cnp.ndarray x, const label_t[::1] labels, const float[:, ::1] centers,
+                const double[::1] sample_weight, float[::1] loss_out, object gx,
+                float[::1] gc, double gscale, int n_threads):
+    """`center` on float16 / bfloat16 features (N, D), 1 <= D <= HALF_ROW,
+    read in their own width, with float32 centers; gx (None, or float32 or
+    the features' dtype) narrowed to nearest even, gc float32 (given with gx)."""
+    cdef Py_ssize_t N = labels.shape[0], C = centers.shape[0], D, R, units, u, c
+    cdef int kind, kg = FL_KIND_F32, nt
+    cdef void* gxp = NULL
+    cdef float* gcp = NULL
+    cdef const unsigned short* xp
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef Py_ssize_t* start
+    cdef Py_ssize_t* order
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    if (x.ndim != 2 or x.shape[0] != N or not 1 <= x.shape[1] <= HALF_ROW
+            or centers.shape[1] != x.shape[1]):
+        raise ValueError("fastloss internal error: center_half operands")
+    D = x.shape[1]
+    kind = fc_operand_kind(x, N * D, "features")
+    if kind == FL_KIND_F32:
+        raise ValueError("fastloss internal error: center_half operands")
+    xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    if gx is not None:
+        kg = fc_operand_kind(gx, N * D, "grad")
+        if gc.shape[0] != C * D:
+            raise ValueError("fastloss internal error: center_half gradients")
+        gxp = cnp.PyArray_DATA(gx)
+        if C * D > 0:
+            gcp = &gc[0]
+            memset(gcp, 0, C * D * sizeof(float))
+    if N == 0:
+        return 0.0, 0.0, -1
+    R = rows_per_unit(D)
+    units = n_blocks(N, R)
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _center_half_unit(xp, kind, &labels[0], &centers[0, 0] if C > 0 else NULL,
+                              N, D, C, R, u, swp, lp, gxp, kg, gscale, &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    if total.bad >= 0 or gcp == NULL:
+        return total.loss, total.weight, total.bad
+    _class_order(&labels[0], N, C, &start, &order)
+    try:
+        nt = threads_for(n_threads, C)
+        for c in prange(C, schedule="static", chunksize=deal(C, nt), nogil=True,
+                        num_threads=nt):
+            _center_grad_class_half(xp, kind, &centers[0, 0], swp, gscale, start, order,
+                                    D, c, gcp)
     finally:
         free(start)
         free(order)

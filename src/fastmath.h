@@ -415,6 +415,75 @@ static inline double fl_row_max(const double *x, ptrdiff_t n)
     return acc[0];
 }
 
+/* sum_i |a_i - b_i + eps|^p, p = 1 or 2, over float rows: 64 float
+ * accumulators (four vector chains of 16; one chain is bound by the add
+ * latency), folded in a fixed tree (chains 0+2 and 1+3, then 0+1, then
+ * lanes k and k+8) and added in double every 2048 values; the tail in
+ * double.  GCC and clang get the chains as vector-extension variables: as
+ * an array, gcc sometimes leaves them in memory (a store-forwarding chain
+ * per add); the array version is the same arithmetic for other compilers. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float fl_f32x16 __attribute__((vector_size(64)));
+typedef uint32_t fl_u32x16 __attribute__((vector_size(64)));
+
+/* |a - b + e|^p for 16 values at a and b (a macro: a function returning a
+ * 64-byte vector draws gcc's ABI note on builds without AVX-512) */
+#define FL_DIFF_TERM16(out, a, b, e, p)                                      \
+    do {                                                                    \
+        fl_f32x16 va_, vb_;                                                 \
+        memcpy(&va_, (a), sizeof va_);                                      \
+        memcpy(&vb_, (b), sizeof vb_);                                      \
+        va_ = va_ - vb_ + (e);                                              \
+        (out) = (p) == 2 ? va_ * va_ : (fl_f32x16)((fl_u32x16)va_ & 0x7fffffffu); \
+    } while (0)
+#endif
+
+static inline double fl_diff_sumf(const float *a, const float *b, ptrdiff_t n, float eps, int p)
+{
+    double total = 0.0;
+    ptrdiff_t i = 0;
+    while (i + 64 <= n) {
+        float acc[16];
+        ptrdiff_t len = (n - i) / 64 * 64, end = i + (len < 2048 ? len : 2048);
+#if defined(__GNUC__) || defined(__clang__)
+        fl_f32x16 e = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        e += eps;
+        for (; i < end; i += 64) {
+            fl_f32x16 t0, t1, t2, t3;
+            FL_DIFF_TERM16(t0, a + i, b + i, e, p);
+            FL_DIFF_TERM16(t1, a + i + 16, b + i + 16, e, p);
+            FL_DIFF_TERM16(t2, a + i + 32, b + i + 32, e, p);
+            FL_DIFF_TERM16(t3, a + i + 48, b + i + 48, e, p);
+            c0 += t0;
+            c1 += t1;
+            c2 += t2;
+            c3 += t3;
+        }
+        c0 = (c0 + c2) + (c1 + c3);
+        memcpy(acc, &c0, sizeof acc);
+#else
+        float chains[64];
+        for (int k = 0; k < 64; k++)
+            chains[k] = 0.0f;
+        for (; i < end; i += 64)
+            for (int k = 0; k < 64; k++) {
+                float v = a[i + k] - b[i + k] + eps;
+                chains[k] += p == 2 ? v * v : fabsf(v);
+            }
+        for (int k = 0; k < 16; k++)
+            acc[k] = (chains[k] + chains[k + 32]) + (chains[k + 16] + chains[k + 48]);
+#endif
+        FL_SUM_HALF(acc, 8);
+        total += (((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]))
+                 + (((double)acc[4] + acc[5]) + ((double)acc[6] + acc[7]));
+    }
+    for (; i < n; i++) {
+        float v = a[i] - b[i] + eps;
+        total += p == 2 ? (double)v * v : fabs((double)v);
+    }
+    return total;
+}
+
 /* Row functions are called once per row of at least 256 elements: kept
  * out of line, their loops are compiled once, with the exp inlined and the
  * NULL tests hoisted, whatever the size of the kernel that calls them. */

@@ -170,3 +170,22 @@ def test_multi_gradient_functions_use_the_cache_too():
         for x, y in zip(got, want):
             np.testing.assert_array_equal(x, y)
         del got
+
+
+def test_a_loss_with_three_gradients_reuses_all_of_them_in_a_loop():
+    # triplet returns three arrays of one shape and dtype: a loop that still
+    # holds the previous step's three while the next is computed needs six
+    # kept, or every step writes fresh (zeroed-by-the-OS) pages
+    rng = np.random.default_rng(5)
+    a, p, n = (rng.standard_normal((1024, 512)).astype(np.float32) for _ in range(3))
+    want = [g.copy() for g in fastloss.triplet_margin_loss(a, p, n, return_grad=True)[1]]
+    prev = fastloss.triplet_margin_loss(a, p, n, return_grad=True)[1]
+    for _ in range(4):
+        grads = fastloss.triplet_margin_loss(a, p, n, return_grad=True)[1]
+        assert not any(np.shares_memory(g, h) for g in grads for h in prev)
+        for g, w in zip(grads, want):
+            np.testing.assert_array_equal(g, w)
+        kept = [k for arrs in _buffers._kept.values() for k in arrs]
+        assert len(kept) == 6   # two steps' worth, alternating
+        assert all(any(g is k for k in kept) for g in grads)
+        prev = grads

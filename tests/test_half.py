@@ -557,6 +557,46 @@ def test_half_contrastive_rows(hd, D):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("D", [1, 300, 2048, 2049])
+def test_half_center_rows(hd, D):
+    """Features of up to 2048 values are read in their own width (longer ones
+    through a widened copy), the centers in float32: the float32 results on
+    the widened features, the centers' gradient summed before any rounding."""
+    rng = np.random.default_rng(D)
+    N, C = 700, 7
+    x = rng.standard_normal((N, D)).astype(hd)
+    y = rng.integers(0, C, N).astype(np.int16)
+    y[y == 3] = 4                   # a class with no rows: its gradient is 0
+    c = rng.standard_normal((C, D)).astype(np.float32)
+    sw = rng.uniform(0.1, 2.0, N)
+    x32 = x.astype(np.float32)
+    for kw in ({}, {"reduction": "none", "sample_weight": sw}, {"reduction": "sum"}):
+        ref, (rgx, rgc) = fastloss.center_loss(x32, y, c, return_grad=True, **kw)
+        loss, (gx, gc) = fastloss.center_loss(x, y, c, return_grad=True, **kw)
+        _same(loss, ref)
+        _same(gx, rgx.astype(hd))
+        _same(gc, rgc)
+        _same(fastloss.center_loss(x, y, c, **kw), ref)
+    assert not np.any(gc[3])
+    # half centers: widened (a (C, D) table), their gradient rounded back
+    loss, (gx, gc) = fastloss.center_loss(x, y, c.astype(hd), return_grad=True)
+    ref, (rgx, rgc) = fastloss.center_loss(x32, y, c.astype(hd).astype(np.float32),
+                                           return_grad=True)
+    _same(loss, ref)
+    _same(gx, rgx.astype(hd))
+    _same(gc, rgc.astype(hd))
+    one = fastloss.center_loss(x, y, c, return_grad=True, n_threads=1)
+    two = fastloss.center_loss(x, y, c, return_grad=True, n_threads=2)
+    _same(one[0], two[0])
+    for u, v in zip(one[1], two[1]):
+        _same(u, v)
+    bad = y.copy()
+    bad[11] = C
+    with pytest.raises(ValueError, match="labels"):
+        fastloss.center_loss(x, bad, c, return_grad=True)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 @pytest.mark.parametrize("C", [1, 10, 1000, 2049])
 def test_half_multi_margin_rows(hd, C):
     """Rows of up to 2048 classes are read in their own width, longer ones through

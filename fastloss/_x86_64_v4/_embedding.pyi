@@ -85,3 +85,15 @@ def center(
     gscale: float,  # double
     n_threads: int,
 ) -> tuple[float, float, int]: ...
+
+def center_half(
+    x: npt.NDArray[Any],  # cnp.ndarray
+    labels: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
+    centers: npt.NDArray[np.float32],  # const float[:, ::1]
+    sample_weight: npt.NDArray[np.float64],  # const double[::1]
+    loss_out: npt.NDArray[np.float32],  # float[::1]
+    gx: Any,
+    gc: npt.NDArray[np.float32],  # float[::1]
+    gscale: float,  # double
+    n_threads: int,
+) -> tuple[float, float, int]: ...
