@@ -32,8 +32,8 @@ cnp.import_array()
 
 from _common cimport (
     BlockOut, LANES, alloc_blocks, fl_diff_sumf, skip_label, block_init, combine_blocks,
-    floating, label_t, lanes_total, n_blocks, threads_for, deal, FL_KIND_F32, fl_narrow, fl_widen, HALF_ROW,
-    rows_per_unit, unit_rows,
+    floating, label_t, lanes_total, n_blocks, threads_for, deal, FL_KIND_F32, fl_narrow,
+    fl_widen, HALF_ROW, rows_per_unit, unit_rows,
 )
 
 
