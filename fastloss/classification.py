@@ -147,12 +147,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         Logits; float32 and float64 are computed natively, float16 and
         bfloat16 in float32 (with class indices, rows (N, C) of 32 to 4096
         classes and maps or narrow rows of up to 32 classes are read in
-        their own width; other shapes through a widened copy).  The class
+        their own width, with probabilities rows of up to 16384 classes and
+        maps of up to 32; other shapes through a widened copy).  The class
         axis of NCHW / NCDHW data is read in place (no transposed copy).
     target : array_like
         Class indices of shape (), (N,) or (N, d1, ..., dk), any integer
         dtype (uint8 ... int64, read in its own width), or class
-        probabilities of ``input``'s shape (converted to ``input``'s dtype).
+        probabilities of ``input``'s shape (converted to ``input``'s dtype;
+        beside float16 / bfloat16 logits, read in their dtype or as float32).
     weight : array_like of shape (C,), optional
         Per-class weights.
     ignore_index : int
@@ -209,9 +211,11 @@ def _half_native(x, soft, log_input):
     row, HALF_ROWS classes for cross-entropy, any number from HALF_ROWS[0]
     for NLL), and class-plane layouts (maps, narrow rows) of up to
     HALF_PLANES_MAX classes of cross-entropy and NLL."""
-    if soft or x.ndim == 0:
+    if x.ndim == 0:
         return False
     C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if soft:
+        return not log_input and _k.ce_prob_half_fits(*_as_ncs(x)[0].shape)
     if math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]:
         return log_input or C <= _k.HALF_ROWS[1]  # NLL reads one value a row
     return 1 <= C <= _k.HALF_PLANES_MAX
@@ -247,21 +251,29 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
 
 def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
                sample_weight, nt, grad, return_grad):
-    t3 = V.as_float(target, "target", dtype=x.dtype).reshape(x3.shape)
+    half = V.is_half(x.dtype)
+    # float16 / bfloat16 logits: probabilities of their dtype are read in
+    # it, others as float32
+    t_dt = x.dtype if not half or target.dtype == x.dtype else np.float32
+    t3 = V.as_float(target, "target", dtype=t_dt).reshape(x3.shape)
     w = V.class_weight(weight, x3.shape[1])
     shape = _loss_shape(x, unbatched)
     sw = V.broadcast_weight(sample_weight, shape)
     n_pos = x3.shape[0] * x3.shape[2]
-    loss_out = np.empty(n_pos if reduction == "none" else 0, dtype=x.dtype)
+    loss_out = np.empty(n_pos if reduction == "none" else 0, dtype=V.compute_dtype(x.dtype))
     gscale = 1.0
     if grad is not None and reduction == "mean":
         denom = float(np.sum(sw)) if sw is not None else float(n_pos)
         gscale = 1.0 / denom if denom != 0 else 0.0
-    g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
-    total, denom = _k.ce_prob(
-        x3, t3, _EMPTY if w is None else w, _EMPTY if sw is None else sw.reshape(-1),
-        label_smoothing, loss_out, g_arr, gscale, nt,
-    )
+    w_arr, sw_arr = _EMPTY if w is None else w, _EMPTY if sw is None else sw.reshape(-1)
+    if half:
+        total, denom = _k.ce_prob_half(
+            x, t3, *x3.shape, w_arr, sw_arr, label_smoothing, loss_out,
+            None if grad is None else grad.reshape(-1), gscale, nt)
+    else:
+        g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
+        total, denom = _k.ce_prob(x3, t3, w_arr, sw_arr, label_smoothing, loss_out, g_arr,
+                                  gscale, nt)
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
 

@@ -55,7 +55,7 @@ from _common cimport (
     block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
     planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
     deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32, HALF_UNIT, narrow_unit,
-    widen_unit,
+    widen_unit, half_unit_fits, fl_soft_statsf,
     fl_narrow, fl_widen, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
     planes_max, planes_sumexp,
 )
@@ -130,10 +130,17 @@ def index_weight_sum(const label_t[::1] t, const double[::1] weight,
 
 cdef inline double _ce_row_finish(const floating* xr, floating* gr, Py_ssize_t C, Py_ssize_t y,
                                   double lse, double sm, const double* w, double wy, double swj,
-                                  double eps, double wsum, double gscale) noexcept nogil:
+                                  double eps, double wsum, double ew,
+                                  double gscale) noexcept nogil:
     """The loss of one labelled row (lse its log-sum-exp, sm its sum of
     exponentials); with gr (holding e_c = exp(x_c - max)), its gradient
-    g_c = coef (A e_c / sm - a_c) written over the exponentials."""
+    g_c = coef (A e_c / sm - a_c) written over the exponentials.
+
+    ew = eps / C * wsum comes from the caller, computed once per unit: as
+    a product here, the compiler fused either of the two products of
+    A = (1 - eps) w_y + ew into a multiply-add, depending on where it
+    hoisted the row-invariant one, and the streamed and two-step paths
+    differed in the last bit."""
     cdef double loss, coef0, epc = eps / C
     cdef floating fa, fb
     loss = (1.0 - eps) * wy * (lse - xr[y])
@@ -141,7 +148,7 @@ cdef inline double _ce_row_finish(const floating* xr, floating* gr, Py_ssize_t C
         loss += epc * (wsum * lse - row_dot(xr, w, C))
     if gr != NULL:
         coef0 = swj * gscale
-        fa = <floating>(coef0 * ((1.0 - eps) * wy + epc * wsum) / sm)
+        fa = <floating>(coef0 * ((1.0 - eps) * wy + ew) / sm)
         fb = <floating>(coef0 * epc)
         if floating is float:
             fl_row_axpbf(gr, C, fa, fb, w if eps > 0 else NULL)
@@ -168,7 +175,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef int ys[PLANE_BLOCK]
     cdef bint vm[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c, y
-    cdef double mx, sm, wy, swj, loss, epc = eps / C
+    cdef double mx, sm, wy, swj, loss, epc = eps / C, ew = eps / C * wsum
     cdef double acc_l = 0.0, acc_w = 0.0   # kept in registers (out is a pointer)
     cdef const floating* xr
     cdef floating* gr
@@ -202,7 +209,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             sm = row_sumexp(xr, C, mx, buf, xr + C)
             swj = sw[pos + r] if sw != NULL else 1.0
             wy = w[y] if w != NULL else 1.0
-            loss = _ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, gscale)
+            loss = _ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, ew,
+                                  gscale)
             stream_out(gr, buf, C)
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>loss
@@ -239,7 +247,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             swj = sw[pos + r] if sw != NULL else 1.0
             wy = w[y] if w != NULL else 1.0
             loss = _ce_row_finish(x + base + r * C, g + base + r * C if g != NULL else NULL, C, y,
-                                  lz[r], s[r], w, wy, swj, eps, wsum, gscale)
+                                  lz[r], s[r], w, wy, swj, eps, wsum, ew, gscale)
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>loss
             acc_l += loss
@@ -306,7 +314,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         wv[j] = swv[j] * wyv[j] if vm[j] else 0.0
         coef[j] = swv[j] * gscale if vm[j] else 0.0
         # s[j] becomes the factor on e_c: coef * A / s
-        s[j] = coef[j] * ((1.0 - eps) * wyv[j] + epc * wsum) / s[j] if vm[j] else 0.0
+        s[j] = coef[j] * ((1.0 - eps) * wyv[j] + ew) / s[j] if vm[j] else 0.0
     if loss_out != NULL:
         for j in range(nb):
             loss_out[pos + j] = <floating>lv[j]
@@ -358,27 +366,54 @@ cdef void _planes_wdot(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize
 cdef void _soft_row_stats(const floating* x, const floating* t, const double* w,
                           double keep, double epc, Py_ssize_t n,
                           double* A, double* D) noexcept nogil:
-    """A = sum_c a_c and D = sum_c a_c x_c, a_c = w_c (keep t_c + epc)."""
+    """A = sum_c a_c and D = sum_c a_c x_c, a_c = w_c (keep t_c + epc):
+    fl_soft_statsf for float32 rows, 8 double lanes for float64 ones."""
     cdef double accA[8]
     cdef double accD[8]
     cdef double a
     cdef Py_ssize_t i = 0, k
-    for k in range(8):
-        accA[k] = 0.0
-        accD[k] = 0.0
-    while i + 8 <= n:
+    if floating is float:
+        fl_soft_statsf(x, t, w, keep, epc, n, A, D)
+    else:
         for k in range(8):
-            a = (keep * t[i + k] + epc) * (w[i + k] if w != NULL else 1.0)
-            accA[k] += a
-            accD[k] += a * x[i + k]
-        i += 8
-    while i < n:
-        a = (keep * t[i] + epc) * (w[i] if w != NULL else 1.0)
-        accA[0] += a
-        accD[0] += a * x[i]
-        i += 1
-    A[0] = ((accA[0] + accA[1]) + (accA[2] + accA[3])) + ((accA[4] + accA[5]) + (accA[6] + accA[7]))
-    D[0] = ((accD[0] + accD[1]) + (accD[2] + accD[3])) + ((accD[4] + accD[5]) + (accD[6] + accD[7]))
+            accA[k] = 0.0
+            accD[k] = 0.0
+        while i + 8 <= n:
+            for k in range(8):
+                a = (keep * t[i + k] + epc) * (w[i + k] if w != NULL else 1.0)
+                accA[k] += a
+                accD[k] += a * x[i + k]
+            i += 8
+        while i < n:
+            a = (keep * t[i] + epc) * (w[i] if w != NULL else 1.0)
+            accA[0] += a
+            accD[0] += a * x[i]
+            i += 1
+        A[0] = (((accA[0] + accA[1]) + (accA[2] + accA[3]))
+                + ((accA[4] + accA[5]) + (accA[6] + accA[7])))
+        D[0] = (((accD[0] + accD[1]) + (accD[2] + accD[3]))
+                + ((accD[4] + accD[5]) + (accD[6] + accD[7])))
+
+
+cdef inline double _ce_prob_row(const floating* xr, const floating* tr, floating* gr,
+                                Py_ssize_t C, const double* w, double keep, double epc,
+                                double swj, double gscale) noexcept nogil:
+    """The weighted loss of one row of logits xr with probabilities tr; its
+    gradient (times gscale) to gr unless gr is NULL."""
+    cdef double mx, sm, A, D, loss
+    cdef floating fa, fb
+    cdef Py_ssize_t c
+    mx = row_max(xr, C)
+    sm = row_sumexp(xr, C, mx, gr, xr + C)
+    _soft_row_stats(xr, tr, w, keep, epc, C, &A, &D)
+    loss = swj * (A * (mx + log(sm)) - D)
+    if gr != NULL:
+        fa = <floating>(swj * gscale * A / sm)
+        fb = <floating>(swj * gscale)
+        for c in range(C):
+            gr[c] = gr[c] * fa - fb * <floating>(
+                (keep * tr[c] + epc) * (w[c] if w != NULL else 1.0))
+    return loss
 
 
 cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssize_t u,
@@ -391,35 +426,24 @@ cdef void _ce_prob_unit(const floating* x, const floating* t, Layout* L, Py_ssiz
     cdef double D[PLANE_BLOCK]
     cdef double coef[PLANE_BLOCK]
     cdef Py_ssize_t C = L.C, nb, base, pos, r, j, c
-    cdef double mx, sm, lse, swj, loss, a, keep = 1.0 - eps, epc = eps / C
+    cdef double swj, loss, a, keep = 1.0 - eps, epc = eps / C
     cdef const floating* xr
     cdef const floating* tr
     cdef floating* gr
-    cdef floating fa, fb
+    cdef floating fb
     block_init(out)
     pos = unit_start(L, u, &nb, &base)
 
     if L.kind == LAYOUT_ROWS:
         for r in range(nb):
-            xr = x + base + r * C
-            tr = t + base + r * C
-            gr = g + base + r * C if g != NULL else NULL
-            mx = row_max(xr, C)
-            sm = row_sumexp(xr, C, mx, gr, xr + C)
-            lse = mx + log(sm)
-            _soft_row_stats(xr, tr, w, keep, epc, C, &A[0], &D[0])
             swj = sw[pos + r] if sw != NULL else 1.0
-            loss = swj * (A[0] * lse - D[0])
+            loss = _ce_prob_row(x + base + r * C, t + base + r * C,
+                                g + base + r * C if g != NULL else NULL, C, w, keep, epc, swj,
+                                gscale)
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>loss
             out.loss += loss
             out.weight += swj
-            if gr != NULL:
-                fa = <floating>(swj * gscale * A[0] / sm)
-                fb = <floating>(swj * gscale)
-                for c in range(C):
-                    gr[c] = gr[c] * fa - fb * <floating>(
-                        (keep * tr[c] + epc) * (w[c] if w != NULL else 1.0))
         return
 
     for j in range(nb):
@@ -513,7 +537,7 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
     cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
     cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
     cdef Py_ssize_t C = L.C, nb, base, pos, r, y
-    cdef double mx, sm, wy, swj, loss
+    cdef double mx, sm, wy, swj, loss, ew = eps / C * wsum
     cdef double acc_l = 0.0, acc_w = 0.0
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef char* gr
@@ -532,7 +556,7 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
         swj = sw[pos + r] if sw != NULL else 1.0
         wy = w[y] if w != NULL else 1.0
         loss = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
-                              swj, eps, wsum, gscale)
+                              swj, eps, wsum, ew, gscale)
         if gr != NULL:
             fl_narrow(gb, gr, kg, C)
         if loss_out != NULL:
@@ -606,6 +630,49 @@ cdef void _ce_half_unit(const unsigned short* x, int kx, const label_t* t, Layou
                        out)
     if out.bad >= 0:
         out.bad += pos
+    if g != NULL:
+        narrow_unit(gb, g, kg, L, nb, base)
+
+
+cdef void _ce_prob_half_unit(const unsigned short* x, int kx, const void* t, int kt,
+                             Layout* L, Py_ssize_t u, const double* w, const double* sw,
+                             double eps, float* loss_out, void* g, int kg, double gscale,
+                             BlockOut* out) noexcept nogil:
+    """_ce_prob_unit for float16 / bfloat16 logits (half_unit_fits) and class
+    probabilities of their kind or float32: both widened by widen_unit, the
+    float32 unit, the gradient narrowed by narrow_unit."""
+    cdef float xraw[HALF_UNIT + 16]
+    cdef float traw[HALF_UNIT + 16]
+    cdef float graw[HALF_UNIT + 16]
+    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
+    cdef float* tb = <float*>((<size_t>&traw[0] + 63) & ~(<size_t>63))
+    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63)) if g != NULL else NULL
+    cdef Py_ssize_t nb, base, pos, r, C = L.C
+    cdef size_t tsize = 4 if kt == FL_KIND_F32 else 2
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef double swj, loss, epc = eps / C
+    cdef Layout B
+    if L.kind == LAYOUT_ROWS:
+        # row by row, so that the widened row stays in L1 (a whole unit of
+        # up to HALF_UNIT values per buffer would not)
+        block_init(out)
+        pos = unit_start(L, u, &nb, &base)
+        for r in range(nb):
+            fl_widen(x + base + r * C, kx, xb, C)
+            fl_widen(<const char*>t + (base + r * C) * tsize, kt, tb, C)
+            swj = sw[pos + r] if sw != NULL else 1.0
+            loss = _ce_prob_row(xb, tb, gb, C, w, 1.0 - eps, epc, swj, gscale)
+            if g != NULL:
+                fl_narrow(gb, <char*>g + (base + r * C) * gsize, kg, C)
+            if loss_out != NULL:
+                loss_out[pos + r] = <float>loss
+            out.loss += loss
+            out.weight += swj
+        return
+    widen_unit(t, kt, L, u, tb, &B, &nb, &base)
+    pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)
+    _ce_prob_unit(xb, tb, &B, 0, w, sw + pos if sw != NULL else NULL, eps,
+                  loss_out + pos if loss_out != NULL else NULL, gb, gscale, out)
     if g != NULL:
         narrow_unit(gb, g, kg, L, nb, base)
 
@@ -906,3 +973,56 @@ def ce_prob(const floating[:, :, ::1] x, const floating[:, :, ::1] target,
     finally:
         free(blocks)
     return total.loss, total.weight
+
+
+def ce_prob_half(cnp.ndarray x, cnp.ndarray target, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
+                 const double[::1] weight, const double[::1] sample_weight,
+                 double label_smoothing, float[::1] loss_out, object grad, double gscale,
+                 int n_threads):
+    """`ce_prob` of float16 / bfloat16 logits x (N, C, S) read in their own
+    width, with class probabilities of x's kind or float32 (C-contiguous,
+    N*C*S elements each); the layouts of at most HALF_UNIT values a unit
+    (ce_prob_half_fits).  grad: None, float32 or x's kind.  Returns what
+    ce_prob returns."""
+    cdef BlockOut total
+    cdef Layout L
+    cdef BlockOut* blocks
+    cdef Py_ssize_t u
+    cdef int nt, kx, kt, kg = FL_KIND_F32
+    cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    cdef const void* tp = cnp.PyArray_DATA(target)
+    cdef void* gp = NULL
+    cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    kx = fc_operand_kind(x, N * C * S, "input")
+    kt = fc_operand_kind(target, N * C * S, "target")
+    if N * C * S == 0:
+        return 0.0, 0.0
+    L = make_layout(N, C, S)
+    if kx == FL_KIND_F32 or (kt != kx and kt != FL_KIND_F32) or not half_unit_fits(&L):
+        raise ValueError("fastloss internal error: ce_prob_half operands")
+    if grad is not None:
+        kg = fc_operand_kind(grad, N * C * S, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    blocks = alloc_blocks(L.units)
+    try:
+        with nogil:
+            nt = threads_for_work(n_threads, L.units, N * C * S)
+            for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt),
+                            num_threads=nt):
+                _ce_prob_half_unit(xp, kx, tp, kt, &L, u, wp, swp, label_smoothing, lp, gp, kg,
+                                   gscale, &blocks[u])
+            combine_blocks(blocks, L.units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight
+
+
+def ce_prob_half_fits(Py_ssize_t N, Py_ssize_t C, Py_ssize_t S):
+    """Whether ce_prob_half takes logits of shape (N, C, S)."""
+    cdef Layout L
+    if N * C * S == 0:
+        return True
+    L = make_layout(N, C, S)
+    return half_unit_fits(&L)

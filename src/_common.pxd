@@ -40,6 +40,8 @@ cdef extern from "fastmath.h" nogil:
     const int FL_VECTOR_BYTES
     float fl_expf(float x)
     double fl_diff_sumf(const float* a, const float* b, Py_ssize_t n, float eps, int p)
+    void fl_soft_statsf(const float* x, const float* t, const double* w, double keep,
+                        double epc, Py_ssize_t n, double* A, double* D)
     double fl_exp(double x)
     float fl_expf_lo(float x)
     double fl_exp_lo(double x)
@@ -789,19 +791,21 @@ cdef inline bint half_unit_fits(Layout* L) noexcept nogil:
     return L.C * PLANE_BLOCK <= HALF_UNIT
 
 
-cdef inline Py_ssize_t widen_unit(const unsigned short* x, int kx, Layout* L, Py_ssize_t u,
+cdef inline Py_ssize_t widen_unit(const void* x, int kx, Layout* L, Py_ssize_t u,
                                   float* xb, Layout* B, Py_ssize_t* nb,
                                   Py_ssize_t* base) noexcept nogil:
-    """Unit u of the float16 / bfloat16 x (layout L, half_unit_fits) widened
-    into xb, with B the one-unit layout of xb (the unit code then runs on
-    unit 0 of B).  Returns the unit's first position and sets nb and base as
-    unit_start does.  B is set by hand: make_layout could call a single
-    position of many values a row."""
+    """Unit u of the float16 / bfloat16 (or float32, copied) x (layout L,
+    half_unit_fits) widened into xb, with B the one-unit layout of xb (the
+    unit code then runs on unit 0 of B).  Returns the unit's first position
+    and sets nb and base as unit_start does.  B is set by hand: make_layout
+    could call a single position of many values a row."""
     cdef Py_ssize_t pos = unit_start(L, u, nb, base), c
+    cdef size_t isz = 4 if kx == FL_KIND_F32 else 2
+    cdef const char* xc = <const char*>x
     B[0] = L[0]
     B.units = 1
     if L.kind == LAYOUT_ROWS:
-        fl_widen(x + base[0], kx, xb, nb[0] * L.C)
+        fl_widen(xc + base[0] * isz, kx, xb, nb[0] * L.C)
         B.N = nb[0]
         B.rows = nb[0]
         return pos
@@ -809,11 +813,11 @@ cdef inline Py_ssize_t widen_unit(const unsigned short* x, int kx, Layout* L, Py
     B.npos = nb[0]
     B.bpo = 1
     if L.ps != 1:   # narrow rows: nb rows of C values, one after the other
-        fl_widen(x + base[0], kx, xb, nb[0] * L.C)
+        fl_widen(xc + base[0] * isz, kx, xb, nb[0] * L.C)
         B.os = 0
         return pos
     for c in range(L.C):   # maps: C planes of nb positions, S apart
-        fl_widen(x + base[0] + c * L.cs, kx, xb + c * nb[0], nb[0])
+        fl_widen(xc + (base[0] + c * L.cs) * isz, kx, xb + c * nb[0], nb[0])
     B.cs = nb[0]
     B.os = L.C * nb[0]
     return pos

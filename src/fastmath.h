@@ -484,6 +484,70 @@ static inline double fl_diff_sumf(const float *a, const float *b, ptrdiff_t n, f
     return total;
 }
 
+/* The soft-target cross-entropy's row sums over float rows:
+ * A = sum_c a_c and D = sum_c a_c x_c with a_c = w_c (keep t_c + epc) (w may
+ * be NULL), in double, 16 lanes (two vector chains each; in a loop with a
+ * per-element test of w gcc left them scalar), folded in a fixed tree. */
+static inline void fl_soft_statsf(const float *x, const float *t, const double *w, double keep,
+                                  double epc, ptrdiff_t n, double *A, double *D)
+{
+    double a_acc[16], d_acc[16];
+    ptrdiff_t i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    typedef double f64x8 __attribute__((vector_size(64)));
+    typedef float f32x8 __attribute__((vector_size(32)));
+    f64x8 a0 = {0}, a1 = {0}, d0 = {0}, d1 = {0}, kk = {0}, ee = {0};
+    kk += keep;
+    ee += epc;
+    for (; i + 16 <= n; i += 16) {
+        f32x8 t0, t1, x0, x1;
+        memcpy(&t0, t + i, sizeof t0);
+        memcpy(&t1, t + i + 8, sizeof t1);
+        memcpy(&x0, x + i, sizeof x0);
+        memcpy(&x1, x + i + 8, sizeof x1);
+        f64x8 c0 = __builtin_convertvector(t0, f64x8) * kk + ee;
+        f64x8 c1 = __builtin_convertvector(t1, f64x8) * kk + ee;
+        if (w != NULL) {
+            f64x8 w0, w1;
+            memcpy(&w0, w + i, sizeof w0);
+            memcpy(&w1, w + i + 8, sizeof w1);
+            c0 *= w0;
+            c1 *= w1;
+        }
+        a0 += c0;
+        a1 += c1;
+        d0 += c0 * __builtin_convertvector(x0, f64x8);
+        d1 += c1 * __builtin_convertvector(x1, f64x8);
+    }
+    memcpy(a_acc, &a0, sizeof a0);
+    memcpy(a_acc + 8, &a1, sizeof a1);
+    memcpy(d_acc, &d0, sizeof d0);
+    memcpy(d_acc + 8, &d1, sizeof d1);
+#else
+    for (int k = 0; k < 16; k++)
+        a_acc[k] = d_acc[k] = 0.0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            double c = ((double)t[i + k] * keep + epc) * (w != NULL ? w[i + k] : 1.0);
+            a_acc[k] += c;
+            d_acc[k] += c * (double)x[i + k];
+        }
+#endif
+    for (; i < n; i++) {
+        double c = ((double)t[i] * keep + epc) * (w != NULL ? w[i] : 1.0);
+        a_acc[0] += c;
+        d_acc[0] += c * (double)x[i];
+    }
+    FL_SUM_HALF(a_acc, 8);
+    FL_SUM_HALF(a_acc, 4);
+    FL_SUM_HALF(a_acc, 2);
+    FL_SUM_HALF(d_acc, 8);
+    FL_SUM_HALF(d_acc, 4);
+    FL_SUM_HALF(d_acc, 2);
+    *A = a_acc[0] + a_acc[1];
+    *D = d_acc[0] + d_acc[1];
+}
+
 /* Row functions are called once per row of at least 256 elements: kept
  * out of line, their loops are compiled once, with the exp inlined and the
  * NULL tests hoisted, whatever the size of the kernel that calls them. */

@@ -82,11 +82,15 @@ static inline uint16_t fl_f32_to_f16_soft(float f)
     return (uint16_t)(sign | h);
 }
 
-/* src[0:m] of storage kind `kind` (F16 or BF16) widened into dst[0:m]. */
+/* src[0:m] of storage kind `kind` (F16 or BF16) widened into dst[0:m]; F32 copied. */
 static inline void fl_widen(const void* src, int kind, float* dst, ptrdiff_t m)
 {
     const uint16_t* s = (const uint16_t*)src;
     ptrdiff_t i = 0;
+    if (kind == FL_KIND_F32) {  /* float32 beside half operands: copied */
+        memcpy(dst, src, (size_t)m * sizeof(float));
+        return;
+    }
     if (kind == FL_KIND_BF16) {
         for (i = 0; i < m; i++)
             dst[i] = fl_bf16_to_f32(s[i]);

@@ -377,6 +377,33 @@ def test_half_softmax_focal(hd, xs):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("xs", [(700, 10), (300, 1000), (2, 4, 37, 29), (5, 16384), (3, 20000)])
+def test_half_cross_entropy_probabilities(hd, xs):
+    """Class probabilities beside float16 / bfloat16 logits: read in their
+    dtype or as float32, the float32 kernel's results on the widened values
+    (rows too long for a unit through a widened copy), any thread count."""
+    rng = np.random.default_rng(len(xs) * xs[1])
+    x = (3 * rng.standard_normal(xs)).astype(hd)
+    t = np.moveaxis(rng.dirichlet(np.ones(xs[1]), size=(xs[0],) + xs[2:]), -1, 1)
+    w = rng.uniform(0.5, 2.0, xs[1])
+    sw = rng.uniform(0.1, 2.0, (xs[0],) + xs[2:])
+    for tt in (t.astype(np.float32), t.astype(hd), t):
+        t32 = tt.astype(np.float32)
+        for kw in ({}, {"label_smoothing": 0.1, "reduction": "none"},
+                   {"weight": w, "sample_weight": sw, "reduction": "sum"}):
+            ref, ref_g = fastloss.cross_entropy(x.astype(np.float32), t32, return_grad=True, **kw)
+            loss, g = fastloss.cross_entropy(x, tt, return_grad=True, **kw)
+            _same(loss, ref)
+            _same(g, ref_g.astype(hd))
+            _same(fastloss.cross_entropy(x, tt, **kw), ref)
+            _same(fastloss.cross_entropy(x, tt, return_grad=True, grad_dtype=np.float32, **kw)[1],
+                  ref_g)
+    one = fastloss.cross_entropy(x, t.astype(hd), return_grad=True, n_threads=1)
+    two = fastloss.cross_entropy(x, t.astype(hd), return_grad=True, n_threads=2)
+    _same(one, two)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 def test_half_cross_entropy_other_shapes(hd):
     """Narrow rows, very wide rows, NCHW and soft targets (read in their own width
     or through a widened copy): the same results."""
