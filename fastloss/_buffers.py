@@ -160,6 +160,31 @@ def _trim():
             del _kept[key]
 
 
+_stream_bytes = None
+
+
+def stream_bytes():
+    """Size from which a reused or caller's output is written with
+    non-temporal stores: the largest CPU cache (cpu0's, from sysfs; 32 MiB
+    where the OS does not say).  A smaller array is likely still cached,
+    where streamed stores would only push it out (docs/design.md, streamed
+    gradients)."""
+    global _stream_bytes
+    if _stream_bytes is None:
+        size = 0
+        base = "/sys/devices/system/cpu/cpu0/cache"
+        try:
+            for e in os.listdir(base):
+                with open(f"{base}/{e}/size") as f:
+                    text = f.read().strip()
+                mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+                size = max(size, int(text.rstrip("KMGkmg")) * mult)
+        except (OSError, ValueError):
+            size = 0
+        _stream_bytes = size if size > 0 else 32 << 20
+    return _stream_bytes
+
+
 def gradient_array(shape, dtype, per_call=1):
     """``(array, reused)``: a C-contiguous array for a gradient of ``shape``, ``dtype``.
 

@@ -214,16 +214,20 @@ def broadcast_weight(weight, shape, name="sample_weight"):
 
 
 def grad_array(out, shape, dtype, name="grad_out", inputs=(), per_call=1):
-    """``(array, warm)``: the caller's ``grad_out`` (checked) or a gradient array.
+    """``(array, stream)``: the caller's ``grad_out`` (checked) or a gradient array.
 
     Without ``grad_out`` the array comes from fastloss._buffers (a kept one
-    the caller dropped, or a new one).  ``warm`` is False only for a new
-    array, whose pages the OS zeroes, and caches, as the kernel first
-    writes them.
+    the caller dropped, or a new one).  ``stream``: write it with
+    non-temporal stores, for a reused or caller's array larger than the
+    CPU's largest cache (_buffers.stream_bytes), whose lines are out of the
+    cache; a new array's pages are zeroed by the OS as the kernel first
+    writes them, which caches them.
     """
     if out is None:
-        return _buffers.gradient_array(shape, dtype, per_call)
-    return check_out(out, shape, dtype, name, inputs), True
+        g, reused = _buffers.gradient_array(shape, dtype, per_call)
+    else:
+        g, reused = check_out(out, shape, dtype, name, inputs), True
+    return g, reused and g.nbytes >= _buffers.stream_bytes()
 
 
 def check_out(out, shape, dtype, name, inputs=()):

@@ -79,15 +79,15 @@ def _check_common(input, target, reduction, n_threads, return_grad, grad_out,
     x3, unbatched = _as_ncs(x)
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
-    grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
+    grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
                                inputs=(("input", x), ("target", np.asarray(target)),
                                        *weights))
                   if return_grad else (None, False))
-    return x, x3, unbatched, nt, grad, warm
+    return x, x3, unbatched, nt, grad, stream
 
 
 def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
-                label_smoothing, sample_weight, nt, grad, log_input, return_grad, warm):
+                label_smoothing, sample_weight, nt, grad, log_input, return_grad, stream):
     C = x3.shape[1]
     t = _index_target(target, x, unbatched)
     t2 = t.reshape(x3.shape[0], x3.shape[2])
@@ -113,7 +113,7 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
         g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
         total, denom, bad = _k.ce_index(
             x3, t2, w_arr, sw_arr, ignore_index, label_smoothing, loss_out, g_arr,
-            gscale, nt, log_input, warm,
+            gscale, nt, log_input, stream,
         )
     V.raise_label_error(t.reshape(-1), bad, C, ignore_index)
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
@@ -237,7 +237,7 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
                                  label_smoothing, sample_weight, return_grad, g32, n_threads,
                                  log_input, allowed),
             xh, return_grad, grad_out, grad_dtype)
-    x, x3, unbatched, nt, grad, warm = _check_common(
+    x, x3, unbatched, nt, grad, stream = _check_common(
         xh, target, reduction, n_threads, return_grad, grad_out, allowed, grad_dtype,
         (("weight", weight), ("sample_weight", sample_weight)))
     label_smoothing = V.check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
@@ -246,7 +246,7 @@ def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_
                           sample_weight, nt, grad, return_grad)
     ignore_index = V.check_scalar(ignore_index, "ignore_index", integer=True)
     return _index_call(x, x3, unbatched, t_arr, weight, ignore_index, reduction,
-                       label_smoothing, sample_weight, nt, grad, log_input, return_grad, warm)
+                       label_smoothing, sample_weight, nt, grad, log_input, return_grad, stream)
 
 
 def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,

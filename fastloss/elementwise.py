@@ -100,8 +100,8 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
     """One kernel pass.  Returns (weighted sum, per-element losses or None, first bad or -1).
 
     `stream` writes `grad` with non-temporal stores: for a caller's
-    grad_out or a reused gradient array, whose lines are likely out of the
-    cache.  A gradient that was just allocated is written with ordinary
+    grad_out or a reused gradient array larger than the cache, whose lines
+    are likely out of it.  A gradient that was just allocated is written with ordinary
     stores: the OS zeroes each new page as it is first touched, which
     leaves it in the cache.
     """
@@ -157,13 +157,13 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
         denom = float(x.shape[0]) if x.ndim > 0 else 1.0
     else:
         denom = float(np.sum(sw)) if sw is not None else float(x.size)
-    grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
+    grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
                                inputs=((names[0], x), (names[1], t), ("pos_weight", aux),
                                        ("weight", weight), ("sample_weight", sample_weight)))
                   if return_grad else (None, False))
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
                                 grad=grad, gscale=V.mean_scale(reduction, denom), nt=nt,
-                                stream=warm)
+                                stream=stream)
     if bad >= 0:
         raise check(x.reshape(-1), None if t is None else t.reshape(-1), bad)
     return _result(total, loss_out, reduction, denom, x.dtype, grad, return_grad)
@@ -632,13 +632,13 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
                     None if sw_elem is None else np.broadcast_to(sw_elem, x.shape))
     n_pos = int(np.prod(pos_shape, dtype=np.int64))
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
-    grad, warm = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
+    grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
                                inputs=(("input", x), ("target", t), ("weight", w_elem),
                                        ("sample_weight", sample_weight)))
                   if return_grad else (None, False))
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
                               grad=grad, gscale=V.mean_scale(reduction, denom, scale), nt=nt,
-                              stream=warm)
+                              stream=stream)
     if reduction == "none":
         cdt = V.compute_dtype(x.dtype)
         loss = (loss_out.sum(axis=axis) * cdt.type(scale)).astype(cdt)
@@ -952,8 +952,8 @@ def _penalty(arrays, l1_ratio, return_grad, n_threads):
         x = _input(a, f"arrays[{k}]")
         cdt = V.compute_dtype(x.dtype)
         dtype = cdt if dtype is None else np.promote_types(dtype, cdt)
-        g, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
-        s, _, _ = _run(_ENET, x, a=l1_ratio, grad=g, nt=nt, stream=warm)
+        g, stream = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
+        s, _, _ = _run(_ENET, x, a=l1_ratio, grad=g, nt=nt, stream=stream)
         total += s
         if return_grad:
             grads.append(g)
@@ -1052,10 +1052,10 @@ def elastic_net_penalty(*arrays, l1_ratio=0.5, return_grad=False, n_threads=None
 def _bce_const(logits, y, sign, name, reduction, return_grad, nt):
     x = _input(logits, name)
     denom = float(x.size)
-    grad, warm = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
+    grad, stream = V.grad_array(None, x.shape, x.dtype) if return_grad else (None, False)
     total, loss_out, _ = _run(_BCE_LOGITS_CONST, x, a=y, b=1.0, none=reduction == "none",
                               grad=grad, gscale=sign * V.mean_scale(reduction, denom), nt=nt,
-                              stream=warm)
+                              stream=stream)
     if loss_out is not None and sign < 0:
         loss_out = -loss_out
     loss, g = _result(sign * total, loss_out, reduction, denom, x.dtype, grad, True)

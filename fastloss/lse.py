@@ -99,8 +99,9 @@ def _softmax(a, axis, n_threads, mode, out):
         # the output comes from fastloss._buffers: an array the caller
         # dropped is written again (mapped pages, no first-touch zeroing)
         res, warm = _buffers.gradient_array(x3.shape, cdt)
-    # a reused or caller's array is out of the cache: streamed stores
-    _run(x3, res.reshape(-1), mode, warm, nt)
+    # a reused or caller's array larger than the cache is out of it:
+    # streamed stores
+    _run(x3, res.reshape(-1), mode, warm and res.nbytes >= _buffers.stream_bytes(), nt)
     if out is None:
         return back(res)
     if not adjacent:

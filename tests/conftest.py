@@ -12,6 +12,20 @@ settings.register_profile("dev", deadline=None, max_examples=40)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+@pytest.fixture(autouse=True)
+def streamed_outputs():
+    """Every reused or caller's output written with the streamed stores, as
+    if it were larger than the CPU's cache: the small arrays of the tests
+    then cover both store paths (fresh arrays take the plain one).
+    test_gradient_cache checks the real threshold."""
+    from fastloss import _buffers
+
+    old = _buffers._stream_bytes
+    _buffers._stream_bytes = 0
+    yield
+    _buffers._stream_bytes = old
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)

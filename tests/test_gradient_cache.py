@@ -189,3 +189,26 @@ def test_a_loss_with_three_gradients_reuses_all_of_them_in_a_loop():
         assert len(kept) == 6   # two steps' worth, alternating
         assert all(any(g is k for k in kept) for g in grads)
         prev = grads
+
+
+def test_streamed_stores_only_for_outputs_larger_than_the_cache(monkeypatch):
+    # conftest streams every reused output; here the real threshold: the
+    # largest CPU cache (sysfs), 32 MiB where the OS does not say
+    from fastloss import _validate as V
+
+    monkeypatch.setattr(_buffers, "_stream_bytes", None)
+    limit = _buffers.stream_bytes()
+    assert limit >= 1 << 20
+    small = np.empty(1 << 18, np.float32)   # 1 MiB
+    g, stream = V.grad_array(small, small.shape, np.float32)
+    assert g is small and stream == (limit <= small.nbytes)
+    big = np.empty(limit // 4 + 16, np.float32)
+    g, stream = V.grad_array(big, big.shape, np.float32)
+    assert g is big and stream
+    g, stream = V.grad_array(None, small.shape, np.float32)   # new: never streamed
+    assert not stream
+    x, t = _pair(9)
+    want = fastloss.mse_loss(x, t, return_grad=True)[1].copy()
+    out = np.full_like(x, np.nan)
+    np.testing.assert_array_equal(fastloss.mse_loss(x, t, return_grad=True, grad_out=out)[1],
+                                  want)
