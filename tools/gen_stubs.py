@@ -1,5 +1,5 @@
 """Write the type stubs of the public modules (``fastloss/<family>.pyi``,
-``fastloss/torch/*.pyi``, ``fastloss/dask.pyi``).
+``fastloss/torch/*.pyi``, ``fastloss/dask/__init__.pyi``).
 
     python tools/gen_stubs.py            # rewrite the stubs
     python tools/gen_stubs.py --check    # exit 1 if a stub is out of date
