@@ -32,6 +32,9 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
     Parameters
     ----------
     class_logits : array_like, shape (N, C)
+        float16 / bfloat16 logits are computed in float32 and read in
+        their own width where :func:`cross_entropy` reads them so; the loss
+        is then float32 and each gradient comes back in its input's dtype.
     labels : array_like of int, shape (N,)
         Class indices in [0, C), 0 = background.
     box_regression : array_like, shape (N, 4) or (N, 4 C)
@@ -71,33 +74,36 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
     1.911112
     """
     x_raw = np.asarray(class_logits)
-    x = V.as_float(x_raw, "class_logits")
+    # float16 / bfloat16 logits go to cross_entropy as they are (it reads
+    # them in their own width); the box rows are computed in float32
+    x = V.as_float(x_raw, "class_logits", half=True)
+    cdt = V.compute_dtype(x.dtype)
     if x.ndim != 2:
         raise ValueError(f"class_logits must have shape (N, C), got {x.shape}")
     N, C = x.shape
     t = V.row_labels(labels, N, False, "labels")
-    b = V.as_float(box_regression, "box_regression", dtype=x.dtype)
+    b = V.as_float(box_regression, "box_regression", dtype=cdt)
     if b.ndim != 2 or b.shape[0] != N or b.shape[1] not in (4, 4 * C):
         raise ValueError(
             f"box_regression must have shape ({N}, 4) or ({N}, {4 * C}), got {b.shape}")
-    bt = V.as_float(box_targets, "box_targets", dtype=x.dtype)
+    bt = V.as_float(box_targets, "box_targets", dtype=cdt)
     if bt.shape != (N, 4):
         raise ValueError(f"box_targets must have shape ({N}, 4), got {bt.shape}")
     box_weight = V.check_scalar(box_weight, "box_weight", 0.0)
     beta = V.check_scalar(beta, "beta", 0.0)
     nt = V.threads(n_threads)
-    gb = V.grad_array(None, b.shape, x.dtype)[0] if return_grad else None
+    gb = V.grad_array(None, b.shape, cdt)[0] if return_grad else None
     scale = box_weight / N if N > 0 else 0.0
     box_sum, _, bad = _k.box_smooth_l1(
-        b, bt, t, C, beta, gb.reshape(-1) if gb is not None else V.empty(x.dtype), scale, nt)
+        b, bt, t, C, beta, gb.reshape(-1) if gb is not None else V.empty(cdt), scale, nt)
     V.raise_label_error(t, bad, C, name="labels")
     if return_grad:
         ce, gx = cross_entropy(x, t, return_grad=True, n_threads=nt)
     else:
         ce = cross_entropy(x, t, n_threads=nt)
     with np.errstate(invalid="ignore", divide="ignore"):
-        box = V.scalar(box_weight * box_sum / N if N > 0 else np.nan, x.dtype)
-    total = V.scalar(np.float64(ce) + np.float64(box), x.dtype)
+        box = V.scalar(box_weight * box_sum / N if N > 0 else np.nan, cdt)
+    total = V.scalar(np.float64(ce) + np.float64(box), cdt)
     loss = (total, ce, box) if return_parts else total
     if not return_grad:
         return loss

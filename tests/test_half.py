@@ -624,6 +624,29 @@ def test_half_center_rows(hd, D):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("C", [2, 91, 5000])
+def test_half_fast_rcnn(hd, C):
+    """Half class logits reach cross_entropy as they are (read in their own
+    width for 91 classes), the boxes in float32: the float32 results on the
+    widened values, each gradient in its input's dtype."""
+    rng = np.random.default_rng(C)
+    N = 300
+    x = (2 * rng.standard_normal((N, C))).astype(hd)
+    y = rng.integers(0, C, N)
+    b = rng.standard_normal((N, 4 * C)).astype(np.float32)
+    t = rng.standard_normal((N, 4)).astype(np.float32)
+    for bb in (b, b.astype(hd)):
+        ref, (rgx, rgb) = fastloss.fast_rcnn_loss(x.astype(np.float32), y,
+                                                  bb.astype(np.float32), t, return_grad=True,
+                                                  return_parts=True)
+        loss, (gx, gb) = fastloss.fast_rcnn_loss(x, y, bb, t, return_grad=True,
+                                                 return_parts=True)
+        _same(loss, ref)
+        _same(gx, rgx.astype(hd))
+        _same(gb, rgb.astype(bb.dtype))
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 @pytest.mark.parametrize("C", [1, 10, 1000, 2049])
 def test_half_multi_margin_rows(hd, C):
     """Rows of up to 2048 classes are read in their own width, longer ones through
