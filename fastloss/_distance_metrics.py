@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from fastloss import distance as _dist
+from fastloss.distance import _surface as _ds
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -193,7 +194,7 @@ class HausdorffAccumulator(_SurfaceAccumulator):
                  include_background: bool = False,
                  mode: Literal["monai", "pooled"] = "monai") -> None:
         super().__init__(num_classes, spacing, include_background)
-        self.percentile = _dist._check_percentile(percentile)
+        self.percentile = _ds._check_percentile(percentile)
         if mode not in ("monai", "pooled"):
             raise ValueError(f"mode must be 'monai' or 'pooled', got {mode!r}")
         self.directed, self.mode = bool(directed), mode

@@ -195,13 +195,16 @@ KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification")
                 ("classification", "_kr", "rowwise"), ("elementwise", "_k", "elementwise"),
                 ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),
                 ("segmentation", "_k", "segmentation"),
-                ("distance", "_k", "distance"), ("gbdt", "_k", "gbdt")]
+                ("distance._transform", "_k", "distance"), ("distance._surface", "_k", "distance"),
+                ("distance._losses", "_k", "distance"), ("distance._weight_map", "_k", "distance"),
+                ("gbdt", "_k", "gbdt")]
 
 
 def _slots():
-    import fastloss.gbdt  # noqa: F401  (not imported by fastloss itself)
+    import importlib
 
-    return {(m, a): getattr(getattr(fastloss, m), a).__name__ for m, a, _ in KERNEL_SLOTS}
+    return {(m, a): getattr(importlib.import_module(f"fastloss.{m}"), a).__name__
+            for m, a, _ in KERNEL_SLOTS}
 
 
 def _expect(target):

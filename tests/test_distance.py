@@ -251,7 +251,7 @@ def test_metrics_match_reference(rng):
 def test_metric_reduction_matches_monai():
     monai = pytest.importorskip("monai.metrics")
     torch = pytest.importorskip("torch")
-    from fastloss.distance import _reduce
+    from fastloss.distance._surface import _reduce
 
     f = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [2.0, 7.0, 0.5]])
     for red in ("mean", "sum"):
@@ -532,7 +532,7 @@ def test_unet_weight_map_hand_case_and_errors():
 def test_metrics_both_search_paths(rng, monkeypatch, ratio, reach, brute):
     # ratio 0: always the EDT of the box; huge: the site-map lookup up to
     # ``reach`` voxels, then the scan of every site (brute > 0) or the k-d tree
-    import fastloss.distance as FD
+    import fastloss.distance._surface as FD
 
     monkeypatch.setattr(FD, "_KD_RATIO", ratio)
     monkeypatch.setattr(FD, "_BRUTE_MAX", brute)

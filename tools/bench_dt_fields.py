@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 import fastloss
-from fastloss import distance as D
 from fastloss.bench.workloads.distance import _make_loss
+from fastloss.distance import _losses as D
 
 
 def main():

@@ -49,7 +49,10 @@ SLOTS = {
     "fastloss.embedding": {"_k": "embedding"},
     "fastloss.detection": {"_k": "rowwise"},
     "fastloss.segmentation": {"_k": "segmentation"},
-    "fastloss.distance": {"_k": "distance"},
+    "fastloss.distance._transform": {"_k": "distance"},
+    "fastloss.distance._surface": {"_k": "distance"},
+    "fastloss.distance._losses": {"_k": "distance"},
+    "fastloss.distance._weight_map": {"_k": "distance"},
     "fastloss.gbdt": {"_k": "gbdt"},
 }
 FAMILIES = sorted({fam for slots in SLOTS.values() for fam in slots.values()})

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from fastloss import _validate as V
+from fastloss import distance as _dist
 from fastloss._docs import doc
 from fastloss.dask._graph import (
     _aligned,
@@ -13,6 +14,8 @@ from fastloss.dask._graph import (
     _finish,
     _input,
 )
+from fastloss.distance import _surface as _ds
+from fastloss.distance import _transform as _dt
 
 # ------------------------------------------------------------ surface metrics
 
@@ -39,15 +42,11 @@ def _whole_images(x, name, rechunk):
 
 
 def _surface_block(p, t, *, fn, kw):
-    from fastloss import distance as _dist
-
     return getattr(_dist, fn)(p, t, reduction="none", **kw)
 
 
 def _surface(fn, pred, target, num_classes, include_background, reduction, rechunk, kw):
-    from fastloss import distance as _dist
-
-    V.check_reduction(reduction, _dist._METRIC_REDUCTIONS)
+    V.check_reduction(reduction, _dt._METRIC_REDUCTIONS)
     p = _input(pred, "pred")
     t, raw = _aligned(target, p.shape, p.chunks, "target", "pred")
     if t is None:
@@ -72,7 +71,7 @@ def _surface(fn, pred, target, num_classes, include_background, reduction, rechu
                        fn=fn, kw=kw)
     if reduction == "none":
         return out
-    return _finish(functools.partial(_dist._reduce, reduction=reduction), out, (), np.float64)
+    return _finish(functools.partial(_ds._reduce, reduction=reduction), out, (), np.float64)
 
 
 _SURFACE_DOC = """\
@@ -119,9 +118,7 @@ def hausdorff_distance(pred, target, *, num_classes=None, percentile=None, direc
     >>> fastloss.dask.hausdorff_distance(dp, t, num_classes=2, reduction="mean").compute()
     np.float64(2.0)
     """
-    from fastloss import distance as _dist
-
-    kw = dict(percentile=_dist._check_percentile(percentile), directed=bool(directed),
+    kw = dict(percentile=_ds._check_percentile(percentile), directed=bool(directed),
               spacing=spacing, mode=mode, n_threads=n_threads)
     return _surface("hausdorff_distance", pred, target, num_classes, bool(include_background),
                     reduction, rechunk, kw)

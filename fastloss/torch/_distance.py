@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from fastloss import _validate as V
-from fastloss import distance as _D
+from fastloss.distance import _losses as _DL
+from fastloss.distance import _transform as _DT
 from fastloss.torch._core import Spec, call, is_accelerated, register
 
 __all__ = ["boundary_loss", "hausdorff_dt_loss", "make_classes"]
@@ -68,8 +69,8 @@ def _fields_of(masks, spacing, squared):
     zero for a mask of one value (MONAI's rule)."""
     m = masks.detach().to("cpu").numpy()
     shp = m.shape
-    sp = _D._spacing(spacing, len(shp) - 2)
-    d = _D._fields(np.ascontiguousarray(m.reshape((-1,) + shp[2:])), sp, V.threads(None),
+    sp = _DT._spacing(spacing, len(shp) - 2)
+    d = _DL._fields(np.ascontiguousarray(m.reshape((-1,) + shp[2:])), sp, V.threads(None),
                    squared=squared)
     d[np.isinf(d)] = 0.0
     return torch.from_numpy(d.reshape(shp)).to(masks.device)
