@@ -48,6 +48,9 @@ from fastloss._distance_metrics import (
     SurfaceDistanceAccumulator,
     reduce_rows,
 )
+from fastloss.segmentation import _hard as _sh
+from fastloss.segmentation import _prep as _sp
+from fastloss.segmentation import _soft as _ss
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -133,8 +136,8 @@ def overlap_from_confusion(cm, iou, empty_score=np.nan, ignore_empty=False):
     ``ignore_empty``: NaN for a class absent from the target (MONAI's
     metrics); otherwise ``empty_score`` where the class is absent from both.
     """
-    tp, st, sp = _seg._confusion_counts(cm)
-    return _seg._score_from_counts(tp, st, sp, iou, ignore_empty, empty_score)
+    tp, st, sp = _sh._confusion_counts(cm)
+    return _sh._score_from_counts(tp, st, sp, iou, ignore_empty, empty_score)
 
 
 def soft_stats(input, target, *, activation="softmax", ignore_index=None, mode="overlap",
@@ -146,15 +149,15 @@ def soft_stats(input, target, *, activation="softmax", ignore_index=None, mode="
     sum and its two denominators (label map, soft target) come from the
     same pass.  Uses the segmentation kernel's one-pass statistics.
     """
-    p = _seg._prepare(input, target, activation if not ce else "softmax", ignore_index,
+    p = _sp._prepare(input, target, activation if not ce else "softmax", ignore_index,
                       n_threads, "mean")
     cw = V.class_weight(weight, p.C) if ce else None
     sw = None
     if ce and sample_weight is not None:
         sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:]).reshape(-1)
-    m = _seg._OVERLAP if mode == "overlap" else _seg._SENSSPEC
+    m = _sp._OVERLAP if mode == "overlap" else _sp._SENSSPEC
     # P2 and G2 too, so that squared_pred can be chosen at result time
-    return _seg._stats(p, m, squared=True, do_ce=ce, cw=cw, sw=sw)
+    return _sp._stats(p, m, squared=True, do_ce=ce, cw=cw, sw=sw)
 
 
 def ce_sums(input, target, weight=None, ignore_index=-100, label_smoothing=0.0,
@@ -259,49 +262,49 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         st = st[None]
     C = st.shape[1]
     c0 = 0 if (o["include_background"] or C == 1) else 1
-    snr, sdr = _seg._check_smooth(o["smooth_nr"], o["smooth_dr"])
+    snr, sdr = _sp._check_smooth(o["smooth_nr"], o["smooth_dr"])
     if loss == "dice_ce_loss":
         reduction = options.get("reduction", reduction)
         V.check_reduction(reduction, ("mean", "sum"))
     else:
         V.check_reduction(reduction)
-    PG, P, P2, G, G2 = _seg._select(st, c0, batch)
+    PG, P, P2, G, G2 = _sp._select(st, c0, batch)
     weight = o.get("weight")
     if loss in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
         jac = loss == "jaccard_loss" or bool(o.get("jaccard", False))
         sq = bool(o["squared_pred"])
         if loss == "dice_ce_loss":
-            w = _seg._dice_ce_weights(weight, C, c0)[1]
+            w = _sp._dice_ce_weights(weight, C, c0)[1]
         else:
-            w = _seg._dice_weight(weight, C - c0, C)
-        f, _, _ = _seg._overlap_terms(PG, P, P2, G, G2, sq, jac, snr, sdr)
+            w = _sp._dice_weight(weight, C - c0, C)
+        f, _, _ = _ss._overlap_terms(PG, P, P2, G, G2, sq, jac, snr, sdr)
     elif loss in ("tversky_loss", "focal_tversky_loss"):
         alpha = V.check_scalar(o["alpha"], "alpha", 0.0)
         beta = V.check_scalar(o["beta"], "beta", 0.0)
         gamma = None
         if loss == "focal_tversky_loss":
             gamma = V.check_scalar(o["gamma"], "gamma", 0.0, lo_open=True)
-        w = _seg._dice_weight(weight, C - c0, C)
-        f = _seg._tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)[0]
+        w = _sp._dice_weight(weight, C - c0, C)
+        f = _ss._tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)[0]
     elif loss == "generalized_dice_loss":
         w_type = o["w_type"]
         if w_type not in ("square", "simple", "uniform"):
             raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
-        f = _seg._generalized_terms(PG, P, G, w_type, snr, sdr)[0]
+        f = _ss._generalized_terms(PG, P, G, w_type, snr, sdr)[0]
         w = None
     else:  # sensitivity_specificity_loss
         r = V.check_scalar(o["r"], "r", 0.0, 1.0)
-        w = _seg._dice_weight(weight, C - c0, C)
-        f = _seg._sensspec_terms(PG, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
+        w = _sp._dice_weight(weight, C - c0, C)
+        f = _ss._sensspec_terms(PG, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
     lam_d, lam_c = o.get("lambda_dice", 1.0), o.get("lambda_ce", 1.0)
     if w is not None:
         f = f * w
     if loss != "dice_ce_loss":
-        value, _ = _seg._reduce(f, reduction, dtype)
+        value, _ = _sp._reduce(f, reduction, dtype)
         return value
     lam_d = V.check_scalar(lam_d, "lambda_dice", 0.0)
     lam_c = V.check_scalar(lam_c, "lambda_ce", 0.0)
-    dice, _ = _seg._reduce(f, reduction, np.float64)
+    dice, _ = _sp._reduce(f, reduction, np.float64)
     if reduction == "sum":
         ce_val = ce[0]
     else:
@@ -436,7 +439,7 @@ class DiceAccumulator:
     def __init__(self, *, activation: Literal["softmax", "sigmoid"] | None = "softmax",
                  ignore_index: int | None = None, ce: bool = False,
                  weight: ArrayLike | float | None = None) -> None:
-        if activation not in _seg._ACT:
+        if activation not in _sp._ACT:
             raise ValueError(f"activation must be 'softmax', 'sigmoid' or None, got {activation!r}")
         if ce and activation != "softmax":
             raise ValueError(f"ce=True needs activation='softmax', got {activation!r}")

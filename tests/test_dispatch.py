@@ -194,7 +194,8 @@ def test_targets_listed():
 KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification"),
                 ("classification", "_kr", "rowwise"), ("elementwise", "_k", "elementwise"),
                 ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),
-                ("segmentation", "_k", "segmentation"),
+                ("segmentation._prep", "_k", "segmentation"),
+                ("segmentation._hard", "_k", "segmentation"),
                 ("distance._transform", "_k", "distance"), ("distance._surface", "_k", "distance"),
                 ("distance._losses", "_k", "distance"), ("distance._weight_map", "_k", "distance"),
                 ("gbdt", "_k", "gbdt")]
