@@ -26,7 +26,7 @@
 #   FASTLOSS_MAX_WHEEL_MB      fail if the repaired wheel is larger (default 8: eight
 #                              kernel modules with their half-precision paths, each
 #                              built for three CPU targets and stripped, made
-#                              7.7 MiB on CPython 3.11 x86-64 on 2026-12-05)
+#                              7.85 MiB on CPython 3.11 x86-64 on 2026-12-05)
 # --reuse-build skips step 1 when build/wheel-raw/ already holds the sdist and
 # the wheel of an earlier run (development only; CI always rebuilds).
 set -euo pipefail
