@@ -80,9 +80,9 @@ def _check_common(input, target, reduction, n_threads, return_grad, grad_out,
     if x3.shape[1] == 0:
         raise ValueError(f"input must have at least one class (axis 1), got shape {x.shape}")
     grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
-                               inputs=(("input", x), ("target", np.asarray(target)),
-                                       *weights))
-                  if return_grad else (None, False))
+                                 inputs=(("input", x), ("target", np.asarray(target)),
+                                         *weights))
+                    if return_grad else (None, False))
     return x, x3, unbatched, nt, grad, stream
 
 

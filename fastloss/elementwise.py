@@ -158,9 +158,9 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
     else:
         denom = float(np.sum(sw)) if sw is not None else float(x.size)
     grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
-                               inputs=((names[0], x), (names[1], t), ("pos_weight", aux),
-                                       ("weight", weight), ("sample_weight", sample_weight)))
-                  if return_grad else (None, False))
+                                 inputs=((names[0], x), (names[1], t), ("pos_weight", aux),
+                                         ("weight", weight), ("sample_weight", sample_weight)))
+                    if return_grad else (None, False))
     total, loss_out, bad = _run(lid, x, t, aux, a, b, c, w, none=reduction == "none",
                                 grad=grad, gscale=V.mean_scale(reduction, denom), nt=nt,
                                 stream=stream)
@@ -633,9 +633,9 @@ def _along_axis(lid, x, t, axis, reduction, sample_weight, w_elem, scale, return
     n_pos = int(np.prod(pos_shape, dtype=np.int64))
     denom = float(np.sum(sw)) if sw is not None else float(n_pos)
     grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
-                               inputs=(("input", x), ("target", t), ("weight", w_elem),
-                                       ("sample_weight", sample_weight)))
-                  if return_grad else (None, False))
+                                 inputs=(("input", x), ("target", t), ("weight", w_elem),
+                                         ("sample_weight", sample_weight)))
+                    if return_grad else (None, False))
     total, loss_out, _ = _run(lid, x, t, None, a, 0.0, c, w, none=reduction == "none",
                               grad=grad, gscale=V.mean_scale(reduction, denom, scale), nt=nt,
                               stream=stream)
