@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss import classification, elementwise, lse
+from fastloss import classification, lse
+from fastloss.elementwise import _core as elementwise
 
 rng = np.random.default_rng(7)
 

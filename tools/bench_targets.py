@@ -10,7 +10,7 @@ workload has it) under each configuration:
 
 * each target of this checkout's build: every target's kernel modules are
   imported side by side and swapped into the wrapper modules
-  (``fastloss.elementwise._k`` and the like) before its calls;
+  (``fastloss.lse._k`` and the like) before its calls;
 * with ``--native DIR``, the kernel modules of a second checkout of the same
   sources built for one target with ``-march=native``, loaded from their
   files under another package name and swapped in the same way;
@@ -45,7 +45,7 @@ sys.path.insert(0, HERE)
 SLOTS = {
     "fastloss.classification": {"_k": "classification", "_kr": "rowwise"},
     "fastloss.lse": {"_k": "lse"},
-    "fastloss.elementwise": {"_k": "elementwise"},
+    "fastloss.elementwise._core": {"_k": "elementwise"},
     "fastloss.embedding": {"_k": "embedding"},
     "fastloss.detection": {"_k": "rowwise"},
     "fastloss.segmentation._prep": {"_k": "segmentation"},
