@@ -198,7 +198,7 @@ KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification")
                 ("segmentation._hard", "_k", "segmentation"),
                 ("distance._transform", "_k", "distance"), ("distance._surface", "_k", "distance"),
                 ("distance._losses", "_k", "distance"), ("distance._weight_map", "_k", "distance"),
-                ("gbdt", "_k", "gbdt")]
+                ("gbdt._plan", "_k", "gbdt")]
 
 
 def _slots():

@@ -54,7 +54,7 @@ SLOTS = {
     "fastloss.distance._surface": {"_k": "distance"},
     "fastloss.distance._losses": {"_k": "distance"},
     "fastloss.distance._weight_map": {"_k": "distance"},
-    "fastloss.gbdt": {"_k": "gbdt"},
+    "fastloss.gbdt._plan": {"_k": "gbdt"},
 }
 FAMILIES = sorted({fam for slots in SLOTS.values() for fam in slots.values()})
 
