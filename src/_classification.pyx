@@ -49,15 +49,13 @@ cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, block_labels,
-    skip_label, fl_stream_fence, fl_stream_zero, stream_out, STREAM_ROW, fl_log,
-    fl_row_axpbf, fl_row_axpb,
-    block_init, combine_blocks, floating, label_t, lanes_sum, make_layout, n_blocks,
-    planes_lse, planes_softmax_sums, row_dot, row_max, row_sumexp,
-    deal, threads_for_work, unit_start, WIDE_ROW, FL_KIND_F32, HALF_UNIT, narrow_unit,
-    widen_unit, half_unit_fits, fl_soft_statsf,
-    fl_narrow, fl_widen, FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows,
-    planes_max, planes_sumexp,
+    BlockOut, ELEM_BLOCK, FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, HALF_UNIT, LAYOUT_ROWS,
+    Layout, PLANE_BLOCK, STREAM_ROW, WIDE_ROW, align64, alloc_blocks, bad_label, block_init,
+    block_labels, combine_blocks, deal, fl_log, fl_narrow, fl_row_axpb, fl_row_axpbf,
+    fl_soft_statsf, fl_stream_fence, fl_stream_zero, fl_widen, floating, half_unit_fits, label_t,
+    lanes_sum, make_layout, n_blocks, narrow_unit, planes_lse, planes_max, planes_softmax_sums,
+    planes_sumexp, planes_to_rows, row_dot, row_max, row_sumexp, rows_to_planes, skip_label,
+    stream_out, threads_for_work, unit_start, widen_unit,
 )
 
 
@@ -270,13 +268,13 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         # in L1 (fltranspose.h), so that every loop below runs down
         # contiguous planes, one row per lane, instead of gathering a
         # class at stride C; the gradient is turned back into rows at the end
-        xb = <floating*>((<size_t>&rawx[0] + 63) & ~(<size_t>63))
+        xb = <floating*>align64(&rawx[0])
         rows_to_planes(x + base, C, nb, xb, PLANE_BLOCK, x + base + nb * C)
         xp = xb
         cs = PLANE_BLOCK
         ps = 1
         if g != NULL:
-            gp = <floating*>((<size_t>&rawg[0] + 63) & ~(<size_t>63))
+            gp = <floating*>align64(&rawg[0])
     if tr and gp != NULL:
         # plane by plane: the small-class loop of planes_softmax_sums, with
         # the exponentials stored, stays scalar on these buffers (cross-entropy
@@ -534,8 +532,8 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
     """
     cdef float xraw[STREAM_ROW + 16]
     cdef float graw[STREAM_ROW + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0])
     cdef Py_ssize_t C = L.C, nb, base, pos, r, y
     cdef double mx, sm, wy, swj, loss, ew = eps / C * wsum
     cdef double acc_l = 0.0, acc_w = 0.0
@@ -616,8 +614,8 @@ cdef void _ce_half_unit(const unsigned short* x, int kx, const label_t* t, Layou
     widen_unit, the float32 unit, the gradient narrowed by narrow_unit."""
     cdef float xraw[HALF_UNIT + 16]
     cdef float graw[HALF_UNIT + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63)) if g != NULL else NULL
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0]) if g != NULL else NULL
     cdef Py_ssize_t nb, base, pos
     cdef Layout B
     pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)
@@ -644,9 +642,9 @@ cdef void _ce_prob_half_unit(const unsigned short* x, int kx, const void* t, int
     cdef float xraw[HALF_UNIT + 16]
     cdef float traw[HALF_UNIT + 16]
     cdef float graw[HALF_UNIT + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* tb = <float*>((<size_t>&traw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63)) if g != NULL else NULL
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* tb = <float*>align64(&traw[0])
+    cdef float* gb = <float*>align64(&graw[0]) if g != NULL else NULL
     cdef Py_ssize_t nb, base, pos, r, C = L.C
     cdef size_t tsize = 4 if kt == FL_KIND_F32 else 2
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2

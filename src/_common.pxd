@@ -206,6 +206,13 @@ cdef inline BlockOut* alloc_blocks(Py_ssize_t n) except NULL:
     return b
 
 
+cdef inline void* align64(const void* p) noexcept nogil:
+    """p rounded up to the next multiple of 64 bytes: the start of a cache
+    line and of an AVX-512 vector in a stack or heap buffer declared 64 bytes
+    longer than it is used."""
+    return <void*>((<size_t>p + 63) & ~(<size_t>63))
+
+
 cdef inline Py_ssize_t n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:
     return (n + block - 1) // block
 

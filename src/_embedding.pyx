@@ -31,9 +31,9 @@ from _fastcall cimport fc_operand_kind
 cnp.import_array()
 
 from _common cimport (
-    BlockOut, LANES, alloc_blocks, fl_diff_sumf, skip_label, block_init, combine_blocks,
-    floating, label_t, lanes_total, n_blocks, threads_for, deal, FL_KIND_F32, fl_narrow,
-    fl_widen, HALF_ROW, rows_per_unit, unit_rows,
+    BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
+    deal, fl_diff_sumf, fl_narrow, fl_widen, floating, label_t, lanes_total, n_blocks,
+    rows_per_unit, skip_label, threads_for, unit_rows,
 )
 
 
@@ -212,12 +212,12 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
     cdef float garaw[HALF_ROW + 16]
     cdef float gpraw[HALF_ROW + 16]
     cdef float gnraw[HALF_ROW + 16]
-    cdef float* ab = <float*>((<size_t>&araw[0] + 63) & ~(<size_t>63))
-    cdef float* pb = <float*>((<size_t>&praw[0] + 63) & ~(<size_t>63))
-    cdef float* nb = <float*>((<size_t>&nraw[0] + 63) & ~(<size_t>63))
-    cdef float* gab = <float*>((<size_t>&garaw[0] + 63) & ~(<size_t>63))
-    cdef float* gpb = <float*>((<size_t>&gpraw[0] + 63) & ~(<size_t>63))
-    cdef float* gnb = <float*>((<size_t>&gnraw[0] + 63) & ~(<size_t>63))
+    cdef float* ab = <float*>align64(&araw[0])
+    cdef float* pb = <float*>align64(&praw[0])
+    cdef float* nb = <float*>align64(&nraw[0])
+    cdef float* gab = <float*>align64(&garaw[0])
+    cdef float* gpb = <float*>align64(&gpraw[0])
+    cdef float* gnb = <float*>align64(&gnraw[0])
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off
     cdef double loss, swj
@@ -440,10 +440,10 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
     cdef float braw[HALF_ROW + 16]
     cdef float g1raw[HALF_ROW + 16]
     cdef float g2raw[HALF_ROW + 16]
-    cdef float* ab = <float*>((<size_t>&araw[0] + 63) & ~(<size_t>63))
-    cdef float* bb = <float*>((<size_t>&braw[0] + 63) & ~(<size_t>63))
-    cdef float* g1b = <float*>((<size_t>&g1raw[0] + 63) & ~(<size_t>63))
-    cdef float* g2b = <float*>((<size_t>&g2raw[0] + 63) & ~(<size_t>63))
+    cdef float* ab = <float*>align64(&araw[0])
+    cdef float* bb = <float*>align64(&braw[0])
+    cdef float* g1b = <float*>align64(&g1raw[0])
+    cdef float* g2b = <float*>align64(&g2raw[0])
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off, y
     cdef double loss, swj
@@ -597,8 +597,8 @@ cdef void _center_half_unit(const unsigned short* x, int kind, const label_t* t,
     narrowed (round to nearest even) or copied out."""
     cdef float xraw[HALF_ROW + 16]
     cdef float graw[HALF_ROW + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0])
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off, y
     cdef double loss, swj

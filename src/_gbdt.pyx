@@ -47,10 +47,10 @@ from libc.stdint cimport int32_t
 from libc.string cimport memcpy
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, block_init, combine_blocks, deal,
+    BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, align64, block_init, combine_blocks, deal,
     fl_stream_f32, fl_stream_f64, fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks,
-    planes_to_rows, rows_to_planes, safe_shift, threads_for_work, vabs, vexp, vexp_lo,
-    vexp_neg, vlog, vlog1p,
+    planes_to_rows, rows_to_planes, safe_shift, threads_for_work, vabs, vexp, vexp_lo, vexp_neg,
+    vlog, vlog1p,
 )
 
 cnp.import_array()
@@ -510,7 +510,7 @@ cdef int bufs_alloc(Bufs* B, Py_ssize_t K, Py_ssize_t NB) noexcept nogil:
     if p == NULL:
         return -1
     B.mem = p
-    p = <char*>((<size_t>p + 63) & ~(<size_t>63))
+    p = <char*>align64(p)
     B.X = p
     B.Y = p + plane
     B.G = p + 2 * plane

@@ -32,11 +32,11 @@ from cython.parallel cimport prange
 from _fastcall cimport fc_float, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
-    floating, Layout, LAYOUT_ROWS, PLANE_BLOCK, make_layout, unit_start,
-    deal, threads_for_work, row_max, row_sumexp, planes_lse, planes_softmax_sums, safe_shift,
-    STREAM_ROW, prefetch_row, stream_out, fl_stream_fence, fl_log, fl_log_inplace,
-    FL_TR_F32_MAX, FL_TR_F64_MAX, rows_to_planes, planes_to_rows, planes_max, planes_sumexp,
-    FL_KIND_F32, HALF_UNIT, narrow_unit, widen_unit,
+    FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, HALF_UNIT, LAYOUT_ROWS, Layout, PLANE_BLOCK,
+    STREAM_ROW, align64, deal, fl_log, fl_log_inplace, fl_stream_fence, floating, make_layout,
+    narrow_unit, planes_lse, planes_max, planes_softmax_sums, planes_sumexp, planes_to_rows,
+    prefetch_row, row_max, row_sumexp, rows_to_planes, safe_shift, stream_out, threads_for_work,
+    unit_start, widen_unit,
 )
 
 from fastloss._threads import effective_n_threads
@@ -157,8 +157,8 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
         _lse_planes(x + base, L.cs, L.ps, L.C, nb, mode, False, out + base, out + pos)
         return
     # rows of a few values: the unit's rows as planes in L1 (design D)
-    xb = <floating*>((<size_t>&rawx[0] + 63) & ~(<size_t>63))
-    ob = <floating*>((<size_t>&rawo[0] + 63) & ~(<size_t>63))
+    xb = <floating*>align64(&rawx[0])
+    ob = <floating*>align64(&rawo[0])
     rows_to_planes(x + base, L.C, nb, xb, PLANE_BLOCK, x + base + nb * L.C)
     _lse_planes(xb, PLANE_BLOCK, 1, L.C, nb, mode, True, ob, out + pos)
     if mode == 0:
@@ -218,8 +218,8 @@ cdef void _lse_half_unit(const unsigned short* x, int kx, Layout* L, Py_ssize_t 
     """_lse_unit for float16 / bfloat16 input (design E)."""
     cdef float xraw[HALF_UNIT + 16]
     cdef float oraw[HALF_UNIT + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* ob = <float*>((<size_t>&oraw[0] + 63) & ~(<size_t>63))
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* ob = <float*>align64(&oraw[0])
     cdef Py_ssize_t nb, base, pos
     cdef Layout B
     pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)

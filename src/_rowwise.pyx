@@ -50,12 +50,11 @@ cnp.import_array()
 cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
-    BlockOut, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, alloc_blocks, bad_label, skip_label,
-    block_init, combine_blocks,
-    floating, label_t, lanes_sum, lanes_total, make_layout, n_blocks, planes_lse,
-    planes_softmax_sums, row_max, row_sumexp, safe_shift, threads_for, deal, threads_for_work,
-    unit_start, vexp_lo, FL_KIND_F32, fl_narrow, fl_widen, HALF_ROW, rows_per_unit, unit_rows,
-    HALF_UNIT, half_unit_fits, narrow_unit, widen_unit,
+    BlockOut, FL_KIND_F32, HALF_ROW, HALF_UNIT, LANES, LAYOUT_ROWS, Layout, PLANE_BLOCK, align64,
+    alloc_blocks, bad_label, block_init, combine_blocks, deal, fl_narrow, fl_widen, floating,
+    half_unit_fits, label_t, lanes_sum, lanes_total, make_layout, n_blocks, narrow_unit,
+    planes_lse, planes_softmax_sums, row_max, row_sumexp, rows_per_unit, safe_shift, skip_label,
+    threads_for, threads_for_work, unit_rows, unit_start, vexp_lo, widen_unit,
 )
 
 
@@ -222,8 +221,8 @@ cdef void _focal_half_unit(const unsigned short* x, int kx, const label_t* t, La
     widened by widen_unit, the float32 unit, the gradient narrowed."""
     cdef float xraw[HALF_UNIT + 16]
     cdef float graw[HALF_UNIT + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63)) if g != NULL else NULL
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0]) if g != NULL else NULL
     cdef Py_ssize_t nb, base, pos
     cdef Layout B
     pos = widen_unit(x, kx, L, u, xb, &B, &nb, &base)
@@ -297,8 +296,8 @@ cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, P
     # one array each (see _embedding.pyx, _contrastive_half_unit)
     cdef float xraw[HALF_ROW + 16]
     cdef float graw[HALF_ROW + 16]
-    cdef float* xb = <float*>((<size_t>&xraw[0] + 63) & ~(<size_t>63))
-    cdef float* gb = <float*>((<size_t>&graw[0] + 63) & ~(<size_t>63))
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0])
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, y
     cdef char* gr
