@@ -58,6 +58,9 @@ cdef extern from "fastmath.h" nogil:
     double fl_row_max(const double* x, Py_ssize_t n)
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
     double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
+    double fl_row_sumexpf_short(const float* x, Py_ssize_t n, float sh)
+    double fl_row_expf_short(const float* x, Py_ssize_t n, float sh, float* e)
+    Py_ssize_t FL_ROW_SUMEXPF_SHORT_MIN
     void fl_row_axpbf(float* g, Py_ssize_t n, float a, float b, const double* w)
     void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
     void fl_log_inplace(double* s, Py_ssize_t n)
@@ -435,24 +438,30 @@ cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
     one, whose cache lines are requested while this row is computed
     (fl_row_sumexpf), or NULL.
 
-    Short float rows and double rows: the exponentials go through a buffer
-    (e, or a 256-element chunk on the stack) and are summed per 256 after
-    the exp loop: gcc vectorizes the plain exp loop far better than an exp
-    fused into a lane-wise sum in Cython (measured 0.42 vs 0.60 ns/element
-    on AVX-512, 0.58 vs 0.75 on AVX2).
+    Float rows of FL_ROW_SUMEXPF_SHORT_MIN values (48 on AVX-512, 256
+    elsewhere) or more: fastmath.h's lane sums (fl_row_sumexpf from 256,
+    fl_row_sumexpf_short below).  Shorter float rows and double rows: the
+    exponentials go through a buffer (e, or a 256-element chunk on the
+    stack) and are summed per 256 after the exp loop: gcc vectorizes the
+    plain exp loop far better than an exp fused into a lane-wise sum in
+    Cython (measured 0.42 vs 0.60 ns/element on AVX-512, 0.58 vs 0.75 on
+    AVX2).
     """
     cdef floating chunk[256]
     cdef floating* d
     cdef floating sh = <floating>shift
     cdef Py_ssize_t i, i0, m
     cdef double total = 0.0
-    if floating is float and n >= 256:
-        # fastmath.h: float lanes folded into double lanes per 256; a short
-        # row keeps the chunk, whose vector loop ends in a shorter tail than
-        # fl_row_sumexpf's padded 32-lane step
+    if floating is float and n >= FL_ROW_SUMEXPF_SHORT_MIN:
+        # below 256 the short body: its tail step is 16 values, not
+        # fl_row_sumexpf's padded 32
+        if n >= 256:
+            if e != NULL:
+                return fl_row_expf(x, n, sh, e, nxt)
+            return fl_row_sumexpf(x, n, sh, nxt)
         if e != NULL:
-            return fl_row_expf(x, n, sh, e, nxt)
-        return fl_row_sumexpf(x, n, sh, nxt)
+            return fl_row_expf_short(x, n, sh, e)
+        return fl_row_sumexpf_short(x, n, sh)
     i0 = 0
     while i0 < n:
         m = n - i0 if n - i0 < 256 else 256
