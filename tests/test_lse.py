@@ -133,6 +133,45 @@ def test_narrow_rows_with_special_values(n, C, dtype, rng):
                 np.testing.assert_array_equal(got[np.isinf(w)], w[np.isinf(w)])
 
 
+@pytest.mark.parametrize("C", [47, 48, 49, 63, 64, 65, 100, 127, 128, 129, 200, 255, 256])
+def test_short_float_rows_with_special_values(C, rng):
+    """float32 rows of 48 to 255 values take fastmath's short lane sum on
+    AVX-512 (its last step is the row's last 16 values again, the ones
+    already summed added as 0), rows below and from 256 other loops: both
+    sides of both limits, special values in the re-read tail and before it;
+    the logsumexp against SciPy in float64, cross-entropy against torch and
+    the same bits with and without its gradient."""
+    x = (rng.standard_normal((40, C)) * 5).astype(np.float32)
+    x[2, :] = -np.inf                         # a row of -inf
+    x[3, C - 1] = np.inf                      # +inf in the last 16 values
+    x[4, C - 17] = np.inf                     # +inf just before them
+    x[5, C - 8] = np.nan
+    x[6, C - 16:] = -np.inf                   # the re-read values all -inf
+    x[7, :] = 80.0                            # large and equal: sum C * 1
+    x[8, C - 20:] = 30.0                      # the max in both parts
+    with np.errstate(all="ignore"):
+        x64 = x.astype(np.float64)
+        want = {fl.logsumexp: sp.logsumexp(x64, axis=1),
+                fl.softmax: sp.softmax(x64, axis=1), fl.log_softmax: sp.log_softmax(x64, axis=1)}
+        for fn, w in want.items():
+            got = fn(x, axis=1)
+            same = np.isfinite(w)
+            np.testing.assert_allclose(got[same], w[same], *tol(np.float32))
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(w))
+            np.testing.assert_array_equal(got[np.isinf(w)], w[np.isinf(w)])
+    xf = np.nan_to_num(x, nan=0.0, posinf=40.0, neginf=-40.0)
+    t = rng.integers(0, C, 40)
+    loss = fl.cross_entropy(xf, t, reduction="none")
+    want_ce = torch.nn.functional.cross_entropy(torch.from_numpy(xf), torch.from_numpy(t),
+                                                reduction="none").numpy()
+    np.testing.assert_allclose(loss, want_ce, *tol(np.float32))
+    loss_g, g = fl.cross_entropy(xf, t, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(loss_g, loss)
+    xt = torch.from_numpy(xf).requires_grad_()
+    torch.nn.functional.cross_entropy(xt, torch.from_numpy(t), reduction="sum").backward()
+    np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_large_values_float32_no_overflow():
     x = np.array([[1e4, 1e4 - 1, -1e4]], np.float32)
     np.testing.assert_allclose(fl.logsumexp(x, axis=1), sp.logsumexp(x.astype(np.float64), axis=1),
