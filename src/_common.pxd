@@ -431,7 +431,8 @@ cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:
 
 cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
                               floating* e, const floating* nxt=NULL) noexcept nogil:
-    """sum_i exp(x_i - shift); writes exp(x_i - shift) to e unless e is NULL.
+    """sum_i exp(x_i - shift); writes exp(x_i - shift) to e unless e is NULL
+    (e must not overlap x: every caller's e is a buffer or an output of its own).
 
     The sum has the same bits with or without e (a loss with or without its
     gradient, a softmax streamed out or not).  nxt: the row read after this

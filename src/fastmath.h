@@ -653,9 +653,10 @@ static FL_NOINLINE double fl_row_expf(const float *x, ptrdiff_t n, float sh, flo
  * double lanes every 128 elements (8 terms per float lane, as above) and
  * combined pairwise once; the tail is the row's last 16 values again, those
  * already summed added as 0 (unmasked loads, their exponentials stored
- * again with the same bits).  One body for fl_row_sumexpf_short and
- * fl_row_expf_short, so the sums have the same bits with or without the
- * stores.
+ * again with the same bits; so e must not overlap x, whose tail values are
+ * read after their exponentials were stored).  One body for
+ * fl_row_sumexpf_short and fl_row_expf_short, so the sums have the same
+ * bits with or without the stores.
  * Only on AVX-512: gcc's vectorization of the plain exp loop (the kernels'
  * row_sumexp below this size) ends a row in a scalar epilogue of up to 7
  * exponentials with branches and a second one in the sum, 0.70 against
