@@ -133,18 +133,20 @@ def test_narrow_rows_with_special_values(n, C, dtype, rng):
                 np.testing.assert_array_equal(got[np.isinf(w)], w[np.isinf(w)])
 
 
-@pytest.mark.parametrize("C", [47, 48, 49, 63, 64, 65, 100, 127, 128, 129, 200, 255, 256])
+@pytest.mark.parametrize("C", [7, 8, 9, 15, 16, 17, 20, 21, 31, 32, 33, 40, 47, 48, 49, 63, 64,
+                               65, 100, 127, 128, 129, 200, 255, 256])
 def test_short_float_rows_with_special_values(C, rng):
     """float32 rows of 48 to 255 values take fastmath's short lane sum on
     AVX-512 (its last step is the row's last 16 values again, the ones
-    already summed added as 0), rows below and from 256 other loops: both
-    sides of both limits, special values in the re-read tail and before it;
+    already summed added as 0), rows below (planes up to 31 classes, then
+    the plain exp loop) and from 256 other loops: both sides of every limit,
+    special values in the re-read tail and before it;
     the logsumexp against SciPy in float64, cross-entropy against torch and
     the same bits with and without its gradient."""
     x = (rng.standard_normal((40, C)) * 5).astype(np.float32)
     x[2, :] = -np.inf                         # a row of -inf
-    x[3, C - 1] = np.inf                      # +inf in the last 16 values
-    x[4, C - 17] = np.inf                     # +inf just before them
+    x[3, C - 1] = np.inf                      # +inf in the last values
+    x[4, max(C - 17, 0)] = np.inf             # +inf just before them
     x[5, C - 8] = np.nan
     x[6, C - 16:] = -np.inf                   # the re-read values all -inf
     x[7, :] = 80.0                            # large and equal: sum C * 1
