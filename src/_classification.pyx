@@ -47,11 +47,14 @@ cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 # position is one load and a few flops, less than an OpenMP team costs (2
 # threads win from about 4096 rows of 1000 classes here, where the loads miss)
 cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
+# rows ahead whose label's value _nll_unit requests (about a memory latency of
+# its loop's iterations)
+cdef Py_ssize_t NLL_AHEAD = 32
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, HALF_UNIT, LAYOUT_ROWS,
-    Layout, PLANE_BLOCK, STREAM_ROW, WIDE_ROW, align64, alloc_blocks, bad_label, block_init,
-    block_labels, combine_blocks, deal, fl_log, fl_narrow, fl_row_axpb, fl_row_axpbf,
+    BlockOut, ELEM_BLOCK, FL_KIND_F32, FL_PREFETCH, FL_TR_F32_MAX, FL_TR_F64_MAX, HALF_UNIT,
+    LAYOUT_ROWS, Layout, PLANE_BLOCK, STREAM_ROW, WIDE_ROW, align64, alloc_blocks, bad_label,
+    block_init, block_labels, combine_blocks, deal, fl_log, fl_narrow, fl_row_axpb, fl_row_axpbf,
     fl_soft_statsf, fl_stream_fence, fl_stream_zero, fl_widen, floating, half_unit_fits, label_t,
     lanes_sum, make_layout, n_blocks, narrow_unit, planes_lse, planes_max, planes_softmax_sums,
     planes_sumexp, planes_to_rows, row_dot, row_max, row_sumexp, rows_to_planes, skip_label,
@@ -483,7 +486,7 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
                     const double* w, const double* sw, Py_ssize_t ignore,
                     floating* loss_out, floating* g, double gscale, bint stream,
                     BlockOut* out) noexcept nogil:
-    cdef Py_ssize_t C = L.C, nb, base, pos, j, c, y, off, step
+    cdef Py_ssize_t C = L.C, nb, base, pos, j, c, y, ya, off, step
     cdef double wy, swj, loss
     cdef double acc_l = 0.0, acc_w = 0.0   # kept in registers (out is a pointer)
     block_init(out)
@@ -502,6 +505,13 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
             for c in range(C):
                 memset(g + base + c * L.cs, 0, nb * sizeof(floating))
     for j in range(nb):
+        if L.kind == LAYOUT_ROWS and pos + j + NLL_AHEAD < L.N:
+            # one value per row, each in a line (and a page) of its own: the
+            # value NLL_AHEAD rows on is requested now, so that many misses
+            # are in flight instead of the few the out-of-order window holds
+            ya = <Py_ssize_t>t[pos + j + NLL_AHEAD]
+            if not bad_label(ya, C):
+                FL_PREFETCH(x + (pos + j + NLL_AHEAD) * C + ya)
         y = <Py_ssize_t>t[pos + j]
         if skip_label(y, ignore, True, C, pos + j, loss_out, out):
             continue
