@@ -9,7 +9,8 @@ best target the running CPU supports.  Targets:
 * ``x86_64_v4`` -- AVX-512 F/CD/VL/BW/DQ with 512-bit vectors
   (``-march=x86-64-v4 -mprefer-vector-width=512``), x86-64 only.
 
-``src/_openmp_helpers.pyx`` is compiled once (it holds no hot loop).
+``src/_openmp_helpers.pyx`` and ``src/_tensor_views.pyx`` are compiled once
+(they hold no hot loop).
 
 Environment variables:
 
@@ -55,9 +56,8 @@ def _render_templates():
 
 
 _render_templates()
-KERNELS = sorted(
-    p.stem for p in (HERE / SRC).glob("_*.pyx") if p.stem != "_openmp_helpers"
-)
+ONCE = ("_openmp_helpers", "_tensor_views")  # compiled once, into fastloss/ itself
+KERNELS = sorted(p.stem for p in (HERE / SRC).glob("_*.pyx") if p.stem not in ONCE)
 
 IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 TARGET_FLAGS = {
@@ -182,9 +182,9 @@ class BuildExt(build_ext):
 def _modules():
     wanted = os.environ.get("FASTLOSS_MODULES")
     if not wanted:
-        return KERNELS, True
+        return KERNELS, ONCE
     names = wanted.split(",")
-    return [k for k in KERNELS if k in names], "_openmp_helpers" in names
+    return [k for k in KERNELS if k in names], [k for k in ONCE if k in names]
 
 
 def _extensions():
@@ -201,11 +201,11 @@ def _extensions():
         include_dirs=[SRC, np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
-    kernels, with_helpers = _modules()
+    kernels, once = _modules()
     exts = []
-    if with_helpers:
+    if once:
         exts += cythonize(
-            [Extension("fastloss._openmp_helpers", [f"{SRC}/_openmp_helpers.pyx"], **common)],
+            [Extension(f"fastloss.{name}", [f"{SRC}/{name}.pyx"], **common) for name in once],
             include_path=[SRC],
             compiler_directives=directives,
             build_dir="build/cython/common",

@@ -167,6 +167,10 @@ def test_stub_of_openmp_helpers():
     assert isinstance(mod.omp_max_threads(), int)
 
 
+def test_stub_of_tensor_views():
+    _check_module(importlib.import_module("fastloss._tensor_views"))
+
+
 SAMPLE_PXD = """
 ctypedef fused floating:
     float

@@ -171,6 +171,88 @@ def test_gradcheck(name):
             assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6)
 
 
+def _view_cases():
+    base = torch.randn(6, 5, 4, dtype=torch.float64)
+    out = [base, base.float(), base.half(), base[:, 1:4, ::2], base.transpose(0, 2),
+           base[2:], base[0, 0, 0], base[:1].expand(3, 5, 4), torch.randn(1, 2, 1, 3, 1, 2),
+           torch.nn.Parameter(base.clone()), base.to(torch.bfloat16)]
+    out += [torch.randint(-9, 9, (4, 3)).to(d) for d in
+            (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool)]
+    return out
+
+
+@pytest.mark.parametrize("i", range(len(_view_cases())))
+def test_fast_pass_views_are_numpys(i):
+    # call()'s one C pass (fastloss._tensor_views) hands the kernels the
+    # array numpy(force=True) gives: same values, dtype, shape and memory
+    t = _view_cases()[i]
+    args = {"input": t, "target": None if t.is_floating_point() else torch.randn(3)}
+    r = _core._prepare(args, frozenset(("input", "target")), frozenset(("input",)), True)
+    assert r is not None, t.dtype
+    names, tensors, versions, inputs, gnames, opts, kw = r
+    ref = _core._np(t) if t.dtype == torch.bfloat16 else t.numpy(force=True)
+    a = kw["input"]
+    assert a.dtype == ref.dtype and a.shape == ref.shape and a.strides == ref.strides
+    assert np.array_equal(a.view(np.uint8) if a.dtype.kind == "V" else a,
+                          ref.view(np.uint8) if ref.dtype.kind == "V" else ref)
+    if t.numel():
+        assert a.ctypes.data == t.data_ptr() and a.base is t
+    assert versions == [u._version for u in tensors]
+    assert gnames == (["input"] if t.requires_grad else [])
+
+
+def test_fast_pass_declines_what_the_python_pass_decides():
+    x = torch.randn(4, 3)
+    y = torch.randint(0, 3, (4,))
+    tn, gr = frozenset(("input", "target", "weight")), frozenset(("input",))
+
+    def prep(**args):
+        return _core._prepare(args, tn, gr, True)
+    assert prep(input=x, target=y) is not None
+    assert prep(input=torch._neg_view(x), target=y) is None  # the negative bit
+    assert prep(input=x, target=torch._neg_view(y)) is None
+    assert prep(input=x.to(torch.complex64), target=y) is None
+    assert prep(input=x.to("meta"), target=y) is None
+    assert prep(input=torch.empty(0, 3), target=y[:0]) is None  # no storage
+    assert prep(input=x, target=y.to(torch.uint16)) is None
+    assert prep(input=x, target=x.double()) is None  # mixed float dtypes
+    assert prep(input=y, target=y) is None  # no float tensor
+    assert prep(input=x, target=y, weight=torch.rand(3, requires_grad=True)) is None
+
+    class Sub(torch.Tensor):
+        pass
+    assert prep(input=x.as_subclass(Sub), target=y) is None
+    # with grad mode off, a tensor requiring grad is just read
+    assert _core._prepare(dict(input=x, target=y, weight=torch.rand(3, requires_grad=True)),
+                          tn, gr, False) is not None
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_fast_and_python_passes_agree(name, monkeypatch):
+    # the same call through call()'s C pass and through its Python pass
+    # (what runs when the C pass declines): bit-identical losses and gradients
+    spec = _core.REGISTRY[name]
+    for dtype in (torch.float64, torch.float32):
+        for args, opts in _cases(name, dtype)[:4]:
+            gn = _grad_names(spec, args)
+            for red in ("mean", "none"):
+                fast = _eval(getattr(FF, name), args, opts, red, gn)
+                with monkeypatch.context() as m:
+                    m.setattr(_core, "_prepare", lambda *a: None)
+                    slow = _eval(getattr(FF, name), args, opts, red, gn)
+                assert torch.equal(fast[0], slow[0]), (name, opts, red)
+                for a, b in zip(fast[1], slow[1]):
+                    assert torch.equal(a, b), (name, opts, red)
+    x = torch.randn(4, 3)
+    bad = torch.tensor([0, 1, 3, 0])
+    with pytest.raises(ValueError, match="target") as fast_err:
+        FF.cross_entropy(x, bad)
+    monkeypatch.setattr(_core, "_prepare", lambda *a: None)
+    with pytest.raises(ValueError, match="target") as slow_err:
+        FF.cross_entropy(x, bad)
+    assert str(fast_err.value) == str(slow_err.value)
+
+
 def test_nchw_noncontiguous_uint8_labels():
     x = torch.randn(2, 6, 5, 8, dtype=torch.float64)[:, :, :, ::2]  # strided view
     assert not x.is_contiguous()

@@ -10,8 +10,13 @@ A. A loss is described by a :class:`Spec` (a row of a table, not code):
    torch implementation with the same semantics (``fallback``).  A
    ``variadic`` spec takes one sequence of tensors (the penalties' arrays).
 B. The fast path hands CPU float32/float64 tensors to the NumPy API without
-   copying (``tensor.detach().numpy()`` is a view; a non-contiguous view is
-   accepted and copied once by fastloss only when its kernel needs it).
+   copying: one C pass (``fastloss._tensor_views.prepare``) makes every
+   check on the tensors and builds the arrays ``tensor.numpy()`` would give,
+   views of their storage (a non-contiguous view is accepted and copied
+   once by fastloss only when its kernel needs it); what that pass declines
+   takes the same checks in Python.  Per call, a (8, 10) batch's forward
+   pays about 1 us a tensor there, the kernel, two ``torch.from_numpy`` and
+   the autograd node's C entry.
    The gradient is asked for, and computed in the same pass as the loss,
    only when grad mode is on and some input requires grad.
 C. Backward multiplies the kernel's gradient by ``grad_output``: a scalar
@@ -55,6 +60,7 @@ import numpy as np
 import torch
 
 import fastloss
+from fastloss import _tensor_views
 
 __all__ = ["Spec", "call", "empty_cache", "is_accelerated", "register"]
 
@@ -70,6 +76,8 @@ except ImportError:
 REGISTRY = {}
 _FNS = {}           # spec name -> the name of the fastloss function it calls
 _TENSOR_NAMES = {}  # spec name -> its tensor argument names, as a set
+_PLAIN_ACCEPT = {}  # spec name -> True when _accept holds for every accelerated call
+_GRADABLE = {}      # spec name -> the tensor arguments that may require grad on the fast path
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,8 @@ def register(spec):
     REGISTRY[spec.name] = spec
     _FNS[spec.name] = spec.fl_name or spec.name
     _TENSOR_NAMES[spec.name] = frozenset(spec.tensors)
+    _PLAIN_ACCEPT[spec.name] = not spec.same_shape and spec.accept is None and spec.none is not None
+    _GRADABLE[spec.name] = frozenset(spec.diff) | frozenset(spec.derived)
     _make_op(spec)
     return spec
 
@@ -226,6 +236,17 @@ _BF16_TORCH = torch.bfloat16
 _FLOAT_OK = frozenset(FAST_DTYPES)
 _HALF_OK = frozenset(FAST_DTYPES + HALF_DTYPES)
 
+# The fast pass of call(): the dtypes it views (those numpy(force=True)
+# gives, and bfloat16 as ml_dtypes' dtype); anything else takes the
+# Python pass.
+_tensor_views.init(torch.Tensor, torch.nn.Parameter, _STRIDED, _is_wrapped, {
+    td: np.dtype(nd).num for td, nd in (
+        (torch.float32, np.float32), (torch.float64, np.float64), (torch.float16, np.float16),
+        (torch.int64, np.int64), (torch.int32, np.int32), (torch.int16, np.int16),
+        (torch.int8, np.int8), (torch.uint8, np.uint8), (torch.bool, np.bool_),
+        *(((torch.bfloat16, _BF16),) if _BF16 is not None else ()))})
+_prepare = _tensor_views.prepare
+
 
 def _np(t):
     """A tensor's data as a NumPy array viewing its storage (bfloat16: ml_dtypes')."""
@@ -269,9 +290,19 @@ def empty_cache() -> None:
 
 def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
+    return _kernel(spec, names, _views(names, tensors, opts), need_grad)
+
+
+def _views(names, tensors, opts):
+    """The fastloss function's keyword arguments: ``opts`` and the tensors' NumPy views."""
     kw = dict(opts)
     for n, t in zip(names, tensors):
         kw[n] = t.numpy(force=True) if t.dtype is not _BF16_TORCH else _np(t)
+    return kw
+
+
+def _kernel(spec, names, kw, need_grad):
+    """_run on ``kw``: the options with the tensors' NumPy views (consumed)."""
     if spec.to_fastloss is not None:
         kw = spec.to_fastloss(kw)
     fn = getattr(fastloss, _FNS[spec.name])
@@ -331,10 +362,11 @@ class _Fn(torch.autograd.Function):
     """Eager autograd node around a loss already computed with its gradient.
 
     ``call`` runs the kernel first (loss and gradient in one pass) and
-    hands the node ``state`` = (spec, names, tensors, opts, versions),
-    ``grads`` and the loss tensor, with only the tensors that require grad
-    as inputs: the node's forward merely keeps the gradients and returns
-    the loss, so the autograd layer costs what an empty Function costs.
+    hands the node ``done`` = [state, gnames, grads, loss, simple], state =
+    (spec, names, tensors, opts, versions), with only the tensors that
+    require grad as inputs: the node's forward merely keeps ``done`` and
+    returns the loss, so the autograd layer costs what an empty Function
+    costs; backward sets ``done[2]`` to None once the gradients are used.
     ``tensors`` and their version counters are kept for a second backward
     through a retained graph (which recomputes the gradient), so that an
     input modified in place in between raises as ``save_for_backward``
@@ -344,16 +376,17 @@ class _Fn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, done, *inputs):
-        ctx.state, ctx.gnames, ctx.grads, loss, ctx.simple = done
-        return loss
+        ctx.done = done  # one attribute: each costs a dict store in the C entry
+        return done[3]
 
     @staticmethod
     def backward(ctx, go):
-        grads = ctx.grads
-        if grads is not None and ctx.simple and go.dim() == 0 and not _grad_enabled():
+        done = ctx.done
+        grads = done[2]
+        if grads is not None and done[4] and go.dim() == 0 and not _grad_enabled():
             # the usual case, one differentiable input (the kernel's only
             # gradient) and a scalar loss: the gradient scaled in place
-            ctx.grads = None
+            done[2] = None
             g = grads[0]
             v = go.item()
             if v != 1.0:
@@ -368,21 +401,31 @@ _grad_enabled = torch.is_grad_enabled
 
 
 def _backward(ctx, go):
-    spec, names, tensors, opts, versions = ctx.state
-    grads, ctx.grads = ctx.grads, None
+    done = ctx.done
+    spec, names, tensors, opts, versions = done[0]
+    grads, done[2] = done[2], None
     if grads is None:  # a second backward through a retained graph
         if [t._version for t in tensors] != versions:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by "
                 "an inplace operation (an input of fastloss's " + spec.name + ")")
         _, grads = _run(spec, names, tensors, opts, True)
-    gnames = ctx.gnames
+    gnames = done[1]
     needs = [n in gnames for n in names]
     out = _grads_out(spec, names, opts.get("reduction"), grads, go, needs, True)
     return (None, *[g for g, need in zip(out, needs) if need])
 
 
 _backward_once = torch.autograd.function.once_differentiable(_backward)
+
+
+# The engine runs a Python node through its class's ``apply``, which in
+# torch's BackwardCFunction looks up ``backward`` against ``vjp`` and a
+# boxed-call flag at every call (about 1.5 us of a (8, 10) batch's step).
+# _Fn defines neither vjp nor the flag, so its node's apply is backward.
+if getattr(_Fn, "_backward_cls", None) is not None and (
+        _Fn._backward_cls.apply is torch.autograd.function.BackwardCFunction.apply):
+    _Fn._backward_cls.apply = _Fn.backward
 # Function.apply's Python layer only unwraps dead functorch wrappers, which
 # the fast path never sees (_plain): without active transforms the C
 # entry is called directly.
@@ -470,58 +513,87 @@ def call(name, args):
     from the legacy size_average/reduce); chooses the fast path or the
     fallback as described in the module docstring.  Written for the
     per-call cost of small batches (every Python step here is paid at each
-    training step): one pass over the arguments, one over the tensors that
-    makes the checks of ``_accelerated`` and collects what the autograd
-    node needs, the kernel run before the node is entered through its C
-    entry.
+    training step): one pass over the arguments makes the checks of
+    ``_accelerated``, collects what the autograd node needs and takes the
+    tensors' NumPy views; the kernel runs before the node is entered
+    through its C entry.
     """
     spec = REGISTRY[name]
     if spec.variadic:
         return _call_variadic(spec, args)
     tnames = _TENSOR_NAMES[name]
-    present, tensors, opts = [], [], {}
-    for n, v in args.items():
-        if n not in tnames:
-            opts[n] = v
-        elif v is not None:
-            present.append(n)
-            tensors.append(v)
     if torch.compiler.is_compiling():
-        if not _accept(spec, args, present, tensors, opts, _accelerated(tensors, True)):
-            return spec.fallback(**args)
-        need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-        return spec_ops[spec.name](tensors, repr((tuple(present), tuple(sorted(opts.items())))),
-                                   need_grad)[0]
-    # _accelerated(tensors, False, half=True) inlined, with the tensors that
-    # require grad collected on the way.  The conjugate and negative bits need
-    # no test: _run reads tensors with numpy(force=True), which resolves them,
-    # except bfloat16's int16 view.
-    fdtype = None
-    inputs, gnames = [], []
+        return _call_traced(spec, args, tnames)
     grad_on = torch.is_grad_enabled()
-    for n, t in zip(present, tensors):
+    r = _prepare(args, tnames, _GRADABLE[name], grad_on)
+    if r is None:
+        return _call_general(spec, args, tnames, grad_on)
+    names, tensors, versions, inputs, gnames, opts, kw = r
+    if not (_PLAIN_ACCEPT[name] or _accept(spec, args, names, tensors, opts, True)):
+        return spec.fallback(**args)
+    if not inputs:
+        return _kernel(spec, names, kw, False)[0]
+    return _node(spec, names, tensors, opts, inputs, gnames, kw, versions)
+
+
+def _call_general(spec, args, tnames, grad_on):
+    """call() for what _tensor_views.prepare does not take: the same pass in
+    Python, which also sends calls the kernels cannot serve to the fallback."""
+    # _accelerated(tensors, False, half=True) inlined.  The conjugate and
+    # negative bits need no test: numpy(force=True) resolves them, except
+    # for bfloat16's int16 view.
+    fdtype = None
+    present, tensors, inputs, gnames = [], [], [], []
+    opts, kw = {}, {}
+    for n, t in args.items():
+        if n not in tnames:
+            opts[n] = kw[n] = t
+            continue
+        if t is None:
+            continue
         if (type(t) not in _PLAIN_TYPES or not t.is_cpu or t.layout != _STRIDED
                 or _is_wrapped(t)):
             return spec.fallback(**args)
         d = t.dtype
         if d.is_floating_point:
-            if (d not in _HALF_OK or (fdtype is not None and d != fdtype)
-                    or (d == _BF16_TORCH and (t.is_conj() or t.is_neg()))):
+            if d not in _HALF_OK or (fdtype is not None and d != fdtype):
                 return spec.fallback(**args)
+            if d == _BF16_TORCH:
+                if t.is_conj() or t.is_neg():
+                    return spec.fallback(**args)
+                kw[n] = _np(t)
+            else:
+                kw[n] = t.numpy(force=True)
             fdtype = d
         elif d.is_complex:
             return spec.fallback(**args)
+        else:
+            kw[n] = t.numpy(force=True)
         if grad_on and t.requires_grad:
-            if n not in spec.diff and n not in spec.derived:
+            if n not in _GRADABLE[spec.name]:
                 return spec.fallback(**args)
             inputs.append(t)
             gnames.append(n)
-    if not _accept(spec, args, present, tensors, opts, fdtype is not None):
+        present.append(n)
+        tensors.append(t)
+    if fdtype is None or not _accept(spec, args, present, tensors, opts, True):
         return spec.fallback(**args)
     names = tuple(present)
     if not inputs:
-        return _run(spec, names, tensors, opts, False)[0]
-    return _node(spec, names, tensors, opts, inputs, gnames)
+        return _kernel(spec, names, kw, False)[0]
+    return _node(spec, names, tensors, opts, inputs, gnames, kw, [t._version for t in tensors])
+
+
+def _call_traced(spec, args, tnames):
+    """call() while dynamo traces: the custom op, or the fallback."""
+    present = [n for n, v in args.items() if n in tnames and v is not None]
+    tensors = [args[n] for n in present]
+    opts = {n: v for n, v in args.items() if n not in tnames}
+    if not _accept(spec, args, present, tensors, opts, _accelerated(tensors, True)):
+        return spec.fallback(**args)
+    need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return spec_ops[spec.name](tensors, repr((tuple(present), tuple(sorted(opts.items())))),
+                               need_grad)[0]
 
 
 def _accept(spec, args, present, tensors, opts, accelerated):
@@ -548,13 +620,18 @@ def _dispatch(spec, names, tensors, opts, need_grad, compiling):
     return _node(spec, names, tensors, opts, inputs, gnames)
 
 
-def _node(spec, names, tensors, opts, inputs, gnames):
+def _node(spec, names, tensors, opts, inputs, gnames, kw=None, versions=None):
     """Run the kernel with its gradient and return the loss from the autograd
     node whose inputs are ``inputs`` (the tensors named ``gnames``, those that
-    require grad): through its C entry unless functorch transforms are active."""
-    loss, grads = _run(spec, names, tensors, opts, True)
-    done = ((spec, names, tensors, opts, [t._version for t in tensors]), gnames, grads, loss,
-            len(grads) == 1 and len(gnames) == 1 and gnames[0] == _diff(spec, names)[0])
+    require grad): through its C entry unless functorch transforms are active.
+    ``kw``, ``versions``: the fastloss function's arguments and the tensors'
+    version counters, when call() has them already."""
+    if kw is None:
+        kw = _views(names, tensors, opts)
+        versions = [t._version for t in tensors]
+    loss, grads = _kernel(spec, names, kw, True)
+    done = [(spec, names, tensors, opts, versions), gnames, grads, loss,
+            len(grads) == 1 and len(gnames) == 1 and gnames[0] == _diff(spec, names)[0]]
     if _transforms_active():
         return _Fn.apply(done, *inputs)
     return _apply_c(done, *inputs)
