@@ -57,6 +57,7 @@ def _render_templates():
 
 _render_templates()
 ONCE = ("_openmp_helpers", "_tensor_views")  # compiled once, into fastloss/ itself
+SHARED_UTILITY = "fastloss._cyutility"  # built with the ONCE modules
 KERNELS = sorted(p.stem for p in (HERE / SRC).glob("_*.pyx") if p.stem not in ONCE)
 
 IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
@@ -202,13 +203,18 @@ def _extensions():
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
     kernels, once = _modules()
+    # Cython's utility code (memoryviews, argument parsing, ...) compiled
+    # once into fastloss._cyutility, which every module imports, instead of
+    # into each of the (modules x targets) extensions: about half of each
+    # generated C file, and of the build's time.
+    shared = dict(include_path=[SRC], compiler_directives=directives,
+                  shared_utility_qualified_name=SHARED_UTILITY)
     exts = []
     if once:
         exts += cythonize(
-            [Extension(f"fastloss.{name}", [f"{SRC}/{name}.pyx"], **common) for name in once],
-            include_path=[SRC],
-            compiler_directives=directives,
-            build_dir="build/cython/common",
+            [Extension(f"fastloss.{name}", [f"{SRC}/{name}.pyx"], **common) for name in once]
+            + [Extension(SHARED_UTILITY, [])],
+            build_dir="build/cython/common", **shared,
         )
     for target in _targets():
         mods = [
@@ -216,12 +222,7 @@ def _extensions():
             for name in kernels
         ]
         # One C file per (module, target): build_dir keeps them apart.
-        built = cythonize(
-            mods,
-            include_path=[SRC],
-            compiler_directives=directives,
-            build_dir=f"build/cython/{target}",
-        )
+        built = cythonize(mods, build_dir=f"build/cython/{target}", **shared)
         for ext in built:
             ext._fastloss_target = target
         exts += built
