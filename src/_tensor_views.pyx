@@ -59,15 +59,17 @@ def prepare(dict args, frozenset tensor_names, frozenset gradable, bint grad_on)
     """One pass over a loss's arguments (torch names -> values).
 
     Returns (names, tensors, versions, inputs, gnames, opts, kw): the names
-    of the tensors given (a tuple), the tensors and their version counters,
-    those of them that require grad (with grad mode on) and their names, the
+    of the tensors given (a tuple), the tensors and their version counters
+    (None when no tensor requires grad), those of them that require grad
+    (with grad mode on) and their names, the
     other arguments, and the fastloss function's keyword arguments (the
     other arguments and a NumPy view of each tensor); None unless every
     tensor is a plain strided CPU tensor of a viewed dtype, not wrapped,
     without the negative bit, the floating ones of one dtype (at least one),
     and every tensor requiring grad is in ``gradable``.
     """
-    cdef list present = [], tensors = [], versions = [], inputs = [], gnames = []
+    cdef list present = [], tensors = [], inputs = [], gnames = []
+    cdef list versions = None
     cdef dict opts = {}, kw = {}
     cdef object fdtype = None, d, num, arr
     for n, t in args.items():
@@ -99,7 +101,8 @@ def prepare(dict args, frozenset tensor_names, frozenset gradable, bint grad_on)
             gnames.append(n)
         present.append(n)
         tensors.append(t)
-        versions.append(t._version)
     if fdtype is None:
         return None
+    if inputs:  # the autograd node checks them before a second backward
+        versions = [t._version for t in tensors]
     return tuple(present), tensors, versions, inputs, gnames, opts, kw

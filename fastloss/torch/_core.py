@@ -76,8 +76,8 @@ except ImportError:
 REGISTRY = {}
 _FNS = {}           # spec name -> the name of the fastloss function it calls
 _TENSOR_NAMES = {}  # spec name -> its tensor argument names, as a set
-_PLAIN_ACCEPT = {}  # spec name -> True when _accept holds for every accelerated call
 _GRADABLE = {}      # spec name -> the tensor arguments that may require grad on the fast path
+_TABLES = {}        # spec name -> (spec, _TENSOR_NAMES, _GRADABLE, no conditions of its own)
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,11 @@ def register(spec):
     REGISTRY[spec.name] = spec
     _FNS[spec.name] = spec.fl_name or spec.name
     _TENSOR_NAMES[spec.name] = frozenset(spec.tensors)
-    _PLAIN_ACCEPT[spec.name] = not spec.same_shape and spec.accept is None and spec.none is not None
     _GRADABLE[spec.name] = frozenset(spec.diff) | frozenset(spec.derived)
+    # _accept holds for every call the C pass takes when the spec has no
+    # conditions of its own
+    plain = not spec.same_shape and spec.accept is None and spec.none is not None
+    _TABLES[spec.name] = (spec, _TENSOR_NAMES[spec.name], _GRADABLE[spec.name], plain)
     _make_op(spec)
     return spec
 
@@ -246,6 +249,7 @@ _tensor_views.init(torch.Tensor, torch.nn.Parameter, _STRIDED, _is_wrapped, {
         (torch.int8, np.int8), (torch.uint8, np.uint8), (torch.bool, np.bool_),
         *(((torch.bfloat16, _BF16),) if _BF16 is not None else ()))})
 _prepare = _tensor_views.prepare
+_is_compiling = torch.compiler.is_compiling
 
 
 def _np(t):
@@ -308,7 +312,10 @@ def _kernel(spec, names, kw, need_grad):
     fn = getattr(fastloss, _FNS[spec.name])
     pos = [kw.pop(n) for n in names] if spec.variadic else ()
     if not need_grad:
-        return _to_torch(fn(*pos, **kw)), ()
+        loss = fn(*pos, **kw)
+        # a NumPy scalar (a reduced loss) becomes a fresh 0-d array
+        return (_from_numpy(_asarray(loss)) if type(loss) is not _NDARRAY
+                else _to_torch(loss)), ()
     kw["return_grad"] = True
     loss, grads = fn(*pos, **kw)
     loss = _from_numpy(_asarray(loss)) if type(loss) is not _NDARRAY else _to_torch(loss)
@@ -518,18 +525,17 @@ def call(name, args):
     tensors' NumPy views; the kernel runs before the node is entered
     through its C entry.
     """
-    spec = REGISTRY[name]
+    spec, tnames, gradable, plain_accept = _TABLES[name]
     if spec.variadic:
         return _call_variadic(spec, args)
-    tnames = _TENSOR_NAMES[name]
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         return _call_traced(spec, args, tnames)
-    grad_on = torch.is_grad_enabled()
-    r = _prepare(args, tnames, _GRADABLE[name], grad_on)
+    grad_on = _grad_enabled()
+    r = _prepare(args, tnames, gradable, grad_on)
     if r is None:
         return _call_general(spec, args, tnames, grad_on)
     names, tensors, versions, inputs, gnames, opts, kw = r
-    if not (_PLAIN_ACCEPT[name] or _accept(spec, args, names, tensors, opts, True)):
+    if not (plain_accept or _accept(spec, args, names, tensors, opts, True)):
         return spec.fallback(**args)
     if not inputs:
         return _kernel(spec, names, kw, False)[0]
