@@ -560,7 +560,11 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
             continue
         fl_widen(x + base + r * C, kx, xb, C)
         mx = row_max(xb, C)
-        sm = row_sumexp(xb, C, mx, gb if g != NULL else NULL, NULL)
+        # the next row's 16-bit values requested while this row's
+        # exponentials are computed, as the float32 rows do (the pointer
+        # only steers prefetches, which cover twice the row: never a fault)
+        sm = row_sumexp(xb, C, mx, gb if g != NULL else NULL,
+                        <const float*>(x + base + (r + 1) * C))
         swj = sw[pos + r] if sw != NULL else 1.0
         wy = w[y] if w != NULL else 1.0
         loss = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
