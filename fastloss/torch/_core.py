@@ -433,6 +433,7 @@ _backward_once = torch.autograd.function.once_differentiable(_backward)
 if getattr(_Fn, "_backward_cls", None) is not None and (
         _Fn._backward_cls.apply is torch.autograd.function.BackwardCFunction.apply):
     _Fn._backward_cls.apply = _Fn.backward
+
 # Function.apply's Python layer only unwraps dead functorch wrappers, which
 # the fast path never sees (_plain): without active transforms the C
 # entry is called directly.
