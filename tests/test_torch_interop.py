@@ -255,6 +255,33 @@ def test_fast_and_python_passes_agree(name, monkeypatch):
     assert str(fast_err.value) == str(slow_err.value)
 
 
+@pytest.mark.parametrize("name", REGISTERED)
+def test_a_call_leaves_no_reference_cycle(name):
+    # what a call allocates is freed by reference counting: garbage only the
+    # cyclic GC frees (an autograd node holding its own output) would cost
+    # every training step a share of a collection and keep tensors alive
+    import gc
+
+    spec = _core.REGISTRY[name]
+    args, opts = _cases(name, torch.float32)[0]
+    gn = _grad_names(spec, args)
+
+    def step():
+        a = {k: (v.detach().requires_grad_(k in gn)) for k, v in args.items()}
+        getattr(FF, name)(**a, **opts).backward()
+        with torch.no_grad():
+            getattr(FF, name)(**a, **opts)
+    step()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(5):
+            step()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 def test_nchw_noncontiguous_uint8_labels():
     x = torch.randn(2, 6, 5, 8, dtype=torch.float64)[:, :, :, ::2]  # strided view
     assert not x.is_contiguous()

@@ -372,8 +372,9 @@ class _Fn(torch.autograd.Function):
     hands the node ``done`` = [state, gnames, grads, loss, simple], state =
     (spec, names, tensors, opts, versions), with only the tensors that
     require grad as inputs: the node's forward merely keeps ``done`` and
-    returns the loss, so the autograd layer costs what an empty Function
-    costs; backward sets ``done[2]`` to None once the gradients are used.
+    returns the loss (taken out of ``done``), so the autograd layer costs
+    what an empty Function costs; backward sets ``done[2]`` to None once the
+    gradients are used.
     ``tensors`` and their version counters are kept for a second backward
     through a retained graph (which recomputes the gradient), so that an
     input modified in place in between raises as ``save_for_backward``
@@ -384,7 +385,10 @@ class _Fn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, done, *inputs):
         ctx.done = done  # one attribute: each costs a dict store in the C entry
-        return done[3]
+        # the loss leaves done: its grad_fn is this node, and a node holding
+        # its own output is a reference cycle, freed only by the cyclic GC
+        loss, done[3] = done[3], None
+        return loss
 
     @staticmethod
     def backward(ctx, go):
