@@ -187,6 +187,37 @@ def test_pointwise_call_matches_full_path(name, lid, kw, shape, dtype, reduction
     assert elementwise._k.pointwise_call(lid, x, t, reduction, False, None) is not None or kw
 
 
+@pytest.mark.parametrize("shape", [(), (8,), (32, 10), (3000, 7)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["batchmean", "mean", "sum", "none"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_takes_the_pointwise_call(shape, dtype, reduction, log_target, monkeypatch):
+    # kl_div adds 'batchmean' (the sum over input.shape[0]) to the
+    # reductions: the prepared call takes it too, with the full path's bits
+    x = rng.standard_normal(shape).astype(dtype)
+    t = rng.random(shape).astype(dtype)
+    if log_target:
+        t = np.asarray(np.log(t))  # an array also when 0-d
+    taken = []
+    real = elementwise._k.pointwise_call
+
+    def spy(*a):
+        r = real(*a)
+        taken.append(r is not None)
+        return r
+    monkeypatch.setattr(elementwise._k, "pointwise_call", spy, raising=False)
+    fast = fastloss.kl_div(x, t, reduction=reduction, log_target=log_target, return_grad=True)
+    assert taken == [True]
+    monkeypatch.setattr(elementwise._k, "pointwise_call", lambda *a: None, raising=False)
+    full = fastloss.kl_div(x, t, reduction=reduction, log_target=log_target, return_grad=True)
+    _same(fast, full)
+    if reduction == "batchmean":
+        n = shape[0] if shape else 1
+        np.testing.assert_allclose(
+            fast[0], fastloss.kl_div(x, t, reduction="sum", log_target=log_target) / n,
+            rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
 def test_pointwise_call_declines():
     x = rng.standard_normal(10)
     k = elementwise._k

@@ -277,7 +277,9 @@ def test_a_call_leaves_no_reference_cycle(name):
     try:
         for _ in range(5):
             step()
-        assert gc.collect() == 0
+        # with collections off, what the steps left is in the youngest
+        # generation: collecting it alone is enough, and fast
+        assert gc.collect(0) == 0
     finally:
         gc.enable()
 

@@ -74,4 +74,5 @@ def pointwise_call(
     a: float = 0.0,  # double
     b: float = 0.0,  # double
     c: float = 0.0,  # double
+    batchmean: bool = False,  # bint
 ) -> Any: ...

@@ -116,9 +116,15 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
                aux=None, check=None, reductions=V.REDUCTIONS, names=("input", "target"),
                grad_dtype=None):
     """The common path: per-element loss of (input, target), reduced."""
+    # the prepared call takes 'mean', 'sum', 'none' and, where the function
+    # has it, 'batchmean' (else it returns None): right for every function
+    # that accepts the reduction asked for
     if (weight is None and sample_weight is None and aux is None and grad_out is None
-            and grad_dtype is None and reductions is V.REDUCTIONS):
-        r = _k.pointwise_call(lid, input, target, reduction, return_grad, n_threads, a, b, c)
+            and grad_dtype is None
+            and (reductions is V.REDUCTIONS
+                 or (type(reduction) is str and reduction in reductions))):
+        r = _k.pointwise_call(lid, input, target, reduction, return_grad, n_threads, a, b, c,
+                              "batchmean" in reductions)
         if r is not None:
             return r
     x = _input(input, names[0])
