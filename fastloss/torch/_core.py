@@ -538,7 +538,9 @@ def call(name, args):
     grad_on = _grad_enabled()
     r = _prepare(args, tnames, gradable, grad_on)
     if r is None:
-        return _call_general(spec, args, tnames, grad_on)
+        r = _prepare_general(args, tnames, gradable, grad_on)
+        if r is None:
+            return spec.fallback(**args)
     names, tensors, versions, inputs, gnames, opts, kw = r
     if not (plain_accept or _accept(spec, args, names, tensors, opts, True)):
         return spec.fallback(**args)
@@ -547,9 +549,10 @@ def call(name, args):
     return _node(spec, names, tensors, opts, inputs, gnames, kw, versions)
 
 
-def _call_general(spec, args, tnames, grad_on):
-    """call() for what _tensor_views.prepare does not take: the same pass in
-    Python, which also sends calls the kernels cannot serve to the fallback."""
+def _prepare_general(args, tnames, gradable, grad_on):
+    """_tensor_views.prepare in Python, for what the C pass does not take:
+    the same checks and the same result, None where the call is one the
+    kernels cannot serve (it then runs the fallback)."""
     # _accelerated(tensors, False, half=True) inlined.  The conjugate and
     # negative bits need no test: numpy(force=True) resolves them, except
     # for bfloat16's int16 view.
@@ -564,35 +567,33 @@ def _call_general(spec, args, tnames, grad_on):
             continue
         if (type(t) not in _PLAIN_TYPES or not t.is_cpu or t.layout != _STRIDED
                 or _is_wrapped(t)):
-            return spec.fallback(**args)
+            return None
         d = t.dtype
         if d.is_floating_point:
             if d not in _HALF_OK or (fdtype is not None and d != fdtype):
-                return spec.fallback(**args)
+                return None
             if d == _BF16_TORCH:
                 if t.is_conj() or t.is_neg():
-                    return spec.fallback(**args)
+                    return None
                 kw[n] = _np(t)
             else:
                 kw[n] = t.numpy(force=True)
             fdtype = d
         elif d.is_complex:
-            return spec.fallback(**args)
+            return None
         else:
             kw[n] = t.numpy(force=True)
         if grad_on and t.requires_grad:
-            if n not in _GRADABLE[spec.name]:
-                return spec.fallback(**args)
+            if n not in gradable:
+                return None
             inputs.append(t)
             gnames.append(n)
         present.append(n)
         tensors.append(t)
-    if fdtype is None or not _accept(spec, args, present, tensors, opts, True):
-        return spec.fallback(**args)
-    names = tuple(present)
-    if not inputs:
-        return _kernel(spec, names, kw, False)[0]
-    return _node(spec, names, tensors, opts, inputs, gnames, kw, [t._version for t in tensors])
+    if fdtype is None:
+        return None
+    versions = [t._version for t in tensors] if inputs else None
+    return tuple(present), tensors, versions, inputs, gnames, opts, kw
 
 
 def _call_traced(spec, args, tnames):
