@@ -41,7 +41,7 @@ G. Labels are checked where they are read (domain of the loss, integer
 cimport numpy as cnp
 import numpy as np
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt
+from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt, trunc, truncf
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int32_t
 from libc.string cimport memcpy
@@ -497,15 +497,16 @@ cdef struct Bufs:
     double* d7
     double* d8
     double* d9
+    double* d10
     int* yi
 
 
 cdef int bufs_alloc(Bufs* B, Py_ssize_t K, Py_ssize_t NB) noexcept nogil:
     """Scratch for one unit: planes of K * NB doubles (enough for floats too)
-    X, Y, G, H, L, R, nine per-row doubles and the row labels, 64-byte aligned."""
+    X, Y, G, H, L, R, ten per-row doubles and the row labels, 64-byte aligned."""
     cdef size_t plane = ((K * NB * sizeof(double) + 63) // 64) * 64
     cdef size_t row = ((NB * sizeof(double) + 63) // 64) * 64
-    cdef size_t total = 6 * plane + 10 * row + 64
+    cdef size_t total = 6 * plane + 11 * row + 64
     cdef char* p = <char*>malloc(total)
     if p == NULL:
         return -1
@@ -527,7 +528,8 @@ cdef int bufs_alloc(Bufs* B, Py_ssize_t K, Py_ssize_t NB) noexcept nogil:
     B.d7 = <double*>(p + 6 * row)
     B.d8 = <double*>(p + 7 * row)
     B.d9 = <double*>(p + 8 * row)
-    B.yi = <int*>(p + 9 * row)
+    B.d10 = <double*>(p + 9 * row)
+    B.yi = <int*>(p + 10 * row)
     return 0
 
 
@@ -619,21 +621,47 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef floating* lz = <floating*>B.d7    # log-sum-exp
     cdef floating* fa = <floating*>B.d8    # per-row factor of g
     cdef floating* fb = <floating*>B.d9    # per-row factor of h
+    cdef floating* xy = <floating*>B.d10   # the label's margin
     cdef int* yi = B.yi
     cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps)
     cdef const floating* tp = NULL
     cdef const floating* xk
     cdef floating* ek
     cdef floating* hk
-    cdef floating mx, v, pk, ev, d, one = 1, zero = 0
+    cdef floating mx, v, pk, ev, d, kf, one = 1, zero = 0
     cdef floating fs[SUB]
     cdef double fac = P.fac if P.hess == H_SCALED else 1.0
     cdef double sw, cwy, s, lse, ey, so, p, q, lg, rho, qg, gm = P.c, A, Bf, al
     cdef double eps = P.smooth, tk
     cdef double total = 0.0
-    cdef int yy, okl, nbadl
+    cdef int yy, okl, nbadl, kc
     cdef bint general
     cdef Py_ssize_t firstbad = -1
+    # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
+    if P.soft:
+        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys)
+    else:
+        # a class id in [0, K) held exactly, else -1 (NaN included); the
+        # conditions as bitwise ands and one select, which gcc vectorizes
+        # (a float-to-int conversion under a branch it does not)
+        nbadl = 0
+        kf = <floating>K
+        for j in range(nb):
+            v = y[r0 + j]
+            if floating is float:
+                okl = (v >= 0) & (v < kf) & (truncf(v) == v)
+            else:
+                okl = (v >= 0) & (v < kf) & (trunc(v) == v)
+            d = v if okl != 0 else -one
+            yi[j] = <int>d
+            nbadl += 1 - okl
+        if nbadl != 0:
+            for j in range(nb):
+                if yi[j] < 0:
+                    firstbad = r0 + j
+                    break
+    if firstbad >= 0 and res.bad < 0:
+        res.bad = firstbad
     # row max (NaN passed over) and sum of exponentials
     # (a select in the data's type: an `if` store is a branch per element)
     for j in range(nb):
@@ -648,42 +676,30 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
         iv[j] = <floating>m[j]             # the shift in the data's type, for the exp loop
         S[j] = 0.0
         fs[j] = 0
+        xy[j] = 0
+    # one loop per class: the exponentials, their sum and the label's margin
+    # (picked up by a select: a gather from the planes is a scalar loop)
     for k in range(K):
         xk = xp + k * ps
         ek = E + k * NB
-        for j in range(nb):
-            ek[j] = vexp_lo(xk[j] - iv[j])
+        kc = <int>k
         if floating is float and K <= WIDE_SUM:
             for j in range(nb):
-                fs[j] += ek[j]
+                v = xk[j]
+                ev = vexp_lo(v - iv[j])
+                ek[j] = ev
+                fs[j] += ev
+                xy[j] = v if yi[j] == kc else xy[j]
         else:
             for j in range(nb):
-                S[j] += ek[j]
+                v = xk[j]
+                ev = vexp_lo(v - iv[j])
+                ek[j] = ev
+                S[j] += ev
+                xy[j] = v if yi[j] == kc else xy[j]
     if floating is float and K <= WIDE_SUM:
         for j in range(nb):
             S[j] = fs[j]
-    # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
-    if P.soft:
-        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys)
-    else:
-        # selects, no branch: a class id in [0, K) held exactly, else -1
-        nbadl = 0
-        for j in range(nb):
-            v = y[r0 + j]
-            d = v if v >= 0 else -one          # NaN -> -1
-            d = d if v < K else -one
-            yy = <int>d
-            okl = 1 if <floating>yy == v else 0
-            okl = okl if yy >= 0 else 0
-            yi[j] = yy if okl != 0 else -1
-            nbadl += 1 - okl
-        if nbadl != 0:
-            for j in range(nb):
-                if yi[j] < 0:
-                    firstbad = r0 + j
-                    break
-    if firstbad >= 0 and res.bad < 0:
-        res.bad = firstbad
     general = P.soft or eps != 0.0
     if tag_t is TSoftmax:
         if not general:
@@ -708,17 +724,16 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
                     fb[j] = <floating>(cwy * fac)
                     fa[j] = <floating>(cwy * (w[r0 + j] if w != NULL else 1.0))
             for j in range(nb):
-                yy = yi[j]
-                v = xp[(yy if yy >= 0 else 0) * ps + j]
-                L[j] = fa[j] * (lz[j] - v) if yy >= 0 else zero
+                L[j] = fa[j] * (lz[j] - xy[j]) if yi[j] >= 0 else zero
             total += lanes_sum(L, nb)
             mx = <floating>P.floor              # -inf: no floor
             for k in range(K):
                 ek = E + k * NB
                 hk = H + k * NB
+                kc = <int>k
                 for j in range(nb):
                     pk = ek[j] * iv[j]
-                    d = one if yi[j] == k else zero
+                    d = one if yi[j] == kc else zero
                     v = fb[j] * (pk * (one - pk))
                     hk[j] = mx if v < mx else v
                     ek[j] = fa[j] * (pk - d)
@@ -979,6 +994,11 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, object g,
         geo.out_rows = False
     geo.stream = stream
     geo.nb = SUB // K if K < SUB else 1
+    if geo.nb > 16:
+        # whole 16-row tiles of the register transposes and whole vectors in
+        # the per-class loops: a sub-block of 204 rows (K = 10) left 12 rows
+        # to the scalar transposes and the scalar exp epilogues
+        geo.nb -= geo.nb % 16
     if K > 1 and geo.xrs == 1 and geo.nb < PLANE_ROWS and K * PLANE_ROWS <= 8 * SUB:
         # class planes read in place: longer runs per plane (a run of a few
         # hundred bytes in each of K planes, and 2K output planes, keeps the

@@ -358,6 +358,27 @@ def test_bad_input_messages(rng):
         gbdt.grad_hess("logistic", [1.0], [0.0], n_threads=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["softmax", "softmax_focal"])
+def test_bad_class_ids_inside_vector_blocks(loss, dtype, rng):
+    # rows deep inside a sub-block, where the label check runs in vector lanes
+    n, K = 1000, 10
+    f = rng.standard_normal((n, K)).astype(dtype)
+    for bad in (np.nan, -1.0, 0.5, 10.0, 9.5, np.inf, -np.inf):
+        for row in (0, 17, 600, n - 1):
+            y = rng.integers(0, K, n).astype(dtype)
+            y[row] = bad
+            y[n - 1 if row != n - 1 else 0] = bad      # a later (or earlier) bad row
+            first = min(row, n - 1 if row != n - 1 else 0)
+            with pytest.raises(ValueError, match=rf"y\[{first}\] = .* is not a class index"):
+                gbdt.grad_hess(loss, y, f)
+    y = rng.integers(0, K, n).astype(dtype)
+    y[::7] = -0.0                                          # class 0
+    g, _, _ = gbdt.grad_hess(loss, y, f)
+    g0, _, _ = gbdt.grad_hess(loss, np.abs(y), f)
+    np.testing.assert_array_equal(g, g0)
+
+
 # -------------------------------------------------------------- init_score
 
 @pytest.mark.parametrize("case", [
