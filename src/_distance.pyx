@@ -60,7 +60,6 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, pow, sqrt
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy
 
 from _common cimport (
     fl_exp, fl_expf, fl_stream_fence, floating, label_t, lanes_sum, stream_out, threads_for,
@@ -69,9 +68,9 @@ from _common cimport (
 cdef extern from *:
     """
     #if defined(__GNUC__) || defined(__clang__)
-    #define FL_PREFETCH(p) __builtin_prefetch((const void*)(p), 0, 0)
+    #define FL_PREFETCH_NTA(p) __builtin_prefetch((const void*)(p), 0, 0)
     #else
-    #define FL_PREFETCH(p) ((void)0)
+    #define FL_PREFETCH_NTA(p) ((void)0)
     #endif
     #if defined(__GNUC__) || defined(__clang__)
     #define FL_CTZ64(x) __builtin_ctzll(x)
@@ -80,9 +79,41 @@ cdef extern from *:
     static __inline int FL_CTZ64(unsigned long long x)
     { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
     #endif
+    #if defined(__AVX512BW__) || defined(__AVX2__)
+    #include <immintrin.h>
+    #endif
+    #include <stdint.h>
+    /* bits[w] bit b = (fl[64 w + b] != 0) for w < nw: byte flags (padded
+     * with zeros to 64 nw) to one bit per voxel, so that a scan for the set
+     * flags skips 64 voxels per word */
+    static inline void fl_pack_flags(const uint8_t *fl, Py_ssize_t nw, uint64_t *bits)
+    {
+        Py_ssize_t w;
+        for (w = 0; w < nw; w++) {
+    #if defined(__AVX512BW__)
+            __m512i v = _mm512_loadu_si512((const void *)(fl + 64 * w));
+            bits[w] = (uint64_t)_mm512_test_epi8_mask(v, v);
+    #elif defined(__AVX2__)
+            __m256i z = _mm256_setzero_si256();
+            uint32_t lo = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+                _mm256_loadu_si256((const __m256i *)(fl + 64 * w)), z));
+            uint32_t hi = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+                _mm256_loadu_si256((const __m256i *)(fl + 64 * w + 32)), z));
+            bits[w] = (uint64_t)lo | ((uint64_t)hi << 32);
+    #else
+            uint64_t m = 0;
+            int b;
+            for (b = 0; b < 64; b++)
+                m |= (uint64_t)(fl[64 * w + b] != 0) << b;
+            bits[w] = m;
+    #endif
+        }
+    }
     """
-    void FL_PREFETCH(const void* p) noexcept nogil
+    # a prefetch with locality 0 (fastmath.h's FL_PREFETCH asks for 3)
+    void FL_PREFETCH_NTA(const void* p) noexcept nogil
     int FL_CTZ64(uint64_t x) noexcept nogil
+    void fl_pack_flags(const uint8_t* fl, Py_ssize_t nw, uint64_t* bits) noexcept nogil
 
 # Labels in the EDT are only compared for equality and with zero: one
 # specialization per width.
@@ -247,9 +278,9 @@ cdef void _strided_unit(const word_t* lab, double* out, int64_t* feat, bint want
         if j + PF_ROWS < n:
             # rows of a strided axis lie pages apart, where the hardware
             # prefetcher does not follow: ask for them PF_ROWS rows early
-            FL_PREFETCH(out + p + PF_ROWS * inner)
-            FL_PREFETCH(out + p + PF_ROWS * inner + 8)
-            FL_PREFETCH(lab + p + PF_ROWS * inner)
+            FL_PREFETCH_NTA(out + p + PF_ROWS * inner)
+            FL_PREFETCH_NTA(out + p + PF_ROWS * inner + 8)
+            FL_PREFETCH_NTA(lab + p + PF_ROWS * inner)
         for b in range(nb):
             lb[j * EDT_B + b] = lab[p + b]
         for b in range(nb):
@@ -1087,12 +1118,12 @@ cdef inline void _prefetch_block(const floating* x, const double* fa, const doub
     cdef Py_ssize_t c, k
     for c in range(C):
         for k in range(0, LB * sizeof(floating), 64):
-            FL_PREFETCH(<const char*>(x + c * S) + k)
+            FL_PREFETCH_NTA(<const char*>(x + c * S) + k)
     for c in range(ncls):
         for k in range(0, LB * sizeof(double), 64):
-            FL_PREFETCH(<const char*>(fa + c * S) + k)
+            FL_PREFETCH_NTA(<const char*>(fa + c * S) + k)
             if fb != NULL:
-                FL_PREFETCH(<const char*>(fb + c * S) + k)
+                FL_PREFETCH_NTA(<const char*>(fb + c * S) + k)
 
 
 cdef void _loss_unit(const floating* x, floating* gx, Py_ssize_t C, Py_ssize_t S,
@@ -1312,10 +1343,10 @@ def prob_masks(size_t x_addr, bint f32, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S
 # map finds the edges of all classes.  A plane's voxels are flagged with
 # branch-free comparisons against their six neighbours (vectorized, whole
 # planes at a time: per-row loops cost more in overhead than in work), and
-# the flags are scanned eight at a time (edges are a few percent of the
-# voxels).  Two passes: the first counts per (image, plane, class), the
-# wrapper turns the counts
-# into output positions, the second writes the coordinates, so each
+# packed to one bit per voxel, scanned 64 at a time (edges are a few percent
+# of the voxels).  Two passes: the first flags and counts per (image,
+# plane, class), the wrapper turns the counts into output positions, the
+# second reads the packed flags back and writes the coordinates, so each
 # class's edges come out in C order whatever the thread count.
 
 cdef void _plane_flags(const label_t* cur, Py_ssize_t i, const int64_t* sh, int D,
@@ -1365,27 +1396,29 @@ cdef void _plane_flags(const label_t* cur, Py_ssize_t i, const int64_t* sh, int 
 
 cdef Py_ssize_t _edge_unit(const label_t* img, Py_ssize_t i, const int64_t* sh, int D,
                            Py_ssize_t C, Py_ssize_t c0, int64_t* cnt, int64_t* pos,
-                           int64_t* out, uint8_t* fl) noexcept nogil:
-    """Plane i of one image.  Without out: cnt[c] += the plane's edges of
-    class c.  With out: each edge's D coordinates at out[pos[c]++ * D].
-    Returns the first flat position (in the image) of a label outside
-    [0, C), or -1."""
+                           int64_t* out, uint8_t* fl, uint64_t* bits) noexcept nogil:
+    """Plane i of one image.  Without out: the plane's edge flags are packed
+    into bits (one bit per voxel, nw = ceil(P / 64) words) and cnt[c] += the
+    plane's edges of class c.  With out: the flags are read back from bits
+    and each edge's D coordinates go to out[pos[c]++ * D].  Returns the
+    first flat position (in the image) of a label outside [0, C), or -1."""
     cdef Py_ssize_t n = sh[2], P = sh[1] * sh[2], x, k, c
+    cdef Py_ssize_t nw = (P + 63) >> 6
     cdef Py_ssize_t bad = -1
     cdef const label_t* cur = img + i * P
     cdef uint64_t w
     cdef int64_t* o
-    _plane_flags(cur, i, sh, D, fl)
-    # flags padded with zeros to a multiple of 8: whole words, and in a
-    # non-zero word only its set bytes (lowest first: C order on the
-    # little-endian targets fastloss builds for)
-    for x in range(P, (P + 7) & ~7):
-        fl[x] = 0
-    for k in range(0, P, 8):
-        memcpy(&w, fl + k, 8)
+    if out == NULL:
+        _plane_flags(cur, i, sh, D, fl)
+        for x in range(P, nw * 64):
+            fl[x] = 0
+        fl_pack_flags(fl, nw, bits)
+    # the set bits, lowest first: C order
+    for k in range(nw):
+        w = bits[k]
         while w != 0:
-            x = k + (FL_CTZ64(w) >> 3)
-            w &= w - 1   # the flag bytes are 0 or 1: one bit per set byte
+            x = (k << 6) + FL_CTZ64(w)
+            w &= w - 1
             if cur[x] < 0 or cur[x] >= C:
                 if bad < 0:
                     bad = i * P + x
@@ -1411,21 +1444,22 @@ cdef Py_ssize_t _edge_unit(const label_t* img, Py_ssize_t i, const int64_t* sh, 
 
 cdef Py_ssize_t _edges_pass(const label_t* lab, Py_ssize_t N, Py_ssize_t S, const int64_t* sh,
                             int D, Py_ssize_t C, Py_ssize_t c0, int64_t* cnt,
-                            int64_t* out, int n_threads) noexcept nogil:
+                            int64_t* out, uint64_t* bits, int n_threads) noexcept nogil:
     cdef Py_ssize_t nu = sh[0], units = N * nu, u, n, b
+    cdef Py_ssize_t nw = (sh[1] * sh[2] + 63) >> 6
     cdef Py_ssize_t bad = -1
     cdef Py_ssize_t* badp = &bad
     cdef int nt = threads_for(n_threads, units)
-    cdef uint8_t* fl
+    cdef uint8_t* fl = NULL
     with parallel(num_threads=nt):
-        fl = <uint8_t*>malloc(sh[1] * sh[2] + 8)
+        fl = <uint8_t*>malloc(nw * 64)
         if fl == NULL:
             badp[0] = -2
         else:
             for u in prange(units, schedule="static"):
                 n = u // nu
                 b = _edge_unit(lab + n * S, u % nu, sh, D, C, c0, cnt + u * C, cnt + u * C,
-                               out, fl)
+                               out, fl, bits + u * nw)
                 if b >= 0:
                     b = b + n * S
                     with gil:
@@ -1436,36 +1470,40 @@ cdef Py_ssize_t _edges_pass(const label_t* lab, Py_ssize_t N, Py_ssize_t S, cons
 
 
 def edges_all(size_t lab_addr, int code, Py_ssize_t N, Py_ssize_t S, size_t shape_addr, int D,
-              Py_ssize_t C, Py_ssize_t c0, size_t cnt_addr, size_t out_addr, int n_threads):
+              Py_ssize_t C, Py_ssize_t c0, size_t cnt_addr, size_t out_addr, size_t bits_addr,
+              int n_threads):
     """Edge voxels of every class c0 <= c < C of a batch of label maps.
 
     Addresses of C-contiguous arrays: the (N, S) labels (``code`` as in
-    class_bboxes), 3 int64 extents (the first 3 - D are 1), and cnt, int64
-    (N, shape[0], C): one unit per plane.  With
+    class_bboxes), 3 int64 extents (the first 3 - D are 1), cnt, int64
+    (N, shape[0], C): one unit per plane, and bits, uint64 (N, shape[0],
+    ceil(shape[1] * shape[2] / 64)): the edge flags, one bit per voxel.  With
     out_addr 0: cnt is zeroed and filled with the edge count of each
-    (image, unit, class).  Else cnt holds each (image, unit, class)'s first
-    output row (the wrapper's prefix sums over (image, class, unit)) and
-    the int64 (total, D) output gets the coordinates.  Returns the first
-    flat position (over N * S) of a label outside [0, C), -1 when none, -2
-    when a row buffer cannot be allocated.
+    (image, unit, class), and bits with the flags.  Else cnt holds each
+    (image, unit, class)'s first output row (the wrapper's prefix sums over
+    (image, class, unit)), the flags are read from bits (as the first call
+    left them) and the int64 (total, D) output gets the coordinates.
+    Returns the first flat position (over N * S) of a label outside [0, C),
+    -1 when none, -2 when a row buffer cannot be allocated.
     """
     cdef const void* p = <const void*>lab_addr
     cdef const int64_t* sh = <const int64_t*>shape_addr
     cdef int64_t* cnt = <int64_t*>cnt_addr
     cdef int64_t* out = <int64_t*>out_addr
+    cdef uint64_t* bits = <uint64_t*>bits_addr
     cdef Py_ssize_t bad = -1, i, nu = sh[0]
     if out == NULL:
         for i in range(N * nu * C):
             cnt[i] = 0
     with nogil:
         if code == 0:
-            bad = _edges_pass(<const uint8_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+            bad = _edges_pass(<const uint8_t*>p, N, S, sh, D, C, c0, cnt, out, bits, n_threads)
         elif code == 1:
-            bad = _edges_pass(<const int8_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+            bad = _edges_pass(<const int8_t*>p, N, S, sh, D, C, c0, cnt, out, bits, n_threads)
         elif code == 2:
-            bad = _edges_pass(<const int16_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+            bad = _edges_pass(<const int16_t*>p, N, S, sh, D, C, c0, cnt, out, bits, n_threads)
         elif code == 3:
-            bad = _edges_pass(<const int32_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+            bad = _edges_pass(<const int32_t*>p, N, S, sh, D, C, c0, cnt, out, bits, n_threads)
         else:
-            bad = _edges_pass(<const int64_t*>p, N, S, sh, D, C, c0, cnt, out, n_threads)
+            bad = _edges_pass(<const int64_t*>p, N, S, sh, D, C, c0, cnt, out, bits, n_threads)
     return bad

@@ -119,5 +119,6 @@ def edges_all(
     c0: int,  # Py_ssize_t
     cnt_addr: int,  # size_t
     out_addr: int,  # size_t
+    bits_addr: int,  # size_t
     n_threads: int,
 ) -> int: ...

@@ -154,8 +154,10 @@ def _edge_lists(lab2d, spatial, C, c0, nt, name):
     if M * S == 0:
         return np.empty((0, D), dtype=np.int64), np.zeros(M * C + 1, dtype=np.int64)
     code = _BOX_CODES[lab2d.dtype.type]
+    # the edge flags of the first call, one bit per voxel, for the second
+    bits = np.empty((M, nu, (int(sh[1]) * int(sh[2]) + 63) // 64), dtype=np.uint64)
     bad = _k.edges_all(lab2d.ctypes.data, code, M, S, sh.ctypes.data, D, C, c0,
-                       cnt.ctypes.data, 0, nt)
+                       cnt.ctypes.data, 0, bits.ctypes.data, nt)
     if bad == -2:
         raise MemoryError("fastloss: cannot allocate the edge buffers")
     if bad >= 0:
@@ -168,7 +170,7 @@ def _edge_lists(lab2d, spatial, C, c0, nt, name):
         # a copy: the kernel advances these positions as it writes
         pos = starts[:-1].reshape(M, C, nu).transpose(0, 2, 1).copy()
         _k.edges_all(lab2d.ctypes.data, code, M, S, sh.ctypes.data, D, C, c0, pos.ctypes.data,
-                     coords.ctypes.data, nt)
+                     coords.ctypes.data, bits.ctypes.data, nt)
     return coords, starts[::nu]
 
 
