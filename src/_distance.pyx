@@ -832,29 +832,66 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
 
 
 cdef double _local_query(int64_t base, const uint8_t* mp, const int64_t* delta,
-                         const double* offd2, Py_ssize_t no) noexcept nogil:
-    """offd2 of the first offset from the map position base that lands on a
-    site, or -1 (the map's margin keeps every probe inside it)."""
+                         const double* offd2, Py_ssize_t o0, Py_ssize_t no) noexcept nogil:
+    """offd2 of the first offset from o0 on that lands on a site from the map
+    position base, or -1 (the map's margin keeps every probe inside it)."""
     cdef Py_ssize_t o
-    for o in range(no):
+    for o in range(o0, no):
         if mp[base + delta[o]] != 0:
             return offd2[o]
     return -1.0
 
 
+cdef void _local_unit(const int64_t* qp, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t D,
+                      const double* w, double tab2, const int64_t* st, int64_t R,
+                      const uint8_t* mp, const int64_t* delta, const double* offd2,
+                      Py_ssize_t no, double* out) noexcept nogil:
+    """Queries i0..i1-1 in order.  A query at physical distance dq from the
+    one before, whose nearest site is at dp (at least sqrt(tab2) when the
+    table had none), has no site nearer than dp - dq (the triangle
+    inequality), so its scan starts at the first offset that long (queries
+    come in C order: neighbours on a surface, dq often one voxel).  The
+    bound is lowered by a relative 1e-9, far above the rounding of dp and
+    dq, so that an offset exactly that long is never skipped."""
+    cdef Py_ssize_t i, a, o0, lo, hi, mid
+    cdef double dq, t, dp, b
+    for i in range(i0, i1):
+        o0 = 0
+        if i > i0:
+            dq = 0.0
+            for a in range(D):
+                t = <double>(qp[i * D + a] - qp[(i - 1) * D + a]) * w[a]
+                dq += t * t
+            dp = sqrt(out[i - 1]) if out[i - 1] >= 0 else sqrt(tab2)
+            b = dp - sqrt(dq)
+            if b > 0:
+                b = b * b * (1.0 - 1e-9)
+                lo = 0
+                hi = no
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if offd2[mid] < b:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                o0 = lo
+        out[i] = _local_query(_flat_pos(qp + i * D, D, st, R), mp, delta, offd2, o0, no)
+
+
 def local_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
              Py_ssize_t D, size_t shape_addr, size_t offs_addr, size_t offd2_addr,
-             Py_ssize_t no, size_t out_addr, int n_threads):
+             Py_ssize_t no, size_t spacing_addr, double tab2, size_t out_addr, int n_threads):
     """Nearest sites within a small neighbourhood, by lookup.
 
     The k sites and m queries are int64 (k, D) / (m, D) coordinates in a box
     of the D int64 extents ``shape``; offs (no, D) int64 and offd2 (no,)
     float64 are neighbour offsets and their squared physical lengths, in
     increasing order, holding EVERY offset shorter than some radius (the
-    wrapper's table).  A map of the sites (with a margin as wide as the
-    longest offset, so a probe needs no bounds check) is filled, and each
-    query takes the first offset that lands on a site: no site outside the
-    table is as near, so out[i] = offd2[first hit] is the exact minimum.
+    wrapper's table): every offset whose squared length, with the D float64
+    ``spacing``, is below tab2.  A map of the sites (with a margin as wide
+    as the longest offset, so a probe needs no bounds check) is filled, and
+    each query takes the first offset that lands on a site: no site outside
+    the table is as near, so out[i] = offd2[first hit] is the exact minimum.
     Queries without a hit get out[i] = -1.  Returns the number of those, or
     -2 when the map cannot be allocated.
     """
@@ -863,6 +900,7 @@ def local_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
     cdef const int64_t* shape = <const int64_t*>shape_addr
     cdef const int64_t* offs = <const int64_t*>offs_addr
     cdef const double* offd2 = <const double*>offd2_addr
+    cdef const double* w = <const double*>spacing_addr
     cdef double* out = <double*>out_addr
     cdef int64_t st[3]
     cdef Py_ssize_t i, a, o, total = 1, miss = 0, units, u
@@ -897,8 +935,8 @@ def local_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
         units = (m + QBLOCK - 1) // QBLOCK
         nt = threads_for(n_threads, units)
         for u in prange(units, schedule="static", num_threads=nt):
-            for i in range(u * QBLOCK, min((u + 1) * QBLOCK, m)):
-                out[i] = _local_query(_flat_pos(qp + i * D, D, st, R), mp, delta, offd2, no)
+            _local_unit(qp, u * QBLOCK, min((u + 1) * QBLOCK, m), D, w, tab2, st, R, mp, delta,
+                        offd2, no, out)
         for i in range(m):
             if out[i] < 0:
                 miss += 1

@@ -50,6 +50,8 @@ def local_sq(
     offs_addr: int,  # size_t
     offd2_addr: int,  # size_t
     no: int,  # Py_ssize_t
+    spacing_addr: int,  # size_t
+    tab2: float,  # double
     out_addr: int,  # size_t
     n_threads: int,
 ) -> int: ...

@@ -246,12 +246,14 @@ def _directed(src, dst, box, spacing, nt):
         # similar masks are within two voxels of the other surface), then a
         # k-d tree for the rest
         d2 = np.empty(ns, dtype=np.float64)
-        offs, offd2 = _offsets(tuple(spacing.tolist()), _REACH)
+        offs, offd2, tab2 = _offsets(tuple(spacing.tolist()), _REACH)
         src = np.ascontiguousarray(src, dtype=np.int64)
         dst = np.ascontiguousarray(dst, dtype=np.int64)
         shp = np.asarray(box, dtype=np.int64)
+        w = np.ascontiguousarray(spacing, dtype=np.float64)
         miss = _k.local_sq(dst.ctypes.data, nd, src.ctypes.data, ns, len(box), shp.ctypes.data,
-                           offs.ctypes.data, offd2.ctypes.data, len(offd2), d2.ctypes.data, nt)
+                           offs.ctypes.data, offd2.ctypes.data, len(offd2), w.ctypes.data, tab2,
+                           d2.ctypes.data, nt)
         if miss < 0:
             raise MemoryError("fastloss: cannot allocate the site map")
         if miss:
@@ -283,10 +285,11 @@ _REACH = 6  # the lookup's offsets reach this many voxels along each axis
 
 
 def _offsets(spacing, reach):
-    """Every offset with |o_a| <= reach on each axis, shorter than
-    (reach + 1) * min(spacing), sorted by squared physical length: any
-    offset left out is at least that long, so the first site found along
-    this table is a nearest one."""
+    """Every offset with |o_a| <= reach on each axis, of squared physical
+    length below tab2 = ((reach + 1) * min(spacing))^2, sorted by that
+    length: any offset left out is at least that long, so the first site
+    found along this table is a nearest one.  Returns (offsets, squared
+    lengths, tab2)."""
     key = (spacing, reach)
     if key not in _OFFSETS:
         D = len(spacing)
@@ -294,10 +297,11 @@ def _offsets(spacing, reach):
         o = np.stack(np.meshgrid(*([np.arange(-reach, reach + 1)] * D), indexing="ij"),
                      -1).reshape(-1, D)
         d2 = ((o * w) ** 2).sum(axis=1)
-        keep = d2 < ((reach + 1) * w.min()) ** 2
+        tab2 = float(((reach + 1) * w.min()) ** 2)
+        keep = d2 < tab2
         order = np.argsort(d2[keep], kind="stable")
         _OFFSETS[key] = (np.ascontiguousarray(o[keep][order], dtype=np.int64),
-                         np.ascontiguousarray(d2[keep][order]))
+                         np.ascontiguousarray(d2[keep][order]), tab2)
     return _OFFSETS[key]
 
 
