@@ -65,6 +65,7 @@ cdef extern from "fastmath.h" nogil:
     void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
     void fl_log_inplace(double* s, Py_ssize_t n)
     void FL_PREFETCH(const void* p)
+    void FL_PREFETCH_NTA(const void* p)
 
 cdef extern from "flhalf.h" nogil:
     enum:

@@ -569,6 +569,13 @@ static inline void fl_soft_statsf(const float *x, const float *t, const double *
 #else
 #define FL_PREFETCH(p) ((void)(p))
 #endif
+/* The same hint with locality 0: data read once more soon and then not
+ * again (the EDT's strided rows, the distance losses' class planes). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_PREFETCH_NTA(p) __builtin_prefetch((p), 0, 0)
+#else
+#define FL_PREFETCH_NTA(p) ((void)(p))
+#endif
 
 /* sum_i exp(x_i - sh) over a float row; e_i = exp(x_i - sh) stored too
  * if store (fl_row_expf), not if not (fl_row_sumexpf): one body, compiled

@@ -196,8 +196,8 @@ KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification")
                 ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),
                 ("segmentation._prep", "_k", "segmentation"),
                 ("segmentation._hard", "_k", "segmentation"),
-                ("distance._transform", "_k", "distance"), ("distance._surface", "_k", "distance"),
-                ("distance._losses", "_k", "distance"), ("distance._weight_map", "_k", "distance"),
+                ("distance._transform", "_k", "distance"), ("distance._surface", "_k", "surface"),
+                ("distance._surface", "_kd", "distance"), ("distance._losses", "_k", "dtloss"),
                 ("gbdt._plan", "_k", "gbdt")]
 
 

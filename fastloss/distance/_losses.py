@@ -14,7 +14,7 @@ from fastloss.distance._transform import (
     _spacing,
 )
 
-_k = kernels("distance")
+_k = kernels("dtloss")
 
 # ------------------------------------------------------------ losses
 

@@ -16,7 +16,8 @@ from fastloss.distance._transform import (
     _spacing,
 )
 
-_k = kernels("distance")
+_k = kernels("surface")
+_kd = kernels("distance")  # class_bboxes
 
 # ------------------------------------------------------------ metrics: inputs
 
@@ -117,7 +118,7 @@ def _boxes(lab2d, spatial, C, nt, name):
     lab2d = np.ascontiguousarray(lab2d)
     if box.size == 0 or lab2d.size == 0:
         return box
-    bad = _k.class_bboxes(lab2d.ctypes.data, _BOX_CODES[lab2d.dtype.type], lab2d.shape[0],
+    bad = _kd.class_bboxes(lab2d.ctypes.data, _BOX_CODES[lab2d.dtype.type], lab2d.shape[0],
                           lab2d.shape[1], shp.ctypes.data, shp.size, C, box.ctypes.data, nt)
     if bad >= 0:
         raise V.label_error(lab2d.reshape(-1), bad, C, None, name)

@@ -4,13 +4,10 @@
 import numpy as np
 
 from fastloss import _validate as V
-from fastloss._dispatch import kernels
 from fastloss._docs import doc
 from fastloss.distance._transform import (
     _edt_flat,
 )
-
-_k = kernels("distance")
 
 # ------------------------------------------------------------ U-Net weight map
 
