@@ -640,6 +640,8 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
     if P.soft:
         tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys)
+        for j in range(nb):
+            yi[j] = -1                         # no class id (the exp loop reads them)
     else:
         # a class id in [0, K) held exactly, else -1 (NaN included); the
         # conditions as bitwise ands and one select, which gcc vectorizes
