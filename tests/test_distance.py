@@ -8,6 +8,7 @@ from scipy import ndimage
 
 import fastloss
 import fastloss.reference as R
+from tests._half import HALF, HALF_IDS
 
 # ------------------------------------------------------------ distance_transform
 
@@ -409,6 +410,26 @@ def test_losses_match_reference_and_keep_dtype(rng, dtype):
         rtol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(float(got), want, rtol=rtol)
         np.testing.assert_allclose(g, gw, rtol=rtol, atol=rtol * np.abs(gw).max())
+
+
+@pytest.mark.parametrize("dt", HALF, ids=HALF_IDS)
+def test_losses_half_input_gradient_in_its_dtype(rng, dt):
+    # computed in float32 (one widened copy): the loss is the float32 loss of
+    # the widened values, the gradient the float32 gradient rounded
+    x = rng.standard_normal((2, 3, 9, 7)).astype(dt)
+    y = rng.integers(0, 3, (2, 9, 7))
+    for fn, kw in [("hausdorff_dt_loss", dict(log=True)), ("boundary_loss", {}),
+                   ("hausdorff_dt_loss", dict(reduction="none"))]:
+        got, g = getattr(fastloss, fn)(x, y, return_grad=True, **kw)
+        want, g32 = getattr(fastloss, fn)(x.astype(np.float32), y, return_grad=True, **kw)
+        assert np.asarray(got).dtype == np.float32 and g.dtype == x.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(g, g32.astype(dt))
+        # and no wider than the float64 reference allows
+        _, gw = getattr(R, fn)(x.astype(np.float64), y, return_grad=True, **kw)
+        np.testing.assert_allclose(g.astype(np.float64), gw,
+                                   atol=(2.0 ** -9 if dt == np.float16 else 2.0 ** -6)
+                                   * np.abs(gw).max())
 
 
 def test_loss_gradients_by_finite_differences(rng):

@@ -29,6 +29,9 @@ def _loss_inputs(input, target, activation, include_background, reduction, spaci
                  n_threads):
     q = _LossInputs()
     x = V.as_float(input, "input")
+    # float16 / bfloat16 logits are computed through one float32 copy; the
+    # gradient comes back in their dtype, as the other families return it
+    q.gdt = np.asarray(input).dtype if V.is_half(np.asarray(input).dtype) else x.dtype
     if x.ndim < 3:
         raise ValueError(
             f"input must have shape (N, C, d1, ...) with at least one spatial axis, got {x.shape}"
@@ -208,13 +211,16 @@ def _loss_run(q, kind, alpha, gm, fa, fb, batch, reduction, log, return_grad):
         k = 1.0 / (1.0 + np.asarray(red, dtype=np.float64))
         dL = dL * (np.broadcast_to(k, (q.N, ncls)) if np.ndim(k) else k)
         _loss_pass(q, gm, fa, fb, alpha, kind, dL, grad)
+    if q.gdt != grad.dtype:
+        grad = grad.astype(q.gdt)  # rounded to nearest even
     return loss, grad
 
 
 _LOSS_INPUTS = """\
 input : array_like, shape (N, C, d1, ..., dk), k >= 1
     Logits (``activation='softmax'`` or ``'sigmoid'``) or probabilities
-    (``activation=None``), float32 or float64.
+    (``activation=None``), float32 or float64 (float16 and bfloat16 are
+    computed in float32; the loss is float32, the gradient in their dtype).
 target : array_like
     Integer label map (N, d1, ..., dk) (or MONAI's (N, 1, d1, ...)), or
     one-hot / soft masks of ``input``'s shape.  With C == 1 a label map
