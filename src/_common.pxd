@@ -83,9 +83,9 @@ cdef extern from "fltranspose.h" nogil:
         FL_TR_F32_MAX
         FL_TR_F64_MAX
     void fl_rows_to_planes_f32(const float* src, Py_ssize_t K, Py_ssize_t nr, float* dst,
-                               Py_ssize_t ps, const float* next)
+                               Py_ssize_t ps, const float* next, float* mx)
     void fl_rows_to_planes_f64(const double* src, Py_ssize_t K, Py_ssize_t nr, double* dst,
-                               Py_ssize_t ps, const double* next)
+                               Py_ssize_t ps, const double* next, double* mx)
     void fl_planes_to_rows_f32(const float* src, Py_ssize_t ps, Py_ssize_t K, Py_ssize_t nr,
                                float* dst)
     void fl_planes_to_rows_f64(const double* src, Py_ssize_t ps, Py_ssize_t K, Py_ssize_t nr,
@@ -294,9 +294,20 @@ cdef inline void rows_to_planes(const floating* src, Py_ssize_t K, Py_ssize_t nr
     K up to FL_TR_F32_MAX / FL_TR_F64_MAX, else a scalar copy); the lines of
     next[:nr * K] (or NULL), the rows read after these, are requested on the way."""
     if floating is float:
-        fl_rows_to_planes_f32(src, K, nr, dst, ps, next)
+        fl_rows_to_planes_f32(src, K, nr, dst, ps, next, NULL)
     else:
-        fl_rows_to_planes_f64(src, K, nr, dst, ps, next)
+        fl_rows_to_planes_f64(src, K, nr, dst, ps, next, NULL)
+
+
+cdef inline void rows_to_planes_max(const floating* src, Py_ssize_t K, Py_ssize_t nr,
+                                    floating* dst, Py_ssize_t ps, const floating* next,
+                                    floating* mx) noexcept nogil:
+    """rows_to_planes, and mx[j] = the largest value of row j (NaN passed
+    over, -inf for a row of NaN), taken while the planes are in registers."""
+    if floating is float:
+        fl_rows_to_planes_f32(src, K, nr, dst, ps, next, mx)
+    else:
+        fl_rows_to_planes_f64(src, K, nr, dst, ps, next, mx)
 
 
 cdef inline void planes_to_rows(const floating* src, Py_ssize_t ps, Py_ssize_t K,

@@ -49,7 +49,7 @@ from libc.string cimport memcpy
 from _common cimport (
     BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, align64, block_init, combine_blocks, deal,
     fl_stream_f32, fl_stream_f64, fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks,
-    planes_to_rows, rows_to_planes, safe_shift, threads_for_work, vabs, vexp, vexp_lo, vexp_neg,
+    planes_to_rows, rows_to_planes_max, safe_shift, threads_for_work, vabs, vexp, vexp_lo, vexp_neg,
     vlog, vlog1p,
 )
 
@@ -378,28 +378,44 @@ cdef inline int bad_y(tag_t* tag, floating y) noexcept nogil:
 cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize_t cs,
                                       Py_ssize_t r0, Py_ssize_t nb, Py_ssize_t K,
                                       floating* buf, Py_ssize_t NB, const int32_t* tin,
-                                      Py_ssize_t* ps) noexcept nogil:
+                                      Py_ssize_t* ps, floating* mx) noexcept nogil:
     """Rows r0..r0+nb of x as planes: in place (ps = cs) when rows are
     adjacent (rs == 1 or K == 1), else transposed into buf (ps = NB), by
-    the gather table `tin` for a full C-ordered block."""
+    the gather table `tin` for a full C-ordered block.  mx (or NULL): the
+    row maxima, NaN passed over (-inf for a row of NaN)."""
     cdef Py_ssize_t j, k
     cdef const floating* xr
+    cdef const floating* planes
+    cdef floating v
     if rs == 1 or K == 1:
         ps[0] = cs
-        return x + r0 * rs
-    ps[0] = NB
-    if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX):
-        # C-ordered rows: through registers, the next sub-block's requested
-        rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs)
-        return buf
-    if tin != NULL and nb == NB:
-        gather(buf, x + r0 * rs, tin, K * NB)
-        return buf
-    for k in range(K):
-        xr = x + r0 * rs + k * cs
+        planes = x + r0 * rs
+    else:
+        ps[0] = NB
+        planes = buf
+        if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float
+                                    else K <= FL_TR_F64_MAX):
+            # C-ordered rows: through registers, the maxima taken there and
+            # the next sub-block's rows requested
+            rows_to_planes_max(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs, mx)
+            return buf
+        if tin != NULL and nb == NB:
+            gather(buf, x + r0 * rs, tin, K * NB)
+        else:
+            for k in range(K):
+                xr = x + r0 * rs + k * cs
+                for j in range(nb):
+                    buf[k * NB + j] = xr[j * rs]
+    if mx != NULL:
+        # a select in the data's type: an `if` store is a branch per element
         for j in range(nb):
-            buf[k * NB + j] = xr[j * rs]
-    return buf
+            mx[j] = -INFINITY
+        for k in range(K):
+            xr = planes + k * ps[0]
+            for j in range(nb):
+                v = xr[j]
+                mx[j] = v if v > mx[j] else mx[j]
+    return planes
 
 
 cdef inline void put(void* out, bint f32, Py_ssize_t off, const void* src, Py_ssize_t m,
@@ -542,7 +558,8 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
     cdef floating* G = <floating*>B.G
     cdef floating* H = <floating*>B.H
     cdef floating* L = <floating*>B.L
-    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps)
+    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin,
+                                        &ps, NULL)
     cdef const floating* xk
     cdef const floating* yb = y + r0
     cdef const double* wb = w + r0 if w != NULL else NULL
@@ -622,13 +639,16 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef floating* fa = <floating*>B.d8    # per-row factor of g
     cdef floating* fb = <floating*>B.d9    # per-row factor of h
     cdef floating* xy = <floating*>B.d10   # the label's margin
+    cdef floating* R = <floating*>B.R      # rows out
+    cdef floating* gr
+    cdef floating* hr
     cdef int* yi = B.yi
-    cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps)
+    cdef const floating* xp
     cdef const floating* tp = NULL
     cdef const floating* xk
     cdef floating* ek
     cdef floating* hk
-    cdef floating mx, v, pk, ev, d, kf, one = 1, zero = 0
+    cdef floating mx, v, pk, ev, d, kf, fbc, one = 1, zero = 0
     cdef floating fs[SUB]
     cdef double fac = P.fac if P.hess == H_SCALED else 1.0
     cdef double sw, cwy, s, lse, ey, so, p, q, lg, rho, qg, gm = P.c, A, Bf, al
@@ -636,10 +656,15 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef double total = 0.0
     cdef int yy, okl, nbadl, kc
     cdef bint general
+    cdef bint same = geo.out_f32 if floating is float else not geo.out_f32
+    cdef bint rowwise = (same and geo.out_rows and 1 < K and gout != NULL and hout != NULL
+                         and P.cw == NULL and w == NULL
+                         and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX))
     cdef Py_ssize_t firstbad = -1
+    xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps, fs)
     # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
     if P.soft:
-        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys)
+        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys, NULL)
         for j in range(nb):
             yi[j] = -1                         # no class id (the exp loop reads them)
     else:
@@ -664,15 +689,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
                     break
     if firstbad >= 0 and res.bad < 0:
         res.bad = firstbad
-    # row max (NaN passed over) and sum of exponentials
-    # (a select in the data's type: an `if` store is a branch per element)
-    for j in range(nb):
-        fs[j] = -INFINITY
-    for k in range(K):
-        xk = xp + k * ps
-        for j in range(nb):
-            v = xk[j]
-            fs[j] = v if v > fs[j] else fs[j]
+    # the row maxima (fs, from planes_of) shift the exponentials
     for j in range(nb):
         m[j] = safe_shift(fs[j])
         iv[j] = <floating>m[j]             # the shift in the data's type, for the exp loop
@@ -729,6 +746,33 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
                 L[j] = fa[j] * (lz[j] - xy[j]) if yi[j] >= 0 else zero
             total += lanes_sum(L, nb)
             mx = <floating>P.floor              # -inf: no floor
+            if rowwise:
+                # unit factors and rows out: the probabilities go to rows
+                # through registers once, and g = p - [k == y] and
+                # h = fac p (1 - p) are taken there (one transpose, not one
+                # for g and one for h); the same operations as below
+                # (streamed outputs are written from L1 buffers, others in place)
+                for k in range(K):
+                    ek = E + k * NB
+                    for j in range(nb):
+                        ek[j] = ek[j] * iv[j]
+                gr = R if geo.stream else <floating*>gout + r0 * K
+                hr = H if geo.stream else <floating*>hout + r0 * K
+                planes_to_rows(E, NB, K, nb, gr)
+                fbc = <floating>fac
+                for j in range(nb * K):
+                    pk = gr[j]
+                    v = fbc * (pk * (one - pk))
+                    hr[j] = mx if v < mx else v
+                for j in range(nb):
+                    yy = yi[j]
+                    if yy >= 0:
+                        gr[j * K + yy] = gr[j * K + yy] - one
+                res.loss += total
+                if geo.stream:
+                    put(gout, geo.out_f32, r0 * K, R, nb * K, True)
+                    put(hout, geo.out_f32, r0 * K, H, nb * K, True)
+                return
             for k in range(K):
                 ek = E + k * NB
                 hk = H + k * NB

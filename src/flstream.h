@@ -23,6 +23,9 @@
 #include <emmintrin.h>
 #define FL_STREAM 1
 #endif
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 /* One copy per element type: a single byte-wise copy (head and tail moved a
  * byte at a time) made the element-wise gradients 3-28 % slower. */
@@ -35,10 +38,17 @@ static inline void fl_stream_f32(float *dst, const float *src, ptrdiff_t n)
         i++;
     }
     for (; i + 16 <= n; i += 16) {                     /* one whole line */
+#if defined(__AVX512F__)
+        _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+#elif defined(__AVX__)
+        _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+        _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+#else
         _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
         _mm_stream_ps(dst + i + 4, _mm_loadu_ps(src + i + 4));
         _mm_stream_ps(dst + i + 8, _mm_loadu_ps(src + i + 8));
         _mm_stream_ps(dst + i + 12, _mm_loadu_ps(src + i + 12));
+#endif
     }
     for (; i < n; i++)
         dst[i] = src[i];
@@ -56,10 +66,17 @@ static inline void fl_stream_f64(double *dst, const double *src, ptrdiff_t n)
         i++;
     }
     for (; i + 8 <= n; i += 8) {
+#if defined(__AVX512F__)
+        _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
+#elif defined(__AVX__)
+        _mm256_stream_pd(dst + i, _mm256_loadu_pd(src + i));
+        _mm256_stream_pd(dst + i + 4, _mm256_loadu_pd(src + i + 4));
+#else
         _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
         _mm_stream_pd(dst + i + 2, _mm_loadu_pd(src + i + 2));
         _mm_stream_pd(dst + i + 4, _mm_loadu_pd(src + i + 4));
         _mm_stream_pd(dst + i + 6, _mm_loadu_pd(src + i + 6));
+#endif
     }
     for (; i < n; i++)
         dst[i] = src[i];

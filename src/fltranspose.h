@@ -19,6 +19,7 @@
 #ifndef FASTLOSS_FLTRANSPOSE_H
 #define FASTLOSS_FLTRANSPOSE_H
 
+#include <math.h>
 #include <stddef.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -30,6 +31,17 @@
 #endif
 
 #if defined(__AVX512F__)
+/* The network on a register array: inlined, or the array goes through the
+ * stack on every tile (gcc otherwise keeps one out-of-line copy for the
+ * callers in a module that use it more than once). */
+#if defined(__GNUC__)
+#define FL_TR_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FL_TR_INLINE static __forceinline
+#else
+#define FL_TR_INLINE static inline
+#endif
+
 /* the lines of [p, p + nbytes): the same rows of the block read next, one
  * tile ahead of their use, spread over this block's tiles so that a few
  * requests are in flight at a time (a burst of them at the start of a block
@@ -41,7 +53,7 @@
             __builtin_prefetch(q_ + b_, 0, 3);                           \
     } while (0)
 
-static inline void fl_tr16_ps(__m512 r[16])
+FL_TR_INLINE void fl_tr16_ps(__m512 r[16])
 {
     __m512 t[16];
     int i;
@@ -75,7 +87,7 @@ static inline void fl_tr16_ps(__m512 r[16])
     }
 }
 
-static inline void fl_tr8_pd(__m512d r[8])
+FL_TR_INLINE void fl_tr8_pd(__m512d r[8])
 {
     __m512d t[8];
     int i;
@@ -99,9 +111,12 @@ static inline void fl_tr8_pd(__m512d r[8])
 #endif
 
 /* dst[k * ps + j] = src[j * K + k], j < nr, k < K; next (or NULL): the
- * rows the caller reads after these, requested tile by tile */
+ * rows the caller reads after these, requested tile by tile; mx (or NULL):
+ * mx[j] = the largest of row j, NaN passed over (-inf for a row of NaN),
+ * taken from the planes while they are in registers */
 static inline void fl_rows_to_planes_f32(const float *src, ptrdiff_t K, ptrdiff_t nr,
-                                         float *dst, ptrdiff_t ps, const float *next)
+                                         float *dst, ptrdiff_t ps, const float *next,
+                                         float *mx)
 {
     ptrdiff_t j = 0, k;
 #if defined(__AVX512F__)
@@ -117,12 +132,26 @@ static inline void fl_rows_to_planes_f32(const float *src, ptrdiff_t K, ptrdiff_
             fl_tr16_ps(r);
             for (k = 0; k < K; k++)
                 _mm512_storeu_ps(dst + k * ps + j, r[k]);
+            if (mx) {
+                /* max_ps(a, b) is a > b ? a : b: a NaN plane value loses */
+                __m512 m = _mm512_set1_ps(-INFINITY);
+                for (k = 0; k < K; k++)
+                    m = _mm512_max_ps(r[k], m);
+                _mm512_storeu_ps(mx + j, m);
+            }
         }
     }
 #endif
-    for (; j < nr; j++)
-        for (k = 0; k < K; k++)
-            dst[k * ps + j] = src[j * K + k];
+    for (; j < nr; j++) {
+        float m = -INFINITY, v;
+        for (k = 0; k < K; k++) {
+            v = src[j * K + k];
+            dst[k * ps + j] = v;
+            m = v > m ? v : m;
+        }
+        if (mx)
+            mx[j] = m;
+    }
 }
 
 /* dst[j * K + k] = src[k * ps + j], j < nr, k < K */
@@ -150,7 +179,8 @@ static inline void fl_planes_to_rows_f32(const float *src, ptrdiff_t ps, ptrdiff
 }
 
 static inline void fl_rows_to_planes_f64(const double *src, ptrdiff_t K, ptrdiff_t nr,
-                                         double *dst, ptrdiff_t ps, const double *next)
+                                         double *dst, ptrdiff_t ps, const double *next,
+                                         double *mx)
 {
     ptrdiff_t j = 0, k;
 #if defined(__AVX512F__)
@@ -166,12 +196,25 @@ static inline void fl_rows_to_planes_f64(const double *src, ptrdiff_t K, ptrdiff
             fl_tr8_pd(r);
             for (k = 0; k < K; k++)
                 _mm512_storeu_pd(dst + k * ps + j, r[k]);
+            if (mx) {
+                __m512d m = _mm512_set1_pd(-INFINITY);
+                for (k = 0; k < K; k++)
+                    m = _mm512_max_pd(r[k], m);
+                _mm512_storeu_pd(mx + j, m);
+            }
         }
     }
 #endif
-    for (; j < nr; j++)
-        for (k = 0; k < K; k++)
-            dst[k * ps + j] = src[j * K + k];
+    for (; j < nr; j++) {
+        double m = -INFINITY, v;
+        for (k = 0; k < K; k++) {
+            v = src[j * K + k];
+            dst[k * ps + j] = v;
+            m = v > m ? v : m;
+        }
+        if (mx)
+            mx[j] = m;
+    }
 }
 
 static inline void fl_planes_to_rows_f64(const double *src, ptrdiff_t ps, ptrdiff_t K,

@@ -226,7 +226,9 @@ def test_class_counts_and_partial_tiles(K, dtype, rng):
     transposes (up to 16 float / 8 double classes, 16 / 8 rows a tile) or
     the gather tables (wider rows): every K on both sides of those limits,
     a row count that leaves a partial tile, both orders of the margins and
-    of the outputs, against the float64 reference."""
+    of the outputs, against the float64 reference.  Unit sample weights
+    take the general per-class loops, unweighted C-ordered rows the one that
+    computes g and h in the rows: the same values to the bit."""
     n = 16 * 37 + 5
     f = (rng.normal(size=(n, K)) * 2.0).astype(dtype)
     y = rng.integers(0, K, n).astype(float)
@@ -240,6 +242,13 @@ def test_class_counts_and_partial_tiles(K, dtype, rng):
             np.testing.assert_allclose(g, rg, **tol)
             np.testing.assert_allclose(h, rh, **tol)
             np.testing.assert_allclose(v, rv, rtol=tol["rtol"] * 10)
+            for hess in ("exact", "xgboost"):
+                g0, h0, _ = gbdt.grad_hess("softmax", y, m, hessian=hess, hess_floor=1e-3,
+                                           out=out)
+                g1, h1, _ = gbdt.grad_hess("softmax", y, m, np.ones(n), hessian=hess,
+                                           hess_floor=1e-3)
+                np.testing.assert_array_equal(g0, g1)
+                np.testing.assert_array_equal(h0, h1)
 
 
 def test_strided_margins_are_accepted(rng):
