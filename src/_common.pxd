@@ -288,22 +288,13 @@ cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) no
 
 
 cdef inline void rows_to_planes(const floating* src, Py_ssize_t K, Py_ssize_t nr,
-                                floating* dst, Py_ssize_t ps,
-                                const floating* next) noexcept nogil:
+                                floating* dst, Py_ssize_t ps, const floating* next,
+                                floating* mx) noexcept nogil:
     """dst[k * ps + j] = src[j * K + k] for j < nr, k < K (in registers for
     K up to FL_TR_F32_MAX / FL_TR_F64_MAX, else a scalar copy); the lines of
-    next[:nr * K] (or NULL), the rows read after these, are requested on the way."""
-    if floating is float:
-        fl_rows_to_planes_f32(src, K, nr, dst, ps, next, NULL)
-    else:
-        fl_rows_to_planes_f64(src, K, nr, dst, ps, next, NULL)
-
-
-cdef inline void rows_to_planes_max(const floating* src, Py_ssize_t K, Py_ssize_t nr,
-                                    floating* dst, Py_ssize_t ps, const floating* next,
-                                    floating* mx) noexcept nogil:
-    """rows_to_planes, and mx[j] = the largest value of row j (NaN passed
-    over, -inf for a row of NaN), taken while the planes are in registers."""
+    next[:nr * K] (or NULL), the rows read after these, are requested on the
+    way; mx (or NULL): mx[j] = the largest value of row j (NaN passed over,
+    -inf for a row of NaN), taken while the planes are in registers."""
     if floating is float:
         fl_rows_to_planes_f32(src, K, nr, dst, ps, next, mx)
     else:

@@ -49,7 +49,7 @@ from libc.string cimport memcpy
 from _common cimport (
     BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, align64, block_init, combine_blocks, deal,
     fl_stream_f32, fl_stream_f64, fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks,
-    planes_to_rows, rows_to_planes_max, safe_shift, threads_for_work, vabs, vexp, vexp_lo, vexp_neg,
+    planes_to_rows, rows_to_planes, safe_shift, threads_for_work, vabs, vexp, vexp_lo, vexp_neg,
     vlog, vlog1p,
 )
 
@@ -397,7 +397,7 @@ cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize
                                     else K <= FL_TR_F64_MAX):
             # C-ordered rows: through registers, the maxima taken there and
             # the next sub-block's rows requested
-            rows_to_planes_max(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs, mx)
+            rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs, mx)
             return buf
         if tin != NULL and nb == NB:
             gather(buf, x + r0 * rs, tin, K * NB)

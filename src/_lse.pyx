@@ -120,6 +120,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
     cdef char rawo[PLANE_BLOCK * 64 + 64]
     cdef floating* xb
     cdef floating* ob
+    cdef floating rmax[PLANE_BLOCK]
     pos = unit_start(L, u, &nb, &base)
     if L.kind == LAYOUT_ROWS:
         if stream and mode != 0 and L.C <= STREAM_ROW:
@@ -154,13 +155,13 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
         return
     if not (L.ps == L.C and L.cs == 1 and L.C > 1 and (
             L.C <= FL_TR_F32_MAX if floating is float else L.C <= FL_TR_F64_MAX)):
-        _lse_planes(x + base, L.cs, L.ps, L.C, nb, mode, False, out + base, out + pos)
+        _lse_planes(x + base, L.cs, L.ps, L.C, nb, mode, False, NULL, out + base, out + pos)
         return
     # rows of a few values: the unit's rows as planes in L1 (design D)
     xb = <floating*>align64(&rawx[0])
     ob = <floating*>align64(&rawo[0])
-    rows_to_planes(x + base, L.C, nb, xb, PLANE_BLOCK, x + base + nb * L.C)
-    _lse_planes(xb, PLANE_BLOCK, 1, L.C, nb, mode, True, ob, out + pos)
+    rows_to_planes(x + base, L.C, nb, xb, PLANE_BLOCK, x + base + nb * L.C, rmax)
+    _lse_planes(xb, PLANE_BLOCK, 1, L.C, nb, mode, True, rmax, ob, out + pos)
     if mode == 0:
         return
     if stream:
@@ -172,13 +173,14 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
 
 
 cdef void _lse_planes(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
-                      Py_ssize_t nb, int mode, bint sweep, floating* out,
-                      floating* lse) noexcept nogil:
+                      Py_ssize_t nb, int mode, bint sweep, const floating* rmax,
+                      floating* out, floating* lse) noexcept nogil:
     """nb positions of C values at x[c*cs + j*ps]: their logsumexp into lse[j]
     (mode 0), or softmax / log_softmax into out at the same offsets.  sweep:
     a softmax's sums plane by plane (planes in an L1 buffer: the small-class
     loop of planes_softmax_sums, with the exponentials stored, stays scalar
-    there; 2.4 -> 7.3 ms for softmax over (1000000, 4) float32)."""
+    there; 2.4 -> 7.3 ms for softmax over (1000000, 4) float32), with the
+    row maxima rmax (from the transpose) when not NULL."""
     cdef double m[PLANE_BLOCK]
     cdef double s[PLANE_BLOCK]
     cdef Py_ssize_t j, c
@@ -191,7 +193,11 @@ cdef void _lse_planes(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_
             lse[j] = <floating>m[j]
     elif mode == 1:
         if sweep:
-            planes_max(x, cs, ps, C, nb, m)
+            if rmax != NULL:
+                for j in range(nb):
+                    m[j] = rmax[j]
+            else:
+                planes_max(x, cs, ps, C, nb, m)
             planes_sumexp(x, cs, ps, C, nb, m, s, out, cs)
         else:
             planes_softmax_sums(x, cs, ps, C, nb, False, m, s, out, cs)
