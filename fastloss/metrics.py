@@ -40,7 +40,6 @@ import numpy as np
 
 from fastloss import _catalogue as catalogue
 from fastloss import _validate as V
-from fastloss import classification as _cl
 from fastloss import segmentation as _seg
 from fastloss._distance_metrics import (
     HausdorffAccumulator,
@@ -48,6 +47,7 @@ from fastloss._distance_metrics import (
     SurfaceDistanceAccumulator,
     reduce_rows,
 )
+from fastloss.classification import _entropy as _cl
 from fastloss.segmentation import _hard as _sh
 from fastloss.segmentation import _prep as _sp
 from fastloss.segmentation import _soft as _ss

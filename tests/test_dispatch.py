@@ -191,8 +191,10 @@ def test_targets_listed():
 
 
 # the wrapper modules' kernel-module attributes, by family
-KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification", "_k", "classification"),
-                ("classification", "_kr", "rowwise"), ("elementwise._core", "_k", "elementwise"),
+KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification._entropy", "_k", "classification"),
+                ("classification._entropy", "_kr", "rowwise"),
+                ("classification._margin", "_kr", "rowwise"),
+                ("elementwise._core", "_k", "elementwise"),
                 ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),
                 ("segmentation._prep", "_k", "segmentation"),
                 ("segmentation._hard", "_k", "segmentation"),

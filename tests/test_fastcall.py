@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss import classification, lse
+from fastloss import lse
+from fastloss.classification import _entropy
 from fastloss.elementwise import _core as elementwise
 
 rng = np.random.default_rng(7)
@@ -52,19 +53,19 @@ def test_ce_call_matches_full_path(shape, dtype, reduction, log_input):
     eps = 0.0 if log_input else 0.1
     for return_grad in (False, True):
         for nt in (None, 1, 2):
-            fast = classification._k.ce_call(x, t, None, -100, reduction, eps, None,
+            fast = _entropy._k.ce_call(x, t, None, -100, reduction, eps, None,
                                              return_grad, None, nt, log_input)
             if return_grad and x.nbytes >= 1 << 20:
                 assert fast is None  # the gradient comes from fastloss._buffers
                 continue
             assert fast is not None
-            full = classification._ce(x, t, None, -100, reduction, eps, None, return_grad,
+            full = _entropy._ce(x, t, None, -100, reduction, eps, None, return_grad,
                                       None, nt, log_input=log_input)
             _same(fast, full)
     public = fastloss.nll_loss if log_input else fastloss.cross_entropy
     kw = {} if log_input else {"label_smoothing": eps}
     _same(public(x, t, reduction=reduction, return_grad=True, **kw),
-          classification._ce(x, t, None, -100, reduction, eps, None, True, None, None,
+          _entropy._ce(x, t, None, -100, reduction, eps, None, True, None, None,
                              log_input=log_input))
 
 
@@ -72,10 +73,10 @@ def test_ce_call_matches_full_path(shape, dtype, reduction, log_input):
 def test_ce_call_label_widths(ldtype):
     x = rng.standard_normal((32, 7, 9)).astype(np.float32)
     t = _labels((32, 9), 7, ldtype)
-    fast = classification._k.ce_call(x, t, None, -100, "mean", 0.0, None, True, None, None,
+    fast = _entropy._k.ce_call(x, t, None, -100, "mean", 0.0, None, True, None, None,
                                      False)
     assert fast is not None
-    _same(fast, classification._ce(x, t.astype(np.int64), None, -100, "mean", 0.0, None,
+    _same(fast, _entropy._ce(x, t.astype(np.int64), None, -100, "mean", 0.0, None,
                                    True, None, None))
 
 
@@ -84,7 +85,7 @@ def test_ce_all_ignored_mean_is_nan_in_both_paths():
     t = np.full(4, -100)
     fast = fastloss.cross_entropy(x, t)
     assert np.isnan(fast)
-    assert np.isnan(classification._ce(x, t, None, -100, "mean", 0.0, None, False, None, None))
+    assert np.isnan(_entropy._ce(x, t, None, -100, "mean", 0.0, None, False, None, None))
 
 
 @pytest.mark.parametrize("case", [
@@ -132,7 +133,7 @@ def test_ce_call_declines(case):
         args["target"] = np.empty(0, dtype=np.int64)
     elif case == "list_input":
         args["input"] = x.tolist()
-    assert classification._k.ce_call(*args.values()) is None
+    assert _entropy._k.ce_call(*args.values()) is None
 
 
 @pytest.mark.parametrize("call, message", [
@@ -272,7 +273,7 @@ def test_threads_either_side_of_one_unit(n):
                                       ("multi_margin_loss", {"p": 2, "margin": 0.5}),
                                       ("multiclass_hinge_loss", {"squared": True})])
 def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkeypatch):
-    from fastloss import classification
+    from fastloss.classification import _margin
 
     x = rng.standard_normal(shape).astype(dtype)
     C = shape[-1]
@@ -281,13 +282,13 @@ def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkey
     for nt in (1, 2):
         fast = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
         with monkeypatch.context() as m:
-            m.setattr(classification._kr, "margin_call", lambda *a: None, raising=False)
+            m.setattr(_margin._kr, "margin_call", lambda *a: None, raising=False)
             full = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
         _same(fast, full)
-    assert classification._kr.margin_call(x, t, 1, 1.0, True, reduction, False, None) is not None
+    assert _margin._kr.margin_call(x, t, 1, 1.0, True, reduction, False, None) is not None
     bad = t.copy().reshape(-1)
     bad[0] = C
-    assert classification._kr.margin_call(x, bad.reshape(t.shape), 1, 1.0, True, reduction,
+    assert _margin._kr.margin_call(x, bad.reshape(t.shape), 1, 1.0, True, reduction,
                                           False, None) is None
     with pytest.raises(ValueError, match="target holds class index"):
         fn(x, bad.reshape(t.shape), **kw)
