@@ -25,9 +25,11 @@ D. Outputs that are large are written with non-temporal stores (flstream.h):
    the write traffic.
 E. Each loss is a tag type; `if tag_t is X` is resolved at compile time, so
    each (loss, dtype) pair is one straight loop.  Per-element losses share
-   one helper (gh_elem) that returns the value and writes (g, h) through
-   pointers to locals; softmax losses have a per-row part (in double: a few
-   scalars per row) and per-class loops that only call arithmetic.
+   one helper (gh_elem, in _gbdt_math.pxd with the tags) that returns the
+   value and writes (g, h) through pointers to locals; softmax losses have
+   a per-row part (in double: a few scalars per row) and per-class loops
+   that only call arithmetic.  The moves between the caller's layout and
+   the planes (B-D) are in _gbdt_layout.pxd.
 F. Formulas are stable: logistic and focal from e = exp(-|f|) (sigma(f),
    sigma(-f), softplus(+-f) without cancellation, p(1-p) = e/(1+e)^2);
    softmax with the true row max (not XGBoost's FLT_MIN start, see
@@ -41,75 +43,22 @@ G. Labels are checked where they are read (domain of the loss, integer
 cimport numpy as cnp
 import numpy as np
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt, trunc, truncf
+from libc.math cimport INFINITY, exp, log, log1p, trunc, truncf
 from libc.stdlib cimport free, malloc
 from libc.stdint cimport int32_t
-from libc.string cimport memcpy
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, align64, block_init, combine_blocks, deal,
-    fl_stream_f32, fl_stream_f64, fl_stream_fence, floating, lanes_sum, log1p_unit, n_blocks,
-    planes_to_rows, rows_to_planes, safe_shift, threads_for_work, vabs, vexp, vexp_lo, vexp_neg,
-    vlog, vlog1p,
+    fl_stream_fence, floating, lanes_sum, n_blocks, planes_to_rows, safe_shift,
+    threads_for_work, vexp_lo, vlog,
+)
+from _gbdt_layout cimport Geo, gather, planes_of, put
+from _gbdt_math cimport (
+    TFair, TFocal, TGamma, THuber, TLogCosh, TLogistic, TPoisson, TPseudoHuber, TQuantile,
+    TSoftmax, TSoftmaxFocal, TSqLog, TTweedie, bad_y, focal_hard, gh_elem, tag_t,
 )
 
 cnp.import_array()
-
-cdef extern from *:
-    """
-    /* dst[i] = src[idx[i]] for i < n: the transposes of a C-ordered (rows, K)
-     * block into class planes and back, as table-driven gathers from L1.
-     * gcc's generic tuning never emits gather instructions (they are slow on
-     * some Intel parts), and the scalar strided copy was half of a softmax
-     * objective's time on (n, 10) float32 (AVX-512 EPYC); here they are
-     * written with intrinsics where the target has them. */
-    #include <stdint.h>
-    #if defined(__AVX512F__) || defined(__AVX2__)
-    #include <immintrin.h>
-    #endif
-    static inline void gb_gather_f32(float *dst, const float *src, const int32_t *idx,
-                                     Py_ssize_t n)
-    {
-        Py_ssize_t i = 0;
-    #if defined(__AVX512F__)
-        for (; i + 16 <= n; i += 16)
-            _mm512_storeu_ps(dst + i, _mm512_i32gather_ps(
-                _mm512_loadu_si512((const void *)(idx + i)), src, 4));
-    #elif defined(__AVX2__)
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(dst + i, _mm256_i32gather_ps(
-                src, _mm256_loadu_si256((const __m256i *)(idx + i)), 4));
-    #endif
-        for (; i < n; i++)
-            dst[i] = src[idx[i]];
-    }
-    static inline void gb_gather_f64(double *dst, const double *src, const int32_t *idx,
-                                     Py_ssize_t n)
-    {
-        Py_ssize_t i = 0;
-    #if defined(__AVX512F__)
-        for (; i + 8 <= n; i += 8)
-            _mm512_storeu_pd(dst + i, _mm512_i32gather_pd(
-                _mm256_loadu_si256((const __m256i *)(idx + i)), src, 8));
-    #elif defined(__AVX2__)
-        for (; i + 4 <= n; i += 4)
-            _mm256_storeu_pd(dst + i, _mm256_i32gather_pd(
-                src, _mm_loadu_si128((const __m128i *)(idx + i)), 8));
-    #endif
-        for (; i < n; i++)
-            dst[i] = src[idx[i]];
-    }
-    """
-    void gb_gather_f32(float* dst, const float* src, const int32_t* idx, Py_ssize_t n) nogil
-    void gb_gather_f64(double* dst, const double* src, const int32_t* idx, Py_ssize_t n) nogil
-
-
-cdef inline void gather(floating* dst, const floating* src, const int32_t* idx,
-                        Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        gb_gather_f32(dst, src, idx, n)
-    else:
-        gb_gather_f64(dst, src, idx, n)
 
 cdef enum:
     SUB = 2048          # elements per sub-block (K * NB)
@@ -141,49 +90,6 @@ cpdef enum GbdtHess:
     H_SCALED = 2        # softmax: factor `fac` (2 for XGBoost, K/(K-1) for LightGBM)
 
 
-ctypedef struct TLogistic:
-    char _
-ctypedef struct TFocal:
-    char _
-ctypedef struct THuber:
-    char _
-ctypedef struct TPseudoHuber:
-    char _
-ctypedef struct TLogCosh:
-    char _
-ctypedef struct TFair:
-    char _
-ctypedef struct TQuantile:
-    char _
-ctypedef struct TPoisson:
-    char _
-ctypedef struct TGamma:
-    char _
-ctypedef struct TTweedie:
-    char _
-ctypedef struct TSqLog:
-    char _
-ctypedef struct TSoftmax:
-    char _
-ctypedef struct TSoftmaxFocal:
-    char _
-
-ctypedef fused tag_t:
-    TLogistic
-    TFocal
-    THuber
-    TPseudoHuber
-    TLogCosh
-    TFair
-    TQuantile
-    TPoisson
-    TGamma
-    TTweedie
-    TSqLog
-    TSoftmax
-    TSoftmaxFocal
-
-
 cdef struct GP:
     int hess
     double a, b, c
@@ -195,242 +101,7 @@ cdef struct GP:
     bint soft           # softmax: labels are (n, K) probabilities
 
 
-cdef struct Geo:
-    Py_ssize_t n, K
-    Py_ssize_t xrs, xcs     # margins: element (i, k) at i*xrs + k*xcs
-    Py_ssize_t yrs, ycs     # soft labels, likewise
-    bint out_f32            # outputs are float32 (else float64)
-    bint out_rows           # outputs are C-ordered (n, K) with K > 1 (else planes k*n + i)
-    bint stream             # non-temporal stores
-    Py_ssize_t rows         # rows per unit
-    Py_ssize_t nb           # rows per sub-block
-    const int32_t* tin      # C-ordered margins: plane position k*nb + j <- offset j*K + k
-    const int32_t* tout     # C-ordered outputs: offset j*K + k <- plane position k*nb + j
-
-
-# ------------------------------------------------------- per-element math
-
-cdef inline bint is_soft(tag_t* tag) noexcept nogil:
-    return tag_t is TSoftmax or tag_t is TSoftmaxFocal
-
-
-cdef inline floating gh_elem(tag_t* tag, floating f, floating y, floating a, floating b,
-                             floating c, int hv, floating* g, floating* h) noexcept nogil:
-    """Loss of one element; d/df to g[0], d2/df2 (or the chosen variant) to h[0]."""
-    cdef floating one = 1, two = 2, half = 0.5, zero = 0
-    cdef floating e, r, sp, sn, lp, spf, snf, wp, wn, qg, pg, gm, r_, ar, t1, t2, mu, e1, e2
-    cdef double dr, dt, ds, dad, de, dq
-    if tag_t is TLogistic or tag_t is TFocal:
-        e = vexp_neg(-vabs(f))
-        r = one / (one + e)
-        sp = r if f >= 0 else e * r          # sigma(f) = p
-        sn = e * r if f >= 0 else r          # sigma(-f) = q
-        lp = log1p_unit(e, r)
-        spf = (f if f > 0 else zero) + lp    # softplus(f) = -log q
-        snf = (-f if f < 0 else zero) + lp   # softplus(-f) = -log p
-        wp = b * y                           # weight of the y = 1 part
-        wn = a * (one - y)                   # weight of the y = 0 part
-        if tag_t is TLogistic:
-            g[0] = wn * sp - wp * sn
-            h[0] = (wp + wn) * (e * r * r)   # p q = e / (1 + e)^2
-            return wp * snf + wn * spf
-        else:
-            # l = wp q^gm (-log p) + wn p^gm (-log q): focal on z = f and on z = -f
-            gm = c
-            qg = vexp_neg(-gm * spf)         # q^gamma
-            pg = vexp_neg(-gm * snf)         # p^gamma
-            qg = one if gm == 0 else qg
-            pg = one if gm == 0 else pg
-            g[0] = pg * wn * (gm * sn * spf + sp) - qg * wp * (gm * sp * snf + sn)
-            t1 = sp * qg * (gm * gm * sp * snf - gm * sn * snf + (two * gm + one) * sn)
-            t2 = sn * pg * (gm * gm * sn * spf - gm * sp * spf + (two * gm + one) * sp)
-            # fisher: the Bernoulli information p q times the focal weights
-            h[0] = wp * t1 + wn * t2 if hv == 0 else (wp * qg + wn * pg) * (sp * sn)
-            return wp * qg * snf + wn * pg * spf
-    elif tag_t is THuber:
-        r_ = f - y
-        ar = vabs(r_)
-        t1 = r_ if r_ > -a else -a
-        g[0] = t1 if t1 < a else a
-        t2 = one if ar <= a else zero
-        h[0] = one if hv != 0 else t2
-        return half * r_ * r_ if ar <= a else a * (ar - half * a)
-    elif tag_t is TPseudoHuber:
-        dr = <double>f - <double>y
-        dad = fabs(dr)
-        dt = dad * (1.0 / <double>a)   # the reciprocal hoisted out of the loop
-        ds = sqrt(1.0 + dt * dt)
-        # |r| / delta so large that its square overflows: the limits
-        g[0] = <floating>((a if dr >= 0 else -a) if ds == INFINITY else dr / ds)
-        h[0] = <floating>((1.0 / (ds * ds * ds)) if hv == 0 else 1.0 / ds)
-        return <floating>(<double>a * dad * (1.0 if ds == INFINITY else dt / (ds + 1.0)))
-    elif tag_t is TLogCosh:
-        # log cosh r = |r| + log1p(e^{-2|r|}) - log 2; tanh and sech^2 from the same e
-        dr = <double>f - <double>y
-        dad = fabs(dr)
-        de = vexp_neg(-2.0 * dad)
-        dq = 1.0 / (1.0 + de)
-        ds = (1.0 - de) * dq
-        g[0] = <floating>(ds if dr >= 0 else -ds)
-        h[0] = <floating>(4.0 * de * dq * dq)
-        return <floating>(dad + log1p_unit(de, dq) - 0.6931471805599453)
-    elif tag_t is TFair:
-        # c^2 (u - log1p(u)), u = |r| / c
-        dr = <double>f - <double>y
-        dad = fabs(dr)
-        ds = dad + <double>a
-        g[0] = <floating>(<double>a * dr / ds)
-        h[0] = <floating>(<double>a * <double>a / (ds * ds))
-        dt = dad * (1.0 / <double>a)   # the reciprocal hoisted out of the loop
-        return <floating>(<double>a * <double>a * (dt - vlog1p(dt)))
-    elif tag_t is TQuantile:
-        # pinball at level a; the sub-gradient at r = 0 is LightGBM's (1 - a)
-        r_ = f - y
-        g[0] = one - a if r_ >= 0 else -a
-        h[0] = one
-        return (one - a) * r_ if r_ >= 0 else -a * r_
-    elif tag_t is TPoisson:
-        mu = vexp(f)
-        g[0] = mu - y
-        h[0] = mu if hv == 0 else vexp(f + a)
-        return mu - y * f
-    elif tag_t is TGamma:
-        e = vexp(-f)
-        g[0] = one - y * e
-        h[0] = y * e
-        return y * e + f
-    elif tag_t is TTweedie:
-        e1 = vexp((one - a) * f)
-        e2 = vexp((two - a) * f)
-        g[0] = e2 - y * e1
-        h[0] = (two - a) * e2 - (one - a) * y * e1
-        return e2 / (two - a) - y * e1 / (one - a)
-    elif tag_t is TSqLog:
-        # XGBoost's reg:squaredlogerror: the prediction clamped at -1 + 1e-6
-        dr = <double>f
-        dr = dr if dr > -1.0 + 1e-6 else -1.0 + 1e-6
-        dt = log1p(dr) - log1p(<double>y)
-        ds = 1.0 / (1.0 + dr)
-        g[0] = <floating>(dt * ds)
-        h[0] = <floating>((1.0 - dt) * ds * ds)
-        return <floating>(0.5 * dt * dt)
-    else:
-        g[0] = 0
-        h[0] = 0
-        return 0
-
-
-cdef inline floating focal_hard(floating f, floating y, floating a, floating b, floating gm,
-                                bint fisher, bint square, floating* g,
-                                floating* h) noexcept nogil:
-    """gh_elem's focal for a label y in {0, 1}: only the label's own term,
-    on z = f (y = 1) or z = -f (y = 0), one exp(-|z|), one log1p and one power.
-    square (gm == 2, the usual gamma): the power is q * q, no second exp."""
-    cdef floating one = 1, two = 2, zero = 0
-    cdef bint pos = y != 0
-    cdef floating z = f if pos else -f
-    cdef floating wt = b if pos else a
-    cdef floating sg = one if pos else -one
-    cdef floating e = vexp_neg(-vabs(z))
-    cdef floating r = one / (one + e)
-    cdef floating p = r if z >= 0 else e * r        # sigma(z)
-    cdef floating q = e * r if z >= 0 else r        # sigma(-z)
-    cdef floating lp = log1p_unit(e, r)
-    cdef floating spz = (z if z > 0 else zero) + lp  # -log q
-    cdef floating snz = (-z if z < 0 else zero) + lp  # -log p
-    cdef floating qg
-    if square:
-        qg = q * q
-    else:
-        qg = vexp_neg(-gm * spz)                    # q^gamma
-        qg = one if gm == 0 else qg
-    qg = wt * qg
-    g[0] = -sg * qg * (gm * p * snz + q)
-    h[0] = (qg * (p * q) if fisher
-            else p * qg * (gm * gm * p * snz - gm * q * snz + (two * gm + one) * q))
-    return qg * snz
-
-
-cdef inline int bad_y(tag_t* tag, floating y) noexcept nogil:
-    """Non-zero where the label is outside the loss's domain (NaN included).
-
-    Integer flags: their sum may be reordered, so the counting loop
-    vectorizes (a float count is summed in order, one lane at a time).
-    Selects added, not `and`: Cython's short-circuit jumps stop the vectorizer.
-    """
-    cdef int lo, hi
-    if tag_t is TLogistic or tag_t is TFocal:
-        lo = 0 if y >= 0 else 1
-        hi = 0 if y <= 1 else 1
-        return lo + hi
-    elif tag_t is TPoisson or tag_t is TTweedie:
-        return 0 if y >= 0 else 1
-    elif tag_t is TGamma:
-        return 0 if y > 0 else 1
-    elif tag_t is TSqLog:
-        return 0 if y > -1 else 1
-    else:
-        return 0 if y == y else 1
-
-
-# ----------------------------------------------------------- data movement
-
-cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize_t cs,
-                                      Py_ssize_t r0, Py_ssize_t nb, Py_ssize_t K,
-                                      floating* buf, Py_ssize_t NB, const int32_t* tin,
-                                      Py_ssize_t* ps, floating* mx) noexcept nogil:
-    """Rows r0..r0+nb of x as planes: in place (ps = cs) when rows are
-    adjacent (rs == 1 or K == 1), else transposed into buf (ps = NB), by
-    the gather table `tin` for a full C-ordered block.  mx (or NULL): the
-    row maxima, NaN passed over (-inf for a row of NaN)."""
-    cdef Py_ssize_t j, k
-    cdef const floating* xr
-    cdef const floating* planes
-    cdef floating v
-    if rs == 1 or K == 1:
-        ps[0] = cs
-        planes = x + r0 * rs
-    else:
-        ps[0] = NB
-        planes = buf
-        if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float
-                                    else K <= FL_TR_F64_MAX):
-            # C-ordered rows: through registers, the maxima taken there and
-            # the next sub-block's rows requested
-            rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs, mx)
-            return buf
-        if tin != NULL and nb == NB:
-            gather(buf, x + r0 * rs, tin, K * NB)
-        else:
-            for k in range(K):
-                xr = x + r0 * rs + k * cs
-                for j in range(nb):
-                    buf[k * NB + j] = xr[j * rs]
-    if mx != NULL:
-        # a select in the data's type: an `if` store is a branch per element
-        for j in range(nb):
-            mx[j] = -INFINITY
-        for k in range(K):
-            xr = planes + k * ps[0]
-            for j in range(nb):
-                v = xr[j]
-                mx[j] = v if v > mx[j] else mx[j]
-    return planes
-
-
-cdef inline void put(void* out, bint f32, Py_ssize_t off, const void* src, Py_ssize_t m,
-                     bint stream) noexcept nogil:
-    if f32:
-        if stream:
-            fl_stream_f32(<float*>out + off, <const float*>src, m)
-        else:
-            memcpy(<float*>out + off, src, m * sizeof(float))
-    else:
-        if stream:
-            fl_stream_f64(<double*>out + off, <const double*>src, m)
-        else:
-            memcpy(<double*>out + off, src, m * sizeof(double))
-
+# ------------------------------------------------------------------ blocks
 
 cdef void store(const floating* G, Py_ssize_t NB, Py_ssize_t nb, Geo* geo, Py_ssize_t r0,
                 void* out, void* rbuf) noexcept nogil:
