@@ -43,7 +43,8 @@ sys.path.insert(0, HERE)
 
 # wrapper module -> {attribute: kernel family}
 SLOTS = {
-    "fastloss.classification": {"_k": "classification", "_kr": "rowwise"},
+    "fastloss.classification._entropy": {"_k": "classification", "_kr": "rowwise"},
+    "fastloss.classification._margin": {"_kr": "margin"},
     "fastloss.lse": {"_k": "lse"},
     "fastloss.elementwise._core": {"_k": "elementwise"},
     "fastloss.embedding": {"_k": "embedding"},
@@ -51,9 +52,8 @@ SLOTS = {
     "fastloss.segmentation._prep": {"_k": "segmentation"},
     "fastloss.segmentation._hard": {"_k": "segmentation"},
     "fastloss.distance._transform": {"_k": "distance"},
-    "fastloss.distance._surface": {"_k": "distance"},
-    "fastloss.distance._losses": {"_k": "distance"},
-    "fastloss.distance._weight_map": {"_k": "distance"},
+    "fastloss.distance._surface": {"_k": "surface", "_kd": "distance"},
+    "fastloss.distance._losses": {"_k": "dtloss"},
     "fastloss.gbdt._plan": {"_k": "gbdt"},
 }
 FAMILIES = sorted({fam for slots in SLOTS.values() for fam in slots.values()})

@@ -2,18 +2,10 @@
 # fastloss._<target>._rowwise); edit the .pyx or the tool, then rerun it.
 # Memoryview and C-typed parameters carry their Cython type in a trailing comment.
 
-from enum import IntEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-HALF_ROW_MAX: int
-
-class MarginKind(IntEnum):
-    MARGIN_COSFACE = 0
-    MARGIN_ARCFACE = 1
-    MARGIN_SPHEREFACE = 2
 
 # floating: one type for every floating argument of a call
 def focal(
@@ -50,75 +42,6 @@ def focal_half(
     gscale: float,  # double
     n_threads: int,
 ) -> tuple[float, float, int]: ...
-
-# floating: one type for every floating argument of a call
-def multi_margin(
-    x: npt.NDArray[np.float32 | np.float64],  # const floating[:, ::1]
-    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
-    weight: npt.NDArray[np.float64],  # const double[::1]
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    p: int,
-    margin: float,  # double
-    scale: float,  # double
-    loss_out: npt.NDArray[np.float32 | np.float64],  # floating[::1]
-    grad: npt.NDArray[np.float32 | np.float64],  # floating[::1]
-    gscale: float,  # double
-    n_threads: int,
-) -> tuple[float, float, int]: ...
-
-def multi_margin_half(
-    x: npt.NDArray[Any],  # cnp.ndarray
-    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
-    weight: npt.NDArray[np.float64],  # const double[::1]
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    p: int,
-    margin: float,  # double
-    scale: float,  # double
-    loss_out: npt.NDArray[np.float32],  # float[::1]
-    grad: Any,
-    gscale: float,  # double
-    n_threads: int,
-) -> Any: ...
-
-def margin_call(
-    input: Any,
-    target: Any,
-    p: int,
-    margin: float,  # double
-    divide_by_c: bool,  # bint
-    reduction: Any,
-    return_grad: bool,  # bint
-    n_threads: Any,
-) -> Any: ...
-
-# floating: one type for every floating argument of a call
-def margin_softmax(
-    cosine: npt.NDArray[np.float32 | np.float64],  # const floating[:, ::1]
-    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
-    kind: int,
-    s: float,  # double
-    m: float,  # double
-    easy_margin: bool,  # bint
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    loss_out: npt.NDArray[np.float32 | np.float64],  # floating[::1]
-    grad: npt.NDArray[np.float32 | np.float64],  # floating[::1]
-    gscale: float,  # double
-    n_threads: int,
-) -> tuple[float, float, int]: ...
-
-def margin_softmax_half(
-    cosine: npt.NDArray[Any],  # cnp.ndarray
-    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
-    kind: int,
-    s: float,  # double
-    m: float,  # double
-    easy_margin: bool,  # bint
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    loss_out: npt.NDArray[np.float32],  # float[::1]
-    grad: Any,
-    gscale: float,  # double
-    n_threads: int,
-) -> Any: ...
 
 # floating: one type for every floating argument of a call
 def box_smooth_l1(

@@ -5,7 +5,7 @@ margins and the margin-softmax face-recognition losses.
 Each reduces the class scores of a position (a row of (N, C) scores or the
 class axis of (N, C, d1, ...) maps) and then the positions, in one pass
 over the data that also writes the gradient when asked (see the design
-notes of ``src/_classification.pyx`` and ``src/_rowwise.pyx``).
+notes of ``src/_classification.pyx``, ``src/_rowwise.pyx`` and ``src/_margin.pyx``).
 """
 
 from fastloss.classification._entropy import cross_entropy, nll_loss, softmax_focal_loss

@@ -1,4 +1,4 @@
-"""The (N, C) class-score losses on the row kernels of ``src/_rowwise.pyx``:
+"""The (N, C) class-score losses on the row kernels of ``src/_margin.pyx``:
 multi-class margins (multi-margin, multiclass hinge) and the margin-softmax
 face-recognition losses (CosFace, ArcFace, SphereFace)."""
 
@@ -10,7 +10,7 @@ from fastloss import _validate as V
 from fastloss._dispatch import kernels
 from fastloss._docs import doc
 
-_kr = kernels("rowwise")
+_kr = kernels("margin")
 
 __all__ = [
     "multi_margin_loss",

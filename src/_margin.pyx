@@ -1,0 +1,629 @@
+"""Row kernels of the multi-class margin losses (multi-margin, multiclass
+hinge) and of the margin-softmax losses (CosFace, ArcFace, SphereFace): a
+reduction over a row of class scores, then over rows.
+
+Design:
+A. Every loss here reads a row, reduces it to a few double scalars, and (for
+   the gradient) writes the row's gradient while the row is still in cache:
+   loss and gradient in ONE pass.  The gradient is pre-multiplied by
+   `gscale` (1/denominator for 'mean', known before the pass from the row
+   count or the sample weights) and by the row's sample weight, so the
+   wrapper never touches it again.
+B. Work units are fixed blocks of rows (`rows_per_unit`: about 16384
+   elements per unit).  Units depend only on the shape; per-unit BlockOut
+   partials are combined in unit order: bit-identical for any thread count.
+C. Per-row math is written once as `cdef inline` helpers (mm_row,
+   margin_psi) and reused by every dtype through the fused `floating` type.
+   Hot loops are plain loops with LANES double accumulators and selects, so
+   gcc vectorizes them.  float16 / bfloat16 rows are widened a block at a
+   time and go through the same row functions (`_half_rows`).
+D. The margin-softmax losses are a softmax cross-entropy over s*cos whose
+   target logit is replaced by s*psi(cos_y): the exponentials of the row are
+   written (into the gradient buffer or a 256-element stack chunk), the
+   target's exponential is overwritten before the sum, so nothing is
+   subtracted and nothing cancels.  psi is evaluated once per row in double
+   (libm acos/sqrt only there).
+E. Labels are range-checked where they are read; a bad label contributes
+   nothing, its unit records the first bad position, and the wrapper raises.
+"""
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport acos, cos, floor, log, sin, sqrt, M_PI
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+from _fastcall cimport (
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
+    fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+)
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
+
+# gradients from this size up come from fastloss._buffers (the full path)
+cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
+
+from _common cimport (
+    BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
+    deal, fl_narrow, fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks, row_max,
+    rows_per_unit, safe_shift, skip_label, threads_for, threads_for_work, unit_rows, vexp_lo,
+)
+
+
+HALF_ROW_MAX = HALF_ROW
+
+# The margin of margin_softmax (fastloss/classification.py reads this enum).
+cpdef enum MarginKind:
+    MARGIN_COSFACE = 0
+    MARGIN_ARCFACE = 1
+    MARGIN_SPHEREFACE = 2
+
+# Below this sin(theta) the ArcFace derivative d psi / d cos uses this value
+# (sin(theta) -> 0 at cos = +-1, where the true derivative is infinite).
+cdef double ARC_SIN_FLOOR = 1e-4
+
+
+# ========================================= float16 / bfloat16 class-score rows
+# The row losses of (N, C) scores with one label a row (multi-margin, margin
+# softmax) read half rows through one unit: each row is widened into L1
+# and run through the loss's float32 row code (the same bits as the float32
+# kernel on the widened values), its gradient narrowed (round to nearest
+# even) or copied out.  A row function gets its loss's parameters by P.
+
+ctypedef double (*half_row_fn)(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,
+                               double swj, float* gr, double gscale) noexcept nogil
+
+
+cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
+                          Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, half_row_fn row,
+                          const void* P, const double* sw, float* loss_out, void* g, int kg,
+                          double gscale, BlockOut* out) noexcept nogil:
+    # one array each (see _embedding.pyx, _contrastive_half_unit)
+    cdef float xraw[HALF_ROW + 16]
+    cdef float graw[HALF_ROW + 16]
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0])
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t i, i0, i1, y
+    cdef char* gr
+    cdef double swj, loss
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        gr = <char*>g + i * C * gsize if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * gsize)
+            continue
+        fl_widen(x + i * C, kind, xb, C)
+        swj = sw[i] if sw != NULL else 1.0
+        loss = row(xb, C, y, P, swj, gb if g != NULL else NULL, gscale)
+        if gr != NULL:
+            fl_narrow(gb, gr, kg, C)
+        if loss_out != NULL:
+            loss_out[i] = <float>loss
+        out.loss += loss
+        out.weight += swj
+
+
+cdef object _half_rows(cnp.ndarray x, const label_t[::1] target, half_row_fn row, const void* P,
+                       const double[::1] sample_weight, float[::1] loss_out, object grad,
+                       double gscale, int n_threads, str name):
+    """Rows (N, C), 1 <= C <= HALF_ROW, of float16 / bfloat16 x through `row`.
+    Returns (sum of losses, sum of sample weights, first bad label or -1)."""
+    cdef Py_ssize_t N = target.shape[0], C, R, units, u
+    cdef int kind, kg = FL_KIND_F32, nt
+    cdef const unsigned short* xp
+    cdef void* gp = NULL
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    if x.ndim != 2 or x.shape[0] != N or not 1 <= x.shape[1] <= HALF_ROW:
+        raise ValueError(f"fastloss internal error: half rows of {name}")
+    C = x.shape[1]
+    kind = fc_operand_kind(x, N * C, name)
+    if kind == FL_KIND_F32:
+        raise ValueError(f"fastloss internal error: half rows of {name}")
+    xp = <const unsigned short*>cnp.PyArray_DATA(x)
+    if grad is not None:
+        kg = fc_operand_kind(grad, N * C, "grad")
+        gp = cnp.PyArray_DATA(grad)
+    if N == 0:
+        return 0.0, 0.0, -1
+    R = rows_per_unit(C)
+    units = n_blocks(N, R)
+    blocks = alloc_blocks(units)
+    try:
+        with nogil:
+            nt = threads_for_work(n_threads, units, N * C)
+            if nt == 1:
+                for u in range(units):
+                    _half_rows_unit(xp, kind, &target[0], N, C, R, u, row, P, swp, lp, gp, kg,
+                                    gscale, &blocks[u])
+            else:
+                for u in prange(units, schedule="static", chunksize=deal(units, nt),
+                                num_threads=nt):
+                    _half_rows_unit(xp, kind, &target[0], N, C, R, u, row, P, swp, lp, gp, kg,
+                                    gscale, &blocks[u])
+            combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+# ============================================== multi-class margin losses
+
+cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
+                          floating* gr, floating gf) noexcept nogil:
+    """sum_j h_j^p with h_j = max(0, c0 + x_j) over ALL j (target included).
+
+    When gr is not NULL also writes gr[j] = gf * d(h_j^p)/dh_j, i.e. gf
+    (p = 1) or 2 gf h_j (p = 2) where h_j > 0, else 0.
+    """
+    cdef double acc[LANES]
+    cdef floating hv[LANES]
+    cdef Py_ssize_t i = 0, k
+    cdef floating h
+    cdef floating zero = 0
+    for k in range(LANES):
+        acc[k] = 0.0
+    if gr == NULL:
+        if p == 1:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    acc[k] += h if h > 0 else zero
+                i += LANES
+        else:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    h = h if h > 0 else zero
+                    acc[k] += h * h
+                i += LANES
+    else:
+        # all LANES loads before the stores: gr might alias xr as far as gcc
+        # knows, and interleaved loads and stores keep the block scalar
+        if p == 1:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    hv[k] = h if h > 0 else zero
+                for k in range(LANES):
+                    acc[k] += hv[k]
+                    gr[i + k] = gf * <floating>(hv[k] > 0)
+                i += LANES
+        else:
+            while i + LANES <= C:
+                for k in range(LANES):
+                    h = c0 + xr[i + k]
+                    hv[k] = h if h > 0 else zero
+                for k in range(LANES):
+                    acc[k] += hv[k] * hv[k]
+                    gr[i + k] = 2 * gf * hv[k]
+                i += LANES
+    while i < C:
+        h = c0 + xr[i]
+        h = h if h > 0 else zero
+        acc[0] += h if p == 1 else h * h
+        if gr != NULL:
+            gr[i] = (gf if h > 0 else zero) if p == 1 else 2 * gf * h
+        i += 1
+    return lanes_total(acc)
+
+
+cdef inline double _mm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, double wy,
+                           double swj, int p, double margin, double scale, floating* gr,
+                           double gscale) noexcept nogil:
+    """The weighted loss of one labelled row; with gr, its gradient."""
+    cdef floating c0, hy
+    cdef double acc, gsum
+    c0 = <floating>margin - xr[y]
+    acc = mm_row(xr, C, c0, p, gr, <floating>(wy * scale * swj * gscale))
+    # remove the target's own term, computed exactly as in the loop
+    hy = c0 + xr[y]
+    hy = hy if hy > 0 else 0
+    acc -= hy if p == 1 else <double>hy * hy
+    if gr != NULL:
+        gr[y] = 0
+        gsum = lanes_sum(gr, C)
+        gr[y] = <floating>(-gsum)
+    return swj * wy * scale * acc
+
+
+cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                   Py_ssize_t R, Py_ssize_t u, const double* w, const double* sw,
+                   int p, double margin, double scale, floating* loss_out,
+                   floating* g, double gscale, BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, y
+    cdef floating* gr
+    cdef double swj, loss
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        gr = g + i * C if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * sizeof(floating))
+            continue
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _mm_row(x + i * C, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale, gr,
+                       gscale)
+        if loss_out != NULL:
+            loss_out[i] = <floating>loss
+        out.loss += loss
+        out.weight += swj
+
+
+cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                 const double* wp, const double* swp, int p, double margin, double scale,
+                 floating* lp, floating* gp, double gscale, int n_threads,
+                 BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t R = rows_per_unit(C)
+    cdef Py_ssize_t units = n_blocks(N, R), u
+    cdef int nt = threads_for_work(n_threads, units, N * C)
+    cdef BlockOut* blocks = <BlockOut*>malloc(units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    if nt == 1:
+        for u in range(units):
+            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
+    else:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
+
+
+def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
+                 const double[::1] weight, const double[::1] sample_weight,
+                 int p, double margin, double scale, floating[::1] loss_out,
+                 floating[::1] grad, double gscale, int n_threads):
+    """scale * w_y * sum_{j != y} max(0, margin - x_y + x_j)^p per row of x (N, C).
+
+    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    """
+    cdef BlockOut total
+    cdef int rc
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return 0.0, 0.0, -1
+    with nogil:
+        rc = _mm_run(&x[0, 0], &target[0], x.shape[0], x.shape[1],
+                     &weight[0] if weight.shape[0] > 0 else NULL,
+                     &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                     p, margin, scale,
+                     &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                     &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+    if rc != 0:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
+    return total.loss, total.weight, total.bad
+
+
+cdef struct MMRow:
+    const double* w
+    int p
+    double margin, scale
+
+
+cdef double _mm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P, double swj,
+                         float* gr, double gscale) noexcept nogil:
+    cdef const MMRow* q = <const MMRow*>P
+    return _mm_row(xr, C, y, q.w[y] if q.w != NULL else 1.0, swj, q.p, q.margin, q.scale, gr,
+                   gscale)
+
+
+def multi_margin_half(cnp.ndarray x, const label_t[::1] target, const double[::1] weight,
+                      const double[::1] sample_weight, int p, double margin, double scale,
+                      float[::1] loss_out, object grad, double gscale, int n_threads):
+    """`multi_margin` on float16 / bfloat16 rows (N, C), 1 <= C <= HALF_ROW, read in
+    their own width; grad (None, float32 or the input's dtype) narrowed to
+    nearest even."""
+    cdef MMRow q
+    q.w = &weight[0] if weight.shape[0] > 0 else NULL
+    q.p = p
+    q.margin = margin
+    q.scale = scale
+    return _half_rows(x, target, _mm_row_half, &q, sample_weight, loss_out, grad, gscale,
+                      n_threads, "input")
+
+
+cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
+                     Py_ssize_t N, Py_ssize_t C, int p, double margin, double scale, int red,
+                     bint return_grad, object n_threads):
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef int nt = 1, rc
+    cdef BlockOut total
+    cdef object loss_arr = None
+    cdef object grad_arr = None
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    if n_blocks(N, rows_per_unit(C)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
+    if return_grad:
+        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+    with nogil:
+        rc = _mm_run(x, t, N, C, NULL, NULL, p, margin, scale, lp, gp,
+                     1.0 / N if red == RED_MEAN else 1.0, nt, &total)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
+
+
+cdef object _mm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
+                            Py_ssize_t N, Py_ssize_t C, int p, double margin, double scale,
+                            int red, bint return_grad, object n_threads):
+    """_mm_call with the labels read in their own width (LBL_*)."""
+    cdef void* t = cnp.PyArray_DATA(ta)
+    if lt == LBL_I64:
+        return _mm_call(x, <int64_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    if lt == LBL_I32:
+        return _mm_call(x, <int32_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    if lt == LBL_I16:
+        return _mm_call(x, <int16_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    if lt == LBL_I8:
+        return _mm_call(x, <int8_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                        n_threads)
+    return _mm_call(x, <uint8_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
+                    n_threads)
+
+
+def margin_call(object input, object target, int p, double margin, bint divide_by_c,
+                object reduction, bint return_grad, object n_threads):
+    """multi_margin_loss / multiclass_hinge_loss for the common case, else None.
+
+    Taken: float32/float64 scores (N, C) or (C,) and integer labels as plain
+    ndarrays (see _fastcall.pxd), no weights, sample weights or grad_out
+    (the caller checks those and p, margin), gradients below
+    FRESH_GRAD_BYTES.  None sends the call down the full path.
+    """
+    cdef int ft = fc_float(input)
+    cdef int lt = fc_labels(target)
+    cdef int red = fc_reduction(reduction)
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t N, C
+    cdef double scale
+    if ft < 0 or lt < 0 or red < 0 or not fc_threads_arg(n_threads):
+        return None
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    if cnp.PyArray_NDIM(xa) == 1:
+        N, C = 1, cnp.PyArray_DIM(xa, 0)
+        if cnp.PyArray_NDIM(ta) != 0:
+            return None
+    elif cnp.PyArray_NDIM(xa) == 2:
+        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+        if not fc_shape_is(ta, xa, 1):
+            return None
+    else:
+        return None
+    if N == 0 or C == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_GRAD_BYTES):
+        return None
+    scale = 1.0 / C if divide_by_c else 1.0
+    if ft == cnp.NPY_FLOAT:
+        return _mm_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, p, margin, scale,
+                               red, return_grad, n_threads)
+    return _mm_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, p, margin, scale,
+                           red, return_grad, n_threads)
+
+
+# ================================================ margin softmax (face)
+
+cdef struct Margin:
+    # the margin of one call: kind, scale s, margin m (im = m as an integer,
+    # sphereface) and ArcFace's constants cos m, sin m, cos(pi - m), m sin(pi - m)
+    int kind, im
+    double s, m, cosm, sinm, th, mm
+    bint easy
+
+
+cdef Margin make_margin(int kind, double s, double m, bint easy):
+    cdef Margin M
+    M.kind = kind
+    M.s = s
+    M.m = m
+    M.im = <int>m
+    M.easy = easy
+    M.cosm = M.sinm = M.th = M.mm = 0.0
+    if kind == MARGIN_ARCFACE:
+        M.cosm = cos(m)
+        M.sinm = sin(m)
+        M.th = cos(M_PI - m)
+        M.mm = sin(M_PI - m) * m
+    return M
+
+
+cdef inline double margin_psi(const Margin* M, double c, double* d) noexcept nogil:
+    """psi(cos theta) of the target logit and d psi / d cos.
+
+    cosface:    psi = c - m.
+    arcface:    psi = cos(theta + m) = c cos m - sin(theta) sin m while
+                c > th = cos(pi - m) (else the fallback c - m sin m), or with
+                easy_margin while c > 0 (else c).  sin(theta) = sqrt(1 - c^2)
+                with c clipped to [-1, 1]; the derivative
+                cos m + c sin m / sin(theta) uses max(sin(theta), 1e-4), so it
+                is finite at c = +-1.
+    sphereface: psi = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi) in
+                [0, m-1]; cos(m theta) = T_m(c) (Chebyshev), so psi and its
+                derivative (-1)^k T_m'(c) are polynomials in c: no NaN at +-1.
+    """
+    cdef double cc, sn, sgn, k, T, dT, c2
+    cdef int im = M.im
+    if M.kind == MARGIN_COSFACE:
+        d[0] = 1.0
+        return c - M.m
+    cc = 1.0 if c > 1.0 else c          # NaN passes through both clips
+    cc = -1.0 if cc < -1.0 else cc
+    if M.kind == MARGIN_ARCFACE:
+        if (M.easy and not (c > 0)) or (not M.easy and not (c > M.th)):
+            d[0] = 1.0
+            return c if M.easy else c - M.mm
+        sn = sqrt(1.0 - cc * cc)
+        d[0] = M.cosm + cc * M.sinm / (sn if sn > ARC_SIN_FLOOR else ARC_SIN_FLOOR)
+        return cc * M.cosm - sn * M.sinm
+    # sphereface
+    k = floor(im * acos(cc) / M_PI)
+    k = k if k < im - 1 else im - 1
+    k = k if k > 0 else 0
+    sgn = -1.0 if (<int>k) % 2 == 1 else 1.0
+    c2 = cc * cc
+    if im == 1:
+        T = cc
+        dT = 1.0
+    elif im == 2:
+        T = 2 * c2 - 1
+        dT = 4 * cc
+    elif im == 3:
+        T = (4 * c2 - 3) * cc
+        dT = 12 * c2 - 3
+    else:
+        T = 8 * c2 * c2 - 8 * c2 + 1
+        dT = (32 * c2 - 16) * cc
+    d[0] = sgn * dT
+    # c outside [-1, 1] is not a cosine; keep the polynomial's own value there
+    return sgn * T - 2 * k
+
+
+cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
+                                 floating shift, Py_ssize_t y, floating* e) noexcept nogil:
+    """sum_{j != y} exp(s x_j - shift): the row's sum without the target.
+
+    Writes the exponentials (0 at the target) to e unless e is NULL (then a
+    stack chunk is used).  Keeping the target out of this sum gives
+    1 - p_y = others / (others + e_y) without cancellation when p_y ~ 1.
+    s x spans up to 2 s (128 for ArcFace's s = 64), so many exponentials of
+    a row would be subnormal, each a microcode assist; fastmath's exp
+    returns 0 for them (an error below 1.2e-38 against a sum >= 1).
+    """
+    cdef floating chunk[256]
+    cdef Py_ssize_t i, i0, mlen
+    cdef double total = 0.0
+    if e != NULL:
+        for i in range(C):
+            e[i] = vexp_lo(s * xr[i] - shift)
+        e[y] = 0
+        return lanes_sum(e, C)
+    i0 = 0
+    while i0 < C:
+        mlen = C - i0 if C - i0 < 256 else 256
+        for i in range(mlen):
+            chunk[i] = vexp_lo(s * xr[i0 + i] - shift)
+        if i0 <= y < i0 + mlen:
+            chunk[y - i0] = 0
+        total += lanes_sum(chunk, mlen)
+        i0 += 256
+    return total
+
+
+cdef inline double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, const Margin* M,
+                            double swj, floating* gr, double gscale) noexcept nogil:
+    """The weighted loss of one row; its gradient (times gscale) to gr unless NULL."""
+    cdef Py_ssize_t j
+    cdef double psi, dpsi, zy, shift, mx, mr, sm, cf, others, s = M.s
+    cdef floating ey, fa
+    psi = margin_psi(M, xr[y], &dpsi)
+    zy = s * psi
+    # the shift is the max of the actual logits: the others and s psi
+    # (x_y itself is not a logit; including it could make every term
+    # underflow, e.g. C = 1 with psi far below cos)
+    mx = row_max(xr, y)
+    mr = row_max(xr + y + 1, C - y - 1)
+    mx = s * (mx if mx > mr else mr)
+    shift = safe_shift(mx if mx > zy else zy)
+    ey = vexp_lo(<floating>(zy - shift))
+    others = scaled_sumexp(xr, C, <floating>s, <floating>shift, y, gr)
+    sm = others + ey
+    if gr != NULL:
+        # d/dcos_j = s p_j (j != y);  d/dcos_y = s (p_y - 1) psi'
+        cf = swj * gscale * s
+        fa = <floating>(cf / sm)
+        for j in range(C):
+            gr[j] = gr[j] * fa
+        gr[y] = <floating>(-cf * (others / sm) * dpsi)
+    return swj * (shift + log(sm) - zy)
+
+
+cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                    Py_ssize_t R, Py_ssize_t u, const Margin* M, const double* sw,
+                    floating* loss_out, floating* g, double gscale,
+                    BlockOut* out) noexcept nogil:
+    cdef Py_ssize_t i, i0, i1, y
+    cdef floating* gr
+    cdef double swj, loss
+    block_init(out)
+    unit_rows(u, R, N, &i0, &i1)
+    for i in range(i0, i1):
+        gr = g + i * C if g != NULL else NULL
+        y = <Py_ssize_t>t[i]
+        if skip_label(y, 0, False, C, i, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * sizeof(floating))
+            continue
+        swj = sw[i] if sw != NULL else 1.0
+        loss = _msm_row(x + i * C, C, y, M, swj, gr, gscale)
+        if loss_out != NULL:
+            loss_out[i] = <floating>loss
+        out.loss += loss
+        out.weight += swj
+
+
+def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int kind,
+                   double s, double m, bint easy_margin,
+                   const double[::1] sample_weight, floating[::1] loss_out,
+                   floating[::1] grad, double gscale, int n_threads):
+    """CE over s*cos with the target logit s*psi(cos_y), cosine (N, C).
+
+    kind: 0 cosface, 1 arcface, 2 sphereface (m an integer 1..4).
+    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    """
+    cdef Py_ssize_t N = cosine.shape[0], C = cosine.shape[1], u
+    cdef Py_ssize_t R = rows_per_unit(C)
+    cdef Py_ssize_t units = n_blocks(N, R)
+    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
+    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef Margin M = make_margin(kind, s, m, easy_margin)
+    cdef BlockOut* blocks
+    cdef BlockOut total
+    cdef int nt
+    if N == 0 or C == 0:
+        return 0.0, 0.0, -1
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _msm_unit(&cosine[0, 0], &target[0], N, C, R, u, &M, swp, lp, gp, gscale,
+                      &blocks[u])
+        combine_blocks(blocks, units, &total)
+    finally:
+        free(blocks)
+    return total.loss, total.weight, total.bad
+
+
+cdef double _msm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,
+                          double swj, float* gr, double gscale) noexcept nogil:
+    return _msm_row(xr, C, y, <const Margin*>P, swj, gr, gscale)
+
+
+def margin_softmax_half(cnp.ndarray cosine, const label_t[::1] target, int kind, double s,
+                        double m, bint easy_margin, const double[::1] sample_weight,
+                        float[::1] loss_out, object grad, double gscale, int n_threads):
+    """`margin_softmax` on float16 / bfloat16 rows (N, C), 1 <= C <= HALF_ROW, read in
+    their own width; grad (None, float32 or the input's dtype) narrowed to
+    nearest even."""
+    cdef Margin M = make_margin(kind, s, m, easy_margin)
+    return _half_rows(cosine, target, _msm_row_half, &M, sample_weight, loss_out, grad, gscale,
+                      n_threads, "cosine")
