@@ -197,7 +197,7 @@ KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification._entropy", "_k", "classif
                 ("elementwise._core", "_k", "elementwise"),
                 ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),
                 ("segmentation._prep", "_k", "segmentation"),
-                ("segmentation._hard", "_k", "segmentation"),
+                ("segmentation._hard", "_k", "confusion"),
                 ("distance._transform", "_k", "distance"), ("distance._surface", "_k", "surface"),
                 ("distance._surface", "_kd", "distance"), ("distance._losses", "_k", "dtloss"),
                 ("gbdt._plan", "_k", "gbdt")]

@@ -50,7 +50,7 @@ SLOTS = {
     "fastloss.embedding": {"_k": "embedding"},
     "fastloss.detection": {"_k": "rowwise"},
     "fastloss.segmentation._prep": {"_k": "segmentation"},
-    "fastloss.segmentation._hard": {"_k": "segmentation"},
+    "fastloss.segmentation._hard": {"_k": "confusion"},
     "fastloss.distance._transform": {"_k": "distance"},
     "fastloss.distance._surface": {"_k": "surface", "_kd": "distance"},
     "fastloss.distance._losses": {"_k": "dtloss"},

@@ -64,14 +64,3 @@ def seg_grad(
     gh: Any = None,
     gkind: int = 0,
 ) -> None: ...
-
-def confusion(
-    pred: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[:, ::1]
-    target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label2_t[:, ::1]
-    C: int,  # Py_ssize_t
-    ignore: int,  # Py_ssize_t
-    has_ignore: bool,  # bint
-    per_image: bool,  # bint
-    out: npt.NDArray[np.int64],  # int64_t[::1]
-    n_threads: int,
-) -> int: ...

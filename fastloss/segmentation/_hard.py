@@ -8,7 +8,7 @@ from fastloss import _validate as V
 from fastloss._dispatch import kernels
 from fastloss._docs import doc
 
-_k = kernels("segmentation")
+_k = kernels("confusion")
 
 # ------------------------------------------------------------ hard metrics
 
