@@ -193,6 +193,7 @@ def test_targets_listed():
 # the wrapper modules' kernel-module attributes, by family
 KERNEL_SLOTS = [("lse", "_k", "lse"), ("classification._entropy", "_k", "classification"),
                 ("classification._entropy", "_kr", "rowwise"),
+                ("classification._entropy", "_ks", "ce_soft"),
                 ("classification._margin", "_kr", "margin"),
                 ("elementwise._core", "_k", "elementwise"),
                 ("embedding", "_k", "embedding"), ("detection", "_k", "rowwise"),

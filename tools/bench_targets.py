@@ -43,7 +43,8 @@ sys.path.insert(0, HERE)
 
 # wrapper module -> {attribute: kernel family}
 SLOTS = {
-    "fastloss.classification._entropy": {"_k": "classification", "_kr": "rowwise"},
+    "fastloss.classification._entropy": {"_k": "classification", "_ks": "ce_soft",
+                                         "_kr": "rowwise"},
     "fastloss.classification._margin": {"_kr": "margin"},
     "fastloss.lse": {"_k": "lse"},
     "fastloss.elementwise._core": {"_k": "elementwise"},

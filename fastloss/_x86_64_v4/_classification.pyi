@@ -65,37 +65,3 @@ def ce_call(
     n_threads: Any,
     log_input: bool,  # bint
 ) -> Any: ...
-
-# floating: one type for every floating argument of a call
-def ce_prob(
-    x: npt.NDArray[np.float32 | np.float64],  # const floating[:, :, ::1]
-    target: npt.NDArray[np.float32 | np.float64],  # const floating[:, :, ::1]
-    weight: npt.NDArray[np.float64],  # const double[::1]
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    label_smoothing: float,  # double
-    loss_out: npt.NDArray[np.float32 | np.float64],  # floating[::1]
-    grad: npt.NDArray[np.float32 | np.float64],  # floating[::1]
-    gscale: float,  # double
-    n_threads: int,
-) -> tuple[float, float]: ...
-
-def ce_prob_half(
-    x: npt.NDArray[Any],  # cnp.ndarray
-    target: npt.NDArray[Any],  # cnp.ndarray
-    N: int,  # Py_ssize_t
-    C: int,  # Py_ssize_t
-    S: int,  # Py_ssize_t
-    weight: npt.NDArray[np.float64],  # const double[::1]
-    sample_weight: npt.NDArray[np.float64],  # const double[::1]
-    label_smoothing: float,  # double
-    loss_out: npt.NDArray[np.float32],  # float[::1]
-    grad: Any,
-    gscale: float,  # double
-    n_threads: int,
-) -> tuple[float, float]: ...
-
-def ce_prob_half_fits(
-    N: int,  # Py_ssize_t
-    C: int,  # Py_ssize_t
-    S: int,  # Py_ssize_t
-) -> bool: ...

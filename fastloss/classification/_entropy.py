@@ -1,6 +1,7 @@
 """Softmax cross-entropy, negative log-likelihood and softmax focal loss:
 the class axis of (N, C) rows or (N, C, d1, ...) maps reduced per position
-(``src/_classification.pyx``; the focal kernel in ``src/_rowwise.pyx``)."""
+(``src/_classification.pyx``; probability targets in ``src/_ce_soft.pyx``, the
+focal kernel in ``src/_rowwise.pyx``)."""
 
 import math
 
@@ -11,6 +12,7 @@ from fastloss._dispatch import kernels
 from fastloss._docs import doc
 
 _k = kernels("classification")
+_ks = kernels("ce_soft")  # probability targets
 _kr = kernels("rowwise")  # the focal kernel
 
 __all__ = ["cross_entropy", "nll_loss", "softmax_focal_loss"]
@@ -200,7 +202,7 @@ def _half_native(x, soft, log_input):
         return False
     C = x.shape[1] if x.ndim > 1 else x.shape[0]
     if soft:
-        return not log_input and _k.ce_prob_half_fits(*_as_ncs(x)[0].shape)
+        return not log_input and _ks.ce_prob_half_fits(*_as_ncs(x)[0].shape)
     if math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]:
         return log_input or C <= _k.HALF_ROWS[1]  # NLL reads one value a row
     return 1 <= C <= _k.HALF_PLANES_MAX
@@ -252,12 +254,12 @@ def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
         gscale = 1.0 / denom if denom != 0 else 0.0
     w_arr, sw_arr = _EMPTY if w is None else w, _EMPTY if sw is None else sw.reshape(-1)
     if half:
-        total, denom = _k.ce_prob_half(
+        total, denom = _ks.ce_prob_half(
             x, t3, *x3.shape, w_arr, sw_arr, label_smoothing, loss_out,
             None if grad is None else grad.reshape(-1), gscale, nt)
     else:
         g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
-        total, denom = _k.ce_prob(x3, t3, w_arr, sw_arr, label_smoothing, loss_out, g_arr,
+        total, denom = _ks.ce_prob(x3, t3, w_arr, sw_arr, label_smoothing, loss_out, g_arr,
                                   gscale, nt)
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
