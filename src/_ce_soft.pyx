@@ -16,10 +16,13 @@ from libc.math cimport log
 from libc.stdlib cimport free
 
 from _common cimport (
-    BlockOut, FL_KIND_F32, HALF_UNIT, LAYOUT_ROWS, Layout, PLANE_BLOCK, align64, alloc_blocks,
-    block_init, combine_blocks, deal, fl_narrow, fl_soft_statsf, fl_widen, floating,
-    half_unit_fits, make_layout, narrow_unit, planes_lse, planes_softmax_sums, row_max, row_sumexp,
-    threads_for_work, unit_start, widen_unit,
+    BlockOut, FL_KIND_F32, PLANE_BLOCK, align64, alloc_blocks, block_init, combine_blocks, deal,
+    fl_narrow, fl_soft_statsf, fl_widen, floating, planes_lse, planes_softmax_sums, row_max,
+    row_sumexp, threads_for_work,
+)
+from _layout cimport (
+    HALF_UNIT, LAYOUT_ROWS, Layout, half_unit_fits, make_layout, narrow_unit, unit_start,
+    widen_unit,
 )
 from _fastcall cimport fc_operand_kind
 

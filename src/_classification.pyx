@@ -16,7 +16,7 @@ B. Loss and gradient come out of one pass: the exponentials are written into
    gradient is multiplied by `gscale` (1/denominator for 'mean', found
    beforehand from the targets alone by `index_weight_sum`) and by the
    position's sample weight, so the wrapper never touches it again.
-C. Work units and data layout come from `make_layout` (_common.pxd): rows
+C. Work units and data layout come from `make_layout` (_layout.pxd): rows
    for wide class axes, blocks of positions along a strided class axis
    otherwise (NCHW, and narrow rows), never a transposed copy.
 D. Labels are range-checked where they are read.  A bad label contributes
@@ -52,12 +52,15 @@ cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
 cdef Py_ssize_t NLL_AHEAD = 32
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, FL_KIND_F32, FL_PREFETCH, FL_TR_F32_MAX, FL_TR_F64_MAX, HALF_UNIT,
-    LAYOUT_ROWS, Layout, PLANE_BLOCK, STREAM_ROW, WIDE_ROW, align64, bad_label, block_init,
-    block_labels, combine_blocks, deal, fl_log, fl_narrow, fl_row_axpb, fl_row_axpbf,
-    fl_stream_fence, fl_stream_zero, fl_widen, floating, label_t, lanes_sum, make_layout, n_blocks,
-    narrow_unit, planes_lse, planes_softmax_sums, planes_sumexp, planes_to_rows, row_dot, row_max,
-    row_sumexp, rows_to_planes, skip_label, stream_out, threads_for_work, unit_start, widen_unit,
+    BlockOut, ELEM_BLOCK, FL_KIND_F32, FL_PREFETCH, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK,
+    STREAM_ROW, WIDE_ROW, align64, bad_label, block_init, block_labels, combine_blocks, deal,
+    fl_log, fl_narrow, fl_row_axpb, fl_row_axpbf, fl_stream_fence, fl_stream_zero, fl_widen,
+    floating, label_t, lanes_sum, n_blocks, planes_lse, planes_softmax_sums, planes_sumexp,
+    planes_to_rows, row_dot, row_max, row_sumexp, rows_to_planes, skip_label, stream_out,
+    threads_for_work,
+)
+from _layout cimport (
+    HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
 )
 
 

@@ -7,7 +7,7 @@ A. Every loss here reads its rows, reduces them to a few double scalars
    gradients while they are still in cache: loss and gradients in ONE
    pass, pre-multiplied by `gscale` (1/denominator for 'mean') and the
    row's sample weight.
-B. Work units are fixed blocks of rows (`rows_per_unit` of _common.pxd:
+B. Work units are fixed blocks of rows (`rows_per_unit` of _layout.pxd:
    about 16384 elements per unit); per-unit BlockOut partials are combined
    in unit order: bit-identical for any thread count.
 C. The p-norm pieces (pw, dist_finish, dist_factor, phi) are written once
@@ -32,9 +32,10 @@ cnp.import_array()
 
 from _common cimport (
     BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
-    deal, fl_diff_sumf, fl_narrow, fl_widen, floating, label_t, lanes_total, n_blocks,
-    rows_per_unit, skip_label, threads_for, unit_rows,
+    deal, fl_diff_sumf, fl_narrow, fl_widen, floating, label_t, lanes_total, n_blocks, skip_label,
+    threads_for,
 )
+from _layout cimport rows_per_unit, unit_rows
 
 
 HALF_ROW_MAX = HALF_ROW

@@ -5,7 +5,7 @@ A. The wrapper moves the reduced axes into one middle axis without copying
    whenever they are adjacent in memory, so (P, K, Q) covers axis=None,
    any single axis and any run of adjacent axes; the kernel never sees
    strides other than C order.
-B. Work is split by `make_layout` (see _common.pxd): whole rows when the
+B. Work is split by `make_layout` (see _layout.pxd): whole rows when the
    reduced axis is contiguous and wide, blocks of PLANE_BLOCK positions
    otherwise, with the inner loop along the contiguous axis so it
    vectorizes.  Each output element is written by exactly one unit, so the
@@ -32,11 +32,13 @@ from cython.parallel cimport prange
 from _fastcall cimport fc_float, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
-    FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, HALF_UNIT, LAYOUT_ROWS, Layout, PLANE_BLOCK,
-    STREAM_ROW, align64, deal, fl_log, fl_log_inplace, fl_stream_fence, floating, make_layout,
-    narrow_unit, planes_lse, planes_max, planes_softmax_sums, planes_sumexp, planes_to_rows,
-    prefetch_row, row_max, row_sumexp, rows_to_planes, safe_shift, stream_out, threads_for_work,
-    unit_start, widen_unit,
+    FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK, STREAM_ROW, align64, deal, fl_log,
+    fl_log_inplace, fl_stream_fence, floating, planes_lse, planes_max, planes_softmax_sums,
+    planes_sumexp, planes_to_rows, prefetch_row, row_max, row_sumexp, rows_to_planes, safe_shift,
+    stream_out, threads_for_work,
+)
+from _layout cimport (
+    HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
 )
 
 from fastloss._threads import effective_n_threads

@@ -49,8 +49,9 @@ cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 from _common cimport (
     BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
     deal, fl_narrow, fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks, row_max,
-    rows_per_unit, safe_shift, skip_label, threads_for, threads_for_work, unit_rows, vexp_lo,
+    safe_shift, skip_label, threads_for, threads_for_work, vexp_lo,
 )
+from _layout cimport rows_per_unit, unit_rows
 
 
 HALF_ROW_MAX = HALF_ROW

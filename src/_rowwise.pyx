@@ -10,7 +10,7 @@ A. Every loss here reads a row, reduces it to a few double scalars, and (for
    wrapper never touches it again.
 B. Work units are fixed blocks of rows (`rows_per_unit`: about 16384
    elements per unit) or, for the softmax focal loss, the (N, C, S) Layout of
-   _common.pxd (rows for wide class axes, blocks of positions along the
+   _layout.pxd (rows for wide class axes, blocks of positions along the
    strided class axis of NCHW data, never a transposed copy).  Units depend
    only on the shape; per-unit BlockOut partials are combined in unit order:
    bit-identical for any thread count.
@@ -30,10 +30,13 @@ from libc.stdlib cimport free
 from libc.string cimport memset
 
 from _common cimport (
-    BlockOut, FL_KIND_F32, HALF_UNIT, LAYOUT_ROWS, Layout, PLANE_BLOCK, align64, alloc_blocks,
-    bad_label, block_init, combine_blocks, deal, floating, half_unit_fits, label_t, make_layout,
-    n_blocks, narrow_unit, planes_lse, planes_softmax_sums, row_max, row_sumexp, rows_per_unit,
-    safe_shift, skip_label, threads_for, unit_rows, unit_start, widen_unit,
+    BlockOut, FL_KIND_F32, PLANE_BLOCK, align64, alloc_blocks, bad_label, block_init,
+    combine_blocks, deal, floating, label_t, n_blocks, planes_lse, planes_softmax_sums, row_max,
+    row_sumexp, safe_shift, skip_label, threads_for,
+)
+from _layout cimport (
+    HALF_UNIT, LAYOUT_ROWS, Layout, half_unit_fits, make_layout, narrow_unit, rows_per_unit,
+    unit_rows, unit_start, widen_unit,
 )
 from _fastcall cimport fc_operand_kind
 

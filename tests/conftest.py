@@ -36,6 +36,18 @@ def tol(dtype):
     return (1e-4, 1e-5) if np.dtype(dtype) == np.float32 else (1e-10, 1e-12)
 
 
+def compile_or_skip(fn):
+    """torch.compile(fn) with the aot_eager backend, full graph; skip the test
+    where this torch install cannot compile."""
+    import torch
+
+    try:
+        import torch._dynamo  # noqa: F401
+    except Exception as exc:  # pragma: no cover - depends on the install
+        pytest.skip(f"torch.compile unusable here: {exc}")
+    return torch.compile(fn, backend="aot_eager", fullgraph=True)
+
+
 def run_python(code, env=None, timeout=300):
     """Run ``python -c code`` importing the same fastloss as this process.
 

@@ -1,0 +1,162 @@
+# The (N, C, S) view of class-axis data and its work units, and the
+# float16 / bfloat16 units widened into L1: the layout every class-axis
+# kernel (lse, cross-entropy, softmax focal) and every row kernel
+# (margins, embeddings) shares.  Header-only, `noexcept nogil`.
+
+from _common cimport (
+    ELEM_BLOCK, FL_KIND_F32, PLANE_BLOCK, WIDE_ROW, fl_narrow, fl_widen, n_blocks,
+)
+
+
+# ------------------------------------------------------ (N, C, S) layouts
+# Every class-axis reduction sees its data as (N, C, S), C-contiguous: N
+# outer items, C classes, S positions.  LAYOUT_ROWS (S == 1, C >= WIDE_ROW):
+# each row is reduced on its own, `rows` rows per work unit.  LAYOUT_PLANES:
+# a unit is PLANE_BLOCK positions of one outer item; value (c, j) of the
+# unit sits at base + c*cs + j*ps.  For NCHW data that is cs = S, ps = 1;
+# for narrow rows (S == 1, C < WIDE_ROW) all N rows are positions of a
+# single outer item, cs = 1, ps = C.  In both layouts, position j of outer
+# item o has flat index o*npos + j into (N, S)-shaped targets and outputs.
+cdef enum:
+    LAYOUT_ROWS = 0
+    LAYOUT_PLANES = 1
+
+
+cdef struct Layout:
+    int kind
+    Py_ssize_t N, C, S
+    Py_ssize_t outer, npos, os, cs, ps
+    Py_ssize_t bpo       # work units per outer item (planes)
+    Py_ssize_t rows      # rows per work unit (rows)
+    Py_ssize_t units
+
+
+cdef inline Py_ssize_t rows_per_unit(Py_ssize_t D) noexcept nogil:
+    """Rows of D values per work unit: about ELEM_BLOCK values, at least one row."""
+    if D <= 0:
+        return ELEM_BLOCK
+    return ELEM_BLOCK // D if D < ELEM_BLOCK else 1
+
+
+cdef inline void unit_rows(Py_ssize_t u, Py_ssize_t R, Py_ssize_t N,
+                           Py_ssize_t* i0, Py_ssize_t* i1) noexcept nogil:
+    """Rows [i0, i1) of work unit u of R rows each (the last one shorter)."""
+    i0[0] = u * R
+    i1[0] = i0[0] + R if i0[0] + R < N else N
+
+
+cdef inline Layout make_layout(Py_ssize_t N, Py_ssize_t C, Py_ssize_t S) noexcept nogil:
+    cdef Layout L
+    L.N = N
+    L.C = C
+    L.S = S
+    if S == 1 and C >= WIDE_ROW:
+        L.kind = LAYOUT_ROWS
+        L.rows = rows_per_unit(C)
+        L.units = n_blocks(N, L.rows)
+        L.outer = N
+        L.npos = 1
+        L.os = C
+        L.cs = 1
+        L.ps = 1
+        L.bpo = 1
+        return L
+    L.kind = LAYOUT_PLANES
+    L.rows = 0
+    if S == 1:
+        L.outer = 1
+        L.npos = N
+        L.os = 0
+        L.cs = 1
+        L.ps = C
+    else:
+        L.outer = N
+        L.npos = S
+        L.os = C * S
+        L.cs = S
+        L.ps = 1
+    L.bpo = n_blocks(L.npos, PLANE_BLOCK)
+    L.units = L.outer * L.bpo
+    return L
+
+
+cdef inline Py_ssize_t unit_start(Layout* L, Py_ssize_t u, Py_ssize_t* nb,
+                                  Py_ssize_t* base) noexcept nogil:
+    """First flat (N*S) position of unit u; sets its size and data offset.
+
+    rows: nb = rows in the unit, base = offset of its first row.
+    planes: nb = positions in the unit, base = offset of (c=0, j=first).
+    """
+    cdef Py_ssize_t o, j0
+    if L.kind == LAYOUT_ROWS:
+        j0 = u * L.rows
+        nb[0] = L.rows if j0 + L.rows <= L.N else L.N - j0
+        base[0] = j0 * L.C
+        return j0
+    o = u // L.bpo
+    j0 = (u - o * L.bpo) * PLANE_BLOCK
+    nb[0] = PLANE_BLOCK if j0 + PLANE_BLOCK <= L.npos else L.npos - j0
+    base[0] = o * L.os + j0 * L.ps
+    return o * L.npos + j0
+
+
+# ------------------------------------------- float16 / bfloat16 class-axis units
+# A half-precision unit is widened into an L1 block laid out as a float32
+# unit of the same positions (the one-unit layout B); the float32 unit code
+# runs on it (the same steps on the same values: the float32 kernel's
+# results on the widened input, bit for bit) and its gradient or output is
+# narrowed back into the caller's layout.
+cdef enum:
+    HALF_UNIT = 16384   # values of a unit widened at once: rows * C, or PLANE_BLOCK * 32
+
+
+cdef inline bint half_unit_fits(Layout* L) noexcept nogil:
+    """Whether every unit of L fits the HALF_UNIT values of widen_unit."""
+    if L.kind == LAYOUT_ROWS:
+        return L.rows * L.C <= HALF_UNIT
+    return L.C * PLANE_BLOCK <= HALF_UNIT
+
+
+cdef inline Py_ssize_t widen_unit(const void* x, int kx, Layout* L, Py_ssize_t u,
+                                  float* xb, Layout* B, Py_ssize_t* nb,
+                                  Py_ssize_t* base) noexcept nogil:
+    """Unit u of the float16 / bfloat16 (or float32, copied) x (layout L,
+    half_unit_fits) widened into xb, with B the one-unit layout of xb (the
+    unit code then runs on unit 0 of B).  Returns the unit's first position
+    and sets nb and base as unit_start does.  B is set by hand: make_layout
+    could call a single position of many values a row."""
+    cdef Py_ssize_t pos = unit_start(L, u, nb, base), c
+    cdef size_t isz = 4 if kx == FL_KIND_F32 else 2
+    cdef const char* xc = <const char*>x
+    B[0] = L[0]
+    B.units = 1
+    if L.kind == LAYOUT_ROWS:
+        fl_widen(xc + base[0] * isz, kx, xb, nb[0] * L.C)
+        B.N = nb[0]
+        B.rows = nb[0]
+        return pos
+    B.outer = 1
+    B.npos = nb[0]
+    B.bpo = 1
+    if L.ps != 1:   # narrow rows: nb rows of C values, one after the other
+        fl_widen(xc + base[0] * isz, kx, xb, nb[0] * L.C)
+        B.os = 0
+        return pos
+    for c in range(L.C):   # maps: C planes of nb positions, S apart
+        fl_widen(xc + (base[0] + c * L.cs) * isz, kx, xb + c * nb[0], nb[0])
+    B.cs = nb[0]
+    B.os = L.C * nb[0]
+    return pos
+
+
+cdef inline void narrow_unit(const float* gb, void* g, int kg, Layout* L, Py_ssize_t nb,
+                             Py_ssize_t base) noexcept nogil:
+    """A unit's values in widen_unit's block layout (gb) into g of layout L:
+    rounded to nearest even into kind kg, or copied for float32."""
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef Py_ssize_t c
+    if L.kind == LAYOUT_PLANES and L.ps == 1:
+        for c in range(L.C):
+            fl_narrow(gb + c * nb, <char*>g + (base + c * L.cs) * gsize, kg, nb)
+    else:
+        fl_narrow(gb, <char*>g + base * gsize, kg, nb * L.C)
