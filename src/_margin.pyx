@@ -3,15 +3,12 @@ hinge) and of the margin-softmax losses (CosFace, ArcFace, SphereFace): a
 reduction over a row of class scores, then over rows.
 
 Design:
-A. Every loss here reads a row, reduces it to a few double scalars, and (for
-   the gradient) writes the row's gradient while the row is still in cache:
-   loss and gradient in ONE pass.  The gradient is pre-multiplied by
-   `gscale` (1/denominator for 'mean', known before the pass from the row
-   count or the sample weights) and by the row's sample weight, so the
-   wrapper never touches it again.
-B. Work units are fixed blocks of rows (`rows_per_unit`: about 16384
-   elements per unit).  Units depend only on the shape; per-unit BlockOut
-   partials are combined in unit order: bit-identical for any thread count.
+A. One pass per row gives the loss and the gradient, which is written while
+   the row is in cache, pre-multiplied by `gscale` and the row's sample
+   weight (as in _rowwise.pyx, A).
+B. Work units are fixed blocks of rows (`rows_per_unit`, about 16384
+   elements); per-unit BlockOut partials are combined in unit order:
+   bit-identical for any thread count.
 C. Per-row math is written once as `cdef inline` helpers (mm_row,
    margin_psi) and reused by every dtype through the fused `floating` type.
    Hot loops are plain loops with LANES double accumulators and selects, so
