@@ -23,6 +23,7 @@ Environment variables:
   modules (development: rebuild one family without touching the others).
 """
 
+import copy
 import os
 import platform
 import shutil
@@ -188,6 +189,19 @@ def _modules():
     return [k for k in KERNELS if k in names], [k for k in ONCE if k in names]
 
 
+def _copy_if_changed(src, target):
+    """``build/cython/kernels/...`` -> ``build/cython/<target>/...``; the copy
+    keeps its time stamp while its text is unchanged, so build_ext does not
+    recompile it."""
+    rel = Path(src).relative_to("build/cython/kernels")
+    dst = Path("build/cython") / target / rel
+    text = Path(src).read_bytes()
+    if not dst.exists() or dst.read_bytes() != text:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(text)
+    return str(dst)
+
+
 def _extensions():
     directives = {
         "language_level": 3,
@@ -214,18 +228,28 @@ def _extensions():
         exts += cythonize(
             [Extension(f"fastloss.{name}", [f"{SRC}/{name}.pyx"], **common) for name in once]
             + [Extension(SHARED_UTILITY, [])],
-            build_dir="build/cython/common", **shared,
+            build_dir="build/cython/common", nthreads=os.cpu_count() or 1, **shared,
         )
-    for target in _targets():
-        mods = [
-            Extension(f"fastloss._{target}.{name}", [f"{SRC}/{name}.pyx"], **common)
-            for name in kernels
-        ]
-        # One C file per (module, target): build_dir keeps them apart.
-        built = cythonize(mods, build_dir=f"build/cython/{target}", **shared)
-        for ext in built:
-            ext._fastloss_target = target
-        exts += built
+    if kernels:
+        # The generated C does not depend on the target, so Cython runs once
+        # per module (a third of the build's time when it ran per target),
+        # under the target-neutral name fastloss._kernels.<name>.  Each
+        # target compiles its own copy of that file, because build_ext names
+        # object files after their sources.  A module takes its name from
+        # the import (fastloss._<target>.<name>); fastloss._dispatch._load
+        # gives its functions that name too.
+        neutral = cythonize(
+            [Extension(f"fastloss._kernels.{name}", [f"{SRC}/{name}.pyx"], **common)
+             for name in kernels],
+            build_dir="build/cython/kernels", nthreads=os.cpu_count() or 1, **shared,
+        )
+        for target in _targets():
+            for ext in neutral:
+                ext_t = copy.copy(ext)
+                ext_t.name = f"fastloss._{target}.{ext.name.rsplit('.', 1)[1]}"
+                ext_t.sources = [_copy_if_changed(src, target) for src in ext.sources]
+                ext_t._fastloss_target = target
+                exts.append(ext_t)
     return exts
 
 

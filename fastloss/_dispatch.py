@@ -30,9 +30,25 @@ def _cpu_features():
     return {name for name, present in __cpu_features__.items() if present}
 
 
+def _load(target, family):
+    """Import ``fastloss._<target>._<family>``.
+
+    The three targets compile one C file per kernel module, generated under
+    the target-neutral name ``fastloss._kernels._<family>`` (setup.py); the
+    module takes its name from the import, and its functions are given that
+    name as their ``__module__`` here.
+    """
+    mod = importlib.import_module(f"fastloss._{target}._{family}")
+    neutral = f"fastloss._kernels._{family}"
+    for val in vars(mod).values():
+        if getattr(val, "__module__", None) == neutral:
+            val.__module__ = mod.__name__
+    return mod
+
+
 def _built(target):
     try:
-        importlib.import_module(f"fastloss._{target}._lse")
+        _load(target, "lse")
     except ImportError:
         return False
     return True
@@ -65,7 +81,7 @@ TARGET, REASON = _choose()
 
 def kernels(family):
     """The compiled module ``src/_<family>.pyx`` for the chosen target."""
-    return importlib.import_module(f"fastloss._{TARGET}._{family}")
+    return _load(TARGET, family)
 
 
 def _check_usable(name):
@@ -94,8 +110,8 @@ def _repoint(old, new):
             continue   # the target packages themselves
         for attr, val in list(vars(mod).items()):
             if isinstance(val, types.ModuleType) and val.__name__.startswith(prefix):
-                family = val.__name__[len(prefix):]
-                setattr(mod, attr, importlib.import_module(f"fastloss._{new}.{family}"))
+                family = val.__name__[len(prefix) + 1:]
+                setattr(mod, attr, _load(new, family))
 
 
 @contextlib.contextmanager

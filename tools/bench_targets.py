@@ -69,8 +69,9 @@ def _load_file(path, alias):
 
 def kernel_sets(targets, native):
     """{config: {family: kernel module}} for this checkout's targets and the native build."""
-    sets = {t: {f: importlib.import_module(f"fastloss._{t}._{f}") for f in FAMILIES}
-            for t in targets}
+    from fastloss import _dispatch
+
+    sets = {t: {f: _dispatch._load(t, f) for f in FAMILIES} for t in targets}
     if native:
         found = sorted(glob.glob(os.path.join(native, "fastloss", "_*", "_lse.*")))
         found = [p for p in found if not os.path.basename(os.path.dirname(p)) == "__pycache__"]
@@ -209,7 +210,7 @@ def main():
         results = time_all(args.only, lambda w: time_workload(w, sets, args))
     finally:
         use(sets[_dispatch.TARGET] if _dispatch.TARGET in sets else
-            {f: importlib.import_module(f"fastloss._{_dispatch.TARGET}._{f}") for f in FAMILIES})
+            {f: _dispatch.kernels(f) for f in FAMILIES})
 
     best = targets[0]
     cols = targets + (["native"] if args.native else []) + ["torch"]
