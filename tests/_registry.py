@@ -31,10 +31,10 @@ import numpy as np
 NOT_LOSSES = {"__version__", "show_config", "get_num_threads", "set_num_threads",
               "set_gradient_cache", "get_gradient_cache", "empty_gradient_cache"}
 # The distance family takes masks, label maps, spacings and class thresholds,
-# which the generators below do not build; tests/test_distance.py checks each
-# of them against SciPy, MONAI, the edt package and the reference, with its
-# own bad-input, thread and gradient tests (test_reliability_registry checks
-# that it names every one).
+# which the generators below do not build; tests/test_distance.py and
+# tests/test_surface_metrics.py check each of them against SciPy, MONAI, the
+# edt package and the reference, with their own bad-input, thread and
+# gradient tests (test_reliability_registry checks that they name every one).
 OWN_SUITE = {"distance_transform", "surface_distances", "hausdorff_distance",
              "average_surface_distance", "surface_dice", "hausdorff_dt_loss",
              "boundary_loss", "unet_weight_map"}

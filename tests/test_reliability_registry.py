@@ -17,12 +17,14 @@ def test_every_public_function_has_a_registry_entry():
 
 def test_own_suite_names_are_public_and_tested():
     import pathlib
-    text = (pathlib.Path(__file__).parent / "test_distance.py").read_text()
+    here = pathlib.Path(__file__).parent
+    text = "".join((here / f).read_text()
+                   for f in ("test_distance.py", "test_surface_metrics.py"))
     for name in sorted(OWN_SUITE):
         assert name in fastloss.__all__, name
         assert callable(getattr(fastloss.reference, name, None)), name
         assert f"fl.{name}(" in text or f"fastloss.{name}(" in text, \
-            f"tests/test_distance.py never calls {name}"
+            f"neither tests/test_distance.py nor tests/test_surface_metrics.py calls {name}"
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
