@@ -418,18 +418,22 @@ cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:
-    """sum_i v_i in double with LANES accumulators (fixed order)."""
-    cdef double acc[LANES]
+    """sum_i v_i in double with 2 LANES accumulators (fixed order): two
+    vectors of partial sums, so that consecutive adds do not wait on each
+    other's latency; lane k + LANES is folded into lane k at the end."""
+    cdef double acc[2 * LANES]
     cdef Py_ssize_t i = 0, k
-    for k in range(LANES):
+    for k in range(2 * LANES):
         acc[k] = 0.0
-    while i + LANES <= n:
-        for k in range(LANES):
+    while i + 2 * LANES <= n:
+        for k in range(2 * LANES):
             acc[k] += v[i + k]
-        i += LANES
+        i += 2 * LANES
     while i < n:
         acc[0] += v[i]
         i += 1
+    for k in range(LANES):
+        acc[k] += acc[k + LANES]
     return lanes_total(acc)
 
 

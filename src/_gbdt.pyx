@@ -242,9 +242,11 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
     cdef int soft = 0
     cdef bint fisher = hv != 0
     if tag_t is TFocal:
-        # 0/1 labels (the usual case): one term per element instead of two
+        # 0/1 labels (the usual case): one term per element instead of two;
+        # the domain check in the same pass over the labels
         for j in range(nb):
             soft += (0 if yb[j] == 0 else 1) * (0 if yb[j] == 1 else 1)
+            nbad = nbad + bad_y(tag, yb[j])
     for k in range(K):
         xk = xp + k * ps
         if P.col != NULL:
@@ -278,8 +280,11 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
                 H[k * NB + j] = hh
         finish_hess(G + k * NB, H + k * NB, L + k * NB, nb, wb, P.floor)
         s += lanes_sum(L + k * NB, nb)
-    for j in range(nb):
-        nbad = nbad + bad_y(tag, yb[j])
+    if tag_t is not TFocal:
+        # after the loss loop, which reads the labels from memory together
+        # with the margins (a first pass over the labels alone streams less)
+        for j in range(nb):
+            nbad = nbad + bad_y(tag, yb[j])
     if nbad != 0 and res.bad < 0:
         for j in range(nb):
             if bad_y(tag, yb[j]) != 0:
