@@ -418,8 +418,10 @@ static inline double fl_row_max(const double *x, ptrdiff_t n)
 /* sum_i |a_i - b_i + eps|^p, p = 1 or 2, over float rows: 64 float
  * accumulators (four vector chains of 16; one chain is bound by the add
  * latency), folded in a fixed tree (chains 0+2 and 1+3, then 0+1, then
- * lanes k and k+8) and added in double every 2048 values; the tail in
- * double.  GCC and clang get the chains as vector-extension variables: as
+ * lanes k and k+8) and added in double every 2048 values; then the whole
+ * 16-value vectors left in one chain (a row of 100 values would otherwise
+ * leave 36 to a scalar chain, which cost 4x the rest of the row), and the
+ * last values (under 16) in double.  GCC and clang get the chains as vector-extension variables: as
  * an array, gcc sometimes leaves them in memory (a store-forwarding chain
  * per add); the array version is the same arithmetic for other compilers. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -438,12 +440,19 @@ typedef uint32_t fl_u32x16 __attribute__((vector_size(64)));
     } while (0)
 #endif
 
+static inline double fl_fold16f(float *acc)
+{
+    FL_SUM_HALF(acc, 8);
+    return (((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]))
+           + (((double)acc[4] + acc[5]) + ((double)acc[6] + acc[7]));
+}
+
 static inline double fl_diff_sumf(const float *a, const float *b, ptrdiff_t n, float eps, int p)
 {
     double total = 0.0;
     ptrdiff_t i = 0;
+    float acc[16];
     while (i + 64 <= n) {
-        float acc[16];
         ptrdiff_t len = (n - i) / 64 * 64, end = i + (len < 2048 ? len : 2048);
 #if defined(__GNUC__) || defined(__clang__)
         fl_f32x16 e = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
@@ -473,9 +482,28 @@ static inline double fl_diff_sumf(const float *a, const float *b, ptrdiff_t n, f
         for (int k = 0; k < 16; k++)
             acc[k] = (chains[k] + chains[k + 32]) + (chains[k + 16] + chains[k + 48]);
 #endif
-        FL_SUM_HALF(acc, 8);
-        total += (((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]))
-                 + (((double)acc[4] + acc[5]) + ((double)acc[6] + acc[7]));
+        total += fl_fold16f(acc);
+    }
+    if (i + 16 <= n) {
+#if defined(__GNUC__) || defined(__clang__)
+        fl_f32x16 e = {0}, c0 = {0};
+        e += eps;
+        for (; i + 16 <= n; i += 16) {
+            fl_f32x16 t0;
+            FL_DIFF_TERM16(t0, a + i, b + i, e, p);
+            c0 += t0;
+        }
+        memcpy(acc, &c0, sizeof acc);
+#else
+        for (int k = 0; k < 16; k++)
+            acc[k] = 0.0f;
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = a[i + k] - b[i + k] + eps;
+                acc[k] += p == 2 ? v * v : fabsf(v);
+            }
+#endif
+        total += fl_fold16f(acc);
     }
     for (; i < n; i++) {
         float v = a[i] - b[i] + eps;

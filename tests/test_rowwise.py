@@ -275,6 +275,27 @@ def test_triplet_vs_reference_and_check_grad(opts):
         check_grad(fn, a, p, n, wrt=(0, 1, 2), reduction=reduction, **kw)
 
 
+@pytest.mark.parametrize("p", [1, 2])
+def test_float32_row_distances_every_tail(p):
+    # float32 rows of p = 1, 2 are summed 64 values at a time, then 16 at a
+    # time, then one by one: lengths on both sides of each step and of the
+    # 2048-value fold, against the float64 reference on the same values
+    rng = _rng(12)
+    for D in (1, 15, 16, 17, 47, 63, 64, 65, 100, 127, 128, 2047, 2048, 2049, 2100):
+        a, q, n = (rng.normal(size=(5, D)).astype(np.float32) for _ in range(3))
+        y = np.array([0, 1, 0, 1, 1])
+        got = fl.triplet_margin_loss(a, q, n, p=p, margin=D ** 0.5, reduction="none")
+        want = R.triplet_margin_loss(*(v.astype(np.float64) for v in (a, q, n)), p=p,
+                                     margin=D ** 0.5, reduction="none")
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5 * D ** 0.5, err_msg=f"D={D}")
+        if p == 2:
+            got = fl.contrastive_loss(a, q, y, margin=D ** 0.5, reduction="none")
+            want = R.contrastive_loss(a.astype(np.float64), q.astype(np.float64), y,
+                                      margin=D ** 0.5, reduction="none")
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5 * D, err_msg=f"D={D}")
+
+
 def test_triplet_unbatched_noncontiguous():
     rng = _rng(10)
     a, p, n = (rng.normal(size=(6, 8)) for _ in range(3))
