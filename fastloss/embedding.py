@@ -91,6 +91,10 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     >>> round(float(fastloss.triplet_margin_loss(a, p, n, eps=0.0)), 6)  # 5 - 1 + 1
     5.0
     """
+    r = _k.triplet_call(anchor, positive, negative, margin, p, eps, swap, squared, reduction,
+                        sample_weight, return_grad, n_threads)
+    if r is not None:
+        return r
     raw = (np.asarray(anchor), np.asarray(positive), np.asarray(negative))
     (a, pp, n), unbatched, dt = _embeddings(raw, ("anchor", "positive", "negative"),
                                             half=True)

@@ -33,16 +33,15 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
-    fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg, fc_unit_float,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float,
+    fc_labels, fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
 
 cnp.import_array()
 
-# gradients from this size up come from fastloss._buffers (the full path)
-cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 # loss-only NLL below this many positions runs on the calling thread: each
 # position is one load and a few flops, less than an OpenMP team costs (2
 # threads win from about 4096 rows of 1000 classes here, where the loads miss)
@@ -755,7 +754,7 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
 
     Taken: float32/float64 logits and integer labels as plain ndarrays
     (see _fastcall.pxd), no weights, no grad_out, gradients below
-    FRESH_GRAD_BYTES.  None sends the call down the full path, which
+    FRESH_BYTES.  None sends the call down the full path, which
     owns every error message.
     """
     cdef int ft = fc_float(input)
@@ -786,7 +785,7 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
             S *= cnp.PyArray_DIM(xa, i)
         if not fc_shape_is(ta, xa, 1):
             return None
-    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_GRAD_BYTES:
+    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
     if not -(1 << 62) < ignore_index < (1 << 62):
         return None

@@ -22,11 +22,16 @@ E. center_loss's gradient for the centers is a scatter-add.  To keep it
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport fabs, pow, sqrt
+from libc.math cimport INFINITY, fabs, isnan, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from _fastcall cimport fc_operand_kind
+from _fastcall cimport (
+    FRESH_BYTES, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_operand_kind, fc_reduction,
+    fc_result, fc_shape_is, fc_threads_arg,
+)
+
+from fastloss._threads import effective_n_threads
 
 cnp.import_array()
 
@@ -256,6 +261,38 @@ cdef inline void grad_row(floating* g, const floating* a1, const floating* b1, f
                     + k2 * phi(a2[j] - b2[j] + eps, pkind, pn))
 
 
+cdef object _triplet_run(const floating* a, const floating* pp, const floating* n,
+                         Py_ssize_t N, Py_ssize_t D, double margin, double p, double eps,
+                         bint swap, bint squared, const double* swp, floating* lp,
+                         floating* gap, floating* gpp, floating* gnp, double gscale,
+                         int n_threads, BlockOut* total):
+    """The triplet driver on raw rows (N, D); the sums in *total."""
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R), u
+    cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
+    cdef BlockOut* blocks
+    cdef int nt
+    if D == 0:
+        # empty embeddings: distances are 0 (torch: norm of an empty vector)
+        a = pp = n = NULL
+        gap = gpp = gnp = NULL
+    if units == 1:
+        # one work unit: on the calling thread, no parallel region
+        _triplet_unit(a, pp, n, N, D, R, 0, margin, pkind, p, <floating>eps, swap, squared,
+                      swp, lp, gap, gpp, gnp, gscale, total)
+        return None
+    blocks = alloc_blocks(units)
+    nt = threads_for(n_threads, units)
+    try:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _triplet_unit(a, pp, n, N, D, R, u, margin, pkind, p, <floating>eps, swap, squared,
+                          swp, lp, gap, gpp, gnp, gscale, &blocks[u])
+        combine_blocks(blocks, units, total)
+    finally:
+        free(blocks)
+
+
 def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
             const floating[:, ::1] negative, double margin, double p, double eps,
             bint swap, bint squared, const double[::1] sample_weight,
@@ -265,37 +302,91 @@ def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
 
     Returns (sum of losses, sum of sample weights).
     """
-    cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1], u
-    cdef Py_ssize_t R = rows_per_unit(D)
-    cdef Py_ssize_t units = n_blocks(N, R)
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* gap = &ga[0] if ga.shape[0] > 0 else NULL
-    cdef floating* gpp = &gp[0] if gp.shape[0] > 0 else NULL
-    cdef floating* gnp = &gn[0] if gn.shape[0] > 0 else NULL
-    cdef int pkind = 2 if p == 2.0 else (1 if p == 1.0 else 0)
-    cdef BlockOut* blocks
+    cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1]
     cdef BlockOut total
-    cdef int nt
     if N == 0:
         return 0.0, 0.0
-    if D == 0:
-        # empty embeddings: distances are 0 (torch: norm of an empty vector)
-        gap = gpp = gnp = NULL
-    blocks = alloc_blocks(units)
-    nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            _triplet_unit(&anchor[0, 0] if D > 0 else NULL,
-                          &positive[0, 0] if D > 0 else NULL,
-                          &negative[0, 0] if D > 0 else NULL, N, D, R, u,
-                          margin, pkind, p, <floating>eps, swap, squared, swp, lp,
-                          gap, gpp, gnp, gscale, &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
+    _triplet_run(&anchor[0, 0] if D > 0 else NULL, &positive[0, 0] if D > 0 else NULL,
+                 &negative[0, 0] if D > 0 else NULL, N, D, margin, p, eps, swap, squared,
+                 &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                 &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                 &ga[0] if ga.shape[0] > 0 else NULL, &gp[0] if gp.shape[0] > 0 else NULL,
+                 &gn[0] if gn.shape[0] > 0 else NULL, gscale, n_threads, &total)
     return total.loss, total.weight
+
+
+cdef inline bint _real(object v, double* out) noexcept:
+    """A Python float or int (not bool), not NaN."""
+    if type(v) is float:
+        out[0] = <double>v
+    elif type(v) is int and -(1 << 53) <= v <= (1 << 53):
+        out[0] = <double>v
+    else:
+        return False
+    return not isnan(out[0])
+
+
+def triplet_call(object anchor, object positive, object negative, object margin, object p,
+                 object eps, object swap, object squared, object reduction,
+                 object sample_weight, bint return_grad, object n_threads):
+    """triplet_margin_loss for the common case in one call, else None.
+
+    Taken: float32/float64 (N, D) rows as plain ndarrays of one dtype (see
+    _fastcall.pxd), N, D > 0, options of their plain Python types, no
+    sample weights, gradients below FRESH_BYTES each.  None sends the
+    call down the full path, which owns every error message.
+    """
+    cdef int ft = fc_float(anchor)
+    cdef int red = fc_reduction(reduction)
+    cdef cnp.ndarray xa
+    cdef double m, pn, e, gscale
+    cdef Py_ssize_t N, D
+    cdef BlockOut total
+    cdef object loss_arr = None, grads = None
+    cdef object g0, g1, g2
+    cdef void* lp = NULL
+    cdef void* gp0 = NULL
+    cdef void* gp1 = NULL
+    cdef void* gp2 = NULL
+    cdef int nt = 1
+    if (ft < 0 or fc_float(positive) != ft or fc_float(negative) != ft or red < 0
+            or sample_weight is not None or not fc_threads_arg(n_threads)
+            or type(swap) is not bool or type(squared) is not bool):
+        return None
+    if not (_real(margin, &m) and _real(p, &pn) and _real(eps, &e)) or not 0.0 < pn < INFINITY:
+        return None
+    xa = <cnp.ndarray>anchor
+    if (cnp.PyArray_NDIM(xa) != 2 or not fc_shape_is(<cnp.ndarray>positive, xa, -1)
+            or not fc_shape_is(<cnp.ndarray>negative, xa, -1)):
+        return None
+    N, D = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+    if N == 0 or D == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES):
+        return None
+    if n_blocks(N, rows_per_unit(D)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(xa), ft, 0)
+        lp = cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
+    if return_grad:
+        g0 = fc_empty_like(xa, ft, &gp0)
+        g1 = fc_empty_like(xa, ft, &gp1)
+        g2 = fc_empty_like(xa, ft, &gp2)
+        grads = (g0, g1, g2)
+    gscale = 1.0 / N if red == RED_MEAN else 1.0
+    block_init(&total)
+    if ft == cnp.NPY_FLOAT:
+        _triplet_run(<float*>cnp.PyArray_DATA(xa),
+                     <float*>cnp.PyArray_DATA(<cnp.ndarray>positive),
+                     <float*>cnp.PyArray_DATA(<cnp.ndarray>negative), N, D, m, pn, e,
+                     <bint>swap, <bint>squared, NULL, <float*>lp, <float*>gp0, <float*>gp1,
+                     <float*>gp2, gscale, nt, &total)
+    else:
+        _triplet_run(<double*>cnp.PyArray_DATA(xa),
+                     <double*>cnp.PyArray_DATA(<cnp.ndarray>positive),
+                     <double*>cnp.PyArray_DATA(<cnp.ndarray>negative), N, D, m, pn, e,
+                     <bint>swap, <bint>squared, NULL, <double*>lp, <double*>gp0, <double*>gp1,
+                     <double*>gp2, gscale, nt, &total)
+    return fc_result(red, total.loss, total.weight, ft, loss_arr, return_grad, grads)
 
 
 def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,

@@ -25,6 +25,13 @@ cdef extern from "numpy/arrayobject.h":
                                 int subok)
 
 
+# Gradients and outputs from this size up come from fastloss._buffers
+# (MIN_BYTES there), so the full path takes them: the prepared calls
+# allocate only arrays below it, fresh, as the full path would.
+cdef enum:
+    FRESH_BYTES = 1 << 20
+
+
 cdef enum:
     RED_MEAN = 0
     RED_SUM = 1

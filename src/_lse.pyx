@@ -29,7 +29,7 @@ E. float16 / bfloat16 input is read in its own width: each unit's values
 cimport numpy as cnp
 from cython.parallel cimport prange
 
-from _fastcall cimport fc_float, fc_operand_kind, fc_threads_arg
+from _fastcall cimport FRESH_BYTES, fc_float, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
     FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK, STREAM_ROW, align64, deal, fl_log,
@@ -44,10 +44,6 @@ from _layout cimport (
 from fastloss._threads import effective_n_threads
 
 cnp.import_array()
-
-# softmax / log_softmax outputs from this size on go through the full path
-# (fastloss._buffers), as the gradients of the other families do
-cdef Py_ssize_t FRESH_OUT_BYTES = 1 << 20
 
 
 cdef void _log_softmax_rows(const floating* x, Py_ssize_t C, Py_ssize_t nb, const double* m,
@@ -317,7 +313,7 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
 
     Taken: a plain float32/float64 ndarray (see _fastcall.pxd) with at
     least one element, axis None or one Python int in range, keepdims a
-    bool; for softmax and log_softmax an output below FRESH_OUT_BYTES (a
+    bool; for softmax and log_softmax an output below FRESH_BYTES (a
     larger one comes from fastloss._buffers on the full path, reused once
     the caller drops it).  None sends the call down the full path, which
     owns every error message and the other axis forms.
@@ -335,7 +331,7 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
     nd = cnp.PyArray_NDIM(xa)
     if cnp.PyArray_SIZE(xa) == 0 or nd > 32:
         return None
-    if mode != 0 and cnp.PyArray_NBYTES(xa) >= FRESH_OUT_BYTES:
+    if mode != 0 and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
     keep = keepdims
     if axis is None:

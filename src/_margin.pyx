@@ -32,16 +32,14 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels,
-    fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float,
+    fc_labels, fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
 
 cnp.import_array()
 
-# gradients from this size up come from fastloss._buffers (the full path)
-cdef Py_ssize_t FRESH_GRAD_BYTES = 1 << 20
 
 from _common cimport (
     BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
@@ -385,7 +383,7 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
     Taken: float32/float64 scores (N, C) or (C,) and integer labels as plain
     ndarrays (see _fastcall.pxd), no weights, sample weights or grad_out
     (the caller checks those and p, margin), gradients below
-    FRESH_GRAD_BYTES.  None sends the call down the full path.
+    FRESH_BYTES.  None sends the call down the full path.
     """
     cdef int ft = fc_float(input)
     cdef int lt = fc_labels(target)
@@ -407,7 +405,7 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
             return None
     else:
         return None
-    if N == 0 or C == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_GRAD_BYTES):
+    if N == 0 or C == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES):
         return None
     scale = 1.0 / C if divide_by_c else 1.0
     if ft == cnp.NPY_FLOAT:

@@ -28,6 +28,21 @@ def triplet(
     n_threads: int,
 ) -> tuple[float, float]: ...
 
+def triplet_call(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    margin: Any,
+    p: Any,
+    eps: Any,
+    swap: Any,
+    squared: Any,
+    reduction: Any,
+    sample_weight: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> Any: ...
+
 def triplet_half(
     anchor: npt.NDArray[Any],  # cnp.ndarray
     positive: npt.NDArray[Any],  # cnp.ndarray
