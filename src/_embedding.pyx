@@ -10,8 +10,9 @@ A. Every loss here reads its rows, reduces them to a few double scalars
 B. Work units are fixed blocks of rows (`rows_per_unit` of _layout.pxd:
    about 16384 elements per unit); per-unit BlockOut partials are combined
    in unit order: bit-identical for any thread count.
-C. The p-norm pieces (pw, dist_finish, dist_factor, phi) are written once
-   as `cdef inline` helpers for every p and dtype.
+C. The p-norm pieces (pw, dist_finish, dist_factor, phi, pdiff_sum,
+   grad_row) are written once, in _embedding_math.pxd, as `cdef inline`
+   helpers for every p and dtype.
 D. Labels are range-checked where they are read; a bad label contributes
    nothing, its unit records the first bad position, and the wrapper raises.
 E. center_loss's gradient for the centers is a scatter-add.  To keep it
@@ -22,7 +23,7 @@ E. center_loss's gradient for the centers is a scatter-add.  To keep it
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, fabs, isnan, pow, sqrt
+from libc.math cimport INFINITY, isnan, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -36,101 +37,17 @@ from fastloss._threads import effective_n_threads
 cnp.import_array()
 
 from _common cimport (
-    BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
-    deal, fl_diff_sumf, fl_narrow, fl_widen, floating, label_t, lanes_total, n_blocks, skip_label,
-    threads_for,
+    BlockOut, FL_KIND_F32, HALF_ROW, align64, alloc_blocks, block_init, combine_blocks, deal,
+    fl_narrow, fl_widen, floating, label_t, n_blocks, skip_label, threads_for,
 )
+from _embedding_math cimport dist_factor, dist_finish, grad_row, pdiff_sum, sq_diff
 from _layout cimport rows_per_unit, unit_rows
 
 
 HALF_ROW_MAX = HALF_ROW
 
 
-# ==================================================== triplet / distances
-# Distances are p-norms of a difference vector v: pkind 1 (p = 1), 2 (p = 2)
-# or 0 (any other p > 0, through pow).  The gradient of a distance d(v) is
-# K * phi(v) with phi(v) = v (p = 2), sign(v) (p = 1), sign(v)|v|^(p-1)
-# (other p), and a per-row factor K from dist_factor.
-
-cdef inline double pw(double av, int pkind, double pn) noexcept nogil:
-    """|v|^p for |v| = av."""
-    if pkind == 2:
-        return av * av
-    if pkind == 1:
-        return av
-    return pow(av, pn)
-
-
-cdef inline double dist_finish(double S, int pkind, double pn, bint squared) noexcept nogil:
-    """The distance from S = sum |v|^p: S^(1/p), or its square."""
-    cdef double d
-    if pkind == 2:
-        return S if squared else sqrt(S)
-    d = S if pkind == 1 else pow(S, 1.0 / pn)
-    return d * d if squared else d
-
-
-cdef inline double dist_factor(double S, int pkind, double pn, bint squared) noexcept nogil:
-    """K such that d(distance)/dv = K * phi(v); 0 where the norm is 0."""
-    cdef double nrm
-    if pkind == 2:
-        if squared:
-            return 2.0
-        return 1.0 / sqrt(S) if S > 0 else 0.0
-    nrm = S if pkind == 1 else pow(S, 1.0 / pn)
-    if not (nrm > 0):
-        return 0.0
-    if pkind == 1:
-        return 2.0 * nrm if squared else 1.0
-    return 2.0 * pow(nrm, 2.0 - pn) if squared else pow(nrm, 1.0 - pn)
-
-
-cdef inline floating phi(floating v, int pkind, double pn) noexcept nogil:
-    cdef floating one = 1, zero = 0
-    if pkind == 2:
-        return v
-    if pkind == 1:
-        return one if v > 0 else (-one if v < 0 else zero)
-    return <floating>((1.0 if v > 0 else (-1.0 if v < 0 else 0.0)) * pow(fabs(v), pn - 1.0))
-
-
-cdef inline double pdiff_sum(const floating* a, const floating* b, Py_ssize_t D,
-                             floating eps, int pkind, double pn) noexcept nogil:
-    """sum_j |a_j - b_j + eps|^p.
-
-    float32 rows with p = 1, 2: fl_diff_sumf (float partials in four vector
-    chains, folded into a double every 2048 values; one double chain per 8
-    lanes was bound by the add latency at 0.17 ns per value per thread).
-    Otherwise LANES double accumulators.  One plain loop per norm kind (a
-    fused three-distance loop did not vectorize): a row is read once per
-    distance, from L1 after the first.
-    """
-    cdef double acc[LANES]
-    cdef Py_ssize_t i = 0, k
-    cdef floating v
-    if floating is float:
-        if pkind != 0:
-            return fl_diff_sumf(a, b, D, eps, pkind)
-    for k in range(LANES):
-        acc[k] = 0.0
-    if pkind == 2:
-        while i + LANES <= D:
-            for k in range(LANES):
-                v = a[i + k] - b[i + k] + eps
-                acc[k] += <double>v * v
-            i += LANES
-    elif pkind == 1:
-        while i + LANES <= D:
-            for k in range(LANES):
-                v = a[i + k] - b[i + k] + eps
-                acc[k] += fabs(v)
-            i += LANES
-    while i < D:
-        v = a[i] - b[i] + eps
-        acc[0] += pw(fabs(v), pkind, pn)
-        i += 1
-    return lanes_total(acc)
-
+# ==================================================== triplet
 
 cdef inline double _triplet_row(const floating* ar, const floating* pr, const floating* nr,
                                 Py_ssize_t D, double margin, int pkind, double pn,
@@ -247,20 +164,6 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
         out.weight += swj
 
 
-cdef inline void grad_row(floating* g, const floating* a1, const floating* b1, floating k1,
-                          const floating* a2, const floating* b2, floating k2,
-                          Py_ssize_t D, floating eps, int pkind, double pn) noexcept nogil:
-    """g_j = k1 phi(a1_j - b1_j + eps) + k2 phi(a2_j - b2_j + eps)."""
-    cdef Py_ssize_t j
-    if pkind == 2:
-        for j in range(D):
-            g[j] = k1 * (a1[j] - b1[j] + eps) + k2 * (a2[j] - b2[j] + eps)
-    else:
-        for j in range(D):
-            g[j] = (k1 * phi(a1[j] - b1[j] + eps, pkind, pn)
-                    + k2 * phi(a2[j] - b2[j] + eps, pkind, pn))
-
-
 cdef object _triplet_run(const floating* a, const floating* pp, const floating* n,
                          Py_ssize_t N, Py_ssize_t D, double margin, double p, double eps,
                          bint swap, bint squared, const double* swp, floating* lp,
@@ -373,7 +276,6 @@ def triplet_call(object anchor, object positive, object negative, object margin,
         g2 = fc_empty_like(xa, ft, &gp2)
         grads = (g0, g1, g2)
     gscale = 1.0 / N if red == RED_MEAN else 1.0
-    block_init(&total)
     if ft == cnp.NPY_FLOAT:
         _triplet_run(<float*>cnp.PyArray_DATA(xa),
                      <float*>cnp.PyArray_DATA(<cnp.ndarray>positive),
@@ -441,11 +343,6 @@ def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
 
 
 # ============================================================ contrastive
-
-cdef inline double sq_diff(const floating* a, const floating* b, Py_ssize_t D) noexcept nogil:
-    """sum_j (a_j - b_j)^2."""
-    return pdiff_sum(a, b, D, 0, 2, 2.0)
-
 
 cdef inline double _contrastive_row(const floating* x1, const floating* x2, Py_ssize_t D,
                                     Py_ssize_t y, double margin, double swj, floating* g1,
