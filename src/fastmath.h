@@ -62,16 +62,31 @@
 #define FL_VECTOR_BYTES 16
 #endif
 
-static inline uint32_t fl_f2u(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
-static inline float fl_u2f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
-static inline uint64_t fl_d2u(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
-static inline double fl_u2d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+/* The element functions below are always inlined: a loop over elements is
+ * vectorized only with their bodies in it, and in a large kernel gcc's
+ * inlining heuristics can leave one out of line, which leaves the loop
+ * calling it one element at a time. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_NOINLINE __attribute__((noinline))
+#define FL_ALWAYS_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FL_NOINLINE __declspec(noinline)
+#define FL_ALWAYS_INLINE static __forceinline
+#else
+#define FL_NOINLINE
+#define FL_ALWAYS_INLINE static inline
+#endif
+
+FL_ALWAYS_INLINE uint32_t fl_f2u(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+FL_ALWAYS_INLINE float fl_u2f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+FL_ALWAYS_INLINE uint64_t fl_d2u(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+FL_ALWAYS_INLINE double fl_u2d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
 /* ------------------------------------------------------------------ exp */
 
 /* The reduction x = n ln2 + r, |r| <= ln2 / 2 (x already clamped): returns
  * r; *t receives x log2(e) + 1.5 2^23, whose low bits hold n. */
-static inline float fl_expf_reduce(float x, float *t)
+FL_ALWAYS_INLINE float fl_expf_reduce(float x, float *t)
 {
     const float magic = 12582912.0f;               /* 1.5 * 2^23 */
     float tt = x * 1.44269504088896341f + magic;
@@ -84,7 +99,7 @@ static inline float fl_expf_reduce(float x, float *t)
 /* exp(r) for |r| <= ln2 / 2: 1 + r + r^2 P(r), P of degree 4 fitted to
  * (exp(r) - 1 - r) / r^2 (relative error of exp 3e-9), in Estrin's scheme
  * (see fl_logf_poly) */
-static inline float fl_expf_poly(float r)
+FL_ALWAYS_INLINE float fl_expf_poly(float r)
 {
     float z = r * r;
     float p01 = 4.9999994040e-01f + r * 1.6666521132e-01f;
@@ -94,12 +109,12 @@ static inline float fl_expf_poly(float r)
 }
 
 /* exp(r) for the reduction of x; *t as fl_expf_reduce's */
-static inline float fl_expf_reduced(float x, float *t)
+FL_ALWAYS_INLINE float fl_expf_reduced(float x, float *t)
 {
     return fl_expf_poly(fl_expf_reduce(x, t));
 }
 
-static inline float fl_expf(float x0)
+FL_ALWAYS_INLINE float fl_expf(float x0)
 {
     /* Results below FLT_MIN are flushed to 0: computing a subnormal costs a
      * microcode assist per element on many CPUs (100x slower), and softmax
@@ -119,7 +134,7 @@ static inline float fl_expf(float x0)
 
 /* 2^n for t = n + 1.5 2^23 (fl_expf_reduced's *t), n in [-126, 128]: the
  * bits (n + 127) << 23, so n = 128 gives +inf.  2 integer operations. */
-static inline float fl_pow2nf(float t)
+FL_ALWAYS_INLINE float fl_pow2nf(float t)
 {
     return fl_u2f((fl_f2u(t) - (fl_f2u(12582912.0f) - 127u)) << 23);
 }
@@ -132,7 +147,7 @@ static inline float fl_pow2nf(float t)
  * integer operations and 1 multiply instead of 7 and 2.  The final select
  * tests the unclamped x0 (folding this into fl_expf_neg(clamp(x)) made
  * logsumexp 4 % slower). */
-static inline float fl_expf_lo(float x0)
+FL_ALWAYS_INLINE float fl_expf_lo(float x0)
 {
     float x = x0 > 89.0f ? 89.0f : x0;
     float t;
@@ -142,7 +157,7 @@ static inline float fl_expf_lo(float x0)
 
 /* fl_expf_lo without the upper clamp, for x <= 0 and NaN (the softplus and
  * sigmoid tails exp(-|x|)). */
-static inline float fl_expf_neg(float x)
+FL_ALWAYS_INLINE float fl_expf_neg(float x)
 {
     float t;
     float res = fl_expf_reduced(x, &t) * fl_pow2nf(t);
@@ -155,7 +170,7 @@ static inline float fl_expf_neg(float x)
  * equals fl_expf_neg(x).  The scale is 0 where the result flushes to 0; x is
  * clamped first so that r stays finite there (at x = -inf the reduction
  * gives NaN, and NaN * 0 would not be 0). */
-static inline float fl_expf_neg_scale(float x, float *r)
+FL_ALWAYS_INLINE float fl_expf_neg_scale(float x, float *r)
 {
     float t;
     *r = fl_expf_reduce(x < -88.0f ? -88.0f : x, &t);
@@ -163,7 +178,7 @@ static inline float fl_expf_neg_scale(float x, float *r)
 }
 
 /* As fl_expf_reduced, in double (Taylor to r^13, truncation 4e-18). */
-static inline double fl_exp_reduced(double x, double *t)
+FL_ALWAYS_INLINE double fl_exp_reduced(double x, double *t)
 {
     const double magic = 6755399441055744.0;       /* 1.5 * 2^52 */
     double tt = x * 1.4426950408889634074 + magic;
@@ -186,7 +201,7 @@ static inline double fl_exp_reduced(double x, double *t)
     return p * (r * r) + r + 1.0;
 }
 
-static inline double fl_exp(double x0)
+FL_ALWAYS_INLINE double fl_exp(double x0)
 {
     /* subnormal results flushed to 0, as in fl_expf */
     double x = x0 < -708.3964 ? -708.3964 : x0;
@@ -204,14 +219,14 @@ static inline double fl_exp(double x0)
 }
 
 /* As fl_pow2nf, in double: n in [-1022, 1024]. */
-static inline double fl_pow2n(double t)
+FL_ALWAYS_INLINE double fl_pow2n(double t)
 {
     return fl_u2d((fl_d2u(t) - (fl_d2u(6755399441055744.0) - 1023u)) << 52);
 }
 
 /* As fl_expf_lo, in double: exact as fl_exp up to x = 709.43, +inf above
  * (the clamp at 709.9 keeps n <= 1024, the exponent field of +inf). */
-static inline double fl_exp_lo(double x0)
+FL_ALWAYS_INLINE double fl_exp_lo(double x0)
 {
     double x = x0 > 709.9 ? 709.9 : x0;
     double t;
@@ -220,7 +235,7 @@ static inline double fl_exp_lo(double x0)
 }
 
 /* As fl_expf_neg, in double: x <= 0 and NaN. */
-static inline double fl_exp_neg(double x)
+FL_ALWAYS_INLINE double fl_exp_neg(double x)
 {
     double t;
     double res = fl_exp_reduced(x, &t) * fl_pow2n(t);
@@ -233,7 +248,7 @@ static inline double fl_exp_neg(double x)
  * [sqrt(1/2) - 1, sqrt(2) - 1); P (degree 8) in Estrin's scheme: a
  * dependency chain of 4 multiply-adds instead of Horner's 9, which matters
  * where a multiply-add is two instructions (SSE2) */
-static inline float fl_logf_poly(float f)
+FL_ALWAYS_INLINE float fl_logf_poly(float f)
 {
     float f2 = f * f;
     float f4 = f2 * f2;
@@ -246,7 +261,7 @@ static inline float fl_logf_poly(float f)
     return (p03 + f4 * p48) * f * f2;
 }
 
-static inline float fl_logf(float x0)
+FL_ALWAYS_INLINE float fl_logf(float x0)
 {
     /* rescale subnormals */
     int32_t sub = x0 < 1.17549435e-38f;
@@ -270,7 +285,7 @@ static inline float fl_logf(float x0)
     return r;
 }
 
-static inline double fl_log(double x0)
+FL_ALWAYS_INLINE double fl_log(double x0)
 {
     int64_t sub = x0 < 2.2250738585072014e-308;
     double x = sub ? x0 * 18014398509481984.0 : x0;   /* 2^54 */
@@ -306,7 +321,7 @@ static inline double fl_log(double x0)
 }
 
 /* log(1 + y) for y >= -1, accurate for small |y|. */
-static inline float fl_log1pf(float y)
+FL_ALWAYS_INLINE float fl_log1pf(float y)
 {
     float u = 1.0f + y;
     float c = (y - (u - 1.0f)) / u;
@@ -321,7 +336,7 @@ static inline float fl_log1pf(float y)
  * instructions without FMA), in Estrin's scheme (a chain of 5 multiply-adds
  * instead of Horner's 9: the loop was waiting on it without FMA).  No
  * division, no bit moves, no selects: 11 instructions with FMA. */
-static inline float fl_log1p_unitf(float e)
+FL_ALWAYS_INLINE float fl_log1p_unitf(float e)
 {
     float z = e * e;
     float q0 = -4.999993145e-01f + e * 3.333046436e-01f;
@@ -335,7 +350,7 @@ static inline float fl_log1p_unitf(float e)
     return e + z * p;
 }
 
-static inline double fl_log1p(double y)
+FL_ALWAYS_INLINE double fl_log1p(double y)
 {
     double u = 1.0 + y;
     double c = (y - (u - 1.0)) / u;
@@ -577,18 +592,9 @@ static inline void fl_soft_statsf(const float *x, const float *t, const double *
 }
 
 /* Row functions are called once per row of at least 256 elements: kept
- * out of line, their loops are compiled once, with the exp inlined and the
- * NULL tests hoisted, whatever the size of the kernel that calls them. */
-#if defined(__GNUC__) || defined(__clang__)
-#define FL_NOINLINE __attribute__((noinline))
-#define FL_ALWAYS_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define FL_NOINLINE __declspec(noinline)
-#define FL_ALWAYS_INLINE static __forceinline
-#else
-#define FL_NOINLINE
-#define FL_ALWAYS_INLINE static inline
-#endif
+ * out of line (FL_NOINLINE), their loops are compiled once, with the exp
+ * inlined and the NULL tests hoisted, whatever the size of the kernel that
+ * calls them. */
 
 /* A hint to bring the cache line of p closer (never faults, so p may lie
  * past the end of an array). */
