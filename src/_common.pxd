@@ -378,17 +378,24 @@ cdef inline floating log1p_unit(floating e, floating r) noexcept nogil:
     """
     cdef floating one = 1
     cdef floating u = one + e
+    # fastmath's functions by name: gcc inlines them always, but may leave a
+    # wrapper such as vlog as a call (one per element, no vectors) once a
+    # large kernel module has used up its inlining budget
     if floating is float:
         return fl_log1p_unitf(e)
     else:
-        return vlog(u) + (e - (u - one)) * r
+        return fl_log(u) + (e - (u - one)) * r
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:
     """1 / (1 + exp(-x)) via exp(-|x|): no overflow for any x, exact at +-inf."""
     cdef floating one = 1
     cdef floating ax = vabs(x)
-    cdef floating e = vexp_neg(-ax)
+    cdef floating e
+    if floating is float:                # by name: see log1p_unit
+        e = fl_expf_neg(-ax)
+    else:
+        e = fl_exp_neg(-ax)
     cdef floating r = one / (one + e)   # typed 1: no double arithmetic for float
     return r if x >= 0 else e * r
 
@@ -687,7 +694,12 @@ cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
                 mx = mx if mx - mx == 0 else 0      # safe_shift: 0 unless finite
             sm = 0
             for c in range(C):
-                sm = sm + vexp_lo(x[c * cs + j] - mx)
+                # fastmath by name (see log1p_unit): this loop's vexp_lo
+                # was left a call in the logsumexp module
+                if floating is float:
+                    sm = sm + fl_expf_lo(x[c * cs + j] - mx)
+                else:
+                    sm = sm + fl_exp_lo(x[c * cs + j] - mx)
             m[j] = mx
             s[j] = sm
     else:
@@ -700,7 +712,10 @@ cdef inline void _small_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
                 mx = mx if mx - mx == 0 else 0
             sm = 0
             for c in range(C):
-                ev = vexp_lo(x[c * cs + j] - mx)
+                if floating is float:
+                    ev = fl_expf_lo(x[c * cs + j] - mx)
+                else:
+                    ev = fl_exp_lo(x[c * cs + j] - mx)
                 e[c * es + j] = ev
                 sm = sm + ev
             m[j] = mx
