@@ -451,8 +451,8 @@ cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
 
     The sum has the same bits with or without e (a loss with or without its
     gradient, a softmax streamed out or not).  nxt: the row read after this
-    one, whose cache lines are requested while this row is computed
-    (fl_row_sumexpf), or NULL.
+    one, whose cache lines are requested while this row is computed, or
+    NULL.
 
     Float rows of FL_ROW_SUMEXPF_SHORT_MIN values (48 on AVX-512, 256
     elsewhere) or more: fastmath.h's lane sums (fl_row_sumexpf from 256,
@@ -482,6 +482,10 @@ cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
     while i0 < n:
         m = n - i0 if n - i0 < 256 else 256
         d = e + i0 if e != NULL else chunk
+        if nxt != NULL:
+            # the same span of the next row, a chunk at a time: requested all
+            # at once, a long row's hints would wait for free fill buffers
+            prefetch_row(nxt + i0, m)
         for i in range(m):
             d[i] = vexp_lo(x[i0 + i] - sh)
         total += lanes_sum(d, m)
