@@ -1,5 +1,6 @@
 """``python -m fastloss COMMAND``: ``bench`` (the benchmark suite) or ``config``."""
 
+import os
 import sys
 
 USAGE = """usage: python -m fastloss COMMAND [options]
@@ -30,5 +31,19 @@ def main(argv=None):
     return 2
 
 
+def run():
+    """main() as a command: a reader that closes the pipe early (``python -m
+    fastloss config | head -3``) ends the output quietly, as for a Unix
+    filter, instead of with a traceback."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # stdout to devnull: the interpreter flushes it again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -282,6 +282,25 @@ def test_module_entry_point(capsys):
     assert fastloss_main(["nonsense"]) == 2
 
 
+@pytest.mark.parametrize("entry", [
+    "import sys, fastloss.__main__ as m; sys.exit(m.run())",    # python -m fastloss
+    "import sys, fastloss.__main__ as m; sys.exit(m.main())",   # what run() guards
+])
+def test_closed_pipe_ends_quietly(entry):
+    # `python -m fastloss config | head -1` where head has gone before the
+    # output is flushed: the reader's end is closed before anything is read
+    proc = subprocess.Popen([sys.executable, "-c", entry, "config"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    if entry.endswith("m.run())"):
+        assert "Traceback" not in err and "BrokenPipeError" not in err, err
+        assert proc.returncode == 1
+    else:
+        assert "BrokenPipeError" in err   # the failure run() exists for
+
+
 def test_broken_workload_module_is_reported_once_and_skipped(monkeypatch):
     real = runner.importlib.import_module
 
