@@ -647,3 +647,24 @@ def test_uint8_target_values_and_domain():
     p = np.full(4, 0.5, np.float32)
     with pytest.raises(ValueError, match=r"target holds 2\.0 at flat position 2"):
         fastloss.binary_cross_entropy(p, np.array([0, 1, 2, 1], np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [3, 1500])
+def test_domain_checks_per_dtype(dtype, n):
+    # the kernels' per-element domain flags: the first bad position, NaN
+    # targets outside {-1, +1} but not outside BCE's [0, 1] (NaN propagates)
+    t = np.ones(n, dtype)
+    t[n - 2] = np.nan
+    with pytest.raises(ValueError, match=rf"target holds nan at flat position {n - 2}"):
+        fastloss.hinge_loss(np.zeros(n, dtype), t)
+    with pytest.raises(ValueError, match=rf"target holds nan at flat position {n - 2}"):
+        fastloss.exponential_loss(np.zeros(n, dtype), t)
+    assert np.isnan(fastloss.binary_cross_entropy(np.full(n, 0.5, dtype), t))
+    x = np.full(n, 0.5, dtype)
+    x[n - 1] = 1.25
+    x[n - 3] = -0.0     # in the domain
+    with pytest.raises(ValueError, match=rf"input holds 1.25 at flat position {n - 1}"):
+        fastloss.binary_cross_entropy(x, np.zeros(n, dtype))
+    t = np.where(np.arange(n) % 2 == 0, 1, -1).astype(dtype)
+    assert fastloss.hinge_loss(np.zeros(n, dtype), t) == 1.0
