@@ -23,13 +23,13 @@ E. center_loss's gradient for the centers is a scatter-add.  To keep it
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, isnan, sqrt
+from libc.math cimport INFINITY, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_operand_kind, fc_reduction,
-    fc_result, fc_shape_is, fc_threads_arg,
+    FRESH_BYTES, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_operand_kind, fc_real,
+    fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -218,17 +218,6 @@ def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
     return total.loss, total.weight
 
 
-cdef inline bint _real(object v, double* out) noexcept:
-    """A Python float or int (not bool), not NaN."""
-    if type(v) is float:
-        out[0] = <double>v
-    elif type(v) is int and -(1 << 53) <= v <= (1 << 53):
-        out[0] = <double>v
-    else:
-        return False
-    return not isnan(out[0])
-
-
 def triplet_call(object anchor, object positive, object negative, object margin, object p,
                  object eps, object swap, object squared, object reduction,
                  object sample_weight, bint return_grad, object n_threads):
@@ -256,7 +245,9 @@ def triplet_call(object anchor, object positive, object negative, object margin,
             or sample_weight is not None or not fc_threads_arg(n_threads)
             or type(swap) is not bool or type(squared) is not bool):
         return None
-    if not (_real(margin, &m) and _real(p, &pn) and _real(eps, &e)) or not 0.0 < pn < INFINITY:
+    if not (fc_real(margin, &m) and fc_real(p, &pn) and fc_real(eps, &e)):
+        return None
+    if not 0.0 < pn < INFINITY:
         return None
     xa = <cnp.ndarray>anchor
     if (cnp.PyArray_NDIM(xa) != 2 or not fc_shape_is(<cnp.ndarray>positive, xa, -1)

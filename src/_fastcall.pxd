@@ -99,18 +99,22 @@ cdef inline int fc_labels(object a) noexcept:
     return LBL_I64 if size == 8 else -1
 
 
-cdef inline bint fc_unit_float(object v, double* out) noexcept:
-    """A Python float or int (not bool) in [0, 1]."""
-    cdef double d
+cdef inline bint fc_real(object v, double* out) noexcept:
+    """A Python float, or an int (not bool) exact in a double (|v| <= 2^53);
+    not NaN."""
     if type(v) is float:
-        d = <double>v
-    elif type(v) is int:
-        if v < 0 or v > 1:
-            return False
-        d = <double>v
+        out[0] = <double>v
+    elif type(v) is int and -(1 << 53) <= v <= (1 << 53):
+        out[0] = <double>v
     else:
         return False
-    if isnan(d) or d < 0.0 or d > 1.0:
+    return not isnan(out[0])
+
+
+cdef inline bint fc_unit_float(object v, double* out) noexcept:
+    """fc_real in [0, 1]."""
+    cdef double d
+    if not fc_real(v, &d) or d < 0.0 or d > 1.0:
         return False
     out[0] = d
     return True
