@@ -23,10 +23,10 @@
 #                              it is deleted and recreated on every run
 #   FASTLOSS_WHEEL_SKIP_TESTS  1 = build, repair and install only; the caller
 #                              then runs the tests with that venv's python
-#   FASTLOSS_MAX_WHEEL_MB      fail if the repaired wheel is larger (default 8: eight
+#   FASTLOSS_MAX_WHEEL_MB      fail if the repaired wheel is larger (default 8: the
 #                              kernel modules with their half-precision paths, each
 #                              built for three CPU targets and stripped, made
-#                              7.85 MiB on CPython 3.11 x86-64 on 2026-12-05)
+#                              6.82 MiB on CPython 3.11 x86-64 on 2026-12-06)
 # --reuse-build skips step 1 when build/wheel-raw/ already holds the sdist and
 # the wheel of an earlier run (development only; CI always rebuilds).
 set -euo pipefail
