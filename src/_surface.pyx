@@ -60,9 +60,64 @@ cdef extern from *:
     #endif
         }
     }
+    /* bits[w] = the edge flags of plane cur (P voxels, rows of n; D as in
+     * _plane_flags) for voxels 64 w ... 64 w + 63: one byte comparison per
+     * face neighbour straight to a mask, their union, and the border's
+     * flags from border[w] (bit x set where voxel x of a plane lies on a
+     * row's end or on the first or last row).  A neighbour outside the
+     * plane is only ever one of a border voxel, so its lanes are masked
+     * off (masked loads do not fault).  whole: every voxel is an edge (the
+     * first and last plane of a volume).  Voxels whose label, read as an
+     * unsigned byte, is below c0 (a class not asked for; a negative int8
+     * label reads as 128 or more and is kept, for the range check) are
+     * left out, so that the scans of the set bits skip them. */
+    #if defined(__AVX512BW__)
+    #define FL_EDGE_BITS8 1
+    static inline uint64_t fl_lanes_from(Py_ssize_t k)    /* lanes j >= k */
+    { return k <= 0 ? ~(uint64_t)0 : (k >= 64 ? 0 : ~(uint64_t)0 << k); }
+    static inline uint64_t fl_lanes_below(Py_ssize_t k)   /* lanes j < k */
+    { return k >= 64 ? ~(uint64_t)0 : (k <= 0 ? 0 : ((uint64_t)1 << k) - 1); }
+    static inline __mmask64 fl_ne8(const uint8_t *cur, __m512i c, Py_ssize_t x,
+                                   Py_ssize_t d, uint64_t lanes)
+    {
+        return _mm512_mask_cmpneq_epi8_mask(
+            lanes, c, _mm512_maskz_loadu_epi8(lanes, (const void *)(cur + x + d)));
+    }
+    static inline void fl_plane_bits8(const uint8_t *cur, Py_ssize_t P, Py_ssize_t n, int D,
+                                      int whole, int c0, const uint64_t *border,
+                                      Py_ssize_t nw, uint64_t *bits)
+    {
+        Py_ssize_t w, x;
+        __m512i lo = _mm512_set1_epi8((char)c0);
+        for (w = 0; w < nw; w++) {
+            x = 64 * w;
+            uint64_t valid = fl_lanes_below(P - x), e = valid;
+            __m512i c = _mm512_maskz_loadu_epi8(valid, (const void *)(cur + x));
+            if (!whole) {
+                e = fl_ne8(cur, c, x, -1, valid & fl_lanes_from(1 - x))
+                  | fl_ne8(cur, c, x, 1, fl_lanes_below(P - 1 - x)) | border[w];
+                if (D >= 2)
+                    e |= fl_ne8(cur, c, x, -n, valid & fl_lanes_from(n - x))
+                       | fl_ne8(cur, c, x, n, fl_lanes_below(P - n - x));
+                if (D >= 3)
+                    e |= fl_ne8(cur, c, x, -P, valid) | fl_ne8(cur, c, x, P, valid);
+            }
+            bits[w] = e & ~(uint64_t)_mm512_mask_cmplt_epu8_mask(valid, c, lo);
+        }
+    }
+    #else
+    #define FL_EDGE_BITS8 0
+    static inline void fl_plane_bits8(const uint8_t *cur, Py_ssize_t P, Py_ssize_t n, int D,
+                                      int whole, int c0, const uint64_t *border,
+                                      Py_ssize_t nw, uint64_t *bits) {}
+    #endif
     """
     int FL_CTZ64(uint64_t x) noexcept nogil
     void fl_pack_flags(const uint8_t* fl, Py_ssize_t nw, uint64_t* bits) noexcept nogil
+    bint FL_EDGE_BITS8
+    void fl_plane_bits8(const uint8_t* cur, Py_ssize_t P, Py_ssize_t n, int D, int whole,
+                        int c0, const uint64_t* border, Py_ssize_t nw,
+                        uint64_t* bits) noexcept nogil
 
 
 # ------------------------------------------------------------ nearest sites (k-d tree)
@@ -555,7 +610,10 @@ def edge_coords(size_t lab_addr, int code, size_t strides_addr, size_t shape_add
 # branch-free comparisons against their six neighbours (vectorized, whole
 # planes at a time: per-row loops cost more in overhead than in work), and
 # packed to one bit per voxel, scanned 64 at a time (edges are a few percent
-# of the voxels).  Two passes: the first flags and counts per (image,
+# of the voxels); one-byte labels with AVX-512BW go from six comparison
+# masks straight to the bits, the voxels of classes below c0 (the
+# background) left out of them, so the scans do not visit the image's
+# border.  Two passes: the first flags and counts per (image,
 # plane, class), the wrapper turns the counts into output positions, the
 # second reads the packed flags back and writes the coordinates, so each
 # class's edges come out in C order whatever the thread count.
@@ -607,12 +665,15 @@ cdef void _plane_flags(const label_t* cur, Py_ssize_t i, const int64_t* sh, int 
 
 cdef Py_ssize_t _edge_unit(const label_t* img, Py_ssize_t i, const int64_t* sh, int D,
                            Py_ssize_t C, Py_ssize_t c0, int64_t* cnt, int64_t* pos,
-                           int64_t* out, uint8_t* fl, uint64_t* bits) noexcept nogil:
+                           int64_t* out, uint8_t* fl, const uint64_t* border,
+                           uint64_t* bits) noexcept nogil:
     """Plane i of one image.  Without out: the plane's edge flags are packed
     into bits (one bit per voxel, nw = ceil(P / 64) words) and cnt[c] += the
     plane's edges of class c.  With out: the flags are read back from bits
     and each edge's D coordinates go to out[pos[c]++ * D].  Returns the
-    first flat position (in the image) of a label outside [0, C), or -1."""
+    first flat position (in the image) of a label outside [0, C), or -1.
+    One-byte labels with AVX-512BW flag 64 voxels a step straight to bits
+    (border: _border_bits), others through the byte flags fl."""
     cdef Py_ssize_t n = sh[2], P = sh[1] * sh[2], x, k, c
     cdef Py_ssize_t nw = (P + 63) >> 6
     cdef Py_ssize_t bad = -1
@@ -620,10 +681,14 @@ cdef Py_ssize_t _edge_unit(const label_t* img, Py_ssize_t i, const int64_t* sh, 
     cdef uint64_t w
     cdef int64_t* o
     if out == NULL:
-        _plane_flags(cur, i, sh, D, fl)
-        for x in range(P, nw * 64):
-            fl[x] = 0
-        fl_pack_flags(fl, nw, bits)
+        if FL_EDGE_BITS8 and (label_t is uint8_t or label_t is int8_t) and c0 < 128:
+            fl_plane_bits8(<const uint8_t*>cur, P, n, D, D >= 3 and (i == 0 or i == sh[0] - 1),
+                           <int>c0, border, nw, bits)
+        else:
+            _plane_flags(cur, i, sh, D, fl)
+            for x in range(P, nw * 64):
+                fl[x] = 0
+            fl_pack_flags(fl, nw, bits)
     # the set bits, lowest first: C order
     for k in range(nw):
         w = bits[k]
@@ -653,6 +718,24 @@ cdef Py_ssize_t _edge_unit(const label_t* img, Py_ssize_t i, const int64_t* sh, 
     return bad
 
 
+cdef void _border_bits(Py_ssize_t P, Py_ssize_t n, int D, uint64_t* border) noexcept nogil:
+    """Bit x of border (P bits, padded with zeros to whole words) set where
+    voxel x of a plane of rows of n lies on a row's end, or (D >= 2) on the
+    first or last row: the voxels whose face neighbour there is outside."""
+    cdef Py_ssize_t x, j, nw = (P + 63) >> 6
+    for x in range(nw):
+        border[x] = 0
+    for j in range(P // n):
+        x = j * n
+        border[x >> 6] |= (<uint64_t>1) << (x & 63)
+        x = x + n - 1
+        border[x >> 6] |= (<uint64_t>1) << (x & 63)
+    if D >= 2:
+        for x in range(n):
+            border[x >> 6] |= (<uint64_t>1) << (x & 63)
+            border[(P - n + x) >> 6] |= (<uint64_t>1) << ((P - n + x) & 63)
+
+
 cdef Py_ssize_t _edges_pass(const label_t* lab, Py_ssize_t N, Py_ssize_t S, const int64_t* sh,
                             int D, Py_ssize_t C, Py_ssize_t c0, int64_t* cnt,
                             int64_t* out, uint64_t* bits, int n_threads) noexcept nogil:
@@ -662,21 +745,25 @@ cdef Py_ssize_t _edges_pass(const label_t* lab, Py_ssize_t N, Py_ssize_t S, cons
     cdef Py_ssize_t* badp = &bad
     cdef int nt = threads_for(n_threads, units)
     cdef uint8_t* fl = NULL
+    cdef uint64_t* border = NULL
     with parallel(num_threads=nt):
         fl = <uint8_t*>malloc(nw * 64)
-        if fl == NULL:
+        border = <uint64_t*>malloc(nw * sizeof(uint64_t))
+        if fl == NULL or border == NULL:
             badp[0] = -2
         else:
+            _border_bits(sh[1] * sh[2], sh[2], D, border)
             for u in prange(units, schedule="static"):
                 n = u // nu
                 b = _edge_unit(lab + n * S, u % nu, sh, D, C, c0, cnt + u * C, cnt + u * C,
-                               out, fl, bits + u * nw)
+                               out, fl, border, bits + u * nw)
                 if b >= 0:
                     b = b + n * S
                     with gil:
                         if badp[0] == -1 or (badp[0] >= 0 and b < badp[0]):
                             badp[0] = b
-            free(fl)
+        free(fl)
+        free(border)
     return bad
 
 
