@@ -10,7 +10,14 @@ once more as warm-up when the first call was quick, then time the
 implementations interleaved: each round calls every implementation once,
 in the orders of ``round_order``, so that slow drifts of the machine (other
 processes, thermal state) and the after-effects of one call on the next hit
-all of them alike.  The figure is the median of the rounds.  A
+all of them alike.  Each implementation is timed in its own steady state,
+as in a loop of calls, not in the wake of another library: ``SETTLE_S``
+seconds of quiet first (the thread pools of the library called before,
+torch's OpenMP team or NumPy's OpenBLAS threads, keep spinning for
+milliseconds after a call returns and would take cores from the next
+call), then, for a call under ``WARM_S``, one untimed call (its own
+threads and caches awake again, as at the second step of a loop), then
+the timed one.  The figure is the median of the rounds.  A
 memory-bound workload times a plain read of as many bytes in the same
 rounds, its memory floor under the same load.  An implementation whose
 first call takes longer than ``SLOW_S`` seconds is timed in at most
@@ -31,6 +38,8 @@ from fastloss.bench.workload import PeerMissing, Workload
 
 SLOW_S = 1.0
 SLOW_REPEAT = 3
+SETTLE_S = 0.02
+WARM_S = 0.2
 READ = "(read floor) "  # prefix of the timed reads of a read_floor workload; not implementations
 FIRST_MODULES = ("core",)
 
@@ -208,7 +217,7 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None, floor_reader=Non
             first[name] = time.perf_counter() - t0
             values[name] = as_value(v)
             del v
-            if first[name] < 0.2:
+            if first[name] < WARM_S:
                 fns[name]()
         except Exception as e:  # noqa: BLE001
             impls[name] = {"status": "error", "error": "call failed: " + _short(e)}
@@ -251,6 +260,9 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None, floor_reader=Non
             if len(times[n]) >= reps[n] or n not in fns:
                 continue
             try:
+                time.sleep(SETTLE_S)
+                if first[n] < WARM_S:
+                    fns[n]()
                 t0 = time.perf_counter()
                 fns[n]()
                 times[n].append(time.perf_counter() - t0)
