@@ -56,3 +56,29 @@ def test_threadpoolctl_limits_are_honoured():
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert fl.get_num_threads() == 1
     assert fl.get_num_threads() == min(_cpu_count(), fl._threads.omp_max_threads())
+
+
+def test_pool_map_order_and_fork():
+    """pool_map keeps the order of its items, runs on its kept threads, and a
+    forked child (whose executor has no threads) gets a new pool."""
+    import multiprocessing
+    import threading
+
+    from fastloss._threads import pool_map
+
+    main = threading.get_ident()
+    seen = pool_map(lambda i: (i * i, threading.get_ident()), range(40), 2)
+    assert [v for v, _ in seen] == [i * i for i in range(40)]
+    assert any(t != main for _, t in seen)
+    assert pool_map(lambda i: threading.get_ident(), [0, 1], 1) == [main, main]
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as p:
+        assert p.apply(_squares_in_pool) == [i * i for i in range(10)]
+
+
+def _squares_in_pool():
+    from fastloss._threads import pool_map
+
+    return pool_map(lambda i: i * i, range(10), 2)

@@ -9,6 +9,7 @@ import numpy as np
 from fastloss import _validate as V
 from fastloss._dispatch import kernels
 from fastloss._docs import doc
+from fastloss._threads import pool_map
 from fastloss.distance._transform import (
     _BOX_CODES,
     _METRIC_REDUCTIONS,
@@ -86,13 +87,7 @@ def _both(fn, pairs, nt):
     an OpenMP team would wait at every barrier for a thread that another
     process on the machine has delayed, two independent threads do not.
     Each result is computed the same way whichever thread runs it."""
-    if nt < 2:
-        return [fn(name, a, 1) for name, a in pairs]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(len(pairs)) as pool:
-        futures = [pool.submit(fn, name, a, 1) for name, a in pairs]
-        return [f.result() for f in futures]
+    return pool_map(lambda pair: fn(pair[0], pair[1], 1), pairs, min(nt, len(pairs)))
 
 
 def _binary(a, name):
@@ -317,30 +312,20 @@ def _all_distances(c, symmetric, warn=True):
     same way whichever thread runs it.
     """
     jobs = [(n, k) for n in range(c.N) for k in range(c.c0, c.C)]
-    pool = None
-    nt = c.nt
-    if c.nt > 1 and len(jobs) > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    workers = min(c.nt, 2 * len(jobs)) if len(jobs) > 1 else 1
+    nt = 1 if workers > 1 else c.nt
+    cases = pool_map(lambda j: _case(c, *j), jobs, workers)
+    tasks = [(i, 0) for i in range(len(jobs))]
+    if symmetric:
+        tasks += [(i, 1) for i in range(len(jobs))]
 
-        pool = ThreadPoolExecutor(min(c.nt, 2 * len(jobs)))
-        nt = 1
-    try:
-        run = pool.map if pool is not None else map
-        cases = list(run(lambda j: _case(c, *j), jobs))
-        tasks = [(i, 0) for i in range(len(jobs))]
-        if symmetric:
-            tasks += [(i, 1) for i in range(len(jobs))]
+    def directed(task):
+        i, back = task
+        pe, te, box = cases[i]
+        return _directed(te, pe, box, c.spacing, nt) if back else \
+            _directed(pe, te, box, c.spacing, nt)
 
-        def directed(task):
-            i, back = task
-            pe, te, box = cases[i]
-            return _directed(te, pe, box, c.spacing, nt) if back else \
-                _directed(pe, te, box, c.spacing, nt)
-
-        dists = list(run(directed, tasks))
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    dists = pool_map(directed, tasks, workers)
     out = []
     for i, (_, k) in enumerate(jobs):
         if k == c.c0:
