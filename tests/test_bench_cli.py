@@ -178,7 +178,8 @@ def test_runner_read_floor_timed_in_the_rounds():
 
     res = runner.run_workload(w, quick=True, threads=1, repeat=4, floor_reader=reader)
     assert calls[0] == 32 and calls[-2:] == ["closed", "closed"]
-    assert calls.count("read") == 2 * (1 + 4)  # one warm-up, then once per round, each method
+    # each method: one warm-up, then in each round an untimed call and the timed one
+    assert calls.count("read") == 2 * (1 + 2 * 4)
     assert set(res["impls"]) == {"fastloss", "reference"}
     assert res["read_floor_method"] == "fast"
     runner.add_limits(res, bandwidth_gbps=1e-3, exp_per_s=None)
@@ -188,7 +189,7 @@ def test_runner_read_floor_timed_in_the_rounds():
     assert "in the same rounds" in report.workload_block(res)
     w.read_floor = False
     res = runner.run_workload(w, quick=True, threads=1, repeat=1, floor_reader=reader)
-    assert "read_floor_ms" not in res and calls.count("read") == 10
+    assert "read_floor_ms" not in res and calls.count("read") == 18
 
 
 @pytest.mark.parametrize("n", range(1, 8))
@@ -212,8 +213,10 @@ def test_runner_rounds_follow_round_order():
               for name in ("fastloss", "reference", "torch", "numpy")})
     runner.run_workload(w, quick=True, threads=1, repeat=8)
     names = ["fastloss", "reference", "torch", "numpy"]
-    timed = calls[-8 * 4:]  # after each one's value call and warm-up call
-    assert timed == [names[i] for r in range(8) for i in runner.round_order(4, r)]
+    rounds = calls[-2 * 8 * 4:]  # after each one's value call and warm-up call
+    # in each round, each implementation called twice in a row: untimed, then timed
+    assert rounds == [names[i] for r in range(8) for i in runner.round_order(4, r)
+                      for _ in range(2)]
 
 
 def test_read_floor_methods_are_the_bandwidth_methods():
