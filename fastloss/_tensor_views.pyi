@@ -4,6 +4,8 @@
 
 from typing import Any
 
+FALLBACK: Any
+
 def init(
     tensor_type: Any,
     parameter_type: Any,
@@ -17,4 +19,38 @@ def prepare(
     tensor_names: Any,  # frozenset
     gradable: Any,  # frozenset
     grad_on: bool,  # bint
-) -> tuple[Any, list, list, list, list, dict, dict] | None: ...
+) -> Any: ...
+
+def init_call(
+    fastloss_module: Any,
+    from_numpy: Any,
+    to_torch: Any,
+    bf16: Any,
+    apply_c: Any,
+    fn_apply: Any,
+    transforms_active: Any,
+) -> None: ...
+
+def kernel(
+    table: tuple,
+    names: tuple,
+    kw: dict,
+    need_grad: bool,  # bint
+) -> tuple[Any, Any]: ...
+
+def finish(
+    table: tuple,
+    names: tuple,
+    tensors: list,
+    versions: list,
+    inputs: list,
+    gnames: list,
+    opts: dict,
+    kw: dict,
+) -> Any: ...
+
+def call(
+    args: dict,
+    table: tuple,
+    grad_on: bool,  # bint
+) -> Any: ...

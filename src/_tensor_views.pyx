@@ -68,6 +68,10 @@ def prepare(dict args, frozenset tensor_names, frozenset gradable, bint grad_on)
     without the negative bit, the floating ones of one dtype (at least one),
     and every tensor requiring grad is in ``gradable``.
     """
+    return _prepare(args, tensor_names, gradable, grad_on)
+
+
+cdef object _prepare(dict args, frozenset tensor_names, frozenset gradable, bint grad_on):
     cdef list present = [], tensors = [], inputs = [], gnames = []
     cdef list versions = None
     cdef dict opts = {}, kw = {}
@@ -106,3 +110,94 @@ def prepare(dict args, frozenset tensor_names, frozenset gradable, bint grad_on)
     if inputs:  # the autograd node checks them before a second backward
         versions = [t._version for t in tensors]
     return tuple(present), tensors, versions, inputs, gnames, opts, kw
+
+
+# ------------------------------------------------------------ the fast path of a call
+
+cdef object _FL = None, _FROM_NUMPY = None, _TO_TORCH = None, _BF16 = None
+cdef object _APPLY_C = None, _FN_APPLY = None, _TRANSFORMS_ACTIVE = None
+FALLBACK = object()  # call(): the spec's conditions send this call to torch's code
+
+
+def init_call(fastloss_module, from_numpy, to_torch, bf16, apply_c, fn_apply, transforms_active):
+    """Set what ``kernel`` and ``call`` use: the fastloss package (its loss
+    functions are looked up at each call), torch.from_numpy, fastloss.torch's
+    array-to-tensor conversion (read-only and bfloat16 arrays), ml_dtypes'
+    bfloat16 dtype (or None), the autograd node's C entry, its Python entry
+    (functorch transforms active) and the test for active transforms."""
+    global _FL, _FROM_NUMPY, _TO_TORCH, _BF16, _APPLY_C, _FN_APPLY, _TRANSFORMS_ACTIVE
+    _FL, _FROM_NUMPY, _TO_TORCH, _BF16 = fastloss_module, from_numpy, to_torch, bf16
+    _APPLY_C, _FN_APPLY, _TRANSFORMS_ACTIVE = apply_c, fn_apply, transforms_active
+
+
+cdef object _loss_tensor(object loss):
+    """The loss as a tensor: a NumPy scalar (a reduced loss) becomes a fresh
+    0-d array first."""
+    if type(loss) is cnp.ndarray:
+        return _TO_TORCH(loss)
+    return _FROM_NUMPY(cnp.PyArray_FROM_O(loss))
+
+
+def kernel(tuple table, tuple names, dict kw, bint need_grad):
+    """Call the spec's fastloss function on ``kw`` (the options and the
+    tensors' NumPy views; consumed): (loss tensor, tuple of gradient
+    tensors, empty without ``need_grad``).  ``table``: fastloss.torch's
+    row for the spec (its _TABLES entry)."""
+    cdef object to_fl = table[7], loss, grads
+    cdef tuple pos = ()
+    if to_fl is not None:
+        kw = to_fl(kw)
+    fn = getattr(_FL, table[3])
+    if table[8]:  # variadic: the arrays positionally
+        pos = tuple([kw.pop(n) for n in names])
+    if not need_grad:
+        return _loss_tensor(fn(*pos, **kw)), ()
+    kw["return_grad"] = True
+    loss, grads = fn(*pos, **kw)
+    if type(grads) is cnp.ndarray:
+        if grads.dtype is not _BF16:
+            return _loss_tensor(loss), (_FROM_NUMPY(grads),)
+        return _loss_tensor(loss), (_TO_TORCH(grads),)
+    return _loss_tensor(loss), tuple([_TO_TORCH(g) for g in grads])
+
+
+def finish(tuple table, tuple names, list tensors, list versions, list inputs, list gnames,
+           dict opts, dict kw):
+    """A checked call's last step (``prepare``'s results): the loss alone
+    when no tensor requires grad, else the loss from the autograd node made
+    around the kernel's gradients (fastloss.torch._core._Fn)."""
+    if not inputs:
+        return kernel(table, names, kw, False)[0]
+    loss, grads = kernel(table, names, kw, True)
+    diff0 = names[0] if table[8] else table[9]
+    simple = len(grads) == 1 and len(gnames) == 1 and gnames[0] == diff0
+    done = [(table[0], names, tensors, opts, versions), gnames, grads, loss, simple]
+    if _TRANSFORMS_ACTIVE():
+        return _FN_APPLY(done, *inputs)
+    return _APPLY_C(done, *inputs)
+
+
+def call(dict args, tuple table, bint grad_on):
+    """fastloss.torch's call() for the tensors ``prepare`` takes: the loss
+    (from ``finish``), FALLBACK when the spec's own conditions send the call
+    to torch's code, None when ``prepare`` declines (the caller's Python
+    pass decides).  ``table``: (spec, tensor names, gradable names, fastloss
+    function name, same-shape names, 'none' supported, accept test or None,
+    argument map or None, variadic, first differentiable name)."""
+    cdef object r = _prepare(args, table[1], table[2], grad_on)
+    cdef tuple names
+    cdef list tensors
+    cdef object shape0, accept = table[6]
+    if r is None:
+        return None
+    names, tensors = r[0], r[1]
+    if table[4]:
+        shape0 = tensors[0].shape
+        for n in table[4]:
+            if n in names and args[n].shape != shape0:
+                return FALLBACK
+    if not table[5] and r[5].get("reduction") == "none":
+        return FALLBACK
+    if accept is not None and not accept(args):
+        return FALLBACK
+    return finish(table, names, tensors, r[2], r[3], r[4], r[5], r[6])

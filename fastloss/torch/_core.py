@@ -74,10 +74,9 @@ except ImportError:
     _BF16 = None
     HALF_DTYPES = (torch.float16,)
 REGISTRY = {}
-_FNS = {}           # spec name -> the name of the fastloss function it calls
 _TENSOR_NAMES = {}  # spec name -> its tensor argument names, as a set
 _GRADABLE = {}      # spec name -> the tensor arguments that may require grad on the fast path
-_TABLES = {}        # spec name -> (spec, _TENSOR_NAMES, _GRADABLE, no conditions of its own)
+_TABLES = {}        # spec name -> its row for _tensor_views.call (see register)
 
 
 @dataclass(frozen=True)
@@ -126,13 +125,15 @@ def index_target(args):
 def register(spec):
     """Add a spec to the registry and create its custom op; returns the spec."""
     REGISTRY[spec.name] = spec
-    _FNS[spec.name] = spec.fl_name or spec.name
     _TENSOR_NAMES[spec.name] = frozenset(spec.tensors)
     _GRADABLE[spec.name] = frozenset(spec.diff) | frozenset(spec.derived)
-    # _accept holds for every call the C pass takes when the spec has no
-    # conditions of its own
-    plain = not spec.same_shape and spec.accept is None and spec.none is not None
-    _TABLES[spec.name] = (spec, _TENSOR_NAMES[spec.name], _GRADABLE[spec.name], plain)
+    # the spec as _tensor_views.call reads it: the names the C pass checks,
+    # the fastloss function, the spec's own conditions (_accept's), the
+    # argument map, and what the autograd node needs
+    _TABLES[spec.name] = (spec, _TENSOR_NAMES[spec.name], _GRADABLE[spec.name],
+                          spec.fl_name or spec.name, spec.same_shape, spec.none is not None,
+                          spec.accept, spec.to_fastloss, spec.variadic,
+                          spec.diff[0] if spec.diff else None)
     _make_op(spec)
     return spec
 
@@ -294,7 +295,7 @@ def empty_cache() -> None:
 
 def _run(spec, names, tensors, opts, need_grad):
     """Call the fastloss function; return (loss tensor, tuple of gradient tensors)."""
-    return _kernel(spec, names, _views(names, tensors, opts), need_grad)
+    return _kernel(_TABLES[spec.name], names, _views(names, tensors, opts), need_grad)
 
 
 def _views(names, tensors, opts):
@@ -305,28 +306,7 @@ def _views(names, tensors, opts):
     return kw
 
 
-def _kernel(spec, names, kw, need_grad):
-    """_run on ``kw``: the options with the tensors' NumPy views (consumed)."""
-    if spec.to_fastloss is not None:
-        kw = spec.to_fastloss(kw)
-    fn = getattr(fastloss, _FNS[spec.name])
-    pos = [kw.pop(n) for n in names] if spec.variadic else ()
-    if not need_grad:
-        loss = fn(*pos, **kw)
-        # a NumPy scalar (a reduced loss) becomes a fresh 0-d array
-        return (_from_numpy(_asarray(loss)) if type(loss) is not _NDARRAY
-                else _to_torch(loss)), ()
-    kw["return_grad"] = True
-    loss, grads = fn(*pos, **kw)
-    loss = _from_numpy(_asarray(loss)) if type(loss) is not _NDARRAY else _to_torch(loss)
-    if type(grads) is _NDARRAY:
-        return loss, (_from_numpy(grads) if grads.dtype is not _BF16 else _to_torch(grads),)
-    return loss, tuple(_to_torch(g) for g in grads)
-
-
-_from_numpy = torch.from_numpy
-_asarray = np.asarray
-_NDARRAY = np.ndarray
+_kernel = _tensor_views.kernel  # (table, names, kw, need_grad) -> (loss, gradients)
 
 
 def _go_view(spec, reduction, go, g):
@@ -444,6 +424,13 @@ if getattr(_Fn, "_backward_cls", None) is not None and (
 _apply_c = super(torch.autograd.Function, _Fn).apply
 _transforms_active = torch._C._are_functorch_transforms_active
 
+# the call's kernel-and-node step, in the C module with the tensor pass
+_tensor_views.init_call(fastloss, torch.from_numpy, _to_torch, _BF16, _apply_c, _Fn.apply,
+                        _transforms_active)
+_fast_call = _tensor_views.call
+_finish = _tensor_views.finish
+_FALLBACK = _tensor_views.FALLBACK
+
 
 # ---- torch.compile: one custom op per spec -------------------------------------
 
@@ -530,23 +517,25 @@ def call(name, args):
     tensors' NumPy views; the kernel runs before the node is entered
     through its C entry.
     """
-    spec, tnames, gradable, plain_accept = _TABLES[name]
+    table = _TABLES[name]
+    spec = table[0]
     if spec.variadic:
         return _call_variadic(spec, args)
     if _is_compiling():
-        return _call_traced(spec, args, tnames)
+        return _call_traced(spec, args, table[1])
     grad_on = _grad_enabled()
-    r = _prepare(args, tnames, gradable, grad_on)
-    if r is None:
-        r = _prepare_general(args, tnames, gradable, grad_on)
+    out = _fast_call(args, table, grad_on)
+    if out is None:  # tensors the C pass does not take: the same steps in Python
+        r = _prepare_general(args, table[1], table[2], grad_on)
         if r is None:
             return spec.fallback(**args)
-    names, tensors, versions, inputs, gnames, opts, kw = r
-    if not (plain_accept or _accept(spec, args, names, tensors, opts, True)):
+        names, tensors, versions, inputs, gnames, opts, kw = r
+        if not _accept(spec, args, names, tensors, opts, True):
+            return spec.fallback(**args)
+        return _finish(table, names, tensors, versions, inputs, gnames, opts, kw)
+    if out is _FALLBACK:
         return spec.fallback(**args)
-    if not inputs:
-        return _kernel(spec, names, kw, False)[0]
-    return _node(spec, names, tensors, opts, inputs, gnames, kw, versions)
+    return out
 
 
 def _prepare_general(args, tnames, gradable, grad_on):
@@ -632,21 +621,13 @@ def _dispatch(spec, names, tensors, opts, need_grad, compiling):
     return _node(spec, names, tensors, opts, inputs, gnames)
 
 
-def _node(spec, names, tensors, opts, inputs, gnames, kw=None, versions=None):
+def _node(spec, names, tensors, opts, inputs, gnames):
     """Run the kernel with its gradient and return the loss from the autograd
     node whose inputs are ``inputs`` (the tensors named ``gnames``, those that
-    require grad): through its C entry unless functorch transforms are active.
-    ``kw``, ``versions``: the fastloss function's arguments and the tensors'
-    version counters, when call() has them already."""
-    if kw is None:
-        kw = _views(names, tensors, opts)
-        versions = [t._version for t in tensors]
-    loss, grads = _kernel(spec, names, kw, True)
-    done = [(spec, names, tensors, opts, versions), gnames, grads, loss,
-            len(grads) == 1 and len(gnames) == 1 and gnames[0] == _diff(spec, names)[0]]
-    if _transforms_active():
-        return _Fn.apply(done, *inputs)
-    return _apply_c(done, *inputs)
+    require grad): through its C entry unless functorch transforms are active."""
+    return _finish(_TABLES[spec.name], tuple(names), list(tensors),
+                   [t._version for t in tensors], list(inputs), list(gnames), dict(opts),
+                   _views(names, tensors, opts))
 
 
 def _call_variadic(spec, args):
