@@ -10,7 +10,7 @@ A. A loss is described by a :class:`Spec` (a row of a table, not code):
    torch implementation with the same semantics (``fallback``).  A
    ``variadic`` spec takes one sequence of tensors (the penalties' arrays).
 B. The fast path hands CPU float32/float64 tensors to the NumPy API without
-   copying: one C pass (``fastloss._tensor_views.prepare``) makes every
+   copying: one C pass (``fastloss._tensor_views.call``) makes every
    check on the tensors and builds the arrays ``tensor.numpy()`` would give,
    views of their storage (a non-contiguous view is accepted and copied
    once by fastloss only when its kernel needs it); what that pass declines
@@ -512,10 +512,10 @@ def call(name, args):
     from the legacy size_average/reduce); chooses the fast path or the
     fallback as described in the module docstring.  Written for the
     per-call cost of small batches (every Python step here is paid at each
-    training step): one pass over the arguments makes the checks of
-    ``_accelerated``, collects what the autograd node needs and takes the
-    tensors' NumPy views; the kernel runs before the node is entered
-    through its C entry.
+    training step): one C entry (``_tensor_views.call``) makes the checks
+    of ``_accelerated`` and the spec's own (``_accept``), takes the tensors'
+    NumPy views, runs the kernel and enters the autograd node through its
+    C entry; the same steps in Python serve what that pass declines.
     """
     table = _TABLES[name]
     spec = table[0]
