@@ -97,6 +97,30 @@ def test_edt_multilabel_and_signed(rng):
     assert np.all(m[tuple(ind)] != m)  # the nearest site lies on the other side
 
 
+@pytest.mark.parametrize("spacing", [None, (1.3, 0.7, 2.1)])
+def test_edt_short_and_long_distances_every_path(rng, spacing):
+    """Strided lines of one-byte labels go 8 at a time by their nearby sites
+    (AVX-512 builds) where the distances are short, and to the lower
+    envelope where they are long (a large empty region), with indices, or
+    when the labels are wider: the same values on every path (with unit
+    spacing to the bit; with other spacings two sites at the same distance
+    in real numbers can differ by an ulp, and the paths may take either),
+    and the reference's."""
+    lab = np.zeros((30, 41, 77), dtype=np.uint8)
+    lab[:, :20] = rng.integers(0, 3, (30, 20, 77))   # short distances
+    lab[5:25, 25:35, 10:60] = 2                      # a block in a wide empty region
+    tol = dict(rtol=0) if spacing is None else dict(rtol=4e-16)
+    for m in (lab, lab > 0):
+        got = fastloss.distance_transform(m, spacing)
+        np.testing.assert_allclose(fastloss.distance_transform(m.astype(np.uint16), spacing),
+                                   got, **tol)
+        d, ind = fastloss.distance_transform(m, spacing, return_indices=True)
+        np.testing.assert_allclose(d, got, **tol)
+        np.testing.assert_allclose(got, R.distance_transform(m, spacing), rtol=1e-13)
+        fg = m != 0
+        assert np.all(m[tuple(ind)][fg] != m[fg])
+
+
 def test_edt_matches_the_edt_package(rng):
     edt = pytest.importorskip("edt")
     lab = rng.integers(0, 4, size=(20, 21, 22)).astype(np.uint8)
