@@ -148,7 +148,7 @@ ctypedef fused word_t:
 
 cdef enum:
     EDT_B = 64            # lines per unit on a strided axis (512 B rows of doubles)
-    WIN_STEPS = 16         # fl_window8's steps per position before leaving 8 lines to the envelope
+    WIN_STEPS = 32         # fl_window8's steps per position before leaving 8 lines to the envelope
     LINES_UNIT = 64       # contiguous lines per unit on the last axis
     PF_ROWS = 8           # rows prefetched ahead on a strided axis
     SLAB_MAX = 1 << 17    # largest slice (elements) of the slice-by-slice first two passes
