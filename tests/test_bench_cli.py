@@ -159,9 +159,35 @@ def test_runner_flags_disagreement_missing_and_errors():
     assert im["fastloss"]["repeats"] == 3
     assert res["mem_floor_ms"] == pytest.approx(32 / 10e9 * 1e3)
     assert res["exp_floor_ms"] == pytest.approx(4 / 1e9 * 1e3)
+    assert res["pass_floor_ms"] is None
     block = report.workload_block(res)
     assert "DISAGREES with reference" in block and "ERROR" in block
+    assert "passes floor" not in block
     assert "absent" not in block  # missing peers are listed once, elsewhere
+
+
+def test_passes_floor_beside_the_memory_floor():
+    """A workload that must go over its data several times (a separable EDT)
+    prints the floor of those passes beside the memory floor, outside the
+    limit; the distance workloads count one read of the labels and a read
+    and a write of the float64 field per axis."""
+    w = _toy({"fastloss": lambda d: lambda: d["x"].sum()})
+    w.pass_bytes = lambda d: 10 * d["x"].nbytes
+    res = runner.run_workload(w, quick=True, threads=1, repeat=1)
+    runner.add_limits(res, bandwidth_gbps=10.0, exp_per_s=1e9)
+    assert res["pass_bytes"] == 320
+    assert res["pass_floor_ms"] == pytest.approx(320 / 10e9 * 1e3)
+    # the machine's floors only make the limit
+    assert res["limit_ms"] == max(res["mem_floor_ms"], res["exp_floor_ms"]) < res["pass_floor_ms"]
+    assert "passes floor" in report.workload_block(res)
+    from fastloss.bench.workloads import distance
+
+    edt = next(x for x in distance.WORKLOADS if x.name == "edt_256")
+    assert edt.pass_bytes({"m": np.zeros((4, 5, 6), bool)}) == 120 * (1 + 16 * 3)
+    hd = next(x for x in distance.WORKLOADS if x.name == "hd_dt_loss")
+    d = {"x": np.zeros((2, 4, 3, 3, 3), np.float32), "y": np.zeros((2, 3, 3, 3), np.uint8)}
+    # pred and target fields of 3 classes in 2 images, then logits in, gradient out
+    assert hd.pass_bytes(d) == 12 * 27 * 49 + 2 * d["x"].nbytes + d["y"].nbytes
 
 
 def test_runner_read_floor_timed_in_the_rounds():

@@ -45,10 +45,12 @@ absent"; times in milliseconds, bandwidth in 1e9 bytes/s)::
         "inputs": {key: "float32 (16384, 1000)"},    # the arrays make() returned
         "rtol": float, "bytes_moved": int, "bytes_moved_grad": int|null,
         "n_exp": int|null,
+        "pass_bytes": int|null,                     # bytes the algorithm's own passes move
         "read_floor_ms": float (or absent),         # the fastest plain read of bytes_moved
         "read_floor_method": str (or absent),       # bytes timed in the workload's rounds
         "mem_floor_ms": float|null,                 # read_floor_ms, else bytes / bandwidth
         "exp_floor_ms": float|null,
+        "pass_floor_ms": float|null,                # pass_bytes / bandwidth (not in the limit)
         "limit_ms": float|null, "bound": "memory"|"exp"|null,
         "fraction_of_limit": float|null,            # limit_ms / fastloss median_ms
         "error": str (or absent: make() failed, nothing else is filled),

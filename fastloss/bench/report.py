@@ -106,6 +106,9 @@ def workload_block(res, prev=None):
                      f"({fmt_si(res['bytes_moved'], 'B')}{how})")
     if res.get("exp_floor_ms") is not None:
         parts.append(f"exp floor {fmt_ms(res['exp_floor_ms'])} ms ({fmt_si(res['n_exp'], 'exp')})")
+    if res.get("pass_floor_ms") is not None:
+        parts.append(f"passes floor {fmt_ms(res['pass_floor_ms'])} ms "
+                     f"({fmt_si(res['pass_bytes'], 'B')} the algorithm's passes move)")
     tail = []
     if res.get("fraction_of_limit") is not None:
         tail.append(f"fastloss at {fmt_pct(res['fraction_of_limit'])} of the {res['bound']} limit")

@@ -186,6 +186,7 @@ def run_workload(w, *, quick, threads, repeat, on_missing=None, floor_reader=Non
         res["bytes_moved"] = int(w.bytes_moved(data))
         res["bytes_moved_grad"] = int(w.bytes_moved_grad(data)) if w.bytes_moved_grad else None
         res["n_exp"] = int(w.n_exp(data)) if w.n_exp else None
+        res["pass_bytes"] = int(w.pass_bytes(data)) if w.pass_bytes else None
     except Exception as e:  # noqa: BLE001
         res["error"] = "make failed: " + _short(e)
         res["traceback"] = traceback.format_exc()
@@ -324,6 +325,9 @@ def add_limits(res, bandwidth_gbps, exp_per_s):
             res["bytes_moved"] / (bandwidth_gbps * 1e9) * 1e3 if bandwidth_gbps else None)
     res["exp_floor_ms"] = (
         res["n_exp"] / exp_per_s * 1e3 if (res.get("n_exp") and exp_per_s) else None)
+    res["pass_floor_ms"] = (
+        res["pass_bytes"] / (bandwidth_gbps * 1e9) * 1e3
+        if (res.get("pass_bytes") and bandwidth_gbps) else None)
     floors = [f for f in (res["mem_floor_ms"], res["exp_floor_ms"]) if f]
     res["limit_ms"] = max(floors) if floors else None
     res["bound"] = None

@@ -56,6 +56,12 @@ class Workload:
     """Time a plain parallel sum over ``bytes_moved`` bytes in the same rounds
     and take it as the memory floor (memory-bound workloads: the floor is
     then measured under the same load as the kernel)."""
+    pass_bytes: Callable[[dict], int] | None = None
+    """Optional: bytes the passes of the algorithm itself read and write at
+    the least, where it must go over the data more than once (a separable
+    distance transform: its float64 field once per axis).  Printed as the
+    passes floor beside the memory floor; not part of the limit, which is
+    the machine's."""
 
 
 def peer(module, data=None):

@@ -9,6 +9,12 @@ from fastloss import reference
 from fastloss.bench.workload import Workload, peer
 
 
+def _edt_passes(shape, fields=1):
+    """Bytes a separable EDT's passes move at the least: each field's one-byte
+    labels read once, then its float64 values read and written once per axis."""
+    return fields * int(np.prod(shape)) * (1 + 16 * len(shape))
+
+
 def _balls(shape, balls):
     """A uint8 label map: each (label, centre, radius) ball painted in order."""
     grid = np.ogrid[tuple(slice(0, s) for s in shape)]
@@ -191,6 +197,7 @@ WORKLOADS = [
         make=_make_mask,
         impls={"fastloss": _edt_fl, "scipy": _edt_scipy, "edt": _edt_pkg},
         bytes_moved=lambda d: d["m"].nbytes + d["m"].size * 8,
+        pass_bytes=lambda d: _edt_passes(d["m"].shape),
         rtol=1e-6,  # edt returns float32
         compare_to={"scipy": "fastloss", "edt": "fastloss"},
     ),
@@ -202,6 +209,7 @@ WORKLOADS = [
         impls={"fastloss": _edt_fl, "edt": _edt_pkg,
                "reference": lambda d: (lambda: reference.distance_transform(d["m"]))},
         bytes_moved=lambda d: d["m"].nbytes + d["m"].size * 8,
+        pass_bytes=lambda d: _edt_passes(d["m"].shape),
         rtol=1e-6,  # edt returns float32
         compare_to={"edt": "fastloss"},
     ),
@@ -216,8 +224,11 @@ WORKLOADS = [
                      "3 classes", class_thresholds=[1.0, 2.0]),
 ]
 
-for _name, _fn, _cls in [("hd_dt_loss", "hausdorff_dt_loss", "HausdorffDTLoss"),
-                         ("boundary_loss", "boundary_loss", "BoundaryLoss")]:
+# fields per (image, class): the Hausdorff loss transforms the thresholded
+# prediction and the target of each class but the background, the boundary
+# loss the target of every class
+for _name, _fn, _cls, _nf in [("hd_dt_loss", "hausdorff_dt_loss", "HausdorffDTLoss", (2, 1)),
+                              ("boundary_loss", "boundary_loss", "BoundaryLoss", (1, 0))]:
     WORKLOADS.append(Workload(
         name=_name,
         family="distance",
@@ -228,6 +239,10 @@ for _name, _fn, _cls in [("hd_dt_loss", "hausdorff_dt_loss", "HausdorffDTLoss"),
                "monai+grad": _loss_monai(_cls, True)},
         bytes_moved=lambda d: d["x"].nbytes + d["y"].nbytes,
         bytes_moved_grad=lambda d: 2 * d["x"].nbytes + d["y"].nbytes,
+        # the fields' passes, then the fused pass: logits in, gradient out
+        pass_bytes=lambda d, nf=_nf: (
+            _edt_passes(d["y"].shape[1:], nf[0] * d["x"].shape[0] * (d["x"].shape[1] - nf[1]))
+            + 2 * d["x"].nbytes + d["y"].nbytes),
         rtol=1e-5,  # MONAI's distance maps are float32
         compare_to={"fastloss+grad": "monai+grad"},
     ))
