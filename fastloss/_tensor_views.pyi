@@ -49,6 +49,14 @@ def finish(
     kw: dict,
 ) -> Any: ...
 
+def conditions(
+    args: dict,
+    table: tuple,
+    names: Any,
+    tensors: list,
+    opts: dict,
+) -> bool: ...
+
 def call(
     args: dict,
     table: tuple,

@@ -177,6 +177,22 @@ def finish(tuple table, tuple names, list tensors, list versions, list inputs, l
     return _APPLY_C(done, *inputs)
 
 
+def conditions(dict args, tuple table, names, list tensors, dict opts):
+    """The spec's own conditions for the fast path: the tensors named
+    same-shape have the first tensor's shape, 'none' only where the spec
+    maps it, and the spec's accept test (fastloss.torch._core._accept is
+    the same test in Python, for what dynamo traces)."""
+    cdef object shape0, accept = table[6]
+    if table[4]:
+        shape0 = tensors[0].shape
+        for n in table[4]:
+            if n in names and args[n].shape != shape0:
+                return False
+    if not table[5] and opts.get("reduction") == "none":
+        return False
+    return accept is None or bool(accept(args))
+
+
 def call(dict args, tuple table, bint grad_on):
     """fastloss.torch's call() for the tensors ``prepare`` takes: the loss
     (from ``finish``), FALLBACK when the spec's own conditions send the call
@@ -185,19 +201,8 @@ def call(dict args, tuple table, bint grad_on):
     function name, same-shape names, 'none' supported, accept test or None,
     argument map or None, variadic, first differentiable name)."""
     cdef object r = _prepare(args, table[1], table[2], grad_on)
-    cdef tuple names
-    cdef list tensors
-    cdef object shape0, accept = table[6]
     if r is None:
         return None
-    names, tensors = r[0], r[1]
-    if table[4]:
-        shape0 = tensors[0].shape
-        for n in table[4]:
-            if n in names and args[n].shape != shape0:
-                return FALLBACK
-    if not table[5] and r[5].get("reduction") == "none":
+    if not conditions(args, table, r[0], r[1], r[5]):
         return FALLBACK
-    if accept is not None and not accept(args):
-        return FALLBACK
-    return finish(table, names, tensors, r[2], r[3], r[4], r[5], r[6])
+    return finish(table, r[0], r[1], r[2], r[3], r[4], r[5], r[6])

@@ -10,6 +10,7 @@ F = torch.nn.functional
 
 import fastloss  # noqa: E402
 import fastloss.torch as ft  # noqa: E402
+from fastloss import _tensor_views  # noqa: E402
 from fastloss.torch import _core  # noqa: E402
 from fastloss.torch import functional as FF  # noqa: E402
 
@@ -187,7 +188,7 @@ def test_fast_pass_views_are_numpys(i):
     # array numpy(force=True) gives: same values, dtype, shape and memory
     t = _view_cases()[i]
     args = {"input": t, "target": None if t.is_floating_point() else torch.randn(3)}
-    r = _core._prepare(args, frozenset(("input", "target")), frozenset(("input",)), True)
+    r = _tensor_views.prepare(args, frozenset(("input", "target")), frozenset(("input",)), True)
     assert r is not None, t.dtype
     names, tensors, versions, inputs, gnames, opts, kw = r
     ref = _core._np(t) if t.dtype == torch.bfloat16 else t.numpy(force=True)
@@ -209,7 +210,7 @@ def test_fast_pass_declines_what_the_python_pass_decides():
     tn, gr = frozenset(("input", "target", "weight")), frozenset(("input",))
 
     def prep(**args):
-        return _core._prepare(args, tn, gr, True)
+        return _tensor_views.prepare(args, tn, gr, True)
     assert prep(input=x, target=y) is not None
     assert prep(input=torch._neg_view(x), target=y) is None  # the negative bit
     assert prep(input=x, target=torch._neg_view(y)) is None
@@ -225,7 +226,7 @@ def test_fast_pass_declines_what_the_python_pass_decides():
         pass
     assert prep(input=x.as_subclass(Sub), target=y) is None
     # with grad mode off, a tensor requiring grad is just read
-    assert _core._prepare(dict(input=x, target=y, weight=torch.rand(3, requires_grad=True)),
+    assert _tensor_views.prepare(dict(input=x, target=y, weight=torch.rand(3, requires_grad=True)),
                           tn, gr, False) is not None
 
 
@@ -240,7 +241,7 @@ def test_fast_and_python_passes_agree(name, monkeypatch):
             for red in ("mean", "none"):
                 fast = _eval(getattr(FF, name), args, opts, red, gn)
                 with monkeypatch.context() as m:
-                    m.setattr(_core, "_prepare", lambda *a: None)
+                    m.setattr(_core, "_fast_call", lambda *a: None)
                     slow = _eval(getattr(FF, name), args, opts, red, gn)
                 assert torch.equal(fast[0], slow[0]), (name, opts, red)
                 for a, b in zip(fast[1], slow[1]):
@@ -249,7 +250,7 @@ def test_fast_and_python_passes_agree(name, monkeypatch):
     bad = torch.tensor([0, 1, 3, 0])
     with pytest.raises(ValueError, match="target") as fast_err:
         FF.cross_entropy(x, bad)
-    monkeypatch.setattr(_core, "_prepare", lambda *a: None)
+    monkeypatch.setattr(_core, "_fast_call", lambda *a: None)
     with pytest.raises(ValueError, match="target") as slow_err:
         FF.cross_entropy(x, bad)
     assert str(fast_err.value) == str(slow_err.value)

@@ -249,7 +249,6 @@ _tensor_views.init(torch.Tensor, torch.nn.Parameter, _STRIDED, _is_wrapped, {
         (torch.int64, np.int64), (torch.int32, np.int32), (torch.int16, np.int16),
         (torch.int8, np.int8), (torch.uint8, np.uint8), (torch.bool, np.bool_),
         *(((torch.bfloat16, _BF16),) if _BF16 is not None else ()))})
-_prepare = _tensor_views.prepare
 _is_compiling = torch.compiler.is_compiling
 
 
@@ -598,7 +597,8 @@ def _call_traced(spec, args, tnames):
 
 
 def _accept(spec, args, present, tensors, opts, accelerated):
-    """The spec's own conditions for the fast path, on top of ``_accelerated``."""
+    """The spec's own conditions for the fast path, on top of ``_accelerated``:
+    ``_tensor_views.conditions`` in Python, which dynamo can trace."""
     return (
         accelerated
         and (not spec.same_shape
