@@ -133,4 +133,3 @@ def pool_map(fn, items, workers):
 
         pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="fastloss")
     return list(pool.map(fn, items))
-
