@@ -220,6 +220,26 @@ cdef int bufs_alloc(Bufs* B, Py_ssize_t K, Py_ssize_t NB) noexcept nogil:
     return 0
 
 
+cdef inline int focal_loop(const floating* xk, const floating* yb, floating a, floating b,
+                           floating c, bint fisher, bint square, Py_ssize_t nb, floating* L,
+                           floating* G, floating* H, int* nbad) noexcept nogil:
+    """focal_hard over a sub-block's column; returns the number of labels
+    other than 0 and 1 (NaN included) and sets nbad to the number outside
+    the loss's domain, both counted in the same loop."""
+    cdef Py_ssize_t j
+    cdef floating gg, hh, yv
+    cdef int soft = 0, bad = 0
+    for j in range(nb):
+        yv = yb[j]
+        soft += (0 if yv == 0 else 1) * (0 if yv == 1 else 1)
+        bad += bad_y(<TFocal*>NULL, yv)
+        L[j] = focal_hard(xk[j], yv, a, b, c, fisher, square, &gg, &hh)
+        G[j] = gg
+        H[j] = hh
+    nbad[0] = bad
+    return soft
+
+
 cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const double* w,
                      Geo* geo, GP* P, Py_ssize_t r0, Py_ssize_t nb, Bufs* B,
                      void* gout, void* hout, BlockOut* res) noexcept nogil:
@@ -241,39 +261,29 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
     cdef double s = 0.0
     cdef int soft = 0
     cdef bint fisher = hv != 0
-    if tag_t is TFocal:
-        # 0/1 labels (the usual case): one term per element instead of two;
-        # the domain check in the same pass over the labels
-        for j in range(nb):
-            soft += (0 if yb[j] == 0 else 1) * (0 if yb[j] == 1 else 1)
-            nbad = nbad + bad_y(tag, yb[j])
     for k in range(K):
         xk = xp + k * ps
         if P.col != NULL:
             a = <floating>P.col[k]
         if tag_t is TFocal and soft == 0:
-            # one loop per (Hessian, gamma == 2): the flags are constants inside
+            # 0/1 labels (the usual case): one term per element instead of
+            # two, the labels' checks in the same pass (one stream of labels
+            # beside the margins); a block found to hold other labels is done
+            # again by the general loop below.  One loop per (Hessian,
+            # gamma == 2): the flags are constants inside
             if fisher and c == 2:
-                for j in range(nb):
-                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, True, True, &gg, &hh)
-                    G[k * NB + j] = gg
-                    H[k * NB + j] = hh
+                soft = focal_loop(xk, yb, a, b, c, True, True, nb, L + k * NB, G + k * NB,
+                                  H + k * NB, &nbad)
             elif fisher:
-                for j in range(nb):
-                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, True, False, &gg, &hh)
-                    G[k * NB + j] = gg
-                    H[k * NB + j] = hh
+                soft = focal_loop(xk, yb, a, b, c, True, False, nb, L + k * NB, G + k * NB,
+                                  H + k * NB, &nbad)
             elif c == 2:
-                for j in range(nb):
-                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, False, True, &gg, &hh)
-                    G[k * NB + j] = gg
-                    H[k * NB + j] = hh
+                soft = focal_loop(xk, yb, a, b, c, False, True, nb, L + k * NB, G + k * NB,
+                                  H + k * NB, &nbad)
             else:
-                for j in range(nb):
-                    L[k * NB + j] = focal_hard(xk[j], yb[j], a, b, c, False, False, &gg, &hh)
-                    G[k * NB + j] = gg
-                    H[k * NB + j] = hh
-        else:
+                soft = focal_loop(xk, yb, a, b, c, False, False, nb, L + k * NB, G + k * NB,
+                                  H + k * NB, &nbad)
+        if tag_t is not TFocal or soft != 0:
             for j in range(nb):
                 L[k * NB + j] = gh_elem(tag, xk[j], yb[j], a, b, c, hv, &gg, &hh)
                 G[k * NB + j] = gg
@@ -282,7 +292,8 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
         s += lanes_sum(L + k * NB, nb)
     if tag_t is not TFocal:
         # after the loss loop, which reads the labels from memory together
-        # with the margins (a first pass over the labels alone streams less)
+        # with the margins (a first pass over the labels alone streams less;
+        # focal_loop counts them in its own loop)
         for j in range(nb):
             nbad = nbad + bad_y(tag, yb[j])
     if nbad != 0 and res.bad < 0:

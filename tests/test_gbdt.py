@@ -388,6 +388,32 @@ def test_bad_class_ids_inside_vector_blocks(loss, dtype, rng):
     np.testing.assert_array_equal(g, g0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hv,gamma", [(None, 2.0), ("fisher", 2.0), ("fisher", 1.5), (None, 0.5)])
+def test_binary_focal_mixed_labels(hv, gamma, dtype, rng):
+    # 0/1 labels take the one-term loop, which checks the labels as it goes;
+    # a sub-block holding one probability (or one bad label) at any position
+    # is done again by the two-term loop (or reported at its first bad row)
+    n = 20000
+    f = (rng.standard_normal(n) * 3.0).astype(dtype)
+    for rows in ([0], [4097], [n - 1], [5, 9000, 19999]):
+        y = (rng.random(n) < 0.3).astype(dtype)
+        y[rows] = rng.random(len(rows))
+        g, h, v = gbdt.grad_hess("binary_focal", y, f, gamma=gamma, hessian=hv, n_threads=2)
+        rg, rh, rv = R.grad_hess("binary_focal", y, f.astype(np.float64), gamma=gamma,
+                                 hessian=hv)
+        tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(g, rg, **tol)
+        np.testing.assert_allclose(h, rh, **tol)
+        np.testing.assert_allclose(v, rv, rtol=tol["rtol"] * 10)
+        for bad in (np.nan, -0.5, 1.5):
+            yb = y.copy()
+            yb[rows[-1]] = bad
+            yb[n - 1] = bad if rows[-1] != n - 1 else yb[n - 1]
+            with pytest.raises(ValueError, match=rf"y\[{rows[-1]}\] = .* is outside the domain"):
+                gbdt.grad_hess("binary_focal", yb, f, gamma=gamma, hessian=hv, n_threads=2)
+
+
 # -------------------------------------------------------------- init_score
 
 @pytest.mark.parametrize("case", [
