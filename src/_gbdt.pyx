@@ -49,7 +49,7 @@ from libc.stdint cimport int32_t
 
 from _common cimport (
     BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, align64, block_init, combine_blocks, deal,
-    fl_stream_fence, floating, lanes_sum, n_blocks, planes_to_rows, safe_shift,
+    fl_stream_fence, floating, lanes_sum, prefetch_row, n_blocks, planes_to_rows, safe_shift,
     threads_for_work, vexp_lo, vlog,
 )
 from _gbdt_layout cimport Geo, gather, planes_of, put
@@ -250,7 +250,7 @@ cdef void elem_block(tag_t* tag, const floating* x, const floating* y, const dou
     cdef floating* H = <floating*>B.H
     cdef floating* L = <floating*>B.L
     cdef const floating* xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin,
-                                        &ps, NULL)
+                                        &ps, NULL, True)
     cdef const floating* xk
     cdef const floating* yb = y + r0
     cdef const double* wb = w + r0 if w != NULL else NULL
@@ -332,6 +332,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef int* yi = B.yi
     cdef const floating* xp
     cdef const floating* tp = NULL
+    cdef const floating* nxt = x + (r0 + nb) * geo.xrs     # the next rows (C order)
     cdef const floating* xk
     cdef floating* ek
     cdef floating* hk
@@ -348,10 +349,14 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
                          and P.cw == NULL and w == NULL
                          and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX))
     cdef Py_ssize_t firstbad = -1
-    xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps, fs)
+    # C-ordered rows: the next sub-block's rows are requested a class at a
+    # time in the exponentials' loop below, so that a few requests are in
+    # flight while the arithmetic runs (all of them in the transpose left it
+    # waiting for memory)
+    xp = planes_of(x, geo.xrs, geo.xcs, r0, nb, K, X, NB, geo.tin, &ps, fs, False)
     # labels: class ids held as floats (XGBoost/LightGBM) or soft rows
     if P.soft:
-        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys, NULL)
+        tp = planes_of(y, geo.yrs, geo.ycs, r0, nb, K, Yb, NB, NULL, &ys, NULL, True)
         for j in range(nb):
             yi[j] = -1                         # no class id (the exp loop reads them)
     else:
@@ -389,6 +394,8 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
         xk = xp + k * ps
         ek = E + k * NB
         kc = <int>k
+        if geo.xcs == 1:
+            prefetch_row(nxt + k * nb, nb)      # a K-th of them per class
         if floating is float and K <= WIDE_SUM:
             for j in range(nb):
                 v = xk[j]

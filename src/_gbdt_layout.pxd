@@ -43,11 +43,13 @@ cdef struct Geo:
 cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize_t cs,
                                       Py_ssize_t r0, Py_ssize_t nb, Py_ssize_t K,
                                       floating* buf, Py_ssize_t NB, const int32_t* tin,
-                                      Py_ssize_t* ps, floating* mx) noexcept nogil:
+                                      Py_ssize_t* ps, floating* mx, bint ahead) noexcept nogil:
     """Rows r0..r0+nb of x as planes: in place (ps = cs) when rows are
     adjacent (rs == 1 or K == 1), else transposed into buf (ps = NB), by
     the gather table `tin` for a full C-ordered block.  mx (or NULL): the
-    row maxima, NaN passed over (-inf for a row of NaN)."""
+    row maxima, NaN passed over (-inf for a row of NaN).  ahead: the
+    register transpose requests the next sub-block's rows tile by tile
+    (a caller with more arithmetic per row spreads the requests itself)."""
     cdef Py_ssize_t j, k
     cdef const floating* xr
     cdef const floating* planes
@@ -60,9 +62,9 @@ cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize
         planes = buf
         if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float
                                     else K <= FL_TR_F64_MAX):
-            # C-ordered rows: through registers, the maxima taken there and
-            # the next sub-block's rows requested
-            rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs, mx)
+            # C-ordered rows: through registers, the maxima taken there
+            rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs if ahead else NULL,
+                           mx)
             return buf
         if tin != NULL and nb == NB:
             gather(buf, x + r0 * rs, tin, K * NB)
