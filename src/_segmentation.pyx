@@ -27,8 +27,12 @@ C. The label map is read in its own width (fused label_t), once per block:
    select), P = sum v p, and P2 only when squared_pred asks for it.  The
    softmax normalisation 1/sum (times the ignore mask) is applied inside
    that loop, p = e * r in the data's type (the same rounding as a stored
-   probability), and activation=None reads the logits in place.  Soft
-   targets and the sensitivity-specificity sums keep a materialised g.
+   probability), and activation=None reads the logits in place.  For
+   float data and a softmax over 2 to 8 classes (without squared_pred)
+   that block is one loop over the positions in flseg.h, a position's
+   values kept in registers from the load to the sums, the same arithmetic
+   (the same bits) as the passes.  Soft targets and the
+   sensitivity-specificity sums keep a materialised g.
 D. Work units: an image is split into at most MAX_UNITS chunks of whole
    SEG_BLOCKs, each of MIN_UNIT_BLOCKS blocks at least (the split depends
    only on S), each unit writes its sums to
@@ -74,6 +78,11 @@ from _common cimport (
     FL_KIND_BF16, FL_KIND_F16, block_labels, fl_narrow, fl_widen, floating, label_t, lanes_sum,
     n_blocks, planes_lse, planes_softmax_sums, sigmoid, threads_for,
 )
+
+cdef extern from "flseg.h" nogil:
+    int fl_seg_overlap_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
+                           int off, const float* vm, float* fk, int* cnt, Py_ssize_t PB,
+                           double* m, double* s, float* xy)
 
 # storage kinds of half-precision input (xkind of seg_stats / seg_grad)
 KIND_F16 = FL_KIND_F16
@@ -343,6 +352,7 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
     cdef floating xv, xo
     cdef int cls, nfold = 0
     cdef bint labels = soft == NULL
+    cdef bint fused
     memset(wk, 0, (NSTAT * C + 3) * PB * sizeof(double))
     memset(fk, 0, 3 * C * PB * sizeof(floating))
     memset(cnt, 0, C * PB * sizeof(int))
@@ -366,28 +376,38 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
             for j in range(nb):
                 xy[j] = 0
         if labels and mode == MODE_OVERLAP:
-            # hot path: p = e * rv read once per class; g = (label == class)
-            _probs_raw(xb, xs, C, nb, act, e, m, s, rv)
-            if has_ignore:
-                # v p: ignored positions drop out of every overlap sum
-                for j in range(nb):
-                    rv[j] = rv[j] * vm[j]
-            for c in range(C):
-                pc = e + c * PB if act != ACT_NONE else <floating*>(xb + c * xs)
-                cls = <int>(c + off)
-                _vadd_label(fk + (1 * C + c) * PB, fk + c * PB, cnt + c * PB,
-                            pc, rv, yy, cls, nb)
-                if squared:
-                    _vadd_sq_scaled(fk + (2 * C + c) * PB, pc, rv, nb)
-                if do_ce:
-                    # x of the labelled class (one class per position)
-                    # both values loaded first: a select gcc vectorizes
-                    # (a conditional load stays a scalar branch on SSE2)
-                    xc = xb + c * xs
+            fused = False
+            if floating is float:
+                # the hottest case (float data, softmax over 2-8 classes, no
+                # squared sums) in one loop: flseg.h, the same sums as the
+                # passes below (vm is 1 at every valid label when nothing is
+                # ignored; a bad label raises)
+                fused = act == ACT_SOFTMAX and not squared and fl_seg_overlap_f32(
+                    xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt, PB, m, s,
+                    xy if do_ce else NULL) == 0
+            if not fused:
+                # hot path: p = e * rv read once per class; g = (label == class)
+                _probs_raw(xb, xs, C, nb, act, e, m, s, rv)
+                if has_ignore:
+                    # v p: ignored positions drop out of every overlap sum
                     for j in range(nb):
-                        xv = xc[j]
-                        xo = xy[j]
-                        xy[j] = xv if yy[j] == cls else xo
+                        rv[j] = rv[j] * vm[j]
+                for c in range(C):
+                    pc = e + c * PB if act != ACT_NONE else <floating*>(xb + c * xs)
+                    cls = <int>(c + off)
+                    _vadd_label(fk + (1 * C + c) * PB, fk + c * PB, cnt + c * PB,
+                                pc, rv, yy, cls, nb)
+                    if squared:
+                        _vadd_sq_scaled(fk + (2 * C + c) * PB, pc, rv, nb)
+                    if do_ce:
+                        # x of the labelled class (one class per position)
+                        # both values loaded first: a select gcc vectorizes
+                        # (a conditional load stays a scalar branch on SSE2)
+                        xc = xb + c * xs
+                        for j in range(nb):
+                            xv = xc[j]
+                            xo = xy[j]
+                            xy[j] = xv if yy[j] == cls else xo
             nfold += 1
             if nfold == FOLD:
                 _fold(wk, fk, 3 * C * PB)

@@ -83,6 +83,34 @@ def test_vs_reference(name, dtype, shape):
         np.testing.assert_allclose(got, want, err_msg=str(kw), **_tol(dtype))
 
 
+@pytest.mark.parametrize("C", [2, 3, 5, 6, 7, 8, 9])
+def test_float32_softmax_block_every_class_count(C):
+    # float32 softmax over 2-8 classes with a label map takes the one-loop
+    # block (flseg.h), 9 classes the passes; 350 positions: a partial block
+    x, y = _data((2, C, 7, 50), np.float32, np.int16, seed=C)
+    x[1, :, 3] = 40.0                               # ties at a large shift
+    y[0, 2, :9] = 250                               # ignored by the 255 call below
+    for name, kw in [("dice_loss", {}), ("dice_loss", dict(include_background=False)),
+                     ("dice_loss", dict(ignore_index=250, batch=True)),
+                     ("jaccard_loss", dict(reduction="none")),
+                     ("dice_ce_loss", dict(ignore_index=250)),
+                     ("dice_ce_loss", dict(weight=np.linspace(0.5, 2.0, C), lambda_dice=0.5,
+                                           ignore_index=250))]:
+        yy = y if "ignore_index" in kw else np.where(y == 250, 1, y).astype(y.dtype)
+        got, g = getattr(fl, name)(x, yy, return_grad=True, **kw)
+        want = getattr(ref, name)(x, yy, **kw)
+        np.testing.assert_allclose(got, want, err_msg=f"{name} {kw}", **_tol(np.float32))
+        # the half-precision path widens each block and runs the same block
+        xb = x.astype(np.float16)
+        np.testing.assert_allclose(getattr(fl, name)(xb, yy, **kw),
+                                   getattr(ref, name)(xb.astype(np.float64), yy, **kw),
+                                   err_msg=f"{name} {kw} f16", **_tol(np.float32))
+    bad = np.where(y == 250, 1, y).astype(y.dtype)
+    bad[1, 4, 17] = C
+    with pytest.raises(ValueError, match=rf"class index {C} at flat position {350 + 4 * 50 + 17}"):
+        fl.dice_ce_loss(x, bad)
+
+
 @pytest.mark.parametrize("name", SOFT_LOSSES)
 def test_soft_targets_and_weights(name):
     x, y = _data((2, 3, 4, 5))

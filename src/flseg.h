@@ -1,0 +1,120 @@
+/*
+ * flseg.h -- the hot block of the soft Dice statistics: softmax over a few
+ * classes and a label map, in one loop over the block's positions.
+ *
+ * _segmentation.pyx's general path takes a block in passes: the
+ * exponentials into a buffer (and the max and sum as doubles), 1/sum into a
+ * second one, then one pass per class that reads both back and adds the
+ * overlap sums.  Here a position's C values stay in registers from the load
+ * to the sums: per 16 positions the exponentials, one division, and per
+ * class an add, a masked add and a count.  The arithmetic is the general
+ * path's, operation for operation (the same max and safe shift, the float
+ * sum of the exponentials in class order, r = 1 / sum times the ignore
+ * mask, p = e r), so the sums have the same bits either way.  The squared
+ * prediction sums (squared_pred) and other class counts keep the passes.
+ */
+#ifndef FASTLOSS_FLSEG_H
+#define FASTLOSS_FLSEG_H
+#include <stddef.h>
+#include "fastmath.h"
+
+#define FL_SEG_MAXC 8
+/* positions per block: the stride of the accumulator planes, a constant so
+ * that the compiler sees that the planes of different classes are apart by
+ * more than a vector (the kernels' SEG_BLOCK) */
+#define FL_SEG_PB 128
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_SEG_RESTRICT __restrict__
+#else
+#define FL_SEG_RESTRICT
+#endif
+
+/* For j < nb, with the C logits x[c * xs + j], the label yy[j] (-1:
+ * ignored or bad) and the ignore mask vm[j] (0 or 1):
+ *   fk[c * PB + j]           += p_c where yy[j] == c + off   (intersection)
+ *   fk[(C + c) * PB + j]     += p_c                          (prediction)
+ *   cnt[c * PB + j]          += (yy[j] == c + off)           (label count)
+ * p_c = softmax(x)_c vm[j] (vm is 1 at every valid label when nothing is
+ * ignored, and a product by 1 is exact).  With ce (the cross-entropy of
+ * dice_ce): m[j] = the shift, s[j] = the sum of the exponentials, xy[j] =
+ * the labelled class's logit (0 if none).  C and ce are constants where the
+ * body is inlined: with C a variable (or options tested inside the loop)
+ * gcc does not vectorize the loop over the positions. */
+FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+                                          ptrdiff_t nb, const int C,
+                                          const int *FL_SEG_RESTRICT yy, int off,
+                                          const float *FL_SEG_RESTRICT vm,
+                                          float *FL_SEG_RESTRICT fk, int *FL_SEG_RESTRICT cnt,
+                                          const int ce, double *FL_SEG_RESTRICT m,
+                                          double *FL_SEG_RESTRICT s,
+                                          float *FL_SEG_RESTRICT xy)
+{
+    const ptrdiff_t PB = FL_SEG_PB;
+    for (ptrdiff_t j = 0; j < nb; j++) {
+        float v[FL_SEG_MAXC], e[FL_SEG_MAXC];
+        float mx = -INFINITY, sm = 0.0f, r, xo = 0.0f;
+        int y = yy[j];
+        for (int c = 0; c < C; c++) {           /* a NaN is passed over */
+            v[c] = x[c * xs + j];
+            mx = v[c] > mx ? v[c] : mx;
+        }
+        mx = mx - mx == 0.0f ? mx : 0.0f;       /* safe_shift: 0 unless finite */
+        for (int c = 0; c < C; c++) {
+            e[c] = fl_expf_lo(v[c] - mx);
+            sm = sm + e[c];
+        }
+        r = 1.0f / sm * vm[j];
+        for (int c = 0; c < C; c++) {
+            float p = e[c] * r;
+            int sel = y == c + off;
+            fk[(C + c) * PB + j] += p;
+            fk[c * PB + j] += sel ? p : 0.0f;
+            cnt[c * PB + j] += sel;
+            if (ce)
+                xo = sel ? v[c] : xo;
+        }
+        if (ce) {
+            xy[j] = xo;
+            m[j] = mx;
+            s[j] = sm;
+        }
+    }
+}
+
+/* fl_seg_overlap_body for 2 <= C <= FL_SEG_MAXC and accumulator planes
+ * FL_SEG_PB apart (ce: xy not NULL); returns 0, or -1 for another C or PB
+ * (the caller's general path).  No argument may overlap another (restrict:
+ * without it gcc wants more run-time overlap tests than it makes, and the
+ * loop stays scalar). */
+static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+                                          ptrdiff_t nb, int C, const int *FL_SEG_RESTRICT yy,
+                                          int off, const float *FL_SEG_RESTRICT vm,
+                                          float *FL_SEG_RESTRICT fk, int *FL_SEG_RESTRICT cnt,
+                                          ptrdiff_t PB, double *FL_SEG_RESTRICT m,
+                                          double *FL_SEG_RESTRICT s, float *FL_SEG_RESTRICT xy)
+{
+    if (PB != FL_SEG_PB || nb > FL_SEG_PB)
+        return -1;
+    switch (C) {
+#define FL_SEG_CASE(K)                                                              \
+    case K:                                                                         \
+        if (xy != NULL)                                                             \
+            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 1, m, s, xy);   \
+        else                                                                        \
+            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 0, m, s, xy);   \
+        return 0;
+        FL_SEG_CASE(2)
+        FL_SEG_CASE(3)
+        FL_SEG_CASE(4)
+        FL_SEG_CASE(5)
+        FL_SEG_CASE(6)
+        FL_SEG_CASE(7)
+        FL_SEG_CASE(8)
+#undef FL_SEG_CASE
+    default:
+        return -1;
+    }
+}
+
+#endif /* FASTLOSS_FLSEG_H */
