@@ -80,9 +80,15 @@ from _common cimport (
 )
 
 cdef extern from "flseg.h" nogil:
+    enum:
+        FL_SEG_MAXC
     int fl_seg_overlap_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
                            int off, const float* vm, float* fk, int* cnt, Py_ssize_t PB,
                            double* m, double* s, float* xy)
+    int fl_seg_grad_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
+                        int off, const float* vm, const float* fa, const float* fb,
+                        const float* fb2, const float* kw, const float* fw, float* out,
+                        Py_ssize_t os)
 
 # storage kinds of half-precision input (xkind of seg_stats / seg_grad)
 KIND_F16 = FL_KIND_F16
@@ -601,10 +607,23 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
     cdef const floating* pc
     cdef floating* oc
     cdef floating fa, fb, fb2, fw, d
+    cdef float fa32[FL_SEG_MAXC]
+    cdef float fb32[FL_SEG_MAXC]
+    cdef float fb2_32[FL_SEG_MAXC]
+    cdef float fw32[FL_SEG_MAXC]
     cdef bint do_ce = kce != 0.0
+    cdef bint fused = (soft == NULL and mode == MODE_OVERLAP and act == ACT_SOFTMAX
+                       and C <= FL_SEG_MAXC)
     if soft != NULL:
         for j in range(SEG_BLOCK):
             vm[j] = 1
+    if floating is float and fused:
+        # the image's coefficients as the loops below round them
+        for c in range(C):
+            fa32[c] = <float>ca[n * C + c]
+            fb32[c] = <float>cb[n * C + c]
+            fb2_32[c] = <float>(2.0 * cb2[n * C + c])
+            fw32[c] = <float>(cw[c] if cw != NULL else 1.0)
     while j0 < j1:
         nb = j1 - j0 if j1 - j0 < SEG_BLOCK else SEG_BLOCK
         base = n * C * S + j0
@@ -612,15 +631,26 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
         # the block's gradient planes: in place, or in gw for a half output
         gbase = gw if gh != NULL else g + base
         gs = SEG_BLOCK if gh != NULL else S
-        _probs(xb, xs, C, nb, act, e, m, s)
         if soft == NULL:
             _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
-        for j in range(nb):
-            dot[j] = 0
-            A[j] = 0
         if do_ce:
             for j in range(nb):
                 kw[j] = <floating>(kce * (sw[n * S + j0 + j] if sw != NULL else 1.0))
+        if floating is float:
+            # float data, softmax over 2-8 classes, a label map: one loop
+            # (flseg.h, the same expressions as below)
+            if (fused and fl_seg_grad_f32(
+                    xb, xs, nb, <int>C, yy, <int>off, vm, fa32, fb32, fb2_32,
+                    kw if do_ce else NULL, fw32, gbase, gs) == 0):
+                if gh != NULL:
+                    for c in range(C):
+                        fl_narrow(gw + c * SEG_BLOCK, gh + base + c * S, gkind, nb)
+                j0 += nb
+                continue
+        _probs(xb, xs, C, nb, act, e, m, s)
+        for j in range(nb):
+            dot[j] = 0
+            A[j] = 0
         # dL/dp into the gradient planes; softmax also needs sum_c p_c dL/dp_c
         for c in range(C):
             if soft == NULL:

@@ -29,6 +29,16 @@
 #else
 #define FL_SEG_RESTRICT
 #endif
+/* the gradient planes are a run-time stride apart, never closer than a
+ * block: no dependence between positions (without the hint gcc wants more
+ * run-time overlap tests than it makes for more than three classes) */
+#if defined(__clang__)
+#define FL_SEG_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define FL_SEG_IVDEP _Pragma("GCC ivdep")
+#else
+#define FL_SEG_IVDEP
+#endif
 
 /* For j < nb, with the C logits x[c * xs + j], the label yy[j] (-1:
  * ignored or bad) and the ignore mask vm[j] (0 or 1):
@@ -103,6 +113,95 @@ static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdif
             fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 1, m, s, xy);   \
         else                                                                        \
             fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 0, m, s, xy);   \
+        return 0;
+        FL_SEG_CASE(2)
+        FL_SEG_CASE(3)
+        FL_SEG_CASE(4)
+        FL_SEG_CASE(5)
+        FL_SEG_CASE(6)
+        FL_SEG_CASE(7)
+        FL_SEG_CASE(8)
+#undef FL_SEG_CASE
+    default:
+        return -1;
+    }
+}
+
+/* The gradient pass of the same case: with p_c = softmax(x)_c (no ignore
+ * mask), g_c = (yy[j] == c + off) and the image's coefficients of dL/dp,
+ *   d_c = fa[c] g_c + vm[j] (fb[c] + fb2[c] p_c),   dot = sum_c p_c d_c,
+ *   out[c * gs + j] = p_c (d_c - dot)  [+ kw[j] (A p_c - fw[c] g_c) with ce,
+ * A = sum_c fw[c] g_c, the cross-entropy term of dice_ce], os apart (os
+ * >= nb: the gradient's planes, or a block buffer).  The expressions are
+ * the passes' (_grad_unit), in the same order, so the gradient has the
+ * same bits. */
+FL_ALWAYS_INLINE void fl_seg_grad_body(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+                                       ptrdiff_t nb, const int C,
+                                       const int *FL_SEG_RESTRICT yy, int off,
+                                       const float *FL_SEG_RESTRICT vm,
+                                       const float *FL_SEG_RESTRICT fa,
+                                       const float *FL_SEG_RESTRICT fb,
+                                       const float *FL_SEG_RESTRICT fb2, const int ce,
+                                       const float *FL_SEG_RESTRICT kw,
+                                       const float *FL_SEG_RESTRICT fw,
+                                       float *FL_SEG_RESTRICT out, ptrdiff_t os)
+{
+    FL_SEG_IVDEP
+    for (ptrdiff_t j = 0; j < nb; j++) {
+        float v[FL_SEG_MAXC], p[FL_SEG_MAXC], d[FL_SEG_MAXC];
+        float mx = -INFINITY, sm = 0.0f, r, dot = 0.0f, A = 0.0f;
+        int y = yy[j];
+        for (int c = 0; c < C; c++) {
+            v[c] = x[c * xs + j];
+            mx = v[c] > mx ? v[c] : mx;
+        }
+        mx = mx - mx == 0.0f ? mx : 0.0f;
+        for (int c = 0; c < C; c++) {
+            p[c] = fl_expf_lo(v[c] - mx);
+            sm = sm + p[c];
+        }
+        r = 1.0f / sm;
+        for (int c = 0; c < C; c++) {
+            float gc = y == c + off ? 1.0f : 0.0f;
+            p[c] = p[c] * r;
+            d[c] = fa[c] * gc + vm[j] * (fb[c] + fb2[c] * p[c]);
+            dot += p[c] * d[c];
+            if (ce)
+                A += fw[c] * gc;
+        }
+        for (int c = 0; c < C; c++) {
+            if (ce) {
+                float gc = y == c + off ? 1.0f : 0.0f;
+                out[c * os + j] = p[c] * (d[c] - dot) + kw[j] * (A * p[c] - fw[c] * gc);
+            } else {
+                out[c * os + j] = p[c] * (d[c] - dot);
+            }
+        }
+    }
+}
+
+/* fl_seg_grad_body for 2 <= C <= FL_SEG_MAXC (ce: kw not NULL); returns
+ * 0, or -1 for another C (the caller's passes).  No argument may overlap
+ * another. */
+static FL_NOINLINE int fl_seg_grad_f32(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+                                       ptrdiff_t nb, int C, const int *FL_SEG_RESTRICT yy,
+                                       int off, const float *FL_SEG_RESTRICT vm,
+                                       const float *FL_SEG_RESTRICT fa,
+                                       const float *FL_SEG_RESTRICT fb,
+                                       const float *FL_SEG_RESTRICT fb2,
+                                       const float *FL_SEG_RESTRICT kw,
+                                       const float *FL_SEG_RESTRICT fw,
+                                       float *FL_SEG_RESTRICT out, ptrdiff_t os)
+{
+    if (nb > os)
+        return -1;
+    switch (C) {
+#define FL_SEG_CASE(K)                                                               \
+    case K:                                                                          \
+        if (kw != NULL)                                                              \
+            fl_seg_grad_body(x, xs, nb, K, yy, off, vm, fa, fb, fb2, 1, kw, fw, out, os); \
+        else                                                                             \
+            fl_seg_grad_body(x, xs, nb, K, yy, off, vm, fa, fb, fb2, 0, kw, fw, out, os); \
         return 0;
         FL_SEG_CASE(2)
         FL_SEG_CASE(3)
