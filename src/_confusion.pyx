@@ -4,9 +4,10 @@ confusion_matrix, dice_score and iou_score).
 
 Design: labels are turned into uint8 codes (t << 4) | p (255 for ignored
 positions; a constant shift keeps the arithmetic in bytes, 64 positions
-per AVX-512 vector, for two uint8 maps) 16320 at a time; for C*C <= 25
-codes are counted four per pass by byte-wise compares into 64 uint8 lanes
-(flushed every 255 rows), otherwise by a scalar histogram.  Counts go to
+per AVX-512 vector, for two uint8 maps) 16320 at a time (255 rows of 64);
+for C*C <= 25 codes are counted by byte-wise compares into 64 uint8 lanes
+per code held in registers (flcount.h: 16 codes per pass with AVX-512, 4
+otherwise), else by a scalar histogram.  Counts go to
 per-thread private int64 matrices, merged in thread order (integer sums
 are exact), so the result does not depend on the thread count.
 """
@@ -18,6 +19,15 @@ from libc.string cimport memset
 
 from _common cimport label_t, n_blocks, threads_for
 
+
+cdef extern from "flcount.h" nogil:
+    enum:
+        FL_COUNT_GROUP
+        FL_COUNT_LANES
+        FL_COUNT_ROWS
+    void fl_count_bytes(const uint8_t* code, Py_ssize_t rows, const uint8_t* k, int64_t* out,
+                        int n)
+
 ctypedef fused label2_t:
     uint8_t
     int8_t
@@ -27,9 +37,7 @@ ctypedef fused label2_t:
 
 cdef enum:
     CM_BLOCK = 65536    # positions per confusion-matrix unit
-    CM_ROWS = 255       # uint8 lane counters flush after this many rows
-    CM_LANES = 64       # uint8 counters per code (one AVX-512 vector)
-    CM_SUB = 16320      # CM_ROWS * CM_LANES codes per sub-chunk
+    CM_SUB = 16320      # codes per sub-chunk: FL_COUNT_ROWS rows of FL_COUNT_LANES
     CM_VEC_MAX = 25     # codes counted by compare (C*C) at most
 
 
@@ -99,36 +107,12 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
     return -1
 
 
-cdef inline void _cm_count4(const uint8_t* code, Py_ssize_t rows, const uint8_t* k,
-                            uint8_t* acc) noexcept nogil:
-    """acc[q*CM_LANES + i] = #{r < rows: code[r*CM_LANES + i] == k[q]}, q < 4; rows <= 255.
-
-    Four codes per pass share each load of the code buffer.
-    """
-    cdef Py_ssize_t r, i
-    cdef const uint8_t* cr
-    cdef uint8_t v, k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3]
-    cdef uint8_t* a0 = acc
-    cdef uint8_t* a1 = acc + CM_LANES
-    cdef uint8_t* a2 = acc + 2 * CM_LANES
-    cdef uint8_t* a3 = acc + 3 * CM_LANES
-    memset(acc, 0, 4 * CM_LANES)
-    for r in range(rows):
-        cr = code + r * CM_LANES
-        for i in range(CM_LANES):
-            v = cr[i]
-            a0[i] = a0[i] + (v == k0)
-            a1[i] = a1[i] + (v == k1)
-            a2[i] = a2[i] + (v == k2)
-            a3[i] = a3[i] + (v == k3)
-
-
 cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize_t nu,
                    Py_ssize_t u, Py_ssize_t C, Py_ssize_t ignore, bint has_ignore,
                    bint per_image, int64_t* cm, Py_ssize_t* bad) noexcept nogil:
     cdef uint8_t code[CM_SUB]
-    cdef uint8_t acc[4 * CM_LANES]
-    cdef uint8_t kk[4]
+    cdef uint8_t kk[FL_COUNT_GROUP]
+    cdef int64_t cnt[FL_COUNT_GROUP]
     cdef int64_t hist[256]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t i0 = n * S + (u - n * nu) * CM_BLOCK
@@ -137,7 +121,6 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
     cdef int sh = _cm_shift(C)
     cdef int64_t* out = cm + (n * K if per_image else 0)
     cdef long long tv, pv
-    cdef int64_t tot
     if i0 + CM_BLOCK < i1:
         i1 = i0 + CM_BLOCK
     if C > 15:
@@ -158,22 +141,22 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
         b = _cm_codes(pr + i0, tg + i0, m, C, ignore, has_ignore, code)
         if b >= 0 and bad[0] < 0:
             bad[0] = i0 + b
-        rows = n_blocks(m, CM_LANES)
-        for i in range(m, rows * CM_LANES):
+        rows = n_blocks(m, FL_COUNT_LANES)
+        for i in range(m, rows * FL_COUNT_LANES):
             code[i] = 255
         if K <= CM_VEC_MAX:
-            # byte-wise compare, four codes per pass: uint8 counters, <= 255 rows
-            for g in range(0, K, 4):
-                for q in range(4):
+            # byte-wise compares, FL_COUNT_GROUP codes per pass (flcount.h)
+            g = 0
+            while g < K:
+                for q in range(FL_COUNT_GROUP):
                     # 254 is never a code (max (14 << 4) | 14 = 238; 255 = ignored)
                     kk[q] = <uint8_t>(((g + q) // C << sh) | ((g + q) % C)) if g + q < K else 254
-                _cm_count4(code, rows, kk, acc)
-                for q in range(4):
+                fl_count_bytes(code, rows, kk, cnt,
+                               <int>(K - g if K - g < FL_COUNT_GROUP else FL_COUNT_GROUP))
+                for q in range(FL_COUNT_GROUP):
                     if g + q < K:
-                        tot = 0
-                        for i in range(CM_LANES):
-                            tot += acc[q * CM_LANES + i]
-                        out[g + q] += tot
+                        out[g + q] += cnt[q]
+                g += FL_COUNT_GROUP
         else:
             memset(hist, 0, 256 * sizeof(int64_t))
             for i in range(m):

@@ -405,7 +405,7 @@ def test_perfect_prediction_and_empty_classes():
 
 # --------------------------------------------------------------- hard metrics
 
-@pytest.mark.parametrize("C", [2, 4, 5, 9, 20])
+@pytest.mark.parametrize("C", [2, 3, 4, 5, 9, 20])
 @pytest.mark.parametrize("dts", [(np.uint8, np.uint8), (np.int64, np.uint8), (np.int16, np.int32)])
 def test_confusion_matrix(C, dts):
     rng = np.random.default_rng(C)
@@ -422,6 +422,11 @@ def test_confusion_matrix(C, dts):
     np.testing.assert_array_equal(
         fl.confusion_matrix(pred[1], target[1], C),
         torch.bincount(tt * C + tp, minlength=C * C).reshape(C, C).numpy())
+    # one pair everywhere: every byte counter of a sub-chunk reaches its 255
+    same = np.full((2, 40000), C - 1)
+    np.testing.assert_array_equal(
+        fl.confusion_matrix(same.astype(dts[0]), same.astype(dts[1]), C),
+        np.pad([[80000]], ((C - 1, 0), (C - 1, 0))))
     target[:, 0] = C - 1 if dts[1] == np.uint8 else -1
     ig = int(target[0, 0].ravel()[0])
     np.testing.assert_array_equal(fl.confusion_matrix(pred, target, C, ignore_index=ig),
