@@ -59,6 +59,7 @@ cdef extern from "fastmath.h" nogil:
     double fl_row_max(const double* x, Py_ssize_t n)
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
     double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
+    void fl_plane_expf(const float* x, const float* sh, Py_ssize_t n, float* d, const float* nxt)
     double fl_row_sumexpf_short(const float* x, Py_ssize_t n, float sh)
     double fl_row_expf_short(const float* x, Py_ssize_t n, float sh, float* e)
     Py_ssize_t FL_ROW_SUMEXPF_SHORT_MIN
@@ -568,10 +569,17 @@ cdef inline void planes_lse(const double* m, const double* s, Py_ssize_t nb,
 cdef inline floating* _plane_exps(const floating* xc, Py_ssize_t ps, const floating* sh,
                                   Py_ssize_t nb, floating* ec, floating* buf) noexcept nogil:
     """exp(xc[j*ps] - sh[j]) for j < nb, into ec (ps == 1 and ec given: the
-    caller's plane) or buf; returns where they are, contiguous."""
+    caller's plane) or buf; returns where they are, contiguous.  With ps ==
+    1 the plane's next nb positions (the thread's next block) are requested
+    too."""
     cdef Py_ssize_t j
     cdef floating* d = ec if ps == 1 and ec != NULL else buf
     if ps == 1:
+        if floating is float:
+            # the plane's next positions requested a line per vector
+            fl_plane_expf(xc, sh, nb, d, xc + nb)
+            return d
+        prefetch_row(xc + nb, nb)
         for j in range(nb):
             d[j] = vexp_lo(xc[j] - sh[j])
     else:
@@ -617,8 +625,6 @@ cdef inline void planes_sumexp(const floating* x, Py_ssize_t cs, Py_ssize_t ps,
         prefetch_row(x + nb * ps, nb * ps)   # rows of C values: the next rows
     for c in range(C):
         xc = x + c * cs
-        if ps == 1:
-            prefetch_row(xc + nb, nb)
         d = _plane_exps(xc, ps, sh, nb, e + c * es if e != NULL else NULL, buf)
         if single:
             for j in range(nb):
