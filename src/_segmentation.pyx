@@ -84,7 +84,7 @@ cdef extern from "flseg.h" nogil:
         FL_SEG_MAXC
     int fl_seg_overlap_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
                            int off, const float* vm, float* fk, int* cnt, Py_ssize_t PB,
-                           double* m, double* s, float* xy)
+                           const float* wf, float* cfk)
     int fl_seg_grad_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
                         int off, const float* vm, const float* fa, const float* fb,
                         const float* fb2, const float* kw, const float* fw, float* out,
@@ -359,13 +359,18 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
     cdef int cls, nfold = 0
     cdef bint labels = soft == NULL
     cdef bint fused
+    cdef bint ce_fused = False      # this block's cross-entropy went to the float slots
+    cdef float wf32[FL_SEG_MAXC]
     memset(wk, 0, (NSTAT * C + 3) * PB * sizeof(double))
-    memset(fk, 0, 3 * C * PB * sizeof(floating))
+    memset(fk, 0, (3 * C + 3) * PB * sizeof(floating))
     memset(cnt, 0, C * PB * sizeof(int))
     for c in range(C + 2):
         wtab[c] = 0.0
     for c in range(C):
         wtab[c + 1 + off] = cw[c] if cw != NULL else 1.0
+    if floating is float:
+        for c in range(C if C < FL_SEG_MAXC else FL_SEG_MAXC):
+            wf32[c] = <float>(cw[c] if cw != NULL else 1.0)
     bad[0] = -1
     if not labels:
         for j in range(SEG_BLOCK):
@@ -388,9 +393,14 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                 # squared sums) in one loop: flseg.h, the same sums as the
                 # passes below (vm is 1 at every valid label when nothing is
                 # ignored; a bad label raises)
+                # (with the cross-entropy too when no sample weights: its
+                # position losses in float into three float slot planes
+                # after fk's, folded with them)
+                ce_fused = do_ce and sw == NULL
                 fused = act == ACT_SOFTMAX and not squared and fl_seg_overlap_f32(
-                    xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt, PB, m, s,
-                    xy if do_ce else NULL) == 0
+                    xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt, PB, wf32,
+                    fk + 3 * C * PB if ce_fused else NULL) == 0
+                ce_fused = ce_fused and fused
             if not fused:
                 # hot path: p = e * rv read once per class; g = (label == class)
                 _probs_raw(xb, xs, C, nb, act, e, m, s, rv)
@@ -417,8 +427,9 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
             nfold += 1
             if nfold == FOLD:
                 _fold(wk, fk, 3 * C * PB)
+                _fold(ceA, fk + 3 * C * PB, 3 * PB)
                 nfold = 0
-            if do_ce:
+            if do_ce and not ce_fused:
                 # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0); with
                 # no class weights A is the ignore mask (no gather)
                 if cw == NULL and off == 0:
@@ -458,7 +469,7 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                     for j in range(nb):
                         A[j] += wc * gc[j]
                         D[j] += wc * gc[j] * xc[j]
-        if do_ce:
+        if do_ce and not ce_fused:
             planes_lse(m, s, nb, s, floating is float)     # s = lse, m + log(sum)
             if sw != NULL:
                 for j in range(nb):
@@ -474,6 +485,7 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                     ceV[j] += vm[j]
         j0 += nb
     _fold(wk, fk, 3 * C * PB)
+    _fold(ceA, fk + 3 * C * PB, 3 * PB)
     # fold the vertical accumulators, fixed order
     for c in range(C):
         for k in range(NSTAT):
@@ -505,7 +517,7 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     into (N, S)) or -1.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
-    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid, wsize
+    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid, wsize, eb
     cdef const unsigned short[:, :, ::1] xhv
     cdef const unsigned short* xhp = NULL
     cdef const floating* xp = NULL
@@ -543,8 +555,10 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     slots = <double*>malloc(units * C * NSTAT * sizeof(double))
     ces = <double*>malloc(units * 3 * sizeof(double))
     bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
-    # per thread: e (C planes), the float fold slots (3 C planes), widened x (C planes)
-    ebuf = <floating*>malloc(nt * 5 * C * SEG_BLOCK * sizeof(floating))
+    # per thread: e (C planes), the float fold slots (3 C + 3 planes: the
+    # overlap sums, the cross-entropy's), widened x (C planes)
+    eb = (5 * C + 3) * SEG_BLOCK
+    ebuf = <floating*>malloc(nt * eb * sizeof(floating))
     wk = <double*>malloc(nt * wsize * sizeof(double))
     cnt = <int*>malloc(nt * C * SEG_BLOCK * sizeof(int))
     try:
@@ -553,10 +567,10 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             raise MemoryError("fastloss: cannot allocate segmentation buffers")
         for u in prange(units, schedule="static", nogil=True, num_threads=nt):
             tid = threadid()
-            _stats_unit(xp, xhp, xkind, ebuf + (tid * 5 + 4) * C * SEG_BLOCK,
+            _stats_unit(xp, xhp, xkind, ebuf + tid * eb + (4 * C + 3) * SEG_BLOCK,
                         lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
                         ignore, has_ignore, do_ce, cwp, swp,
-                        ebuf + tid * 5 * C * SEG_BLOCK, ebuf + (tid * 5 + 1) * C * SEG_BLOCK,
+                        ebuf + tid * eb, ebuf + tid * eb + C * SEG_BLOCK,
                         wk + tid * wsize,
                         cnt + tid * C * SEG_BLOCK, slots + u * C * NSTAT,
                         ces + u * 3, &bads[u])

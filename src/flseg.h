@@ -47,23 +47,30 @@
  *   cnt[c * PB + j]          += (yy[j] == c + off)           (label count)
  * p_c = softmax(x)_c vm[j] (vm is 1 at every valid label when nothing is
  * ignored, and a product by 1 is exact).  With ce (the cross-entropy of
- * dice_ce): m[j] = the shift, s[j] = the sum of the exponentials, xy[j] =
- * the labelled class's logit (0 if none).  C and ce are constants where the
- * body is inlined: with C a variable (or options tested inside the loop)
- * gcc does not vectorize the loop over the positions. */
+ * dice_ce, class weights wf[c]), A = wf[c] of the labelled class (0 if
+ * none) and its logit x_y:
+ *   cfk[j] += A ((shift - x_y) + log(sum_c exp(x_c - shift)))   (the loss)
+ *   cfk[PB + j] += A,   cfk[2 PB + j] += vm[j]
+ * in float (a position's loss to float precision: the shift minus the
+ * label's logit first, so a confident position loses no digits).  C and ce
+ * are constants where the body is inlined: with C a variable (or options
+ * tested inside the loop) gcc does not vectorize the loop over the
+ * positions. */
 FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
                                           ptrdiff_t nb, const int C,
                                           const int *FL_SEG_RESTRICT yy, int off,
                                           const float *FL_SEG_RESTRICT vm,
                                           float *FL_SEG_RESTRICT fk, int *FL_SEG_RESTRICT cnt,
-                                          const int ce, double *FL_SEG_RESTRICT m,
-                                          double *FL_SEG_RESTRICT s,
-                                          float *FL_SEG_RESTRICT xy)
+                                          const int ce, const float *FL_SEG_RESTRICT wf,
+                                          float *FL_SEG_RESTRICT cfk)
 {
     const ptrdiff_t PB = FL_SEG_PB;
+    float w[FL_SEG_MAXC];                       /* read once: a load under a select stays scalar */
+    for (int c = 0; c < C; c++)
+        w[c] = ce ? wf[c] : 0.0f;
     for (ptrdiff_t j = 0; j < nb; j++) {
         float v[FL_SEG_MAXC], e[FL_SEG_MAXC];
-        float mx = -INFINITY, sm = 0.0f, r, xo = 0.0f;
+        float mx = -INFINITY, sm = 0.0f, r, xo = 0.0f, A = 0.0f;
         int y = yy[j];
         for (int c = 0; c < C; c++) {           /* a NaN is passed over */
             v[c] = x[c * xs + j];
@@ -81,19 +88,21 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_SEG_RESTRICT x, ptrdif
             fk[(C + c) * PB + j] += p;
             fk[c * PB + j] += sel ? p : 0.0f;
             cnt[c * PB + j] += sel;
-            if (ce)
+            if (ce) {
                 xo = sel ? v[c] : xo;
+                A = sel ? w[c] : A;
+            }
         }
         if (ce) {
-            xy[j] = xo;
-            m[j] = mx;
-            s[j] = sm;
+            cfk[j] += A * ((mx - xo) + fl_logf(sm));
+            cfk[PB + j] += A;
+            cfk[2 * PB + j] += vm[j];
         }
     }
 }
 
 /* fl_seg_overlap_body for 2 <= C <= FL_SEG_MAXC and accumulator planes
- * FL_SEG_PB apart (ce: xy not NULL); returns 0, or -1 for another C or PB
+ * FL_SEG_PB apart (ce: cfk not NULL); returns 0, or -1 for another C or PB
  * (the caller's general path).  No argument may overlap another (restrict:
  * without it gcc wants more run-time overlap tests than it makes, and the
  * loop stays scalar). */
@@ -101,18 +110,18 @@ static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdif
                                           ptrdiff_t nb, int C, const int *FL_SEG_RESTRICT yy,
                                           int off, const float *FL_SEG_RESTRICT vm,
                                           float *FL_SEG_RESTRICT fk, int *FL_SEG_RESTRICT cnt,
-                                          ptrdiff_t PB, double *FL_SEG_RESTRICT m,
-                                          double *FL_SEG_RESTRICT s, float *FL_SEG_RESTRICT xy)
+                                          ptrdiff_t PB, const float *FL_SEG_RESTRICT wf,
+                                          float *FL_SEG_RESTRICT cfk)
 {
     if (PB != FL_SEG_PB || nb > FL_SEG_PB)
         return -1;
     switch (C) {
-#define FL_SEG_CASE(K)                                                              \
-    case K:                                                                         \
-        if (xy != NULL)                                                             \
-            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 1, m, s, xy);   \
-        else                                                                        \
-            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 0, m, s, xy);   \
+#define FL_SEG_CASE(K)                                                          \
+    case K:                                                                     \
+        if (cfk != NULL)                                                        \
+            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 1, wf, cfk); \
+        else                                                                    \
+            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 0, wf, cfk); \
         return 0;
         FL_SEG_CASE(2)
         FL_SEG_CASE(3)

@@ -116,6 +116,18 @@ def test_float32_softmax_block_every_class_count(C):
         fl.dice_ce_loss(x, bad)
 
 
+def test_float32_dice_ce_large_logits():
+    # the one-loop block takes each position's cross-entropy in float as
+    # (shift - x_y) + log(sum): no digits lost to a large common offset
+    x, y = _data((2, 4, 16, 16, 16), np.float32, seed=3)
+    for off in (1e2, 1e3, 1e4):
+        xo = x + np.float32(off)
+        for kw in ({}, dict(weight=[0.5, 1.0, 2.0, 1.5], include_background=False)):
+            got = fl.dice_ce_loss(xo, y, lambda_dice=0.0, **kw)
+            want = fl.dice_ce_loss(xo.astype(np.float64), y, lambda_dice=0.0, **kw)
+            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"{off} {kw}")
+
+
 @pytest.mark.parametrize("name", SOFT_LOSSES)
 def test_soft_targets_and_weights(name):
     x, y = _data((2, 3, 4, 5))
