@@ -82,6 +82,7 @@ from _common cimport (
 cdef extern from "flseg.h" nogil:
     enum:
         FL_SEG_MAXC
+        FL_SEG_CE_IN_LOOP
     int fl_seg_overlap_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
                            int off, const float* vm, float* fk, int* cnt, Py_ssize_t PB,
                            const float* wf, float* cfk)
@@ -393,13 +394,15 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                 # squared sums) in one loop: flseg.h, the same sums as the
                 # passes below (vm is 1 at every valid label when nothing is
                 # ignored; a bad label raises)
-                # (with the cross-entropy too when no sample weights: its
+                # (dice_ce's cross-entropy too, without sample weights: its
                 # position losses in float into three float slot planes
-                # after fk's, folded with them)
-                ce_fused = do_ce and sw == NULL
-                fused = act == ACT_SOFTMAX and not squared and fl_seg_overlap_f32(
-                    xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt, PB, wf32,
-                    fk + 3 * C * PB if ce_fused else NULL) == 0
+                # after fk's, folded with them; with sample weights the
+                # cross-entropy needs the passes' shift, sum and x_y)
+                ce_fused = do_ce and sw == NULL and FL_SEG_CE_IN_LOOP
+                fused = (act == ACT_SOFTMAX and not squared and (ce_fused or not do_ce)
+                         and fl_seg_overlap_f32(xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt,
+                                                PB, wf32,
+                                                fk + 3 * C * PB if ce_fused else NULL) == 0)
                 ce_fused = ce_fused and fused
             if not fused:
                 # hot path: p = e * rv read once per class; g = (label == class)

@@ -40,6 +40,37 @@
 #define FL_SEG_IVDEP
 #endif
 
+/* A position's C logits x[c * xs] into v, their exponentials after the
+ * shift into e; returns their float sum (class order) and sets *shift (the
+ * max over the classes, a NaN passed over; 0 unless finite: safe_shift). */
+FL_ALWAYS_INLINE float fl_seg_position(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+                                       const int C, float *v, float *e, float *shift)
+{
+    float mx = -INFINITY, sm = 0.0f;
+    for (int c = 0; c < C; c++) {
+        v[c] = x[c * xs];
+        mx = v[c] > mx ? v[c] : mx;
+    }
+    mx = mx - mx == 0.0f ? mx : 0.0f;
+    for (int c = 0; c < C; c++) {
+        e[c] = fl_expf_lo(v[c] - mx);
+        sm = sm + e[c];
+    }
+    *shift = mx;
+    return sm;
+}
+
+/* The cross-entropy in the statistics loop needs the selects of AVX (SSE2
+ * alone leaves that loop scalar): elsewhere the caller keeps its passes. */
+#if defined(__AVX__)
+#define FL_SEG_CE_IN_LOOP 1
+#else
+#define FL_SEG_CE_IN_LOOP 0
+#endif
+
+/* the switch over the class counts of the one-loop blocks */
+#define FL_SEG_EACH_C(CASE) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+
 /* For j < nb, with the C logits x[c * xs + j], the label yy[j] (-1:
  * ignored or bad) and the ignore mask vm[j] (0 or 1):
  *   fk[c * PB + j]           += p_c where yy[j] == c + off   (intersection)
@@ -69,19 +100,10 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_SEG_RESTRICT x, ptrdif
     for (int c = 0; c < C; c++)
         w[c] = ce ? wf[c] : 0.0f;
     for (ptrdiff_t j = 0; j < nb; j++) {
-        float v[FL_SEG_MAXC], e[FL_SEG_MAXC];
-        float mx = -INFINITY, sm = 0.0f, r, xo = 0.0f, A = 0.0f;
+        float v[FL_SEG_MAXC], e[FL_SEG_MAXC], mx, xo = 0.0f, A = 0.0f;
+        float sm = fl_seg_position(x + j, xs, C, v, e, &mx);
+        float r = 1.0f / sm * vm[j];
         int y = yy[j];
-        for (int c = 0; c < C; c++) {           /* a NaN is passed over */
-            v[c] = x[c * xs + j];
-            mx = v[c] > mx ? v[c] : mx;
-        }
-        mx = mx - mx == 0.0f ? mx : 0.0f;       /* safe_shift: 0 unless finite */
-        for (int c = 0; c < C; c++) {
-            e[c] = fl_expf_lo(v[c] - mx);
-            sm = sm + e[c];
-        }
-        r = 1.0f / sm * vm[j];
         for (int c = 0; c < C; c++) {
             float p = e[c] * r;
             int sel = y == c + off;
@@ -123,13 +145,7 @@ static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdif
         else                                                                    \
             fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 0, wf, cfk); \
         return 0;
-        FL_SEG_CASE(2)
-        FL_SEG_CASE(3)
-        FL_SEG_CASE(4)
-        FL_SEG_CASE(5)
-        FL_SEG_CASE(6)
-        FL_SEG_CASE(7)
-        FL_SEG_CASE(8)
+        FL_SEG_EACH_C(FL_SEG_CASE)
 #undef FL_SEG_CASE
     default:
         return -1;
@@ -157,19 +173,9 @@ FL_ALWAYS_INLINE void fl_seg_grad_body(const float *FL_SEG_RESTRICT x, ptrdiff_t
 {
     FL_SEG_IVDEP
     for (ptrdiff_t j = 0; j < nb; j++) {
-        float v[FL_SEG_MAXC], p[FL_SEG_MAXC], d[FL_SEG_MAXC];
-        float mx = -INFINITY, sm = 0.0f, r, dot = 0.0f, A = 0.0f;
+        float v[FL_SEG_MAXC], p[FL_SEG_MAXC], d[FL_SEG_MAXC], mx, dot = 0.0f, A = 0.0f;
+        float r = 1.0f / fl_seg_position(x + j, xs, C, v, p, &mx);
         int y = yy[j];
-        for (int c = 0; c < C; c++) {
-            v[c] = x[c * xs + j];
-            mx = v[c] > mx ? v[c] : mx;
-        }
-        mx = mx - mx == 0.0f ? mx : 0.0f;
-        for (int c = 0; c < C; c++) {
-            p[c] = fl_expf_lo(v[c] - mx);
-            sm = sm + p[c];
-        }
-        r = 1.0f / sm;
         for (int c = 0; c < C; c++) {
             float gc = y == c + off ? 1.0f : 0.0f;
             p[c] = p[c] * r;
@@ -212,13 +218,7 @@ static FL_NOINLINE int fl_seg_grad_f32(const float *FL_SEG_RESTRICT x, ptrdiff_t
         else                                                                             \
             fl_seg_grad_body(x, xs, nb, K, yy, off, vm, fa, fb, fb2, 0, kw, fw, out, os); \
         return 0;
-        FL_SEG_CASE(2)
-        FL_SEG_CASE(3)
-        FL_SEG_CASE(4)
-        FL_SEG_CASE(5)
-        FL_SEG_CASE(6)
-        FL_SEG_CASE(7)
-        FL_SEG_CASE(8)
+        FL_SEG_EACH_C(FL_SEG_CASE)
 #undef FL_SEG_CASE
     default:
         return -1;

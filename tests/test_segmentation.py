@@ -95,7 +95,9 @@ def test_float32_softmax_block_every_class_count(C):
                      ("jaccard_loss", dict(reduction="none")),
                      ("dice_ce_loss", dict(ignore_index=250)),
                      ("dice_ce_loss", dict(weight=np.linspace(0.5, 2.0, C), lambda_dice=0.5,
-                                           ignore_index=250))]:
+                                           ignore_index=250)),
+                     ("dice_ce_loss", dict(sample_weight=np.linspace(0.5, 2.0, 700).reshape(
+                                               2, 7, 50), ignore_index=250))]:
         yy = y if "ignore_index" in kw else np.where(y == 250, 1, y).astype(y.dtype)
         got, g = getattr(fl, name)(x, yy, return_grad=True, **kw)
         want = getattr(ref, name)(x, yy, **kw)
