@@ -393,11 +393,10 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                 # the hottest case (float data, softmax over 2-8 classes, no
                 # squared sums) in one loop: flseg.h, the same sums as the
                 # passes below (vm is 1 at every valid label when nothing is
-                # ignored; a bad label raises)
-                # (dice_ce's cross-entropy too, without sample weights: its
-                # position losses in float into three float slot planes
-                # after fk's, folded with them; with sample weights the
-                # cross-entropy needs the passes' shift, sum and x_y)
+                # ignored; a bad label raises), and dice_ce's cross-entropy
+                # without sample weights, its position losses in float into
+                # three float slot planes after fk's, folded with them (with
+                # sample weights it needs the passes' shift, sum and x_y)
                 ce_fused = do_ce and sw == NULL and FL_SEG_CE_IN_LOOP
                 fused = (act == ACT_SOFTMAX and not squared and (ce_fused or not do_ce)
                          and fl_seg_overlap_f32(xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt,
@@ -631,6 +630,7 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
     cdef bint do_ce = kce != 0.0
     cdef bint fused = (soft == NULL and mode == MODE_OVERLAP and act == ACT_SOFTMAX
                        and C <= FL_SEG_MAXC)
+    cdef bint done
     if soft != NULL:
         for j in range(SEG_BLOCK):
             vm[j] = 1
@@ -653,66 +653,63 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
         if do_ce:
             for j in range(nb):
                 kw[j] = <floating>(kce * (sw[n * S + j0 + j] if sw != NULL else 1.0))
+        done = False
         if floating is float:
             # float data, softmax over 2-8 classes, a label map: one loop
-            # (flseg.h, the same expressions as below)
-            if (fused and fl_seg_grad_f32(
-                    xb, xs, nb, <int>C, yy, <int>off, vm, fa32, fb32, fb2_32,
-                    kw if do_ce else NULL, fw32, gbase, gs) == 0):
-                if gh != NULL:
-                    for c in range(C):
-                        fl_narrow(gw + c * SEG_BLOCK, gh + base + c * S, gkind, nb)
-                j0 += nb
-                continue
-        _probs(xb, xs, C, nb, act, e, m, s)
-        for j in range(nb):
-            dot[j] = 0
-            A[j] = 0
-        # dL/dp into the gradient planes; softmax also needs sum_c p_c dL/dp_c
-        for c in range(C):
-            if soft == NULL:
-                _gmask(yy, <int>(c + off), nb, gb)
-                gc = gb
-            else:
-                gc = soft + base + c * S
-            pc = e + c * SEG_BLOCK
-            oc = gbase + c * gs
-            fa = <floating>ca[n * C + c]
-            fb = <floating>cb[n * C + c]
-            if mode == MODE_OVERLAP:
-                fb2 = <floating>(2.0 * cb2[n * C + c])
-                for j in range(nb):
-                    oc[j] = fa * gc[j] + vm[j] * (fb + fb2 * pc[j])
-            else:
-                for j in range(nb):
-                    d = gc[j] - pc[j]
-                    oc[j] = -2 * d * (fa * gc[j] + fb * vm[j] * (1 - gc[j]))
-            if act == ACT_SOFTMAX:
-                for j in range(nb):
-                    dot[j] += pc[j] * oc[j]
-            elif act == ACT_SIGMOID:
-                for j in range(nb):
-                    oc[j] = oc[j] * pc[j] * (1 - pc[j])
-            if do_ce:
-                fw = <floating>(cw[c] if cw != NULL else 1.0)
-                for j in range(nb):
-                    A[j] += fw * gc[j]
-        if act == ACT_SOFTMAX:
+            # (flseg.h, the same expressions as the passes below)
+            done = fused and fl_seg_grad_f32(
+                xb, xs, nb, <int>C, yy, <int>off, vm, fa32, fb32, fb2_32,
+                kw if do_ce else NULL, fw32, gbase, gs) == 0
+        if not done:
+            _probs(xb, xs, C, nb, act, e, m, s)
+            for j in range(nb):
+                dot[j] = 0
+                A[j] = 0
+            # dL/dp into the gradient planes; softmax also needs sum_c p_c dL/dp_c
             for c in range(C):
+                if soft == NULL:
+                    _gmask(yy, <int>(c + off), nb, gb)
+                    gc = gb
+                else:
+                    gc = soft + base + c * S
                 pc = e + c * SEG_BLOCK
                 oc = gbase + c * gs
-                if do_ce:
-                    if soft == NULL:
-                        _gmask(yy, <int>(c + off), nb, gb)
-                        gc = gb
-                    else:
-                        gc = soft + base + c * S
-                    fw = <floating>(cw[c] if cw != NULL else 1.0)
+                fa = <floating>ca[n * C + c]
+                fb = <floating>cb[n * C + c]
+                if mode == MODE_OVERLAP:
+                    fb2 = <floating>(2.0 * cb2[n * C + c])
                     for j in range(nb):
-                        oc[j] = pc[j] * (oc[j] - dot[j]) + kw[j] * (A[j] * pc[j] - fw * gc[j])
+                        oc[j] = fa * gc[j] + vm[j] * (fb + fb2 * pc[j])
                 else:
                     for j in range(nb):
-                        oc[j] = pc[j] * (oc[j] - dot[j])
+                        d = gc[j] - pc[j]
+                        oc[j] = -2 * d * (fa * gc[j] + fb * vm[j] * (1 - gc[j]))
+                if act == ACT_SOFTMAX:
+                    for j in range(nb):
+                        dot[j] += pc[j] * oc[j]
+                elif act == ACT_SIGMOID:
+                    for j in range(nb):
+                        oc[j] = oc[j] * pc[j] * (1 - pc[j])
+                if do_ce:
+                    fw = <floating>(cw[c] if cw != NULL else 1.0)
+                    for j in range(nb):
+                        A[j] += fw * gc[j]
+            if act == ACT_SOFTMAX:
+                for c in range(C):
+                    pc = e + c * SEG_BLOCK
+                    oc = gbase + c * gs
+                    if do_ce:
+                        if soft == NULL:
+                            _gmask(yy, <int>(c + off), nb, gb)
+                            gc = gb
+                        else:
+                            gc = soft + base + c * S
+                        fw = <floating>(cw[c] if cw != NULL else 1.0)
+                        for j in range(nb):
+                            oc[j] = pc[j] * (oc[j] - dot[j]) + kw[j] * (A[j] * pc[j] - fw * gc[j])
+                    else:
+                        for j in range(nb):
+                            oc[j] = pc[j] * (oc[j] - dot[j])
         if floating is float:
             if gh != NULL:
                 for c in range(C):
