@@ -16,15 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "fastmath.h"           /* FL_ALWAYS_INLINE */
 
 #define FL_COUNT_LANES 64       /* bytes per row */
-#if defined(__GNUC__) || defined(__clang__)
-#define FL_COUNT_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define FL_COUNT_INLINE static __forceinline
-#else
-#define FL_COUNT_INLINE static inline
-#endif
 #define FL_COUNT_ROWS 255       /* rows at most per call */
 #if defined(__AVX512BW__)
 #include <immintrin.h>
@@ -36,7 +30,7 @@
 /* out[q] = #{i < rows * FL_COUNT_LANES: code[i] == k[q]}, q < G (a
  * constant where inlined: the loops over q have a constant length and the
  * tests q < G fold away, so the counters stay in registers). */
-FL_COUNT_INLINE void fl_count_body(const uint8_t *code, ptrdiff_t rows, const uint8_t *k,
+FL_ALWAYS_INLINE void fl_count_body(const uint8_t *code, ptrdiff_t rows, const uint8_t *k,
                                    int64_t *out, const int G)
 {
 #if defined(__AVX512BW__)

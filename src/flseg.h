@@ -1,6 +1,7 @@
 /*
- * flseg.h -- the hot block of the soft Dice statistics: softmax over a few
- * classes and a label map, in one loop over the block's positions.
+ * flseg.h -- the hot blocks of the soft Dice family (softmax over a few
+ * classes, a label map): the statistics (with dice_ce's cross-entropy) and
+ * the gradient, each in one loop over the block's positions.
  *
  * _segmentation.pyx's general path takes a block in passes: the
  * exponentials into a buffer (and the max and sum as doubles), 1/sum into a
@@ -155,7 +156,7 @@ static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdif
 /* The gradient pass of the same case: with p_c = softmax(x)_c (no ignore
  * mask), g_c = (yy[j] == c + off) and the image's coefficients of dL/dp,
  *   d_c = fa[c] g_c + vm[j] (fb[c] + fb2[c] p_c),   dot = sum_c p_c d_c,
- *   out[c * gs + j] = p_c (d_c - dot)  [+ kw[j] (A p_c - fw[c] g_c) with ce,
+ *   out[c * os + j] = p_c (d_c - dot)  [+ kw[j] (A p_c - fw[c] g_c) with ce,
  * A = sum_c fw[c] g_c, the cross-entropy term of dice_ce], os apart (os
  * >= nb: the gradient's planes, or a block buffer).  The expressions are
  * the passes' (_grad_unit), in the same order, so the gradient has the
@@ -211,11 +212,11 @@ static FL_NOINLINE int fl_seg_grad_f32(const float *FL_SEG_RESTRICT x, ptrdiff_t
     if (nb > os)
         return -1;
     switch (C) {
-#define FL_SEG_CASE(K)                                                               \
-    case K:                                                                          \
-        if (kw != NULL)                                                              \
+#define FL_SEG_CASE(K)                                                                    \
+    case K:                                                                               \
+        if (kw != NULL)                                                                   \
             fl_seg_grad_body(x, xs, nb, K, yy, off, vm, fa, fb, fb2, 1, kw, fw, out, os); \
-        else                                                                             \
+        else                                                                              \
             fl_seg_grad_body(x, xs, nb, K, yy, off, vm, fa, fb, fb2, 0, kw, fw, out, os); \
         return 0;
         FL_SEG_EACH_C(FL_SEG_CASE)
