@@ -89,7 +89,7 @@ def test_float32_softmax_block_every_class_count(C):
     # block (flseg.h), 9 classes the passes; 350 positions: a partial block
     x, y = _data((2, C, 7, 50), np.float32, np.int16, seed=C)
     x[1, :, 3] = 40.0                               # ties at a large shift
-    y[0, 2, :9] = 250                               # ignored by the 255 call below
+    y[0, 2, :9] = 250                               # the ignore_index=250 calls skip these
     for name, kw in [("dice_loss", {}), ("dice_loss", dict(include_background=False)),
                      ("dice_loss", dict(ignore_index=250, batch=True)),
                      ("jaccard_loss", dict(reduction="none")),
