@@ -190,7 +190,8 @@ def test_passes_floor_beside_the_memory_floor():
     assert hd.pass_bytes(d) == 12 * 27 * 49 + 2 * d["x"].nbytes + d["y"].nbytes
 
 
-def test_runner_read_floor_timed_in_the_rounds():
+def test_runner_read_floor_timed_in_the_rounds(monkeypatch):
+    monkeypatch.setattr(runner, "WARM_RUN_S", 0.0)  # one untimed call per round
     calls = []
     w = _toy({"fastloss": lambda d: lambda: d["x"].sum(),
               "reference": lambda d: lambda: d["x"].sum()})
@@ -233,7 +234,8 @@ def test_round_order_is_balanced(n):
     assert all(follows.count(p) == len(follows) // len(pairs) for p in pairs)
 
 
-def test_runner_rounds_follow_round_order():
+def test_runner_rounds_follow_round_order(monkeypatch):
+    monkeypatch.setattr(runner, "WARM_RUN_S", 0.0)  # one untimed call per round
     calls = []
     w = _toy({name: (lambda d, name=name: lambda: calls.append(name))
               for name in ("fastloss", "reference", "torch", "numpy")})
@@ -243,6 +245,18 @@ def test_runner_rounds_follow_round_order():
     # in each round, each implementation called twice in a row: untimed, then timed
     assert rounds == [names[i] for r in range(8) for i in runner.round_order(4, r)
                       for _ in range(2)]
+
+
+def test_warm_up_calls_fill_warm_run_s(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runner, "WARM_RUN_S", 0.01)
+    t0 = time.perf_counter()
+    runner._warm(lambda: (calls.append(1), time.sleep(0.002)))
+    # calls of at least 2 ms each until 10 ms have passed: more than one, at most 5
+    assert time.perf_counter() - t0 >= 0.01 and 1 < len(calls) <= 5
+    calls.clear()
+    runner._warm(lambda: (calls.append(1), time.sleep(0.02)))
+    assert len(calls) == 1  # a call longer than WARM_RUN_S: one
 
 
 def test_read_floor_methods_are_the_bandwidth_methods():
