@@ -11,7 +11,7 @@ B. Work units are fixed blocks of rows (`rows_per_unit`, about 16384
    bit-identical for any thread count.
 C. Per-row math is written once as `cdef inline` helpers (mm_row,
    margin_psi) and reused by every dtype through the fused `floating` type.
-   Hot loops are plain loops with LANES double accumulators and selects, so
+   Hot loops are plain loops with lane accumulators and selects, so
    gcc vectorizes them.  float16 / bfloat16 rows are widened a block at a
    time and go through the same row functions (`_half_rows`).
 D. The margin-softmax losses are a softmax cross-entropy over s*cos whose
@@ -42,7 +42,7 @@ cnp.import_array()
 
 
 from _common cimport (
-    BlockOut, FL_KIND_F32, HALF_ROW, LANES, align64, alloc_blocks, block_init, combine_blocks,
+    BlockOut, FL_KIND_F32, HALF_ROW, align64, alloc_blocks, block_init, combine_blocks,
     deal, fl_narrow, fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks, row_max,
     safe_shift, skip_label, threads_for, threads_for_work, vexp_lo,
 )
@@ -154,6 +154,15 @@ cdef object _half_rows(cnp.ndarray x, const label_t[::1] target, half_row_fn row
 
 # ============================================== multi-class margin losses
 
+# mm_row's lanes: 32 float partial sums (four AVX-512 vectors) so that the
+# adds of consecutive steps do not wait on each other's latency (one vector
+# of 8 double lanes ran at one add latency per 8 elements, 0.17 ns each),
+# each summing 8 terms before it is added to its double lane
+cdef enum:
+    MM_LANES = 32
+    MM_FOLD = 256
+
+
 cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
                           floating* gr, floating gf) noexcept nogil:
     """sum_j h_j^p with h_j = max(0, c0 + x_j) over ALL j (target included).
@@ -161,48 +170,55 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
     When gr is not NULL also writes gr[j] = gf * d(h_j^p)/dh_j, i.e. gf
     (p = 1) or 2 gf h_j (p = 2) where h_j > 0, else 0.
     """
-    cdef double acc[LANES]
-    cdef floating hv[LANES]
-    cdef Py_ssize_t i = 0, k
+    cdef double acc[MM_LANES]
+    cdef floating part[MM_LANES]
+    cdef floating hv[MM_LANES]
+    cdef Py_ssize_t i = 0, k, stop
     cdef floating h
     cdef floating zero = 0
-    for k in range(LANES):
+    for k in range(MM_LANES):
         acc[k] = 0.0
-    if gr == NULL:
-        if p == 1:
-            while i + LANES <= C:
-                for k in range(LANES):
-                    h = c0 + xr[i + k]
-                    acc[k] += h if h > 0 else zero
-                i += LANES
+    while i + MM_LANES <= C:
+        stop = i + MM_FOLD if i + MM_FOLD < C else C
+        for k in range(MM_LANES):
+            part[k] = 0
+        if gr == NULL:
+            if p == 1:
+                while i + MM_LANES <= stop:
+                    for k in range(MM_LANES):
+                        h = c0 + xr[i + k]
+                        part[k] += h if h > 0 else zero
+                    i += MM_LANES
+            else:
+                while i + MM_LANES <= stop:
+                    for k in range(MM_LANES):
+                        h = c0 + xr[i + k]
+                        h = h if h > 0 else zero
+                        part[k] += h * h
+                    i += MM_LANES
         else:
-            while i + LANES <= C:
-                for k in range(LANES):
-                    h = c0 + xr[i + k]
-                    h = h if h > 0 else zero
-                    acc[k] += h * h
-                i += LANES
-    else:
-        # all LANES loads before the stores: gr might alias xr as far as gcc
-        # knows, and interleaved loads and stores keep the block scalar
-        if p == 1:
-            while i + LANES <= C:
-                for k in range(LANES):
-                    h = c0 + xr[i + k]
-                    hv[k] = h if h > 0 else zero
-                for k in range(LANES):
-                    acc[k] += hv[k]
-                    gr[i + k] = gf * <floating>(hv[k] > 0)
-                i += LANES
-        else:
-            while i + LANES <= C:
-                for k in range(LANES):
-                    h = c0 + xr[i + k]
-                    hv[k] = h if h > 0 else zero
-                for k in range(LANES):
-                    acc[k] += hv[k] * hv[k]
-                    gr[i + k] = 2 * gf * hv[k]
-                i += LANES
+            # all the loads before the stores: gr might alias xr as far as
+            # gcc knows, and interleaved loads and stores keep the block scalar
+            if p == 1:
+                while i + MM_LANES <= stop:
+                    for k in range(MM_LANES):
+                        h = c0 + xr[i + k]
+                        hv[k] = h if h > 0 else zero
+                    for k in range(MM_LANES):
+                        part[k] += hv[k]
+                        gr[i + k] = gf * <floating>(hv[k] > 0)
+                    i += MM_LANES
+            else:
+                while i + MM_LANES <= stop:
+                    for k in range(MM_LANES):
+                        h = c0 + xr[i + k]
+                        hv[k] = h if h > 0 else zero
+                    for k in range(MM_LANES):
+                        part[k] += hv[k] * hv[k]
+                        gr[i + k] = 2 * gf * hv[k]
+                    i += MM_LANES
+        for k in range(MM_LANES):
+            acc[k] += part[k]
     while i < C:
         h = c0 + xr[i]
         h = h if h > 0 else zero
@@ -210,7 +226,11 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
         if gr != NULL:
             gr[i] = (gf if h > 0 else zero) if p == 1 else 2 * gf * h
         i += 1
-    return lanes_total(acc)
+    for k in range(16):
+        acc[k] += acc[k + 16]
+    for k in range(8):
+        acc[k] += acc[k + 8]
+    return lanes_total(acc)  # its 8 (LANES) lanes
 
 
 cdef inline double _mm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, double wy,
