@@ -60,6 +60,10 @@ cdef extern from "fastmath.h" nogil:
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
     double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
     void fl_plane_expf(const float* x, const float* sh, Py_ssize_t n, float* d, const float* nxt)
+    void fl_planes_sumexpf(const float* x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t nb, int safe,
+                           double* m, double* s)
+    void fl_planes_expf(const float* x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t nb, int safe,
+                        double* m, double* s, float* e, Py_ssize_t es)
     double fl_row_sumexpf_short(const float* x, Py_ssize_t n, float sh)
     double fl_row_expf_short(const float* x, Py_ssize_t n, float sh, float* e)
     Py_ssize_t FL_ROW_SUMEXPF_SHORT_MIN
@@ -654,7 +658,9 @@ cdef inline void planes_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
     of SEG_BLOCK positions): stores at the stride of a whole image need more
     overlap checks than gcc makes, and that loop stays scalar (cross-entropy
     with its gradient on (2, 4, 160, 160, 160) float32: 71 -> 32 ms through
-    the plane-by-plane path).  Otherwise: planes_max, then planes_sumexp.
+    the plane-by-plane path).  Float planes (ps == 1) of up to WIDE_ROW
+    classes: fastmath's fl_planes_sumexpf / fl_planes_expf, the same bits as
+    the two passes.  Otherwise: planes_max, then planes_sumexp.
     """
     cdef Py_ssize_t j
     cdef bint small = ps == 1 and (e == NULL or es <= PLANE_BLOCK)
@@ -672,6 +678,11 @@ cdef inline void planes_softmax_sums(const floating* x, Py_ssize_t cs, Py_ssize_
         _small_softmax_sums(x, cs, nb, 7, safe, m, s, e, es)
     elif small and C == SMALL_C:
         _small_softmax_sums(x, cs, nb, SMALL_C, safe, m, s, e, es)
+    elif floating is float and ps == 1 and C <= WIDE_ROW:
+        if e == NULL:
+            fl_planes_sumexpf(x, cs, C, nb, safe, m, s)
+        else:
+            fl_planes_expf(x, cs, C, nb, safe, m, s, e, es)
     else:
         planes_max(x, cs, ps, C, nb, m)
         if safe:

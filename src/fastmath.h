@@ -709,6 +709,86 @@ static FL_NOINLINE void fl_plane_expf(const float *x, const float *sh, ptrdiff_t
         d[i] = fl_expf_lo(x[i] - sh[i]);
 }
 
+/* m[j] = max_c x[c*cs + j] (NaN skipped; through the safe shift, 0 unless
+ * finite, when safe) and s[j] = sum_c exp(x[c*cs + j] - m[j]) in float, in
+ * class order, for j < nb: the softmax sums of a block of positions on
+ * class planes (C <= 32, so the float sum's error stays below 32 eps); with
+ * e (fl_planes_expf), each exponential stored at e[c*es + j] too.
+ * The same arithmetic in the same order as a max pass and then one pass per
+ * plane (planes_max, planes_sumexp), so the same bits; but 32 positions at
+ * a time with all their classes in registers: no running max or partial
+ * sum through memory between the planes (0.35 against 0.46 ns per element
+ * for a (1, 21, 64, 64) float32 cross-entropy in L2 when each pass was a
+ * loop over the block).  The block's next nb positions of each plane are
+ * requested while the exponentials run, a line per 16 of them.  One body,
+ * compiled with store a constant, as fl_row_sumexpf_body. */
+FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *restrict x, ptrdiff_t cs,
+                                             ptrdiff_t C, ptrdiff_t nb, int safe,
+                                             double *restrict m, double *restrict s,
+                                             float *restrict e, ptrdiff_t es, const int store)
+{
+    ptrdiff_t j = 0;
+    for (; j + 32 <= nb; j += 32) {
+        float mx[32], sm[32];
+        for (int k = 0; k < 32; k++)
+            mx[k] = -INFINITY;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const float *xc = x + c * cs + j;
+            for (int k = 0; k < 32; k++)
+                mx[k] = xc[k] > mx[k] ? xc[k] : mx[k];
+        }
+        if (safe)
+            for (int k = 0; k < 32; k++)
+                mx[k] = mx[k] - mx[k] == 0.0f ? mx[k] : 0.0f;
+        for (int k = 0; k < 32; k++)
+            sm[k] = 0.0f;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const float *xc = x + c * cs + j;
+            FL_PREFETCH(xc + nb);
+            FL_PREFETCH(xc + nb + 16);
+            for (int k = 0; k < 32; k++) {
+                float v = fl_expf_lo(xc[k] - mx[k]);
+                if (store)
+                    e[c * es + j + k] = v;
+                sm[k] += v;
+            }
+        }
+        for (int k = 0; k < 32; k++) {
+            m[j + k] = mx[k];
+            s[j + k] = sm[k];
+        }
+    }
+    for (; j < nb; j++) {
+        float mx = -INFINITY, sm = 0.0f;
+        for (ptrdiff_t c = 0; c < C; c++)
+            mx = x[c * cs + j] > mx ? x[c * cs + j] : mx;
+        if (safe)
+            mx = mx - mx == 0.0f ? mx : 0.0f;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            float v = fl_expf_lo(x[c * cs + j] - mx);
+            if (store)
+                e[c * es + j] = v;
+            sm += v;
+        }
+        m[j] = mx;
+        s[j] = sm;
+    }
+}
+
+static FL_NOINLINE void fl_planes_sumexpf(const float *x, ptrdiff_t cs, ptrdiff_t C,
+                                          ptrdiff_t nb, int safe, double *m, double *s)
+{
+    fl_planes_sumexpf_body(x, cs, C, nb, safe, m, s, NULL, 0, 0);
+}
+
+/* e must not overlap x */
+static FL_NOINLINE void fl_planes_expf(const float *x, ptrdiff_t cs, ptrdiff_t C,
+                                       ptrdiff_t nb, int safe, double *m, double *s,
+                                       float *e, ptrdiff_t es)
+{
+    fl_planes_sumexpf_body(x, cs, C, nb, safe, m, s, e, es, 1);
+}
+
 /* The same sum over a float row of FL_ROW_SUMEXPF_SHORT_MIN to 255
  * values (the class row of a mini-batch): 16 float lanes, added to 16
  * double lanes every 128 elements (8 terms per float lane, as above) and
