@@ -303,23 +303,36 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
         xy[j] = xp[<Py_ssize_t>(ys[j] if ys[j] >= 0 else 0) * cs + j * ps]
     for j in range(nb):
         wyv[j] = 1.0
-        swv[j] = 1.0
-    if w != NULL:
+    if w == NULL and sw == NULL and eps == 0:
+        # no weights, no smoothing: the loop below without its products by
+        # 1.0 and sums with 0.0 (exact, so the same bits), and its gradient
+        # factors only with a gradient
         for j in range(nb):
-            wyv[j] = w[ys[j] if ys[j] >= 0 else 0]
-    if sw != NULL:
+            lv[j] = lz[j] - xy[j] if vm[j] else 0.0
+            wv[j] = 1.0 if vm[j] else 0.0
+        if g != NULL:
+            for j in range(nb):
+                coef[j] = gscale if vm[j] else 0.0
+                s[j] = coef[j] / s[j] if vm[j] else 0.0
+    else:
         for j in range(nb):
-            swv[j] = sw[pos + j]
-    for j in range(nb):
-        loss = (1.0 - eps) * wyv[j] * (lz[j] - xy[j])
-        if eps > 0:
-            loss = loss + epc * (wsum * lz[j] - dot[j])
-        # selects, not products: a skipped position's NaN or inf stays out
-        lv[j] = swv[j] * loss if vm[j] else 0.0
-        wv[j] = swv[j] * wyv[j] if vm[j] else 0.0
-        coef[j] = swv[j] * gscale if vm[j] else 0.0
-        # s[j] becomes the factor on e_c: coef * A / s
-        s[j] = coef[j] * ((1.0 - eps) * wyv[j] + ew) / s[j] if vm[j] else 0.0
+            swv[j] = 1.0
+        if w != NULL:
+            for j in range(nb):
+                wyv[j] = w[ys[j] if ys[j] >= 0 else 0]
+        if sw != NULL:
+            for j in range(nb):
+                swv[j] = sw[pos + j]
+        for j in range(nb):
+            loss = (1.0 - eps) * wyv[j] * (lz[j] - xy[j])
+            if eps > 0:
+                loss = loss + epc * (wsum * lz[j] - dot[j])
+            # selects, not products: a skipped position's NaN or inf stays out
+            lv[j] = swv[j] * loss if vm[j] else 0.0
+            wv[j] = swv[j] * wyv[j] if vm[j] else 0.0
+            coef[j] = swv[j] * gscale if vm[j] else 0.0
+            # s[j] becomes the factor on e_c: coef * A / s
+            s[j] = coef[j] * ((1.0 - eps) * wyv[j] + ew) / s[j] if vm[j] else 0.0
     if loss_out != NULL:
         for j in range(nb):
             loss_out[pos + j] = <floating>lv[j]
