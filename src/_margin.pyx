@@ -530,7 +530,7 @@ cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
     (one rounding where the target has fused multiply-adds) go through a
     stack chunk, the target's set to -inf (exp 0), into row_sumexp with a
     zero shift: the exponentials run in fastmath's row loops (an exp loop
-    here, in Cython, was 0.56 ns an element against cross-entropy's 0.25).
+    here, in Cython, was 0.34 ns an element against cross-entropy's 0.25).
     s x spans up to 2 s (128 for ArcFace's s = 64), so many exponentials of
     a row would be subnormal, each a microcode assist; fastmath's exp
     returns 0 for them (an error below 1.2e-38 against a sum >= 1).

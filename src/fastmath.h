@@ -77,6 +77,15 @@
 #define FL_ALWAYS_INLINE static inline
 #endif
 
+/* C99's restrict under a name every compiler of the package accepts */
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_RESTRICT __restrict__
+#elif defined(_MSC_VER)
+#define FL_RESTRICT __restrict
+#else
+#define FL_RESTRICT
+#endif
+
 FL_ALWAYS_INLINE uint32_t fl_f2u(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
 FL_ALWAYS_INLINE float fl_u2f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
 FL_ALWAYS_INLINE uint64_t fl_d2u(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
@@ -369,8 +378,8 @@ FL_ALWAYS_INLINE double fl_log1p(double y)
  * stay in registers, and are combined as a tree: a chain of 31 dependent
  * maxima, or lanes spilled to the stack and read back one by one, cost more
  * than the whole vector loop of a 100-element row.  Out of line: inlined
- * into a large kernel function, gcc kept the lanes on the stack, a store
- * and a load per vector step (1.4x the bfloat16 cross-entropy's time). */
+ * into a large kernel function (the half-precision rows' unit), gcc kept
+ * the lanes on the stack, a store and a load per vector step. */
 /* acc[k] = max(acc[k], acc[k + w]) for k < w: one level of the tree */
 #define FL_MAX_HALF(acc, w)                                                 \
     for (int k_ = 0; k_ < (w); k_++)                                        \
@@ -729,10 +738,10 @@ static FL_NOINLINE void fl_plane_expf(const float *x, const float *sh, ptrdiff_t
  * 256) at 2 threads: 0.93-0.95x the time of that).  One body, compiled
  * with store a constant, as fl_row_sumexpf_body. */
 #define FL_PLANES_AHEAD 256
-FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *restrict x, ptrdiff_t cs,
+FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *FL_RESTRICT x, ptrdiff_t cs,
                                              ptrdiff_t C, ptrdiff_t nb, int safe,
-                                             double *restrict m, double *restrict s,
-                                             float *restrict e, ptrdiff_t es, const int store)
+                                             double *FL_RESTRICT m, double *FL_RESTRICT s,
+                                             float *FL_RESTRICT e, ptrdiff_t es, const int store)
 {
     ptrdiff_t j = 0;
     for (; j + 32 <= nb; j += 32) {

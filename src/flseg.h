@@ -25,11 +25,6 @@
  * more than a vector (the kernels' SEG_BLOCK) */
 #define FL_SEG_PB 128
 
-#if defined(__GNUC__) || defined(__clang__)
-#define FL_SEG_RESTRICT __restrict__
-#else
-#define FL_SEG_RESTRICT
-#endif
 /* the gradient planes are a run-time stride apart, never closer than a
  * block: no dependence between positions (without the hint gcc wants more
  * run-time overlap tests than it makes for more than three classes) */
@@ -44,7 +39,7 @@
 /* A position's C logits x[c * xs] into v, their exponentials after the
  * shift into e; returns their float sum (class order) and sets *shift (the
  * max over the classes, a NaN passed over; 0 unless finite: safe_shift). */
-FL_ALWAYS_INLINE float fl_seg_position(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+FL_ALWAYS_INLINE float fl_seg_position(const float *FL_RESTRICT x, ptrdiff_t xs,
                                        const int C, float *v, float *e, float *shift)
 {
     float mx = -INFINITY, sm = 0.0f;
@@ -88,13 +83,13 @@ FL_ALWAYS_INLINE float fl_seg_position(const float *FL_SEG_RESTRICT x, ptrdiff_t
  * are constants where the body is inlined: with C a variable (or options
  * tested inside the loop) gcc does not vectorize the loop over the
  * positions. */
-FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t xs,
                                           ptrdiff_t nb, const int C,
-                                          const int *FL_SEG_RESTRICT yy, int off,
-                                          const float *FL_SEG_RESTRICT vm,
-                                          float *FL_SEG_RESTRICT fk, int *FL_SEG_RESTRICT cnt,
-                                          const int ce, const float *FL_SEG_RESTRICT wf,
-                                          float *FL_SEG_RESTRICT cfk)
+                                          const int *FL_RESTRICT yy, int off,
+                                          const float *FL_RESTRICT vm,
+                                          float *FL_RESTRICT fk, int *FL_RESTRICT cnt,
+                                          const int ce, const float *FL_RESTRICT wf,
+                                          float *FL_RESTRICT cfk)
 {
     const ptrdiff_t PB = FL_SEG_PB;
     float w[FL_SEG_MAXC];                       /* read once: a load under a select stays scalar */
@@ -129,12 +124,12 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_SEG_RESTRICT x, ptrdif
  * (the caller's general path).  No argument may overlap another (restrict:
  * without it gcc wants more run-time overlap tests than it makes, and the
  * loop stays scalar). */
-static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
-                                          ptrdiff_t nb, int C, const int *FL_SEG_RESTRICT yy,
-                                          int off, const float *FL_SEG_RESTRICT vm,
-                                          float *FL_SEG_RESTRICT fk, int *FL_SEG_RESTRICT cnt,
-                                          ptrdiff_t PB, const float *FL_SEG_RESTRICT wf,
-                                          float *FL_SEG_RESTRICT cfk)
+static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_RESTRICT x, ptrdiff_t xs,
+                                          ptrdiff_t nb, int C, const int *FL_RESTRICT yy,
+                                          int off, const float *FL_RESTRICT vm,
+                                          float *FL_RESTRICT fk, int *FL_RESTRICT cnt,
+                                          ptrdiff_t PB, const float *FL_RESTRICT wf,
+                                          float *FL_RESTRICT cfk)
 {
     if (PB != FL_SEG_PB || nb > FL_SEG_PB)
         return -1;
@@ -161,16 +156,16 @@ static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_SEG_RESTRICT x, ptrdif
  * >= nb: the gradient's planes, or a block buffer).  The expressions are
  * the passes' (_grad_unit), in the same order, so the gradient has the
  * same bits. */
-FL_ALWAYS_INLINE void fl_seg_grad_body(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
+FL_ALWAYS_INLINE void fl_seg_grad_body(const float *FL_RESTRICT x, ptrdiff_t xs,
                                        ptrdiff_t nb, const int C,
-                                       const int *FL_SEG_RESTRICT yy, int off,
-                                       const float *FL_SEG_RESTRICT vm,
-                                       const float *FL_SEG_RESTRICT fa,
-                                       const float *FL_SEG_RESTRICT fb,
-                                       const float *FL_SEG_RESTRICT fb2, const int ce,
-                                       const float *FL_SEG_RESTRICT kw,
-                                       const float *FL_SEG_RESTRICT fw,
-                                       float *FL_SEG_RESTRICT out, ptrdiff_t os)
+                                       const int *FL_RESTRICT yy, int off,
+                                       const float *FL_RESTRICT vm,
+                                       const float *FL_RESTRICT fa,
+                                       const float *FL_RESTRICT fb,
+                                       const float *FL_RESTRICT fb2, const int ce,
+                                       const float *FL_RESTRICT kw,
+                                       const float *FL_RESTRICT fw,
+                                       float *FL_RESTRICT out, ptrdiff_t os)
 {
     FL_SEG_IVDEP
     for (ptrdiff_t j = 0; j < nb; j++) {
@@ -199,15 +194,15 @@ FL_ALWAYS_INLINE void fl_seg_grad_body(const float *FL_SEG_RESTRICT x, ptrdiff_t
 /* fl_seg_grad_body for 2 <= C <= FL_SEG_MAXC (ce: kw not NULL); returns
  * 0, or -1 for another C (the caller's passes).  No argument may overlap
  * another. */
-static FL_NOINLINE int fl_seg_grad_f32(const float *FL_SEG_RESTRICT x, ptrdiff_t xs,
-                                       ptrdiff_t nb, int C, const int *FL_SEG_RESTRICT yy,
-                                       int off, const float *FL_SEG_RESTRICT vm,
-                                       const float *FL_SEG_RESTRICT fa,
-                                       const float *FL_SEG_RESTRICT fb,
-                                       const float *FL_SEG_RESTRICT fb2,
-                                       const float *FL_SEG_RESTRICT kw,
-                                       const float *FL_SEG_RESTRICT fw,
-                                       float *FL_SEG_RESTRICT out, ptrdiff_t os)
+static FL_NOINLINE int fl_seg_grad_f32(const float *FL_RESTRICT x, ptrdiff_t xs,
+                                       ptrdiff_t nb, int C, const int *FL_RESTRICT yy,
+                                       int off, const float *FL_RESTRICT vm,
+                                       const float *FL_RESTRICT fa,
+                                       const float *FL_RESTRICT fb,
+                                       const float *FL_RESTRICT fb2,
+                                       const float *FL_RESTRICT kw,
+                                       const float *FL_RESTRICT fw,
+                                       float *FL_RESTRICT out, ptrdiff_t os)
 {
     if (nb > os)
         return -1;

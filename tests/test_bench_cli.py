@@ -248,14 +248,19 @@ def test_runner_rounds_follow_round_order(monkeypatch):
 
 
 def test_warm_up_calls_fill_warm_run_s(monkeypatch):
-    calls = []
+    clock = [0.0]
     monkeypatch.setattr(runner, "WARM_RUN_S", 0.01)
-    t0 = time.perf_counter()
-    runner._warm(lambda: (calls.append(1), time.sleep(0.002)))
-    # calls of at least 2 ms each until 10 ms have passed: more than one, at most 5
-    assert time.perf_counter() - t0 >= 0.01 and 1 < len(calls) <= 5
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock[0])
+
+    def call(seconds):
+        clock[0] += seconds
+        calls.append(seconds)
+
+    calls = []
+    runner._warm(lambda: call(0.002))
+    assert len(calls) == 5  # calls of 2 ms until 10 ms have passed
     calls.clear()
-    runner._warm(lambda: (calls.append(1), time.sleep(0.02)))
+    runner._warm(lambda: call(0.02))
     assert len(calls) == 1  # a call longer than WARM_RUN_S: one
 
 
