@@ -33,9 +33,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float,
-    fc_labels, fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
-    fc_unit_float,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like,
+    fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_reduction, fc_result,
+    fc_shape_is, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -760,15 +760,59 @@ cdef object _ce_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarr
                     log_input)
 
 
+# the absent weights and the reduced calls' loss buffer of _ce_call_half
+cdef cnp.npy_intp _ZERO = 0
+cdef cnp.ndarray _NO_WEIGHT = cnp.PyArray_EMPTY(1, &_ZERO, cnp.NPY_DOUBLE, 0)
+cdef cnp.ndarray _NO_LOSS = cnp.PyArray_EMPTY(1, &_ZERO, cnp.NPY_FLOAT, 0)
+
+
+cdef object _ce_call_half(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize_t C,
+                          Py_ssize_t S, Py_ssize_t ig, double eps, int red, bint return_grad,
+                          object n_threads, bint log_input):
+    """ce_call for float16 / bfloat16 logits where the full path reads them
+    in their own width (_entropy._half_native): the same ce_index_half call,
+    the loss in float32, the gradient in the input's dtype; None for the
+    shapes the full path widens."""
+    cdef int nt = 1
+    cdef double gscale = 1.0
+    cdef object loss_arr = None, loss_flat = _NO_LOSS, grad_arr = None, grad_flat = None
+    cdef object t_flat, denom, bad, total
+    cdef void* p
+    if S == 1 and C >= WIDE_ROW:
+        if not log_input and C > STREAM_ROW:
+            return None
+    elif C > HALF_UNIT // PLANE_BLOCK:  # HALF_PLANES_MAX
+        return None
+    if make_layout(N, C, S).units > 1:
+        nt = effective_n_threads(n_threads)
+    t_flat = cnp.PyArray_Ravel(ta, cnp.NPY_CORDER)  # views: both are C-contiguous
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(ta, cnp.NPY_FLOAT, &p)
+        loss_flat = cnp.PyArray_Ravel(<cnp.ndarray>loss_arr, cnp.NPY_CORDER)
+    if return_grad:
+        grad_arr = fc_empty_same(xa, &p)
+        grad_flat = cnp.PyArray_Ravel(<cnp.ndarray>grad_arr, cnp.NPY_CORDER)
+        if red == RED_MEAN:
+            denom, bad = index_weight_sum(t_flat, _NO_WEIGHT, _NO_WEIGHT, ig, C, nt)
+            if bad >= 0:
+                return None
+            gscale = 1.0 / denom if denom != 0 else 0.0
+    total, denom, bad = ce_index_half(xa, N, C, S, t_flat, _NO_WEIGHT, _NO_WEIGHT, ig, eps,
+                                      loss_flat, grad_flat, gscale, nt, log_input)
+    if bad >= 0:
+        return None  # the full path raises
+    return fc_result(red, total, denom, cnp.NPY_FLOAT, loss_arr, return_grad, grad_arr)
+
+
 def ce_call(object input, object target, object weight, object ignore_index, object reduction,
             object label_smoothing, object sample_weight, bint return_grad, object grad_out,
             object n_threads, bint log_input):
     """cross_entropy / nll_loss for the common case in one call, else None.
 
-    Taken: float32/float64 logits and integer labels as plain ndarrays
-    (see _fastcall.pxd), no weights, no grad_out, gradients below
-    FRESH_BYTES.  None sends the call down the full path, which
-    owns every error message.
+    Taken: float32/float64 logits (float16/bfloat16 ones where they are
+    read in their own width) and integer labels as plain ndarrays (see
+    _fastcall.pxd), no weights, no grad_out, gradients below FRESH_BYTES.
+    None sends the call down the full path, which owns every error message.
     """
     cdef int ft = fc_float(input)
     cdef int lt, red
@@ -776,7 +820,9 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
     cdef Py_ssize_t N, C, S = 1
     cdef int i
     cdef double eps = 0.0
-    if ft < 0 or weight is not None or sample_weight is not None or grad_out is not None:
+    if ft < 0 and fc_half(input) < 0:
+        return None
+    if weight is not None or sample_weight is not None or grad_out is not None:
         return None
     lt = fc_labels(target)
     red = fc_reduction(reduction)
@@ -803,6 +849,8 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
     if not -(1 << 62) < ignore_index < (1 << 62):
         return None
     ig = <Py_ssize_t>ignore_index
+    if ft < 0:
+        return _ce_call_half(xa, ta, N, C, S, ig, eps, red, return_grad, n_threads, log_input)
     if ft == cnp.NPY_FLOAT:
         return _ce_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, ig, eps, red,
                                return_grad, n_threads, log_input)

@@ -69,6 +69,48 @@ def test_ce_call_matches_full_path(shape, dtype, reduction, log_input):
                              log_input=log_input))
 
 
+def _bits(a):
+    a = np.asarray(a)
+    return a.view(np.uint16) if a.dtype.itemsize == 2 else a
+
+
+@pytest.mark.parametrize("shape", CE_SHAPES + [(40,), (16, 5000), (2, 40, 3)])
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+@pytest.mark.parametrize("log_input", [False, True])
+def test_ce_call_half_matches_full_path(shape, half, log_input):
+    # float16 / bfloat16 logits: the entry takes the shapes the full path
+    # reads in their own width (loss in float32, gradient in the input's
+    # dtype, the same bits) and declines those it widens to float32
+    dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+    x = rng.standard_normal(shape).astype(np.float32).astype(dtype)
+    C = shape[0] if len(shape) == 1 else shape[1]
+    tshape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    t = _labels(tshape, C, np.int64)
+    if t.ndim:
+        t.reshape(-1)[::5] = -100
+    eps = 0.0 if log_input else 0.1
+    native = _entropy._half_native(x, False, log_input)
+    for reduction in ("mean", "sum", "none"):
+        for return_grad in (False, True):
+            fast = _entropy._k.ce_call(x, t, None, -100, reduction, eps, None, return_grad,
+                                       None, None, log_input)
+            if not native or (return_grad and x.nbytes >= 1 << 20):
+                assert fast is None
+                continue
+            assert fast is not None
+            full = _entropy._ce(x, t, None, -100, reduction, eps, None, return_grad, None,
+                                None, log_input=log_input)
+            for f, g in zip(fast if return_grad else (fast,), full if return_grad else (full,)):
+                assert type(f) is type(g)
+                assert np.asarray(f).dtype == np.asarray(g).dtype
+                assert np.shape(f) == np.shape(g)
+                np.testing.assert_array_equal(_bits(f), _bits(g))
+            loss = fast[0] if return_grad else fast
+            assert np.asarray(loss).dtype == np.float32
+            if return_grad:
+                assert fast[1].dtype == dtype
+
+
 @pytest.mark.parametrize("ldtype", LABEL_DTYPES)
 def test_ce_call_label_widths(ldtype):
     x = rng.standard_normal((32, 7, 9)).astype(np.float32)
@@ -89,7 +131,7 @@ def test_ce_all_ignored_mean_is_nan_in_both_paths():
 
 
 @pytest.mark.parametrize("case", [
-    "weight", "sample_weight", "grad_out", "float16", "noncontig", "prob_target",
+    "weight", "sample_weight", "grad_out", "float16_widened", "noncontig", "prob_target",
     "uint16_labels", "bad_label", "bool_smoothing", "numpy_ignore", "n_threads0",
     "reduction", "big_grad", "empty", "list_input",
 ])
@@ -105,8 +147,10 @@ def test_ce_call_declines(case):
         args["sample_weight"] = np.ones(16)
     elif case == "grad_out":
         args["grad_out"] = np.empty_like(x)
-    elif case == "float16":
-        args["input"] = x.astype(np.float16)
+    elif case == "float16_widened":
+        # a map of more classes than the half kernels read: widened by the full path
+        args["input"] = rng.standard_normal((4, 40, 3)).astype(np.float16)
+        args["target"] = _labels((4, 3), 40, np.int64)
     elif case == "noncontig":
         args["input"] = np.asfortranarray(rng.standard_normal((16, 4)))
     elif case == "prob_target":
