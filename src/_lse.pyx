@@ -29,7 +29,7 @@ E. float16 / bfloat16 input is read in its own width: each unit's values
 cimport numpy as cnp
 from cython.parallel cimport prange
 
-from _fastcall cimport FRESH_BYTES, fc_float, fc_operand_kind, fc_threads_arg
+from _fastcall cimport FRESH_BYTES, fc_float, fc_half, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
     FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK, STREAM_ROW, align64, deal, fl_log,
@@ -311,27 +311,34 @@ def lse_kernel(const floating[:, :, ::1] x, floating[::1] out, int mode, bint st
 def lse_call(object a, object axis, object keepdims, object n_threads, int mode):
     """logsumexp (mode 0), softmax (1) or log_softmax (2) for the common case, else None.
 
-    Taken: a plain float32/float64 ndarray (see _fastcall.pxd) with at
-    least one element, axis None or one Python int in range, keepdims a
+    Taken: a plain float32/float64 ndarray (see _fastcall.pxd; float16 and
+    bfloat16 ones where lse_half reads them, with a float32 result) with
+    at least one element, axis None or one Python int in range, keepdims a
     bool; for softmax and log_softmax an output below FRESH_BYTES (a
     larger one comes from fastloss._buffers on the full path, reused once
     the caller drops it).  None sends the call down the full path, which
     owns every error message and the other axis forms.
     """
     cdef int ft = fc_float(a)
+    cdef bint half = False
     cdef cnp.ndarray xa
     cdef int nd, ax, i, k = 0, nt = 1
     cdef Py_ssize_t P = 1, K = 1, Q = 1
     cdef cnp.npy_intp dims[32]
     cdef bint keep
     cdef object out
-    if ft < 0 or not fc_threads_arg(n_threads) or type(keepdims) is not bool:
+    if ft < 0:
+        if fc_half(a) < 0:
+            return None
+        half = True
+        ft = cnp.NPY_FLOAT  # the result's dtype
+    if not fc_threads_arg(n_threads) or type(keepdims) is not bool:
         return None
     xa = <cnp.ndarray>a
     nd = cnp.PyArray_NDIM(xa)
     if cnp.PyArray_SIZE(xa) == 0 or nd > 32:
         return None
-    if mode != 0 and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
+    if mode != 0 and cnp.PyArray_SIZE(xa) * (8 if ft == cnp.NPY_DOUBLE else 4) >= FRESH_BYTES:
         return None
     keep = keepdims
     if axis is None:
@@ -348,6 +355,8 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
                 Q *= cnp.PyArray_DIM(xa, i)
     else:
         return None
+    if half and not half_fits(P, K, Q):
+        return None  # the full path's float32 copy
     if make_layout(P, K, Q).units > 1:
         nt = effective_n_threads(n_threads)
     if mode != 0:
@@ -362,13 +371,16 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
                 dims[k] = cnp.PyArray_DIM(xa, i)
                 k += 1
         out = cnp.PyArray_EMPTY(k, dims, ft, 0)
-    with nogil:
-        if ft == cnp.NPY_FLOAT:
-            _lse_run(<float*>cnp.PyArray_DATA(xa), P, K, Q,
-                     <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
-        else:
-            _lse_run(<double*>cnp.PyArray_DATA(xa), P, K, Q,
-                     <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
+    if half:
+        lse_half(xa, P, K, Q, cnp.PyArray_Ravel(<cnp.ndarray>out, cnp.NPY_CORDER), mode, nt)
+    else:
+        with nogil:
+            if ft == cnp.NPY_FLOAT:
+                _lse_run(<float*>cnp.PyArray_DATA(xa), P, K, Q,
+                         <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
+            else:
+                _lse_run(<double*>cnp.PyArray_DATA(xa), P, K, Q,
+                         <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
     if k == 0 and mode == 0:
         return out[()]
     return out

@@ -293,6 +293,31 @@ def test_lse_call_matches_full_path(shape, axis, dtype, mode, monkeypatch):
                                       np.asarray(fastloss.logsumexp(x, axis=axis)).reshape(-1))
 
 
+@pytest.mark.parametrize("shape, axis", [
+    ((8, 10), None), ((8, 10), -1), ((8, 10), 0), ((3, 70, 500), 1), ((200, 1000), 1),
+    ((5,), 0), ((), None), ((2, 3, 4), 2), ((4, 40, 3), 1), ((2, 5000), 1),
+])
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_lse_call_half_matches_full_path(shape, axis, half, mode, monkeypatch):
+    # float16 / bfloat16 input: the entry takes what lse_half reads (a float32
+    # result, the full path's bits) and declines what the full path widens
+    dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+    x = np.asarray(rng.standard_normal(shape) * 3).astype(dtype)  # shape (): an array too
+    fn = [fastloss.logsumexp, fastloss.softmax, fastloss.log_softmax][mode]
+    x3, _ = lse.as_pkq(x, lse.normalize_axis(axis, x.ndim))
+    takes = lse._k.half_fits(*x3.shape) and (mode == 0 or x.size * 4 < 1 << 20)
+    for nt in (1, 2):
+        fast = lse._k.lse_call(x, axis, False, nt, mode)
+        assert (fast is not None) == takes
+        with monkeypatch.context() as m:
+            m.setattr(lse._k, "lse_call", lambda *a: None, raising=False)
+            full = fn(x, axis=axis, n_threads=nt)
+        assert np.asarray(full).dtype == np.float32
+        if takes:
+            _same(fast, full)
+
+
 @pytest.mark.parametrize("n", [16384, 16385, 3 * 16384 + 5])
 def test_threads_either_side_of_one_unit(n):
     x = rng.standard_normal(n).astype(np.float32)
