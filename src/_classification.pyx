@@ -635,13 +635,21 @@ def ce_index(const floating[:, :, ::1] x, const label_t[:, ::1] target,
     return total.loss, total.weight, total.bad
 
 
-# class counts whose float16 / bfloat16 wide rows ce_index_half reads in their own width
-HALF_ROWS = (WIDE_ROW, STREAM_ROW)
+cdef inline bint _ce_half_fits(Py_ssize_t C, Py_ssize_t S, bint log_input) noexcept:
+    """ce_index_half reads float16 / bfloat16 x (N, C, S) in its own width:
+    wide rows (S == 1, WIDE_ROW <= C; C <= STREAM_ROW for cross-entropy, any
+    C for NLL, which reads one value a row) row by row, class-plane layouts
+    (S > 1 or fewer classes) of up to HALF_UNIT // PLANE_BLOCK classes a unit
+    at a time."""
+    if S == 1 and C >= WIDE_ROW:
+        return log_input or C <= STREAM_ROW
+    return 1 <= C <= HALF_UNIT // PLANE_BLOCK
 
 
-# most classes of a class-plane layout whose float16 / bfloat16 values
-# ce_index_half reads in their own width
-HALF_PLANES_MAX = HALF_UNIT // PLANE_BLOCK
+def ce_half_fits(Py_ssize_t C, Py_ssize_t S, bint log_input):
+    """True when ce_index_half takes float16 / bfloat16 x (N, C, S) (other
+    shapes are computed in float32 by the wrapper)."""
+    return _ce_half_fits(C, S, log_input)
 
 
 def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
@@ -650,10 +658,7 @@ def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
                   double label_smoothing, float[::1] loss_out, object grad, double gscale,
                   int n_threads, bint log_input=False):
     """Cross-entropy (NLL with log_input) of float16 / bfloat16 values x
-    (N, C, S) read in their own width: wide rows (S == 1, HALF_ROWS[0] <= C;
-    C <= HALF_ROWS[1] for cross-entropy) row by row, class-plane layouts
-    (S > 1 or fewer classes) of at most HALF_PLANES_MAX classes a unit at a
-    time (other shapes are computed in float32 by the wrapper).
+    (N, C, S) read in their own width, for the shapes ce_half_fits takes.
 
     x and grad (None, float32 or 16-bit) are C-contiguous with N*C*S
     elements.  Returns what ce_index returns.
@@ -664,7 +669,6 @@ def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
     cdef Py_ssize_t u
     cdef double wsum = 0.0
     cdef int nt, kx, kg = FL_KIND_F32
-    cdef bint rows
     cdef const unsigned short* xp = <const unsigned short*>cnp.PyArray_DATA(x)
     cdef void* gp = NULL
     cdef const double* wp = &weight[0] if weight.shape[0] > 0 else NULL
@@ -672,10 +676,7 @@ def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
     cdef float* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
     kx = fc_operand_kind(x, N * C * S, "input")
     L = make_layout(N, C, S)
-    rows = L.kind == LAYOUT_ROWS
-    if (kx == FL_KIND_F32 or C < 1 or target.shape[0] != N * S
-            or (rows and C > STREAM_ROW and not log_input)
-            or (not rows and C > HALF_PLANES_MAX)):
+    if kx == FL_KIND_F32 or target.shape[0] != N * S or not _ce_half_fits(C, S, log_input):
         raise ValueError("fastloss internal error: ce_index_half operand")
     if grad is not None:
         kg = fc_operand_kind(grad, N * C * S, "grad")
@@ -778,10 +779,7 @@ cdef object _ce_call_half(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize
     cdef object loss_arr = None, loss_flat = _NO_LOSS, grad_arr = None, grad_flat = None
     cdef object t_flat, denom, bad, total
     cdef void* p
-    if S == 1 and C >= WIDE_ROW:
-        if not log_input and C > STREAM_ROW:
-            return None
-    elif C > HALF_UNIT // PLANE_BLOCK:  # HALF_PLANES_MAX
+    if not _ce_half_fits(C, S, log_input):
         return None
     if make_layout(N, C, S).units > 1:
         nt = effective_n_threads(n_threads)

@@ -7,9 +7,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-HALF_ROWS: tuple[int, int]
-HALF_PLANES_MAX: int
-
 def index_weight_sum(
     t: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]
     weight: npt.NDArray[np.float64],  # const double[::1]
@@ -34,6 +31,12 @@ def ce_index(
     log_input: bool = False,  # bint
     stream: bool = False,  # bint
 ) -> tuple[float, float, int]: ...
+
+def ce_half_fits(
+    C: int,  # Py_ssize_t
+    S: int,  # Py_ssize_t
+    log_input: bool,  # bint
+) -> bool: ...
 
 def ce_index_half(
     x: npt.NDArray[Any],  # cnp.ndarray

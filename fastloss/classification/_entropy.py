@@ -3,7 +3,6 @@ the class axis of (N, C) rows or (N, C, d1, ...) maps reduced per position
 (``src/_classification.pyx``; probability targets in ``src/_ce_soft.pyx``, the
 focal kernel in ``src/_rowwise.pyx``)."""
 
-import math
 
 import numpy as np
 
@@ -194,18 +193,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def _half_native(x, soft, log_input):
     """True when float16 / bfloat16 ``x`` has a kernel that reads it in its own
-    width (ce_index_half): with class indices, wide rows (one position per
-    row, HALF_ROWS classes for cross-entropy, any number from HALF_ROWS[0]
-    for NLL), and class-plane layouts (maps, narrow rows) of up to
-    HALF_PLANES_MAX classes of cross-entropy and NLL."""
+    width: ce_index_half's shapes with class indices (ce_half_fits), those of
+    ce_prob_half with probabilities."""
     if x.ndim == 0:
         return False
-    C = x.shape[1] if x.ndim > 1 else x.shape[0]
     if soft:
         return not log_input and _ks.ce_prob_half_fits(*_as_ncs(x)[0].shape)
-    if math.prod(x.shape[2:]) == 1 and C >= _k.HALF_ROWS[0]:
-        return log_input or C <= _k.HALF_ROWS[1]  # NLL reads one value a row
-    return 1 <= C <= _k.HALF_PLANES_MAX
+    _, C, S = _as_ncs(x)[0].shape
+    return _k.ce_half_fits(C, S, log_input)
 
 
 def _ce(input, target, weight, ignore_index, reduction, label_smoothing, sample_weight,
