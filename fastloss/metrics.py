@@ -50,7 +50,6 @@ from fastloss._distance_metrics import (
 from fastloss.classification import _entropy as _cl
 from fastloss.segmentation import _hard as _sh
 from fastloss.segmentation import _prep as _sp
-from fastloss.segmentation import _soft as _ss
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -243,9 +242,10 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
     batch, i.e. ``batch=True``); ``ce`` the (3,) cross-entropy sums
     (dice_ce_loss only).  Same arithmetic as fastloss.segmentation.
     """
-    # The per-loss terms are fastloss.segmentation's own helpers, so the
-    # value from merged sums is the in-memory value by construction; the
-    # options' defaults are read from the loss's own signature.
+    # The value comes from the kernel's seg_finish, which the losses use on
+    # their own sums, so the value from merged sums is the in-memory value
+    # by construction; the options' defaults are read from the loss's own
+    # signature.
     fn = getattr(_seg, loss, None) if loss in _SOFT_LOSSES else None
     if fn is None:
         raise ValueError(f"unknown soft loss {loss!r}")
@@ -268,50 +268,40 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         V.check_reduction(reduction, ("mean", "sum"))
     else:
         V.check_reduction(reduction)
-    PG, P, P2, G, G2 = _sp._select(st, c0, batch)
     weight = o.get("weight")
+    kind, a, b, g, wtype, sq, jac = _sp._k.DICE, 0.0, 0.0, 0.0, 0, False, False
     if loss in ("dice_loss", "jaccard_loss", "dice_ce_loss"):
         jac = loss == "jaccard_loss" or bool(o.get("jaccard", False))
         sq = bool(o["squared_pred"])
         if loss == "dice_ce_loss":
+            kind = _sp._k.DICE_CE
             w = _sp._dice_ce_weights(weight, C, c0)[1]
+            a = V.check_scalar(o["lambda_dice"], "lambda_dice", 0.0)
+            b = V.check_scalar(o["lambda_ce"], "lambda_ce", 0.0)
         else:
             w = _sp._dice_weight(weight, C - c0, C)
-        f, _, _ = _ss._overlap_terms(PG, P, P2, G, G2, sq, jac, snr, sdr)
     elif loss in ("tversky_loss", "focal_tversky_loss"):
-        alpha = V.check_scalar(o["alpha"], "alpha", 0.0)
-        beta = V.check_scalar(o["beta"], "beta", 0.0)
-        gamma = None
+        kind = _sp._k.TVERSKY
+        a = V.check_scalar(o["alpha"], "alpha", 0.0)
+        b = V.check_scalar(o["beta"], "beta", 0.0)
         if loss == "focal_tversky_loss":
-            gamma = V.check_scalar(o["gamma"], "gamma", 0.0, lo_open=True)
+            g = V.check_scalar(o["gamma"], "gamma", 0.0, lo_open=True)
         w = _sp._dice_weight(weight, C - c0, C)
-        f = _ss._tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)[0]
     elif loss == "generalized_dice_loss":
-        w_type = o["w_type"]
-        if w_type not in ("square", "simple", "uniform"):
-            raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
-        f = _ss._generalized_terms(PG, P, G, w_type, snr, sdr)[0]
-        w = None
+        kind, w = _sp._k.GENERALIZED, None
+        wtype = _sp._k.WEIGHT_TYPES.get(o["w_type"]) if isinstance(o["w_type"], str) else None
+        if wtype is None:
+            raise ValueError(
+                f"w_type must be 'square', 'simple' or 'uniform', got {o['w_type']!r}")
     else:  # sensitivity_specificity_loss
-        r = V.check_scalar(o["r"], "r", 0.0, 1.0)
+        kind = _sp._k.SENSSPEC
+        a = V.check_scalar(o["r"], "r", 0.0, 1.0)
         w = _sp._dice_weight(weight, C - c0, C)
-        f = _ss._sensspec_terms(PG, P, P2, G, r, snr, sdr)[0]   # E1, E0, NEG, G
-    lam_d, lam_c = o.get("lambda_dice", 1.0), o.get("lambda_ce", 1.0)
-    if w is not None:
-        f = f * w
-    if loss != "dice_ce_loss":
-        value, _ = _sp._reduce(f, reduction, dtype)
-        return value
-    lam_d = V.check_scalar(lam_d, "lambda_dice", 0.0)
-    lam_c = V.check_scalar(lam_c, "lambda_ce", 0.0)
-    dice, _ = _sp._reduce(f, reduction, np.float64)
-    if reduction == "sum":
-        ce_val = ce[0]
-    else:
-        den = ce[1] if ce[3] else ce[2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ce_val = np.float64(ce[0]) / np.float64(den)
-    return V.scalar(lam_d * float(dice) + lam_c * ce_val, dtype)
+    ce = np.zeros(3) if ce is None else np.asarray(ce, dtype=np.float64)
+    return _sp._k.seg_finish(kind, np.ascontiguousarray(st, dtype=np.float64), ce[:3].copy(),
+                             kind != _sp._k.DICE_CE or bool(ce[3]),
+                             _sp._EMPTY if w is None else w, c0, batch, sq, jac, wtype, snr, sdr,
+                             a, b, g, reduction, np.dtype(dtype).num, False)
 
 
 def _is_label_map(input, target):

@@ -3,8 +3,9 @@ matrices are in _confusion.pyx).
 
 Design:
 A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
-   (image, class) sums from which every Dice-family loss is O(N*C) Python
-   arithmetic:  I = sum v p g, P = sum v p, P2 = sum v p^2, G = sum g,
+   (image, class) sums from which every Dice-family loss is O(N*C)
+   arithmetic (_seg_value.pxd, through seg_finish or seg_call):
+   I = sum v p g, P = sum v p, P2 = sum v p^2, G = sum g,
    G2 = sum g^2 (mode OVERLAP), or E1 = sum g (g - p)^2,
    E0 = sum v (1 - g)(g - p)^2, NEG = sum v (1 - g), G, G2 (mode SENSSPEC).
    p is the activation of the logits (softmax over C, sigmoid, or none),
@@ -38,8 +39,8 @@ D. Work units: an image is split into at most MAX_UNITS chunks of whole
    only on S), each unit writes its sums to
    its own slot, and the slots of an image are added in unit order after
    the parallel loop: bit-identical for any thread count, O(N*C) slots.
-E. The gradient is a second pass: with the global sums known, Python turns
-   them into per-(image, class) coefficients of dL/dp
+E. The gradient is a second pass: with the global sums known, seg_value
+   turns them into per-(image, class) coefficients of dL/dp
    (OVERLAP: a g + v (b + 2 b2 p); SENSSPEC: -2 (g - p)(a g + b v (1 - g))),
    and the kernel chains them through the activation (softmax: the
    Jacobian-vector product p_c (d_c - sum_k p_k d_k) per position), adding
@@ -67,17 +68,41 @@ H. float16 / bfloat16 logits are read in their own width: each block's C
    SEG_BLOCK instead of S) and the float32 block math runs on them, so a
    half call gives the float32 call's results on the widened values, bit
    for bit, with no converted copy of the input.
+I. Small calls: a call with less than two ELEM_BLOCKs of work runs its units
+   on the calling thread (no OpenMP region), and a unit of an image smaller
+   than a block clears and folds only the slots its positions touch (the
+   other slots would add zeros), so a (2, 4, 5, 6) dice_loss costs about
+   what np.sum of its logits does.
 """
 
+cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    FL_KIND_BF16, FL_KIND_F16, block_labels, fl_narrow, fl_widen, floating, label_t, lanes_sum,
-    n_blocks, planes_lse, planes_softmax_sums, sigmoid, threads_for,
+    ELEM_BLOCK, FL_KIND_BF16, FL_KIND_F16, fl_narrow, floating, label_t, lanes_sum, n_blocks,
+    planes_lse, planes_softmax_sums, sigmoid, threads_for_work,
 )
+from _fastcall cimport (
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_NONE, fc_empty_like, fc_float,
+    fc_labels, fc_real, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg,
+)
+from _seg_blocks cimport (
+    SEG_BLOCK, _block_x, _copy_planes, _fold, _gmask, _isum, _labels, _scale_planes, _vadd,
+    _vadd_label, _vadd_sens, _vadd_soft, _vadd_sq, _vadd_sq_scaled,
+)
+from _seg_value cimport (
+    LOSS_DICE, LOSS_DICE_CE, LOSS_GENERALIZED, LOSS_SENSSPEC, LOSS_TVERSKY, W_SIMPLE,
+    W_SQUARE, W_UNIFORM, SegQ, seg_nterms, seg_value,
+)
+
+import numpy as np
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
 
 cdef extern from "flseg.h" nogil:
     enum:
@@ -94,6 +119,14 @@ cdef extern from "flseg.h" nogil:
 # storage kinds of half-precision input (xkind of seg_stats / seg_grad)
 KIND_F16 = FL_KIND_F16
 KIND_BF16 = FL_KIND_BF16
+# the losses of seg_finish / seg_call and the generalized Dice's class weights
+# (_seg_value.pxd)
+DICE = LOSS_DICE
+TVERSKY = LOSS_TVERSKY
+GENERALIZED = LOSS_GENERALIZED
+SENSSPEC = LOSS_SENSSPEC
+DICE_CE = LOSS_DICE_CE
+WEIGHT_TYPES = {"square": W_SQUARE, "simple": W_SIMPLE, "uniform": W_UNIFORM}
 
 # Activation and statistics mode (fastloss/segmentation.py reads these enums).
 cpdef enum Activation:
@@ -109,9 +142,6 @@ cdef enum:
     NSTAT = 5           # sums per (image, class)
     MAX_UNITS = 64      # work units per image at most
     MIN_UNIT_BLOCKS = 32  # SEG_BLOCKs per work unit at least (but one unit per image)
-    # SEG_BLOCK: positions per block, small enough that the vertical
-    # accumulators of the label-map path stay in L1 (G)
-    SEG_BLOCK = 128
     # FOLD: blocks summed in the data's type before each fold into the
     # double slots (16 terms per slot, as in NumPy's pairwise float sums)
     FOLD = 16
@@ -132,25 +162,6 @@ cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
 
 
 # ------------------------------------------------------------ block math
-
-cdef inline const floating* _block_x(const floating* x, const unsigned short* xh, int xkind,
-                                     Py_ssize_t base, Py_ssize_t S, Py_ssize_t C,
-                                     Py_ssize_t nb, floating* xw,
-                                     Py_ssize_t* xs) noexcept nogil:
-    """A block's C planes of the input: in place (plane stride S) or, for
-    float16 / bfloat16 storage xh, widened into the unit's L1 buffer xw
-    (plane stride SEG_BLOCK), so that the block math runs on the same
-    float32 values as on a widened copy of the whole input."""
-    cdef Py_ssize_t c
-    if floating is float:
-        if xh != NULL:
-            for c in range(C):
-                fl_widen(xh + base + c * S, xkind, xw + c * SEG_BLOCK, nb)
-            xs[0] = SEG_BLOCK
-            return xw
-    xs[0] = S
-    return x + base
-
 
 cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
                  floating* e, double* m, double* s) noexcept nogil:
@@ -187,142 +198,6 @@ cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t n
             xc = x + c * S
             for j in range(nb):
                 ec[j] = sigmoid(xc[j])
-
-
-cdef inline void _copy_planes(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb,
-                              floating* e) noexcept nogil:
-    cdef Py_ssize_t c, j
-    cdef floating* ec
-    cdef const floating* xc
-    for c in range(C):
-        ec = e + c * SEG_BLOCK
-        xc = x + c * S
-        for j in range(nb):
-            ec[j] = xc[j]
-
-
-cdef inline void _scale_planes(floating* e, Py_ssize_t C, Py_ssize_t nb,
-                               const floating* r) noexcept nogil:
-    cdef Py_ssize_t c, j
-    cdef floating* ec
-    for c in range(C):
-        ec = e + c * SEG_BLOCK
-        for j in range(nb):
-            ec[j] = ec[j] * r[j]
-
-
-cdef inline Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr,
-                               Py_ssize_t ignore, bint has_ignore, int* yy,
-                               floating* vm) noexcept nogil:
-    """yy = label (or -1 when ignored or bad), vm = 0 there, else 1.
-
-    Returns the first position holding a label outside [0, Cr) other than
-    ignore_index, or -1 (a bad label makes the call raise, so its vm does
-    not matter).
-    """
-    cdef Py_ssize_t j
-    cdef Py_ssize_t bad = block_labels(t, nb, Cr, ignore, has_ignore, yy)
-    for j in range(nb):
-        vm[j] = 1 if yy[j] >= 0 else 0
-    return bad
-
-
-cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(nb):
-        g[j] = 1 if yy[j] == cls else 0
-
-
-# Vertical accumulators (design H): the per-unit workspace holds, for each
-# statistic k and class c, SEG_BLOCK doubles at wk + (k*C + c)*SEG_BLOCK;
-# position j of every block adds into slot j, so each loop below is a plain
-# element-wise update with no loop-carried dependency.
-
-cdef inline void _vadd(double* a, const floating* p, Py_ssize_t nb) noexcept nogil:
-    """a[j] += p[j]."""
-    cdef Py_ssize_t j
-    for j in range(nb):
-        a[j] += p[j]
-
-
-cdef inline void _vadd_sq(double* a, const floating* p, Py_ssize_t nb) noexcept nogil:
-    """a[j] += p[j]^2 (in double)."""
-    cdef Py_ssize_t j
-    cdef double pv
-    for j in range(nb):
-        pv = p[j]
-        a[j] += pv * pv
-
-
-cdef inline void _vadd_label(floating* aP, floating* aI, int* cnt, const floating* e,
-                             const floating* rv, const int* yy, int cls,
-                             Py_ssize_t nb) noexcept nogil:
-    """With p = e rv: aP[j] += p, aI[j] += p where yy[j] == cls, cnt[j] += (yy[j] == cls)."""
-    cdef Py_ssize_t j
-    cdef floating pv, zero = 0
-    cdef bint sel
-    for j in range(nb):
-        pv = e[j] * rv[j]
-        sel = yy[j] == cls
-        aP[j] += pv
-        aI[j] += pv if sel else zero
-        cnt[j] += sel
-
-
-cdef inline void _vadd_sq_scaled(floating* a, const floating* e, const floating* rv,
-                                 Py_ssize_t nb) noexcept nogil:
-    """a[j] += (e[j] rv[j])^2."""
-    cdef Py_ssize_t j
-    cdef floating pv
-    for j in range(nb):
-        pv = e[j] * rv[j]
-        a[j] += pv * pv
-
-
-cdef inline void _vadd_soft(double* aI, double* aG, double* aG2, const floating* p,
-                            const floating* g, Py_ssize_t nb) noexcept nogil:
-    """aI += p g, aG += g, aG2 += g^2."""
-    cdef Py_ssize_t j
-    cdef double pv, gv
-    for j in range(nb):
-        pv = p[j]
-        gv = g[j]
-        aI[j] += pv * gv
-        aG[j] += gv
-        aG2[j] += gv * gv
-
-
-cdef inline void _vadd_sens(double* a1, double* a0, double* an, double* aG, double* aG2,
-                            const floating* p, const floating* g, const floating* v,
-                            Py_ssize_t nb) noexcept nogil:
-    """a1 += g d^2, a0 += v (1-g) d^2, an += v (1-g), aG += g, aG2 += g^2; d = g - p."""
-    cdef Py_ssize_t j
-    cdef double d, gv, nv
-    for j in range(nb):
-        gv = g[j]
-        d = gv - p[j]
-        nv = v[j] * (1.0 - gv)
-        a1[j] += gv * d * d
-        a0[j] += nv * d * d
-        an[j] += nv
-        aG[j] += gv
-        aG2[j] += gv * gv
-
-
-cdef inline void _fold(double* a, floating* f, Py_ssize_t n) noexcept nogil:
-    """a[i] += f[i], then f[i] = 0."""
-    cdef Py_ssize_t i
-    for i in range(n):
-        a[i] += f[i]
-        f[i] = 0
-
-
-cdef inline int64_t _isum(const int* a) noexcept nogil:
-    cdef int64_t t = 0
-    cdef Py_ssize_t i
-    for i in range(SEG_BLOCK):
-        t += a[i]
-    return t
 
 
 # --------------------------------------------------------- statistics pass
@@ -362,9 +237,16 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
     cdef bint fused
     cdef bint ce_fused = False      # this block's cross-entropy went to the float slots
     cdef float wf32[FL_SEG_MAXC]
-    memset(wk, 0, (NSTAT * C + 3) * PB * sizeof(double))
-    memset(fk, 0, (3 * C + 3) * PB * sizeof(floating))
-    memset(cnt, 0, C * PB * sizeof(int))
+    # the slots the unit's blocks touch: all PB but in an image of fewer
+    # positions, then its count rounded up to lanes_sum's 16 accumulators (the
+    # untouched slots would add zeros: the same sums for the work of the image)
+    cdef Py_ssize_t pu = (j1 - j0 + 15) // 16 * 16 if j1 - j0 < PB else PB
+    for k in range(NSTAT * C + 3):
+        memset(wk + k * PB, 0, pu * sizeof(double))
+    for k in range(3 * C + 3):
+        memset(fk + k * PB, 0, pu * sizeof(floating))
+    for c in range(C):
+        memset(cnt + c * PB, 0, pu * sizeof(int))
     for c in range(C + 2):
         wtab[c] = 0.0
     for c in range(C):
@@ -428,8 +310,8 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                             xy[j] = xv if yy[j] == cls else xo
             nfold += 1
             if nfold == FOLD:
-                _fold(wk, fk, 3 * C * PB)
-                _fold(ceA, fk + 3 * C * PB, 3 * PB)
+                for k in range(3 * C + 3):
+                    _fold(wk + k * PB if k < 3 * C else ceA + (k - 3 * C) * PB, fk + k * PB, pu)
                 nfold = 0
             if do_ce and not ce_fused:
                 # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0); with
@@ -486,18 +368,92 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
                     ceW[j] += A[j]
                     ceV[j] += vm[j]
         j0 += nb
-    _fold(wk, fk, 3 * C * PB)
-    _fold(ceA, fk + 3 * C * PB, 3 * PB)
+    for k in range(3 * C + 3):
+        _fold(wk + k * PB if k < 3 * C else ceA + (k - 3 * C) * PB, fk + k * PB, pu)
     # fold the vertical accumulators, fixed order
     for c in range(C):
         for k in range(NSTAT):
-            st[c * NSTAT + k] = lanes_sum(wk + (k * C + c) * PB, PB)
+            st[c * NSTAT + k] = lanes_sum(wk + (k * C + c) * PB, pu)
         if labels and mode == MODE_OVERLAP:
-            st[c * NSTAT + 3] = <double>_isum(cnt + c * PB)
+            st[c * NSTAT + 3] = <double>_isum(cnt + c * PB, pu)
             st[c * NSTAT + 4] = st[c * NSTAT + 3]
-    ce[0] = lanes_sum(ceA, PB)
-    ce[1] = lanes_sum(ceW, PB)
-    ce[2] = lanes_sum(ceV, PB)
+    ce[0] = lanes_sum(ceA, pu)
+    ce[1] = lanes_sum(ceW, pu)
+    ce[2] = lanes_sum(ceV, pu)
+
+
+cdef Py_ssize_t _stats_run(const floating* xp, const unsigned short* xhp, int xkind,
+                           const label_t* lp, const floating* tp, Py_ssize_t N, Py_ssize_t C,
+                           Py_ssize_t S, int act, int mode, bint squared, Py_ssize_t off,
+                           Py_ssize_t ignore, bint has_ignore, bint do_ce, const double* cwp,
+                           const double* swp, double* stats, double* ce_out,
+                           int n_threads) except -2:
+    """seg_stats on pointers (xp NULL: the half storage xhp); stats (N, C, NSTAT)."""
+    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid, wsize, eb
+    cdef double* slots
+    cdef double* ces
+    cdef double* wk
+    cdef int* cnt
+    cdef Py_ssize_t* bads
+    cdef floating* ebuf
+    cdef Py_ssize_t bad = -1
+    cdef int nt
+    if N > 0 and C > 0:
+        memset(stats, 0, N * C * NSTAT * sizeof(double))
+    memset(ce_out, 0, 3 * sizeof(double))
+    if N == 0 or C == 0 or S == 0:
+        return -1
+    wsize = (NSTAT * C + 3) * SEG_BLOCK + C + 2
+    chunk = unit_chunk(S)
+    nu = n_blocks(S, chunk)
+    units = N * nu
+    nt = threads_for_work(n_threads, units, N * C * S)
+    slots = <double*>malloc(units * C * NSTAT * sizeof(double))
+    ces = <double*>malloc(units * 3 * sizeof(double))
+    bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
+    # per thread: e (C planes), the float fold slots (3 C + 3 planes: the
+    # overlap sums, the cross-entropy's), widened x (C planes)
+    eb = (5 * C + 3) * SEG_BLOCK
+    ebuf = <floating*>malloc(nt * eb * sizeof(floating))
+    wk = <double*>malloc(nt * wsize * sizeof(double))
+    cnt = <int*>malloc(nt * C * SEG_BLOCK * sizeof(int))
+    try:
+        if (slots == NULL or ces == NULL or bads == NULL or ebuf == NULL or wk == NULL
+                or cnt == NULL):
+            raise MemoryError("fastloss: cannot allocate segmentation buffers")
+        if nt == 1:  # no OpenMP region for the work of one thread (_fastcall.pxd B)
+            for u in range(units):
+                _stats_unit(xp, xhp, xkind, ebuf + (4 * C + 3) * SEG_BLOCK, lp, tp, C, S,
+                            chunk, nu, u, act, mode, squared, off, ignore, has_ignore, do_ce,
+                            cwp, swp, ebuf, ebuf + C * SEG_BLOCK, wk, cnt,
+                            slots + u * C * NSTAT, ces + u * 3, &bads[u])
+        else:
+            for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+                tid = threadid()
+                _stats_unit(xp, xhp, xkind, ebuf + tid * eb + (4 * C + 3) * SEG_BLOCK,
+                            lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
+                            ignore, has_ignore, do_ce, cwp, swp,
+                            ebuf + tid * eb, ebuf + tid * eb + C * SEG_BLOCK,
+                            wk + tid * wsize,
+                            cnt + tid * C * SEG_BLOCK, slots + u * C * NSTAT,
+                            ces + u * 3, &bads[u])
+        for u in range(units):
+            n = u // nu
+            for c in range(C):
+                for k in range(NSTAT):
+                    stats[(n * C + c) * NSTAT + k] += slots[(u * C + c) * NSTAT + k]
+            for k in range(3):
+                ce_out[k] += ces[u * 3 + k]
+            if bad < 0 and bads[u] >= 0:
+                bad = bads[u]
+    finally:
+        free(slots)
+        free(ces)
+        free(bads)
+        free(ebuf)
+        free(wk)
+        free(cnt)
+    return bad
 
 
 def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
@@ -519,22 +475,9 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     into (N, S)) or -1.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
-    cdef Py_ssize_t chunk, nu, units, u, n, c, k, tid, wsize, eb
     cdef const unsigned short[:, :, ::1] xhv
     cdef const unsigned short* xhp = NULL
     cdef const floating* xp = NULL
-    cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
-    cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
-    cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
-    cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
-    cdef double* slots
-    cdef double* ces
-    cdef double* wk
-    cdef int* cnt
-    cdef Py_ssize_t* bads
-    cdef floating* ebuf
-    cdef Py_ssize_t bad = -1
-    cdef int nt
     if xh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: half storage with float64 kernels")
@@ -543,56 +486,16 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
             if N > 0 and C > 0 and S > 0:
                 xhp = &xhv[0, 0, 0]
-    wsize = (NSTAT * C + 3) * SEG_BLOCK + C + 2
-    stats[:, :, :] = 0.0
-    ce_out[:] = 0.0
-    if N == 0 or C == 0 or S == 0:
-        return -1
-    if xh is None:
+    elif N > 0 and C > 0 and S > 0:
         xp = &x[0, 0, 0]
-    chunk = unit_chunk(S)
-    nu = n_blocks(S, chunk)
-    units = N * nu
-    nt = threads_for(n_threads, units)
-    slots = <double*>malloc(units * C * NSTAT * sizeof(double))
-    ces = <double*>malloc(units * 3 * sizeof(double))
-    bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
-    # per thread: e (C planes), the float fold slots (3 C + 3 planes: the
-    # overlap sums, the cross-entropy's), widened x (C planes)
-    eb = (5 * C + 3) * SEG_BLOCK
-    ebuf = <floating*>malloc(nt * eb * sizeof(floating))
-    wk = <double*>malloc(nt * wsize * sizeof(double))
-    cnt = <int*>malloc(nt * C * SEG_BLOCK * sizeof(int))
-    try:
-        if (slots == NULL or ces == NULL or bads == NULL or ebuf == NULL or wk == NULL
-                or cnt == NULL):
-            raise MemoryError("fastloss: cannot allocate segmentation buffers")
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-            tid = threadid()
-            _stats_unit(xp, xhp, xkind, ebuf + tid * eb + (4 * C + 3) * SEG_BLOCK,
-                        lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
-                        ignore, has_ignore, do_ce, cwp, swp,
-                        ebuf + tid * eb, ebuf + tid * eb + C * SEG_BLOCK,
-                        wk + tid * wsize,
-                        cnt + tid * C * SEG_BLOCK, slots + u * C * NSTAT,
-                        ces + u * 3, &bads[u])
-        for u in range(units):
-            n = u // nu
-            for c in range(C):
-                for k in range(NSTAT):
-                    stats[n, c, k] += slots[(u * C + c) * NSTAT + k]
-            for k in range(3):
-                ce_out[k] += ces[u * 3 + k]
-            if bad < 0 and bads[u] >= 0:
-                bad = bads[u]
-    finally:
-        free(slots)
-        free(ces)
-        free(bads)
-        free(ebuf)
-        free(wk)
-        free(cnt)
-    return bad
+    if stats.shape[0] != N or stats.shape[1] != C or stats.shape[2] != NSTAT:
+        raise ValueError("fastloss internal error: stats shape")
+    return _stats_run(xp, xhp, xkind, &lab[0, 0] if lab.shape[0] > 0 else NULL,
+                      &soft[0, 0, 0] if soft.shape[0] > 0 else NULL, N, C, S, act, mode,
+                      squared, off, ignore, has_ignore, do_ce,
+                      &cw[0] if cw.shape[0] > 0 else NULL, &sw[0] if sw.shape[0] > 0 else NULL,
+                      &stats[0, 0, 0] if N > 0 and C > 0 else NULL, &ce_out[0],
+                      n_threads)
 
 
 # ----------------------------------------------------------- gradient pass
@@ -717,6 +620,46 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
         j0 += nb
 
 
+cdef int _grad_run(const floating* xp, const unsigned short* xhp, int xkind,
+                   unsigned short* ghp, int gkind, const label_t* lp, const floating* tp,
+                   Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act, int mode, Py_ssize_t off,
+                   Py_ssize_t ignore, bint has_ignore, const double* ca, const double* cb,
+                   const double* cb2, double kce, const double* cwp, const double* swp,
+                   floating* gp, int n_threads) except -1:
+    """seg_grad on pointers (xp NULL: the half storage xhp; gp NULL: the half
+    gradient ghp)."""
+    cdef Py_ssize_t chunk, nu, units, u, tid
+    cdef floating* ebuf
+    cdef int nt
+    if N == 0 or C == 0 or S == 0:
+        return 0
+    chunk = unit_chunk(S)
+    nu = n_blocks(S, chunk)
+    units = N * nu
+    nt = threads_for_work(n_threads, units, N * C * S)
+    # per thread: the activations, widened x, the gradient block (C planes each)
+    ebuf = <floating*>malloc(nt * 3 * C * SEG_BLOCK * sizeof(floating))
+    if ebuf == NULL:
+        raise MemoryError("fastloss: cannot allocate segmentation buffers")
+    try:
+        if nt == 1:
+            for u in range(units):
+                _grad_unit(xp, xhp, xkind, ebuf + C * SEG_BLOCK, ghp, gkind,
+                           ebuf + 2 * C * SEG_BLOCK, lp, tp, C, S, chunk, nu, u, act, mode,
+                           off, ignore, has_ignore, ca, cb, cb2, kce, cwp, swp, ebuf, gp)
+        else:
+            for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+                tid = threadid()
+                _grad_unit(xp, xhp, xkind, ebuf + (tid * 3 + 1) * C * SEG_BLOCK,
+                           ghp, gkind, ebuf + (tid * 3 + 2) * C * SEG_BLOCK,
+                           lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
+                           has_ignore, ca, cb, cb2, kce, cwp, swp,
+                           ebuf + tid * 3 * C * SEG_BLOCK, gp)
+    finally:
+        free(ebuf)
+    return 0
+
+
 def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
              const floating[:, :, ::1] soft, int act, int mode, Py_ssize_t off,
              Py_ssize_t ignore, bint has_ignore, const double[:, ::1] ca,
@@ -730,19 +673,12 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     even from its float32 values (grad then an empty float32 array).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
-    cdef Py_ssize_t chunk, nu, units, u, tid
     cdef const unsigned short[:, :, ::1] xhv
     cdef unsigned short[:, :, ::1] ghv
     cdef const unsigned short* xhp = NULL
     cdef unsigned short* ghp = NULL
     cdef const floating* xp = NULL
     cdef floating* gp = NULL
-    cdef const label_t* lp = &lab[0, 0] if lab.shape[0] > 0 else NULL
-    cdef const floating* tp = &soft[0, 0, 0] if soft.shape[0] > 0 else NULL
-    cdef const double* cwp = &cw[0] if cw.shape[0] > 0 else NULL
-    cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
-    cdef floating* ebuf
-    cdef int nt
     if xh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: half storage with float64 kernels")
@@ -765,21 +701,218 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
             ghp = &ghv[0, 0, 0]
     else:
         gp = &grad[0, 0, 0]
-    chunk = unit_chunk(S)
-    nu = n_blocks(S, chunk)
-    units = N * nu
-    nt = threads_for(n_threads, units)
-    # per thread: the activations, widened x, the gradient block (C planes each)
-    ebuf = <floating*>malloc(nt * 3 * C * SEG_BLOCK * sizeof(floating))
-    if ebuf == NULL:
-        raise MemoryError("fastloss: cannot allocate segmentation buffers")
+    _grad_run(xp, xhp, xkind, ghp, gkind, &lab[0, 0] if lab.shape[0] > 0 else NULL,
+              &soft[0, 0, 0] if soft.shape[0] > 0 else NULL, N, C, S, act, mode, off, ignore,
+              has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce,
+              &cw[0] if cw.shape[0] > 0 else NULL, &sw[0] if sw.shape[0] > 0 else NULL, gp,
+              n_threads)
+
+
+# ------------------------------------------------------- value and prepared call
+
+cdef object _value(const SegQ* q, const double* st, Py_ssize_t N, Py_ssize_t C,
+                   const double* w, const double* ce, bint labels, int red, int typenum,
+                   double* ca, double* cb, double* cb2, double* kce):
+    """The loss as the public functions return it (a scalar of typenum; for
+    'none' the terms, (N, C') / (C',) with batch, generalized (N,) / (1,))."""
+    cdef Py_ssize_t M = seg_nterms(q, N, C), t
+    cdef cnp.npy_intp dims[2]
+    cdef double value
+    cdef double* f = <double*>malloc((M + 1) * sizeof(double))
+    cdef cnp.ndarray out
+    if f == NULL:
+        raise MemoryError("fastloss: cannot allocate segmentation terms")
     try:
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-            tid = threadid()
-            _grad_unit(xp, xhp, xkind, ebuf + (tid * 3 + 1) * C * SEG_BLOCK,
-                       ghp, gkind, ebuf + (tid * 3 + 2) * C * SEG_BLOCK,
-                       lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
-                       has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce, cwp, swp,
-                       ebuf + tid * 3 * C * SEG_BLOCK, gp)
+        seg_value(q, st, N, C, w, ce, labels, red, f, &value, ca, cb, cb2, kce)
+        if red != RED_NONE:
+            return fc_scalar(value, typenum)
+        dims[0] = 1 if q.batch else N
+        dims[1] = C - q.c0
+        if q.kind == LOSS_GENERALIZED:
+            out = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+        elif q.batch:
+            out = cnp.PyArray_EMPTY(1, &dims[1], typenum, 0)
+        else:
+            out = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        for t in range(M):
+            if typenum == cnp.NPY_FLOAT:
+                (<float*>cnp.PyArray_DATA(out))[t] = <float>f[t]
+            else:
+                (<double*>cnp.PyArray_DATA(out))[t] = f[t]
+        return out
     finally:
-        free(ebuf)
+        free(f)
+
+
+def seg_finish(int kind, const double[:, :, ::1] st, const double[::1] ce, bint labels,
+               const double[::1] w, Py_ssize_t c0, bint batch, bint squared, bint jaccard,
+               int wtype, double snr, double sdr, double a, double b, double g,
+               object reduction, int typenum, bint coef):
+    """A Dice-family loss from its sums st (N, C, 5) and, for DICE_CE, the
+    cross-entropy sums ce (3,) (_seg_value.pxd); w the weights of the
+    classes used (empty: none).  With coef: (loss, ca, cb, cb2, kce), the
+    coefficients seg_grad reads."""
+    cdef SegQ q
+    cdef Py_ssize_t N = st.shape[0], C = st.shape[1]
+    cdef int red = fc_reduction(reduction)
+    cdef double kce = 0.0
+    cdef double[:, :, ::1] cv
+    if red < 0 or not 0 <= c0 <= C or (w.shape[0] > 0 and w.shape[0] != C - c0) \
+            or (kind == LOSS_DICE_CE and ce.shape[0] < 3):
+        raise ValueError("fastloss internal error: seg_finish arguments")
+    q.kind, q.c0, q.batch, q.squared, q.jaccard, q.wtype = kind, c0, batch, squared, jaccard, wtype
+    q.snr, q.sdr, q.a, q.b, q.g = snr, sdr, a, b, g
+    if not coef:
+        return _value(&q, &st[0, 0, 0] if N > 0 and C > 0 else NULL, N, C,
+                      &w[0] if w.shape[0] > 0 else NULL, &ce[0] if ce.shape[0] > 0 else NULL,
+                      labels, red, typenum, NULL, NULL, NULL, &kce)
+    co = np.zeros((3, N, C))
+    cv = co
+    loss = _value(&q, &st[0, 0, 0] if N > 0 and C > 0 else NULL, N, C,
+                  &w[0] if w.shape[0] > 0 else NULL, &ce[0] if ce.shape[0] > 0 else NULL,
+                  labels, red, typenum, &cv[0, 0, 0] if N > 0 and C > 0 else NULL,
+                  &cv[1, 0, 0] if N > 0 and C > 0 else NULL,
+                  &cv[2, 0, 0] if N > 0 and C > 0 else NULL, &kce)
+    return loss, co[0], co[1], co[2], kce
+
+
+cdef object _seg_call(const floating* x, const label_t* lab, cnp.ndarray xa, const SegQ* q,
+                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act, int red,
+                      bint return_grad, object n_threads):
+    """seg_call's passes: the sums, the value and, with return_grad, the gradient
+    (None where a label is out of range: the full path raises)."""
+    cdef int typenum = cnp.PyArray_TYPE(xa), nt = 1
+    cdef int mode = MODE_SENSSPEC if q.kind == LOSS_SENSSPEC else MODE_OVERLAP
+    cdef bint do_ce = q.kind == LOSS_DICE_CE
+    cdef double ce[3]
+    cdef double kce = 0.0
+    cdef double* st = <double*>malloc((NSTAT + 3) * N * C * sizeof(double))
+    cdef double* co
+    cdef void* gp
+    if st == NULL:
+        raise MemoryError("fastloss: cannot allocate segmentation sums")
+    co = st + NSTAT * N * C
+    if N * C * S >= 2 * ELEM_BLOCK:  # else one thread whatever n_threads says
+        nt = effective_n_threads(n_threads)
+    try:
+        if _stats_run(x, <const unsigned short*>NULL, 0, lab, <const floating*>NULL, N, C, S,
+                      act, mode, q.squared, 0, 0, False, do_ce, NULL, NULL, st, ce, nt) >= 0:
+            return None
+        loss = _value(q, st, N, C, NULL, ce, True, red, typenum,
+                      co if return_grad else NULL, co + N * C, co + 2 * N * C, &kce)
+        if not return_grad:
+            return loss
+        grad = fc_empty_like(xa, typenum, &gp)
+        _grad_run(x, <const unsigned short*>NULL, 0, <unsigned short*>NULL, 0, lab,
+                  <const floating*>NULL, N, C, S, act, mode, 0, 0, False, co, co + N * C,
+                  co + 2 * N * C, kce, NULL, NULL, <floating*>gp, nt)
+        return loss, grad
+    finally:
+        free(st)
+
+
+cdef object _seg_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
+                             const SegQ* q, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act,
+                             int red, bint return_grad, object n_threads):
+    """_seg_call with the labels read in their own width (LBL_*)."""
+    cdef void* t = cnp.PyArray_DATA(ta)
+    if lt == LBL_I64:
+        return _seg_call(x, <int64_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
+    if lt == LBL_I32:
+        return _seg_call(x, <int32_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
+    if lt == LBL_I16:
+        return _seg_call(x, <int16_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
+    if lt == LBL_I8:
+        return _seg_call(x, <int8_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
+    return _seg_call(x, <uint8_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
+
+
+cdef inline bint _nonneg(object v, double* out) noexcept:
+    return fc_real(v, out) and out[0] >= 0.0
+
+
+cdef bint _params(int kind, object a, object b, object g, SegQ* q) noexcept:
+    """The kind's parameters into q, or False where the full path decides."""
+    q.a = q.b = q.g = 0.0
+    q.wtype = W_SQUARE
+    if kind == LOSS_TVERSKY:
+        return (_nonneg(a, &q.a) and _nonneg(b, &q.b)
+                and (g is None or (fc_real(g, &q.g) and q.g > 0.0)))
+    if kind == LOSS_GENERALIZED:
+        if type(a) is not str or a not in WEIGHT_TYPES:
+            return False
+        q.wtype = WEIGHT_TYPES[a]
+        return True
+    if kind == LOSS_SENSSPEC:
+        return fc_real(a, &q.a) and 0.0 <= q.a <= 1.0
+    if kind == LOSS_DICE_CE:
+        return _nonneg(a, &q.a) and _nonneg(b, &q.b)
+    return kind == LOSS_DICE
+
+
+def seg_call(int kind, object input, object target, object activation,
+             object include_background, object batch, object squared, object jaccard,
+             object smooth_nr, object smooth_dr, object a, object b, object g,
+             object reduction, bint return_grad, object n_threads):
+    """A soft Dice-family loss for the common case in one call, else None.
+
+    Taken: float32 / float64 logits (N, C, *spatial) with C >= 2 and a label
+    map (N, *spatial) or (N, 1, *spatial) of a width the kernels read, as
+    plain ndarrays (_fastcall.pxd); options of their plain Python types in
+    their domains; gradients below FRESH_BYTES.  The wrapper passes no class
+    weights, ignore_index or grad_out (those take the full path, which owns
+    every error message).  The kind's parameters: TVERSKY a, b, g = alpha,
+    beta, gamma (None: no exponent); GENERALIZED a = w_type; SENSSPEC a = r;
+    DICE_CE a, b = lambda_dice, lambda_ce.
+    """
+    cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction)
+    cdef int act, i, nd
+    cdef SegQ q
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t N, C, S = 1
+    if ft < 0 or lt < 0 or red < 0 or not fc_threads_arg(n_threads):
+        return None
+    if kind == LOSS_DICE_CE and red == RED_NONE:
+        return None
+    if activation is None:
+        act = ACT_NONE
+    elif type(activation) is not str:
+        return None
+    elif activation == "softmax":
+        act = ACT_SOFTMAX
+    elif activation == "sigmoid":
+        act = ACT_SIGMOID
+    else:
+        return None
+    if (type(include_background) is not bool or type(batch) is not bool
+            or type(squared) is not bool or type(jaccard) is not bool):
+        return None
+    if not (_nonneg(smooth_nr, &q.snr) and _nonneg(smooth_dr, &q.sdr)
+            and _params(kind, a, b, g, &q)):
+        return None
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    nd = cnp.PyArray_NDIM(xa)
+    if nd < 3 or cnp.PyArray_SIZE(xa) == 0 or cnp.PyArray_DIM(xa, 1) < 2:
+        return None
+    N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+    for i in range(2, nd):
+        S *= cnp.PyArray_DIM(xa, i)
+    if not fc_shape_is(ta, xa, 1):
+        # MONAI's (N, 1, *spatial) label form
+        if cnp.PyArray_NDIM(ta) != nd or cnp.PyArray_DIM(ta, 1) != 1:
+            return None
+        for i in range(nd):
+            if i != 1 and cnp.PyArray_DIM(ta, i) != cnp.PyArray_DIM(xa, i):
+                return None
+    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
+        return None
+    q.kind = kind
+    q.c0 = 0 if include_background else 1
+    q.batch, q.jaccard = batch, jaccard
+    q.squared = squared and (kind == LOSS_DICE or kind == LOSS_DICE_CE)
+    if ft == cnp.NPY_FLOAT:
+        return _seg_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, &q, N, C, S, act, red,
+                                return_grad, n_threads)
+    return _seg_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, &q, N, C, S, act, red,
+                            return_grad, n_threads)

@@ -10,6 +10,12 @@ import numpy.typing as npt
 
 KIND_F16: int
 KIND_BF16: int
+DICE: int
+TVERSKY: int
+GENERALIZED: int
+SENSSPEC: int
+DICE_CE: int
+WEIGHT_TYPES: Any
 
 class Activation(IntEnum):
     ACT_NONE = 0
@@ -39,7 +45,7 @@ def seg_stats(
     n_threads: int,
     xh: Any = None,
     xkind: int = 0,
-) -> int: ...
+) -> Any: ...
 
 # floating: one type for every floating argument of a call
 def seg_grad(
@@ -64,3 +70,43 @@ def seg_grad(
     gh: Any = None,
     gkind: int = 0,
 ) -> None: ...
+
+def seg_finish(
+    kind: int,
+    st: npt.NDArray[np.float64],  # const double[:, :, ::1]
+    ce: npt.NDArray[np.float64],  # const double[::1]
+    labels: bool,  # bint
+    w: npt.NDArray[np.float64],  # const double[::1]
+    c0: int,  # Py_ssize_t
+    batch: bool,  # bint
+    squared: bool,  # bint
+    jaccard: bool,  # bint
+    wtype: int,
+    snr: float,  # double
+    sdr: float,  # double
+    a: float,  # double
+    b: float,  # double
+    g: float,  # double
+    reduction: Any,
+    typenum: int,
+    coef: bool,  # bint
+) -> tuple[Any, Any, Any, Any, float]: ...
+
+def seg_call(
+    kind: int,
+    input: Any,
+    target: Any,
+    activation: Any,
+    include_background: Any,
+    batch: Any,
+    squared: Any,
+    jaccard: Any,
+    smooth_nr: Any,
+    smooth_dr: Any,
+    a: Any,
+    b: Any,
+    g: Any,
+    reduction: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> Any: ...

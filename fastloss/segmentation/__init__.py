@@ -8,7 +8,8 @@ activation on the fly and accumulates per-(image, class) sums
 over the non-ignored positions (``p`` the activated input, ``g`` the target
 of the class).  Label maps ``(N, *spatial)`` are read in their own integer
 width and never expanded into a one-hot copy: the extra memory is O(N*C).
-The losses are then O(N*C) arithmetic on the sums.  With
+The losses are then O(N*C) arithmetic on the sums, in the kernel
+(``src/_seg_value.pxd``: the same code for the metrics' merged sums).  With
 ``return_grad=True`` a second pass over the logits writes the gradient.
 """
 

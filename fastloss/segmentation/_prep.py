@@ -185,27 +185,20 @@ def _first(p, include_background):
     return 0 if (include_background or p.C == 1) else 1
 
 
-def _select(st, c0, batch):
-    """Per-class sums (N, C') or, with batch, (C',): arrays PG, P, P2, G, G2."""
-    s = st[:, c0:, :]
-    if batch:
-        s = s.sum(axis=0)
-    return [s[..., k] for k in range(5)]
-
-
-def _reduce(f, reduction, dtype):
-    if reduction == "none":
-        return f.astype(dtype), np.ones_like(f)
-    if reduction == "sum":
-        return V.scalar(np.sum(f), dtype), np.ones_like(f)
-    return V.scalar(np.mean(f) if f.size else np.nan, dtype), np.full_like(f, 1.0 / max(f.size, 1))
-
-
-def _expand(d, p, c0, batch):
-    """Coefficients for the used classes -> (N, C) with zeros for skipped ones."""
-    out = np.zeros((p.N, p.C), dtype=np.float64)
-    out[:, c0:] = np.broadcast_to(d, (p.N, p.C - c0)) if batch else d
-    return out
+def _loss(p, kind, c0, w, batch, snr, sdr, reduction, return_grad, *, squared=False,
+          jaccard=False, a=0.0, b=0.0, g=0.0, wtype=0, cw=None, sw=None):
+    """The full path after the checks: the sums, the loss of ``kind`` from them
+    (the kernel's seg_finish, as the prepared call) and, with return_grad,
+    the gradient pass."""
+    mode = _SENSSPEC if kind == _k.SENSSPEC else _OVERLAP
+    st, ce = _stats(p, mode, squared, kind == _k.DICE_CE, cw, sw)
+    r = _k.seg_finish(kind, st, ce, p.tflat is not None, _EMPTY if w is None else w, c0,
+                      bool(batch), squared, jaccard, wtype, snr, sdr, a, b, g, reduction,
+                      np.dtype(p.dtype).num, return_grad)
+    if not return_grad:
+        return r
+    loss, ca, cb, cb2, kce = r
+    return loss, _grad(p, mode, ca, cb, cb2, kce, cw, sw)
 
 
 def _dice_weight(weight, n_used, C):

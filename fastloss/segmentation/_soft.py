@@ -7,63 +7,33 @@ import numpy as np
 from fastloss import _validate as V
 from fastloss._docs import doc
 from fastloss.segmentation._prep import (
-    _OVERLAP,
-    _SENSSPEC,
     _check_smooth,
     _dice_ce_weights,
     _dice_weight,
-    _expand,
     _first,
-    _grad,
+    _k,
+    _loss,
     _prepare,
-    _reduce,
-    _select,
-    _stats,
 )
 
 # ------------------------------------------------------------ Dice / Jaccard
 
-def _overlap_terms(PG, P, P2, G, G2, squared, jaccard, snr, sdr):
-    """f = 1 - num/den and df/dI, df/dPd (Pd = P2 when squared)."""
-    Pd = P2 if squared else P
-    Gd = G2 if squared else G
-    num = 2.0 * PG + snr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if jaccard:
-            den = 2.0 * (Pd + Gd - PG) + sdr
-            f = 1.0 - num / den
-            dI = -(2.0 * den + 2.0 * num) / den**2
-            dP = 2.0 * num / den**2
-        else:
-            den = Pd + Gd + sdr
-            f = 1.0 - num / den
-            dI = -2.0 / den
-            dP = num / den**2
-    return f, dI, dP
-
-
 def _dice_family(input, target, jaccard, activation, include_background, squared_pred,
                  smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
                  return_grad, n_threads, grad_out=None):
+    if weight is None and ignore_index is None and grad_out is None:
+        r = _k.seg_call(_k.DICE, input, target, activation, include_background, batch,
+                        squared_pred, jaccard, smooth_nr, smooth_dr, None, None, None,
+                        reduction, return_grad, n_threads)
+        if r is not None:
+            return r
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
                  grad_out=grad_out if return_grad else None)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
-    st, _ = _stats(p, _OVERLAP, squared_pred)
-    PG, P, P2, G, G2 = _select(st, c0, batch)
-    f, dI, dP = _overlap_terms(PG, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
-    if w is not None:
-        f, dI, dP = f * w, dI * w, dP * w
-    loss, dL = _reduce(f, reduction, p.dtype)
-    if not return_grad:
-        return loss
-    zero = np.zeros((p.N, p.C))
-    ca = _expand(dL * dI, p, c0, batch)
-    cP = _expand(dL * dP, p, c0, batch)
-    if squared_pred:
-        return loss, _grad(p, _OVERLAP, ca, zero, cP)
-    return loss, _grad(p, _OVERLAP, ca, cP, zero)
+    return _loss(p, _k.DICE, c0, w, batch, snr, sdr, reduction, return_grad,
+                 squared=bool(squared_pred), jaccard=jaccard)
 
 
 _SEG_PARAMS = """\
@@ -199,24 +169,15 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
 
 # ------------------------------------------------------------------ Tversky
 
-def _tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr):
-    """f = (1 - TI)^gamma (gamma None: 1 - TI) and df/dI, df/dP."""
-    num = PG + snr
-    den = PG + alpha * (P - PG) + beta * (G - PG) + sdr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = 1.0 - num / den
-        dI = -(den - num * (1.0 - alpha - beta)) / den**2
-        dP = num * alpha / den**2
-        if gamma is not None:
-            chain = gamma * np.power(f, gamma - 1.0)
-            f = np.power(f, gamma)
-            dI, dP = chain * dI, chain * dP
-    return f, dI, dP
-
-
 def _tversky(input, target, alpha, beta, gamma, activation, include_background, smooth_nr,
              smooth_dr, batch, weight, ignore_index, reduction, return_grad, n_threads,
              grad_out=None):
+    if weight is None and ignore_index is None and grad_out is None:
+        r = _k.seg_call(_k.TVERSKY, input, target, activation, include_background, batch,
+                        False, False, smooth_nr, smooth_dr, alpha, beta, gamma, reduction,
+                        return_grad, n_threads)
+        if r is not None:
+            return r
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
                  grad_out=grad_out if return_grad else None)
     alpha = V.check_scalar(alpha, "alpha", 0.0)
@@ -226,17 +187,8 @@ def _tversky(input, target, alpha, beta, gamma, activation, include_background, 
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
-    st, _ = _stats(p, _OVERLAP)
-    PG, P, _, G, _ = _select(st, c0, batch)
-    f, dI, dP = _tversky_terms(PG, P, G, alpha, beta, gamma, snr, sdr)
-    if w is not None:
-        f, dI, dP = f * w, dI * w, dP * w
-    loss, dL = _reduce(f, reduction, p.dtype)
-    if not return_grad:
-        return loss
-    zero = np.zeros((p.N, p.C))
-    return loss, _grad(p, _OVERLAP, _expand(dL * dI, p, c0, batch),
-                       _expand(dL * dP, p, c0, batch), zero)
+    return _loss(p, _k.TVERSKY, c0, w, batch, snr, sdr, reduction, return_grad,
+                 a=alpha, b=beta, g=0.0 if gamma is None else gamma)
 
 
 @_seg_doc
@@ -320,30 +272,6 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
 
 # ---------------------------------------------------------- generalized Dice
 
-def _generalized_terms(PG, P, G, w_type, snr, sdr):
-    """f = 1 - (2 sum_c w_c I_c + snr) / (sum_c w_c (P_c + G_c) + sdr), df/dI, df/dP.
-
-    w_c = 1/G_c^2, 1/G_c or 1; an infinite weight (empty class) becomes the
-    largest finite weight of its row, as MONAI does.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if w_type == "square":
-            w = 1.0 / (G * G)
-        elif w_type == "simple":
-            w = 1.0 / G
-        else:
-            w = np.ones_like(G)
-        inf = np.isinf(w)
-        w[inf] = 0.0
-        w = w + inf * np.max(w, axis=-1, keepdims=True)
-        numer = 2.0 * np.sum(w * PG, axis=-1) + snr
-        denom = np.sum(w * (P + G), axis=-1) + sdr
-        f = np.atleast_1d(1.0 - numer / denom)
-        dI = -2.0 * w / denom[..., None]
-        dP = w * (numer / denom**2)[..., None]
-    return f, dI, dP
-
-
 @_seg_doc
 def generalized_dice_loss(input, target, *, w_type="square", activation="softmax",
                           include_background=True, smooth_nr=1e-5, smooth_dr=1e-5,
@@ -379,34 +307,22 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     >>> float(fastloss.generalized_dice_loss(x, y)) < 1e-3
     True
     """
-    if w_type not in ("square", "simple", "uniform"):
+    if ignore_index is None and grad_out is None:
+        r = _k.seg_call(_k.GENERALIZED, input, target, activation, include_background, batch,
+                        False, False, smooth_nr, smooth_dr, w_type, None, None, reduction,
+                        return_grad, n_threads)
+        if r is not None:
+            return r
+    if w_type not in _k.WEIGHT_TYPES:
         raise ValueError(f"w_type must be 'square', 'simple' or 'uniform', got {w_type!r}")
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
                  grad_out=grad_out if return_grad else None)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
-    c0 = _first(p, include_background)
-    st, _ = _stats(p, _OVERLAP)
-    PG, P, _, G, _ = _select(st, c0, batch)
-    f, dI, dP = _generalized_terms(PG, P, G, w_type, snr, sdr)
-    loss, dL = _reduce(f, reduction, p.dtype)
-    if not return_grad:
-        return loss
-    dL = dL[0] if batch else dL[:, None]
-    zero = np.zeros((p.N, p.C))
-    return loss, _grad(p, _OVERLAP, _expand(dL * dI, p, c0, batch),
-                       _expand(dL * dP, p, c0, batch), zero)
+    return _loss(p, _k.GENERALIZED, _first(p, include_background), None, batch, snr, sdr,
+                 reduction, return_grad, wtype=_k.WEIGHT_TYPES[w_type])
 
 
 # ------------------------------------------------- sensitivity-specificity
-
-def _sensspec_terms(E1, E0, NEG, G, r, snr, sdr):
-    """f = r (E1 + snr)/(G + sdr) + (1 - r)(E0 + snr)/(NEG + sdr), df/dE1, df/dE0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = r / (G + sdr)
-        d0 = (1.0 - r) / (NEG + sdr)
-        f = (E1 + snr) * d1 + (E0 + snr) * d0
-    return f, d1, d0
-
 
 @_seg_doc
 def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
@@ -443,23 +359,19 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     ...                                                   smooth_dr=0)), 6)
     0.25
     """
+    if weight is None and ignore_index is None and grad_out is None:
+        res = _k.seg_call(_k.SENSSPEC, input, target, activation, include_background, batch,
+                          False, False, smooth_nr, smooth_dr, r, None, None, reduction,
+                          return_grad, n_threads)
+        if res is not None:
+            return res
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
                  grad_out=grad_out if return_grad else None)
     r = V.check_scalar(r, "r", 0.0, 1.0)
     snr, sdr = _check_smooth(smooth_nr, smooth_dr)
     c0 = _first(p, include_background)
     w = _dice_weight(weight, p.C - c0, p.C)
-    st, _ = _stats(p, _SENSSPEC)
-    E1, E0, NEG, G, _ = _select(st, c0, batch)
-    f, d1, d0 = _sensspec_terms(E1, E0, NEG, G, r, snr, sdr)
-    if w is not None:
-        f, d1, d0 = f * w, d1 * w, d0 * w
-    loss, dL = _reduce(f, reduction, p.dtype)
-    if not return_grad:
-        return loss
-    zero = np.zeros((p.N, p.C))
-    return loss, _grad(p, _SENSSPEC, _expand(dL * d1, p, c0, batch),
-                       _expand(dL * d0, p, c0, batch), zero)
+    return _loss(p, _k.SENSSPEC, c0, w, batch, snr, sdr, reduction, return_grad, a=r)
 
 
 # ------------------------------------------------------------------ Dice+CE
@@ -515,6 +427,12 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     >>> round(float(fastloss.dice_ce_loss(x, y, smooth_nr=0, smooth_dr=0)), 6)  # 0.5 + log 2
     1.193147
     """
+    if weight is None and ignore_index is None and sample_weight is None and grad_out is None:
+        r = _k.seg_call(_k.DICE_CE, input, target, "softmax", include_background, batch,
+                        squared_pred, jaccard, smooth_nr, smooth_dr, lambda_dice, lambda_ce,
+                        None, reduction, return_grad, n_threads)
+        if r is not None:
+            return r
     shape = np.shape(input)
     if len(shape) >= 2 and shape[1] == 1:
         raise ValueError(
@@ -531,27 +449,6 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     c0 = _first(p, include_background)
     cw, wd = _dice_ce_weights(weight, p.C, c0)
     sw = V.broadcast_weight(sample_weight, (p.N,) + p.x.shape[2:])
-    sw = None if sw is None else sw.reshape(-1)
-    st, ce = _stats(p, _OVERLAP, squared_pred, True, cw, sw)
-    PG, P, P2, G, G2 = _select(st, c0, batch)
-    f, dI, dP = _overlap_terms(PG, P, P2, G, G2, squared_pred, jaccard, snr, sdr)
-    if wd is not None:
-        f, dI, dP = f * wd, dI * wd, dP * wd
-    dice, dL = _reduce(f, reduction, np.float64)
-    ce_den = ce[1] if p.tflat is not None else ce[2]
-    if reduction == "sum":
-        ce_val, kce = ce[0], 1.0
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ce_val = ce[0] / ce_den
-        kce = 1.0 / ce_den if ce_den != 0 else 0.0
-    loss = V.scalar(lambda_dice * float(dice) + lambda_ce * ce_val, p.dtype)
-    if not return_grad:
-        return loss
-    zero = np.zeros((p.N, p.C))
-    ca = _expand(lambda_dice * dL * dI, p, c0, batch)
-    cP = _expand(lambda_dice * dL * dP, p, c0, batch)
-    kce = lambda_ce * kce
-    if squared_pred:
-        return loss, _grad(p, _OVERLAP, ca, zero, cP, kce, cw, sw)
-    return loss, _grad(p, _OVERLAP, ca, cP, zero, kce, cw, sw)
+    return _loss(p, _k.DICE_CE, c0, wd, batch, snr, sdr, reduction, return_grad,
+                 squared=bool(squared_pred), jaccard=bool(jaccard), a=lambda_dice, b=lambda_ce,
+                 cw=cw, sw=None if sw is None else sw.reshape(-1))

@@ -1,0 +1,167 @@
+# The block helpers of _segmentation.pyx's passes (header-only, inline):
+# a block's input planes, the label reader, and the vertical accumulators
+# of its design G.
+
+from libc.stdint cimport int64_t
+
+from _common cimport block_labels, fl_widen, floating, label_t
+
+cdef enum:
+    # SEG_BLOCK: positions per block, small enough that the vertical
+    # accumulators of the label-map path stay in L1 (G)
+    SEG_BLOCK = 128
+
+
+cdef inline const floating* _block_x(const floating* x, const unsigned short* xh, int xkind,
+                                     Py_ssize_t base, Py_ssize_t S, Py_ssize_t C,
+                                     Py_ssize_t nb, floating* xw,
+                                     Py_ssize_t* xs) noexcept nogil:
+    """A block's C planes of the input: in place (plane stride S) or, for
+    float16 / bfloat16 storage xh, widened into the unit's L1 buffer xw
+    (plane stride SEG_BLOCK), so that the block math runs on the same
+    float32 values as on a widened copy of the whole input."""
+    cdef Py_ssize_t c
+    if floating is float:
+        if xh != NULL:
+            for c in range(C):
+                fl_widen(xh + base + c * S, xkind, xw + c * SEG_BLOCK, nb)
+            xs[0] = SEG_BLOCK
+            return xw
+    xs[0] = S
+    return x + base
+
+
+cdef inline void _copy_planes(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb,
+                              floating* e) noexcept nogil:
+    cdef Py_ssize_t c, j
+    cdef floating* ec
+    cdef const floating* xc
+    for c in range(C):
+        ec = e + c * SEG_BLOCK
+        xc = x + c * S
+        for j in range(nb):
+            ec[j] = xc[j]
+
+
+cdef inline void _scale_planes(floating* e, Py_ssize_t C, Py_ssize_t nb,
+                               const floating* r) noexcept nogil:
+    cdef Py_ssize_t c, j
+    cdef floating* ec
+    for c in range(C):
+        ec = e + c * SEG_BLOCK
+        for j in range(nb):
+            ec[j] = ec[j] * r[j]
+
+
+cdef inline Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr,
+                               Py_ssize_t ignore, bint has_ignore, int* yy,
+                               floating* vm) noexcept nogil:
+    """yy = label (or -1 when ignored or bad), vm = 0 there, else 1.
+
+    Returns the first position holding a label outside [0, Cr) other than
+    ignore_index, or -1 (a bad label makes the call raise, so its vm does
+    not matter).
+    """
+    cdef Py_ssize_t j
+    cdef Py_ssize_t bad = block_labels(t, nb, Cr, ignore, has_ignore, yy)
+    for j in range(nb):
+        vm[j] = 1 if yy[j] >= 0 else 0
+    return bad
+
+
+cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(nb):
+        g[j] = 1 if yy[j] == cls else 0
+
+
+# Vertical accumulators (design H): the per-unit workspace holds, for each
+# statistic k and class c, SEG_BLOCK doubles at wk + (k*C + c)*SEG_BLOCK;
+# position j of every block adds into slot j, so each loop below is a plain
+# element-wise update with no loop-carried dependency.
+
+cdef inline void _vadd(double* a, const floating* p, Py_ssize_t nb) noexcept nogil:
+    """a[j] += p[j]."""
+    cdef Py_ssize_t j
+    for j in range(nb):
+        a[j] += p[j]
+
+
+cdef inline void _vadd_sq(double* a, const floating* p, Py_ssize_t nb) noexcept nogil:
+    """a[j] += p[j]^2 (in double)."""
+    cdef Py_ssize_t j
+    cdef double pv
+    for j in range(nb):
+        pv = p[j]
+        a[j] += pv * pv
+
+
+cdef inline void _vadd_label(floating* aP, floating* aI, int* cnt, const floating* e,
+                             const floating* rv, const int* yy, int cls,
+                             Py_ssize_t nb) noexcept nogil:
+    """With p = e rv: aP[j] += p, aI[j] += p where yy[j] == cls, cnt[j] += (yy[j] == cls)."""
+    cdef Py_ssize_t j
+    cdef floating pv, zero = 0
+    cdef bint sel
+    for j in range(nb):
+        pv = e[j] * rv[j]
+        sel = yy[j] == cls
+        aP[j] += pv
+        aI[j] += pv if sel else zero
+        cnt[j] += sel
+
+
+cdef inline void _vadd_sq_scaled(floating* a, const floating* e, const floating* rv,
+                                 Py_ssize_t nb) noexcept nogil:
+    """a[j] += (e[j] rv[j])^2."""
+    cdef Py_ssize_t j
+    cdef floating pv
+    for j in range(nb):
+        pv = e[j] * rv[j]
+        a[j] += pv * pv
+
+
+cdef inline void _vadd_soft(double* aI, double* aG, double* aG2, const floating* p,
+                            const floating* g, Py_ssize_t nb) noexcept nogil:
+    """aI += p g, aG += g, aG2 += g^2."""
+    cdef Py_ssize_t j
+    cdef double pv, gv
+    for j in range(nb):
+        pv = p[j]
+        gv = g[j]
+        aI[j] += pv * gv
+        aG[j] += gv
+        aG2[j] += gv * gv
+
+
+cdef inline void _vadd_sens(double* a1, double* a0, double* an, double* aG, double* aG2,
+                            const floating* p, const floating* g, const floating* v,
+                            Py_ssize_t nb) noexcept nogil:
+    """a1 += g d^2, a0 += v (1-g) d^2, an += v (1-g), aG += g, aG2 += g^2; d = g - p."""
+    cdef Py_ssize_t j
+    cdef double d, gv, nv
+    for j in range(nb):
+        gv = g[j]
+        d = gv - p[j]
+        nv = v[j] * (1.0 - gv)
+        a1[j] += gv * d * d
+        a0[j] += nv * d * d
+        an[j] += nv
+        aG[j] += gv
+        aG2[j] += gv * gv
+
+
+cdef inline void _fold(double* a, floating* f, Py_ssize_t n) noexcept nogil:
+    """a[i] += f[i], then f[i] = 0."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        a[i] += f[i]
+        f[i] = 0
+
+
+cdef inline int64_t _isum(const int* a, Py_ssize_t n) noexcept nogil:
+    cdef int64_t t = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        t += a[i]
+    return t
