@@ -1,7 +1,9 @@
 # The soft Dice family's value from its per-(image, class) sums: the one
-# place where the sums become a loss and the coefficients of its gradient,
-# read by the losses' full path and prepared call (_segmentation.pyx) and,
-# through seg_finish, by the metrics' value from merged sums.
+# place where the sums become a loss and the coefficients of its gradient
+# (seg_value; seg_loss returns it as the public functions do), read by the
+# losses' full path and prepared call (_segmentation.pyx) and, through
+# seg_finish, by the metrics' value from merged sums; seg_params reads the
+# prepared call's loss parameters.
 #
 # Design:
 # A. The sums st (N, C, 5) of _segmentation.pyx's statistics pass, per
@@ -16,9 +18,12 @@
 #    their count); the gradient's coefficients ca, cb, cb2 (N, C) are the
 #    derivatives times d(loss)/d(term), zero for the classes not used.
 
+cimport numpy as cnp
 from libc.math cimport INFINITY, NAN, isinf, pow
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
+from _fastcall cimport RED_MEAN, RED_NONE, RED_SUM, fc_real, fc_scalar
 
 cdef enum:
     LOSS_DICE = 0         # dice or jaccard (SegQ.jaccard), squared_pred
@@ -31,11 +36,6 @@ cdef enum:
     W_SQUARE = 0
     W_SIMPLE = 1
     W_UNIFORM = 2
-
-cdef enum:
-    SV_MEAN = 0           # the reductions, numbered as _fastcall's RED_*
-    SV_SUM = 1
-    SV_NONE = 2
 
 
 cdef struct SegQ:
@@ -163,11 +163,11 @@ cdef inline int seg_value(const SegQ* q, const double* st, Py_ssize_t N, Py_ssiz
                     dP[t] = dP[t] * w[t % K]
         for t in range(M):
             total = total + f[t]
-        dL = 1.0 / (M if M > 1 else 1) if red == SV_MEAN else 1.0
-        value[0] = total / M if red == SV_MEAN else total
+        dL = 1.0 / (M if M > 1 else 1) if red == RED_MEAN else 1.0
+        value[0] = total / M if red == RED_MEAN else total
         if q.kind == LOSS_DICE_CE:
             den = ce[1] if labels else ce[2]
-            if red == SV_SUM:
+            if red == RED_SUM:
                 ce_val, kc = ce[0], 1.0
             else:
                 ce_val = ce[0] / den
@@ -193,3 +193,61 @@ cdef inline int seg_value(const SegQ* q, const double* st, Py_ssize_t N, Py_ssiz
         return 0
     finally:
         free(sel)
+
+
+cdef inline object seg_loss(const SegQ* q, const double* st, Py_ssize_t N, Py_ssize_t C,
+                            const double* w, const double* ce, bint labels, int red,
+                            int typenum, double* ca, double* cb, double* cb2, double* kce):
+    """The loss as the public functions return it (a scalar of typenum; for
+    'none' the terms, (N, C') / (C',) with batch, generalized (N,) / (1,))."""
+    cdef Py_ssize_t M = seg_nterms(q, N, C), t
+    cdef cnp.npy_intp dims[2]
+    cdef double value
+    cdef double* f = <double*>malloc((M + 1) * sizeof(double))
+    cdef cnp.ndarray out
+    if f == NULL:
+        raise MemoryError("fastloss: cannot allocate segmentation terms")
+    try:
+        seg_value(q, st, N, C, w, ce, labels, red, f, &value, ca, cb, cb2, kce)
+        if red != RED_NONE:
+            return fc_scalar(value, typenum)
+        dims[0] = 1 if q.batch else N
+        dims[1] = C - q.c0
+        if q.kind == LOSS_GENERALIZED:
+            out = cnp.PyArray_EMPTY(1, dims, typenum, 0)
+        elif q.batch:
+            out = cnp.PyArray_EMPTY(1, &dims[1], typenum, 0)
+        else:
+            out = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+        for t in range(M):
+            if typenum == cnp.NPY_FLOAT:
+                (<float*>cnp.PyArray_DATA(out))[t] = <float>f[t]
+            else:
+                (<double*>cnp.PyArray_DATA(out))[t] = f[t]
+        return out
+    finally:
+        free(f)
+
+
+cdef inline bint seg_nonneg(object v, double* out) noexcept:
+    return fc_real(v, out) and out[0] >= 0.0
+
+
+cdef inline bint seg_params(int kind, object a, object b, object g, SegQ* q) noexcept:
+    """The kind's parameters into q, or False where the full path decides."""
+    q.a = q.b = q.g = 0.0
+    q.wtype = W_SQUARE
+    if kind == LOSS_TVERSKY:
+        return (seg_nonneg(a, &q.a) and seg_nonneg(b, &q.b)
+                and (g is None or (fc_real(g, &q.g) and q.g > 0.0)))
+    if kind == LOSS_GENERALIZED:
+        if type(a) is not str:
+            return False
+        q.wtype = (W_SQUARE if a == "square" else W_SIMPLE if a == "simple"
+                   else W_UNIFORM if a == "uniform" else -1)
+        return q.wtype >= 0
+    if kind == LOSS_SENSSPEC:
+        return fc_real(a, &q.a) and 0.0 <= q.a <= 1.0
+    if kind == LOSS_DICE_CE:
+        return seg_nonneg(a, &q.a) and seg_nonneg(b, &q.b)
+    return kind == LOSS_DICE

@@ -87,7 +87,7 @@ from _common cimport (
 )
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_NONE, fc_empty_like, fc_float,
-    fc_labels, fc_real, fc_reduction, fc_scalar, fc_shape_is, fc_threads_arg,
+    fc_labels, fc_reduction, fc_shape_is, fc_threads_arg,
 )
 from _seg_blocks cimport (
     SEG_BLOCK, _block_x, _copy_planes, _fold, _gmask, _isum, _labels, _scale_planes, _vadd,
@@ -95,7 +95,7 @@ from _seg_blocks cimport (
 )
 from _seg_value cimport (
     LOSS_DICE, LOSS_DICE_CE, LOSS_GENERALIZED, LOSS_SENSSPEC, LOSS_TVERSKY, W_SIMPLE,
-    W_SQUARE, W_UNIFORM, SegQ, seg_nterms, seg_value,
+    W_SQUARE, W_UNIFORM, SegQ, seg_loss, seg_nonneg, seg_params,
 )
 
 import numpy as np
@@ -710,40 +710,6 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
 
 # ------------------------------------------------------- value and prepared call
 
-cdef object _value(const SegQ* q, const double* st, Py_ssize_t N, Py_ssize_t C,
-                   const double* w, const double* ce, bint labels, int red, int typenum,
-                   double* ca, double* cb, double* cb2, double* kce):
-    """The loss as the public functions return it (a scalar of typenum; for
-    'none' the terms, (N, C') / (C',) with batch, generalized (N,) / (1,))."""
-    cdef Py_ssize_t M = seg_nterms(q, N, C), t
-    cdef cnp.npy_intp dims[2]
-    cdef double value
-    cdef double* f = <double*>malloc((M + 1) * sizeof(double))
-    cdef cnp.ndarray out
-    if f == NULL:
-        raise MemoryError("fastloss: cannot allocate segmentation terms")
-    try:
-        seg_value(q, st, N, C, w, ce, labels, red, f, &value, ca, cb, cb2, kce)
-        if red != RED_NONE:
-            return fc_scalar(value, typenum)
-        dims[0] = 1 if q.batch else N
-        dims[1] = C - q.c0
-        if q.kind == LOSS_GENERALIZED:
-            out = cnp.PyArray_EMPTY(1, dims, typenum, 0)
-        elif q.batch:
-            out = cnp.PyArray_EMPTY(1, &dims[1], typenum, 0)
-        else:
-            out = cnp.PyArray_EMPTY(2, dims, typenum, 0)
-        for t in range(M):
-            if typenum == cnp.NPY_FLOAT:
-                (<float*>cnp.PyArray_DATA(out))[t] = <float>f[t]
-            else:
-                (<double*>cnp.PyArray_DATA(out))[t] = f[t]
-        return out
-    finally:
-        free(f)
-
-
 def seg_finish(int kind, const double[:, :, ::1] st, const double[::1] ce, bint labels,
                const double[::1] w, Py_ssize_t c0, bint batch, bint squared, bint jaccard,
                int wtype, double snr, double sdr, double a, double b, double g,
@@ -763,16 +729,16 @@ def seg_finish(int kind, const double[:, :, ::1] st, const double[::1] ce, bint 
     q.kind, q.c0, q.batch, q.squared, q.jaccard, q.wtype = kind, c0, batch, squared, jaccard, wtype
     q.snr, q.sdr, q.a, q.b, q.g = snr, sdr, a, b, g
     if not coef:
-        return _value(&q, &st[0, 0, 0] if N > 0 and C > 0 else NULL, N, C,
-                      &w[0] if w.shape[0] > 0 else NULL, &ce[0] if ce.shape[0] > 0 else NULL,
-                      labels, red, typenum, NULL, NULL, NULL, &kce)
+        return seg_loss(&q, &st[0, 0, 0] if N > 0 and C > 0 else NULL, N, C,
+                        &w[0] if w.shape[0] > 0 else NULL, &ce[0] if ce.shape[0] > 0 else NULL,
+                        labels, red, typenum, NULL, NULL, NULL, &kce)
     co = np.zeros((3, N, C))
     cv = co
-    loss = _value(&q, &st[0, 0, 0] if N > 0 and C > 0 else NULL, N, C,
-                  &w[0] if w.shape[0] > 0 else NULL, &ce[0] if ce.shape[0] > 0 else NULL,
-                  labels, red, typenum, &cv[0, 0, 0] if N > 0 and C > 0 else NULL,
-                  &cv[1, 0, 0] if N > 0 and C > 0 else NULL,
-                  &cv[2, 0, 0] if N > 0 and C > 0 else NULL, &kce)
+    loss = seg_loss(&q, &st[0, 0, 0] if N > 0 and C > 0 else NULL, N, C,
+                    &w[0] if w.shape[0] > 0 else NULL, &ce[0] if ce.shape[0] > 0 else NULL,
+                    labels, red, typenum, &cv[0, 0, 0] if N > 0 and C > 0 else NULL,
+                    &cv[1, 0, 0] if N > 0 and C > 0 else NULL,
+                    &cv[2, 0, 0] if N > 0 and C > 0 else NULL, &kce)
     return loss, co[0], co[1], co[2], kce
 
 
@@ -798,8 +764,8 @@ cdef object _seg_call(const floating* x, const label_t* lab, cnp.ndarray xa, con
         if _stats_run(x, <const unsigned short*>NULL, 0, lab, <const floating*>NULL, N, C, S,
                       act, mode, q.squared, 0, 0, False, do_ce, NULL, NULL, st, ce, nt) >= 0:
             return None
-        loss = _value(q, st, N, C, NULL, ce, True, red, typenum,
-                      co if return_grad else NULL, co + N * C, co + 2 * N * C, &kce)
+        loss = seg_loss(q, st, N, C, NULL, ce, True, red, typenum,
+                        co if return_grad else NULL, co + N * C, co + 2 * N * C, &kce)
         if not return_grad:
             return loss
         grad = fc_empty_like(xa, typenum, &gp)
@@ -825,29 +791,6 @@ cdef object _seg_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndar
     if lt == LBL_I8:
         return _seg_call(x, <int8_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
     return _seg_call(x, <uint8_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
-
-
-cdef inline bint _nonneg(object v, double* out) noexcept:
-    return fc_real(v, out) and out[0] >= 0.0
-
-
-cdef bint _params(int kind, object a, object b, object g, SegQ* q) noexcept:
-    """The kind's parameters into q, or False where the full path decides."""
-    q.a = q.b = q.g = 0.0
-    q.wtype = W_SQUARE
-    if kind == LOSS_TVERSKY:
-        return (_nonneg(a, &q.a) and _nonneg(b, &q.b)
-                and (g is None or (fc_real(g, &q.g) and q.g > 0.0)))
-    if kind == LOSS_GENERALIZED:
-        if type(a) is not str or a not in WEIGHT_TYPES:
-            return False
-        q.wtype = WEIGHT_TYPES[a]
-        return True
-    if kind == LOSS_SENSSPEC:
-        return fc_real(a, &q.a) and 0.0 <= q.a <= 1.0
-    if kind == LOSS_DICE_CE:
-        return _nonneg(a, &q.a) and _nonneg(b, &q.b)
-    return kind == LOSS_DICE
 
 
 def seg_call(int kind, object input, object target, object activation,
@@ -887,8 +830,8 @@ def seg_call(int kind, object input, object target, object activation,
     if (type(include_background) is not bool or type(batch) is not bool
             or type(squared) is not bool or type(jaccard) is not bool):
         return None
-    if not (_nonneg(smooth_nr, &q.snr) and _nonneg(smooth_dr, &q.sdr)
-            and _params(kind, a, b, g, &q)):
+    if not (seg_nonneg(smooth_nr, &q.snr) and seg_nonneg(smooth_dr, &q.sdr)
+            and seg_params(kind, a, b, g, &q)):
         return None
     xa = <cnp.ndarray>input
     ta = <cnp.ndarray>target
