@@ -44,7 +44,7 @@ cnp.import_array()
 from _common cimport (
     BlockOut, FL_KIND_F32, HALF_ROW, align64, alloc_blocks, block_init, combine_blocks,
     deal, fl_narrow, fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks,
-    row_max, row_sumexp, safe_shift, skip_label, threads_for, threads_for_work, vexp_lo,
+    row_max, row_sumexp, safe_shift, skip_label, threads_for_work, vexp_lo,
 )
 from _layout cimport rows_per_unit, unit_rows
 
@@ -396,6 +396,32 @@ cdef object _mm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarr
                     n_threads)
 
 
+cdef int _rows_call_shape(object input, object target, bint return_grad, object n_threads,
+                          Py_ssize_t* N, Py_ssize_t* C) noexcept:
+    """The rows' dtype (NPY_FLOAT / NPY_DOUBLE) where a row entry takes the
+    call: plain float32/float64 scores (N, C) or (C,), integer labels (N,) or
+    (), no empty axis, a gradient below FRESH_BYTES; else -1."""
+    cdef int ft = fc_float(input)
+    cdef cnp.ndarray xa, ta
+    if ft < 0 or fc_labels(target) < 0 or not fc_threads_arg(n_threads):
+        return -1
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    if cnp.PyArray_NDIM(xa) == 1:
+        N[0], C[0] = 1, cnp.PyArray_DIM(xa, 0)
+        if cnp.PyArray_NDIM(ta) != 0:
+            return -1
+    elif cnp.PyArray_NDIM(xa) == 2:
+        N[0], C[0] = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+        if not fc_shape_is(ta, xa, 1):
+            return -1
+    else:
+        return -1
+    if N[0] == 0 or C[0] == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES):
+        return -1
+    return ft
+
+
 def margin_call(object input, object target, int p, double margin, bint divide_by_c,
                 object reduction, bint return_grad, object n_threads):
     """multi_margin_loss / multiclass_hinge_loss for the common case, else None.
@@ -405,34 +431,21 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
     (the caller checks those and p, margin), gradients below
     FRESH_BYTES.  None sends the call down the full path.
     """
-    cdef int ft = fc_float(input)
-    cdef int lt = fc_labels(target)
-    cdef int red = fc_reduction(reduction)
-    cdef cnp.ndarray xa, ta
     cdef Py_ssize_t N, C
+    cdef int ft = _rows_call_shape(input, target, return_grad, n_threads, &N, &C)
+    cdef int red = fc_reduction(reduction)
     cdef double scale
-    if ft < 0 or lt < 0 or red < 0 or not fc_threads_arg(n_threads):
-        return None
-    xa = <cnp.ndarray>input
-    ta = <cnp.ndarray>target
-    if cnp.PyArray_NDIM(xa) == 1:
-        N, C = 1, cnp.PyArray_DIM(xa, 0)
-        if cnp.PyArray_NDIM(ta) != 0:
-            return None
-    elif cnp.PyArray_NDIM(xa) == 2:
-        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-        if not fc_shape_is(ta, xa, 1):
-            return None
-    else:
-        return None
-    if N == 0 or C == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES):
+    cdef cnp.ndarray xa, ta
+    if ft < 0 or red < 0:
         return None
     scale = 1.0 / C if divide_by_c else 1.0
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
     if ft == cnp.NPY_FLOAT:
-        return _mm_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, p, margin, scale,
-                               red, return_grad, n_threads)
-    return _mm_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, p, margin, scale,
-                           red, return_grad, n_threads)
+        return _mm_call_labels(<float*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, p,
+                               margin, scale, red, return_grad, n_threads)
+    return _mm_call_labels(<double*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, p,
+                           margin, scale, red, return_grad, n_threads)
 
 
 # ================================================ margin softmax (face)
@@ -604,6 +617,27 @@ cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_
         out.weight += swj
 
 
+cdef int _msm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
+                  const Margin* M, const double* swp, floating* lp, floating* gp,
+                  double gscale, int n_threads, BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t R = rows_per_unit(C)
+    cdef Py_ssize_t units = n_blocks(N, R), u
+    cdef int nt = threads_for_work(n_threads, units, N * C)
+    cdef BlockOut* blocks = <BlockOut*>malloc(units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    if nt == 1:
+        for u in range(units):
+            _msm_unit(x, t, N, C, R, u, M, swp, lp, gp, gscale, &blocks[u])
+    else:
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
+                        num_threads=nt):
+            _msm_unit(x, t, N, C, R, u, M, swp, lp, gp, gscale, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
+
+
 def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int kind,
                    double s, double m, bint easy_margin,
                    const double[::1] sample_weight, floating[::1] loss_out,
@@ -613,29 +647,85 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
     kind: 0 cosface, 1 arcface, 2 sphereface (m an integer 1..4).
     Returns (sum of losses, sum of sample weights, first bad label or -1).
     """
-    cdef Py_ssize_t N = cosine.shape[0], C = cosine.shape[1], u
-    cdef Py_ssize_t R = rows_per_unit(C)
-    cdef Py_ssize_t units = n_blocks(N, R)
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
     cdef Margin M = make_margin(kind, s, m, easy_margin)
-    cdef BlockOut* blocks
     cdef BlockOut total
-    cdef int nt
-    if N == 0 or C == 0:
+    cdef int rc
+    if cosine.shape[0] == 0 or cosine.shape[1] == 0:
         return 0.0, 0.0, -1
-    blocks = alloc_blocks(units)
-    nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            _msm_unit(&cosine[0, 0], &target[0], N, C, R, u, &M, swp, lp, gp, gscale,
-                      &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
+    with nogil:
+        rc = _msm_run(&cosine[0, 0], &target[0], cosine.shape[0], cosine.shape[1], &M,
+                      &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                      &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                      &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+    if rc != 0:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
+
+
+cdef object _msm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
+                      Py_ssize_t N, Py_ssize_t C, const Margin* M, int red, bint return_grad,
+                      object n_threads):
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef int nt = 1, rc
+    cdef BlockOut total
+    cdef object loss_arr = None
+    cdef object grad_arr = None
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    if n_blocks(N, rows_per_unit(C)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
+    if return_grad:
+        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+    with nogil:
+        rc = _msm_run(x, t, N, C, M, NULL, lp, gp, 1.0 / N if red == RED_MEAN else 1.0, nt,
+                      &total)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
+
+
+cdef object _msm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
+                             Py_ssize_t N, Py_ssize_t C, const Margin* M, int red,
+                             bint return_grad, object n_threads):
+    """_msm_call with the labels read in their own width (LBL_*)."""
+    cdef void* t = cnp.PyArray_DATA(ta)
+    if lt == LBL_I64:
+        return _msm_call(x, <int64_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+    if lt == LBL_I32:
+        return _msm_call(x, <int32_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+    if lt == LBL_I16:
+        return _msm_call(x, <int16_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+    if lt == LBL_I8:
+        return _msm_call(x, <int8_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+    return _msm_call(x, <uint8_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+
+
+def margin_softmax_call(int kind, object cosine, object target, double s, double m,
+                        bint easy_margin, object reduction, bint return_grad,
+                        object n_threads):
+    """cosface_loss / arcface_loss / sphereface_loss for the common case, else None.
+
+    Taken: as margin_call (float32/float64 cosines (N, C) or (C,), integer
+    labels, no sample weights or grad_out; the caller checks s and m),
+    gradients below FRESH_BYTES.  None sends the call down the full path.
+    """
+    cdef Py_ssize_t N, C
+    cdef Margin M
+    cdef cnp.ndarray xa, ta
+    cdef int ft = _rows_call_shape(cosine, target, return_grad, n_threads, &N, &C)
+    cdef int red = fc_reduction(reduction)
+    if ft < 0 or red < 0:
+        return None
+    M = make_margin(kind, s, m, easy_margin)
+    xa = <cnp.ndarray>cosine
+    ta = <cnp.ndarray>target
+    if ft == cnp.NPY_FLOAT:
+        return _msm_call_labels(<float*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, &M,
+                                red, return_grad, n_threads)
+    return _msm_call_labels(<double*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, &M,
+                            red, return_grad, n_threads)
 
 
 cdef double _msm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,

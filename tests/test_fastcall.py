@@ -361,6 +361,48 @@ def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkey
         fn(x, bad.reshape(t.shape), **kw)
 
 
+@pytest.mark.parametrize("shape", [(8, 10), (5,), (300, 70), (2000, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name, kw", [("cosface_loss", {"s": 16.0, "m": 0.35}),
+                                      ("arcface_loss", {"m": 0.5}),
+                                      ("arcface_loss", {"easy_margin": True, "s": 8}),
+                                      ("sphereface_loss", {"m": 2}),
+                                      ("sphereface_loss", {"m": 4, "s": 10.0})])
+def test_margin_softmax_call_matches_full_path(shape, dtype, reduction, name, kw, monkeypatch):
+    from fastloss.classification import _margin
+
+    x = np.tanh(rng.standard_normal(shape)).astype(dtype)   # cosines
+    C = shape[-1]
+    t = _labels(() if len(shape) == 1 else shape[:1], C, np.int16)
+    fn = getattr(fastloss, name)
+    taken, real = [], _margin._kr.margin_softmax_call
+
+    def spy(*a):
+        r = real(*a)
+        taken.append(r is not None)
+        return r
+    for nt in (1, 2):
+        for return_grad in (False, True):
+            monkeypatch.setattr(_margin._kr, "margin_softmax_call", spy, raising=False)
+            fast = fn(x, t, reduction=reduction, return_grad=return_grad, n_threads=nt, **kw)
+            assert taken.pop() is True
+            monkeypatch.setattr(_margin._kr, "margin_softmax_call", lambda *a: None,
+                                raising=False)
+            full = fn(x, t, reduction=reduction, return_grad=return_grad, n_threads=nt, **kw)
+            monkeypatch.undo()
+            _same(fast, full)
+    bad = t.copy().reshape(-1)
+    bad[-1] = -1
+    assert real(0, x, bad.reshape(t.shape), 30.0, 0.35, False, reduction, False, None) is None
+    with pytest.raises(ValueError, match="target holds class index"):
+        fn(x, bad.reshape(t.shape), **kw)
+    # sample weights take the full path, the result of the weighted formula
+    sw = np.ones(t.shape)
+    _same(fn(x, t, reduction=reduction, sample_weight=sw, **kw),
+          fn(x, t, reduction=reduction, **kw))
+
+
 @pytest.mark.parametrize("name, make", [
     ("cross_entropy", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
     ("nll_loss", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),

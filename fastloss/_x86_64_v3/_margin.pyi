@@ -70,6 +70,18 @@ def margin_softmax(
     n_threads: int,
 ) -> tuple[float, float, int]: ...
 
+def margin_softmax_call(
+    kind: int,
+    cosine: Any,
+    target: Any,
+    s: float,  # double
+    m: float,  # double
+    easy_margin: bool,  # bint
+    reduction: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> Any: ...
+
 def margin_softmax_half(
     cosine: npt.NDArray[Any],  # cnp.ndarray
     target: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[::1]

@@ -198,6 +198,11 @@ _MARGIN_KIND = {"cosface": int(_kr.MarginKind.MARGIN_COSFACE),
 
 def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_weight,
                     return_grad, grad_out, n_threads, grad_dtype=None):
+    if sample_weight is None and grad_out is None and grad_dtype is None:
+        r = _kr.margin_softmax_call(_MARGIN_KIND[kind], cosine, target, s, m, easy_margin,
+                                    reduction, return_grad, n_threads)
+        if r is not None:
+            return r
     xh = V.as_float(cosine, "cosine", half=True)
     if V.is_half(xh.dtype) and not 1 <= (xh.shape[-1] if xh.ndim else 0) <= _kr.HALF_ROW_MAX:
         return V.via_float32(
