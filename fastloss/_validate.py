@@ -172,6 +172,9 @@ def check_scalar(value, name, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=
     if type(value) is float and not integer and (
             lo < value < hi or (value == lo and not lo_open) or (value == hi and not hi_open)):
         return value  # the common case, decided without the checks below (NaN fails it)
+    if type(value) is int and (
+            lo < value < hi or (value == lo and not lo_open) or (value == hi and not hi_open)):
+        return value if integer else float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if integer and not isinstance(value, numbers.Integral):
