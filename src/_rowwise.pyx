@@ -26,19 +26,25 @@ The multi-class margins and the margin-softmax losses are in _margin.pyx.
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport expm1, fabs, log, pow
-from libc.stdlib cimport free
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _common cimport (
     BlockOut, FL_KIND_F32, PLANE_BLOCK, align64, alloc_blocks, bad_label, block_init,
     combine_blocks, deal, floating, label_t, n_blocks, planes_lse, planes_softmax_sums, row_max,
-    row_sumexp, safe_shift, skip_label, threads_for,
+    row_sumexp, safe_shift, skip_label, threads_for, threads_for_work,
 )
 from _layout cimport (
     HALF_UNIT, LAYOUT_ROWS, Layout, half_unit_fits, make_layout, narrow_unit, rows_per_unit,
     unit_rows, unit_start, widen_unit,
 )
-from _fastcall cimport fc_operand_kind
+from _fastcall cimport (
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float,
+    fc_labels, fc_operand_kind, fc_real, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+)
+
+from fastloss._threads import effective_n_threads
 
 cnp.import_array()
 
@@ -151,6 +157,26 @@ cdef void _focal_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t
             gr[0] = gr[0] - <floating>coef[j]
 
 
+cdef int _focal_run(const floating* x, const label_t* t, Layout* L, const double* ap,
+                    const double* swp, Py_ssize_t ignore, double gamma, floating* lp,
+                    floating* gp, double gscale, int n_threads, BlockOut* total) noexcept nogil:
+    cdef Py_ssize_t u
+    cdef int nt = threads_for_work(n_threads, L.units, L.N * L.C * L.S)
+    cdef BlockOut* blocks = <BlockOut*>malloc(L.units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    if nt == 1:  # no OpenMP region for one thread's work (_fastcall.pxd B)
+        for u in range(L.units):
+            _focal_unit(x, t, L, u, ap, swp, ignore, gamma, lp, gp, gscale, &blocks[u])
+    else:
+        for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
+                        num_threads=nt):
+            _focal_unit(x, t, L, u, ap, swp, ignore, gamma, lp, gp, gscale, &blocks[u])
+    combine_blocks(blocks, L.units, total)
+    free(blocks)
+    return 0
+
+
 def focal(const floating[:, :, ::1] x, const label_t[:, ::1] target,
           const double[::1] alpha, const double[::1] sample_weight,
           Py_ssize_t ignore_index, double gamma, floating[::1] loss_out,
@@ -161,28 +187,119 @@ def focal(const floating[:, :, ::1] x, const label_t[:, ::1] target,
     first bad label position or -1).
     """
     cdef Layout L
-    cdef Py_ssize_t u
-    cdef const double* ap = &alpha[0] if alpha.shape[0] > 0 else NULL
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
-    cdef BlockOut* blocks
     cdef BlockOut total
-    cdef int nt
+    cdef int rc
     if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         return 0.0, 0.0, -1
     L = make_layout(x.shape[0], x.shape[1], x.shape[2])
-    blocks = alloc_blocks(L.units)
-    nt = threads_for(n_threads, L.units)
-    try:
-        for u in prange(L.units, schedule="static", chunksize=deal(L.units, nt), nogil=True,
-                        num_threads=nt):
-            _focal_unit(&x[0, 0, 0], &target[0, 0], &L, u, ap, swp, ignore_index,
-                        gamma, lp, gp, gscale, &blocks[u])
-        combine_blocks(blocks, L.units, &total)
-    finally:
-        free(blocks)
+    with nogil:
+        rc = _focal_run(&x[0, 0, 0], &target[0, 0], &L,
+                        &alpha[0] if alpha.shape[0] > 0 else NULL,
+                        &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                        ignore_index, gamma, &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                        &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+    if rc != 0:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
+
+
+cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
+                        Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, double gamma,
+                        Py_ssize_t ig, int red, bint return_grad, object n_threads):
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef int nt = 1, rc
+    cdef Layout L = make_layout(N, C, S)
+    cdef Py_ssize_t i, y, count = 0
+    cdef double gscale = 1.0
+    cdef BlockOut total
+    cdef object loss_arr = None
+    cdef object grad_arr = None
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    if return_grad and red == RED_MEAN:
+        # 'mean' scales the gradient in the pass by 1 / (positions counted),
+        # as the full path's index_weight_sum (a bad label: the full path raises)
+        for i in range(N * S):
+            y = <Py_ssize_t>t[i]
+            if y == ig:
+                continue
+            if y < 0 or y >= C:
+                return None
+            count += 1
+        gscale = 1.0 / <double>count if count != 0 else 0.0
+    if L.units > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
+    if return_grad:
+        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+    with nogil:
+        rc = _focal_run(x, t, &L, NULL, NULL, ig, gamma, lp, gp, gscale, nt, &total)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
+
+
+cdef object _focal_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
+                               Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, double gamma,
+                               Py_ssize_t ig, int red, bint return_grad, object n_threads):
+    """_focal_call with the labels read in their own width (LBL_*)."""
+    cdef void* t = cnp.PyArray_DATA(ta)
+    if lt == LBL_I64:
+        return _focal_call(x, <int64_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
+                           n_threads)
+    if lt == LBL_I32:
+        return _focal_call(x, <int32_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
+                           n_threads)
+    if lt == LBL_I16:
+        return _focal_call(x, <int16_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
+                           n_threads)
+    if lt == LBL_I8:
+        return _focal_call(x, <int8_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
+                           n_threads)
+    return _focal_call(x, <uint8_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad, n_threads)
+
+
+def focal_call(object input, object target, object gamma, object ignore_index,
+               object reduction, bint return_grad, object n_threads):
+    """softmax_focal_loss for the common case in one call, else None.
+
+    Taken: float32/float64 logits (C,), (N, C) or (N, C, d1, ...) and integer
+    labels as plain ndarrays (see _fastcall.pxd), gamma a float >= 0, an int
+    ignore_index; the caller passes no alpha, sample weights or grad_out;
+    gradients below FRESH_BYTES.  None sends the call down the full path.
+    """
+    cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction), i
+    cdef cnp.ndarray xa, ta
+    cdef Py_ssize_t N, C, S = 1
+    cdef double g
+    if ft < 0 or lt < 0 or red < 0 or not fc_threads_arg(n_threads):
+        return None
+    if not fc_real(gamma, &g) or g < 0.0 or type(ignore_index) is not int:
+        return None
+    if not -(1 << 62) < ignore_index < (1 << 62):
+        return None
+    xa = <cnp.ndarray>input
+    ta = <cnp.ndarray>target
+    if cnp.PyArray_NDIM(xa) == 0 or cnp.PyArray_SIZE(xa) == 0:
+        return None
+    if cnp.PyArray_NDIM(xa) == 1:
+        N, C = 1, cnp.PyArray_DIM(xa, 0)
+        if cnp.PyArray_NDIM(ta) != 0:
+            return None
+    else:
+        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+        for i in range(2, cnp.PyArray_NDIM(xa)):
+            S *= cnp.PyArray_DIM(xa, i)
+        if not fc_shape_is(ta, xa, 1):
+            return None
+    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
+        return None
+    if ft == cnp.NPY_FLOAT:
+        return _focal_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, g,
+                                  <Py_ssize_t>ignore_index, red, return_grad, n_threads)
+    return _focal_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, g,
+                              <Py_ssize_t>ignore_index, red, return_grad, n_threads)
 
 
 cdef void _focal_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,

@@ -361,6 +361,41 @@ def test_margin_call_matches_full_path(shape, dtype, reduction, name, kw, monkey
         fn(x, bad.reshape(t.shape), **kw)
 
 
+@pytest.mark.parametrize("shape", CE_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("gamma", [2.0, 0.5, 0])
+def test_focal_call_matches_full_path(shape, dtype, reduction, gamma, monkeypatch):
+    x, t = _ce_case(shape, dtype)
+    taken, real = [], _entropy._kr.focal_call
+
+    def spy(*a):
+        r = real(*a)
+        taken.append(r is not None)
+        return r
+    for nt in (None, 1, 2):
+        for return_grad in (False, True):
+            monkeypatch.setattr(_entropy._kr, "focal_call", spy, raising=False)
+            fast = fastloss.softmax_focal_loss(x, t, gamma=gamma, reduction=reduction,
+                                               return_grad=return_grad, n_threads=nt)
+            assert taken.pop() is not (return_grad and x.nbytes >= 1 << 20)
+            monkeypatch.setattr(_entropy._kr, "focal_call", lambda *a: None, raising=False)
+            full = fastloss.softmax_focal_loss(x, t, gamma=gamma, reduction=reduction,
+                                               return_grad=return_grad, n_threads=nt)
+            monkeypatch.undo()
+            _same(fast, full)
+    if t.ndim:
+        bad = t.copy()
+        bad.reshape(-1)[-1] = x.shape[1]
+        for return_grad in (False, True):
+            assert real(x, bad, 2.0, -100, reduction, return_grad, None) is None
+        with pytest.raises(ValueError, match="target holds class index"):
+            fastloss.softmax_focal_loss(x, bad, return_grad=True)
+    # alpha and sample weights take the full path
+    _same(fastloss.softmax_focal_loss(x, t, gamma=gamma, alpha=1.0, reduction=reduction),
+          fastloss.softmax_focal_loss(x, t, gamma=gamma, reduction=reduction))
+
+
 @pytest.mark.parametrize("shape", [(8, 10), (5,), (300, 70), (2000, 40)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

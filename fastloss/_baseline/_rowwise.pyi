@@ -21,6 +21,16 @@ def focal(
     n_threads: int,
 ) -> tuple[float, float, int]: ...
 
+def focal_call(
+    input: Any,
+    target: Any,
+    gamma: Any,
+    ignore_index: Any,
+    reduction: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> Any: ...
+
 def focal_half_fits(
     N: int,  # Py_ssize_t
     C: int,  # Py_ssize_t
