@@ -261,6 +261,38 @@ def test_kl_div_takes_the_pointwise_call(shape, dtype, reduction, log_target, mo
             rtol=1e-6 if dtype == np.float32 else 1e-14)
 
 
+@pytest.mark.parametrize("name", ["multilabel_soft_margin_loss", "js_div"])
+@pytest.mark.parametrize("shape", [(8,), (32, 10), (300, 100), (3, 70000)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_row_losses_take_the_pointwise_call(name, shape, dtype, reduction, monkeypatch):
+    # losses per row of the last axis ('mean' over the rows): the prepared
+    # call takes 'mean' and 'sum' with the full path's bits, 'none' is declined
+    x = rng.random(shape).astype(dtype)
+    t = rng.random(shape).astype(dtype)
+    fn = getattr(fastloss, name)
+    taken, real = [], elementwise._k.pointwise_call
+
+    def spy(*a):
+        r = real(*a)
+        taken.append(r is not None)
+        return r
+    for return_grad in (False, True):
+        for nt in (1, 2):
+            monkeypatch.setattr(elementwise._k, "pointwise_call", spy, raising=False)
+            fast = fn(x, t, reduction=reduction, return_grad=return_grad, n_threads=nt)
+            assert taken.pop() is (reduction != "none"
+                                   and not (return_grad and x.nbytes >= 1 << 20))
+            monkeypatch.setattr(elementwise._k, "pointwise_call", lambda *a: None,
+                                raising=False)
+            full = fn(x, t, reduction=reduction, return_grad=return_grad, n_threads=nt)
+            monkeypatch.undo()
+            _same(fast, full)
+    # the mean over the rows, from the per-row losses
+    rows = fn(x, t, reduction="none")
+    np.testing.assert_allclose(fn(x, t), np.mean(rows), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_pointwise_call_declines():
     x = rng.standard_normal(10)
     k = elementwise._k

@@ -10,6 +10,11 @@ import numpy.typing as npt
 
 HALF_CONVERSIONS: str
 
+class Rows(IntEnum):
+    ROWS_NONE = 0
+    ROWS_SUM = 1
+    ROWS_MEAN = 2
+
 class LossId(IntEnum):
     MSE = 0
     L1 = 1
@@ -75,4 +80,5 @@ def pointwise_call(
     b: float = 0.0,  # double
     c: float = 0.0,  # double
     batchmean: bool = False,  # bint
+    rows: int = ...,
 ) -> Any: ...
