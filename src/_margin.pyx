@@ -32,8 +32,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float,
-    fc_labels, fc_operand_kind, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like,
+    fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_reduction, fc_result,
+    fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -396,13 +397,23 @@ cdef object _mm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarr
                     n_threads)
 
 
+cdef enum:
+    ROWS_HALF = 0   # _rows_call_shape: float16 / bfloat16 rows that _half_rows reads
+
+
 cdef int _rows_call_shape(object input, object target, bint return_grad, object n_threads,
                           Py_ssize_t* N, Py_ssize_t* C) noexcept:
-    """The rows' dtype (NPY_FLOAT / NPY_DOUBLE) where a row entry takes the
-    call: plain float32/float64 scores (N, C) or (C,), integer labels (N,) or
-    (), no empty axis, a gradient below FRESH_BYTES; else -1."""
+    """The rows' dtype (NPY_FLOAT / NPY_DOUBLE, or ROWS_HALF) where a row entry
+    takes the call: plain float32/float64 scores (N, C) or (C,), or float16 /
+    bfloat16 ones (N, C) with C <= HALF_ROW, integer labels (N,) or (), no
+    empty axis, a gradient below FRESH_BYTES; else -1."""
     cdef int ft = fc_float(input)
     cdef cnp.ndarray xa, ta
+    if ft < 0 and fc_half(input) >= 0:
+        ft = ROWS_HALF
+        if cnp.PyArray_NDIM(<cnp.ndarray>input) != 2 \
+                or cnp.PyArray_DIM(<cnp.ndarray>input, 1) > HALF_ROW:
+            return -1
     if ft < 0 or fc_labels(target) < 0 or not fc_threads_arg(n_threads):
         return -1
     xa = <cnp.ndarray>input
@@ -422,6 +433,56 @@ cdef int _rows_call_shape(object input, object target, bint return_grad, object 
     return ft
 
 
+# the absent sample weights and the reduced calls' loss buffer of _rows_half_call
+cdef cnp.npy_intp _ZERO = 0
+cdef cnp.ndarray _NO_WEIGHT = cnp.PyArray_EMPTY(1, &_ZERO, cnp.NPY_DOUBLE, 0)
+cdef cnp.ndarray _NO_LOSS = cnp.PyArray_EMPTY(1, &_ZERO, cnp.NPY_FLOAT, 0)
+
+
+cdef object _rows_half_call(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize_t C,
+                            half_row_fn row, const void* P, int red, bint return_grad,
+                            object n_threads, str name):
+    """A row entry's call on float16 / bfloat16 rows (_rows_call_shape's
+    ROWS_HALF), as the full path makes it: _half_rows, the loss in float32,
+    the gradient in the input's dtype (None where a label is bad)."""
+    cdef int nt = 1, lt = fc_labels(ta)
+    cdef void* p
+    cdef object loss_arr = None, grad_arr = None, r
+    cdef double gscale = 1.0 / N if red == RED_MEAN else 1.0
+    cdef const int64_t[::1] t64
+    cdef const int32_t[::1] t32
+    cdef const int16_t[::1] t16
+    cdef const int8_t[::1] t8
+    cdef const uint8_t[::1] tu8
+    cdef const double[::1] sw = _NO_WEIGHT
+    cdef float[::1] lo
+    if n_blocks(N, rows_per_unit(C)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(ta, cnp.NPY_FLOAT, &p)
+    if return_grad:
+        grad_arr = fc_empty_same(xa, &p)
+    lo = _NO_LOSS if loss_arr is None else loss_arr
+    if lt == LBL_I64:
+        t64 = ta
+        r = _half_rows(xa, t64, row, P, sw, lo, grad_arr, gscale, nt, name)
+    elif lt == LBL_I32:
+        t32 = ta
+        r = _half_rows(xa, t32, row, P, sw, lo, grad_arr, gscale, nt, name)
+    elif lt == LBL_I16:
+        t16 = ta
+        r = _half_rows(xa, t16, row, P, sw, lo, grad_arr, gscale, nt, name)
+    elif lt == LBL_I8:
+        t8 = ta
+        r = _half_rows(xa, t8, row, P, sw, lo, grad_arr, gscale, nt, name)
+    else:
+        tu8 = ta
+        r = _half_rows(xa, tu8, row, P, sw, lo, grad_arr, gscale, nt, name)
+    if r[2] >= 0:
+        return None  # the full path raises
+    return fc_result(red, r[0], r[1], cnp.NPY_FLOAT, loss_arr, return_grad, grad_arr)
+
+
 def margin_call(object input, object target, int p, double margin, bint divide_by_c,
                 object reduction, bint return_grad, object n_threads):
     """multi_margin_loss / multiclass_hinge_loss for the common case, else None.
@@ -436,11 +497,16 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
     cdef int red = fc_reduction(reduction)
     cdef double scale
     cdef cnp.ndarray xa, ta
+    cdef MMRow q
     if ft < 0 or red < 0:
         return None
     scale = 1.0 / C if divide_by_c else 1.0
     xa = <cnp.ndarray>input
     ta = <cnp.ndarray>target
+    if ft == ROWS_HALF:
+        q.w, q.p, q.margin, q.scale = NULL, p, margin, scale
+        return _rows_half_call(xa, ta, N, C, _mm_row_half, &q, red, return_grad, n_threads,
+                               "input")
     if ft == cnp.NPY_FLOAT:
         return _mm_call_labels(<float*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, p,
                                margin, scale, red, return_grad, n_threads)
@@ -721,6 +787,9 @@ def margin_softmax_call(int kind, object cosine, object target, double s, double
     M = make_margin(kind, s, m, easy_margin)
     xa = <cnp.ndarray>cosine
     ta = <cnp.ndarray>target
+    if ft == ROWS_HALF:
+        return _rows_half_call(xa, ta, N, C, _msm_row_half, &M, red, return_grad, n_threads,
+                               "cosine")
     if ft == cnp.NPY_FLOAT:
         return _msm_call_labels(<float*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, &M,
                                 red, return_grad, n_threads)

@@ -470,6 +470,45 @@ def test_margin_softmax_call_matches_full_path(shape, dtype, reduction, name, kw
           fn(x, t, reduction=reduction, **kw))
 
 
+@pytest.mark.parametrize("shape", [(8, 10), (300, 70), (2000, 40), (3, 2049)])
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name, kw, entry", [
+    ("multi_margin_loss", {"p": 2, "margin": 0.5}, "margin_call"),
+    ("multiclass_hinge_loss", {}, "margin_call"),
+    ("cosface_loss", {"s": 16.0}, "margin_softmax_call"),
+    ("arcface_loss", {"easy_margin": True}, "margin_softmax_call"),
+    ("sphereface_loss", {"m": 3}, "margin_softmax_call")])
+def test_margin_calls_half_match_full_path(shape, half, reduction, name, kw, entry,
+                                           monkeypatch):
+    # float16 / bfloat16 rows of at most HALF_ROW classes: the entries take
+    # them (loss in float32, gradient in the input's dtype, the full path's
+    # bits) and decline longer rows, which the full path widens
+    from fastloss.classification import _margin
+
+    dtype = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+    x = np.tanh(rng.standard_normal(shape)).astype(dtype)
+    t = _labels(shape[:1], shape[1], np.int64)
+    fn = getattr(fastloss, name)
+    taken, real = [], getattr(_margin._kr, entry)
+
+    def spy(*a):
+        r = real(*a)
+        taken.append(r is not None)
+        return r
+    for nt in (1, 2):
+        monkeypatch.setattr(_margin._kr, entry, spy, raising=False)
+        fast = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
+        # (a declined call's full path offers the widened float32 rows again)
+        assert taken[0] is (shape[1] <= _margin._kr.HALF_ROW_MAX)
+        taken.clear()
+        monkeypatch.setattr(_margin._kr, entry, lambda *a: None, raising=False)
+        full = fn(x, t, reduction=reduction, return_grad=True, n_threads=nt, **kw)
+        monkeypatch.undo()
+        _same(fast, full)
+        assert fast[1].dtype == x.dtype
+
+
 @pytest.mark.parametrize("name, make", [
     ("cross_entropy", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
     ("nll_loss", lambda x: (x, rng.integers(0, x.shape[1], x.shape[0]))),
