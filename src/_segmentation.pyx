@@ -29,8 +29,8 @@ C. The label map is read in its own width (fused label_t), once per block:
    softmax normalisation 1/sum (times the ignore mask) is applied inside
    that loop, p = e * r in the data's type (the same rounding as a stored
    probability), and activation=None reads the logits in place.  For
-   float data and a softmax over 2 to 8 classes (without squared_pred)
-   that block is one loop over the positions in flseg.h, a position's
+   float data and a softmax over 2 to 8 classes that block is one loop
+   over the positions in flseg.h, a position's
    values kept in registers from the load to the sums, the same arithmetic
    (the same bits) as the passes.  Soft targets and the
    sensitivity-specificity sums keep a materialised g.
@@ -110,7 +110,7 @@ cdef extern from "flseg.h" nogil:
         FL_SEG_CE_IN_LOOP
     int fl_seg_overlap_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
                            int off, const float* vm, float* fk, int* cnt, Py_ssize_t PB,
-                           const float* wf, float* cfk)
+                           int sq, const float* wf, float* cfk)
     int fl_seg_grad_f32(const float* x, Py_ssize_t xs, Py_ssize_t nb, int C, const int* yy,
                         int off, const float* vm, const float* fa, const float* fb,
                         const float* fb2, const float* kw, const float* fw, float* out,
@@ -272,17 +272,17 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
         if labels and mode == MODE_OVERLAP:
             fused = False
             if floating is float:
-                # the hottest case (float data, softmax over 2-8 classes, no
-                # squared sums) in one loop: flseg.h, the same sums as the
+                # the hottest case (float data, softmax over 2-8 classes, with
+                # or without the squared sums) in one loop: flseg.h, the same sums as the
                 # passes below (vm is 1 at every valid label when nothing is
                 # ignored; a bad label raises), and dice_ce's cross-entropy
                 # without sample weights, its position losses in float into
                 # three float slot planes after fk's, folded with them (with
                 # sample weights it needs the passes' shift, sum and x_y)
                 ce_fused = do_ce and sw == NULL and FL_SEG_CE_IN_LOOP
-                fused = (act == ACT_SOFTMAX and not squared and (ce_fused or not do_ce)
+                fused = (act == ACT_SOFTMAX and (ce_fused or not do_ce)
                          and fl_seg_overlap_f32(xb, xs, nb, <int>C, yy, <int>off, vm, fk, cnt,
-                                                PB, wf32,
+                                                PB, squared, wf32,
                                                 fk + 3 * C * PB if ce_fused else NULL) == 0)
                 ce_fused = ce_fused and fused
             if not fused:

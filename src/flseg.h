@@ -11,8 +11,8 @@
  * class an add, a masked add and a count.  The arithmetic is the general
  * path's, operation for operation (the same max and safe shift, the float
  * sum of the exponentials in class order, r = 1 / sum times the ignore
- * mask, p = e r), so the sums have the same bits either way.  The squared
- * prediction sums (squared_pred) and other class counts keep the passes.
+ * mask, p = e r, p^2 for squared_pred), so the sums have the same bits
+ * either way.  Other class counts keep the passes.
  */
 #ifndef FASTLOSS_FLSEG_H
 #define FASTLOSS_FLSEG_H
@@ -72,6 +72,7 @@ FL_ALWAYS_INLINE float fl_seg_position(const float *FL_RESTRICT x, ptrdiff_t xs,
  *   fk[c * PB + j]           += p_c where yy[j] == c + off   (intersection)
  *   fk[(C + c) * PB + j]     += p_c                          (prediction)
  *   cnt[c * PB + j]          += (yy[j] == c + off)           (label count)
+ *   fk[(2 C + c) * PB + j]   += p_c^2                        (with sq: P2)
  * p_c = softmax(x)_c vm[j] (vm is 1 at every valid label when nothing is
  * ignored, and a product by 1 is exact).  With ce (the cross-entropy of
  * dice_ce, class weights wf[c]), A = wf[c] of the labelled class (0 if
@@ -79,8 +80,8 @@ FL_ALWAYS_INLINE float fl_seg_position(const float *FL_RESTRICT x, ptrdiff_t xs,
  *   cfk[j] += A ((shift - x_y) + log(sum_c exp(x_c - shift)))   (the loss)
  *   cfk[PB + j] += A,   cfk[2 PB + j] += vm[j]
  * in float (a position's loss to float precision: the shift minus the
- * label's logit first, so a confident position loses no digits).  C and ce
- * are constants where the body is inlined: with C a variable (or options
+ * label's logit first, so a confident position loses no digits).  C, sq and
+ * ce are constants where the body is inlined: with C a variable (or options
  * tested inside the loop) gcc does not vectorize the loop over the
  * positions. */
 FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t xs,
@@ -88,7 +89,8 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t 
                                           const int *FL_RESTRICT yy, int off,
                                           const float *FL_RESTRICT vm,
                                           float *FL_RESTRICT fk, int *FL_RESTRICT cnt,
-                                          const int ce, const float *FL_RESTRICT wf,
+                                          const int sq, const int ce,
+                                          const float *FL_RESTRICT wf,
                                           float *FL_RESTRICT cfk)
 {
     const ptrdiff_t PB = FL_SEG_PB;
@@ -105,6 +107,8 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t 
             int sel = y == c + off;
             fk[(C + c) * PB + j] += p;
             fk[c * PB + j] += sel ? p : 0.0f;
+            if (sq)
+                fk[(2 * C + c) * PB + j] += p * p;
             cnt[c * PB + j] += sel;
             if (ce) {
                 xo = sel ? v[c] : xo;
@@ -120,29 +124,36 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t 
 }
 
 /* fl_seg_overlap_body for 2 <= C <= FL_SEG_MAXC and accumulator planes
- * FL_SEG_PB apart (ce: cfk not NULL); returns 0, or -1 for another C or PB
- * (the caller's general path).  No argument may overlap another (restrict:
- * without it gcc wants more run-time overlap tests than it makes, and the
- * loop stays scalar). */
+ * FL_SEG_PB apart (sq: the squared sums too; ce: cfk not NULL); returns 0,
+ * or -1 for another C or PB (the caller's general path).  No argument may
+ * overlap another (restrict: without it gcc wants more run-time overlap
+ * tests than it makes, and the loop stays scalar). */
 static FL_NOINLINE int fl_seg_overlap_f32(const float *FL_RESTRICT x, ptrdiff_t xs,
                                           ptrdiff_t nb, int C, const int *FL_RESTRICT yy,
                                           int off, const float *FL_RESTRICT vm,
                                           float *FL_RESTRICT fk, int *FL_RESTRICT cnt,
-                                          ptrdiff_t PB, const float *FL_RESTRICT wf,
+                                          ptrdiff_t PB, int sq, const float *FL_RESTRICT wf,
                                           float *FL_RESTRICT cfk)
 {
     if (PB != FL_SEG_PB || nb > FL_SEG_PB)
         return -1;
     switch (C) {
-#define FL_SEG_CASE(K)                                                          \
-    case K:                                                                     \
-        if (cfk != NULL)                                                        \
-            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 1, wf, cfk); \
-        else                                                                    \
-            fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, 0, wf, cfk); \
+#define FL_SEG_BODY(K, SQ, CE) \
+    fl_seg_overlap_body(x, xs, nb, K, yy, off, vm, fk, cnt, SQ, CE, wf, cfk)
+#define FL_SEG_CASE(K)                                                 \
+    case K:                                                            \
+        if (sq && cfk != NULL)                                         \
+            FL_SEG_BODY(K, 1, 1);                                      \
+        else if (sq)                                                   \
+            FL_SEG_BODY(K, 1, 0);                                      \
+        else if (cfk != NULL)                                          \
+            FL_SEG_BODY(K, 0, 1);                                      \
+        else                                                           \
+            FL_SEG_BODY(K, 0, 0);                                      \
         return 0;
         FL_SEG_EACH_C(FL_SEG_CASE)
 #undef FL_SEG_CASE
+#undef FL_SEG_BODY
     default:
         return -1;
     }

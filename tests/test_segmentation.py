@@ -86,13 +86,17 @@ def test_vs_reference(name, dtype, shape):
 @pytest.mark.parametrize("C", [2, 3, 5, 6, 7, 8, 9])
 def test_float32_softmax_block_every_class_count(C):
     # float32 softmax over 2-8 classes with a label map takes the one-loop
-    # block (flseg.h), 9 classes the passes; 350 positions: a partial block
+    # block (flseg.h, with the squared sums of squared_pred too), 9 classes
+    # the passes; 350 positions: a partial block
     x, y = _data((2, C, 7, 50), np.float32, np.int16, seed=C)
     x[1, :, 3] = 40.0                               # ties at a large shift
     y[0, 2, :9] = 250                               # the ignore_index=250 calls skip these
     for name, kw in [("dice_loss", {}), ("dice_loss", dict(include_background=False)),
                      ("dice_loss", dict(ignore_index=250, batch=True)),
                      ("jaccard_loss", dict(reduction="none")),
+                     ("dice_loss", dict(squared_pred=True)),
+                     ("jaccard_loss", dict(squared_pred=True, ignore_index=250)),
+                     ("dice_ce_loss", dict(squared_pred=True, ignore_index=250)),
                      ("dice_ce_loss", dict(ignore_index=250)),
                      ("dice_ce_loss", dict(weight=np.linspace(0.5, 2.0, C), lambda_dice=0.5,
                                            ignore_index=250)),
