@@ -293,6 +293,29 @@ def test_row_losses_take_the_pointwise_call(name, shape, dtype, reduction, monke
     np.testing.assert_allclose(fn(x, t), np.mean(rows), rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("shape", [(8,), (32, 10), (70000,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gan_losses_take_the_pointwise_call(shape, dtype, reduction, monkeypatch):
+    # the GAN losses read no target: the prepared call takes the logits alone
+    # (the minimax generator loss keeps the full path)
+    real = rng.standard_normal(shape).astype(dtype)
+    fake = rng.standard_normal(shape).astype(dtype)
+    cases = [(fastloss.gan_discriminator_loss, (real, fake), {}),
+             (fastloss.gan_generator_loss, (fake,), {}),
+             (fastloss.gan_generator_loss, (fake,), {"non_saturating": False})]
+    for fn, args, kw in cases:
+        for return_grad in (False, True):
+            fast = fn(*args, reduction=reduction, return_grad=return_grad, n_threads=2, **kw)
+            with monkeypatch.context() as m:
+                m.setattr(elementwise._k, "pointwise_call", lambda *a: None, raising=False)
+                full = fn(*args, reduction=reduction, return_grad=return_grad, n_threads=2,
+                          **kw)
+            _same(fast, full)
+    assert elementwise._k.pointwise_call(elementwise._BCE_LOGITS_CONST, fake, None, reduction,
+                                         False, None, 1.0, 1.0) is not None
+
+
 def test_pointwise_call_declines():
     x = rng.standard_normal(10)
     k = elementwise._k

@@ -540,6 +540,14 @@ def gan_discriminator_loss(real_logits, fake_logits, reduction="mean", *, return
     >>> round(float(fastloss.gan_discriminator_loss(np.array([0.0]), np.array([0.0]))), 6)
     1.386294
     """
+    r = _k.pointwise_call(_BCE_LOGITS_CONST, real_logits, None, reduction, return_grad,
+                          n_threads, 1.0, 1.0)
+    f = None if r is None else _k.pointwise_call(_BCE_LOGITS_CONST, fake_logits, None,
+                                                 reduction, return_grad, n_threads, 0.0, 1.0)
+    if f is not None:
+        if not return_grad:
+            return (r, f) if reduction == "none" else r + f
+        return ((r[0], f[0]) if reduction == "none" else r[0] + f[0]), (r[1], f[1])
     V.check_reduction(reduction)
     nt = V.threads(n_threads)
     lr, gr = _bce_const(real_logits, 1.0, 1.0, "real_logits", reduction, return_grad, nt)
@@ -580,6 +588,11 @@ def gan_generator_loss(fake_logits, non_saturating=True, reduction="mean", *,
     >>> round(float(fastloss.gan_generator_loss(np.array([0.0]))), 6)
     0.693147
     """
+    if non_saturating is True:
+        r = _k.pointwise_call(_BCE_LOGITS_CONST, fake_logits, None, reduction, return_grad,
+                              n_threads, 1.0, 1.0)
+        if r is not None:
+            return r
     V.check_reduction(reduction)
     if not isinstance(non_saturating, (bool, np.bool_)):
         raise TypeError(f"non_saturating must be a bool, got {type(non_saturating).__name__}")
