@@ -33,9 +33,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like,
-    fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_reduction, fc_result,
-    fc_shape_is, fc_threads_arg, fc_unit_float,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_class_axis,
+    fc_empty_like, fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_reduction,
+    fc_result, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -815,8 +815,7 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
     cdef int ft = fc_float(input)
     cdef int lt, red
     cdef cnp.ndarray xa, ta
-    cdef Py_ssize_t N, C, S = 1
-    cdef int i
+    cdef Py_ssize_t N, C, S
     cdef double eps = 0.0
     if ft < 0 and fc_half(input) < 0:
         return None
@@ -830,18 +829,8 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
         return None
     xa = <cnp.ndarray>input
     ta = <cnp.ndarray>target
-    if cnp.PyArray_NDIM(xa) == 0 or cnp.PyArray_SIZE(xa) == 0:
+    if not fc_class_axis(xa, ta, &N, &C, &S):
         return None
-    if cnp.PyArray_NDIM(xa) == 1:
-        N, C = 1, cnp.PyArray_DIM(xa, 0)
-        if cnp.PyArray_NDIM(ta) != 0:
-            return None
-    else:
-        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-        for i in range(2, cnp.PyArray_NDIM(xa)):
-            S *= cnp.PyArray_DIM(xa, i)
-        if not fc_shape_is(ta, xa, 1):
-            return None
     if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
     if not -(1 << 62) < ignore_index < (1 << 62):

@@ -140,6 +140,24 @@ cdef inline bint fc_shape_is(cnp.ndarray a, cnp.ndarray b, int skip) noexcept:
     return True
 
 
+cdef inline bint fc_class_axis(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t* N, Py_ssize_t* C,
+                               Py_ssize_t* S) noexcept:
+    """(N, C, S) of scores with a class axis, (C,) or (N, C, d1, ...), whose
+    labels ta have their shape without it; False for an empty or a
+    mismatched pair."""
+    cdef int i
+    S[0] = 1
+    if cnp.PyArray_NDIM(xa) == 0 or cnp.PyArray_SIZE(xa) == 0:
+        return False
+    if cnp.PyArray_NDIM(xa) == 1:
+        N[0], C[0] = 1, cnp.PyArray_DIM(xa, 0)
+        return cnp.PyArray_NDIM(ta) == 0
+    N[0], C[0] = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+    for i in range(2, cnp.PyArray_NDIM(xa)):
+        S[0] *= cnp.PyArray_DIM(xa, i)
+    return fc_shape_is(ta, xa, 1)
+
+
 cdef inline object fc_scalar(double v, int typenum):
     """A NumPy scalar of the computation dtype (float32 rounds once, here)."""
     cdef float f
@@ -168,6 +186,16 @@ cdef inline object fc_empty_like(cnp.ndarray a, int typenum, void** data):
     cdef object out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), typenum, 0)
     data[0] = cnp.PyArray_DATA(<cnp.ndarray>out)
     return out
+
+
+cdef inline tuple fc_outputs(cnp.ndarray xa, cnp.ndarray ta, int typenum, int red,
+                             bint return_grad, void** lp, void** gp):
+    """A prepared call's new arrays, (losses, gradient): the 'none' losses of
+    ta's shape and the gradient of xa's, of dtype typenum (None where not
+    asked; their data in *lp, *gp)."""
+    loss = fc_empty_like(ta, typenum, lp) if red == RED_NONE else None
+    grad = fc_empty_like(xa, typenum, gp) if return_grad else None
+    return loss, grad
 
 
 # ---------------------------------------------- half-precision operands

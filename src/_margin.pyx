@@ -33,8 +33,8 @@ from libc.string cimport memset
 
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like,
-    fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_reduction, fc_result,
-    fc_shape_is, fc_threads_arg,
+    fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_outputs, fc_reduction,
+    fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -358,16 +358,11 @@ cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef int nt = 1, rc
     cdef BlockOut total
-    cdef object loss_arr = None
-    cdef object grad_arr = None
     cdef floating* lp = NULL
     cdef floating* gp = NULL
     if n_blocks(N, rows_per_unit(C)) > 1:
         nt = effective_n_threads(n_threads)
-    if red == RED_NONE:
-        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
-    if return_grad:
-        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
     with nogil:
         rc = _mm_run(x, t, N, C, NULL, NULL, p, margin, scale, lp, gp,
                      1.0 / N if red == RED_MEAN else 1.0, nt, &total)
@@ -734,16 +729,11 @@ cdef object _msm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.n
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef int nt = 1, rc
     cdef BlockOut total
-    cdef object loss_arr = None
-    cdef object grad_arr = None
     cdef floating* lp = NULL
     cdef floating* gp = NULL
     if n_blocks(N, rows_per_unit(C)) > 1:
         nt = effective_n_threads(n_threads)
-    if red == RED_NONE:
-        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
-    if return_grad:
-        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
     with nogil:
         rc = _msm_run(x, t, N, C, M, NULL, lp, gp, 1.0 / N if red == RED_MEAN else 1.0, nt,
                       &total)

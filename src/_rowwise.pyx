@@ -40,8 +40,8 @@ from _layout cimport (
     unit_rows, unit_start, widen_unit,
 )
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float,
-    fc_labels, fc_operand_kind, fc_real, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_float, fc_labels,
+    fc_operand_kind, fc_outputs, fc_real, fc_reduction, fc_result, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -212,8 +212,6 @@ cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp
     cdef Py_ssize_t i, y, count = 0
     cdef double gscale = 1.0
     cdef BlockOut total
-    cdef object loss_arr = None
-    cdef object grad_arr = None
     cdef floating* lp = NULL
     cdef floating* gp = NULL
     if return_grad and red == RED_MEAN:
@@ -229,10 +227,7 @@ cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp
         gscale = 1.0 / <double>count if count != 0 else 0.0
     if L.units > 1:
         nt = effective_n_threads(n_threads)
-    if red == RED_NONE:
-        loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
-    if return_grad:
-        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
     with nogil:
         rc = _focal_run(x, t, &L, NULL, NULL, ig, gamma, lp, gp, gscale, nt, &total)
     if rc != 0 or total.bad >= 0:
@@ -269,9 +264,9 @@ def focal_call(object input, object target, object gamma, object ignore_index,
     ignore_index; the caller passes no alpha, sample weights or grad_out;
     gradients below FRESH_BYTES.  None sends the call down the full path.
     """
-    cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction), i
+    cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction)
     cdef cnp.ndarray xa, ta
-    cdef Py_ssize_t N, C, S = 1
+    cdef Py_ssize_t N, C, S
     cdef double g
     if ft < 0 or lt < 0 or red < 0 or not fc_threads_arg(n_threads):
         return None
@@ -281,18 +276,8 @@ def focal_call(object input, object target, object gamma, object ignore_index,
         return None
     xa = <cnp.ndarray>input
     ta = <cnp.ndarray>target
-    if cnp.PyArray_NDIM(xa) == 0 or cnp.PyArray_SIZE(xa) == 0:
+    if not fc_class_axis(xa, ta, &N, &C, &S):
         return None
-    if cnp.PyArray_NDIM(xa) == 1:
-        N, C = 1, cnp.PyArray_DIM(xa, 0)
-        if cnp.PyArray_NDIM(ta) != 0:
-            return None
-    else:
-        N, C = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-        for i in range(2, cnp.PyArray_NDIM(xa)):
-            S *= cnp.PyArray_DIM(xa, i)
-        if not fc_shape_is(ta, xa, 1):
-            return None
     if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
     if ft == cnp.NPY_FLOAT:

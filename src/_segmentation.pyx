@@ -382,6 +382,15 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind, fl
     ce[2] = lanes_sum(ceV, pu)
 
 
+cdef const unsigned short* _half_planes(object xh, Py_ssize_t* N, Py_ssize_t* C,
+                                        Py_ssize_t* S) except? NULL:
+    """The (N, C, S) float16 / bfloat16 storage xh (as uint16) of a half call:
+    its sizes, and its data (NULL when empty; xh keeps it alive)."""
+    cdef const unsigned short[:, :, ::1] v = xh
+    N[0], C[0], S[0] = v.shape[0], v.shape[1], v.shape[2]
+    return &v[0, 0, 0] if N[0] > 0 and C[0] > 0 and S[0] > 0 else NULL
+
+
 cdef Py_ssize_t _stats_run(const floating* xp, const unsigned short* xhp, int xkind,
                            const label_t* lp, const floating* tp, Py_ssize_t N, Py_ssize_t C,
                            Py_ssize_t S, int act, int mode, bint squared, Py_ssize_t off,
@@ -475,17 +484,12 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     into (N, S)) or -1.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
-    cdef const unsigned short[:, :, ::1] xhv
     cdef const unsigned short* xhp = NULL
     cdef const floating* xp = NULL
     if xh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: half storage with float64 kernels")
-        else:
-            xhv = xh
-            N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
-            if N > 0 and C > 0 and S > 0:
-                xhp = &xhv[0, 0, 0]
+        xhp = _half_planes(xh, &N, &C, &S)
     elif N > 0 and C > 0 and S > 0:
         xp = &x[0, 0, 0]
     if stats.shape[0] != N or stats.shape[1] != C or stats.shape[2] != NSTAT:
@@ -673,7 +677,6 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     even from its float32 values (grad then an empty float32 array).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], S = x.shape[2]
-    cdef const unsigned short[:, :, ::1] xhv
     cdef unsigned short[:, :, ::1] ghv
     cdef const unsigned short* xhp = NULL
     cdef unsigned short* ghp = NULL
@@ -682,11 +685,7 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     if xh is not None:
         if floating is double:
             raise ValueError("fastloss internal error: half storage with float64 kernels")
-        else:
-            xhv = xh
-            N, C, S = xhv.shape[0], xhv.shape[1], xhv.shape[2]
-            if N > 0 and C > 0 and S > 0:
-                xhp = &xhv[0, 0, 0]
+        xhp = _half_planes(xh, &N, &C, &S)
     if N == 0 or C == 0 or S == 0:
         return
     if xh is None:
