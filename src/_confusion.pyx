@@ -12,12 +12,21 @@ per-thread private int64 matrices, merged in thread order (integer sums
 are exact), so the result does not depend on the thread count.
 """
 
+cimport numpy as cnp
 from cython.parallel cimport prange, threadid
+from libc.math cimport NAN
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from _common cimport label_t, n_blocks, threads_for
+from _fastcall cimport (
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, fc_labels, fc_shape_is, fc_threads_arg,
+)
+
+from fastloss._threads import effective_n_threads
+
+cnp.import_array()
 
 
 cdef extern from "flcount.h" nogil:
@@ -167,36 +176,36 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
         i0 += m
 
 
-def confusion(const label_t[:, ::1] pred, const label2_t[:, ::1] target, Py_ssize_t C,
-              Py_ssize_t ignore, bint has_ignore, bint per_image, int64_t[::1] out,
-              int n_threads):
-    """Counts of (target, pred) pairs of (N, S) label maps into out.
-
-    out has C*C entries (rows = target, columns = pred), or N*C*C with
-    per_image.  Returns the first position (flat) with a bad label, or -1.
-    """
-    cdef Py_ssize_t N = pred.shape[0], S = pred.shape[1]
-    cdef Py_ssize_t nu, units, u, tid, t, i, size, bad = -1
+cdef Py_ssize_t _cm_run(const label_t* pr, const label2_t* tg, Py_ssize_t N, Py_ssize_t S,
+                        Py_ssize_t C, Py_ssize_t ignore, bint has_ignore, bint per_image,
+                        int64_t* out, Py_ssize_t size, int n_threads) except -2:
+    """confusion on pointers: out (size counts) zeroed and filled; the first
+    bad position or -1."""
+    cdef Py_ssize_t nu, units, u, tid, t, i, bad = -1
     cdef int64_t* priv
     cdef Py_ssize_t* bads
     cdef int nt
-    out[:] = 0
+    memset(out, 0, size * sizeof(int64_t))
     if N == 0 or S == 0:
         return -1
     nu = n_blocks(S, CM_BLOCK)
     units = N * nu
     nt = threads_for(n_threads, units)
-    size = out.shape[0]
     priv = <int64_t*>calloc(nt * size, sizeof(int64_t))
     bads = <Py_ssize_t*>malloc(units * sizeof(Py_ssize_t))
     try:
         if priv == NULL or bads == NULL:
             raise MemoryError("fastloss: cannot allocate confusion-matrix buffers")
-        for u in prange(units, schedule="static", nogil=True, num_threads=nt):
-            tid = threadid()
-            bads[u] = -1
-            _cm_unit(&pred[0, 0], &target[0, 0], S, nu, u, C, ignore, has_ignore,
-                     per_image, priv + tid * size, &bads[u])
+        if nt == 1:  # no OpenMP region for one unit (_fastcall.pxd B)
+            for u in range(units):
+                bads[u] = -1
+                _cm_unit(pr, tg, S, nu, u, C, ignore, has_ignore, per_image, priv, &bads[u])
+        else:
+            for u in prange(units, schedule="static", nogil=True, num_threads=nt):
+                tid = threadid()
+                bads[u] = -1
+                _cm_unit(pr, tg, S, nu, u, C, ignore, has_ignore, per_image, priv + tid * size,
+                         &bads[u])
         for t in range(nt):
             for i in range(size):
                 out[i] += priv[t * size + i]
@@ -208,3 +217,120 @@ def confusion(const label_t[:, ::1] pred, const label2_t[:, ::1] target, Py_ssiz
         free(priv)
         free(bads)
     return bad
+
+
+def confusion(const label_t[:, ::1] pred, const label2_t[:, ::1] target, Py_ssize_t C,
+              Py_ssize_t ignore, bint has_ignore, bint per_image, int64_t[::1] out,
+              int n_threads):
+    """Counts of (target, pred) pairs of (N, S) label maps into out.
+
+    out has C*C entries (rows = target, columns = pred), or N*C*C with
+    per_image.  Returns the first position (flat) with a bad label, or -1.
+    """
+    cdef Py_ssize_t N = pred.shape[0], S = pred.shape[1]
+    if out.shape[0] != (N if per_image else 1) * C * C:
+        raise ValueError("fastloss internal error: confusion output size")
+    if N == 0 or S == 0:
+        out[:] = 0
+        return -1
+    return _cm_run(&pred[0, 0], &target[0, 0], N, S, C, ignore, has_ignore, per_image,
+                   &out[0], out.shape[0], n_threads)
+
+
+cpdef enum CmResult:
+    CM_MATRIX = 0       # the counts (confusion_matrix)
+    CM_DICE = 1         # 2 TP / (|T| + |P|) per class (dice_score)
+    CM_IOU = 2          # TP / (|T| + |P| - TP) per class (iou_score)
+
+
+cdef object _cm_call(const label_t* pr, const label_t* tg, cnp.ndarray pa, Py_ssize_t N,
+                     Py_ssize_t S, Py_ssize_t C, bint per_image, int result, bint ignore_empty,
+                     double empty_score, object n_threads):
+    """confusion_call's pass and result (None where a label is bad)."""
+    cdef Py_ssize_t M = N if per_image else 1, K = C * C, m, c, j
+    cdef int nt = 1
+    cdef cnp.npy_intp dims[3]
+    cdef cnp.ndarray cm, out
+    cdef const int64_t* q
+    cdef double* o
+    cdef double tp, st, sp, den, num
+    dims[0], dims[1], dims[2] = M, C, C
+    cm = cnp.PyArray_EMPTY(3, dims, cnp.NPY_INT64, 0)
+    if N * S > CM_BLOCK:
+        nt = effective_n_threads(n_threads)
+    if _cm_run(pr, tg, N, S, C, 0, False, per_image, <int64_t*>cnp.PyArray_DATA(cm), M * K,
+               nt) >= 0:
+        return None
+    if result == CM_MATRIX:
+        return cm.reshape(C, C) if not per_image else cm
+    out = cnp.PyArray_EMPTY(2 if per_image else 1, &dims[0] if per_image else &dims[1],
+                            cnp.NPY_DOUBLE, 0)
+    o = <double*>cnp.PyArray_DATA(out)
+    for m in range(M):
+        q = <const int64_t*>cnp.PyArray_DATA(cm) + m * K
+        for c in range(C):
+            tp = <double>q[c * C + c]
+            st = 0.0
+            sp = 0.0
+            for j in range(C):
+                st += <double>q[c * C + j]    # the target's class c: row c
+                sp += <double>q[j * C + c]    # the prediction's: column c
+            den = st + sp - tp if result == CM_IOU else st + sp
+            num = tp if result == CM_IOU else 2.0 * tp
+            if ignore_empty and st == 0.0:
+                o[m * C + c] = NAN
+            elif not ignore_empty and den == 0.0:
+                o[m * C + c] = empty_score
+            else:
+                o[m * C + c] = num / den
+    return out
+
+
+def confusion_call(object pred, object target, object num_classes, object per_image,
+                   int result, object ignore_empty, object empty_score, object n_threads):
+    """confusion_matrix / dice_score / iou_score for the common case, else None.
+
+    Taken: two label maps of one shape and one integer width the kernels
+    read, as plain ndarrays (_fastcall.pxd), num_classes a Python int, the
+    flags Python bools and empty_score a Python float or int; the caller
+    passes no ignore_index or multilabel masks.  None sends the call down the
+    full path, which owns every error message.
+    """
+    cdef int lt = fc_labels(pred)
+    cdef cnp.ndarray pa, ta
+    cdef Py_ssize_t N, S, C
+    cdef double es
+    cdef bint pi, ie
+    if lt < 0 or fc_labels(target) != lt or not fc_threads_arg(n_threads):
+        return None
+    if type(num_classes) is not int or not 1 <= num_classes <= 4096:
+        return None
+    if type(per_image) is not bool or type(ignore_empty) is not bool:
+        return None
+    if type(empty_score) is not float and type(empty_score) is not int:
+        return None
+    pa = <cnp.ndarray>pred
+    ta = <cnp.ndarray>target
+    if cnp.PyArray_TYPE(pa) != cnp.PyArray_TYPE(ta) or not fc_shape_is(ta, pa, -1):
+        return None
+    if per_image and cnp.PyArray_NDIM(pa) == 0:
+        return None
+    es = <double>empty_score
+    pi, ie = per_image, ignore_empty
+    C = <Py_ssize_t>num_classes
+    N = cnp.PyArray_DIM(pa, 0) if pi else 1
+    S = cnp.PyArray_SIZE(pa) // N if N > 0 else 0
+    if lt == LBL_I64:
+        return _cm_call(<int64_t*>cnp.PyArray_DATA(pa), <int64_t*>cnp.PyArray_DATA(ta), pa, N, S,
+                        C, pi, result, ie, es, n_threads)
+    if lt == LBL_I32:
+        return _cm_call(<int32_t*>cnp.PyArray_DATA(pa), <int32_t*>cnp.PyArray_DATA(ta), pa, N, S,
+                        C, pi, result, ie, es, n_threads)
+    if lt == LBL_I16:
+        return _cm_call(<int16_t*>cnp.PyArray_DATA(pa), <int16_t*>cnp.PyArray_DATA(ta), pa, N, S,
+                        C, pi, result, ie, es, n_threads)
+    if lt == LBL_I8:
+        return _cm_call(<int8_t*>cnp.PyArray_DATA(pa), <int8_t*>cnp.PyArray_DATA(ta), pa, N, S,
+                        C, pi, result, ie, es, n_threads)
+    return _cm_call(<uint8_t*>cnp.PyArray_DATA(pa), <uint8_t*>cnp.PyArray_DATA(ta), pa, N, S,
+                    C, pi, result, ie, es, n_threads)

@@ -790,3 +790,46 @@ def test_seg_call_declines_inputs(make, name):
     a = "square" if name == "generalized_dice_loss" else 1.0
     assert _soft._k.seg_call(kind, xi, yi, "softmax", True, False, False, False, 1e-5, 1e-5,
                              a, 1.0, None, "mean", True, None) is None
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6), (4, 64, 64), (2, 300, 300)])
+@pytest.mark.parametrize("C", [3, 20])
+@pytest.mark.parametrize("ldtype", [np.uint8, np.int64])
+def test_confusion_call_matches_full_path(shape, C, ldtype, monkeypatch):
+    from fastloss.segmentation import _hard
+
+    p = _labels(shape, C, ldtype)
+    t = _labels(shape, C, ldtype)
+    t[0][t[0] == 1] = 0                          # class 1 absent from the first image
+    p[0][p[0] == 1] = 0
+    real = _hard._k.confusion_call
+    taken = []
+
+    def spy(*a):
+        taken.append(real(*a))
+        return taken[-1]
+    cases = [(fastloss.confusion_matrix, {}), (fastloss.dice_score, {}),
+             (fastloss.iou_score, {"per_image": True}),
+             (fastloss.dice_score, {"per_image": True, "ignore_empty": False,
+                                    "empty_score": 1.0}),
+             (fastloss.iou_score, {"ignore_empty": False})]
+    for fn, kw in cases:
+        for nt in (1, 2):
+            taken.clear()
+            monkeypatch.setattr(_hard._k, "confusion_call", spy, raising=False)
+            fast = fn(p, t, C, n_threads=nt, **kw)
+            assert taken[0] is not None
+            monkeypatch.setattr(_hard._k, "confusion_call", lambda *a: None, raising=False)
+            full = fn(p, t, C, n_threads=nt, **kw)
+            monkeypatch.undo()
+            _same(fast, full)
+    bad = t.copy()
+    bad.reshape(-1)[-1] = C
+    assert real(p, bad, C, False, _hard._k.CmResult.CM_DICE, True, 0.0, None) is None
+    with pytest.raises(ValueError, match=f"target holds class index {C}"):
+        fastloss.dice_score(p, bad, C)
+    # what the call leaves to the full path: other widths per array, ignore_index
+    assert real(p, t.astype(np.int16), C, False, _hard._k.CmResult.CM_MATRIX, True, 0.0,
+                None) is None
+    _same(fastloss.confusion_matrix(p, t.astype(np.int16), C),
+          fastloss.confusion_matrix(p, t, C))

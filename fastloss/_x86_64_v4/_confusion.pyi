@@ -2,8 +2,16 @@
 # fastloss._<target>._confusion); edit the .pyx or the tool, then rerun it.
 # Memoryview and C-typed parameters carry their Cython type in a trailing comment.
 
+from enum import IntEnum
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
+
+class CmResult(IntEnum):
+    CM_MATRIX = 0
+    CM_DICE = 1
+    CM_IOU = 2
 
 def confusion(
     pred: npt.NDArray[np.uint8 | np.int8 | np.int16 | np.int32 | np.int64],  # const label_t[:, ::1]
@@ -15,3 +23,14 @@ def confusion(
     out: npt.NDArray[np.int64],  # int64_t[::1]
     n_threads: int,
 ) -> int: ...
+
+def confusion_call(
+    pred: Any,
+    target: Any,
+    num_classes: Any,
+    per_image: Any,
+    result: int,
+    ignore_empty: Any,
+    empty_score: Any,
+    n_threads: Any,
+) -> Any: ...

@@ -80,6 +80,11 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None, *, n_threads=
            [0, 1, 0],
            [0, 1, 1]])
     """
+    if ignore_index is None:
+        r = _k.confusion_call(pred, target, num_classes, False, _k.CmResult.CM_MATRIX, True,
+                              0.0, n_threads)
+        if r is not None:
+            return r
     return _confusion(pred, target, num_classes, ignore_index, False, n_threads)
 
 
@@ -114,6 +119,12 @@ def _multilabel_counts(pred, target, num_classes, ignore_index, per_image):
 
 def _overlap_score(pred, target, num_classes, ignore_index, per_image, ignore_empty,
                    empty_score, n_threads, iou, multilabel=False):
+    if not multilabel and ignore_index is None:
+        which = _k.CmResult.CM_IOU if iou else _k.CmResult.CM_DICE
+        r = _k.confusion_call(pred, target, num_classes, per_image, which, ignore_empty,
+                              empty_score, n_threads)
+        if r is not None:
+            return r
     empty_score = float(empty_score)
     if multilabel:
         tp, st, sp = _multilabel_counts(pred, target, num_classes, ignore_index, per_image)
