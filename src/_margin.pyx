@@ -352,46 +352,6 @@ def multi_margin_half(cnp.ndarray x, const label_t[::1] target, const double[::1
                       n_threads, "input")
 
 
-cdef object _mm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
-                     Py_ssize_t N, Py_ssize_t C, int p, double margin, double scale, int red,
-                     bint return_grad, object n_threads):
-    cdef int typenum = cnp.PyArray_TYPE(xa)
-    cdef int nt = 1, rc
-    cdef BlockOut total
-    cdef floating* lp = NULL
-    cdef floating* gp = NULL
-    if n_blocks(N, rows_per_unit(C)) > 1:
-        nt = effective_n_threads(n_threads)
-    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
-    with nogil:
-        rc = _mm_run(x, t, N, C, NULL, NULL, p, margin, scale, lp, gp,
-                     1.0 / N if red == RED_MEAN else 1.0, nt, &total)
-    if rc != 0 or total.bad >= 0:
-        return None  # the full path raises
-    return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
-
-
-cdef object _mm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
-                            Py_ssize_t N, Py_ssize_t C, int p, double margin, double scale,
-                            int red, bint return_grad, object n_threads):
-    """_mm_call with the labels read in their own width (LBL_*)."""
-    cdef void* t = cnp.PyArray_DATA(ta)
-    if lt == LBL_I64:
-        return _mm_call(x, <int64_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
-                        n_threads)
-    if lt == LBL_I32:
-        return _mm_call(x, <int32_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
-                        n_threads)
-    if lt == LBL_I16:
-        return _mm_call(x, <int16_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
-                        n_threads)
-    if lt == LBL_I8:
-        return _mm_call(x, <int8_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
-                        n_threads)
-    return _mm_call(x, <uint8_t*>t, xa, ta, N, C, p, margin, scale, red, return_grad,
-                    n_threads)
-
-
 cdef enum:
     ROWS_HALF = 0   # _rows_call_shape: float16 / bfloat16 rows that _half_rows reads
 
@@ -498,15 +458,8 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
     scale = 1.0 / C if divide_by_c else 1.0
     xa = <cnp.ndarray>input
     ta = <cnp.ndarray>target
-    if ft == ROWS_HALF:
-        q.w, q.p, q.margin, q.scale = NULL, p, margin, scale
-        return _rows_half_call(xa, ta, N, C, _mm_row_half, &q, red, return_grad, n_threads,
-                               "input")
-    if ft == cnp.NPY_FLOAT:
-        return _mm_call_labels(<float*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, p,
-                               margin, scale, red, return_grad, n_threads)
-    return _mm_call_labels(<double*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, p,
-                           margin, scale, red, return_grad, n_threads)
+    q.w, q.p, q.margin, q.scale = NULL, p, margin, scale
+    return _rows_entry(ft, xa, ta, N, C, ROWS_MM, &q, red, return_grad, n_threads)
 
 
 # ================================================ margin softmax (face)
@@ -723,39 +676,70 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
     return total.loss, total.weight, total.bad
 
 
-cdef object _msm_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
-                      Py_ssize_t N, Py_ssize_t C, const Margin* M, int red, bint return_grad,
-                      object n_threads):
+cdef enum:
+    ROWS_MM = 0     # _rows_call: multi_margin rows (an MMRow)
+    ROWS_MSM = 1    # _rows_call: margin-softmax rows (a Margin)
+
+
+cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
+                       Py_ssize_t N, Py_ssize_t C, int which, const void* P, int red,
+                       bint return_grad, object n_threads):
+    """margin_call's and margin_softmax_call's float32/float64 pass: the rows of
+    `which` with its parameters P, no weights (None where a label is bad)."""
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef int nt = 1, rc
     cdef BlockOut total
     cdef floating* lp = NULL
     cdef floating* gp = NULL
+    cdef const MMRow* q = <const MMRow*>P
+    cdef double gscale = 1.0 / N if red == RED_MEAN else 1.0
     if n_blocks(N, rows_per_unit(C)) > 1:
         nt = effective_n_threads(n_threads)
     loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
     with nogil:
-        rc = _msm_run(x, t, N, C, M, NULL, lp, gp, 1.0 / N if red == RED_MEAN else 1.0, nt,
-                      &total)
+        if which == ROWS_MM:
+            rc = _mm_run(x, t, N, C, NULL, NULL, q.p, q.margin, q.scale, lp, gp, gscale, nt,
+                         &total)
+        else:
+            rc = _msm_run(x, t, N, C, <const Margin*>P, NULL, lp, gp, gscale, nt, &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
     return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
 
 
-cdef object _msm_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
-                             Py_ssize_t N, Py_ssize_t C, const Margin* M, int red,
-                             bint return_grad, object n_threads):
-    """_msm_call with the labels read in their own width (LBL_*)."""
+cdef object _rows_call_labels(const floating* x, cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N,
+                              Py_ssize_t C, int which, const void* P, int red,
+                              bint return_grad, object n_threads):
+    """_rows_call with the labels read in their own width (LBL_*)."""
+    cdef int lt = fc_labels(ta)
     cdef void* t = cnp.PyArray_DATA(ta)
     if lt == LBL_I64:
-        return _msm_call(x, <int64_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+        return _rows_call(x, <int64_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
     if lt == LBL_I32:
-        return _msm_call(x, <int32_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+        return _rows_call(x, <int32_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
     if lt == LBL_I16:
-        return _msm_call(x, <int16_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+        return _rows_call(x, <int16_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
     if lt == LBL_I8:
-        return _msm_call(x, <int8_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
-    return _msm_call(x, <uint8_t*>t, xa, ta, N, C, M, red, return_grad, n_threads)
+        return _rows_call(x, <int8_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
+    return _rows_call(x, <uint8_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
+
+
+cdef object _rows_entry(int ft, cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize_t C,
+                        int which, const void* P, int red, bint return_grad,
+                        object n_threads):
+    """The row entries' call once _rows_call_shape has taken it (ft): float16 /
+    bfloat16 rows through _rows_half_call, float32 / float64 through _rows_call."""
+    if ft == ROWS_HALF:
+        if which == ROWS_MM:
+            return _rows_half_call(xa, ta, N, C, _mm_row_half, P, red, return_grad, n_threads,
+                                   "input")
+        return _rows_half_call(xa, ta, N, C, _msm_row_half, P, red, return_grad, n_threads,
+                               "cosine")
+    if ft == cnp.NPY_FLOAT:
+        return _rows_call_labels(<float*>cnp.PyArray_DATA(xa), xa, ta, N, C, which, P, red,
+                                 return_grad, n_threads)
+    return _rows_call_labels(<double*>cnp.PyArray_DATA(xa), xa, ta, N, C, which, P, red,
+                             return_grad, n_threads)
 
 
 def margin_softmax_call(int kind, object cosine, object target, double s, double m,
@@ -777,14 +761,7 @@ def margin_softmax_call(int kind, object cosine, object target, double s, double
     M = make_margin(kind, s, m, easy_margin)
     xa = <cnp.ndarray>cosine
     ta = <cnp.ndarray>target
-    if ft == ROWS_HALF:
-        return _rows_half_call(xa, ta, N, C, _msm_row_half, &M, red, return_grad, n_threads,
-                               "cosine")
-    if ft == cnp.NPY_FLOAT:
-        return _msm_call_labels(<float*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, &M,
-                                red, return_grad, n_threads)
-    return _msm_call_labels(<double*>cnp.PyArray_DATA(xa), fc_labels(ta), xa, ta, N, C, &M,
-                            red, return_grad, n_threads)
+    return _rows_entry(ft, xa, ta, N, C, ROWS_MSM, &M, red, return_grad, n_threads)
 
 
 cdef double _msm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,
