@@ -73,6 +73,15 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
     >>> round(float(fastloss.fast_rcnn_loss(x, y, b, t)), 6)  # log 3 + (0.125 + 1.5) / 2
     1.911112
     """
+    r = _k.box_call(box_regression, box_targets, labels, class_logits, beta, box_weight,
+                    return_grad, n_threads)
+    if r is not None:
+        c = cross_entropy(class_logits, labels, return_grad=return_grad, n_threads=n_threads)
+        box, gb = r
+        ce, gx = c if return_grad else (c, None)
+        total = box.dtype.type(float(ce) + float(box))
+        loss = (total, ce, box) if return_parts else total
+        return (loss, (gx, gb)) if return_grad else loss
     x_raw = np.asarray(class_logits)
     # float16 / bfloat16 logits go to cross_entropy as they are (it reads
     # them in their own width); the box rows are computed in float32

@@ -200,6 +200,10 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     >>> np.round(fastloss.contrastive_loss(x1, x2, np.array([0, 1]), reduction="none"), 6)
     array([0.125, 0.125])
     """
+    r = _k.contrastive_call(x1, x2, label, margin, reduction, sample_weight, return_grad,
+                            n_threads)
+    if r is not None:
+        return r
     raw = (np.asarray(x1), np.asarray(x2))
     (a, b), unbatched, dt = _embeddings(raw, ("x1", "x2"), half=True)
     V.check_reduction(reduction)
@@ -281,6 +285,10 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
     >>> float(fastloss.center_loss(x, np.array([1]), c))
     0.5
     """
+    r = _k.center_call(features, labels, centers, reduction, sample_weight, return_grad,
+                       n_threads)
+    if r is not None:
+        return r
     (x,), _, dt = _embeddings((features,), ("features",), half=True)
     f_raw = np.asarray(features)
     if f_raw.ndim != 2:

@@ -11,8 +11,10 @@ B. Work units are fixed blocks of rows (`rows_per_unit` of _layout.pxd:
    about 16384 elements per unit); per-unit BlockOut partials are combined
    in unit order: bit-identical for any thread count.
 C. The p-norm pieces (pw, dist_finish, dist_factor, phi, pdiff_sum,
-   grad_row) are written once, in _embedding_math.pxd, as `cdef inline`
-   helpers for every p and dtype.
+   grad_row) and each loss's row (triplet_row, contrastive_row,
+   center_row) are written once, in _embedding_math.pxd, as `cdef inline`
+   helpers for every p and dtype; this file holds the units, the drivers
+   and the entries.
 D. Labels are range-checked where they are read; a bad label contributes
    nothing, its unit records the first bad position, and the wrapper raises.
 E. center_loss's gradient for the centers is a scatter-add.  To keep it
@@ -23,13 +25,14 @@ E. center_loss's gradient for the centers is a scatter-add.  To keep it
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, sqrt
+from libc.math cimport INFINITY
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_operand_kind, fc_real,
-    fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    FRESH_BYTES, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels64, fc_operand_kind,
+    fc_plain, fc_real, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -40,7 +43,10 @@ from _common cimport (
     BlockOut, FL_KIND_F32, HALF_ROW, align64, alloc_blocks, block_init, combine_blocks, deal,
     fl_narrow, fl_widen, floating, label_t, n_blocks, skip_label, threads_for,
 )
-from _embedding_math cimport dist_factor, dist_finish, grad_row, pdiff_sum, sq_diff
+from _embedding_math cimport (
+    center_grad_class, center_grad_class_half, center_row, class_order, contrastive_bad,
+    contrastive_row, triplet_row,
+)
 from _layout cimport rows_per_unit, unit_rows
 
 
@@ -48,54 +54,6 @@ HALF_ROW_MAX = HALF_ROW
 
 
 # ==================================================== triplet
-
-cdef inline double _triplet_row(const floating* ar, const floating* pr, const floating* nr,
-                                Py_ssize_t D, double margin, int pkind, double pn,
-                                floating eps, bint swap, bint squared, double swj,
-                                floating* ga, floating* gp, floating* gn,
-                                double gscale) noexcept nogil:
-    """The weighted loss of one triplet of rows; with ga, its gradients (ga, gp, gn)."""
-    cdef double sap, san, spn, dap, dneg, h, loss, cf
-    cdef floating kap, kng
-    cdef bint use_pn
-    sap = pdiff_sum(ar, pr, D, eps, pkind, pn)
-    san = pdiff_sum(ar, nr, D, eps, pkind, pn)
-    spn = pdiff_sum(pr, nr, D, eps, pkind, pn) if swap else 0.0
-    dap = dist_finish(sap, pkind, pn, squared)
-    dneg = dist_finish(san, pkind, pn, squared)
-    use_pn = False
-    if swap:
-        h = dist_finish(spn, pkind, pn, squared)
-        if h < dneg:
-            use_pn = True
-            dneg = h
-    h = dap - dneg + margin
-    loss = 0.0 if h <= 0 else h   # NaN propagates
-    loss *= swj
-    if ga == NULL:
-        return loss
-    if not (h > 0):
-        memset(ga, 0, D * sizeof(floating))
-        memset(gp, 0, D * sizeof(floating))
-        memset(gn, 0, D * sizeof(floating))
-        return loss
-    cf = swj * gscale
-    kap = <floating>(cf * dist_factor(sap, pkind, pn, squared))
-    # one loop per output: a loop with three stores and three loads
-    # needs more runtime alias checks than gcc versions for, and stays
-    # scalar; the rows are in L1, so re-reading them is cheap
-    if not use_pn:
-        kng = <floating>(cf * dist_factor(san, pkind, pn, squared))
-        grad_row(ga, ar, pr, kap, ar, nr, -kng, D, eps, pkind, pn)
-        grad_row(gp, ar, pr, -kap, ar, nr, 0, D, eps, pkind, pn)
-        grad_row(gn, ar, pr, 0, ar, nr, kng, D, eps, pkind, pn)
-    else:
-        kng = <floating>(cf * dist_factor(spn, pkind, pn, squared))
-        grad_row(ga, ar, pr, kap, pr, nr, 0, D, eps, pkind, pn)
-        grad_row(gp, ar, pr, -kap, pr, nr, -kng, D, eps, pkind, pn)
-        grad_row(gn, ar, pr, 0, pr, nr, kng, D, eps, pkind, pn)
-    return loss
-
 
 cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n,
                         Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
@@ -110,9 +68,9 @@ cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n
     for i in range(i0, i1):
         off = i * D
         swj = sw[i] if sw != NULL else 1.0
-        loss = _triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
-                            swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
-                            gn + off if ga != NULL else NULL, gscale)
+        loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
+                           swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
+                           gn + off if ga != NULL else NULL, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
@@ -152,8 +110,8 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
         fl_widen(pp + off, kind, pb, D)
         fl_widen(n + off, kind, nb, D)
         swj = sw[i] if sw != NULL else 1.0
-        loss = _triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
-                            gab if ga != NULL else NULL, gpb, gnb, gscale)
+        loss = triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
+                           gab if ga != NULL else NULL, gpb, gnb, gscale)
         if ga != NULL:
             fl_narrow(gab, <char*>ga + off * gsize, kg, D)
             fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
@@ -335,51 +293,6 @@ def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
 
 # ============================================================ contrastive
 
-cdef inline double _contrastive_row(const floating* x1, const floating* x2, Py_ssize_t D,
-                                    Py_ssize_t y, double margin, double swj, floating* g1,
-                                    floating* g2, double gscale) noexcept nogil:
-    """The weighted loss of one pair (y: 0 similar, 1 dissimilar); its gradients
-    (times gscale) to g1, g2 unless g1 is NULL."""
-    cdef Py_ssize_t j
-    cdef double S, d, h, loss, f
-    cdef floating ff, v
-    S = sq_diff(x1, x2, D)
-    if y == 0:
-        loss = 0.5 * S
-        f = 1.0
-    else:
-        d = sqrt(S)
-        h = margin - d
-        h = h if not (h <= 0) else 0.0   # NaN propagates, as torch's clamp
-        loss = 0.5 * h * h
-        # d/dv of 1/2 (m - |v|)^2 = -(m - |v|) v / |v|; 0 at v = 0
-        f = -h / d if not (d <= 0) else 0.0
-    if g1 != NULL:
-        ff = <floating>(f * swj * gscale)
-        for j in range(D):
-            v = ff * (x1[j] - x2[j])
-            g1[j] = v
-            g2[j] = -v
-    return loss * swj
-
-
-cdef inline bint _contrastive_bad(Py_ssize_t y, Py_ssize_t i, void* loss_out, size_t lsize,
-                                  void* g1, void* g2, size_t gbytes,
-                                  BlockOut* out) noexcept nogil:
-    """A label other than 0 and 1: recorded (first position), its loss and
-    gradient rows zeroed; True if so."""
-    if y == 0 or y == 1:
-        return False
-    if out.bad < 0:
-        out.bad = i
-    if loss_out != NULL:
-        memset(<char*>loss_out + i * lsize, 0, lsize)
-    if g1 != NULL:
-        memset(<char*>g1 + i * gbytes, 0, gbytes)
-        memset(<char*>g2 + i * gbytes, 0, gbytes)
-    return True
-
-
 cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_t* t,
                             Py_ssize_t N, Py_ssize_t D, Py_ssize_t R, Py_ssize_t u,
                             double margin, const double* sw, floating* loss_out,
@@ -392,13 +305,13 @@ cdef void _contrastive_unit(const floating* x1, const floating* x2, const label_
     for i in range(i0, i1):
         off = i * D
         y = <Py_ssize_t>t[i]
-        if _contrastive_bad(y, i, loss_out, sizeof(floating), g1, g2, D * sizeof(floating),
-                            out):
+        if contrastive_bad(y, i, loss_out, sizeof(floating), g1, g2, D * sizeof(floating),
+                           out):
             continue
         swj = sw[i] if sw != NULL else 1.0
-        loss = _contrastive_row(x1 + off, x2 + off, D, y, margin, swj,
-                                g1 + off if g1 != NULL else NULL,
-                                g2 + off if g1 != NULL else NULL, gscale)
+        loss = contrastive_row(x1 + off, x2 + off, D, y, margin, swj,
+                               g1 + off if g1 != NULL else NULL,
+                               g2 + off if g1 != NULL else NULL, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
@@ -432,13 +345,13 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
     for i in range(i0, i1):
         off = i * D
         y = <Py_ssize_t>t[i]
-        if _contrastive_bad(y, i, loss_out, sizeof(float), g1, g2, D * gsize, out):
+        if contrastive_bad(y, i, loss_out, sizeof(float), g1, g2, D * gsize, out):
             continue
         fl_widen(x1 + off, kind, ab, D)
         fl_widen(x2 + off, kind, bb, D)
         swj = sw[i] if sw != NULL else 1.0
-        loss = _contrastive_row(ab, bb, D, y, margin, swj, g1b if g1 != NULL else NULL, g2b,
-                                gscale)
+        loss = contrastive_row(ab, bb, D, y, margin, swj, g1b if g1 != NULL else NULL, g2b,
+                               gscale)
         if g1 != NULL:
             fl_narrow(g1b, <char*>g1 + off * gsize, kg, D)
             fl_narrow(g2b, <char*>g2 + off * gsize, kg, D)
@@ -446,6 +359,33 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
             loss_out[i] = <float>loss
         out.loss += loss
         out.weight += swj
+
+
+cdef int _contrastive_run(const floating* x1, const floating* x2, const label_t* t,
+                          Py_ssize_t N, Py_ssize_t D, double margin, const double* swp,
+                          floating* lp, floating* g1p, floating* g2p, double gscale,
+                          int n_threads, BlockOut* total) noexcept nogil:
+    """The contrastive driver on raw rows (N, D), N > 0; the sums in *total
+    (one work unit: on the calling thread, no parallel region); -1 if out
+    of memory."""
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R), u
+    cdef BlockOut* blocks
+    cdef int nt
+    if D == 0:
+        x1 = x2 = g1p = g2p = NULL
+    if units == 1:
+        _contrastive_unit(x1, x2, t, N, D, R, 0, margin, swp, lp, g1p, g2p, gscale, total)
+        return 0
+    blocks = <BlockOut*>malloc(units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    nt = threads_for(n_threads, units)
+    for u in prange(units, schedule="static", chunksize=deal(units, nt), num_threads=nt):
+        _contrastive_unit(x1, x2, t, N, D, R, u, margin, swp, lp, g1p, g2p, gscale, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
 
 
 def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
@@ -456,32 +396,92 @@ def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
 
     Returns (sum of losses, sum of sample weights, first bad label or -1).
     """
-    cdef Py_ssize_t N = x1.shape[0], D = x1.shape[1], u
-    cdef Py_ssize_t R = rows_per_unit(D)
-    cdef Py_ssize_t units = n_blocks(N, R)
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* g1p = &g1[0] if g1.shape[0] > 0 else NULL
-    cdef floating* g2p = &g2[0] if g2.shape[0] > 0 else NULL
-    cdef BlockOut* blocks
+    cdef Py_ssize_t N = x1.shape[0], D = x1.shape[1]
     cdef BlockOut total
-    cdef int nt
+    cdef int rc
     if N == 0:
         return 0.0, 0.0, -1
-    if D == 0:
-        g1p = g2p = NULL
-    blocks = alloc_blocks(units)
-    nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            _contrastive_unit(&x1[0, 0] if D > 0 else NULL, &x2[0, 0] if D > 0 else NULL,
-                              &label[0], N, D, R, u, margin, swp, lp, g1p, g2p,
-                              gscale, &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
+    with nogil:
+        rc = _contrastive_run(&x1[0, 0] if D > 0 else NULL, &x2[0, 0] if D > 0 else NULL,
+                              &label[0], N, D, margin,
+                              &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                              &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                              &g1[0] if g1.shape[0] > 0 else NULL,
+                              &g2[0] if g2.shape[0] > 0 else NULL, gscale, n_threads, &total)
+    if rc:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
+
+
+cdef bint _pair_rows(object x1, object x2, object label, object reduction, object sample_weight,
+                     bint return_grad, object n_threads, int* ft, int* red,
+                     Py_ssize_t* N, Py_ssize_t* D) noexcept:
+    """The common case of a prepared embedding call: float32/float64 (N, D)
+    rows x1 (and x2 of its shape and dtype unless None), N, D > 0, labels a
+    plain (N,) array, reduction a known name, no sample weights, gradients
+    below FRESH_BYTES."""
+    cdef cnp.ndarray xa
+    ft[0] = fc_float(x1)
+    red[0] = fc_reduction(reduction)
+    if (ft[0] < 0 or red[0] < 0 or sample_weight is not None or not fc_threads_arg(n_threads)
+            or (x2 is not None and fc_float(x2) != ft[0]) or not fc_plain(label)):
+        return False
+    xa = <cnp.ndarray>x1
+    if cnp.PyArray_NDIM(xa) != 2 or (x2 is not None and not fc_shape_is(<cnp.ndarray>x2, xa, -1)):
+        return False
+    N[0], D[0] = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
+    return (N[0] > 0 and D[0] > 0 and fc_shape_is(<cnp.ndarray>label, xa, 1)
+            and not (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES))
+
+
+def contrastive_call(object x1, object x2, object label, object margin, object reduction,
+                     object sample_weight, bint return_grad, object n_threads):
+    """contrastive_loss for the common case in one call, else None.
+
+    Taken: float32/float64 (N, D) rows of one dtype, N, D > 0, integer or
+    bool labels (N,) (read as int64), a Python float or int margin, no
+    sample weights, gradients below FRESH_BYTES.  None (also for a label
+    other than 0 / 1) sends the call down the full path, which owns every
+    error message.
+    """
+    cdef int ft, red, nt = 1, rc
+    cdef Py_ssize_t N, D
+    cdef double m, gscale
+    cdef int64_t* owned
+    cdef const int64_t* t
+    cdef BlockOut total
+    cdef object loss_arr = None, grads = None, g1, g2
+    cdef void* lp = NULL
+    cdef void* gp1 = NULL
+    cdef void* gp2 = NULL
+    if not (_pair_rows(x1, x2, label, reduction, sample_weight, return_grad, n_threads, &ft,
+                       &red, &N, &D) and fc_real(margin, &m)):
+        return None
+    t = fc_labels64(<cnp.ndarray>label, True, N, &owned)
+    if t == NULL:
+        return None
+    if n_blocks(N, rows_per_unit(D)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(<cnp.ndarray>label, ft, &lp)
+    if return_grad:
+        g1 = fc_empty_like(<cnp.ndarray>x1, ft, &gp1)
+        g2 = fc_empty_like(<cnp.ndarray>x1, ft, &gp2)
+        grads = (g1, g2)
+    gscale = 1.0 / N if red == RED_MEAN else 1.0
+    with nogil:
+        if ft == cnp.NPY_FLOAT:
+            rc = _contrastive_run(<float*>cnp.PyArray_DATA(<cnp.ndarray>x1),
+                                  <float*>cnp.PyArray_DATA(<cnp.ndarray>x2), t, N, D, m, NULL,
+                                  <float*>lp, <float*>gp1, <float*>gp2, gscale, nt, &total)
+        else:
+            rc = _contrastive_run(<double*>cnp.PyArray_DATA(<cnp.ndarray>x1),
+                                  <double*>cnp.PyArray_DATA(<cnp.ndarray>x2), t, N, D, m, NULL,
+                                  <double*>lp, <double*>gp1, <double*>gp2, gscale, nt, &total)
+    free(owned)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    return fc_result(red, total.loss, total.weight, ft, loss_arr, return_grad, grads)
 
 
 def contrastive_half(cnp.ndarray x1, cnp.ndarray x2, const label_t[::1] label, double margin,
@@ -531,19 +531,6 @@ def contrastive_half(cnp.ndarray x1, cnp.ndarray x2, const label_t[::1] label, d
 
 # ================================================================ center
 
-cdef inline double _center_row(const floating* xr, const floating* cr, Py_ssize_t D,
-                               double swj, double gscale, floating* gr) noexcept nogil:
-    """The weighted loss 1/2 swj ||x - c||^2 of one row; its gradient (times
-    gscale) to gr unless gr is NULL."""
-    cdef Py_ssize_t j
-    cdef floating ff
-    if gr != NULL:
-        ff = <floating>(swj * gscale)
-        for j in range(D):
-            gr[j] = ff * (xr[j] - cr[j])
-    return 0.5 * swj * sq_diff(xr, cr, D)
-
-
 cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
                        Py_ssize_t N, Py_ssize_t D, Py_ssize_t C, Py_ssize_t R,
                        Py_ssize_t u, const double* sw, floating* loss_out,
@@ -560,8 +547,8 @@ cdef void _center_unit(const floating* x, const label_t* t, const floating* cen,
                 memset(gx + off, 0, D * sizeof(floating))
             continue
         swj = sw[i] if sw != NULL else 1.0
-        loss = _center_row(x + off, cen + y * D, D, swj, gscale,
-                           gx + off if gx != NULL else NULL)
+        loss = center_row(x + off, cen + y * D, D, swj, gscale,
+                          gx + off if gx != NULL else NULL)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
@@ -593,7 +580,7 @@ cdef void _center_half_unit(const unsigned short* x, int kind, const label_t* t,
             continue
         fl_widen(x + off, kind, xb, D)
         swj = sw[i] if sw != NULL else 1.0
-        loss = _center_row(xb, cen + y * D, D, swj, gscale, gb if gx != NULL else NULL)
+        loss = center_row(xb, cen + y * D, D, swj, gscale, gb if gx != NULL else NULL)
         if gx != NULL:
             fl_narrow(gb, <char*>gx + off * gsize, kg, D)
         if loss_out != NULL:
@@ -602,83 +589,46 @@ cdef void _center_half_unit(const unsigned short* x, int kind, const label_t* t,
         out.weight += swj
 
 
-cdef void _center_grad_class(const floating* gx, const Py_ssize_t* start,
-                             const Py_ssize_t* order, Py_ssize_t D, Py_ssize_t c,
-                             floating* gc) noexcept nogil:
-    """gc[c] = -sum of the feature gradients of class c's rows, in row order."""
-    cdef double acc[256]
-    cdef Py_ssize_t j0, m, k, r
-    cdef const floating* gr
-    j0 = 0
-    while j0 < D:
-        m = D - j0 if D - j0 < 256 else 256
-        for k in range(m):
-            acc[k] = 0.0
-        for r in range(start[c], start[c + 1]):
-            gr = gx + order[r] * D + j0
-            for k in range(m):
-                acc[k] += gr[k]
-        for k in range(m):
-            gc[c * D + j0 + k] = <floating>(-acc[k])
-        j0 += 256
-
-
-cdef void _center_grad_class_half(const unsigned short* x, int kind, const float* cen,
-                                  const double* sw, double gscale, const Py_ssize_t* start,
-                                  const Py_ssize_t* order, Py_ssize_t D, Py_ssize_t c,
-                                  float* gc) noexcept nogil:
-    """_center_grad_class with each row's float32 gradient recomputed from
-    the half features (the values the row pass rounded to the gradient's
-    dtype): the same sums as the float32 kernel on the widened features."""
-    cdef double acc[256]
-    cdef float xb[256]
-    cdef Py_ssize_t j0, m, k, r, i
-    cdef float ff
-    cdef const float* cr
-    j0 = 0
-    while j0 < D:
-        m = D - j0 if D - j0 < 256 else 256
-        cr = cen + c * D + j0
-        for k in range(m):
-            acc[k] = 0.0
-        for r in range(start[c], start[c + 1]):
-            i = order[r]
-            ff = <float>((sw[i] if sw != NULL else 1.0) * gscale)
-            fl_widen(x + i * D + j0, kind, xb, m)
-            for k in range(m):
-                acc[k] += ff * (xb[k] - cr[k])
-        for k in range(m):
-            gc[c * D + j0 + k] = <float>(-acc[k])
-        j0 += 256
-
-
-cdef int _class_order(const label_t* labels, Py_ssize_t N, Py_ssize_t C,
-                      Py_ssize_t** start, Py_ssize_t** order) except -1:
-    """Counting sort of the (valid) labels: the rows of class c are
-    order[start[c]:start[c+1]], in increasing row order (both malloc'ed)."""
-    cdef Py_ssize_t c, i
-    cdef Py_ssize_t* st = <Py_ssize_t*>malloc((C + 1) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* od = <Py_ssize_t*>malloc((N if N > 0 else 1) * sizeof(Py_ssize_t))
-    if st == NULL or od == NULL:
-        free(st)
-        free(od)
-        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
-    with nogil:
-        for c in range(C + 1):
-            st[c] = 0
-        for i in range(N):
-            st[<Py_ssize_t>labels[i] + 1] += 1
+cdef int _center_run(const floating* x, const label_t* t, const floating* cen, Py_ssize_t N,
+                     Py_ssize_t D, Py_ssize_t C, const double* swp, floating* lp,
+                     floating* gxp, floating* gcp, double gscale, int n_threads,
+                     BlockOut* total) noexcept nogil:
+    """The center-loss driver on raw rows x (N, D), N > 0, centers (C, D): the
+    row pass, then (with gxp and gcp, no bad label) the centers' gradient
+    one class per work unit; one work unit runs on the calling thread, no
+    parallel region; -1 if out of memory."""
+    cdef Py_ssize_t R = rows_per_unit(D)
+    cdef Py_ssize_t units = n_blocks(N, R), u, c
+    cdef Py_ssize_t* start
+    cdef Py_ssize_t* order
+    cdef BlockOut* blocks
+    cdef int nt
+    if D == 0:
+        x = cen = gxp = gcp = NULL
+    if units == 1:
+        _center_unit(x, t, cen, N, D, C, R, 0, swp, lp, gxp, gscale, total)
+    else:
+        blocks = <BlockOut*>malloc(units * sizeof(BlockOut))
+        if blocks == NULL:
+            return -1
+        nt = threads_for(n_threads, units)
+        for u in prange(units, schedule="static", chunksize=deal(units, nt), num_threads=nt):
+            _center_unit(x, t, cen, N, D, C, R, u, swp, lp, gxp, gscale, &blocks[u])
+        combine_blocks(blocks, units, total)
+        free(blocks)
+    if total.bad >= 0 or gcp == NULL or gxp == NULL:
+        return 0
+    if class_order(t, N, C, &start, &order):
+        return -1
+    if units == 1:
         for c in range(C):
-            st[c + 1] += st[c]
-        for i in range(N):
-            c = <Py_ssize_t>labels[i]
-            od[st[c]] = i
-            st[c] += 1
-        for c in range(C - 1, 0, -1):
-            st[c] = st[c - 1]
-        st[0] = 0
-    start[0] = st
-    order[0] = od
+            center_grad_class(gxp, start, order, D, c, gcp)
+    else:
+        nt = threads_for(n_threads, C)
+        for c in prange(C, schedule="static", chunksize=deal(C, nt), num_threads=nt):
+            center_grad_class(gxp, start, order, D, c, gcp)
+    free(start)
+    free(order)
     return 0
 
 
@@ -692,47 +642,79 @@ def center(const floating[:, ::1] x, const label_t[::1] labels,
     it, one class per work unit.  Returns (sum of losses, sum of sample
     weights, first bad label or -1).
     """
-    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], C = centers.shape[0], u, c
-    cdef Py_ssize_t R = rows_per_unit(D)
-    cdef Py_ssize_t units = n_blocks(N, R)
-    cdef const double* swp = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
-    cdef floating* lp = &loss_out[0] if loss_out.shape[0] > 0 else NULL
-    cdef floating* gxp = &gx[0] if gx.shape[0] > 0 else NULL
+    cdef Py_ssize_t N = x.shape[0], D = x.shape[1], C = centers.shape[0]
     cdef floating* gcp = &gc[0] if gc.shape[0] > 0 else NULL
-    cdef Py_ssize_t* start
-    cdef Py_ssize_t* order
-    cdef BlockOut* blocks
     cdef BlockOut total
-    cdef int nt
+    cdef int rc
     if gcp != NULL:
         memset(gcp, 0, gc.shape[0] * sizeof(floating))
     if N == 0:
         return 0.0, 0.0, -1
-    if D == 0:
-        gxp = gcp = NULL
-    blocks = alloc_blocks(units)
-    nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            _center_unit(&x[0, 0] if D > 0 else NULL, &labels[0],
-                         &centers[0, 0] if D > 0 and C > 0 else NULL, N, D, C, R, u,
-                         swp, lp, gxp, gscale, &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
-    if total.bad >= 0 or gcp == NULL or gxp == NULL:
-        return total.loss, total.weight, total.bad
-    _class_order(&labels[0], N, C, &start, &order)
-    try:
-        nt = threads_for(n_threads, C)
-        for c in prange(C, schedule="static", chunksize=deal(C, nt), nogil=True,
-                        num_threads=nt):
-            _center_grad_class(gxp, start, order, D, c, gcp)
-    finally:
-        free(start)
-        free(order)
+    with nogil:
+        rc = _center_run(&x[0, 0] if D > 0 else NULL, &labels[0],
+                         &centers[0, 0] if D > 0 and C > 0 else NULL, N, D, C,
+                         &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                         &loss_out[0] if loss_out.shape[0] > 0 else NULL,
+                         &gx[0] if gx.shape[0] > 0 else NULL, gcp, gscale, n_threads, &total)
+    if rc:
+        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
     return total.loss, total.weight, total.bad
+
+
+def center_call(object features, object labels, object centers, object reduction,
+                object sample_weight, bint return_grad, object n_threads):
+    """center_loss for the common case in one call, else None.
+
+    Taken: float32/float64 features (N, D), N, D > 0, centers (C, D) of
+    their dtype, integer labels (N,) (read as int64), no sample weights,
+    gradients below FRESH_BYTES.  None (also for a label outside [0, C))
+    sends the call down the full path, which owns every error message.
+    """
+    cdef int ft, red, nt = 1, rc
+    cdef Py_ssize_t N, D, C
+    cdef double gscale
+    cdef int64_t* owned
+    cdef const int64_t* t
+    cdef BlockOut total
+    cdef object loss_arr = None, grads = None, gx, gc
+    cdef cnp.ndarray ca
+    cdef void* lp = NULL
+    cdef void* gxp = NULL
+    cdef void* gcp = NULL
+    if not _pair_rows(features, None, labels, reduction, sample_weight, return_grad, n_threads,
+                      &ft, &red, &N, &D) or fc_float(centers) != ft:
+        return None
+    ca = <cnp.ndarray>centers
+    C = cnp.PyArray_DIM(ca, 0)
+    if (cnp.PyArray_NDIM(ca) != 2 or cnp.PyArray_DIM(ca, 1) != D
+            or (return_grad and cnp.PyArray_NBYTES(ca) >= FRESH_BYTES)):
+        return None
+    t = fc_labels64(<cnp.ndarray>labels, False, N, &owned)
+    if t == NULL:
+        return None
+    if n_blocks(N, rows_per_unit(D)) > 1:
+        nt = effective_n_threads(n_threads)
+    if red == RED_NONE:
+        loss_arr = fc_empty_like(<cnp.ndarray>labels, ft, &lp)
+    if return_grad:
+        gx = fc_empty_like(<cnp.ndarray>features, ft, &gxp)
+        gc = cnp.PyArray_ZEROS(2, cnp.PyArray_DIMS(ca), ft, 0)
+        gcp = cnp.PyArray_DATA(<cnp.ndarray>gc)
+        grads = (gx, gc)
+    gscale = 1.0 / N if red == RED_MEAN else 1.0
+    with nogil:
+        if ft == cnp.NPY_FLOAT:
+            rc = _center_run(<float*>cnp.PyArray_DATA(<cnp.ndarray>features), t,
+                             <float*>cnp.PyArray_DATA(ca), N, D, C, NULL, <float*>lp,
+                             <float*>gxp, <float*>gcp, gscale, nt, &total)
+        else:
+            rc = _center_run(<double*>cnp.PyArray_DATA(<cnp.ndarray>features), t,
+                             <double*>cnp.PyArray_DATA(ca), N, D, C, NULL, <double*>lp,
+                             <double*>gxp, <double*>gcp, gscale, nt, &total)
+    free(owned)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    return fc_result(red, total.loss, total.weight, ft, loss_arr, return_grad, grads)
 
 
 def center_half(cnp.ndarray x, const label_t[::1] labels, const float[:, ::1] centers,
@@ -784,13 +766,14 @@ def center_half(cnp.ndarray x, const label_t[::1] labels, const float[:, ::1] ce
         free(blocks)
     if total.bad >= 0 or gcp == NULL:
         return total.loss, total.weight, total.bad
-    _class_order(&labels[0], N, C, &start, &order)
+    if class_order(&labels[0], N, C, &start, &order):
+        raise MemoryError("fastloss: cannot allocate the center-loss buffers")
     try:
         nt = threads_for(n_threads, C)
         for c in prange(C, schedule="static", chunksize=deal(C, nt), nogil=True,
                         num_threads=nt):
-            _center_grad_class_half(xp, kind, &centers[0, 0], swp, gscale, start, order,
-                                    D, c, gcp)
+            center_grad_class_half(xp, kind, &centers[0, 0], swp, gscale, start, order,
+                                   D, c, gcp)
     finally:
         free(start)
         free(order)

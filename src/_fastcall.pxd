@@ -18,6 +18,8 @@
 cimport numpy as cnp
 
 from libc.math cimport isnan
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.stdlib cimport malloc
 
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void* data, cnp.dtype descr, object base)
@@ -97,6 +99,41 @@ cdef inline int fc_labels(object a) noexcept:
     if size == 4:
         return LBL_I32
     return LBL_I64 if size == 8 else -1
+
+
+cdef inline const int64_t* fc_labels64(cnp.ndarray ta, bint bool_ok, Py_ssize_t n,
+                                       int64_t** owned) noexcept:
+    """The n labels of ta as int64, for a kernel instantiated for one label
+    width: ta's data if int64, else a widened copy in *owned (malloc'ed, the
+    caller frees it; NULL otherwise).  NULL for a dtype fc_labels does not
+    take (bool taken where bool_ok) or no memory.  For row kernels, whose
+    rows outweigh their labels; the class-axis kernels read every width."""
+    cdef int lt = fc_labels(ta)
+    cdef const void* p = cnp.PyArray_DATA(ta)
+    cdef Py_ssize_t i
+    cdef int64_t* out
+    owned[0] = NULL
+    if lt == LBL_I64:
+        return <const int64_t*>p
+    if lt < 0 and not (bool_ok and cnp.PyArray_TYPE(ta) == cnp.NPY_BOOL):
+        return NULL
+    out = <int64_t*>malloc((n if n > 0 else 1) * sizeof(int64_t))
+    if out == NULL:
+        return NULL
+    if lt == LBL_I32:
+        for i in range(n):
+            out[i] = (<const int32_t*>p)[i]
+    elif lt == LBL_I16:
+        for i in range(n):
+            out[i] = (<const int16_t*>p)[i]
+    elif lt == LBL_I8:
+        for i in range(n):
+            out[i] = (<const int8_t*>p)[i]
+    else:  # uint8, bool
+        for i in range(n):
+            out[i] = (<const uint8_t*>p)[i]
+    owned[0] = out
+    return out
 
 
 cdef inline bint fc_real(object v, double* out) noexcept:

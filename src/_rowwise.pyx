@@ -40,8 +40,9 @@ from _layout cimport (
     unit_rows, unit_start, widen_unit,
 )
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_float, fc_labels,
-    fc_operand_kind, fc_outputs, fc_real, fc_reduction, fc_result, fc_threads_arg,
+    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_empty_like,
+    fc_float, fc_labels, fc_labels64, fc_operand_kind, fc_outputs, fc_plain, fc_real,
+    fc_reduction, fc_result, fc_scalar, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -392,6 +393,30 @@ cdef void _box_unit(const floating* reg, const floating* tgt, const label_t* t,
         out.loss += loss
 
 
+cdef int _box_run(const floating* reg, const floating* tgt, const label_t* t, Py_ssize_t N,
+                  Py_ssize_t K, Py_ssize_t C, double beta, floating* gp, double gscale,
+                  int n_threads, BlockOut* total) noexcept nogil:
+    """The box driver on raw rows, N > 0; one work unit runs on the calling
+    thread, no parallel region; -1 if out of memory."""
+    cdef Py_ssize_t R = rows_per_unit(K)
+    cdef Py_ssize_t units = n_blocks(N, R), u
+    cdef bint per_class = K != 4
+    cdef BlockOut* blocks
+    cdef int nt
+    if units == 1:
+        _box_unit(reg, tgt, t, N, K, C, R, 0, per_class, beta, gp, gscale, total)
+        return 0
+    blocks = <BlockOut*>malloc(units * sizeof(BlockOut))
+    if blocks == NULL:
+        return -1
+    nt = threads_for(n_threads, units)
+    for u in prange(units, schedule="static", chunksize=deal(units, nt), num_threads=nt):
+        _box_unit(reg, tgt, t, N, K, C, R, u, per_class, beta, gp, gscale, &blocks[u])
+    combine_blocks(blocks, units, total)
+    free(blocks)
+    return 0
+
+
 def box_smooth_l1(const floating[:, ::1] reg, const floating[:, ::1] tgt,
                   const label_t[::1] labels, Py_ssize_t C, double beta,
                   floating[::1] grad, double gscale, int n_threads):
@@ -400,24 +425,70 @@ def box_smooth_l1(const floating[:, ::1] reg, const floating[:, ::1] tgt,
     reg is (N, 4) or class-specific (N, 4 C).  Returns (sum, number of
     foreground rows, first bad label or -1).
     """
-    cdef Py_ssize_t N = reg.shape[0], K = reg.shape[1], u
-    cdef Py_ssize_t R = rows_per_unit(K)
-    cdef Py_ssize_t units = n_blocks(N, R)
-    cdef floating* gp = &grad[0] if grad.shape[0] > 0 else NULL
-    cdef bint per_class = K != 4
-    cdef BlockOut* blocks
+    cdef Py_ssize_t N = reg.shape[0]
     cdef BlockOut total
-    cdef int nt
+    cdef int rc
     if N == 0:
         return 0.0, 0.0, -1
-    blocks = alloc_blocks(units)
-    nt = threads_for(n_threads, units)
-    try:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            _box_unit(&reg[0, 0], &tgt[0, 0], &labels[0], N, K, C, R, u, per_class,
-                      beta, gp, gscale, &blocks[u])
-        combine_blocks(blocks, units, &total)
-    finally:
-        free(blocks)
+    with nogil:
+        rc = _box_run(&reg[0, 0], &tgt[0, 0], &labels[0], N, reg.shape[1], C, beta,
+                      &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+    if rc:
+        raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
+
+
+def box_call(object reg, object tgt, object labels, object logits, object beta,
+             object box_weight, bint return_grad, object n_threads):
+    """The box term of fast_rcnn_loss for the common case, else None.
+
+    Taken: float32/float64 logits (N, C), N > 0, box rows reg (N, 4) or
+    (N, 4 C) and tgt (N, 4) of their dtype, integer labels (N,) in [0, C)
+    (read as int64), beta and box_weight Python floats or ints >= 0, a
+    gradient below FRESH_BYTES.  Returns (box_weight / N * the sum, as a
+    scalar of the logits' dtype; the gradient or None).
+    """
+    cdef int ft = fc_float(logits)
+    cdef int nt = 1, rc
+    cdef Py_ssize_t N, C, K
+    cdef double b, w
+    cdef cnp.ndarray xa, ra
+    cdef int64_t* owned
+    cdef const int64_t* t
+    cdef BlockOut total
+    cdef object grad = None
+    cdef void* gp = NULL
+    if (ft < 0 or fc_float(reg) != ft or fc_float(tgt) != ft or not fc_threads_arg(n_threads)
+            or not fc_plain(labels)):
+        return None
+    if not (fc_real(beta, &b) and fc_real(box_weight, &w) and b >= 0.0 and w >= 0.0):
+        return None
+    xa, ra = <cnp.ndarray>logits, <cnp.ndarray>reg
+    if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(ra) != 2:
+        return None
+    N, C, K = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1), cnp.PyArray_DIM(ra, 1)
+    if (N == 0 or cnp.PyArray_DIM(ra, 0) != N or (K != 4 and K != 4 * C)
+            or cnp.PyArray_NDIM(<cnp.ndarray>tgt) != 2 or cnp.PyArray_DIM(<cnp.ndarray>tgt, 0) != N
+            or cnp.PyArray_DIM(<cnp.ndarray>tgt, 1) != 4
+            or not fc_shape_is(<cnp.ndarray>labels, xa, 1)
+            or (return_grad and cnp.PyArray_NBYTES(ra) >= FRESH_BYTES)):
+        return None
+    t = fc_labels64(<cnp.ndarray>labels, False, N, &owned)
+    if t == NULL:
+        return None
+    if n_blocks(N, rows_per_unit(K)) > 1:
+        nt = effective_n_threads(n_threads)
+    if return_grad:
+        grad = fc_empty_like(ra, ft, &gp)
+    with nogil:
+        if ft == cnp.NPY_FLOAT:
+            rc = _box_run(<float*>cnp.PyArray_DATA(ra), <float*>cnp.PyArray_DATA(<cnp.ndarray>tgt),
+                          t, N, K, C, b, <float*>gp, w / N, nt, &total)
+        else:
+            rc = _box_run(<double*>cnp.PyArray_DATA(ra),
+                          <double*>cnp.PyArray_DATA(<cnp.ndarray>tgt), t, N, K, C, b,
+                          <double*>gp, w / N, nt, &total)
+    free(owned)
+    if rc != 0 or total.bad >= 0:
+        return None  # the full path raises
+    return fc_scalar(w * total.loss / N, ft), grad

@@ -75,6 +75,17 @@ def contrastive(
     n_threads: int,
 ) -> tuple[float, float, int]: ...
 
+def contrastive_call(
+    x1: Any,
+    x2: Any,
+    label: Any,
+    margin: Any,
+    reduction: Any,
+    sample_weight: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> Any: ...
+
 def contrastive_half(
     x1: npt.NDArray[Any],  # cnp.ndarray
     x2: npt.NDArray[Any],  # cnp.ndarray
@@ -100,6 +111,16 @@ def center(
     gscale: float,  # double
     n_threads: int,
 ) -> tuple[float, float, int]: ...
+
+def center_call(
+    features: Any,
+    labels: Any,
+    centers: Any,
+    reduction: Any,
+    sample_weight: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> Any: ...
 
 def center_half(
     x: npt.NDArray[Any],  # cnp.ndarray

@@ -64,3 +64,14 @@ def box_smooth_l1(
     gscale: float,  # double
     n_threads: int,
 ) -> tuple[float, float, int]: ...
+
+def box_call(
+    reg: Any,
+    tgt: Any,
+    labels: Any,
+    logits: Any,
+    beta: Any,
+    box_weight: Any,
+    return_grad: bool,  # bint
+    n_threads: Any,
+) -> tuple[Any, Any] | None: ...

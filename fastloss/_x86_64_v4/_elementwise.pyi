@@ -81,4 +81,5 @@ def pointwise_call(
     c: float = 0.0,  # double
     batchmean: bool = False,  # bint
     rows: int = ...,
-) -> Any: ...
+    raw: bool = False,  # bint
+) -> tuple[Any, Any] | None: ...
