@@ -51,59 +51,20 @@ cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
 cdef Py_ssize_t NLL_AHEAD = 32
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, FL_KIND_F32, FL_PREFETCH, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK,
-    STREAM_ROW, WIDE_ROW, align64, bad_label, block_init, block_labels, combine_blocks, deal,
-    fl_log, fl_narrow, fl_row_axpb, fl_row_axpbf, fl_stream_fence, fl_stream_zero, fl_widen,
-    floating, label_t, lanes_sum, n_blocks, planes_lse, planes_softmax_sums, planes_sumexp,
-    planes_to_rows, row_dot, row_max, row_sumexp, rows_to_planes, skip_label, stream_out,
+    BlockOut, FL_KIND_F32, FL_PREFETCH, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK, STREAM_ROW,
+    WIDE_ROW, align64, bad_label, block_init, block_labels, combine_blocks, deal, fl_log,
+    fl_narrow, fl_stream_fence, fl_stream_zero, fl_widen, floating, label_t, lanes_sum,
+    planes_lse, planes_softmax_sums, planes_sumexp, planes_to_rows, row_max, row_sumexp,
+    rows_to_planes, skip_label, stream_out,
     threads_for_work,
 )
 from _layout cimport (
     HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
 )
+from _ce_math cimport ce_row_finish, planes_wdot, weight_sum_run
 
 
 # ---------------------------------------------------------------- targets
-
-cdef void _weight_sum_unit(const label_t* t, Py_ssize_t n, Py_ssize_t u,
-                           const double* w, const double* sw, Py_ssize_t ignore,
-                           Py_ssize_t C, BlockOut* out) noexcept nogil:
-    cdef Py_ssize_t i, y
-    cdef Py_ssize_t i0 = u * ELEM_BLOCK
-    cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
-    cdef double acc = 0.0
-    block_init(out)
-    for i in range(i0, i1):
-        y = <Py_ssize_t>t[i]
-        if y == ignore:
-            continue
-        if bad_label(y, C):
-            if out.bad < 0:
-                out.bad = i
-            continue
-        acc += (w[y] if w != NULL else 1.0) * (sw[i] if sw != NULL else 1.0)
-    out.weight = acc
-
-
-cdef int _weight_sum_run(const label_t* t, Py_ssize_t n, const double* wp, const double* swp,
-                         Py_ssize_t ignore, Py_ssize_t C, int n_threads,
-                         BlockOut* total) noexcept nogil:
-    cdef Py_ssize_t units = n_blocks(n, ELEM_BLOCK), u
-    cdef int nt = threads_for_work(n_threads, units, n)
-    cdef BlockOut* blocks = <BlockOut*>malloc((units if units > 0 else 1) * sizeof(BlockOut))
-    if blocks == NULL:
-        return -1
-    if nt == 1:
-        for u in range(units):
-            _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
-    else:
-        for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
-                        num_threads=nt):
-            _weight_sum_unit(t, n, u, wp, swp, ignore, C, &blocks[u])
-    combine_blocks(blocks, units, total)
-    free(blocks)
-    return 0
-
 
 def index_weight_sum(const label_t[::1] t, const double[::1] weight,
                      const double[::1] sample_weight, Py_ssize_t ignore_index,
@@ -119,46 +80,16 @@ def index_weight_sum(const label_t[::1] t, const double[::1] weight,
     if t.shape[0] == 0:
         return 0.0, -1
     with nogil:
-        rc = _weight_sum_run(&t[0], t.shape[0],
-                             &weight[0] if weight.shape[0] > 0 else NULL,
-                             &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
-                             ignore_index, C, n_threads, &total)
+        rc = weight_sum_run(&t[0], t.shape[0],
+                            &weight[0] if weight.shape[0] > 0 else NULL,
+                            &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
+                            ignore_index, C, n_threads, &total)
     if rc != 0:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.weight, total.bad
 
 
 # ------------------------------------------------ cross-entropy, indices
-
-cdef inline double _ce_row_finish(const floating* xr, floating* gr, Py_ssize_t C, Py_ssize_t y,
-                                  double lse, double sm, const double* w, double wy, double swj,
-                                  double eps, double wsum, double ew,
-                                  double gscale) noexcept nogil:
-    """The loss of one labelled row (lse its log-sum-exp, sm its sum of
-    exponentials); with gr (holding e_c = exp(x_c - max)), its gradient
-    g_c = coef (A e_c / sm - a_c) written over the exponentials.
-
-    ew = eps / C * wsum comes from the caller, computed once per unit: as
-    a product here, the compiler fused either of the two products of
-    A = (1 - eps) w_y + ew into a multiply-add, depending on where it
-    hoisted the row-invariant one, and the streamed and two-step paths
-    differed in the last bit."""
-    cdef double loss, coef0, epc = eps / C
-    cdef floating fa, fb
-    loss = (1.0 - eps) * wy * (lse - xr[y])
-    if eps > 0:
-        loss += epc * (wsum * lse - row_dot(xr, w, C))
-    if gr != NULL:
-        coef0 = swj * gscale
-        fa = <floating>(coef0 * ((1.0 - eps) * wy + ew) / sm)
-        fb = <floating>(coef0 * epc)
-        if floating is float:
-            fl_row_axpbf(gr, C, fa, fb, w if eps > 0 else NULL)
-        else:
-            fl_row_axpb(gr, C, fa, fb, w if eps > 0 else NULL)
-        gr[y] = gr[y] - <floating>(coef0 * (1.0 - eps) * wy)
-    return loss * swj
-
 
 cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u,
                          const double* w, const double* sw, Py_ssize_t ignore,
@@ -212,8 +143,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             sm = row_sumexp(xr, C, mx, buf, xr + C)
             swj = sw[pos + r] if sw != NULL else 1.0
             wy = w[y] if w != NULL else 1.0
-            loss = _ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, ew,
-                                  gscale)
+            loss = ce_row_finish(xr, buf, C, y, mx + fl_log(sm), sm, w, wy, swj, eps, wsum, ew,
+                                 gscale)
             stream_out(gr, buf, C)
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>loss
@@ -249,8 +180,8 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             y = ys[r]
             swj = sw[pos + r] if sw != NULL else 1.0
             wy = w[y] if w != NULL else 1.0
-            loss = _ce_row_finish(x + base + r * C, g + base + r * C if g != NULL else NULL, C, y,
-                                  lz[r], s[r], w, wy, swj, eps, wsum, ew, gscale)
+            loss = ce_row_finish(x + base + r * C, g + base + r * C if g != NULL else NULL, C, y,
+                                 lz[r], s[r], w, wy, swj, eps, wsum, ew, gscale)
             if loss_out != NULL:
                 loss_out[pos + r] = <floating>loss
             acc_l += loss
@@ -291,7 +222,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     else:
         planes_softmax_sums(xp, cs, ps, C, nb, False, m, s, gp, cs)
     if eps > 0:
-        _planes_wdot(xp, cs, ps, C, nb, w, dot)
+        planes_wdot(xp, cs, ps, C, nb, w, dot)
     planes_lse(m, s, nb, lz, floating is float)
     y = block_labels(t + pos, nb, C, ignore, True, ys)
     if y >= 0 and out.bad < 0:
@@ -362,21 +293,6 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             fl_stream_fence()
         else:
             planes_to_rows(gp, PLANE_BLOCK, C, nb, g + base)
-
-
-cdef void _planes_wdot(const floating* x, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
-                       Py_ssize_t nb, const double* w, double* dot) noexcept nogil:
-    """dot[j] = sum_c w_c x[c*cs + j*ps] (w == NULL: plain sum)."""
-    cdef Py_ssize_t c, j
-    cdef double wc
-    cdef const floating* xc
-    for j in range(nb):
-        dot[j] = 0.0
-    for c in range(C):
-        xc = x + c * cs
-        wc = w[c] if w != NULL else 1.0
-        for j in range(nb):
-            dot[j] += wc * xc[j * ps]
 
 
 # ---------------------------------------- cross-entropy, probabilities
@@ -466,8 +382,8 @@ cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, 
                         <const float*>(x + base + (r + 1) * C))
         swj = sw[pos + r] if sw != NULL else 1.0
         wy = w[y] if w != NULL else 1.0
-        loss = _ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
-                              swj, eps, wsum, ew, gscale)
+        loss = ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
+                             swj, eps, wsum, ew, gscale)
         if gr != NULL:
             fl_narrow(gb, gr, kg, C)
         if loss_out != NULL:
@@ -727,7 +643,7 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
         grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
         if red == RED_MEAN:
             with nogil:
-                rc = _weight_sum_run(t, N * S, NULL, NULL, ignore, C, nt, &total)
+                rc = weight_sum_run(t, N * S, NULL, NULL, ignore, C, nt, &total)
             if rc != 0 or total.bad >= 0:
                 return None
             gscale = 1.0 / total.weight if total.weight != 0 else 0.0

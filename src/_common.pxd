@@ -117,6 +117,13 @@ cdef enum:
     # float rows of it sit on the stack
     HALF_ROW = 2048
 
+# The activation of the segmentation and distance-loss kernels' logits
+# (each module's ACTIVATIONS maps the public names to them).
+cdef enum:
+    ACT_NONE = 0
+    ACT_SIGMOID = 1
+    ACT_SOFTMAX = 2
+
 cdef struct BlockOut:
     double loss         # sum of (weighted) per-element losses
     double weight       # sum of weights: the 'mean' denominator

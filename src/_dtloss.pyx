@@ -11,8 +11,8 @@ from libc.stdint cimport uint8_t
 from libc.stdlib cimport free, malloc
 
 from _common cimport (
-    FL_PREFETCH_NTA, fl_exp, fl_expf, fl_stream_fence, floating, lanes_sum, stream_out,
-    threads_for,
+    ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, FL_PREFETCH_NTA, fl_exp, fl_expf, fl_stream_fence,
+    floating, lanes_sum, stream_out, threads_for,
 )
 
 
@@ -26,12 +26,12 @@ from _common cimport (
 # sums go to per-(image, class, chunk) partials (LCHUNK voxels each, summed
 # in voxel order), so the result does not depend on the thread count.
 
+# the activation codes of the public names (fastloss/distance reads them)
+ACTIVATIONS = {None: ACT_NONE, "none": ACT_NONE, "sigmoid": ACT_SIGMOID, "softmax": ACT_SOFTMAX}
+
 cdef enum:
     LB = 256              # voxels per block (C * LB doubles of scratch per thread, twice)
     LCHUNK = 16384        # voxels per partial sum
-    ACT_NONE = 0
-    ACT_SIGMOID = 1
-    ACT_SOFTMAX = 2
     KIND_HD = 0
     KIND_BOUNDARY = 1
 

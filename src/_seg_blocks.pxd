@@ -1,10 +1,13 @@
 # The block helpers of _segmentation.pyx's passes (header-only, inline):
-# a block's input planes, the label reader, and the vertical accumulators
-# of its design G.
+# a block's input planes and their activation, the label reader, and the
+# vertical accumulators of its design G.
 
 from libc.stdint cimport int64_t
 
-from _common cimport block_labels, fl_widen, floating, label_t
+from _common cimport (
+    ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, block_labels, fl_widen, floating, label_t,
+    planes_softmax_sums, sigmoid,
+)
 
 cdef enum:
     # SEG_BLOCK: positions per block, small enough that the vertical
@@ -51,6 +54,44 @@ cdef inline void _scale_planes(floating* e, Py_ssize_t C, Py_ssize_t nb,
         ec = e + c * SEG_BLOCK
         for j in range(nb):
             ec[j] = ec[j] * r[j]
+
+
+cdef inline void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb,
+                            int act, floating* e, double* m, double* s,
+                            floating* r) noexcept nogil:
+    """The activation up to a per-position factor: p[c, j] = e[c*SEG_BLOCK + j] * r[j].
+
+    softmax: e = exp(x - m) and r = 1/sum_c e (also sets m, s); sigmoid:
+    e = sigmoid(x), r = 1; none: e is left alone (the caller reads x) and
+    r = 1.  p is the same floating product e*r that _probs stores.
+    """
+    cdef Py_ssize_t c, j
+    cdef floating* ec
+    cdef const floating* xc
+    if act == ACT_SOFTMAX:
+        planes_softmax_sums(x, S, 1, C, nb, True, m, s, e, SEG_BLOCK)
+        for j in range(nb):
+            r[j] = 1 / <floating>s[j]
+        return
+    for j in range(nb):
+        r[j] = 1
+    if act == ACT_SIGMOID:
+        for c in range(C):
+            ec = e + c * SEG_BLOCK
+            xc = x + c * S
+            for j in range(nb):
+                ec[j] = sigmoid(xc[j])
+
+
+cdef inline void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
+                        floating* e, double* m, double* s) noexcept nogil:
+    """e[c*SEG_BLOCK + j] = activation of x[c*S + j]; softmax also sets m, s."""
+    cdef floating r[SEG_BLOCK]
+    _probs_raw(x, S, C, nb, act, e, m, s, r)
+    if act == ACT_NONE:
+        _copy_planes(x, S, C, nb, e)
+    elif act == ACT_SOFTMAX:
+        _scale_planes(e, C, nb, r)
 
 
 cdef inline Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr,

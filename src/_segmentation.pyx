@@ -5,74 +5,52 @@ Design:
 A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
    (image, class) sums from which every Dice-family loss is O(N*C)
    arithmetic (_seg_value.pxd, through seg_finish or seg_call):
-   I = sum v p g, P = sum v p, P2 = sum v p^2, G = sum g,
-   G2 = sum g^2 (mode OVERLAP), or E1 = sum g (g - p)^2,
-   E0 = sum v (1 - g)(g - p)^2, NEG = sum v (1 - g), G, G2 (mode SENSSPEC).
-   p is the activation of the logits (softmax over C, sigmoid, or none),
-   g the target (label map compared with the class, or a soft mask), v the
-   ignore mask (0 where the label is ignore_index).  Extra memory: a few
-   KiB of stack per thread, a 4 C x SEG_BLOCK buffer of the data's type
-   (probabilities, overlap slots) and a (5 C + 3) x SEG_BLOCK double
-   workspace per thread (design H) and
-   O(N*C) partial sums; never a one-hot copy.
-B. The activation is applied per block of SEG_BLOCK positions: softmax
-   uses planes_softmax_sums from _common.pxd (max-subtracted, the
-   exponentials written to the thread's buffer and scaled by 1/sum), so
-   each logit is read from memory once and exp'ed once.
-C. The label map is read in its own width (fused label_t), once per block:
-   it becomes an int32 class (or -1 for ignored/bad) and a 0/1 mask.
-   Out-of-range labels are found in that same loop; the first bad position
+   I = sum v p g, P = sum v p, P2 = sum v p^2, G = sum g, G2 = sum g^2
+   (MODE_OVERLAP), or E1 = sum g (g - p)^2, E0 = sum v (1 - g)(g - p)^2,
+   NEG = sum v (1 - g), G, G2 (MODE_SENSSPEC); p the activation (softmax
+   over C, sigmoid, none), g the target (a label map compared with the
+   class, or a soft mask), v the ignore mask.  Extra memory: per thread a
+   4 C x SEG_BLOCK buffer of the data's type and a (5 C + 3) x SEG_BLOCK
+   double workspace, O(N*C) partial sums; never a one-hot copy.
+B. The activation is applied per block of SEG_BLOCK positions
+   (planes_softmax_sums of _common.pxd: max-subtracted exponentials scaled
+   by 1/sum), so each logit is read once and exp'ed once.
+C. The label map is read in its own width (label_t), once per block, as an
+   int32 class (-1: ignored or bad) and a 0/1 mask; the first bad position
    is reported.  For a label map g is 0/1, so the overlap pass (the hot
-   path) needs no g plane: G = G2 = the per-class label count (exact
-   integers), I = the sum of p where the label is the class (a compare and
-   select), P = sum v p, and P2 only when squared_pred asks for it.  The
-   softmax normalisation 1/sum (times the ignore mask) is applied inside
-   that loop, p = e * r in the data's type (the same rounding as a stored
-   probability), and activation=None reads the logits in place.  For
-   float data and a softmax over 2 to 8 classes that block is one loop
-   over the positions in flseg.h, a position's
-   values kept in registers from the load to the sums, the same arithmetic
-   (the same bits) as the passes.  Soft targets and the
-   sensitivity-specificity sums keep a materialised g.
+   path) needs no g plane: G = G2 = the label counts (exact integers), I =
+   the sum of p where the label is the class, P2 only for squared_pred; the
+   1/sum of the softmax is applied in that loop (p = e * r in the data's
+   type, the rounding of a stored probability).  float data with a softmax
+   over 2 to 8 classes runs that block as one loop over the positions
+   (flseg.h), a position's values kept in registers, the same arithmetic
+   and bits.  Soft targets and MODE_SENSSPEC keep a materialised g.
 D. Work units: an image is split into at most MAX_UNITS chunks of whole
-   SEG_BLOCKs, each of MIN_UNIT_BLOCKS blocks at least (the split depends
-   only on S), each unit writes its sums to
-   its own slot, and the slots of an image are added in unit order after
-   the parallel loop: bit-identical for any thread count, O(N*C) slots.
-E. The gradient is a second pass: with the global sums known, seg_value
-   turns them into per-(image, class) coefficients of dL/dp
-   (OVERLAP: a g + v (b + 2 b2 p); SENSSPEC: -2 (g - p)(a g + b v (1 - g))),
-   and the kernel chains them through the activation (softmax: the
-   Jacobian-vector product p_c (d_c - sum_k p_k d_k) per position), adding
-   the cross-entropy term k sw (A p_c - a_c) of dice_ce in the same loop.
-F. The cross-entropy of dice_ce uses the same softmax: with target weights
-   a_c = w_c g_c and A = sum_c a_c, a position's loss is
-   sw (A lse - sum_c a_c x_c), lse = shift + log(sum exp).  For a label
-   map a_c is nonzero for the labelled class only: A = w_y is looked up
-   once per position and sum_c a_c x_c = w_y x_y, with x_y selected by the
-   same compare as I.
-G. Vertical accumulation: each unit keeps, per statistic and class,
-   SEG_BLOCK double slots (a per-thread heap workspace); position j of
-   every block adds into slot j, so each update is a plain element-wise
-   loop with no loop-carried dependency (gcc vectorizes it), and the slots
-   are folded once per unit in a fixed order (lanes_sum: LANES
-   accumulators).  The label-map overlap sums (the hot path) first add
-   into slots of the data's type, folded into the double slots every FOLD
-   blocks (16 terms per float slot, as NumPy's pairwise sum): float adds
-   and no conversions in the loop (dice_loss on (2, 4, 160, 160, 160)
-   float32 with uint8 labels: about 21 -> 16 ms together with the
-   vectorized label reader and the float softmax sum).  Deterministic: the
-   order depends only on the unit, never on the thread.
+   SEG_BLOCKs (at least MIN_UNIT_BLOCKS each; the split depends only on S);
+   each unit writes its own slot, added per image in unit order after the
+   parallel loop: bit-identical for any thread count.
+E. The gradient is a second pass: seg_value turns the global sums into
+   per-(image, class) coefficients of dL/dp (OVERLAP: a g + v (b + 2 b2 p);
+   SENSSPEC: -2 (g - p)(a g + b v (1 - g))), chained through the activation
+   (softmax: p_c (d_c - sum_k p_k d_k)), with dice_ce's cross-entropy term
+   k sw (A p_c - a_c) in the same loop.
+F. dice_ce's cross-entropy uses the same softmax: a position's loss is
+   sw (A lse - sum_c a_c x_c) with a_c = w_c g_c, A = sum_c a_c; for a label
+   map only the labelled class has a_c != 0 (A = w_y, x_y picked by the
+   compare that gives I).
+G. Vertical accumulation: per statistic and class a unit keeps SEG_BLOCK
+   slots; position j of every block adds into slot j (element-wise loops,
+   no loop-carried dependency: vectorized), folded once per unit in a fixed
+   order (lanes_sum).  The label-map overlap sums first add into slots of
+   the data's type, folded into double slots every FOLD blocks (16 terms a
+   slot, as NumPy's pairwise sum).  The order depends only on the unit.
 H. float16 / bfloat16 logits are read in their own width: each block's C
-   planes are widened into the unit's L1 buffer (_block_x, plane stride
-   SEG_BLOCK instead of S) and the float32 block math runs on them, so a
-   half call gives the float32 call's results on the widened values, bit
-   for bit, with no converted copy of the input.
-I. Small calls: a call with less than two ELEM_BLOCKs of work runs its units
-   on the calling thread (no OpenMP region), and a unit of an image smaller
-   than a block clears and folds only the slots its positions touch (the
-   other slots would add zeros), so a (2, 4, 5, 6) dice_loss costs about
-   what np.sum of its logits does.
+   planes are widened into the unit's L1 buffer (_block_x) and the float32
+   block math runs on them: the float32 call's bits on the widened values,
+   no converted copy.
+I. Small calls: under two ELEM_BLOCKs of work the units run on the calling
+   thread (no OpenMP region), and a unit of an image smaller than a block
+   clears and folds only the slots its positions touch.
 """
 
 cimport numpy as cnp
@@ -82,16 +60,16 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _common cimport (
-    ELEM_BLOCK, FL_KIND_BF16, FL_KIND_F16, fl_narrow, floating, label_t, lanes_sum, n_blocks,
-    planes_lse, planes_softmax_sums, sigmoid, threads_for_work,
+    ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, ELEM_BLOCK, FL_KIND_BF16, FL_KIND_F16, fl_narrow,
+    floating, label_t, lanes_sum, n_blocks, planes_lse, threads_for_work,
 )
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_NONE, fc_empty_like, fc_float,
     fc_labels, fc_reduction, fc_shape_is, fc_threads_arg,
 )
 from _seg_blocks cimport (
-    SEG_BLOCK, _block_x, _copy_planes, _fold, _gmask, _isum, _labels, _scale_planes, _vadd,
-    _vadd_label, _vadd_sens, _vadd_soft, _vadd_sq, _vadd_sq_scaled,
+    SEG_BLOCK, _block_x, _fold, _gmask, _isum, _labels, _probs, _probs_raw, _vadd, _vadd_label,
+    _vadd_sens, _vadd_soft, _vadd_sq, _vadd_sq_scaled,
 )
 from _seg_value cimport (
     LOSS_DICE, LOSS_DICE_CE, LOSS_GENERALIZED, LOSS_SENSSPEC, LOSS_TVERSKY, W_SIMPLE,
@@ -128,11 +106,9 @@ SENSSPEC = LOSS_SENSSPEC
 DICE_CE = LOSS_DICE_CE
 WEIGHT_TYPES = {"square": W_SQUARE, "simple": W_SIMPLE, "uniform": W_UNIFORM}
 
-# Activation and statistics mode (fastloss/segmentation.py reads these enums).
-cpdef enum Activation:
-    ACT_NONE = 0
-    ACT_SIGMOID = 1
-    ACT_SOFTMAX = 2
+# the activation codes of the public names, and the statistics mode
+# (fastloss/segmentation reads both)
+ACTIVATIONS = {None: ACT_NONE, "none": ACT_NONE, "sigmoid": ACT_SIGMOID, "softmax": ACT_SOFTMAX}
 
 cpdef enum StatsMode:
     MODE_OVERLAP = 0
@@ -159,45 +135,6 @@ cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
     if nu < 1:
         nu = 1
     return n_blocks(n_blocks(S, nu), SEG_BLOCK) * SEG_BLOCK
-
-
-# ------------------------------------------------------------ block math
-
-cdef void _probs(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
-                 floating* e, double* m, double* s) noexcept nogil:
-    """e[c*SEG_BLOCK + j] = activation of x[c*S + j]; softmax also sets m, s."""
-    cdef floating r[SEG_BLOCK]
-    _probs_raw(x, S, C, nb, act, e, m, s, r)
-    if act == ACT_NONE:
-        _copy_planes(x, S, C, nb, e)
-    elif act == ACT_SOFTMAX:
-        _scale_planes(e, C, nb, r)
-
-
-cdef void _probs_raw(const floating* x, Py_ssize_t S, Py_ssize_t C, Py_ssize_t nb, int act,
-                     floating* e, double* m, double* s, floating* r) noexcept nogil:
-    """The activation up to a per-position factor: p[c, j] = e[c*SEG_BLOCK + j] * r[j].
-
-    softmax: e = exp(x - m) and r = 1/sum_c e (also sets m, s); sigmoid:
-    e = sigmoid(x), r = 1; none: e is left alone (the caller reads x) and
-    r = 1.  p is the same floating product e*r that _probs stores.
-    """
-    cdef Py_ssize_t c, j
-    cdef floating* ec
-    cdef const floating* xc
-    if act == ACT_SOFTMAX:
-        planes_softmax_sums(x, S, 1, C, nb, True, m, s, e, SEG_BLOCK)
-        for j in range(nb):
-            r[j] = 1 / <floating>s[j]
-        return
-    for j in range(nb):
-        r[j] = 1
-    if act == ACT_SIGMOID:
-        for c in range(C):
-            ec = e + c * SEG_BLOCK
-            xc = x + c * S
-            for j in range(nb):
-                ec[j] = sigmoid(xc[j])
 
 
 # --------------------------------------------------------- statistics pass

@@ -9,8 +9,9 @@ design page's contributor notes).  This disassembles each built module
 (``fastloss/_<target>/_<name>*.so``, in place and not stripped) with
 ``objdump -d`` and counts the calls to the helpers that must be inlined:
 fastloss's exp / log wrappers in ``_common.pxd``, the boosting objectives
-of ``_gbdt_math.pxd``, the element formulas of ``_elementwise``, the
-per-value functions of ``_embedding_math.pxd``.  Per-row and per-block
+of ``_gbdt_math.pxd``, the element formulas of ``_elementwise`` and their
+helpers in ``_elem_math.pxd``, the per-value functions of
+``_embedding_math.pxd``.  Per-row and per-block
 functions (``row_sumexp``, ``lanes_sum``, ``grad_row``, ``_chunk``) may be
 calls and are not counted.  Exit status 1 when any call is found, 2 when
 there is nothing to read.
@@ -31,7 +32,8 @@ MUST_INLINE = re.compile(
     r"<(\S*?_(?:"
     r"7_common_(?:vexp|vexp_lo|vexp_neg|vlog|vlog1p|log1p_unit|sigmoid|vabs|safe_shift)"
     r"|10_gbdt_math_\w+"
-    r"|12_elementwise_(?:elem|bce_logits|softplus_sig|xlogx|sign_|tail_at|tail_arg|is_bad)"
+    r"|12_elementwise_(?:elem|tail_at|tail_arg|is_bad)"
+    r"|10_elem_math_\w+"
     r"|15_embedding_math_(?:pw|dist_finish|dist_factor|phi|pdiff_sum|sq_diff)"
     r"))(?:\.\w+)*>"
 )

@@ -16,11 +16,7 @@ GENERALIZED: int
 SENSSPEC: int
 DICE_CE: int
 WEIGHT_TYPES: Any
-
-class Activation(IntEnum):
-    ACT_NONE = 0
-    ACT_SIGMOID = 1
-    ACT_SOFTMAX = 2
+ACTIVATIONS: Any
 
 class StatsMode(IntEnum):
     MODE_OVERLAP = 0

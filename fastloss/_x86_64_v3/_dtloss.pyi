@@ -2,6 +2,10 @@
 # fastloss._<target>._dtloss); edit the .pyx or the tool, then rerun it.
 # Memoryview and C-typed parameters carry their Cython type in a trailing comment.
 
+from typing import Any
+
+ACTIVATIONS: Any
+
 def loss_pass(
     x_addr: int,  # size_t
     f32: bool,  # bint

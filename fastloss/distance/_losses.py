@@ -79,7 +79,7 @@ def _loss_inputs(input, target, activation, include_background, reduction, spaci
     return q
 
 
-_ACT_CODES = {None: 0, "none": 0, "sigmoid": 1, "softmax": 2}
+_ACT_CODES = _k.ACTIVATIONS
 _scratch_local = threading.local()
 _SCRATCH_MAX = 256 << 20   # bytes of field scratch kept per thread between calls
 

@@ -12,10 +12,9 @@ _k = kernels("segmentation")
 
 _EMPTY = V.EMPTY
 _EMPTY3_F32 = np.empty((0, 0, 0), dtype=np.float32)
-# the kernel's Activation and StatsMode enums
-_ACT_NONE, _ACT_SOFTMAX = int(_k.Activation.ACT_NONE), int(_k.Activation.ACT_SOFTMAX)
-_ACT = {None: _ACT_NONE, "none": _ACT_NONE, "sigmoid": int(_k.Activation.ACT_SIGMOID),
-        "softmax": _ACT_SOFTMAX}
+# the kernel's activation codes and StatsMode enum
+_ACT = _k.ACTIVATIONS
+_ACT_NONE, _ACT_SOFTMAX = _ACT[None], _ACT["softmax"]
 _OVERLAP, _SENSSPEC = int(_k.StatsMode.MODE_OVERLAP), int(_k.StatsMode.MODE_SENSSPEC)
 
 
