@@ -230,6 +230,11 @@ cdef inline void* align64(const void* p) noexcept nogil:
     return <void*>((<size_t>p + 63) & ~(<size_t>63))
 
 
+cdef inline void* align_up(const void* p, size_t a) noexcept nogil:
+    """p rounded up to a multiple of a (a power of two)."""
+    return <void*>((<size_t>p + a - 1) & ~(a - 1))
+
+
 cdef inline Py_ssize_t n_blocks(Py_ssize_t n, Py_ssize_t block) noexcept nogil:
     return (n + block - 1) // block
 

@@ -1,6 +1,6 @@
 # The block helpers of _segmentation.pyx's passes (header-only, inline):
-# a block's input planes and their activation, the label reader, and the
-# vertical accumulators of its design G.
+# the statistics pass's per-thread scratch, a block's input planes and their
+# activation, the label reader, and the vertical accumulators of its design G.
 
 from libc.stdint cimport int64_t
 
@@ -13,6 +13,25 @@ cdef enum:
     # SEG_BLOCK: positions per block, small enough that the vertical
     # accumulators of the label-map path stay in L1 (G)
     SEG_BLOCK = 128
+    NSTAT = 5           # sums per (image, class)
+    # a thread's scratch: planes on SKEW_PERIOD bytes, the block arrays the
+    # loops read SKEW bytes past one (_segmentation.pyx's design D)
+    SKEW = 256
+    SKEW_PERIOD = 512
+
+
+cdef inline Py_ssize_t _wk_offset(Py_ssize_t C, Py_ssize_t fs) noexcept nogil:
+    """Where the double workspace starts in a thread's scratch (bytes)."""
+    cdef Py_ssize_t b = (5 * C + 3) * SEG_BLOCK * fs + C * SEG_BLOCK * 4 + SKEW
+    b += SEG_BLOCK * 4 + 3 * SEG_BLOCK * fs
+    return (b + SKEW_PERIOD - 1) // SKEW_PERIOD * SKEW_PERIOD
+
+
+cdef inline Py_ssize_t _stats_scratch(Py_ssize_t C, Py_ssize_t fs) noexcept nogil:
+    """Bytes of a thread's scratch in the statistics pass (_stats_unit's
+    layout; fs the data's size), a multiple of SKEW_PERIOD."""
+    cdef Py_ssize_t b = _wk_offset(C, fs) + ((NSTAT * C + 3) * SEG_BLOCK + C + 2) * 8
+    return (b + SKEW_PERIOD - 1) // SKEW_PERIOD * SKEW_PERIOD
 
 
 cdef inline const floating* _block_x(const floating* x, const unsigned short* xh, int xkind,
