@@ -104,7 +104,8 @@ def fast_rcnn_loss(class_logits, labels, box_regression, box_targets, *, box_wei
     gb = V.grad_array(None, b.shape, cdt)[0] if return_grad else None
     scale = box_weight / N if N > 0 else 0.0
     box_sum, _, bad = _k.box_smooth_l1(
-        b, bt, t, C, beta, gb.reshape(-1) if gb is not None else V.empty(cdt), scale, nt)
+        reg=b, tgt=bt, labels=t, C=C, beta=beta,
+        grad=gb.reshape(-1) if gb is not None else V.empty(cdt), gscale=scale, n_threads=nt)
     V.raise_label_error(t, bad, C, name="labels")
     if return_grad:
         ce, gx = cross_entropy(x, t, return_grad=True, n_threads=nt)

@@ -109,12 +109,14 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     loss_out = np.empty(N if reduction == "none" else 0, dtype=dt)
     if V.is_half(a.dtype) and not 1 <= a.shape[1] <= _k.HALF_ROW_MAX:
         a, pp, n = (x.astype(dt) for x in (a, pp, n))  # rows too long for the half kernel
+    kw = dict(anchor=a, positive=pp, negative=n, margin=margin, p=p, eps=eps, swap=bool(swap),
+              squared=bool(squared), sample_weight=sw_arr, loss_out=loss_out,
+              gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(a.dtype):
         # read in their own width; the gradients in it too
         grads = _grad_arrays(a.shape, a.dtype, 3) if return_grad else None
-        total, denom = _k.triplet_half(
-            a, pp, n, margin, p, eps, bool(swap), bool(squared), sw_arr, loss_out,
-            *(grads if return_grad else (None, None, None)), V.row_scale(reduction, N, sw), nt)
+        g = grads if return_grad else (None, None, None)
+        total, denom = _k.triplet_half(**kw, ga=g[0], gp=g[1], gn=g[2])
     else:
         if return_grad:
             grads = _grad_arrays(a.shape, dt, 3)
@@ -122,8 +124,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         else:
             grads = None
             g = [V.empty(dt)] * 3
-        total, denom = _k.triplet(a, pp, n, margin, p, eps, bool(swap), bool(squared), sw_arr,
-                                  loss_out, g[0], g[1], g[2], V.row_scale(reduction, N, sw), nt)
+        total, denom = _k.triplet(**kw, ga=g[0], gp=g[1], gn=g[2])
     loss = V.loss_value(total, denom, reduction, loss_out, shape, dt)
     if not return_grad:
         return loss
@@ -219,14 +220,14 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
     # float16 / bfloat16 rows are read in their own width, the gradients written in it
     gdt = a.dtype
     grads = _grad_arrays(a.shape, gdt, 2) if return_grad else None
+    kw = dict(x1=a, x2=b, label=t, margin=margin, sample_weight=sw_arr, loss_out=loss_out,
+              gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(a.dtype):
-        total, denom, bad = _k.contrastive_half(
-            a, b, t, margin, sw_arr, loss_out, *(grads if return_grad else (None, None)),
-            V.row_scale(reduction, N, sw), nt)
+        g = grads if return_grad else (None, None)
+        total, denom, bad = _k.contrastive_half(**kw, g1=g[0], g2=g[1])
     else:
         g = [x.reshape(-1) for x in grads] if return_grad else [V.empty(dt)] * 2
-        total, denom, bad = _k.contrastive(a, b, t, margin, sw_arr, loss_out, g[0], g[1],
-                                           V.row_scale(reduction, N, sw), nt)
+        total, denom, bad = _k.contrastive(**kw, g1=g[0], g2=g[1])
     if bad >= 0:
         raise ValueError(
             f"label holds {t[bad]} at flat position {bad}; expected 0 (similar) "
@@ -306,16 +307,15 @@ def center_loss(features, labels, centers, reduction="mean", *, sample_weight=No
         x = x.astype(dt)  # rows too long for the half kernel
     gx = V.grad_array(None, x.shape, x.dtype)[0] if return_grad else None
     gc = V.grad_array(None, c.shape, dt)[0] if return_grad else None
+    kw = dict(x=x, labels=t, centers=c, sample_weight=sw_arr, loss_out=loss_out,
+              gc=gc.reshape(-1) if return_grad else V.empty(dt),
+              gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(x.dtype):
         # features read in their own width, their gradient written in it; the
         # centers (a (C, D) parameter table) in float32
-        total, denom, bad = _k.center_half(
-            x, t, c, sw_arr, loss_out, gx, gc.reshape(-1) if return_grad else V.empty(dt),
-            V.row_scale(reduction, N, sw), nt)
+        total, denom, bad = _k.center_half(**kw, gx=gx)
     else:
-        ga, gb = (gx.reshape(-1), gc.reshape(-1)) if return_grad else (V.empty(dt),) * 2
-        total, denom, bad = _k.center(x, t, c, sw_arr, loss_out, ga, gb,
-                                      V.row_scale(reduction, N, sw), nt)
+        total, denom, bad = _k.center(**kw, gx=gx.reshape(-1) if return_grad else V.empty(dt))
     V.raise_label_error(t, bad, c.shape[0], name="labels")
     loss = V.loss_value(total, denom, reduction, loss_out, (N,), dt)
     if not return_grad:

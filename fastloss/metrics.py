@@ -298,10 +298,11 @@ def soft_value(loss, st, ce, options, dtype, reduction="mean"):
         a = V.check_scalar(o["r"], "r", 0.0, 1.0)
         w = _sp._dice_weight(weight, C - c0, C)
     ce = np.zeros(3) if ce is None else np.asarray(ce, dtype=np.float64)
-    return _sp._k.seg_finish(kind, np.ascontiguousarray(st, dtype=np.float64), ce[:3].copy(),
-                             kind != _sp._k.DICE_CE or bool(ce[3]),
-                             _sp._EMPTY if w is None else w, c0, batch, sq, jac, wtype, snr, sdr,
-                             a, b, g, reduction, np.dtype(dtype).num, False)
+    return _sp._k.seg_finish(kind=kind, st=np.ascontiguousarray(st, dtype=np.float64),
+                             ce=ce[:3].copy(), labels=kind != _sp._k.DICE_CE or bool(ce[3]),
+                             w=_sp._EMPTY if w is None else w, c0=c0, batch=batch, squared=sq,
+                             jaccard=jac, wtype=wtype, snr=snr, sdr=sdr, a=a, b=b, g=g,
+                             reduction=reduction, typenum=np.dtype(dtype).num, coef=False)
 
 
 def _is_label_map(input, target):

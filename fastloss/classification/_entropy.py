@@ -85,22 +85,21 @@ def _index_call(x, x3, unbatched, target, weight, ignore_index, reduction,
     loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=V.compute_dtype(x.dtype))
     gscale = 1.0
     if grad is not None and reduction == "mean":
-        denom, bad = _k.index_weight_sum(t2.reshape(-1), w_arr, sw_arr, ignore_index, C, nt)
+        denom, bad = _k.index_weight_sum(t=t2.reshape(-1), weight=w_arr, sample_weight=sw_arr,
+                                         ignore_index=ignore_index, C=C, n_threads=nt)
         if bad >= 0:
             raise V.label_error(t.reshape(-1), bad, C, ignore_index)
         gscale = 1.0 / denom if denom != 0 else 0.0
+    kw = dict(weight=w_arr, sample_weight=sw_arr, ignore_index=ignore_index,
+              label_smoothing=label_smoothing, loss_out=loss_out, gscale=gscale, n_threads=nt,
+              log_input=log_input)
     if V.is_half(x.dtype):
         total, denom, bad = _k.ce_index_half(
-            x, x3.shape[0], C, x3.shape[2], t2.reshape(-1), w_arr, sw_arr, ignore_index,
-            label_smoothing, loss_out, None if grad is None else grad.reshape(-1), gscale, nt,
-            log_input,
-        )
+            x=x, N=x3.shape[0], C=C, S=x3.shape[2], target=t2.reshape(-1),
+            grad=None if grad is None else grad.reshape(-1), **kw)
     else:
         g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
-        total, denom, bad = _k.ce_index(
-            x3, t2, w_arr, sw_arr, ignore_index, label_smoothing, loss_out, g_arr,
-            gscale, nt, log_input, stream,
-        )
+        total, denom, bad = _k.ce_index(x=x3, target=t2, grad=g_arr, stream=stream, **kw)
     V.raise_label_error(t.reshape(-1), bad, C, ignore_index)
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
@@ -248,14 +247,15 @@ def _prob_call(x, x3, unbatched, target, weight, reduction, label_smoothing,
         denom = float(np.sum(sw)) if sw is not None else float(n_pos)
         gscale = 1.0 / denom if denom != 0 else 0.0
     w_arr, sw_arr = _EMPTY if w is None else w, _EMPTY if sw is None else sw.reshape(-1)
+    kw = dict(target=t3, weight=w_arr, sample_weight=sw_arr, label_smoothing=label_smoothing,
+              loss_out=loss_out, gscale=gscale, n_threads=nt)
     if half:
+        N, C, S = x3.shape
         total, denom = _ks.ce_prob_half(
-            x, t3, *x3.shape, w_arr, sw_arr, label_smoothing, loss_out,
-            None if grad is None else grad.reshape(-1), gscale, nt)
+            x=x, N=N, C=C, S=S, grad=None if grad is None else grad.reshape(-1), **kw)
     else:
         g_arr = grad.reshape(-1) if grad is not None else np.empty(0, dtype=x.dtype)
-        total, denom = _ks.ce_prob(x3, t3, w_arr, sw_arr, label_smoothing, loss_out, g_arr,
-                                  gscale, nt)
+        total, denom = _ks.ce_prob(x=x3, grad=g_arr, **kw)
     return _finish(total, denom, reduction, loss_out, shape, x.dtype, grad, return_grad)
 
 
@@ -418,18 +418,20 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
             if return_grad else None)
     gscale = 1.0
     if grad is not None and reduction == "mean":
-        denom, bad = _k.index_weight_sum(t2.reshape(-1), _EMPTY, sw_arr, ignore_index, C, nt)
+        denom, bad = _k.index_weight_sum(t=t2.reshape(-1), weight=_EMPTY, sample_weight=sw_arr,
+                                         ignore_index=ignore_index, C=C, n_threads=nt)
         V.raise_label_error(t.reshape(-1), bad, C, ignore_index)
         gscale = 1.0 / denom if denom != 0 else 0.0
     loss_out = np.empty(t2.size if reduction == "none" else 0, dtype=V.compute_dtype(x.dtype))
+    kw = dict(alpha=a, sample_weight=sw_arr, ignore_index=ignore_index, gamma=gamma,
+              loss_out=loss_out, gscale=gscale, n_threads=nt)
     if V.is_half(x.dtype):  # float16 / bfloat16 logits read in their own width
         total, denom, bad = _kr.focal_half(
-            x3, *x3.shape, t2.reshape(-1), a, sw_arr, ignore_index, gamma, loss_out,
-            None if grad is None else grad.reshape(-1), gscale, nt)
+            x=x3, N=x3.shape[0], C=C, S=x3.shape[2], target=t2.reshape(-1),
+            grad=None if grad is None else grad.reshape(-1), **kw)
     else:
         g_arr = grad.reshape(-1) if grad is not None else V.empty(x.dtype)
-        total, denom, bad = _kr.focal(x3, t2, a, sw_arr, ignore_index, gamma, loss_out,
-                                     g_arr, gscale, nt)
+        total, denom, bad = _kr.focal(x=x3, target=t2, grad=g_arr, **kw)
     V.raise_label_error(t.reshape(-1), bad, C, ignore_index)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss

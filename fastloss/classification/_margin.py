@@ -71,15 +71,14 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
         half=True, grad_dtype=grad_dtype, weight=weight)
     C = x2.shape[1]
     w = V.class_weight(weight, C)
-    args = (_EMPTY if w is None else w, sw_arr, p, margin, 1.0 / C if divide_by_c else 1.0,
-            loss_out)
+    kw = dict(x=x2, target=t, weight=_EMPTY if w is None else w, sample_weight=sw_arr, p=p,
+              margin=margin, scale=1.0 / C if divide_by_c else 1.0, loss_out=loss_out,
+              gscale=V.row_scale(reduction, x2.shape[0], sw), n_threads=nt)
     if V.is_half(x.dtype):  # float16 / bfloat16 rows read in their own width
         total, denom, bad = _kr.multi_margin_half(
-            x2, t, *args, None if grad is None else grad.reshape(-1),
-            V.row_scale(reduction, x2.shape[0], sw), nt)
+            grad=None if grad is None else grad.reshape(-1), **kw)
     else:
-        total, denom, bad = _kr.multi_margin(x2, t, *args, g_arr,
-                                            V.row_scale(reduction, x2.shape[0], sw), nt)
+        total, denom, bad = _kr.multi_margin(grad=g_arr, **kw)
     V.raise_label_error(t, bad, C)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss
@@ -213,13 +212,14 @@ def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_w
         xh, target, reduction, sample_weight, return_grad, grad_out, n_threads, "cosine",
         half=True, grad_dtype=grad_dtype)
     C = x2.shape[1]
-    args = (_MARGIN_KIND[kind], s, m, bool(easy_margin), sw_arr, loss_out)
-    gscale = V.row_scale(reduction, x2.shape[0], sw)
+    kw = dict(cosine=x2, target=t, kind=_MARGIN_KIND[kind], s=s, m=m,
+              easy_margin=bool(easy_margin), sample_weight=sw_arr, loss_out=loss_out,
+              gscale=V.row_scale(reduction, x2.shape[0], sw), n_threads=nt)
     if V.is_half(x.dtype):  # float16 / bfloat16 rows read in their own width
         total, denom, bad = _kr.margin_softmax_half(
-            x2, t, *args, None if grad is None else grad.reshape(-1), gscale, nt)
+            grad=None if grad is None else grad.reshape(-1), **kw)
     else:
-        total, denom, bad = _kr.margin_softmax(x2, t, *args, g_arr, gscale, nt)
+        total, denom, bad = _kr.margin_softmax(grad=g_arr, **kw)
     V.raise_label_error(t, bad, C)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss

@@ -131,8 +131,9 @@ def _pred_masks(q):
     """(N, C', S) uint8 masks p > 0.5 of the used classes, p the activation."""
     S = math.prod(q.spatial)
     out = np.empty((q.N, q.C - q.c0, S), dtype=np.uint8)
-    if out.size and _k.prob_masks(q.x.ctypes.data, q.x.dtype == np.float32, q.N, q.C, S,
-                                  _ACT_CODES[q.act], q.c0, out.ctypes.data, q.nt):
+    if out.size and _k.prob_masks(x_addr=q.x.ctypes.data, f32=q.x.dtype == np.float32, N=q.N,
+                                  C=q.C, S=S, act=_ACT_CODES[q.act], c0=q.c0,
+                                  out_addr=out.ctypes.data, n_threads=q.nt):
         raise MemoryError("fastloss: cannot allocate the loss scratch")
     return out
 
@@ -151,12 +152,14 @@ def _loss_pass(q, gm, fa, fb, alpha, kind, scale, grad):
     if gm is None:
         gs = np.ascontiguousarray(q.g, dtype=np.float64)
     scale = np.ascontiguousarray(scale, dtype=np.float64)
-    rc = _k.loss_pass(q.x.ctypes.data, q.x.dtype == np.float32,
-                      grad.ctypes.data if grad is not None else 0, q.N, q.C, S,
-                      _ACT_CODES[q.act], q.c0, gm.ctypes.data if gm is not None else 0,
-                      gs.ctypes.data if gs is not None else 0, fa.ctypes.data,
-                      fb.ctypes.data if fb is not None else 0, float(alpha), kind,
-                      scale.ctypes.data, grad is not None, part.ctypes.data, q.nt)
+    rc = _k.loss_pass(x_addr=q.x.ctypes.data, f32=q.x.dtype == np.float32,
+                      gx_addr=grad.ctypes.data if grad is not None else 0, N=q.N, C=q.C, S=S,
+                      act=_ACT_CODES[q.act], c0=q.c0,
+                      gm_addr=gm.ctypes.data if gm is not None else 0,
+                      gs_addr=gs.ctypes.data if gs is not None else 0, fa_addr=fa.ctypes.data,
+                      fb_addr=fb.ctypes.data if fb is not None else 0, alpha=float(alpha),
+                      kind=kind, scale_addr=scale.ctypes.data, want_grad=grad is not None,
+                      part_addr=part.ctypes.data, n_threads=q.nt)
     if rc:
         raise MemoryError("fastloss: cannot allocate the loss scratch")
     return part.sum(axis=2)

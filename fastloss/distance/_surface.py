@@ -113,8 +113,9 @@ def _boxes(lab2d, spatial, C, nt, name):
     lab2d = np.ascontiguousarray(lab2d)
     if box.size == 0 or lab2d.size == 0:
         return box
-    bad = _kd.class_bboxes(lab2d.ctypes.data, _BOX_CODES[lab2d.dtype.type], lab2d.shape[0],
-                          lab2d.shape[1], shp.ctypes.data, shp.size, C, box.ctypes.data, nt)
+    bad = _kd.class_bboxes(lab_addr=lab2d.ctypes.data, code=_BOX_CODES[lab2d.dtype.type],
+                           N=lab2d.shape[0], S=lab2d.shape[1], shape_addr=shp.ctypes.data,
+                           D=shp.size, C=C, box_addr=box.ctypes.data, n_threads=nt)
     if bad >= 0:
         raise V.label_error(lab2d.reshape(-1), bad, C, None, name)
     return box
@@ -152,8 +153,9 @@ def _edge_lists(lab2d, spatial, C, c0, nt, name):
     code = _BOX_CODES[lab2d.dtype.type]
     # the edge flags of the first call, one bit per voxel, for the second
     bits = np.empty((M, nu, (int(sh[1]) * int(sh[2]) + 63) // 64), dtype=np.uint64)
-    bad = _k.edges_all(lab2d.ctypes.data, code, M, S, sh.ctypes.data, D, C, c0,
-                       cnt.ctypes.data, 0, bits.ctypes.data, nt)
+    kw = dict(lab_addr=lab2d.ctypes.data, code=code, N=M, S=S, shape_addr=sh.ctypes.data, D=D,
+              C=C, c0=c0, bits_addr=bits.ctypes.data, n_threads=nt)
+    bad = _k.edges_all(cnt_addr=cnt.ctypes.data, out_addr=0, **kw)
     if bad == -2:
         raise MemoryError("fastloss: cannot allocate the edge buffers")
     if bad >= 0:
@@ -165,8 +167,7 @@ def _edge_lists(lab2d, spatial, C, c0, nt, name):
     if coords.size:
         # a copy: the kernel advances these positions as it writes
         pos = starts[:-1].reshape(M, C, nu).transpose(0, 2, 1).copy()
-        _k.edges_all(lab2d.ctypes.data, code, M, S, sh.ctypes.data, D, C, c0, pos.ctypes.data,
-                     coords.ctypes.data, bits.ctypes.data, nt)
+        _k.edges_all(cnt_addr=pos.ctypes.data, out_addr=coords.ctypes.data, **kw)
     return coords, starts[::nu]
 
 
@@ -213,8 +214,9 @@ def _edge_coords(v, value):
     cap = v.size // 4 + 1024
     while True:
         out = np.empty((cap, D), dtype=np.int64)
-        cnt = _k.edge_coords(v.ctypes.data, _BOX_CODES[v.dtype.type], strides.ctypes.data,
-                             shape.ctypes.data, D, int(value), out.ctypes.data, cap)
+        cnt = _k.edge_coords(lab_addr=v.ctypes.data, code=_BOX_CODES[v.dtype.type],
+                             strides_addr=strides.ctypes.data, shape_addr=shape.ctypes.data,
+                             D=D, k=int(value), out_addr=out.ctypes.data, cap=cap)
         if cnt >= 0:
             return out[:cnt]
         cap = v.size
@@ -247,9 +249,11 @@ def _directed(src, dst, box, spacing, nt):
         dst = np.ascontiguousarray(dst, dtype=np.int64)
         shp = np.asarray(box, dtype=np.int64)
         w = np.ascontiguousarray(spacing, dtype=np.float64)
-        miss = _k.local_sq(dst.ctypes.data, nd, src.ctypes.data, ns, len(box), shp.ctypes.data,
-                           offs.ctypes.data, offd2.ctypes.data, len(offd2), w.ctypes.data, tab2,
-                           d2.ctypes.data, nt)
+        miss = _k.local_sq(sites_addr=dst.ctypes.data, k=nd, queries_addr=src.ctypes.data, m=ns,
+                           D=len(box), shape_addr=shp.ctypes.data, offs_addr=offs.ctypes.data,
+                           offd2_addr=offd2.ctypes.data, no=len(offd2),
+                           spacing_addr=w.ctypes.data, tab2=tab2, out_addr=d2.ctypes.data,
+                           n_threads=nt)
         if miss < 0:
             raise MemoryError("fastloss: cannot allocate the site map")
         if miss:
@@ -261,10 +265,11 @@ def _directed(src, dst, box, spacing, nt):
             if len(rest) * nd <= _BRUTE_MAX:
                 # a few far queries: scanning every site beats building a tree
                 sT = np.ascontiguousarray(sites.T)
-                _k.brute_sq(sT.ctypes.data, nd, queries.ctypes.data, len(rest), len(box),
-                            dr.ctypes.data, nt)
-            elif _k.nearest_sq(sites.ctypes.data, nd, queries.ctypes.data, len(rest), len(box),
-                               dr.ctypes.data, nt):
+                _k.brute_sq(sitesT_addr=sT.ctypes.data, k=nd, queries_addr=queries.ctypes.data,
+                            m=len(rest), D=len(box), out_addr=dr.ctypes.data, n_threads=nt)
+            elif _k.nearest_sq(sites_addr=sites.ctypes.data, k=nd,
+                               queries_addr=queries.ctypes.data, m=len(rest), D=len(box),
+                               out_addr=dr.ctypes.data, n_threads=nt):
                 raise MemoryError("fastloss: cannot allocate the k-d tree")
             d2[rest] = dr
         return np.sqrt(d2)

@@ -56,9 +56,11 @@ def _edt_flat(lab, shape, spacing, zero_bg, want_feat, take_sqrt, nt, skip=0, ou
         raise AssertionError("_edt_flat: inconsistent sizes")
     if not 0 <= skip < shp.size:
         raise AssertionError("_edt_flat: no axis to transform")
-    rc = _k.edt_sq(lab.ctypes.data, lab.dtype.itemsize, lab.size, shp.ctypes.data, shp.size,
-                   skip, spacing.ctypes.data, zero_bg, out.ctypes.data, feat.ctypes.data,
-                   want_feat, take_sqrt, nt)
+    rc = _k.edt_sq(lab_addr=lab.ctypes.data, width=lab.dtype.itemsize, total=lab.size,
+                   shape_addr=shp.ctypes.data, ndim=shp.size, skip=skip,
+                   spacing_addr=spacing.ctypes.data, zero_bg=zero_bg, out_addr=out.ctypes.data,
+                   feat_addr=feat.ctypes.data, want_feat=want_feat, take_sqrt=take_sqrt,
+                   n_threads=nt)
     if rc:
         raise MemoryError("fastloss: cannot allocate the distance-transform scratch buffers")
     return out.reshape(shape), (feat.reshape(shape) if want_feat else None)

@@ -81,22 +81,20 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
     """
     cdt = V.compute_dtype(x.dtype)
     loss_out = np.empty(x.shape, dtype=cdt) if none else None
+    kw = dict(loss=lid, a=float(a), b=float(b), c=float(c),
+              weight=_EMPTY64 if w is None else w.reshape(-1), gscale=float(gscale), n_threads=nt)
     if cdt != x.dtype or any(a is not None and a.dtype != cdt for a in (t, aux, grad)):
         # float16 / bfloat16 operands, read in their own width, computed in float32
         total, bad = _k.elementwise_half(
-            lid, x, t, aux, float(a), float(b), float(c),
-            _EMPTY64 if w is None else w.reshape(-1),
-            V.empty(cdt) if loss_out is None else loss_out.reshape(-1), grad, float(gscale), nt,
-        )
+            x=x, t=t, aux=aux, loss_out=V.empty(cdt) if loss_out is None else loss_out.reshape(-1),
+            grad=grad, **kw)
         return total, loss_out, bad
     e = V.empty(x.dtype)
     total, bad = _k.elementwise(
-        lid, x.reshape(-1), e if t is None else t.reshape(-1),
-        e if aux is None else aux.reshape(-1), float(a), float(b), float(c),
-        _EMPTY64 if w is None else w.reshape(-1),
-        e if loss_out is None else loss_out.reshape(-1),
-        e if grad is None else grad.reshape(-1), float(gscale), nt, stream,
-    )
+        x=x.reshape(-1), t=e if t is None else t.reshape(-1),
+        aux=e if aux is None else aux.reshape(-1),
+        loss_out=e if loss_out is None else loss_out.reshape(-1),
+        grad=e if grad is None else grad.reshape(-1), stream=stream, **kw)
     return total, loss_out, bad
 
 

@@ -268,8 +268,9 @@ class _Plan:
         nt = effective_n_threads(self.n_threads if n_threads is None else n_threads)
         fac = K / (K - 1.0) if self.loss == "softmax" and self.hessian == "lightgbm" else self.b
         total, wsum, bad = _k.grad_hess(
-            self.lid, m, t, w, g, h, self.hv, self.a, self.b, self.c, fac, self.floor,
-            self.smooth, self.cw, self.col, soft, stream, nt)
+            loss=self.lid, x=m, y=t, w=w, g=g, h=h, hess=self.hv, a=self.a, b=self.b, c=self.c,
+            fac=fac, floor=self.floor, smooth=self.smooth, cw=self.cw, col=self.col, soft=soft,
+            stream=stream, n_threads=nt)
         if bad >= 0:
             self._raise_label(t, bad, K)
         cols = K if self.loss == "quantile" else 1

@@ -34,7 +34,8 @@ def _confusion(pred, target, num_classes, ignore_index, per_image, n_threads):
     pr, tg, C, ig, N = _cm_inputs(pred, target, num_classes, ignore_index, per_image)
     nt = V.threads(n_threads)
     out = np.empty((N if per_image else 1) * C * C, dtype=np.int64)
-    bad = _k.confusion(pr, tg, C, 0 if ig is None else ig, ig is not None, per_image, out, nt)
+    bad = _k.confusion(pred=pr, target=tg, C=C, ignore=0 if ig is None else ig,
+                       has_ignore=ig is not None, per_image=per_image, out=out, n_threads=nt)
     if bad >= 0:
         t, q = tg.reshape(-1)[bad], pr.reshape(-1)[bad]
         which, val = ("target", t) if (t < 0 or t >= C) else ("pred", q)

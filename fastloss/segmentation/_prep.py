@@ -133,49 +133,46 @@ def _onehot_labels(t, ignore_index):
 
 
 def _x_args(p):
-    """The kernels' input arguments: (x,) for float32 / float64; for float16 /
-    bfloat16 an empty float32 x, the storage as uint16 and its kind."""
+    """The kernels' input and label arguments: x for float32 / float64; for
+    float16 / bfloat16 an empty float32 x, the storage as uint16 and its kind."""
+    kw = dict(lab=p.lab, soft=p.soft, act=p.act, off=p.off,
+              ignore=0 if p.ignore is None else p.ignore, has_ignore=p.ignore is not None,
+              n_threads=p.nt)
     if p.dtype == p.x.dtype:
-        return (p.x3,), {}
+        return dict(x=p.x3, **kw)
     kind = _k.KIND_F16 if p.x.dtype == np.float16 else _k.KIND_BF16
-    return (_EMPTY3_F32,), {"xh": p.x3.view(np.uint16), "xkind": kind}
+    return dict(x=_EMPTY3_F32, xh=p.x3.view(np.uint16), xkind=kind, **kw)
 
 
 def _stats(p, mode, squared=False, do_ce=False, cw=None, sw=None):
     """Per-(image, class) sums (N, C, 5); P2 only when ``squared``."""
     st = np.empty((p.N, p.C, 5), dtype=np.float64)
     ce = np.empty(3, dtype=np.float64)
-    xa, xk = _x_args(p)
     bad = _k.seg_stats(
-        *xa, p.lab, p.soft, p.act, mode, bool(squared), p.off,
-        0 if p.ignore is None else p.ignore, p.ignore is not None, do_ce,
-        _EMPTY if cw is None else cw, _EMPTY if sw is None else sw, st, ce, p.nt, **xk,
-    )
+        mode=mode, squared=bool(squared), do_ce=do_ce, cw=_EMPTY if cw is None else cw,
+        sw=_EMPTY if sw is None else sw, stats=st, ce_out=ce, **_x_args(p))
     if bad >= 0:
         raise V.label_error(p.tflat, bad, p.C + p.off, p.ignore)
     return st, ce
 
 
 def _grad(p, mode, ca, cb, cb2, kce=0.0, cw=None, sw=None):
-    xa, xk = _x_args(p)
-    if xk and (p.grad_out is None or p.grad_out.dtype == p.x.dtype):
+    xk = _x_args(p)
+    if "xh" in xk and (p.grad_out is None or p.grad_out.dtype == p.x.dtype):
         # half input, half gradient: each block rounded to nearest even in the kernel
         g = p.grad_out if p.grad_out is not None else V.grad_array(None, p.x.shape, p.x.dtype)[0]
-        out, gk = _EMPTY3_F32, {"gh": g.reshape(p.N, p.C, p.S).view(np.uint16),
-                                "gkind": xk["xkind"]}
+        gk = dict(grad=_EMPTY3_F32, gh=g.reshape(p.N, p.C, p.S).view(np.uint16),
+                  gkind=xk["xkind"])
     else:
         # in the computation dtype: a float32 / float64 array or grad_out itself
         direct = p.grad_out is not None and p.grad_out.dtype == p.dtype
         g = p.grad_out if direct else V.grad_array(None, p.x.shape, p.dtype)[0]
-        out, gk = g.reshape(p.N, p.C, p.S), {}
+        gk = dict(grad=g.reshape(p.N, p.C, p.S))
     _k.seg_grad(
-        *xa, p.lab, p.soft, p.act, mode, p.off,
-        0 if p.ignore is None else p.ignore, p.ignore is not None,
-        np.ascontiguousarray(ca, dtype=np.float64), np.ascontiguousarray(cb, dtype=np.float64),
-        np.ascontiguousarray(cb2, dtype=np.float64), float(kce),
-        _EMPTY if cw is None else cw, _EMPTY if sw is None else sw,
-        out, p.nt, **xk, **gk,
-    )
+        mode=mode, ca=np.ascontiguousarray(ca, dtype=np.float64),
+        cb=np.ascontiguousarray(cb, dtype=np.float64),
+        cb2=np.ascontiguousarray(cb2, dtype=np.float64), kce=float(kce),
+        cw=_EMPTY if cw is None else cw, sw=_EMPTY if sw is None else sw, **xk, **gk)
     return g
 
 
@@ -191,9 +188,10 @@ def _loss(p, kind, c0, w, batch, snr, sdr, reduction, return_grad, *, squared=Fa
     the gradient pass."""
     mode = _SENSSPEC if kind == _k.SENSSPEC else _OVERLAP
     st, ce = _stats(p, mode, squared, kind == _k.DICE_CE, cw, sw)
-    r = _k.seg_finish(kind, st, ce, p.tflat is not None, _EMPTY if w is None else w, c0,
-                      bool(batch), squared, jaccard, wtype, snr, sdr, a, b, g, reduction,
-                      np.dtype(p.dtype).num, return_grad)
+    r = _k.seg_finish(kind=kind, st=st, ce=ce, labels=p.tflat is not None,
+                      w=_EMPTY if w is None else w, c0=c0, batch=bool(batch), squared=squared,
+                      jaccard=jaccard, wtype=wtype, snr=snr, sdr=sdr, a=a, b=b, g=g,
+                      reduction=reduction, typenum=np.dtype(p.dtype).num, coef=return_grad)
     if not return_grad:
         return r
     loss, ca, cb, cb2, kce = r
