@@ -39,6 +39,8 @@ ctypedef fused label_t:
 
 cdef extern from "fastmath.h" nogil:
     const int FL_VECTOR_BYTES
+    unsigned int fl_ftz_begin()
+    void fl_ftz_end(unsigned int csr)
     float fl_expf(float x)
     double fl_diff_sumf(const float* a, const float* b, Py_ssize_t n, float eps, int p)
     void fl_soft_statsf(const float* x, const float* t, const double* w, double keep,

@@ -44,8 +44,9 @@ cnp.import_array()
 
 from _common cimport (
     BlockOut, FL_KIND_F32, HALF_ROW, align64, alloc_blocks, block_init, combine_blocks,
-    deal, fl_narrow, fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks,
-    row_max, row_sumexp, safe_shift, skip_label, threads_for_work, vexp_lo,
+    deal, fl_ftz_begin, fl_ftz_end, fl_narrow, fl_widen, floating, label_t, lanes_sum,
+    lanes_total, n_blocks, row_max, row_sumexp, safe_shift, skip_label, threads_for_work,
+    vexp_lo,
 )
 from _layout cimport rows_per_unit, unit_rows
 
@@ -581,10 +582,15 @@ cdef inline double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, cons
                             double swj, floating* gr, double gscale,
                             const floating* nxt) noexcept nogil:
     """The weighted loss of one row; its gradient (times gscale) to gr unless
-    NULL; nxt: the row read next, or NULL."""
+    NULL; nxt: the row read next, or NULL.  The gradient's products are
+    flushed to zero (fl_ftz_begin): with s = 64 the exponentials span 55
+    decades, and a product e_j fa below the smallest normal would cost an
+    assist each (arcface with its gradient on (16384, 1000): 18.7 -> 6 ms at
+    2 threads)."""
     cdef Py_ssize_t j
     cdef double psi, dpsi, zy, shift, mx, mr, sm, cf, others, s = M.s
     cdef floating ey, fa
+    cdef unsigned int csr
     psi = margin_psi(M, xr[y], &dpsi)
     zy = s * psi
     # the shift is the max of the actual logits: the others and s psi
@@ -601,9 +607,11 @@ cdef inline double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, cons
         # d/dcos_j = s p_j (j != y);  d/dcos_y = s (p_y - 1) psi'
         cf = swj * gscale * s
         fa = <floating>(cf / sm)
+        csr = fl_ftz_begin()
         for j in range(C):
             gr[j] = gr[j] * fa
         gr[y] = <floating>(-cf * (others / sm) * dpsi)
+        fl_ftz_end(csr)
     return swj * (shift + log(sm) - zy)
 
 

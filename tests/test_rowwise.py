@@ -433,6 +433,26 @@ def test_margin_softmax_wide_rows_large_scale():
                dtype)
 
 
+@pytest.mark.parametrize("name", ["arcface_loss", "cosface_loss", "sphereface_loss"])
+def test_margin_softmax_gradient_flushes_below_the_smallest_normal(name):
+    # s = 64 spreads the exponentials over 55 decades: the gradient's entries
+    # below float32's smallest normal come back as 0 (no subnormal), every
+    # other entry as the float64 reference gives it
+    rng = _rng(17)
+    c = np.tanh(rng.standard_normal((64, 300))).astype(np.float32)
+    y = rng.integers(0, 300, 64)
+    _, g = getattr(fl, name)(c, y, s=64.0, return_grad=True)
+    _, rg = getattr(R, name)(c.astype(np.float64), y, s=64.0, return_grad=True)
+    tiny = np.finfo(np.float32).tiny
+    a = np.abs(g)
+    assert not ((a > 0) & (a < tiny)).any()
+    big = np.abs(rg) >= 2 * tiny
+    np.testing.assert_allclose(g[big], rg[big], rtol=1e-5)
+    assert (np.abs(g[np.abs(rg) < tiny / 2]) == 0).all()
+    if name == "arcface_loss":
+        assert (np.abs(rg) < tiny / 2).any()  # the case is exercised
+
+
 # ------------------------------------------------------------ Fast R-CNN
 
 @pytest.mark.parametrize("class_specific", [False, True])

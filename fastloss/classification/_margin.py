@@ -251,7 +251,8 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
         'mean' divides by N (or the sum of ``sample_weight``).
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
-        Also return d(loss)/d(cosine), same pass.
+        Also return d(loss)/d(cosine), same pass; an entry below the
+        smallest normal number of its dtype (1.2e-38 in float32) is 0.
     %(grad_out)s
     %(grad_dtype)s
     %(n_threads)s
@@ -308,7 +309,8 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     reduction : {'mean', 'sum', 'none'}
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
-        Also return d(loss)/d(cosine), same pass.
+        Also return d(loss)/d(cosine), same pass; an entry below the
+        smallest normal number of its dtype (1.2e-38 in float32) is 0.
     %(grad_out)s
     %(grad_dtype)s
     %(n_threads)s
@@ -370,7 +372,8 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_wei
     reduction : {'mean', 'sum', 'none'}
     sample_weight : array_like of shape (N,), optional
     return_grad : bool
-        Also return d(loss)/d(cosine), same pass.
+        Also return d(loss)/d(cosine), same pass; an entry below the
+        smallest normal number of its dtype (1.2e-38 in float32) is 0.
     %(grad_out)s
     %(grad_dtype)s
     %(n_threads)s
