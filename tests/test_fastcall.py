@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+from _same import same as _same
 
 import fastloss
 from fastloss import lse
@@ -23,24 +24,6 @@ rng = np.random.default_rng(7)
 LABEL_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.int64]
 # one work unit (serial, no OpenMP region) and several (threaded)
 CE_SHAPES = [(8, 10), (64, 10), (3,), (128, 100), (2, 3, 4, 5), (4096, 40), (3, 5, 70, 70)]
-
-
-def _bits(a):
-    """a's values, or the bits of 16-bit ones (float16, bfloat16)."""
-    a = np.asarray(a)
-    return a.view(np.uint16) if a.dtype.itemsize == 2 else a
-
-
-def _same(a, b):
-    if isinstance(a, tuple):
-        assert isinstance(b, tuple) and len(a) == len(b)
-        for u, v in zip(a, b):
-            _same(u, v)
-        return
-    assert type(a) is type(b)
-    assert np.asarray(a).dtype == np.asarray(b).dtype
-    assert np.shape(a) == np.shape(b)
-    np.testing.assert_array_equal(_bits(a), _bits(b))
 
 
 def _labels(shape, C, dtype):

@@ -7,6 +7,7 @@ decide, whose messages stay.
 
 import numpy as np
 import pytest
+from _same import same as _same
 
 import fastloss
 from fastloss import detection, embedding
@@ -17,18 +18,6 @@ rng = np.random.default_rng(11)
 LABEL_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.int64]
 # (N, D): one work unit, and several (rows_per_unit(128) is 128 rows)
 ROW_SHAPES = [(8, 10), (64, 100), (700, 128), (5, 1)]
-
-
-def _same(a, b):
-    if isinstance(a, tuple):
-        assert isinstance(b, tuple) and len(a) == len(b)
-        for u, v in zip(a, b):
-            _same(u, v)
-        return
-    assert type(a) is type(b)
-    assert np.asarray(a).dtype == np.asarray(b).dtype
-    assert np.shape(a) == np.shape(b)
-    np.testing.assert_array_equal(a, b)
 
 
 def _full(monkeypatch, module, entry, fn, *args, **kw):
