@@ -2,12 +2,13 @@
 # the statistics pass's per-thread scratch, a block's input planes and their
 # activation, the label reader, and the vertical accumulators of its design G.
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 
 from _common cimport (
     ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, block_labels, fl_widen, floating, label_t,
     planes_softmax_sums, sigmoid,
 )
+from _fastcall cimport LBL_I8, LBL_I16, LBL_I32, LBL_I64, LBL_U8
 
 cdef enum:
     # SEG_BLOCK: positions per block, small enough that the vertical
@@ -127,6 +128,35 @@ cdef inline Py_ssize_t _labels(const label_t* t, Py_ssize_t nb, Py_ssize_t Cr,
     for j in range(nb):
         vm[j] = 1 if yy[j] >= 0 else 0
     return bad
+
+cdef inline int label_kind(const label_t* p) noexcept nogil:
+    """The LBL_* kind of label_t (p only selects the type)."""
+    if label_t is int64_t:
+        return LBL_I64
+    if label_t is int32_t:
+        return LBL_I32
+    if label_t is int16_t:
+        return LBL_I16
+    if label_t is int8_t:
+        return LBL_I8
+    return LBL_U8
+
+
+cdef inline Py_ssize_t _labels_at(const void* lab, int lkind, Py_ssize_t off, Py_ssize_t nb,
+                                  Py_ssize_t Cr, Py_ssize_t ignore, bint has_ignore, int* yy,
+                                  floating* vm) noexcept nogil:
+    """_labels of the block at off of a label map of any width (lkind: LBL_*),
+    so that the passes are compiled once per data type, not once per label
+    width as well (ten statistics units were 0.5 MB of each target)."""
+    if lkind == LBL_I64:
+        return _labels(<const int64_t*>lab + off, nb, Cr, ignore, has_ignore, yy, vm)
+    if lkind == LBL_I32:
+        return _labels(<const int32_t*>lab + off, nb, Cr, ignore, has_ignore, yy, vm)
+    if lkind == LBL_I16:
+        return _labels(<const int16_t*>lab + off, nb, Cr, ignore, has_ignore, yy, vm)
+    if lkind == LBL_I8:
+        return _labels(<const int8_t*>lab + off, nb, Cr, ignore, has_ignore, yy, vm)
+    return _labels(<const uint8_t*>lab + off, nb, Cr, ignore, has_ignore, yy, vm)
 
 
 cdef inline void _gmask(const int* yy, int cls, Py_ssize_t nb, floating* g) noexcept nogil:

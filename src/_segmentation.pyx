@@ -15,7 +15,8 @@ A. One fused pass over logits (N, C, S), S = prod(spatial), computes per
 B. The activation is applied per block of SEG_BLOCK positions
    (planes_softmax_sums of _common.pxd: max-subtracted exponentials scaled
    by 1/sum), so each logit is read once and exp'ed once.
-C. The label map is read in its own width (label_t), once per block, as an
+C. The label map is read in its own width (_labels_at: the passes take it as
+   a pointer and its LBL_* kind), once per block, as an
    int32 class (-1: ignored or bad) and a 0/1 mask; the first bad position
    is reported.  For a label map g is 0/1, so the overlap pass (the hot
    path) needs no g plane: G = G2 = the label counts (exact integers), I =
@@ -59,7 +60,6 @@ I. Small calls: under two ELEM_BLOCKs of work the units run on the calling
 
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -68,13 +68,13 @@ from _common cimport (
     fl_narrow, floating, label_t, lanes_sum, n_blocks, planes_lse, threads_for_work,
 )
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_NONE, fc_empty_like, fc_float,
-    fc_labels, fc_reduction, fc_shape_is, fc_threads_arg,
+    FRESH_BYTES, RED_NONE, fc_empty_like, fc_float, fc_labels, fc_reduction, fc_shape_is,
+    fc_threads_arg,
 )
 from _seg_blocks cimport (
-    NSTAT, SEG_BLOCK, SKEW, SKEW_PERIOD, _block_x, _fold, _gmask, _isum, _labels, _probs,
+    NSTAT, SEG_BLOCK, SKEW, SKEW_PERIOD, _block_x, _fold, _gmask, _isum, _labels_at, _probs,
     _probs_raw, _stats_scratch, _vadd, _vadd_label, _vadd_sens, _vadd_soft, _vadd_sq,
-    _vadd_sq_scaled, _wk_offset,
+    _vadd_sq_scaled, _wk_offset, label_kind,
 )
 from _seg_value cimport (
     LOSS_DICE, LOSS_DICE_CE, LOSS_GENERALIZED, LOSS_SENSSPEC, LOSS_TVERSKY, W_SIMPLE,
@@ -144,7 +144,7 @@ cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
 # --------------------------------------------------------- statistics pass
 
 cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
-                      const label_t* lab, const floating* soft,
+                      const void* lab, int lkind, const floating* soft,
                       Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
                       Py_ssize_t u, int act, int mode, bint squared, Py_ssize_t off,
                       Py_ssize_t ignore, bint has_ignore, bint do_ce, const double* cw,
@@ -212,7 +212,7 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
         base = n * C * S + j0
         xb = _block_x(x, xh, xkind, base, S, C, nb, xw, &xs)
         if labels:
-            b = _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
+            b = _labels_at(lab, lkind, n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
             if b >= 0 and bad[0] < 0:
                 bad[0] = n * S + j0 + b
         if do_ce:
@@ -341,7 +341,8 @@ cdef const unsigned short* _half_planes(object xh, Py_ssize_t* N, Py_ssize_t* C,
 
 
 cdef Py_ssize_t _stats_run(const floating* xp, const unsigned short* xhp, int xkind,
-                           const label_t* lp, const floating* tp, Py_ssize_t N, Py_ssize_t C,
+                           const void* lp, int lkind, const floating* tp, Py_ssize_t N,
+                           Py_ssize_t C,
                            Py_ssize_t S, int act, int mode, bint squared, Py_ssize_t off,
                            Py_ssize_t ignore, bint has_ignore, bint do_ce, const double* cwp,
                            const double* swp, double* stats, double* ce_out,
@@ -375,14 +376,14 @@ cdef Py_ssize_t _stats_run(const floating* xp, const unsigned short* xhp, int xk
             raise MemoryError("fastloss: cannot allocate segmentation buffers")
         if nt == 1:  # no OpenMP region for the work of one thread (_fastcall.pxd B)
             for u in range(units):
-                _stats_unit(xp, xhp, xkind, lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
-                            ignore, has_ignore, do_ce, cwp, swp, ebuf,
+                _stats_unit(xp, xhp, xkind, lp, lkind, tp, C, S, chunk, nu, u, act, mode, squared,
+                            off, ignore, has_ignore, do_ce, cwp, swp, ebuf,
                             slots + u * C * NSTAT, ces + u * 3, &bads[u])
         else:
             for u in prange(units, schedule="static", nogil=True, num_threads=nt):
                 tid = threadid()
-                _stats_unit(xp, xhp, xkind, lp, tp, C, S, chunk, nu, u, act, mode, squared, off,
-                            ignore, has_ignore, do_ce, cwp, swp, ebuf + tid * eb,
+                _stats_unit(xp, xhp, xkind, lp, lkind, tp, C, S, chunk, nu, u, act, mode, squared,
+                            off, ignore, has_ignore, do_ce, cwp, swp, ebuf + tid * eb,
                             slots + u * C * NSTAT, ces + u * 3, &bads[u])
         for u in range(units):
             n = u // nu
@@ -431,6 +432,7 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     if stats.shape[0] != N or stats.shape[1] != C or stats.shape[2] != NSTAT:
         raise ValueError("fastloss internal error: stats shape")
     return _stats_run(xp, xhp, xkind, &lab[0, 0] if lab.shape[0] > 0 else NULL,
+                      label_kind(&lab[0, 0] if lab.shape[0] > 0 else NULL),
                       &soft[0, 0, 0] if soft.shape[0] > 0 else NULL, N, C, S, act, mode,
                       squared, off, ignore, has_ignore, do_ce,
                       &cw[0] if cw.shape[0] > 0 else NULL, &sw[0] if sw.shape[0] > 0 else NULL,
@@ -442,7 +444,7 @@ def seg_stats(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
 
 cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, floating* xw,
                      unsigned short* gh, int gkind, floating* gw,
-                     const label_t* lab, const floating* soft,
+                     const void* lab, int lkind, const floating* soft,
                      Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
                      Py_ssize_t u, int act, int mode, Py_ssize_t off, Py_ssize_t ignore,
                      bint has_ignore, const double* ca, const double* cb, const double* cb2,
@@ -492,7 +494,7 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
         gbase = gw if gh != NULL else g + base
         gs = SEG_BLOCK if gh != NULL else S
         if soft == NULL:
-            _labels(lab + n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
+            _labels_at(lab, lkind, n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
         if do_ce:
             for j in range(nb):
                 kw[j] = <floating>(kce * (sw[n * S + j0 + j] if sw != NULL else 1.0))
@@ -561,7 +563,7 @@ cdef void _grad_unit(const floating* x, const unsigned short* xh, int xkind, flo
 
 
 cdef int _grad_run(const floating* xp, const unsigned short* xhp, int xkind,
-                   unsigned short* ghp, int gkind, const label_t* lp, const floating* tp,
+                   unsigned short* ghp, int gkind, const void* lp, int lkind, const floating* tp,
                    Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act, int mode, Py_ssize_t off,
                    Py_ssize_t ignore, bint has_ignore, const double* ca, const double* cb,
                    const double* cb2, double kce, const double* cwp, const double* swp,
@@ -585,14 +587,14 @@ cdef int _grad_run(const floating* xp, const unsigned short* xhp, int xkind,
         if nt == 1:
             for u in range(units):
                 _grad_unit(xp, xhp, xkind, ebuf + C * SEG_BLOCK, ghp, gkind,
-                           ebuf + 2 * C * SEG_BLOCK, lp, tp, C, S, chunk, nu, u, act, mode,
+                           ebuf + 2 * C * SEG_BLOCK, lp, lkind, tp, C, S, chunk, nu, u, act, mode,
                            off, ignore, has_ignore, ca, cb, cb2, kce, cwp, swp, ebuf, gp)
         else:
             for u in prange(units, schedule="static", nogil=True, num_threads=nt):
                 tid = threadid()
                 _grad_unit(xp, xhp, xkind, ebuf + (tid * 3 + 1) * C * SEG_BLOCK,
                            ghp, gkind, ebuf + (tid * 3 + 2) * C * SEG_BLOCK,
-                           lp, tp, C, S, chunk, nu, u, act, mode, off, ignore,
+                           lp, lkind, tp, C, S, chunk, nu, u, act, mode, off, ignore,
                            has_ignore, ca, cb, cb2, kce, cwp, swp,
                            ebuf + tid * 3 * C * SEG_BLOCK, gp)
     finally:
@@ -637,6 +639,7 @@ def seg_grad(const floating[:, :, ::1] x, const label_t[:, ::1] lab,
     else:
         gp = &grad[0, 0, 0]
     _grad_run(xp, xhp, xkind, ghp, gkind, &lab[0, 0] if lab.shape[0] > 0 else NULL,
+              label_kind(&lab[0, 0] if lab.shape[0] > 0 else NULL),
               &soft[0, 0, 0] if soft.shape[0] > 0 else NULL, N, C, S, act, mode, off, ignore,
               has_ignore, &ca[0, 0], &cb[0, 0], &cb2[0, 0], kce,
               &cw[0] if cw.shape[0] > 0 else NULL, &sw[0] if sw.shape[0] > 0 else NULL, gp,
@@ -677,8 +680,8 @@ def seg_finish(int kind, const double[:, :, ::1] st, const double[::1] ce, bint 
     return loss, co[0], co[1], co[2], kce
 
 
-cdef object _seg_call(const floating* x, const label_t* lab, cnp.ndarray xa, const SegQ* q,
-                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act, int red,
+cdef object _seg_call(const floating* x, const void* lab, int lkind, cnp.ndarray xa,
+                      const SegQ* q, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act, int red,
                       bint return_grad, object n_threads):
     """seg_call's passes: the sums, the value and, with return_grad, the gradient
     (None where a label is out of range: the full path raises)."""
@@ -696,7 +699,7 @@ cdef object _seg_call(const floating* x, const label_t* lab, cnp.ndarray xa, con
     if N * C * S >= 2 * ELEM_BLOCK:  # else one thread whatever n_threads says
         nt = effective_n_threads(n_threads)
     try:
-        if _stats_run(x, <const unsigned short*>NULL, 0, lab, <const floating*>NULL, N, C, S,
+        if _stats_run(x, <const unsigned short*>NULL, 0, lab, lkind, <const floating*>NULL, N, C, S,
                       act, mode, q.squared, 0, 0, False, do_ce, NULL, NULL, st, ce, nt) >= 0:
             return None
         loss = seg_loss(q, st, N, C, NULL, ce, True, red, typenum,
@@ -704,28 +707,12 @@ cdef object _seg_call(const floating* x, const label_t* lab, cnp.ndarray xa, con
         if not return_grad:
             return loss
         grad = fc_empty_like(xa, typenum, &gp)
-        _grad_run(x, <const unsigned short*>NULL, 0, <unsigned short*>NULL, 0, lab,
+        _grad_run(x, <const unsigned short*>NULL, 0, <unsigned short*>NULL, 0, lab, lkind,
                   <const floating*>NULL, N, C, S, act, mode, 0, 0, False, co, co + N * C,
                   co + 2 * N * C, kce, NULL, NULL, <floating*>gp, nt)
         return loss, grad
     finally:
         free(st)
-
-
-cdef object _seg_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
-                             const SegQ* q, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act,
-                             int red, bint return_grad, object n_threads):
-    """_seg_call with the labels read in their own width (LBL_*)."""
-    cdef void* t = cnp.PyArray_DATA(ta)
-    if lt == LBL_I64:
-        return _seg_call(x, <int64_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
-    if lt == LBL_I32:
-        return _seg_call(x, <int32_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
-    if lt == LBL_I16:
-        return _seg_call(x, <int16_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
-    if lt == LBL_I8:
-        return _seg_call(x, <int8_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
-    return _seg_call(x, <uint8_t*>t, xa, q, N, C, S, act, red, return_grad, n_threads)
 
 
 def seg_call(int kind, object input, object target, object activation,
@@ -790,7 +777,7 @@ def seg_call(int kind, object input, object target, object activation,
     q.batch, q.jaccard = batch, jaccard
     q.squared = squared and (kind == LOSS_DICE or kind == LOSS_DICE_CE)
     if ft == cnp.NPY_FLOAT:
-        return _seg_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, &q, N, C, S, act, red,
-                                return_grad, n_threads)
-    return _seg_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, &q, N, C, S, act, red,
-                            return_grad, n_threads)
+        return _seg_call(<float*>cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ta), lt, xa, &q, N, C, S,
+                         act, red, return_grad, n_threads)
+    return _seg_call(<double*>cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ta), lt, xa, &q, N, C, S,
+                     act, red, return_grad, n_threads)
