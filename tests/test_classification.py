@@ -72,10 +72,11 @@ def test_cross_entropy_index_vs_torch(shape, opts, reduction, dtype, rng):
                                  (1100, 16), (1100, 17), (30000, 10)], ids=str)
 def test_cross_entropy_narrow_rows_vs_torch(n, c, opts, dtype, rng):
     """Rows of up to 16 float (8 double) classes are turned into class planes
-    and back per unit of 512 rows (fltranspose.h: tiles of 16 / 8 rows, the
-    rest row by row); wider rows are read at stride C.  Both sides of both
-    limits, a partial unit and partial tile, and (30000 x 10) a gradient of
-    more than 1 MiB, written with non-temporal stores."""
+    and back (unweighted float rows: flnarrow.h, tiles of 64 rows; otherwise
+    per unit of 512 rows, fltranspose.h: tiles of 16 / 8 rows, the rest row
+    by row); wider rows are read at stride C.  Both sides of both limits, a
+    partial unit and partial tile, and (30000 x 10) a gradient of more than
+    1 MiB, written with non-temporal stores."""
     x, t, _, w = _data((n, c), rng, dtype)
     kw = dict(opts)
     if kw.get("weight"):
@@ -87,6 +88,60 @@ def test_cross_entropy_narrow_rows_vs_torch(n, c, opts, dtype, rng):
         np.testing.assert_allclose(loss, tl, rtol, atol)
         np.testing.assert_allclose(grad, tg, rtol, atol)
         del grad
+
+
+@pytest.mark.parametrize("label_dtype", [np.uint8, np.int16, np.int32, np.int64])
+@pytest.mark.parametrize("c", [2, 10, 16])
+def test_cross_entropy_narrow_rows_unweighted(c, label_dtype, rng):
+    """The one-pass path for unweighted float32 rows of up to 16 classes
+    (flnarrow.h), against a float64 computation: every reduction and its
+    gradient, a partial tile and a partial unit (1000 rows), ignored rows
+    (NaN logits there stay out of the loss, their gradient rows are 0), the
+    same bits for any thread count, and logits offset by up to 1e4 (the row
+    maximum is taken off the labelled logit before the log is added, so no
+    digits are lost to the offset)."""
+    n = 1000
+    x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
+    t = rng.integers(0, c, n).astype(label_dtype)
+    t[::7] = c - 1 if label_dtype == np.uint8 else -100
+    ign = (c - 1) if label_dtype == np.uint8 else -100
+    x[t == ign] = np.nan
+    keep = t != ign
+
+    def want(xv):
+        x64 = xv.astype(np.float64)
+        m = x64.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(x64 - m).sum(axis=1, keepdims=True)))[:, 0]
+        ti = np.where(keep, t.astype(np.int64), 0)
+        rows = np.where(keep, lse - x64[np.arange(n), ti], 0.0)
+        sm = np.exp(x64 - lse[:, None])
+        sm[np.arange(n), ti] -= 1
+        return rows, np.where(keep[:, None], sm, 0.0)
+
+    for offset in (0.0, 1e2, 1e3, 1e4):
+        xv = x + np.float32(offset)
+        rows, grad = want(xv)
+        ref = {"none": rows, "sum": rows.sum(), "mean": rows.sum() / keep.sum()}
+        for red in ("none", "sum", "mean"):
+            a = fl.cross_entropy(xv, t, ignore_index=ign, reduction=red, return_grad=True,
+                                 n_threads=1)
+            scale = 1.0 / keep.sum() if red == "mean" else 1.0
+            # float32 logits: the loss of a row to a few ulp of the row's
+            # magnitude after the shift (exact inputs, float exp and log)
+            np.testing.assert_allclose(a[0], ref[red], rtol=2e-6, atol=2e-6 * scale)
+            np.testing.assert_allclose(a[1], grad * scale, rtol=1e-5, atol=1e-7 * scale)
+            assert not np.isnan(a[1]).any()
+            for nt in (2, 3):
+                b = fl.cross_entropy(xv, t, ignore_index=ign, reduction=red,
+                                     return_grad=True, n_threads=nt)
+                np.testing.assert_array_equal(a[0], b[0])
+                np.testing.assert_array_equal(a[1], b[1])
+            np.testing.assert_array_equal(
+                fl.cross_entropy(xv, t, ignore_index=ign, reduction=red, n_threads=2), a[0])
+    bad = t.astype(np.int64)
+    bad[613] = c
+    with pytest.raises(ValueError, match="613"):
+        fl.cross_entropy(x, bad, ignore_index=-100)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,0 +1,168 @@
+/* Softmax cross-entropy over rows of a few float classes (2 <= K <= 16),
+ * 64 rows at a time.
+ *
+ * A tile of 16 rows becomes 16 class planes of 16 lanes in L1 (with
+ * AVX-512, fltranspose.h's network: one masked load per row, no value read
+ * at a stride), and every step after that is a loop over the 16 lanes that
+ * gcc turns into one vector instruction per class: the row maximum m, the
+ * exponentials and their sum s, the labelled logit x_y (a select per
+ * class), the loss
+ *     l = (m - x_y) + log(s),        s = sum_c exp(x_c - m)
+ * (the shift is taken off the labelled logit before the log is added, as
+ * log_softmax does, so a large m costs no digits), and with a gradient
+ *     g_c = gscale (exp(x_c - m) / s - [c == y]),
+ * turned back into rows by the same network.  Everything stays in the
+ * tile: the plane path over a 512-row unit (_classification.pyx) spends as
+ * much on its per-position passes over double arrays (the logs, the
+ * labelled logits, the sums) as on the exponentials when K is 10.
+ *
+ * Each lane's loss is a float, added to a double lane total per tile, and
+ * the 16 totals are summed pairwise at the end: the result depends on the
+ * rows alone, not on how the caller splits its work among threads.
+ */
+#ifndef FASTLOSS_FLNARROW_H
+#define FASTLOSS_FLNARROW_H
+
+#include <math.h>
+#include <stddef.h>
+#include "fastmath.h"
+#include "fltranspose.h"
+
+#define FL_NARROW_MAX 16   /* the widest row, float */
+/* rows per tile: the lane loops below then hold 4 independent vectors each,
+ * enough to keep the exponentials' multiply-adds busy (with one vector per
+ * class the loop waits on each exponential's latency) */
+#define FL_NARROW_TILE 64
+
+/* P[c * T + i] = x[i * K + c] for rows i < n (n <= T = FL_NARROW_TILE),
+ * c < K (the other lanes of those planes are 0), and mx[i] = the largest
+ * of row i (NaN passed over: it loses every compare) */
+FL_ALWAYS_INLINE void fl_narrow_planes(const float *x, int K, int n, float *P, float *mx)
+{
+#if defined(__AVX512F__)
+    const __mmask16 km = (__mmask16)((1u << K) - 1u);
+    __m512 r[16];
+    int i, b;
+    for (b = 0; b < FL_NARROW_TILE; b += 16) {
+        __m512 m = _mm512_set1_ps(-INFINITY);
+        for (i = 0; i < 16; i++)
+            r[i] = b + i < n ? _mm512_maskz_loadu_ps(km, x + (b + i) * K) : _mm512_setzero_ps();
+        fl_tr16_ps(r);
+        for (i = 0; i < 16; i++) {
+            _mm512_store_ps(P + i * FL_NARROW_TILE + b, r[i]);
+            /* the planes past K (zeros) left out; max_ps(a, b) is a > b ? a : b */
+            m = _mm512_mask_max_ps(m, (__mmask16)(i < K ? 0xffffu : 0u), r[i], m);
+        }
+        _mm512_storeu_ps(mx + b, m);
+    }
+#else
+    ptrdiff_t c;
+    int i;
+    for (i = 0; i < FL_NARROW_TILE; i++)
+        mx[i] = -INFINITY;
+    for (c = 0; c < K; c++)
+        for (i = 0; i < FL_NARROW_TILE; i++) {
+            float v = i < n ? x[i * K + c] : 0.0f;
+            P[c * FL_NARROW_TILE + i] = v;
+            mx[i] = v > mx[i] ? v : mx[i];
+        }
+#endif
+}
+
+/* g[i * K + c] = P[c * T + i] for rows i < n */
+FL_ALWAYS_INLINE void fl_narrow_rows(const float *P, int K, int n, float *g)
+{
+#if defined(__AVX512F__)
+    const __mmask16 km = (__mmask16)((1u << K) - 1u);
+    __m512 r[16];
+    int i, b;
+    for (b = 0; b < n; b += 16) {
+        for (i = 0; i < 16; i++)
+            r[i] = _mm512_load_ps(P + i * FL_NARROW_TILE + b);
+        fl_tr16_ps(r);
+        for (i = 0; i < 16 && b + i < n; i++)
+            _mm512_mask_storeu_ps(g + (b + i) * K, km, r[i]);
+    }
+#else
+    ptrdiff_t c;
+    int i;
+    for (i = 0; i < n; i++)
+        for (c = 0; c < K; c++)
+            g[i * K + c] = P[c * FL_NARROW_TILE + i];
+#endif
+}
+
+/* One tile: rows i < n of x (row stride K), labels ys[i] (a class in
+ * [0, K), or -1: no loss, a zero gradient row); adds each row's loss to
+ * acc[i], writes it to lo[i] (lo may be NULL), and the gradient rows to g
+ * (NULL: none). */
+FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int *ys,
+                                        float *lo, float *g, float gscale, double *acc)
+{
+    enum { T = FL_NARROW_TILE };
+    float P[16 * T] __attribute__((aligned(64)));
+    float mx[T], sm[T], xy[T], l[T], rs[T];
+    int y[T];
+    ptrdiff_t c;   /* not int: with -fwrapv an int index is not affine to gcc */
+    int i;
+    fl_narrow_planes(x, K, n, P, mx);
+    for (i = 0; i < T; i++) {
+        y[i] = i < n ? ys[i] : -1;
+        sm[i] = 0.0f;
+        xy[i] = 0.0f;
+    }
+    for (c = 0; c < K; c++)
+        for (i = 0; i < T; i++) {
+            float v = P[c * T + i];
+            float e = fl_expf_lo(v - mx[i]);
+            xy[i] = y[i] == (int)c ? v : xy[i];
+            P[c * T + i] = e;
+            sm[i] += e;
+        }
+    for (i = 0; i < T; i++)
+        l[i] = fl_logf(sm[i]);
+    for (i = 0; i < T; i++) {
+        float li = (mx[i] - xy[i]) + l[i];
+        l[i] = y[i] >= 0 ? li : 0.0f;   /* a select: a skipped row's NaN stays out */
+    }
+    for (i = 0; i < T; i++)
+        acc[i] += (double)l[i];
+    if (lo)
+        for (i = 0; i < n; i++)
+            lo[i] = l[i];
+    if (!g)
+        return;
+    for (i = 0; i < T; i++)
+        rs[i] = gscale / sm[i];
+    for (c = 0; c < K; c++)
+        for (i = 0; i < T; i++) {
+            float gv = P[c * T + i] * rs[i];
+            gv = y[i] == (int)c ? gv - gscale : gv;
+            P[c * T + i] = y[i] >= 0 ? gv : 0.0f;
+        }
+    fl_narrow_rows(P, K, n, g);
+}
+
+/* The cross-entropy of rows j < nr of K float classes at x (row stride K),
+ * labels ys[j] as fl_ce_narrow_tile's: returns the sum of the row losses;
+ * lo[j] (or NULL): row j's loss; g (or NULL): the gradient rows. */
+static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr, const int *ys,
+                                      float *lo, float *g, float gscale)
+{
+    double acc[FL_NARROW_TILE];
+    ptrdiff_t j = 0;
+    int i;
+    for (i = 0; i < FL_NARROW_TILE; i++)
+        acc[i] = 0.0;
+    for (; j + FL_NARROW_TILE <= nr; j += FL_NARROW_TILE)
+        fl_ce_narrow_tile(x + j * K, (int)K, FL_NARROW_TILE, ys + j, lo ? lo + j : NULL,
+                          g ? g + j * K : NULL, gscale, acc);
+    if (j < nr)
+        fl_ce_narrow_tile(x + j * K, (int)K, (int)(nr - j), ys + j, lo ? lo + j : NULL,
+                          g ? g + j * K : NULL, gscale, acc);
+    for (i = FL_NARROW_TILE / 2; i >= 1; i /= 2)
+        FL_SUM_HALF(acc, i);
+    return acc[0];
+}
+
+#endif /* FASTLOSS_FLNARROW_H */
