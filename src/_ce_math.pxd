@@ -18,7 +18,23 @@ cdef inline void weight_sum_unit(const label_t* t, Py_ssize_t n, Py_ssize_t u,
     cdef Py_ssize_t i0 = u * ELEM_BLOCK
     cdef Py_ssize_t i1 = i0 + ELEM_BLOCK if i0 + ELEM_BLOCK < n else n
     cdef double acc = 0.0
+    cdef Py_ssize_t cnt = 0
+    cdef bint ig, ok
+    cdef int anybad = 0
     block_init(out)
+    if w == NULL and sw == NULL:
+        # no weights: a count, branch-free so that it vectorizes (a double
+        # sum of ones waits on each add: the 'mean' gradient of (4194304,
+        # 10) rows spent a third of its time here); the same value, exact
+        for i in range(i0, i1):
+            y = <Py_ssize_t>t[i]
+            ig = y == ignore
+            ok = <size_t>y < <size_t>C
+            cnt += ok & (not ig)
+            anybad |= (not ok) & (not ig)
+        out.weight = <double>cnt
+        if not anybad:
+            return
     for i in range(i0, i1):
         y = <Py_ssize_t>t[i]
         if y == ignore:

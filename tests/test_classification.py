@@ -140,8 +140,9 @@ def test_cross_entropy_narrow_rows_unweighted(c, label_dtype, rng):
                 fl.cross_entropy(xv, t, ignore_index=ign, reduction=red, n_threads=2), a[0])
     bad = t.astype(np.int64)
     bad[613] = c
-    with pytest.raises(ValueError, match="613"):
-        fl.cross_entropy(x, bad, ignore_index=-100)
+    for grad in (False, True):   # with the gradient, 'mean' counts the labels first
+        with pytest.raises(ValueError, match="613"):
+            fl.cross_entropy(x, bad, ignore_index=-100, return_grad=grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
