@@ -352,7 +352,8 @@ def test_forced_target_subprocess_matches_in_process(target, tmp_path):
 
 # Run in a subprocess with FASTLOSS_CPU_TARGET=baseline: the fastmath ulp
 # sweep (exp/log accuracy), the log-sum-exp family, cross-entropy hand
-# values, label dtypes and finite-difference gradients, and the element-wise
+# values, label dtypes and finite-difference gradients, the unweighted
+# narrow rows (flnarrow.h's scalar transposition here), and the element-wise
 # losses against torch, at infinite logits and by finite differences (the
 # softplus losses take their exp in passes of their own on this target; in
 # float32, one loop on x86_64_v4), and half-precision inputs (float16
@@ -363,6 +364,7 @@ BASELINE_SUBSET = [
     "test_classification.py::test_hand_computed",
     "test_classification.py::test_label_dtypes",
     "test_classification.py::test_gradient_finite_differences",
+    "test_classification.py::test_cross_entropy_narrow_rows_unweighted",
     "test_elementwise.py::test_vs_torch",
     "test_elementwise.py::test_check_grad",
     "test_elementwise.py::test_extremes_logits_and_probabilities",
