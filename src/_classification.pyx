@@ -34,8 +34,8 @@ from libc.string cimport memset
 
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_class_axis,
-    fc_empty_like, fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_reduction,
-    fc_result, fc_threads_arg, fc_unit_float,
+    fc_empty_like, fc_empty_same, fc_float, fc_grad_out, fc_half, fc_labels, fc_operand_kind,
+    fc_reduction, fc_result, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -652,7 +652,7 @@ def ce_index_half(cnp.ndarray x, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S,
 
 cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, Py_ssize_t ignore, double eps,
-                     int red, bint return_grad, object n_threads, bint log_input):
+                     int red, bint return_grad, object n_threads, bint log_input, object go):
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef Py_ssize_t units = make_layout(N, C, S).units
     cdef int nt = 1
@@ -668,7 +668,11 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
     if red == RED_NONE:
         loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
     if return_grad:
-        grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+        if go is None:
+            grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
+        else:
+            grad_arr = go
+            gp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>go)
         if red == RED_MEAN:
             with nogil:
                 rc = weight_sum_run(t, N * S, NULL, NULL, ignore, C, nt, &total)
@@ -686,23 +690,23 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
 cdef object _ce_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
                             Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, Py_ssize_t ig,
                             double eps, int red, bint return_grad, object n_threads,
-                            bint log_input):
+                            bint log_input, object go):
     """_ce_call with the labels read in their own width (LBL_*)."""
     cdef void* t = cnp.PyArray_DATA(ta)
     if lt == LBL_I64:
         return _ce_call(x, <int64_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
-                        log_input)
+                        log_input, go)
     if lt == LBL_I32:
         return _ce_call(x, <int32_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
-                        log_input)
+                        log_input, go)
     if lt == LBL_I16:
         return _ce_call(x, <int16_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
-                        log_input)
+                        log_input, go)
     if lt == LBL_I8:
         return _ce_call(x, <int8_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
-                        log_input)
+                        log_input, go)
     return _ce_call(x, <uint8_t*>t, xa, ta, N, C, S, ig, eps, red, return_grad, n_threads,
-                    log_input)
+                    log_input, go)
 
 
 # the absent weights and the reduced calls' loss buffer of _ce_call_half
@@ -713,7 +717,7 @@ cdef cnp.ndarray _NO_LOSS = cnp.PyArray_EMPTY(1, &_ZERO, cnp.NPY_FLOAT, 0)
 
 cdef object _ce_call_half(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize_t C,
                           Py_ssize_t S, Py_ssize_t ig, double eps, int red, bint return_grad,
-                          object n_threads, bint log_input):
+                          object n_threads, bint log_input, object go):
     """ce_call for float16 / bfloat16 logits where the full path reads them
     in their own width (_entropy._half_native): the same ce_index_half call,
     the loss in float32, the gradient in the input's dtype; None for the
@@ -732,7 +736,7 @@ cdef object _ce_call_half(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize
         loss_arr = fc_empty_like(ta, cnp.NPY_FLOAT, &p)
         loss_flat = cnp.PyArray_Ravel(<cnp.ndarray>loss_arr, cnp.NPY_CORDER)
     if return_grad:
-        grad_arr = fc_empty_same(xa, &p)
+        grad_arr = fc_empty_same(xa, &p) if go is None else go
         grad_flat = cnp.PyArray_Ravel(<cnp.ndarray>grad_arr, cnp.NPY_CORDER)
         if red == RED_MEAN:
             denom, bad = index_weight_sum(t_flat, _NO_WEIGHT, _NO_WEIGHT, ig, C, nt)
@@ -753,8 +757,9 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
 
     Taken: float32/float64 logits (float16/bfloat16 ones where they are
     read in their own width) and integer labels as plain ndarrays (see
-    _fastcall.pxd), no weights, no grad_out, gradients below FRESH_BYTES.
-    None sends the call down the full path, which owns every error message.
+    _fastcall.pxd), no weights, gradients below FRESH_BYTES, grad_out where
+    fc_grad_out takes it.  None sends the call down the full path, which
+    owns every error message.
     """
     cdef int ft = fc_float(input)
     cdef int lt, red
@@ -763,7 +768,7 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
     cdef double eps = 0.0
     if ft < 0 and fc_half(input) < 0:
         return None
-    if weight is not None or sample_weight is not None or grad_out is not None:
+    if weight is not None or sample_weight is not None:
         return None
     lt = fc_labels(target)
     red = fc_reduction(reduction)
@@ -777,13 +782,19 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
         return None
     if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
+    go = None
+    if return_grad and grad_out is not None:  # (the full path ignores it without)
+        go = fc_grad_out(grad_out, xa, ta, None)
+        if go is None:
+            return None
     if not -(1 << 62) < ignore_index < (1 << 62):
         return None
     ig = <Py_ssize_t>ignore_index
     if ft < 0:
-        return _ce_call_half(xa, ta, N, C, S, ig, eps, red, return_grad, n_threads, log_input)
+        return _ce_call_half(xa, ta, N, C, S, ig, eps, red, return_grad, n_threads, log_input,
+                             go)
     if ft == cnp.NPY_FLOAT:
         return _ce_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, ig, eps, red,
-                               return_grad, n_threads, log_input)
+                               return_grad, n_threads, log_input, go)
     return _ce_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, ig, eps, red,
-                           return_grad, n_threads, log_input)
+                           return_grad, n_threads, log_input, go)

@@ -225,13 +225,50 @@ cdef inline object fc_empty_like(cnp.ndarray a, int typenum, void** data):
     return out
 
 
+cdef inline bint fc_apart(cnp.ndarray a, object b) noexcept:
+    """a's bytes and b's do not overlap (b None: nothing to overlap; both
+    contiguous, as the prepared calls' operands are)."""
+    cdef char* lo
+    cdef char* blo
+    if b is None:
+        return True
+    lo = <char*>cnp.PyArray_DATA(a)
+    blo = <char*>cnp.PyArray_DATA(<cnp.ndarray>b)
+    return (lo + cnp.PyArray_NBYTES(a) <= blo
+            or blo + cnp.PyArray_NBYTES(<cnp.ndarray>b) <= lo)
+
+
+cdef inline object fc_grad_out(object g, cnp.ndarray xa, object a2, object a3):
+    """The caller's grad_out for a prepared call: g itself where it is a plain
+    writeable array of xa's dtype and shape, below FRESH_BYTES, apart from
+    xa and from a2 and a3 (the call's other arrays, or None); else None (the
+    full path checks it and owns the messages); the kernels write the same
+    values into it as into a new array."""
+    cdef cnp.ndarray ga
+    if not fc_plain(g):
+        return None
+    ga = <cnp.ndarray>g
+    if (not cnp.PyArray_ISWRITEABLE(ga) or cnp.PyArray_TYPE(ga) != cnp.PyArray_TYPE(xa)
+            or cnp.PyArray_NBYTES(ga) >= FRESH_BYTES or not fc_shape_is(ga, xa, -1)):
+        return None
+    if not (fc_apart(ga, xa) and fc_apart(ga, a2) and fc_apart(ga, a3)):
+        return None
+    return g
+
+
 cdef inline tuple fc_outputs(cnp.ndarray xa, cnp.ndarray ta, int typenum, int red,
-                             bint return_grad, void** lp, void** gp):
-    """A prepared call's new arrays, (losses, gradient): the 'none' losses of
-    ta's shape and the gradient of xa's, of dtype typenum (None where not
-    asked; their data in *lp, *gp)."""
+                             bint return_grad, void** lp, void** gp, object go=None):
+    """A prepared call's arrays, (losses, gradient): new 'none' losses of
+    ta's shape and the gradient of xa's, of dtype typenum, or go (the
+    caller's grad_out, taken by fc_grad_out) (None where not asked; their
+    data in *lp, *gp)."""
     loss = fc_empty_like(ta, typenum, lp) if red == RED_NONE else None
-    grad = fc_empty_like(xa, typenum, gp) if return_grad else None
+    grad = None
+    if return_grad and go is not None:
+        grad = go
+        gp[0] = cnp.PyArray_DATA(<cnp.ndarray>go)
+    elif return_grad:
+        grad = fc_empty_like(xa, typenum, gp)
     return loss, grad
 
 

@@ -41,8 +41,8 @@ from _layout cimport (
 )
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_empty_like,
-    fc_float, fc_labels, fc_labels64, fc_operand_kind, fc_outputs, fc_plain, fc_real,
-    fc_reduction, fc_result, fc_scalar, fc_shape_is, fc_threads_arg,
+    fc_float, fc_grad_out, fc_labels, fc_labels64, fc_operand_kind, fc_outputs, fc_plain,
+    fc_real, fc_reduction, fc_result, fc_scalar, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -206,7 +206,8 @@ def focal(const floating[:, :, ::1] x, const label_t[:, ::1] target,
 
 cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
                         Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, double gamma,
-                        Py_ssize_t ig, int red, bint return_grad, object n_threads):
+                        Py_ssize_t ig, int red, bint return_grad, object n_threads,
+                        object go):
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef int nt = 1, rc
     cdef Layout L = make_layout(N, C, S)
@@ -228,7 +229,8 @@ cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp
         gscale = 1.0 / <double>count if count != 0 else 0.0
     if L.units > 1:
         nt = effective_n_threads(n_threads)
-    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
+    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp,
+                                    go)
     with nogil:
         rc = _focal_run(x, t, &L, NULL, NULL, ig, gamma, lp, gp, gscale, nt, &total)
     if rc != 0 or total.bad >= 0:
@@ -238,32 +240,35 @@ cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp
 
 cdef object _focal_call_labels(const floating* x, int lt, cnp.ndarray xa, cnp.ndarray ta,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, double gamma,
-                               Py_ssize_t ig, int red, bint return_grad, object n_threads):
+                               Py_ssize_t ig, int red, bint return_grad, object n_threads,
+                               object go):
     """_focal_call with the labels read in their own width (LBL_*)."""
     cdef void* t = cnp.PyArray_DATA(ta)
     if lt == LBL_I64:
         return _focal_call(x, <int64_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
-                           n_threads)
+                           n_threads, go)
     if lt == LBL_I32:
         return _focal_call(x, <int32_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
-                           n_threads)
+                           n_threads, go)
     if lt == LBL_I16:
         return _focal_call(x, <int16_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
-                           n_threads)
+                           n_threads, go)
     if lt == LBL_I8:
         return _focal_call(x, <int8_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad,
-                           n_threads)
-    return _focal_call(x, <uint8_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad, n_threads)
+                           n_threads, go)
+    return _focal_call(x, <uint8_t*>t, xa, ta, N, C, S, gamma, ig, red, return_grad, n_threads,
+                       go)
 
 
 def focal_call(object input, object target, object gamma, object ignore_index,
-               object reduction, bint return_grad, object n_threads):
+               object reduction, bint return_grad, object n_threads, object grad_out=None):
     """softmax_focal_loss for the common case in one call, else None.
 
     Taken: float32/float64 logits (C,), (N, C) or (N, C, d1, ...) and integer
     labels as plain ndarrays (see _fastcall.pxd), gamma a float >= 0, an int
-    ignore_index; the caller passes no alpha, sample weights or grad_out;
-    gradients below FRESH_BYTES.  None sends the call down the full path.
+    ignore_index; the caller passes no alpha or sample weights; gradients
+    below FRESH_BYTES, into grad_out where fc_grad_out takes it.  None sends
+    the call down the full path.
     """
     cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction)
     cdef cnp.ndarray xa, ta
@@ -281,11 +286,16 @@ def focal_call(object input, object target, object gamma, object ignore_index,
         return None
     if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
+    go = None
+    if return_grad and grad_out is not None:  # (the full path ignores it without)
+        go = fc_grad_out(grad_out, xa, ta, None)
+        if go is None:
+            return None
     if ft == cnp.NPY_FLOAT:
         return _focal_call_labels(<float*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, g,
-                                  <Py_ssize_t>ignore_index, red, return_grad, n_threads)
+                                  <Py_ssize_t>ignore_index, red, return_grad, n_threads, go)
     return _focal_call_labels(<double*>cnp.PyArray_DATA(xa), lt, xa, ta, N, C, S, g,
-                              <Py_ssize_t>ignore_index, red, return_grad, n_threads)
+                              <Py_ssize_t>ignore_index, red, return_grad, n_threads, go)
 
 
 cdef void _focal_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,

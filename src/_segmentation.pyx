@@ -68,8 +68,8 @@ from _common cimport (
     fl_narrow, floating, label_t, lanes_sum, n_blocks, planes_lse, threads_for_work,
 )
 from _fastcall cimport (
-    FRESH_BYTES, RED_NONE, fc_empty_like, fc_float, fc_labels, fc_reduction, fc_shape_is,
-    fc_threads_arg,
+    FRESH_BYTES, RED_NONE, fc_empty_like, fc_float, fc_grad_out, fc_labels, fc_reduction,
+    fc_shape_is, fc_threads_arg,
 )
 from _seg_blocks cimport (
     NSTAT, SEG_BLOCK, SKEW, SKEW_PERIOD, _block_x, _fold, _gmask, _isum, _labels_at, _probs,
@@ -682,9 +682,10 @@ def seg_finish(int kind, const double[:, :, ::1] st, const double[::1] ce, bint 
 
 cdef object _seg_call(const floating* x, const void* lab, int lkind, cnp.ndarray xa,
                       const SegQ* q, Py_ssize_t N, Py_ssize_t C, Py_ssize_t S, int act, int red,
-                      bint return_grad, object n_threads):
+                      bint return_grad, object n_threads, object go):
     """seg_call's passes: the sums, the value and, with return_grad, the gradient
-    (None where a label is out of range: the full path raises)."""
+    (into go, the caller's checked grad_out, or a new array; None where a
+    label is out of range: the full path raises)."""
     cdef int typenum = cnp.PyArray_TYPE(xa), nt = 1
     cdef int mode = MODE_SENSSPEC if q.kind == LOSS_SENSSPEC else MODE_OVERLAP
     cdef bint do_ce = q.kind == LOSS_DICE_CE
@@ -706,7 +707,11 @@ cdef object _seg_call(const floating* x, const void* lab, int lkind, cnp.ndarray
                         co if return_grad else NULL, co + N * C, co + 2 * N * C, &kce)
         if not return_grad:
             return loss
-        grad = fc_empty_like(xa, typenum, &gp)
+        if go is None:
+            grad = fc_empty_like(xa, typenum, &gp)
+        else:
+            grad = go
+            gp = cnp.PyArray_DATA(<cnp.ndarray>go)
         _grad_run(x, <const unsigned short*>NULL, 0, <unsigned short*>NULL, 0, lab, lkind,
                   <const floating*>NULL, N, C, S, act, mode, 0, 0, False, co, co + N * C,
                   co + 2 * N * C, kce, NULL, NULL, <floating*>gp, nt)
@@ -718,17 +723,18 @@ cdef object _seg_call(const floating* x, const void* lab, int lkind, cnp.ndarray
 def seg_call(int kind, object input, object target, object activation,
              object include_background, object batch, object squared, object jaccard,
              object smooth_nr, object smooth_dr, object a, object b, object g,
-             object reduction, bint return_grad, object n_threads):
+             object reduction, bint return_grad, object n_threads, object grad_out=None):
     """A soft Dice-family loss for the common case in one call, else None.
 
     Taken: float32 / float64 logits (N, C, *spatial) with C >= 2 and a label
     map (N, *spatial) or (N, 1, *spatial) of a width the kernels read, as
     plain ndarrays (_fastcall.pxd); options of their plain Python types in
-    their domains; gradients below FRESH_BYTES.  The wrapper passes no class
-    weights, ignore_index or grad_out (those take the full path, which owns
-    every error message).  The kind's parameters: TVERSKY a, b, g = alpha,
-    beta, gamma (None: no exponent); GENERALIZED a = w_type; SENSSPEC a = r;
-    DICE_CE a, b = lambda_dice, lambda_ce.
+    their domains; gradients below FRESH_BYTES, into grad_out where
+    fc_grad_out takes it.  The wrapper passes no class weights or
+    ignore_index (those take the full path, which owns every error
+    message).  The kind's parameters: TVERSKY a, b, g = alpha, beta, gamma
+    (None: no exponent); GENERALIZED a = w_type; SENSSPEC a = r; DICE_CE
+    a, b = lambda_dice, lambda_ce.
     """
     cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction)
     cdef int act, i, nd
@@ -772,12 +778,17 @@ def seg_call(int kind, object input, object target, object activation,
                 return None
     if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
         return None
+    go = None
+    if return_grad and grad_out is not None:  # (the full path ignores it without)
+        go = fc_grad_out(grad_out, xa, ta, None)
+        if go is None:
+            return None
     q.kind = kind
     q.c0 = 0 if include_background else 1
     q.batch, q.jaccard = batch, jaccard
     q.squared = squared and (kind == LOSS_DICE or kind == LOSS_DICE_CE)
     if ft == cnp.NPY_FLOAT:
         return _seg_call(<float*>cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ta), lt, xa, &q, N, C, S,
-                         act, red, return_grad, n_threads)
+                         act, red, return_grad, n_threads, go)
     return _seg_call(<double*>cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ta), lt, xa, &q, N, C, S,
-                     act, red, return_grad, n_threads)
+                     act, red, return_grad, n_threads, go)

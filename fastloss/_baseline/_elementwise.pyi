@@ -82,4 +82,5 @@ def pointwise_call(
     batchmean: bool = False,  # bint
     rows: int = ...,
     raw: bool = False,  # bint
+    grad_out: Any = None,
 ) -> tuple[Any, Any] | None: ...

@@ -29,6 +29,7 @@ def focal_call(
     reduction: Any,
     return_grad: bool,  # bint
     n_threads: Any,
+    grad_out: Any = None,
 ) -> Any: ...
 
 def focal_half_fits(

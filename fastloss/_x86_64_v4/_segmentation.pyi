@@ -105,4 +105,5 @@ def seg_call(
     reduction: Any,
     return_grad: bool,  # bint
     n_threads: Any,
+    grad_out: Any = None,
 ) -> Any: ...

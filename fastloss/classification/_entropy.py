@@ -381,9 +381,9 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     >>> round(float(fastloss.softmax_focal_loss(x, y, gamma=0.0)), 6)  # == CE
     0.169846
     """
-    if alpha is None and sample_weight is None and grad_out is None and grad_dtype is None:
+    if alpha is None and sample_weight is None and grad_dtype is None:
         r = _kr.focal_call(input, target, gamma, ignore_index, reduction, return_grad,
-                           n_threads)
+                           n_threads, grad_out)
         if r is not None:
             return r
     x = V.as_float(input, "input", half=True)

@@ -227,9 +227,9 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     >>> round(float(fastloss.multilabel_soft_margin_loss(x, y)), 6)
     0.693147
     """
-    if weight is None and sample_weight is None and grad_out is None and grad_dtype is None:
+    if weight is None and sample_weight is None and grad_dtype is None:
         r = _k.pointwise_call(_BCE_LOGITS, input, target, reduction, return_grad, n_threads,
-                              0.0, 0.0, np.inf, False, _k.Rows.ROWS_MEAN)
+                              0.0, 0.0, np.inf, False, _k.Rows.ROWS_MEAN, False, grad_out)
         if r is not None:
             return r
     x = _input(input)
@@ -338,10 +338,9 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
     >>> round(float(fastloss.js_div(np.array([1.0, 0.0]), np.array([0.0, 1.0]))), 6)  # log 2
     0.693147
     """
-    if (type(axis) is int and axis == -1 and sample_weight is None and grad_out is None
-            and grad_dtype is None):
+    if type(axis) is int and axis == -1 and sample_weight is None and grad_dtype is None:
         r = _k.pointwise_call(_JS, p, q, reduction, return_grad, n_threads, 0.0, 0.0, 0.0,
-                              False, _k.Rows.ROWS_SUM)
+                              False, _k.Rows.ROWS_SUM, False, grad_out)
         if r is not None:
             return r
     x = _input(p, "p")

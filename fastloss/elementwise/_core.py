@@ -117,12 +117,11 @@ def _pointwise(lid, input, target, reduction, sample_weight, return_grad, grad_o
     # the prepared call takes 'mean', 'sum', 'none' and, where the function
     # has it, 'batchmean' (else it returns None): right for every function
     # that accepts the reduction asked for
-    if (weight is None and sample_weight is None and aux is None and grad_out is None
-            and grad_dtype is None
+    if (weight is None and sample_weight is None and aux is None and grad_dtype is None
             and (reductions is V.REDUCTIONS
                  or (type(reduction) is str and reduction in reductions))):
         r = _k.pointwise_call(lid, input, target, reduction, return_grad, n_threads, a, b, c,
-                              "batchmean" in reductions)
+                              "batchmean" in reductions, _k.Rows.ROWS_NONE, False, grad_out)
         if r is not None:
             return r
     x = _input(input, names[0])

@@ -21,10 +21,10 @@ from fastloss.segmentation._prep import (
 def _dice_family(input, target, jaccard, activation, include_background, squared_pred,
                  smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
                  return_grad, n_threads, grad_out=None):
-    if weight is None and ignore_index is None and grad_out is None:
+    if weight is None and ignore_index is None:
         r = _k.seg_call(_k.DICE, input, target, activation, include_background, batch,
                         squared_pred, jaccard, smooth_nr, smooth_dr, None, None, None,
-                        reduction, return_grad, n_threads)
+                        reduction, return_grad, n_threads, grad_out)
         if r is not None:
             return r
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
@@ -172,10 +172,10 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
 def _tversky(input, target, alpha, beta, gamma, activation, include_background, smooth_nr,
              smooth_dr, batch, weight, ignore_index, reduction, return_grad, n_threads,
              grad_out=None):
-    if weight is None and ignore_index is None and grad_out is None:
+    if weight is None and ignore_index is None:
         r = _k.seg_call(_k.TVERSKY, input, target, activation, include_background, batch,
                         False, False, smooth_nr, smooth_dr, alpha, beta, gamma, reduction,
-                        return_grad, n_threads)
+                        return_grad, n_threads, grad_out)
         if r is not None:
             return r
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
@@ -307,10 +307,10 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     >>> float(fastloss.generalized_dice_loss(x, y)) < 1e-3
     True
     """
-    if ignore_index is None and grad_out is None:
+    if ignore_index is None:
         r = _k.seg_call(_k.GENERALIZED, input, target, activation, include_background, batch,
                         False, False, smooth_nr, smooth_dr, w_type, None, None, reduction,
-                        return_grad, n_threads)
+                        return_grad, n_threads, grad_out)
         if r is not None:
             return r
     if w_type not in _k.WEIGHT_TYPES:
@@ -359,10 +359,10 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     ...                                                   smooth_dr=0)), 6)
     0.25
     """
-    if weight is None and ignore_index is None and grad_out is None:
+    if weight is None and ignore_index is None:
         res = _k.seg_call(_k.SENSSPEC, input, target, activation, include_background, batch,
                           False, False, smooth_nr, smooth_dr, r, None, None, reduction,
-                          return_grad, n_threads)
+                          return_grad, n_threads, grad_out)
         if res is not None:
             return res
     p = _prepare(input, target, activation, ignore_index, n_threads, reduction,
@@ -427,10 +427,10 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     >>> round(float(fastloss.dice_ce_loss(x, y, smooth_nr=0, smooth_dr=0)), 6)  # 0.5 + log 2
     1.193147
     """
-    if weight is None and ignore_index is None and sample_weight is None and grad_out is None:
+    if weight is None and ignore_index is None and sample_weight is None:
         r = _k.seg_call(_k.DICE_CE, input, target, "softmax", include_background, batch,
                         squared_pred, jaccard, smooth_nr, smooth_dr, lambda_dice, lambda_ce,
-                        None, reduction, return_grad, n_threads)
+                        None, reduction, return_grad, n_threads, grad_out)
         if r is not None:
             return r
     shape = np.shape(input)
