@@ -571,20 +571,16 @@ def _pair_case(dtype):
 
 
 # (function, its kernel module's handle, the prepared entry, inputs)
-GRAD_OUT = [
-    ("cross_entropy", _entropy._k, "ce_call", _rows_case),
-    ("nll_loss", _entropy._k, "ce_call", _rows_case),
-    ("softmax_focal_loss", _entropy._kr, "focal_call", _rows_case),
-    ("mse_loss", elementwise._k, "pointwise_call", _pair_case),
-    ("binary_cross_entropy_with_logits", elementwise._k, "pointwise_call", _pair_case),
-    ("multilabel_soft_margin_loss", elementwise._k, "pointwise_call", _pair_case),
-    ("js_div", elementwise._k, "pointwise_call", _pair_case),
-    ("dice_loss", _seg_prep._k, "seg_call", _seg_case),
-    ("tversky_loss", _seg_prep._k, "seg_call", _seg_case),
-    ("generalized_dice_loss", _seg_prep._k, "seg_call", _seg_case),
-    ("sensitivity_specificity_loss", _seg_prep._k, "seg_call", _seg_case),
-    ("dice_ce_loss", _seg_prep._k, "seg_call", _seg_case),
-]
+GRAD_OUT = (
+    [(n, _entropy._k, "ce_call", _rows_case) for n in ("cross_entropy", "nll_loss")]
+    + [("softmax_focal_loss", _entropy._kr, "focal_call", _rows_case)]
+    + [(n, elementwise._k, "pointwise_call", _pair_case)
+       for n in ("mse_loss", "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss",
+                 "js_div")]
+    + [(n, _seg_prep._k, "seg_call", _seg_case)
+       for n in ("dice_loss", "tversky_loss", "generalized_dice_loss",
+                 "sensitivity_specificity_loss", "dice_ce_loss")]
+)
 
 
 @pytest.mark.parametrize("name, mod, entry, make", GRAD_OUT, ids=[c[0] for c in GRAD_OUT])
