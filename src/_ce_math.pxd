@@ -25,7 +25,7 @@ cdef inline void weight_sum_unit(const label_t* t, Py_ssize_t n, Py_ssize_t u,
     if w == NULL and sw == NULL:
         # no weights: a count, branch-free so that it vectorizes (a double
         # sum of ones waits on each add: the 'mean' gradient of (4194304,
-        # 10) rows spent a third of its time here); the same value, exact
+        # 10) rows spent a fifth of its time here); the same value, exact
         for i in range(i0, i1):
             y = <Py_ssize_t>t[i]
             ig = y == ignore

@@ -199,7 +199,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     if floating is float:
         if (L.ps == C and L.cs == 1 and 1 < C <= FL_NARROW_MAX and w == NULL and sw == NULL
                 and eps == 0):
-            # rows of a few classes, unweighted: one pass, 16 rows at a time
+            # rows of a few classes, unweighted: one pass, 64 rows a tile
             # (flnarrow.h)
             y = block_labels(t + pos, nb, C, ignore, True, ys)
             if y >= 0:
