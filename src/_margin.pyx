@@ -33,8 +33,8 @@ from libc.string cimport memset
 
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like,
-    fc_empty_same, fc_float, fc_half, fc_labels, fc_operand_kind, fc_outputs, fc_reduction,
-    fc_result, fc_shape_is, fc_threads_arg,
+    fc_empty_same, fc_float, fc_grad_out, fc_half, fc_labels, fc_operand_kind, fc_outputs,
+    fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -397,7 +397,7 @@ cdef cnp.ndarray _NO_LOSS = cnp.PyArray_EMPTY(1, &_ZERO, cnp.NPY_FLOAT, 0)
 
 cdef object _rows_half_call(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize_t C,
                             half_row_fn row, const void* P, int red, bint return_grad,
-                            object n_threads, str name):
+                            object n_threads, str name, object go):
     """A row entry's call on float16 / bfloat16 rows (_rows_call_shape's
     ROWS_HALF), as the full path makes it: _half_rows, the loss in float32,
     the gradient in the input's dtype (None where a label is bad)."""
@@ -417,7 +417,7 @@ cdef object _rows_half_call(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssi
     if red == RED_NONE:
         loss_arr = fc_empty_like(ta, cnp.NPY_FLOAT, &p)
     if return_grad:
-        grad_arr = fc_empty_same(xa, &p)
+        grad_arr = fc_empty_same(xa, &p) if go is None else go
     lo = _NO_LOSS if loss_arr is None else loss_arr
     if lt == LBL_I64:
         t64 = ta
@@ -440,13 +440,13 @@ cdef object _rows_half_call(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssi
 
 
 def margin_call(object input, object target, int p, double margin, bint divide_by_c,
-                object reduction, bint return_grad, object n_threads):
+                object reduction, bint return_grad, object n_threads, object grad_out=None):
     """multi_margin_loss / multiclass_hinge_loss for the common case, else None.
 
     Taken: float32/float64 scores (N, C) or (C,) and integer labels as plain
-    ndarrays (see _fastcall.pxd), no weights, sample weights or grad_out
-    (the caller checks those and p, margin), gradients below
-    FRESH_BYTES.  None sends the call down the full path.
+    ndarrays (see _fastcall.pxd), no weights or sample weights (the caller
+    checks those and p, margin), gradients below FRESH_BYTES, into grad_out
+    where fc_grad_out takes it.  None sends the call down the full path.
     """
     cdef Py_ssize_t N, C
     cdef int ft = _rows_call_shape(input, target, return_grad, n_threads, &N, &C)
@@ -460,7 +460,10 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
     xa = <cnp.ndarray>input
     ta = <cnp.ndarray>target
     q.w, q.p, q.margin, q.scale = NULL, p, margin, scale
-    return _rows_entry(ft, xa, ta, N, C, ROWS_MM, &q, red, return_grad, n_threads)
+    go = _rows_grad_out(grad_out, xa, ta, return_grad)
+    if go is False:
+        return None
+    return _rows_entry(ft, xa, ta, N, C, ROWS_MM, &q, red, return_grad, n_threads, go)
 
 
 # ================================================ margin softmax (face)
@@ -691,9 +694,10 @@ cdef enum:
 
 cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.ndarray ta,
                        Py_ssize_t N, Py_ssize_t C, int which, const void* P, int red,
-                       bint return_grad, object n_threads):
+                       bint return_grad, object n_threads, object go):
     """margin_call's and margin_softmax_call's float32/float64 pass: the rows of
-    `which` with its parameters P, no weights (None where a label is bad)."""
+    `which` with its parameters P, no weights, the gradient into go when not
+    None (None where a label is bad)."""
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef int nt = 1, rc
     cdef BlockOut total
@@ -703,7 +707,8 @@ cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.
     cdef double gscale = 1.0 / N if red == RED_MEAN else 1.0
     if n_blocks(N, rows_per_unit(C)) > 1:
         nt = effective_n_threads(n_threads)
-    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp)
+    loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp,
+                                    go)
     with nogil:
         if which == ROWS_MM:
             rc = _mm_run(x, t, N, C, NULL, NULL, q.p, q.margin, q.scale, lp, gp, gscale, nt,
@@ -717,47 +722,62 @@ cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.
 
 cdef object _rows_call_labels(const floating* x, cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N,
                               Py_ssize_t C, int which, const void* P, int red,
-                              bint return_grad, object n_threads):
+                              bint return_grad, object n_threads, object go):
     """_rows_call with the labels read in their own width (LBL_*)."""
     cdef int lt = fc_labels(ta)
     cdef void* t = cnp.PyArray_DATA(ta)
     if lt == LBL_I64:
-        return _rows_call(x, <int64_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
+        return _rows_call(x, <int64_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads,
+                          go)
     if lt == LBL_I32:
-        return _rows_call(x, <int32_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
+        return _rows_call(x, <int32_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads,
+                          go)
     if lt == LBL_I16:
-        return _rows_call(x, <int16_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
+        return _rows_call(x, <int16_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads,
+                          go)
     if lt == LBL_I8:
-        return _rows_call(x, <int8_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
-    return _rows_call(x, <uint8_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads)
+        return _rows_call(x, <int8_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads,
+                          go)
+    return _rows_call(x, <uint8_t*>t, xa, ta, N, C, which, P, red, return_grad, n_threads, go)
+
+
+cdef object _rows_grad_out(object grad_out, cnp.ndarray xa, cnp.ndarray ta, bint return_grad):
+    """The row entries' grad_out: None (a new gradient; without return_grad
+    the full path ignores grad_out too), the caller's array where
+    fc_grad_out takes it, or False (the full path checks it)."""
+    if not return_grad or grad_out is None:
+        return None
+    go = fc_grad_out(grad_out, xa, ta, None)
+    return False if go is None else go
 
 
 cdef object _rows_entry(int ft, cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize_t C,
                         int which, const void* P, int red, bint return_grad,
-                        object n_threads):
+                        object n_threads, object go):
     """The row entries' call once _rows_call_shape has taken it (ft): float16 /
     bfloat16 rows through _rows_half_call, float32 / float64 through _rows_call."""
     if ft == ROWS_HALF:
         if which == ROWS_MM:
             return _rows_half_call(xa, ta, N, C, _mm_row_half, P, red, return_grad, n_threads,
-                                   "input")
+                                   "input", go)
         return _rows_half_call(xa, ta, N, C, _msm_row_half, P, red, return_grad, n_threads,
-                               "cosine")
+                               "cosine", go)
     if ft == cnp.NPY_FLOAT:
         return _rows_call_labels(<float*>cnp.PyArray_DATA(xa), xa, ta, N, C, which, P, red,
-                                 return_grad, n_threads)
+                                 return_grad, n_threads, go)
     return _rows_call_labels(<double*>cnp.PyArray_DATA(xa), xa, ta, N, C, which, P, red,
-                             return_grad, n_threads)
+                             return_grad, n_threads, go)
 
 
 def margin_softmax_call(int kind, object cosine, object target, double s, double m,
                         bint easy_margin, object reduction, bint return_grad,
-                        object n_threads):
+                        object n_threads, object grad_out=None):
     """cosface_loss / arcface_loss / sphereface_loss for the common case, else None.
 
     Taken: as margin_call (float32/float64 cosines (N, C) or (C,), integer
-    labels, no sample weights or grad_out; the caller checks s and m),
-    gradients below FRESH_BYTES.  None sends the call down the full path.
+    labels, no sample weights; the caller checks s and m), gradients below
+    FRESH_BYTES, into grad_out where fc_grad_out takes it.  None sends the
+    call down the full path.
     """
     cdef Py_ssize_t N, C
     cdef Margin M
@@ -769,7 +789,10 @@ def margin_softmax_call(int kind, object cosine, object target, double s, double
     M = make_margin(kind, s, m, easy_margin)
     xa = <cnp.ndarray>cosine
     ta = <cnp.ndarray>target
-    return _rows_entry(ft, xa, ta, N, C, ROWS_MSM, &M, red, return_grad, n_threads)
+    go = _rows_grad_out(grad_out, xa, ta, return_grad)
+    if go is False:
+        return None
+    return _rows_entry(ft, xa, ta, N, C, ROWS_MSM, &M, red, return_grad, n_threads, go)
 
 
 cdef double _msm_row_half(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,

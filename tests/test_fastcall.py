@@ -17,6 +17,7 @@ from _same import same as _same
 import fastloss
 from fastloss import lse
 from fastloss.classification import _entropy
+from fastloss.classification import _margin as _margins
 from fastloss.elementwise import _core as elementwise
 from fastloss.segmentation import _prep as _seg_prep
 
@@ -566,6 +567,10 @@ def _rows_case(dtype):
     return rng.standard_normal((16, 5)).astype(dtype), rng.integers(0, 5, 16)
 
 
+def _cosine_case(dtype):
+    return rng.uniform(-1, 1, (16, 5)).astype(dtype), rng.integers(0, 5, 16)
+
+
 def _pair_case(dtype):
     return rng.standard_normal((16, 5)).astype(dtype), rng.random((16, 5)).astype(dtype)
 
@@ -574,6 +579,10 @@ def _pair_case(dtype):
 GRAD_OUT = (
     [(n, _entropy._k, "ce_call", _rows_case) for n in ("cross_entropy", "nll_loss")]
     + [("softmax_focal_loss", _entropy._kr, "focal_call", _rows_case)]
+    + [(n, _margins._kr, "margin_call", _rows_case)
+       for n in ("multi_margin_loss", "multiclass_hinge_loss")]
+    + [(n, _margins._kr, "margin_softmax_call", _cosine_case)
+       for n in ("cosface_loss", "arcface_loss", "sphereface_loss")]
     + [(n, elementwise._k, "pointwise_call", _pair_case)
        for n in ("mse_loss", "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss",
                  "js_div")]
@@ -624,7 +633,7 @@ def test_grad_out_takes_the_prepared_call(name, mod, entry, make, dtype, monkeyp
         ro = np.empty_like(args[0])
         ro.flags.writeable = False
         fn(*args, return_grad=True, grad_out=ro)
-    with pytest.raises(ValueError, match="grad_out shares memory with input"):
+    with pytest.raises(ValueError, match="grad_out shares memory with (input|cosine|p)"):
         fn(*args, return_grad=True, grad_out=args[0])
     with pytest.raises(ValueError, match="grad_out must have shape"):
         fn(*args, return_grad=True, grad_out=np.empty(args[0].size, dtype))

@@ -53,6 +53,7 @@ def margin_call(
     reduction: Any,
     return_grad: bool,  # bint
     n_threads: Any,
+    grad_out: Any = None,
 ) -> Any: ...
 
 # floating: one type for every floating argument of a call
@@ -80,6 +81,7 @@ def margin_softmax_call(
     reduction: Any,
     return_grad: bool,  # bint
     n_threads: Any,
+    grad_out: Any = None,
 ) -> Any: ...
 
 def margin_softmax_half(

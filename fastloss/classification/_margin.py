@@ -54,9 +54,9 @@ def _class_rows(input, target, reduction, sample_weight, return_grad, grad_out,
 
 def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
                  return_grad, grad_out, n_threads, divide_by_c, grad_dtype=None):
-    if weight is None and sample_weight is None and grad_out is None and grad_dtype is None:
+    if weight is None and sample_weight is None and grad_dtype is None:
         r = _kr.margin_call(input, target, p, margin, divide_by_c, reduction, return_grad,
-                           n_threads)
+                           n_threads, grad_out)
         if r is not None:
             return r
     xh = V.as_float(input, "input", half=True)
@@ -197,9 +197,9 @@ _MARGIN_KIND = {"cosface": int(_kr.MarginKind.MARGIN_COSFACE),
 
 def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_weight,
                     return_grad, grad_out, n_threads, grad_dtype=None):
-    if sample_weight is None and grad_out is None and grad_dtype is None:
+    if sample_weight is None and grad_dtype is None:
         r = _kr.margin_softmax_call(_MARGIN_KIND[kind], cosine, target, s, m, easy_margin,
-                                    reduction, return_grad, n_threads)
+                                    reduction, return_grad, n_threads, grad_out)
         if r is not None:
             return r
     xh = V.as_float(cosine, "cosine", half=True)
