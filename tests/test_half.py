@@ -20,6 +20,7 @@ from fastloss import lse as lse_module
 from fastloss.classification import _entropy
 from tests._half import HALF, HALF_IDS, ml_dtypes
 from tests._registry import REGISTRY
+from tests._same import same
 
 # Penalties and GAN losses take no target, the rest (input, target); all of
 # fastloss.elementwise reads halves natively, cross_entropy its wide rows.
@@ -35,25 +36,9 @@ DIMS = {"E": 2, "a": 131, "b": 257, "c": 1}          # 33667 elements: three wor
 ROW_DIMS = {"N": 263, "C": 67}
 
 
-def _bits(a):
-    """Arrays compared bit for bit, NaN payloads included (uint16 / uint32 views)."""
-    a = np.ascontiguousarray(a)
-    return a.view(np.uint16 if a.dtype.itemsize == 2 else np.uint32)
-
-
 def _same(a, b):
-    if isinstance(a, tuple):
-        assert isinstance(b, tuple) and len(a) == len(b)
-        for u, v in zip(a, b):
-            _same(u, v)
-        return
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype, (a.dtype, b.dtype)
-    assert a.shape == b.shape
-    if a.dtype.itemsize in (2, 4):
-        np.testing.assert_array_equal(_bits(a), _bits(b))
-    else:
-        np.testing.assert_array_equal(a, b)
+    """Bit for bit (tests/_same.py), a NumPy scalar and a 0-d array alike."""
+    same(a, b, check_type=False)
 
 
 def _flag_sets(entry, most=8):
