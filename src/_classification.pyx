@@ -63,6 +63,8 @@ cdef extern from "flnarrow.h" nogil:
         FL_NARROW_MAX
     double fl_ce_narrow_f32(const float* x, Py_ssize_t K, Py_ssize_t nr, const int* ys,
                             float* lo, float* g, float gscale)
+    double fl_ce_planes_f32(const float* x, Py_ssize_t cs, Py_ssize_t K, Py_ssize_t nr,
+                            const int* ys, float* lo, float* g, int stream, float gscale)
 
 from _layout cimport (
     HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
@@ -215,6 +217,24 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             out.weight = <double>nkeep
             if g != NULL and stream:
                 stream_out(g + base, gp, nb * C)
+                fl_stream_fence()
+            return
+        if (L.kind != LAYOUT_ROWS and L.ps == 1 and 1 < C <= FL_NARROW_MAX and w == NULL
+                and sw == NULL and eps == 0):
+            # the same tiles on class planes ((N, C, H, W) logits of a few
+            # classes): a copy of 64 positions a plane instead of the
+            # transpose, the gradient planes written back per tile
+            y = block_labels(t + pos, nb, C, ignore, True, ys)
+            if y >= 0:
+                out.bad = pos + y
+            out.loss = fl_ce_planes_f32(x + base, L.cs, C, nb, ys,
+                                        loss_out + pos if loss_out != NULL else NULL,
+                                        g + base if g != NULL else NULL, stream,
+                                        <float>gscale)
+            for j in range(nb):
+                nkeep += ys[j] >= 0
+            out.weight = <double>nkeep
+            if g != NULL and stream:
                 fl_stream_fence()
             return
 

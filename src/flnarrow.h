@@ -25,7 +25,9 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include "fastmath.h"
+#include "flstream.h"
 #include "fltranspose.h"
 
 #define FL_NARROW_MAX 16   /* the widest row, float */
@@ -92,20 +94,47 @@ FL_ALWAYS_INLINE void fl_narrow_rows(const float *P, int K, int n, float *g)
 #endif
 }
 
-/* One tile: rows i < n of x (row stride K), labels ys[i] (a class in
- * [0, K), or -1: no loss, a zero gradient row); adds each row's loss to
- * acc[i], writes it to lo[i] (lo may be NULL), and the gradient rows to g
- * (NULL: none). */
-FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int *ys,
-                                        float *lo, float *g, float gscale, double *acc)
+/* P[c * T + i] = x[c * cs + i] for i < n, c < K (the lanes past n are 0),
+ * and mx[i] = the largest of position i, as fl_narrow_planes's: a
+ * class-plane layout ((N, C, H, W) logits) needs a copy, not a transpose */
+FL_ALWAYS_INLINE void fl_narrow_copy(const float *x, ptrdiff_t cs, int K, int n, float *P,
+                                     float *mx)
+{
+    ptrdiff_t c;
+    int i;
+    for (i = 0; i < FL_NARROW_TILE; i++)
+        mx[i] = -INFINITY;
+    for (c = 0; c < K; c++) {
+        const float *xc = x + c * cs;
+        float *pc = P + c * FL_NARROW_TILE;
+        if (n == FL_NARROW_TILE) {
+            for (i = 0; i < FL_NARROW_TILE; i++) {
+                float v = xc[i];
+                pc[i] = v;
+                mx[i] = v > mx[i] ? v : mx[i];
+            }
+        } else {
+            for (i = 0; i < FL_NARROW_TILE; i++) {
+                float v = i < n ? xc[i] : 0.0f;
+                pc[i] = v;
+                mx[i] = v > mx[i] ? v : mx[i];
+            }
+        }
+    }
+}
+
+/* The tile's math on its K class planes P (lanes i < n, row maxima mx,
+ * labels ys[i] in [0, K) or -1: no loss, a zero gradient): adds each lane's
+ * loss to acc[i], writes it to lo[i] (lo may be NULL), and with grad leaves
+ * the gradient in P. */
+FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n, const int *ys,
+                                        float *lo, const int grad, float gscale, double *acc)
 {
     enum { T = FL_NARROW_TILE };
-    float P[16 * T] __attribute__((aligned(64)));
-    float mx[T], sm[T], xy[T], l[T], rs[T];
+    float sm[T], xy[T], l[T], rs[T];
     int y[T];
     ptrdiff_t c;   /* not int: with -fwrapv an int index is not affine to gcc */
     int i;
-    fl_narrow_planes(x, K, n, P, mx);
     for (i = 0; i < T; i++) {
         y[i] = i < n ? ys[i] : -1;
         sm[i] = 0.0f;
@@ -130,7 +159,7 @@ FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int 
     if (lo)
         for (i = 0; i < n; i++)
             lo[i] = l[i];
-    if (!g)
+    if (!grad)
         return;
     for (i = 0; i < T; i++)
         rs[i] = gscale / sm[i];
@@ -140,7 +169,41 @@ FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int 
             gv = y[i] == (int)c ? gv - gscale : gv;
             P[c * T + i] = y[i] >= 0 ? gv : 0.0f;
         }
-    fl_narrow_rows(P, K, n, g);
+}
+
+/* One tile: rows i < n of x (row stride K), labels ys[i]; the loss as
+ * fl_ce_narrow_math's, the gradient rows to g (NULL: none). */
+FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int *ys,
+                                        float *lo, float *g, float gscale, double *acc)
+{
+    float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
+    float mx[FL_NARROW_TILE];
+    fl_narrow_planes(x, K, n, P, mx);
+    fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc);
+    if (g)
+        fl_narrow_rows(P, K, n, g);
+}
+
+/* One tile of a class-plane layout: positions i < n of K planes at x
+ * (plane stride cs), the gradient planes to g (same strides; NULL: none),
+ * with non-temporal stores when stream. */
+FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int n,
+                                        const int *ys, float *lo, float *g, int stream,
+                                        float gscale, double *acc)
+{
+    float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
+    float mx[FL_NARROW_TILE];
+    ptrdiff_t c;
+    fl_narrow_copy(x, cs, K, n, P, mx);
+    fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc);
+    if (!g)
+        return;
+    for (c = 0; c < K; c++) {
+        if (stream)
+            fl_stream_f32(g + c * cs, P + c * FL_NARROW_TILE, n);
+        else
+            memcpy(g + c * cs, P + c * FL_NARROW_TILE, (size_t)n * sizeof(float));
+    }
 }
 
 /* The cross-entropy of rows j < nr of K float classes at x (row stride K),
@@ -160,6 +223,26 @@ static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr,
     if (j < nr)
         fl_ce_narrow_tile(x + j * K, (int)K, (int)(nr - j), ys + j, lo ? lo + j : NULL,
                           g ? g + j * K : NULL, gscale, acc);
+    for (i = FL_NARROW_TILE / 2; i >= 1; i /= 2)
+        FL_SUM_HALF(acc, i);
+    return acc[0];
+}
+
+/* fl_ce_narrow_f32 for positions j < nr of K class planes at x (plane
+ * stride cs): the gradient planes to g with the same strides (NULL: none),
+ * streamed when stream (the caller fences). */
+static inline double fl_ce_planes_f32(const float *x, ptrdiff_t cs, ptrdiff_t K, ptrdiff_t nr,
+                                      const int *ys, float *lo, float *g, int stream,
+                                      float gscale)
+{
+    double acc[FL_NARROW_TILE];
+    ptrdiff_t j = 0;
+    int i;
+    for (i = 0; i < FL_NARROW_TILE; i++)
+        acc[i] = 0.0;
+    for (; j < nr; j += FL_NARROW_TILE)
+        fl_ce_planes_tile(x + j, cs, (int)K, nr - j < FL_NARROW_TILE ? (int)(nr - j) : FL_NARROW_TILE,
+                          ys + j, lo ? lo + j : NULL, g ? g + j : NULL, stream, gscale, acc);
     for (i = FL_NARROW_TILE / 2; i >= 1; i /= 2)
         FL_SUM_HALF(acc, i);
     return acc[0];

@@ -90,17 +90,19 @@ def test_cross_entropy_narrow_rows_vs_torch(n, c, opts, dtype, rng):
         del grad
 
 
+@pytest.mark.parametrize("layout", ["rows", "planes"])
 @pytest.mark.parametrize("label_dtype", [np.uint8, np.int16, np.int32, np.int64])
 @pytest.mark.parametrize("c", [2, 10, 16])
-def test_cross_entropy_narrow_rows_unweighted(c, label_dtype, rng):
-    """The one-pass path for unweighted float32 rows of up to 16 classes
-    (flnarrow.h), against a float64 computation: every reduction and its
-    gradient, a partial tile and a partial unit (1000 rows), ignored rows
-    (NaN logits there stay out of the loss, their gradient rows are 0), the
-    same bits for any thread count, and logits offset by up to 1e4 (the row
-    maximum is taken off the labelled logit before the log is added, so no
-    digits are lost to the offset)."""
-    n = 1000
+def test_cross_entropy_narrow_rows_unweighted(c, label_dtype, layout, rng):
+    """The one-pass path for unweighted float32 logits of up to 16 classes
+    (flnarrow.h), rows (n, c) and class planes (2, c, 25, 24), against a
+    float64 computation: every reduction and its gradient, a partial tile
+    and a partial unit (1200 positions), ignored positions (NaN logits there
+    stay out of the loss, their gradient is 0), the same bits for any thread
+    count, and logits offset by up to 1e4 (the maximum is taken off the
+    labelled logit before the log is added, so no digits are lost to the
+    offset)."""
+    n = 1200
     x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
     t = rng.integers(0, c, n).astype(label_dtype)
     t[::7] = c - 1 if label_dtype == np.uint8 else -100
@@ -118,31 +120,46 @@ def test_cross_entropy_narrow_rows_unweighted(c, label_dtype, rng):
         sm[np.arange(n), ti] -= 1
         return rows, np.where(keep[:, None], sm, 0.0)
 
+    if layout == "rows":
+        def lay(a, tv):
+            return a, tv
+
+        def grid(a):
+            return a
+    else:   # position j of image i is row i * 600 + j
+        def lay(a, tv):
+            return grid(a), tv.reshape(2, 25, 24)
+
+        def grid(a):
+            return np.ascontiguousarray(a.reshape(2, 600, c).transpose(0, 2, 1)).reshape(
+                2, c, 25, 24) if a.ndim == 2 else a.reshape(2, 25, 24)
     for offset in (0.0, 1e2, 1e3, 1e4):
-        xv = x + np.float32(offset)
-        rows, grad = want(xv)
-        ref = {"none": rows, "sum": rows.sum(), "mean": rows.sum() / keep.sum()}
+        xv, tv = lay(x + np.float32(offset), t)
+        rows, grad = want(x + np.float32(offset))
+        ref = {"none": grid(rows), "sum": rows.sum(), "mean": rows.sum() / keep.sum()}
         for red in ("none", "sum", "mean"):
-            a = fl.cross_entropy(xv, t, ignore_index=ign, reduction=red, return_grad=True,
+            a = fl.cross_entropy(xv, tv, ignore_index=ign, reduction=red, return_grad=True,
                                  n_threads=1)
             scale = 1.0 / keep.sum() if red == "mean" else 1.0
             # float32 logits: the loss of a row to a few ulp of the row's
             # magnitude after the shift (exact inputs, float exp and log)
             np.testing.assert_allclose(a[0], ref[red], rtol=2e-6, atol=2e-6 * scale)
-            np.testing.assert_allclose(a[1], grad * scale, rtol=1e-5, atol=1e-7 * scale)
+            # the gradient p - [c == y] to a few float32 ulp of 1 where p is near 1
+            np.testing.assert_allclose(a[1], grid(grad) * scale, rtol=1e-5, atol=3e-7 * scale)
             assert not np.isnan(a[1]).any()
             for nt in (2, 3):
-                b = fl.cross_entropy(xv, t, ignore_index=ign, reduction=red,
+                b = fl.cross_entropy(xv, tv, ignore_index=ign, reduction=red,
                                      return_grad=True, n_threads=nt)
                 np.testing.assert_array_equal(a[0], b[0])
                 np.testing.assert_array_equal(a[1], b[1])
             np.testing.assert_array_equal(
-                fl.cross_entropy(xv, t, ignore_index=ign, reduction=red, n_threads=2), a[0])
+                fl.cross_entropy(xv, tv, ignore_index=ign, reduction=red, n_threads=2), a[0])
     bad = t.astype(np.int64)
     bad[613] = c
+    xb, bad = lay(x, bad)
     for grad in (False, True):   # with the gradient, 'mean' counts the labels first
         with pytest.raises(ValueError, match="613"):
-            fl.cross_entropy(x, bad, ignore_index=-100, return_grad=grad)
+            fl.cross_entropy(xb, bad, ignore_index=-100, return_grad=grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
