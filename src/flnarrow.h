@@ -186,14 +186,19 @@ FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int 
 
 /* One tile of a class-plane layout: positions i < n of K planes at x
  * (plane stride cs), the gradient planes to g (same strides; NULL: none),
- * with non-temporal stores when stream. */
+ * with non-temporal stores when stream; ahead > 0: the lines of the
+ * positions that many on are requested first. */
 FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int n,
                                         const int *ys, float *lo, float *g, int stream,
-                                        float gscale, double *acc)
+                                        ptrdiff_t ahead, float gscale, double *acc)
 {
     float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
     float mx[FL_NARROW_TILE];
     ptrdiff_t c;
+    if (ahead)   /* the same positions `ahead` on, plane by plane */
+        for (c = 0; c < K; c++)
+            for (int b = 0; b < FL_NARROW_TILE; b += 16)
+                FL_PREFETCH(x + c * cs + ahead + b);
     fl_narrow_copy(x, cs, K, n, P, mx);
     fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc);
     if (!g)
@@ -230,10 +235,10 @@ static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr,
 
 /* fl_ce_narrow_f32 for positions j < nr of K class planes at x (plane
  * stride cs): the gradient planes to g with the same strides (NULL: none),
- * streamed when stream (the caller fences). */
+ * streamed when stream (the caller fences); ahead as fl_ce_planes_tile's. */
 static inline double fl_ce_planes_f32(const float *x, ptrdiff_t cs, ptrdiff_t K, ptrdiff_t nr,
                                       const int *ys, float *lo, float *g, int stream,
-                                      float gscale)
+                                      ptrdiff_t ahead, float gscale)
 {
     double acc[FL_NARROW_TILE];
     ptrdiff_t j = 0;
@@ -242,7 +247,8 @@ static inline double fl_ce_planes_f32(const float *x, ptrdiff_t cs, ptrdiff_t K,
         acc[i] = 0.0;
     for (; j < nr; j += FL_NARROW_TILE)
         fl_ce_planes_tile(x + j, cs, (int)K, nr - j < FL_NARROW_TILE ? (int)(nr - j) : FL_NARROW_TILE,
-                          ys + j, lo ? lo + j : NULL, g ? g + j : NULL, stream, gscale, acc);
+                          ys + j, lo ? lo + j : NULL, g ? g + j : NULL, stream, ahead, gscale,
+                          acc);
     for (i = FL_NARROW_TILE / 2; i >= 1; i /= 2)
         FL_SUM_HALF(acc, i);
     return acc[0];
