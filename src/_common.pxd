@@ -57,6 +57,7 @@ cdef extern from "fastmath.h" nogil:
     float fl_log1pf(float x)
     double fl_log1p(double x)
     float fl_log1p_unitf(float e)
+    double fl_chunk_sumf(const float* v, Py_ssize_t n)
     float fl_row_maxf(const float* x, Py_ssize_t n)
     double fl_row_max(const double* x, Py_ssize_t n)
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)

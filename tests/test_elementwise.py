@@ -204,6 +204,22 @@ def test_operands_past_the_prefetch_size(name):
                                rf(x, t, reduction="none", **kw), rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["mbe", "mse"])
+def test_float32_sum_error_bound(name):
+    """float32 values are summed in float lanes of at most 16 terms per
+    512-value block, folded into float64 (fastmath.h's fl_chunk_sumf): the
+    error stays below 1e-6 of the sum of |terms| (a float32 running sum of
+    a million terms would be off by up to 0.06 of it), the same bits for
+    any thread count."""
+    fn, _, make, kw, _ = CASES[name]
+    x, t = make(_rng(9), (1_000_003,), np.float32)
+    x = x + np.float32(3)   # mbe's terms one-signed in the main, a large total
+    terms = fn(x, t, reduction="none", **kw).astype(np.float64)
+    got = fn(x, t, reduction="sum", **kw)
+    assert abs(got - terms.sum()) <= 1e-6 * np.abs(terms).sum()
+    assert got == fn(x, t, reduction="sum", n_threads=1, **kw)
+
+
 @pytest.mark.parametrize("name", ["mse", "bce_logits", "kl", "focal", "hinge"])
 def test_sample_weight(name):
     fn, rf, make, kw, _ = CASES[name]
