@@ -148,6 +148,43 @@ FL_ALWAYS_INLINE float fl_pow2nf(float t)
     return fl_u2f((fl_f2u(t) - (fl_f2u(12582912.0f) - 127u)) << 23);
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* fl_expf_lo of 16 lanes with AVX-512's vscalefps: the same reduction and
+ * polynomial, then p 2^n in one instruction, which also keeps the final
+ * select in its zero-mask; 12 arithmetic instructions a vector where gcc
+ * makes 17 of the scalar form (vector exp sum over an L1 buffer: 0.148
+ * against 0.20 ns per element).  Every result is fl_expf_lo's bit for bit
+ * where x <= 88.37 (n <= 127) or NaN; above, fl_expf_lo's 2^128 is +inf
+ * and p 2^128 may be finite: `hi` makes those +inf too (2 instructions),
+ * for callers whose arguments can exceed 0 (a shift that is not the
+ * maximum, when the maximum is +inf).  The clamp at 89 is vminps with 89
+ * first, which passes NaN as fl_expf_lo's select does. */
+FL_ALWAYS_INLINE __m512 fl_expf_lo16(__m512 x0, const int hi)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 x = _mm512_min_ps(_mm512_set1_ps(89.0f), x0);
+    __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic),
+                             magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 z = _mm512_mul_ps(r, r);
+    __m512 p01 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.6666521132e-01f),
+                                 _mm512_set1_ps(4.9999994040e-01f));
+    __m512 p23 = _mm512_fmadd_ps(r, _mm512_set1_ps(8.3687184379e-03f),
+                                 _mm512_set1_ps(4.1668385267e-02f));
+    __m512 p = _mm512_fmadd_ps(z, _mm512_fmadd_ps(z, _mm512_set1_ps(1.3814716367e-03f), p23),
+                               p01);
+    __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, z, r), _mm512_set1_ps(1.0f));
+    __mmask16 keep = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
+    __m512 res = _mm512_maskz_scalef_ps(keep, e, n);
+    if (hi)
+        res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(n, _mm512_set1_ps(127.5f), _CMP_GT_OQ),
+                                 _mm512_set1_ps(INFINITY));
+    return res;
+}
+#endif
+
 /* exp for the arguments of softmax (x - max <= 0, or anything when the max
  * was not finite), with 2^n as one factor: exact as fl_expf up to
  * x = 88.37, +inf above (exp itself overflows from 88.72).  No lower clamp:
@@ -694,6 +731,28 @@ FL_ALWAYS_INLINE double fl_row_sumexpf_body(const float *x, ptrdiff_t n, float s
         dacc[k] = 0.0;
     while (i + 32 <= n) {
         ptrdiff_t stop = i + 256 < n ? i + 256 : n;
+#if defined(__AVX512F__)
+        const __m512 vsh = _mm512_set1_ps(sh);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (; i + 32 <= stop; i += 32) {
+            if (next) {
+                FL_PREFETCH(next + i);
+                FL_PREFETCH(next + i + 16);
+            }
+            /* the stored exponentials are fl_expf_lo's bit for bit (hi);
+             * the sums are the same without it (see fl_expf_lo16) */
+            __m512 v0 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vsh), store);
+            __m512 v1 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vsh), store);
+            if (store) {
+                _mm512_storeu_ps(e + i, v0);
+                _mm512_storeu_ps(e + i + 16, v1);
+            }
+            a0 = _mm512_add_ps(a0, v0);
+            a1 = _mm512_add_ps(a1, v1);
+        }
+        _mm512_storeu_ps(acc, a0);
+        _mm512_storeu_ps(acc + 16, a1);
+#else
         for (int k = 0; k < 32; k++)
             acc[k] = 0.0f;
         for (; i + 32 <= stop; i += 32) {
@@ -708,6 +767,7 @@ FL_ALWAYS_INLINE double fl_row_sumexpf_body(const float *x, ptrdiff_t n, float s
                 acc[k] += v;
             }
         }
+#endif
         for (int k = 0; k < 32; k++)
             dacc[k] += (double)acc[k];
     }
@@ -753,8 +813,13 @@ static FL_NOINLINE void fl_plane_expf(const float *x, const float *sh, ptrdiff_t
     ptrdiff_t i = 0;
     for (; i + 16 <= n; i += 16) {
         FL_PREFETCH(next + i);
+#if defined(__AVX512F__)
+        _mm512_storeu_ps(d + i, fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i),
+                                                           _mm512_loadu_ps(sh + i)), 1));
+#else
         for (int k = 0; k < 16; k++)
             d[i + k] = fl_expf_lo(x[i + k] - sh[i + k]);
+#endif
     }
     for (; i < n; i++)
         d[i] = fl_expf_lo(x[i] - sh[i]);
@@ -796,6 +861,29 @@ FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *FL_RESTRICT x, ptrdiff
         if (safe)
             for (int k = 0; k < 32; k++)
                 mx[k] = mx[k] - mx[k] == 0.0f ? mx[k] : 0.0f;
+#if defined(__AVX512F__)
+        {
+            const __m512 m0 = _mm512_loadu_ps(mx), m1 = _mm512_loadu_ps(mx + 16);
+            __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const float *xc = x + c * cs + j;
+                FL_PREFETCH(xc + FL_PLANES_AHEAD);
+                FL_PREFETCH(xc + FL_PLANES_AHEAD + 16);
+                /* above 0 only through the safe shift (a +inf maximum) */
+                __m512 v0 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(xc), m0), store && safe);
+                __m512 v1 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(xc + 16), m1),
+                                         store && safe);
+                if (store) {
+                    _mm512_storeu_ps(e + c * es + j, v0);
+                    _mm512_storeu_ps(e + c * es + j + 16, v1);
+                }
+                s0 = _mm512_add_ps(s0, v0);
+                s1 = _mm512_add_ps(s1, v1);
+            }
+            _mm512_storeu_ps(sm, s0);
+            _mm512_storeu_ps(sm + 16, s1);
+        }
+#else
         for (int k = 0; k < 32; k++)
             sm[k] = 0.0f;
         for (ptrdiff_t c = 0; c < C; c++) {
@@ -809,6 +897,7 @@ FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *FL_RESTRICT x, ptrdiff
                 sm[k] += v;
             }
         }
+#endif
         for (int k = 0; k < 32; k++) {
             m[j + k] = mx[k];
             s[j + k] = sm[k];
@@ -877,6 +966,25 @@ FL_ALWAYS_INLINE double fl_row_sumexpf_short_body(const float *x, ptrdiff_t n, f
         dacc[k] = 0.0;
     while (i < n) {
         ptrdiff_t stop = i + 128 < n ? i + 128 : n;
+#if defined(__AVX512F__)
+        const __m512 vsh = _mm512_set1_ps(sh);
+        __m512 a = _mm512_setzero_ps();
+        for (; i + 16 <= stop; i += 16) {
+            __m512 v = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vsh), store);
+            if (store)
+                _mm512_storeu_ps(e + i, v);
+            a = _mm512_add_ps(a, v);
+        }
+        if (i < stop) {   /* as below: lanes before i keep their sums */
+            const ptrdiff_t j = n - 16;
+            __m512 v = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + j), vsh), store);
+            if (store)
+                _mm512_storeu_ps(e + j, v);
+            a = _mm512_mask_add_ps(a, (__mmask16)(0xffffu << (i - j)), a, v);
+            i = stop;
+        }
+        _mm512_storeu_ps(acc, a);
+#else
         for (int k = 0; k < 16; k++)
             acc[k] = 0.0f;
         for (; i + 16 <= stop; i += 16)
@@ -899,6 +1007,7 @@ FL_ALWAYS_INLINE double fl_row_sumexpf_short_body(const float *x, ptrdiff_t n, f
             }
             i = stop;
         }
+#endif
         for (int k = 0; k < 16; k++)
             dacc[k] += (double)acc[k];
     }

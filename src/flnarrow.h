@@ -140,6 +140,35 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
         sm[i] = 0.0f;
         xy[i] = 0.0f;
     }
+#if defined(__AVX512F__)
+    {
+        /* the loop below with fastmath's vscalefps exp (the arguments are
+         * <= 0 or NaN: the maximum is the row's), its 64 lanes in registers */
+        __m512 M[T / 16], XY[T / 16], SM[T / 16];
+        __m512i Y[T / 16];
+        int b;
+        for (b = 0; b < T / 16; b++) {
+            M[b] = _mm512_loadu_ps(mx + 16 * b);
+            Y[b] = _mm512_loadu_si512((const void *)(y + 16 * b));
+            XY[b] = _mm512_setzero_ps();
+            SM[b] = _mm512_setzero_ps();
+        }
+        for (c = 0; c < K; c++) {
+            const __m512i cv = _mm512_set1_epi32((int)c);
+            for (b = 0; b < T / 16; b++) {
+                __m512 v = _mm512_load_ps(P + c * T + 16 * b);
+                __m512 e = fl_expf_lo16(_mm512_sub_ps(v, M[b]), 0);
+                XY[b] = _mm512_mask_mov_ps(XY[b], _mm512_cmpeq_epi32_mask(Y[b], cv), v);
+                _mm512_store_ps(P + c * T + 16 * b, e);
+                SM[b] = _mm512_add_ps(SM[b], e);
+            }
+        }
+        for (b = 0; b < T / 16; b++) {
+            _mm512_storeu_ps(xy + 16 * b, XY[b]);
+            _mm512_storeu_ps(sm + 16 * b, SM[b]);
+        }
+    }
+#else
     for (c = 0; c < K; c++)
         for (i = 0; i < T; i++) {
             float v = P[c * T + i];
@@ -148,6 +177,7 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
             P[c * T + i] = e;
             sm[i] += e;
         }
+#endif
     for (i = 0; i < T; i++)
         l[i] = fl_logf(sm[i]);
     for (i = 0; i < T; i++) {

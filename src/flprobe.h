@@ -90,4 +90,22 @@ static double fl_probe_read(const float *x, ptrdiff_t n)
     return total;
 }
 
+/* out[i] = exp(x[i]) by the kernels' 16-lane exp (fastmath.h's
+ * fl_expf_lo16, with the +inf fix-up above 88.37 when hi) on AVX-512
+ * builds, 16 values at a time, the tail by fl_expf_lo; elsewhere all by
+ * fl_expf_lo: for the test that the two agree bit for bit. */
+static void fl_probe_exp16(const float *x, float *out, ptrdiff_t n, int hi)
+{
+    ptrdiff_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, hi ? fl_expf_lo16(_mm512_loadu_ps(x + i), 1)
+                                     : fl_expf_lo16(_mm512_loadu_ps(x + i), 0));
+#else
+    (void)hi;
+#endif
+    for (; i < n; i++)
+        out[i] = fl_expf_lo(x[i]);
+}
+
 #endif /* FASTLOSS_FLPROBE_H */

@@ -78,6 +78,25 @@ def test_exp_lo(rng):
             np.testing.assert_array_equal(_eval(special, 4), [0.0, np.inf, np.nan, 1.0, 1.0])
 
 
+def test_exp_lo_sixteen_lanes(rng):
+    """The kernels' 16-lane exp (fastmath.h's fl_expf_lo16: vscalefps on
+    AVX-512 builds; fl_expf_lo itself elsewhere) equals fl_expf_lo bit for
+    bit: everywhere with the +inf fix-up above 88.37, and wherever x <=
+    88.37 or NaN without it (a finite p 2^128 there instead of +inf); a
+    length that leaves a tail."""
+    with np.errstate(all="ignore"):
+        for x in _float32_sample(rng):
+            x = np.concatenate([x, x[:21]])
+            want = _eval(x, 4)
+            out = np.empty_like(x)
+            _k.exp16_eval(x, out, True)
+            np.testing.assert_array_equal(out, want)
+            _k.exp16_eval(x, out, False)
+            below = ~(x > 88.37)
+            np.testing.assert_array_equal(out[below], want[below])
+            assert np.all(out[x > 88.38] > 2e38)
+
+
 def test_exp_neg(rng):
     """The exp of arguments <= 0 (the softplus and sigmoid tails) equals
     fl_exp bit for bit there; -inf -> 0, NaN -> NaN."""

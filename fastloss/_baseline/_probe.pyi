@@ -12,6 +12,12 @@ def fastmath_eval(
     func: int,
 ) -> None: ...
 
+def exp16_eval(
+    x: npt.NDArray[np.float32],  # const float[::1]
+    out: npt.NDArray[np.float32],  # float[::1]
+    hi: bool,  # bint
+) -> None: ...
+
 def read_probe(
     a: npt.NDArray[np.float32],  # const float[::1]
     n_threads: int,
