@@ -83,7 +83,7 @@ def test_vs_reference(name, dtype, shape):
         np.testing.assert_allclose(got, want, err_msg=str(kw), **_tol(dtype))
 
 
-@pytest.mark.parametrize("C", [2, 3, 5, 6, 7, 8, 9])
+@pytest.mark.parametrize("C", [2, 3, 4, 5, 6, 7, 8, 9])
 def test_float32_softmax_block_every_class_count(C):
     # float32 softmax over 2-8 classes with a label map takes the one-loop
     # block (flseg.h, with the squared sums of squared_pred too), 9 classes
@@ -116,6 +116,11 @@ def test_float32_softmax_block_every_class_count(C):
         np.testing.assert_allclose(getattr(fl, name)(xb, yy, **kw),
                                    getattr(ref, name)(xb.astype(np.float64), yy, **kw),
                                    err_msg=f"{name} {kw} f16", **_tol(np.float32))
+    # dice_ce's Dice sums come from the same block with its cross-entropy
+    # added: with lambda_ce=0 the loss is dice_loss's bit for bit
+    yy = np.where(y == 250, 1, y).astype(y.dtype)
+    for kw in ({}, dict(squared_pred=True)):
+        assert fl.dice_ce_loss(x, yy, lambda_ce=0.0, **kw) == fl.dice_loss(x, yy, **kw)
     bad = np.where(y == 250, 1, y).astype(y.dtype)
     bad[1, 4, 17] = C
     with pytest.raises(ValueError, match=rf"class index {C} at flat position {350 + 4 * 50 + 17}"):
