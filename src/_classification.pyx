@@ -216,18 +216,15 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             y = block_labels(t + pos, nb, C, ignore, True, ys)
             if y >= 0:
                 out.bad = pos + y
-            gp = NULL
-            if g != NULL:
-                gp = <floating*>align64(&rawg[0]) if stream else g + base
+            # the gradient rows with ordinary stores, also into a reused
+            # buffer: (4194304, 10) float32 at 2 threads, streamed from the
+            # unit's L1 rows 22.6 ms, directly 21.4
             out.loss = fl_ce_narrow_f32(x + base, C, nb, ys,
-                                        loss_out + pos if loss_out != NULL else NULL, gp,
-                                        <float>gscale)
+                                        loss_out + pos if loss_out != NULL else NULL,
+                                        g + base if g != NULL else NULL, <float>gscale)
             for j in range(nb):   # an integer count: a vector loop
                 nkeep += ys[j] >= 0
             out.weight = <double>nkeep
-            if g != NULL and stream:
-                stream_out(g + base, gp, nb * C)
-                fl_stream_fence()
             return
         if (L.kind != LAYOUT_ROWS and L.ps == 1 and 1 < C <= FL_NARROW_MAX and w == NULL
                 and sw == NULL and eps == 0):
