@@ -469,22 +469,26 @@ FL_ALWAYS_INLINE double fl_chunk_sumf(const float *v, ptrdiff_t n)
 
 static FL_NOINLINE float fl_row_maxf(const float *x, ptrdiff_t n)
 {
-    float acc[32];
+    /* 64 lanes: four vectors of AVX-512 in flight, so the loop is not held
+     * to one max's latency per two vectors (an L1-resident row: 0.047 ns a
+     * value with 32 lanes) */
+    float acc[64];
     ptrdiff_t i = 0;
-    for (int k = 0; k < 32; k++)
+    for (int k = 0; k < 64; k++)
         acc[k] = -INFINITY;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 32; k++) {
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 64; k++) {
             float v = x[i + k];
             acc[k] = v > acc[k] ? v : acc[k];
         }
-    if (i < n) {  /* the tail as one more vector step, -inf past the end */
+    if (i < n) {  /* the tail as one more step, -inf past the end */
         ptrdiff_t m = n - i;
-        for (int k = 0; k < 32; k++) {
+        for (int k = 0; k < 64; k++) {
             float v = k < m ? x[i + k] : -INFINITY;
             acc[k] = v > acc[k] ? v : acc[k];
         }
     }
+    FL_MAX_HALF(acc, 32);
     FL_MAX_HALF(acc, 16);
     FL_MAX_HALF(acc, 8);
     FL_MAX_HALF(acc, 4);
