@@ -152,7 +152,7 @@ FL_ALWAYS_INLINE float fl_pow2nf(float t)
 #include <immintrin.h>
 /* fl_expf_lo of 16 lanes with AVX-512's vscalefps: the same reduction and
  * polynomial, then p 2^n in one instruction, which also keeps the final
- * select in its zero-mask; 12 arithmetic instructions a vector where gcc
+ * select in its zero-mask; 14 arithmetic instructions a vector where gcc
  * makes 17 of the scalar form (vector exp sum over an L1 buffer: 0.148
  * against 0.20 ns per element).  Every result is fl_expf_lo's bit for bit
  * where x <= 88.37 (n <= 127) or NaN; above, fl_expf_lo's 2^128 is +inf

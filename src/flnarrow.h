@@ -1,5 +1,7 @@
 /* Softmax cross-entropy over rows of a few float classes (2 <= K <= 16),
- * 64 rows at a time.
+ * 64 rows at a time; and over class planes of as few ((N, K, H, W)
+ * logits), 64 positions at a time, filled by a copy instead of the
+ * transpose (fl_ce_planes_f32).
  *
  * A tile of 16 rows becomes 16 class planes of 16 lanes in L1 (with
  * AVX-512, fltranspose.h's network: one masked load per row, no value read
