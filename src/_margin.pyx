@@ -43,7 +43,7 @@ cnp.import_array()
 
 
 from _common cimport (
-    BlockOut, FL_KIND_F32, HALF_ROW, align64, alloc_blocks, block_init, combine_blocks,
+    FL_KIND_F32, FL_PREFETCH, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks,
     deal, fl_ftz_begin, fl_ftz_end, fl_narrow, fl_widen, floating, label_t, lanes_sum,
     lanes_total, n_blocks, row_max, row_sumexp, safe_shift, skip_label, threads_for_work,
     vexp_lo,
@@ -74,6 +74,13 @@ cdef double ARC_SIN_FLOOR = 1e-4
 ctypedef double (*half_row_fn)(const float* xr, Py_ssize_t C, Py_ssize_t y, const void* P,
                                double swj, float* gr, double gscale) noexcept nogil
 
+cdef enum:
+    # rows ahead whose lines a half-row unit requests before widening its
+    # current row, in inputs of more than HALF_AHEAD_BYTES (as the
+    # float16 / bfloat16 triplets of _embedding.pyx)
+    HALF_AHEAD = 2
+    HALF_AHEAD_BYTES = 4194304
+
 
 cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, Py_ssize_t N,
                           Py_ssize_t C, Py_ssize_t R, Py_ssize_t u, half_row_fn row,
@@ -88,9 +95,14 @@ cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, P
     cdef Py_ssize_t i, i0, i1, y
     cdef char* gr
     cdef double swj, loss
+    cdef Py_ssize_t k
+    cdef bint ahead = N * C * 2 > HALF_AHEAD_BYTES
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
+        if ahead:
+            for k in range(0, C * 2, 64):
+                FL_PREFETCH(<const char*>(x + (i + HALF_AHEAD) * C) + k)
         gr = <char*>g + i * C * gsize if g != NULL else NULL
         y = <Py_ssize_t>t[i]
         if skip_label(y, 0, False, C, i, loss_out, out):

@@ -636,9 +636,10 @@ def test_half_fast_rcnn(hd, C):
 @pytest.mark.parametrize("C", [1, 10, 1000, 2049])
 def test_half_multi_margin_rows(hd, C):
     """Rows of up to 2048 classes are read in their own width, longer ones through
-    a widened copy: the same results either way."""
+    a widened copy: the same results either way (C = 1000: an input past 4
+    MiB, whose rows are requested ahead)."""
     rng = np.random.default_rng(C)
-    N = 400
+    N = 2200 if C == 1000 else 400
     x = rng.standard_normal((N, C)).astype(hd)
     t = rng.integers(0, C, N).astype(np.uint8 if C <= 255 else np.int64)
     w = rng.uniform(0.5, 2.0, C)
@@ -652,7 +653,10 @@ def test_half_multi_margin_rows(hd, C):
         loss, g = fn(x, t, return_grad=True, **kw)
         _same(loss, ref)
         _same(g, ref_g.astype(hd))
-        _same(fn(x, t, **kw), ref)
+        # the loss alone against float32's loss alone (with p = 2 and class
+        # weights, float32's own loss with and without the gradient may
+        # differ in the last bit: a different order of the row's sums)
+        _same(fn(x, t, **kw), fn(x32, t, **kw))
         _same(fn(x, t, return_grad=True, grad_dtype=np.float32, **kw)[1], ref_g)
         out = np.empty(x.shape, hd)
         assert fn(x, t, return_grad=True, grad_out=out, **kw)[1] is out
@@ -672,9 +676,10 @@ def test_half_multi_margin_rows(hd, C):
 def test_half_margin_softmax_rows(hd, C):
     """CosFace, ArcFace and SphereFace read cosine rows of up to 2048 classes in
     their own width, longer ones through a widened copy: the float32 results
-    on the widened values either way, for any thread count."""
+    on the widened values either way, for any thread count (C = 1000: an
+    input past 4 MiB, whose rows are requested ahead)."""
     rng = np.random.default_rng(C + 1)
-    N = 300
+    N = 2200 if C == 1000 else 300
     x = rng.uniform(-1.0, 1.0, (N, C)).astype(hd)
     x[0, 0] = 1.0   # the clips at +-1 (ArcFace's floored derivative)
     x[1, -1] = -1.0
