@@ -58,7 +58,7 @@ cdef enum:
     # before widening its current rows, in inputs of more than
     # EMB_AHEAD_BYTES: one row of each input at a time leaves few misses in
     # flight, and the widening loop waited on memory ((65536, 512) bfloat16
-    # at 2 threads: 0.94x the time, with the gradients 0.90x; the float32
+    # at 2 threads: 0.83x the time, with the gradients 0.93x; the float32
     # rows, read by the distance loop itself, gained nothing)
     EMB_AHEAD = 2
     EMB_AHEAD_BYTES = 4194304
