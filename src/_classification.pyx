@@ -64,8 +64,7 @@ cdef extern from "flnarrow.h" nogil:
     double fl_ce_narrow_f32(const float* x, Py_ssize_t K, Py_ssize_t nr, const int* ys,
                             float* lo, float* g, float gscale)
     double fl_ce_planes_f32(const float* x, Py_ssize_t cs, Py_ssize_t K, Py_ssize_t nr,
-                            const int* ys, float* lo, float* g, Py_ssize_t gs, Py_ssize_t ahead,
-                            float gscale)
+                            const int* ys, float* lo, float* g, Py_ssize_t ahead, float gscale)
 
 from _layout cimport (
     HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
@@ -239,7 +238,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
                 out.bad = pos + y
             out.loss = fl_ce_planes_f32(x + base, L.cs, C, nb, ys,
                                         loss_out + pos if loss_out != NULL else NULL,
-                                        g + base if g != NULL else NULL, L.cs,
+                                        g + base if g != NULL else NULL,
                                         CE_AHEAD if L.cs * C * 4 > CE_AHEAD_BYTES else 0,
                                         <float>gscale)
             for j in range(nb):

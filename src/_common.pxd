@@ -331,14 +331,19 @@ cdef inline void planes_to_rows(const floating* src, Py_ssize_t ps, Py_ssize_t K
         fl_planes_to_rows_f64(src, ps, K, nr, dst)
 
 
-cdef inline void prefetch_row(const floating* p, Py_ssize_t n) noexcept nogil:
-    """Ask for the cache lines of p[:n] (one hint per 64 bytes; a hint
-    never faults, so p may lie past the end of the array): issued before a
-    row's arithmetic, the row after it arrives while the arithmetic runs."""
+cdef inline void prefetch_bytes(const void* p, Py_ssize_t nbytes) noexcept nogil:
+    """Ask for the cache lines of nbytes at p (one hint per 64 bytes; a hint
+    never faults, so the span may pass the end of the array)."""
     cdef const char* c = <const char*>p
     cdef Py_ssize_t b
-    for b in range(0, n * <Py_ssize_t>sizeof(floating), 64):
+    for b in range(0, nbytes, 64):
         FL_PREFETCH(c + b)
+
+
+cdef inline void prefetch_row(const floating* p, Py_ssize_t n) noexcept nogil:
+    """prefetch_bytes of p[:n]: issued before a row's arithmetic, the row
+    after it arrives while the arithmetic runs."""
+    prefetch_bytes(p, n * <Py_ssize_t>sizeof(floating))
 
 
 cdef inline floating vabs(floating x) noexcept nogil:

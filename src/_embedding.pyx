@@ -40,9 +40,8 @@ from fastloss._threads import effective_n_threads
 cnp.import_array()
 
 from _common cimport (
-    FL_KIND_F32, FL_PREFETCH, HALF_ROW, BlockOut, align64, alloc_blocks, block_init,
-    combine_blocks, deal, fl_narrow, fl_widen, floating, label_t, n_blocks, skip_label,
-    threads_for,
+    FL_KIND_F32, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks, deal,
+    fl_narrow, fl_widen, floating, label_t, n_blocks, prefetch_bytes, skip_label, threads_for,
 )
 from _embedding_math cimport (
     center_grad_class, center_grad_class_half, center_row, class_order, contrastive_bad,
@@ -62,17 +61,6 @@ cdef enum:
     # rows, read by the distance loop itself, gained nothing)
     EMB_AHEAD = 2
     EMB_AHEAD_BYTES = 4194304
-
-
-cdef inline void _rows_ahead(const void* a, const void* b, const void* c, Py_ssize_t at,
-                             Py_ssize_t nbytes) noexcept nogil:
-    """Request bytes at .. at + nbytes of a, b and c (a hint never faults:
-    the span may pass the end of the arrays)."""
-    cdef Py_ssize_t k
-    for k in range(0, nbytes, 64):
-        FL_PREFETCH(<const char*>a + at + k)
-        FL_PREFETCH(<const char*>b + at + k)
-        FL_PREFETCH(<const char*>c + at + k)
 
 
 # ==================================================== triplet
@@ -130,7 +118,9 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
     for i in range(i0, i1):
         off = i * D
         if ahead:
-            _rows_ahead(a, pp, n, (i + EMB_AHEAD) * D * 2, D * 2)
+            prefetch_bytes(a + off + EMB_AHEAD * D, D * 2)
+            prefetch_bytes(pp + off + EMB_AHEAD * D, D * 2)
+            prefetch_bytes(n + off + EMB_AHEAD * D, D * 2)
         fl_widen(a + off, kind, ab, D)
         fl_widen(pp + off, kind, pb, D)
         fl_widen(n + off, kind, nb, D)

@@ -43,9 +43,10 @@ cnp.import_array()
 
 
 from _common cimport (
-    FL_KIND_F32, FL_PREFETCH, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks,
+    FL_KIND_F32, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks,
     deal, fl_ftz_begin, fl_ftz_end, fl_narrow, fl_widen, floating, label_t, lanes_sum,
-    lanes_total, n_blocks, row_max, row_sumexp, safe_shift, skip_label, threads_for_work,
+    lanes_total, n_blocks, prefetch_bytes, row_max, row_sumexp, safe_shift, skip_label,
+    threads_for_work,
     vexp_lo,
 )
 from _layout cimport rows_per_unit, unit_rows
@@ -95,14 +96,12 @@ cdef void _half_rows_unit(const unsigned short* x, int kind, const label_t* t, P
     cdef Py_ssize_t i, i0, i1, y
     cdef char* gr
     cdef double swj, loss
-    cdef Py_ssize_t k
     cdef bint ahead = N * C * 2 > HALF_AHEAD_BYTES
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         if ahead:
-            for k in range(0, C * 2, 64):
-                FL_PREFETCH(<const char*>(x + (i + HALF_AHEAD) * C) + k)
+            prefetch_bytes(x + (i + HALF_AHEAD) * C, C * 2)
         gr = <char*>g + i * C * gsize if g != NULL else NULL
         y = <Py_ssize_t>t[i]
         if skip_label(y, 0, False, C, i, loss_out, out):

@@ -459,11 +459,8 @@ FL_ALWAYS_INLINE double fl_chunk_sumf(const float *v, ptrdiff_t n)
         for (int k = 0; k < 32; k++)
             dacc[k] += (double)acc[k];
     }
-    FL_SUM_HALF(dacc, 16);
-    FL_SUM_HALF(dacc, 8);
-    FL_SUM_HALF(dacc, 4);
-    FL_SUM_HALF(dacc, 2);
-    FL_SUM_HALF(dacc, 1);
+    for (int w = 16; w >= 1; w /= 2)
+        FL_SUM_HALF(dacc, w);
     return dacc[0];
 }
 

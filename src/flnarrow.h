@@ -216,12 +216,12 @@ FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int 
 }
 
 /* One tile of a class-plane layout: positions i < n of K planes at x
- * (plane stride cs), the gradient planes to g (plane stride gs; NULL:
+ * (plane stride cs), the gradient planes to g (the same strides; NULL:
  * none); ahead > 0: the lines of the positions that many on are requested
  * first. */
 FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int n,
-                                        const int *ys, float *lo, float *g, ptrdiff_t gs,
-                                        ptrdiff_t ahead, float gscale, double *acc)
+                                        const int *ys, float *lo, float *g, ptrdiff_t ahead,
+                                        float gscale, double *acc)
 {
     float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
     float mx[FL_NARROW_TILE];
@@ -235,7 +235,7 @@ FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int
     if (!g)
         return;
     for (c = 0; c < K; c++)
-        memcpy(g + c * gs, P + c * FL_NARROW_TILE, (size_t)n * sizeof(float));
+        memcpy(g + c * cs, P + c * FL_NARROW_TILE, (size_t)n * sizeof(float));
 }
 
 /* The cross-entropy of rows j < nr of K float classes at x (row stride K),
@@ -261,11 +261,11 @@ static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr,
 }
 
 /* fl_ce_narrow_f32 for positions j < nr of K class planes at x (plane
- * stride cs): the gradient planes to g with plane stride gs (NULL: none);
+ * stride cs): the gradient planes to g with the same strides (NULL: none);
  * ahead as fl_ce_planes_tile's. */
 static inline double fl_ce_planes_f32(const float *x, ptrdiff_t cs, ptrdiff_t K, ptrdiff_t nr,
-                                      const int *ys, float *lo, float *g, ptrdiff_t gs,
-                                      ptrdiff_t ahead, float gscale)
+                                      const int *ys, float *lo, float *g, ptrdiff_t ahead,
+                                      float gscale)
 {
     double acc[FL_NARROW_TILE];
     ptrdiff_t j = 0;
@@ -274,7 +274,7 @@ static inline double fl_ce_planes_f32(const float *x, ptrdiff_t cs, ptrdiff_t K,
         acc[i] = 0.0;
     for (; j < nr; j += FL_NARROW_TILE)
         fl_ce_planes_tile(x + j, cs, (int)K, nr - j < FL_NARROW_TILE ? (int)(nr - j) : FL_NARROW_TILE,
-                          ys + j, lo ? lo + j : NULL, g ? g + j : NULL, gs, ahead, gscale, acc);
+                          ys + j, lo ? lo + j : NULL, g ? g + j : NULL, ahead, gscale, acc);
     for (i = FL_NARROW_TILE / 2; i >= 1; i /= 2)
         FL_SUM_HALF(acc, i);
     return acc[0];
