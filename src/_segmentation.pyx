@@ -143,6 +143,19 @@ cdef inline Py_ssize_t unit_chunk(Py_ssize_t S) noexcept nogil:
 
 # --------------------------------------------------------- statistics pass
 
+cdef inline void _fold_slots(double* wk, double* ceA, floating* fk, Py_ssize_t C,
+                             bint squared, bint do_ce, Py_ssize_t pu) noexcept nogil:
+    """_stats_unit's float slots into its double ones: the planes its blocks
+    write (the squared sums only with squared, the cross-entropy's three only
+    with do_ce; the others stay 0: folding them cost about 3 % of a 4-class
+    Dice)."""
+    cdef Py_ssize_t k, PB = SEG_BLOCK
+    for k in range(3 * C + 3):
+        if (2 * C <= k < 3 * C and not squared) or (k >= 3 * C and not do_ce):
+            continue
+        _fold(wk + k * PB if k < 3 * C else ceA + (k - 3 * C) * PB, fk + k * PB, pu)
+
+
 cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
                       const void* lab, int lkind, const floating* soft,
                       Py_ssize_t C, Py_ssize_t S, Py_ssize_t chunk, Py_ssize_t nu,
@@ -259,8 +272,7 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
                             xy[j] = xv if yy[j] == cls else xo
             nfold += 1
             if nfold == FOLD:
-                for k in range(3 * C + 3):
-                    _fold(wk + k * PB if k < 3 * C else ceA + (k - 3 * C) * PB, fk + k * PB, pu)
+                _fold_slots(wk, ceA, fk, C, squared, do_ce, pu)
                 nfold = 0
             if do_ce and not ce_fused:
                 # A = w_y, D = w_y x_y (0 where ignored: wtab[0] = 0); with
@@ -317,8 +329,7 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
                     ceW[j] += A[j]
                     ceV[j] += vm[j]
         j0 += nb
-    for k in range(3 * C + 3):
-        _fold(wk + k * PB if k < 3 * C else ceA + (k - 3 * C) * PB, fk + k * PB, pu)
+    _fold_slots(wk, ceA, fk, C, squared, do_ce, pu)
     # fold the vertical accumulators, fixed order
     for c in range(C):
         for k in range(NSTAT):

@@ -130,7 +130,94 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t 
  * Arguments above 0 (a non-finite maximum, whose safe shift is 0) take the
  * exp's +inf fix-up, tested once per vector.  With ce, the shift, the
  * labelled logit, the weight and the sum are kept per position and the
- * logs taken after the loop, in a loop gcc vectorizes. */
+ * logs taken after the loop, in a loop gcc vectorizes.
+ *
+ * G (1 or 2) groups of 16 positions from j, each step written for the
+ * groups side by side: a group is one long chain (max, exp, sum, division,
+ * sums) and the loop runs at the same speed in L1 as from memory, so it is
+ * bound by the core; two chains interleaved let the out-of-order window
+ * overlap them (4-class statistics of (2, 4, 160^3): 0.91-0.94x of one group
+ * at a time, in cache 0.94-0.96x). */
+FL_ALWAYS_INLINE void fl_seg_overlap_groups(const float *FL_RESTRICT x, ptrdiff_t xs,
+                                            ptrdiff_t j, const int G, const int C,
+                                            const int *FL_RESTRICT yy, int off,
+                                            const float *FL_RESTRICT vm,
+                                            float *FL_RESTRICT fk, int *FL_RESTRICT cnt,
+                                            const int sq, const int ce,
+                                            const float *FL_RESTRICT wf, float *FL_RESTRICT smb,
+                                            float *FL_RESTRICT mxb, float *FL_RESTRICT xob,
+                                            float *FL_RESTRICT Ab)
+{
+    const ptrdiff_t PB = FL_SEG_PB;
+    __m512 v[2][FL_SEG_MAXC], e[2][FL_SEG_MAXC], mx[2], sm[2], xo[2], A[2], r[2];
+    __m512i y[2];
+    __mmask16 fin[2], all = 0xffff;
+    for (int g = 0; g < G; g++) {
+        mx[g] = _mm512_set1_ps(-INFINITY);
+        sm[g] = _mm512_setzero_ps();
+        xo[g] = _mm512_setzero_ps();
+        A[g] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < C; c++)
+        for (int g = 0; g < G; g++) {
+            v[g][c] = _mm512_loadu_ps(x + c * xs + j + 16 * g);
+            mx[g] = _mm512_max_ps(v[g][c], mx[g]);   /* v > mx ? v : mx: NaN passed over */
+        }
+    for (int g = 0; g < G; g++) {
+        fin[g] = _mm512_cmp_ps_mask(_mm512_sub_ps(mx[g], mx[g]), _mm512_setzero_ps(),
+                                    _CMP_EQ_OQ);
+        mx[g] = _mm512_maskz_mov_ps(fin[g], mx[g]);
+        all &= fin[g];
+    }
+    if (all == 0xffff)
+        for (int c = 0; c < C; c++)
+            for (int g = 0; g < G; g++) {
+                e[g][c] = fl_expf_lo16(_mm512_sub_ps(v[g][c], mx[g]), 0);
+                sm[g] = _mm512_add_ps(sm[g], e[g][c]);
+            }
+    else
+        for (int c = 0; c < C; c++)
+            for (int g = 0; g < G; g++) {
+                e[g][c] = fl_expf_lo16(_mm512_sub_ps(v[g][c], mx[g]), 1);
+                sm[g] = _mm512_add_ps(sm[g], e[g][c]);
+            }
+    for (int g = 0; g < G; g++) {
+        r[g] = _mm512_mul_ps(_mm512_div_ps(_mm512_set1_ps(1.0f), sm[g]),
+                             _mm512_loadu_ps(vm + j + 16 * g));
+        y[g] = _mm512_loadu_si512((const void *)(yy + j + 16 * g));
+    }
+    for (int c = 0; c < C; c++)
+        for (int g = 0; g < G; g++) {
+            ptrdiff_t i = j + 16 * g;
+            __m512 p = _mm512_mul_ps(e[g][c], r[g]);
+            __mmask16 sel = _mm512_cmpeq_epi32_mask(y[g], _mm512_set1_epi32(c + off));
+            float *fp = fk + (C + c) * PB + i, *fi = fk + c * PB + i;
+            _mm512_storeu_ps(fp, _mm512_add_ps(_mm512_loadu_ps(fp), p));
+            __m512 ai = _mm512_loadu_ps(fi);
+            _mm512_storeu_ps(fi, _mm512_mask_add_ps(ai, sel, ai, p));
+            if (sq) {
+                float *f2 = fk + (2 * C + c) * PB + i;
+                _mm512_storeu_ps(f2, _mm512_fmadd_ps(p, p, _mm512_loadu_ps(f2)));
+            }
+            __m512i ci = _mm512_loadu_si512((const void *)(cnt + c * PB + i));
+            _mm512_storeu_si512((void *)(cnt + c * PB + i),
+                                _mm512_mask_add_epi32(ci, sel, ci, _mm512_set1_epi32(1)));
+            if (ce) {
+                xo[g] = _mm512_mask_mov_ps(xo[g], sel, v[g][c]);
+                A[g] = _mm512_mask_mov_ps(A[g], sel, _mm512_set1_ps(wf[c]));
+            }
+        }
+    if (ce)
+        for (int g = 0; g < G; g++) {
+            ptrdiff_t i = j + 16 * g;
+            _mm512_storeu_ps(smb + i, sm[g]);
+            _mm512_storeu_ps(mxb + i, mx[g]);
+            _mm512_storeu_ps(xob + i, xo[g]);
+            _mm512_storeu_ps(Ab + i, A[g]);
+        }
+}
+
+/* the block: groups of 32 positions, then of 16, then the scalar form */
 FL_ALWAYS_INLINE void fl_seg_overlap_avx512(const float *FL_RESTRICT x, ptrdiff_t xs,
                                             ptrdiff_t nb, const int C,
                                             const int *FL_RESTRICT yy, int off,
@@ -143,56 +230,13 @@ FL_ALWAYS_INLINE void fl_seg_overlap_avx512(const float *FL_RESTRICT x, ptrdiff_
     const ptrdiff_t PB = FL_SEG_PB;
     float smb[FL_SEG_PB], mxb[FL_SEG_PB], xob[FL_SEG_PB], Ab[FL_SEG_PB];
     ptrdiff_t j = 0;
-    for (; j + 16 <= nb; j += 16) {
-        __m512 v[FL_SEG_MAXC], e[FL_SEG_MAXC];
-        __m512 mx = _mm512_set1_ps(-INFINITY), sm = _mm512_setzero_ps();
-        __m512 xo = _mm512_setzero_ps(), A = _mm512_setzero_ps();
-        for (int c = 0; c < C; c++) {
-            v[c] = _mm512_loadu_ps(x + c * xs + j);
-            mx = _mm512_max_ps(v[c], mx);          /* v > mx ? v : mx: NaN passed over */
-        }
-        __mmask16 fin = _mm512_cmp_ps_mask(_mm512_sub_ps(mx, mx), _mm512_setzero_ps(),
-                                           _CMP_EQ_OQ);
-        mx = _mm512_maskz_mov_ps(fin, mx);
-        if (fin == 0xffff)
-            for (int c = 0; c < C; c++) {
-                e[c] = fl_expf_lo16(_mm512_sub_ps(v[c], mx), 0);
-                sm = _mm512_add_ps(sm, e[c]);
-            }
-        else
-            for (int c = 0; c < C; c++) {
-                e[c] = fl_expf_lo16(_mm512_sub_ps(v[c], mx), 1);
-                sm = _mm512_add_ps(sm, e[c]);
-            }
-        __m512 r = _mm512_mul_ps(_mm512_div_ps(_mm512_set1_ps(1.0f), sm),
-                                 _mm512_loadu_ps(vm + j));
-        __m512i y = _mm512_loadu_si512((const void *)(yy + j));
-        for (int c = 0; c < C; c++) {
-            __m512 p = _mm512_mul_ps(e[c], r);
-            __mmask16 sel = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(c + off));
-            float *fp = fk + (C + c) * PB + j, *fi = fk + c * PB + j;
-            _mm512_storeu_ps(fp, _mm512_add_ps(_mm512_loadu_ps(fp), p));
-            __m512 ai = _mm512_loadu_ps(fi);
-            _mm512_storeu_ps(fi, _mm512_mask_add_ps(ai, sel, ai, p));
-            if (sq) {
-                float *f2 = fk + (2 * C + c) * PB + j;
-                _mm512_storeu_ps(f2, _mm512_fmadd_ps(p, p, _mm512_loadu_ps(f2)));
-            }
-            __m512i ci = _mm512_loadu_si512((const void *)(cnt + c * PB + j));
-            _mm512_storeu_si512((void *)(cnt + c * PB + j),
-                                _mm512_mask_add_epi32(ci, sel, ci, _mm512_set1_epi32(1)));
-            if (ce) {
-                xo = _mm512_mask_mov_ps(xo, sel, v[c]);
-                A = _mm512_mask_mov_ps(A, sel, _mm512_set1_ps(wf[c]));
-            }
-        }
-        if (ce) {
-            _mm512_storeu_ps(smb + j, sm);
-            _mm512_storeu_ps(mxb + j, mx);
-            _mm512_storeu_ps(xob + j, xo);
-            _mm512_storeu_ps(Ab + j, A);
-        }
-    }
+    /* with ce, two groups' values and sums spill (no gain measured) */
+    for (; !ce && j + 32 <= nb; j += 32)
+        fl_seg_overlap_groups(x, xs, j, 2, C, yy, off, vm, fk, cnt, sq, ce, wf,
+                              smb, mxb, xob, Ab);
+    for (; j + 16 <= nb; j += 16)
+        fl_seg_overlap_groups(x, xs, j, 1, C, yy, off, vm, fk, cnt, sq, ce, wf,
+                              smb, mxb, xob, Ab);
     if (ce)
         for (ptrdiff_t i = 0; i < j; i++) {
             cfk[i] += Ab[i] * ((mxb[i] - xob[i]) + fl_logf(smb[i]));
