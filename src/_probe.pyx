@@ -2,8 +2,8 @@
 
 * ``fastmath_eval``: one fastmath.h function applied element by element,
   for the ulp tests (tests/test_fastmath.py) on each CPU target;
-  ``exp16_eval``: the 16-lane exp of the AVX-512 kernels, for the test
-  that it equals the element-wise one;
+  ``exp16_eval`` and ``log16_eval``: the 16-lane exp and log of the
+  AVX-512 kernels, for the tests that they equal the element-wise ones;
 * ``math_probe`` and ``read_probe``: the bench's exp floor and
   read-bandwidth reference (fastloss/bench/machine.py), reference loops of
   flprobe.h compiled with the package for each target, never a loss.
@@ -61,6 +61,7 @@ cdef extern from "flprobe.h" nogil:
     double fl_probe_run(int fn, Py_ssize_t reps, float* sink)
     double fl_probe_read(const float* x, Py_ssize_t n)
     void fl_probe_exp16(const float* x, float* out, Py_ssize_t n, int hi)
+    void fl_probe_log16(const float* x, float* out, Py_ssize_t n)
     const int FL_PROBE_FLOATS
 
 
@@ -69,6 +70,13 @@ def exp16_eval(const float[::1] x, float[::1] out, bint hi):
     or without its +inf fix-up above 88.37; for tests."""
     with nogil:
         fl_probe_exp16(&x[0], &out[0], x.shape[0], hi)
+
+
+def log16_eval(const float[::1] x, float[::1] out):
+    """out = log(x) by the AVX-512 kernels' 16-lane log (flprobe.h); for
+    tests."""
+    with nogil:
+        fl_probe_log16(&x[0], &out[0], x.shape[0])
 
 
 def read_probe(const float[::1] a, int n_threads):

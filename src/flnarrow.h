@@ -167,6 +167,7 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
         for (b = 0; b < T / 16; b++) {
             _mm512_storeu_ps(xy + 16 * b, XY[b]);
             _mm512_storeu_ps(sm + 16 * b, SM[b]);
+            _mm512_storeu_ps(l + 16 * b, fl_logf16(SM[b]));
         }
     }
 #else
@@ -178,9 +179,9 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
             P[c * T + i] = e;
             sm[i] += e;
         }
-#endif
     for (i = 0; i < T; i++)
         l[i] = fl_logf(sm[i]);
+#endif
     for (i = 0; i < T; i++) {
         float li = (mx[i] - xy[i]) + l[i];
         l[i] = y[i] >= 0 ? li : 0.0f;   /* a select: a skipped row's NaN stays out */

@@ -108,4 +108,16 @@ static void fl_probe_exp16(const float *x, float *out, ptrdiff_t n, int hi)
         out[i] = fl_expf_lo(x[i]);
 }
 
+/* out = fl_logf16 of x by 16 lanes (fl_logf on the tail and elsewhere) */
+static void fl_probe_log16(const float *x, float *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, fl_logf16(_mm512_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
+        out[i] = fl_logf(x[i]);
+}
+
 #endif /* FASTLOSS_FLPROBE_H */

@@ -128,9 +128,8 @@ FL_ALWAYS_INLINE void fl_seg_overlap_body(const float *FL_RESTRICT x, ptrdiff_t 
  * fastmath's 16-lane exp (vscalefps: 14 instructions where gcc makes 17 of
  * fl_expf_lo); the same operations in the same order, so the same bits.
  * Arguments above 0 (a non-finite maximum, whose safe shift is 0) take the
- * exp's +inf fix-up, tested once per vector.  With ce, the shift, the
- * labelled logit, the weight and the sum are kept per position and the
- * logs taken after the loop, in a loop gcc vectorizes.
+ * exp's +inf fix-up, tested once per vector.  With ce, the position losses
+ * with fastmath's 16-lane log (fl_logf's bits, half its instructions).
  *
  * G (1 or 2) groups of 16 positions from j, each step written for the
  * groups side by side: a group is one long chain (max, exp, sum, division,
@@ -144,9 +143,8 @@ FL_ALWAYS_INLINE void fl_seg_overlap_groups(const float *FL_RESTRICT x, ptrdiff_
                                             const float *FL_RESTRICT vm,
                                             float *FL_RESTRICT fk, int *FL_RESTRICT cnt,
                                             const int sq, const int ce,
-                                            const float *FL_RESTRICT wf, float *FL_RESTRICT smb,
-                                            float *FL_RESTRICT mxb, float *FL_RESTRICT xob,
-                                            float *FL_RESTRICT Ab)
+                                            const float *FL_RESTRICT wf,
+                                            float *FL_RESTRICT cfk)
 {
     const ptrdiff_t PB = FL_SEG_PB;
     __m512 v[2][FL_SEG_MAXC], e[2][FL_SEG_MAXC], mx[2], sm[2], xo[2], A[2], r[2];
@@ -207,13 +205,14 @@ FL_ALWAYS_INLINE void fl_seg_overlap_groups(const float *FL_RESTRICT x, ptrdiff_
                 A[g] = _mm512_mask_mov_ps(A[g], sel, _mm512_set1_ps(wf[c]));
             }
         }
-    if (ce)
+    if (ce)   /* fl_seg_overlap_body's expressions, the multiply-add where gcc contracts */
         for (int g = 0; g < G; g++) {
-            ptrdiff_t i = j + 16 * g;
-            _mm512_storeu_ps(smb + i, sm[g]);
-            _mm512_storeu_ps(mxb + i, mx[g]);
-            _mm512_storeu_ps(xob + i, xo[g]);
-            _mm512_storeu_ps(Ab + i, A[g]);
+            float *l = cfk + j + 16 * g;
+            __m512 t = _mm512_add_ps(_mm512_sub_ps(mx[g], xo[g]), fl_logf16(sm[g]));
+            _mm512_storeu_ps(l, _mm512_fmadd_ps(A[g], t, _mm512_loadu_ps(l)));
+            _mm512_storeu_ps(l + PB, _mm512_add_ps(_mm512_loadu_ps(l + PB), A[g]));
+            _mm512_storeu_ps(l + 2 * PB, _mm512_add_ps(_mm512_loadu_ps(l + 2 * PB),
+                                                       _mm512_loadu_ps(vm + j + 16 * g)));
         }
 }
 
@@ -227,22 +226,12 @@ FL_ALWAYS_INLINE void fl_seg_overlap_avx512(const float *FL_RESTRICT x, ptrdiff_
                                             const float *FL_RESTRICT wf,
                                             float *FL_RESTRICT cfk)
 {
-    const ptrdiff_t PB = FL_SEG_PB;
-    float smb[FL_SEG_PB], mxb[FL_SEG_PB], xob[FL_SEG_PB], Ab[FL_SEG_PB];
     ptrdiff_t j = 0;
     /* with ce, two groups' values and sums spill (no gain measured) */
     for (; !ce && j + 32 <= nb; j += 32)
-        fl_seg_overlap_groups(x, xs, j, 2, C, yy, off, vm, fk, cnt, sq, ce, wf,
-                              smb, mxb, xob, Ab);
+        fl_seg_overlap_groups(x, xs, j, 2, C, yy, off, vm, fk, cnt, sq, ce, wf, cfk);
     for (; j + 16 <= nb; j += 16)
-        fl_seg_overlap_groups(x, xs, j, 1, C, yy, off, vm, fk, cnt, sq, ce, wf,
-                              smb, mxb, xob, Ab);
-    if (ce)
-        for (ptrdiff_t i = 0; i < j; i++) {
-            cfk[i] += Ab[i] * ((mxb[i] - xob[i]) + fl_logf(smb[i]));
-            cfk[PB + i] += Ab[i];
-            cfk[2 * PB + i] += vm[i];
-        }
+        fl_seg_overlap_groups(x, xs, j, 1, C, yy, off, vm, fk, cnt, sq, ce, wf, cfk);
     if (j < nb)   /* the block's last positions, the loop over positions */
         fl_seg_overlap_body(x + j, xs, nb - j, C, yy + j, off, vm + j, fk + j, cnt + j, sq, ce,
                             wf, cfk ? cfk + j : NULL);

@@ -97,6 +97,25 @@ def test_exp_lo_sixteen_lanes(rng):
             assert np.all(out[x > 88.38] > 2e38)
 
 
+def test_log_sixteen_lanes(rng):
+    """The kernels' 16-lane log (fastmath.h's fl_logf16: intrinsics on
+    AVX-512 builds, lanes outside the normal positive range by fl_logf)
+    equals fl_logf bit for bit: random bit patterns, every float in [0.5, 2),
+    sums of exponentials in [1, 16], specials and subnormals mixed into
+    vectors of ordinary values; a length that leaves a tail."""
+    special = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1e-45, 1.1754942e-38,
+                        1.17549435e-38, 3.4028235e38, 1.0, 2.0], np.float32)
+    sums = rng.uniform(1.0, 16.0, 1 << 20).astype(np.float32)
+    mixed = sums[: 16 * 64].copy()
+    mixed[rng.integers(0, mixed.size, 40)] = rng.choice(special, 40)
+    with np.errstate(all="ignore"):
+        for x in (*_float32_sample(rng), sums, mixed, special):
+            x = np.concatenate([x, x[:21]])
+            out = np.empty_like(x)
+            _k.log16_eval(x, out)
+            np.testing.assert_array_equal(out, _eval(x, 1))
+
+
 def test_exp_neg(rng):
     """The exp of arguments <= 0 (the softplus and sigmoid tails) equals
     fl_exp bit for bit there; -inf -> 0, NaN -> NaN."""

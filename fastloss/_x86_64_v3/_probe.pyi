@@ -18,6 +18,11 @@ def exp16_eval(
     hi: bool,  # bint
 ) -> None: ...
 
+def log16_eval(
+    x: npt.NDArray[np.float32],  # const float[::1]
+    out: npt.NDArray[np.float32],  # float[::1]
+) -> None: ...
+
 def read_probe(
     a: npt.NDArray[np.float32],  # const float[::1]
     n_threads: int,
