@@ -114,17 +114,18 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
               gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(a.dtype):
         # read in their own width; the gradients in it too
-        grads = _grad_arrays(a.shape, a.dtype, 3) if return_grad else None
+        grads = _grad_arrays(a.shape, a.dtype, 3)[0] if return_grad else None
         g = grads if return_grad else (None, None, None)
         total, denom = _k.triplet_half(**kw, ga=g[0], gp=g[1], gn=g[2])
     else:
+        stream = False
         if return_grad:
-            grads = _grad_arrays(a.shape, dt, 3)
+            grads, stream = _grad_arrays(a.shape, dt, 3)
             g = [x.reshape(-1) for x in grads]
         else:
             grads = None
             g = [V.empty(dt)] * 3
-        total, denom = _k.triplet(**kw, ga=g[0], gp=g[1], gn=g[2])
+        total, denom = _k.triplet(**kw, ga=g[0], gp=g[1], gn=g[2], stream=stream)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, dt)
     if not return_grad:
         return loss
@@ -134,8 +135,11 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
 
 
 def _grad_arrays(shape, dtype, k):
-    """``k`` gradient arrays of one shape and dtype (one per embedding input)."""
-    return [V.grad_array(None, shape, dtype, per_call=k)[0] for _ in range(k)]
+    """``(arrays, stream)``: ``k`` gradient arrays of one shape and dtype (one per
+    embedding input); ``stream`` when every one is to be written with
+    non-temporal stores (V.grad_array's)."""
+    got = [V.grad_array(None, shape, dtype, per_call=k) for _ in range(k)]
+    return [g for g, _ in got], all(s for _, s in got)
 
 
 def _binary_labels(label, n, unbatched):
@@ -219,7 +223,7 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
         a, b = a.astype(dt), b.astype(dt)  # rows too long for the half kernel
     # float16 / bfloat16 rows are read in their own width, the gradients written in it
     gdt = a.dtype
-    grads = _grad_arrays(a.shape, gdt, 2) if return_grad else None
+    grads = _grad_arrays(a.shape, gdt, 2)[0] if return_grad else None
     kw = dict(x1=a, x2=b, label=t, margin=margin, sample_weight=sw_arr, loss_out=loss_out,
               gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(a.dtype):

@@ -40,8 +40,9 @@ from fastloss._threads import effective_n_threads
 cnp.import_array()
 
 from _common cimport (
-    FL_KIND_F32, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks, deal,
-    fl_narrow, fl_widen, floating, label_t, n_blocks, prefetch_bytes, skip_label, threads_for,
+    FL_KIND_F32, HALF_ROW, STREAM_ROW, BlockOut, align64, alloc_blocks, block_init,
+    combine_blocks, deal, fl_narrow, fl_stream_fence, fl_widen, floating, label_t, n_blocks,
+    prefetch_bytes, skip_label, stream_out, threads_for,
 )
 from _embedding_math cimport (
     center_grad_class, center_grad_class_half, center_row, class_order, contrastive_bad,
@@ -70,21 +71,39 @@ cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n
                         double margin, int pkind, double pn, floating eps, bint swap,
                         bint squared, const double* sw, floating* loss_out,
                         floating* ga, floating* gp, floating* gn, double gscale,
-                        BlockOut* out) noexcept nogil:
+                        bint stream, BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, off
     cdef double loss, swj
+    # stream: gradients out of the cache (reused), each row finished in an
+    # L1 buffer and streamed out: their lines are not read for ownership
+    # (three outputs of the size of the three inputs: in place, half again
+    # the memory traffic)
+    cdef floating bufa[STREAM_ROW]
+    cdef floating bufp[STREAM_ROW]
+    cdef floating bufn[STREAM_ROW]
+    cdef bint sb = stream and ga != NULL and D <= STREAM_ROW
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         off = i * D
         swj = sw[i] if sw != NULL else 1.0
-        loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
-                           swj, ga + off if ga != NULL else NULL, gp + off if ga != NULL else NULL,
-                           gn + off if ga != NULL else NULL, gscale)
+        if sb:
+            loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap,
+                               squared, swj, bufa, bufp, bufn, gscale)
+            stream_out(ga + off, bufa, D)
+            stream_out(gp + off, bufp, D)
+            stream_out(gn + off, bufn, D)
+        else:
+            loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap,
+                               squared, swj, ga + off if ga != NULL else NULL,
+                               gp + off if ga != NULL else NULL,
+                               gn + off if ga != NULL else NULL, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
         out.weight += swj
+    if sb:
+        fl_stream_fence()
 
 
 cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
@@ -141,7 +160,7 @@ cdef object _triplet_run(const floating* a, const floating* pp, const floating* 
                          Py_ssize_t N, Py_ssize_t D, double margin, double p, double eps,
                          bint swap, bint squared, const double* swp, floating* lp,
                          floating* gap, floating* gpp, floating* gnp, double gscale,
-                         int n_threads, BlockOut* total):
+                         int n_threads, bint stream, BlockOut* total):
     """The triplet driver on raw rows (N, D); the sums in *total."""
     cdef Py_ssize_t R = rows_per_unit(D)
     cdef Py_ssize_t units = n_blocks(N, R), u
@@ -155,7 +174,7 @@ cdef object _triplet_run(const floating* a, const floating* pp, const floating* 
     if units == 1:
         # one work unit: on the calling thread, no parallel region
         _triplet_unit(a, pp, n, N, D, R, 0, margin, pkind, p, <floating>eps, swap, squared,
-                      swp, lp, gap, gpp, gnp, gscale, total)
+                      swp, lp, gap, gpp, gnp, gscale, stream, total)
         return None
     blocks = alloc_blocks(units)
     nt = threads_for(n_threads, units)
@@ -163,7 +182,7 @@ cdef object _triplet_run(const floating* a, const floating* pp, const floating* 
         for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _triplet_unit(a, pp, n, N, D, R, u, margin, pkind, p, <floating>eps, swap, squared,
-                          swp, lp, gap, gpp, gnp, gscale, &blocks[u])
+                          swp, lp, gap, gpp, gnp, gscale, stream, &blocks[u])
         combine_blocks(blocks, units, total)
     finally:
         free(blocks)
@@ -173,10 +192,12 @@ def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
             const floating[:, ::1] negative, double margin, double p, double eps,
             bint swap, bint squared, const double[::1] sample_weight,
             floating[::1] loss_out, floating[::1] ga, floating[::1] gp,
-            floating[::1] gn, double gscale, int n_threads):
+            floating[::1] gn, double gscale, int n_threads, bint stream=False):
     """Triplet margin loss of rows of (N, D) embeddings.
 
-    Returns (sum of losses, sum of sample weights).
+    `stream`: the gradients are reused buffers out of the cache, written
+    with non-temporal stores.  Returns (sum of losses, sum of sample
+    weights).
     """
     cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1]
     cdef BlockOut total
@@ -187,7 +208,7 @@ def triplet(const floating[:, ::1] anchor, const floating[:, ::1] positive,
                  &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
                  &loss_out[0] if loss_out.shape[0] > 0 else NULL,
                  &ga[0] if ga.shape[0] > 0 else NULL, &gp[0] if gp.shape[0] > 0 else NULL,
-                 &gn[0] if gn.shape[0] > 0 else NULL, gscale, n_threads, &total)
+                 &gn[0] if gn.shape[0] > 0 else NULL, gscale, n_threads, stream, &total)
     return total.loss, total.weight
 
 
@@ -245,13 +266,13 @@ def triplet_call(object anchor, object positive, object negative, object margin,
                      <float*>cnp.PyArray_DATA(<cnp.ndarray>positive),
                      <float*>cnp.PyArray_DATA(<cnp.ndarray>negative), N, D, m, pn, e,
                      <bint>swap, <bint>squared, NULL, <float*>lp, <float*>gp0, <float*>gp1,
-                     <float*>gp2, gscale, nt, &total)
+                     <float*>gp2, gscale, nt, False, &total)
     else:
         _triplet_run(<double*>cnp.PyArray_DATA(xa),
                      <double*>cnp.PyArray_DATA(<cnp.ndarray>positive),
                      <double*>cnp.PyArray_DATA(<cnp.ndarray>negative), N, D, m, pn, e,
                      <bint>swap, <bint>squared, NULL, <double*>lp, <double*>gp0, <double*>gp1,
-                     <double*>gp2, gscale, nt, &total)
+                     <double*>gp2, gscale, nt, False, &total)
     return fc_result(red, total.loss, total.weight, ft, loss_arr, return_grad, grads)
 
 

@@ -44,9 +44,9 @@ cnp.import_array()
 
 from _common cimport (
     FL_KIND_F32, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks,
-    deal, fl_ftz_begin, fl_ftz_end, fl_narrow, fl_widen, floating, label_t, lanes_sum,
-    lanes_total, n_blocks, prefetch_bytes, row_max, row_sumexp, safe_shift, skip_label,
-    threads_for_work,
+    STREAM_ROW, deal, fl_ftz_begin, fl_ftz_end, fl_narrow, fl_stream_fence, fl_stream_zero,
+    fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks, prefetch_bytes, row_max,
+    row_sumexp, safe_shift, skip_label, stream_out, threads_for_work,
     vexp_lo,
 )
 from _layout cimport rows_per_unit, unit_rows
@@ -268,31 +268,43 @@ cdef inline double _mm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, doubl
 cdef void _mm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
                    Py_ssize_t R, Py_ssize_t u, const double* w, const double* sw,
                    int p, double margin, double scale, floating* loss_out,
-                   floating* g, double gscale, BlockOut* out) noexcept nogil:
+                   floating* g, double gscale, bint stream, BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, y
     cdef floating* gr
     cdef double swj, loss
+    cdef floating buf[STREAM_ROW]
+    # stream: a gradient out of the cache (reused or the caller's), each row
+    # finished in an L1 buffer and streamed out: its lines are not read for
+    # ownership (the row is written, read back for the label's sum, written
+    # again: in place that is a third more memory traffic)
+    cdef bint sb = stream and g != NULL and C <= STREAM_ROW
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         gr = g + i * C if g != NULL else NULL
         y = <Py_ssize_t>t[i]
         if skip_label(y, 0, False, C, i, loss_out, out):
-            if gr != NULL:
+            if sb:
+                fl_stream_zero(gr, C * sizeof(floating))
+            elif gr != NULL:
                 memset(gr, 0, C * sizeof(floating))
             continue
         swj = sw[i] if sw != NULL else 1.0
-        loss = _mm_row(x + i * C, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale, gr,
-                       gscale)
+        loss = _mm_row(x + i * C, C, y, w[y] if w != NULL else 1.0, swj, p, margin, scale,
+                       &buf[0] if sb else gr, gscale)
+        if sb:
+            stream_out(gr, buf, C)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
         out.weight += swj
+    if sb:
+        fl_stream_fence()
 
 
 cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
                  const double* wp, const double* swp, int p, double margin, double scale,
-                 floating* lp, floating* gp, double gscale, int n_threads,
+                 floating* lp, floating* gp, double gscale, int n_threads, bint stream,
                  BlockOut* total) noexcept nogil:
     cdef Py_ssize_t R = rows_per_unit(C)
     cdef Py_ssize_t units = n_blocks(N, R), u
@@ -302,11 +314,13 @@ cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C
         return -1
     if nt == 1:
         for u in range(units):
-            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
+            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, stream,
+                     &blocks[u])
     else:
         for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
-            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, &blocks[u])
+            _mm_unit(x, t, N, C, R, u, wp, swp, p, margin, scale, lp, gp, gscale, stream,
+                     &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)
     return 0
@@ -315,10 +329,12 @@ cdef int _mm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C
 def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
                  const double[::1] weight, const double[::1] sample_weight,
                  int p, double margin, double scale, floating[::1] loss_out,
-                 floating[::1] grad, double gscale, int n_threads):
+                 floating[::1] grad, double gscale, int n_threads, bint stream=False):
     """scale * w_y * sum_{j != y} max(0, margin - x_y + x_j)^p per row of x (N, C).
 
-    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    `stream`: grad is a reused or caller's buffer out of the cache, written
+    with non-temporal stores.  Returns (sum of losses, sum of sample
+    weights, first bad label or -1).
     """
     cdef BlockOut total
     cdef int rc
@@ -330,7 +346,8 @@ def multi_margin(const floating[:, ::1] x, const label_t[::1] target,
                      &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
                      p, margin, scale,
                      &loss_out[0] if loss_out.shape[0] > 0 else NULL,
-                     &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+                     &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, stream,
+                     &total)
     if rc != 0:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
@@ -631,31 +648,40 @@ cdef inline double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, cons
 
 cdef void _msm_unit(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
                     Py_ssize_t R, Py_ssize_t u, const Margin* M, const double* sw,
-                    floating* loss_out, floating* g, double gscale,
+                    floating* loss_out, floating* g, double gscale, bint stream,
                     BlockOut* out) noexcept nogil:
     cdef Py_ssize_t i, i0, i1, y
     cdef floating* gr
     cdef double swj, loss
+    cdef floating buf[STREAM_ROW]
+    cdef bint sb = stream and g != NULL and C <= STREAM_ROW   # as _mm_unit's
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         gr = g + i * C if g != NULL else NULL
         y = <Py_ssize_t>t[i]
         if skip_label(y, 0, False, C, i, loss_out, out):
-            if gr != NULL:
+            if sb:
+                fl_stream_zero(gr, C * sizeof(floating))
+            elif gr != NULL:
                 memset(gr, 0, C * sizeof(floating))
             continue
         swj = sw[i] if sw != NULL else 1.0
-        loss = _msm_row(x + i * C, C, y, M, swj, gr, gscale, x + (i + 1) * C)
+        loss = _msm_row(x + i * C, C, y, M, swj, &buf[0] if sb else gr, gscale,
+                        x + (i + 1) * C)
+        if sb:
+            stream_out(gr, buf, C)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
         out.weight += swj
+    if sb:
+        fl_stream_fence()
 
 
 cdef int _msm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t C,
                   const Margin* M, const double* swp, floating* lp, floating* gp,
-                  double gscale, int n_threads, BlockOut* total) noexcept nogil:
+                  double gscale, int n_threads, bint stream, BlockOut* total) noexcept nogil:
     cdef Py_ssize_t R = rows_per_unit(C)
     cdef Py_ssize_t units = n_blocks(N, R), u
     cdef int nt = threads_for_work(n_threads, units, N * C)
@@ -664,11 +690,11 @@ cdef int _msm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t 
         return -1
     if nt == 1:
         for u in range(units):
-            _msm_unit(x, t, N, C, R, u, M, swp, lp, gp, gscale, &blocks[u])
+            _msm_unit(x, t, N, C, R, u, M, swp, lp, gp, gscale, stream, &blocks[u])
     else:
         for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
-            _msm_unit(x, t, N, C, R, u, M, swp, lp, gp, gscale, &blocks[u])
+            _msm_unit(x, t, N, C, R, u, M, swp, lp, gp, gscale, stream, &blocks[u])
     combine_blocks(blocks, units, total)
     free(blocks)
     return 0
@@ -677,11 +703,12 @@ cdef int _msm_run(const floating* x, const label_t* t, Py_ssize_t N, Py_ssize_t 
 def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int kind,
                    double s, double m, bint easy_margin,
                    const double[::1] sample_weight, floating[::1] loss_out,
-                   floating[::1] grad, double gscale, int n_threads):
+                   floating[::1] grad, double gscale, int n_threads, bint stream=False):
     """CE over s*cos with the target logit s*psi(cos_y), cosine (N, C).
 
-    kind: 0 cosface, 1 arcface, 2 sphereface (m an integer 1..4).
-    Returns (sum of losses, sum of sample weights, first bad label or -1).
+    kind: 0 cosface, 1 arcface, 2 sphereface (m an integer 1..4); `stream`
+    as multi_margin's.  Returns (sum of losses, sum of sample weights,
+    first bad label or -1).
     """
     cdef Margin M = make_margin(kind, s, m, easy_margin)
     cdef BlockOut total
@@ -692,7 +719,8 @@ def margin_softmax(const floating[:, ::1] cosine, const label_t[::1] target, int
         rc = _msm_run(&cosine[0, 0], &target[0], cosine.shape[0], cosine.shape[1], &M,
                       &sample_weight[0] if sample_weight.shape[0] > 0 else NULL,
                       &loss_out[0] if loss_out.shape[0] > 0 else NULL,
-                      &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, &total)
+                      &grad[0] if grad.shape[0] > 0 else NULL, gscale, n_threads, stream,
+                      &total)
     if rc != 0:
         raise MemoryError("fastloss: cannot allocate reduction buffers")
     return total.loss, total.weight, total.bad
@@ -723,9 +751,10 @@ cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.
     with nogil:
         if which == ROWS_MM:
             rc = _mm_run(x, t, N, C, NULL, NULL, q.p, q.margin, q.scale, lp, gp, gscale, nt,
-                         &total)
+                         False, &total)
         else:
-            rc = _msm_run(x, t, N, C, <const Margin*>P, NULL, lp, gp, gscale, nt, &total)
+            rc = _msm_run(x, t, N, C, <const Margin*>P, NULL, lp, gp, gscale, nt, False,
+                          &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
     return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)

@@ -233,6 +233,45 @@ def test_multi_margin_unbatched_vs_torch():
     assert fl.multi_margin_loss(x, np.int64(2)) == pytest.approx(lt.item(), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("loss", ["multi_margin", "cosface", "arcface"])
+def test_streamed_margin_gradients(loss, dtype):
+    """A gradient written into the caller's buffer takes the streamed rows
+    (each row finished in an L1 buffer, non-temporal stores; rows over 4096
+    classes keep the plain stores), a fresh array the plain stores: the same
+    bits, against torch for the multi-margin loss (the margin softmax losses'
+    values are tested against torch's cross-entropy above).  Above 1 MiB, so
+    that the prepared call leaves it to the full path; a bad-label-free
+    batch with a sample weight of 0 (its gradient row streamed as zeros)."""
+    rng = _rng(40)
+    for C in (37, 1000, 5000):
+        N = max(2, (1 << 20) // (C * np.dtype(dtype).itemsize) + 3)
+        x = rng.uniform(-0.9, 0.9, (N, C)).astype(dtype)
+        y = rng.integers(0, C, N)
+        sw = rng.uniform(0.5, 2.0, N)
+        sw[1] = 0.0
+        f = {"multi_margin": functools.partial(fl.multi_margin_loss, p=2, margin=0.8),
+             "cosface": fl.cosface_loss, "arcface": fl.arcface_loss}[loss]
+        fl.set_gradient_cache(0)
+        try:
+            l0, g0 = f(x, y, sample_weight=sw, return_grad=True)
+        finally:
+            fl.set_gradient_cache(512 << 20)
+        g1 = np.full_like(x, np.nan)
+        l1, g1r = f(x, y, sample_weight=sw, return_grad=True, grad_out=g1)
+        assert g1r is g1
+        np.testing.assert_array_equal(g1, g0)
+        assert l1 == l0
+        assert not g1[1].any()
+        if loss == "multi_margin" and C <= 1000:
+            xt = torch.tensor(x, requires_grad=True)
+            lt = (F.multi_margin_loss(xt, torch.tensor(y), p=2, margin=0.8, reduction="none")
+                  * torch.tensor(sw, dtype=xt.dtype)).sum() / sw.sum()
+            lt.backward()
+            _close(l1, lt.detach().numpy(), dtype)
+            _close(g1, xt.grad.numpy(), dtype)
+
+
 # ------------------------------------------------------- triplet vs torch
 
 TRIPLET_OPTS = [dict(), dict(p=1), dict(p=3.0), dict(swap=True), dict(p=1, swap=True),
@@ -253,6 +292,34 @@ def test_triplet_vs_torch(opts, reduction, dtype):
     for g, t in zip(grads, ts):
         assert g.dtype == dtype
         _close(g, t.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_triplet_streamed_gradients(dtype):
+    """The second call's gradients come from the cache (the first call's,
+    dropped) and take the streamed rows (non-temporal stores); the first
+    call's are fresh arrays with plain stores: the same bits, and torch's
+    values.  Rows over 4096 keep the plain stores."""
+    rng = _rng(41)
+    for D in (6, 512, 5000):
+        N = max(2, (1 << 20) // (D * np.dtype(dtype).itemsize) + 3)
+        a, p, n = (rng.normal(size=(N, D)).astype(dtype) for _ in range(3))
+        sw = rng.uniform(0.5, 2.0, N)
+        first = fl.triplet_margin_loss(a, p, n, margin=2.0, sample_weight=sw, return_grad=True)
+        l0, g0 = first[0], [g.copy() for g in first[1]]
+        del first
+        l1, g1 = fl.triplet_margin_loss(a, p, n, margin=2.0, sample_weight=sw, return_grad=True)
+        assert l1 == l0
+        for u, v in zip(g1, g0):
+            np.testing.assert_array_equal(u, v)
+        if D == 512:
+            ts = [torch.tensor(v, requires_grad=True) for v in (a, p, n)]
+            lt = (F.triplet_margin_loss(*ts, margin=2.0, reduction="none")
+                  * torch.tensor(sw, dtype=ts[0].dtype)).sum() / sw.sum()
+            lt.backward()
+            _close(l1, lt.detach().numpy(), dtype)
+            for u, t in zip(g1, ts):
+                _close(u, t.grad.numpy(), dtype)
 
 
 @pytest.mark.parametrize("opts", TRIPLET_OPTS + [dict(squared=True), dict(squared=True, p=1,

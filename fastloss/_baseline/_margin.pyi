@@ -28,6 +28,7 @@ def multi_margin(
     grad: npt.NDArray[np.float32 | np.float64],  # floating[::1]
     gscale: float,  # double
     n_threads: int,
+    stream: bool = False,  # bint
 ) -> tuple[float, float, int]: ...
 
 def multi_margin_half(
@@ -69,6 +70,7 @@ def margin_softmax(
     grad: npt.NDArray[np.float32 | np.float64],  # floating[::1]
     gscale: float,  # double
     n_threads: int,
+    stream: bool = False,  # bint
 ) -> tuple[float, float, int]: ...
 
 def margin_softmax_call(

@@ -26,6 +26,7 @@ def triplet(
     gn: npt.NDArray[np.float32 | np.float64],  # floating[::1]
     gscale: float,  # double
     n_threads: int,
+    stream: bool = False,  # bint
 ) -> tuple[float, float]: ...
 
 def triplet_call(

@@ -37,15 +37,15 @@ def _class_rows(input, target, reduction, sample_weight, return_grad, grad_out,
         raise ValueError(f"{name} must have at least one class (axis 1), got shape {x.shape}")
     t = V.row_labels(target, x2.shape[0], unbatched)
     sw, sw_arr = V.row_weights(sample_weight, x2.shape[0], unbatched)
-    grad = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
-                         inputs=((name, x), ("target", t), ("weight", weight),
-                                 ("sample_weight", sample_weight)))[0]
-            if return_grad else None)
+    grad, stream = (V.grad_array(grad_out, x.shape, V.grad_dtype(x.dtype, grad_dtype, grad_out),
+                                 inputs=((name, x), ("target", t), ("weight", weight),
+                                         ("sample_weight", sample_weight)))
+                    if return_grad else (None, False))
     shape = () if unbatched else (x2.shape[0],)
     loss_out = np.empty(x2.shape[0] if reduction == "none" else 0,
                         dtype=V.compute_dtype(x.dtype))
     g_arr = grad.reshape(-1) if grad is not None else V.empty(x.dtype)
-    return x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out
+    return x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out, stream
 
 
 
@@ -66,7 +66,7 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
                                           sample_weight, return_grad, g32, n_threads,
                                           divide_by_c),
             xh, return_grad, grad_out, grad_dtype)
-    x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows(
+    x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out, stream = _class_rows(
         xh, target, reduction, sample_weight, return_grad, grad_out, n_threads,
         half=True, grad_dtype=grad_dtype, weight=weight)
     C = x2.shape[1]
@@ -78,7 +78,7 @@ def _margin_rows(input, target, p, margin, weight, reduction, sample_weight,
         total, denom, bad = _kr.multi_margin_half(
             grad=None if grad is None else grad.reshape(-1), **kw)
     else:
-        total, denom, bad = _kr.multi_margin(grad=g_arr, **kw)
+        total, denom, bad = _kr.multi_margin(grad=g_arr, stream=stream, **kw)
     V.raise_label_error(t, bad, C)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss
@@ -208,7 +208,7 @@ def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_w
             lambda x32, g32: _margin_softmax(kind, x32, target, s, m, easy_margin, reduction,
                                              sample_weight, return_grad, g32, n_threads),
             xh, return_grad, grad_out, grad_dtype)
-    x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out = _class_rows(
+    x, x2, t, sw, sw_arr, nt, grad, g_arr, shape, loss_out, stream = _class_rows(
         xh, target, reduction, sample_weight, return_grad, grad_out, n_threads, "cosine",
         half=True, grad_dtype=grad_dtype)
     C = x2.shape[1]
@@ -219,7 +219,7 @@ def _margin_softmax(kind, cosine, target, s, m, easy_margin, reduction, sample_w
         total, denom, bad = _kr.margin_softmax_half(
             grad=None if grad is None else grad.reshape(-1), **kw)
     else:
-        total, denom, bad = _kr.margin_softmax(grad=g_arr, **kw)
+        total, denom, bad = _kr.margin_softmax(grad=g_arr, stream=stream, **kw)
     V.raise_label_error(t, bad, C)
     loss = V.loss_value(total, denom, reduction, loss_out, shape, x.dtype)
     return (loss, grad) if return_grad else loss
