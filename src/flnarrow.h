@@ -230,8 +230,16 @@ FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int
     ptrdiff_t c;
     if (ahead)   /* the same positions `ahead` on, plane by plane */
         for (c = 0; c < K; c++)
-            for (int b = 0; b < FL_NARROW_TILE; b += 16)
+            for (int b = 0; b < FL_NARROW_TILE; b += 16) {
                 FL_PREFETCH(x + c * cs + ahead + b);
+                /* and the gradient's: a line read before it is written
+                 * arrives owned, so the ordinary stores below do not wait
+                 * on their own read for ownership ((2, 4, 160^3) with its
+                 * gradient into a reused array: 0.83-0.86x the time;
+                 * streamed stores instead took 1.6-1.7x) */
+                if (g)
+                    FL_PREFETCH(g + c * cs + ahead + b);
+            }
     fl_narrow_copy(x, cs, K, n, P, mx);
     fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc);
     if (!g)

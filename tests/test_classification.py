@@ -90,6 +90,30 @@ def test_cross_entropy_narrow_rows_vs_torch(n, c, opts, dtype, rng):
         del grad
 
 
+def test_cross_entropy_planes_over_4mib_with_gradient(rng):
+    """Class planes of an image over 4 MiB (the tiles then request the
+    input's and the gradient's lines 512 positions ahead): the gradient into
+    a caller's buffer equals, position by position, the gradients of the
+    image cut into pieces under 4 MiB (no requests ahead), and torch's; the
+    loss torch's."""
+    c, s = 4, 300_000                       # 4.8 MB of float32 logits
+    x = (rng.standard_normal((1, c, s)) * 3).astype(np.float32)
+    t = rng.integers(0, c, (1, s)).astype(np.uint8)
+    g = np.full_like(x, np.nan)
+    loss, gr = fl.cross_entropy(x, t, reduction="sum", return_grad=True, grad_out=g)
+    assert gr is g
+    cut = 100_000
+    for k in range(0, s, cut):
+        _, gk = fl.cross_entropy(np.ascontiguousarray(x[:, :, k:k + cut]), t[:, k:k + cut],
+                                 reduction="sum", return_grad=True)
+        np.testing.assert_array_equal(g[:, :, k:k + cut], gk)
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    lt = F.cross_entropy(xt, torch.from_numpy(t.astype(np.int64)), reduction="sum")
+    lt.backward()
+    assert loss == pytest.approx(lt.item(), rel=1e-6)
+    np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-5, atol=4e-7)   # a few float32 ulps of 1
+
+
 @pytest.mark.parametrize("layout", ["rows", "planes"])
 @pytest.mark.parametrize("label_dtype", [np.uint8, np.int16, np.int32, np.int64])
 @pytest.mark.parametrize("c", [2, 10, 16])
