@@ -82,22 +82,24 @@ cdef void _triplet_unit(const floating* a, const floating* pp, const floating* n
     cdef floating bufp[STREAM_ROW]
     cdef floating bufn[STREAM_ROW]
     cdef bint sb = stream and ga != NULL and D <= STREAM_ROW
+    cdef floating* ra = NULL
+    cdef floating* rp = NULL
+    cdef floating* rn = NULL
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
         off = i * D
         swj = sw[i] if sw != NULL else 1.0
+        if ga != NULL:   # the rows' gradients: in the buffers, or in place
+            ra = &bufa[0] if sb else ga + off
+            rp = &bufp[0] if sb else gp + off
+            rn = &bufn[0] if sb else gn + off
+        loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap, squared,
+                           swj, ra, rp, rn, gscale)
         if sb:
-            loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap,
-                               squared, swj, bufa, bufp, bufn, gscale)
             stream_out(ga + off, bufa, D)
             stream_out(gp + off, bufp, D)
             stream_out(gn + off, bufn, D)
-        else:
-            loss = triplet_row(a + off, pp + off, n + off, D, margin, pkind, pn, eps, swap,
-                               squared, swj, ga + off if ga != NULL else NULL,
-                               gp + off if ga != NULL else NULL,
-                               gn + off if ga != NULL else NULL, gscale)
         if loss_out != NULL:
             loss_out[i] = <floating>loss
         out.loss += loss
