@@ -52,6 +52,8 @@ cdef extern from "fastmath.h" nogil:
     double fl_exp_neg(double x)
     float fl_expf_neg_scale(float x, float* r)
     float fl_expf_poly(float r)
+    float fl_fmaf(float a, float b, float c)
+    double fl_fma(double a, double b, double c)
     float fl_logf(float x)
     double fl_log(double x)
     float fl_log1pf(float x)
@@ -378,6 +380,14 @@ cdef inline floating vexp_neg(floating x) noexcept nogil:
         return fl_expf_neg(x)
     else:
         return fl_exp_neg(x)
+
+
+cdef inline floating vfma(floating a, floating b, floating c) noexcept nogil:
+    """a b + c, one rounding on targets with FMA (fastmath's fl_fmaf)."""
+    if floating is float:
+        return fl_fmaf(a, b, c)
+    else:
+        return fl_fma(a, b, c)
 
 
 cdef inline floating vlog(floating x) noexcept nogil:

@@ -86,6 +86,21 @@
 #define FL_RESTRICT
 #endif
 
+/* a b + c with one rounding where the target has FMA, two without.  gcc
+ * contracts a b + c on its own, but may decide differently in a loop's
+ * vector body and in its scalar copy (remainders, the fallback taken when
+ * an output lies within a vector of an input), for instance where a select
+ * sits between the product and the sum: spelt out, a formula rounds alike in
+ * every copy, so its result does not depend on an element's position or on
+ * where the arrays lie. */
+#if defined(__FMA__) && (defined(__GNUC__) || defined(__clang__))
+#define fl_fmaf(a, b, c) __builtin_fmaf((a), (b), (c))
+#define fl_fma(a, b, c) __builtin_fma((a), (b), (c))
+#else
+FL_ALWAYS_INLINE float fl_fmaf(float a, float b, float c) { return a * b + c; }
+FL_ALWAYS_INLINE double fl_fma(double a, double b, double c) { return a * b + c; }
+#endif
+
 FL_ALWAYS_INLINE uint32_t fl_f2u(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
 FL_ALWAYS_INLINE float fl_u2f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
 FL_ALWAYS_INLINE uint64_t fl_d2u(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }

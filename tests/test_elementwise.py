@@ -706,3 +706,67 @@ def test_domain_checks_per_dtype(dtype, n):
         fastloss.binary_cross_entropy(x, np.zeros(n, dtype))
     t = np.where(np.arange(n) % 2 == 0, 1, -1).astype(dtype)
     assert fastloss.hinge_loss(np.zeros(n, dtype), t) == 1.0
+
+
+# Parameters (a, b, c) of the kernel's losses that need them, see LOSSES in
+# src/_elementwise.pyx.tp; the others take (0, 0, 0).
+_KERNEL_PARAMS = {"SMOOTH_L1": (1.0, 0, 0), "HUBER": (1.0, 0, 0), "PSEUDO_HUBER": (1.0, 0, 0),
+                  "BCE_LOGITS": (0, 0, np.inf), "BCE_LOGITS_CONST": (1.0, 1.5, np.inf),
+                  "HINGE": (1.0, 0, 0), "SQ_HINGE": (1.0, 0, 0), "FOCAL": (0.25, 2.0, 1),
+                  "ENET": (0.5, 0, 0), "BCE_LOGITS_PW": (0, 0, np.inf)}
+
+
+def _runnable_targets():
+    from fastloss import _dispatch
+
+    features = _dispatch._cpu_features()
+    return [name for name, needs in _dispatch.TARGETS
+            if _dispatch._built(name) and all(f in features for f in needs)]
+
+
+def _kernel_run(k, loss, x0, t0, aux, params, gap, which):
+    """The kernel's (loss array, gradient, sum) with x0 at the start of a
+    buffer and the loss array ('loss') or the gradient ('grad') `gap`
+    elements after it; the other output a separate array."""
+    n, dtype = x0.size, x0.dtype
+    buf = np.zeros(4 * n + 96, dtype)
+    x = buf[:n]
+    x[...] = x0
+    near = buf[n + gap:2 * n + gap]
+    out = near if which == "loss" else np.empty(n, dtype)
+    g = near if which == "grad" else np.empty(n, dtype)
+    total, _ = k.elementwise(int(loss), x, t0, aux, *params, np.empty(0, np.float64), out, g,
+                             1.0, 1, False)
+    return [out.tobytes(), g.tobytes(), np.float64(total).tobytes()]
+
+
+@pytest.mark.parametrize("target", _runnable_targets())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_bits_do_not_depend_on_where_the_outputs_lie(target, dtype):
+    # gcc runs a loop's scalar copy instead of its vector body when an
+    # output starts within a vector of an input (its alias check), as two
+    # small arrays from the allocator can: both copies must round alike.
+    # Every loss of the kernel, its loss and gradient arrays placed right
+    # after the input in one buffer, against the same call with both far.
+    from fastloss import _dispatch
+    from fastloss.elementwise import _core
+
+    rng = np.random.default_rng(3)
+    with _dispatch.use_target(target):
+        k = _core._k
+        for loss in k.LossId:
+            for n in (5, 8, 12, 15):
+                x0 = rng.standard_normal(n).astype(dtype)
+                t0 = rng.random(n).astype(dtype)
+                if loss.name in ("BCE", "JS"):
+                    x0 = rng.random(n).astype(dtype)
+                if loss.name in ("SOFT_MARGIN", "HINGE", "SQ_HINGE", "EXPONENTIAL"):
+                    t0 = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
+                aux = (rng.random(n) + 0.5).astype(dtype) if loss.name == "BCE_LOGITS_PW" \
+                    else np.empty(0, dtype)
+                params = _KERNEL_PARAMS.get(loss.name, (0, 0, 0))
+                for which in ("loss", "grad"):
+                    far = _kernel_run(k, loss, x0, t0, aux, params, 80, which)
+                    for gap in range(16):
+                        assert _kernel_run(k, loss, x0, t0, aux, params, gap, which) == far, \
+                            (loss.name, n, which, f"{gap} elements after the input")
