@@ -42,9 +42,6 @@ cdef extern from "fastmath.h" nogil:
     unsigned int fl_ftz_begin()
     void fl_ftz_end(unsigned int csr)
     float fl_expf(float x)
-    double fl_diff_sumf(const float* a, const float* b, Py_ssize_t n, float eps, int p)
-    void fl_soft_statsf(const float* x, const float* t, const double* w, double keep,
-                        double epc, Py_ssize_t n, double* A, double* D)
     double fl_exp(double x)
     float fl_expf_lo(float x)
     double fl_exp_lo(double x)
@@ -59,6 +56,13 @@ cdef extern from "fastmath.h" nogil:
     float fl_log1pf(float x)
     double fl_log1p(double x)
     float fl_log1p_unitf(float e)
+    void FL_PREFETCH(const void* p)
+    void FL_PREFETCH_NTA(const void* p)
+
+cdef extern from "flrows.h" nogil:
+    double fl_diff_sumf(const float* a, const float* b, Py_ssize_t n, float eps, int p)
+    void fl_soft_statsf(const float* x, const float* t, const double* w, double keep,
+                        double epc, Py_ssize_t n, double* A, double* D)
     double fl_chunk_sumf(const float* v, Py_ssize_t n)
     float fl_row_maxf(const float* x, Py_ssize_t n)
     double fl_row_max(const double* x, Py_ssize_t n)
@@ -75,8 +79,6 @@ cdef extern from "fastmath.h" nogil:
     void fl_row_axpbf(float* g, Py_ssize_t n, float a, float b, const double* w)
     void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
     void fl_log_inplace(double* s, Py_ssize_t n)
-    void FL_PREFETCH(const void* p)
-    void FL_PREFETCH_NTA(const void* p)
 
 cdef extern from "flhalf.h" nogil:
     enum:

@@ -28,7 +28,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
-#include "fastmath.h"
+#include "flrows.h"           /* FL_SUM_HALF; fastmath.h */
 #include "fltranspose.h"
 
 #define FL_NARROW_MAX 16   /* the widest row, float */

@@ -207,7 +207,7 @@ def test_operands_past_the_prefetch_size(name):
 @pytest.mark.parametrize("name", ["mbe", "mse"])
 def test_float32_sum_error_bound(name):
     """float32 values are summed in float lanes of at most 16 terms per
-    512-value block, folded into float64 (fastmath.h's fl_chunk_sumf): the
+    512-value block, folded into float64 (flrows.h's fl_chunk_sumf): the
     error stays below 1e-6 of the sum of |terms| (a float32 running sum of
     a million terms would be off by up to 0.06 of it), the same bits for
     any thread count."""

@@ -1,0 +1,661 @@
+/*
+ * flrows.h -- reductions over float rows and class planes, built on
+ * fastmath.h's exp and log: the row maximum, ordered float sums, the sums
+ * of exp(x - shift) over a row (stored or not) and over the class planes of
+ * an image, |a - b + eps|^p sums, the soft-target statistics, g = g a - b w.
+ *
+ * Written here rather than in Cython: gcc turns these C loops into vector
+ * code for every target, with the lanes kept in registers, where the same
+ * loops as Cython emits them stay scalar or spill.  Every sum is taken in
+ * an order fixed by the row's length alone, so the bits do not depend on
+ * how a caller splits its work.
+ */
+#ifndef FASTLOSS_FLROWS_H
+#define FASTLOSS_FLROWS_H
+
+#include "fastmath.h"
+
+/* max_i x_i (-inf for n = 0; NaN entries are passed over, as by the
+ * comparisons of a scalar loop).  Written here rather than in Cython: gcc
+ * turns these C loops into vector max instructions for every target, while
+ * the same loop as Cython emits it stays scalar (one maxss per element).
+ * 32 float / 16 double lanes: two 512-bit vectors in flight.  The lanes are
+ * indexed by constants only (the tail goes through a padded buffer), so they
+ * stay in registers, and are combined as a tree: a chain of 31 dependent
+ * maxima, or lanes spilled to the stack and read back one by one, cost more
+ * than the whole vector loop of a 100-element row.  Out of line: inlined
+ * into a large kernel function (the half-precision rows' unit), gcc kept
+ * the lanes on the stack, a store and a load per vector step. */
+/* acc[k] = max(acc[k], acc[k + w]) for k < w: one level of the tree */
+#define FL_MAX_HALF(acc, w)                                                 \
+    for (int k_ = 0; k_ < (w); k_++)                                        \
+        (acc)[k_] = (acc)[k_ + (w)] > (acc)[k_] ? (acc)[k_ + (w)] : (acc)[k_]
+
+/* acc[k] += acc[k + w] for k < w: one level of a pairwise sum */
+#define FL_SUM_HALF(acc, w)                                                 \
+    for (int k_ = 0; k_ < (w); k_++)                                        \
+        (acc)[k_] += (acc)[k_ + (w)]
+
+/* sum_i v_i of a float array in a fixed order: 32 float lanes over each
+ * block of 512 values (16 terms a lane; the tail of the last block adds
+ * one vector step, 0 past the end), each block's lanes added to 32 double
+ * lanes, which are combined pairwise at the end.  The error is below 16
+ * float eps (1e-6) of the sum of |v_i| per block, float64 beyond it; the
+ * block structure depends on n alone, so the bits do not depend on how a
+ * caller splits its work.  A double lane per value instead costs two
+ * conversions and two adds a vector, 3 times the arithmetic of a squared
+ * difference (mse's chunk). */
+FL_ALWAYS_INLINE double fl_chunk_sumf(const float *v, ptrdiff_t n)
+{
+    float acc[32];
+    double dacc[32];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 32; k++)
+        dacc[k] = 0.0;
+    while (i < n) {
+        ptrdiff_t stop = i + 512 < n ? i + 512 : n;
+        for (int k = 0; k < 32; k++)
+            acc[k] = 0.0f;
+        for (; i + 32 <= stop; i += 32)
+            for (int k = 0; k < 32; k++)
+                acc[k] += v[i + k];
+        if (i < stop) {
+            ptrdiff_t m = stop - i;
+            for (int k = 0; k < 32; k++)
+                acc[k] += k < m ? v[i + k] : 0.0f;
+            i = stop;
+        }
+        for (int k = 0; k < 32; k++)
+            dacc[k] += (double)acc[k];
+    }
+    for (int w = 16; w >= 1; w /= 2)
+        FL_SUM_HALF(dacc, w);
+    return dacc[0];
+}
+
+static FL_NOINLINE float fl_row_maxf(const float *x, ptrdiff_t n)
+{
+    /* 64 lanes: four vectors of AVX-512 in flight, so the loop is not held
+     * to one max's latency per two vectors (an L1-resident row: 0.047 ns a
+     * value with 32 lanes) */
+    float acc[64];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 64; k++)
+        acc[k] = -INFINITY;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 64; k++) {
+            float v = x[i + k];
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
+    if (i < n) {  /* the tail as one more step, -inf past the end */
+        ptrdiff_t m = n - i;
+        for (int k = 0; k < 64; k++) {
+            float v = k < m ? x[i + k] : -INFINITY;
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
+    }
+    FL_MAX_HALF(acc, 32);
+    FL_MAX_HALF(acc, 16);
+    FL_MAX_HALF(acc, 8);
+    FL_MAX_HALF(acc, 4);
+    FL_MAX_HALF(acc, 2);
+    FL_MAX_HALF(acc, 1);
+    return acc[0];
+}
+
+static FL_NOINLINE double fl_row_max(const double *x, ptrdiff_t n)
+{
+    double acc[16];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 16; k++)
+        acc[k] = -INFINITY;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            double v = x[i + k];
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
+    if (i < n) {  /* the tail as one more vector step, -inf past the end */
+        ptrdiff_t m = n - i;
+        for (int k = 0; k < 16; k++) {
+            double v = k < m ? x[i + k] : -INFINITY;
+            acc[k] = v > acc[k] ? v : acc[k];
+        }
+    }
+    FL_MAX_HALF(acc, 8);
+    FL_MAX_HALF(acc, 4);
+    FL_MAX_HALF(acc, 2);
+    FL_MAX_HALF(acc, 1);
+    return acc[0];
+}
+
+/* sum_i |a_i - b_i + eps|^p, p = 1 or 2, over float rows: 64 float
+ * accumulators (four vector chains of 16; one chain is bound by the add
+ * latency), folded in a fixed tree (chains 0+2 and 1+3, then 0+1, then
+ * lanes k and k+8) and added in double every 2048 values; then the whole
+ * 16-value vectors left in one chain (a row of 100 values would otherwise
+ * leave 36 to a scalar chain, which cost 4x the rest of the row), and the
+ * last values (under 16) in double.  GCC and clang get the chains as vector-extension variables: as
+ * an array, gcc sometimes leaves them in memory (a store-forwarding chain
+ * per add); the array version is the same arithmetic for other compilers. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float fl_f32x16 __attribute__((vector_size(64)));
+typedef uint32_t fl_u32x16 __attribute__((vector_size(64)));
+
+/* |a - b + e|^p for 16 values at a and b (a macro: a function returning a
+ * 64-byte vector draws gcc's ABI note on builds without AVX-512) */
+#define FL_DIFF_TERM16(out, a, b, e, p)                                      \
+    do {                                                                    \
+        fl_f32x16 va_, vb_;                                                 \
+        memcpy(&va_, (a), sizeof va_);                                      \
+        memcpy(&vb_, (b), sizeof vb_);                                      \
+        va_ = va_ - vb_ + (e);                                              \
+        (out) = (p) == 2 ? va_ * va_ : (fl_f32x16)((fl_u32x16)va_ & 0x7fffffffu); \
+    } while (0)
+#endif
+
+static inline double fl_fold16f(float *acc)
+{
+    FL_SUM_HALF(acc, 8);
+    return (((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]))
+           + (((double)acc[4] + acc[5]) + ((double)acc[6] + acc[7]));
+}
+
+static inline double fl_diff_sumf(const float *a, const float *b, ptrdiff_t n, float eps, int p)
+{
+    double total = 0.0;
+    ptrdiff_t i = 0;
+    float acc[16];
+    while (i + 64 <= n) {
+        ptrdiff_t len = (n - i) / 64 * 64, end = i + (len < 2048 ? len : 2048);
+#if defined(__GNUC__) || defined(__clang__)
+        fl_f32x16 e = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        e += eps;
+        for (; i < end; i += 64) {
+            fl_f32x16 t0, t1, t2, t3;
+            FL_DIFF_TERM16(t0, a + i, b + i, e, p);
+            FL_DIFF_TERM16(t1, a + i + 16, b + i + 16, e, p);
+            FL_DIFF_TERM16(t2, a + i + 32, b + i + 32, e, p);
+            FL_DIFF_TERM16(t3, a + i + 48, b + i + 48, e, p);
+            c0 += t0;
+            c1 += t1;
+            c2 += t2;
+            c3 += t3;
+        }
+        c0 = (c0 + c2) + (c1 + c3);
+        memcpy(acc, &c0, sizeof acc);
+#else
+        float chains[64];
+        for (int k = 0; k < 64; k++)
+            chains[k] = 0.0f;
+        for (; i < end; i += 64)
+            for (int k = 0; k < 64; k++) {
+                float v = a[i + k] - b[i + k] + eps;
+                chains[k] += p == 2 ? v * v : fabsf(v);
+            }
+        for (int k = 0; k < 16; k++)
+            acc[k] = (chains[k] + chains[k + 32]) + (chains[k + 16] + chains[k + 48]);
+#endif
+        total += fl_fold16f(acc);
+    }
+    if (i + 16 <= n) {
+#if defined(__GNUC__) || defined(__clang__)
+        fl_f32x16 e = {0}, c0 = {0};
+        e += eps;
+        for (; i + 16 <= n; i += 16) {
+            fl_f32x16 t0;
+            FL_DIFF_TERM16(t0, a + i, b + i, e, p);
+            c0 += t0;
+        }
+        memcpy(acc, &c0, sizeof acc);
+#else
+        for (int k = 0; k < 16; k++)
+            acc[k] = 0.0f;
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = a[i + k] - b[i + k] + eps;
+                acc[k] += p == 2 ? v * v : fabsf(v);
+            }
+#endif
+        total += fl_fold16f(acc);
+    }
+    for (; i < n; i++) {
+        float v = a[i] - b[i] + eps;
+        total += p == 2 ? (double)v * v : fabs((double)v);
+    }
+    return total;
+}
+
+/* The soft-target cross-entropy's row sums over float rows:
+ * A = sum_c a_c and D = sum_c a_c x_c with a_c = w_c (keep t_c + epc) (w may
+ * be NULL), in double, 16 lanes (two vector chains each; in a loop with a
+ * per-element test of w gcc left them scalar), folded in a fixed tree. */
+static inline void fl_soft_statsf(const float *x, const float *t, const double *w, double keep,
+                                  double epc, ptrdiff_t n, double *A, double *D)
+{
+    double a_acc[16], d_acc[16];
+    ptrdiff_t i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    typedef double f64x8 __attribute__((vector_size(64)));
+    typedef float f32x8 __attribute__((vector_size(32)));
+    f64x8 a0 = {0}, a1 = {0}, d0 = {0}, d1 = {0}, kk = {0}, ee = {0};
+    kk += keep;
+    ee += epc;
+    for (; i + 16 <= n; i += 16) {
+        f32x8 t0, t1, x0, x1;
+        memcpy(&t0, t + i, sizeof t0);
+        memcpy(&t1, t + i + 8, sizeof t1);
+        memcpy(&x0, x + i, sizeof x0);
+        memcpy(&x1, x + i + 8, sizeof x1);
+        f64x8 c0 = __builtin_convertvector(t0, f64x8) * kk + ee;
+        f64x8 c1 = __builtin_convertvector(t1, f64x8) * kk + ee;
+        if (w != NULL) {
+            f64x8 w0, w1;
+            memcpy(&w0, w + i, sizeof w0);
+            memcpy(&w1, w + i + 8, sizeof w1);
+            c0 *= w0;
+            c1 *= w1;
+        }
+        a0 += c0;
+        a1 += c1;
+        d0 += c0 * __builtin_convertvector(x0, f64x8);
+        d1 += c1 * __builtin_convertvector(x1, f64x8);
+    }
+    memcpy(a_acc, &a0, sizeof a0);
+    memcpy(a_acc + 8, &a1, sizeof a1);
+    memcpy(d_acc, &d0, sizeof d0);
+    memcpy(d_acc + 8, &d1, sizeof d1);
+#else
+    for (int k = 0; k < 16; k++)
+        a_acc[k] = d_acc[k] = 0.0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            double c = ((double)t[i + k] * keep + epc) * (w != NULL ? w[i + k] : 1.0);
+            a_acc[k] += c;
+            d_acc[k] += c * (double)x[i + k];
+        }
+#endif
+    for (; i < n; i++) {
+        double c = ((double)t[i] * keep + epc) * (w != NULL ? w[i] : 1.0);
+        a_acc[0] += c;
+        d_acc[0] += c * (double)x[i];
+    }
+    FL_SUM_HALF(a_acc, 8);
+    FL_SUM_HALF(a_acc, 4);
+    FL_SUM_HALF(a_acc, 2);
+    FL_SUM_HALF(d_acc, 8);
+    FL_SUM_HALF(d_acc, 4);
+    FL_SUM_HALF(d_acc, 2);
+    *A = a_acc[0] + a_acc[1];
+    *D = d_acc[0] + d_acc[1];
+}
+
+/* Row functions are called once per row of at least 256 elements: kept
+ * out of line (FL_NOINLINE), their loops are compiled once, with the exp
+ * inlined and the NULL tests hoisted, whatever the size of the kernel that
+ * calls them. */
+
+/* sum_i exp(x_i - sh) over a float row; e_i = exp(x_i - sh) stored too
+ * if store (fl_row_expf), not if not (fl_row_sumexpf): one body, compiled
+ * into the two functions with store a constant, so the sums have the same
+ * bits with or without the stores.
+ * 32 float lanes sum 8 terms each per 256 elements (relative error below
+ * 10 float eps, 1.2e-6), then are added to 32 double lanes (4 conversions
+ * and 4 adds per 256 elements); the double lanes are combined pairwise once
+ * per row.  A float fold per 256 elements instead is a chain of 31
+ * dependent adds through the stack: 0.1 ns per element, a third of the exp.
+ * The order is fixed, so the result is the same for any thread count.  The
+ * tail is one more vector step with -inf past the end (exp 0), so the lanes
+ * stay in registers.
+ *
+ * next: the start of the row the caller reads after this one (or NULL).
+ * While this row's exponentials are computed from L1, its cache lines are
+ * requested, one per 16 elements: the memory traffic of the next row
+ * overlaps this row's arithmetic instead of following it (a row's max pass
+ * alone is memory-bound).
+ *
+ * A function of its own, not a Cython loop in the kernels: there, in a
+ * large function, gcc's inliner runs out of budget and leaves the exp a
+ * call per element, which does not vectorize (7x slower). */
+FL_ALWAYS_INLINE double fl_row_sumexpf_body(const float *x, ptrdiff_t n, float sh, float *e,
+                                            const float *next, const int store)
+{
+    float acc[32];
+    double dacc[32];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 32; k++)
+        dacc[k] = 0.0;
+    while (i + 32 <= n) {
+        ptrdiff_t stop = i + 256 < n ? i + 256 : n;
+#if defined(__AVX512F__)
+        const __m512 vsh = _mm512_set1_ps(sh);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (; i + 32 <= stop; i += 32) {
+            if (next) {
+                FL_PREFETCH(next + i);
+                FL_PREFETCH(next + i + 16);
+            }
+            /* the stored exponentials are fl_expf_lo's bit for bit (hi);
+             * the sums are the same without it (see fl_expf_lo16) */
+            __m512 v0 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vsh), store);
+            __m512 v1 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vsh), store);
+            if (store) {
+                _mm512_storeu_ps(e + i, v0);
+                _mm512_storeu_ps(e + i + 16, v1);
+            }
+            a0 = _mm512_add_ps(a0, v0);
+            a1 = _mm512_add_ps(a1, v1);
+        }
+        _mm512_storeu_ps(acc, a0);
+        _mm512_storeu_ps(acc + 16, a1);
+#else
+        for (int k = 0; k < 32; k++)
+            acc[k] = 0.0f;
+        for (; i + 32 <= stop; i += 32) {
+            if (next) {
+                FL_PREFETCH(next + i);
+                FL_PREFETCH(next + i + 16);
+            }
+            for (int k = 0; k < 32; k++) {
+                float v = fl_expf_lo(x[i + k] - sh);
+                if (store)
+                    e[i + k] = v;
+                acc[k] += v;
+            }
+        }
+#endif
+        for (int k = 0; k < 32; k++)
+            dacc[k] += (double)acc[k];
+    }
+    if (i < n) {
+        ptrdiff_t m = n - i;
+        for (int k = 0; k < 32; k++) {
+            float v = fl_expf_lo((k < m ? x[i + k] : -INFINITY) - sh);
+            if (store && k < m)
+                e[i + k] = v;
+            dacc[k] += (double)v;
+        }
+    }
+    FL_SUM_HALF(dacc, 16);
+    FL_SUM_HALF(dacc, 8);
+    FL_SUM_HALF(dacc, 4);
+    FL_SUM_HALF(dacc, 2);
+    FL_SUM_HALF(dacc, 1);
+    return dacc[0];
+}
+
+static FL_NOINLINE double fl_row_sumexpf(const float *x, ptrdiff_t n, float sh,
+                                         const float *next)
+{
+    return fl_row_sumexpf_body(x, n, sh, NULL, next, 0);
+}
+
+static FL_NOINLINE double fl_row_expf(const float *x, ptrdiff_t n, float sh, float *e,
+                                      const float *next)
+{
+    return fl_row_sumexpf_body(x, n, sh, e, next, 1);
+}
+
+/* d[i] = exp(x[i] - sh[i]) for i < n (fl_expf_lo): one class plane of a
+ * block of positions.  next: the same plane's positions after the block;
+ * one of its cache lines is requested per 16 exponentials, so that the
+ * requests are spread over the arithmetic (a burst of a plane's requests
+ * before its loop waited for memory: 16 % of cross-entropy's samples on one
+ * prefetch on a (8, 21, 256, 256) map).  d may be x (in place), not
+ * otherwise overlap it. */
+static FL_NOINLINE void fl_plane_expf(const float *x, const float *sh, ptrdiff_t n, float *d,
+                                      const float *next)
+{
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        FL_PREFETCH(next + i);
+#if defined(__AVX512F__)
+        _mm512_storeu_ps(d + i, fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i),
+                                                           _mm512_loadu_ps(sh + i)), 1));
+#else
+        for (int k = 0; k < 16; k++)
+            d[i + k] = fl_expf_lo(x[i + k] - sh[i + k]);
+#endif
+    }
+    for (; i < n; i++)
+        d[i] = fl_expf_lo(x[i] - sh[i]);
+}
+
+/* m[j] = max_c x[c*cs + j] (NaN skipped; through the safe shift, 0 unless
+ * finite, when safe) and s[j] = sum_c exp(x[c*cs + j] - m[j]) in float, in
+ * class order, for j < nb: the softmax sums of a block of positions on
+ * class planes (C <= 32, so the float sum's error stays below 32 eps); with
+ * e (fl_planes_expf), each exponential stored at e[c*es + j] too.
+ * The same arithmetic in the same order as a max pass and then one pass per
+ * plane (planes_max, planes_sumexp), so the same bits; but 32 positions at
+ * a time with all their classes in registers: no running max or partial
+ * sum through memory between the planes (0.35 against 0.46 ns per element
+ * for a (1, 21, 64, 64) float32 cross-entropy in L2 when each pass was a
+ * loop over the block).  Each plane's values FL_PLANES_AHEAD positions on
+ * (into the next block, which follows in the plane) are requested while
+ * the exponentials run, a line per 16 of them: with 21 planes, the next
+ * 512-position block (43 KiB) requested at once no longer fits beside the
+ * current one in a 48 KiB L1 (in-process A/B, cross-entropy (8, 21, 256,
+ * 256) at 2 threads: 0.93-0.95x the time of that).  One body, compiled
+ * with store a constant, as fl_row_sumexpf_body. */
+#define FL_PLANES_AHEAD 256
+FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *FL_RESTRICT x, ptrdiff_t cs,
+                                             ptrdiff_t C, ptrdiff_t nb, int safe,
+                                             double *FL_RESTRICT m, double *FL_RESTRICT s,
+                                             float *FL_RESTRICT e, ptrdiff_t es, const int store)
+{
+    ptrdiff_t j = 0;
+    for (; j + 32 <= nb; j += 32) {
+        float mx[32], sm[32];
+        for (int k = 0; k < 32; k++)
+            mx[k] = -INFINITY;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const float *xc = x + c * cs + j;
+            for (int k = 0; k < 32; k++)
+                mx[k] = xc[k] > mx[k] ? xc[k] : mx[k];
+        }
+        if (safe)
+            for (int k = 0; k < 32; k++)
+                mx[k] = mx[k] - mx[k] == 0.0f ? mx[k] : 0.0f;
+#if defined(__AVX512F__)
+        {
+            const __m512 m0 = _mm512_loadu_ps(mx), m1 = _mm512_loadu_ps(mx + 16);
+            __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const float *xc = x + c * cs + j;
+                FL_PREFETCH(xc + FL_PLANES_AHEAD);
+                FL_PREFETCH(xc + FL_PLANES_AHEAD + 16);
+                /* above 0 only through the safe shift (a +inf maximum) */
+                __m512 v0 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(xc), m0), store && safe);
+                __m512 v1 = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(xc + 16), m1),
+                                         store && safe);
+                if (store) {
+                    _mm512_storeu_ps(e + c * es + j, v0);
+                    _mm512_storeu_ps(e + c * es + j + 16, v1);
+                }
+                s0 = _mm512_add_ps(s0, v0);
+                s1 = _mm512_add_ps(s1, v1);
+            }
+            _mm512_storeu_ps(sm, s0);
+            _mm512_storeu_ps(sm + 16, s1);
+        }
+#else
+        for (int k = 0; k < 32; k++)
+            sm[k] = 0.0f;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const float *xc = x + c * cs + j;
+            FL_PREFETCH(xc + FL_PLANES_AHEAD);
+            FL_PREFETCH(xc + FL_PLANES_AHEAD + 16);
+            for (int k = 0; k < 32; k++) {
+                float v = fl_expf_lo(xc[k] - mx[k]);
+                if (store)
+                    e[c * es + j + k] = v;
+                sm[k] += v;
+            }
+        }
+#endif
+        for (int k = 0; k < 32; k++) {
+            m[j + k] = mx[k];
+            s[j + k] = sm[k];
+        }
+    }
+    for (; j < nb; j++) {
+        float mx = -INFINITY, sm = 0.0f;
+        for (ptrdiff_t c = 0; c < C; c++)
+            mx = x[c * cs + j] > mx ? x[c * cs + j] : mx;
+        if (safe)
+            mx = mx - mx == 0.0f ? mx : 0.0f;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            float v = fl_expf_lo(x[c * cs + j] - mx);
+            if (store)
+                e[c * es + j] = v;
+            sm += v;
+        }
+        m[j] = mx;
+        s[j] = sm;
+    }
+}
+
+static FL_NOINLINE void fl_planes_sumexpf(const float *x, ptrdiff_t cs, ptrdiff_t C,
+                                          ptrdiff_t nb, int safe, double *m, double *s)
+{
+    fl_planes_sumexpf_body(x, cs, C, nb, safe, m, s, NULL, 0, 0);
+}
+
+/* e must not overlap x */
+static FL_NOINLINE void fl_planes_expf(const float *x, ptrdiff_t cs, ptrdiff_t C,
+                                       ptrdiff_t nb, int safe, double *m, double *s,
+                                       float *e, ptrdiff_t es)
+{
+    fl_planes_sumexpf_body(x, cs, C, nb, safe, m, s, e, es, 1);
+}
+
+/* The same sum over a float row of FL_ROW_SUMEXPF_SHORT_MIN to 255
+ * values (the class row of a mini-batch): 16 float lanes, added to 16
+ * double lanes every 128 elements (8 terms per float lane, as above) and
+ * combined pairwise once; the tail is the row's last 16 values again, those
+ * already summed added as 0 (unmasked loads, their exponentials stored
+ * again with the same bits; so e must not overlap x, whose tail values are
+ * read after their exponentials were stored).  One body for
+ * fl_row_sumexpf_short and fl_row_expf_short, so the sums have the same
+ * bits with or without the stores.
+ * Only on AVX-512: gcc's vectorization of the plain exp loop (the kernels'
+ * row_sumexp below this size) ends a row in a scalar epilogue of up to 7
+ * exponentials with branches and a second one in the sum, 0.70 against
+ * 0.43 ns per element at 100 values; with AVX2's 16 vector registers the
+ * polynomial's constants and the lanes do not fit and this body is slower
+ * (0.72 against 0.56 ns at 100 values; Xeon, one thread, a stand-alone
+ * loop over L1-resident rows). */
+#if defined(__AVX512F__)
+#define FL_ROW_SUMEXPF_SHORT_MIN 48
+#else
+#define FL_ROW_SUMEXPF_SHORT_MIN 256
+#endif
+
+FL_ALWAYS_INLINE double fl_row_sumexpf_short_body(const float *x, ptrdiff_t n, float sh,
+                                                  float *e, const int store)
+{
+    float acc[16];
+    double dacc[16];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < 16; k++)
+        dacc[k] = 0.0;
+    while (i < n) {
+        ptrdiff_t stop = i + 128 < n ? i + 128 : n;
+#if defined(__AVX512F__)
+        const __m512 vsh = _mm512_set1_ps(sh);
+        __m512 a = _mm512_setzero_ps();
+        for (; i + 16 <= stop; i += 16) {
+            __m512 v = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vsh), store);
+            if (store)
+                _mm512_storeu_ps(e + i, v);
+            a = _mm512_add_ps(a, v);
+        }
+        if (i < stop) {   /* as below: lanes before i keep their sums */
+            const ptrdiff_t j = n - 16;
+            __m512 v = fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + j), vsh), store);
+            if (store)
+                _mm512_storeu_ps(e + j, v);
+            a = _mm512_mask_add_ps(a, (__mmask16)(0xffffu << (i - j)), a, v);
+            i = stop;
+        }
+        _mm512_storeu_ps(acc, a);
+#else
+        for (int k = 0; k < 16; k++)
+            acc[k] = 0.0f;
+        for (; i + 16 <= stop; i += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = fl_expf_lo(x[i + k] - sh);
+                if (store)
+                    e[i + k] = v;
+                acc[k] += v;
+            }
+        if (i < stop) {
+            /* only at the row's end (128 is a multiple of 16), n >= 16: the
+             * row's last 16 values, those before i (already summed) added
+             * as 0; their exponentials are stored again with the same bits */
+            const ptrdiff_t j = n - 16;
+            for (int k = 0; k < 16; k++) {
+                float v = fl_expf_lo(x[j + k] - sh);
+                if (store)
+                    e[j + k] = v;
+                acc[k] += j + k >= i ? v : 0.0f;
+            }
+            i = stop;
+        }
+#endif
+        for (int k = 0; k < 16; k++)
+            dacc[k] += (double)acc[k];
+    }
+    FL_SUM_HALF(dacc, 8);
+    FL_SUM_HALF(dacc, 4);
+    FL_SUM_HALF(dacc, 2);
+    FL_SUM_HALF(dacc, 1);
+    return dacc[0];
+}
+
+static FL_NOINLINE double fl_row_sumexpf_short(const float *x, ptrdiff_t n, float sh)
+{
+    return fl_row_sumexpf_short_body(x, n, sh, NULL, 0);
+}
+
+static FL_NOINLINE double fl_row_expf_short(const float *x, ptrdiff_t n, float sh, float *e)
+{
+    return fl_row_sumexpf_short_body(x, n, sh, e, 1);
+}
+
+/* g_i = g_i a - b w_i (w NULL: g_i a - b) over a row.  Out of line so that
+ * every caller runs the same instructions: a b - c d may be contracted into
+ * either of two fused multiply-adds, and gcc picks per inlining site, which
+ * would make the same row's gradient differ in its last bit between two
+ * kernels' paths. */
+static FL_NOINLINE void fl_row_axpbf(float *g, ptrdiff_t n, float a, float b, const double *w)
+{
+    if (w)
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b * (float)w[i];
+    else
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b;
+}
+
+static FL_NOINLINE void fl_row_axpb(double *g, ptrdiff_t n, double a, double b, const double *w)
+{
+    if (w)
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b * w[i];
+    else
+        for (ptrdiff_t i = 0; i < n; i++)
+            g[i] = g[i] * a - b;
+}
+
+/* s_i = log(s_i) over n doubles, the vector loop out of line: inlined into
+ * a large kernel function, gcc's inliner has no budget left for fl_log and
+ * the loop becomes a call per element (30 % of a log_softmax over
+ * (65536, 10) float32). */
+static FL_NOINLINE void fl_log_inplace(double *s, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        s[i] = fl_log(s[i]);
+}
+
+#endif /* FASTLOSS_FLROWS_H */
