@@ -26,7 +26,7 @@ E. Labels are range-checked where they are read; a bad label contributes
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, M_PI, acos, cos, floor, log, sin, sqrt
+from libc.math cimport log
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -46,23 +46,23 @@ from _common cimport (
     FL_KIND_F32, HALF_ROW, BlockOut, align64, alloc_blocks, block_init, combine_blocks,
     STREAM_ROW, deal, fl_ftz_begin, fl_ftz_end, fl_narrow, fl_stream_fence, fl_stream_zero,
     fl_widen, floating, label_t, lanes_sum, lanes_total, n_blocks, prefetch_bytes, row_max,
-    row_sumexp, safe_shift, skip_label, stream_out, threads_for_work,
+    safe_shift, skip_label, stream_out, threads_for_work,
     vexp_lo,
 )
 from _layout cimport rows_per_unit, unit_rows
+from _margin_math cimport (
+    KIND_ARCFACE, KIND_COSFACE, KIND_SPHEREFACE, Margin, make_margin, margin_psi, scaled_sumexp,
+)
 
 
 HALF_ROW_MAX = HALF_ROW
 
-# The margin of margin_softmax (fastloss/classification.py reads this enum).
+# The margin of margin_softmax (fastloss/classification/_margin.py reads
+# this enum), by the values of _margin_math.pxd.
 cpdef enum MarginKind:
-    MARGIN_COSFACE = 0
-    MARGIN_ARCFACE = 1
-    MARGIN_SPHEREFACE = 2
-
-# Below this sin(theta) the ArcFace derivative d psi / d cos uses this value
-# (sin(theta) -> 0 at cos = +-1, where the true derivative is infinite).
-cdef double ARC_SIN_FLOOR = 1e-4
+    MARGIN_COSFACE = KIND_COSFACE
+    MARGIN_ARCFACE = KIND_ARCFACE
+    MARGIN_SPHEREFACE = KIND_SPHEREFACE
 
 
 # ========================================= float16 / bfloat16 class-score rows
@@ -495,119 +495,6 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
 
 
 # ================================================ margin softmax (face)
-
-cdef struct Margin:
-    # the margin of one call: kind, scale s, margin m (im = m as an integer,
-    # sphereface) and ArcFace's constants cos m, sin m, cos(pi - m), m sin(pi - m)
-    int kind, im
-    double s, m, cosm, sinm, th, mm
-    bint easy
-
-
-cdef Margin make_margin(int kind, double s, double m, bint easy):
-    cdef Margin M
-    M.kind = kind
-    M.s = s
-    M.m = m
-    M.im = <int>m
-    M.easy = easy
-    M.cosm = M.sinm = M.th = M.mm = 0.0
-    if kind == MARGIN_ARCFACE:
-        M.cosm = cos(m)
-        M.sinm = sin(m)
-        M.th = cos(M_PI - m)
-        M.mm = sin(M_PI - m) * m
-    return M
-
-
-cdef inline double margin_psi(const Margin* M, double c, double* d) noexcept nogil:
-    """psi(cos theta) of the target logit and d psi / d cos.
-
-    cosface:    psi = c - m.
-    arcface:    psi = cos(theta + m) = c cos m - sin(theta) sin m while
-                c > th = cos(pi - m) (else the fallback c - m sin m), or with
-                easy_margin while c > 0 (else c).  sin(theta) = sqrt(1 - c^2)
-                with c clipped to [-1, 1]; the derivative
-                cos m + c sin m / sin(theta) uses max(sin(theta), 1e-4), so it
-                is finite at c = +-1.
-    sphereface: psi = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi) in
-                [0, m-1]; cos(m theta) = T_m(c) (Chebyshev), so psi and its
-                derivative (-1)^k T_m'(c) are polynomials in c: no NaN at +-1.
-    """
-    cdef double cc, sn, sgn, k, T, dT, c2
-    cdef int im = M.im
-    if M.kind == MARGIN_COSFACE:
-        d[0] = 1.0
-        return c - M.m
-    cc = 1.0 if c > 1.0 else c          # NaN passes through both clips
-    cc = -1.0 if cc < -1.0 else cc
-    if M.kind == MARGIN_ARCFACE:
-        if (M.easy and not (c > 0)) or (not M.easy and not (c > M.th)):
-            d[0] = 1.0
-            return c if M.easy else c - M.mm
-        sn = sqrt(1.0 - cc * cc)
-        d[0] = M.cosm + cc * M.sinm / (sn if sn > ARC_SIN_FLOOR else ARC_SIN_FLOOR)
-        return cc * M.cosm - sn * M.sinm
-    # sphereface
-    k = floor(im * acos(cc) / M_PI)
-    k = k if k < im - 1 else im - 1
-    k = k if k > 0 else 0
-    sgn = -1.0 if (<int>k) % 2 == 1 else 1.0
-    c2 = cc * cc
-    if im == 1:
-        T = cc
-        dT = 1.0
-    elif im == 2:
-        T = 2 * c2 - 1
-        dT = 4 * cc
-    elif im == 3:
-        T = (4 * c2 - 3) * cc
-        dT = 12 * c2 - 3
-    else:
-        T = 8 * c2 * c2 - 8 * c2 + 1
-        dT = (32 * c2 - 16) * cc
-    d[0] = sgn * dT
-    # c outside [-1, 1] is not a cosine; keep the polynomial's own value there
-    return sgn * T - 2 * k
-
-
-# scaled_sumexp's stack chunk: s x - shift for up to this many classes at a
-# time (4 KiB of float), summed by row_sumexp
-cdef enum:
-    SCALED_CHUNK = 1024
-
-
-cdef inline double scaled_sumexp(const floating* xr, Py_ssize_t C, floating s,
-                                 floating shift, Py_ssize_t y, floating* e,
-                                 const floating* nxt) noexcept nogil:
-    """sum_{j != y} exp(s x_j - shift): the row's sum without the target.
-
-    Writes the exponentials (0 at the target) to e unless e is NULL; nxt:
-    the row read next (its lines requested meanwhile) or NULL.
-    Keeping the target out of this sum gives 1 - p_y = others / (others +
-    e_y) without cancellation when p_y ~ 1.  The arguments s x_j - shift
-    (one rounding where the target has fused multiply-adds) go through a
-    stack chunk, the target's set to -inf (exp 0), into row_sumexp with a
-    zero shift: the exponentials run in fastmath's row loops (an exp loop
-    here, in Cython, was 0.34 ns an element against cross-entropy's 0.25).
-    s x spans up to 2 s (128 for ArcFace's s = 64), so many exponentials of
-    a row would be subnormal, each a microcode assist; fastmath's exp
-    returns 0 for them (an error below 1.2e-38 against a sum >= 1).
-    """
-    cdef floating chunk[SCALED_CHUNK]
-    cdef Py_ssize_t i, i0 = 0, m
-    cdef double total = 0.0
-    while i0 < C:
-        m = C - i0 if C - i0 < SCALED_CHUNK else SCALED_CHUNK
-        for i in range(m):
-            chunk[i] = s * xr[i0 + i] - shift
-        if i0 <= y < i0 + m:
-            chunk[y - i0] = -INFINITY
-        total += row_sumexp(chunk, m, 0.0, e + i0 if e != NULL else NULL,
-                            nxt + i0 if nxt != NULL else NULL)
-        i0 += m
-    return total
-
 
 cdef inline double _msm_row(const floating* xr, Py_ssize_t C, Py_ssize_t y, const Margin* M,
                             double swj, floating* gr, double gscale,

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # name and the function name (``__pyx_fuse_1__pyx_f_7_common_vlog``)
 MUST_INLINE = re.compile(
     r"<(\S*?_(?:"
-    r"7_common_(?:vexp|vexp_lo|vexp_neg|vlog|vlog1p|log1p_unit|sigmoid|vabs|safe_shift)"
+    r"7_common_(?:vexp|vexp_lo|vexp_neg|vfma|vlog|vlog1p|log1p_unit|sigmoid|vabs|safe_shift)"
     r"|10_gbdt_math_\w+"
     r"|12_elementwise_(?:elem|tail_at|tail_arg|is_bad)"
     r"|10_elem_math_\w+"

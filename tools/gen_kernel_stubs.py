@@ -198,10 +198,11 @@ class Source:
         self.c_names = {}     # C variable / enum member / constant -> C type
         self.c_funcs = {}     # C function -> return C type ("" for a pointer)
         self.enums = {}       # cpdef enum -> [(member, value text)]
+        self.c_values = {}    # enum member -> value text (every enum, cdef ones too)
         for pxd in pxds:
             other = Source(pxd)
             for mine, theirs in ((self.fused, other.fused), (self.c_names, other.c_names),
-                                 (self.c_funcs, other.c_funcs)):
+                                 (self.c_funcs, other.c_funcs), (self.c_values, other.c_values)):
                 mine.update(theirs)
         self._declarations()
 
@@ -222,8 +223,9 @@ class Source:
                         if item:
                             name, _, value = item.partition("=")
                             members.append((name.strip(), value.strip()))
-                for name, _ in members:
+                for name, value in members:
                     self.c_names[name] = "int"
+                    self.c_values[name] = value
                 if m.group(2) and m.group(2).strip() == "cpdef" and m.group(3):
                     self.enums[m.group(3)] = members
                 continue
@@ -524,8 +526,10 @@ def render_module(name, text, pxds=(), built=None):
             t = "Any"
         parts.append(f"{const}: {t}\n")
     for enum, members in src.enums.items():
+        # a member given by another enum's member (a pxd's) takes its value
+        values = [(m, src.c_values.get(v, v)) for m, v in members]
         body = "".join(f"    {m} = {v if re.fullmatch(r'-?[0-9]+', v or '') else '...'}\n"
-                       for m, v in members)
+                       for m, v in values)
         parts.append(f"\nclass {enum}(IntEnum):\n" + (body or "    ...\n"))
     for fname, params, body, ctype in src.functions():
         parts.append("\n" + render_function(fname, params, body, ctype, src))
