@@ -225,3 +225,94 @@ def test_errors_keep_their_messages(call, error, message):
     x = rng.standard_normal((4, 3)).astype(np.float32)
     with pytest.raises(error, match=message):
         call(x)
+
+
+# ------------------------------------------------------------ triplet
+
+TRIPLET_OPTS = [dict(), dict(p=1), dict(p=3.0, swap=True), dict(squared=True, margin=0.5),
+                dict(eps=0.0, margin=2)]
+
+
+@pytest.mark.parametrize("shape", [(8, 10), (64, 100), (700, 128), (5, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", TRIPLET_OPTS, ids=str)
+def test_triplet_call_matches_full_path(shape, dtype, reduction, opts, monkeypatch):
+    from fastloss import embedding
+
+    a, p, n = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    for return_grad in (False, True):
+        for nt in (1, 2):
+            fast = embedding._k.triplet_call(a, p, n, opts.get("margin", 1.0), opts.get("p", 2),
+                                             opts.get("eps", 1e-6), opts.get("swap", False),
+                                             opts.get("squared", False), reduction, None,
+                                             return_grad, nt)
+            assert fast is not None
+            with monkeypatch.context() as m:
+                m.setattr(embedding._k, "triplet_call", lambda *a: None, raising=False)
+                full = fastloss.triplet_margin_loss(a, p, n, reduction=reduction,
+                                                    return_grad=return_grad, n_threads=nt,
+                                                    **opts)
+            _same(fast, full)
+            _same(fastloss.triplet_margin_loss(a, p, n, reduction=reduction,
+                                               return_grad=return_grad, n_threads=nt, **opts),
+                  full)
+
+
+@pytest.mark.parametrize("case", ["sample_weight", "float16", "mixed", "noncontig", "1d",
+                                  "shape", "p0", "p_inf", "nan_margin", "bool_p", "swap_int",
+                                  "reduction", "n_threads0", "empty", "big_grad", "list"])
+def test_triplet_call_declines(case):
+    from fastloss import embedding
+
+    a, p, n = (rng.standard_normal((16, 8)).astype(np.float32) for _ in range(3))
+    args = dict(anchor=a, positive=p, negative=n, margin=1.0, p=2, eps=1e-6, swap=False,
+                squared=False, reduction="mean", sample_weight=None, return_grad=False,
+                n_threads=None)
+    if case == "sample_weight":
+        args["sample_weight"] = np.ones(16)
+    elif case == "float16":
+        args["anchor"] = a.astype(np.float16)
+    elif case == "mixed":
+        args["negative"] = n.astype(np.float64)
+    elif case == "noncontig":
+        args["positive"] = np.asfortranarray(p)
+    elif case == "1d":
+        args.update(anchor=a[0], positive=p[0], negative=n[0])
+    elif case == "shape":
+        args["negative"] = n[:8]
+    elif case == "p0":
+        args["p"] = 0.0
+    elif case == "p_inf":
+        args["p"] = float("inf")
+    elif case == "nan_margin":
+        args["margin"] = float("nan")
+    elif case == "bool_p":
+        args["p"] = True
+    elif case == "swap_int":
+        args["swap"] = 1
+    elif case == "reduction":
+        args["reduction"] = "avg"
+    elif case == "n_threads0":
+        args["n_threads"] = 0
+    elif case == "empty":
+        args.update(anchor=a[:0], positive=p[:0], negative=n[:0])
+    elif case == "big_grad":
+        big = np.zeros((1 << 16, 4), np.float32)
+        args.update(anchor=big, positive=big, negative=big, return_grad=True)
+    elif case == "list":
+        args["anchor"] = a.tolist()
+    assert embedding._k.triplet_call(*args.values()) is None
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a: fastloss.triplet_margin_loss(a, a, a[:3]), "same shape|shape"),
+    (lambda a: fastloss.triplet_margin_loss(a, a, a, p=0), "p must be in"),
+    (lambda a: fastloss.triplet_margin_loss(a, a, a, margin=float("nan")), "margin must be in"),
+    (lambda a: fastloss.triplet_margin_loss(a, a, a, reduction="avg"), "reduction must be one of"),
+    (lambda a: fastloss.triplet_margin_loss(a, a, a, n_threads=0), "n_threads must be a non-zero"),
+])
+def test_triplet_errors_keep_their_messages(call, message):
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(a)
