@@ -40,7 +40,8 @@ libasan=$(gcc -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "libasan not found ($libasan)"; exit 2; }
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(test_reliability_badinput.py test_reliability_properties.py
-                                 test_reliability_registry.py test_fastcall.py)
+                                 test_reliability_registry.py test_fastcall.py
+                                 test_fastcall_rows.py test_fastcall_seg.py)
 set +e
 (cd "$work/src-copy/tests" && \
     LD_PRELOAD="$libasan" \
