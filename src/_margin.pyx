@@ -9,11 +9,12 @@ A. One pass per row gives the loss and the gradient, which is written while
 B. Work units are fixed blocks of rows (`rows_per_unit`, about 16384
    elements); per-unit BlockOut partials are combined in unit order:
    bit-identical for any thread count.
-C. Per-row math is written once as `cdef inline` helpers (mm_row,
-   margin_psi) and reused by every dtype through the fused `floating` type.
-   Hot loops are plain loops with lane accumulators and selects, so
-   gcc vectorizes them.  float16 / bfloat16 rows are widened a block at a
-   time and go through the same row functions (`_half_rows`).
+C. Per-row math is written once as `cdef inline` helpers (mm_row; the
+   margin softmax's margin_psi and scaled_sumexp in _margin_math.pxd) and
+   reused by every dtype through the fused `floating` type.  Hot loops
+   are plain loops with lane accumulators and selects, so gcc vectorizes
+   them.  float16 / bfloat16 rows are widened a block at a time and go
+   through the same row functions (`_half_rows`).
 D. The margin-softmax losses are a softmax cross-entropy over s*cos whose
    target logit is replaced by s*psi(cos_y): the exponentials of the row are
    written (into the gradient buffer or a 256-element stack chunk), the
