@@ -770,3 +770,38 @@ def test_kernel_bits_do_not_depend_on_where_the_outputs_lie(target, dtype):
                     for gap in range(16):
                         assert _kernel_run(k, loss, x0, t0, aux, params, gap, which) == far, \
                             (loss.name, n, which, f"{gap} elements after the input")
+
+
+@pytest.mark.parametrize("target", _runnable_targets())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_bits_do_not_depend_on_an_elements_position(target, dtype):
+    # an element's loss and derivative are the same bits in a loop's vector
+    # body (64 elements: the 512-bit body on x86_64_v4) as in its scalar
+    # copy (an array of one element)
+    from fastloss import _dispatch
+    from fastloss.elementwise import _core
+
+    rng = np.random.default_rng(5)
+    n = 64
+    with _dispatch.use_target(target):
+        k = _core._k
+        for loss in k.LossId:
+            x0 = rng.standard_normal(n).astype(dtype)
+            t0 = rng.random(n).astype(dtype)
+            if loss.name in ("BCE", "JS"):
+                x0 = rng.random(n).astype(dtype)
+            if loss.name in ("SOFT_MARGIN", "HINGE", "SQ_HINGE", "EXPONENTIAL"):
+                t0 = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
+            aux = (rng.random(n) + 0.5).astype(dtype) if loss.name == "BCE_LOGITS_PW" \
+                else np.empty(0, dtype)
+            params = _KERNEL_PARAMS.get(loss.name, (0, 0, 0))
+            no_w = np.empty(0, np.float64)
+            out, g = np.empty(n, dtype), np.empty(n, dtype)
+            k.elementwise(int(loss), x0, t0, aux, *params, no_w, out, g, 1.0, 1, False)
+            for i in range(n):
+                o1, g1 = np.empty(1, dtype), np.empty(1, dtype)
+                a1 = aux[i:i + 1].copy() if aux.size else aux
+                k.elementwise(int(loss), x0[i:i + 1].copy(), t0[i:i + 1].copy(), a1, *params,
+                              no_w, o1, g1, 1.0, 1, False)
+                assert (o1.tobytes(), g1.tobytes()) == (out[i:i + 1].tobytes(),
+                                                        g[i:i + 1].tobytes()), (loss.name, i)
