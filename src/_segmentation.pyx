@@ -228,9 +228,6 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
             b = _labels_at(lab, lkind, n * S + j0, nb, C + off, ignore, has_ignore, yy, vm)
             if b >= 0 and bad[0] < 0:
                 bad[0] = n * S + j0 + b
-        if do_ce:
-            for j in range(nb):
-                xy[j] = 0
         if labels and mode == MODE_OVERLAP:
             fused = False
             if floating is float:
@@ -249,6 +246,9 @@ cdef void _stats_unit(const floating* x, const unsigned short* xh, int xkind,
                 ce_fused = ce_fused and fused
             if not fused:
                 # hot path: p = e * rv read once per class; g = (label == class)
+                if do_ce:
+                    for j in range(nb):
+                        xy[j] = 0
                 _probs_raw(xb, xs, C, nb, act, e, m, s, rv)
                 if has_ignore:
                     # v p: ignored positions drop out of every overlap sum
