@@ -724,6 +724,20 @@ def _runnable_targets():
             if _dispatch._built(name) and all(f in features for f in needs)]
 
 
+def _kernel_inputs(rng, loss, n, dtype):
+    """(x, t, aux, (a, b, c)) of n elements inside loss's domain, for the
+    kernel's `elementwise` entry."""
+    x = rng.standard_normal(n).astype(dtype)
+    t = rng.random(n).astype(dtype)
+    if loss.name in ("BCE", "JS"):
+        x = rng.random(n).astype(dtype)
+    if loss.name in ("SOFT_MARGIN", "HINGE", "SQ_HINGE", "EXPONENTIAL"):
+        t = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
+    aux = (rng.random(n) + 0.5).astype(dtype) if loss.name == "BCE_LOGITS_PW" \
+        else np.empty(0, dtype)
+    return x, t, aux, _KERNEL_PARAMS.get(loss.name, (0, 0, 0))
+
+
 def _kernel_run(k, loss, x0, t0, aux, params, gap, which):
     """The kernel's (loss array, gradient, sum) with x0 at the start of a
     buffer and the loss array ('loss') or the gradient ('grad') `gap`
@@ -756,15 +770,7 @@ def test_kernel_bits_do_not_depend_on_where_the_outputs_lie(target, dtype):
         k = _core._k
         for loss in k.LossId:
             for n in (5, 8, 12, 15):
-                x0 = rng.standard_normal(n).astype(dtype)
-                t0 = rng.random(n).astype(dtype)
-                if loss.name in ("BCE", "JS"):
-                    x0 = rng.random(n).astype(dtype)
-                if loss.name in ("SOFT_MARGIN", "HINGE", "SQ_HINGE", "EXPONENTIAL"):
-                    t0 = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
-                aux = (rng.random(n) + 0.5).astype(dtype) if loss.name == "BCE_LOGITS_PW" \
-                    else np.empty(0, dtype)
-                params = _KERNEL_PARAMS.get(loss.name, (0, 0, 0))
+                x0, t0, aux, params = _kernel_inputs(rng, loss, n, dtype)
                 for which in ("loss", "grad"):
                     far = _kernel_run(k, loss, x0, t0, aux, params, 80, which)
                     for gap in range(16):
@@ -786,15 +792,7 @@ def test_kernel_bits_do_not_depend_on_an_elements_position(target, dtype):
     with _dispatch.use_target(target):
         k = _core._k
         for loss in k.LossId:
-            x0 = rng.standard_normal(n).astype(dtype)
-            t0 = rng.random(n).astype(dtype)
-            if loss.name in ("BCE", "JS"):
-                x0 = rng.random(n).astype(dtype)
-            if loss.name in ("SOFT_MARGIN", "HINGE", "SQ_HINGE", "EXPONENTIAL"):
-                t0 = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
-            aux = (rng.random(n) + 0.5).astype(dtype) if loss.name == "BCE_LOGITS_PW" \
-                else np.empty(0, dtype)
-            params = _KERNEL_PARAMS.get(loss.name, (0, 0, 0))
+            x0, t0, aux, params = _kernel_inputs(rng, loss, n, dtype)
             no_w = np.empty(0, np.float64)
             out, g = np.empty(n, dtype), np.empty(n, dtype)
             k.elementwise(int(loss), x0, t0, aux, *params, no_w, out, g, 1.0, 1, False)
