@@ -131,14 +131,15 @@ FL_ALWAYS_INLINE void fl_narrow_copy(const float *x, ptrdiff_t cs, int K, int n,
 
 /* The tile's math on its K class planes P (lanes i < n, row maxima mx,
  * labels ys[i] in [0, K) or -1: no loss, a zero gradient): adds each lane's
- * loss to acc[i], writes it to lo[i] (lo may be NULL), and with grad leaves
- * the gradient in P. */
+ * loss to acc[i] and writes it to lo[i] (lo may be NULL); y[i] (T lanes) =
+ * ys[i], -1 past n; with grad, leaves exp(x_c - m) in P and rs[i] =
+ * gscale / s for fl_narrow_grad. */
 FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n, const int *ys,
-                                        float *lo, const int grad, float gscale, double *acc)
+                                        float *lo, const int grad, float gscale, double *acc,
+                                        int *y, float *rs)
 {
     enum { T = FL_NARROW_TILE };
-    float sm[T], xy[T], l[T], rs[T];
-    int y[T];
+    float sm[T], xy[T], l[T];
     ptrdiff_t c;   /* not int: with -fwrapv an int index is not affine to gcc */
     int i;
     for (i = 0; i < T; i++) {
@@ -229,16 +230,68 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
 #if defined(__AVX512F__)
 gradient:
 #endif
-    if (!grad)
-        return;
-    for (i = 0; i < T; i++)
-        rs[i] = gscale / sm[i];
-    for (c = 0; c < K; c++)
-        for (i = 0; i < T; i++) {
-            float gv = P[c * T + i] * rs[i];
-            gv = y[i] == (int)c ? gv - gscale : gv;
-            P[c * T + i] = y[i] >= 0 ? gv : 0.0f;
+    if (grad)
+        for (i = 0; i < T; i++)
+            rs[i] = gscale / sm[i];
+}
+
+/* the gradient of plane c, lanes i < n, from fl_ce_narrow_math's P, y and
+ * rs:  g_c = exp(x_c - m) gscale / s - gscale [c == y], 0 where y < 0 */
+#define FL_NARROW_GRAD(pc, rsv, yv, c, gs)                                 \
+    __extension__({                                                      \
+        float gv_ = (pc) * (rsv);                                        \
+        gv_ = (yv) == (int)(c) ? gv_ - (gs) : gv_;                       \
+        (yv) >= 0 ? gv_ : 0.0f;                                          \
+    })
+
+/* The K gradient planes to g (plane stride cs, lanes i < n; g may be P
+ * itself, cs = FL_NARROW_TILE): written once, from P, not through it. */
+FL_ALWAYS_INLINE void fl_narrow_grad_planes(const float *P, const float *rs, const int *y,
+                                            int K, int n, float gscale, float *g,
+                                            ptrdiff_t cs)
+{
+    ptrdiff_t c;
+    int i;
+    for (c = 0; c < K; c++) {
+        const float *pc = P + c * FL_NARROW_TILE;
+        float *gc = g + c * cs;
+        if (n == FL_NARROW_TILE)
+            for (i = 0; i < FL_NARROW_TILE; i++)
+                gc[i] = FL_NARROW_GRAD(pc[i], rs[i], y[i], c, gscale);
+        else
+            for (i = 0; i < n; i++)
+                gc[i] = FL_NARROW_GRAD(pc[i], rs[i], y[i], c, gscale);
+    }
+}
+
+/* The gradient rows g[i * K + c] (i < n) of a tile of rows: with AVX-512
+ * each 16 rows' planes are formed in registers and go through the
+ * transpose to their rows, P read once; elsewhere through P. */
+FL_ALWAYS_INLINE void fl_narrow_grad_rows(float *P, const float *rs, const int *y, int K,
+                                          int n, float gscale, float *g)
+{
+#if defined(__AVX512F__)
+    const __mmask16 km = (__mmask16)((1u << K) - 1u);
+    const __m512 gs = _mm512_set1_ps(gscale);
+    __m512 r[16];
+    int i, b;
+    for (b = 0; b < n; b += 16) {
+        const __m512 R = _mm512_loadu_ps(rs + b);
+        const __m512i Y = _mm512_loadu_si512((const void *)(y + b));
+        const __mmask16 kept = _mm512_cmpge_epi32_mask(Y, _mm512_setzero_si512());
+        for (i = 0; i < 16; i++) {
+            __m512 gv = _mm512_mul_ps(_mm512_load_ps(P + i * FL_NARROW_TILE + b), R);
+            gv = _mm512_mask_sub_ps(gv, _mm512_cmpeq_epi32_mask(Y, _mm512_set1_epi32(i)), gv, gs);
+            r[i] = i < K ? _mm512_maskz_mov_ps(kept, gv) : _mm512_setzero_ps();
         }
+        fl_tr16_ps(r);
+        for (i = 0; i < 16 && b + i < n; i++)
+            _mm512_mask_storeu_ps(g + (b + i) * K, km, r[i]);
+    }
+#else
+    fl_narrow_grad_planes(P, rs, y, K, n, gscale, P, FL_NARROW_TILE);
+    fl_narrow_rows(P, K, n, g);
+#endif
 }
 
 /* One tile: rows i < n of x (row stride K), labels ys[i]; the loss as
@@ -247,11 +300,12 @@ FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int 
                                         float *lo, float *g, float gscale, double *acc)
 {
     float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
-    float mx[FL_NARROW_TILE];
+    float mx[FL_NARROW_TILE], rs[FL_NARROW_TILE];
+    int y[FL_NARROW_TILE];
     fl_narrow_planes(x, K, n, P, mx);
-    fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc);
+    fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc, y, rs);
     if (g)
-        fl_narrow_rows(P, K, n, g);
+        fl_narrow_grad_rows(P, rs, y, K, n, gscale, g);
 }
 
 /* One tile of a class-plane layout: positions i < n of K planes at x
@@ -263,7 +317,8 @@ FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int
                                         float gscale, double *acc)
 {
     float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
-    float mx[FL_NARROW_TILE];
+    float mx[FL_NARROW_TILE], rs[FL_NARROW_TILE];
+    int y[FL_NARROW_TILE];
     ptrdiff_t c;
     if (ahead)   /* the same positions `ahead` on, plane by plane */
         for (c = 0; c < K; c++)
@@ -278,11 +333,9 @@ FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int
                     FL_PREFETCH(g + c * cs + ahead + b);
             }
     fl_narrow_copy(x, cs, K, n, P, mx);
-    fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc);
-    if (!g)
-        return;
-    for (c = 0; c < K; c++)
-        memcpy(g + c * cs, P + c * FL_NARROW_TILE, (size_t)n * sizeof(float));
+    fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc, y, rs);
+    if (g)
+        fl_narrow_grad_planes(P, rs, y, K, n, gscale, g, cs);
 }
 
 /* The cross-entropy of rows j < nr of K float classes at x (row stride K),
