@@ -62,7 +62,8 @@ cdef extern from "flnarrow.h" nogil:
     enum:
         FL_NARROW_MAX
     double fl_ce_narrow_f32(const float* x, Py_ssize_t K, Py_ssize_t nr, const int* ys,
-                            float* lo, float* g, float gscale)
+                            float* lo, float* g, float gscale, const char* pf,
+                            Py_ssize_t pf_bytes)
     double fl_ce_planes_f32(const float* x, Py_ssize_t cs, Py_ssize_t K, Py_ssize_t nr,
                             const int* ys, float* lo, float* g, Py_ssize_t ahead, float gscale)
 
@@ -220,7 +221,9 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
             # unit's L1 rows 22.6 ms, directly 21.4
             out.loss = fl_ce_narrow_f32(x + base, C, nb, ys,
                                         loss_out + pos if loss_out != NULL else NULL,
-                                        g + base if g != NULL else NULL, <float>gscale)
+                                        g + base if g != NULL else NULL, <float>gscale,
+                                        <const char*>(t + pos + nb),
+                                        max(<Py_ssize_t>0, min(nb, L.npos - pos - nb)) * sizeof(label_t))
             for j in range(nb):   # an integer count: a vector loop
                 nkeep += ys[j] >= 0
             out.weight = <double>nkeep

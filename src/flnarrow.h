@@ -340,18 +340,28 @@ FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int
 
 /* The cross-entropy of rows j < nr of K float classes at x (row stride K),
  * labels ys[j] as fl_ce_narrow_tile's: returns the sum of the row losses;
- * lo[j] (or NULL): row j's loss; g (or NULL): the gradient rows. */
+ * lo[j] (or NULL): row j's loss; g (or NULL): the gradient rows.
+ * [pf, pf + pf_bytes): memory the caller reads next (the next unit's
+ * labels), requested a few lines a tile: read in a burst after this call,
+ * a page of them each time, they wait on the memory (the prefetcher has
+ * no run-up within a page). */
 static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr, const int *ys,
-                                      float *lo, float *g, float gscale)
+                                      float *lo, float *g, float gscale, const char *pf,
+                                      ptrdiff_t pf_bytes)
 {
     double acc[FL_NARROW_TILE];
-    ptrdiff_t j = 0;
+    ptrdiff_t j = 0, per = 0, q = 0;
     int i;
     for (i = 0; i < FL_NARROW_TILE; i++)
         acc[i] = 0.0;
-    for (; j + FL_NARROW_TILE <= nr; j += FL_NARROW_TILE)
+    if (pf && nr >= FL_NARROW_TILE)   /* bytes a tile, whole lines */
+        per = (pf_bytes / (nr / FL_NARROW_TILE) + 63) & ~(ptrdiff_t)63;
+    for (; j + FL_NARROW_TILE <= nr; j += FL_NARROW_TILE) {
+        for (ptrdiff_t e = q + per; q < e && q < pf_bytes; q += 64)
+            FL_PREFETCH(pf + q);
         fl_ce_narrow_tile(x + j * K, (int)K, FL_NARROW_TILE, ys + j, lo ? lo + j : NULL,
                           g ? g + j * K : NULL, gscale, acc);
+    }
     if (j < nr)
         fl_ce_narrow_tile(x + j * K, (int)K, (int)(nr - j), ys + j, lo ? lo + j : NULL,
                           g ? g + j * K : NULL, gscale, acc);
