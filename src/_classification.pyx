@@ -132,6 +132,9 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     cdef floating* gr
     cdef floating fb
     cdef floating buf[STREAM_ROW]
+    cdef floating sf[PLANE_BLOCK]
+    cdef floating cf[PLANE_BLOCK]
+    cdef floating lf[PLANE_BLOCK]
     # class planes of a block of narrow rows (PLANE_BLOCK rows of up to 16
     # float or 8 double classes: 32 KiB each), 64-byte aligned
     cdef char rawx[PLANE_BLOCK * 64 + 64]
@@ -330,19 +333,32 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     out.weight += lanes_sum(wv, nb)
     if g == NULL:
         return
+    # the factors in the gradient's type once, not once a class
+    for j in range(nb):
+        sf[j] = <floating>s[j]
+        cf[j] = <floating>coef[j]
+        if floating is float:
+            lf[j] = <floating>(coef[j] * (1.0 - eps) * wyv[j])
     for c in range(C):
         gr = gp + c * cs
         fb = <floating>(epc * (w[c] if w != NULL else 1.0))
-        if ps == 1:
+        if ps == 1 and eps == 0 and w == NULL and sw == NULL:
+            # fb = 0 and coef finite: the product by 0 taken off (same bits)
             for j in range(nb):
-                gr[j] = gr[j] * <floating>s[j] - fb * <floating>coef[j]
+                gr[j] = gr[j] * sf[j]
+        elif ps == 1:
+            for j in range(nb):
+                gr[j] = gr[j] * sf[j] - fb * cf[j]
         else:
             for j in range(nb):
-                gr[j * ps] = gr[j * ps] * <floating>s[j] - fb * <floating>coef[j]
+                gr[j * ps] = gr[j * ps] * sf[j] - fb * cf[j]
     for j in range(nb):
         if ys[j] >= 0:
             gr = gp + <Py_ssize_t>ys[j] * cs + j * ps
-            gr[0] = gr[0] - <floating>(coef[j] * (1.0 - eps) * wyv[j])
+            if floating is float:
+                gr[0] = gr[0] - lf[j]
+            else:   # the product and the difference in one multiply-add, as gcc contracts
+                gr[0] = gr[0] - coef[j] * (1.0 - eps) * wyv[j]
     if tr:
         if stream:
             # rows again in L1 (over the logits' planes, no longer read),
