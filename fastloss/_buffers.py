@@ -10,9 +10,13 @@ step.  So fastloss keeps the gradient arrays it returns (those of at least
 ``MIN_BYTES``) and, once the caller holds no reference to one any more,
 writes the next gradient of the same shape and dtype into it:
 
-* "no reference" is the array's reference count: any view, any
-  ``torch.from_numpy`` tensor, any container holding it keeps it out of
-  reuse, so memory a caller can still reach is never written;
+* "no reference" is the reference count of the array and of the buffer
+  under it: any view, any ``torch.from_numpy`` tensor, any container
+  holding it keeps it out of reuse, so memory a caller can still reach is
+  never written;
+* the arrays start on a 64-byte line (a view of a slightly larger byte
+  buffer), so that a kernel's non-temporal stores write whole lines
+  (NumPy's large arrays start 16 bytes into one);
 * at most ``KEEP`` arrays per (shape, dtype) and per gradient a call
   returns in it (triplet's three gradients: six), and ``max_bytes`` in all,
   are kept (least recently used dropped first);
@@ -60,16 +64,34 @@ def _env_max():
 _max_bytes = _env_max()
 
 
+ALIGN = 64   # bytes: a cache line
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialized C-contiguous array whose data starts on an ALIGN-byte
+    boundary: a view of a byte buffer ALIGN bytes longer (its ``base``; a
+    view of the array has that buffer as its base too)."""
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(n + ALIGN, np.uint8)
+    off = -buf.ctypes.data % ALIGN
+    return buf[off:off + n].view(dtype).reshape(shape)
+
+
 def _refs_when_free():
-    """The reference count gradient_array sees for a kept array nobody else holds.
+    """The reference counts gradient_array sees for a kept array nobody else
+    holds, and for its buffer.
 
     Measured with the same code shape (a list element, a loop name,
     getrefcount's argument) rather than assumed, since interpreters
     differ in which of those references they count.
     """
-    arrs = [np.empty(0)]
+    arrs = [_aligned_empty((1,), np.dtype(np.float32))]
     for a in arrs:
-        return sys.getrefcount(a)
+        return _refs(a)
+
+
+def _refs(a):
+    return sys.getrefcount(a), sys.getrefcount(a.base)
 
 
 _FREE = _refs_when_free()
@@ -217,9 +239,9 @@ def gradient_array(shape, dtype, per_call=1):
         if arrs is not None:
             _kept.move_to_end(key)
             for a in arrs:
-                if sys.getrefcount(a) == _FREE:  # no reference but the cache's own
+                if _refs(a) == _FREE:  # no reference but the cache's own
                     return a, True
-        a = np.empty(shape, dtype=dtype)
+        a = _aligned_empty(shape, dtype)
         arrs = _kept.setdefault(key, [])
         _kept.move_to_end(key)
         arrs.append(a)

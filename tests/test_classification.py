@@ -484,3 +484,33 @@ def test_streamed_gradient_rows_same_bits(C, dtype, opts):
         F.cross_entropy(xt, torch.from_numpy(t), **tkw).backward()
         np.testing.assert_allclose(g1, xt.grad.numpy(), rtol=2e-4 if f32 else 1e-9,
                                    atol=1e-8 if f32 else 1e-15)
+
+
+@pytest.mark.parametrize("C", [2, 10, 16])
+@pytest.mark.parametrize("shift", [0, 16])
+def test_narrow_rows_gradient_streamed_into_an_aligned_buffer_same_bits(C, shift):
+    # Rows of a few float32 classes into a caller's buffer: 64-byte aligned,
+    # the 64-row tiles go out with non-temporal stores, misaligned with
+    # ordinary ones, a fresh array (not streamed) too; the same bits, and
+    # torch's values.
+    rng = np.random.default_rng(C + shift)
+    N = 1000   # 15 whole tiles and a part tile
+    x = (rng.standard_normal((N, C)) * 3).astype(np.float32)
+    t = rng.integers(0, C, N)
+    t[::13] = -100
+    fl.set_gradient_cache(0)
+    try:
+        loss0, g0 = fl.cross_entropy(x, t, return_grad=True)
+    finally:
+        fl.set_gradient_cache(512 << 20)
+    raw = np.full(x.size + 32, np.nan, np.float32)
+    o = (-raw.ctypes.data % 64 + shift) // 4
+    g1 = raw[o:o + x.size].reshape(N, C)
+    assert g1.ctypes.data % 64 == shift
+    loss1, g1r = fl.cross_entropy(x, t, return_grad=True, grad_out=g1)
+    assert g1r is g1
+    assert loss1 == loss0 and g1.tobytes() == g0.tobytes()
+    assert np.isnan(raw[:o]).all() and np.isnan(raw[o + x.size:]).all()   # nothing outside it
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    F.cross_entropy(xt, torch.from_numpy(t)).backward()
+    np.testing.assert_allclose(g1, xt.grad.numpy(), rtol=2e-4, atol=1e-8)
