@@ -68,7 +68,8 @@ cdef extern from "flnarrow.h" nogil:
                             const int* ys, float* lo, float* g, Py_ssize_t ahead, float gscale)
 
 from _layout cimport (
-    HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
+    HALF_UNIT, LAYOUT_ROWS, Layout, half_rows_unit, make_layout, narrow_unit, unit_start,
+    widen_unit,
 )
 from _ce_math cimport ce_row_finish, planes_wdot, weight_sum_run
 
@@ -419,54 +420,28 @@ cdef void _nll_unit(const floating* x, const label_t* t, Layout* L, Py_ssize_t u
     out.weight += acc_w
 
 
-cdef void _ce_rows_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
-                             Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
-                             double eps, double wsum, float* loss_out, void* g, int kg,
-                             double gscale, BlockOut* out) noexcept nogil:
-    """_ce_index_unit's rows for float16 / bfloat16 logits (C <= STREAM_ROW).
+cdef struct CeArgs:
+    const double* w
+    const double* sw
+    double eps
+    double wsum
+    double ew
+    double gscale
 
-    Each row is widened into an L1 buffer and goes through the float32 row
-    steps of the streamed path (row_max, row_sumexp, _ce_row_finish: the
-    same bits as the float32 kernel on the widened values); its gradient is
-    narrowed (round to nearest even) or copied out.
-    """
-    cdef float xraw[STREAM_ROW + 16]
-    cdef float graw[STREAM_ROW + 16]
-    cdef float* xb = <float*>align64(&xraw[0])
-    cdef float* gb = <float*>align64(&graw[0])
-    cdef Py_ssize_t C = L.C, nb, base, pos, r, y
-    cdef double mx, sm, wy, swj, loss, ew = eps / C * wsum
-    cdef double acc_l = 0.0, acc_w = 0.0
-    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
-    cdef char* gr
-    block_init(out)
-    pos = unit_start(L, u, &nb, &base)
-    for r in range(nb):
-        gr = <char*>g + (base + r * C) * gsize if g != NULL else NULL
-        y = <Py_ssize_t>t[pos + r]
-        if skip_label(y, ignore, True, C, pos + r, loss_out, out):
-            if gr != NULL:
-                memset(gr, 0, C * gsize)  # +0.0 in every format
-            continue
-        fl_widen(x + base + r * C, kx, xb, C)
-        mx = row_max(xb, C)
-        # the next row's 16-bit values requested while this row's
-        # exponentials are computed, as the float32 rows do (the pointer
-        # only steers prefetches, which cover twice the row: never a fault)
-        sm = row_sumexp(xb, C, mx, gb if g != NULL else NULL,
-                        <const float*>(x + base + (r + 1) * C))
-        swj = sw[pos + r] if sw != NULL else 1.0
-        wy = w[y] if w != NULL else 1.0
-        loss = ce_row_finish(xb, gb if g != NULL else NULL, C, y, mx + fl_log(sm), sm, w, wy,
-                             swj, eps, wsum, ew, gscale)
-        if gr != NULL:
-            fl_narrow(gb, gr, kg, C)
-        if loss_out != NULL:
-            loss_out[pos + r] = <float>loss
-        acc_l += loss
-        acc_w += swj * wy
-    out.loss += acc_l
-    out.weight += acc_w
+
+cdef double _ce_half_row(const float* xr, float* gr, Py_ssize_t C, Py_ssize_t y, Py_ssize_t i,
+                         const void* P, const float* nxt, double* weight) noexcept nogil:
+    """A row of _ce_index_unit's streamed path (row_max, row_sumexp,
+    ce_row_finish: the same bits as the float32 kernel) for half_rows_unit:
+    float16 / bfloat16 rows of up to STREAM_ROW classes."""
+    cdef const CeArgs* a = <const CeArgs*>P
+    cdef double mx = row_max(xr, C), sm
+    cdef double swj = a.sw[i] if a.sw != NULL else 1.0
+    cdef double wy = a.w[y] if a.w != NULL else 1.0
+    sm = row_sumexp(xr, C, mx, gr, nxt)
+    weight[0] = swj * wy
+    return ce_row_finish(xr, gr, C, y, mx + fl_log(sm), sm, a.w, wy, swj, a.eps, a.wsum, a.ew,
+                         a.gscale)
 
 
 cdef void _nll_rows_half_unit(const unsigned short* x, int kx, const label_t* t,
@@ -540,11 +515,12 @@ cdef inline void _half_unit(const unsigned short* x, int kx, const label_t* t, L
                             Py_ssize_t u, const double* w, const double* sw, Py_ssize_t ignore,
                             double eps, double wsum, float* loss_out, void* g, int kg,
                             double gscale, bint log_input, BlockOut* out) noexcept nogil:
+    cdef CeArgs a
     if L.kind == LAYOUT_ROWS and log_input:
         _nll_rows_half_unit(x, kx, t, L, u, w, sw, ignore, loss_out, g, kg, gscale, out)
     elif L.kind == LAYOUT_ROWS:
-        _ce_rows_half_unit(x, kx, t, L, u, w, sw, ignore, eps, wsum, loss_out, g, kg, gscale,
-                           out)
+        a.w, a.sw, a.eps, a.wsum, a.ew, a.gscale = w, sw, eps, wsum, eps / L.C * wsum, gscale
+        half_rows_unit(x, kx, t, L, u, ignore, loss_out, g, kg, _ce_half_row, &a, out)
     else:
         _ce_half_unit(x, kx, t, L, u, w, sw, ignore, eps, wsum, loss_out, g, kg, gscale,
                       log_input, out)

@@ -3,8 +3,11 @@
 # kernel (lse, cross-entropy, softmax focal) and every row kernel
 # (margins, embeddings) shares.  Header-only, `noexcept nogil`.
 
+from libc.string cimport memset
+
 from _common cimport (
-    ELEM_BLOCK, FL_KIND_F32, PLANE_BLOCK, WIDE_ROW, fl_narrow, fl_widen, n_blocks,
+    ELEM_BLOCK, FL_KIND_F32, PLANE_BLOCK, STREAM_ROW, WIDE_ROW, BlockOut, align64, block_init,
+    fl_narrow, fl_widen, label_t, n_blocks, skip_label,
 )
 
 
@@ -160,3 +163,55 @@ cdef inline void narrow_unit(const float* gb, void* g, int kg, Layout* L, Py_ssi
             fl_narrow(gb + c * nb, <char*>g + (base + c * L.cs) * gsize, kg, nb)
     else:
         fl_narrow(gb, <char*>g + base * gsize, kg, nb * L.C)
+
+
+# A labelled row's float32 code for half_rows_unit: its loss from the widened
+# row xr (C values, label y, flat position i); with gr, its gradient there;
+# *weight its 'mean' weight; nxt: the next row's 16-bit values, for
+# prefetches only.  P: the loss's parameters.
+ctypedef double (*half_row_fn)(const float* xr, float* gr, Py_ssize_t C, Py_ssize_t y,
+                               Py_ssize_t i, const void* P, const float* nxt,
+                               double* weight) noexcept nogil
+
+
+cdef inline void half_rows_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
+                                Py_ssize_t u, Py_ssize_t ignore, float* loss_out, void* g,
+                                int kg, half_row_fn row, const void* P,
+                                BlockOut* out) noexcept nogil:
+    """Unit u of a rows layout L of float16 / bfloat16 rows (C <= STREAM_ROW)
+    a row at a time: each labelled row widened into an L1 buffer and run
+    through ``row`` (the float32 kernel's row code: its bits on the widened
+    values), the next row's 16-bit values requested during its
+    exponentials, its gradient narrowed (round to nearest even) or copied
+    into g (kind kg); a skipped row's gradient zeroed.  Widening the unit at
+    once (64 KiB, past L1, read in a burst) took 1.22x the time for the
+    softmax focal loss of (16384, 1000) bfloat16, with its gradient 1.16x."""
+    cdef float xraw[STREAM_ROW + 16]
+    cdef float graw[STREAM_ROW + 16]
+    cdef float* xb = <float*>align64(&xraw[0])
+    cdef float* gb = <float*>align64(&graw[0]) if g != NULL else NULL
+    cdef Py_ssize_t C = L.C, nb, base, pos, r, y
+    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
+    cdef double loss, wt, acc_l = 0.0, acc_w = 0.0
+    cdef char* gr
+    block_init(out)
+    pos = unit_start(L, u, &nb, &base)
+    for r in range(nb):
+        gr = <char*>g + (base + r * C) * gsize if g != NULL else NULL
+        y = <Py_ssize_t>t[pos + r]
+        if skip_label(y, ignore, True, C, pos + r, loss_out, out):
+            if gr != NULL:
+                memset(gr, 0, C * gsize)  # +0.0 in every format
+            continue
+        fl_widen(x + base + r * C, kx, xb, C)
+        # the pointer only steers prefetches, which cover twice the row:
+        # never a fault
+        loss = row(xb, gb, C, y, pos + r, P, <const float*>(x + base + (r + 1) * C), &wt)
+        if gr != NULL:
+            fl_narrow(gb, gr, kg, C)
+        if loss_out != NULL:
+            loss_out[pos + r] = <float>loss
+        acc_l += loss
+        acc_w += wt
+    out.loss += acc_l
+    out.weight += acc_w

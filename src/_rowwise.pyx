@@ -32,13 +32,12 @@ from libc.string cimport memset
 
 from _common cimport (
     STREAM_ROW, BlockOut, FL_KIND_F32, PLANE_BLOCK, align64, alloc_blocks, bad_label, block_init,
-    combine_blocks, deal, fl_narrow, fl_widen, floating, label_t, n_blocks, planes_lse,
-    planes_softmax_sums, row_max, row_sumexp, safe_shift, skip_label, threads_for,
-    threads_for_work,
+    combine_blocks, deal, floating, label_t, n_blocks, planes_lse, planes_softmax_sums, row_max,
+    row_sumexp, safe_shift, skip_label, threads_for, threads_for_work,
 )
 from _layout cimport (
-    HALF_UNIT, LAYOUT_ROWS, Layout, half_unit_fits, make_layout, narrow_unit, rows_per_unit,
-    unit_rows, unit_start, widen_unit,
+    HALF_UNIT, LAYOUT_ROWS, Layout, half_rows_unit, half_unit_fits, make_layout, narrow_unit,
+    rows_per_unit, unit_rows, unit_start, widen_unit,
 )
 from _fastcall cimport (
     FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_empty_like,
@@ -310,46 +309,21 @@ def focal_call(object input, object target, object gamma, object ignore_index,
                               <Py_ssize_t>ignore_index, red, return_grad, n_threads, go)
 
 
-cdef void _focal_rows_half_unit(const unsigned short* x, int kx, const label_t* t,
-                                Layout* L, Py_ssize_t u, const double* alpha,
-                                const double* sw, Py_ssize_t ignore, double gamma,
-                                float* loss_out, void* g, int kg, double gscale,
-                                BlockOut* out) noexcept nogil:
-    """_focal_unit's rows for float16 / bfloat16 logits (C <= STREAM_ROW):
-    each row widened into an L1 buffer, the next row's 16-bit values
-    requested during its exponentials, the float32 row (_focal_row: the
-    same bits as the float32 kernel on the widened values), its gradient
-    narrowed (round to nearest even) or copied out.  The unit widened at
-    once (64 KiB, past L1, read in a burst) took 1.22x the time of this for
-    (16384, 1000) bfloat16 at 2 threads, with the gradient 1.16x."""
-    cdef float xraw[STREAM_ROW + 16]
-    cdef float graw[STREAM_ROW + 16]
-    cdef float* xb = <float*>align64(&xraw[0])
-    cdef float* gb = <float*>align64(&graw[0]) if g != NULL else NULL
-    cdef Py_ssize_t C = L.C, nb, base, pos, r, y
-    cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
-    cdef double swj, loss
-    cdef char* gr
-    block_init(out)
-    pos = unit_start(L, u, &nb, &base)
-    for r in range(nb):
-        gr = <char*>g + (base + r * C) * gsize if g != NULL else NULL
-        y = <Py_ssize_t>t[pos + r]
-        if skip_label(y, ignore, True, C, pos + r, loss_out, out):
-            if gr != NULL:
-                memset(gr, 0, C * gsize)  # +0.0 in every format
-            continue
-        fl_widen(x + base + r * C, kx, xb, C)
-        swj = sw[pos + r] if sw != NULL else 1.0
-        # the pointer only steers prefetches (twice the row: never a fault)
-        loss = _focal_row(xb, gb, C, y, alpha, swj, gamma, gscale,
-                          <const float*>(x + base + (r + 1) * C))
-        if gr != NULL:
-            fl_narrow(gb, gr, kg, C)
-        if loss_out != NULL:
-            loss_out[pos + r] = <float>loss
-        out.loss += loss
-        out.weight += swj
+cdef struct FocalArgs:
+    const double* alpha
+    const double* sw
+    double gamma
+    double gscale
+
+
+cdef double _focal_half_row(const float* xr, float* gr, Py_ssize_t C, Py_ssize_t y,
+                            Py_ssize_t i, const void* P, const float* nxt,
+                            double* weight) noexcept nogil:
+    """_focal_row for half_rows_unit."""
+    cdef const FocalArgs* a = <const FocalArgs*>P
+    cdef double swj = a.sw[i] if a.sw != NULL else 1.0
+    weight[0] = swj
+    return _focal_row(xr, gr, C, y, a.alpha, swj, a.gamma, a.gscale, nxt)
 
 
 cdef void _focal_half_unit(const unsigned short* x, int kx, const label_t* t, Layout* L,
@@ -357,11 +331,12 @@ cdef void _focal_half_unit(const unsigned short* x, int kx, const label_t* t, La
                            Py_ssize_t ignore, double gamma, float* loss_out, void* g, int kg,
                            double gscale, BlockOut* out) noexcept nogil:
     """_focal_unit for float16 / bfloat16 logits (half_unit_fits): rows of
-    up to STREAM_ROW a row at a time, else the unit widened by widen_unit,
-    the float32 unit, the gradient narrowed."""
+    up to STREAM_ROW a row at a time (half_rows_unit), else the unit widened
+    by widen_unit, the float32 unit, the gradient narrowed."""
+    cdef FocalArgs a
     if L.kind == LAYOUT_ROWS and L.C <= STREAM_ROW:
-        _focal_rows_half_unit(x, kx, t, L, u, alpha, sw, ignore, gamma, loss_out, g, kg,
-                              gscale, out)
+        a.alpha, a.sw, a.gamma, a.gscale = alpha, sw, gamma, gscale
+        half_rows_unit(x, kx, t, L, u, ignore, loss_out, g, kg, _focal_half_row, &a, out)
         return
     cdef float xraw[HALF_UNIT + 16]
     cdef float graw[HALF_UNIT + 16]
