@@ -31,7 +31,6 @@
 
 #include <math.h>
 #include <stddef.h>
-#include <string.h>
 #include "flrows.h"           /* FL_SUM_HALF; fastmath.h */
 #include "flstream.h"
 #include "fltranspose.h"
@@ -236,14 +235,14 @@ gradient:
             rs[i] = gscale / sm[i];
 }
 
-/* the gradient of plane c, lanes i < n, from fl_ce_narrow_math's P, y and
- * rs:  g_c = exp(x_c - m) gscale / s - gscale [c == y], 0 where y < 0 */
-#define FL_NARROW_GRAD(pc, rsv, yv, c, gs)                                 \
-    __extension__({                                                      \
-        float gv_ = (pc) * (rsv);                                        \
-        gv_ = (yv) == (int)(c) ? gv_ - (gs) : gv_;                       \
-        (yv) >= 0 ? gv_ : 0.0f;                                          \
-    })
+/* a lane's gradient of class c from fl_ce_narrow_math's exponential e, y
+ * and rs:  g_c = e gscale / s - gscale [c == y], 0 where y < 0 */
+FL_ALWAYS_INLINE float fl_narrow_grad(float e, float rs, int y, int c, float gscale)
+{
+    float gv = e * rs;
+    gv = y == c ? gv - gscale : gv;
+    return y >= 0 ? gv : 0.0f;
+}
 
 /* The K gradient planes to g (plane stride cs, lanes i < n; g may be P
  * itself, cs = FL_NARROW_TILE): written once, from P, not through it. */
@@ -258,10 +257,10 @@ FL_ALWAYS_INLINE void fl_narrow_grad_planes(const float *P, const float *rs, con
         float *gc = g + c * cs;
         if (n == FL_NARROW_TILE)
             for (i = 0; i < FL_NARROW_TILE; i++)
-                gc[i] = FL_NARROW_GRAD(pc[i], rs[i], y[i], c, gscale);
+                gc[i] = fl_narrow_grad(pc[i], rs[i], y[i], (int)c, gscale);
         else
             for (i = 0; i < n; i++)
-                gc[i] = FL_NARROW_GRAD(pc[i], rs[i], y[i], c, gscale);
+                gc[i] = fl_narrow_grad(pc[i], rs[i], y[i], (int)c, gscale);
     }
 }
 
