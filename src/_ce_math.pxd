@@ -38,7 +38,7 @@ cdef inline void weight_sum_unit(const label_t* t, Py_ssize_t n, Py_ssize_t u,
         else:
             # labels that fit an int: 32-bit lanes, twice as many a vector
             # as 64-bit ones (block_labels's form; the uint8 labels of a
-            # (2, 160^3) map: 0.2 against 0.5 ms)
+            # (2, 160^3) map: 0.58 against 1.21 ms at 2 threads)
             c32 = <int>C
             hi = INT_MIN <= ignore <= INT_MAX
             ig32 = <int>ignore if hi else 0

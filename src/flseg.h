@@ -248,7 +248,7 @@ FL_ALWAYS_INLINE void fl_seg_overlap_avx512(const float *FL_RESTRICT x, ptrdiff_
      * (each in [1, C] after a finite shift, so at most 8^8 over the 8
      * groups of a block) are multiplied, and one log per block replaces
      * one per 16 positions (4-class dice_ce statistics of (2, 4, 160^3):
-     * x0.87 the time).  A group with a non-finite shift keeps its own. */
+     * 0.88x the time).  A group with a non-finite shift keeps its own. */
     int uni = ce;
     for (int c = 1; uni && c < C; c++)
         uni = wf[c] == wf[0];
