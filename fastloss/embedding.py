@@ -114,9 +114,9 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
               gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(a.dtype):
         # read in their own width; the gradients in it too
-        grads = _grad_arrays(a.shape, a.dtype, 3)[0] if return_grad else None
+        grads, stream = _grad_arrays(a.shape, a.dtype, 3) if return_grad else (None, False)
         g = grads if return_grad else (None, None, None)
-        total, denom = _k.triplet_half(**kw, ga=g[0], gp=g[1], gn=g[2])
+        total, denom = _k.triplet_half(**kw, ga=g[0], gp=g[1], gn=g[2], stream=stream)
     else:
         stream = False
         if return_grad:
@@ -223,12 +223,12 @@ def contrastive_loss(x1, x2, label, margin=1.0, reduction="mean", *, sample_weig
         a, b = a.astype(dt), b.astype(dt)  # rows too long for the half kernel
     # float16 / bfloat16 rows are read in their own width, the gradients written in it
     gdt = a.dtype
-    grads = _grad_arrays(a.shape, gdt, 2)[0] if return_grad else None
+    grads, stream = _grad_arrays(a.shape, gdt, 2) if return_grad else (None, False)
     kw = dict(x1=a, x2=b, label=t, margin=margin, sample_weight=sw_arr, loss_out=loss_out,
               gscale=V.row_scale(reduction, N, sw), n_threads=nt)
     if V.is_half(a.dtype):
         g = grads if return_grad else (None, None)
-        total, denom, bad = _k.contrastive_half(**kw, g1=g[0], g2=g[1])
+        total, denom, bad = _k.contrastive_half(**kw, g1=g[0], g2=g[1], stream=stream)
     else:
         g = [x.reshape(-1) for x in grads] if return_grad else [V.empty(dt)] * 2
         total, denom, bad = _k.contrastive(**kw, g1=g[0], g2=g[1])

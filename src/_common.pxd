@@ -312,6 +312,26 @@ cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) no
         fl_stream_f64(dst, src, n)
 
 
+cdef inline void narrow_out(const float* src, void* dst, int kind, Py_ssize_t m, bint st,
+                            float* tmp) noexcept nogil:
+    """dst[:m] = src[:m] narrowed to nearest even into kind (or copied for
+    float32); st: through tmp (m floats) and out with non-temporal stores,
+    for a dst that starts on a 64-byte line and ends on one (see
+    lines_whole)."""
+    if st:
+        fl_narrow(src, tmp, kind, m)
+        fl_stream_f32(<float*>dst, tmp, m * (4 if kind == FL_KIND_F32 else 2) // 4)
+    else:
+        fl_narrow(src, dst, kind, m)
+
+
+cdef inline bint lines_whole(const void* p, Py_ssize_t nbytes) noexcept nogil:
+    """Whether [p + k nbytes, p + (k + 1) nbytes) is whole 64-byte lines for
+    every k: rows of nbytes from p that streamed stores write without a
+    partial line."""
+    return (<size_t>p) % 64 == 0 and nbytes % 64 == 0
+
+
 cdef inline void rows_to_planes(const floating* src, Py_ssize_t K, Py_ssize_t nr,
                                 floating* dst, Py_ssize_t ps, const floating* next,
                                 floating* mx) noexcept nogil:

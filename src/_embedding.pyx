@@ -41,8 +41,8 @@ cnp.import_array()
 
 from _common cimport (
     FL_KIND_F32, HALF_ROW, STREAM_ROW, BlockOut, align64, alloc_blocks, block_init,
-    combine_blocks, deal, fl_narrow, fl_stream_fence, fl_widen, floating, label_t, n_blocks,
-    prefetch_bytes, skip_label, stream_out, threads_for,
+    combine_blocks, deal, fl_narrow, fl_stream_fence, fl_widen, floating, label_t, lines_whole,
+    n_blocks, narrow_out, prefetch_bytes, skip_label, stream_out, threads_for,
 )
 from _embedding_math cimport (
     center_grad_class, center_grad_class_half, center_row, class_order, contrastive_bad,
@@ -113,10 +113,12 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
                              Py_ssize_t R, Py_ssize_t u, double margin, int pkind, double pn,
                              float eps, bint swap, bint squared, const double* sw,
                              float* loss_out, void* ga, void* gp, void* gn, int kg,
-                             double gscale, BlockOut* out) noexcept nogil:
+                             double gscale, bint stream, BlockOut* out) noexcept nogil:
     """_triplet_unit for float16 / bfloat16 rows (D <= HALF_ROW): each row
     widened into L1 and run through the float32 row code (the same bits),
-    its gradients narrowed (round to nearest even) or copied out."""
+    its gradients narrowed (round to nearest even) or copied out; stream
+    (gradients out of the cache) where their rows are whole lines: through
+    L1 and out with non-temporal stores."""
     # one array each (see _contrastive_half_unit)
     cdef float araw[HALF_ROW + 16]
     cdef float praw[HALF_ROW + 16]
@@ -134,6 +136,10 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
     cdef Py_ssize_t i, i0, i1, off
     cdef bint ahead = N * D * 2 > EMB_AHEAD_BYTES
     cdef double loss, swj
+    cdef float traw[HALF_ROW + 16]
+    cdef float* tb = <float*>align64(&traw[0])
+    cdef bint st = (stream and ga != NULL and lines_whole(ga, D * gsize)
+                    and lines_whole(gp, D * gsize) and lines_whole(gn, D * gsize))
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -149,13 +155,15 @@ cdef void _triplet_half_unit(const unsigned short* a, const unsigned short* pp,
         loss = triplet_row(ab, pb, nb, D, margin, pkind, pn, eps, swap, squared, swj,
                            gab if ga != NULL else NULL, gpb, gnb, gscale)
         if ga != NULL:
-            fl_narrow(gab, <char*>ga + off * gsize, kg, D)
-            fl_narrow(gpb, <char*>gp + off * gsize, kg, D)
-            fl_narrow(gnb, <char*>gn + off * gsize, kg, D)
+            narrow_out(gab, <char*>ga + off * gsize, kg, D, st, tb)
+            narrow_out(gpb, <char*>gp + off * gsize, kg, D, st, tb)
+            narrow_out(gnb, <char*>gn + off * gsize, kg, D, st, tb)
         if loss_out != NULL:
             loss_out[i] = <float>loss
         out.loss += loss
         out.weight += swj
+    if st:
+        fl_stream_fence()
 
 
 cdef object _triplet_run(const floating* a, const floating* pp, const floating* n,
@@ -281,10 +289,11 @@ def triplet_call(object anchor, object positive, object negative, object margin,
 def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
                  double margin, double p, double eps, bint swap, bint squared,
                  const double[::1] sample_weight, float[::1] loss_out, object ga,
-                 object gp, object gn, double gscale, int n_threads):
+                 object gp, object gn, double gscale, int n_threads, bint stream=False):
     """`triplet` on float16 / bfloat16 rows (N, D), D <= HALF_ROW, all three
     of one dtype, read in their own width; gradients (None, or three arrays
-    of one dtype: float32 or the input's) narrowed to nearest even."""
+    of one dtype: float32 or the input's) narrowed to nearest even.
+    `stream`: the gradients are reused buffers out of the cache."""
     cdef Py_ssize_t N = anchor.shape[0], D = anchor.shape[1], u
     cdef Py_ssize_t R = rows_per_unit(D)
     cdef Py_ssize_t units = n_blocks(N, R)
@@ -322,7 +331,8 @@ def triplet_half(cnp.ndarray anchor, cnp.ndarray positive, cnp.ndarray negative,
         for u in prange(units, schedule="static", chunksize=deal(units, nt), nogil=True,
                         num_threads=nt):
             _triplet_half_unit(ap, pq, nq, kind, N, D, R, u, margin, pkind, p, <float>eps,
-                               swap, squared, swp, lp, gap, gpp, gnp, kg, gscale, &blocks[u])
+                               swap, squared, swp, lp, gap, gpp, gnp, kg, gscale, stream,
+                               &blocks[u])
         combine_blocks(blocks, units, &total)
     finally:
         free(blocks)
@@ -360,10 +370,11 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
                                  const label_t* t, Py_ssize_t N, Py_ssize_t D, Py_ssize_t R,
                                  Py_ssize_t u, double margin, const double* sw,
                                  float* loss_out, void* g1, void* g2, int kg, double gscale,
-                                 BlockOut* out) noexcept nogil:
+                                 bint stream, BlockOut* out) noexcept nogil:
     """_contrastive_unit for float16 / bfloat16 rows (D <= HALF_ROW): each pair
     widened into L1 and run through the float32 row code (the same bits), its
-    gradients narrowed (round to nearest even) or copied out."""
+    gradients narrowed (round to nearest even) or copied out (streamed as
+    _triplet_half_unit's)."""
     # one array each: carved from one array, the gradient buffers could
     # overlap the widened rows for gcc, which then left the gradient loop
     # scalar (2x slower in L1)
@@ -378,6 +389,10 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
     cdef size_t gsize = 4 if kg == FL_KIND_F32 else 2
     cdef Py_ssize_t i, i0, i1, off, y
     cdef double loss, swj
+    cdef float traw[HALF_ROW + 16]
+    cdef float* tb = <float*>align64(&traw[0])
+    cdef bint st = (stream and g1 != NULL and lines_whole(g1, D * gsize)
+                    and lines_whole(g2, D * gsize))
     block_init(out)
     unit_rows(u, R, N, &i0, &i1)
     for i in range(i0, i1):
@@ -391,12 +406,14 @@ cdef void _contrastive_half_unit(const unsigned short* x1, const unsigned short*
         loss = contrastive_row(ab, bb, D, y, margin, swj, g1b if g1 != NULL else NULL, g2b,
                                gscale)
         if g1 != NULL:
-            fl_narrow(g1b, <char*>g1 + off * gsize, kg, D)
-            fl_narrow(g2b, <char*>g2 + off * gsize, kg, D)
+            narrow_out(g1b, <char*>g1 + off * gsize, kg, D, st, tb)
+            narrow_out(g2b, <char*>g2 + off * gsize, kg, D, st, tb)
         if loss_out != NULL:
             loss_out[i] = <float>loss
         out.loss += loss
         out.weight += swj
+    if st:
+        fl_stream_fence()
 
 
 cdef int _contrastive_run(const floating* x1, const floating* x2, const label_t* t,
@@ -524,10 +541,11 @@ def contrastive_call(object x1, object x2, object label, object margin, object r
 
 def contrastive_half(cnp.ndarray x1, cnp.ndarray x2, const label_t[::1] label, double margin,
                      const double[::1] sample_weight, float[::1] loss_out, object g1,
-                     object g2, double gscale, int n_threads):
+                     object g2, double gscale, int n_threads, bint stream=False):
     """`contrastive` on float16 / bfloat16 rows (N, D), 1 <= D <= HALF_ROW, both of
     one dtype, read in their own width; gradients (None, or two arrays of one
-    dtype: float32 or the input's) narrowed to nearest even."""
+    dtype: float32 or the input's) narrowed to nearest even.  `stream`: the
+    gradients are reused buffers out of the cache."""
     cdef Py_ssize_t N = label.shape[0], D, R, units, u
     cdef int kind, kg = FL_KIND_F32, nt
     cdef void* g1p = NULL
@@ -560,7 +578,7 @@ def contrastive_half(cnp.ndarray x1, cnp.ndarray x2, const label_t[::1] label, d
             _contrastive_half_unit(<const unsigned short*>cnp.PyArray_DATA(x1),
                                    <const unsigned short*>cnp.PyArray_DATA(x2), kind,
                                    &label[0], N, D, R, u, margin, swp, lp, g1p, g2p, kg,
-                                   gscale, &blocks[u])
+                                   gscale, stream, &blocks[u])
         combine_blocks(blocks, units, &total)
     finally:
         free(blocks)

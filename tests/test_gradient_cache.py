@@ -206,6 +206,35 @@ def test_a_loss_with_three_gradients_reuses_all_of_them_in_a_loop():
         prev = grads
 
 
+def test_half_embeddings_reuse_their_gradients_with_the_same_bits():
+    # bfloat16 / float16 triplets and pairs: a reused gradient array (here
+    # streamed: conftest streams every reused output) starts on a line and
+    # its rows (512 values) are whole lines, written with non-temporal
+    # stores; the same bits as a fresh array, which takes ordinary ones
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    rng = np.random.default_rng(6)
+    for hd in (ml_dtypes.bfloat16, np.float16):
+        a, p, n = (rng.standard_normal((1100, 512)).astype(hd) for _ in range(3))
+        lab = rng.integers(0, 2, 1100)
+        for fn, args in ((fastloss.triplet_margin_loss, (a, p, n)),
+                         (fastloss.contrastive_loss, (a, p, lab))):
+            def call():
+                return fn(*args, return_grad=True)   # noqa: B023 (called in this loop)
+            fastloss.empty_gradient_cache()
+            loss0, grads = call()
+            want = [g.copy() for g in grads]
+            addrs = {g.ctypes.data for g in grads}
+            for _ in range(2):
+                for g in grads:   # what the next call must overwrite, all of it
+                    g[...] = np.nan
+                del grads, g
+                loss, grads = call()
+                assert {g.ctypes.data for g in grads} == addrs   # reused
+                assert loss == loss0 and all(g.ctypes.data % 64 == 0 for g in grads)
+                assert all(g.dtype == hd and g.tobytes() == w.tobytes()
+                           for g, w in zip(grads, want))
+
+
 def test_streamed_stores_only_for_outputs_larger_than_the_cache(monkeypatch):
     # conftest streams every reused output; here the real threshold: the
     # largest CPU cache (sysfs), at most 32 MiB, and 32 MiB where the OS

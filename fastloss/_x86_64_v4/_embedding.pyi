@@ -60,6 +60,7 @@ def triplet_half(
     gn: Any,
     gscale: float,  # double
     n_threads: int,
+    stream: bool = False,  # bint
 ) -> tuple[float, float]: ...
 
 # floating: one type for every floating argument of a call
@@ -98,6 +99,7 @@ def contrastive_half(
     g2: Any,
     gscale: float,  # double
     n_threads: int,
+    stream: bool = False,  # bint
 ) -> tuple[float, float, int]: ...
 
 # floating: one type for every floating argument of a call
