@@ -374,7 +374,8 @@ def test_sweep_json_and_table(tmp_path):
     rows = doc["sweep"]
     names = {r["name"] for r in rows}
     assert {"cross_entropy", "mse_loss", "binary_cross_entropy_with_logits",
-            "torch.CrossEntropyLoss fwd+bwd"} <= names
+            "torch.CrossEntropyLoss fwd+bwd", "torch.NLLLoss fwd+bwd",
+            "torch.MultiMarginLoss fwd+bwd"} <= names
     assert {"dice_ce_loss", "torch.DiceCELoss fwd+bwd"} <= names
     for r in rows:
         assert "error" not in r, r
@@ -382,6 +383,10 @@ def test_sweep_json_and_table(tmp_path):
         # one round: the ratio is that round's peer / fastloss
         assert r["ratio"] == pytest.approx(r["peer_us"] / r["fastloss_us"], rel=1e-9)
         assert r["bytes"] == 4 * int(np.prod(r["size"]))
+        # the node floor is timed beside every fastloss.torch row, and only there
+        assert ("node_floor_us" in r) == r["name"].startswith("torch."), r
+        if "node_floor_us" in r:
+            assert r["node_floor_us"] > 0
     ce = [r for r in rows if r["name"] == "cross_entropy"]
     assert [tuple(r["size"]) for r in ce] == [(8, 10), (128, 100), (1024, 1000)]
     assert "peer faster at:" in proc.stdout
@@ -398,9 +403,17 @@ def test_sweep_table_names_the_slower_sizes():
         {"name": "g", "peer": "monai", "size": [2], "error": "ValueError: x"},
     ]
     text = sweep.table(rows)
-    assert "peer faster at: f 8x10" in text
+    assert "peer faster at: f 8x10" in text.splitlines()
     assert "4 KiB" in text and "0.50x" in text and "3.00x" in text
     assert "error: ValueError: x" in text
+    assert "node floor:" not in text
+    # a peer faster than an empty autograd node is named as such
+    rows[0]["node_floor_us"] = 1.5
+    text = sweep.table(rows)
+    assert "peer faster at: f 8x10 (peer below the node floor)" in text
+    assert "1.5 us" in text and "node floor:" in text
+    rows[0]["node_floor_us"] = 0.5
+    assert "peer faster at: f 8x10" in sweep.table(rows).splitlines()
     rows[0]["ratio"] = 1.5
     assert "peer faster at: no size" in sweep.table(rows)
 

@@ -9,6 +9,11 @@ two calls interleaved in a balanced order (``runner.round_order``).  A
 timing is the median over rounds of the mean time of a batch of calls
 long enough (about 2 ms) for the clock; the ratio is the median of the
 per-round ratios peer / fastloss (above 1: fastloss is faster).
+
+The ``fastloss.torch`` rows (forward + backward through a torch module)
+also time an empty loss module (one Python autograd node) on the same input
+in the same rounds, the node floor: what any loss made as a
+``torch.autograd.Function`` costs before it does any work.
 """
 
 import time
@@ -73,26 +78,35 @@ def _cases(quick, threads):
             return (lambda: fl(x, t, n_threads=threads), lambda: th(xt, tt), x.nbytes)
         return make
 
-    def torch_ce(shape):
-        def make():
-            import fastloss.torch as ft
-            x = torch.randn(*shape, requires_grad=True)
-            t = torch.randint(0, shape[1], (shape[0],))
-            mine, theirs = ft.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    def torch_rows(module, log_probs=False):
+        def rows(shape):
+            def make():
+                import fastloss.torch as ft
+                x = torch.randn(*shape)
+                if log_probs:
+                    x = torch.log_softmax(x, 1)
+                x.requires_grad_()
+                t = torch.randint(0, shape[1], (shape[0],))
+                mine, theirs = getattr(ft, module)(), getattr(torch.nn, module)()
 
-            def run(crit):
-                x.grad = None
-                crit(x, t).backward()
-            return (lambda: run(mine), lambda: run(theirs), x.numel() * 4)
-        return make
+                def run(crit):
+                    x.grad = None
+                    crit(x, t).backward()
+                return (lambda: run(mine), lambda: run(theirs), x.numel() * 4,
+                        _node_floor(torch, x))
+            return make
+        return rows
 
     for shape in _ce_sizes(quick):
         cases.append(Case("cross_entropy", "torch", shape, ce(shape)))
     for name in ("mse_loss", "binary_cross_entropy_with_logits"):
         for n in _elem_sizes(quick):
             cases.append(Case(name, "torch", (n,), elem(name, n)))
-    for shape in _ce_sizes(quick):
-        cases.append(Case("torch.CrossEntropyLoss fwd+bwd", "torch", shape, torch_ce(shape)))
+    for module, log_probs in (("CrossEntropyLoss", False), ("NLLLoss", True),
+                              ("MultiMarginLoss", False)):
+        make_rows = torch_rows(module, log_probs)
+        for shape in _ce_sizes(quick):
+            cases.append(Case(f"torch.{module} fwd+bwd", "torch", shape, make_rows(shape)))
 
     try:
         import monai.losses  # noqa: F401
@@ -118,7 +132,7 @@ def _cases(quick, threads):
             def run(crit):
                 xg.grad = None
                 crit(xg, tt).backward()
-            return (lambda: run(mine), lambda: run(theirs), x.nbytes)
+            return (lambda: run(mine), lambda: run(theirs), x.nbytes, _node_floor(torch, xg))
         return make
 
     for shape in _seg_sizes(quick):
@@ -126,6 +140,42 @@ def _cases(quick, threads):
     for shape in _seg_sizes(quick):
         cases.append(Case("torch.DiceCELoss fwd+bwd", "monai", shape, dice_ce(shape, True)))
     return cases
+
+
+def _node_floor(torch, x):
+    """Forward and backward of an empty loss module on ``x``: the floor of
+    ``fastloss.torch``'s fwd+bwd rows, measured without fastloss.
+
+    Every ``fastloss.torch`` loss is a ``torch.nn.Module`` whose forward
+    enters one ``torch.autograd.Function``; this one does no work (a 0-d
+    output; backward returns no gradient, so nothing is allocated or
+    accumulated) and its node is entered as fastloss.torch enters its own
+    (the node's C apply, the engine calling ``backward`` directly).  Where
+    torch's own loss is faster than this, no loss built that way can match it.
+    """
+    class Empty(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.new_zeros(())
+
+        @staticmethod
+        def backward(ctx, go):
+            return None
+
+    if getattr(Empty, "_backward_cls", None) is not None:
+        Empty._backward_cls.apply = Empty.backward
+    apply = super(torch.autograd.Function, Empty).apply
+
+    class EmptyLoss(torch.nn.Module):
+        def forward(self, x):
+            return apply(x)
+
+    crit = EmptyLoss()
+
+    def run():
+        x.grad = None
+        crit(x).backward()
+    return run
 
 
 def _batch(fn, target_s=0.002):
@@ -151,8 +201,8 @@ def run_sweep(*, quick, threads, repeat, progress=None):
         if progress:
             progress(f"sweep [{i + 1}/{len(cases)}] {c.name} {c.size}")
         try:
-            fl, peer, nbytes = c.make()
-            fns = (fl, peer)
+            fl, peer, nbytes, *floor = c.make()
+            fns = (fl, peer, *floor)
             for f in fns:  # warm-up: first touch, OpenMP team, torch's caches
                 f()
                 f()
@@ -161,18 +211,21 @@ def run_sweep(*, quick, threads, repeat, progress=None):
             rows.append({"name": c.name, "peer": c.peer, "size": list(c.size),
                          "error": f"{type(e).__name__}: {e}"})
             continue
-        times = [[], []]
+        times = [[] for _ in fns]
         for r in range(repeat):
-            for k in round_order(2, r):
+            for k in round_order(len(fns), r):
                 times[k].append(_time_batch(fns[k], numbers[k]))
         ratios = [p / f for f, p in zip(times[0], times[1])]
-        rows.append({
+        row = {
             "name": c.name, "peer": c.peer, "size": list(c.size), "bytes": int(nbytes),
             "fastloss_us": float(np.median(times[0]) * 1e6),
             "peer_us": float(np.median(times[1]) * 1e6),
             "ratio": float(np.median(ratios)),
             "calls_per_round": numbers,
-        })
+        }
+        if floor:
+            row["node_floor_us"] = float(np.median(times[2]) * 1e6)
+        rows.append(row)
     return rows
 
 
@@ -195,19 +248,26 @@ def _fmt_bytes(n):
 def table(rows):
     """The sweep as text: one line per (case, size) and the slower sizes named."""
     lines = [f"{'function':34s} {'size':>22s} {'input':>10s} {'fastloss':>10s} "
-             f"{'peer':>16s} {'peer/fastloss':>13s}"]
+             f"{'peer':>16s} {'peer/fastloss':>13s} {'node floor':>10s}"]
     slower = []
     for r in rows:
         size = "x".join(str(s) for s in r["size"])
         if "error" in r:
             lines.append(f"{r['name']:34s} {size:>22s}  error: {r['error']}")
             continue
+        floor = r.get("node_floor_us")
         lines.append(f"{r['name']:34s} {size:>22s} {_fmt_bytes(r['bytes']):>10s} "
                      f"{_fmt_us(r['fastloss_us']):>10s} "
-                     f"{r['peer'] + ' ' + _fmt_us(r['peer_us']):>16s} {r['ratio']:>12.2f}x")
+                     f"{r['peer'] + ' ' + _fmt_us(r['peer_us']):>16s} {r['ratio']:>12.2f}x "
+                     f"{'-' if floor is None else _fmt_us(floor):>10s}")
         if r["ratio"] < 1.0:
-            slower.append(f"{r['name']} {size}")
+            below = floor is not None and r["peer_us"] < floor
+            slower.append(f"{r['name']} {size}" + (" (peer below the node floor)" if below else ""))
     lines.append("peer faster at: " + (", ".join(slower) if slower else "no size"))
+    if any("node_floor_us" in r for r in rows):
+        lines.append("node floor: forward + backward of an empty loss module (one Python "
+                     "autograd node, no gradient) on the same input; fastloss.torch's losses "
+                     "are such modules")
     return "\n".join(lines)
 
 
@@ -228,6 +288,9 @@ def plot(rows, path):
         b = [r["bytes"] for r in rs]
         ax.loglog(b, [r["fastloss_us"] for r in rs], "o-", label="fastloss")
         ax.loglog(b, [r["peer_us"] for r in rs], "s--", label=rs[0]["peer"])
+        if all("node_floor_us" in r for r in rs):
+            ax.loglog(b, [r["node_floor_us"] for r in rs], ":", color="gray",
+                      label="empty autograd node")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("input bytes")
         ax.set_ylabel("us per call")
