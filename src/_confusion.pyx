@@ -2,7 +2,9 @@
 pairs per image or over the batch (fastloss.segmentation's
 confusion_matrix, dice_score and iou_score).
 
-Design: labels are turned into uint8 codes (t << 4) | p (255 for ignored
+Design: two uint8 maps of at most 4 classes are counted straight from bit
+masks of their rows with AVX-512 (flcount.h's fl_count_pairs4).  Otherwise
+labels are turned into uint8 codes (t << 4) | p (255 for ignored
 positions; a constant shift keeps the arithmetic in bytes, 64 positions
 per AVX-512 vector, for two uint8 maps) 16320 at a time (255 rows of 64);
 for C*C <= 25 codes are counted by byte-wise compares into 64 uint8 lanes
@@ -36,6 +38,10 @@ cdef extern from "flcount.h" nogil:
         FL_COUNT_ROWS
     void fl_count_bytes(const uint8_t* code, Py_ssize_t rows, const uint8_t* k, int64_t* out,
                         int n)
+    enum:
+        FL_COUNT_PAIRS4
+    int fl_count_pairs4(const uint8_t* tg, const uint8_t* pr, Py_ssize_t n, int C, int ig,
+                        int64_t* out)
 
 ctypedef fused label2_t:
     uint8_t
@@ -108,6 +114,15 @@ cdef Py_ssize_t _cm_codes(const label_t* pr, const label2_t* tg, Py_ssize_t m,
             anybad |= (not ok) and (not ig)
     if not anybad:
         return -1
+    return _cm_first_bad(pr, tg, m, C, ignore, has_ignore)
+
+
+cdef Py_ssize_t _cm_first_bad(const label_t* pr, const label2_t* tg, Py_ssize_t m,
+                              Py_ssize_t C, Py_ssize_t ignore, bint has_ignore) noexcept nogil:
+    """The first of m positions with a pred or target outside [0, C) whose
+    target is not ignored, or -1."""
+    cdef Py_ssize_t i
+    cdef long long tv, pv
     for i in range(m):
         tv = <long long>tg[i]
         pv = <long long>pr[i]
@@ -123,6 +138,7 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
     cdef uint8_t kk[FL_COUNT_GROUP]
     cdef int64_t cnt[FL_COUNT_GROUP]
     cdef int64_t hist[256]
+    cdef int64_t pairs[16]
     cdef Py_ssize_t n = u // nu
     cdef Py_ssize_t i0 = n * S + (u - n * nu) * CM_BLOCK
     cdef Py_ssize_t i1 = n * S + S
@@ -145,6 +161,19 @@ cdef void _cm_unit(const label_t* pr, const label2_t* tg, Py_ssize_t S, Py_ssize
                 continue
             out[tv * C + pv] += 1
         return
+    if label_t is uint8_t and label2_t is uint8_t:
+        if FL_COUNT_PAIRS4 and C <= 4:
+            # two uint8 maps of a few classes: bit masks, no codes (flcount.h)
+            if fl_count_pairs4(tg + i0, pr + i0, i1 - i0, <int>C,
+                               <int>ignore if has_ignore and 0 <= ignore <= 255 else -1,
+                               pairs):
+                b = _cm_first_bad(pr + i0, tg + i0, i1 - i0, C, ignore, has_ignore)
+                if b >= 0 and bad[0] < 0:
+                    bad[0] = i0 + b
+            for t in range(C):
+                for q in range(C):
+                    out[t * C + q] += pairs[t * 4 + q]
+            return
     while i0 < i1:
         m = i1 - i0 if i1 - i0 < CM_SUB else CM_SUB
         b = _cm_codes(pr + i0, tg + i0, m, C, ignore, has_ignore, code)

@@ -100,4 +100,117 @@ static inline void fl_count_bytes(const uint8_t *code, ptrdiff_t rows, const uin
 #endif
 }
 
+/* Pairs of two uint8 label maps of at most 4 classes, counted without
+ * codes: each 64-position row becomes 64-bit masks (the positions counted,
+ * then bits 0 and 1 of the target and of the prediction), and
+ * out[t * 4 + p] grows by the popcount of the counted positions whose
+ * target bits give t and prediction bits give p: per row, an and, a
+ * popcount and an add in general-purpose registers for each of the C * C
+ * pairs, against 16 compares into masks and 16 masked adds of 512 bits
+ * after a pass that writes the codes (AMD EPYC, Zen 4, one thread, 2^24
+ * pairs of 4 classes: 1.7 against 3.0 ms in a stand-alone loop).
+ * A position is counted when target < C, prediction < C and the target is
+ * not ig (ig < 0: none); the result is 1 when some position that is not
+ * ignored holds a label >= C (the caller finds the first), else 0. */
+#if defined(__AVX512BW__)
+#define FL_COUNT_PAIRS4 1
+/* one row: keep = the positions read and not ignored, vc = C in every
+ * byte; K = max(C, 2), a constant: the pairs counted.  Target class a's
+ * counts go to acc[a] in four 16-bit fields, one per prediction class
+ * (64 per row at most: FL_PAIRS_ROWS rows fit), so the counters stay in
+ * registers: 16 counters of 64 bits would not, and an add to memory per
+ * pair and row costs more than the shift that packs the field. */
+#define FL_PAIRS_ROWS 1023
+FL_ALWAYS_INLINE uint64_t fl_pairs_row(__m512i t, __m512i p, __mmask64 keep, __m512i vc,
+                                       uint64_t acc[4], const int K)
+{
+    const __mmask64 valid = _mm512_mask_cmplt_epu8_mask(keep, t, vc) &
+                            _mm512_mask_cmplt_epu8_mask(keep, p, vc);
+    const uint64_t ok = _cvtmask64_u64(valid);
+    const uint64_t t0 = _cvtmask64_u64(_mm512_test_epi8_mask(t, _mm512_set1_epi8(1)));
+    const uint64_t p0 = _cvtmask64_u64(_mm512_test_epi8_mask(p, _mm512_set1_epi8(1)));
+    if (K <= 2) {
+        const uint64_t T[2] = {ok & ~t0, ok & t0}, P[2] = {~p0, p0};
+        for (int a = 0; a < K; a++)
+            for (int b = 0; b < K; b++)
+                acc[a] += (uint64_t)__builtin_popcountll(T[a] & P[b]) << (16 * b);
+    } else {
+        const uint64_t t1 = _cvtmask64_u64(_mm512_test_epi8_mask(t, _mm512_set1_epi8(2)));
+        const uint64_t p1 = _cvtmask64_u64(_mm512_test_epi8_mask(p, _mm512_set1_epi8(2)));
+        const uint64_t T[4] = {ok & ~t0 & ~t1, ok & t0 & ~t1, ok & ~t0 & t1, ok & t0 & t1};
+        const uint64_t P[4] = {~p0 & ~p1, p0 & ~p1, ~p0 & p1, p0 & p1};
+        for (int a = 0; a < K; a++)
+            for (int b = 0; b < K; b++)
+                acc[a] += (uint64_t)__builtin_popcountll(T[a] & P[b]) << (16 * b);
+    }
+    return _cvtmask64_u64(keep & ~valid);
+}
+
+FL_ALWAYS_INLINE void fl_pairs_flush(uint64_t acc[4], int64_t out[16])
+{
+    for (int a = 0; a < 4; a++) {
+        for (int b = 0; b < 4; b++)
+            out[a * 4 + b] += (int64_t)((acc[a] >> (16 * b)) & 0xffffu);
+        acc[a] = 0;
+    }
+}
+
+FL_ALWAYS_INLINE int fl_count_pairs_body(const uint8_t *tg, const uint8_t *pr, ptrdiff_t n,
+                                        int C, int ig, int64_t out[16], const int K)
+{
+    const __m512i vi = _mm512_set1_epi8((char)ig), vc = _mm512_set1_epi8((char)C);
+    uint64_t acc[4] = {0, 0, 0, 0};
+    uint64_t bad = 0;
+    ptrdiff_t i = 0;
+    for (int q = 0; q < 16; q++)
+        out[q] = 0;
+    while (n - i >= FL_COUNT_LANES) {
+        ptrdiff_t stop = n - (n - i) % FL_COUNT_LANES;
+        if (stop - i > FL_PAIRS_ROWS * FL_COUNT_LANES)
+            stop = i + FL_PAIRS_ROWS * FL_COUNT_LANES;
+        if (ig < 0) {
+            for (; i < stop; i += FL_COUNT_LANES)
+                bad |= fl_pairs_row(_mm512_loadu_si512((const void *)(tg + i)),
+                                    _mm512_loadu_si512((const void *)(pr + i)), ~(__mmask64)0,
+                                    vc, acc, K);
+        } else {
+            for (; i < stop; i += FL_COUNT_LANES) {
+                const __m512i t = _mm512_loadu_si512((const void *)(tg + i));
+                bad |= fl_pairs_row(t, _mm512_loadu_si512((const void *)(pr + i)),
+                                    ~_mm512_cmpeq_epi8_mask(t, vi), vc, acc, K);
+            }
+        }
+        fl_pairs_flush(acc, out);
+    }
+    if (i < n) {   /* the last row, its bytes past n neither read nor counted */
+        const __mmask64 in = _bzhi_u64(~0ull, (unsigned)(n - i));
+        const __m512i t = _mm512_maskz_loadu_epi8(in, tg + i);
+        const __mmask64 keep = ig < 0 ? in : in & ~_mm512_cmpeq_epi8_mask(t, vi);
+        bad |= fl_pairs_row(t, _mm512_maskz_loadu_epi8(in, pr + i), keep, vc, acc, K);
+        fl_pairs_flush(acc, out);
+    }
+    return bad != 0;
+}
+
+/* fl_count_pairs_body for C in [1, 4] (for C = 1 the pairs of two
+ * classes are counted, those with a 1 never valid) */
+static inline int fl_count_pairs4(const uint8_t *tg, const uint8_t *pr, ptrdiff_t n, int C,
+                                  int ig, int64_t out[16])
+{
+    if (C <= 2)
+        return fl_count_pairs_body(tg, pr, n, C, ig, out, 2);
+    if (C == 3)
+        return fl_count_pairs_body(tg, pr, n, C, ig, out, 3);
+    return fl_count_pairs_body(tg, pr, n, C, ig, out, 4);
+}
+#else
+#define FL_COUNT_PAIRS4 0
+static inline int fl_count_pairs4(const uint8_t *tg, const uint8_t *pr, ptrdiff_t n, int C,
+                                  int ig, int64_t out[16])
+{
+    (void)tg; (void)pr; (void)n; (void)C; (void)ig; (void)out;
+    return 0;   /* not called: FL_COUNT_PAIRS4 is 0 */
+}
+#endif
+
 #endif /* FASTLOSS_FLCOUNT_H */

@@ -456,6 +456,61 @@ def test_confusion_matrix(C, dts):
                                   ref.confusion_matrix(pred, target, C, ignore_index=ig))
 
 
+@pytest.mark.parametrize("C", [1, 2, 3, 4])
+def test_confusion_matrix_uint8_few_classes(C):
+    # two uint8 maps of at most 4 classes are counted from bit masks of
+    # 64-position rows: lengths around a row and around a 65536-position
+    # unit, images that start inside a row, ignore_index and bad labels in
+    # the body and in the last, partial row
+    rng = np.random.default_rng(40 + C)
+    for shape in [(1, 1), (1, 63), (1, 64), (1, 65), (3, 1000), (2, 65536 + 77), (1, 200000)]:
+        pred = rng.integers(0, C, size=shape, dtype=np.uint8)
+        target = rng.integers(0, C, size=shape, dtype=np.uint8)
+        for per_image in (False, True):
+            for nt in (1, 2):
+                got = fl.confusion_matrix(pred, target, C, n_threads=nt) if not per_image else \
+                    _per_image_confusion(pred, target, C, nt)
+                want = ref.confusion_matrix(pred, target, C) if not per_image else \
+                    np.stack([ref.confusion_matrix(p, t, C) for p, t in zip(pred, target)])
+                np.testing.assert_array_equal(got, want)
+        # ignore_index a class, a byte no label holds, and one no uint8 holds
+        for ig in (C - 1, 200, 255, 300, -1):
+            t2 = target.copy()
+            if 0 <= ig <= 255:
+                t2.reshape(-1)[::3] = ig
+            np.testing.assert_array_equal(fl.confusion_matrix(pred, t2, C, ignore_index=ig),
+                                          ref.confusion_matrix(pred, t2, C, ignore_index=ig))
+        for where in (0, pred.size // 2, pred.size - 1):
+            for bad_value in (C, 255):
+                p2 = pred.copy()
+                p2.reshape(-1)[where] = bad_value
+                with pytest.raises(ValueError,
+                                   match=f"pred holds class index {bad_value} at flat position "
+                                         f"{where};"):
+                    fl.confusion_matrix(p2, target, C, n_threads=2)
+                t2 = target.copy()
+                t2.reshape(-1)[where] = bad_value
+                with pytest.raises(ValueError, match=f"target holds class index {bad_value} at "
+                                                     f"flat position {where};"):
+                    fl.confusion_matrix(pred, t2, C, n_threads=2)
+                # an ignored target at a bad prediction's position is not an error
+                if bad_value != C - 1:
+                    t2.reshape(-1)[where] = bad_value
+                    p2 = pred.copy()
+                    p2.reshape(-1)[where] = bad_value
+                    np.testing.assert_array_equal(
+                        fl.confusion_matrix(p2, t2, C, ignore_index=bad_value),
+                        ref.confusion_matrix(p2, t2, C, ignore_index=bad_value))
+
+
+def _per_image_confusion(pred, target, C, nt):
+    from fastloss.segmentation import _hard
+    out = np.empty(pred.shape[0] * C * C, np.int64)
+    bad = _hard._k.confusion(pred, target, C, 0, False, True, out, nt)
+    assert bad == -1
+    return out.reshape(pred.shape[0], C, C)
+
+
 def test_dice_iou_scores():
     rng = np.random.default_rng(8)
     pred = rng.integers(0, 3, size=(2, 6, 7)).astype(np.uint8)
