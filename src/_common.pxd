@@ -58,6 +58,8 @@ cdef extern from "fastmath.h" nogil:
     float fl_log1p_unitf(float e)
     void FL_PREFETCH(const void* p)
     void FL_PREFETCH_NTA(const void* p)
+    void fl_cpu_amd_init()
+    int fl_cpu_amd()
 
 cdef extern from "flrows.h" nogil:
     double fl_diff_sumf(const float* a, const float* b, Py_ssize_t n, float eps, int p)

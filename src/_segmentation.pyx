@@ -65,7 +65,8 @@ from libc.string cimport memset
 
 from _common cimport (
     ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, ELEM_BLOCK, FL_KIND_BF16, FL_KIND_F16, align_up,
-    fl_narrow, floating, label_t, lanes_sum, n_blocks, planes_lse, threads_for_work,
+    fl_cpu_amd_init, fl_narrow, floating, label_t, lanes_sum, n_blocks, planes_lse,
+    threads_for_work,
 )
 from _fastcall cimport (
     FRESH_BYTES, RED_NONE, fc_empty_like, fc_float, fc_grad_out, fc_labels, fc_reduction,
@@ -86,6 +87,7 @@ import numpy as np
 from fastloss._threads import effective_n_threads
 
 cnp.import_array()
+fl_cpu_amd_init()   # the CPU's maker, read before any thread runs (_seg_blocks._block_x)
 
 cdef extern from "flseg.h" nogil:
     enum:

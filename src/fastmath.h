@@ -101,6 +101,26 @@
 #define FL_PREFETCH_NTA(p) ((void)(p))
 #endif
 
+/* 1 on an AMD CPU (gcc's CPU model), else 0, for the requests ahead whose
+ * worth was measured to differ by maker (_seg_blocks.pxd's class planes).
+ * Read once when a module loads (fl_cpu_amd_init), so that threads only
+ * read it. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+static int fl_cpu_amd_ = 0;
+static inline void fl_cpu_amd_init(void)
+{
+    __builtin_cpu_init();
+    fl_cpu_amd_ = __builtin_cpu_is("amd") != 0;
+}
+#else
+static const int fl_cpu_amd_ = 0;
+static inline void fl_cpu_amd_init(void) {}
+#endif
+static inline int fl_cpu_amd(void)
+{
+    return fl_cpu_amd_;
+}
+
 /* a b + c with one rounding where the target has FMA, two without.  gcc
  * contracts a b + c on its own, but may decide differently in a loop's
  * vector body and in its scalar copy (remainders, the fallback taken when
