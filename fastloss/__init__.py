@@ -39,7 +39,8 @@ def _openmp_enabled() -> bool:
 
 
 def show_config(file: TextIO | None = None) -> None:
-    """Print the version, OpenMP status, default threads, CPU target and half conversions.
+    """Print the version, OpenMP status, default threads, CPU target, half conversions and
+    the CPU-dependent choices of the kernels.
 
     Parameters
     ----------
@@ -72,6 +73,8 @@ def show_config(file: TextIO | None = None) -> None:
         f"  CPU target:      {_dispatch.TARGET} ({_dispatch.REASON})",
         f"  targets built:   {', '.join(t for t, _ in _dispatch.TARGETS if _dispatch._built(t))}",
         f"  half precision:  {_dispatch.kernels('elementwise').HALF_CONVERSIONS}",
+        "  requests ahead:  the Dice family's class planes: "
+        + ("yes" if _dispatch.kernels("segmentation").PLANES_AHEAD else "no (an AMD CPU)"),
         "  gradient cache:  {} MiB, {:.1f} MiB kept".format(
             *(b / 2**20 for b in get_gradient_cache())),
     ]

@@ -65,7 +65,7 @@ from libc.string cimport memset
 
 from _common cimport (
     ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, ELEM_BLOCK, FL_KIND_BF16, FL_KIND_F16, align_up,
-    fl_cpu_amd_init, fl_narrow, floating, label_t, lanes_sum, n_blocks, planes_lse,
+    fl_cpu_amd, fl_cpu_amd_init, fl_narrow, floating, label_t, lanes_sum, n_blocks, planes_lse,
     threads_for_work,
 )
 from _fastcall cimport (
@@ -88,6 +88,9 @@ from fastloss._threads import effective_n_threads
 
 cnp.import_array()
 fl_cpu_amd_init()   # the CPU's maker, read before any thread runs (_seg_blocks._block_x)
+# Whether the class planes of large images are requested ahead of their
+# blocks (not on AMD CPUs, _seg_blocks._block_x); fastloss.show_config prints it.
+PLANES_AHEAD = not fl_cpu_amd()
 
 cdef extern from "flseg.h" nogil:
     enum:

@@ -41,6 +41,19 @@ def test_show_config():
     text = buf.getvalue()
     assert f"fastloss {fl.__version__}" in text
     assert "OpenMP:" in text and "CPU target:" in text and _dispatch.TARGET in text
+    # the Dice planes are requested ahead except on AMD CPUs: the kernels'
+    # reading of the CPU model agrees with the kernel's /proc/cpuinfo
+    ahead = _dispatch.kernels("segmentation").PLANES_AHEAD
+    assert ("class planes: yes" in text) == ahead
+    try:
+        with open("/proc/cpuinfo") as f:
+            vendors = {line.split(":")[1].strip() for line in f if line.startswith("vendor_id")}
+    except OSError:
+        vendors = set()
+    if vendors == {"AuthenticAMD"}:
+        assert not ahead and "class planes: no (an AMD CPU)" in text
+    elif vendors == {"GenuineIntel"}:
+        assert ahead
 
 
 def test_forced_target_and_bad_value():

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+PLANES_AHEAD: Any
 KIND_F16: int
 KIND_BF16: int
 DICE: int
