@@ -132,23 +132,21 @@ FL_ALWAYS_INLINE uint64_t fl_pairs_row(__m512i t, __m512i p, __mmask64 keep, __m
     const uint64_t ok = _cvtmask64_u64(valid);
     const uint64_t t0 = ok & _cvtmask64_u64(_mm512_test_epi8_mask(t, _mm512_set1_epi8(1)));
     const uint64_t p0 = _cvtmask64_u64(_mm512_test_epi8_mask(p, _mm512_set1_epi8(1)));
-    if (K <= 2) {
-        acc[0] += (uint64_t)__builtin_popcountll(ok) |
-                  (uint64_t)__builtin_popcountll(ok & p0) << 16;
-        acc[1] += (uint64_t)__builtin_popcountll(t0) |
-                  (uint64_t)__builtin_popcountll(t0 & p0) << 16;
-    } else {
-        const uint64_t t1 = ok & _cvtmask64_u64(_mm512_test_epi8_mask(t, _mm512_set1_epi8(2)));
-        const uint64_t p1 = _cvtmask64_u64(_mm512_test_epi8_mask(p, _mm512_set1_epi8(2)));
-        /* with 3 classes no label has both bits: the monomials of both are 0 */
-        const uint64_t M[4] = {ok, t0, t1, t0 & t1};
-        const uint64_t N[4] = {~0ull, p0, p1, p0 & p1};
-        for (int i = 0; i < (K == 4 ? 4 : 3); i++) {
-            uint64_t f = 0;
-            for (int j = 0; j < (K == 4 ? 4 : 3); j++)
-                f += (uint64_t)__builtin_popcountll(M[i] & N[j]) << (16 * j);
-            acc[i] += f;
-        }
+    /* monomials counted: 2 (1, bit 0) for two classes, 3 for three (no
+     * label has both bits), 4 for four */
+    const int m = K < 4 ? K : 4;
+    uint64_t t1 = 0, p1 = 0;
+    if (K > 2) {
+        t1 = ok & _cvtmask64_u64(_mm512_test_epi8_mask(t, _mm512_set1_epi8(2)));
+        p1 = _cvtmask64_u64(_mm512_test_epi8_mask(p, _mm512_set1_epi8(2)));
+    }
+    const uint64_t M[4] = {ok, t0, t1, t0 & t1};
+    const uint64_t N[4] = {~0ull, p0, p1, p0 & p1};
+    for (int i = 0; i < m; i++) {
+        uint64_t f = 0;
+        for (int j = 0; j < m; j++)
+            f += (uint64_t)__builtin_popcountll(M[i] & N[j]) << (16 * j);
+        acc[i] += f;
     }
     return _cvtmask64_u64(keep & ~valid);
 }
