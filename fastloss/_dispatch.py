@@ -10,6 +10,7 @@ and tools).
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 import types
@@ -47,11 +48,24 @@ def _load(target, family):
 
 
 def _built(target):
-    try:
-        _load(target, "lse")
-    except ImportError:
-        return False
-    return True
+    """Whether ``target``'s kernels were compiled, found without importing them.
+
+    Loading a build for instructions this CPU lacks can execute one of them
+    in the module's initialisation (a SIGILL, not an ImportError), so a
+    target is imported only when nothing is :func:`_missing` for it.
+    """
+    return importlib.util.find_spec(f"fastloss._{target}._lse") is not None
+
+
+def _missing(target):
+    """The CPU features ``target`` needs that this CPU does not report."""
+    features = _cpu_features()
+    return [f for f in dict(TARGETS)[target] if f not in features]
+
+
+def runnable():
+    """The targets that were built and that this CPU runs, best first."""
+    return [name for name, _ in TARGETS if _built(name) and not _missing(name)]
 
 
 def _choose():
@@ -64,11 +78,13 @@ def _choose():
             )
         if not _built(forced):
             raise ImportError(f"FASTLOSS_CPU_TARGET={forced!r} was not built on this platform")
-        return forced, "forced by FASTLOSS_CPU_TARGET"
-    features = _cpu_features()
-    for name, needs in TARGETS:
-        missing = [f for f in needs if f not in features]
+        missing = _missing(forced)
         if missing:
+            raise ImportError(f"FASTLOSS_CPU_TARGET={forced!r} needs {', '.join(missing)}, "
+                              "which this CPU does not report")
+        return forced, "forced by FASTLOSS_CPU_TARGET"
+    for name, needs in TARGETS:
+        if _missing(name):
             continue
         if _built(name):
             reason = f"CPU has {', '.join(needs)}" if needs else "portable fallback"
@@ -92,7 +108,7 @@ def _check_usable(name):
     if not _built(name):
         built = [t for t, _ in TARGETS if _built(t)]
         raise ValueError(f"CPU target {name!r} was not built on this platform (built: {built})")
-    missing = [f for f in needs[name] if f not in _cpu_features()]
+    missing = _missing(name)
     if missing:
         raise ValueError(f"CPU target {name!r} needs {', '.join(missing)}, "
                          "which this CPU does not report")

@@ -32,7 +32,34 @@ def test_every_built_target_imports():
     built = [t for t, _ in _dispatch.TARGETS if _dispatch._built(t)]
     assert "baseline" in built
     for t in built:
-        importlib.import_module(f"fastloss._{t}._classification")
+        if t in _dispatch.runnable():
+            importlib.import_module(f"fastloss._{t}._classification")
+
+
+def test_listing_the_targets_imports_none_of_them():
+    # A build for instructions the CPU lacks can die of SIGILL as it loads:
+    # show_config and the bench list the built targets without loading a
+    # kernel module of any but the chosen one.
+    code = ("import sys, io, fastloss; fastloss.show_config(io.StringIO()); "
+            "import fastloss.bench.machine as m; m.fastloss_config(); "
+            "print(sorted(k for k in sys.modules if k.startswith('fastloss._x86_64') "
+            "and k.count('.') == 2))")
+    out = run_python(code, {"FASTLOSS_CPU_TARGET": "baseline"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_target_the_cpu_lacks_is_refused(monkeypatch):
+    monkeypatch.setattr(_dispatch, "_cpu_features", lambda: {"SSE2"})
+    assert _dispatch._missing("baseline") == []
+    assert "AVX2" in _dispatch._missing("x86_64_v3")
+    monkeypatch.setenv("FASTLOSS_CPU_TARGET", "x86_64_v3")
+    if _dispatch._built("x86_64_v3"):
+        with pytest.raises(ImportError, match="x86_64_v3.*needs AVX2"):
+            _dispatch._choose()
+    monkeypatch.delenv("FASTLOSS_CPU_TARGET")
+    assert _dispatch._choose()[0] == "baseline"
+    assert _dispatch.runnable() == ["baseline"]
 
 
 def test_show_config():

@@ -28,13 +28,7 @@ from conftest import run_python
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _runnable_targets():
-    features = _dispatch._cpu_features()
-    return [name for name, needs in _dispatch.TARGETS
-            if _dispatch._built(name) and all(f in features for f in needs)]
-
-
-TARGETS = _runnable_targets()
+TARGETS = _dispatch.runnable()
 
 # Agreement bounds, in ulps of the result dtype scaled by the result's largest
 # magnitude.  Targets differ only by rounding (FMA contraction, vector width

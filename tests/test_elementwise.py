@@ -5,6 +5,7 @@ import pytest
 
 import fastloss
 import fastloss.reference as ref
+from fastloss import _dispatch
 from fastloss.testing import check_grad
 
 torch = pytest.importorskip("torch")
@@ -716,14 +717,6 @@ _KERNEL_PARAMS = {"SMOOTH_L1": (1.0, 0, 0), "HUBER": (1.0, 0, 0), "PSEUDO_HUBER"
                   "ENET": (0.5, 0, 0), "BCE_LOGITS_PW": (0, 0, np.inf)}
 
 
-def _runnable_targets():
-    from fastloss import _dispatch
-
-    features = _dispatch._cpu_features()
-    return [name for name, needs in _dispatch.TARGETS
-            if _dispatch._built(name) and all(f in features for f in needs)]
-
-
 def _kernel_inputs(rng, loss, n, dtype):
     """(x, t, aux, (a, b, c)) of n elements inside loss's domain, for the
     kernel's `elementwise` entry."""
@@ -754,7 +747,7 @@ def _kernel_run(k, loss, x0, t0, aux, params, gap, which):
     return [out.tobytes(), g.tobytes(), np.float64(total).tobytes()]
 
 
-@pytest.mark.parametrize("target", _runnable_targets())
+@pytest.mark.parametrize("target", _dispatch.runnable())
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_bits_do_not_depend_on_where_the_outputs_lie(target, dtype):
     # gcc runs a loop's scalar copy instead of its vector body when an
@@ -762,7 +755,6 @@ def test_kernel_bits_do_not_depend_on_where_the_outputs_lie(target, dtype):
     # small arrays from the allocator can: both copies must round alike.
     # Every loss of the kernel, its loss and gradient arrays placed right
     # after the input in one buffer, against the same call with both far.
-    from fastloss import _dispatch
     from fastloss.elementwise import _core
 
     rng = np.random.default_rng(3)
@@ -778,13 +770,12 @@ def test_kernel_bits_do_not_depend_on_where_the_outputs_lie(target, dtype):
                             (loss.name, n, which, f"{gap} elements after the input")
 
 
-@pytest.mark.parametrize("target", _runnable_targets())
+@pytest.mark.parametrize("target", _dispatch.runnable())
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_bits_do_not_depend_on_an_elements_position(target, dtype):
     # an element's loss and derivative are the same bits in a loop's vector
     # body (64 elements: the 512-bit body on x86_64_v4) as in its scalar
     # copy (an array of one element)
-    from fastloss import _dispatch
     from fastloss.elementwise import _core
 
     rng = np.random.default_rng(5)

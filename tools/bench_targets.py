@@ -202,9 +202,7 @@ def main():
     if args.targets:
         targets = args.targets.split(",")
     else:
-        have = _dispatch._cpu_features()
-        targets = [t for t, needs in _dispatch.TARGETS
-                   if set(needs) <= have and _dispatch._built(t)]
+        targets = _dispatch.runnable()
     sets = kernel_sets(targets, args.native)
     try:
         results = time_all(args.only, lambda w: time_workload(w, sets, args))
