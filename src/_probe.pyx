@@ -66,8 +66,9 @@ cdef extern from "flprobe.h" nogil:
 
 
 def exp16_eval(const float[::1] x, float[::1] out, bint hi):
-    """out = exp(x) by the AVX-512 kernels' 16-lane exp (flprobe.h), with
-    or without its +inf fix-up above 88.37; for tests."""
+    """out = exp(x) by the kernels' vector exp (flprobe.h: AVX-512's 16
+    lanes with or without its +inf fix-up above 88.37, AVX2's 8 lanes);
+    for tests."""
     with nogil:
         fl_probe_exp16(&x[0], &out[0], x.shape[0], hi)
 

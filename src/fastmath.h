@@ -233,6 +233,36 @@ FL_ALWAYS_INLINE __m512 fl_expf_lo16(__m512 x0, const int hi)
                                  _mm512_set1_ps(INFINITY));
     return res;
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* fl_expf_lo of 8 lanes, bit for bit everywhere (2^n from the exponent
+ * bits, as fl_pow2nf: n = 128 is +inf, so no fix-up above 88.37).  gcc
+ * vectorizes fl_expf_lo's upper clamp as a compare and a blend and its
+ * final select as another pair; written here they are vminps (89 first, so
+ * NaN passes) and a compare with an and.  Vector exp sum over an L1 buffer
+ * on an AMD EPYC (Zen 3): 0.30 against 0.34 ns per element. */
+#define FL_HAVE_EXPF_LO8 1
+FL_ALWAYS_INLINE __m256 fl_expf_lo8(__m256 x0)
+{
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 x = _mm256_min_ps(_mm256_set1_ps(89.0f), x0);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 z = _mm256_mul_ps(r, r);
+    __m256 p01 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.6666521132e-01f),
+                                 _mm256_set1_ps(4.9999994040e-01f));
+    __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(8.3687184379e-03f),
+                                 _mm256_set1_ps(4.1668385267e-02f));
+    __m256 p = _mm256_fmadd_ps(z, _mm256_fmadd_ps(z, _mm256_set1_ps(1.3814716367e-03f), p23),
+                               p01);
+    __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0f));
+    __m256i b = _mm256_slli_epi32(
+        _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000 - 127)), 23);
+    __m256 keep = _mm256_cmp_ps(x0, _mm256_set1_ps(-87.33654f), _CMP_NLT_UQ);
+    return _mm256_and_ps(keep, _mm256_mul_ps(e, _mm256_castsi256_ps(b)));
+}
 #endif
 
 /* exp for the arguments of softmax (x - max <= 0, or anything when the max

@@ -206,6 +206,22 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
             _mm512_storeu_ps(l + 16 * b, fl_logf16(SM[b]));
         }
     }
+#elif defined(FL_HAVE_EXPF_LO8)
+    /* the loop below with fastmath's 8-lane exp */
+    for (c = 0; c < K; c++) {
+        const __m256i c8 = _mm256_set1_epi32((int)c);
+        for (i = 0; i < T; i += 8) {
+            __m256 v = _mm256_loadu_ps(P + c * T + i);
+            __m256 e = fl_expf_lo8(_mm256_sub_ps(v, _mm256_loadu_ps(mx + i)));
+            __m256 sel = _mm256_castsi256_ps(
+                _mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i *)(y + i)), c8));
+            _mm256_storeu_ps(xy + i, _mm256_blendv_ps(_mm256_loadu_ps(xy + i), v, sel));
+            _mm256_storeu_ps(P + c * T + i, e);
+            _mm256_storeu_ps(sm + i, _mm256_add_ps(_mm256_loadu_ps(sm + i), e));
+        }
+    }
+    for (i = 0; i < T; i++)
+        l[i] = fl_logf(sm[i]);
 #else
     for (c = 0; c < K; c++)
         for (i = 0; i < T; i++) {

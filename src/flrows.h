@@ -347,6 +347,25 @@ FL_ALWAYS_INLINE double fl_row_sumexpf_body(const float *x, ptrdiff_t n, float s
         }
         _mm512_storeu_ps(acc, a0);
         _mm512_storeu_ps(acc + 16, a1);
+#elif defined(FL_HAVE_EXPF_LO8)
+        const __m256 vsh = _mm256_set1_ps(sh);
+        __m256 a[4];
+        for (int q = 0; q < 4; q++)
+            a[q] = _mm256_setzero_ps();
+        for (; i + 32 <= stop; i += 32) {
+            if (next) {
+                FL_PREFETCH(next + i);
+                FL_PREFETCH(next + i + 16);
+            }
+            for (int q = 0; q < 4; q++) {
+                __m256 v = fl_expf_lo8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8 * q), vsh));
+                if (store)
+                    _mm256_storeu_ps(e + i + 8 * q, v);
+                a[q] = _mm256_add_ps(a[q], v);
+            }
+        }
+        for (int q = 0; q < 4; q++)
+            _mm256_storeu_ps(acc + 8 * q, a[q]);
 #else
         for (int k = 0; k < 32; k++)
             acc[k] = 0.0f;
@@ -411,6 +430,10 @@ static FL_NOINLINE void fl_plane_expf(const float *x, const float *sh, ptrdiff_t
 #if defined(__AVX512F__)
         _mm512_storeu_ps(d + i, fl_expf_lo16(_mm512_sub_ps(_mm512_loadu_ps(x + i),
                                                            _mm512_loadu_ps(sh + i)), 1));
+#elif defined(FL_HAVE_EXPF_LO8)
+        for (int q = 0; q < 16; q += 8)
+            _mm256_storeu_ps(d + i + q, fl_expf_lo8(_mm256_sub_ps(_mm256_loadu_ps(x + i + q),
+                                                                  _mm256_loadu_ps(sh + i + q))));
 #else
         for (int k = 0; k < 16; k++)
             d[i + k] = fl_expf_lo(x[i + k] - sh[i + k]);
@@ -477,6 +500,26 @@ FL_ALWAYS_INLINE void fl_planes_sumexpf_body(const float *FL_RESTRICT x, ptrdiff
             }
             _mm512_storeu_ps(sm, s0);
             _mm512_storeu_ps(sm + 16, s1);
+        }
+#elif defined(FL_HAVE_EXPF_LO8)
+        {
+            __m256 a[4];
+            for (int q = 0; q < 4; q++)
+                a[q] = _mm256_setzero_ps();
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const float *xc = x + c * cs + j;
+                FL_PREFETCH(xc + FL_PLANES_AHEAD);
+                FL_PREFETCH(xc + FL_PLANES_AHEAD + 16);
+                for (int q = 0; q < 4; q++) {
+                    __m256 v = fl_expf_lo8(_mm256_sub_ps(_mm256_loadu_ps(xc + 8 * q),
+                                                         _mm256_loadu_ps(mx + 8 * q)));
+                    if (store)
+                        _mm256_storeu_ps(e + c * es + j + 8 * q, v);
+                    a[q] = _mm256_add_ps(a[q], v);
+                }
+            }
+            for (int q = 0; q < 4; q++)
+                _mm256_storeu_ps(sm + 8 * q, a[q]);
         }
 #else
         for (int k = 0; k < 32; k++)

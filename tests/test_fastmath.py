@@ -79,11 +79,11 @@ def test_exp_lo(rng):
 
 
 def test_exp_lo_sixteen_lanes(rng):
-    """The kernels' 16-lane exp (fastmath.h's fl_expf_lo16: vscalefps on
-    AVX-512 builds; fl_expf_lo itself elsewhere) equals fl_expf_lo bit for
-    bit: everywhere with the +inf fix-up above 88.37, and wherever x <=
-    88.37 or NaN without it (a finite p 2^128 there instead of +inf); a
-    length that leaves a tail."""
+    """The kernels' vector exp (fastmath.h's fl_expf_lo16: vscalefps on
+    AVX-512 builds; fl_expf_lo8 on AVX2 builds; fl_expf_lo itself
+    elsewhere) equals fl_expf_lo bit for bit: everywhere with the +inf
+    fix-up above 88.37, and wherever x <= 88.37 or NaN without it (a finite
+    p 2^128 there instead of +inf); a length that leaves a tail."""
     with np.errstate(all="ignore"):
         for x in _float32_sample(rng):
             x = np.concatenate([x, x[:21]])
