@@ -5,7 +5,8 @@
  *
  * A tile of 16 rows becomes 16 class planes of 16 lanes in L1 (with
  * AVX-512, fltranspose.h's network: one masked load per row, no value read
- * at a stride), and every step after that is a loop over the 16 lanes that
+ * at a stride; with AVX2 and K >= 8, its 8 x 8 network on chunks of 8
+ * classes), and every step after that is a loop over the 16 lanes that
  * gcc turns into one vector instruction per class: the row maximum m, the
  * exponentials and their sum s, the labelled logit x_y (a select per
  * class), the loss
@@ -42,11 +43,42 @@
  * took 1.04-1.15x the time, 32 up to 1.12x) */
 #define FL_NARROW_TILE 64
 
+#if defined(FL_TR8_AVX2)
+/* rows of 8 classes or more: 8 rows at a time, the classes in chunks of
+ * 8 (the last chunk is the row's last 8 values, so every load is a
+ * plain one inside the row), fltranspose.h's 8 x 8 network; fewer
+ * classes take fl_narrow_planes's loop (masked loads of 4 classes: 1.10x
+ * its time). */
+FL_ALWAYS_INLINE void fl_narrow_planes8(const float *x, int K, int n, float *P, float *mx)
+{
+    __m256 r[8];
+    for (int b = 0; b < FL_NARROW_TILE; b += 8) {
+        __m256 m = _mm256_set1_ps(-INFINITY);
+        for (int h = 0; h < K; h += 8) {
+            const int h0 = h + 8 > K ? K - 8 : h;
+            for (int i = 0; i < 8; i++)
+                r[i] = b + i < n ? _mm256_loadu_ps(x + (ptrdiff_t)(b + i) * K + h0)
+                                 : _mm256_setzero_ps();
+            fl_tr8_ps(r);
+            for (int i = h - h0; i < 8; i++) {
+                _mm256_store_ps(P + (h0 + i) * FL_NARROW_TILE + b, r[i]);
+                m = _mm256_max_ps(r[i], m);   /* r > m ? r : m, class order */
+            }
+        }
+        _mm256_storeu_ps(mx + b, m);
+    }
+}
+#endif
+
 /* P[c * T + i] = x[i * K + c] for rows i < n (n <= T = FL_NARROW_TILE),
  * c < K (the other lanes of those planes are 0), and mx[i] = the largest
- * of row i (NaN passed over: it loses every compare) */
-FL_ALWAYS_INLINE void fl_narrow_planes(const float *x, int K, int n, float *P, float *mx)
+ * of row i (NaN passed over: it loses every compare).  wide: K >= 8, a
+ * constant where this is inlined (fl_ce_narrow_f32: with both forms in one
+ * body, the loop of 4 classes took 1.18x its time). */
+FL_ALWAYS_INLINE void fl_narrow_planes(const float *x, int K, int n, float *P, float *mx,
+                                       const int wide)
 {
+    (void)wide;
 #if defined(__AVX512F__)
     const __mmask16 km = (__mmask16)((1u << K) - 1u);
     __m512 r[16];
@@ -64,6 +96,12 @@ FL_ALWAYS_INLINE void fl_narrow_planes(const float *x, int K, int n, float *P, f
         _mm512_storeu_ps(mx + b, m);
     }
 #else
+#if defined(FL_TR8_AVX2)
+    if (wide) {
+        fl_narrow_planes8(x, K, n, P, mx);
+        return;
+    }
+#endif
     ptrdiff_t c;
     int i;
     for (i = 0; i < FL_NARROW_TILE; i++)
@@ -77,9 +115,28 @@ FL_ALWAYS_INLINE void fl_narrow_planes(const float *x, int K, int n, float *P, f
 #endif
 }
 
-/* g[i * K + c] = P[c * T + i] for rows i < n */
-FL_ALWAYS_INLINE void fl_narrow_rows(const float *P, int K, int n, float *g)
+#if defined(FL_TR8_AVX2)
+/* fl_narrow_planes8's chunks back to rows of 8 classes or more; the last
+ * chunk rewrites values with the same bits */
+FL_ALWAYS_INLINE void fl_narrow_rows8(const float *P, int K, int n, float *g)
 {
+    __m256 r[8];
+    for (int b = 0; b < n; b += 8)
+        for (int h = 0; h < K; h += 8) {
+            const int h0 = h + 8 > K ? K - 8 : h;
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_load_ps(P + (h0 + i) * FL_NARROW_TILE + b);
+            fl_tr8_ps(r);
+            for (int i = 0; i < 8 && b + i < n; i++)
+                _mm256_storeu_ps(g + (ptrdiff_t)(b + i) * K + h0, r[i]);
+        }
+}
+#endif
+
+/* g[i * K + c] = P[c * T + i] for rows i < n; wide as fl_narrow_planes's */
+FL_ALWAYS_INLINE void fl_narrow_rows(const float *P, int K, int n, float *g, const int wide)
+{
+    (void)wide;
 #if defined(__AVX512F__)
     const __mmask16 km = (__mmask16)((1u << K) - 1u);
     __m512 r[16];
@@ -92,6 +149,12 @@ FL_ALWAYS_INLINE void fl_narrow_rows(const float *P, int K, int n, float *g)
             _mm512_mask_storeu_ps(g + (b + i) * K, km, r[i]);
     }
 #else
+#if defined(FL_TR8_AVX2)
+    if (wide) {
+        fl_narrow_rows8(P, K, n, g);
+        return;
+    }
+#endif
     ptrdiff_t c;
     int i;
     for (i = 0; i < n; i++)
@@ -284,7 +347,7 @@ FL_ALWAYS_INLINE void fl_narrow_grad_planes(const float *P, const float *rs, con
  * each 16 rows' planes are formed in registers and go through the
  * transpose to their rows, P read once; elsewhere through P. */
 FL_ALWAYS_INLINE void fl_narrow_grad_rows(float *P, const float *rs, const int *y, int K,
-                                          int n, float gscale, float *g)
+                                          int n, float gscale, float *g, const int wide)
 {
 #if defined(__AVX512F__)
     const __mmask16 km = (__mmask16)((1u << K) - 1u);
@@ -306,7 +369,7 @@ FL_ALWAYS_INLINE void fl_narrow_grad_rows(float *P, const float *rs, const int *
     }
 #else
     fl_narrow_grad_planes(P, rs, y, K, n, gscale, P, FL_NARROW_TILE);
-    fl_narrow_rows(P, K, n, g);
+    fl_narrow_rows(P, K, n, g, wide);
 #endif
 }
 
@@ -316,19 +379,19 @@ FL_ALWAYS_INLINE void fl_narrow_grad_rows(float *P, const float *rs, const int *
  * out with non-temporal stores (whole lines: no read for ownership). */
 FL_ALWAYS_INLINE void fl_ce_narrow_tile(const float *x, int K, int n, const int *ys,
                                         float *lo, float *g, float gscale, double *acc,
-                                        const int stream)
+                                        const int stream, const int wide)
 {
     float P[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
     float mx[FL_NARROW_TILE], rs[FL_NARROW_TILE];
     int y[FL_NARROW_TILE];
-    fl_narrow_planes(x, K, n, P, mx);
+    fl_narrow_planes(x, K, n, P, mx, wide);
     fl_ce_narrow_math(P, mx, K, n, ys, lo, g != NULL, gscale, acc, y, rs);
     if (g && stream) {
         float gb[16 * FL_NARROW_TILE] __attribute__((aligned(64)));
-        fl_narrow_grad_rows(P, rs, y, K, n, gscale, gb);
+        fl_narrow_grad_rows(P, rs, y, K, n, gscale, gb, wide);
         fl_stream_f32(g, gb, (ptrdiff_t)n * K);
     } else if (g) {
-        fl_narrow_grad_rows(P, rs, y, K, n, gscale, g);
+        fl_narrow_grad_rows(P, rs, y, K, n, gscale, g, wide);
     }
 }
 
@@ -373,9 +436,10 @@ FL_ALWAYS_INLINE void fl_ce_planes_tile(const float *x, ptrdiff_t cs, int K, int
  * out with non-temporal stores ((4194304, 10) float32 at 2 threads: 0.87x
  * the time of ordinary stores; from a misaligned g, whose tiles start
  * mid-line, 1.01x: no gain, so ordinary stores there). */
-static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr, const int *ys,
-                                      float *lo, float *g, float gscale, const char *pf,
-                                      ptrdiff_t pf_bytes, int stream)
+FL_ALWAYS_INLINE double fl_ce_narrow_body(const float *x, ptrdiff_t K, ptrdiff_t nr,
+                                          const int *ys, float *lo, float *g, float gscale,
+                                          const char *pf, ptrdiff_t pf_bytes, int stream,
+                                          const int wide)
 {
     double acc[FL_NARROW_TILE];
     ptrdiff_t j = 0, per = 0, q = 0;
@@ -390,16 +454,43 @@ static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr,
         for (ptrdiff_t e = q + per; q < e && q < pf_bytes; q += 64)
             FL_PREFETCH(pf + q);
         fl_ce_narrow_tile(x + j * K, (int)K, FL_NARROW_TILE, ys + j, lo ? lo + j : NULL,
-                          g ? g + j * K : NULL, gscale, acc, stream);
+                          g ? g + j * K : NULL, gscale, acc, stream, wide);
     }
     if (j < nr)
         fl_ce_narrow_tile(x + j * K, (int)K, (int)(nr - j), ys + j, lo ? lo + j : NULL,
-                          g ? g + j * K : NULL, gscale, acc, 0);
+                          g ? g + j * K : NULL, gscale, acc, 0, wide);
     for (i = FL_NARROW_TILE / 2; i >= 1; i /= 2)
         FL_SUM_HALF(acc, i);
     if (stream)
         fl_stream_fence();
     return acc[0];
+}
+
+static FL_NOINLINE double fl_ce_narrow_rows(const float *x, ptrdiff_t K, ptrdiff_t nr,
+                                           const int *ys, float *lo, float *g, float gscale,
+                                           const char *pf, ptrdiff_t pf_bytes, int stream)
+{
+    return fl_ce_narrow_body(x, K, nr, ys, lo, g, gscale, pf, pf_bytes, stream, 0);
+}
+
+#if defined(FL_TR8_AVX2)
+static FL_NOINLINE double fl_ce_narrow_wide(const float *x, ptrdiff_t K, ptrdiff_t nr,
+                                            const int *ys, float *lo, float *g, float gscale,
+                                            const char *pf, ptrdiff_t pf_bytes, int stream)
+{
+    return fl_ce_narrow_body(x, K, nr, ys, lo, g, gscale, pf, pf_bytes, stream, 1);
+}
+#endif
+
+static inline double fl_ce_narrow_f32(const float *x, ptrdiff_t K, ptrdiff_t nr, const int *ys,
+                                      float *lo, float *g, float gscale, const char *pf,
+                                      ptrdiff_t pf_bytes, int stream)
+{
+#if defined(FL_TR8_AVX2)
+    if (K >= 8)
+        return fl_ce_narrow_wide(x, K, nr, ys, lo, g, gscale, pf, pf_bytes, stream);
+#endif
+    return fl_ce_narrow_rows(x, K, nr, ys, lo, g, gscale, pf, pf_bytes, stream);
 }
 
 /* fl_ce_narrow_f32 for positions j < nr of K class planes at x (plane

@@ -30,7 +30,6 @@
 #define FL_TR_F64_MAX 0
 #endif
 
-#if defined(__AVX512F__)
 /* The network on a register array: inlined, or the array goes through the
  * stack on every tile (gcc otherwise keeps one out-of-line copy for the
  * callers in a module that use it more than once). */
@@ -42,6 +41,41 @@
 #define FL_TR_INLINE static inline
 #endif
 
+#if !defined(__AVX512F__) && defined(__AVX2__)
+#include <immintrin.h>
+#define FL_TR8_AVX2 1
+/* The 8 x 8 float network for AVX2 (3 stages, 24 shuffles): r[i] = row i
+ * in, class i out. */
+FL_TR_INLINE void fl_tr8_ps(__m256 r[8])
+{
+    __m256 t[8];
+    int i;
+    for (i = 0; i < 8; i += 2) {          /* pairs of rows, element by element */
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (i = 0; i < 8; i += 4) {          /* pairs of pairs */
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (i = 0; i < 4; i++) {             /* the 128-bit halves of 4 and 4 rows */
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (i = 0; i < 8; i++)
+        r[i] = t[i];
+}
+
+/* the first k lanes (k <= 8) of a masked load or store */
+FL_TR_INLINE __m256i fl_tr8_mask(int k)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
+#if defined(__AVX512F__)
 /* the lines of [p, p + nbytes): the same rows of the block read next, one
  * tile ahead of their use, spread over this block's tiles so that a few
  * requests are in flight at a time (a burst of them at the start of a block
