@@ -67,12 +67,6 @@ FL_TR_INLINE void fl_tr8_ps(__m256 r[8])
     for (i = 0; i < 8; i++)
         r[i] = t[i];
 }
-
-/* the first k lanes (k <= 8) of a masked load or store */
-FL_TR_INLINE __m256i fl_tr8_mask(int k)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 #endif
 
 #if defined(__AVX512F__)
