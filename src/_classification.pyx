@@ -51,12 +51,11 @@ cdef Py_ssize_t NLL_SERIAL_POSITIONS = 4096
 cdef Py_ssize_t NLL_AHEAD = 32
 
 from _common cimport (
-    BlockOut, FL_KIND_F32, FL_PREFETCH, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK, STREAM_ROW,
-    WIDE_ROW, align64, bad_label, block_init, block_labels, combine_blocks, deal, fl_log,
-    fl_narrow, fl_stream_fence, fl_stream_zero, fl_widen, floating, label_t, lanes_sum,
-    planes_lse, planes_softmax_sums, planes_sumexp, planes_to_rows, row_max, row_sumexp,
-    rows_to_planes, skip_label, stream_out,
-    threads_for_work,
+    BlockOut, FL_KIND_F32, FL_PREFETCH, PLANE_BLOCK, STREAM_ROW, WIDE_ROW, align64, bad_label,
+    block_init, block_labels, combine_blocks, deal, fl_log, fl_narrow, fl_stream_fence,
+    fl_stream_zero, fl_widen, floating, label_t, lanes_sum, planes_lse, planes_softmax_sums,
+    planes_sumexp, planes_to_rows, row_max, row_sumexp, rows_to_planes, skip_label, stream_out,
+    threads_for_work, tr_rows,
 )
 cdef extern from "flnarrow.h" nogil:
     enum:
@@ -260,8 +259,7 @@ cdef void _ce_index_unit(const floating* x, const label_t* t, Layout* L, Py_ssiz
     gp = g + base if g != NULL else NULL
     cs = L.cs
     ps = L.ps
-    tr = ps == C and cs == 1 and C > 1 and (
-        C <= FL_TR_F32_MAX if floating is float else C <= FL_TR_F64_MAX)
+    tr = ps == C and cs == 1 and C > 1 and tr_rows(C, floating is float)
     if tr:
         # rows of a few classes: the block's rows turned into class planes
         # in L1 (fltranspose.h), so that every loop below runs down

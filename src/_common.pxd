@@ -95,6 +95,7 @@ cdef extern from "flhalf.h" nogil:
 
 cdef extern from "fltranspose.h" nogil:
     enum:
+        FL_TR_F32_MIN
         FL_TR_F32_MAX
         FL_TR_F64_MAX
     void fl_rows_to_planes_f32(const float* src, Py_ssize_t K, Py_ssize_t nr, float* dst,
@@ -334,11 +335,21 @@ cdef inline bint lines_whole(const void* p, Py_ssize_t nbytes) noexcept nogil:
     return (<size_t>p) % 64 == 0 and nbytes % 64 == 0
 
 
+cdef inline bint tr_rows(Py_ssize_t K, bint f32) noexcept nogil:
+    """Whether rows of K values (float32 when f32, else float64) go through
+    fltranspose.h's register network: float rows of FL_TR_F32_MIN to
+    FL_TR_F32_MAX values (1 to 16 on AVX-512, 8 to 16 on AVX2), double rows
+    of up to FL_TR_F64_MAX (8 on AVX-512); none on other targets."""
+    if f32:
+        return FL_TR_F32_MIN <= K <= FL_TR_F32_MAX
+    return K <= FL_TR_F64_MAX
+
+
 cdef inline void rows_to_planes(const floating* src, Py_ssize_t K, Py_ssize_t nr,
                                 floating* dst, Py_ssize_t ps, const floating* next,
                                 floating* mx) noexcept nogil:
-    """dst[k * ps + j] = src[j * K + k] for j < nr, k < K (in registers for
-    K up to FL_TR_F32_MAX / FL_TR_F64_MAX, else a scalar copy); the lines of
+    """dst[k * ps + j] = src[j * K + k] for j < nr, k < K (in registers where
+    tr_rows(K), else a scalar copy); the lines of
     next[:nr * K] (or NULL), the rows read after these, are requested on the
     way; mx (or NULL): mx[j] = the largest value of row j (NaN passed over,
     -inf for a row of NaN), taken while the planes are in registers."""

@@ -48,9 +48,9 @@ from libc.stdlib cimport free, malloc
 from libc.stdint cimport int32_t
 
 from _common cimport (
-    BlockOut, ELEM_BLOCK, FL_TR_F32_MAX, FL_TR_F64_MAX, align64, block_init, combine_blocks, deal,
-    fl_stream_fence, floating, lanes_sum, prefetch_row, n_blocks, planes_to_rows, safe_shift,
-    threads_for_work, vexp_lo, vlog,
+    BlockOut, ELEM_BLOCK, align64, block_init, combine_blocks, deal, fl_stream_fence, floating,
+    lanes_sum, prefetch_row, n_blocks, planes_to_rows, safe_shift, threads_for_work, tr_rows,
+    vexp_lo, vlog,
 )
 from _gbdt_layout cimport Geo, gather, planes_of, put
 from _gbdt_math cimport (
@@ -118,7 +118,7 @@ cdef void store(const floating* G, Py_ssize_t NB, Py_ssize_t nb, Geo* geo, Py_ss
     else:
         same = not geo.out_f32
     if geo.out_rows and K > 1:
-        if same and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX):
+        if same and tr_rows(K, floating is float):
             planes_to_rows(G, NB, K, nb, <floating*>rbuf)
         elif same and geo.tout != NULL:
             gather(<floating*>rbuf, G, geo.tout, nb * K)
@@ -347,7 +347,7 @@ cdef void softmax_block(tag_t* tag, const floating* x, const floating* y, const 
     cdef bint same = geo.out_f32 if floating is float else not geo.out_f32
     cdef bint rowwise = (same and geo.out_rows and 1 < K and gout != NULL and hout != NULL
                          and P.cw == NULL and w == NULL
-                         and (K <= FL_TR_F32_MAX if floating is float else K <= FL_TR_F64_MAX))
+                         and tr_rows(K, floating is float))
     cdef Py_ssize_t firstbad = -1
     # C-ordered rows: the next sub-block's rows are requested a class at a
     # time in the exponentials' loop below, so that a few requests are in
@@ -708,7 +708,8 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, object g,
     cdef void* hp = NULL
     cdef object tin = None, tout = None
     cdef int32_t[::1] tin_v, tout_v
-    cdef Py_ssize_t j, k, trmax
+    cdef Py_ssize_t j, k
+    cdef bint tr
     geo.n = n
     geo.K = K
     if x.ndim == 2:
@@ -751,15 +752,15 @@ def grad_hess(int loss, cnp.ndarray x, cnp.ndarray y, object w, object g,
     geo.tin = NULL
     geo.tout = NULL
     # gather tables only for rows wider than the register transposes take
-    trmax = FL_TR_F32_MAX if isz == 4 else FL_TR_F64_MAX
-    if K > trmax and geo.xcs == 1 and geo.xrs == K:
+    tr = tr_rows(K, isz == 4)
+    if not tr and geo.xcs == 1 and geo.xrs == K:
         tin = np.empty(K * geo.nb, dtype=np.int32)
         tin_v = tin
         for k in range(K):
             for j in range(geo.nb):
                 tin_v[k * geo.nb + j] = <int32_t>(j * K + k)
         geo.tin = &tin_v[0]
-    if geo.out_rows and K > trmax:
+    if geo.out_rows and not tr:
         tout = np.empty(K * geo.nb, dtype=np.int32)
         tout_v = tout
         for j in range(geo.nb):

@@ -8,7 +8,7 @@ from libc.stdint cimport int32_t
 from libc.string cimport memcpy
 
 from _common cimport (
-    FL_TR_F32_MAX, FL_TR_F64_MAX, fl_stream_f32, fl_stream_f64, floating, rows_to_planes,
+    fl_stream_f32, fl_stream_f64, floating, rows_to_planes, tr_rows,
 )
 
 
@@ -60,8 +60,7 @@ cdef inline const floating* planes_of(const floating* x, Py_ssize_t rs, Py_ssize
     else:
         ps[0] = NB
         planes = buf
-        if cs == 1 and rs == K and (K <= FL_TR_F32_MAX if floating is float
-                                    else K <= FL_TR_F64_MAX):
+        if cs == 1 and rs == K and tr_rows(K, floating is float):
             # C-ordered rows: through registers, the maxima taken there
             rows_to_planes(x + r0 * rs, K, nb, buf, NB, x + (r0 + nb) * rs if ahead else NULL,
                            mx)

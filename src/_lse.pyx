@@ -32,10 +32,10 @@ from cython.parallel cimport prange
 from _fastcall cimport FRESH_BYTES, fc_float, fc_half, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
-    FL_KIND_F32, FL_TR_F32_MAX, FL_TR_F64_MAX, PLANE_BLOCK, STREAM_ROW, align64, deal, fl_log,
-    fl_log_inplace, fl_stream_fence, floating, planes_lse, planes_max, planes_softmax_sums,
-    planes_sumexp, planes_to_rows, prefetch_row, row_max, row_sumexp, rows_to_planes, safe_shift,
-    stream_out, threads_for_work,
+    FL_KIND_F32, PLANE_BLOCK, STREAM_ROW, align64, deal, fl_log, fl_log_inplace, fl_stream_fence,
+    floating, planes_lse, planes_max, planes_softmax_sums, planes_sumexp, planes_to_rows,
+    prefetch_row, row_max, row_sumexp, rows_to_planes, safe_shift, stream_out, threads_for_work,
+    tr_rows,
 )
 from _layout cimport (
     HALF_UNIT, LAYOUT_ROWS, Layout, make_layout, narrow_unit, unit_start, widen_unit,
@@ -151,8 +151,7 @@ cdef void _lse_unit(const floating* x, Layout* L, Py_ssize_t u, floating* out,
         else:
             _log_softmax_rows(x + base, L.C, nb, m, s, out + base)
         return
-    if not (L.ps == L.C and L.cs == 1 and L.C > 1 and (
-            L.C <= FL_TR_F32_MAX if floating is float else L.C <= FL_TR_F64_MAX)):
+    if not (L.ps == L.C and L.cs == 1 and L.C > 1 and tr_rows(L.C, floating is float)):
         _lse_planes(x + base, L.cs, L.ps, L.C, nb, mode, False, NULL, out + base, out + pos)
         return
     # rows of a few values: the unit's rows as planes in L1 (design D)

@@ -23,9 +23,15 @@
 #include <stddef.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define FL_TR_F32_MAX 16   /* widest row of the register path, float */
+#define FL_TR_F32_MIN 1    /* narrowest row of the register path, float */
+#define FL_TR_F32_MAX 16   /* widest, float */
 #define FL_TR_F64_MAX 8    /* and double */
+#elif defined(__AVX2__)
+#define FL_TR_F32_MIN 8    /* AVX2: chunks of 8 values, float only */
+#define FL_TR_F32_MAX 16
+#define FL_TR_F64_MAX 0
 #else
+#define FL_TR_F32_MIN 1
 #define FL_TR_F32_MAX 0
 #define FL_TR_F64_MAX 0
 #endif
@@ -39,6 +45,21 @@
 #define FL_TR_INLINE static __forceinline
 #else
 #define FL_TR_INLINE static inline
+#endif
+
+/* the lines of [p, p + nbytes): the same rows of the block read next, one
+ * tile ahead of their use, spread over this block's tiles so that a few
+ * requests are in flight at a time (a burst of them at the start of a block
+ * waits for the memory itself) */
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_TR_PREFETCH(p, nbytes)                                         \
+    do {                                                                 \
+        const char *q_ = (const char *)(p);                              \
+        for (size_t b_ = 0; b_ < (size_t)(nbytes); b_ += 64)             \
+            __builtin_prefetch(q_ + b_, 0, 3);                           \
+    } while (0)
+#else
+#define FL_TR_PREFETCH(p, nbytes) ((void)(p), (void)(nbytes))
 #endif
 
 #if !defined(__AVX512F__) && defined(__AVX2__)
@@ -70,17 +91,6 @@ FL_TR_INLINE void fl_tr8_ps(__m256 r[8])
 #endif
 
 #if defined(__AVX512F__)
-/* the lines of [p, p + nbytes): the same rows of the block read next, one
- * tile ahead of their use, spread over this block's tiles so that a few
- * requests are in flight at a time (a burst of them at the start of a block
- * waits for the memory itself) */
-#define FL_TR_PREFETCH(p, nbytes)                                         \
-    do {                                                                 \
-        const char *q_ = (const char *)(p);                              \
-        for (size_t b_ = 0; b_ < (size_t)(nbytes); b_ += 64)             \
-            __builtin_prefetch(q_ + b_, 0, 3);                           \
-    } while (0)
-
 FL_TR_INLINE void fl_tr16_ps(__m512 r[16])
 {
     __m512 t[16];
@@ -169,6 +179,29 @@ static inline void fl_rows_to_planes_f32(const float *src, ptrdiff_t K, ptrdiff_
             }
         }
     }
+#elif defined(FL_TR8_AVX2)
+    if (K >= FL_TR_F32_MIN && K <= FL_TR_F32_MAX) {
+        /* 8 rows at a time, the values in chunks of 8, the last chunk the
+         * row's last 8 (plain loads inside the row) */
+        __m256 r[8];
+        for (; j + 8 <= nr; j += 8) {
+            __m256 m = _mm256_set1_ps(-INFINITY);
+            if (next)
+                FL_TR_PREFETCH(next + j * K, 8 * K * sizeof(float));
+            for (ptrdiff_t h = 0; h < K; h += 8) {
+                const ptrdiff_t h0 = h + 8 > K ? K - 8 : h;
+                for (int i = 0; i < 8; i++)
+                    r[i] = _mm256_loadu_ps(src + (j + i) * K + h0);
+                fl_tr8_ps(r);
+                for (ptrdiff_t i = h - h0; i < 8; i++) {
+                    _mm256_storeu_ps(dst + (h0 + i) * ps + j, r[i]);
+                    m = _mm256_max_ps(r[i], m);   /* class order, as below */
+                }
+            }
+            if (mx)
+                _mm256_storeu_ps(mx + j, m);
+        }
+    }
 #endif
     for (; j < nr; j++) {
         float m = -INFINITY, v;
@@ -199,6 +232,21 @@ static inline void fl_planes_to_rows_f32(const float *src, ptrdiff_t ps, ptrdiff
             for (i = 0; i < 16; i++)
                 _mm512_mask_storeu_ps(dst + (j + i) * K, m, r[i]);
         }
+    }
+#elif defined(FL_TR8_AVX2)
+    if (K >= FL_TR_F32_MIN && K <= FL_TR_F32_MAX) {
+        /* the chunks of fl_rows_to_planes_f32; the last rewrites values
+         * with the same bits */
+        __m256 r[8];
+        for (; j + 8 <= nr; j += 8)
+            for (ptrdiff_t h = 0; h < K; h += 8) {
+                const ptrdiff_t h0 = h + 8 > K ? K - 8 : h;
+                for (int i = 0; i < 8; i++)
+                    r[i] = _mm256_loadu_ps(src + (h0 + i) * ps + j);
+                fl_tr8_ps(r);
+                for (int i = 0; i < 8; i++)
+                    _mm256_storeu_ps(dst + (j + i) * K + h0, r[i]);
+            }
     }
 #endif
     for (; j < nr; j++)
