@@ -138,9 +138,11 @@ def test_kernel_releases_the_gil(name, rng):
         th.join()
         return float(np.max(np.diff(stamps))) if len(stamps) > 1 else float("inf")
 
-    # up to three tries: a kernel holding the GIL stalls the loop every time,
-    # a busy host only now and then
-    for _ in range(3):
+    # up to five tries: a kernel holding the GIL stalls the loop every time,
+    # a busy host only now and then (on a shared 2-vCPU VM three tries in a
+    # row once saw a 47 ms gap beside a 33 ms call: longer than the call, so
+    # not the kernel)
+    for _ in range(5):
         gap = longest_stall()
         if gap < 0.5 * single + 0.02:
             break
