@@ -226,9 +226,10 @@ cdef Py_ssize_t _cm_run(const label_t* pr, const label2_t* tg, Py_ssize_t N, Py_
         if priv == NULL or bads == NULL:
             raise MemoryError("fastloss: cannot allocate confusion-matrix buffers")
         if nt == 1:  # no OpenMP region for one unit (_fastcall.pxd B)
-            for u in range(units):
-                bads[u] = -1
-                _cm_unit(pr, tg, S, nu, u, C, ignore, has_ignore, per_image, priv, &bads[u])
+            with nogil:
+                for u in range(units):
+                    bads[u] = -1
+                    _cm_unit(pr, tg, S, nu, u, C, ignore, has_ignore, per_image, priv, &bads[u])
         else:
             for u in prange(units, schedule="static", nogil=True, num_threads=nt):
                 tid = threadid()

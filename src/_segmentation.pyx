@@ -391,10 +391,11 @@ cdef Py_ssize_t _stats_run(const floating* xp, const unsigned short* xhp, int xk
         if slots == NULL or ces == NULL or bads == NULL or ebuf_raw == NULL:
             raise MemoryError("fastloss: cannot allocate segmentation buffers")
         if nt == 1:  # no OpenMP region for the work of one thread (_fastcall.pxd B)
-            for u in range(units):
-                _stats_unit(xp, xhp, xkind, lp, lkind, tp, C, S, chunk, nu, u, act, mode, squared,
-                            off, ignore, has_ignore, do_ce, cwp, swp, ebuf,
-                            slots + u * C * NSTAT, ces + u * 3, &bads[u])
+            with nogil:
+                for u in range(units):
+                    _stats_unit(xp, xhp, xkind, lp, lkind, tp, C, S, chunk, nu, u, act, mode,
+                                squared, off, ignore, has_ignore, do_ce, cwp, swp, ebuf,
+                                slots + u * C * NSTAT, ces + u * 3, &bads[u])
         else:
             for u in prange(units, schedule="static", nogil=True, num_threads=nt):
                 tid = threadid()
@@ -601,10 +602,12 @@ cdef int _grad_run(const floating* xp, const unsigned short* xhp, int xkind,
         raise MemoryError("fastloss: cannot allocate segmentation buffers")
     try:
         if nt == 1:
-            for u in range(units):
-                _grad_unit(xp, xhp, xkind, ebuf + C * SEG_BLOCK, ghp, gkind,
-                           ebuf + 2 * C * SEG_BLOCK, lp, lkind, tp, C, S, chunk, nu, u, act, mode,
-                           off, ignore, has_ignore, ca, cb, cb2, kce, cwp, swp, ebuf, gp)
+            with nogil:
+                for u in range(units):
+                    _grad_unit(xp, xhp, xkind, ebuf + C * SEG_BLOCK, ghp, gkind,
+                               ebuf + 2 * C * SEG_BLOCK, lp, lkind, tp, C, S, chunk, nu, u, act,
+                               mode, off, ignore, has_ignore, ca, cb, cb2, kce, cwp, swp, ebuf,
+                               gp)
         else:
             for u in prange(units, schedule="static", nogil=True, num_threads=nt):
                 tid = threadid()
