@@ -460,6 +460,53 @@ FL_ALWAYS_INLINE __m512 fl_logf16(__m512 x0)
     }
     return r;
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+/* fl_logf16 on 8 lanes (AVX2 + FMA builds): the same operations, the same
+ * bits as fl_logf; lanes outside the normal positive finite range take
+ * fl_logf lane by lane. */
+#define FL_HAVE_LOGF8 1
+FL_ALWAYS_INLINE __m256 fl_logf8(__m256 x0)
+{
+    const int odd = _mm256_movemask_ps(_mm256_or_ps(
+        _mm256_cmp_ps(x0, _mm256_set1_ps(1.17549435e-38f), _CMP_NGE_UQ),
+        _mm256_cmp_ps(x0, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ)));
+    const __m256i u = _mm256_castps_si256(x0);
+    const __m256i e = _mm256_srai_epi32(
+        _mm256_and_si256(_mm256_sub_epi32(u, _mm256_set1_epi32(0x3f3504f3)),
+                         _mm256_set1_epi32((int)0xff800000u)),
+        23);
+    const __m256 m = _mm256_castsi256_ps(_mm256_sub_epi32(u, _mm256_slli_epi32(e, 23)));
+    const __m256 ef = _mm256_cvtepi32_ps(e);
+    const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+    const __m256 z = _mm256_mul_ps(f, f);
+    /* fl_logf_poly */
+    const __m256 f4 = _mm256_mul_ps(z, z);
+    const __m256 p01 = _mm256_fmadd_ps(f, _mm256_set1_ps(-2.4999993993e-1f),
+                                       _mm256_set1_ps(3.3333331174e-1f));
+    const __m256 p23 = _mm256_fmadd_ps(f, _mm256_set1_ps(-1.6668057665e-1f),
+                                       _mm256_set1_ps(2.0000714765e-1f));
+    const __m256 p45 = _mm256_fmadd_ps(f, _mm256_set1_ps(-1.2420140846e-1f),
+                                       _mm256_set1_ps(1.4249322787e-1f));
+    const __m256 p67 = _mm256_fmadd_ps(f, _mm256_set1_ps(-1.1514610310e-1f),
+                                       _mm256_set1_ps(1.1676998740e-1f));
+    const __m256 p03 = _mm256_fmadd_ps(z, p23, p01);
+    const __m256 p48 = _mm256_fmadd_ps(f4, _mm256_set1_ps(7.0376836292e-2f),
+                                       _mm256_fmadd_ps(z, p67, p45));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_fmadd_ps(f4, p48, p03), f), z);
+    y = _mm256_fmadd_ps(ef, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+    __m256 r = _mm256_fmadd_ps(ef, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+    if (odd) {
+        float xv[8], rv[8];
+        _mm256_storeu_ps(xv, x0);
+        _mm256_storeu_ps(rv, r);
+        for (int i = 0; i < 8; i++)
+            if (odd >> i & 1)
+                rv[i] = fl_logf(xv[i]);
+        r = _mm256_loadu_ps(rv);
+    }
+    return r;
+}
 #endif
 
 FL_ALWAYS_INLINE double fl_log(double x0)

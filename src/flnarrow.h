@@ -290,7 +290,7 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
          * 2^32, 7 roundings) */
         const __m256 one = _mm256_set1_ps(1.0f);
         __m256 pr = one, sh = _mm256_setzero_ps();
-        float p8[8], s8[8];
+        float s8[8];
         for (i = 0; i < T; i += 8) {
             const __m256 kept = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
                 _mm256_loadu_si256((const __m256i *)(y + i)), _mm256_set1_epi32(-1)));
@@ -298,14 +298,13 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
             sh = _mm256_add_ps(sh, _mm256_and_ps(kept, _mm256_sub_ps(_mm256_loadu_ps(mx + i),
                                                                      _mm256_loadu_ps(xy + i))));
         }
-        _mm256_storeu_ps(p8, pr);
-        _mm256_storeu_ps(s8, sh);
+        _mm256_storeu_ps(s8, _mm256_add_ps(sh, fl_logf8(pr)));
         for (i = 0; i < 8; i++)
-            acc[i] += (double)(s8[i] + fl_logf(p8[i]));
+            acc[i] += (double)s8[i];
         goto gradient;
     }
-    for (i = 0; i < T; i++)
-        l[i] = fl_logf(sm[i]);
+    for (i = 0; i < T; i += 8)
+        _mm256_storeu_ps(l + i, fl_logf8(_mm256_loadu_ps(sm + i)));
 #else
     for (c = 0; c < K; c++)
         for (i = 0; i < T; i++) {

@@ -140,13 +140,17 @@ static void fl_probe_exp16(const float *x, float *out, ptrdiff_t n, int hi)
         out[i] = fl_expf_lo(x[i]);
 }
 
-/* out = fl_logf16 of x by 16 lanes (fl_logf on the tail and elsewhere) */
+/* out = fl_logf16 of x by 16 lanes on AVX-512 builds, fl_logf8 by 8 on
+ * AVX2 builds (fl_logf on the tail and elsewhere) */
 static void fl_probe_log16(const float *x, float *out, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
 #if defined(__AVX512F__)
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(out + i, fl_logf16(_mm512_loadu_ps(x + i)));
+#elif defined(FL_HAVE_LOGF8)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, fl_logf8(_mm256_loadu_ps(x + i)));
 #endif
     for (; i < n; i++)
         out[i] = fl_logf(x[i]);

@@ -98,9 +98,9 @@ def test_exp_lo_sixteen_lanes(rng):
 
 
 def test_log_sixteen_lanes(rng):
-    """The kernels' 16-lane log (fastmath.h's fl_logf16: intrinsics on
-    AVX-512 builds, lanes outside the normal positive range by fl_logf)
-    equals fl_logf bit for bit: random bit patterns, every float in [0.5, 2),
+    """The kernels' vector log (fastmath.h's fl_logf16 on AVX-512 builds,
+    fl_logf8 on AVX2 builds: intrinsics, lanes outside the normal positive
+    range by fl_logf) equals fl_logf bit for bit: random bit patterns, every float in [0.5, 2),
     sums of exponentials in [1, 16], specials and subnormals mixed into
     vectors of ordinary values; a length that leaves a tail."""
     special = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1e-45, 1.1754942e-38,
