@@ -387,12 +387,36 @@ FL_ALWAYS_INLINE double fl_row_sumexpf_body(const float *x, ptrdiff_t n, float s
     }
     if (i < n) {
         ptrdiff_t m = n - i;
+#if defined(FL_HAVE_EXPF_LO8) && !defined(__AVX512F__)
+        /* the step below in 8-lane vectors, only those holding values
+         * (lane k there is lane k % 8 of vector k / 8 here; a vector past
+         * the end would add exp(-inf) = 0 to its lanes): gcc's form of
+         * that step is four of its own vector exps for up to 31 values,
+         * 0.86 ns a value in rows of 100 classes */
+        const __m256 vsh = _mm256_set1_ps(sh);
+        const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int q = 0; 8 * q < m; q++) {
+            const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(m - 8 * q)), iota);
+            const __m256 xv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY),
+                                               _mm256_maskload_ps(x + i + 8 * q, in),
+                                               _mm256_castsi256_ps(in));
+            const __m256 v = fl_expf_lo8(_mm256_sub_ps(xv, vsh));
+            if (store)
+                _mm256_maskstore_ps(e + i + 8 * q, in, v);
+            double *d = dacc + 8 * q;
+            _mm256_storeu_pd(d, _mm256_add_pd(_mm256_loadu_pd(d),
+                                              _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+            _mm256_storeu_pd(d + 4, _mm256_add_pd(_mm256_loadu_pd(d + 4),
+                                                  _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+        }
+#else
         for (int k = 0; k < 32; k++) {
             float v = fl_expf_lo((k < m ? x[i + k] : -INFINITY) - sh);
             if (store && k < m)
                 e[i + k] = v;
             dacc[k] += (double)v;
         }
+#endif
     }
     FL_SUM_HALF(dacc, 16);
     FL_SUM_HALF(dacc, 8);
