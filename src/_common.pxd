@@ -78,6 +78,8 @@ cdef extern from "flrows.h" nogil:
     double fl_row_sumexpf_short(const float* x, Py_ssize_t n, float sh)
     double fl_row_expf_short(const float* x, Py_ssize_t n, float sh, float* e)
     Py_ssize_t FL_ROW_SUMEXPF_SHORT_MIN
+    bint FL_ROW_SHIFT_EXPF8
+    void fl_row_shift_expf(const float* x, Py_ssize_t n, float sh, float* d)
     void fl_row_axpbf(float* g, Py_ssize_t n, float a, float b, const double* w)
     void fl_row_axpb(double* g, Py_ssize_t n, double a, double b, const double* w)
     void fl_log_inplace(double* s, Py_ssize_t n)
@@ -556,8 +558,11 @@ cdef inline double row_sumexp(const floating* x, Py_ssize_t n, double shift,
             # the same span of the next row, a chunk at a time: requested all
             # at once, a long row's hints would wait for free fill buffers
             prefetch_row(nxt + i0, m)
-        for i in range(m):
-            d[i] = vexp_lo(x[i0 + i] - sh)
+        if floating is float and FL_ROW_SHIFT_EXPF8:
+            fl_row_shift_expf(x + i0, m, sh, d)
+        else:
+            for i in range(m):
+                d[i] = vexp_lo(x[i0 + i] - sh)
         total += lanes_sum(d, m)
         i0 += 256
     return total
