@@ -107,6 +107,27 @@ def test_half_is_float32_kernel_on_widened_values(name, hd):
 
 
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+@pytest.mark.parametrize("n", [1, 511, 513, 70001])
+def test_half_float32_grad_out(hd, n, rng):
+    """A float32 gradient of half operands written into the caller's array
+    (streamed stores under conftest's fixture, a chunk at a time through an
+    L1 buffer) is the float32 kernel's, bit for bit, also in an array that
+    does not start on a cache line and at 1 and 2 threads."""
+    x = rng.standard_normal(n).astype(hd)
+    t = rng.standard_normal(n).astype(hd)
+    buf = np.full(n + 5, np.nan, np.float32)
+    for fn in (fastloss.mse_loss, fastloss.huber_loss, fastloss.l1_loss):
+        ref, ref_g = fn(x.astype(np.float32), t.astype(np.float32), return_grad=True)
+        for off, nt in ((0, 1), (1, 2), (5, 2)):
+            out = buf[off:off + n]
+            loss, g = fn(x, t, return_grad=True, grad_out=out, grad_dtype=np.float32,
+                         n_threads=nt)
+            assert np.shares_memory(g, out)
+            _same(loss, ref)
+            _same(g, ref_g)
+
+
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 def test_half_special_values(hd):
     info_max = float(np.finfo(np.float16).max) if hd == np.float16 else 3.3895313892515355e38
     tiny_sub = 6e-8 if hd == np.float16 else 1e-40           # subnormal in both formats

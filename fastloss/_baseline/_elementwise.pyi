@@ -67,6 +67,7 @@ def elementwise_half(
     grad: Any,
     gscale: float,  # double
     n_threads: int,
+    stream: bool = False,  # bint
 ) -> tuple[float, int]: ...
 
 def pointwise_call(

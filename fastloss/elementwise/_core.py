@@ -87,7 +87,7 @@ def _run(lid, x, t=None, aux=None, a=0.0, b=0.0, c=0.0, w=None, *, none=False,
         # float16 / bfloat16 operands, read in their own width, computed in float32
         total, bad = _k.elementwise_half(
             x=x, t=t, aux=aux, loss_out=V.empty(cdt) if loss_out is None else loss_out.reshape(-1),
-            grad=grad, **kw)
+            grad=grad, stream=stream, **kw)
         return total, loss_out, bad
     e = V.empty(x.dtype)
     total, bad = _k.elementwise(
