@@ -206,11 +206,8 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
     float sm[T], xy[T], l[T];
     ptrdiff_t c;   /* not int: with -fwrapv an int index is not affine to gcc */
     int i;
-    for (i = 0; i < T; i++) {
+    for (i = 0; i < T; i++)
         y[i] = i < n ? ys[i] : -1;
-        sm[i] = 0.0f;
-        xy[i] = 0.0f;
-    }
 #if defined(__AVX512F__)
     {
         /* the loop below with fastmath's vscalefps exp (the arguments are
@@ -271,7 +268,8 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
         }
     }
 #elif defined(FL_HAVE_EXPF_LO8)
-    /* the loop below with fastmath's 8-lane exp */
+    /* the loop below with fastmath's 8-lane exp; class 0 sets sm and xy
+     * (0 + e is e, bit for bit), so they need no clearing first */
     for (c = 0; c < K; c++) {
         const __m256i c8 = _mm256_set1_epi32((int)c);
         for (i = 0; i < T; i += 8) {
@@ -279,9 +277,10 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
             __m256 e = fl_expf_lo8(_mm256_sub_ps(v, _mm256_loadu_ps(mx + i)));
             __m256 sel = _mm256_castsi256_ps(
                 _mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i *)(y + i)), c8));
-            _mm256_storeu_ps(xy + i, _mm256_blendv_ps(_mm256_loadu_ps(xy + i), v, sel));
+            __m256 xy0 = c ? _mm256_loadu_ps(xy + i) : _mm256_setzero_ps();
+            _mm256_storeu_ps(xy + i, _mm256_blendv_ps(xy0, v, sel));
             _mm256_storeu_ps(P + c * T + i, e);
-            _mm256_storeu_ps(sm + i, _mm256_add_ps(_mm256_loadu_ps(sm + i), e));
+            _mm256_storeu_ps(sm + i, c ? _mm256_add_ps(_mm256_loadu_ps(sm + i), e) : e);
         }
     }
     if (!lo) {
@@ -306,6 +305,10 @@ FL_ALWAYS_INLINE void fl_ce_narrow_math(float *P, const float *mx, int K, int n,
     for (i = 0; i < T; i += 8)
         _mm256_storeu_ps(l + i, fl_logf8(_mm256_loadu_ps(sm + i)));
 #else
+    for (i = 0; i < T; i++) {
+        sm[i] = 0.0f;
+        xy[i] = 0.0f;
+    }
     for (c = 0; c < K; c++)
         for (i = 0; i < T; i++) {
             float v = P[c * T + i];
