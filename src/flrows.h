@@ -49,9 +49,12 @@
 typedef float fl_v8f __attribute__((vector_size(32)));
 typedef double fl_v4d __attribute__((vector_size(32)));
 
-/* lanes 0-3 and 4-7 of a float vector as doubles (exact) */
-#define FL_V8F_LO(a) __builtin_convertvector(__builtin_shufflevector((a), (a), 0, 1, 2, 3), fl_v4d)
-#define FL_V8F_HI(a) __builtin_convertvector(__builtin_shufflevector((a), (a), 4, 5, 6, 7), fl_v4d)
+/* lanes 0-3 and 4-7 of a float vector as doubles (exact), one vcvtps2pd
+ * each (gcc's lowering of a shuffle and a conversion went through the
+ * stack in two-lane pieces) */
+#include <immintrin.h>
+#define FL_V8F_LO(a) ((fl_v4d)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)(a))))
+#define FL_V8F_HI(a) ((fl_v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)(a), 1)))
 
 /* The lanes are vectors so that the 32 float and 32 double lanes stay in
  * registers: gcc keeps arrays of lanes on the stack, clears them with
@@ -361,7 +364,35 @@ static inline void fl_soft_statsf(const float *x, const float *t, const double *
 {
     double a_acc[16], d_acc[16];
     ptrdiff_t i = 0;
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(FL_DIFF_HALVES)
+    /* AVX2: the 16 double lanes of each sum as four 4-lane vectors (as
+     * fl_diff_sumf's halves: 8-lane double vectors stayed on the stack) */
+    const fl_v4d z = {0.0, 0.0, 0.0, 0.0};
+    const fl_v4d kk = z + keep, ee = z + epc;
+    fl_v4d a[4] = {z, z, z, z}, d[4] = {z, z, z, z};
+    for (; i + 16 <= n; i += 16) {
+        for (int h = 0; h < 2; h++) {
+            fl_v8f th, xh;
+            memcpy(&th, t + i + 8 * h, sizeof th);
+            memcpy(&xh, x + i + 8 * h, sizeof xh);
+            fl_v4d c0 = FL_V8F_LO(th) * kk + ee;
+            fl_v4d c1 = FL_V8F_HI(th) * kk + ee;
+            if (w != NULL) {
+                fl_v4d w0, w1;
+                memcpy(&w0, w + i + 8 * h, sizeof w0);
+                memcpy(&w1, w + i + 8 * h + 4, sizeof w1);
+                c0 *= w0;
+                c1 *= w1;
+            }
+            a[2 * h] += c0;
+            a[2 * h + 1] += c1;
+            d[2 * h] += c0 * FL_V8F_LO(xh);
+            d[2 * h + 1] += c1 * FL_V8F_HI(xh);
+        }
+    }
+    memcpy(a_acc, a, sizeof a);
+    memcpy(d_acc, d, sizeof d);
+#elif defined(__GNUC__) || defined(__clang__)
     typedef double f64x8 __attribute__((vector_size(64)));
     typedef float f32x8 __attribute__((vector_size(32)));
     f64x8 a0 = {0}, a1 = {0}, d0 = {0}, d1 = {0}, kk = {0}, ee = {0};
