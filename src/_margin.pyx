@@ -56,6 +56,11 @@ from _margin_math cimport (
 )
 
 
+cdef extern from "flrows.h" nogil:
+    int FL_MM_ROWF
+    double fl_mm_rowf(const float* x, Py_ssize_t n, float c0, int p, float* gr, float gf)
+
+
 HALF_ROW_MAX = HALF_ROW
 
 # The margin of margin_softmax (fastloss/classification/_margin.py reads
@@ -182,8 +187,12 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
     """sum_j h_j^p with h_j = max(0, c0 + x_j) over ALL j (target included).
 
     When gr is not NULL also writes gr[j] = gf * d(h_j^p)/dh_j, i.e. gf
-    (p = 1) or 2 gf h_j (p = 2) where h_j > 0, else 0.
+    (p = 1) or 2 gf h_j (p = 2) where h_j > 0, else 0.  Float rows on AVX
+    targets: flrows.h's fl_mm_rowf, this loop with its lanes in registers.
     """
+    if floating is float:
+        if FL_MM_ROWF:
+            return fl_mm_rowf(xr, C, c0, p, gr, gf)
     cdef double acc[MM_LANES]
     cdef floating part[MM_LANES]
     cdef floating hv[MM_LANES]
