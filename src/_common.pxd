@@ -66,6 +66,9 @@ cdef extern from "flrows.h" nogil:
     void fl_soft_statsf(const float* x, const float* t, const double* w, double keep,
                         double epc, Py_ssize_t n, double* A, double* D)
     double fl_chunk_sumf(const float* v, Py_ssize_t n)
+    int FL_LANES_SUM_C
+    double fl_lanes_sum_f32(const float* v, Py_ssize_t n)
+    double fl_lanes_sum_f64(const double* v, Py_ssize_t n)
     float fl_row_maxf(const float* x, Py_ssize_t n)
     double fl_row_max(const double* x, Py_ssize_t n)
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
@@ -499,7 +502,13 @@ cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
 cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:
     """sum_i v_i in double with 2 LANES accumulators (fixed order): two
     vectors of partial sums, so that consecutive adds do not wait on each
-    other's latency; lane k + LANES is folded into lane k at the end."""
+    other's latency; lane k + LANES is folded into lane k at the end.
+    On AVX targets flrows.h's fl_lanes_sum_*, the same with the lanes in
+    registers."""
+    if FL_LANES_SUM_C:
+        if floating is float:
+            return fl_lanes_sum_f32(v, n)
+        return fl_lanes_sum_f64(v, n)
     cdef double acc[2 * LANES]
     cdef Py_ssize_t i = 0, k
     for k in range(2 * LANES):
