@@ -19,7 +19,7 @@ from libc.math cimport INFINITY, sqrt
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
-from _common cimport label_t, threads_for
+from _common cimport label_t, threads_for, threads_for_work
 
 cdef extern from *:
     """
@@ -335,7 +335,8 @@ def nearest_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t 
             # queries in blocks of QBLOCK, each block in order with the
             # previous query's nearest site as its starting bound
             units = (m + QBLOCK - 1) // QBLOCK
-            nt = threads_for(n_threads, units)
+            # a query costs some 64 element-wise values (threads_for_work)
+            nt = threads_for_work(n_threads, units, 64 * m)
             for u in prange(units, schedule="static", num_threads=nt):
                 hint = -1
                 for i in range(u * QBLOCK, min((u + 1) * QBLOCK, m)):
@@ -453,7 +454,8 @@ def local_sq(size_t sites_addr, Py_ssize_t k, size_t queries_addr, Py_ssize_t m,
                 flat += (sp[i * D + a] + R) * st[a]
             mp[flat] = 1
         units = (m + QBLOCK - 1) // QBLOCK
-        nt = threads_for(n_threads, units)
+        # a lookup costs some 8 element-wise values (threads_for_work)
+        nt = threads_for_work(n_threads, units, 8 * m)
         for u in prange(units, schedule="static", num_threads=nt):
             _local_unit(qp, u * QBLOCK, min((u + 1) * QBLOCK, m), D, w, tab2, st, R, mp, delta,
                         offd2, no, out)
@@ -743,7 +745,7 @@ cdef Py_ssize_t _edges_pass(const label_t* lab, Py_ssize_t N, Py_ssize_t S, cons
     cdef Py_ssize_t nw = (sh[1] * sh[2] + 63) >> 6
     cdef Py_ssize_t bad = -1
     cdef Py_ssize_t* badp = &bad
-    cdef int nt = threads_for(n_threads, units)
+    cdef int nt = threads_for_work(n_threads, units, N * S)
     cdef uint8_t* fl = NULL
     cdef uint64_t* border = NULL
     with parallel(num_threads=nt):

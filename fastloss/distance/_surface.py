@@ -306,6 +306,13 @@ def _offsets(spacing, reach):
     return _OFFSETS[key]
 
 
+# Images below this many voxels take their cases one after the other on the
+# calling thread: a small case is mostly Python (about 0.1 ms), which a
+# second thread can only wait for (the GIL), and handing cases over costs
+# more than their kernels.
+_POOL_MIN_VOXELS = 1 << 15
+
+
 def _all_distances(c, symmetric, warn=True):
     """Per (image, used class): (pred->gt, gt->pred or None, n_pred_edges, n_gt_edges).
 
@@ -317,7 +324,8 @@ def _all_distances(c, symmetric, warn=True):
     same way whichever thread runs it.
     """
     jobs = [(n, k) for n in range(c.N) for k in range(c.c0, c.C)]
-    workers = min(c.nt, 2 * len(jobs)) if len(jobs) > 1 else 1
+    workers = (min(c.nt, 2 * len(jobs))
+               if len(jobs) > 1 and math.prod(c.spatial) >= _POOL_MIN_VOXELS else 1)
     nt = 1 if workers > 1 else c.nt
     cases = pool_map(lambda j: _case(c, *j), jobs, workers)
     tasks = [(i, 0) for i in range(len(jobs))]
