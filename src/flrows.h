@@ -55,6 +55,18 @@ typedef double fl_v4d __attribute__((vector_size(32)));
 #include <immintrin.h>
 #define FL_V8F_LO(a) ((fl_v4d)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)(a))))
 #define FL_V8F_HI(a) ((fl_v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)(a), 1)))
+/* 32 double lanes d0..d7 (4 each) += 32 float lanes a0..a3 (8 each) */
+#define FL_D32_ADD(d, a0, a1, a2, a3)                                       \
+    do {                                                                    \
+        d##0 += FL_V8F_LO(a0);                                              \
+        d##1 += FL_V8F_HI(a0);                                              \
+        d##2 += FL_V8F_LO(a1);                                              \
+        d##3 += FL_V8F_HI(a1);                                              \
+        d##4 += FL_V8F_LO(a2);                                              \
+        d##5 += FL_V8F_HI(a2);                                              \
+        d##6 += FL_V8F_LO(a3);                                              \
+        d##7 += FL_V8F_HI(a3);                                              \
+    } while (0)
 
 /* The lanes are vectors so that the 32 float and 32 double lanes stay in
  * registers: gcc keeps arrays of lanes on the stack, clears them with
@@ -98,14 +110,7 @@ FL_ALWAYS_INLINE double fl_chunk_sumf(const float *v, ptrdiff_t n)
             a3 += x3;
             i = stop;
         }
-        d0 += FL_V8F_LO(a0);
-        d1 += FL_V8F_HI(a0);
-        d2 += FL_V8F_LO(a1);
-        d3 += FL_V8F_HI(a1);
-        d4 += FL_V8F_LO(a2);
-        d5 += FL_V8F_HI(a2);
-        d6 += FL_V8F_LO(a3);
-        d7 += FL_V8F_HI(a3);
+        FL_D32_ADD(d, a0, a1, a2, a3);
     }
     /* pairwise: lane k += lane k + w for w = 16, 8, 4, 2, 1 */
     d0 += d4;
@@ -256,14 +261,7 @@ static inline double fl_mm_rowf(const float *x, ptrdiff_t n, float c0, int p, fl
                 memcpy(gr + i + 24, &q3, sizeof q3);
             }
         }
-        d0 += FL_V8F_LO(a0);
-        d1 += FL_V8F_HI(a0);
-        d2 += FL_V8F_LO(a1);
-        d3 += FL_V8F_HI(a1);
-        d4 += FL_V8F_LO(a2);
-        d5 += FL_V8F_HI(a2);
-        d6 += FL_V8F_LO(a3);
-        d7 += FL_V8F_HI(a3);
+        FL_D32_ADD(d, a0, a1, a2, a3);
     }
     double t = d0[0];
     for (; i < n; i++) {
@@ -361,16 +359,18 @@ static FL_NOINLINE double fl_row_max(const double *x, ptrdiff_t n)
 typedef float fl_f32x16 __attribute__((vector_size(64)));
 typedef uint32_t fl_u32x16 __attribute__((vector_size(64)));
 
-/* |a - b + e|^p for 16 values at a and b (a macro: a function returning a
+/* |a - b + e|^p for one vector of values at a and b, VT a float vector
+ * type and UT the unsigned one of its size (a macro: a function returning a
  * 64-byte vector draws gcc's ABI note on builds without AVX-512) */
-#define FL_DIFF_TERM16(out, a, b, e, p)                                      \
+#define FL_DIFF_TERM(out, a, b, e, p, VT, UT)                                \
     do {                                                                    \
-        fl_f32x16 va_, vb_;                                                 \
+        VT va_, vb_;                                                        \
         memcpy(&va_, (a), sizeof va_);                                      \
         memcpy(&vb_, (b), sizeof vb_);                                      \
         va_ = va_ - vb_ + (e);                                              \
-        (out) = (p) == 2 ? va_ * va_ : (fl_f32x16)((fl_u32x16)va_ & 0x7fffffffu); \
+        (out) = (p) == 2 ? va_ * va_ : (VT)((UT)va_ & 0x7fffffffu);         \
     } while (0)
+#define FL_DIFF_TERM16(out, a, b, e, p) FL_DIFF_TERM(out, a, b, e, p, fl_f32x16, fl_u32x16)
 #endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__) && !defined(__AVX512F__)
@@ -381,14 +381,7 @@ typedef uint32_t fl_u32x16 __attribute__((vector_size(64)));
  * the same arithmetic. */
 #define FL_DIFF_HALVES 1
 typedef uint32_t fl_u32x8 __attribute__((vector_size(32)));
-#define FL_DIFF_TERM8(out, a, b, e, p)                                       \
-    do {                                                                    \
-        fl_v8f va_, vb_;                                                    \
-        memcpy(&va_, (a), sizeof va_);                                      \
-        memcpy(&vb_, (b), sizeof vb_);                                      \
-        va_ = va_ - vb_ + (e);                                              \
-        (out) = (p) == 2 ? va_ * va_ : (fl_v8f)((fl_u32x8)va_ & 0x7fffffffu); \
-    } while (0)
+#define FL_DIFF_TERM8(out, a, b, e, p) FL_DIFF_TERM(out, a, b, e, p, fl_v8f, fl_u32x8)
 #endif
 
 static inline double fl_fold16f(float *acc)
