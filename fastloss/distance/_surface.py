@@ -320,8 +320,10 @@ def _all_distances(c, symmetric, warn=True):
     over ``c.nt`` Python threads (the kernels release the GIL), each kernel
     on one thread: the cases are small, and one thread per case keeps both
     cores busy where the parallel regions of one small case would not.  A
-    single case keeps the kernels' own threads.  Each result is computed the
-    same way whichever thread runs it.
+    single case, and the cases of images under ``_POOL_MIN_VOXELS``, keep
+    the calling thread and the kernels' own threads (which take one thread
+    for small work).  Each result is computed the same way whichever thread
+    runs it.
     """
     jobs = [(n, k) for n in range(c.N) for k in range(c.c0, c.C)]
     workers = (min(c.nt, 2 * len(jobs))
