@@ -66,7 +66,7 @@ cdef extern from "flrows.h" nogil:
     void fl_soft_statsf(const float* x, const float* t, const double* w, double keep,
                         double epc, Py_ssize_t n, double* A, double* D)
     double fl_chunk_sumf(const float* v, Py_ssize_t n)
-    int FL_LANES_SUM_C
+    int FL_LANES_VEC
     double fl_lanes_sum_f32(const float* v, Py_ssize_t n)
     double fl_lanes_sum_f64(const double* v, Py_ssize_t n)
     float fl_row_maxf(const float* x, Py_ssize_t n)
@@ -505,7 +505,7 @@ cdef inline double lanes_sum(const floating* v, Py_ssize_t n) noexcept nogil:
     other's latency; lane k + LANES is folded into lane k at the end.
     On AVX targets flrows.h's fl_lanes_sum_*, the same with the lanes in
     registers."""
-    if FL_LANES_SUM_C:
+    if FL_LANES_VEC:
         if floating is float:
             return fl_lanes_sum_f32(v, n)
         return fl_lanes_sum_f64(v, n)

@@ -57,7 +57,7 @@ from _margin_math cimport (
 
 
 cdef extern from "flrows.h" nogil:
-    int FL_MM_ROWF
+    int FL_LANES_VEC
     double fl_mm_rowf(const float* x, Py_ssize_t n, float c0, int p, float* gr, float gf)
 
 
@@ -191,7 +191,7 @@ cdef inline double mm_row(const floating* xr, Py_ssize_t C, floating c0, int p,
     targets: flrows.h's fl_mm_rowf, this loop with its lanes in registers.
     """
     if floating is float:
-        if FL_MM_ROWF:
+        if FL_LANES_VEC:
             return fl_mm_rowf(xr, C, c0, p, gr, gf)
     cdef double acc[MM_LANES]
     cdef floating part[MM_LANES]

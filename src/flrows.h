@@ -36,6 +36,14 @@
     for (int k_ = 0; k_ < (w); k_++)                                        \
         (acc)[k_] += (acc)[k_ + (w)]
 
+/* FL_LANES_VEC: sums hold their lanes in the 32-byte vector types below
+ * (GCC and clang on AVX targets); elsewhere the array forms serve. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
+#define FL_LANES_VEC 1
+#else
+#define FL_LANES_VEC 0
+#endif
+
 /* sum_i v_i of a float array in a fixed order: 32 float lanes over each
  * block of 512 values (16 terms a lane; the tail of the last block adds
  * one vector step, 0 past the end), each block's lanes added to 32 double
@@ -45,7 +53,7 @@
  * caller splits its work.  A double lane per value instead costs two
  * conversions and two adds a vector, 3 times the arithmetic of a squared
  * difference (mse's chunk). */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
+#if FL_LANES_VEC
 typedef float fl_v8f __attribute__((vector_size(32)));
 typedef double fl_v4d __attribute__((vector_size(32)));
 
@@ -158,8 +166,7 @@ FL_ALWAYS_INLINE double fl_chunk_sumf(const float *v, ptrdiff_t n)
  * summed ((0+1)+(2+3))+((4+5)+(6+7)).  The lanes are four vectors in
  * registers (the array form's rep stos clearing cost a row of 100 classes
  * as much as its sum). */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
-#define FL_LANES_SUM_C 1
+#if FL_LANES_VEC
 #define FL_LANES_SUM(name, T, LOAD4)                                                  \
 FL_ALWAYS_INLINE double name(const T *v, ptrdiff_t n)                                 \
 {                                                                                     \
@@ -185,7 +192,6 @@ FL_LANES_SUM(fl_lanes_sum_f64, double, FL_LOAD4_F64)
 FL_LANES_SUM(fl_lanes_sum_f32, float, FL_LOAD4_F32)
 #undef FL_LANES_SUM
 #else
-#define FL_LANES_SUM_C 0
 static inline double fl_lanes_sum_f64(const double *v, ptrdiff_t n)
 {
     (void)v; (void)n;
@@ -207,7 +213,7 @@ static inline double fl_lanes_sum_f32(const float *v, ptrdiff_t n)
  * [h_j > 0] (p = 1) or 2 gf h_j (p = 2).  On AVX the lanes are vectors in
  * registers (as arrays gcc cleared them with rep stos at every block and
  * row and folded them through memory: 15 % of a row of 1000). */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__)
+#if FL_LANES_VEC
 FL_ALWAYS_INLINE fl_v8f fl_mm_h8(const float *x, fl_v8f c0)
 {
     const fl_v8f z = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
@@ -280,9 +286,7 @@ static inline double fl_mm_rowf(const float *x, ptrdiff_t n, float c0, int p, fl
     d1 += d3;
     return ((d0[0] + d0[1]) + (d0[2] + d0[3])) + ((d1[0] + d1[1]) + (d1[2] + d1[3]));
 }
-#define FL_MM_ROWF 1
 #else
-#define FL_MM_ROWF 0
 static inline double fl_mm_rowf(const float *x, ptrdiff_t n, float c0, int p, float *gr,
                                 float gf)
 {
@@ -373,7 +377,7 @@ typedef uint32_t fl_u32x16 __attribute__((vector_size(64)));
 #define FL_DIFF_TERM16(out, a, b, e, p) FL_DIFF_TERM(out, a, b, e, p, fl_f32x16, fl_u32x16)
 #endif
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX__) && !defined(__AVX512F__)
+#if FL_LANES_VEC && !defined(__AVX512F__)
 /* AVX2: each 16-lane chain as two 8-lane halves.  gcc splits a 64-byte
  * vector into two 32-byte ones itself, but then kept the chains on the
  * stack (a load and a store per add: triplet_margin_loss on (1024, 512)
