@@ -27,7 +27,8 @@ return_grad : bool
     "grad_out": """\
 grad_out : ndarray, optional
     C-contiguous buffer of the first input's shape and float dtype for the
-    gradient; it is filled and returned.""",
+    gradient; it is filled and returned.  Needs ``return_grad=True``
+    (without it: ``ValueError``).""",
     "grad_dtype": """\
 grad_dtype : dtype, optional
     For float16/bfloat16 input: the gradient's dtype, the input's

@@ -216,6 +216,14 @@ def broadcast_weight(weight, shape, name="sample_weight"):
     return np.asarray(b, order="C")
 
 
+def unused_grad_out():
+    """Raise for a ``grad_out`` given without ``return_grad=True`` (nothing
+    would be written into it: an error rather than a buffer silently left
+    as it was)."""
+    raise ValueError("grad_out is given but return_grad is False: the gradient is computed "
+                     "and written into grad_out only with return_grad=True")
+
+
 def grad_array(out, shape, dtype, name="grad_out", inputs=(), per_call=1):
     """``(array, stream)``: the caller's ``grad_out`` (checked) or a gradient array.
 

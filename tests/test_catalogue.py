@@ -216,3 +216,32 @@ def test_torch_specs_agree_with_the_catalogue():
             assert spec.diff == row.grads, spec.name
         if spec.none is not None:
             assert row.none in _TORCH_NONE[spec.none], spec.name
+
+
+GRAD_OUT = [n for n in IDS if n in REGISTRY and "grad_out" in
+            inspect.signature(getattr(fastloss, n)).parameters]
+
+
+@pytest.mark.parametrize("name", GRAD_OUT)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grad_out_without_return_grad_raises(name, dtype):
+    # a grad_out that would be left unwritten is an error, not a silent no-op;
+    # with return_grad=True the same buffer is filled with the gradient
+    rng = np.random.default_rng(4)
+    args, kwargs = REGISTRY[name].call(rng, dtype)
+    fn = getattr(fastloss, name)
+    ba = inspect.signature(fn).bind(*args, **kwargs)
+    ba.apply_defaults()
+    x = np.asarray(_arrays(ba, catalogue.row(name).arrays[0])[0])
+    g = np.full(x.shape, 7.0, x.dtype)
+    with pytest.raises(ValueError, match="grad_out.*return_grad=True"):
+        _call(fn, ba, grad_out=g)
+    assert (g == 7.0).all()
+    loss, grad = _call(fn, ba, grad_out=g, return_grad=True)
+    assert grad is g
+    np.testing.assert_array_equal(g, _call(fn, ba, return_grad=True)[1])
+
+
+def test_grad_out_covers_every_function_that_takes_it():
+    takes = [n for n in IDS if "grad_out" in inspect.signature(getattr(fastloss, n)).parameters]
+    assert len(GRAD_OUT) == len(takes) >= 30

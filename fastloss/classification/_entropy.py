@@ -181,6 +181,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     >>> round(float(fastloss.cross_entropy(logits, np.array([0]))), 5)
     0.13574
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     r = (None if grad_dtype is not None else
          _k.ce_call(input, target, weight, ignore_index, reduction, label_smoothing,
                     sample_weight, return_grad, grad_out, n_threads, False))
@@ -310,6 +312,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss(np.log([[0.25, 0.75]]), np.array([1])))  # -log 0.75
     0.2876820724517809
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     r = (None if grad_dtype is not None else
          _k.ce_call(input, target, weight, ignore_index, reduction, 0.0,
                     sample_weight, return_grad, grad_out, n_threads, True))
@@ -381,6 +385,8 @@ def softmax_focal_loss(input, target, gamma=2.0, alpha=None, ignore_index=-100,
     >>> round(float(fastloss.softmax_focal_loss(x, y, gamma=0.0)), 6)  # == CE
     0.169846
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if alpha is None and sample_weight is None and grad_dtype is None:
         r = _kr.focal_call(input, target, gamma, ignore_index, reduction, return_grad,
                            n_threads, grad_out)

@@ -129,6 +129,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     >>> np.round(fastloss.multi_margin_loss(s, np.array([0, 1, 2]), reduction="none"), 6)
     array([0.1, 0.6, 0. ])
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if isinstance(p, (bool, np.bool_)) or p not in (1, 2):
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     margin = V.check_scalar(margin, "margin")
@@ -182,6 +184,8 @@ def multiclass_hinge_loss(input, target, margin=1.0, squared=False, reduction="m
     >>> round(float(fastloss.multiclass_hinge_loss(s, y)), 6)
     0.7
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     margin = V.check_scalar(margin, "margin")
     if not isinstance(squared, (bool, np.bool_)):
         raise TypeError(f"squared must be a bool, got {type(squared).__name__}")
@@ -274,6 +278,8 @@ def cosface_loss(cosine, target, s=30.0, m=0.35, reduction="mean", *, sample_wei
     >>> round(float(fastloss.cosface_loss(c, np.array([0]), s=1.0, m=0.0)), 6)
     0.577849
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     s = V.check_scalar(s, "s", 0.0, math.inf, lo_open=True, hi_open=True)
     m = V.check_scalar(m, "m")
     return _margin_softmax("cosface", cosine, target, s, m, False, reduction,
@@ -338,6 +344,8 @@ def arcface_loss(cosine, target, s=64.0, m=0.5, easy_margin=False, reduction="me
     >>> round(float(fastloss.arcface_loss(c, np.array([0]), s=1.0, m=0.5)), 6)
     0.347685
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     s = V.check_scalar(s, "s", 0.0, math.inf, lo_open=True, hi_open=True)
     m = V.check_scalar(m, "m", 0.0, math.pi, hi_open=True)
     return _margin_softmax("arcface", cosine, target, s, m, easy_margin, reduction,
@@ -395,6 +403,8 @@ def sphereface_loss(cosine, target, s=30.0, m=4, reduction="mean", *, sample_wei
     >>> round(float(fastloss.sphereface_loss(c, np.array([0]), s=1.0, m=2)), 6)
     0.974077
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     s = V.check_scalar(s, "s", 0.0, math.inf, lo_open=True, hi_open=True)
     m = V.check_scalar(m, "m", 1, 4, integer=True)
     return _margin_softmax("sphereface", cosine, target, s, float(m), False, reduction,

@@ -74,6 +74,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", sample_we
     >>> round(float(fastloss.binary_cross_entropy(np.array([0.8]), np.array([1.0]))), 6)
     0.223144
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     x = _input(input)
     return _pointwise(_BCE, x, target, reduction, sample_weight, return_grad, grad_out,
                       n_threads, weight=_weight_full(weight, x.shape), check=_prob_error,
@@ -128,6 +130,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     >>> round(float(fastloss.binary_cross_entropy_with_logits(np.array([0.0]), np.array([1.0]))), 6)
     0.693147
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     x = _input(input)
     aux = None
     lid = _BCE_LOGITS
@@ -179,6 +183,8 @@ def soft_margin_loss(input, target, reduction="mean", sample_weight=None, *,
     >>> round(float(fastloss.soft_margin_loss(np.array([0.0]), np.array([1.0]))), 6)
     0.693147
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _pointwise(_SOFT_MARGIN, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, grad_dtype=grad_dtype)
 
@@ -227,6 +233,8 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean",
     >>> round(float(fastloss.multilabel_soft_margin_loss(x, y)), 6)
     0.693147
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if weight is None and sample_weight is None and grad_dtype is None:
         r = _k.pointwise_call(_BCE_LOGITS, input, target, reduction, return_grad, n_threads,
                               0.0, 0.0, np.inf, False, _k.Rows.ROWS_MEAN, False, grad_out)
@@ -288,6 +296,8 @@ def kl_div(input, target, reduction="mean", log_target=False, sample_weight=None
     >>> round(float(fastloss.kl_div(np.log(q), p, reduction="sum")), 6)
     0.510826
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if not isinstance(log_target, (bool, np.bool_)):
         raise TypeError(f"log_target must be a bool, got {type(log_target).__name__}")
     return _pointwise(_KL_LOG if log_target else _KL, input, target, reduction,
@@ -338,6 +348,8 @@ def js_div(p, q, axis=-1, reduction="mean", sample_weight=None, *, return_grad=F
     >>> round(float(fastloss.js_div(np.array([1.0, 0.0]), np.array([0.0, 1.0]))), 6)  # log 2
     0.693147
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if type(axis) is int and axis == -1 and sample_weight is None and grad_dtype is None:
         r = _k.pointwise_call(_JS, p, q, reduction, return_grad, n_threads, 0.0, 0.0, 0.0,
                               False, _k.Rows.ROWS_SUM, False, grad_out)
@@ -399,6 +411,8 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none",
     >>> round(float(fastloss.sigmoid_focal_loss(np.array([0.0]), np.array([1.0]))[0]), 6)
     0.043322
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     alpha = V.check_scalar(alpha, "alpha", hi=1.0)
     gamma = V.check_scalar(gamma, "gamma", 0.0)
     return _pointwise(_FOCAL, inputs, targets, reduction, sample_weight, return_grad,
@@ -445,6 +459,8 @@ def hinge_loss(input, target, margin=1.0, squared=False, reduction="mean", sampl
     >>> float(fastloss.hinge_loss(np.array([0.5, 2.0]), np.array([1.0, 1.0])))
     0.25
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     margin = V.check_scalar(margin, "margin")
     if not isinstance(squared, (bool, np.bool_)):
         raise TypeError(f"squared must be a bool, got {type(squared).__name__}")
@@ -484,6 +500,8 @@ def exponential_loss(input, target, reduction="mean", sample_weight=None, *,
     >>> float(fastloss.exponential_loss(np.array([0.0]), np.array([-1.0])))
     1.0
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _pointwise(_EXPONENTIAL, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, check=_sign_error, grad_dtype=grad_dtype)
 

@@ -53,6 +53,8 @@ def mse_loss(input, target, reduction="mean", sample_weight=None, *, return_grad
     >>> float(fastloss.mse_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0])))
     2.5
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _pointwise(_MSE, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, broadcast=True, grad_dtype=grad_dtype)
 
@@ -89,6 +91,8 @@ def l1_loss(input, target, reduction="mean", sample_weight=None, *, return_grad=
     >>> float(fastloss.l1_loss(np.array([1.0, -2.0]), np.array([0.0, 0.0])))
     1.5
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _pointwise(_L1, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, broadcast=True, grad_dtype=grad_dtype)
 
@@ -127,6 +131,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, sample_weight=None
     >>> float(fastloss.smooth_l1_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0])))
     1.3125
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     beta = V.check_scalar(beta, "beta", 0.0)
     return _pointwise(_SMOOTH_L1, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, beta, broadcast=True, grad_dtype=grad_dtype)
@@ -165,6 +171,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, sample_weight=None, *
     >>> float(fastloss.huber_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), delta=2.0))
     2.0625
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     delta = V.check_scalar(delta, "delta", 0.0, lo_open=True)
     return _pointwise(_HUBER, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, delta, broadcast=True, grad_dtype=grad_dtype)
@@ -204,6 +212,8 @@ def log_cosh_loss(input, target, reduction="mean", sample_weight=None, *,
     >>> round(float(fastloss.log_cosh_loss(np.array([1.0]), np.array([0.0]))), 6)
     0.433781
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _pointwise(_LOG_COSH, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, grad_dtype=grad_dtype)
 
@@ -243,6 +253,8 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean", sample_weight=
     >>> round(float(fastloss.pseudo_huber_loss(np.array([1.0]), np.array([0.0]))), 6)
     0.414214
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     delta = V.check_scalar(delta, "delta", 0.0, lo_open=True)
     return _pointwise(_PSEUDO_HUBER, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, delta, grad_dtype=grad_dtype)
@@ -279,5 +291,7 @@ def mean_bias_error(input, target, reduction="mean", sample_weight=None, *,
     >>> float(fastloss.mean_bias_error(np.array([1.0, 2.0]), np.array([2.0, 2.0])))
     -0.5
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _pointwise(_BIAS, input, target, reduction, sample_weight, return_grad,
                       grad_out, n_threads, grad_dtype=grad_dtype)

@@ -126,6 +126,8 @@ def dice_loss(input, target, *, activation="softmax", include_background=True,
     >>> float(fastloss.dice_loss(x, y)) < 1e-7   # 1 - 2*sigma(18) / 2 per class
     True
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _dice_family(input, target, False, activation, include_background, squared_pred,
                         smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
                         return_grad, n_threads, grad_out)
@@ -162,6 +164,8 @@ def jaccard_loss(input, target, *, activation="softmax", include_background=True
     >>> round(float(fastloss.jaccard_loss(x, y, activation=None, smooth_nr=0, smooth_dr=0)), 6)
     0.666667
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _dice_family(input, target, True, activation, include_background, squared_pred,
                         smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
                         return_grad, n_threads, grad_out)
@@ -225,6 +229,8 @@ def tversky_loss(input, target, *, alpha=0.5, beta=0.5, activation="softmax",
     ...                                   smooth_nr=0, smooth_dr=0)), 6)
     0.5
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _tversky(input, target, alpha, beta, None, activation, include_background,
                     smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
                     return_grad, n_threads, grad_out)
@@ -265,6 +271,8 @@ def focal_tversky_loss(input, target, *, alpha=0.5, beta=0.5, gamma=0.75,
     ...                                         smooth_nr=0, smooth_dr=0)), 6)
     0.707107
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     return _tversky(input, target, alpha, beta, gamma, activation, include_background,
                     smooth_nr, smooth_dr, batch, weight, ignore_index, reduction,
                     return_grad, n_threads, grad_out)
@@ -307,6 +315,8 @@ def generalized_dice_loss(input, target, *, w_type="square", activation="softmax
     >>> float(fastloss.generalized_dice_loss(x, y)) < 1e-3
     True
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if ignore_index is None:
         r = _k.seg_call(_k.GENERALIZED, input, target, activation, include_background, batch,
                         False, False, smooth_nr, smooth_dr, w_type, None, None, reduction,
@@ -359,6 +369,8 @@ def sensitivity_specificity_loss(input, target, *, r=0.05, activation="softmax",
     ...                                                   smooth_dr=0)), 6)
     0.25
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if weight is None and ignore_index is None:
         res = _k.seg_call(_k.SENSSPEC, input, target, activation, include_background, batch,
                           False, False, smooth_nr, smooth_dr, r, None, None, reduction,
@@ -427,6 +439,8 @@ def dice_ce_loss(input, target, *, lambda_dice=1.0, lambda_ce=1.0, include_backg
     >>> round(float(fastloss.dice_ce_loss(x, y, smooth_nr=0, smooth_dr=0)), 6)  # 0.5 + log 2
     1.193147
     """
+    if grad_out is not None and not return_grad:
+        V.unused_grad_out()
     if weight is None and ignore_index is None and sample_weight is None:
         r = _k.seg_call(_k.DICE_CE, input, target, "softmax", include_background, batch,
                         squared_pred, jaccard, smooth_nr, smooth_dr, lambda_dice, lambda_ce,
