@@ -97,8 +97,9 @@ def _softmax(a, axis, n_threads, mode, out):
         res, warm = out.reshape(x3.shape), True
     else:
         # the output comes from fastloss._buffers: an array the caller
-        # dropped is written again (mapped pages, no first-touch zeroing)
-        res, warm = _buffers.gradient_array(x3.shape, cdt)
+        # dropped is written again (mapped pages, no first-touch zeroing);
+        # of the input's shape where it can be, as the prepared call's
+        res, warm = _buffers.gradient_array(x.shape if adjacent else x3.shape, cdt)
     # a reused or caller's array larger than the cache is out of it:
     # streamed stores
     _run(x3, res.reshape(-1), mode, warm and res.nbytes >= _buffers.stream_bytes(), nt)

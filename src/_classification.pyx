@@ -33,9 +33,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_class_axis,
-    fc_empty_like, fc_empty_same, fc_float, fc_grad_out, fc_half, fc_labels, fc_operand_kind,
-    fc_reduction, fc_result, fc_threads_arg, fc_unit_float,
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_class_axis, fc_empty_like,
+    fc_float, fc_grad, fc_grad_out, fc_half, fc_labels, fc_operand_kind, fc_reduction,
+    fc_result, fc_threads_arg, fc_unit_float,
 )
 
 from fastloss._threads import effective_n_threads
@@ -678,6 +678,7 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
     cdef Py_ssize_t units = make_layout(N, C, S).units
     cdef int nt = 1
     cdef int rc = 0
+    cdef bint stream = False
     cdef double gscale = 1.0
     cdef BlockOut total
     cdef object loss_arr = None
@@ -689,11 +690,7 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
     if red == RED_NONE:
         loss_arr = fc_empty_like(ta, typenum, <void**>&lp)
     if return_grad:
-        if go is None:
-            grad_arr = fc_empty_like(xa, typenum, <void**>&gp)
-        else:
-            grad_arr = go
-            gp = <floating*>cnp.PyArray_DATA(<cnp.ndarray>go)
+        grad_arr = fc_grad(xa, go, 1, <void**>&gp, &stream)
         if red == RED_MEAN:
             with nogil:
                 rc = weight_sum_run(t, N * S, NULL, NULL, ignore, C, nt, &total)
@@ -702,7 +699,7 @@ cdef object _ce_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.nd
             gscale = 1.0 / total.weight if total.weight != 0 else 0.0
     with nogil:
         rc = _ce_index_run(x, t, N, C, S, NULL, NULL, ignore, eps, lp, gp, gscale, nt,
-                           log_input, False, &total)
+                           log_input, stream, &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
     return fc_result(red, total.loss, total.weight, typenum, loss_arr, return_grad, grad_arr)
@@ -744,6 +741,7 @@ cdef object _ce_call_half(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize
     the loss in float32, the gradient in the input's dtype; None for the
     shapes the full path widens."""
     cdef int nt = 1
+    cdef bint stream = False
     cdef double gscale = 1.0
     cdef object loss_arr = None, loss_flat = _NO_LOSS, grad_arr = None, grad_flat = None
     cdef object t_flat, denom, bad, total
@@ -757,7 +755,7 @@ cdef object _ce_call_half(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssize
         loss_arr = fc_empty_like(ta, cnp.NPY_FLOAT, &p)
         loss_flat = cnp.PyArray_Ravel(<cnp.ndarray>loss_arr, cnp.NPY_CORDER)
     if return_grad:
-        grad_arr = fc_empty_same(xa, &p) if go is None else go
+        grad_arr = fc_grad(xa, go, 1, &p, &stream)  # (no streamed half stores)
         grad_flat = cnp.PyArray_Ravel(<cnp.ndarray>grad_arr, cnp.NPY_CORDER)
         if red == RED_MEAN:
             denom, bad = index_weight_sum(t_flat, _NO_WEIGHT, _NO_WEIGHT, ig, C, nt)
@@ -778,9 +776,8 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
 
     Taken: float32/float64 logits (float16/bfloat16 ones where they are
     read in their own width) and integer labels as plain ndarrays (see
-    _fastcall.pxd), no weights, gradients below FRESH_BYTES, grad_out where
-    fc_grad_out takes it.  None sends the call down the full path, which
-    owns every error message.
+    _fastcall.pxd), no weights, grad_out where fc_grad_out takes it.  None
+    sends the call down the full path, which owns every error message.
     """
     cdef int ft = fc_float(input)
     cdef int lt, red
@@ -801,10 +798,8 @@ def ce_call(object input, object target, object weight, object ignore_index, obj
     ta = <cnp.ndarray>target
     if not fc_class_axis(xa, ta, &N, &C, &S):
         return None
-    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
-        return None
     go = None
-    if return_grad and grad_out is not None:  # (the full path ignores it without)
+    if return_grad and grad_out is not None:  # (without return_grad the wrapper raised)
         go = fc_grad_out(grad_out, xa, ta, None)
         if go is None:
             return None

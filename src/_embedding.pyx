@@ -31,7 +31,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_labels64, fc_operand_kind,
+    RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_grad, fc_labels64, fc_operand_kind,
     fc_plain, fc_real, fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
 )
 
@@ -229,8 +229,8 @@ def triplet_call(object anchor, object positive, object negative, object margin,
 
     Taken: float32/float64 (N, D) rows as plain ndarrays of one dtype (see
     _fastcall.pxd), N, D > 0, options of their plain Python types, no
-    sample weights, gradients below FRESH_BYTES each.  None sends the
-    call down the full path, which owns every error message.
+    sample weights.  None sends the call down the full path, which owns
+    every error message.
     """
     cdef int ft = fc_float(anchor)
     cdef int red = fc_reduction(reduction)
@@ -244,6 +244,7 @@ def triplet_call(object anchor, object positive, object negative, object margin,
     cdef void* gp0 = NULL
     cdef void* gp1 = NULL
     cdef void* gp2 = NULL
+    cdef bint s0, s1, s2, stream = False
     cdef int nt = 1
     if (ft < 0 or fc_float(positive) != ft or fc_float(negative) != ft or red < 0
             or sample_weight is not None or not fc_threads_arg(n_threads)
@@ -258,7 +259,7 @@ def triplet_call(object anchor, object positive, object negative, object margin,
             or not fc_shape_is(<cnp.ndarray>negative, xa, -1)):
         return None
     N, D = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-    if N == 0 or D == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES):
+    if N == 0 or D == 0:
         return None
     if n_blocks(N, rows_per_unit(D)) > 1:
         nt = effective_n_threads(n_threads)
@@ -266,23 +267,24 @@ def triplet_call(object anchor, object positive, object negative, object margin,
         loss_arr = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(xa), ft, 0)
         lp = cnp.PyArray_DATA(<cnp.ndarray>loss_arr)
     if return_grad:
-        g0 = fc_empty_like(xa, ft, &gp0)
-        g1 = fc_empty_like(xa, ft, &gp1)
-        g2 = fc_empty_like(xa, ft, &gp2)
+        g0 = fc_grad(xa, None, 3, &gp0, &s0)
+        g1 = fc_grad(xa, None, 3, &gp1, &s1)
+        g2 = fc_grad(xa, None, 3, &gp2, &s2)
         grads = (g0, g1, g2)
+        stream = s0 and s1 and s2
     gscale = 1.0 / N if red == RED_MEAN else 1.0
     if ft == cnp.NPY_FLOAT:
         _triplet_run(<float*>cnp.PyArray_DATA(xa),
                      <float*>cnp.PyArray_DATA(<cnp.ndarray>positive),
                      <float*>cnp.PyArray_DATA(<cnp.ndarray>negative), N, D, m, pn, e,
                      <bint>swap, <bint>squared, NULL, <float*>lp, <float*>gp0, <float*>gp1,
-                     <float*>gp2, gscale, nt, False, &total)
+                     <float*>gp2, gscale, nt, stream, &total)
     else:
         _triplet_run(<double*>cnp.PyArray_DATA(xa),
                      <double*>cnp.PyArray_DATA(<cnp.ndarray>positive),
                      <double*>cnp.PyArray_DATA(<cnp.ndarray>negative), N, D, m, pn, e,
                      <bint>swap, <bint>squared, NULL, <double*>lp, <double*>gp0, <double*>gp1,
-                     <double*>gp2, gscale, nt, False, &total)
+                     <double*>gp2, gscale, nt, stream, &total)
     return fc_result(red, total.loss, total.weight, ft, loss_arr, return_grad, grads)
 
 
@@ -473,8 +475,7 @@ cdef bint _pair_rows(object x1, object x2, object label, object reduction, objec
                      Py_ssize_t* N, Py_ssize_t* D) noexcept:
     """The common case of a prepared embedding call: float32/float64 (N, D)
     rows x1 (and x2 of its shape and dtype unless None), N, D > 0, labels a
-    plain (N,) array, reduction a known name, no sample weights, gradients
-    below FRESH_BYTES."""
+    plain (N,) array, reduction a known name, no sample weights."""
     cdef cnp.ndarray xa
     ft[0] = fc_float(x1)
     red[0] = fc_reduction(reduction)
@@ -485,8 +486,7 @@ cdef bint _pair_rows(object x1, object x2, object label, object reduction, objec
     if cnp.PyArray_NDIM(xa) != 2 or (x2 is not None and not fc_shape_is(<cnp.ndarray>x2, xa, -1)):
         return False
     N[0], D[0] = cnp.PyArray_DIM(xa, 0), cnp.PyArray_DIM(xa, 1)
-    return (N[0] > 0 and D[0] > 0 and fc_shape_is(<cnp.ndarray>label, xa, 1)
-            and not (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES))
+    return N[0] > 0 and D[0] > 0 and fc_shape_is(<cnp.ndarray>label, xa, 1)
 
 
 def contrastive_call(object x1, object x2, object label, object margin, object reduction,
@@ -495,7 +495,7 @@ def contrastive_call(object x1, object x2, object label, object margin, object r
 
     Taken: float32/float64 (N, D) rows of one dtype, N, D > 0, integer or
     bool labels (N,) (read as int64), a Python float or int margin, no
-    sample weights, gradients below FRESH_BYTES.  None (also for a label
+    sample weights.  None (also for a label
     other than 0 / 1) sends the call down the full path, which owns every
     error message.
     """
@@ -506,6 +506,7 @@ def contrastive_call(object x1, object x2, object label, object margin, object r
     cdef const int64_t* t
     cdef BlockOut total
     cdef object loss_arr = None, grads = None, g1, g2
+    cdef bint stream
     cdef void* lp = NULL
     cdef void* gp1 = NULL
     cdef void* gp2 = NULL
@@ -519,9 +520,9 @@ def contrastive_call(object x1, object x2, object label, object margin, object r
         nt = effective_n_threads(n_threads)
     if red == RED_NONE:
         loss_arr = fc_empty_like(<cnp.ndarray>label, ft, &lp)
-    if return_grad:
-        g1 = fc_empty_like(<cnp.ndarray>x1, ft, &gp1)
-        g2 = fc_empty_like(<cnp.ndarray>x1, ft, &gp2)
+    if return_grad:  # (the float pass does not stream)
+        g1 = fc_grad(<cnp.ndarray>x1, None, 2, &gp1, &stream)
+        g2 = fc_grad(<cnp.ndarray>x1, None, 2, &gp2, &stream)
         grads = (g1, g2)
     gscale = 1.0 / N if red == RED_MEAN else 1.0
     with nogil:
@@ -722,8 +723,8 @@ def center_call(object features, object labels, object centers, object reduction
     """center_loss for the common case in one call, else None.
 
     Taken: float32/float64 features (N, D), N, D > 0, centers (C, D) of
-    their dtype, integer labels (N,) (read as int64), no sample weights,
-    gradients below FRESH_BYTES.  None (also for a label outside [0, C))
+    their dtype, integer labels (N,) (read as int64), no sample weights.
+    None (also for a label outside [0, C))
     sends the call down the full path, which owns every error message.
     """
     cdef int ft, red, nt = 1, rc
@@ -733,6 +734,7 @@ def center_call(object features, object labels, object centers, object reduction
     cdef const int64_t* t
     cdef BlockOut total
     cdef object loss_arr = None, grads = None, gx, gc
+    cdef bint stream
     cdef cnp.ndarray ca
     cdef void* lp = NULL
     cdef void* gxp = NULL
@@ -742,8 +744,7 @@ def center_call(object features, object labels, object centers, object reduction
         return None
     ca = <cnp.ndarray>centers
     C = cnp.PyArray_DIM(ca, 0)
-    if (cnp.PyArray_NDIM(ca) != 2 or cnp.PyArray_DIM(ca, 1) != D
-            or (return_grad and cnp.PyArray_NBYTES(ca) >= FRESH_BYTES)):
+    if cnp.PyArray_NDIM(ca) != 2 or cnp.PyArray_DIM(ca, 1) != D:
         return None
     t = fc_labels64(<cnp.ndarray>labels, False, N, &owned)
     if t == NULL:
@@ -752,10 +753,10 @@ def center_call(object features, object labels, object centers, object reduction
         nt = effective_n_threads(n_threads)
     if red == RED_NONE:
         loss_arr = fc_empty_like(<cnp.ndarray>labels, ft, &lp)
-    if return_grad:
-        gx = fc_empty_like(<cnp.ndarray>features, ft, &gxp)
-        gc = cnp.PyArray_ZEROS(2, cnp.PyArray_DIMS(ca), ft, 0)
-        gcp = cnp.PyArray_DATA(<cnp.ndarray>gc)
+    if return_grad:  # (the center pass does not stream)
+        gx = fc_grad(<cnp.ndarray>features, None, 1, &gxp, &stream)
+        gc = fc_grad(ca, None, 1, &gcp, &stream)
+        memset(gcp, 0, cnp.PyArray_NBYTES(ca))  # the pass adds each row's share into it
         grads = (gx, gc)
     gscale = 1.0 / N if red == RED_MEAN else 1.0
     with nogil:

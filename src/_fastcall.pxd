@@ -28,8 +28,7 @@ cdef extern from "numpy/arrayobject.h":
 
 
 # Gradients and outputs from this size up come from fastloss._buffers
-# (MIN_BYTES there), so the full path takes them: the prepared calls
-# allocate only arrays below it, fresh, as the full path would.
+# (MIN_BYTES there); below it they are new arrays, as in the full path.
 cdef enum:
     FRESH_BYTES = 1 << 20
 
@@ -240,16 +239,16 @@ cdef inline bint fc_apart(cnp.ndarray a, object b) noexcept:
 
 cdef inline object fc_grad_out(object g, cnp.ndarray xa, object a2, object a3):
     """The caller's grad_out for a prepared call: g itself where it is a plain
-    writeable array of xa's dtype and shape, below FRESH_BYTES, apart from
-    xa and from a2 and a3 (the call's other arrays, or None); else None (the
-    full path checks it and owns the messages); the kernels write the same
-    values into it as into a new array."""
+    writeable array of xa's dtype and shape, apart from xa and from a2 and
+    a3 (the call's other arrays, or None); else None (the full path checks
+    it and owns the messages); the kernels write the same values into it as
+    into a new array."""
     cdef cnp.ndarray ga
     if not fc_plain(g):
         return None
     ga = <cnp.ndarray>g
     if (not cnp.PyArray_ISWRITEABLE(ga) or cnp.PyArray_TYPE(ga) != cnp.PyArray_TYPE(xa)
-            or cnp.PyArray_NBYTES(ga) >= FRESH_BYTES or not fc_shape_is(ga, xa, -1)):
+            or not fc_shape_is(ga, xa, -1)):
         return None
     if not (fc_apart(ga, xa) and fc_apart(ga, a2) and fc_apart(ga, a3)):
         return None
@@ -257,18 +256,16 @@ cdef inline object fc_grad_out(object g, cnp.ndarray xa, object a2, object a3):
 
 
 cdef inline tuple fc_outputs(cnp.ndarray xa, cnp.ndarray ta, int typenum, int red,
-                             bint return_grad, void** lp, void** gp, object go=None):
+                             bint return_grad, void** lp, void** gp, object go,
+                             bint* stream):
     """A prepared call's arrays, (losses, gradient): new 'none' losses of
-    ta's shape and the gradient of xa's, of dtype typenum, or go (the
-    caller's grad_out, taken by fc_grad_out) (None where not asked; their
-    data in *lp, *gp)."""
+    ta's shape, of dtype typenum (xa's), and fc_grad's gradient (None where
+    not asked; their data in *lp, *gp; *stream as fc_grad's)."""
     loss = fc_empty_like(ta, typenum, lp) if red == RED_NONE else None
     grad = None
-    if return_grad and go is not None:
-        grad = go
-        gp[0] = cnp.PyArray_DATA(<cnp.ndarray>go)
-    elif return_grad:
-        grad = fc_empty_like(xa, typenum, gp)
+    stream[0] = False
+    if return_grad:
+        grad = fc_grad(xa, go, 1, gp, stream)
     return loss, grad
 
 
@@ -314,3 +311,31 @@ cdef inline object fc_empty_same(cnp.ndarray a, void** data):
     cdef object out = PyArray_NewLikeArray(a, cnp.NPY_CORDER, NULL, 0)
     data[0] = cnp.PyArray_DATA(<cnp.ndarray>out)
     return out
+
+
+cdef inline object fc_grad(cnp.ndarray xa, object go, int per_call, void** data,
+                           bint* stream):
+    """A prepared call's gradient of xa's shape and dtype, as the full path's
+    _validate.grad_array chooses it: go (the caller's grad_out, taken by
+    fc_grad_out) if not None, else a new array below FRESH_BYTES, else
+    fastloss._buffers' (a kept array the caller dropped, or a new one;
+    ``per_call`` arrays of this shape in the call).  Its data in *data;
+    *stream: write it with non-temporal stores (a caller's or reused array
+    of at least _buffers.stream_bytes(), from FRESH_BYTES up: its lines are
+    out of the cache)."""
+    cdef object g
+    cdef bint reused = True
+    if go is None and cnp.PyArray_NBYTES(xa) < FRESH_BYTES:
+        stream[0] = False
+        return fc_empty_same(xa, data)
+    if go is None:
+        from fastloss._buffers import gradient_array
+        g, reused = gradient_array((<object>xa).shape, (<object>xa).dtype, per_call)
+    else:
+        g = go
+    data[0] = cnp.PyArray_DATA(<cnp.ndarray>g)
+    stream[0] = False
+    if reused and cnp.PyArray_NBYTES(<cnp.ndarray>g) >= FRESH_BYTES:
+        from fastloss._buffers import stream_bytes
+        stream[0] = cnp.PyArray_NBYTES(<cnp.ndarray>g) >= stream_bytes()
+    return g

@@ -29,7 +29,7 @@ E. float16 / bfloat16 input is read in its own width: each unit's values
 cimport numpy as cnp
 from cython.parallel cimport prange
 
-from _fastcall cimport FRESH_BYTES, fc_float, fc_half, fc_operand_kind, fc_threads_arg
+from _fastcall cimport FRESH_BYTES, fc_float, fc_grad, fc_half, fc_operand_kind, fc_threads_arg
 
 from _common cimport (
     FL_KIND_F32, PLANE_BLOCK, STREAM_ROW, align64, deal, fl_log, fl_log_inplace, fl_stream_fence,
@@ -313,10 +313,10 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
     Taken: a plain float32/float64 ndarray (see _fastcall.pxd; float16 and
     bfloat16 ones where lse_half reads them, with a float32 result) with
     at least one element, axis None or one Python int in range, keepdims a
-    bool; for softmax and log_softmax an output below FRESH_BYTES (a
-    larger one comes from fastloss._buffers on the full path, reused once
-    the caller drops it).  None sends the call down the full path, which
-    owns every error message and the other axis forms.
+    bool; softmax and log_softmax of half data with an output below
+    FRESH_BYTES (a larger float32 one comes from fastloss._buffers on the
+    full path).  None sends the call down the full path, which owns every
+    error message and the other axis forms.
     """
     cdef int ft = fc_float(a)
     cdef bint half = False
@@ -324,7 +324,8 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
     cdef int nd, ax, i, k = 0, nt = 1
     cdef Py_ssize_t P = 1, K = 1, Q = 1
     cdef cnp.npy_intp dims[32]
-    cdef bint keep
+    cdef bint keep, stream = False
+    cdef void* p
     cdef object out
     if ft < 0:
         if fc_half(a) < 0:
@@ -337,8 +338,8 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
     nd = cnp.PyArray_NDIM(xa)
     if cnp.PyArray_SIZE(xa) == 0 or nd > 32:
         return None
-    if mode != 0 and cnp.PyArray_SIZE(xa) * (8 if ft == cnp.NPY_DOUBLE else 4) >= FRESH_BYTES:
-        return None
+    if half and mode != 0 and cnp.PyArray_SIZE(xa) * 4 >= FRESH_BYTES:
+        return None  # a float32 output of fastloss._buffers: the full path
     keep = keepdims
     if axis is None:
         K = cnp.PyArray_SIZE(xa)
@@ -358,8 +359,12 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
         return None  # the full path's float32 copy
     if make_layout(P, K, Q).units > 1:
         nt = effective_n_threads(n_threads)
-    if mode != 0:
+    if mode != 0 and half:
         out = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(xa), ft, 0)
+    elif mode != 0:
+        # as the full path: from FRESH_BYTES up from fastloss._buffers (an
+        # output the caller dropped is written again), streamed where fc_grad says
+        out = fc_grad(xa, None, 1, &p, &stream)
     else:
         for i in range(nd):
             if ax < 0 or i == ax:
@@ -376,10 +381,10 @@ def lse_call(object a, object axis, object keepdims, object n_threads, int mode)
         with nogil:
             if ft == cnp.NPY_FLOAT:
                 _lse_run(<float*>cnp.PyArray_DATA(xa), P, K, Q,
-                         <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
+                         <float*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, stream, nt)
             else:
                 _lse_run(<double*>cnp.PyArray_DATA(xa), P, K, Q,
-                         <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, False, nt)
+                         <double*>cnp.PyArray_DATA(<cnp.ndarray>out), mode, stream, nt)
     if k == 0 and mode == 0:
         return out[()]
     return out

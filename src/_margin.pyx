@@ -33,9 +33,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like,
-    fc_empty_same, fc_float, fc_grad_out, fc_half, fc_labels, fc_operand_kind, fc_outputs,
-    fc_reduction, fc_result, fc_shape_is, fc_threads_arg,
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, RED_NONE, fc_empty_like, fc_float, fc_grad,
+    fc_grad_out, fc_half, fc_labels, fc_operand_kind, fc_outputs, fc_reduction, fc_result,
+    fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -400,7 +400,7 @@ cdef int _rows_call_shape(object input, object target, bint return_grad, object 
     """The rows' dtype (NPY_FLOAT / NPY_DOUBLE, or ROWS_HALF) where a row entry
     takes the call: plain float32/float64 scores (N, C) or (C,), or float16 /
     bfloat16 ones (N, C) with C <= HALF_ROW, integer labels (N,) or (), no
-    empty axis, a gradient below FRESH_BYTES; else -1."""
+    empty axis; else -1."""
     cdef int ft = fc_float(input)
     cdef cnp.ndarray xa, ta
     if ft < 0 and fc_half(input) >= 0:
@@ -422,7 +422,7 @@ cdef int _rows_call_shape(object input, object target, bint return_grad, object 
             return -1
     else:
         return -1
-    if N[0] == 0 or C[0] == 0 or (return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES):
+    if N[0] == 0 or C[0] == 0:
         return -1
     return ft
 
@@ -440,6 +440,7 @@ cdef object _rows_half_call(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssi
     ROWS_HALF), as the full path makes it: _half_rows, the loss in float32,
     the gradient in the input's dtype (None where a label is bad)."""
     cdef int nt = 1, lt = fc_labels(ta)
+    cdef bint stream
     cdef void* p
     cdef object loss_arr = None, grad_arr = None, r
     cdef double gscale = 1.0 / N if red == RED_MEAN else 1.0
@@ -455,7 +456,7 @@ cdef object _rows_half_call(cnp.ndarray xa, cnp.ndarray ta, Py_ssize_t N, Py_ssi
     if red == RED_NONE:
         loss_arr = fc_empty_like(ta, cnp.NPY_FLOAT, &p)
     if return_grad:
-        grad_arr = fc_empty_same(xa, &p) if go is None else go
+        grad_arr = fc_grad(xa, go, 1, &p, &stream)  # (no streamed half stores)
     lo = _NO_LOSS if loss_arr is None else loss_arr
     if lt == LBL_I64:
         t64 = ta
@@ -483,8 +484,8 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
 
     Taken: float32/float64 scores (N, C) or (C,) and integer labels as plain
     ndarrays (see _fastcall.pxd), no weights or sample weights (the caller
-    checks those and p, margin), gradients below FRESH_BYTES, into grad_out
-    where fc_grad_out takes it.  None sends the call down the full path.
+    checks those and p, margin), the gradient into grad_out where
+    fc_grad_out takes it.  None sends the call down the full path.
     """
     cdef Py_ssize_t N, C
     cdef int ft = _rows_call_shape(input, target, return_grad, n_threads, &N, &C)
@@ -636,6 +637,7 @@ cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.
     None (None where a label is bad)."""
     cdef int typenum = cnp.PyArray_TYPE(xa)
     cdef int nt = 1, rc
+    cdef bint stream
     cdef BlockOut total
     cdef floating* lp = NULL
     cdef floating* gp = NULL
@@ -644,13 +646,13 @@ cdef object _rows_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp.
     if n_blocks(N, rows_per_unit(C)) > 1:
         nt = effective_n_threads(n_threads)
     loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp,
-                                    go)
+                                    go, &stream)
     with nogil:
         if which == ROWS_MM:
             rc = _mm_run(x, t, N, C, NULL, NULL, q.p, q.margin, q.scale, lp, gp, gscale, nt,
-                         False, &total)
+                         stream, &total)
         else:
-            rc = _msm_run(x, t, N, C, <const Margin*>P, NULL, lp, gp, gscale, nt, False,
+            rc = _msm_run(x, t, N, C, <const Margin*>P, NULL, lp, gp, gscale, nt, stream,
                           &total)
     if rc != 0 or total.bad >= 0:
         return None  # the full path raises
@@ -679,8 +681,8 @@ cdef object _rows_call_labels(const floating* x, cnp.ndarray xa, cnp.ndarray ta,
 
 
 cdef object _rows_grad_out(object grad_out, cnp.ndarray xa, cnp.ndarray ta, bint return_grad):
-    """The row entries' grad_out: None (a new gradient; without return_grad
-    the full path ignores grad_out too), the caller's array where
+    """The row entries' grad_out: None (a new gradient; a grad_out without
+    return_grad is refused by the wrapper before), the caller's array where
     fc_grad_out takes it, or False (the full path checks it)."""
     if not return_grad or grad_out is None:
         return None
@@ -712,9 +714,9 @@ def margin_softmax_call(int kind, object cosine, object target, double s, double
     """cosface_loss / arcface_loss / sphereface_loss for the common case, else None.
 
     Taken: as margin_call (float32/float64 cosines (N, C) or (C,), integer
-    labels, no sample weights; the caller checks s and m), gradients below
-    FRESH_BYTES, into grad_out where fc_grad_out takes it.  None sends the
-    call down the full path.
+    labels, no sample weights; the caller checks s and m), the gradient
+    into grad_out where fc_grad_out takes it.  None sends the call down the
+    full path.
     """
     cdef Py_ssize_t N, C
     cdef Margin M

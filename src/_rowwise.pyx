@@ -40,9 +40,9 @@ from _layout cimport (
     rows_per_unit, unit_rows, unit_start, widen_unit,
 )
 from _fastcall cimport (
-    FRESH_BYTES, LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_empty_like,
-    fc_float, fc_grad_out, fc_labels, fc_labels64, fc_operand_kind, fc_outputs, fc_plain,
-    fc_real, fc_reduction, fc_result, fc_scalar, fc_shape_is, fc_threads_arg,
+    LBL_I8, LBL_I16, LBL_I32, LBL_I64, RED_MEAN, fc_class_axis, fc_float, fc_grad,
+    fc_grad_out, fc_labels, fc_labels64, fc_operand_kind, fc_outputs, fc_plain, fc_real,
+    fc_reduction, fc_result, fc_scalar, fc_shape_is, fc_threads_arg,
 )
 
 from fastloss._threads import effective_n_threads
@@ -224,6 +224,7 @@ cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp
     cdef Layout L = make_layout(N, C, S)
     cdef Py_ssize_t i, y, count = 0
     cdef double gscale = 1.0
+    cdef bint stream
     cdef BlockOut total
     cdef floating* lp = NULL
     cdef floating* gp = NULL
@@ -241,7 +242,7 @@ cdef object _focal_call(const floating* x, const label_t* t, cnp.ndarray xa, cnp
     if L.units > 1:
         nt = effective_n_threads(n_threads)
     loss_arr, grad_arr = fc_outputs(xa, ta, typenum, red, return_grad, <void**>&lp, <void**>&gp,
-                                    go)
+                                    go, &stream)  # (the focal pass does not stream)
     with nogil:
         rc = _focal_run(x, t, &L, NULL, NULL, ig, gamma, lp, gp, gscale, nt, &total)
     if rc != 0 or total.bad >= 0:
@@ -277,9 +278,9 @@ def focal_call(object input, object target, object gamma, object ignore_index,
 
     Taken: float32/float64 logits (C,), (N, C) or (N, C, d1, ...) and integer
     labels as plain ndarrays (see _fastcall.pxd), gamma a float >= 0, an int
-    ignore_index; the caller passes no alpha or sample weights; gradients
-    below FRESH_BYTES, into grad_out where fc_grad_out takes it.  None sends
-    the call down the full path.
+    ignore_index; the caller passes no alpha or sample weights; the gradient
+    into grad_out where fc_grad_out takes it.  None sends the call down the
+    full path.
     """
     cdef int ft = fc_float(input), lt = fc_labels(target), red = fc_reduction(reduction)
     cdef cnp.ndarray xa, ta
@@ -295,10 +296,8 @@ def focal_call(object input, object target, object gamma, object ignore_index,
     ta = <cnp.ndarray>target
     if not fc_class_axis(xa, ta, &N, &C, &S):
         return None
-    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
-        return None
     go = None
-    if return_grad and grad_out is not None:  # (the full path ignores it without)
+    if return_grad and grad_out is not None:  # (without return_grad the wrapper raised)
         go = fc_grad_out(grad_out, xa, ta, None)
         if go is None:
             return None
@@ -488,12 +487,13 @@ def box_call(object reg, object tgt, object labels, object logits, object beta,
 
     Taken: float32/float64 logits (N, C), N > 0, box rows reg (N, 4) or
     (N, 4 C) and tgt (N, 4) of their dtype, integer labels (N,) in [0, C)
-    (read as int64), beta and box_weight Python floats or ints >= 0, a
-    gradient below FRESH_BYTES.  Returns (box_weight / N * the sum, as a
+    (read as int64), beta and box_weight Python floats or ints >= 0.
+    Returns (box_weight / N * the sum, as a
     scalar of the logits' dtype; the gradient or None).
     """
     cdef int ft = fc_float(logits)
     cdef int nt = 1, rc
+    cdef bint stream
     cdef Py_ssize_t N, C, K
     cdef double b, w
     cdef cnp.ndarray xa, ra
@@ -514,8 +514,7 @@ def box_call(object reg, object tgt, object labels, object logits, object beta,
     if (N == 0 or cnp.PyArray_DIM(ra, 0) != N or (K != 4 and K != 4 * C)
             or cnp.PyArray_NDIM(<cnp.ndarray>tgt) != 2 or cnp.PyArray_DIM(<cnp.ndarray>tgt, 0) != N
             or cnp.PyArray_DIM(<cnp.ndarray>tgt, 1) != 4
-            or not fc_shape_is(<cnp.ndarray>labels, xa, 1)
-            or (return_grad and cnp.PyArray_NBYTES(ra) >= FRESH_BYTES)):
+            or not fc_shape_is(<cnp.ndarray>labels, xa, 1)):
         return None
     t = fc_labels64(<cnp.ndarray>labels, False, N, &owned)
     if t == NULL:
@@ -523,7 +522,7 @@ def box_call(object reg, object tgt, object labels, object logits, object beta,
     if n_blocks(N, rows_per_unit(K)) > 1:
         nt = effective_n_threads(n_threads)
     if return_grad:
-        grad = fc_empty_like(ra, ft, &gp)
+        grad = fc_grad(ra, None, 1, &gp, &stream)  # (the box pass does not stream)
     with nogil:
         if ft == cnp.NPY_FLOAT:
             rc = _box_run(<float*>cnp.PyArray_DATA(ra), <float*>cnp.PyArray_DATA(<cnp.ndarray>tgt),

@@ -69,8 +69,8 @@ from _common cimport (
     threads_for_work,
 )
 from _fastcall cimport (
-    FRESH_BYTES, RED_NONE, fc_empty_like, fc_float, fc_grad_out, fc_labels, fc_reduction,
-    fc_shape_is, fc_threads_arg,
+    RED_NONE, fc_float, fc_grad, fc_grad_out, fc_labels, fc_reduction, fc_shape_is,
+    fc_threads_arg,
 )
 from _seg_blocks cimport (
     NSTAT, SEG_BLOCK, SKEW, SKEW_PERIOD, _block_x, _fold, _gmask, _isum, _labels_at, _probs,
@@ -710,6 +710,7 @@ cdef object _seg_call(const floating* x, const void* lab, int lkind, cnp.ndarray
     cdef bint do_ce = q.kind == LOSS_DICE_CE
     cdef double ce[3]
     cdef double kce = 0.0
+    cdef bint stream = False
     cdef double* st = <double*>malloc((NSTAT + 3) * N * C * sizeof(double))
     cdef double* co
     cdef void* gp
@@ -726,11 +727,7 @@ cdef object _seg_call(const floating* x, const void* lab, int lkind, cnp.ndarray
                         co if return_grad else NULL, co + N * C, co + 2 * N * C, &kce)
         if not return_grad:
             return loss
-        if go is None:
-            grad = fc_empty_like(xa, typenum, &gp)
-        else:
-            grad = go
-            gp = cnp.PyArray_DATA(<cnp.ndarray>go)
+        grad = fc_grad(xa, go, 1, &gp, &stream)  # (the gradient passes do not stream)
         _grad_run(x, <const unsigned short*>NULL, 0, <unsigned short*>NULL, 0, lab, lkind,
                   <const floating*>NULL, N, C, S, act, mode, 0, 0, False, co, co + N * C,
                   co + 2 * N * C, kce, NULL, NULL, <floating*>gp, nt)
@@ -748,8 +745,8 @@ def seg_call(int kind, object input, object target, object activation,
     Taken: float32 / float64 logits (N, C, *spatial) with C >= 2 and a label
     map (N, *spatial) or (N, 1, *spatial) of a width the kernels read, as
     plain ndarrays (_fastcall.pxd); options of their plain Python types in
-    their domains; gradients below FRESH_BYTES, into grad_out where
-    fc_grad_out takes it.  The wrapper passes no class weights or
+    their domains; the gradient into grad_out where fc_grad_out takes it.
+    The wrapper passes no class weights or
     ignore_index (those take the full path, which owns every error
     message).  The kind's parameters: TVERSKY a, b, g = alpha, beta, gamma
     (None: no exponent); GENERALIZED a = w_type; SENSSPEC a = r; DICE_CE
@@ -795,10 +792,8 @@ def seg_call(int kind, object input, object target, object activation,
         for i in range(nd):
             if i != 1 and cnp.PyArray_DIM(ta, i) != cnp.PyArray_DIM(xa, i):
                 return None
-    if return_grad and cnp.PyArray_NBYTES(xa) >= FRESH_BYTES:
-        return None
     go = None
-    if return_grad and grad_out is not None:  # (the full path ignores it without)
+    if return_grad and grad_out is not None:  # (without return_grad the wrapper raised)
         go = fc_grad_out(grad_out, xa, ta, None)
         if go is None:
             return None

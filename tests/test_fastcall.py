@@ -52,9 +52,6 @@ def test_ce_call_matches_full_path(shape, dtype, reduction, log_input):
         for nt in (None, 1, 2):
             fast = _entropy._k.ce_call(x, t, None, -100, reduction, eps, None,
                                              return_grad, None, nt, log_input)
-            if return_grad and x.nbytes >= 1 << 20:
-                assert fast is None  # the gradient comes from fastloss._buffers
-                continue
             assert fast is not None
             full = _entropy._ce(x, t, None, -100, reduction, eps, None, return_grad,
                                       None, nt, log_input=log_input)
@@ -81,7 +78,7 @@ def test_ce_call_half_matches_full_path(shape, half, log_input):
         for return_grad in (False, True):
             fast = _entropy._k.ce_call(x, t, None, -100, reduction, eps, None, return_grad,
                                        None, None, log_input)
-            if not native or (return_grad and x.nbytes >= 1 << 20):
+            if not native:
                 assert fast is None
                 continue
             assert fast is not None
@@ -116,7 +113,7 @@ def test_ce_all_ignored_mean_is_nan_in_both_paths():
     "weight", "sample_weight", "grad_out", "grad_out_readonly", "grad_out_overlap",
     "float16_widened", "noncontig", "prob_target",
     "uint16_labels", "bad_label", "bool_smoothing", "numpy_ignore", "n_threads0",
-    "reduction", "big_grad", "empty", "list_input",
+    "reduction", "empty", "list_input",
 ])
 def test_ce_call_declines(case):
     x = rng.standard_normal((16, 4)).astype(np.float32)
@@ -159,10 +156,6 @@ def test_ce_call_declines(case):
         args["n_threads"] = 0
     elif case == "reduction":
         args["reduction"] = "avg"
-    elif case == "big_grad":
-        args["input"] = rng.standard_normal((1024, 512)).astype(np.float32)
-        args["target"] = _labels((1024,), 512, np.int64)
-        args["return_grad"] = True
     elif case == "empty":
         args["input"] = np.empty((0, 4), dtype=np.float32)
         args["target"] = np.empty(0, dtype=np.int64)
@@ -274,8 +267,7 @@ def test_row_losses_take_the_pointwise_call(name, shape, dtype, reduction, monke
         for nt in (1, 2):
             monkeypatch.setattr(elementwise._k, "pointwise_call", spy, raising=False)
             fast = fn(x, t, reduction=reduction, return_grad=return_grad, n_threads=nt)
-            assert taken.pop() is (reduction != "none"
-                                   and not (return_grad and x.nbytes >= 1 << 20))
+            assert taken.pop() is (reduction != "none")
             monkeypatch.setattr(elementwise._k, "pointwise_call", lambda *a, **k: None,
                                 raising=False)
             full = fn(x, t, reduction=reduction, return_grad=return_grad, n_threads=nt)
@@ -426,7 +418,7 @@ def test_focal_call_matches_full_path(shape, dtype, reduction, gamma, monkeypatc
             monkeypatch.setattr(_entropy._kr, "focal_call", spy, raising=False)
             fast = fastloss.softmax_focal_loss(x, t, gamma=gamma, reduction=reduction,
                                                return_grad=return_grad, n_threads=nt)
-            assert taken.pop() is not (return_grad and x.nbytes >= 1 << 20)
+            assert taken.pop()
             monkeypatch.setattr(_entropy._kr, "focal_call", lambda *a: None, raising=False)
             full = fastloss.softmax_focal_loss(x, t, gamma=gamma, reduction=reduction,
                                                return_grad=return_grad, n_threads=nt)
@@ -595,9 +587,9 @@ GRAD_OUT = (
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_grad_out_takes_the_prepared_call(name, mod, entry, make, dtype, monkeypatch):
     """A caller's grad_out (plain, writeable, of the input's dtype and shape,
-    apart from the inputs, below FRESH_BYTES) is written by the prepared call
-    (about a microsecond, where the full path's checks took 11-38 us): the
-    same array back, the same bits as the full path writes into it; without
+    apart from the inputs) is written by the prepared call (about a
+    microsecond, where the full path's checks took 11-38 us): the same array
+    back, the same bits as the full path writes into it; without
     return_grad it is refused before either path."""
     fn = getattr(fastloss, name)
     args = make(dtype)
@@ -682,3 +674,111 @@ def test_rows_either_side_of_the_work_cap(shape):
                lambda nt: fastloss.multi_margin_loss(x, y, return_grad=True, n_threads=nt),
                lambda nt: fastloss.mse_loss(x, x[::-1].copy(), return_grad=True, n_threads=nt)):
         _same(fn(1), fn(2))
+
+
+def _big(case, dtype):
+    """``case``'s inputs grown to a first input of a little over 1 MiB (the
+    gradients fastloss._buffers hands out)."""
+    x, t = case(dtype)
+    reps = (1 << 20) // x.nbytes + 1
+    return np.concatenate([x] * reps), np.concatenate([t] * reps)
+
+
+@pytest.mark.parametrize("name, mod, entry, make", GRAD_OUT, ids=[c[0] for c in GRAD_OUT])
+@pytest.mark.parametrize("stream", [False, True])
+def test_big_gradient_takes_the_prepared_call(name, mod, entry, make, stream, monkeypatch):
+    """A gradient of 1 MiB and more comes from fastloss._buffers in the
+    prepared call as in the full path: the same bits, the same kept array
+    once the caller drops it (either path's call finds the other's), and
+    with stream the kernels' non-temporal stores (a kept or caller's array
+    at least _buffers.stream_bytes(), here lowered to 1 MiB)."""
+    from fastloss import _buffers
+
+    fn = getattr(fastloss, name)
+    x, t = _big(make, np.float32)
+    assert x.nbytes >= 1 << 20
+    monkeypatch.setattr(_buffers, "_stream_bytes", (1 << 20) if stream else (1 << 40))
+    fastloss.empty_gradient_cache()
+    taken, real = [], getattr(mod, entry)
+
+    def spy(*a, **k):
+        r = real(*a, **k)
+        taken.append(r is not None)
+        return r
+
+    monkeypatch.setattr(mod, entry, spy, raising=False)
+    first = fn(x, t, return_grad=True)   # a new array, kept
+    ptr = first[1].ctypes.data
+    want = (first[0], first[1].copy())
+    del first
+    fast = fn(x, t, return_grad=True)    # the kept one, written again
+    assert taken == [True, True] and fast[1].ctypes.data == ptr
+    out = np.full_like(x, np.nan)
+    fast_out = fn(x, t, return_grad=True, grad_out=out)
+    assert taken[-1] and fast_out[1] is out
+    monkeypatch.setattr(mod, entry, lambda *a, **k: None, raising=False)
+    fast_loss, fast_grad = fast[0], fast[1].copy()
+    del fast
+    full = fn(x, t, return_grad=True)
+    assert full[1].ctypes.data == ptr    # the full path's call takes the same kept array
+    _same(full, want)
+    _same((fast_loss, fast_grad), want)
+    _same(fast_out, want)
+
+
+def _embedding_big():
+    from fastloss import embedding
+
+    N, D = (1 << 20) // 64 + 4, 16   # (N, D) float32 rows: a little over 1 MiB
+    a, p, n = (rng.standard_normal((N, D)).astype(np.float32) for _ in range(3))
+    y = rng.integers(0, 2, N)
+    return [
+        (fastloss.triplet_margin_loss, (a, p, n), embedding._k, "triplet_call"),
+        (fastloss.contrastive_loss, (a, p, y), embedding._k, "contrastive_call"),
+        # centers of 1 MiB too: both gradients from fastloss._buffers
+        (fastloss.center_loss, (a, rng.integers(0, N, N), p), embedding._k, "center_call"),
+        (fastloss.softmax, (a.reshape(-1, 64),), lse._k, "lse_call"),
+        (fastloss.log_softmax, (a.reshape(-1, 64),), lse._k, "lse_call"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5), ids=["triplet", "contrastive", "center", "softmax",
+                                                "log_softmax"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_big_outputs_of_the_other_entries(case, stream, monkeypatch):
+    # as test_big_gradient_takes_the_prepared_call, for the entries of
+    # several gradients and for softmax / log_softmax's output
+    from fastloss import _buffers
+
+    fn, args, mod, entry = _embedding_big()[case]
+    lse_fn = entry == "lse_call"
+    kw = {} if lse_fn else {"return_grad": True}
+    monkeypatch.setattr(_buffers, "_stream_bytes", (1 << 20) if stream else (1 << 40))
+    fastloss.empty_gradient_cache()
+    taken, real = [], getattr(mod, entry)
+
+    def spy(*a, **k):
+        r = real(*a, **k)
+        taken.append(r is not None)
+        return r
+
+    def arrays(r):
+        return [r] if lse_fn else list(r[1])
+
+    monkeypatch.setattr(mod, entry, spy, raising=False)
+    first = fn(*args, **kw)
+    ptrs = sorted(g.ctypes.data for g in arrays(first))
+    want = [np.copy(g) for g in arrays(first)] + ([] if lse_fn else [first[0]])
+    del first
+    fast = fn(*args, **kw)
+    assert taken == [True, True]
+    assert sorted(g.ctypes.data for g in arrays(fast)) == ptrs
+    got = [np.copy(g) for g in arrays(fast)] + ([] if lse_fn else [fast[0]])
+    del fast
+    monkeypatch.setattr(mod, entry, lambda *a, **k: None, raising=False)
+    full = fn(*args, **kw)
+    assert sorted(g.ctypes.data for g in arrays(full)) == ptrs
+    for u, v, w in zip(got, want, [np.copy(g) for g in arrays(full)]
+                       + ([] if lse_fn else [full[0]])):
+        _same(u, v)
+        _same(w, v)
