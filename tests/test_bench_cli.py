@@ -407,7 +407,7 @@ def test_sweep_table_names_the_slower_sizes():
     assert "4 KiB" in text and "0.50x" in text and "3.00x" in text
     assert "error: ValueError: x" in text
     assert "node floor:" not in text
-    # a peer faster than an empty autograd node is named as such
+    # a peer faster than the node floor is named as such
     rows[0]["node_floor_us"] = 1.5
     text = sweep.table(rows)
     assert "peer faster at: f 8x10 (peer below the node floor)" in text
@@ -444,3 +444,28 @@ def test_read_probe_reads_every_element():
     bw = machine.measure_bandwidth(1, nbytes=16 << 20, tries=1)
     assert any("flprobe.h" in m for m in bw["by_method"])
     assert bw["gbps"] == max(bw["by_method"].values())
+
+
+def test_node_floor_hands_autograd_a_gradient():
+    # the floor's node does what any loss node must: x.grad of x's shape,
+    # the very tensor it allocated (taken without a copy), at every step
+    import types
+
+    torch = pytest.importorskip("torch")
+    from fastloss.bench import sweep
+
+    made = []
+
+    def empty_like(t, **kw):
+        g = torch.empty_like(t, **kw)
+        made.append(g.data_ptr())   # the address only: a reference would force a copy
+        return g
+
+    shim = types.SimpleNamespace(autograd=torch.autograd, nn=torch.nn, empty_like=empty_like,
+                                 contiguous_format=torch.contiguous_format)
+    x = torch.randn(8, 10, requires_grad=True)
+    run = sweep._node_floor(shim, x)
+    for _ in range(3):
+        run()
+        assert x.grad.shape == x.shape and x.grad.data_ptr() == made[-1]
+    assert len(made) == 3

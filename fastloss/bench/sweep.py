@@ -11,8 +11,9 @@ long enough (about 2 ms) for the clock; the ratio is the median of the
 per-round ratios peer / fastloss (above 1: fastloss is faster).
 
 The ``fastloss.torch`` rows (forward + backward through a torch module)
-also time an empty loss module (one Python autograd node) on the same input
-in the same rounds, the node floor: what any loss made as a
+also time a loss module that computes nothing (one Python autograd node
+handing autograd an allocated gradient) on the same input in the same
+rounds, the node floor: what any loss made as a
 ``torch.autograd.Function`` costs before it does any work.
 """
 
@@ -143,24 +144,29 @@ def _cases(quick, threads):
 
 
 def _node_floor(torch, x):
-    """Forward and backward of an empty loss module on ``x``: the floor of
-    ``fastloss.torch``'s fwd+bwd rows, measured without fastloss.
+    """Forward and backward of a loss module that does no work, on ``x``: the
+    floor of ``fastloss.torch``'s fwd+bwd rows, measured without fastloss.
 
     Every ``fastloss.torch`` loss is a ``torch.nn.Module`` whose forward
-    enters one ``torch.autograd.Function``; this one does no work (a 0-d
-    output; backward returns no gradient, so nothing is allocated or
-    accumulated) and its node is entered as fastloss.torch enters its own
-    (the node's C apply, the engine calling ``backward`` directly).  Where
-    torch's own loss is faster than this, no loss built that way can match it.
+    enters one ``torch.autograd.Function`` and whose backward hands
+    autograd the input's gradient.  This one computes nothing: a 0-d
+    output, and a gradient of the input's shape allocated in forward (where
+    a loss computes it) and handed over in backward with no other reference
+    (so autograd takes it as ``x.grad`` without a copy, as it takes
+    fastloss's).  Its node is entered as fastloss.torch enters its own (the
+    node's C apply, the engine calling ``backward`` directly).  Where
+    torch's own loss is faster than this, no loss built that way can match
+    it.
     """
     class Empty(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):
+            ctx.grad = [torch.empty_like(x, memory_format=torch.contiguous_format)]
             return x.new_zeros(())
 
         @staticmethod
         def backward(ctx, go):
-            return None
+            return ctx.grad.pop()
 
     if getattr(Empty, "_backward_cls", None) is not None:
         Empty._backward_cls.apply = Empty.backward
@@ -265,9 +271,9 @@ def table(rows):
             slower.append(f"{r['name']} {size}" + (" (peer below the node floor)" if below else ""))
     lines.append("peer faster at: " + (", ".join(slower) if slower else "no size"))
     if any("node_floor_us" in r for r in rows):
-        lines.append("node floor: forward + backward of an empty loss module (one Python "
-                     "autograd node, no gradient) on the same input; fastloss.torch's losses "
-                     "are such modules")
+        lines.append("node floor: forward + backward of a loss module that computes nothing "
+                     "(one Python autograd node handing autograd an allocated gradient of the "
+                     "input's shape) on the same input; fastloss.torch's losses are such modules")
     return "\n".join(lines)
 
 
@@ -290,7 +296,7 @@ def plot(rows, path):
         ax.loglog(b, [r["peer_us"] for r in rs], "s--", label=rs[0]["peer"])
         if all("node_floor_us" in r for r in rs):
             ax.loglog(b, [r["node_floor_us"] for r in rs], ":", color="gray",
-                      label="empty autograd node")
+                      label="node floor (no work)")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("input bytes")
         ax.set_ylabel("us per call")
