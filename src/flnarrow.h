@@ -61,9 +61,15 @@ FL_ALWAYS_INLINE void fl_narrow_planes8(const float *x, int K, int n, float *P, 
                 r[i] = b + i < n ? _mm256_loadu_ps(x + (ptrdiff_t)(b + i) * K + h0)
                                  : _mm256_setzero_ps();
             fl_tr8_ps(r);
-            for (int i = h - h0; i < 8; i++) {
+            /* all 8 planes, so that r stays in registers (from a variable
+             * first plane gcc stored r to the stack and looped): the last
+             * chunk's first h - h0 planes are written again with the same
+             * bits, and their max changes nothing (r > m ? r : m, in class
+             * order: a value already taken into m is never above it, +0
+             * and -0 included) */
+            for (int i = 0; i < 8; i++) {
                 _mm256_store_ps(P + (h0 + i) * FL_NARROW_TILE + b, r[i]);
-                m = _mm256_max_ps(r[i], m);   /* r > m ? r : m, class order */
+                m = _mm256_max_ps(r[i], m);
             }
         }
         _mm256_storeu_ps(mx + b, m);
@@ -128,8 +134,12 @@ FL_ALWAYS_INLINE void fl_narrow_rows8(const float *P, int K, int n, float *g)
             for (int i = 0; i < 8; i++)
                 r[i] = _mm256_load_ps(P + (h0 + i) * FL_NARROW_TILE + b);
             fl_tr8_ps(r);
-            for (int i = 0; i < 8 && b + i < n; i++)
-                _mm256_storeu_ps(g + (ptrdiff_t)(b + i) * K + h0, r[i]);
+            if (b + 8 <= n)   /* a constant count: r stays in registers */
+                for (int i = 0; i < 8; i++)
+                    _mm256_storeu_ps(g + (ptrdiff_t)(b + i) * K + h0, r[i]);
+            else
+                for (int i = 0; b + i < n; i++)
+                    _mm256_storeu_ps(g + (ptrdiff_t)(b + i) * K + h0, r[i]);
         }
 }
 #endif

@@ -193,7 +193,10 @@ static inline void fl_rows_to_planes_f32(const float *src, ptrdiff_t K, ptrdiff_
                 for (int i = 0; i < 8; i++)
                     r[i] = _mm256_loadu_ps(src + (j + i) * K + h0);
                 fl_tr8_ps(r);
-                for (ptrdiff_t i = h - h0; i < 8; i++) {
+                /* all 8 planes (r in registers; see fl_narrow_planes8):
+                 * the last chunk's first h - h0 are rewritten with the
+                 * same bits and leave the max as it was */
+                for (int i = 0; i < 8; i++) {
                     _mm256_storeu_ps(dst + (h0 + i) * ps + j, r[i]);
                     m = _mm256_max_ps(r[i], m);   /* class order, as below */
                 }
