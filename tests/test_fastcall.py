@@ -684,19 +684,11 @@ def _big(case, dtype):
     return np.concatenate([x] * reps), np.concatenate([t] * reps)
 
 
-@pytest.mark.parametrize("name, mod, entry, make", GRAD_OUT, ids=[c[0] for c in GRAD_OUT])
-@pytest.mark.parametrize("stream", [False, True])
-def test_big_gradient_takes_the_prepared_call(name, mod, entry, make, stream, monkeypatch):
-    """A gradient of 1 MiB and more comes from fastloss._buffers in the
-    prepared call as in the full path: the same bits, the same kept array
-    once the caller drops it (either path's call finds the other's), and
-    with stream the kernels' non-temporal stores (a kept or caller's array
-    at least _buffers.stream_bytes(), here lowered to 1 MiB)."""
+def _spy_big(monkeypatch, mod, entry, stream):
+    """An empty gradient cache, streamed stores from 1 MiB (stream) or never,
+    and ``mod.entry`` spied on: the list of whether each call took it."""
     from fastloss import _buffers
 
-    fn = getattr(fastloss, name)
-    x, t = _big(make, np.float32)
-    assert x.nbytes >= 1 << 20
     monkeypatch.setattr(_buffers, "_stream_bytes", (1 << 20) if stream else (1 << 40))
     fastloss.empty_gradient_cache()
     taken, real = [], getattr(mod, entry)
@@ -707,6 +699,21 @@ def test_big_gradient_takes_the_prepared_call(name, mod, entry, make, stream, mo
         return r
 
     monkeypatch.setattr(mod, entry, spy, raising=False)
+    return taken
+
+
+@pytest.mark.parametrize("name, mod, entry, make", GRAD_OUT, ids=[c[0] for c in GRAD_OUT])
+@pytest.mark.parametrize("stream", [False, True])
+def test_big_gradient_takes_the_prepared_call(name, mod, entry, make, stream, monkeypatch):
+    """A gradient of 1 MiB and more comes from fastloss._buffers in the
+    prepared call as in the full path: the same bits, the same kept array
+    once the caller drops it (either path's call finds the other's), and
+    with stream the kernels' non-temporal stores (a kept or caller's array
+    at least _buffers.stream_bytes(), here lowered to 1 MiB)."""
+    fn = getattr(fastloss, name)
+    x, t = _big(make, np.float32)
+    assert x.nbytes >= 1 << 20
+    taken = _spy_big(monkeypatch, mod, entry, stream)
     first = fn(x, t, return_grad=True)   # a new array, kept
     ptr = first[1].ctypes.data
     want = (first[0], first[1].copy())
@@ -748,24 +755,14 @@ def _embedding_big():
 def test_big_outputs_of_the_other_entries(case, stream, monkeypatch):
     # as test_big_gradient_takes_the_prepared_call, for the entries of
     # several gradients and for softmax / log_softmax's output
-    from fastloss import _buffers
-
     fn, args, mod, entry = _embedding_big()[case]
     lse_fn = entry == "lse_call"
     kw = {} if lse_fn else {"return_grad": True}
-    monkeypatch.setattr(_buffers, "_stream_bytes", (1 << 20) if stream else (1 << 40))
-    fastloss.empty_gradient_cache()
-    taken, real = [], getattr(mod, entry)
-
-    def spy(*a, **k):
-        r = real(*a, **k)
-        taken.append(r is not None)
-        return r
+    taken = _spy_big(monkeypatch, mod, entry, stream)
 
     def arrays(r):
         return [r] if lse_fn else list(r[1])
 
-    monkeypatch.setattr(mod, entry, spy, raising=False)
     first = fn(*args, **kw)
     ptrs = sorted(g.ctypes.data for g in arrays(first))
     want = [np.copy(g) for g in arrays(first)] + ([] if lse_fn else [first[0]])
