@@ -471,8 +471,8 @@ def contrastive(const floating[:, ::1] x1, const floating[:, ::1] x2,
 
 
 cdef bint _pair_rows(object x1, object x2, object label, object reduction, object sample_weight,
-                     bint return_grad, object n_threads, int* ft, int* red,
-                     Py_ssize_t* N, Py_ssize_t* D) noexcept:
+                     object n_threads, int* ft, int* red, Py_ssize_t* N,
+                     Py_ssize_t* D) noexcept:
     """The common case of a prepared embedding call: float32/float64 (N, D)
     rows x1 (and x2 of its shape and dtype unless None), N, D > 0, labels a
     plain (N,) array, reduction a known name, no sample weights."""
@@ -495,9 +495,8 @@ def contrastive_call(object x1, object x2, object label, object margin, object r
 
     Taken: float32/float64 (N, D) rows of one dtype, N, D > 0, integer or
     bool labels (N,) (read as int64), a Python float or int margin, no
-    sample weights.  None (also for a label
-    other than 0 / 1) sends the call down the full path, which owns every
-    error message.
+    sample weights.  None (also for a label other than 0 / 1) sends the
+    call down the full path, which owns every error message.
     """
     cdef int ft, red, nt = 1, rc
     cdef Py_ssize_t N, D
@@ -510,8 +509,8 @@ def contrastive_call(object x1, object x2, object label, object margin, object r
     cdef void* lp = NULL
     cdef void* gp1 = NULL
     cdef void* gp2 = NULL
-    if not (_pair_rows(x1, x2, label, reduction, sample_weight, return_grad, n_threads, &ft,
-                       &red, &N, &D) and fc_real(margin, &m)):
+    if not (_pair_rows(x1, x2, label, reduction, sample_weight, n_threads, &ft, &red, &N, &D)
+            and fc_real(margin, &m)):
         return None
     t = fc_labels64(<cnp.ndarray>label, True, N, &owned)
     if t == NULL:
@@ -724,8 +723,8 @@ def center_call(object features, object labels, object centers, object reduction
 
     Taken: float32/float64 features (N, D), N, D > 0, centers (C, D) of
     their dtype, integer labels (N,) (read as int64), no sample weights.
-    None (also for a label outside [0, C))
-    sends the call down the full path, which owns every error message.
+    None (also for a label outside [0, C)) sends the call down the full
+    path, which owns every error message.
     """
     cdef int ft, red, nt = 1, rc
     cdef Py_ssize_t N, D, C
@@ -739,8 +738,8 @@ def center_call(object features, object labels, object centers, object reduction
     cdef void* lp = NULL
     cdef void* gxp = NULL
     cdef void* gcp = NULL
-    if not _pair_rows(features, None, labels, reduction, sample_weight, return_grad, n_threads,
-                      &ft, &red, &N, &D) or fc_float(centers) != ft:
+    if not _pair_rows(features, None, labels, reduction, sample_weight, n_threads, &ft, &red,
+                      &N, &D) or fc_float(centers) != ft:
         return None
     ca = <cnp.ndarray>centers
     C = cnp.PyArray_DIM(ca, 0)

@@ -395,8 +395,8 @@ cdef enum:
     ROWS_HALF = 0   # _rows_call_shape: float16 / bfloat16 rows that _half_rows reads
 
 
-cdef int _rows_call_shape(object input, object target, bint return_grad, object n_threads,
-                          Py_ssize_t* N, Py_ssize_t* C) noexcept:
+cdef int _rows_call_shape(object input, object target, object n_threads, Py_ssize_t* N,
+                          Py_ssize_t* C) noexcept:
     """The rows' dtype (NPY_FLOAT / NPY_DOUBLE, or ROWS_HALF) where a row entry
     takes the call: plain float32/float64 scores (N, C) or (C,), or float16 /
     bfloat16 ones (N, C) with C <= HALF_ROW, integer labels (N,) or (), no
@@ -488,7 +488,7 @@ def margin_call(object input, object target, int p, double margin, bint divide_b
     fc_grad_out takes it.  None sends the call down the full path.
     """
     cdef Py_ssize_t N, C
-    cdef int ft = _rows_call_shape(input, target, return_grad, n_threads, &N, &C)
+    cdef int ft = _rows_call_shape(input, target, n_threads, &N, &C)
     cdef int red = fc_reduction(reduction)
     cdef double scale
     cdef cnp.ndarray xa, ta
@@ -721,7 +721,7 @@ def margin_softmax_call(int kind, object cosine, object target, double s, double
     cdef Py_ssize_t N, C
     cdef Margin M
     cdef cnp.ndarray xa, ta
-    cdef int ft = _rows_call_shape(cosine, target, return_grad, n_threads, &N, &C)
+    cdef int ft = _rows_call_shape(cosine, target, n_threads, &N, &C)
     cdef int red = fc_reduction(reduction)
     if ft < 0 or red < 0:
         return None
