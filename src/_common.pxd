@@ -71,6 +71,8 @@ cdef extern from "flrows.h" nogil:
     double fl_lanes_sum_f64(const double* v, Py_ssize_t n)
     float fl_row_maxf(const float* x, Py_ssize_t n)
     double fl_row_max(const double* x, Py_ssize_t n)
+
+cdef extern from "flsoftmax.h" nogil:
     double fl_row_sumexpf(const float* x, Py_ssize_t n, float sh, const float* nxt)
     double fl_row_expf(const float* x, Py_ssize_t n, float sh, float* e, const float* nxt)
     void fl_plane_expf(const float* x, const float* sh, Py_ssize_t n, float* d, const float* nxt)
