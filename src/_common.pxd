@@ -96,6 +96,7 @@ cdef extern from "flhalf.h" nogil:
         FL_KIND_BF16
         FL_KIND_U8
         FL_F16_NATIVE
+    float fl_bf16_to_f32(unsigned short h)
     void fl_widen(const void* src, int kind, float* dst, Py_ssize_t m)
     void fl_widen_u8(const unsigned char* src, float* dst, Py_ssize_t m)
     void fl_narrow(const float* src, void* dst, int kind, Py_ssize_t m)

@@ -205,6 +205,36 @@ def test_half_threads_bit_identical(hd):
     _same(one[1], two[1])
 
 
+@pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
+def test_half_large_arrays_and_bad_labels(hd):
+    """Arrays past the size from which the element-wise units request lines
+    ahead (4 MiB of operand) give the float32 kernel's bits at 1 and 2
+    threads; a bad label far into the array is reported at its position, as
+    the float32 call reports it.  (bfloat16 data and targets of the
+    arithmetic-only losses go through a value loop that reads them
+    directly, float16 ones through the widening pass.)"""
+    rng = np.random.default_rng(11)
+    n = (1 << 21) + 3
+    x = rng.standard_normal(n).astype(hd)
+    t = rng.standard_normal(n).astype(hd)
+    xw, tw = x.astype(np.float32), t.astype(np.float32)
+    for fn in (fastloss.mse_loss, fastloss.l1_loss, fastloss.smooth_l1_loss,
+               fastloss.huber_loss, fastloss.mean_bias_error):
+        ref, ref_g = fn(xw, tw, return_grad=True)
+        for nt in (1, 2):
+            loss, g = fn(x, t, return_grad=True, n_threads=nt)
+            _same(loss, ref)
+            _same(g, ref_g.astype(hd))
+    lab = np.where(rng.random(70001) < 0.5, -1.0, 1.0).astype(hd)
+    lab[50001] = 0.5
+    for squared in (False, True):
+        with pytest.raises(ValueError) as ref_err:
+            fastloss.hinge_loss(xw[:70001], lab.astype(np.float32), squared=squared)
+        with pytest.raises(ValueError, match="position 50001") as err:
+            fastloss.hinge_loss(x[:70001], lab, squared=squared, return_grad=True)
+        assert str(err.value) == str(ref_err.value)
+
+
 def test_half_bad_dtypes_rejected():
     with pytest.raises(TypeError, match="input must be a real numeric array"):
         fastloss.mse_loss(np.zeros(4, np.complex64), np.zeros(4))
