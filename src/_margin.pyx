@@ -404,7 +404,7 @@ cdef double _mm_row_bf16(const unsigned short* xr, Py_ssize_t C, Py_ssize_t y, c
     value where it loads it (the same sums and gradient as the widened
     row's), so the row is read once in its own width instead of being
     widened into a buffer first ((16384, 1000) at 2 threads, AMD EPYC Zen 3:
-    0.80x the time, with the gradient 0.93-0.95x)."""
+    0.80-0.82x the time, with the gradient 0.93-0.96x)."""
     cdef const MMRow* q = <const MMRow*>P
     cdef double wy = q.w[y] if q.w != NULL else 1.0
     cdef float xy = fl_bf16_to_f32(xr[y])
