@@ -164,6 +164,36 @@ def test_bfloat16_rounding_is_nearest_even():
                                   np.array([1.0, 1 + 2 * ulp, -1.0, np.inf], np.float32))
 
 
+def test_bfloat16_rounding_in_vector_steps():
+    """The narrowing of whole vectors (16 elements a step on AVX2) rounds as
+    ml_dtypes does: ties to even, carries into the exponent, overflow to
+    inf, NaN kept NaN, at every position of an array with a scalar tail."""
+    if ml_dtypes is None:
+        pytest.skip("ml_dtypes is not installed: no bfloat16 dtype to test")
+    bf = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(11)
+    n = 4099
+    # float32 bit patterns of both signs, normal and of exponent >= -124 (so
+    # that h / 2 below is exact), with the low 16 bits at and beside a tie
+    bits = rng.integers(0x01800000, 0x7f800000, n, dtype=np.uint32)
+    low = rng.choice(np.array([0x8000, 0x7fff, 0x8001, 0x0000, 0xffff], np.uint32), n)
+    bits = (bits & 0xffff0000) | np.where(rng.random(n) < 0.6, low, bits & 0xffff)
+    bits |= rng.integers(0, 2, n, dtype=np.uint32) << 31
+    h = bits.view(np.float32).copy()
+    h[rng.choice(n, 40, replace=False)] = np.finfo(np.float32).max   # rounds to inf
+    nan_at = rng.choice(n, 40, replace=False)
+    h[nan_at] = np.float32(np.nan)
+    # d/dx of sum (x - t)^2 at x = 0 is -2 t = h exactly
+    _, g = fastloss.mse_loss(np.zeros(n, bf), -h / 2, reduction="sum", return_grad=True)
+    assert g.dtype == bf
+    got = g.astype(np.float32)
+    finite = ~np.isnan(h)
+    with np.errstate(over="ignore"):
+        want = h[finite].astype(bf).astype(np.float32)
+    np.testing.assert_array_equal(got[finite], want)
+    assert np.isnan(got[nan_at]).all()
+
+
 @pytest.mark.parametrize("hd", HALF, ids=HALF_IDS)
 def test_half_mixed_operands_and_grad_out(hd):
     rng = np.random.default_rng(3)
