@@ -324,29 +324,6 @@ cdef inline void stream_out(floating* dst, const floating* src, Py_ssize_t n) no
         fl_stream_f64(dst, src, n)
 
 
-cdef inline void narrow_out(const float* src, void* dst, int kind, Py_ssize_t m, bint st,
-                            float* tmp) noexcept nogil:
-    """dst[:m] = src[:m] narrowed to nearest even into kind (or copied for
-    float32); st: out with non-temporal stores, for a dst that starts on a
-    64-byte line and ends on one (see lines_whole): bfloat16 on AVX2 straight
-    from the registers (triplet (65536, 512) with its gradients 0.93-0.94x
-    the time of the copy through tmp), else through tmp (m floats)."""
-    if st and kind == FL_KIND_BF16 and fl_narrow_bf16_nt(src, <unsigned short*>dst, m):
-        return
-    if st:
-        fl_narrow(src, tmp, kind, m)
-        fl_stream_f32(<float*>dst, tmp, m * (4 if kind == FL_KIND_F32 else 2) // 4)
-    else:
-        fl_narrow(src, dst, kind, m)
-
-
-cdef inline bint lines_whole(const void* p, Py_ssize_t nbytes) noexcept nogil:
-    """Whether [p + k nbytes, p + (k + 1) nbytes) is whole 64-byte lines for
-    every k: rows of nbytes from p that streamed stores write without a
-    partial line."""
-    return (<size_t>p) % 64 == 0 and nbytes % 64 == 0
-
-
 cdef inline bint tr_rows(Py_ssize_t K, bint f32) noexcept nogil:
     """Whether rows of K values (float32 when f32, else float64) go through
     fltranspose.h's register network: float rows of FL_TR_F32_MIN to

@@ -41,9 +41,10 @@ from fastloss._threads import effective_n_threads
 cnp.import_array()
 
 from _common cimport (
-    FL_KIND_F32, HALF_ROW, STREAM_ROW, BlockOut, align64, alloc_blocks, block_init,
-    combine_blocks, deal, fl_narrow, fl_stream_fence, fl_widen, floating, label_t, lines_whole,
-    n_blocks, narrow_out, prefetch_bytes, skip_label, stream_out, threads_for,
+    FL_KIND_BF16, FL_KIND_F32, HALF_ROW, STREAM_ROW, BlockOut, align64, alloc_blocks,
+    block_init, combine_blocks, deal, fl_narrow, fl_narrow_bf16_nt, fl_stream_f32,
+    fl_stream_fence, fl_widen, floating, label_t, n_blocks, prefetch_bytes, skip_label,
+    stream_out, threads_for,
 )
 from _embedding_math cimport (
     center_grad_class, center_grad_class_half, center_row, class_order, contrastive_bad,
